@@ -1,0 +1,476 @@
+//! Ed25519 keys, signatures and account-address derivation.
+//!
+//! [`PrivateKey`] wraps an `ed25519-dalek` signing key. It parses the text forms a bot operator is
+//! likely to paste (64 hex digits with or without `0x`, AIP-80 `ed25519-priv-0x…`, or the 64-byte
+//! `seed ‖ public key` export of some tools), never prints its bytes (`Debug`/`Display` show
+//! `PrivateKey(<redacted>)`) and is wiped from memory when dropped.
+//!
+//! [`Ed25519PublicKey`] and [`Ed25519Signature`] are the byte containers that appear inside a
+//! transaction authenticator; in BCS both are length-prefixed byte strings (`20 ‖ 32 bytes`,
+//! `40 ‖ 64 bytes`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha3::{Digest, Sha3_256};
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use super::address::AccountAddress;
+use super::error::AptosError;
+
+/// Authentication-key scheme byte of a legacy single-key Ed25519 account.
+const SCHEME_ED25519: u8 = 0x00;
+/// Authentication-key scheme byte of a SingleKey account.
+const SCHEME_SINGLE_KEY: u8 = 0x02;
+/// AIP-80 prefix of an Ed25519 private key.
+const AIP80_ED25519_PREFIX: &str = "ed25519-priv-";
+
+/// SHA3-256 of the concatenation of `parts`.
+pub(crate) fn sha3_256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha3_256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Decode `0x`-optional hex of an exact byte length into a fixed array (used for keys/signatures).
+fn decode_fixed_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    let mut out = [0u8; N];
+    hex::decode_to_slice(digits, &mut out).ok()?;
+    Some(out)
+}
+
+/// A 32-byte Ed25519 public key as carried in transactions.
+///
+/// The bytes are not checked to be a valid curve point on construction (a decoder must be able to
+/// hold whatever a transaction contains); [`Ed25519PublicKey::verify`] does that check.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ed25519PublicKey([u8; 32]);
+
+impl Ed25519PublicKey {
+    /// Wrap 32 raw bytes.
+    pub const fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parse 64 hex digits, with or without `0x`.
+    pub fn from_hex(s: &str) -> Result<Self, AptosError> {
+        decode_fixed_hex(s)
+            .map(Self)
+            .ok_or(AptosError::InvalidPublicKey)
+    }
+
+    /// Legacy Ed25519 authentication key `sha3_256(pubkey ‖ 0x00)`, which is also the address of
+    /// an account created from this key that has never rotated it.
+    pub fn authentication_key(&self) -> [u8; 32] {
+        sha3_256(&[&self.0, &[SCHEME_ED25519]])
+    }
+
+    /// Address of a legacy Ed25519 account for this key (= its authentication key).
+    pub fn to_address(&self) -> AccountAddress {
+        AccountAddress::new(self.authentication_key())
+    }
+
+    /// Address of a *SingleKey* account for this key: `sha3_256(00 20 ‖ pubkey ‖ 0x02)`.
+    ///
+    /// Provided for diagnosis only (a wallet created with the newer scheme has this address); this
+    /// layer signs with the legacy Ed25519 authenticator, which only works for
+    /// [`Ed25519PublicKey::to_address`].
+    pub fn single_key_address(&self) -> AccountAddress {
+        AccountAddress::new(sha3_256(&[&[0x00, 0x20], &self.0, &[SCHEME_SINGLE_KEY]]))
+    }
+
+    /// Verify an Ed25519 signature over `message` with strict (RFC 8032 + small-order rejection)
+    /// rules, matching what the Aptos VM accepts.
+    pub fn verify(&self, message: &[u8], signature: &Ed25519Signature) -> Result<(), AptosError> {
+        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| AptosError::InvalidPublicKey)?;
+        let sig = Signature::from_bytes(&signature.0);
+        vk.verify_strict(message, &sig)
+            .map_err(|e| AptosError::SignatureInvalid(e.to_string()))
+    }
+}
+
+impl fmt::Display for Ed25519PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Ed25519PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ed25519PublicKey({self})")
+    }
+}
+
+/// A 64-byte Ed25519 signature (`R ‖ S`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ed25519Signature([u8; 64]);
+
+impl Ed25519Signature {
+    /// Wrap 64 raw bytes.
+    pub const fn new(bytes: [u8; 64]) -> Self {
+        Self(bytes)
+    }
+
+    /// The all-zero signature used for `/transactions/simulate` (which rejects valid signatures).
+    pub const ZERO: Self = Self([0u8; 64]);
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+
+    /// Parse 128 hex digits, with or without `0x`.
+    pub fn from_hex(s: &str) -> Result<Self, AptosError> {
+        decode_fixed_hex(s)
+            .map(Self)
+            .ok_or_else(|| AptosError::SignatureInvalid("not 64 hex-encoded bytes".into()))
+    }
+}
+
+impl fmt::Display for Ed25519Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Ed25519Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ed25519Signature({self})")
+    }
+}
+
+// Serde for the two byte containers is written by hand: aptos-core serialises them with
+// `serialize_bytes` (ULEB128 length + bytes) in BCS, and as `0x` hex strings in JSON. Decoding goes
+// through `Vec<u8>`, whose BCS form (length + bytes) is identical, then checks the exact length.
+macro_rules! bytes_serde {
+    ($ty:ident, $len:expr) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                if serializer.is_human_readable() {
+                    serializer.collect_str(self)
+                } else {
+                    serializer.serialize_bytes(&self.0)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                if deserializer.is_human_readable() {
+                    let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                    decode_fixed_hex::<$len>(&s).map(Self).ok_or_else(|| {
+                        D::Error::custom(concat!(stringify!($ty), ": expected ", $len, " hex bytes"))
+                    })
+                } else {
+                    let v = <Vec<u8>>::deserialize(deserializer)?;
+                    <[u8; $len]>::try_from(v.as_slice()).map(Self).map_err(|_| {
+                        D::Error::custom(format!(
+                            concat!(stringify!($ty), ": expected ", $len, " bytes, got {}"),
+                            v.len()
+                        ))
+                    })
+                }
+            }
+        }
+    };
+}
+bytes_serde!(Ed25519PublicKey, 32);
+bytes_serde!(Ed25519Signature, 64);
+
+/// An Ed25519 private key. Never printed, zeroized on drop.
+///
+/// ```
+/// use perpbot::aptos::PrivateKey;
+/// let key: PrivateKey =
+///     "ed25519-priv-0xc5338cd251c22daa8c9c9cc94f498cc8a5c7e1d2e75287a5dda91096fe64efa5".parse()?;
+/// assert_eq!(format!("{key:?}"), "PrivateKey(<redacted>)");
+/// assert_eq!(
+///     key.address().to_string(),
+///     "0x978c213990c4833df71548df7ce49d54c759d6b6d932de22b24d56060b7af2aa"
+/// );
+/// # Ok::<(), perpbot::aptos::AptosError>(())
+/// ```
+#[derive(Clone)]
+pub struct PrivateKey {
+    // `SigningKey` zeroizes itself on drop (ed25519-dalek `zeroize` feature).
+    key: SigningKey,
+}
+
+impl ZeroizeOnDrop for PrivateKey {}
+
+impl PrivateKey {
+    /// Build from a 32-byte Ed25519 seed (the "private key" of the Aptos SDKs).
+    ///
+    /// Deterministic, so the simulator and tests can derive fixed keys.
+    pub fn from_seed_bytes(seed: [u8; 32]) -> Self {
+        let seed = Zeroizing::new(seed);
+        Self {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// A deterministic key for tests and the simulator: seed = `sha3_256("perpbot::test-key" ‖ n_le)`.
+    /// Never use for real funds.
+    pub fn from_test_seed(n: u64) -> Self {
+        let seed = Zeroizing::new(sha3_256(&[b"perpbot::test-key", &n.to_le_bytes()]));
+        Self::from_seed_bytes(*seed)
+    }
+
+    /// Parse the accepted text forms:
+    ///
+    /// * 64 hex digits, with or without `0x`;
+    /// * AIP-80 `ed25519-priv-0x<64 hex>`;
+    /// * 128 hex digits = `seed ‖ public key`, accepted only if the second half is the public key
+    ///   derived from the first half.
+    ///
+    /// Surrounding whitespace is ignored. Errors never quote the input.
+    pub fn parse(input: &str) -> Result<Self, AptosError> {
+        let s = input.trim();
+        let s = match s.strip_prefix(AIP80_ED25519_PREFIX) {
+            Some(rest) => rest,
+            None if s.contains("-priv-") => {
+                return Err(AptosError::InvalidKey(
+                    "unsupported AIP-80 key type (only ed25519-priv- is supported)",
+                ));
+            }
+            None => s,
+        };
+        let digits = s
+            .strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .unwrap_or(s);
+        match digits.len() {
+            64 => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                hex::decode_to_slice(digits, seed.as_mut_slice())
+                    .map_err(|_| AptosError::InvalidKey("not a hex string"))?;
+                Ok(Self::from_seed_bytes(*seed))
+            }
+            128 => {
+                let mut pair = Zeroizing::new([0u8; 64]);
+                hex::decode_to_slice(digits, pair.as_mut_slice())
+                    .map_err(|_| AptosError::InvalidKey("not a hex string"))?;
+                let mut seed = Zeroizing::new([0u8; 32]);
+                let mut public = [0u8; 32];
+                let (a, b) = pair.split_at(32);
+                seed.copy_from_slice(a);
+                public.copy_from_slice(b);
+                let key = Self::from_seed_bytes(*seed);
+                if key.public_key().as_bytes() != &public {
+                    return Err(AptosError::InvalidKey(
+                        "64-byte key: the last 32 bytes are not the public key of the first 32",
+                    ));
+                }
+                Ok(key)
+            }
+            _ => Err(AptosError::InvalidKey(
+                "expected 64 hex digits (32 bytes), optionally 0x- or ed25519-priv-0x-prefixed",
+            )),
+        }
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> Ed25519PublicKey {
+        Ed25519PublicKey(self.key.verifying_key().to_bytes())
+    }
+
+    /// The legacy Ed25519 account address `sha3_256(pubkey ‖ 0x00)`.
+    pub fn address(&self) -> AccountAddress {
+        self.public_key().to_address()
+    }
+
+    /// Sign arbitrary bytes with plain Ed25519 (deterministic, no pre-hash).
+    pub fn sign_message(&self, message: &[u8]) -> Ed25519Signature {
+        Ed25519Signature(self.key.sign(message).to_bytes())
+    }
+
+    /// Export as AIP-80 text (`ed25519-priv-0x…`). The result is secret: it is wiped when dropped,
+    /// but do not log it.
+    pub fn to_aip80_secret(&self) -> Zeroizing<String> {
+        let seed = Zeroizing::new(self.key.to_bytes());
+        let hex = Zeroizing::new(hex::encode(*seed));
+        Zeroizing::new(format!("{AIP80_ED25519_PREFIX}0x{}", hex.as_str()))
+    }
+}
+
+impl FromStr for PrivateKey {
+    type Err = AptosError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
+}
+
+impl fmt::Display for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (private key, public key, legacy address) — aptos-transactions.md §8.1.
+    const KEYS: [(&str, &str, &str); 4] = [
+        (
+            "9bf49a6a0755f953811fce125f2683d50429c3bb49e074147e0089a52eae155f",
+            "b9c6ee1630ef3e711144a648db06bbb2284f7274cfbee53ffcee503cc1a49200",
+            "7deeccb1080854f499ec8b4c1b213b82c5e34b925cf6875fec02d4b77adbd2d6",
+        ),
+        (
+            "0564f879d27ae3c02ce82834acfa8c793a629f2ca0de6919610be82f411326be",
+            "aef3f4a4b8eca1dfc343361bf8e436bd42de9259c04b8314eb8e2054dd6e82ab",
+            "2d133ddd281bb6205558357cc6ac75661817e9aaeac3afebc32842759cbf7fa9",
+        ),
+        (
+            "c5338cd251c22daa8c9c9cc94f498cc8a5c7e1d2e75287a5dda91096fe64efa5",
+            "de19e5d1880cac87d57484ce9ed2e84cf0f9599f12e7cc3a52e4e7657a763f2c",
+            "978c213990c4833df71548df7ce49d54c759d6b6d932de22b24d56060b7af2aa",
+        ),
+        (
+            "f508cbef4e0fe463204aab724a90791c9a9dbe60a53b4978bbddbc712b55f2fd",
+            "e425451a5dc888ac871976c3c724dec6118910e7d11d344b4b07a22cd94e8c2e",
+            "7e6ae8050f223ef0b4bc79d0e8213afff413e87dcc83cb36a218940485d20cff",
+        ),
+    ];
+
+    #[test]
+    fn k1_to_k4_public_keys_and_legacy_addresses() {
+        for (sk, pk, addr) in KEYS {
+            let key = PrivateKey::parse(sk).unwrap();
+            assert_eq!(hex::encode(key.public_key().as_bytes()), pk);
+            assert_eq!(key.address().to_string(), format!("0x{addr}"));
+            assert_eq!(key.public_key().to_address(), key.address());
+        }
+    }
+
+    #[test]
+    fn k4_single_key_address() {
+        let key = PrivateKey::parse(KEYS[3].0).unwrap();
+        assert_eq!(
+            key.public_key().single_key_address().to_string(),
+            "0x5bdf77d5bf826c8c04273d4e7323f7bc4a85ee7ee34b37bd7458b7aed3639dd3"
+        );
+    }
+
+    #[test]
+    fn hello_world_signatures_k3_k4() {
+        let msg = b"hello world";
+        assert_eq!(hex::encode(msg), "68656c6c6f20776f726c64");
+        let k3 = PrivateKey::parse(KEYS[2].0).unwrap();
+        let s3 = k3.sign_message(msg);
+        assert_eq!(
+            hex::encode(s3.as_bytes()),
+            "9e653d56a09247570bb174a389e85b9226abd5c403ea6c504b386626a145158cd4efd66fc5e071c0e19538a96a05ddbda24d3c51e1e6a9dacc6bb1ce775cce07"
+        );
+        k3.public_key().verify(msg, &s3).unwrap();
+        let k4 = PrivateKey::parse(KEYS[3].0).unwrap();
+        let s4 = k4.sign_message(msg);
+        assert_eq!(
+            hex::encode(s4.as_bytes()),
+            "c6f50f4e0cb1961f6f7b28be1a1d80e3ece240dfbb7bd8a8b03cc26bfd144fc176295d7c322c5bf3d9669d2ad49d8bdbfe77254b4a6393d8c49da04b40cee600"
+        );
+        // Wrong key / wrong message fail.
+        assert!(k3.public_key().verify(msg, &s4).is_err());
+        assert!(k3.public_key().verify(b"hello world!", &s3).is_err());
+    }
+
+    #[test]
+    fn parse_forms() {
+        let (sk, pk, _) = KEYS[2];
+        let expected = PrivateKey::parse(sk).unwrap().public_key();
+        for form in [
+            format!("0x{sk}"),
+            format!("0X{sk}"),
+            format!("ed25519-priv-0x{sk}"),
+            format!("  {}\n", sk.to_uppercase()),
+            format!("{sk}{pk}"),
+            format!("0x{sk}{pk}"),
+        ] {
+            assert_eq!(PrivateKey::parse(&form).unwrap().public_key(), expected, "{form}");
+        }
+        let k = PrivateKey::parse(sk).unwrap();
+        assert_eq!(k.to_aip80_secret().as_str(), format!("ed25519-priv-0x{sk}"));
+    }
+
+    #[test]
+    fn parse_rejects_without_echoing_key() {
+        let (sk, _, _) = KEYS[2];
+        let other_pk = KEYS[0].1;
+        let cases = [
+            format!("{sk}{other_pk}"), // seed ‖ wrong pubkey
+            format!("secp256k1-priv-0x{sk}"),
+            sk[..62].to_string(),
+            format!("{}zz", &sk[..62]),
+            String::new(),
+            "é".repeat(32),
+        ];
+        for c in cases {
+            let e = PrivateKey::parse(&c).unwrap_err();
+            let msg = format!("{e} {e:?}");
+            assert!(!msg.contains(&sk[..16]), "{msg}");
+            assert!(matches!(e, AptosError::InvalidKey(_)));
+        }
+    }
+
+    #[test]
+    fn debug_and_display_are_redacted() {
+        let (sk, _, _) = KEYS[0];
+        let k = PrivateKey::parse(sk).unwrap();
+        for s in [format!("{k:?}"), format!("{k}"), format!("{k:#?}")] {
+            assert_eq!(s, "PrivateKey(<redacted>)");
+            assert!(!s.contains(&sk[..8]));
+        }
+    }
+
+    #[test]
+    fn deterministic_test_keys() {
+        let a = PrivateKey::from_test_seed(1);
+        let b = PrivateKey::from_test_seed(1);
+        let c = PrivateKey::from_test_seed(2);
+        assert_eq!(a.address(), b.address());
+        assert_ne!(a.address(), c.address());
+        let seed = [7u8; 32];
+        assert_eq!(
+            PrivateKey::from_seed_bytes(seed).public_key(),
+            PrivateKey::parse(&hex::encode(seed)).unwrap().public_key()
+        );
+    }
+
+    #[test]
+    fn key_and_signature_bcs_and_json() {
+        let pk = Ed25519PublicKey::from_hex(KEYS[0].1).unwrap();
+        let b = bcs::to_bytes(&pk).unwrap();
+        assert_eq!(hex::encode(&b), format!("20{}", KEYS[0].1));
+        assert_eq!(bcs::from_bytes::<Ed25519PublicKey>(&b).unwrap(), pk);
+        assert!(bcs::from_bytes::<Ed25519PublicKey>(&[1, 0]).is_err());
+        let sig = Ed25519Signature::ZERO;
+        let b = bcs::to_bytes(&sig).unwrap();
+        assert_eq!(b.len(), 65);
+        assert_eq!(b[0], 0x40);
+        let j = serde_json::to_string(&pk).unwrap();
+        assert_eq!(j, format!("\"0x{}\"", KEYS[0].1));
+        assert_eq!(serde_json::from_str::<Ed25519PublicKey>(&j).unwrap(), pk);
+        assert!(serde_json::from_str::<Ed25519Signature>("\"0x00\"").is_err());
+        // Invalid point → InvalidPublicKey, not a panic.
+        let bad = Ed25519PublicKey::new([0xff; 32]);
+        assert!(bad.verify(b"x", &Ed25519Signature::ZERO).is_err());
+    }
+}

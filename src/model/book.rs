@@ -1,0 +1,384 @@
+//! The L2 order book of one market, keyed by integer ticks.
+//!
+//! Each side is a sorted `Vec<Level>` with the **best level at the end**, so the updates that
+//! dominate real traffic (near the top of the book) insert or remove close to the end and move few
+//! elements, and the best price is one indexed read. Replacing from a full snapshot (what Kana
+//! sends) reuses the vectors' memory.
+//!
+//! ```
+//! use perpbot::model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
+//!
+//! let mut book = OrderBook::new();
+//! book.replace(
+//!     &[Level::new(5518, 100), Level::new(5517, 300)],
+//!     &[Level::new(5523, 200)],
+//!     Timestamp(1),
+//! );
+//! assert_eq!(book.best_bid(), Some(Level::new(5518, 100)));
+//! assert_eq!(book.spread_ticks(), Some(5));
+//! book.apply_delta(Side::Buy, Ticks(5518), Lots(0), Timestamp(2)); // delete the level
+//! assert_eq!(book.best_bid().map(|l| l.price), Some(Ticks(5517)));
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::order::Side;
+use super::units::{Lots, Ticks};
+use super::Timestamp;
+
+/// One price level: the total resting size at a price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    /// Price.
+    pub price: Ticks,
+    /// Total size at that price.
+    pub lots: Lots,
+}
+
+impl Level {
+    /// A level from raw integers.
+    pub const fn new(price: u64, lots: u64) -> Level {
+        Level { price: Ticks(price), lots: Lots(lots) }
+    }
+}
+
+/// The result of walking the book for a size: how much could fill and at what cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepthWalk {
+    /// Size available up to the requested size.
+    pub filled: Lots,
+    /// Sum of `lots · ticks` over the levels used (for the average price).
+    pub notional_ticks: u128,
+    /// Worst (last) price touched.
+    pub worst_price: Option<Ticks>,
+}
+
+impl DepthWalk {
+    /// Average price of the walk in fractional ticks.
+    pub fn average_ticks(&self) -> Option<rust_decimal::Decimal> {
+        (!self.filled.is_zero()).then(|| {
+            rust_decimal::Decimal::from(self.notional_ticks) / rust_decimal::Decimal::from(self.filled.0)
+        })
+    }
+}
+
+/// L2 book of one market. Bids are stored ascending and asks descending, so the best level of
+/// each side is the last element.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderBook {
+    bids: Vec<Level>,
+    asks: Vec<Level>,
+    updated_at: Option<Timestamp>,
+}
+
+impl OrderBook {
+    /// An empty book that has never been updated.
+    pub fn new() -> OrderBook {
+        OrderBook::default()
+    }
+
+    /// Replace the whole book from a snapshot. Levels may come in any order; zero-size levels are
+    /// dropped and a price listed twice keeps its last size.
+    pub fn replace(&mut self, bids: &[Level], asks: &[Level], now: Timestamp) {
+        fill_side(&mut self.bids, bids, |a, b| a.cmp(&b));
+        fill_side(&mut self.asks, asks, |a, b| b.cmp(&a));
+        self.updated_at = Some(now);
+    }
+
+    /// Set the size at one price (`lots == 0` removes the level).
+    pub fn apply_delta(&mut self, side: Side, price: Ticks, lots: Lots, now: Timestamp) {
+        let levels = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        // Best is at the end: search from the back, where most updates land.
+        let better = |level_price: Ticks| match side {
+            Side::Buy => level_price > price,
+            Side::Sell => level_price < price,
+        };
+        // Index of the first level that is better than `price` (everything from there is better).
+        let mut idx = levels.len();
+        while idx > 0 && better(levels[idx - 1].price) {
+            idx -= 1;
+        }
+        // Walking back one more step tells whether the level exists.
+        if idx > 0 && levels[idx - 1].price == price {
+            if lots.is_zero() {
+                levels.remove(idx - 1);
+            } else {
+                levels[idx - 1].lots = lots;
+            }
+        } else if !lots.is_zero() {
+            levels.insert(idx, Level { price, lots });
+        }
+        self.updated_at = Some(now);
+    }
+
+    /// Clear both sides (e.g. when the stream disconnects and the book can no longer be trusted).
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+        self.updated_at = None;
+    }
+
+    /// Best bid.
+    pub fn best_bid(&self) -> Option<Level> {
+        self.bids.last().copied()
+    }
+
+    /// Best ask.
+    pub fn best_ask(&self) -> Option<Level> {
+        self.asks.last().copied()
+    }
+
+    /// Best level on a side.
+    pub fn best(&self, side: Side) -> Option<Level> {
+        match side {
+            Side::Buy => self.best_bid(),
+            Side::Sell => self.best_ask(),
+        }
+    }
+
+    /// Bids, best first.
+    pub fn bids(&self) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+        self.bids.iter().rev()
+    }
+
+    /// Asks, best first.
+    pub fn asks(&self) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+        self.asks.iter().rev()
+    }
+
+    /// Levels of one side, best first.
+    pub fn levels(&self, side: Side) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+        match side {
+            Side::Buy => self.bids.iter().rev(),
+            Side::Sell => self.asks.iter().rev(),
+        }
+    }
+
+    /// Size resting at exactly `price` on `side` (zero when there is no such level).
+    pub fn lots_at(&self, side: Side, price: Ticks) -> Lots {
+        self.levels(side).find(|l| l.price == price).map_or(Lots::ZERO, |l| l.lots)
+    }
+
+    /// Twice the mid price in ticks (exact; the mid itself may fall between two ticks).
+    pub fn mid_x2(&self) -> Option<u64> {
+        Some(self.best_bid()?.price.0 + self.best_ask()?.price.0)
+    }
+
+    /// Mid price in fractional ticks.
+    pub fn mid_ticks(&self) -> Option<rust_decimal::Decimal> {
+        self.mid_x2().map(|m| rust_decimal::Decimal::from(m) / rust_decimal::Decimal::TWO)
+    }
+
+    /// Best ask minus best bid, in ticks (negative when crossed).
+    pub fn spread_ticks(&self) -> Option<i64> {
+        let (b, a) = (self.best_bid()?.price.0, self.best_ask()?.price.0);
+        Some(a as i64 - b as i64)
+    }
+
+    /// True when the best bid is at or above the best ask — a book that cannot be real and should
+    /// not be traded on.
+    pub fn is_crossed(&self) -> bool {
+        matches!(self.spread_ticks(), Some(s) if s <= 0)
+    }
+
+    /// Walk the side a taker of `taker_side` would consume, up to `lots`: what could fill, the
+    /// notional and the worst price touched. Optionally stop at a limit price.
+    pub fn walk(&self, taker_side: Side, lots: Lots, limit: Option<Ticks>) -> DepthWalk {
+        let mut walk = DepthWalk { filled: Lots::ZERO, notional_ticks: 0, worst_price: None };
+        let book_side = taker_side.opposite();
+        for level in self.levels(book_side) {
+            let acceptable = match (taker_side, limit) {
+                (_, None) => true,
+                (Side::Buy, Some(l)) => level.price <= l,
+                (Side::Sell, Some(l)) => level.price >= l,
+            };
+            let want = lots.0 - walk.filled.0;
+            if want == 0 || !acceptable {
+                break;
+            }
+            let take = want.min(level.lots.0);
+            walk.filled = Lots(walk.filled.0 + take);
+            walk.notional_ticks += u128::from(take) * u128::from(level.price.0);
+            walk.worst_price = Some(level.price);
+        }
+        walk
+    }
+
+    /// When the book last changed.
+    pub fn updated_at(&self) -> Option<Timestamp> {
+        self.updated_at
+    }
+
+    /// Time since the last update, in nanoseconds; `None` if the book was never filled.
+    pub fn age_nanos(&self, now: Timestamp) -> Option<u64> {
+        self.updated_at.map(|t| now.0.saturating_sub(t.0))
+    }
+
+    /// Number of levels on each side (bids, asks).
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
+    }
+
+    /// True when neither side has a level.
+    pub fn is_empty(&self) -> bool {
+        self.bids.is_empty() && self.asks.is_empty()
+    }
+}
+
+/// Refill one side from unsorted input, reusing its allocation. `order` sorts worst → best.
+fn fill_side(dst: &mut Vec<Level>, src: &[Level], order: impl Fn(Ticks, Ticks) -> std::cmp::Ordering) {
+    dst.clear();
+    dst.extend(src.iter().filter(|l| !l.lots.is_zero()));
+    // Stable sort keeps input order within a price, so dedup below keeps the last one listed.
+    dst.sort_by(|a, b| order(a.price, b.price));
+    dedup_keep_last(dst);
+}
+
+fn dedup_keep_last(levels: &mut Vec<Level>) {
+    let mut write = 0usize;
+    for read in 0..levels.len() {
+        if write > 0 && levels[write - 1].price == levels[read].price {
+            levels[write - 1] = levels[read];
+        } else {
+            levels[write] = levels[read];
+            write += 1;
+        }
+    }
+    levels.truncate(write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> OrderBook {
+        let mut b = OrderBook::new();
+        b.replace(
+            &[Level::new(98, 10), Level::new(100, 5), Level::new(99, 7)],
+            &[Level::new(103, 4), Level::new(101, 2), Level::new(102, 6)],
+            Timestamp(1_000),
+        );
+        b
+    }
+
+    #[test]
+    fn snapshot_sorts_and_exposes_best_first() {
+        let b = book();
+        assert_eq!(b.best_bid(), Some(Level::new(100, 5)));
+        assert_eq!(b.best_ask(), Some(Level::new(101, 2)));
+        let bids: Vec<u64> = b.bids().map(|l| l.price.0).collect();
+        let asks: Vec<u64> = b.asks().map(|l| l.price.0).collect();
+        assert_eq!(bids, vec![100, 99, 98]);
+        assert_eq!(asks, vec![101, 102, 103]);
+        assert_eq!(b.mid_x2(), Some(201));
+        assert_eq!(b.mid_ticks(), Some(rust_decimal::Decimal::new(1005, 1)));
+        assert_eq!(b.spread_ticks(), Some(1));
+        assert!(!b.is_crossed());
+    }
+
+    #[test]
+    fn snapshot_replaces_everything_and_drops_zero_levels() {
+        let mut b = book();
+        b.replace(&[Level::new(50, 1), Level::new(49, 0)], &[], Timestamp(2_000));
+        assert_eq!(b.depth(), (1, 0));
+        assert_eq!(b.best_ask(), None);
+        assert_eq!(b.mid_x2(), None);
+        // Duplicate prices in a snapshot keep the last size listed.
+        b.replace(&[Level::new(50, 1), Level::new(50, 9)], &[], Timestamp(3_000));
+        assert_eq!(b.best_bid(), Some(Level::new(50, 9)));
+    }
+
+    #[test]
+    fn deltas_insert_update_and_delete() {
+        let mut b = book();
+        b.apply_delta(Side::Buy, Ticks(100), Lots(8), Timestamp(2));
+        assert_eq!(b.best_bid(), Some(Level::new(100, 8)));
+        b.apply_delta(Side::Buy, Ticks(100), Lots(0), Timestamp(3));
+        assert_eq!(b.best_bid(), Some(Level::new(99, 7)));
+        b.apply_delta(Side::Buy, Ticks(97), Lots(1), Timestamp(4)); // new worst level
+        b.apply_delta(Side::Sell, Ticks(100), Lots(3), Timestamp(5)); // new best ask
+        b.apply_delta(Side::Sell, Ticks(150), Lots(3), Timestamp(6)); // new worst ask
+        b.apply_delta(Side::Sell, Ticks(999), Lots(0), Timestamp(7)); // delete of a missing level
+        let bids: Vec<u64> = b.bids().map(|l| l.price.0).collect();
+        let asks: Vec<u64> = b.asks().map(|l| l.price.0).collect();
+        assert_eq!(bids, vec![99, 98, 97]);
+        assert_eq!(asks, vec![100, 101, 102, 103, 150]);
+        assert_eq!(b.lots_at(Side::Sell, Ticks(102)), Lots(6));
+        assert_eq!(b.lots_at(Side::Sell, Ticks(104)), Lots(0));
+        assert_eq!(b.updated_at(), Some(Timestamp(7)));
+    }
+
+    #[test]
+    fn crossed_book_is_detected() {
+        let mut b = book();
+        b.apply_delta(Side::Buy, Ticks(101), Lots(1), Timestamp(2));
+        assert!(b.is_crossed(), "locked (bid == ask) counts as crossed");
+        b.apply_delta(Side::Buy, Ticks(102), Lots(1), Timestamp(3));
+        assert_eq!(b.spread_ticks(), Some(-1));
+    }
+
+    #[test]
+    fn walking_depth_for_a_size() {
+        let b = book();
+        // Buy 10: 2 @101 + 6 @102 + 2 @103.
+        let w = b.walk(Side::Buy, Lots(10), None);
+        assert_eq!(w.filled, Lots(10));
+        assert_eq!(w.notional_ticks, 2 * 101 + 6 * 102 + 2 * 103);
+        assert_eq!(w.worst_price, Some(Ticks(103)));
+        // A limit stops the walk.
+        let w = b.walk(Side::Buy, Lots(10), Some(Ticks(102)));
+        assert_eq!(w.filled, Lots(8));
+        // More than the book holds fills only what is there.
+        let w = b.walk(Side::Sell, Lots(100), None);
+        assert_eq!(w.filled, Lots(22));
+        assert_eq!(w.worst_price, Some(Ticks(98)));
+    }
+
+    #[test]
+    fn age_is_measured_from_the_last_update() {
+        let mut b = OrderBook::new();
+        assert_eq!(b.age_nanos(Timestamp(5)), None);
+        b.replace(&[Level::new(1, 1)], &[], Timestamp(1_000));
+        assert_eq!(b.age_nanos(Timestamp(4_000)), Some(3_000));
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.updated_at(), None);
+    }
+
+    #[test]
+    fn random_deltas_match_a_reference_map() {
+        // Deterministic LCG; compare against BTreeMap as the obviously-correct model.
+        use std::collections::BTreeMap;
+        let mut x: u64 = 42;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut b = OrderBook::new();
+        let mut bids = BTreeMap::new();
+        let mut asks = BTreeMap::new();
+        for i in 0..20_000u64 {
+            let side = if next() % 2 == 0 { Side::Buy } else { Side::Sell };
+            let price = match side {
+                Side::Buy => 900 + next() % 100,
+                Side::Sell => 1000 + next() % 100,
+            };
+            let lots = if next() % 5 == 0 { 0 } else { 1 + next() % 50 };
+            b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
+            let map = if side == Side::Buy { &mut bids } else { &mut asks };
+            if lots == 0 {
+                map.remove(&price);
+            } else {
+                map.insert(price, lots);
+            }
+            assert_eq!(b.best_bid().map(|l| l.price.0), bids.keys().next_back().copied());
+            assert_eq!(b.best_ask().map(|l| l.price.0), asks.keys().next().copied());
+        }
+        let got: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();
+        let want: Vec<(u64, u64)> = bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,323 @@
+//! Typed events: everything the engine and strategies learn about the world. Venue quirks end at
+//! the decoder — nothing here is wire JSON.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::book::Level;
+use super::intent::Intent;
+use super::order::{ClientOrderId, Direction, Side, TradeId, VenueOrderId};
+use super::position::Position;
+use super::units::{Lots, MarketId, Ticks};
+use super::Timestamp;
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The order book changed (full snapshot or delta). By the time a strategy sees it, the book
+    /// in its context already reflects it.
+    Book(BookUpdate),
+    /// A public trade on the market.
+    Trade(PublicTrade),
+    /// Best bid/ask as a venue reports it (may arrive without a full book).
+    BestPrice(BestPrice),
+    /// One of our orders filled (partly or fully).
+    Fill(Fill),
+    /// Positions changed.
+    Position(PositionUpdate),
+    /// Collateral balance changed.
+    Balance(Balance),
+    /// A market's funding rate changed.
+    Funding(FundingRate),
+    /// One of our orders changed status (acknowledged, cancelled, rejected, …).
+    Order(OrderUpdate),
+    /// A timer the strategy asked for fired.
+    Timer(TimerId),
+    /// A venue connection changed state.
+    Connection(ConnectionEvent),
+    /// An intent was refused before it left the process.
+    RiskRejected(RiskRejection),
+    /// The trading state changed (e.g. a loss limit switched trading to reduce-only).
+    TradingState(TradingStateChange),
+}
+
+impl Event {
+    /// The market the event concerns, if it concerns one.
+    pub fn market(&self) -> Option<MarketId> {
+        match self {
+            Event::Book(e) => Some(e.market),
+            Event::Trade(e) => Some(e.market),
+            Event::BestPrice(e) => Some(e.market),
+            Event::Fill(e) => Some(e.market),
+            Event::Funding(e) => Some(e.market),
+            Event::Order(e) => Some(e.market),
+            Event::RiskRejected(e) => e.intent.market(),
+            Event::Position(_)
+            | Event::Balance(_)
+            | Event::Timer(_)
+            | Event::Connection(_)
+            | Event::TradingState(_) => None,
+        }
+    }
+}
+
+/// Whether a book update replaces the book or edits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookUpdateKind {
+    /// The levels are the whole book (Kana sends these).
+    Snapshot,
+    /// The levels are changes; a level of zero lots deletes that price.
+    Delta,
+}
+
+/// Order book levels for one market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BookUpdate {
+    /// Market.
+    pub market: MarketId,
+    /// Snapshot or delta.
+    pub kind: BookUpdateKind,
+    /// Bid levels (any order).
+    pub bids: Vec<Level>,
+    /// Ask levels (any order).
+    pub asks: Vec<Level>,
+    /// Venue time of the update.
+    pub ts: Timestamp,
+}
+
+/// A trade between any two parties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicTrade {
+    /// Market.
+    pub market: MarketId,
+    /// Price.
+    pub price: Ticks,
+    /// Size.
+    pub lots: Lots,
+    /// The taker's side, when the venue tells.
+    pub aggressor: Option<Side>,
+    /// Venue time.
+    pub ts: Timestamp,
+}
+
+/// Best bid and ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BestPrice {
+    /// Market.
+    pub market: MarketId,
+    /// Best bid, if any.
+    pub bid: Option<Ticks>,
+    /// Best ask, if any.
+    pub ask: Option<Ticks>,
+    /// Venue time.
+    pub ts: Timestamp,
+}
+
+/// Maker or taker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liquidity {
+    /// Our order rested and was hit.
+    Maker,
+    /// Our order crossed the spread.
+    Taker,
+}
+
+/// One fill of one of our orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fill {
+    /// Market.
+    pub market: MarketId,
+    /// Our id, when the venue (or the executor's mapping) knows it.
+    pub client_id: Option<ClientOrderId>,
+    /// The venue's order id, when known.
+    pub venue_id: Option<VenueOrderId>,
+    /// The venue's fill id; fills are deduplicated by it.
+    pub trade_id: TradeId,
+    /// Book side of our order.
+    pub side: Side,
+    /// Open or close.
+    pub direction: Direction,
+    /// Size of this fill (a delta).
+    pub lots: Lots,
+    /// Fill price.
+    pub price: Ticks,
+    /// Fee charged (quote; negative for a rebate).
+    pub fee: Decimal,
+    /// PnL realised by this fill (quote), when the venue reports it.
+    pub realized_pnl: Decimal,
+    /// Maker or taker.
+    pub liquidity: Liquidity,
+    /// Venue time.
+    pub ts: Timestamp,
+}
+
+/// New position state. With `snapshot`, the list is complete: any position not in it is flat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionUpdate {
+    /// Positions reported.
+    pub positions: Vec<Position>,
+    /// True when the list replaces all positions.
+    pub snapshot: bool,
+}
+
+/// Collateral balance (quote currency).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// Free to use as margin or withdraw.
+    pub available: Decimal,
+    /// Available plus margin locked in positions and orders.
+    pub total: Decimal,
+    /// Venue time.
+    pub ts: Timestamp,
+}
+
+/// A market's funding rate (per funding interval; positive → longs pay shorts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FundingRate {
+    /// Market.
+    pub market: MarketId,
+    /// Rate per interval, as a fraction.
+    pub rate: Decimal,
+    /// Venue time.
+    pub ts: Timestamp,
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OrderUpdateKind {
+    /// Acknowledged / resting.
+    Accepted,
+    /// Cancelled.
+    Cancelled,
+    /// A cancel was refused (e.g. the order had already filled).
+    CancelRejected {
+        /// The venue's reason.
+        reason: String,
+    },
+    /// Refused by the venue.
+    Rejected {
+        /// The venue's reason.
+        reason: String,
+    },
+    /// Expired before it took effect.
+    Expired,
+    /// Outcome unknown; it is being resolved by querying the venue.
+    Ambiguous {
+        /// Why it is ambiguous.
+        reason: String,
+    },
+}
+
+/// A change of one order's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderUpdate {
+    /// Market.
+    pub market: MarketId,
+    /// Our id, when known.
+    pub client_id: Option<ClientOrderId>,
+    /// The venue's id, when known.
+    pub venue_id: Option<VenueOrderId>,
+    /// What happened.
+    pub kind: OrderUpdateKind,
+    /// Time of the update.
+    pub ts: Timestamp,
+}
+
+/// Identifies a timer a strategy set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TimerId(pub u64);
+
+/// A connection's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Connected and streaming.
+    Connected,
+    /// Lost; reconnecting (quotes may be stale: consider pulling them).
+    Reconnecting,
+    /// Reconnected and local state resynchronised from the venue.
+    Resynced,
+    /// Gone for good.
+    Disconnected,
+}
+
+/// A connection state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionEvent {
+    /// Which stream (e.g. `kana-ws`, `paper`).
+    pub stream: String,
+    /// Its new state.
+    pub state: ConnectionState,
+    /// Time of the change.
+    pub ts: Timestamp,
+}
+
+/// Machine-readable reason an intent was refused before leaving the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The intent names a market that is not configured.
+    UnknownMarket,
+    /// The intent names an order that is not live.
+    UnknownOrder,
+    /// Size, price or leverage off the market's grid or bounds.
+    InvalidOrder,
+    /// Order larger than `max_order_lots` / `max_order_notional`.
+    OrderSize,
+    /// The resulting position (counting resting orders) would exceed a limit.
+    PositionLimit,
+    /// Leverage above the configured or market maximum.
+    Leverage,
+    /// Limit price too far from the mid (fat finger).
+    PriceBand,
+    /// Too many open orders.
+    OpenOrders,
+    /// The book is older than `stale_book_ms`, empty or crossed.
+    StaleBook,
+    /// The hourly fee/gas budget is spent.
+    FeeBudget,
+    /// Trading is reduce-only and the intent would increase exposure.
+    ReduceOnly,
+    /// Trading is halted (loss limit, kill switch).
+    Halted,
+    /// The rate limiter has no budget for new orders right now.
+    RateLimited,
+}
+
+/// An intent refused before it left the process, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RiskRejection {
+    /// The refused intent.
+    pub intent: Intent,
+    /// Machine-readable reason.
+    pub reason: RejectReason,
+    /// Human-readable detail naming the values and limits involved.
+    pub detail: String,
+}
+
+/// Whether the bot may trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradingState {
+    /// Everything allowed within limits.
+    Active,
+    /// Only orders that reduce exposure, cancels and TP/SL updates.
+    ReduceOnly,
+    /// Only cancels.
+    Halted,
+}
+
+/// A switch of the trading state, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TradingStateChange {
+    /// Before.
+    pub from: TradingState,
+    /// After.
+    pub to: TradingState,
+    /// Why.
+    pub reason: String,
+}

@@ -1,0 +1,527 @@
+//! Markets and exact units: human `Decimal` sizes and prices at the edges, integer lots and ticks
+//! inside.
+//!
+//! Kana Perps (like Econia, whose order book it uses) counts order sizes in **lots** and prices in
+//! **ticks per lot**. A [`MarketSpec`] carries the market's grid (`lot_size`, `tick_size`, decimals)
+//! and converts between the two worlds exactly — every conversion is integer arithmetic on the
+//! decimal mantissa, so no value is silently rounded. Where a human value is off the grid the
+//! caller chooses the direction with [`Rounding`].
+//!
+//! ```
+//! use perpbot::model::{MarketSpec, Rounding};
+//! use rust_decimal_macros::dec;
+//!
+//! // Kana testnet APT (market 1338), reference §3.3.
+//! let apt = MarketSpec::kana_apt_testnet();
+//! let lots = apt.size_to_lots(dec!(2.5), Rounding::Exact).unwrap();
+//! let ticks = apt.price_to_ticks(dec!(5.518), Rounding::Exact).unwrap();
+//! assert_eq!((lots.0, ticks.0), (2500, 5518));
+//! assert_eq!(apt.notional(lots, ticks), dec!(13.795));
+//! ```
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A market's numeric id, as the venue names it (Kana: `1338` for testnet APT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MarketId(pub u64);
+
+impl fmt::Display for MarketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An order or position size in whole lots of the market's grid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Lots(pub u64);
+
+impl Lots {
+    /// No size at all.
+    pub const ZERO: Lots = Lots(0);
+
+    /// True when the size is zero.
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `self - other`, floored at zero (sizes are never negative).
+    pub fn saturating_sub(self, other: Lots) -> Lots {
+        Lots(self.0.saturating_sub(other.0))
+    }
+}
+
+impl fmt::Display for Lots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} lots", self.0)
+    }
+}
+
+/// A price in whole ticks of the market's grid (Econia: quote sub-units per lot, divided by
+/// `tick_size`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ticks(pub u64);
+
+impl fmt::Display for Ticks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ticks", self.0)
+    }
+}
+
+/// The largest price Econia accepts, in ticks (`E_PRICE_TOO_HIGH` above it).
+pub const MAX_PRICE_TICKS: u64 = u32::MAX as u64;
+
+/// Which way to move a human value that is not on the market's grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// Refuse a value that is off the grid.
+    Exact,
+    /// Towards zero (smaller size, lower price). The safe direction for sizes and for bids.
+    Down,
+    /// Away from zero (larger size, higher price). The safe direction for asks.
+    Up,
+}
+
+/// Why a value could not be converted to, or accepted on, the market's grid. Every variant names
+/// the value and the bound it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// A negative size or price.
+    #[error("{what} {value} is negative")]
+    Negative {
+        /// "size" or "price".
+        what: &'static str,
+        /// The offending value.
+        value: Decimal,
+    },
+    /// The value is not a whole number of lots/ticks and [`Rounding::Exact`] was asked for.
+    #[error("{what} {value} is not a multiple of the market's {unit} ({step})")]
+    OffGrid {
+        /// "size" or "price".
+        what: &'static str,
+        /// The offending value.
+        value: Decimal,
+        /// "lot" or "tick".
+        unit: &'static str,
+        /// The grid step in human units.
+        step: Decimal,
+    },
+    /// The arithmetic does not fit (absurdly large or precise input).
+    #[error("{what} {value} overflows the market's integer units")]
+    Overflow {
+        /// "size" or "price".
+        what: &'static str,
+        /// The offending value.
+        value: Decimal,
+    },
+    /// Order size below the market minimum.
+    #[error("size {lots} lots is below the market minimum of {min} lots")]
+    BelowMinLots {
+        /// Requested size.
+        lots: u64,
+        /// `min_lots`.
+        min: u64,
+    },
+    /// Order size above the market maximum.
+    #[error("size {lots} lots is above the market maximum of {max} lots")]
+    AboveMaxLots {
+        /// Requested size.
+        lots: u64,
+        /// `max_lots`.
+        max: u64,
+    },
+    /// A price of zero ticks.
+    #[error("price rounds to 0 ticks; the smallest price is 1 tick ({step})")]
+    ZeroPrice {
+        /// One tick in human units.
+        step: Decimal,
+    },
+    /// A price above what the order book accepts.
+    #[error("price {ticks} ticks is above the order book's maximum of {max} ticks")]
+    PriceTooHigh {
+        /// Requested price.
+        ticks: u64,
+        /// [`MAX_PRICE_TICKS`].
+        max: u64,
+    },
+    /// Leverage of zero or above the market's maximum.
+    #[error("leverage {leverage} is outside 1..={max}")]
+    Leverage {
+        /// Requested leverage.
+        leverage: u32,
+        /// `max_leverage`.
+        max: u32,
+    },
+}
+
+/// Everything needed to trade one market exactly: its grid, its bounds and its margin rules.
+///
+/// Built from Kana's `getMarketInfo` fields (reference §3.2) or written in the config for the
+/// paper venue. All fields are validated by [`MarketSpec::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketSpec {
+    /// Venue market id.
+    pub id: MarketId,
+    /// Display name, e.g. `APT-USD`.
+    pub name: String,
+    /// Decimals of the base asset (8 for APT/BTC/ETH/SOL on Kana).
+    pub base_decimals: u32,
+    /// Decimals of the quote/collateral asset (6 for USDT/USDC).
+    pub quote_decimals: u32,
+    /// Base sub-units per lot.
+    pub lot_size: u64,
+    /// Quote sub-units per tick, per lot.
+    pub tick_size: u64,
+    /// Smallest order, in lots.
+    pub min_lots: u64,
+    /// Largest order, in lots.
+    pub max_lots: u64,
+    /// Highest leverage the market allows.
+    pub max_leverage: u32,
+    /// Maintenance margin in basis points of notional (`250` = 2.5 %).
+    pub maintenance_margin_bps: u32,
+    /// Decimals in a human price (3 for APT).
+    pub quote_precision: u32,
+}
+
+/// `10^exp` as i128, or `None` when it does not fit.
+fn pow10(exp: u32) -> Option<i128> {
+    10i128.checked_pow(exp)
+}
+
+/// Integer division of a non-negative numerator by a positive denominator in the given direction.
+/// `None` for `Rounding::Exact` with a remainder.
+fn div_round(num: i128, den: i128, rounding: Rounding) -> Option<i128> {
+    let (q, r) = (num / den, num % den);
+    match (r, rounding) {
+        (0, _) => Some(q),
+        (_, Rounding::Exact) => None,
+        (_, Rounding::Down) => Some(q),
+        (_, Rounding::Up) => Some(q + 1),
+    }
+}
+
+impl MarketSpec {
+    /// Kana testnet APT (market 1338) as documented in reference §3.3; handy in tests and docs.
+    pub fn kana_apt_testnet() -> MarketSpec {
+        MarketSpec {
+            id: MarketId(1338),
+            name: "APT-USD".to_string(),
+            base_decimals: 8,
+            quote_decimals: 6,
+            lot_size: 100_000,
+            tick_size: 1,
+            min_lots: 500,
+            max_lots: 150_000_000,
+            max_leverage: 20,
+            maintenance_margin_bps: 250,
+            quote_precision: 3,
+        }
+    }
+
+    /// Check that the spec describes a usable grid; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let field = |name: &str, why: &str| Err(format!("market {}: {name} {why}", self.id));
+        if self.lot_size == 0 {
+            return field("lot_size", "must be positive");
+        }
+        if self.tick_size == 0 {
+            return field("tick_size", "must be positive");
+        }
+        if self.base_decimals > 18 {
+            return field("base_decimals", "must be at most 18");
+        }
+        if self.quote_decimals > 18 {
+            return field("quote_decimals", "must be at most 18");
+        }
+        if self.min_lots == 0 || self.min_lots > self.max_lots {
+            return field("min_lots", "must be positive and not above max_lots");
+        }
+        if self.max_leverage == 0 {
+            return field("max_leverage", "must be at least 1");
+        }
+        if self.maintenance_margin_bps == 0 || self.maintenance_margin_bps >= 10_000 {
+            return field("maintenance_margin_bps", "must be within 1..10000");
+        }
+        Ok(())
+    }
+
+    /// One lot in base coins (`lot_size / 10^base_decimals`).
+    pub fn lot_in_coins(&self) -> Decimal {
+        Decimal::from_i128_with_scale(i128::from(self.lot_size), self.base_decimals).normalize()
+    }
+
+    /// One tick in quote per coin (`tick_size · 10^base_decimals / (lot_size · 10^quote_decimals)`).
+    pub fn tick_in_price(&self) -> Decimal {
+        self.ticks_to_price(Ticks(1))
+    }
+
+    /// Human size (base coins) → lots, rounded as asked.
+    pub fn size_to_lots(&self, size: Decimal, rounding: Rounding) -> Result<Lots, UnitError> {
+        const WHAT: &str = "size";
+        if size.is_sign_negative() && !size.is_zero() {
+            return Err(UnitError::Negative { what: WHAT, value: size });
+        }
+        // lots = mantissa · 10^base_decimals / (10^scale · lot_size), all in integers.
+        let overflow = || UnitError::Overflow { what: WHAT, value: size };
+        let num = pow10(self.base_decimals)
+            .and_then(|p| size.mantissa().checked_mul(p))
+            .ok_or_else(overflow)?;
+        let den = pow10(size.scale())
+            .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
+            .ok_or_else(overflow)?;
+        let lots = div_round(num, den, rounding).ok_or(UnitError::OffGrid {
+            what: WHAT,
+            value: size,
+            unit: "lot",
+            step: self.lot_in_coins(),
+        })?;
+        u64::try_from(lots).map(Lots).map_err(|_| overflow())
+    }
+
+    /// Human price (quote per coin) → ticks, rounded as asked.
+    pub fn price_to_ticks(&self, price: Decimal, rounding: Rounding) -> Result<Ticks, UnitError> {
+        const WHAT: &str = "price";
+        if price.is_sign_negative() && !price.is_zero() {
+            return Err(UnitError::Negative { what: WHAT, value: price });
+        }
+        // ticks = mantissa · lot_size · 10^quote_decimals / (10^scale · tick_size · 10^base_decimals)
+        let overflow = || UnitError::Overflow { what: WHAT, value: price };
+        let num = pow10(self.quote_decimals)
+            .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
+            .and_then(|p| p.checked_mul(price.mantissa()))
+            .ok_or_else(overflow)?;
+        let den = pow10(price.scale())
+            .and_then(|p| p.checked_mul(i128::from(self.tick_size)))
+            .and_then(|p| pow10(self.base_decimals).and_then(|b| p.checked_mul(b)))
+            .ok_or_else(overflow)?;
+        let ticks = div_round(num, den, rounding).ok_or(UnitError::OffGrid {
+            what: WHAT,
+            value: price,
+            unit: "tick",
+            step: self.tick_in_price(),
+        })?;
+        u64::try_from(ticks).map(Ticks).map_err(|_| overflow())
+    }
+
+    /// Lots → human size in base coins (exact).
+    pub fn lots_to_size(&self, lots: Lots) -> Decimal {
+        let sub_units = i128::from(lots.0) * i128::from(self.lot_size);
+        Decimal::from_i128_with_scale(sub_units, self.base_decimals).normalize()
+    }
+
+    /// Ticks → human price in quote per coin (exact for every grid whose lot size divides a power
+    /// of ten, which is every Kana market; otherwise correct to 28 significant digits).
+    pub fn ticks_to_price(&self, ticks: Ticks) -> Decimal {
+        // price = ticks · tick_size · 10^(base_decimals − quote_decimals) / lot_size
+        let n = i128::from(ticks.0) * i128::from(self.tick_size);
+        let shifted = if self.base_decimals >= self.quote_decimals {
+            Decimal::from_i128_with_scale(n, 0)
+                * Decimal::from(10u64.saturating_pow(self.base_decimals - self.quote_decimals))
+        } else {
+            Decimal::from_i128_with_scale(n, self.quote_decimals - self.base_decimals)
+        };
+        (shifted / Decimal::from(self.lot_size)).normalize()
+    }
+
+    /// Notional of `lots` at `ticks` in quote sub-units (`lots · ticks · tick_size`), exact.
+    pub fn notional_sub_units(&self, lots: Lots, ticks: Ticks) -> u128 {
+        u128::from(lots.0) * u128::from(ticks.0) * u128::from(self.tick_size)
+    }
+
+    /// Notional of `lots` at `ticks` in human quote units (e.g. USDT).
+    pub fn notional(&self, lots: Lots, ticks: Ticks) -> Decimal {
+        self.sub_units_to_quote(self.notional_sub_units(lots, ticks))
+    }
+
+    /// Quote sub-units → human quote amount. Saturates at `i128::MAX` sub-units (unreachable
+    /// with u64 lots and ticks).
+    pub fn sub_units_to_quote(&self, sub_units: u128) -> Decimal {
+        let v = i128::try_from(sub_units).unwrap_or(i128::MAX);
+        Decimal::try_from_i128_with_scale(v, self.quote_decimals)
+            .unwrap_or(Decimal::MAX)
+            .normalize()
+    }
+
+    /// Notional of `lots` at a human price (e.g. a mark or average entry that is off the grid).
+    pub fn notional_at(&self, lots: Lots, price: Decimal) -> Decimal {
+        self.lots_to_size(lots) * price
+    }
+
+    /// Check an order size against `min_lots`/`max_lots`.
+    pub fn check_lots(&self, lots: Lots) -> Result<(), UnitError> {
+        if lots.0 < self.min_lots {
+            return Err(UnitError::BelowMinLots { lots: lots.0, min: self.min_lots });
+        }
+        if lots.0 > self.max_lots {
+            return Err(UnitError::AboveMaxLots { lots: lots.0, max: self.max_lots });
+        }
+        Ok(())
+    }
+
+    /// Check a limit price is within what the order book accepts (1..=2^32−1 ticks).
+    pub fn check_ticks(&self, ticks: Ticks) -> Result<(), UnitError> {
+        if ticks.0 == 0 {
+            return Err(UnitError::ZeroPrice { step: self.tick_in_price() });
+        }
+        if ticks.0 > MAX_PRICE_TICKS {
+            return Err(UnitError::PriceTooHigh { ticks: ticks.0, max: MAX_PRICE_TICKS });
+        }
+        Ok(())
+    }
+
+    /// Check leverage is within 1..=max_leverage.
+    pub fn check_leverage(&self, leverage: u32) -> Result<(), UnitError> {
+        if leverage == 0 || leverage > self.max_leverage {
+            return Err(UnitError::Leverage { leverage, max: self.max_leverage });
+        }
+        Ok(())
+    }
+
+    /// Maintenance margin rate as a fraction (`250` bps → 0.025).
+    pub fn maintenance_margin_rate(&self) -> Decimal {
+        Decimal::new(i64::from(self.maintenance_margin_bps), 4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn apt() -> MarketSpec {
+        MarketSpec::kana_apt_testnet()
+    }
+
+    #[test]
+    fn worked_apt_example_from_reference_3_3() {
+        let m = apt();
+        assert_eq!(m.lot_in_coins(), dec!(0.001));
+        assert_eq!(m.tick_in_price(), dec!(0.001));
+        let lots = m.size_to_lots(dec!(2.5), Rounding::Exact).unwrap();
+        let ticks = m.price_to_ticks(dec!(5.518), Rounding::Exact).unwrap();
+        assert_eq!(lots, Lots(2500));
+        assert_eq!(ticks, Ticks(5518));
+        assert_eq!(m.notional_sub_units(lots, ticks), 13_795_000);
+        assert_eq!(m.notional(lots, ticks), dec!(13.795));
+        // 10x leverage: initial margin 1.3795 USDT.
+        assert_eq!(m.notional(lots, ticks) / dec!(10), dec!(1.3795));
+        // Minimum order is 500 lots = 0.5 APT, maximum 150 000 APT.
+        assert_eq!(m.lots_to_size(Lots(m.min_lots)), dec!(0.5));
+        assert_eq!(m.lots_to_size(Lots(m.max_lots)), dec!(150000));
+    }
+
+    #[test]
+    fn old_websocket_position_sample_reads_as_lots_and_ticks() {
+        // positions (G2 host): size "1000", entry_price "6050", value "6050000", margin "3025000",
+        // leverage 2, trade fee "3025".
+        let m = apt();
+        let (lots, ticks) = (Lots(1000), Ticks(6050));
+        assert_eq!(m.lots_to_size(lots), dec!(1));
+        assert_eq!(m.ticks_to_price(ticks), dec!(6.05));
+        assert_eq!(m.notional_sub_units(lots, ticks), 6_050_000);
+        assert_eq!(m.notional_sub_units(lots, ticks) / 2, 3_025_000, "margin = value / leverage");
+        assert_eq!(m.notional(lots, ticks) * dec!(0.0005), dec!(0.003025), "taker fee 0.05 %");
+        assert_eq!(m.sub_units_to_quote(3025), dec!(0.003025));
+    }
+
+    #[test]
+    fn rounding_directions_are_explicit() {
+        let m = apt();
+        assert_eq!(m.size_to_lots(dec!(2.5004), Rounding::Down).unwrap(), Lots(2500));
+        assert_eq!(m.size_to_lots(dec!(2.5004), Rounding::Up).unwrap(), Lots(2501));
+        assert_eq!(m.price_to_ticks(dec!(5.5185), Rounding::Down).unwrap(), Ticks(5518));
+        assert_eq!(m.price_to_ticks(dec!(5.5185), Rounding::Up).unwrap(), Ticks(5519));
+        // On-grid values are unaffected by the direction.
+        assert_eq!(m.price_to_ticks(dec!(5.518000), Rounding::Up).unwrap(), Ticks(5518));
+    }
+
+    #[test]
+    fn off_grid_exact_names_value_and_step() {
+        let m = apt();
+        let err = m.size_to_lots(dec!(2.5004), Rounding::Exact).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "size 2.5004 is not a multiple of the market's lot (0.001)"
+        );
+        let err = m.price_to_ticks(dec!(5.5185), Rounding::Exact).unwrap_err();
+        assert!(err.to_string().contains("5.5185"), "{err}");
+    }
+
+    #[test]
+    fn negative_and_overflowing_inputs_are_errors() {
+        let m = apt();
+        assert!(matches!(
+            m.size_to_lots(dec!(-1), Rounding::Down),
+            Err(UnitError::Negative { .. })
+        ));
+        assert!(matches!(
+            m.price_to_ticks(Decimal::MAX, Rounding::Down),
+            Err(UnitError::Overflow { .. })
+        ));
+        assert_eq!(m.size_to_lots(Decimal::ZERO, Rounding::Exact).unwrap(), Lots(0));
+    }
+
+    #[test]
+    fn bounds_name_value_and_limit() {
+        let m = apt();
+        assert_eq!(
+            m.check_lots(Lots(499)).unwrap_err().to_string(),
+            "size 499 lots is below the market minimum of 500 lots"
+        );
+        assert!(m.check_lots(Lots(150_000_001)).is_err());
+        assert!(m.check_lots(Lots(500)).is_ok());
+        assert!(matches!(m.check_ticks(Ticks(0)), Err(UnitError::ZeroPrice { .. })));
+        assert!(matches!(
+            m.check_ticks(Ticks(MAX_PRICE_TICKS + 1)),
+            Err(UnitError::PriceTooHigh { .. })
+        ));
+        assert_eq!(
+            m.check_leverage(21).unwrap_err().to_string(),
+            "leverage 21 is outside 1..=20"
+        );
+        assert!(m.check_leverage(0).is_err());
+    }
+
+    #[test]
+    fn btc_like_grid_round_trips() {
+        // A BTC-like grid: lot 0.00001 BTC (1000 sats), price step 1 USD.
+        let m = MarketSpec {
+            id: MarketId(1339),
+            name: "BTC-USD".into(),
+            base_decimals: 8,
+            quote_decimals: 6,
+            lot_size: 1_000,
+            tick_size: 10,
+            min_lots: 10,
+            max_lots: 1_000_000,
+            max_leverage: 20,
+            maintenance_margin_bps: 250,
+            quote_precision: 0,
+        };
+        assert_eq!(m.tick_in_price(), dec!(1));
+        let t = m.price_to_ticks(dec!(115300), Rounding::Exact).unwrap();
+        assert_eq!(m.ticks_to_price(t), dec!(115300));
+        let l = m.size_to_lots(dec!(0.0001), Rounding::Exact).unwrap();
+        assert_eq!(l, Lots(10));
+        assert_eq!(m.notional(l, t), dec!(11.53));
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        let mut m = apt();
+        m.lot_size = 0;
+        assert!(m.validate().unwrap_err().contains("lot_size"));
+        let mut m = apt();
+        m.min_lots = m.max_lots + 1;
+        assert!(m.validate().unwrap_err().contains("min_lots"));
+        assert!(apt().validate().is_ok());
+    }
+}
