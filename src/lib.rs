@@ -1,1 +1,8 @@
+pub mod clock;
 pub mod model;
+pub mod risk;
+pub mod state;
+pub mod strategy;
+pub mod venue;
+#[path = "../strategies/mod.rs"]
+pub mod strategies;

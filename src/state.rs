@@ -1,0 +1,466 @@
+//! The bot's picture of the world: books, positions, orders, balance, funding, PnL and the
+//! clock. One task (the engine) owns it and changes it **only** by applying events, so it can be
+//! replayed and audited. Strategies and the risk check read it; nobody else writes it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use tracing::{debug, warn};
+
+use crate::model::{
+    BookUpdateKind, ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order,
+    OrderBook, OrderEvent, OrderRequest, OrderStatus, OrderUpdate, OrderUpdateKind, Position,
+    PositionSide, Side, Timestamp, TradeId, Transition, VenueOrderId,
+};
+
+/// Counters of things that went wrong but were handled (surfaced in reports and logs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Anomalies {
+    /// Order events the state machine refused.
+    pub illegal_transitions: u64,
+    /// Fills for orders this bot does not know.
+    pub unknown_order_fills: u64,
+    /// Fills seen twice (same trade id).
+    pub duplicate_fills: u64,
+    /// Events for markets that are not configured.
+    pub unknown_market_events: u64,
+}
+
+/// Everything the bot knows. Read it through the accessors; change it only with [`State::apply`]
+/// (venue events) and the order-tracking methods the engine calls for its own requests.
+#[derive(Debug, Default)]
+pub struct State {
+    specs: HashMap<MarketId, MarketSpec>,
+    books: HashMap<MarketId, OrderBook>,
+    positions: BTreeMap<(MarketId, PositionSide), Position>,
+    orders: HashMap<ClientOrderId, Order>,
+    by_venue_id: HashMap<VenueOrderId, ClientOrderId>,
+    funding: HashMap<MarketId, FundingRate>,
+    available: Decimal,
+    total_balance: Decimal,
+    realized_pnl: Decimal,
+    fees_paid: Decimal,
+    seen_trades: std::collections::HashSet<TradeId>,
+    fills: u64,
+    maker_fills: u64,
+    now: Timestamp,
+    anomalies: Anomalies,
+}
+
+impl State {
+    /// State for the given markets, with an empty book for each.
+    pub fn new(markets: &[MarketSpec]) -> State {
+        let mut state = State::default();
+        for spec in markets {
+            state.specs.insert(spec.id, spec.clone());
+            state.books.insert(spec.id, OrderBook::new());
+        }
+        state
+    }
+
+    // ---- reading ---------------------------------------------------------------------------
+
+    /// The current time as the engine's clock last set it.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Spec of a market.
+    pub fn spec(&self, market: MarketId) -> Option<&MarketSpec> {
+        self.specs.get(&market)
+    }
+
+    /// All configured markets.
+    pub fn markets(&self) -> impl Iterator<Item = &MarketSpec> {
+        self.specs.values()
+    }
+
+    /// Order book of a market.
+    pub fn book(&self, market: MarketId) -> Option<&OrderBook> {
+        self.books.get(&market)
+    }
+
+    /// Mid price of a market in human units, when both sides have a level.
+    pub fn mid_price(&self, market: MarketId) -> Option<Decimal> {
+        let spec = self.specs.get(&market)?;
+        let mid_x2 = self.books.get(&market)?.mid_x2()?;
+        Some(spec.ticks_to_price(crate::model::Ticks(mid_x2)) / Decimal::TWO)
+    }
+
+    /// A position (flat positions may be absent).
+    pub fn position(&self, market: MarketId, side: PositionSide) -> Option<&Position> {
+        self.positions.get(&(market, side))
+    }
+
+    /// All positions, including flat ones that were once reported.
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.positions.values()
+    }
+
+    /// Net position of a market in lots (long − short).
+    pub fn net_lots(&self, market: MarketId) -> i128 {
+        [PositionSide::Long, PositionSide::Short]
+            .iter()
+            .filter_map(|s| self.positions.get(&(market, *s)))
+            .map(Position::signed_lots)
+            .sum()
+    }
+
+    /// One order by our id.
+    pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
+        self.orders.get(&id)
+    }
+
+    /// Our id for a venue id.
+    pub fn client_id_for(&self, venue_id: VenueOrderId) -> Option<ClientOrderId> {
+        self.by_venue_id.get(&venue_id).copied()
+    }
+
+    /// Orders that may be resting (not terminal), in one market or all.
+    pub fn live_orders(&self, market: Option<MarketId>) -> impl Iterator<Item = &Order> {
+        self.orders
+            .values()
+            .filter(move |o| o.status.is_live() && market.is_none_or(|m| o.market() == m))
+    }
+
+    /// Number of live orders in one market or all.
+    pub fn live_order_count(&self, market: Option<MarketId>) -> usize {
+        self.live_orders(market).count()
+    }
+
+    /// Remaining size of live orders on one side of a market, split by direction
+    /// (`(opening, closing)`): what could still add to or reduce positions.
+    pub fn resting_lots(&self, market: MarketId, side: Side) -> (Lots, Lots) {
+        let mut open = 0u64;
+        let mut close = 0u64;
+        for o in self.live_orders(Some(market)).filter(|o| o.request.order.side == side) {
+            match o.request.order.direction {
+                crate::model::Direction::Open => open += o.remaining().0,
+                crate::model::Direction::Close => close += o.remaining().0,
+            }
+        }
+        (Lots(open), Lots(close))
+    }
+
+    /// Latest funding rate of a market.
+    pub fn funding(&self, market: MarketId) -> Option<&FundingRate> {
+        self.funding.get(&market)
+    }
+
+    /// Collateral free to use.
+    pub fn available_balance(&self) -> Decimal {
+        self.available
+    }
+
+    /// Collateral including margin in use.
+    pub fn total_balance(&self) -> Decimal {
+        self.total_balance
+    }
+
+    /// PnL realised by fills since start (before fees).
+    pub fn realized_pnl(&self) -> Decimal {
+        self.realized_pnl
+    }
+
+    /// Fees paid since start.
+    pub fn fees_paid(&self) -> Decimal {
+        self.fees_paid
+    }
+
+    /// Unrealised PnL of all positions at the current mids (positions without a mid count 0).
+    pub fn unrealized_pnl(&self) -> Decimal {
+        self.positions
+            .values()
+            .filter(|p| !p.lots.is_zero())
+            .filter_map(|p| {
+                let spec = self.specs.get(&p.market)?;
+                let mid = self.mid_price(p.market)?;
+                Some(p.unrealized_pnl(spec, mid))
+            })
+            .sum()
+    }
+
+    /// Realised − fees + unrealised: the PnL the loss limits watch.
+    pub fn total_pnl(&self) -> Decimal {
+        self.realized_pnl - self.fees_paid + self.unrealized_pnl()
+    }
+
+    /// Fills seen and how many of them were maker fills.
+    pub fn fill_counts(&self) -> (u64, u64) {
+        (self.fills, self.maker_fills)
+    }
+
+    /// Handled anomalies so far.
+    pub fn anomalies(&self) -> &Anomalies {
+        &self.anomalies
+    }
+
+    // ---- writing ---------------------------------------------------------------------------
+
+    /// Advance the clock.
+    pub fn set_now(&mut self, now: Timestamp) {
+        self.now = now;
+    }
+
+    /// Start tracking an order the engine is about to send.
+    pub fn track_new_order(&mut self, request: OrderRequest) {
+        let id = request.client_id;
+        self.orders.insert(id, Order::new(request, self.now));
+    }
+
+    /// Apply an order event to one of our orders through its state machine. Illegal transitions
+    /// are logged and counted, never fatal.
+    pub fn apply_order_event(&mut self, id: ClientOrderId, event: &OrderEvent) -> Option<Transition> {
+        let now = self.now;
+        let order = self.orders.get_mut(&id)?;
+        match order.apply(event, now) {
+            Ok(t) => {
+                if let Some(v) = order.venue_id {
+                    self.by_venue_id.insert(v, id);
+                }
+                Some(t)
+            }
+            Err(e) => {
+                warn!(error = %e, "order event refused");
+                self.anomalies.illegal_transitions += 1;
+                None
+            }
+        }
+    }
+
+    /// Drop terminal orders older than `keep` so memory stays bounded in a long run.
+    pub fn prune_orders(&mut self, keep: std::time::Duration) {
+        let now = self.now;
+        let by_venue = &mut self.by_venue_id;
+        self.orders.retain(|_, o| {
+            let keep_it = !o.status.is_terminal() || now.since(o.updated_at) < keep;
+            if !keep_it && let Some(v) = o.venue_id {
+                by_venue.remove(&v);
+            }
+            keep_it
+        });
+    }
+
+    /// Resolve the client id an event refers to (directly or through the venue id).
+    fn resolve_id(&self, client: Option<ClientOrderId>, venue: Option<VenueOrderId>) -> Option<ClientOrderId> {
+        client
+            .filter(|c| self.orders.contains_key(c))
+            .or_else(|| venue.and_then(|v| self.by_venue_id.get(&v).copied()))
+    }
+
+    /// Apply a venue event. Returns `false` when the event was a duplicate or concerned nothing
+    /// known (so the engine need not wake the strategy for it).
+    pub fn apply(&mut self, event: &Event) -> bool {
+        if let Some(m) = event.market()
+            && !self.specs.contains_key(&m)
+        {
+            self.anomalies.unknown_market_events += 1;
+            debug!(market = %m, "event for an unconfigured market ignored");
+            return false;
+        }
+        match event {
+            Event::Book(u) => {
+                if let Some(book) = self.books.get_mut(&u.market) {
+                    match u.kind {
+                        BookUpdateKind::Snapshot => book.replace(&u.bids, &u.asks, u.ts),
+                        BookUpdateKind::Delta => {
+                            for l in &u.bids {
+                                book.apply_delta(Side::Buy, l.price, l.lots, u.ts);
+                            }
+                            for l in &u.asks {
+                                book.apply_delta(Side::Sell, l.price, l.lots, u.ts);
+                            }
+                        }
+                    }
+                }
+                true
+            }
+            Event::Fill(f) => self.apply_fill(f),
+            Event::Position(u) => {
+                if u.snapshot {
+                    for p in self.positions.values_mut() {
+                        p.lots = Lots::ZERO;
+                    }
+                }
+                for p in &u.positions {
+                    self.positions.insert((p.market, p.side), p.clone());
+                }
+                true
+            }
+            Event::Balance(b) => {
+                self.available = b.available;
+                self.total_balance = b.total;
+                true
+            }
+            Event::Funding(f) => {
+                self.funding.insert(f.market, f.clone());
+                true
+            }
+            Event::Order(u) => self.apply_order_update(u),
+            Event::Trade(_)
+            | Event::BestPrice(_)
+            | Event::Timer(_)
+            | Event::Connection(_)
+            | Event::RiskRejected(_)
+            | Event::TradingState(_) => true,
+        }
+    }
+
+    fn apply_fill(&mut self, f: &Fill) -> bool {
+        if !self.seen_trades.insert(f.trade_id) {
+            self.anomalies.duplicate_fills += 1;
+            return false;
+        }
+        self.fills += 1;
+        if f.liquidity == crate::model::Liquidity::Maker {
+            self.maker_fills += 1;
+        }
+        self.realized_pnl += f.realized_pnl;
+        self.fees_paid += f.fee;
+        match self.resolve_id(f.client_id, f.venue_id) {
+            Some(id) => {
+                let ev = OrderEvent::Fill { trade_id: f.trade_id, lots: f.lots, price: f.price };
+                self.apply_order_event(id, &ev);
+            }
+            None => {
+                self.anomalies.unknown_order_fills += 1;
+                warn!(trade_id = f.trade_id.0, market = %f.market, "fill for an order this bot does not know");
+            }
+        }
+        true
+    }
+
+    fn apply_order_update(&mut self, u: &OrderUpdate) -> bool {
+        let Some(id) = self.resolve_id(u.client_id, u.venue_id) else {
+            debug!(market = %u.market, "order update for an unknown order");
+            return false;
+        };
+        let ev = match &u.kind {
+            OrderUpdateKind::Accepted => OrderEvent::Accepted { venue_id: u.venue_id },
+            OrderUpdateKind::Cancelled => OrderEvent::Cancelled,
+            OrderUpdateKind::CancelRejected { .. } => OrderEvent::CancelRejected,
+            OrderUpdateKind::Rejected { .. } => OrderEvent::Rejected,
+            OrderUpdateKind::Expired => OrderEvent::Expired,
+            OrderUpdateKind::Ambiguous { .. } => OrderEvent::Ambiguous,
+        };
+        matches!(self.apply_order_event(id, &ev), Some(Transition::Applied { .. }))
+    }
+
+    /// Status of an order, if tracked.
+    pub fn order_status(&self, id: ClientOrderId) -> Option<OrderStatus> {
+        self.orders.get(&id).map(|o| o.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks,
+    };
+    use rust_decimal_macros::dec;
+
+    fn apt() -> MarketSpec {
+        MarketSpec::kana_apt_testnet()
+    }
+
+    fn state_with_order() -> State {
+        let mut s = State::new(&[apt()]);
+        s.track_new_order(OrderRequest {
+            client_id: ClientOrderId(1),
+            order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+        });
+        s
+    }
+
+    fn fill(trade: u128, lots: u64) -> Event {
+        Event::Fill(Fill {
+            market: apt().id,
+            client_id: Some(ClientOrderId(1)),
+            venue_id: None,
+            trade_id: TradeId(trade),
+            side: Side::Buy,
+            direction: Direction::Open,
+            lots: Lots(lots),
+            price: Ticks(5500),
+            fee: dec!(0.01),
+            realized_pnl: Decimal::ZERO,
+            liquidity: Liquidity::Maker,
+            ts: Timestamp(5),
+        })
+    }
+
+    #[test]
+    fn fills_update_the_order_once_per_trade_id() {
+        let mut s = state_with_order();
+        assert!(s.apply(&fill(1, 400)));
+        assert!(!s.apply(&fill(1, 400)), "duplicate trade id");
+        assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(400));
+        assert_eq!(s.fees_paid(), dec!(0.01));
+        assert_eq!(s.anomalies().duplicate_fills, 1);
+        assert_eq!(s.fill_counts(), (1, 1));
+    }
+
+    #[test]
+    fn venue_ids_map_back_to_client_ids() {
+        let mut s = state_with_order();
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Accepted { venue_id: Some(VenueOrderId(99)) });
+        let cancel = Event::Order(OrderUpdate {
+            market: apt().id,
+            client_id: None,
+            venue_id: Some(VenueOrderId(99)),
+            kind: OrderUpdateKind::Cancelled,
+            ts: Timestamp(1),
+        });
+        assert!(s.apply(&cancel));
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Cancelled));
+        assert_eq!(s.live_order_count(None), 0);
+    }
+
+    #[test]
+    fn book_snapshot_then_delta_and_mid() {
+        let mut s = State::new(&[apt()]);
+        s.apply(&Event::Book(BookUpdate {
+            market: apt().id,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10)],
+            asks: vec![Level::new(5522, 10)],
+            ts: Timestamp(1),
+        }));
+        assert_eq!(s.mid_price(apt().id), Some(dec!(5.52)));
+        s.apply(&Event::Book(BookUpdate {
+            market: apt().id,
+            kind: BookUpdateKind::Delta,
+            bids: vec![Level::new(5519, 3)],
+            asks: vec![],
+            ts: Timestamp(2),
+        }));
+        assert_eq!(s.mid_price(apt().id), Some(dec!(5.5205)));
+    }
+
+    #[test]
+    fn position_snapshot_flattens_missing_sides() {
+        let mut s = State::new(&[apt()]);
+        let mut long = Position::flat(apt().id, PositionSide::Long, Timestamp(1));
+        long.lots = Lots(1000);
+        long.entry_price = dec!(5);
+        s.apply(&Event::Position(PositionUpdate { positions: vec![long], snapshot: true }));
+        assert_eq!(s.net_lots(apt().id), 1000);
+        s.apply(&Event::Position(PositionUpdate { positions: vec![], snapshot: true }));
+        assert_eq!(s.net_lots(apt().id), 0);
+    }
+
+    #[test]
+    fn events_for_unknown_markets_are_counted_and_ignored() {
+        let mut s = State::new(&[apt()]);
+        let ev = Event::Book(BookUpdate {
+            market: MarketId(7),
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![],
+            asks: vec![],
+            ts: Timestamp(1),
+        });
+        assert!(!s.apply(&ev));
+        assert_eq!(s.anomalies().unknown_market_events, 1);
+    }
+}

@@ -1,0 +1,1 @@
+//! Paper venue (being written).
