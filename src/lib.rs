@@ -1,4 +1,5 @@
 pub mod clock;
+pub mod executor;
 pub mod model;
 pub mod risk;
 pub mod state;
