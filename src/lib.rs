@@ -1,9 +1,42 @@
+//! # perpbot
+//!
+//! A framework for automated trading on perpetual-futures exchanges: Kana Perps (on Aptos) first,
+//! Kyan next. Strategies are plugins; every intent passes a risk check and a rate-limited
+//! executor; the default venue is a paper exchange that needs no keys and no network.
+//!
+//! ## Where everything lives
+//!
+//! | module | what it is for |
+//! |---|---|
+//! | [`model`] | markets and exact units (lots, ticks), orders and their state machine, the order book, positions, events, intents — pure data and rules, no I/O |
+//! | [`state`] | the bot's picture of the world, changed only by applying events |
+//! | [`strategy`] | the [`Strategy`](strategy::Strategy) trait, its [`Context`](strategy::Context) and the [`StrategyRegistry`](strategy::StrategyRegistry) |
+//! | [`strategies`] | built-in strategies, registered by name |
+//! | [`risk`] | pre-trade checks, trading state (active / reduce-only / halted), kill switch |
+//! | [`executor`] | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
+//! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
+//! | [`venue`] | the venue trait (stream + writer halves) and the [`paper`](venue::paper) venue |
+//! | [`config`] | TOML configuration, validated at start-up; secrets from env or key files |
+//! | [`cli`] | the `perpbot` command line, reusable by plugin binaries |
+//!
+//! ## The flow
+//!
+//! ```text
+//! venue stream ─► Engine: State.apply(event) ─► Strategy.on_event ─► intents
+//!                                                   │
+//!              venue writer ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
+//! ```
+
+pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod engine;
 pub mod executor;
 pub mod model;
 pub mod risk;
 pub mod state;
 pub mod strategy;
 pub mod venue;
+
 #[path = "../strategies/mod.rs"]
 pub mod strategies;

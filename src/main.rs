@@ -1,1 +1,7 @@
-fn main(){}
+//! The `perpbot` binary: the command line with the built-in strategies.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    perpbot::cli::main_with(perpbot::strategy::StrategyRegistry::with_builtins())
+}

@@ -1,8 +1,10 @@
-//! Built-in strategies, one file each, registered by name.
+//! Built-in strategies, one file each, registered by name in [`register_builtins`].
+
+pub mod market_maker;
 
 use crate::strategy::StrategyRegistry;
 
 /// Register every built-in strategy.
 pub fn register_builtins(registry: &mut StrategyRegistry) {
-    let _ = registry;
+    market_maker::register(registry);
 }

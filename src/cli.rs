@@ -1,0 +1,265 @@
+//! The `perpbot` command line, as a library entry point: the `perpbot` binary calls
+//! [`main_with`] with the built-in strategies, and a plugin binary calls it with its own
+//! strategies registered beside them — same commands, same config files.
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     let mut registry = perpbot::strategy::StrategyRegistry::with_builtins();
+//!     // registry.register("my_strategy", |params| Ok(Box::new(MyStrategy::new(params)?)));
+//!     perpbot::cli::main_with(registry)
+//! }
+//! ```
+//!
+//! (This module is the binary's front end, so it reports errors with `anyhow` like `main.rs`
+//! would; the rest of the library uses typed `thiserror` errors.)
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::config::{Config, VenueKind};
+use crate::engine::{Control, Engine, RunSummary};
+use crate::strategy::StrategyRegistry;
+use crate::venue::paper::{PaperVenue, RandomWalkSource};
+use crate::venue::{Venue, VenueSession};
+
+/// The default config, also embedded so `perpbot run` works from any directory.
+pub const DEFAULT_CONFIG_PATH: &str = "config/paper.toml";
+const EMBEDDED_DEFAULT_CONFIG: &str = include_str!("../config/paper.toml");
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// perpbot — automated trading on perpetual-futures exchanges.
+#[derive(Debug, Parser)]
+#[command(name = "perpbot", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+    /// Log filter (e.g. `info`, `perpbot=debug`); RUST_LOG overrides it.
+    #[arg(long, default_value = "info", global = true)]
+    pub log_level: String,
+    /// What to do (default: `run` with the default config).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a strategy (default: the market maker against the simulated market).
+    Run(RunArgs),
+    /// Load and validate a config file, including the strategy's params, then exit.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Pull the kill switch of a running bot: it cancels everything and halts.
+    Kill {
+        /// The running bot's config (names the kill-switch file).
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+}
+
+/// Options of `run`.
+#[derive(Debug, Default, clap::Args)]
+pub struct RunArgs {
+    /// Config file (default: config/paper.toml, or the embedded copy of it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Allow a mainnet config to trade real money.
+    #[arg(long)]
+    pub i_understand_this_is_mainnet: bool,
+}
+
+/// Parse the command line and run it with the given strategies. Returns the process exit code:
+/// 0 on success, 1 on an error, 2 when orders could not be confirmed cancelled at shutdown.
+pub fn main_with(registry: StrategyRegistry) -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
+    match runtime.block_on(execute(command, registry)) {
+        Ok(code) => code,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let result = match format {
+        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if result.is_err() {
+        eprintln!("warning: logging was already initialised");
+    }
+}
+
+async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCode> {
+    match command {
+        Command::Run(args) => run(args, registry).await,
+        Command::CheckConfig { file } => {
+            let config = Config::load(&file)?;
+            registry.build(&config.strategy.name, &config.strategy.params)?;
+            println!(
+                "{}: ok — venue {:?}, markets {:?}, strategy `{}`",
+                file.display(),
+                config.venue.kind,
+                config.markets,
+                config.strategy.name
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kill { config } => {
+            let config = Config::load(&config)?;
+            let Some(path) = config.engine.kill_switch_file else {
+                bail!("engine.kill_switch_file is not set in that config; send SIGUSR1 to the bot instead");
+            };
+            std::fs::write(&path, b"kill\n").with_context(|| format!("cannot create {}", path.display()))?;
+            println!("kill switch pulled: created {} (the bot halts within a second)", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Load the config named on the command line, or the default (from disk, else embedded).
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => Ok(Config::load(Path::new(DEFAULT_CONFIG_PATH))?),
+        None => Ok(Config::from_toml_str(EMBEDDED_DEFAULT_CONFIG)?),
+    }
+}
+
+/// Connect the venue a config names.
+pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession> {
+    let venue: Box<dyn Venue> = match config.venue.kind {
+        VenueKind::Paper => {
+            let specs = config.venue.markets.clone();
+            let source = RandomWalkSource::new(config.venue.paper.source.clone(), &specs);
+            Box::new(PaperVenue::new(config.venue.paper.clone(), specs, Box::new(source), clock))
+        }
+        VenueKind::Kana => bail!(
+            "venue kind \"kana\" is configured but the Kana venue is not part of this build yet; \
+             use config/paper.toml"
+        ),
+    };
+    let name = venue.name();
+    venue.connect(&config.market_ids()).await.with_context(|| format!("connecting to {name}"))
+}
+
+async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    config.check_mainnet_confirmation(args.i_understand_this_is_mainnet).map_err(anyhow::Error::msg)?;
+    let strategy = registry.build(&config.strategy.name, &config.strategy.params)?;
+    if let Some(path) = &config.engine.kill_switch_file
+        && path.exists()
+    {
+        bail!(
+            "kill-switch file {} exists from an earlier kill; remove it to trade again",
+            path.display()
+        );
+    }
+    let clock = Clock::system();
+    let session = connect_venue(&config, clock).await?;
+    info!(
+        venue = ?config.venue.kind,
+        markets = ?config.markets,
+        strategy = %config.strategy.name,
+        "connected; press Ctrl-C to stop (cancels all orders first)"
+    );
+    let engine = Engine::new(
+        session,
+        strategy,
+        config.risk.clone(),
+        config.rate_limits.clone(),
+        config.engine.clone(),
+        clock,
+    );
+    let (control_tx, control_rx) = mpsc::channel(8);
+    spawn_signal_handlers(control_tx.clone());
+    if let Some(secs) = args.duration {
+        let tx = control_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            info!(secs, "run duration reached");
+            let _ = tx.send(Control::Shutdown).await;
+        });
+    }
+    let summary = engine.run(control_rx).await;
+    print_summary(&summary);
+    Ok(if summary.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn spawn_signal_handlers(tx: mpsc::Sender<Control>) {
+    let shutdown = tx.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            info!("Ctrl-C: shutting down (Ctrl-C again to exit at once)");
+            let _ = shutdown.send(Control::Shutdown).await;
+            if tokio::signal::ctrl_c().await.is_ok() {
+                warn!("second Ctrl-C: exiting without waiting for cancels");
+                std::process::exit(130);
+            }
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+        while usr1.recv().await.is_some() {
+            let _ = tx.send(Control::Kill("SIGUSR1".into())).await;
+        }
+    });
+}
+
+fn print_summary(s: &RunSummary) {
+    println!();
+    println!("── run summary ({}) ──", s.strategy);
+    println!("  trading state     {:?}", s.trading_state);
+    println!("  fills             {} ({} maker)", s.fills, s.maker_fills);
+    println!("  realised PnL      {}", s.realized_pnl.round_dp(6));
+    println!("  unrealised PnL    {}", s.unrealized_pnl.round_dp(6));
+    println!("  fees              {}", s.fees.round_dp(6));
+    println!("  total PnL         {}", s.total_pnl.round_dp(6));
+    println!("  requests sent     {} ({} orders)", s.requests_sent, s.orders_sent);
+    println!("  risk rejections   {}", s.risk_rejections);
+    println!("  venue rejections  {}", s.venue_rejections);
+    if s.clean() {
+        println!("  open orders left  none");
+    } else {
+        println!("  OPEN ORDERS LEFT  {:?}", s.left_open);
+    }
+}

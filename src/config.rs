@@ -1,0 +1,415 @@
+//! Configuration: one TOML file, validated at start-up with errors that name the key.
+//!
+//! Every table denies unknown keys, so a misspelt limit fails loudly instead of silently keeping
+//! its default. Secrets (API keys, private keys) are never read from the file: the file names an
+//! environment variable or a key file, and [`Secret`] keeps the value out of `Debug` and logs.
+//!
+//! ```
+//! let cfg = perpbot::config::Config::from_toml_str(r#"
+//!     markets = [1338]
+//!     [venue]
+//!     kind = "paper"
+//!     [[venue.markets]]
+//!     id = 1338
+//!     name = "APT-USD"
+//!     base_decimals = 8
+//!     quote_decimals = 6
+//!     lot_size = 100000
+//!     tick_size = 1
+//!     min_lots = 500
+//!     max_lots = 150000000
+//!     max_leverage = 20
+//!     maintenance_margin_bps = 250
+//!     quote_precision = 3
+//!     [strategy]
+//!     name = "market_maker"
+//! "#).unwrap();
+//! assert_eq!(cfg.markets, vec![1338]);
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::EngineConfig;
+use crate::executor::RateLimitConfig;
+use crate::model::{MarketId, MarketSpec};
+use crate::risk::RiskConfig;
+use crate::venue::paper::PaperConfig;
+
+/// A configuration problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// The file (or `<string>`).
+    pub source_name: String,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+/// Which venue to trade on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueKind {
+    /// Simulated fills against a simulated book; no keys, no network.
+    Paper,
+    /// Kana Perps on Aptos.
+    Kana,
+}
+
+/// Which network a live venue runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Test money.
+    Testnet,
+    /// Real money: needs explicit confirmation.
+    Mainnet,
+}
+
+/// Where a secret comes from: an environment variable or a file (one of the two).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    /// Name of the environment variable holding the secret.
+    pub env: Option<String>,
+    /// Path of a file holding the secret (first line, trimmed).
+    pub file: Option<PathBuf>,
+}
+
+/// A secret value. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a value.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value, for the one place that needs it (signing, a request header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl SecretSource {
+    /// Read the secret. The error names the key and the variable or file, never the value.
+    pub fn load(&self, key: &str) -> Result<Secret, String> {
+        match (&self.env, &self.file) {
+            (Some(var), None) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim().to_string())),
+                _ => Err(format!("{key}: environment variable {var} is not set")),
+            },
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{key}: cannot read key file {}: {e}", path.display()))?;
+                let first = text.lines().next().unwrap_or("").trim();
+                if first.is_empty() {
+                    return Err(format!("{key}: key file {} is empty", path.display()));
+                }
+                Ok(Secret(first.to_string()))
+            }
+            (Some(_), Some(_)) => Err(format!("{key}: set either env or file, not both")),
+            (None, None) => Err(format!("{key}: set env (an environment variable name) or file")),
+        }
+    }
+}
+
+/// Kana Perps connection settings (completed by the Kana venue work).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KanaConfig {
+    /// Testnet or mainnet.
+    pub network: Network,
+    /// REST base URL.
+    pub rest_url: String,
+    /// WebSocket indexer URL.
+    pub ws_url: String,
+    /// Aptos fullnode REST URL (ending in `/v1`).
+    pub node_url: String,
+    /// Aptos chain id (1 mainnet, 2 testnet).
+    pub chain_id: u8,
+    /// Where the REST API key comes from.
+    pub api_key: SecretSource,
+    /// Where the Ed25519 private key comes from.
+    pub private_key: SecretSource,
+    /// Confirms that real money may be traded (required on mainnet, or the CLI flag).
+    #[serde(default)]
+    pub i_understand_this_is_mainnet: bool,
+}
+
+/// The `[venue]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    /// Which venue.
+    pub kind: VenueKind,
+    /// Paper venue settings (`[venue.paper]`).
+    #[serde(default)]
+    pub paper: PaperConfig,
+    /// Kana settings (`[venue.kana]`).
+    pub kana: Option<KanaConfig>,
+    /// Market specs for venues that do not describe their markets themselves (paper).
+    #[serde(default)]
+    pub markets: Vec<MarketSpec>,
+}
+
+/// The `[strategy]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Registered strategy name.
+    pub name: String,
+    /// The strategy's own params, checked by the strategy.
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Market ids to trade.
+    pub markets: Vec<u64>,
+    /// Venue.
+    pub venue: VenueConfig,
+    /// Pre-trade risk limits.
+    #[serde(default)]
+    pub risk: RiskConfig,
+    /// Request budgets.
+    #[serde(default)]
+    pub rate_limits: RateLimitConfig,
+    /// Engine settings.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Strategy and its params.
+    pub strategy: StrategyConfig,
+}
+
+/// The keys that would hold a secret if someone wrote one into the file.
+const SECRET_KEYS: &[&str] = &["private_key", "api_key", "secret", "password"];
+
+impl Config {
+    /// Load and validate a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError { source_name: name.clone(), message: format!("cannot read: {e}") })?;
+        Config::parse(&text, &name)
+    }
+
+    /// Parse and validate TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "<string>")
+    }
+
+    fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError { source_name: name.to_string(), message };
+        let raw: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        if let Some(path) = find_literal_secret(&raw, "") {
+            return Err(err(format!(
+                "{path}: secrets are never read from the config file; name an environment variable \
+                 ({path}.env = \"VAR\") or a key file ({path}.file = \"path\")"
+            )));
+        }
+        let config: Config = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        config.validate().map_err(err)?;
+        Ok(config)
+    }
+
+    /// Market ids as typed ids.
+    pub fn market_ids(&self) -> Vec<MarketId> {
+        self.markets.iter().copied().map(MarketId).collect()
+    }
+
+    /// Check everything that can be checked without the network.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.markets.is_empty() {
+            return Err("markets: list at least one market id".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &self.markets {
+            if !seen.insert(m) {
+                return Err(format!("markets: market {m} is listed twice"));
+            }
+        }
+        for (i, spec) in self.venue.markets.iter().enumerate() {
+            spec.validate().map_err(|e| format!("venue.markets[{i}]: {e}"))?;
+        }
+        match self.venue.kind {
+            VenueKind::Paper => {
+                for m in &self.markets {
+                    if !self.venue.markets.iter().any(|s| s.id.0 == *m) {
+                        return Err(format!(
+                            "markets: market {m} has no spec in [[venue.markets]] (the paper venue needs one)"
+                        ));
+                    }
+                }
+                self.venue.paper.validate()?;
+            }
+            VenueKind::Kana => {
+                let kana = self.venue.kana.as_ref().ok_or("venue.kana: missing (kind = \"kana\")")?;
+                if kana.network == Network::Mainnet && kana.chain_id != 1 {
+                    return Err(format!("venue.kana.chain_id: mainnet is chain 1, got {}", kana.chain_id));
+                }
+                if kana.network == Network::Testnet && kana.chain_id != 2 {
+                    return Err(format!("venue.kana.chain_id: testnet is chain 2, got {}", kana.chain_id));
+                }
+            }
+        }
+        self.risk.validate(&self.market_ids())?;
+        self.rate_limits.validate()?;
+        if self.strategy.name.trim().is_empty() {
+            return Err("strategy.name: must name a registered strategy".into());
+        }
+        Ok(())
+    }
+
+    /// True when this config trades real money.
+    pub fn is_mainnet(&self) -> bool {
+        self.venue.kind == VenueKind::Kana
+            && self.venue.kana.as_ref().is_some_and(|k| k.network == Network::Mainnet)
+    }
+
+    /// Refuse mainnet unless confirmed in the file or by the CLI flag.
+    pub fn check_mainnet_confirmation(&self, cli_flag: bool) -> Result<(), String> {
+        let confirmed = self.venue.kana.as_ref().is_some_and(|k| k.i_understand_this_is_mainnet);
+        if self.is_mainnet() && !(cli_flag || confirmed) {
+            return Err("this config trades real money on mainnet: pass --i-understand-this-is-mainnet \
+                        or set venue.kana.i_understand_this_is_mainnet = true"
+                .into());
+        }
+        Ok(())
+    }
+}
+
+/// The dotted path of a string value stored under a secret-looking key, if any.
+fn find_literal_secret(table: &toml::Table, prefix: &str) -> Option<String> {
+    for (k, v) in table {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::String(_) if SECRET_KEYS.iter().any(|s| k == s) => return Some(path),
+            toml::Value::Table(t) => {
+                if let Some(p) = find_literal_secret(t, &path) {
+                    return Some(p);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+markets = [1338]
+[venue]
+kind = "paper"
+[[venue.markets]]
+id = 1338
+name = "APT-USD"
+base_decimals = 8
+quote_decimals = 6
+lot_size = 100000
+tick_size = 1
+min_lots = 500
+max_lots = 150000000
+max_leverage = 20
+maintenance_margin_bps = 250
+quote_precision = 3
+[strategy]
+name = "market_maker"
+"#;
+
+    fn with(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(&format!("{MINIMAL}\n{extra}"))
+    }
+
+    #[test]
+    fn shipped_configs_load() {
+        for file in ["config/paper.toml", "config/testnet.toml", "config/mainnet.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = with("[risk]\nmax_leverge = 3").unwrap_err().to_string();
+        assert!(err.contains("max_leverge"), "{err}");
+        let err = Config::from_toml_str(&MINIMAL.replace("kind = \"paper\"", "kind = \"paper\"\nhost = 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("host"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let err = with("[risk]\nmax_leverage = 0").unwrap_err().to_string();
+        assert!(err.contains("risk.max_leverage"), "{err}");
+        let err = Config::from_toml_str(&MINIMAL.replace("markets = [1338]", "markets = [1339]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("market 1339 has no spec"), "{err}");
+        let err = Config::from_toml_str(&MINIMAL.replace("lot_size = 100000", "lot_size = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("venue.markets[0]") && err.contains("lot_size"), "{err}");
+        let err = with("[rate_limits]\norders_per_second = 0").unwrap_err().to_string();
+        assert!(err.contains("rate_limits.orders_per_second"), "{err}");
+    }
+
+    #[test]
+    fn literal_secrets_are_refused_without_echoing_them() {
+        let err = with("[venue.kana]\nprivate_key = \"0xdeadbeefcafe\"").unwrap_err().to_string();
+        assert!(err.contains("venue.kana.private_key"), "{err}");
+        assert!(!err.contains("deadbeef"), "the secret must not be echoed: {err}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file_and_are_redacted() {
+        let var = "PERPBOT_TEST_SECRET_CONFIG";
+        // SAFETY: this test is the only user of this variable name.
+        unsafe { std::env::set_var(var, "  s3cr3t-value \n") };
+        let src = SecretSource { env: Some(var.into()), file: None };
+        let secret = src.load("venue.kana.api_key").unwrap();
+        assert_eq!(secret.expose(), "s3cr3t-value");
+        assert_eq!(format!("{secret:?} {secret}"), "Secret(<redacted>) <redacted>");
+        let missing = SecretSource { env: Some("PERPBOT_TEST_UNSET_VAR".into()), file: None };
+        assert!(missing.load("k").unwrap_err().contains("PERPBOT_TEST_UNSET_VAR is not set"));
+        let dir = std::env::temp_dir().join(format!("perpbot-secret-{}", std::process::id()));
+        std::fs::write(&dir, "filesecret\n").unwrap();
+        let from_file = SecretSource { env: None, file: Some(dir.clone()) };
+        assert_eq!(from_file.load("k").unwrap().expose(), "filesecret");
+        std::fs::remove_file(dir).ok();
+        assert!(SecretSource::default().load("k").is_err());
+    }
+
+    #[test]
+    fn mainnet_needs_confirmation() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/mainnet.toml");
+        let cfg = Config::load(&path).unwrap();
+        assert!(cfg.is_mainnet());
+        assert!(cfg.check_mainnet_confirmation(false).is_err());
+        assert!(cfg.check_mainnet_confirmation(true).is_ok());
+        let testnet = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/testnet.toml")).unwrap();
+        assert!(testnet.check_mainnet_confirmation(false).is_ok());
+    }
+}

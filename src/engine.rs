@@ -1,0 +1,502 @@
+//! The engine: one task that owns all state and runs venue → state → strategy → risk → executor.
+//!
+//! Each venue event is applied to the [`State`], then handed to the strategy; the intents the
+//! strategy emits are checked by the [`RiskEngine`] one by one (approved orders are tracked at
+//! once, so the next check sees them) and the approved ones go to the [`Executor`] as one batch.
+//! Refusals and request outcomes come back as events through the same path, so the strategy sees
+//! everything in one order.
+//!
+//! Shutdown (Ctrl-C, [`Control::Shutdown`]) stops the strategy, cancels every open order, waits a
+//! bounded time for the venue to confirm, and reports what is left in the [`RunSummary`].
+
+use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
+use crate::model::{ClientOrderId, ConnectionState, Direction, Event, Intent, TimerId, TradingState};
+use crate::risk::{Approved, RiskConfig, RiskEngine};
+use crate::state::State;
+use crate::strategy::{Context, Outbox, Strategy, TimerCommand};
+use crate::venue::VenueSession;
+
+/// Engine settings, from `[engine]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// How long shutdown waits for the venue to confirm cancels (ms).
+    pub shutdown_timeout_ms: u64,
+    /// How often a status line is logged (ms); 0 turns it off.
+    pub status_interval_ms: u64,
+    /// When this file exists the kill switch is pulled (`perpbot kill` creates it).
+    pub kill_switch_file: Option<PathBuf>,
+    /// Most events the strategy may cause in reaction to one venue event (guards against a
+    /// strategy that answers every rejection with a new order).
+    pub max_internal_events: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            shutdown_timeout_ms: 10_000,
+            status_interval_ms: 5_000,
+            kill_switch_file: None,
+            max_internal_events: 64,
+        }
+    }
+}
+
+/// Commands from outside the engine (signal handlers, the CLI, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Stop gracefully: cancel everything and exit.
+    Shutdown,
+    /// Pull the kill switch: cancel everything and halt trading, but keep running.
+    Kill(String),
+}
+
+/// What a run did, printed at the end and returned to the caller.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// Strategy name.
+    pub strategy: String,
+    /// Trading state at the end.
+    pub trading_state: TradingState,
+    /// Fills seen.
+    pub fills: u64,
+    /// Of which maker fills.
+    pub maker_fills: u64,
+    /// PnL realised by fills (quote, before fees).
+    pub realized_pnl: Decimal,
+    /// Unrealised PnL at the last mids (quote).
+    pub unrealized_pnl: Decimal,
+    /// Fees paid (quote).
+    pub fees: Decimal,
+    /// realised − fees + unrealised.
+    pub total_pnl: Decimal,
+    /// Venue requests sent.
+    pub requests_sent: u64,
+    /// Orders sent.
+    pub orders_sent: u64,
+    /// Intents refused before leaving the process, by the risk check or the rate limiter.
+    pub risk_rejections: u64,
+    /// Requests the venue refused.
+    pub venue_rejections: u64,
+    /// Orders still live when the engine stopped (not confirmed cancelled).
+    pub left_open: Vec<ClientOrderId>,
+    /// Events the strategy could not handle (returned an error).
+    pub strategy_errors: u64,
+}
+
+impl RunSummary {
+    /// True when every order was confirmed closed.
+    pub fn clean(&self) -> bool {
+        self.left_open.is_empty()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct TimerEntry {
+    due: Instant,
+    seq: u64,
+    id: TimerId,
+    every: Option<Duration>,
+}
+
+/// One task's worth of trading: state, strategy, risk and executor over one venue session.
+pub struct Engine {
+    state: State,
+    strategy: Box<dyn Strategy>,
+    risk: RiskEngine,
+    executor: Executor,
+    reports: mpsc::Receiver<ExecReport>,
+    events: mpsc::Receiver<Event>,
+    outbox: Outbox,
+    pending: VecDeque<Event>,
+    timers: BinaryHeap<Reverse<TimerEntry>>,
+    cancelled_timers: HashSet<TimerId>,
+    timer_seq: u64,
+    clock: Clock,
+    config: EngineConfig,
+    risk_rejections: u64,
+    strategy_errors: u64,
+}
+
+impl Engine {
+    /// Assemble an engine over a connected venue session.
+    pub fn new(
+        session: VenueSession,
+        strategy: Box<dyn Strategy>,
+        risk: RiskConfig,
+        rate_limits: RateLimitConfig,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> Engine {
+        let (report_tx, reports) = mpsc::channel(1024);
+        let mut state = State::new(&session.markets);
+        state.set_now(clock.now());
+        Engine {
+            state,
+            strategy,
+            risk: RiskEngine::new(risk),
+            executor: Executor::new(session.writer, rate_limits, report_tx),
+            reports,
+            events: session.events,
+            outbox: Outbox::new(0),
+            pending: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            cancelled_timers: HashSet::new(),
+            timer_seq: 0,
+            clock,
+            config,
+            risk_rejections: 0,
+            strategy_errors: 0,
+        }
+    }
+
+    /// The state (for inspection in tests and tools).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Run until shutdown is asked for or the venue stream ends, then cancel everything and
+    /// return the summary.
+    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> RunSummary {
+        info!(strategy = self.strategy.name(), "engine starting");
+        self.state.set_now(self.clock.now());
+        {
+            let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+            if let Err(e) = self.strategy.on_start(&mut ctx).await {
+                error!(error = %e, "strategy failed to start; shutting down");
+                self.strategy_errors += 1;
+                return self.shutdown().await;
+            }
+        }
+        self.process_outbox();
+        self.drain_pending().await;
+
+        let status_every = Duration::from_millis(self.config.status_interval_ms.max(1));
+        let mut status = tokio::time::interval_at(Instant::now() + status_every, status_every);
+        let mut kill_file_check = tokio::time::interval(Duration::from_secs(1));
+        let mut control_open = true;
+        loop {
+            let next_timer = self.timers.peek().map(|Reverse(t)| t.due);
+            let pump_wait = self.executor.pump();
+            tokio::select! {
+                biased;
+                ctrl = control.recv(), if control_open => match ctrl {
+                    Some(Control::Shutdown) => break,
+                    Some(Control::Kill(reason)) => self.kill(&reason).await,
+                    // Nobody can send commands any more: keep running until the venue ends.
+                    None => control_open = false,
+                },
+                Some(report) = self.reports.recv() => {
+                    self.state.set_now(self.clock.now());
+                    let events = self.executor.on_report(report, &mut self.state, &mut self.risk);
+                    self.pending.extend(events);
+                    self.drain_pending().await;
+                }
+                event = self.events.recv() => match event {
+                    Some(event) => self.on_venue_event(event).await,
+                    None => {
+                        error!("venue stream ended; shutting down");
+                        break;
+                    }
+                },
+                _ = sleep_until_opt(next_timer) => self.fire_timers().await,
+                _ = sleep_opt(pump_wait) => {}
+                _ = kill_file_check.tick(), if self.config.kill_switch_file.is_some() => {
+                    if let Some(path) = &self.config.kill_switch_file
+                        && path.exists()
+                        && !self.risk.is_killed()
+                    {
+                        let reason = format!("kill file {} present", path.display());
+                        self.kill(&reason).await;
+                    }
+                }
+                _ = status.tick(), if self.config.status_interval_ms > 0 => self.log_status(),
+            }
+        }
+        self.shutdown().await
+    }
+
+    async fn on_venue_event(&mut self, event: Event) {
+        self.state.set_now(self.clock.now());
+        if let Event::Fill(f) = &event {
+            self.risk.record_cost(f.ts, f.fee);
+        }
+        if let Event::Connection(c) = &event
+            && c.state == ConnectionState::Reconnecting
+        {
+            warn!(stream = %c.stream, "venue stream reconnecting; book data may be stale");
+        }
+        if self.state.apply(&event) {
+            self.pending.push_back(event);
+        }
+        if let Some(change) = self.risk.evaluate(&self.state) {
+            warn!(from = ?change.from, to = ?change.to, reason = %change.reason, "trading state changed");
+            let to = change.to;
+            self.pending.push_back(Event::TradingState(change));
+            self.on_trading_state(to);
+        }
+        self.drain_pending().await;
+    }
+
+    /// Cancel what the new trading state no longer allows to rest.
+    fn on_trading_state(&mut self, to: TradingState) {
+        let cancel: Vec<Approved> = match to {
+            TradingState::Active => Vec::new(),
+            TradingState::Halted => vec![Approved::cancel_all(None)],
+            TradingState::ReduceOnly => {
+                let opening: Vec<(crate::model::MarketId, ClientOrderId)> = self
+                    .state
+                    .live_orders(None)
+                    .filter(|o| o.request.order.direction == Direction::Open)
+                    .map(|o| (o.market(), o.client_id()))
+                    .collect();
+                opening
+                    .into_iter()
+                    .filter_map(|(market, client_id)| {
+                        self.risk.check(Intent::Cancel { market, client_id }, &self.state).approved
+                    })
+                    .collect()
+            }
+        };
+        let events = self.executor.dispatch(cancel, &mut self.state);
+        self.pending.extend(events);
+    }
+
+    async fn kill(&mut self, reason: &str) {
+        error!(%reason, "KILL SWITCH: cancelling everything and halting");
+        if let Some(change) = self.risk.kill(reason) {
+            self.pending.push_back(Event::TradingState(change));
+        }
+        self.on_trading_state(TradingState::Halted);
+        self.drain_pending().await;
+    }
+
+    /// Hand queued events to the strategy, processing what it emits, until none are left.
+    async fn drain_pending(&mut self) {
+        let mut budget = self.config.max_internal_events;
+        while let Some(event) = self.pending.pop_front() {
+            if budget == 0 {
+                warn!(dropped = self.pending.len() + 1, "strategy reaction limit reached; events dropped");
+                self.pending.clear();
+                break;
+            }
+            budget -= 1;
+            {
+                let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+                if let Err(e) = self.strategy.on_event(&event, &mut ctx).await {
+                    self.strategy_errors += 1;
+                    warn!(error = %e, "strategy returned an error");
+                }
+            }
+            self.process_outbox();
+        }
+    }
+
+    /// Apply the strategy's timer commands and risk-check and dispatch its intents.
+    fn process_outbox(&mut self) {
+        for cmd in self.outbox.timers.drain(..) {
+            match cmd {
+                TimerCommand::Once { id, after } => {
+                    self.timer_seq += 1;
+                    self.timers.push(Reverse(TimerEntry { due: Instant::now() + after, seq: self.timer_seq, id, every: None }));
+                }
+                TimerCommand::Every { id, every } => {
+                    let every = every.max(Duration::from_millis(1));
+                    self.timer_seq += 1;
+                    self.timers.push(Reverse(TimerEntry { due: Instant::now() + every, seq: self.timer_seq, id, every: Some(every) }));
+                }
+                TimerCommand::Cancel(id) => {
+                    self.cancelled_timers.insert(id);
+                }
+            }
+        }
+        if self.outbox.intents.is_empty() {
+            return;
+        }
+        let intents: Vec<Intent> = self.outbox.intents.drain(..).collect();
+        let mut approved = Vec::with_capacity(intents.len());
+        for intent in intents {
+            let decision = self.risk.check(intent, &self.state);
+            for refusal in decision.refused {
+                self.risk_rejections += 1;
+                info!(intent = refusal.intent.name(), reason = ?refusal.reason, detail = %refusal.detail, "intent refused");
+                self.pending.push_back(Event::RiskRejected(refusal));
+            }
+            if let Some(a) = decision.approved {
+                match a.intent() {
+                    Intent::Place(req) => self.state.track_new_order(req.clone()),
+                    Intent::ReplaceQuotes { place, .. } => {
+                        for req in place {
+                            self.state.track_new_order(req.clone());
+                        }
+                    }
+                    _ => {}
+                }
+                approved.push(a);
+            }
+        }
+        let events = self.executor.dispatch(approved, &mut self.state);
+        for e in &events {
+            if let Event::RiskRejected(r) = e {
+                self.risk_rejections += 1;
+                info!(reason = ?r.reason, detail = %r.detail, "order refused by the rate limiter");
+            }
+        }
+        self.pending.extend(events);
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        self.state.set_now(self.clock.now());
+        while let Some(Reverse(t)) = self.timers.peek() {
+            if t.due > now {
+                break;
+            }
+            let Some(Reverse(mut t)) = self.timers.pop() else { break };
+            if self.cancelled_timers.remove(&t.id) {
+                continue;
+            }
+            self.pending.push_back(Event::Timer(t.id));
+            if let Some(every) = t.every {
+                t.due += every;
+                self.timers.push(Reverse(t));
+            }
+        }
+        self.drain_pending().await;
+    }
+
+    fn log_status(&self) {
+        let s = &self.state;
+        let (fills, maker) = s.fill_counts();
+        for spec in s.markets() {
+            let book = s.book(spec.id);
+            let bid = book.and_then(|b| b.best_bid()).map(|l| spec.ticks_to_price(l.price));
+            let ask = book.and_then(|b| b.best_ask()).map(|l| spec.ticks_to_price(l.price));
+            let quotes: Vec<String> = s
+                .live_orders(Some(spec.id))
+                .filter_map(|o| {
+                    let side = match o.request.order.side {
+                        crate::model::Side::Buy => "bid",
+                        crate::model::Side::Sell => "ask",
+                    };
+                    Some(format!("{side} {}@{}", spec.lots_to_size(o.remaining()), spec.ticks_to_price(o.request.order.price?)))
+                })
+                .collect();
+            info!(
+                market = %spec.name,
+                bid = %opt(bid),
+                ask = %opt(ask),
+                position = %spec.lots_to_size(crate::model::Lots(s.net_lots(spec.id).unsigned_abs() as u64)),
+                long = s.net_lots(spec.id) >= 0,
+                quotes = %quotes.join(" "),
+                "status"
+            );
+        }
+        info!(
+            pnl = %s.total_pnl().round_dp(4),
+            realized = %s.realized_pnl().round_dp(4),
+            unrealized = %s.unrealized_pnl().round_dp(4),
+            fees = %s.fees_paid().round_dp(4),
+            fills,
+            maker_fills = maker,
+            trading = ?self.risk.trading_state(),
+            "account"
+        );
+    }
+
+    /// Stop the strategy, cancel everything, wait (bounded) for confirmations, summarise.
+    async fn shutdown(mut self) -> RunSummary {
+        info!("shutting down: stopping the strategy and cancelling open orders");
+        self.state.set_now(self.clock.now());
+        {
+            let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+            if let Err(e) = self.strategy.on_stop(&mut ctx).await {
+                self.strategy_errors += 1;
+                warn!(error = %e, "strategy failed while stopping");
+            }
+        }
+        // Only cancels leave during shutdown: drop whatever else the strategy asked for.
+        self.outbox.intents.retain(Intent::is_cancel_only);
+        self.process_outbox();
+        let events = self.executor.dispatch(vec![Approved::cancel_all(None)], &mut self.state);
+        drop(events);
+
+        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
+        while self.state.live_order_count(None) > 0 {
+            let pump_wait = self.executor.pump();
+            tokio::select! {
+                Some(report) = self.reports.recv() => {
+                    self.state.set_now(self.clock.now());
+                    let _ = self.executor.on_report(report, &mut self.state, &mut self.risk);
+                    // Orders acknowledged after the cancel-all (in flight at the time) need their own cancel.
+                    let _ = self.executor.dispatch(vec![Approved::cancel_all(None)], &mut self.state);
+                }
+                Some(event) = self.events.recv() => {
+                    self.state.set_now(self.clock.now());
+                    self.state.apply(&event);
+                }
+                _ = sleep_opt(pump_wait) => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let left_open: Vec<ClientOrderId> = self.state.live_orders(None).map(|o| o.client_id()).collect();
+        if left_open.is_empty() {
+            info!("all orders confirmed closed");
+        } else {
+            error!(orders = ?left_open, "orders could not be confirmed cancelled before the timeout");
+        }
+        self.summary(left_open)
+    }
+
+    fn summary(&self, left_open: Vec<ClientOrderId>) -> RunSummary {
+        let s = &self.state;
+        let (fills, maker_fills) = s.fill_counts();
+        let stats: &ExecStats = self.executor.stats();
+        RunSummary {
+            strategy: self.strategy.name().to_string(),
+            trading_state: self.risk.trading_state(),
+            fills,
+            maker_fills,
+            realized_pnl: s.realized_pnl(),
+            unrealized_pnl: s.unrealized_pnl(),
+            fees: s.fees_paid(),
+            total_pnl: s.total_pnl(),
+            requests_sent: stats.requests_sent,
+            orders_sent: stats.orders_sent,
+            risk_rejections: self.risk_rejections,
+            venue_rejections: stats.rejected_requests,
+            left_open,
+            strategy_errors: self.strategy_errors,
+        }
+    }
+}
+
+fn opt(v: Option<Decimal>) -> String {
+    v.map_or_else(|| "-".to_string(), |d| d.to_string())
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
