@@ -73,6 +73,53 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Aptos transaction tools (offline).
+    #[command(subcommand)]
+    Tx(TxCommand),
+}
+
+/// `perpbot tx …`
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Build and sign an entry-function transaction offline and print, as JSON, the raw
+    /// transaction, the signing message, the signed transaction and its hash. The key comes from
+    /// PERPBOT_PRIVATE_KEY or --key-file. Nothing is sent anywhere.
+    Sign(TxSignArgs),
+}
+
+/// Options of `tx sign`.
+#[derive(Debug, clap::Args)]
+pub struct TxSignArgs {
+    /// Module ABI as JSON (the node's `GET /v1/accounts/{addr}/module/{name}` answer, or its `abi`).
+    #[arg(long)]
+    pub abi: PathBuf,
+    /// `ADDRESS::MODULE::FUNCTION`.
+    #[arg(long)]
+    pub function: String,
+    /// Type arguments as a JSON array of strings.
+    #[arg(long, default_value = "[]")]
+    pub type_args: String,
+    /// Arguments as a JSON array (u64/u128 as decimal strings, addresses as hex strings).
+    #[arg(long)]
+    pub args: String,
+    /// Sender's sequence number.
+    #[arg(long)]
+    pub sequence: u64,
+    /// Maximum gas units.
+    #[arg(long)]
+    pub max_gas: u64,
+    /// Gas unit price in octas.
+    #[arg(long)]
+    pub gas_price: u64,
+    /// Expiration, Unix seconds.
+    #[arg(long)]
+    pub expiration: u64,
+    /// Chain id (1 mainnet, 2 testnet, 4 local).
+    #[arg(long)]
+    pub chain_id: u8,
+    /// Read the private key from this file (owner-only permissions) instead of PERPBOT_PRIVATE_KEY.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Options of `run`.
@@ -94,7 +141,10 @@ pub struct RunArgs {
 pub fn main_with(registry: StrategyRegistry) -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -117,7 +167,9 @@ fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = match format {
         LogFormat::Pretty => builder.compact().try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -142,23 +194,115 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tx(TxCommand::Sign(args)) => {
+            let report = tx_sign(&args)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Kill { config } => {
             let config = Config::load(&config)?;
             let Some(path) = config.engine.kill_switch_file else {
-                bail!("engine.kill_switch_file is not set in that config; send SIGUSR1 to the bot instead");
+                bail!(
+                    "engine.kill_switch_file is not set in that config; send SIGUSR1 to the bot instead"
+                );
             };
-            std::fs::write(&path, b"kill\n").with_context(|| format!("cannot create {}", path.display()))?;
-            println!("kill switch pulled: created {} (the bot halts within a second)", path.display());
+            std::fs::write(&path, b"kill\n")
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            println!(
+                "kill switch pulled: created {} (the bot halts within a second)",
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The environment variable `tx sign` and live venues read the private key from.
+pub const PRIVATE_KEY_ENV: &str = "PERPBOT_PRIVATE_KEY";
+
+/// Read a private key from a file, refusing files that others can read.
+pub fn read_key_file(path: &Path) -> Result<crate::aptos::PrivateKey> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "key file {} has permissions {mode:03o}; it must be readable by its owner only (chmod 600)",
+                path.display()
+            );
+        }
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?,
+    );
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .parse()
+        .map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))
+}
+
+/// Build and sign the transaction `tx sign` describes.
+pub fn tx_sign(args: &TxSignArgs) -> Result<crate::aptos::SignedTxnReport> {
+    use crate::aptos::{EntryFunctionId, MoveModule, MoveModuleBytecode, RawTransaction};
+    let key = match &args.key_file {
+        Some(path) => read_key_file(path)?,
+        None => {
+            let text = zeroize::Zeroizing::new(std::env::var(PRIVATE_KEY_ENV).map_err(|_| {
+                anyhow::anyhow!("no key: set {PRIVATE_KEY_ENV} or pass --key-file")
+            })?);
+            text.trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{PRIVATE_KEY_ENV}: {e}"))?
+        }
+    };
+    let abi_text = std::fs::read_to_string(&args.abi)
+        .with_context(|| format!("cannot read {}", args.abi.display()))?;
+    let abi: MoveModule = match serde_json::from_str::<MoveModuleBytecode>(&abi_text) {
+        Ok(MoveModuleBytecode { abi: Some(abi), .. }) => abi,
+        _ => serde_json::from_str(&abi_text)
+            .with_context(|| format!("{}: not a module ABI", args.abi.display()))?,
+    };
+    let id: EntryFunctionId = args
+        .function
+        .parse()
+        .with_context(|| format!("--function {}", args.function))?;
+    if id.module.address != abi.address || id.module.name.as_str() != abi.name.as_str() {
+        bail!(
+            "--function {} is not in the ABI's module {}::{}",
+            args.function,
+            abi.address,
+            abi.name
+        );
+    }
+    let type_args: Vec<String> = serde_json::from_str(&args.type_args)
+        .context("--type-args must be a JSON array of strings")?;
+    let call_args: Vec<serde_json::Value> =
+        serde_json::from_str(&args.args).context("--args must be a JSON array")?;
+    let call =
+        crate::aptos::encode_entry_function(&abi, id.function.as_str(), &type_args, &call_args)?;
+    let raw = RawTransaction {
+        sender: key.address(),
+        sequence_number: args.sequence,
+        payload: call.into(),
+        max_gas_amount: args.max_gas,
+        gas_unit_price: args.gas_price,
+        expiration_timestamp_secs: args.expiration,
+        chain_id: args.chain_id,
+    };
+    Ok(crate::aptos::sign_to_report(raw, &key)?)
 }
 
 /// Load the config named on the command line, or the default (from disk, else embedded).
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
     match path {
         Some(p) => Ok(Config::load(p)?),
-        None if Path::new(DEFAULT_CONFIG_PATH).exists() => Ok(Config::load(Path::new(DEFAULT_CONFIG_PATH))?),
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            Ok(Config::load(Path::new(DEFAULT_CONFIG_PATH))?)
+        }
         None => Ok(Config::from_toml_str(EMBEDDED_DEFAULT_CONFIG)?),
     }
 }
@@ -168,8 +312,14 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
     let venue: Box<dyn Venue> = match config.venue.kind {
         VenueKind::Paper => {
             let specs = config.venue.markets.clone();
-            let source = RandomWalkSource::new(config.venue.paper.source.clone(), &specs);
-            Box::new(PaperVenue::new(config.venue.paper.clone(), specs, Box::new(source), clock))
+            let source = RandomWalkSource::try_new(config.venue.paper.source.clone(), &specs)
+                .map_err(anyhow::Error::msg)?;
+            Box::new(PaperVenue::new(
+                config.venue.paper.clone(),
+                specs,
+                Box::new(source),
+                clock,
+            ))
         }
         VenueKind::Kana => bail!(
             "venue kind \"kana\" is configured but the Kana venue is not part of this build yet; \
@@ -177,12 +327,17 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
         ),
     };
     let name = venue.name();
-    venue.connect(&config.market_ids()).await.with_context(|| format!("connecting to {name}"))
+    venue
+        .connect(&config.market_ids())
+        .await
+        .with_context(|| format!("connecting to {name}"))
 }
 
 async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
-    config.check_mainnet_confirmation(args.i_understand_this_is_mainnet).map_err(anyhow::Error::msg)?;
+    config
+        .check_mainnet_confirmation(args.i_understand_this_is_mainnet)
+        .map_err(anyhow::Error::msg)?;
     let strategy = registry.build(&config.strategy.name, &config.strategy.params)?;
     if let Some(path) = &config.engine.kill_switch_file
         && path.exists()
@@ -218,9 +373,13 @@ async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
             let _ = tx.send(Control::Shutdown).await;
         });
     }
-    let summary = engine.run(control_rx).await;
+    let summary = engine.run(control_rx).await.summary;
     print_summary(&summary);
-    Ok(if summary.clean() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if summary.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn spawn_signal_handlers(tx: mpsc::Sender<Control>) {
@@ -238,7 +397,9 @@ fn spawn_signal_handlers(tx: mpsc::Sender<Control>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            return;
+        };
         while usr1.recv().await.is_some() {
             let _ = tx.send(Control::Kill("SIGUSR1".into())).await;
         }
@@ -254,7 +415,10 @@ fn print_summary(s: &RunSummary) {
     println!("  unrealised PnL    {}", s.unrealized_pnl.round_dp(6));
     println!("  fees              {}", s.fees.round_dp(6));
     println!("  total PnL         {}", s.total_pnl.round_dp(6));
-    println!("  requests sent     {} ({} orders)", s.requests_sent, s.orders_sent);
+    println!(
+        "  requests sent     {} ({} orders)",
+        s.requests_sent, s.orders_sent
+    );
     println!("  risk rejections   {}", s.risk_rejections);
     println!("  venue rejections  {}", s.venue_rejections);
     if s.clean() {

@@ -24,12 +24,15 @@ impl Clock {
 
     /// Anchored at a fixed time: with paused tokio time this makes timestamps reproducible.
     pub fn starting_at(epoch: Timestamp) -> Clock {
-        Clock { epoch, origin: tokio::time::Instant::now() }
+        Clock {
+            epoch,
+            origin: tokio::time::Instant::now(),
+        }
     }
 
     /// The current time.
     pub fn now(&self) -> Timestamp {
-        self.epoch.add(self.origin.elapsed())
+        self.epoch.plus(self.origin.elapsed())
     }
 
     /// The tokio instant corresponding to a timestamp (for sleeping until it).

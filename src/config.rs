@@ -124,7 +124,9 @@ impl SecretSource {
                 Ok(Secret(first.to_string()))
             }
             (Some(_), Some(_)) => Err(format!("{key}: set either env or file, not both")),
-            (None, None) => Err(format!("{key}: set env (an environment variable name) or file")),
+            (None, None) => Err(format!(
+                "{key}: set env (an environment variable name) or file"
+            )),
         }
     }
 }
@@ -207,8 +209,10 @@ impl Config {
     /// Load and validate a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError { source_name: name.clone(), message: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
         Config::parse(&text, &name)
     }
 
@@ -218,7 +222,10 @@ impl Config {
     }
 
     fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
-        let err = |message: String| ConfigError { source_name: name.to_string(), message };
+        let err = |message: String| ConfigError {
+            source_name: name.to_string(),
+            message,
+        };
         let raw: toml::Table = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         if let Some(path) = find_literal_secret(&raw, "") {
             return Err(err(format!(
@@ -248,7 +255,8 @@ impl Config {
             }
         }
         for (i, spec) in self.venue.markets.iter().enumerate() {
-            spec.validate().map_err(|e| format!("venue.markets[{i}]: {e}"))?;
+            spec.validate()
+                .map_err(|e| format!("venue.markets[{i}]: {e}"))?;
         }
         match self.venue.kind {
             VenueKind::Paper => {
@@ -262,12 +270,22 @@ impl Config {
                 self.venue.paper.validate()?;
             }
             VenueKind::Kana => {
-                let kana = self.venue.kana.as_ref().ok_or("venue.kana: missing (kind = \"kana\")")?;
+                let kana = self
+                    .venue
+                    .kana
+                    .as_ref()
+                    .ok_or("venue.kana: missing (kind = \"kana\")")?;
                 if kana.network == Network::Mainnet && kana.chain_id != 1 {
-                    return Err(format!("venue.kana.chain_id: mainnet is chain 1, got {}", kana.chain_id));
+                    return Err(format!(
+                        "venue.kana.chain_id: mainnet is chain 1, got {}",
+                        kana.chain_id
+                    ));
                 }
                 if kana.network == Network::Testnet && kana.chain_id != 2 {
-                    return Err(format!("venue.kana.chain_id: testnet is chain 2, got {}", kana.chain_id));
+                    return Err(format!(
+                        "venue.kana.chain_id: testnet is chain 2, got {}",
+                        kana.chain_id
+                    ));
                 }
             }
         }
@@ -282,16 +300,26 @@ impl Config {
     /// True when this config trades real money.
     pub fn is_mainnet(&self) -> bool {
         self.venue.kind == VenueKind::Kana
-            && self.venue.kana.as_ref().is_some_and(|k| k.network == Network::Mainnet)
+            && self
+                .venue
+                .kana
+                .as_ref()
+                .is_some_and(|k| k.network == Network::Mainnet)
     }
 
     /// Refuse mainnet unless confirmed in the file or by the CLI flag.
     pub fn check_mainnet_confirmation(&self, cli_flag: bool) -> Result<(), String> {
-        let confirmed = self.venue.kana.as_ref().is_some_and(|k| k.i_understand_this_is_mainnet);
+        let confirmed = self
+            .venue
+            .kana
+            .as_ref()
+            .is_some_and(|k| k.i_understand_this_is_mainnet);
         if self.is_mainnet() && !(cli_flag || confirmed) {
-            return Err("this config trades real money on mainnet: pass --i-understand-this-is-mainnet \
+            return Err(
+                "this config trades real money on mainnet: pass --i-understand-this-is-mainnet \
                         or set venue.kana.i_understand_this_is_mainnet = true"
-                .into());
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -300,7 +328,11 @@ impl Config {
 /// The dotted path of a string value stored under a secret-looking key, if any.
 fn find_literal_secret(table: &toml::Table, prefix: &str) -> Option<String> {
     for (k, v) in table {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::String(_) if SECRET_KEYS.iter().any(|s| k == s) => return Some(path),
             toml::Value::Table(t) => {
@@ -344,7 +376,11 @@ name = "market_maker"
 
     #[test]
     fn shipped_configs_load() {
-        for file in ["config/paper.toml", "config/testnet.toml", "config/mainnet.toml"] {
+        for file in [
+            "config/paper.toml",
+            "config/testnet.toml",
+            "config/mainnet.toml",
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
@@ -354,9 +390,11 @@ name = "market_maker"
     fn unknown_keys_are_named() {
         let err = with("[risk]\nmax_leverge = 3").unwrap_err().to_string();
         assert!(err.contains("max_leverge"), "{err}");
-        let err = Config::from_toml_str(&MINIMAL.replace("kind = \"paper\"", "kind = \"paper\"\nhost = 1"))
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml_str(
+            &MINIMAL.replace("kind = \"paper\"", "kind = \"paper\"\nhost = 1"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("host"), "{err}");
     }
 
@@ -371,16 +409,26 @@ name = "market_maker"
         let err = Config::from_toml_str(&MINIMAL.replace("lot_size = 100000", "lot_size = 0"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("venue.markets[0]") && err.contains("lot_size"), "{err}");
-        let err = with("[rate_limits]\norders_per_second = 0").unwrap_err().to_string();
+        assert!(
+            err.contains("venue.markets[0]") && err.contains("lot_size"),
+            "{err}"
+        );
+        let err = with("[rate_limits]\norders_per_second = 0")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rate_limits.orders_per_second"), "{err}");
     }
 
     #[test]
     fn literal_secrets_are_refused_without_echoing_them() {
-        let err = with("[venue.kana]\nprivate_key = \"0xdeadbeefcafe\"").unwrap_err().to_string();
+        let err = with("[venue.kana]\nprivate_key = \"0xdeadbeefcafe\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("venue.kana.private_key"), "{err}");
-        assert!(!err.contains("deadbeef"), "the secret must not be echoed: {err}");
+        assert!(
+            !err.contains("deadbeef"),
+            "the secret must not be echoed: {err}"
+        );
     }
 
     #[test]
@@ -388,15 +436,32 @@ name = "market_maker"
         let var = "PERPBOT_TEST_SECRET_CONFIG";
         // SAFETY: this test is the only user of this variable name.
         unsafe { std::env::set_var(var, "  s3cr3t-value \n") };
-        let src = SecretSource { env: Some(var.into()), file: None };
+        let src = SecretSource {
+            env: Some(var.into()),
+            file: None,
+        };
         let secret = src.load("venue.kana.api_key").unwrap();
         assert_eq!(secret.expose(), "s3cr3t-value");
-        assert_eq!(format!("{secret:?} {secret}"), "Secret(<redacted>) <redacted>");
-        let missing = SecretSource { env: Some("PERPBOT_TEST_UNSET_VAR".into()), file: None };
-        assert!(missing.load("k").unwrap_err().contains("PERPBOT_TEST_UNSET_VAR is not set"));
+        assert_eq!(
+            format!("{secret:?} {secret}"),
+            "Secret(<redacted>) <redacted>"
+        );
+        let missing = SecretSource {
+            env: Some("PERPBOT_TEST_UNSET_VAR".into()),
+            file: None,
+        };
+        assert!(
+            missing
+                .load("k")
+                .unwrap_err()
+                .contains("PERPBOT_TEST_UNSET_VAR is not set")
+        );
         let dir = std::env::temp_dir().join(format!("perpbot-secret-{}", std::process::id()));
         std::fs::write(&dir, "filesecret\n").unwrap();
-        let from_file = SecretSource { env: None, file: Some(dir.clone()) };
+        let from_file = SecretSource {
+            env: None,
+            file: Some(dir.clone()),
+        };
         assert_eq!(from_file.load("k").unwrap().expose(), "filesecret");
         std::fs::remove_file(dir).ok();
         assert!(SecretSource::default().load("k").is_err());
@@ -409,7 +474,9 @@ name = "market_maker"
         assert!(cfg.is_mainnet());
         assert!(cfg.check_mainnet_confirmation(false).is_err());
         assert!(cfg.check_mainnet_confirmation(true).is_ok());
-        let testnet = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/testnet.toml")).unwrap();
+        let testnet =
+            Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/testnet.toml"))
+                .unwrap();
         assert!(testnet.check_mainnet_confirmation(false).is_ok());
     }
 }

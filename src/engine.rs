@@ -9,8 +9,8 @@
 //! Shutdown (Ctrl-C, [`Control::Shutdown`]) stops the strategy, cancels every open order, waits a
 //! bounded time for the venue to confirm, and reports what is left in the [`RunSummary`].
 
-use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,7 +22,9 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
-use crate::model::{ClientOrderId, ConnectionState, Direction, Event, Intent, TimerId, TradingState};
+use crate::model::{
+    ClientOrderId, ConnectionState, Direction, Event, Intent, TimerId, TradingState,
+};
 use crate::risk::{Approved, RiskConfig, RiskEngine};
 use crate::state::State;
 use crate::strategy::{Context, Outbox, Strategy, TimerCommand};
@@ -103,6 +105,15 @@ impl RunSummary {
     }
 }
 
+/// What [`Engine::run`] hands back: the summary and the final state (for tools and tests).
+#[derive(Debug)]
+pub struct Finished {
+    /// The run's summary.
+    pub summary: RunSummary,
+    /// The state at the end.
+    pub state: State,
+}
+
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct TimerEntry {
     due: Instant,
@@ -168,8 +179,8 @@ impl Engine {
     }
 
     /// Run until shutdown is asked for or the venue stream ends, then cancel everything and
-    /// return the summary.
-    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> RunSummary {
+    /// return the summary and final state.
+    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> Finished {
         info!(strategy = self.strategy.name(), "engine starting");
         self.state.set_now(self.clock.now());
         {
@@ -232,6 +243,18 @@ impl Engine {
         self.state.set_now(self.clock.now());
         if let Event::Fill(f) = &event {
             self.risk.record_cost(f.ts, f.fee);
+            if let Some(spec) = self.state.spec(f.market) {
+                info!(
+                    market = %spec.name,
+                    side = ?f.side,
+                    direction = ?f.direction,
+                    size = %spec.lots_to_size(f.lots),
+                    price = %spec.ticks_to_price(f.price),
+                    liquidity = ?f.liquidity,
+                    fee = %f.fee,
+                    "fill"
+                );
+            }
         }
         if let Event::Connection(c) = &event
             && c.state == ConnectionState::Reconnecting
@@ -265,7 +288,9 @@ impl Engine {
                 opening
                     .into_iter()
                     .filter_map(|(market, client_id)| {
-                        self.risk.check(Intent::Cancel { market, client_id }, &self.state).approved
+                        self.risk
+                            .check(Intent::Cancel { market, client_id }, &self.state)
+                            .approved
                     })
                     .collect()
             }
@@ -288,13 +313,17 @@ impl Engine {
         let mut budget = self.config.max_internal_events;
         while let Some(event) = self.pending.pop_front() {
             if budget == 0 {
-                warn!(dropped = self.pending.len() + 1, "strategy reaction limit reached; events dropped");
+                warn!(
+                    dropped = self.pending.len() + 1,
+                    "strategy reaction limit reached; events dropped"
+                );
                 self.pending.clear();
                 break;
             }
             budget -= 1;
             {
-                let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+                let mut ctx =
+                    Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
                 if let Err(e) = self.strategy.on_event(&event, &mut ctx).await {
                     self.strategy_errors += 1;
                     warn!(error = %e, "strategy returned an error");
@@ -310,12 +339,22 @@ impl Engine {
             match cmd {
                 TimerCommand::Once { id, after } => {
                     self.timer_seq += 1;
-                    self.timers.push(Reverse(TimerEntry { due: Instant::now() + after, seq: self.timer_seq, id, every: None }));
+                    self.timers.push(Reverse(TimerEntry {
+                        due: Instant::now() + after,
+                        seq: self.timer_seq,
+                        id,
+                        every: None,
+                    }));
                 }
                 TimerCommand::Every { id, every } => {
                     let every = every.max(Duration::from_millis(1));
                     self.timer_seq += 1;
-                    self.timers.push(Reverse(TimerEntry { due: Instant::now() + every, seq: self.timer_seq, id, every: Some(every) }));
+                    self.timers.push(Reverse(TimerEntry {
+                        due: Instant::now() + every,
+                        seq: self.timer_seq,
+                        id,
+                        every: Some(every),
+                    }));
                 }
                 TimerCommand::Cancel(id) => {
                     self.cancelled_timers.insert(id);
@@ -364,7 +403,9 @@ impl Engine {
             if t.due > now {
                 break;
             }
-            let Some(Reverse(mut t)) = self.timers.pop() else { break };
+            let Some(Reverse(mut t)) = self.timers.pop() else {
+                break;
+            };
             if self.cancelled_timers.remove(&t.id) {
                 continue;
             }
@@ -382,8 +423,12 @@ impl Engine {
         let (fills, maker) = s.fill_counts();
         for spec in s.markets() {
             let book = s.book(spec.id);
-            let bid = book.and_then(|b| b.best_bid()).map(|l| spec.ticks_to_price(l.price));
-            let ask = book.and_then(|b| b.best_ask()).map(|l| spec.ticks_to_price(l.price));
+            let bid = book
+                .and_then(|b| b.best_bid())
+                .map(|l| spec.ticks_to_price(l.price));
+            let ask = book
+                .and_then(|b| b.best_ask())
+                .map(|l| spec.ticks_to_price(l.price));
             let quotes: Vec<String> = s
                 .live_orders(Some(spec.id))
                 .filter_map(|o| {
@@ -391,7 +436,11 @@ impl Engine {
                         crate::model::Side::Buy => "bid",
                         crate::model::Side::Sell => "ask",
                     };
-                    Some(format!("{side} {}@{}", spec.lots_to_size(o.remaining()), spec.ticks_to_price(o.request.order.price?)))
+                    Some(format!(
+                        "{side} {}@{}",
+                        spec.lots_to_size(o.remaining()),
+                        spec.ticks_to_price(o.request.order.price?)
+                    ))
                 })
                 .collect();
             info!(
@@ -417,7 +466,7 @@ impl Engine {
     }
 
     /// Stop the strategy, cancel everything, wait (bounded) for confirmations, summarise.
-    async fn shutdown(mut self) -> RunSummary {
+    async fn shutdown(mut self) -> Finished {
         info!("shutting down: stopping the strategy and cancelling open orders");
         self.state.set_now(self.clock.now());
         {
@@ -430,7 +479,9 @@ impl Engine {
         // Only cancels leave during shutdown: drop whatever else the strategy asked for.
         self.outbox.intents.retain(Intent::is_cancel_only);
         self.process_outbox();
-        let events = self.executor.dispatch(vec![Approved::cancel_all(None)], &mut self.state);
+        let events = self
+            .executor
+            .dispatch(vec![Approved::cancel_all(None)], &mut self.state);
         drop(events);
 
         let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
@@ -451,13 +502,21 @@ impl Engine {
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let left_open: Vec<ClientOrderId> = self.state.live_orders(None).map(|o| o.client_id()).collect();
+        let left_open: Vec<ClientOrderId> = self
+            .state
+            .live_orders(None)
+            .map(|o| o.client_id())
+            .collect();
         if left_open.is_empty() {
             info!("all orders confirmed closed");
         } else {
             error!(orders = ?left_open, "orders could not be confirmed cancelled before the timeout");
         }
-        self.summary(left_open)
+        let summary = self.summary(left_open);
+        Finished {
+            summary,
+            state: self.state,
+        }
     }
 
     fn summary(&self, left_open: Vec<ClientOrderId>) -> RunSummary {

@@ -170,8 +170,14 @@ pub struct Executor {
 impl Executor {
     /// An executor sending through `writer` and reporting outcomes on `reports` (the engine
     /// drains the receiving end and hands each report to [`Executor::on_report`]).
-    pub fn new(writer: Arc<dyn VenueWriter>, config: RateLimitConfig, reports: mpsc::Sender<ExecReport>) -> Executor {
-        let clock = TokioClock { origin: tokio::time::Instant::now() };
+    pub fn new(
+        writer: Arc<dyn VenueWriter>,
+        config: RateLimitConfig,
+        reports: mpsc::Sender<ExecReport>,
+    ) -> Executor {
+        let clock = TokioClock {
+            origin: tokio::time::Instant::now(),
+        };
         Executor {
             caps: writer.capabilities(),
             writer,
@@ -207,31 +213,61 @@ impl Executor {
     /// tracked in `state` (the engine does that as it approves them). Returns the events the
     /// strategy should see (rate-limit refusals).
     pub fn dispatch(&mut self, approved: Vec<Approved>, state: &mut State) -> Vec<Event> {
-        let mut groups: BTreeMap<MarketId, (Vec<ClientOrderId>, Vec<OrderRequest>)> = BTreeMap::new();
+        let mut groups: BTreeMap<MarketId, (Vec<ClientOrderId>, Vec<OrderRequest>)> =
+            BTreeMap::new();
         let mut others = Vec::new();
         for a in approved {
             match a.into_intent() {
                 Intent::Place(req) => groups.entry(req.order.market).or_default().1.push(req),
-                Intent::Cancel { market, client_id } => groups.entry(market).or_default().0.push(client_id),
+                Intent::Cancel { market, client_id } => {
+                    groups.entry(market).or_default().0.push(client_id)
+                }
                 Intent::CancelAll { market } => {
                     for o in state.live_orders(market) {
                         groups.entry(o.market()).or_default().0.push(o.client_id());
                     }
                 }
-                Intent::ReplaceQuotes { market, cancel, place } => {
+                Intent::ReplaceQuotes {
+                    market,
+                    cancel,
+                    place,
+                } => {
                     let g = groups.entry(market).or_default();
                     g.0.extend(cancel);
                     g.1.extend(place);
                 }
-                Intent::UpdateTakeProfit { market, position, price } => {
-                    others.push(VenueRequest::SetTakeProfit { market, position, price });
+                Intent::UpdateTakeProfit {
+                    market,
+                    position,
+                    price,
+                } => {
+                    others.push(VenueRequest::SetTakeProfit {
+                        market,
+                        position,
+                        price,
+                    });
                 }
-                Intent::UpdateStopLoss { market, position, price } => {
-                    others.push(VenueRequest::SetStopLoss { market, position, price });
+                Intent::UpdateStopLoss {
+                    market,
+                    position,
+                    price,
+                } => {
+                    others.push(VenueRequest::SetStopLoss {
+                        market,
+                        position,
+                        price,
+                    });
                 }
                 Intent::ClosePosition { market, position } => {
-                    let lots = state.position(market, position).map(|p| p.lots).unwrap_or_default();
-                    others.push(VenueRequest::ClosePosition { market, position, lots });
+                    let lots = state
+                        .position(market, position)
+                        .map(|p| p.lots)
+                        .unwrap_or_default();
+                    others.push(VenueRequest::ClosePosition {
+                        market,
+                        position,
+                        lots,
+                    });
                 }
             }
         }
@@ -260,7 +296,9 @@ impl Executor {
             if !seen.insert(id) {
                 continue;
             }
-            let Some(order) = state.order(id) else { continue };
+            let Some(order) = state.order(id) else {
+                continue;
+            };
             match order.status {
                 OrderStatus::PendingNew | OrderStatus::Open | OrderStatus::PartiallyFilled => {}
                 // Already being cancelled, or of unknown existence (resolve first), or done.
@@ -300,25 +338,48 @@ impl Executor {
             }
         }
         let max_batch = self.caps.max_batch.max(1);
-        let mut chunks = place.chunks(max_batch).map(<[OrderRequest]>::to_vec).collect::<VecDeque<_>>();
+        let mut chunks = place
+            .chunks(max_batch)
+            .map(<[OrderRequest]>::to_vec)
+            .collect::<VecDeque<_>>();
         if self.caps.atomic_replace {
             if let Some(first) = chunks.pop_front() {
-                self.send(VenueRequest::Orders { market, cancel, place: first });
+                self.send(VenueRequest::Orders {
+                    market,
+                    cancel,
+                    place: first,
+                });
             } else if !cancel.is_empty() {
-                self.send_cancels(VenueRequest::Orders { market, cancel, place: Vec::new() });
+                self.send_cancels(VenueRequest::Orders {
+                    market,
+                    cancel,
+                    place: Vec::new(),
+                });
             }
         } else if !cancel.is_empty() {
-            self.send_cancels(VenueRequest::Orders { market, cancel, place: Vec::new() });
+            self.send_cancels(VenueRequest::Orders {
+                market,
+                cancel,
+                place: Vec::new(),
+            });
         }
         // Further chunks (or all places on a venue without atomic replace) each need budget.
         if !self.caps.atomic_replace
             && let Some(first) = chunks.pop_front()
         {
-            self.send(VenueRequest::Orders { market, cancel: Vec::new(), place: first });
+            self.send(VenueRequest::Orders {
+                market,
+                cancel: Vec::new(),
+                place: first,
+            });
         }
         while let Some(chunk) = chunks.pop_front() {
             if self.place_budget.check().is_ok() {
-                self.send(VenueRequest::Orders { market, cancel: Vec::new(), place: chunk });
+                self.send(VenueRequest::Orders {
+                    market,
+                    cancel: Vec::new(),
+                    place: chunk,
+                });
             } else {
                 for req in chunk {
                     events.push(self.refuse_rate_limited(req, state));
@@ -378,7 +439,13 @@ impl Executor {
         let writer = Arc::clone(&self.writer);
         let reports = self.reports.clone();
         let task_request = request.clone();
-        self.in_flight.insert(id, InFlight { request, resolve_attempts: 0 });
+        self.in_flight.insert(
+            id,
+            InFlight {
+                request,
+                resolve_attempts: 0,
+            },
+        );
         tokio::spawn(async move {
             let outcome = writer.execute(task_request).await;
             // The engine may be gone at shutdown; then nobody needs the report.
@@ -387,11 +454,14 @@ impl Executor {
     }
 
     fn schedule_resolve(&mut self, id: RequestId, token: Option<String>) {
-        let Some(flight) = self.in_flight.get_mut(&id) else { return };
+        let Some(flight) = self.in_flight.get_mut(&id) else {
+            return;
+        };
         flight.resolve_attempts += 1;
         let attempt = flight.resolve_attempts;
         // Back-off: delay, 2·delay, 4·delay … capped at 32·delay.
-        let delay = Duration::from_millis(self.config.resolve_delay_ms) * (1u32 << (attempt - 1).min(5));
+        let delay =
+            Duration::from_millis(self.config.resolve_delay_ms) * (1u32 << (attempt - 1).min(5));
         let request = flight.request.clone();
         let writer = Arc::clone(&self.writer);
         let reports = self.reports.clone();
@@ -404,23 +474,46 @@ impl Executor {
 
     /// Apply a request's outcome to the orders it concerns. Returns events for the strategy and
     /// records the request's cost with the risk engine.
-    pub fn on_report(&mut self, report: ExecReport, state: &mut State, risk: &mut RiskEngine) -> Vec<Event> {
+    pub fn on_report(
+        &mut self,
+        report: ExecReport,
+        state: &mut State,
+        risk: &mut RiskEngine,
+    ) -> Vec<Event> {
         let now = state.now();
         let Some(flight) = self.in_flight.get(&report.id) else {
-            warn!(request_id = report.id.0, "report for an unknown request ignored");
+            warn!(
+                request_id = report.id.0,
+                "report for an unknown request ignored"
+            );
             return Vec::new();
         };
         let resolving = flight.resolve_attempts > 0;
-        let VenueRequest::Orders { market, cancel, place } = flight.request.clone() else {
+        let VenueRequest::Orders {
+            market,
+            cancel,
+            place,
+        } = flight.request.clone()
+        else {
             return self.on_position_report(report);
         };
         let mut events = Vec::new();
-        let mut push = |state: &mut State, id: ClientOrderId, ev: OrderEvent, kind: OrderUpdateKind| {
-            if matches!(state.apply_order_event(id, &ev), Some(crate::model::Transition::Applied { .. })) {
-                let venue_id = state.order(id).and_then(|o| o.venue_id);
-                events.push(Event::Order(OrderUpdate { market, client_id: Some(id), venue_id, kind, ts: now }));
-            }
-        };
+        let mut push =
+            |state: &mut State, id: ClientOrderId, ev: OrderEvent, kind: OrderUpdateKind| {
+                if matches!(
+                    state.apply_order_event(id, &ev),
+                    Some(crate::model::Transition::Applied { .. })
+                ) {
+                    let venue_id = state.order(id).and_then(|o| o.venue_id);
+                    events.push(Event::Order(OrderUpdate {
+                        market,
+                        client_id: Some(id),
+                        venue_id,
+                        kind,
+                        ts: now,
+                    }));
+                }
+            };
         match report.outcome {
             RequestOutcome::Accepted { placed, cost } => {
                 if resolving {
@@ -428,11 +521,24 @@ impl Executor {
                 }
                 risk.record_cost(now, cost);
                 for req in &place {
-                    let venue_id = placed.iter().find(|(c, _)| *c == req.client_id).and_then(|(_, v)| *v);
-                    push(state, req.client_id, OrderEvent::Accepted { venue_id }, OrderUpdateKind::Accepted);
+                    let venue_id = placed
+                        .iter()
+                        .find(|(c, _)| *c == req.client_id)
+                        .and_then(|(_, v)| *v);
+                    push(
+                        state,
+                        req.client_id,
+                        OrderEvent::Accepted { venue_id },
+                        OrderUpdateKind::Accepted,
+                    );
                 }
                 for c in &cancel {
-                    push(state, c.client_id, OrderEvent::Cancelled, OrderUpdateKind::Cancelled);
+                    push(
+                        state,
+                        c.client_id,
+                        OrderEvent::Cancelled,
+                        OrderUpdateKind::Cancelled,
+                    );
                 }
                 self.in_flight.remove(&report.id);
             }
@@ -443,23 +549,47 @@ impl Executor {
                 self.stats.rejected_requests += 1;
                 info!(request_id = report.id.0, %reason, "request rejected by the venue");
                 for req in &place {
-                    push(state, req.client_id, OrderEvent::Rejected, OrderUpdateKind::Rejected { reason: reason.clone() });
+                    push(
+                        state,
+                        req.client_id,
+                        OrderEvent::Rejected,
+                        OrderUpdateKind::Rejected {
+                            reason: reason.clone(),
+                        },
+                    );
                 }
                 for c in &cancel {
-                    let kind = OrderUpdateKind::CancelRejected { reason: reason.clone() };
+                    let kind = OrderUpdateKind::CancelRejected {
+                        reason: reason.clone(),
+                    };
                     push(state, c.client_id, OrderEvent::CancelRejected, kind);
                 }
                 self.in_flight.remove(&report.id);
             }
             RequestOutcome::Partial { placed, rejected } => {
                 for (id, venue_id) in placed {
-                    push(state, id, OrderEvent::Accepted { venue_id }, OrderUpdateKind::Accepted);
+                    push(
+                        state,
+                        id,
+                        OrderEvent::Accepted { venue_id },
+                        OrderUpdateKind::Accepted,
+                    );
                 }
                 for (id, reason) in rejected {
-                    push(state, id, OrderEvent::Rejected, OrderUpdateKind::Rejected { reason });
+                    push(
+                        state,
+                        id,
+                        OrderEvent::Rejected,
+                        OrderUpdateKind::Rejected { reason },
+                    );
                 }
                 for c in &cancel {
-                    push(state, c.client_id, OrderEvent::Cancelled, OrderUpdateKind::Cancelled);
+                    push(
+                        state,
+                        c.client_id,
+                        OrderEvent::Cancelled,
+                        OrderUpdateKind::Cancelled,
+                    );
                 }
                 self.in_flight.remove(&report.id);
             }
@@ -468,10 +598,15 @@ impl Executor {
                     self.stats.ambiguous_requests += 1;
                 }
                 for req in &place {
-                    let kind = OrderUpdateKind::Ambiguous { reason: reason.clone() };
+                    let kind = OrderUpdateKind::Ambiguous {
+                        reason: reason.clone(),
+                    };
                     push(state, req.client_id, OrderEvent::Ambiguous, kind);
                 }
-                let attempts = self.in_flight.get(&report.id).map_or(0, |f| f.resolve_attempts);
+                let attempts = self
+                    .in_flight
+                    .get(&report.id)
+                    .map_or(0, |f| f.resolve_attempts);
                 if attempts < self.config.resolve_attempts {
                     warn!(request_id = report.id.0, %reason, attempt = attempts + 1, "ambiguous outcome: querying the venue, not resending");
                     self.schedule_resolve(report.id, token);
@@ -489,7 +624,10 @@ impl Executor {
     fn on_position_report(&mut self, report: ExecReport) -> Vec<Event> {
         match &report.outcome {
             RequestOutcome::Ambiguous { token, .. }
-                if self.in_flight.get(&report.id).is_some_and(|f| f.resolve_attempts < self.config.resolve_attempts) =>
+                if self
+                    .in_flight
+                    .get(&report.id)
+                    .is_some_and(|f| f.resolve_attempts < self.config.resolve_attempts) =>
             {
                 self.schedule_resolve(report.id, token.clone());
                 return Vec::new();
@@ -512,7 +650,9 @@ impl Executor {
         }
         let mut ready: BTreeMap<MarketId, Vec<CancelOrder>> = BTreeMap::new();
         self.cancel_after_ack.retain(|id| {
-            let Some(order) = state.order(*id) else { return false };
+            let Some(order) = state.order(*id) else {
+                return false;
+            };
             if order.status.is_terminal() {
                 return false;
             }
@@ -531,7 +671,11 @@ impl Executor {
             }
         });
         for (market, cancel) in ready {
-            self.send_cancels(VenueRequest::Orders { market, cancel, place: Vec::new() });
+            self.send_cancels(VenueRequest::Orders {
+                market,
+                cancel,
+                place: Vec::new(),
+            });
         }
     }
 }
@@ -557,14 +701,22 @@ mod tests {
     impl Scripted {
         fn new(client_ids: bool, outcomes: Vec<RequestOutcome>) -> Arc<Scripted> {
             Arc::new(Scripted {
-                caps: VenueCapabilities { atomic_replace: true, max_batch: 8, client_order_ids: client_ids },
+                caps: VenueCapabilities {
+                    atomic_replace: true,
+                    max_batch: 8,
+                    client_order_ids: client_ids,
+                },
                 executed: Mutex::new(Vec::new()),
                 resolved: Mutex::new(Vec::new()),
                 outcomes: Mutex::new(outcomes.into()),
             })
         }
         fn next(&self, req: &VenueRequest) -> RequestOutcome {
-            self.outcomes.lock().unwrap().pop_front().unwrap_or_else(|| accept_all(req))
+            self.outcomes
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_else(|| accept_all(req))
         }
         fn executed(&self) -> Vec<VenueRequest> {
             self.executed.lock().unwrap().clone()
@@ -573,12 +725,21 @@ mod tests {
 
     fn accept_all(req: &VenueRequest) -> RequestOutcome {
         let placed = match req {
-            VenueRequest::Orders { place, .. } => {
-                place.iter().map(|r| (r.client_id, Some(VenueOrderId(u128::from(r.client_id.0) + 1000)))).collect()
-            }
+            VenueRequest::Orders { place, .. } => place
+                .iter()
+                .map(|r| {
+                    (
+                        r.client_id,
+                        Some(VenueOrderId(u128::from(r.client_id.0) + 1000)),
+                    )
+                })
+                .collect(),
             _ => vec![],
         };
-        RequestOutcome::Accepted { placed, cost: rust_decimal::Decimal::ZERO }
+        RequestOutcome::Accepted {
+            placed,
+            cost: rust_decimal::Decimal::ZERO,
+        }
     }
 
     #[async_trait]
@@ -656,7 +817,10 @@ mod tests {
                 order: NewOrder::limit(M, Side::Buy, Lots(500), Ticks(5518)),
             });
         }
-        RiskEngine::new(RiskConfig::default()).check(intent, &state).approved.expect("approved")
+        RiskEngine::new(RiskConfig::default())
+            .check(intent, &state)
+            .approved
+            .expect("approved")
     }
 
     #[tokio::test(start_paused = true)]
@@ -666,26 +830,44 @@ mod tests {
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);
         h.settle().await;
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Open)
+        );
         let b = h.place(2, 5517);
         let c = h.place(3, 5516);
-        let cancel = approve(Intent::Cancel { market: M, client_id: ClientOrderId(1) });
+        let cancel = approve(Intent::Cancel {
+            market: M,
+            client_id: ClientOrderId(1),
+        });
         h.exec.dispatch(vec![cancel, b, c], &mut h.state);
         let events = h.settle().await;
         let sent = writer.executed();
         assert_eq!(sent.len(), 2, "one request per event and market");
-        let VenueRequest::Orders { cancel, place, .. } = &sent[1] else { panic!() };
+        let VenueRequest::Orders { cancel, place, .. } = &sent[1] else {
+            panic!()
+        };
         assert_eq!((cancel.len(), place.len()), (1, 2));
         assert_eq!(cancel[0].venue_id, Some(VenueOrderId(1001)));
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Cancelled));
-        assert_eq!(h.state.order_status(ClientOrderId(3)), Some(OrderStatus::Open));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
+        assert_eq!(
+            h.state.order_status(ClientOrderId(3)),
+            Some(OrderStatus::Open)
+        );
         assert_eq!(events.len(), 3, "two accepted + one cancelled: {events:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn cancels_are_never_starved_by_new_orders() {
         let writer = Scripted::new(true, vec![]);
-        let config = RateLimitConfig { orders_per_second: 1, order_burst: 1, ..RateLimitConfig::default() };
+        let config = RateLimitConfig {
+            orders_per_second: 1,
+            order_burst: 1,
+            ..RateLimitConfig::default()
+        };
         let mut h = Harness::new(writer.clone(), config);
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);
@@ -693,13 +875,22 @@ mod tests {
         // The placing budget is spent: a new order is refused, with the reason, as an event.
         let b = h.place(2, 5517);
         let events = h.exec.dispatch(vec![b], &mut h.state);
-        assert!(matches!(&events[..], [Event::RiskRejected(r)] if r.reason == RejectReason::RateLimited));
-        assert_eq!(h.state.order_status(ClientOrderId(2)), Some(OrderStatus::Rejected));
+        assert!(
+            matches!(&events[..], [Event::RiskRejected(r)] if r.reason == RejectReason::RateLimited)
+        );
+        assert_eq!(
+            h.state.order_status(ClientOrderId(2)),
+            Some(OrderStatus::Rejected)
+        );
         // …but a cancel still goes out at once, on its own budget.
-        h.exec.dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
         h.settle().await;
         assert_eq!(writer.executed().len(), 2);
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Cancelled));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
         // After a second the placing budget is back.
         tokio::time::advance(Duration::from_secs(1)).await;
         let c = h.place(3, 5516);
@@ -710,21 +901,40 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cancels_over_budget_wait_in_a_queue() {
         let writer = Scripted::new(true, vec![]);
-        let config = RateLimitConfig { cancels_per_second: 1, cancel_burst: 1, ..RateLimitConfig::default() };
+        let config = RateLimitConfig {
+            cancels_per_second: 1,
+            cancel_burst: 1,
+            ..RateLimitConfig::default()
+        };
         let mut h = Harness::new(writer.clone(), config);
         let (a, b) = (h.place(1, 5518), h.place(2, 5517));
         h.exec.dispatch(vec![a], &mut h.state);
         h.exec.dispatch(vec![b], &mut h.state);
         h.settle().await;
-        h.exec.dispatch(vec![approve(Intent::Cancel { market: M, client_id: ClientOrderId(1) })], &mut h.state);
-        h.exec.dispatch(vec![approve(Intent::Cancel { market: M, client_id: ClientOrderId(2) })], &mut h.state);
+        h.exec.dispatch(
+            vec![approve(Intent::Cancel {
+                market: M,
+                client_id: ClientOrderId(1),
+            })],
+            &mut h.state,
+        );
+        h.exec.dispatch(
+            vec![approve(Intent::Cancel {
+                market: M,
+                client_id: ClientOrderId(2),
+            })],
+            &mut h.state,
+        );
         assert_eq!(h.exec.queued_cancels(), 1);
         let wait = h.exec.pump().expect("a cancel waits");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
         tokio::time::advance(wait).await;
         assert_eq!(h.exec.pump(), None);
         h.settle().await;
-        assert_eq!(h.state.order_status(ClientOrderId(2)), Some(OrderStatus::Cancelled));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(2)),
+            Some(OrderStatus::Cancelled)
+        );
         assert_eq!(writer.executed().len(), 4);
     }
 
@@ -733,26 +943,55 @@ mod tests {
         let writer = Scripted::new(
             true,
             vec![
-                RequestOutcome::Ambiguous { reason: "timeout".into(), token: Some("0xabc".into()) },
-                RequestOutcome::Ambiguous { reason: "not found yet".into(), token: Some("0xabc".into()) },
+                RequestOutcome::Ambiguous {
+                    reason: "timeout".into(),
+                    token: Some("0xabc".into()),
+                },
+                RequestOutcome::Ambiguous {
+                    reason: "not found yet".into(),
+                    token: Some("0xabc".into()),
+                },
             ],
         );
-        let mut h = Harness::new(writer.clone(), RateLimitConfig { resolve_delay_ms: 100, ..RateLimitConfig::default() });
+        let mut h = Harness::new(
+            writer.clone(),
+            RateLimitConfig {
+                resolve_delay_ms: 100,
+                ..RateLimitConfig::default()
+            },
+        );
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);
         let events = h.settle().await;
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Unknown));
-        assert!(matches!(&events[..], [Event::Order(u)] if matches!(u.kind, OrderUpdateKind::Ambiguous { .. })));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Unknown)
+        );
+        assert!(
+            matches!(&events[..], [Event::Order(u)] if matches!(u.kind, OrderUpdateKind::Ambiguous { .. }))
+        );
         // First query (after 100 ms) is still ambiguous; the second (after 200 ms more) finds it.
         tokio::time::advance(Duration::from_millis(100)).await;
         h.settle().await;
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Unknown));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Unknown)
+        );
         tokio::time::advance(Duration::from_millis(200)).await;
         h.settle().await;
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Open)
+        );
         assert_eq!(writer.executed().len(), 1, "never resubmitted");
         assert_eq!(writer.resolved.lock().unwrap().len(), 2);
-        assert_eq!((h.exec.stats().ambiguous_requests, h.exec.stats().resolved_requests), (1, 1));
+        assert_eq!(
+            (
+                h.exec.stats().ambiguous_requests,
+                h.exec.stats().resolved_requests
+            ),
+            (1, 1)
+        );
         assert_eq!(h.exec.in_flight(), 0);
     }
 
@@ -764,26 +1003,50 @@ mod tests {
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);
         // Cancel before the ack arrived.
-        h.exec.dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
         assert_eq!(h.exec.queued_cancels(), 1);
-        assert_eq!(writer.executed().len(), 0, "nothing sent before the spawned task ran");
+        assert_eq!(
+            writer.executed().len(),
+            0,
+            "nothing sent before the spawned task ran"
+        );
         h.settle().await;
         let sent = writer.executed();
         assert_eq!(sent.len(), 2);
-        let VenueRequest::Orders { cancel, .. } = &sent[1] else { panic!() };
+        let VenueRequest::Orders { cancel, .. } = &sent[1] else {
+            panic!()
+        };
         assert_eq!(cancel[0].venue_id, Some(VenueOrderId(1001)));
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Cancelled));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn venue_rejection_reaches_the_strategy_with_its_reason() {
-        let writer = Scripted::new(true, vec![RequestOutcome::Rejected { reason: "Move abort: E_POST_OR_ABORT_CROSSES_SPREAD".into() }]);
+        let writer = Scripted::new(
+            true,
+            vec![RequestOutcome::Rejected {
+                reason: "Move abort: E_POST_OR_ABORT_CROSSES_SPREAD".into(),
+            }],
+        );
         let mut h = Harness::new(writer, RateLimitConfig::default());
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);
         let events = h.settle().await;
-        assert_eq!(h.state.order_status(ClientOrderId(1)), Some(OrderStatus::Rejected));
-        let [Event::Order(OrderUpdate { kind: OrderUpdateKind::Rejected { reason }, .. })] = &events[..] else {
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Rejected)
+        );
+        let [
+            Event::Order(OrderUpdate {
+                kind: OrderUpdateKind::Rejected { reason },
+                ..
+            }),
+        ] = &events[..]
+        else {
             panic!("{events:?}")
         };
         assert!(reason.contains("POST_OR_ABORT"));

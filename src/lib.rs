@@ -16,6 +16,7 @@
 //! | [`executor`] | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
 //! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
 //! | [`venue`] | the venue trait (stream + writer halves) and the [`paper`](venue::paper) venue |
+//! | [`aptos`] | Aptos transactions: BCS, ABI-driven argument encoding, Ed25519 keys and signing, transaction hashes, abort decoding |
 //! | [`config`] | TOML configuration, validated at start-up; secrets from env or key files |
 //! | [`cli`] | the `perpbot` command line, reusable by plugin binaries |
 //!
@@ -27,6 +28,7 @@
 //!              venue writer ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
 //! ```
 
+pub mod aptos;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -15,8 +15,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::model::{
-    ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide, RejectReason,
-    RiskRejection, Rounding, Side, Timestamp, TradingState, TradingStateChange,
+    ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide,
+    RejectReason, RiskRejection, Rounding, Side, Timestamp, TradingState, TradingStateChange,
 };
 use crate::state::State;
 
@@ -103,7 +103,11 @@ impl RiskConfig {
     /// Check the limits make sense; errors name the key.
     pub fn validate(&self, known_markets: &[MarketId]) -> Result<(), String> {
         let positive = |key: &str, v: Decimal| {
-            if v > Decimal::ZERO { Ok(()) } else { Err(format!("risk.{key} must be positive, got {v}")) }
+            if v > Decimal::ZERO {
+                Ok(())
+            } else {
+                Err(format!("risk.{key} must be positive, got {v}"))
+            }
         };
         positive("max_order_notional", self.max_order_notional)?;
         positive("max_position_notional", self.max_position_notional)?;
@@ -118,13 +122,18 @@ impl RiskConfig {
             return Err("risk.max_leverage must be at least 1".into());
         }
         if self.price_band_bps == 0 || self.price_band_bps >= 10_000 {
-            return Err(format!("risk.price_band_bps must be within 1..10000, got {}", self.price_band_bps));
+            return Err(format!(
+                "risk.price_band_bps must be within 1..10000, got {}",
+                self.price_band_bps
+            ));
         }
         if self.max_open_orders == 0 {
             return Err("risk.max_open_orders must be at least 1".into());
         }
         for (key, limits) in &self.markets {
-            let id: u64 = key.parse().map_err(|_| format!("risk.markets.{key}: not a market id"))?;
+            let id: u64 = key
+                .parse()
+                .map_err(|_| format!("risk.markets.{key}: not a market id"))?;
             if !known_markets.contains(&MarketId(id)) {
                 return Err(format!("risk.markets.{key}: market {id} is not configured"));
             }
@@ -185,7 +194,11 @@ pub struct RiskEngine {
 
 /// A refusal with its reason and detail.
 fn refuse(intent: Intent, reason: RejectReason, detail: String) -> RiskRejection {
-    RiskRejection { intent, reason, detail }
+    RiskRejection {
+        intent,
+        reason,
+        detail,
+    }
 }
 
 impl RiskEngine {
@@ -273,7 +286,10 @@ impl RiskEngine {
         if let Some(max_dd) = self.config.max_drawdown {
             let dd = self.peak_pnl - pnl;
             if dd >= max_dd {
-                return self.switch(action, format!("drawdown {dd} reached max_drawdown {max_dd}"));
+                return self.switch(
+                    action,
+                    format!("drawdown {dd} reached max_drawdown {max_dd}"),
+                );
             }
         }
         None
@@ -285,28 +301,53 @@ impl RiskEngine {
         match intent {
             Intent::Cancel { client_id, .. } => {
                 if state.order(client_id).is_some_and(|o| o.status.is_live()) {
-                    Decision { approved: Some(Approved(intent)), refused: vec![] }
+                    Decision {
+                        approved: Some(Approved(intent)),
+                        refused: vec![],
+                    }
                 } else {
                     let detail = format!("order {client_id} is not live");
-                    Decision { approved: None, refused: vec![refuse(intent, RejectReason::UnknownOrder, detail)] }
+                    Decision {
+                        approved: None,
+                        refused: vec![refuse(intent, RejectReason::UnknownOrder, detail)],
+                    }
                 }
             }
-            Intent::CancelAll { .. } => Decision { approved: Some(Approved(intent)), refused: vec![] },
-            Intent::Place(req) => match self.check_order(&req, state, &Scope::default()) {
-                Ok(()) => Decision { approved: Some(Approved(Intent::Place(req))), refused: vec![] },
-                Err((reason, detail)) => {
-                    Decision { approved: None, refused: vec![refuse(Intent::Place(req), reason, detail)] }
-                }
+            Intent::CancelAll { .. } => Decision {
+                approved: Some(Approved(intent)),
+                refused: vec![],
             },
-            Intent::ReplaceQuotes { market, cancel, place } => self.check_replace(market, cancel, place, state),
-            Intent::UpdateTakeProfit { market, position, .. }
-            | Intent::UpdateStopLoss { market, position, .. }
+            Intent::Place(req) => match self.check_order(&req, state, &Scope::default()) {
+                Ok(()) => Decision {
+                    approved: Some(Approved(Intent::Place(req))),
+                    refused: vec![],
+                },
+                Err((reason, detail)) => Decision {
+                    approved: None,
+                    refused: vec![refuse(Intent::Place(req), reason, detail)],
+                },
+            },
+            Intent::ReplaceQuotes {
+                market,
+                cancel,
+                place,
+            } => self.check_replace(market, cancel, place, state),
+            Intent::UpdateTakeProfit {
+                market, position, ..
+            }
+            | Intent::UpdateStopLoss {
+                market, position, ..
+            }
             | Intent::ClosePosition { market, position } => {
                 match self.check_position_intent(market, position, state) {
-                    Ok(()) => Decision { approved: Some(Approved(intent)), refused: vec![] },
-                    Err((reason, detail)) => {
-                        Decision { approved: None, refused: vec![refuse(intent, reason, detail)] }
-                    }
+                    Ok(()) => Decision {
+                        approved: Some(Approved(intent)),
+                        refused: vec![],
+                    },
+                    Err((reason, detail)) => Decision {
+                        approved: None,
+                        refused: vec![refuse(intent, reason, detail)],
+                    },
                 }
             }
         }
@@ -321,8 +362,9 @@ impl RiskEngine {
     ) -> Decision {
         let mut refused = Vec::new();
         // Cancels always pass; ids that are not live are dropped with a refusal.
-        let (cancel, dead): (Vec<_>, Vec<_>) =
-            cancel.into_iter().partition(|id| state.order(*id).is_some_and(|o| o.status.is_live()));
+        let (cancel, dead): (Vec<_>, Vec<_>) = cancel
+            .into_iter()
+            .partition(|id| state.order(*id).is_some_and(|o| o.status.is_live()));
         for client_id in dead {
             refused.push(refuse(
                 Intent::Cancel { market, client_id },
@@ -334,13 +376,25 @@ impl RiskEngine {
         for req in place {
             // Orders being cancelled in this replace no longer count; earlier places of the same
             // replace do (they are not in the state yet).
-            match self.check_order(&req, state, &Scope { cancelled: &cancel, added: &approved_places }) {
+            match self.check_order(
+                &req,
+                state,
+                &Scope {
+                    cancelled: &cancel,
+                    added: &approved_places,
+                },
+            ) {
                 Ok(()) => approved_places.push(req),
                 Err((reason, detail)) => refused.push(refuse(Intent::Place(req), reason, detail)),
             }
         }
-        let approved = (!cancel.is_empty() || !approved_places.is_empty())
-            .then(|| Approved(Intent::ReplaceQuotes { market, cancel, place: approved_places }));
+        let approved = (!cancel.is_empty() || !approved_places.is_empty()).then_some(Approved(
+            Intent::ReplaceQuotes {
+                market,
+                cancel,
+                place: approved_places,
+            },
+        ));
         Decision { approved, refused }
     }
 
@@ -351,13 +405,25 @@ impl RiskEngine {
         state: &State,
     ) -> Result<(), (RejectReason, String)> {
         if state.spec(market).is_none() {
-            return Err((RejectReason::UnknownMarket, format!("market {market} is not configured")));
+            return Err((
+                RejectReason::UnknownMarket,
+                format!("market {market} is not configured"),
+            ));
         }
         if self.trading_state == TradingState::Halted {
-            return Err((RejectReason::Halted, "trading is halted: only cancels are allowed".into()));
+            return Err((
+                RejectReason::Halted,
+                "trading is halted: only cancels are allowed".into(),
+            ));
         }
-        if state.position(market, position).is_none_or(|p| p.lots.is_zero()) {
-            return Err((RejectReason::InvalidOrder, format!("no {position:?} position in market {market}")));
+        if state
+            .position(market, position)
+            .is_none_or(|p| p.lots.is_zero())
+        {
+            return Err((
+                RejectReason::InvalidOrder,
+                format!("no {position:?} position in market {market}"),
+            ));
         }
         Ok(())
     }
@@ -371,17 +437,26 @@ impl RiskEngine {
     ) -> Result<(), (RejectReason, String)> {
         let o = &req.order;
         let Some(spec) = state.spec(o.market) else {
-            return Err((RejectReason::UnknownMarket, format!("market {} is not configured", o.market)));
+            return Err((
+                RejectReason::UnknownMarket,
+                format!("market {} is not configured", o.market),
+            ));
         };
         let reducing = o.direction == Direction::Close;
 
         // Trading state.
         match self.trading_state {
             TradingState::Halted => {
-                return Err((RejectReason::Halted, "trading is halted: only cancels are allowed".into()));
+                return Err((
+                    RejectReason::Halted,
+                    "trading is halted: only cancels are allowed".into(),
+                ));
             }
             TradingState::ReduceOnly if !reducing => {
-                return Err((RejectReason::ReduceOnly, "trading is reduce-only: opening orders are refused".into()));
+                return Err((
+                    RejectReason::ReduceOnly,
+                    "trading is reduce-only: opening orders are refused".into(),
+                ));
             }
             _ => {}
         }
@@ -389,17 +464,24 @@ impl RiskEngine {
         // Grid and market bounds.
         let invalid = |e: crate::model::UnitError| (RejectReason::InvalidOrder, e.to_string());
         spec.check_lots(o.lots).map_err(invalid)?;
-        spec.check_leverage(o.leverage).map_err(|e| (RejectReason::Leverage, e.to_string()))?;
+        spec.check_leverage(o.leverage)
+            .map_err(|e| (RejectReason::Leverage, e.to_string()))?;
         if o.leverage > self.config.max_leverage {
             return Err((
                 RejectReason::Leverage,
-                format!("leverage {} is above risk.max_leverage {}", o.leverage, self.config.max_leverage),
+                format!(
+                    "leverage {} is above risk.max_leverage {}",
+                    o.leverage, self.config.max_leverage
+                ),
             ));
         }
         match (o.kind, o.price) {
             (OrderKind::Limit, Some(p)) => spec.check_ticks(p).map_err(invalid)?,
             (OrderKind::Limit, None) => {
-                return Err((RejectReason::InvalidOrder, "limit order without a price".into()));
+                return Err((
+                    RejectReason::InvalidOrder,
+                    "limit order without a price".into(),
+                ));
             }
             (OrderKind::Market, _) => {}
         }
@@ -409,11 +491,20 @@ impl RiskEngine {
         let now = state.now();
         let stale_ns = self.config.stale_book_ms.saturating_mul(1_000_000);
         match book.and_then(|b| b.age_nanos(now).map(|age| (b, age))) {
-            None => return Err((RejectReason::StaleBook, format!("no book for market {}", o.market))),
+            None => {
+                return Err((
+                    RejectReason::StaleBook,
+                    format!("no book for market {}", o.market),
+                ));
+            }
             Some((_, age)) if age > stale_ns => {
                 return Err((
                     RejectReason::StaleBook,
-                    format!("book is {} ms old (risk.stale_book_ms = {})", age / 1_000_000, self.config.stale_book_ms),
+                    format!(
+                        "book is {} ms old (risk.stale_book_ms = {})",
+                        age / 1_000_000,
+                        self.config.stale_book_ms
+                    ),
                 ));
             }
             Some((b, _)) if b.is_crossed() => {
@@ -456,18 +547,26 @@ impl RiskEngine {
         // Order size and notional.
         let limits = self.config.markets.get(&o.market.0.to_string());
         if let Some(max) = limits.and_then(|l| l.max_order_size) {
-            let max_lots = spec.size_to_lots(max, Rounding::Down).unwrap_or(Lots(u64::MAX));
+            let max_lots = spec
+                .size_to_lots(max, Rounding::Down)
+                .unwrap_or(Lots(u64::MAX));
             if o.lots > max_lots {
                 return Err((
                     RejectReason::OrderSize,
-                    format!("size {} is above max_order_size {max}", spec.lots_to_size(o.lots)),
+                    format!(
+                        "size {} is above max_order_size {max}",
+                        spec.lots_to_size(o.lots)
+                    ),
                 ));
             }
         }
         if notional > self.config.max_order_notional {
             return Err((
                 RejectReason::OrderSize,
-                format!("notional {notional} is above risk.max_order_notional {}", self.config.max_order_notional),
+                format!(
+                    "notional {notional} is above risk.max_order_notional {}",
+                    self.config.max_order_notional
+                ),
             ));
         }
 
@@ -477,13 +576,18 @@ impl RiskEngine {
         if live + 1 > self.config.max_open_orders {
             return Err((
                 RejectReason::OpenOrders,
-                format!("{live} live orders; risk.max_open_orders is {}", self.config.max_open_orders),
+                format!(
+                    "{live} live orders; risk.max_open_orders is {}",
+                    self.config.max_open_orders
+                ),
             ));
         }
 
         // A closing order must not exceed what the position still has uncommitted to other closes.
         let pos_side = o.position_side();
-        let position_lots = state.position(o.market, pos_side).map_or(Lots::ZERO, |p| p.lots);
+        let position_lots = state
+            .position(o.market, pos_side)
+            .map_or(Lots::ZERO, |p| p.lots);
         let exposure = self.resting_exposure(state, o.market, o.side, scope);
         if reducing {
             let committed = exposure.closing;
@@ -500,9 +604,14 @@ impl RiskEngine {
         }
 
         // Worst-case position on this side: current + resting opening orders + this order.
-        let worst_lots = position_lots.0.saturating_add(exposure.opening).saturating_add(o.lots.0);
+        let worst_lots = position_lots
+            .0
+            .saturating_add(exposure.opening)
+            .saturating_add(o.lots.0);
         if let Some(max) = limits.and_then(|l| l.max_position_size) {
-            let max_lots = spec.size_to_lots(max, Rounding::Down).unwrap_or(Lots(u64::MAX));
+            let max_lots = spec
+                .size_to_lots(max, Rounding::Down)
+                .unwrap_or(Lots(u64::MAX));
             if worst_lots > max_lots.0 {
                 return Err((
                     RejectReason::PositionLimit,
@@ -552,7 +661,13 @@ impl RiskEngine {
 
     /// Resting size on one side of a market that could still open (or close) positions, minus
     /// orders being cancelled and plus orders added within the replace being checked.
-    fn resting_exposure(&self, state: &State, market: MarketId, side: Side, scope: &Scope<'_>) -> Exposure {
+    fn resting_exposure(
+        &self,
+        state: &State,
+        market: MarketId,
+        side: Side,
+        scope: &Scope<'_>,
+    ) -> Exposure {
         let mut e = Exposure::default();
         let orders = state
             .live_orders(Some(market))
@@ -608,8 +723,8 @@ struct Scope<'a> {
 mod tests {
     use super::*;
     use crate::model::{
-        BookUpdate, BookUpdateKind, Event, Level, MarketSpec, NewOrder, OrderEvent, Position, PositionUpdate,
-        Ticks,
+        BookUpdate, BookUpdateKind, Event, Level, MarketSpec, NewOrder, OrderEvent, Position,
+        PositionUpdate, Ticks,
     };
     use rust_decimal_macros::dec;
 
@@ -630,7 +745,10 @@ mod tests {
     }
 
     fn bid(id: u64, lots: u64, price: u64) -> OrderRequest {
-        OrderRequest { client_id: ClientOrderId(id), order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(price)) }
+        OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(price)),
+        }
     }
 
     fn check_place(r: &mut RiskEngine, s: &State, req: OrderRequest) -> Result<(), RejectReason> {
@@ -649,34 +767,61 @@ mod tests {
     fn a_sane_order_is_approved() {
         let d = engine().check(Intent::Place(bid(1, 1000, 5518)), &state());
         assert!(d.refused.is_empty(), "{:?}", d.refused);
-        assert!(matches!(d.approved.map(Approved::into_intent), Some(Intent::Place(_))));
+        assert!(matches!(
+            d.approved.map(Approved::into_intent),
+            Some(Intent::Place(_))
+        ));
     }
 
     #[test]
     fn grid_and_market_bounds() {
         let (mut r, s) = (engine(), state());
-        assert_eq!(check_place(&mut r, &s, bid(1, 499, 5518)), Err(RejectReason::InvalidOrder));
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 499, 5518)),
+            Err(RejectReason::InvalidOrder)
+        );
         let mut lev = bid(2, 1000, 5518);
         lev.order.leverage = 21;
-        assert_eq!(check_place(&mut r, &s, lev.clone()), Err(RejectReason::Leverage));
+        assert_eq!(
+            check_place(&mut r, &s, lev.clone()),
+            Err(RejectReason::Leverage)
+        );
         lev.order.leverage = 11; // market allows 20, config 10
         assert_eq!(check_place(&mut r, &s, lev), Err(RejectReason::Leverage));
         let mut unknown = bid(3, 1000, 5518);
         unknown.order.market = MarketId(9);
-        assert_eq!(check_place(&mut r, &s, unknown), Err(RejectReason::UnknownMarket));
+        assert_eq!(
+            check_place(&mut r, &s, unknown),
+            Err(RejectReason::UnknownMarket)
+        );
     }
 
     #[test]
     fn order_size_and_notional() {
-        let mut cfg = RiskConfig { max_order_notional: dec!(50), ..RiskConfig::default() };
-        cfg.markets.insert("1338".into(), MarketLimits { max_order_size: Some(dec!(5)), max_position_size: None });
+        let mut cfg = RiskConfig {
+            max_order_notional: dec!(50),
+            ..RiskConfig::default()
+        };
+        cfg.markets.insert(
+            "1338".into(),
+            MarketLimits {
+                max_order_size: Some(dec!(5)),
+                max_position_size: None,
+            },
+        );
         let (mut r, s) = (RiskEngine::new(cfg), state());
         // 6 APT > max_order_size 5.
-        assert_eq!(check_place(&mut r, &s, bid(1, 6000, 5518)), Err(RejectReason::OrderSize));
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 6000, 5518)),
+            Err(RejectReason::OrderSize)
+        );
         // 5 APT at 5.518 = 27.59 ≤ 50: fine. 9.1 APT would be 50.2 > 50 but is above size first;
         r.config.markets.clear();
         assert_eq!(check_place(&mut r, &s, bid(2, 5000, 5518)), Ok(()));
-        assert_eq!(check_place(&mut r, &s, bid(3, 9100, 5518)), Err(RejectReason::OrderSize));
+        assert_eq!(
+            check_place(&mut r, &s, bid(3, 9100, 5518)),
+            Err(RejectReason::OrderSize)
+        );
     }
 
     #[test]
@@ -684,7 +829,10 @@ mod tests {
         let (mut r, s) = (engine(), state());
         // Mid 5.520; 5 % band → [5.244, 5.796].
         assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5244)), Ok(()));
-        assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5243)), Err(RejectReason::PriceBand));
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5243)),
+            Err(RejectReason::PriceBand)
+        );
         let mut ask = bid(3, 1000, 5797);
         ask.order.side = Side::Sell;
         assert_eq!(check_place(&mut r, &s, ask), Err(RejectReason::PriceBand));
@@ -695,7 +843,10 @@ mod tests {
         let mut r = engine();
         let mut s = state();
         s.set_now(Timestamp::from_secs(7)); // 6 s old > 5 s
-        assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Err(RejectReason::StaleBook));
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 1000, 5518)),
+            Err(RejectReason::StaleBook)
+        );
         let mut s = state();
         s.apply(&Event::Book(BookUpdate {
             market: M,
@@ -704,24 +855,44 @@ mod tests {
             asks: vec![],
             ts: Timestamp::from_secs(1),
         }));
-        assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5518)), Err(RejectReason::StaleBook));
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5518)),
+            Err(RejectReason::StaleBook)
+        );
         let empty = State::new(&[MarketSpec::kana_apt_testnet()]);
-        assert_eq!(check_place(&mut r, &empty, bid(3, 1000, 5518)), Err(RejectReason::StaleBook));
+        assert_eq!(
+            check_place(&mut r, &empty, bid(3, 1000, 5518)),
+            Err(RejectReason::StaleBook)
+        );
     }
 
     #[test]
     fn max_open_orders_counts_live_orders() {
-        let mut r = RiskEngine::new(RiskConfig { max_open_orders: 2, ..RiskConfig::default() });
+        let mut r = RiskEngine::new(RiskConfig {
+            max_open_orders: 2,
+            ..RiskConfig::default()
+        });
         let mut s = state();
         s.track_new_order(bid(1, 1000, 5518));
         s.track_new_order(bid(2, 1000, 5517));
-        assert_eq!(check_place(&mut r, &s, bid(3, 1000, 5516)), Err(RejectReason::OpenOrders));
+        assert_eq!(
+            check_place(&mut r, &s, bid(3, 1000, 5516)),
+            Err(RejectReason::OpenOrders)
+        );
         // A replace that cancels one makes room for one.
         let d = r.check(
-            Intent::ReplaceQuotes { market: M, cancel: vec![ClientOrderId(1)], place: vec![bid(3, 1000, 5516), bid(4, 1000, 5515)] },
+            Intent::ReplaceQuotes {
+                market: M,
+                cancel: vec![ClientOrderId(1)],
+                place: vec![bid(3, 1000, 5516), bid(4, 1000, 5515)],
+            },
             &s,
         );
-        let Some(Intent::ReplaceQuotes { place, cancel, .. }) = d.approved.map(Approved::into_intent) else { panic!() };
+        let Some(Intent::ReplaceQuotes { place, cancel, .. }) =
+            d.approved.map(Approved::into_intent)
+        else {
+            panic!()
+        };
         assert_eq!(cancel, vec![ClientOrderId(1)]);
         assert_eq!(place.len(), 1, "second place would exceed the limit");
         assert_eq!(d.refused.len(), 1);
@@ -731,21 +902,39 @@ mod tests {
     #[test]
     fn position_limit_counts_resting_orders() {
         let mut cfg = RiskConfig::default();
-        cfg.markets.insert("1338".into(), MarketLimits { max_order_size: None, max_position_size: Some(dec!(3)) });
+        cfg.markets.insert(
+            "1338".into(),
+            MarketLimits {
+                max_order_size: None,
+                max_position_size: Some(dec!(3)),
+            },
+        );
         let mut r = RiskEngine::new(cfg);
         let mut s = state();
         let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
         long.lots = Lots(1000);
         long.entry_price = dec!(5.5);
-        s.apply(&Event::Position(PositionUpdate { positions: vec![long], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
         s.track_new_order(bid(1, 1000, 5518));
         // 1 held + 1 resting + 1 new = 3 APT: allowed; one more lot is not.
         assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5517)), Ok(()));
-        assert_eq!(check_place(&mut r, &s, bid(3, 1001, 5517)), Err(RejectReason::PositionLimit));
+        assert_eq!(
+            check_place(&mut r, &s, bid(3, 1001, 5517)),
+            Err(RejectReason::PositionLimit)
+        );
         // Total notional across markets.
-        let mut r = RiskEngine::new(RiskConfig { max_total_notional: dec!(15), ..RiskConfig::default() });
+        let mut r = RiskEngine::new(RiskConfig {
+            max_total_notional: dec!(15),
+            ..RiskConfig::default()
+        });
         // position 1 APT @ mid 5.52 + resting 1 APT @ 5.518 = 11.038; +1 APT @ 5.517 = 16.555 > 15.
-        assert_eq!(check_place(&mut r, &s, bid(4, 1000, 5517)), Err(RejectReason::PositionLimit));
+        assert_eq!(
+            check_place(&mut r, &s, bid(4, 1000, 5517)),
+            Err(RejectReason::PositionLimit)
+        );
     }
 
     #[test]
@@ -753,15 +942,24 @@ mod tests {
         let (mut r, mut s) = (engine(), state());
         let mut short = Position::flat(M, PositionSide::Short, Timestamp(1));
         short.lots = Lots(2000);
-        s.apply(&Event::Position(PositionUpdate { positions: vec![short], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![short],
+            snapshot: true,
+        }));
         let close = |id, lots| OrderRequest {
             client_id: ClientOrderId(id),
             order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(5518)).closing(),
         };
         assert_eq!(check_place(&mut r, &s, close(1, 2000)), Ok(()));
-        assert_eq!(check_place(&mut r, &s, close(1, 2001)), Err(RejectReason::PositionLimit));
+        assert_eq!(
+            check_place(&mut r, &s, close(1, 2001)),
+            Err(RejectReason::PositionLimit)
+        );
         s.track_new_order(close(1, 1500));
-        assert_eq!(check_place(&mut r, &s, close(2, 501)), Err(RejectReason::PositionLimit));
+        assert_eq!(
+            check_place(&mut r, &s, close(2, 501)),
+            Err(RejectReason::PositionLimit)
+        );
         assert_eq!(check_place(&mut r, &s, close(3, 500)), Ok(()));
     }
 
@@ -777,26 +975,48 @@ mod tests {
         let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
         long.lots = Lots(1000);
         long.entry_price = dec!(6.52); // mid 5.52 → −1.00
-        s.apply(&Event::Position(PositionUpdate { positions: vec![long], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
         let change = r.evaluate(&s).expect("limit trips");
-        assert_eq!((change.from, change.to), (TradingState::Active, TradingState::ReduceOnly));
+        assert_eq!(
+            (change.from, change.to),
+            (TradingState::Active, TradingState::ReduceOnly)
+        );
         assert!(change.reason.contains("max_loss"), "{}", change.reason);
         assert_eq!(r.evaluate(&s), None, "no repeated switch");
-        assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Err(RejectReason::ReduceOnly));
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 1000, 5518)),
+            Err(RejectReason::ReduceOnly)
+        );
         let mut close = bid(2, 1000, 5522);
         close.order.side = Side::Sell;
         close.order.direction = Direction::Close;
-        assert_eq!(check_place(&mut r, &s, close), Ok(()), "reducing orders still pass");
+        assert_eq!(
+            check_place(&mut r, &s, close),
+            Ok(()),
+            "reducing orders still pass"
+        );
 
-        let mut r = RiskEngine::new(RiskConfig { max_drawdown: Some(dec!(0.5)), ..RiskConfig::default() });
+        let mut r = RiskEngine::new(RiskConfig {
+            max_drawdown: Some(dec!(0.5)),
+            ..RiskConfig::default()
+        });
         let mut s = state();
         let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
         long.lots = Lots(1000);
         long.entry_price = dec!(5.0); // +0.52
-        s.apply(&Event::Position(PositionUpdate { positions: vec![long.clone()], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long.clone()],
+            snapshot: true,
+        }));
         assert_eq!(r.evaluate(&s), None);
         long.entry_price = dec!(5.6); // −0.08: drawdown 0.60 from the 0.52 peak
-        s.apply(&Event::Position(PositionUpdate { positions: vec![long], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
         assert_eq!(r.evaluate(&s).map(|c| c.to), Some(TradingState::Halted));
     }
 
@@ -807,12 +1027,27 @@ mod tests {
         let change = r.kill("operator").unwrap();
         assert_eq!(change.to, TradingState::Halted);
         assert!(r.is_killed());
-        assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5518)), Err(RejectReason::Halted));
-        let d = r.check(Intent::Cancel { market: M, client_id: ClientOrderId(1) }, &s);
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5518)),
+            Err(RejectReason::Halted)
+        );
+        let d = r.check(
+            Intent::Cancel {
+                market: M,
+                client_id: ClientOrderId(1),
+            },
+            &s,
+        );
         assert!(d.approved.is_some());
         let d = r.check(Intent::CancelAll { market: None }, &s);
         assert!(d.approved.is_some());
-        let d = r.check(Intent::Cancel { market: M, client_id: ClientOrderId(42) }, &s);
+        let d = r.check(
+            Intent::Cancel {
+                market: M,
+                client_id: ClientOrderId(42),
+            },
+            &s,
+        );
         assert_eq!(d.refused[0].reason, RejectReason::UnknownOrder);
         // Limits never loosen by themselves.
         assert_eq!(r.switch(TradingState::Active, "x".into()), None);
@@ -820,11 +1055,17 @@ mod tests {
 
     #[test]
     fn fee_budget_is_a_trailing_hour() {
-        let mut r = RiskEngine::new(RiskConfig { fee_budget_per_hour: dec!(1), ..RiskConfig::default() });
+        let mut r = RiskEngine::new(RiskConfig {
+            fee_budget_per_hour: dec!(1),
+            ..RiskConfig::default()
+        });
         let mut s = state();
         r.record_cost(Timestamp::from_secs(1), dec!(0.6));
         r.record_cost(Timestamp::from_secs(2), dec!(0.4));
-        assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Err(RejectReason::FeeBudget));
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 1000, 5518)),
+            Err(RejectReason::FeeBudget)
+        );
         s.set_now(Timestamp::from_secs(3601)); // the first cost left the window
         s.apply(&Event::Book(BookUpdate {
             market: M,
@@ -840,23 +1081,42 @@ mod tests {
     #[test]
     fn position_intents_need_a_position() {
         let (mut r, mut s) = (engine(), state());
-        let tp = Intent::UpdateTakeProfit { market: M, position: PositionSide::Long, price: Some(Ticks(6000)) };
-        assert_eq!(r.check(tp.clone(), &s).refused[0].reason, RejectReason::InvalidOrder);
+        let tp = Intent::UpdateTakeProfit {
+            market: M,
+            position: PositionSide::Long,
+            price: Some(Ticks(6000)),
+        };
+        assert_eq!(
+            r.check(tp.clone(), &s).refused[0].reason,
+            RejectReason::InvalidOrder
+        );
         let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
         long.lots = Lots(1000);
-        s.apply(&Event::Position(PositionUpdate { positions: vec![long], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
         assert!(r.check(tp, &s).approved.is_some());
         let _ = OrderEvent::Cancelled;
     }
 
     #[test]
     fn config_validation_names_the_key() {
-        let cfg = RiskConfig { price_band_bps: 0, ..RiskConfig::default() };
-        assert!(cfg.validate(&[M]).unwrap_err().contains("risk.price_band_bps"));
+        let cfg = RiskConfig {
+            price_band_bps: 0,
+            ..RiskConfig::default()
+        };
+        assert!(
+            cfg.validate(&[M])
+                .unwrap_err()
+                .contains("risk.price_band_bps")
+        );
         let mut cfg = RiskConfig::default();
         cfg.markets.insert("77".into(), MarketLimits::default());
         assert!(cfg.validate(&[M]).unwrap_err().contains("risk.markets.77"));
-        let err = toml::from_str::<RiskConfig>("max_leverge = 3").unwrap_err().to_string();
+        let err = toml::from_str::<RiskConfig>("max_leverge = 3")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("max_leverge"), "{err}");
         let cfg: RiskConfig = toml::from_str("max_leverage = 3").unwrap();
         assert!(cfg.validate(&[M]).is_ok());

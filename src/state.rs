@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::model::{
     BookUpdateKind, ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order,
@@ -18,7 +18,8 @@ use crate::model::{
 pub struct Anomalies {
     /// Order events the state machine refused.
     pub illegal_transitions: u64,
-    /// Fills for orders this bot does not know.
+    /// Fills for orders this bot did not place: venue-made closes (TP/SL, liquidation) or
+    /// orders placed elsewhere. Positions still follow the venue's position events.
     pub unknown_order_fills: u64,
     /// Fills seen twice (same trade id).
     pub duplicate_fills: u64,
@@ -133,7 +134,10 @@ impl State {
     pub fn resting_lots(&self, market: MarketId, side: Side) -> (Lots, Lots) {
         let mut open = 0u64;
         let mut close = 0u64;
-        for o in self.live_orders(Some(market)).filter(|o| o.request.order.side == side) {
+        for o in self
+            .live_orders(Some(market))
+            .filter(|o| o.request.order.side == side)
+        {
             match o.request.order.direction {
                 crate::model::Direction::Open => open += o.remaining().0,
                 crate::model::Direction::Close => close += o.remaining().0,
@@ -210,7 +214,11 @@ impl State {
 
     /// Apply an order event to one of our orders through its state machine. Illegal transitions
     /// are logged and counted, never fatal.
-    pub fn apply_order_event(&mut self, id: ClientOrderId, event: &OrderEvent) -> Option<Transition> {
+    pub fn apply_order_event(
+        &mut self,
+        id: ClientOrderId,
+        event: &OrderEvent,
+    ) -> Option<Transition> {
         let now = self.now;
         let order = self.orders.get_mut(&id)?;
         match order.apply(event, now) {
@@ -242,7 +250,11 @@ impl State {
     }
 
     /// Resolve the client id an event refers to (directly or through the venue id).
-    fn resolve_id(&self, client: Option<ClientOrderId>, venue: Option<VenueOrderId>) -> Option<ClientOrderId> {
+    fn resolve_id(
+        &self,
+        client: Option<ClientOrderId>,
+        venue: Option<VenueOrderId>,
+    ) -> Option<ClientOrderId> {
         client
             .filter(|c| self.orders.contains_key(c))
             .or_else(|| venue.and_then(|v| self.by_venue_id.get(&v).copied()))
@@ -297,6 +309,7 @@ impl State {
                 true
             }
             Event::Order(u) => self.apply_order_update(u),
+            Event::OpenOrders(snapshot) => self.apply_open_orders(snapshot),
             Event::Trade(_)
             | Event::BestPrice(_)
             | Event::Timer(_)
@@ -319,12 +332,16 @@ impl State {
         self.fees_paid += f.fee;
         match self.resolve_id(f.client_id, f.venue_id) {
             Some(id) => {
-                let ev = OrderEvent::Fill { trade_id: f.trade_id, lots: f.lots, price: f.price };
+                let ev = OrderEvent::Fill {
+                    trade_id: f.trade_id,
+                    lots: f.lots,
+                    price: f.price,
+                };
                 self.apply_order_event(id, &ev);
             }
             None => {
                 self.anomalies.unknown_order_fills += 1;
-                warn!(trade_id = f.trade_id.0, market = %f.market, "fill for an order this bot does not know");
+                info!(trade_id = f.trade_id.0, market = %f.market, "fill for an order this bot did not place (e.g. TP/SL)");
             }
         }
         true
@@ -336,14 +353,53 @@ impl State {
             return false;
         };
         let ev = match &u.kind {
-            OrderUpdateKind::Accepted => OrderEvent::Accepted { venue_id: u.venue_id },
+            OrderUpdateKind::Accepted => OrderEvent::Accepted {
+                venue_id: u.venue_id,
+            },
             OrderUpdateKind::Cancelled => OrderEvent::Cancelled,
             OrderUpdateKind::CancelRejected { .. } => OrderEvent::CancelRejected,
             OrderUpdateKind::Rejected { .. } => OrderEvent::Rejected,
             OrderUpdateKind::Expired => OrderEvent::Expired,
             OrderUpdateKind::Ambiguous { .. } => OrderEvent::Ambiguous,
         };
-        matches!(self.apply_order_event(id, &ev), Some(Transition::Applied { .. }))
+        matches!(
+            self.apply_order_event(id, &ev),
+            Some(Transition::Applied { .. })
+        )
+    }
+
+    /// Learn venue ids from the venue's list of resting orders: an order of ours that has no
+    /// venue id yet is matched by market, side, direction, price and size (Kana assigns ids on
+    /// chain and does not echo client ids). Orders missing from the list are left alone here —
+    /// deciding that they are gone is reconciliation's job, with a query, not a guess.
+    fn apply_open_orders(&mut self, snapshot: &crate::model::OpenOrdersSnapshot) -> bool {
+        for info in &snapshot.orders {
+            if self.by_venue_id.contains_key(&info.venue_id) {
+                continue;
+            }
+            let candidate = self
+                .orders
+                .values()
+                .filter(|o| o.venue_id.is_none() && o.status.is_live() && o.market() == info.market)
+                .filter(|o| {
+                    let r = &o.request.order;
+                    r.side == info.side
+                        && r.direction == info.direction
+                        && r.price == Some(info.price)
+                        && r.lots == info.total
+                })
+                .min_by_key(|o| o.created_at)
+                .map(Order::client_id);
+            if let Some(id) = candidate {
+                self.apply_order_event(
+                    id,
+                    &OrderEvent::Accepted {
+                        venue_id: Some(info.venue_id),
+                    },
+                );
+            }
+        }
+        true
     }
 
     /// Status of an order, if tracked.
@@ -355,9 +411,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks,
-    };
+    use crate::model::{BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks};
     use rust_decimal_macros::dec;
 
     fn apt() -> MarketSpec {
@@ -404,7 +458,12 @@ mod tests {
     #[test]
     fn venue_ids_map_back_to_client_ids() {
         let mut s = state_with_order();
-        s.apply_order_event(ClientOrderId(1), &OrderEvent::Accepted { venue_id: Some(VenueOrderId(99)) });
+        s.apply_order_event(
+            ClientOrderId(1),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(99)),
+            },
+        );
         let cancel = Event::Order(OrderUpdate {
             market: apt().id,
             client_id: None,
@@ -413,7 +472,10 @@ mod tests {
             ts: Timestamp(1),
         });
         assert!(s.apply(&cancel));
-        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Cancelled));
+        assert_eq!(
+            s.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
         assert_eq!(s.live_order_count(None), 0);
     }
 
@@ -444,9 +506,15 @@ mod tests {
         let mut long = Position::flat(apt().id, PositionSide::Long, Timestamp(1));
         long.lots = Lots(1000);
         long.entry_price = dec!(5);
-        s.apply(&Event::Position(PositionUpdate { positions: vec![long], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
         assert_eq!(s.net_lots(apt().id), 1000);
-        s.apply(&Event::Position(PositionUpdate { positions: vec![], snapshot: true }));
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![],
+            snapshot: true,
+        }));
         assert_eq!(s.net_lots(apt().id), 0);
     }
 

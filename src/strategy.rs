@@ -80,7 +80,8 @@ pub trait Strategy: Send {
     }
 
     /// Called for every event, after the state already reflects it.
-    async fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError>;
+    async fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>)
+    -> Result<(), StrategyError>;
 
     /// Called once on shutdown, before the engine cancels remaining orders.
     async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
@@ -126,7 +127,10 @@ impl Outbox {
     /// An empty outbox whose client ids start after `first_client_id - 1` (a restart can begin
     /// above ids used before).
     pub fn new(first_client_id: u64) -> Outbox {
-        Outbox { next_client_id: first_client_id, ..Outbox::default() }
+        Outbox {
+            next_client_id: first_client_id,
+            ..Outbox::default()
+        }
     }
 
     /// Reserve the next client order id.
@@ -147,7 +151,11 @@ impl<'a> Context<'a> {
     /// A context over `state` that collects into `out`. The engine builds one per call; tests
     /// can build their own around a hand-made [`State`].
     pub fn new(state: &'a State, trading_state: TradingState, out: &'a mut Outbox) -> Context<'a> {
-        Context { state, trading_state, out }
+        Context {
+            state,
+            trading_state,
+            out,
+        }
     }
 
     // ---- reading ---------------------------------------------------------------------------
@@ -212,7 +220,9 @@ impl<'a> Context<'a> {
     /// Place an order; returns the id it will be known by.
     pub fn place(&mut self, order: NewOrder) -> ClientOrderId {
         let client_id = self.out.next_client_id();
-        self.out.intents.push(Intent::Place(OrderRequest { client_id, order }));
+        self.out
+            .intents
+            .push(Intent::Place(OrderRequest { client_id, order }));
         client_id
     }
 
@@ -236,26 +246,53 @@ impl<'a> Context<'a> {
     ) -> Vec<ClientOrderId> {
         let place: Vec<OrderRequest> = place
             .into_iter()
-            .map(|order| OrderRequest { client_id: self.out.next_client_id(), order })
+            .map(|order| OrderRequest {
+                client_id: self.out.next_client_id(),
+                order,
+            })
             .collect();
         let ids = place.iter().map(|r| r.client_id).collect();
-        self.out.intents.push(Intent::ReplaceQuotes { market, cancel, place });
+        self.out.intents.push(Intent::ReplaceQuotes {
+            market,
+            cancel,
+            place,
+        });
         ids
     }
 
     /// Set (or clear with `None`) a position's take-profit.
-    pub fn update_take_profit(&mut self, market: MarketId, position: PositionSide, price: Option<Ticks>) {
-        self.out.intents.push(Intent::UpdateTakeProfit { market, position, price });
+    pub fn update_take_profit(
+        &mut self,
+        market: MarketId,
+        position: PositionSide,
+        price: Option<Ticks>,
+    ) {
+        self.out.intents.push(Intent::UpdateTakeProfit {
+            market,
+            position,
+            price,
+        });
     }
 
     /// Set (or clear with `None`) a position's stop-loss.
-    pub fn update_stop_loss(&mut self, market: MarketId, position: PositionSide, price: Option<Ticks>) {
-        self.out.intents.push(Intent::UpdateStopLoss { market, position, price });
+    pub fn update_stop_loss(
+        &mut self,
+        market: MarketId,
+        position: PositionSide,
+        price: Option<Ticks>,
+    ) {
+        self.out.intents.push(Intent::UpdateStopLoss {
+            market,
+            position,
+            price,
+        });
     }
 
     /// Close a whole position at market.
     pub fn close_position(&mut self, market: MarketId, position: PositionSide) {
-        self.out.intents.push(Intent::ClosePosition { market, position });
+        self.out
+            .intents
+            .push(Intent::ClosePosition { market, position });
     }
 
     /// Fire [`Event::Timer`] once after `after`.
@@ -322,18 +359,28 @@ impl StrategyRegistry {
     }
 
     /// Build the strategy named `name` from its params.
-    pub fn build(&self, name: &str, params: &toml::Table) -> Result<Box<dyn Strategy>, StrategyError> {
-        let factory = self.factories.get(name).ok_or_else(|| StrategyError::Unknown {
-            name: name.to_string(),
-            known: self.names().collect::<Vec<_>>().join(", "),
-        })?;
+    pub fn build(
+        &self,
+        name: &str,
+        params: &toml::Table,
+    ) -> Result<Box<dyn Strategy>, StrategyError> {
+        let factory = self
+            .factories
+            .get(name)
+            .ok_or_else(|| StrategyError::Unknown {
+                name: name.to_string(),
+                known: self.names().collect::<Vec<_>>().join(", "),
+            })?;
         factory(params)
     }
 }
 
 /// Deserialize a strategy's params table into its typed params struct. Give the struct
 /// `#[serde(deny_unknown_fields)]` so a misspelt key is an error that names it.
-pub fn parse_params<T: DeserializeOwned>(strategy: &str, params: &toml::Table) -> Result<T, StrategyError> {
+pub fn parse_params<T: DeserializeOwned>(
+    strategy: &str,
+    params: &toml::Table,
+) -> Result<T, StrategyError> {
     T::deserialize(toml::Value::Table(params.clone())).map_err(|e| StrategyError::Params {
         strategy: strategy.to_string(),
         message: e.message().to_string(),
@@ -377,7 +424,10 @@ mod tests {
     #[test]
     fn unknown_name_lists_the_known_ones() {
         let err = registry().build("nope", &toml::Table::new()).err().unwrap();
-        assert_eq!(err.to_string(), "unknown strategy `nope` (registered: noop)");
+        assert_eq!(
+            err.to_string(),
+            "unknown strategy `nope` (registered: noop)"
+        );
     }
 
     #[test]
@@ -401,12 +451,32 @@ mod tests {
         let mut out = Outbox::new(100);
         let mut ctx = Context::new(&state, TradingState::Active, &mut out);
         let m = MarketId(1338);
-        let a = ctx.place(NewOrder::limit(m, crate::model::Side::Buy, crate::model::Lots(500), Ticks(1)));
-        let ids = ctx.replace_quotes(m, vec![a], vec![NewOrder::limit(m, crate::model::Side::Sell, crate::model::Lots(500), Ticks(9))]);
+        let a = ctx.place(NewOrder::limit(
+            m,
+            crate::model::Side::Buy,
+            crate::model::Lots(500),
+            Ticks(1),
+        ));
+        let ids = ctx.replace_quotes(
+            m,
+            vec![a],
+            vec![NewOrder::limit(
+                m,
+                crate::model::Side::Sell,
+                crate::model::Lots(500),
+                Ticks(9),
+            )],
+        );
         let t = ctx.set_interval(Duration::from_secs(1));
         assert_eq!(a, ClientOrderId(101));
         assert_eq!(ids, vec![ClientOrderId(102)]);
         assert_eq!(out.intents.len(), 2);
-        assert_eq!(out.timers, vec![TimerCommand::Every { id: t, every: Duration::from_secs(1) }]);
+        assert_eq!(
+            out.timers,
+            vec![TimerCommand::Every {
+                id: t,
+                every: Duration::from_secs(1)
+            }]
+        );
     }
 }

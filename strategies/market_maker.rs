@@ -18,8 +18,8 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
 use crate::model::{
-    ClientOrderId, Event, Lots, MarketId, NewOrder, OrderBook, OrderStatus, PositionSide, Rounding, Side,
-    Ticks, Timestamp, TradingState,
+    ClientOrderId, Event, Lots, MarketId, NewOrder, OrderBook, OrderStatus, PositionSide, Rounding,
+    Side, Ticks, Timestamp, TradingState,
 };
 use crate::strategy::{Context, Strategy, StrategyError, parse_params};
 
@@ -80,7 +80,9 @@ mod defaults {
 
 /// Register `market_maker`.
 pub fn register(registry: &mut crate::strategy::StrategyRegistry) {
-    registry.register(NAME, |params| Ok(Box::new(MarketMaker::from_params(params)?)));
+    registry.register(NAME, |params| {
+        Ok(Box::new(MarketMaker::from_params(params)?))
+    });
 }
 
 /// The desired quotes for one moment: prices in ticks, `None` where a side should not quote.
@@ -109,7 +111,10 @@ impl MarketMaker {
     /// Build from a params table; errors name the key.
     pub fn from_params(table: &toml::Table) -> Result<MarketMaker, StrategyError> {
         let params: Params = parse_params(NAME, table)?;
-        let bad = |message: String| StrategyError::Params { strategy: NAME.into(), message };
+        let bad = |message: String| StrategyError::Params {
+            strategy: NAME.into(),
+            message,
+        };
         if params.order_size <= Decimal::ZERO {
             return Err(bad("order_size must be positive".into()));
         }
@@ -133,7 +138,10 @@ impl MarketMaker {
             bid: None,
             ask: None,
             last_requote: None,
-            quoted: Quotes { bid: None, ask: None },
+            quoted: Quotes {
+                bid: None,
+                ask: None,
+            },
         })
     }
 
@@ -175,13 +183,18 @@ impl MarketMaker {
     fn in_flight(&self, ctx: &Context<'_>) -> bool {
         [self.bid, self.ask].into_iter().flatten().any(|id| {
             ctx.order(id).is_some_and(|o| {
-                matches!(o.status, OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown)
+                matches!(
+                    o.status,
+                    OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown
+                )
             })
         })
     }
 
     fn forget_finished(&mut self, ctx: &Context<'_>) {
-        let live = |id: Option<ClientOrderId>| id.filter(|id| ctx.order(*id).is_some_and(|o| o.status.is_live()));
+        let live = |id: Option<ClientOrderId>| {
+            id.filter(|id| ctx.order(*id).is_some_and(|o| o.status.is_live()))
+        };
         self.bid = live(self.bid);
         self.ask = live(self.ask);
         if self.bid.is_none() {
@@ -198,7 +211,9 @@ impl MarketMaker {
             Side::Buy => PositionSide::Short,
             Side::Sell => PositionSide::Long,
         };
-        let held = ctx.position(self.market, reduces).map_or(Lots::ZERO, |p| p.lots);
+        let held = ctx
+            .position(self.market, reduces)
+            .map_or(Lots::ZERO, |p| p.lots);
         let mut order = NewOrder::limit(self.market, side, self.lots, price)
             .post_only()
             .with_leverage(self.params.leverage);
@@ -217,14 +232,21 @@ impl MarketMaker {
             return;
         }
         let now = ctx.now();
-        if self.last_requote.is_some_and(|t| now.since(t) < Duration::from_millis(self.params.min_requote_ms)) {
+        if self
+            .last_requote
+            .is_some_and(|t| now.since(t) < Duration::from_millis(self.params.min_requote_ms))
+        {
             return;
         }
-        let Some(book) = ctx.book(self.market) else { return };
+        let Some(book) = ctx.book(self.market) else {
+            return;
+        };
         if book.is_crossed() {
             return;
         }
-        let Some(desired) = self.desired_quotes(book, ctx.net_lots(self.market)) else { return };
+        let Some(desired) = self.desired_quotes(book, ctx.net_lots(self.market)) else {
+            return;
+        };
         if !self.needs_requote(desired, now) {
             return;
         }
@@ -260,19 +282,35 @@ impl Strategy for MarketMaker {
     async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let spec = ctx.spec(self.market).ok_or_else(|| StrategyError::Params {
             strategy: NAME.into(),
-            message: format!("market: {} is not one of the configured markets", self.market),
+            message: format!(
+                "market: {} is not one of the configured markets",
+                self.market
+            ),
         })?;
-        let bad = |message: String| StrategyError::Params { strategy: NAME.into(), message };
-        self.lots = spec.size_to_lots(self.params.order_size, Rounding::Down).map_err(|e| bad(format!("order_size: {e}")))?;
-        spec.check_lots(self.lots).map_err(|e| bad(format!("order_size: {e}")))?;
-        spec.check_leverage(self.params.leverage).map_err(|e| bad(format!("leverage: {e}")))?;
-        let max = spec.size_to_lots(self.params.max_inventory, Rounding::Down).map_err(|e| bad(format!("max_inventory: {e}")))?;
+        let bad = |message: String| StrategyError::Params {
+            strategy: NAME.into(),
+            message,
+        };
+        self.lots = spec
+            .size_to_lots(self.params.order_size, Rounding::Down)
+            .map_err(|e| bad(format!("order_size: {e}")))?;
+        spec.check_lots(self.lots)
+            .map_err(|e| bad(format!("order_size: {e}")))?;
+        spec.check_leverage(self.params.leverage)
+            .map_err(|e| bad(format!("leverage: {e}")))?;
+        let max = spec
+            .size_to_lots(self.params.max_inventory, Rounding::Down)
+            .map_err(|e| bad(format!("max_inventory: {e}")))?;
         self.max_inventory_lots = i128::from(max.0);
         ctx.set_interval(Duration::from_millis(self.params.min_requote_ms.max(100)));
         Ok(())
     }
 
-    async fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    async fn on_event(
+        &mut self,
+        event: &Event,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), StrategyError> {
         match event {
             Event::Book(b) if b.market == self.market => self.requote(ctx),
             Event::Timer(_) | Event::Fill(_) | Event::Order(_) => self.requote(ctx),
@@ -310,7 +348,11 @@ mod tests {
 
     fn book(bid: u64, ask: u64) -> OrderBook {
         let mut b = OrderBook::new();
-        b.replace(&[Level::new(bid, 10_000)], &[Level::new(ask, 10_000)], Timestamp(1));
+        b.replace(
+            &[Level::new(bid, 10_000)],
+            &[Level::new(ask, 10_000)],
+            Timestamp(1),
+        );
         b
     }
 
@@ -318,15 +360,27 @@ mod tests {
     fn flat_quotes_are_symmetric_and_rounded_outward() {
         // mid 5520 ticks, 10 bps → 5.52 ticks: bid floor(5514.48) = 5514, ask ceil(5525.52) = 5526.
         let q = mm().desired_quotes(&book(5518, 5522), 0).unwrap();
-        assert_eq!(q, Quotes { bid: Some(Ticks(5514)), ask: Some(Ticks(5526)) });
+        assert_eq!(
+            q,
+            Quotes {
+                bid: Some(Ticks(5514)),
+                ask: Some(Ticks(5526))
+            }
+        );
     }
 
     #[test]
     fn inventory_skews_quotes_and_limits_sides() {
         let m = mm();
         let long = m.desired_quotes(&book(5518, 5522), 2000).unwrap();
-        // 2 units × 5 bps × 5520 = 5.52 ticks lower.
-        assert_eq!(long, Quotes { bid: Some(Ticks(5508)), ask: Some(Ticks(5521)) });
+        // 2 units × 5 bps × 5520 = 5.52 ticks lower: r = 5514.48 → bid floor(5508.96), ask ceil(5520.0).
+        assert_eq!(
+            long,
+            Quotes {
+                bid: Some(Ticks(5508)),
+                ask: Some(Ticks(5520))
+            }
+        );
         let full = m.desired_quotes(&book(5518, 5522), 3000).unwrap();
         assert_eq!(full.bid, None, "no bid at max long inventory");
         assert!(full.ask.is_some());
@@ -336,30 +390,62 @@ mod tests {
 
     #[test]
     fn quotes_never_cross_the_book() {
-        // Big skew would push the ask below the best bid: it is clamped one tick above it.
-        let q = mm().desired_quotes(&book(5518, 5519), 2900).unwrap();
-        assert!(q.ask.unwrap().0 > 5518);
+        // A big skew pushes the ask far below the best bid: it is clamped one tick above it.
+        let mut m = mm();
+        m.params.skew_bps = Decimal::from(50);
+        let q = m.desired_quotes(&book(5518, 5519), 2000).unwrap();
+        assert_eq!(q.ask, Some(Ticks(5519)));
         assert!(q.bid.unwrap().0 < 5519);
+        // And the other way for a short position.
+        let q = m.desired_quotes(&book(5518, 5519), -2000).unwrap();
+        assert_eq!(q.bid, Some(Ticks(5518)));
+        assert!(q.ask.unwrap().0 > 5518);
     }
 
     #[test]
     fn requote_tolerance() {
         let mut m = mm();
-        m.quoted = Quotes { bid: Some(Ticks(5514)), ask: Some(Ticks(5526)) };
+        m.quoted = Quotes {
+            bid: Some(Ticks(5514)),
+            ask: Some(Ticks(5526)),
+        };
         m.last_requote = Some(Timestamp(0));
         let now = Timestamp::from_millis(1000);
-        assert!(!m.needs_requote(Quotes { bid: Some(Ticks(5516)), ask: Some(Ticks(5526)) }, now));
-        assert!(m.needs_requote(Quotes { bid: Some(Ticks(5517)), ask: Some(Ticks(5526)) }, now));
-        assert!(m.needs_requote(Quotes { bid: None, ask: Some(Ticks(5526)) }, now));
-        assert!(m.needs_requote(m.quoted, Timestamp::from_millis(31_000)), "aged out");
+        assert!(!m.needs_requote(
+            Quotes {
+                bid: Some(Ticks(5516)),
+                ask: Some(Ticks(5526))
+            },
+            now
+        ));
+        assert!(m.needs_requote(
+            Quotes {
+                bid: Some(Ticks(5517)),
+                ask: Some(Ticks(5526))
+            },
+            now
+        ));
+        assert!(m.needs_requote(
+            Quotes {
+                bid: None,
+                ask: Some(Ticks(5526))
+            },
+            now
+        ));
+        assert!(
+            m.needs_requote(m.quoted, Timestamp::from_millis(31_000)),
+            "aged out"
+        );
     }
 
     #[test]
     fn bad_params_name_the_key() {
-        let t: toml::Table = toml::from_str("market = 1338\norder_size = 1\nmax_inventory = 3\nspread = 3").unwrap();
+        let t: toml::Table =
+            toml::from_str("market = 1338\norder_size = 1\nmax_inventory = 3\nspread = 3").unwrap();
         let e = MarketMaker::from_params(&t).unwrap_err().to_string();
         assert!(e.contains("spread"), "{e}");
-        let t: toml::Table = toml::from_str("market = 1338\norder_size = 2\nmax_inventory = 1").unwrap();
+        let t: toml::Table =
+            toml::from_str("market = 1338\norder_size = 2\nmax_inventory = 1").unwrap();
         let e = MarketMaker::from_params(&t).unwrap_err().to_string();
         assert!(e.contains("max_inventory"), "{e}");
     }

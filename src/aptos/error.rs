@@ -116,15 +116,14 @@ pub enum AptosError {
 
 /// Truncate user-supplied text for inclusion in an error message (UTF-8 safe).
 pub(crate) fn clip(input: &str) -> String {
-    const MAX: usize = 120;
-    if input.len() <= MAX {
-        return input.to_owned();
+    const MAX_CHARS: usize = 120;
+    let mut chars = input.chars();
+    let head: String = chars.by_ref().take(MAX_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
     }
-    let mut end = MAX;
-    while !input.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &input[..end])
 }
 
 #[cfg(test)]
@@ -133,10 +132,10 @@ mod tests {
 
     #[test]
     fn clip_is_utf8_safe() {
-        let s = "é".repeat(100);
+        let s = "é".repeat(200);
         let c = clip(&s);
         assert!(c.ends_with('…'));
-        assert!(c.len() <= 124);
+        assert_eq!(c.chars().count(), 121);
         assert_eq!(clip("short"), "short");
     }
 
@@ -147,6 +146,9 @@ mod tests {
             move_type: "u64".into(),
             reason: "\"abc\" is not an unsigned integer".into(),
         };
-        assert_eq!(e.to_string(), "argument 2 (u64): \"abc\" is not an unsigned integer");
+        assert_eq!(
+            e.to_string(),
+            "argument 2 (u64): \"abc\" is not an unsigned integer"
+        );
     }
 }

@@ -170,7 +170,12 @@ macro_rules! bytes_serde {
                 if deserializer.is_human_readable() {
                     let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
                     decode_fixed_hex::<$len>(&s).map(Self).ok_or_else(|| {
-                        D::Error::custom(concat!(stringify!($ty), ": expected ", $len, " hex bytes"))
+                        D::Error::custom(concat!(
+                            stringify!($ty),
+                            ": expected ",
+                            $len,
+                            " hex bytes"
+                        ))
                     })
                 } else {
                     let v = <Vec<u8>>::deserialize(deserializer)?;
@@ -215,8 +220,12 @@ impl PrivateKey {
     /// Deterministic, so the simulator and tests can derive fixed keys.
     pub fn from_seed_bytes(seed: [u8; 32]) -> Self {
         let seed = Zeroizing::new(seed);
+        Self::from_seed_ref(&seed)
+    }
+
+    fn from_seed_ref(seed: &[u8; 32]) -> Self {
         Self {
-            key: SigningKey::from_bytes(&seed),
+            key: SigningKey::from_bytes(seed),
         }
     }
 
@@ -224,7 +233,7 @@ impl PrivateKey {
     /// Never use for real funds.
     pub fn from_test_seed(n: u64) -> Self {
         let seed = Zeroizing::new(sha3_256(&[b"perpbot::test-key", &n.to_le_bytes()]));
-        Self::from_seed_bytes(*seed)
+        Self::from_seed_ref(&seed)
     }
 
     /// Parse the accepted text forms:
@@ -255,7 +264,7 @@ impl PrivateKey {
                 let mut seed = Zeroizing::new([0u8; 32]);
                 hex::decode_to_slice(digits, seed.as_mut_slice())
                     .map_err(|_| AptosError::InvalidKey("not a hex string"))?;
-                Ok(Self::from_seed_bytes(*seed))
+                Ok(Self::from_seed_ref(&seed))
             }
             128 => {
                 let mut pair = Zeroizing::new([0u8; 64]);
@@ -266,7 +275,7 @@ impl PrivateKey {
                 let (a, b) = pair.split_at(32);
                 seed.copy_from_slice(a);
                 public.copy_from_slice(b);
-                let key = Self::from_seed_bytes(*seed);
+                let key = Self::from_seed_ref(&seed);
                 if key.public_key().as_bytes() != &public {
                     return Err(AptosError::InvalidKey(
                         "64-byte key: the last 32 bytes are not the public key of the first 32",
@@ -404,7 +413,11 @@ mod tests {
             format!("{sk}{pk}"),
             format!("0x{sk}{pk}"),
         ] {
-            assert_eq!(PrivateKey::parse(&form).unwrap().public_key(), expected, "{form}");
+            assert_eq!(
+                PrivateKey::parse(&form).unwrap().public_key(),
+                expected,
+                "{form}"
+            );
         }
         let k = PrivateKey::parse(sk).unwrap();
         assert_eq!(k.to_aip80_secret().as_str(), format!("ed25519-priv-0x{sk}"));

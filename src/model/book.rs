@@ -22,9 +22,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Timestamp;
 use super::order::Side;
 use super::units::{Lots, Ticks};
-use super::Timestamp;
 
 /// One price level: the total resting size at a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,10 @@ pub struct Level {
 impl Level {
     /// A level from raw integers.
     pub const fn new(price: u64, lots: u64) -> Level {
-        Level { price: Ticks(price), lots: Lots(lots) }
+        Level {
+            price: Ticks(price),
+            lots: Lots(lots),
+        }
     }
 }
 
@@ -57,7 +60,8 @@ impl DepthWalk {
     /// Average price of the walk in fractional ticks.
     pub fn average_ticks(&self) -> Option<rust_decimal::Decimal> {
         (!self.filled.is_zero()).then(|| {
-            rust_decimal::Decimal::from(self.notional_ticks) / rust_decimal::Decimal::from(self.filled.0)
+            rust_decimal::Decimal::from(self.notional_ticks)
+                / rust_decimal::Decimal::from(self.filled.0)
         })
     }
 }
@@ -150,7 +154,10 @@ impl OrderBook {
     }
 
     /// Levels of one side, best first.
-    pub fn levels(&self, side: Side) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+    pub fn levels(
+        &self,
+        side: Side,
+    ) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
         match side {
             Side::Buy => self.bids.iter().rev(),
             Side::Sell => self.asks.iter().rev(),
@@ -159,7 +166,9 @@ impl OrderBook {
 
     /// Size resting at exactly `price` on `side` (zero when there is no such level).
     pub fn lots_at(&self, side: Side, price: Ticks) -> Lots {
-        self.levels(side).find(|l| l.price == price).map_or(Lots::ZERO, |l| l.lots)
+        self.levels(side)
+            .find(|l| l.price == price)
+            .map_or(Lots::ZERO, |l| l.lots)
     }
 
     /// Twice the mid price in ticks (exact; the mid itself may fall between two ticks).
@@ -169,7 +178,8 @@ impl OrderBook {
 
     /// Mid price in fractional ticks.
     pub fn mid_ticks(&self) -> Option<rust_decimal::Decimal> {
-        self.mid_x2().map(|m| rust_decimal::Decimal::from(m) / rust_decimal::Decimal::TWO)
+        self.mid_x2()
+            .map(|m| rust_decimal::Decimal::from(m) / rust_decimal::Decimal::TWO)
     }
 
     /// Best ask minus best bid, in ticks (negative when crossed).
@@ -187,7 +197,11 @@ impl OrderBook {
     /// Walk the side a taker of `taker_side` would consume, up to `lots`: what could fill, the
     /// notional and the worst price touched. Optionally stop at a limit price.
     pub fn walk(&self, taker_side: Side, lots: Lots, limit: Option<Ticks>) -> DepthWalk {
-        let mut walk = DepthWalk { filled: Lots::ZERO, notional_ticks: 0, worst_price: None };
+        let mut walk = DepthWalk {
+            filled: Lots::ZERO,
+            notional_ticks: 0,
+            worst_price: None,
+        };
         let book_side = taker_side.opposite();
         for level in self.levels(book_side) {
             let acceptable = match (taker_side, limit) {
@@ -229,7 +243,11 @@ impl OrderBook {
 }
 
 /// Refill one side from unsorted input, reusing its allocation. `order` sorts worst → best.
-fn fill_side(dst: &mut Vec<Level>, src: &[Level], order: impl Fn(Ticks, Ticks) -> std::cmp::Ordering) {
+fn fill_side(
+    dst: &mut Vec<Level>,
+    src: &[Level],
+    order: impl Fn(Ticks, Ticks) -> std::cmp::Ordering,
+) {
     dst.clear();
     dst.extend(src.iter().filter(|l| !l.lots.is_zero()));
     // Stable sort keeps input order within a price, so dedup below keeps the last one listed.
@@ -282,12 +300,20 @@ mod tests {
     #[test]
     fn snapshot_replaces_everything_and_drops_zero_levels() {
         let mut b = book();
-        b.replace(&[Level::new(50, 1), Level::new(49, 0)], &[], Timestamp(2_000));
+        b.replace(
+            &[Level::new(50, 1), Level::new(49, 0)],
+            &[],
+            Timestamp(2_000),
+        );
         assert_eq!(b.depth(), (1, 0));
         assert_eq!(b.best_ask(), None);
         assert_eq!(b.mid_x2(), None);
         // Duplicate prices in a snapshot keep the last size listed.
-        b.replace(&[Level::new(50, 1), Level::new(50, 9)], &[], Timestamp(3_000));
+        b.replace(
+            &[Level::new(50, 1), Level::new(50, 9)],
+            &[],
+            Timestamp(3_000),
+        );
         assert_eq!(b.best_bid(), Some(Level::new(50, 9)));
     }
 
@@ -354,27 +380,40 @@ mod tests {
         use std::collections::BTreeMap;
         let mut x: u64 = 42;
         let mut next = || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             x >> 33
         };
         let mut b = OrderBook::new();
         let mut bids = BTreeMap::new();
         let mut asks = BTreeMap::new();
         for i in 0..20_000u64 {
-            let side = if next() % 2 == 0 { Side::Buy } else { Side::Sell };
+            let side = if next() % 2 == 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             let price = match side {
                 Side::Buy => 900 + next() % 100,
                 Side::Sell => 1000 + next() % 100,
             };
             let lots = if next() % 5 == 0 { 0 } else { 1 + next() % 50 };
             b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
-            let map = if side == Side::Buy { &mut bids } else { &mut asks };
+            let map = if side == Side::Buy {
+                &mut bids
+            } else {
+                &mut asks
+            };
             if lots == 0 {
                 map.remove(&price);
             } else {
                 map.insert(price, lots);
             }
-            assert_eq!(b.best_bid().map(|l| l.price.0), bids.keys().next_back().copied());
+            assert_eq!(
+                b.best_bid().map(|l| l.price.0),
+                bids.keys().next_back().copied()
+            );
             assert_eq!(b.best_ask().map(|l| l.price.0), asks.keys().next().copied());
         }
         let got: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();

@@ -4,12 +4,12 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::Timestamp;
 use super::book::Level;
 use super::intent::Intent;
 use super::order::{ClientOrderId, Direction, Side, TradeId, VenueOrderId};
 use super::position::Position;
 use super::units::{Lots, MarketId, Ticks};
-use super::Timestamp;
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,6 +32,8 @@ pub enum Event {
     Funding(FundingRate),
     /// One of our orders changed status (acknowledged, cancelled, rejected, …).
     Order(OrderUpdate),
+    /// The venue's full list of our resting orders (Kana pushes these as snapshots).
+    OpenOrders(OpenOrdersSnapshot),
     /// A timer the strategy asked for fired.
     Timer(TimerId),
     /// A venue connection changed state.
@@ -52,6 +54,7 @@ impl Event {
             Event::Fill(e) => Some(e.market),
             Event::Funding(e) => Some(e.market),
             Event::Order(e) => Some(e.market),
+            Event::OpenOrders(e) => e.market,
             Event::RiskRejected(e) => e.intent.market(),
             Event::Position(_)
             | Event::Balance(_)
@@ -224,6 +227,40 @@ pub struct OrderUpdate {
     /// What happened.
     pub kind: OrderUpdateKind,
     /// Time of the update.
+    pub ts: Timestamp,
+}
+
+/// One resting order as the venue lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenOrderInfo {
+    /// Market.
+    pub market: MarketId,
+    /// The venue's id.
+    pub venue_id: VenueOrderId,
+    /// Book side.
+    pub side: Side,
+    /// Open or close.
+    pub direction: Direction,
+    /// Limit price.
+    pub price: Ticks,
+    /// Original size.
+    pub total: Lots,
+    /// Size still resting.
+    pub remaining: Lots,
+    /// Leverage.
+    pub leverage: u32,
+    /// When the venue last changed it.
+    pub updated_at: Timestamp,
+}
+
+/// The complete list of our resting orders, in one market or all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenOrdersSnapshot {
+    /// The market the list covers, or `None` for all markets.
+    pub market: Option<MarketId>,
+    /// The orders.
+    pub orders: Vec<OpenOrderInfo>,
+    /// Venue time.
     pub ts: Timestamp,
 }
 

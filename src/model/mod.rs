@@ -12,23 +12,26 @@ pub mod units;
 pub use book::{DepthWalk, Level, OrderBook};
 pub use event::{
     Balance, BestPrice, BookUpdate, BookUpdateKind, ConnectionEvent, ConnectionState, Event, Fill,
-    FundingRate, Liquidity, OrderUpdate, OrderUpdateKind, PositionUpdate, PublicTrade,
-    RejectReason, RiskRejection, TimerId, TradingState, TradingStateChange,
+    FundingRate, Liquidity, OpenOrderInfo, OpenOrdersSnapshot, OrderUpdate, OrderUpdateKind,
+    PositionUpdate, PublicTrade, RejectReason, RiskRejection, TimerId, TradingState,
+    TradingStateChange,
 };
 pub use intent::Intent;
 pub use order::{
-    position_side, ClientOrderId, Direction, IllegalTransition, NewOrder, Order, OrderEvent,
-    OrderKind, OrderRequest, OrderStatus, PositionSide, Restriction, Side, TradeId, Transition,
-    VenueOrderId,
+    ClientOrderId, Direction, IllegalTransition, NewOrder, Order, OrderEvent, OrderKind,
+    OrderRequest, OrderStatus, PositionSide, Restriction, Side, TradeId, Transition, VenueOrderId,
+    position_side,
 };
 pub use position::Position;
-pub use units::{Lots, MarketId, MarketSpec, Rounding, Ticks, UnitError, MAX_PRICE_TICKS};
+pub use units::{Lots, MAX_PRICE_TICKS, MarketId, MarketSpec, Rounding, Ticks, UnitError};
 
 use serde::{Deserialize, Serialize};
 
 /// A point in time: nanoseconds since the Unix epoch. Venue timestamps (Kana sends seconds) are
 /// converted at the decoder; the engine's clock uses the same unit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 
@@ -54,8 +57,11 @@ impl Timestamp {
     }
 
     /// This time plus a duration (saturating).
-    pub fn add(self, d: std::time::Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+    pub fn plus(self, d: std::time::Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// Time elapsed since `earlier` (zero if `earlier` is later).

@@ -12,8 +12,8 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::units::{Lots, MarketId, Ticks};
 use super::Timestamp;
+use super::units::{Lots, MarketId, Ticks};
 
 /// The side of the book an order sits on: a buy rests as a bid, a sell as an ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -136,7 +136,9 @@ impl fmt::Display for VenueOrderId {
     }
 }
 
-/// The venue's id for one fill; duplicates are dropped by it.
+/// Identifies one fill; the engine and each order drop duplicates by it, so it must be unique per
+/// fill. A venue whose own ids are not (Kana's `trade_id` names a *position*: its opening fill and
+/// later fills that add to it share one) derives it from the fill's fields in its decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TradeId(pub u128);
@@ -277,7 +279,10 @@ impl OrderStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::Expired
+            OrderStatus::Filled
+                | OrderStatus::Cancelled
+                | OrderStatus::Rejected
+                | OrderStatus::Expired
         )
     }
 
@@ -418,19 +423,28 @@ impl Order {
 
     /// Average fill price in (fractional) ticks, if anything filled.
     pub fn average_fill_ticks(&self) -> Option<Decimal> {
-        (!self.filled.is_zero()).then(|| {
-            Decimal::from(self.filled_notional_ticks) / Decimal::from(self.filled.0)
-        })
+        (!self.filled.is_zero())
+            .then(|| Decimal::from(self.filled_notional_ticks) / Decimal::from(self.filled.0))
     }
 
     /// Apply an event through the order's state machine. Illegal transitions leave the order
     /// unchanged and return an error for the caller to log; nothing here panics.
-    pub fn apply(&mut self, event: &OrderEvent, now: Timestamp) -> Result<Transition, IllegalTransition> {
+    pub fn apply(
+        &mut self,
+        event: &OrderEvent,
+        now: Timestamp,
+    ) -> Result<Transition, IllegalTransition> {
         use OrderEvent as E;
         use OrderStatus as S;
         let from = self.status;
         // The status a resting order has given what has filled so far.
-        let resting = |o: &Order| if o.filled.is_zero() { S::Open } else { S::PartiallyFilled };
+        let resting = |o: &Order| {
+            if o.filled.is_zero() {
+                S::Open
+            } else {
+                S::PartiallyFilled
+            }
+        };
 
         let to = match (from, event) {
             // Fills: deduplicated and checked for overfill in every state that allows them.
@@ -440,7 +454,14 @@ impl Order {
             (S::Rejected | S::Expired | S::Filled, E::Fill { .. }) => {
                 return Err(self.illegal(event, ""));
             }
-            (_, E::Fill { trade_id, lots, price }) => {
+            (
+                _,
+                E::Fill {
+                    trade_id,
+                    lots,
+                    price,
+                },
+            ) => {
                 let total = self.filled.0.checked_add(lots.0);
                 match total {
                     Some(t) if t <= self.request.order.lots.0 => {}
@@ -486,28 +507,45 @@ impl Order {
             (S::PendingNew | S::Open | S::PartiallyFilled, E::CancelRequested) => S::PendingCancel,
             (S::PendingCancel, E::CancelRequested) => return Ok(Transition::Duplicate),
             (S::PendingCancel, E::CancelRejected) => resting(self),
-            (S::PendingNew | S::Open | S::PartiallyFilled | S::PendingCancel | S::Unknown, E::Cancelled) => {
-                S::Cancelled
-            }
+            (
+                S::PendingNew | S::Open | S::PartiallyFilled | S::PendingCancel | S::Unknown,
+                E::Cancelled,
+            ) => S::Cancelled,
             (S::Cancelled, E::Cancelled) => return Ok(Transition::Duplicate),
 
             // Refusals, expiry and ambiguity.
             (S::PendingNew | S::Unknown, E::Rejected) => S::Rejected,
-            (S::PendingNew | S::Unknown | S::Open | S::PartiallyFilled | S::PendingCancel, E::Expired) => {
-                S::Expired
-            }
+            (
+                S::PendingNew | S::Unknown | S::Open | S::PartiallyFilled | S::PendingCancel,
+                E::Expired,
+            ) => S::Expired,
             (S::PendingNew, E::Ambiguous) => S::Unknown,
             (S::Unknown, E::Ambiguous) => return Ok(Transition::Duplicate),
 
             // Everything else is illegal: e.g. cancelling an order of unknown existence, a reject
             // of an order already resting, any change to a terminal order.
             (
-                S::Open | S::PartiallyFilled | S::PendingCancel | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                S::Open
+                | S::PartiallyFilled
+                | S::PendingCancel
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
                 E::Rejected | E::Ambiguous,
             )
-            | (S::Unknown | S::Filled | S::Cancelled | S::Rejected | S::Expired, E::CancelRequested)
             | (
-                S::PendingNew | S::Open | S::PartiallyFilled | S::Filled | S::Cancelled | S::Rejected | S::Expired
+                S::Unknown | S::Filled | S::Cancelled | S::Rejected | S::Expired,
+                E::CancelRequested,
+            )
+            | (
+                S::PendingNew
+                | S::Open
+                | S::PartiallyFilled
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired
                 | S::Unknown,
                 E::CancelRejected,
             )
@@ -546,11 +584,17 @@ mod tests {
     }
 
     fn fill(id: u128, lots: u64) -> OrderEvent {
-        OrderEvent::Fill { trade_id: TradeId(id), lots: Lots(lots), price: Ticks(5518) }
+        OrderEvent::Fill {
+            trade_id: TradeId(id),
+            lots: Lots(lots),
+            price: Ticks(5518),
+        }
     }
 
     fn ack() -> OrderEvent {
-        OrderEvent::Accepted { venue_id: Some(VenueOrderId(77)) }
+        OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(77)),
+        }
     }
 
     fn run(o: &mut Order, events: &[OrderEvent]) {
@@ -565,7 +609,10 @@ mod tests {
         run(&mut o, &[ack()]);
         assert_eq!((o.status, o.venue_id), (S::Open, Some(VenueOrderId(77))));
         run(&mut o, &[fill(1, 400)]);
-        assert_eq!((o.status, o.filled, o.remaining()), (S::PartiallyFilled, Lots(400), Lots(600)));
+        assert_eq!(
+            (o.status, o.filled, o.remaining()),
+            (S::PartiallyFilled, Lots(400), Lots(600))
+        );
         run(&mut o, &[fill(2, 600)]);
         assert_eq!(o.status, S::Filled);
         assert_eq!(o.average_fill_ticks(), Some(Decimal::from(5518)));
@@ -577,7 +624,13 @@ mod tests {
         run(&mut o, &[fill(1, 100)]);
         assert_eq!(o.status, S::PartiallyFilled);
         // The late ack only supplies the id.
-        assert_eq!(o.apply(&ack(), Timestamp(2)).unwrap(), Transition::Applied { from: S::PartiallyFilled, to: S::PartiallyFilled });
+        assert_eq!(
+            o.apply(&ack(), Timestamp(2)).unwrap(),
+            Transition::Applied {
+                from: S::PartiallyFilled,
+                to: S::PartiallyFilled
+            }
+        );
         assert_eq!(o.venue_id, Some(VenueOrderId(77)));
     }
 
@@ -585,7 +638,10 @@ mod tests {
     fn duplicate_trade_ids_are_counted_once() {
         let mut o = order(1000);
         run(&mut o, &[ack(), fill(9, 300)]);
-        assert_eq!(o.apply(&fill(9, 300), Timestamp(2)).unwrap(), Transition::Duplicate);
+        assert_eq!(
+            o.apply(&fill(9, 300), Timestamp(2)).unwrap(),
+            Transition::Duplicate
+        );
         assert_eq!(o.filled, Lots(300));
         assert_eq!(o.trade_ids.len(), 1);
     }
@@ -599,7 +655,13 @@ mod tests {
         assert_eq!(o.status, S::Cancelled);
         // The fill raced the cancel: it is real money and must be counted.
         let t = o.apply(&fill(5, 250), Timestamp(3)).unwrap();
-        assert_eq!(t, Transition::Applied { from: S::Cancelled, to: S::Cancelled });
+        assert_eq!(
+            t,
+            Transition::Applied {
+                from: S::Cancelled,
+                to: S::Cancelled
+            }
+        );
         assert_eq!(o.filled, Lots(250));
         // A late fill that completes the order makes it filled.
         run(&mut o, &[fill(6, 750)]);
@@ -612,7 +674,11 @@ mod tests {
         run(&mut o, &[ack(), OrderEvent::CancelRequested, fill(1, 10)]);
         assert_eq!(o.status, S::PendingCancel);
         run(&mut o, &[OrderEvent::CancelRejected]);
-        assert_eq!(o.status, S::PartiallyFilled, "cancel refused: back to resting with its fills");
+        assert_eq!(
+            o.status,
+            S::PartiallyFilled,
+            "cancel refused: back to resting with its fills"
+        );
     }
 
     #[test]
@@ -638,9 +704,16 @@ mod tests {
         let before = o.clone();
         let err = o.apply(&OrderEvent::Cancelled, Timestamp(9)).unwrap_err();
         assert_eq!(err.status, S::Filled);
-        assert!(err.to_string().contains("illegal transition Filled + cancelled"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("illegal transition Filled + cancelled"),
+            "{err}"
+        );
         assert_eq!(o, before);
-        assert!(o.apply(&fill(2, 1), Timestamp(9)).is_err(), "no fills after filled");
+        assert!(
+            o.apply(&fill(2, 1), Timestamp(9)).is_err(),
+            "no fills after filled"
+        );
         let mut r = order(10);
         run(&mut r, &[OrderEvent::Rejected]);
         assert!(r.apply(&ack(), Timestamp(9)).is_err());
@@ -648,7 +721,10 @@ mod tests {
         let mut open = order(10);
         run(&mut open, &[ack()]);
         assert!(open.apply(&OrderEvent::Rejected, Timestamp(9)).is_err());
-        assert!(open.apply(&OrderEvent::CancelRejected, Timestamp(9)).is_err());
+        assert!(
+            open.apply(&OrderEvent::CancelRejected, Timestamp(9))
+                .is_err()
+        );
     }
 
     #[test]
@@ -662,10 +738,22 @@ mod tests {
 
     #[test]
     fn position_side_follows_side_and_direction() {
-        assert_eq!(position_side(Side::Buy, Direction::Open), PositionSide::Long);
-        assert_eq!(position_side(Side::Sell, Direction::Close), PositionSide::Long);
-        assert_eq!(position_side(Side::Sell, Direction::Open), PositionSide::Short);
-        assert_eq!(position_side(Side::Buy, Direction::Close), PositionSide::Short);
+        assert_eq!(
+            position_side(Side::Buy, Direction::Open),
+            PositionSide::Long
+        );
+        assert_eq!(
+            position_side(Side::Sell, Direction::Close),
+            PositionSide::Long
+        );
+        assert_eq!(
+            position_side(Side::Sell, Direction::Open),
+            PositionSide::Short
+        );
+        assert_eq!(
+            position_side(Side::Buy, Direction::Close),
+            PositionSide::Short
+        );
         assert_eq!(Restriction::PostOnly.code(), 3);
         assert_eq!(Restriction::FillOrAbort.code(), 1);
     }

@@ -3,9 +3,9 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::Timestamp;
 use super::order::PositionSide;
 use super::units::{Lots, MarketId, MarketSpec};
-use super::Timestamp;
 
 /// One position (one side of one market). Prices here are human `Decimal`s: an average entry or a
 /// liquidation estimate is generally not on the tick grid.
@@ -100,9 +100,15 @@ mod tests {
         // Docs' worked example: 7 @ 10x → long 6.46, short 7.51.
         p.entry_price = dec!(7);
         p.leverage = 10;
-        assert_eq!(p.estimate_liquidation_price(&spec).unwrap().round_dp(2), dec!(7.51));
+        assert_eq!(
+            p.estimate_liquidation_price(&spec).unwrap().round_dp(2),
+            dec!(7.51)
+        );
         p.side = PositionSide::Long;
-        assert_eq!(p.estimate_liquidation_price(&spec).unwrap().round_dp(2), dec!(6.46));
+        assert_eq!(
+            p.estimate_liquidation_price(&spec).unwrap().round_dp(2),
+            dec!(6.46)
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ impl fmt::Display for MarketId {
 }
 
 /// An order or position size in whole lots of the market's grid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Lots(pub u64);
 
@@ -63,7 +65,9 @@ impl fmt::Display for Lots {
 
 /// A price in whole ticks of the market's grid (Econia: quote sub-units per lot, divided by
 /// `tick_size`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Ticks(pub u64);
 
@@ -267,10 +271,16 @@ impl MarketSpec {
     pub fn size_to_lots(&self, size: Decimal, rounding: Rounding) -> Result<Lots, UnitError> {
         const WHAT: &str = "size";
         if size.is_sign_negative() && !size.is_zero() {
-            return Err(UnitError::Negative { what: WHAT, value: size });
+            return Err(UnitError::Negative {
+                what: WHAT,
+                value: size,
+            });
         }
         // lots = mantissa · 10^base_decimals / (10^scale · lot_size), all in integers.
-        let overflow = || UnitError::Overflow { what: WHAT, value: size };
+        let overflow = || UnitError::Overflow {
+            what: WHAT,
+            value: size,
+        };
         let num = pow10(self.base_decimals)
             .and_then(|p| size.mantissa().checked_mul(p))
             .ok_or_else(overflow)?;
@@ -290,10 +300,16 @@ impl MarketSpec {
     pub fn price_to_ticks(&self, price: Decimal, rounding: Rounding) -> Result<Ticks, UnitError> {
         const WHAT: &str = "price";
         if price.is_sign_negative() && !price.is_zero() {
-            return Err(UnitError::Negative { what: WHAT, value: price });
+            return Err(UnitError::Negative {
+                what: WHAT,
+                value: price,
+            });
         }
         // ticks = mantissa · lot_size · 10^quote_decimals / (10^scale · tick_size · 10^base_decimals)
-        let overflow = || UnitError::Overflow { what: WHAT, value: price };
+        let overflow = || UnitError::Overflow {
+            what: WHAT,
+            value: price,
+        };
         let num = pow10(self.quote_decimals)
             .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
             .and_then(|p| p.checked_mul(price.mantissa()))
@@ -358,10 +374,16 @@ impl MarketSpec {
     /// Check an order size against `min_lots`/`max_lots`.
     pub fn check_lots(&self, lots: Lots) -> Result<(), UnitError> {
         if lots.0 < self.min_lots {
-            return Err(UnitError::BelowMinLots { lots: lots.0, min: self.min_lots });
+            return Err(UnitError::BelowMinLots {
+                lots: lots.0,
+                min: self.min_lots,
+            });
         }
         if lots.0 > self.max_lots {
-            return Err(UnitError::AboveMaxLots { lots: lots.0, max: self.max_lots });
+            return Err(UnitError::AboveMaxLots {
+                lots: lots.0,
+                max: self.max_lots,
+            });
         }
         Ok(())
     }
@@ -369,10 +391,15 @@ impl MarketSpec {
     /// Check a limit price is within what the order book accepts (1..=2^32−1 ticks).
     pub fn check_ticks(&self, ticks: Ticks) -> Result<(), UnitError> {
         if ticks.0 == 0 {
-            return Err(UnitError::ZeroPrice { step: self.tick_in_price() });
+            return Err(UnitError::ZeroPrice {
+                step: self.tick_in_price(),
+            });
         }
         if ticks.0 > MAX_PRICE_TICKS {
-            return Err(UnitError::PriceTooHigh { ticks: ticks.0, max: MAX_PRICE_TICKS });
+            return Err(UnitError::PriceTooHigh {
+                ticks: ticks.0,
+                max: MAX_PRICE_TICKS,
+            });
         }
         Ok(())
     }
@@ -380,7 +407,10 @@ impl MarketSpec {
     /// Check leverage is within 1..=max_leverage.
     pub fn check_leverage(&self, leverage: u32) -> Result<(), UnitError> {
         if leverage == 0 || leverage > self.max_leverage {
-            return Err(UnitError::Leverage { leverage, max: self.max_leverage });
+            return Err(UnitError::Leverage {
+                leverage,
+                max: self.max_leverage,
+            });
         }
         Ok(())
     }
@@ -427,20 +457,43 @@ mod tests {
         assert_eq!(m.lots_to_size(lots), dec!(1));
         assert_eq!(m.ticks_to_price(ticks), dec!(6.05));
         assert_eq!(m.notional_sub_units(lots, ticks), 6_050_000);
-        assert_eq!(m.notional_sub_units(lots, ticks) / 2, 3_025_000, "margin = value / leverage");
-        assert_eq!(m.notional(lots, ticks) * dec!(0.0005), dec!(0.003025), "taker fee 0.05 %");
+        assert_eq!(
+            m.notional_sub_units(lots, ticks) / 2,
+            3_025_000,
+            "margin = value / leverage"
+        );
+        assert_eq!(
+            m.notional(lots, ticks) * dec!(0.0005),
+            dec!(0.003025),
+            "taker fee 0.05 %"
+        );
         assert_eq!(m.sub_units_to_quote(3025), dec!(0.003025));
     }
 
     #[test]
     fn rounding_directions_are_explicit() {
         let m = apt();
-        assert_eq!(m.size_to_lots(dec!(2.5004), Rounding::Down).unwrap(), Lots(2500));
-        assert_eq!(m.size_to_lots(dec!(2.5004), Rounding::Up).unwrap(), Lots(2501));
-        assert_eq!(m.price_to_ticks(dec!(5.5185), Rounding::Down).unwrap(), Ticks(5518));
-        assert_eq!(m.price_to_ticks(dec!(5.5185), Rounding::Up).unwrap(), Ticks(5519));
+        assert_eq!(
+            m.size_to_lots(dec!(2.5004), Rounding::Down).unwrap(),
+            Lots(2500)
+        );
+        assert_eq!(
+            m.size_to_lots(dec!(2.5004), Rounding::Up).unwrap(),
+            Lots(2501)
+        );
+        assert_eq!(
+            m.price_to_ticks(dec!(5.5185), Rounding::Down).unwrap(),
+            Ticks(5518)
+        );
+        assert_eq!(
+            m.price_to_ticks(dec!(5.5185), Rounding::Up).unwrap(),
+            Ticks(5519)
+        );
         // On-grid values are unaffected by the direction.
-        assert_eq!(m.price_to_ticks(dec!(5.518000), Rounding::Up).unwrap(), Ticks(5518));
+        assert_eq!(
+            m.price_to_ticks(dec!(5.518000), Rounding::Up).unwrap(),
+            Ticks(5518)
+        );
     }
 
     #[test]
@@ -466,7 +519,10 @@ mod tests {
             m.price_to_ticks(Decimal::MAX, Rounding::Down),
             Err(UnitError::Overflow { .. })
         ));
-        assert_eq!(m.size_to_lots(Decimal::ZERO, Rounding::Exact).unwrap(), Lots(0));
+        assert_eq!(
+            m.size_to_lots(Decimal::ZERO, Rounding::Exact).unwrap(),
+            Lots(0)
+        );
     }
 
     #[test]
@@ -478,7 +534,10 @@ mod tests {
         );
         assert!(m.check_lots(Lots(150_000_001)).is_err());
         assert!(m.check_lots(Lots(500)).is_ok());
-        assert!(matches!(m.check_ticks(Ticks(0)), Err(UnitError::ZeroPrice { .. })));
+        assert!(matches!(
+            m.check_ticks(Ticks(0)),
+            Err(UnitError::ZeroPrice { .. })
+        ));
         assert!(matches!(
             m.check_ticks(Ticks(MAX_PRICE_TICKS + 1)),
             Err(UnitError::PriceTooHigh { .. })

@@ -15,6 +15,7 @@
 //! *ambiguous* until queried by hash), Kyan's are EIP-712-signed REST orders (batch place, no
 //! atomic cancel-and-place). [`VenueCapabilities`] says which the executor may rely on.
 
+pub mod kana;
 pub mod paper;
 
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::model::{
-    ClientOrderId, Direction, Event, Lots, MarketId, MarketSpec, OrderRequest, PositionSide, Side, Ticks,
-    VenueOrderId,
+    ClientOrderId, Direction, Event, Lots, MarketId, MarketSpec, OrderRequest, PositionSide, Side,
+    Ticks, VenueOrderId,
 };
 
 /// Errors from connecting to or talking with a venue.

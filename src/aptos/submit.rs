@@ -1,0 +1,652 @@
+//! Build, sign, submit and confirm transactions for one account, with pipelined sequence numbers.
+//!
+//! [`Submitter`] ties the offline layer ([`sign_transaction`]) to a [`NodeClient`] and a
+//! [`SequenceManager`]. It is `Send + Sync`; share it as `Arc<Submitter>` between tasks. The
+//! sequence-number lock is held only to allocate or adjust numbers, never across a network call,
+//! so several transactions can be in flight at once.
+//!
+//! Retry policy (style guide: *ambiguous ≠ failed; never resend blindly*):
+//!
+//! * `sequence_number_too_old` → refetch the account number, rebuild **once** with a fresh number
+//!   (safe: too-old means this transaction was not accepted);
+//! * [`SubmitError::Ambiguous`] (timeout, 5xx, dropped connection) → returned as is, the number
+//!   stays in flight; resolve it with [`Submitter::confirm`] on
+//!   [`SubmitError::submitted`], never by resubmitting;
+//! * any other rejection → returned; the number becomes reusable.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::{sync::Arc, time::Duration};
+//! use perpbot::aptos::node::{NodeClient, TxnOutcome};
+//! use perpbot::aptos::submit::{GasConfig, Submitter};
+//! use perpbot::aptos::{AccountAddress, PrivateKey, encode_entry_function};
+//! use serde_json::json;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = NodeClient::new("http://127.0.0.1:8080/v1", Duration::from_secs(10))?;
+//! let abi = node.module(AccountAddress::ONE, "aptos_account").await?;
+//! let key = PrivateKey::from_test_seed(1);
+//! let gas = GasConfig { max_gas_amount: 10_000, gas_unit_price: None, expiration_secs: 60 };
+//! let submitter = Arc::new(Submitter::connect(node, key, gas).await?);
+//!
+//! let call = encode_entry_function(&abi, "transfer", &[], &[json!("0x2"), json!("1000")])?;
+//! match submitter.submit(call).await {
+//!     Ok(sent) => {
+//!         let outcome = submitter.confirm(&sent, Duration::from_secs(30)).await;
+//!         println!("{}: {outcome:?}", sent.hash);
+//!     }
+//!     Err(e) if e.is_ambiguous() => println!("unknown, poll {:?}; do not resend", e.hash()),
+//!     Err(e) => println!("not accepted: {e}"),
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::address::AccountAddress;
+use super::keys::PrivateKey;
+use super::node::{NodeClient, NodeClientError, SubmitError, TxnOutcome};
+use super::sequence::{GapReport, ResyncReport, SequenceManager};
+use super::signing::{TransactionHash, sign_transaction};
+use super::types::{EntryFunction, RawTransaction};
+use super::vm_status::NodeErrorCode;
+
+/// How long a node gas-price estimate is reused by default.
+pub const DEFAULT_GAS_PRICE_TTL: Duration = Duration::from_secs(30);
+
+/// Gas and expiry settings applied to every transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GasConfig {
+    /// Gas limit in gas units (the sender needs `max_gas_amount × gas_unit_price` octas).
+    pub max_gas_amount: u64,
+    /// Octas per gas unit; `None` = the node's `gas_estimate`, cached for
+    /// [`DEFAULT_GAS_PRICE_TTL`].
+    pub gas_unit_price: Option<u64>,
+    /// Lifetime of a transaction: expiration = local time now + this many seconds.
+    pub expiration_secs: u64,
+}
+
+/// A transaction the node accepted into mempool (or, from [`SubmitError::submitted`], one that
+/// may have been accepted). Everything needed to confirm it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Submitted {
+    /// Transaction hash to poll.
+    pub hash: TransactionHash,
+    /// The sequence number it carries.
+    pub sequence_number: u64,
+    /// Its expiration, Unix seconds (the chain's clock decides when it has passed).
+    pub expiration_timestamp_secs: u64,
+}
+
+impl SubmitError {
+    /// For [`SubmitError::Ambiguous`]: the handle to poll with [`Submitter::confirm`] (or
+    /// [`NodeClient::wait_for_transaction`]). `None` for definite rejections.
+    pub fn submitted(&self) -> Option<Submitted> {
+        match self {
+            SubmitError::Ambiguous {
+                hash,
+                sequence_number,
+                expiration_timestamp_secs,
+                ..
+            } => Some(Submitted {
+                hash: *hash,
+                sequence_number: *sequence_number,
+                expiration_timestamp_secs: *expiration_timestamp_secs,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Signs and submits entry-function transactions for the key's (legacy Ed25519) address.
+pub struct Submitter {
+    node: NodeClient,
+    key: PrivateKey,
+    chain_id: u8,
+    gas: GasConfig,
+    gas_price_ttl: Duration,
+    /// `None` until the account's sequence number has been read.
+    seq: Mutex<Option<SequenceManager>>,
+    /// Last node gas estimate and when it was read.
+    gas_cache: Mutex<Option<(u64, Instant)>>,
+}
+
+impl fmt::Debug for Submitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Submitter")
+            .field("node", &self.node)
+            .field("sender", &self.key.address())
+            .field("chain_id", &self.chain_id)
+            .field("gas", &self.gas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Submitter {
+    /// A submitter for `key` on chain `chain_id`. The account's sequence number is read lazily on
+    /// the first submission (or by [`resync`](Self::resync)).
+    pub fn new(node: NodeClient, key: PrivateKey, chain_id: u8, gas: GasConfig) -> Self {
+        Self {
+            node,
+            key,
+            chain_id,
+            gas,
+            gas_price_ttl: DEFAULT_GAS_PRICE_TTL,
+            seq: Mutex::new(None),
+            gas_cache: Mutex::new(None),
+        }
+    }
+
+    /// Read the chain id (`GET /v1`) and the account's sequence number, then build the
+    /// submitter.
+    pub async fn connect(
+        node: NodeClient,
+        key: PrivateKey,
+        gas: GasConfig,
+    ) -> Result<Self, NodeClientError> {
+        let chain_id = node.ledger_info().await?.chain_id;
+        let s = Self::new(node, key, chain_id, gas);
+        s.resync().await?;
+        Ok(s)
+    }
+
+    /// Replace how long a node gas estimate is reused.
+    pub fn with_gas_price_ttl(mut self, ttl: Duration) -> Self {
+        self.gas_price_ttl = ttl;
+        self
+    }
+
+    /// The sending address (`key.address()`).
+    pub fn address(&self) -> AccountAddress {
+        self.key.address()
+    }
+
+    /// The chain id put in every transaction.
+    pub fn chain_id(&self) -> u8 {
+        self.chain_id
+    }
+
+    /// The node client.
+    pub fn node(&self) -> &NodeClient {
+        &self.node
+    }
+
+    /// Sequence numbers handed out and not yet resolved (pending, ambiguous), ascending.
+    pub async fn in_flight(&self) -> Vec<u64> {
+        self.seq
+            .lock()
+            .await
+            .as_ref()
+            .map(SequenceManager::in_flight)
+            .unwrap_or_default()
+    }
+
+    /// Read the account's on-chain sequence number and reconcile the local numbers with it
+    /// ([`SequenceManager::resync`]). Use it when pending transactions make no progress: a
+    /// non-empty [`ResyncReport::stalled`] means they are "too new" behind a gap.
+    pub async fn resync(&self) -> Result<ResyncReport, NodeClientError> {
+        let on_chain = self.read_sequence_number().await?;
+        let mut guard = self.seq.lock().await;
+        let manager = guard.get_or_insert_with(|| SequenceManager::new(on_chain));
+        let report = manager.resync(on_chain);
+        drop(guard);
+        log_resync(&report);
+        Ok(report)
+    }
+
+    /// Build, sign and submit a transaction calling `payload`.
+    ///
+    /// On `sequence_number_too_old` it refetches the account number and rebuilds once. It never
+    /// resubmits after an ambiguous response: [`SubmitError::Ambiguous`] is returned with the
+    /// hash (see [`SubmitError::submitted`]).
+    pub async fn submit(&self, payload: EntryFunction) -> Result<Submitted, SubmitError> {
+        let gas_unit_price = self.gas_unit_price().await?;
+        let seq = self.allocate().await?;
+        let first = self.sign_and_send(&payload, seq, gas_unit_price).await;
+        let Err(SubmitError::SequenceTooOld { hash, .. }) = &first else {
+            if let Err(e) = &first {
+                self.settle_rejected(seq, e).await;
+            }
+            return first;
+        };
+        // Too old: this transaction was not accepted, so a rebuild cannot duplicate it.
+        info!(%hash, sequence_number = seq, "sequence number too old; resyncing and rebuilding once");
+        self.with_manager(|m| m.discard(seq)).await;
+        let on_chain = match self.read_sequence_number().await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "cannot refetch the sequence number after a too-old rejection");
+                return first;
+            }
+        };
+        let retry_seq = {
+            let mut guard = self.seq.lock().await;
+            let manager = guard.get_or_insert_with(|| SequenceManager::new(on_chain));
+            let report = manager.resync(on_chain);
+            let n = manager.next();
+            drop(guard);
+            log_resync(&report);
+            n
+        };
+        let second = self
+            .sign_and_send(&payload, retry_seq, gas_unit_price)
+            .await;
+        if let Err(e) = &second {
+            self.settle_rejected(retry_seq, e).await;
+        }
+        second
+    }
+
+    /// Wait for `submitted` to be committed or expire ([`NodeClient::wait_for_transaction`]) and
+    /// update the sequence numbers: committed (success or failure) consumes the number, expired
+    /// frees it, unknown leaves it in flight.
+    pub async fn confirm(&self, submitted: &Submitted, max_wait: Duration) -> TxnOutcome {
+        let outcome = self
+            .node
+            .wait_for_transaction(
+                submitted.hash,
+                submitted.expiration_timestamp_secs,
+                max_wait,
+            )
+            .await;
+        let seq = submitted.sequence_number;
+        match &outcome {
+            TxnOutcome::Committed { .. } | TxnOutcome::Failed { .. } => {
+                self.with_manager(|m| m.confirmed(seq)).await;
+            }
+            TxnOutcome::Expired { .. } => {
+                if let Some(gap) = self.with_manager(|m| m.expired(seq)).await {
+                    log_gap(submitted.hash, &gap, "expired");
+                }
+            }
+            TxnOutcome::Unknown { .. } => {}
+        }
+        outcome
+    }
+
+    /// [`submit`](Self::submit) then [`confirm`](Self::confirm). An ambiguous submission is
+    /// resolved by polling its hash, so it ends in `Ok` with whatever the chain says (including
+    /// [`TxnOutcome::Unknown`]); only definite rejections are `Err`.
+    pub async fn submit_and_confirm(
+        &self,
+        payload: EntryFunction,
+        max_wait: Duration,
+    ) -> Result<(Submitted, TxnOutcome), SubmitError> {
+        let submitted = match self.submit(payload).await {
+            Ok(s) => s,
+            Err(e) => match e.submitted() {
+                Some(s) => s,
+                None => return Err(e),
+            },
+        };
+        let outcome = self.confirm(&submitted, max_wait).await;
+        Ok((submitted, outcome))
+    }
+
+    // ---- internals ----
+
+    async fn sign_and_send(
+        &self,
+        payload: &EntryFunction,
+        sequence_number: u64,
+        gas_unit_price: u64,
+    ) -> Result<Submitted, SubmitError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let expiration_timestamp_secs = now.saturating_add(self.gas.expiration_secs);
+        let raw = RawTransaction {
+            sender: self.key.address(),
+            sequence_number,
+            payload: payload.clone().into(),
+            max_gas_amount: self.gas.max_gas_amount,
+            gas_unit_price,
+            expiration_timestamp_secs,
+            chain_id: self.chain_id,
+        };
+        let signed = sign_transaction(raw, &self.key)?;
+        let pending = self.node.submit_bcs(&signed).await?;
+        Ok(Submitted {
+            hash: pending.hash,
+            sequence_number,
+            expiration_timestamp_secs,
+        })
+    }
+
+    /// Update the numbers after a failed submission of `seq`.
+    async fn settle_rejected(&self, seq: u64, err: &SubmitError) {
+        match err {
+            // May be in mempool: stays in flight until confirmed or expired.
+            SubmitError::Ambiguous { .. } => {}
+            // Taken by another transaction: never reuse.
+            SubmitError::SequenceTooOld { .. }
+            | SubmitError::Rejected {
+                code: NodeErrorCode::InvalidTransactionUpdate,
+                ..
+            } => {
+                self.with_manager(|m| m.discard(seq)).await;
+            }
+            // Definitely not in mempool: reusable.
+            SubmitError::Rejected { .. }
+            | SubmitError::MempoolFull { .. }
+            | SubmitError::NotSubmitted(_) => {
+                if let Some(gap) = self.with_manager(|m| m.failed_before_submit(seq)).await
+                    && let Some(hash) = err.hash()
+                {
+                    log_gap(hash, &gap, "rejected");
+                }
+            }
+        }
+    }
+
+    /// Hand out the next number, reading the account first if this is the first use.
+    async fn allocate(&self) -> Result<u64, SubmitError> {
+        if let Some(m) = self.seq.lock().await.as_mut() {
+            return Ok(m.next());
+        }
+        let on_chain = self.read_sequence_number().await?;
+        let mut guard = self.seq.lock().await;
+        Ok(guard
+            .get_or_insert_with(|| SequenceManager::new(on_chain))
+            .next())
+    }
+
+    async fn with_manager<T>(&self, f: impl FnOnce(&mut SequenceManager) -> T) -> Option<T> {
+        self.seq.lock().await.as_mut().map(f)
+    }
+
+    async fn read_sequence_number(&self) -> Result<u64, NodeClientError> {
+        let info = self.node.account(self.key.address()).await?;
+        if info.exists && info.authentication_key != self.key.public_key().authentication_key() {
+            warn!(
+                sender = %self.key.address(),
+                "the account's authentication key is not this key's: transactions will fail INVALID_AUTH_KEY"
+            );
+        }
+        debug!(sender = %self.key.address(), sequence_number = info.sequence_number, "read account sequence number");
+        Ok(info.sequence_number)
+    }
+
+    async fn gas_unit_price(&self) -> Result<u64, NodeClientError> {
+        if let Some(p) = self.gas.gas_unit_price {
+            return Ok(p);
+        }
+        if let Some((price, at)) = *self.gas_cache.lock().await
+            && at.elapsed() < self.gas_price_ttl
+        {
+            return Ok(price);
+        }
+        let price = self.node.estimate_gas_price().await?.gas_estimate;
+        *self.gas_cache.lock().await = Some((price, Instant::now()));
+        Ok(price)
+    }
+}
+
+fn log_gap(hash: TransactionHash, gap: &GapReport, what: &str) {
+    if gap.stalled.is_empty() {
+        debug!(%hash, reusable = ?gap.reusable, "{what}: sequence number reusable");
+    } else {
+        warn!(
+            %hash,
+            reusable = ?gap.reusable,
+            stalled = ?gap.stalled,
+            "{what}: later transactions wait behind the gap until it is refilled or they expire"
+        );
+    }
+}
+
+fn log_resync(report: &ResyncReport) {
+    if report.stalled.is_empty() {
+        debug!(?report, "sequence numbers resynced");
+    } else {
+        warn!(
+            ?report,
+            "sequence numbers resynced: in-flight transactions are too new"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::aptos::abi::{MoveModule, encode_entry_function};
+    use crate::aptos::node::fake_node::{FakeNode, Inner, LookupReply, SubmitReply, fast_poll};
+
+    fn payload(amount: u64) -> EntryFunction {
+        let abi: MoveModule = serde_json::from_value(json!({
+            "address": "0x1", "name": "aptos_account",
+            "exposed_functions": [{
+                "name": "transfer", "visibility": "public", "is_entry": true, "is_view": false,
+                "generic_type_params": [], "params": ["&signer", "address", "u64"], "return": []
+            }]
+        }))
+        .unwrap();
+        encode_entry_function(&abi, "transfer", &[], &[json!("0x2"), json!(amount)]).unwrap()
+    }
+
+    fn gas(price: Option<u64>) -> GasConfig {
+        GasConfig {
+            max_gas_amount: 5_000,
+            gas_unit_price: price,
+            expiration_secs: 60,
+        }
+    }
+
+    async fn setup(inner: Inner, key: &PrivateKey) -> (FakeNode, Submitter) {
+        let node = FakeNode::start(inner).await;
+        let client = NodeClient::new(&node.base, Duration::from_secs(2))
+            .unwrap()
+            .with_poll_config(fast_poll());
+        let s = Submitter::connect(client, key.clone(), gas(None))
+            .await
+            .unwrap();
+        (node, s)
+    }
+
+    fn with_account(key: &PrivateKey, seq: u64) -> Inner {
+        let mut inner = Inner::default();
+        inner.accounts.insert(key.address(), seq);
+        inner
+    }
+
+    #[tokio::test]
+    async fn submit_signs_with_account_number_and_node_gas() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 11), &key).await;
+        assert_eq!(s.chain_id(), 4);
+        let a = s.submit(payload(1)).await.unwrap();
+        let b = s.submit(payload(2)).await.unwrap();
+        assert_eq!((a.sequence_number, b.sequence_number), (11, 12));
+        assert_eq!(s.in_flight().await, vec![11, 12]);
+        let fixture = node.lock();
+        assert_eq!(fixture.received.len(), 2);
+        assert_eq!(fixture.received[0].hash, a.hash);
+        assert_eq!(fixture.received[1].hash, b.hash);
+        assert!(fixture.received[0].sender_matches_key);
+        assert_eq!(fixture.received[0].gas_unit_price, 100);
+        assert_eq!(
+            fixture.received[0].expiration_timestamp_secs,
+            a.expiration_timestamp_secs
+        );
+        assert_eq!(fixture.account_requests, 1);
+        assert_eq!(fixture.gas_requests, 1, "gas estimate cached");
+    }
+
+    #[tokio::test]
+    async fn fixed_gas_price_and_lazy_account_read() {
+        let key = PrivateKey::from_test_seed(3);
+        let node = FakeNode::start(Inner::default()).await;
+        let client = NodeClient::new(&node.base, Duration::from_secs(2)).unwrap();
+        let s = Submitter::new(client, key, 4, gas(Some(150)));
+        let a = s.submit(payload(1)).await.unwrap();
+        assert_eq!(a.sequence_number, 0, "404 account → 0");
+        let fixture = node.lock();
+        assert_eq!(fixture.gas_requests, 0);
+        assert_eq!(fixture.received[0].gas_unit_price, 150);
+    }
+
+    #[tokio::test]
+    async fn pipelined_submits_get_consecutive_numbers() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 40), &key).await;
+        let s = Arc::new(s);
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move { s.submit(payload(i)).await })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap().unwrap().sequence_number);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (40..46).collect::<Vec<_>>());
+        assert_eq!(node.lock().received.len(), 6);
+        assert_eq!(s.in_flight().await, seqs);
+    }
+
+    #[tokio::test]
+    async fn too_old_resyncs_and_rebuilds_once() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 5), &key).await;
+        // Another client used 5..=8 meanwhile.
+        node.lock().accounts.insert(key.address(), 9);
+        let sent = s.submit(payload(1)).await.unwrap();
+        assert_eq!(sent.sequence_number, 9);
+        assert_eq!(s.in_flight().await, vec![9]);
+        let fixture = node.lock();
+        let seqs: Vec<u64> = fixture.received.iter().map(|r| r.sequence_number).collect();
+        assert_eq!(seqs, vec![5, 9]);
+        assert_eq!(fixture.received[1].hash, sent.hash);
+    }
+
+    #[tokio::test]
+    async fn too_old_twice_gives_up_after_one_rebuild() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 5), &key).await;
+        let too_old = SubmitReply::Error(
+            400,
+            json!({"message": "too old", "error_code": "sequence_number_too_old", "vm_error_code": null}),
+        );
+        node.lock()
+            .submit_replies
+            .extend([too_old.clone(), too_old.clone(), too_old]);
+        let err = s.submit(payload(1)).await.unwrap_err();
+        assert!(matches!(err, SubmitError::SequenceTooOld { .. }), "{err}");
+        assert_eq!(node.lock().received.len(), 2);
+        assert!(s.in_flight().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn ambiguous_submit_is_not_resent_and_resolves_by_polling() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 2), &key).await;
+        node.lock().submit_replies.push_back(SubmitReply::Error(
+            503,
+            json!({"message": "overloaded", "error_code": "internal_error", "vm_error_code": null}),
+        ));
+        let err = s.submit(payload(1)).await.unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        let handle = err.submitted().unwrap();
+        assert_eq!(handle.sequence_number, 2);
+        assert_eq!(node.lock().received.len(), 1, "no resubmission");
+        assert_eq!(Some(node.lock().received[0].hash), err.hash());
+        assert_eq!(s.in_flight().await, vec![2], "still in flight");
+
+        // The next transaction does not reuse the ambiguous number.
+        let next = s.submit(payload(2)).await.unwrap();
+        assert_eq!(next.sequence_number, 3);
+
+        // The node had accepted it after all.
+        node.lock()
+            .lookup_replies
+            .push_back(LookupReply::Committed {
+                success: true,
+                vm_status: "Executed successfully".into(),
+            });
+        let out = s.confirm(&handle, Duration::from_secs(2)).await;
+        assert!(matches!(out, TxnOutcome::Committed { .. }), "{out:?}");
+        assert_eq!(s.in_flight().await, vec![3]);
+    }
+
+    #[tokio::test]
+    async fn definite_rejection_frees_the_number() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 0), &key).await;
+        node.lock().submit_replies.extend([
+            SubmitReply::Accept,
+            SubmitReply::Error(
+                400,
+                json!({"message": "Invalid transaction: Type: Validation Code: INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE",
+                       "error_code": "vm_error", "vm_error_code": 5}),
+            ),
+        ]);
+        assert_eq!(s.submit(payload(1)).await.unwrap().sequence_number, 0);
+        let err = s.submit(payload(2)).await.unwrap_err();
+        assert!(matches!(err, SubmitError::Rejected { .. }), "{err}");
+        assert_eq!(s.in_flight().await, vec![0]);
+        assert_eq!(s.submit(payload(3)).await.unwrap().sequence_number, 1);
+    }
+
+    #[tokio::test]
+    async fn expired_transaction_frees_its_number() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 7), &key).await;
+        let sent = s.submit(payload(1)).await.unwrap();
+        {
+            let mut f = node.lock();
+            f.lookup_replies.push_back(LookupReply::NotFound);
+            f.ledger_usecs = (sent.expiration_timestamp_secs + 60) * 1_000_000;
+        }
+        let out = s.confirm(&sent, Duration::from_secs(2)).await;
+        assert!(matches!(out, TxnOutcome::Expired { .. }), "{out:?}");
+        assert!(s.in_flight().await.is_empty());
+        assert_eq!(s.submit(payload(2)).await.unwrap().sequence_number, 7);
+    }
+
+    #[tokio::test]
+    async fn submit_and_confirm_failure_consumes_the_number() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 3), &key).await;
+        node.lock().lookup_replies.extend([
+            LookupReply::Pending,
+            LookupReply::Committed {
+                success: false,
+                vm_status: "Move abort in 0x1::coin: EINSUFFICIENT_BALANCE(0x10006): low".into(),
+            },
+        ]);
+        let (sent, out) = s
+            .submit_and_confirm(payload(1), Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(sent.sequence_number, 3);
+        assert!(matches!(out, TxnOutcome::Failed { .. }), "{out:?}");
+        assert!(s.in_flight().await.is_empty());
+        assert_eq!(s.submit(payload(2)).await.unwrap().sequence_number, 4);
+    }
+
+    #[tokio::test]
+    async fn unknown_outcome_keeps_the_number_in_flight() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 0), &key).await;
+        node.lock().lookup_replies.push_back(LookupReply::Pending);
+        let (sent, out) = s
+            .submit_and_confirm(payload(1), Duration::from_millis(30))
+            .await
+            .unwrap();
+        assert!(matches!(out, TxnOutcome::Unknown { .. }), "{out:?}");
+        assert_eq!(s.in_flight().await, vec![sent.sequence_number]);
+    }
+}

@@ -1,1 +1,0 @@
-//! Paper venue (being written).
