@@ -8,10 +8,11 @@
 use std::process::ExitCode;
 
 use async_trait::async_trait;
-use perpbot::model::{Event, Lots, MarketId, NewOrder, PositionSide, Side, Ticks};
+use perpbot::model::{Event, Lots, MarketId, NewOrder, OrderStatus, PositionSide, Side, Ticks};
 use perpbot::strategy::{Context, Strategy, StrategyError, StrategyRegistry, parse_params};
 
-/// Joins the best bid one tick better when the spread is wide; sells out one tick inside the ask.
+/// Keeps one post-only order one tick inside the spread while it is wide: a bid when flat, an
+/// ask that closes the position when long.
 struct PennyJumper {
     params: Params,
 }
@@ -42,21 +43,28 @@ impl Strategy for PennyJumper {
         let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else {
             return Ok(());
         };
-        if ctx.open_orders(market).next().is_some()
-            || ask.price.0 - bid.price.0 < self.params.min_spread_ticks
-        {
+        if ask.price.0 - bid.price.0 < self.params.min_spread_ticks {
             return Ok(());
         }
+        // Long: sell it back one tick inside the ask. Flat: bid one tick above the best bid.
         let lots = Lots(spec.min_lots);
         let held = ctx
             .position(market, PositionSide::Long)
             .map_or(Lots(0), |p| p.lots);
-        let order = if held >= lots {
+        let want = if held >= lots {
             NewOrder::limit(market, Side::Sell, lots, Ticks(ask.price.0 - 1)).closing()
         } else {
             NewOrder::limit(market, Side::Buy, lots, Ticks(bid.price.0 + 1))
         };
-        ctx.place(order.post_only());
+        let want = want.post_only();
+        if ctx
+            .open_orders(market)
+            .any(|o| o.status != OrderStatus::Open || o.request.order == want)
+        {
+            return Ok(()); // in flight, or already where we want it
+        }
+        let stale: Vec<_> = ctx.open_orders(market).map(|o| o.client_id()).collect();
+        ctx.replace_quotes(market, stale, [want]);
         Ok(())
     }
 }

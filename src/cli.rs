@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::{Config, VenueKind};
@@ -155,7 +155,6 @@ pub fn main_with(registry: StrategyRegistry) -> ExitCode {
     match runtime.block_on(execute(command, registry)) {
         Ok(code) => code,
         Err(e) => {
-            error!("{e:#}");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

@@ -507,6 +507,10 @@ impl Order {
             (S::PendingNew | S::Open | S::PartiallyFilled, E::CancelRequested) => S::PendingCancel,
             (S::PendingCancel, E::CancelRequested) => return Ok(Transition::Duplicate),
             (S::PendingCancel, E::CancelRejected) => resting(self),
+            // The cancel lost a race with a fill (or a venue-side cancel): nothing left to do.
+            (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::CancelRejected) => {
+                return Ok(Transition::Duplicate);
+            }
             (
                 S::PendingNew | S::Open | S::PartiallyFilled | S::PendingCancel | S::Unknown,
                 E::Cancelled,
@@ -538,17 +542,7 @@ impl Order {
                 S::Unknown | S::Filled | S::Cancelled | S::Rejected | S::Expired,
                 E::CancelRequested,
             )
-            | (
-                S::PendingNew
-                | S::Open
-                | S::PartiallyFilled
-                | S::Filled
-                | S::Cancelled
-                | S::Rejected
-                | S::Expired
-                | S::Unknown,
-                E::CancelRejected,
-            )
+            | (S::PendingNew | S::Open | S::PartiallyFilled | S::Unknown, E::CancelRejected)
             | (S::Filled | S::Rejected | S::Expired, E::Cancelled)
             | (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::Accepted { .. })
             | (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::Expired) => {
@@ -725,6 +719,19 @@ mod tests {
             open.apply(&OrderEvent::CancelRejected, Timestamp(9))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_cancel_that_lost_the_race_to_a_fill_is_harmless() {
+        let mut o = order(1000);
+        run(&mut o, &[ack(), OrderEvent::CancelRequested, fill(1, 1000)]);
+        assert_eq!(o.status, S::Filled);
+        // The venue then refuses the cancel: the order is done, nothing changes, no error.
+        assert_eq!(
+            o.apply(&OrderEvent::CancelRejected, Timestamp(3)).unwrap(),
+            Transition::Duplicate
+        );
+        assert_eq!(o.status, S::Filled);
     }
 
     #[test]
