@@ -1012,6 +1012,8 @@ pub(crate) mod fake_node {
         pub sender_matches_key: bool,
         pub expiration_timestamp_secs: u64,
         pub gas_unit_price: u64,
+        /// The decoded entry function (what the signer authorised).
+        pub function: crate::aptos::types::EntryFunction,
     }
 
     pub struct Inner {
@@ -1200,6 +1202,7 @@ pub(crate) mod fake_node {
                 sender_matches_key: v.sender_matches_key,
                 expiration_timestamp_secs: raw.expiration_timestamp_secs,
                 gas_unit_price: raw.gas_unit_price,
+                function: raw.payload.entry_function().clone(),
             });
             let on_chain = i.accounts.get(&raw.sender).copied().unwrap_or(0);
             if seq < on_chain {

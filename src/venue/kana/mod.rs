@@ -5,3 +5,4 @@ pub mod decode;
 pub mod payload;
 pub mod rest;
 pub mod wire;
+pub mod writer;
