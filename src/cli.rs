@@ -76,6 +76,56 @@ pub enum Command {
     /// Aptos transaction tools (offline).
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Decode recorded WebSocket frames (one per line on stdin) into normalised events, one JSON
+    /// line each on stdout; undecodable frames go to stderr with the reason.
+    Decode(DecodeArgs),
+    /// List the configured venue's markets and their grids (Kana REST).
+    Markets {
+        /// Config naming the venue.
+        #[arg(long, default_value = "config/testnet.toml")]
+        config: PathBuf,
+    },
+    /// Show an account's balances, positions and open orders (Kana REST).
+    Account {
+        /// Config naming the venue.
+        #[arg(long, default_value = "config/testnet.toml")]
+        config: PathBuf,
+        /// Wallet address (default: the address of the configured private key).
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
+
+/// Options of `decode`.
+#[derive(Debug, clap::Args)]
+pub struct DecodeArgs {
+    /// Venue whose frames these are.
+    #[arg(long, value_enum, default_value = "kana")]
+    pub venue: DecodeVenue,
+    /// Market specs: a saved `getMarketInfo` / `allMarkets` answer (default: the documented APT grid).
+    #[arg(long)]
+    pub market_info: Option<PathBuf>,
+    /// Units of the frames: `auto` (raw for the old G2/G3 market ids), `human` or `raw`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub units: DecodeUnits,
+}
+
+/// Venues `decode` understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecodeVenue {
+    /// Kana Perps WebSocket indexer frames.
+    Kana,
+}
+
+/// Units of recorded Kana frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecodeUnits {
+    /// Decide per market id.
+    Auto,
+    /// Human decimals (current hosts).
+    Human,
+    /// Lots, ticks and quote sub-units (the old host).
+    Raw,
 }
 
 /// `perpbot tx …`
@@ -198,6 +248,9 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Decode(args) => decode(&args),
+        Command::Markets { config } => markets(&config).await,
+        Command::Account { config, address } => account(&config, address.as_deref()).await,
         Command::Kill { config } => {
             let config = Config::load(&config)?;
             let Some(path) = config.engine.kill_switch_file else {
@@ -293,6 +346,134 @@ pub fn tx_sign(args: &TxSignArgs) -> Result<crate::aptos::SignedTxnReport> {
         chain_id: args.chain_id,
     };
     Ok(crate::aptos::sign_to_report(raw, &key)?)
+}
+
+fn decode(args: &DecodeArgs) -> Result<ExitCode> {
+    use crate::venue::kana::decode::{
+        KanaDecoder, KanaUnits, builtin_specs, decode_lines, specs_from_market_info_json,
+    };
+    let DecodeVenue::Kana = args.venue;
+    let specs = match &args.market_info {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            specs_from_market_info_json(&text)
+                .with_context(|| format!("{}: not a market-info answer", path.display()))?
+        }
+        None => builtin_specs(),
+    };
+    let units = match args.units {
+        DecodeUnits::Auto => KanaUnits::Auto,
+        DecodeUnits::Human => KanaUnits::Human,
+        DecodeUnits::Raw => KanaUnits::Raw,
+    };
+    let mut decoder = KanaDecoder::new(specs, units)?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let summary = decode_lines(stdin.lock(), stdout.lock(), stderr.lock(), &mut decoder)
+        .context("reading stdin")?;
+    eprintln!(
+        "decoded {} frames: {} events, {} undecodable",
+        summary.frames, summary.events, summary.errors
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Kana section of a config, or a clear error.
+fn kana_config(path: &Path) -> Result<(Config, crate::config::KanaConfig)> {
+    let config = Config::load(path)?;
+    let kana = config
+        .venue
+        .kana
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("{}: venue.kana is not configured", path.display()))?;
+    Ok((config, kana))
+}
+
+/// A Kana REST client for a config; the API key is optional for reads (sent when set).
+fn kana_rest(kana: &crate::config::KanaConfig) -> Result<crate::venue::kana::rest::KanaRest> {
+    let api_key = match kana.api_key.load("venue.kana.api_key") {
+        Ok(key) => Some(key),
+        Err(e) => {
+            warn!("{e}; calling the REST API without a key");
+            None
+        }
+    };
+    Ok(crate::venue::kana::rest::KanaRest::new(
+        &kana.rest_url,
+        api_key,
+        Duration::from_millis(kana.request_timeout_ms),
+        crate::venue::kana::rest::RetryPolicy::default(),
+    )?)
+}
+
+async fn markets(path: &Path) -> Result<ExitCode> {
+    let (_, kana) = kana_config(path)?;
+    let rest = kana_rest(&kana)?;
+    let specs = rest.all_market_specs().await?;
+    println!(
+        "{:>6}  {:<12} {:>12} {:>12} {:>10} {:>8} {:>6}",
+        "id", "name", "lot", "tick", "min size", "max lev", "mm %"
+    );
+    for s in specs {
+        println!(
+            "{:>6}  {:<12} {:>12} {:>12} {:>10} {:>8} {:>6}",
+            s.id.0,
+            s.name,
+            s.lot_in_coins(),
+            s.tick_in_price(),
+            s.lots_to_size(crate::model::Lots(s.min_lots)),
+            s.max_leverage,
+            s.maintenance_margin_rate() * rust_decimal::Decimal::from(100)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn account(path: &Path, address: Option<&str>) -> Result<ExitCode> {
+    use crate::aptos::AccountAddress;
+    let (_, kana) = kana_config(path)?;
+    let wallet = match address {
+        Some(a) => AccountAddress::from_hex(a).with_context(|| format!("--address {a}"))?,
+        None => {
+            let secret = kana
+                .private_key
+                .load("venue.kana.private_key")
+                .map_err(anyhow::Error::msg)?;
+            let key: crate::aptos::PrivateKey = secret
+                .expose()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("venue.kana.private_key: {e}"))?;
+            key.address()
+        }
+    };
+    let rest = kana_rest(&kana)?;
+    println!("wallet           {wallet}");
+    println!("profile          {}", rest.profile_address(wallet).await?);
+    println!(
+        "wallet balance   {}",
+        rest.wallet_account_balance(wallet).await?
+    );
+    println!(
+        "trading balance  {}",
+        rest.profile_balance_snapshot(wallet).await?
+    );
+    println!(
+        "APT (gas)        {}",
+        rest.account_apt_balance(wallet).await?
+    );
+    let positions = rest.positions(wallet, None).await?;
+    println!("positions        {}", positions.len());
+    for record in positions.raw() {
+        println!("  {record}");
+    }
+    let orders = rest.open_orders(wallet, None).await?;
+    println!("open orders      {}", orders.len());
+    for record in orders.raw() {
+        println!("  {record}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Load the config named on the command line, or the default (from disk, else embedded).

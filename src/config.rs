@@ -152,6 +152,42 @@ pub struct KanaConfig {
     /// Confirms that real money may be traded (required on mainnet, or the CLI flag).
     #[serde(default)]
     pub i_understand_this_is_mainnet: bool,
+    /// Gas cap per transaction (gas units; a mainnet 8-order cancel used 175).
+    #[serde(default = "kana_defaults::max_gas_amount")]
+    pub max_gas_amount: u64,
+    /// Gas unit price in octas; unset = the node's estimate.
+    #[serde(default)]
+    pub gas_unit_price: Option<u64>,
+    /// A transaction expires this many seconds after it is built.
+    #[serde(default = "kana_defaults::expiration_secs")]
+    pub expiration_secs: u64,
+    /// Longest wait for a transaction to commit before its outcome counts as ambiguous (ms).
+    #[serde(default = "kana_defaults::confirm_timeout_ms")]
+    pub confirm_timeout_ms: u64,
+    /// Timeout of one REST or node request (ms).
+    #[serde(default = "kana_defaults::request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Most orders in one placing transaction.
+    #[serde(default = "kana_defaults::max_batch")]
+    pub max_batch: usize,
+}
+
+mod kana_defaults {
+    pub fn max_gas_amount() -> u64 {
+        10_000
+    }
+    pub fn expiration_secs() -> u64 {
+        60
+    }
+    pub fn confirm_timeout_ms() -> u64 {
+        30_000
+    }
+    pub fn request_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn max_batch() -> usize {
+        10
+    }
 }
 
 /// The `[venue]` table.

@@ -6,3 +6,4 @@ pub mod payload;
 pub mod rest;
 pub mod wire;
 pub mod writer;
+pub mod ws;
