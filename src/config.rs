@@ -170,6 +170,10 @@ pub struct KanaConfig {
     /// Most orders in one placing transaction.
     #[serde(default = "kana_defaults::max_batch")]
     pub max_batch: usize,
+    /// Trade for this owner wallet with a delegate key (one-click trading, reference §9.6): the
+    /// private key is then the delegate's, which can trade but never withdraw.
+    #[serde(default)]
+    pub delegate_for: Option<String>,
 }
 
 mod kana_defaults {

@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::aptos::node::CommittedTxn;
 use crate::aptos::signing::TransactionHash;
 use crate::aptos::vm_status::VmStatus;
-use crate::aptos::{Submitter, TxnOutcome, encode_entry_function};
+use crate::aptos::{AccountAddress, Submitter, TxnOutcome, encode_entry_function};
 use crate::model::{
     ClientOrderId, Direction, MarketId, MarketSpec, OrderKind, OrderRequest, Ticks, VenueOrderId,
     position_side,
@@ -49,6 +49,9 @@ pub struct WriterConfig {
     /// Most orders in one placing transaction ([UNK]: Kana documents no limit; kept small so a
     /// transaction stays well under the gas cap).
     pub max_batch: usize,
+    /// Trade for this owner wallet with a delegate key (`delegated_scripts`, reference §9.6):
+    /// the signer is the delegate, the owner's address is the first argument of every call.
+    pub delegate_for: Option<AccountAddress>,
 }
 
 impl Default for WriterConfig {
@@ -56,6 +59,7 @@ impl Default for WriterConfig {
         WriterConfig {
             confirm_timeout: Duration::from_secs(30),
             max_batch: 10,
+            delegate_for: None,
         }
     }
 }
@@ -259,6 +263,13 @@ impl KanaWriter {
         if let Err(e) = payload.validate() {
             return rejected(format!("Kana REST returned an unusable payload: {e}"));
         }
+        let payload = match self.config.delegate_for {
+            None => payload,
+            Some(owner) => match delegated(payload, request, owner) {
+                Ok(p) => p,
+                Err(reason) => return rejected(reason),
+            },
+        };
         let id = match payload.function_id() {
             Ok(id) => id,
             Err(e) => return rejected(format!("Kana REST payload: {e}")),
@@ -336,6 +347,47 @@ impl KanaWriter {
             },
         }
     }
+}
+
+/// The `delegated_scripts` function that does what `request` asks (reference §6.2, [CHAIN] ABI).
+/// Chosen from the request rather than from the REST payload's function name, whose
+/// `perpetual_scripts` names are [UNK].
+fn delegated_function(request: &VenueRequest) -> Result<&'static str, String> {
+    match request {
+        VenueRequest::Orders { cancel, place, .. } => match (cancel.is_empty(), place.as_slice()) {
+            (false, []) => Ok("cancel_delegated_orders"),
+            (true, [one]) if one.order.kind == OrderKind::Limit => {
+                Ok("place_delegated_limit_order")
+            }
+            (true, [_]) => Ok("place_delegated_market_order"),
+            _ => Err("a delegate places one order per transaction and cancels apart".into()),
+        },
+        VenueRequest::SetTakeProfit { .. } => Ok("update_delegated_take_profit"),
+        VenueRequest::SetStopLoss { .. } => Ok("update_delegated_stop_loss"),
+        VenueRequest::ClosePosition { .. } => Ok("place_delegated_market_order"),
+    }
+}
+
+/// Turn Kana's direct payload into its delegated twin: same package, module `delegated_scripts`,
+/// the owner's address prepended to the arguments. [INF]: the delegated twins take the direct
+/// call's arguments in the same order (the ABI dump's parameter types match the REST query order).
+fn delegated(
+    payload: EntryFunctionPayload,
+    request: &VenueRequest,
+    owner: AccountAddress,
+) -> Result<EntryFunctionPayload, String> {
+    let id = payload
+        .function_id()
+        .map_err(|e| format!("Kana REST payload: {e}"))?;
+    let function = delegated_function(request)?;
+    let mut arguments = Vec::with_capacity(payload.function_arguments.len() + 1);
+    arguments.push(Value::String(owner.to_string()));
+    arguments.extend(payload.function_arguments);
+    Ok(EntryFunctionPayload {
+        function: format!("{}::delegated_scripts::{function}", id.module.address),
+        type_arguments: payload.type_arguments,
+        function_arguments: arguments,
+    })
 }
 
 /// A readable reason for a committed failure.
@@ -444,10 +496,19 @@ fn placed_ids(
 #[async_trait]
 impl VenueWriter for KanaWriter {
     fn capabilities(&self) -> VenueCapabilities {
-        VenueCapabilities {
-            atomic_replace: true,
-            max_batch: self.config.max_batch,
-            client_order_ids: false,
+        match self.config.delegate_for {
+            // delegated_scripts has no batch-place or cancel-and-place twin ([UNK] beyond the ABI
+            // dump of reference §6.2): one order per transaction, cancels apart.
+            Some(_) => VenueCapabilities {
+                atomic_replace: false,
+                max_batch: 1,
+                client_order_ids: false,
+            },
+            None => VenueCapabilities {
+                atomic_replace: true,
+                max_batch: self.config.max_batch,
+                client_order_ids: false,
+            },
         }
     }
 
@@ -515,6 +576,17 @@ mod tests {
         ]})
     }
 
+    /// `delegated_scripts::place_delegated_limit_order` as in reference §6.2's ABI dump [CHAIN].
+    fn delegated_abi() -> Value {
+        json!({
+        "address": PKG, "name": "delegated_scripts", "friends": [], "structs": [],
+        "exposed_functions": [
+            {"name": "place_delegated_limit_order", "visibility": "public", "is_entry": true, "is_view": false,
+             "generic_type_params": [], "return": [],
+             "params": ["&signer", "address", "u64", "bool", "bool", "u64", "u64", "u64", "u8", "u64", "u64"]}
+        ]})
+    }
+
     /// A Kana-shaped REST server whose payloads carry on-chain units, as the real one does [INF].
     async fn fake_kana(null_argument: bool) -> String {
         let spec = MarketSpec::kana_apt_testnet();
@@ -574,6 +646,15 @@ mod tests {
         lookups: Vec<LookupReply>,
         submits: Vec<SubmitReply>,
     ) -> Setup {
+        setup_with(None, null_argument, lookups, submits).await
+    }
+
+    async fn setup_with(
+        delegate_for: Option<AccountAddress>,
+        null_argument: bool,
+        lookups: Vec<LookupReply>,
+        submits: Vec<SubmitReply>,
+    ) -> Setup {
         let key = PrivateKey::from_seed_bytes([9u8; 32]);
         let mut inner = Inner::default();
         inner.modules.insert(
@@ -582,6 +663,13 @@ mod tests {
                 "perpetual_scripts".into(),
             ),
             scripts_abi(),
+        );
+        inner.modules.insert(
+            (
+                AccountAddress::from_hex(PKG).unwrap(),
+                "delegated_scripts".into(),
+            ),
+            delegated_abi(),
         );
         inner.accounts.insert(key.address(), 7);
         inner.lookup_replies = lookups.into();
@@ -606,6 +694,7 @@ mod tests {
         let config = WriterConfig {
             confirm_timeout: Duration::from_millis(300),
             max_batch: 10,
+            delegate_for,
         };
         Setup {
             writer: KanaWriter::new(
@@ -773,6 +862,45 @@ mod tests {
         ids.extend_from_slice(&161_668_980_614_256_490_457_451_450u128.to_le_bytes());
         assert_eq!(f.args[1], ids);
         assert_eq!(f.args[2], vec![1u8, 1u8], "one side: true (long)");
+    }
+
+    #[tokio::test]
+    async fn a_delegate_signs_the_delegated_twin_with_the_owner_first() {
+        let owner = AccountAddress::from_hex(
+            "0xd01e3a233632a41463bd6d289e99e69e1b50815c7afff710e1c992659a8722f3",
+        )
+        .unwrap();
+        let s = setup_with(
+            Some(owner),
+            false,
+            vec![committed(true, "Executed successfully")],
+            vec![],
+        )
+        .await;
+        assert_eq!(s.writer.capabilities().max_batch, 1);
+        let outcome = s.writer.execute(place_request()).await;
+        assert!(
+            matches!(outcome, RequestOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        let node = s.node.lock();
+        let f = &node.received[0].function;
+        assert_eq!(f.module.name.as_str(), "delegated_scripts");
+        assert_eq!(f.function.as_str(), "place_delegated_limit_order");
+        assert_eq!(
+            f.args[0],
+            owner.to_bytes().to_vec(),
+            "the owner's address comes first"
+        );
+        assert_eq!(
+            f.args[4],
+            2500u64.to_le_bytes().to_vec(),
+            "then the direct call's arguments"
+        );
+        assert!(
+            node.received[0].sender_matches_key,
+            "signed by the delegate key itself"
+        );
     }
 
     #[test]
