@@ -85,6 +85,18 @@ pub enum Command {
         #[arg(long, default_value = "config/testnet.toml")]
         config: PathBuf,
     },
+    /// Move collateral on Kana: deposit, withdraw, add margin (signed transactions).
+    Funds {
+        /// Config naming the venue and the key.
+        #[arg(long, default_value = "config/testnet.toml")]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: FundsAction,
+        /// Allow a mainnet config to move real money.
+        #[arg(long, global = true)]
+        i_understand_this_is_mainnet: bool,
+    },
     /// Show an account's balances, positions and open orders (Kana REST).
     Account {
         /// Config naming the venue.
@@ -93,6 +105,38 @@ pub enum Command {
         /// Wallet address (default: the address of the configured private key).
         #[arg(long)]
         address: Option<String>,
+    },
+}
+
+/// `perpbot funds …`
+#[derive(Debug, Subcommand)]
+pub enum FundsAction {
+    /// Deposit collateral (USDT) from the wallet into the trading profile.
+    Deposit {
+        /// Amount in collateral units (e.g. 10 = 10 USDT).
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
+    },
+    /// Withdraw collateral of one market back to the wallet.
+    Withdraw {
+        /// Market id.
+        #[arg(long)]
+        market: u64,
+        /// Amount in collateral units.
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
+    },
+    /// Add margin to a position (lowers its liquidation price).
+    AddMargin {
+        /// Market id.
+        #[arg(long)]
+        market: u64,
+        /// `long` or `short`.
+        #[arg(long)]
+        side: String,
+        /// Amount in collateral units.
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
     },
 }
 
@@ -251,6 +295,11 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         Command::Decode(args) => decode(&args),
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,
+        Command::Funds {
+            config,
+            action,
+            i_understand_this_is_mainnet,
+        } => funds(&config, action, i_understand_this_is_mainnet).await,
         Command::Kill { config } => {
             let config = Config::load(&config)?;
             let Some(path) = config.engine.kill_switch_file else {
@@ -408,6 +457,56 @@ fn kana_rest(kana: &crate::config::KanaConfig) -> Result<crate::venue::kana::res
     )?)
 }
 
+async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<ExitCode> {
+    use crate::venue::RequestOutcome;
+    use crate::venue::kana::venue::KanaAccess;
+    use crate::venue::kana::writer::KanaWriter;
+    let (config, kana) = kana_config(path)?;
+    config
+        .check_mainnet_confirmation(mainnet_flag)
+        .map_err(anyhow::Error::msg)?;
+    let access = KanaAccess::open(&kana).await?;
+    let wallet = access.wallet;
+    let writer = KanaWriter::new(access.rest, access.submitter, Vec::new(), access.writer);
+    let outcome = match action {
+        FundsAction::Deposit { amount } => writer.deposit(wallet, amount).await,
+        FundsAction::Withdraw { market, amount } => {
+            writer
+                .withdraw(wallet, crate::model::MarketId(market), amount)
+                .await
+        }
+        FundsAction::AddMargin {
+            market,
+            side,
+            amount,
+        } => {
+            let side = match side.as_str() {
+                "long" => crate::model::PositionSide::Long,
+                "short" => crate::model::PositionSide::Short,
+                other => bail!("--side must be long or short, not {other:?}"),
+            };
+            writer
+                .add_margin(crate::model::MarketId(market), side, amount)
+                .await
+        }
+    };
+    match outcome {
+        RequestOutcome::Accepted { .. } => {
+            println!("done");
+            Ok(ExitCode::SUCCESS)
+        }
+        RequestOutcome::Ambiguous { reason, token } => {
+            println!(
+                "outcome unknown ({reason}); check transaction {} before retrying",
+                token.unwrap_or_default()
+            );
+            Ok(ExitCode::from(3))
+        }
+        RequestOutcome::Rejected { reason } => bail!("refused: {reason}"),
+        RequestOutcome::Partial { .. } => bail!("unexpected partial outcome"),
+    }
+}
+
 async fn markets(path: &Path) -> Result<ExitCode> {
     let (_, kana) = kana_config(path)?;
     let rest = kana_rest(&kana)?;
@@ -501,10 +600,14 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
                 clock,
             ))
         }
-        VenueKind::Kana => bail!(
-            "venue kind \"kana\" is configured but the Kana venue is not part of this build yet; \
-             use config/paper.toml"
-        ),
+        VenueKind::Kana => {
+            let kana = config
+                .venue
+                .kana
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("venue.kana is missing"))?;
+            Box::new(crate::venue::kana::venue::KanaVenue::new(kana, clock))
+        }
     };
     let name = venue.name();
     venue

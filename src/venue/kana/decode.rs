@@ -1061,12 +1061,10 @@ impl<'d> Frame<'d> {
             });
             Ok(())
         })?;
-        let market = match orders.first() {
-            Some(first) if orders.iter().all(|o| o.market == first.market) => Some(first.market),
-            _ => None,
-        };
+        // The topic is subscribed per profile and covers every market: the list is complete for
+        // all of them, even when the orders left happen to be in one market.
         self.out.push(Event::OpenOrders(OpenOrdersSnapshot {
-            market,
+            market: None,
             orders,
             ts: latest.unwrap_or(now),
         }));
@@ -1461,7 +1459,7 @@ mod tests {
         assert_eq!(
             events,
             vec![Event::OpenOrders(OpenOrdersSnapshot {
-                market: Some(MarketId(396)),
+                market: None,
                 orders: vec![order],
                 ts: secs(1_739_790_733),
             })]
@@ -1649,7 +1647,7 @@ mod tests {
         assert_eq!(
             events,
             vec![Event::OpenOrders(OpenOrdersSnapshot {
-                market: Some(MarketId(1338)),
+                market: None,
                 orders: vec![order],
                 ts: secs(1_746_177_751),
             })]

@@ -1,9 +1,11 @@
-//! Kana Perps: wire types, the WebSocket decoder, and (as they land) the REST client, the
-//! WebSocket client and the transaction writer.
+//! Kana Perps: the venue ([`venue::KanaVenue`]) and its parts — wire types and the WebSocket
+//! decoder, the REST client, the WebSocket client (reconnect, resubscribe, resync) and the
+//! transaction writer (REST payload → BCS → Ed25519 → Aptos fullnode).
 
 pub mod decode;
 pub mod payload;
 pub mod rest;
+pub mod venue;
 pub mod wire;
 pub mod writer;
 pub mod ws;

@@ -66,7 +66,7 @@ impl Default for WriterConfig {
 
 /// Executes requests on Kana (REST payload → BCS → Ed25519 → fullnode).
 pub struct KanaWriter {
-    rest: KanaRest,
+    rest: Arc<KanaRest>,
     submitter: Arc<Submitter>,
     specs: HashMap<MarketId, MarketSpec>,
     config: WriterConfig,
@@ -85,7 +85,7 @@ fn rejected(reason: impl Into<String>) -> RequestOutcome {
 impl KanaWriter {
     /// A writer over a REST client and a submitter for the trading key.
     pub fn new(
-        rest: KanaRest,
+        rest: Arc<KanaRest>,
         submitter: Arc<Submitter>,
         specs: Vec<MarketSpec>,
         config: WriterConfig,
@@ -116,6 +116,81 @@ impl KanaWriter {
         self.specs
             .get(&market)
             .ok_or_else(|| format!("market {market} is not configured"))
+    }
+
+    /// Move collateral from the wallet into the trading profile (owner key only).
+    pub async fn deposit(&self, wallet: AccountAddress, amount: Decimal) -> RequestOutcome {
+        if self.config.delegate_for.is_some() {
+            return rejected("a delegate key cannot deposit: use the owner's key");
+        }
+        match self.rest.deposit(wallet, amount).await {
+            Ok(p) => self.account_op(p).await,
+            Err(e) => rejected(format!("Kana REST: {e}")),
+        }
+    }
+
+    /// Withdraw collateral of one market back to the wallet (owner key only).
+    pub async fn withdraw(
+        &self,
+        wallet: AccountAddress,
+        market: MarketId,
+        amount: Decimal,
+    ) -> RequestOutcome {
+        if self.config.delegate_for.is_some() {
+            return rejected("a delegate key cannot withdraw: use the owner's key");
+        }
+        match self
+            .rest
+            .withdraw_specific_market(wallet, market, amount)
+            .await
+        {
+            Ok(p) => self.account_op(p).await,
+            Err(e) => rejected(format!("Kana REST: {e}")),
+        }
+    }
+
+    /// Add margin to a position (lowers its liquidation price).
+    pub async fn add_margin(
+        &self,
+        market: MarketId,
+        side: crate::model::PositionSide,
+        amount: Decimal,
+    ) -> RequestOutcome {
+        let payload = match self.rest.add_margin(market, side.is_long(), amount).await {
+            Ok(p) => p,
+            Err(e) => return rejected(format!("Kana REST: {e}")),
+        };
+        let payload = match self.config.delegate_for {
+            None => payload,
+            Some(owner) => match payload.function_id() {
+                Ok(id) => {
+                    let mut arguments = vec![Value::String(owner.to_string())];
+                    arguments.extend(payload.function_arguments);
+                    EntryFunctionPayload {
+                        function: format!(
+                            "{}::delegated_scripts::add_delegated_margin",
+                            id.module.address
+                        ),
+                        type_arguments: payload.type_arguments,
+                        function_arguments: arguments,
+                    }
+                }
+                Err(e) => return rejected(format!("Kana REST payload: {e}")),
+            },
+        };
+        self.account_op(payload).await
+    }
+
+    async fn account_op(&self, payload: EntryFunctionPayload) -> RequestOutcome {
+        if let Err(e) = payload.validate() {
+            return rejected(format!("Kana REST returned an unusable payload: {e}"));
+        }
+        let none = VenueRequest::Orders {
+            market: MarketId(0),
+            cancel: Vec::new(),
+            place: Vec::new(),
+        };
+        self.submit_payload(&payload, &none).await
     }
 
     /// Ask Kana for the payload that does `request`.
@@ -270,6 +345,16 @@ impl KanaWriter {
                 Err(reason) => return rejected(reason),
             },
         };
+        self.submit_payload(&payload, request).await
+    }
+
+    /// ABI-encode, sign, submit and confirm one payload. `request` supplies the order ids to
+    /// report (empty for account operations).
+    async fn submit_payload(
+        &self,
+        payload: &EntryFunctionPayload,
+        request: &VenueRequest,
+    ) -> RequestOutcome {
         let id = match payload.function_id() {
             Ok(id) => id,
             Err(e) => return rejected(format!("Kana REST payload: {e}")),
@@ -698,7 +783,7 @@ mod tests {
         };
         Setup {
             writer: KanaWriter::new(
-                rest,
+                Arc::new(rest),
                 submitter,
                 vec![MarketSpec::kana_apt_testnet()],
                 config,

@@ -237,6 +237,10 @@ impl Subscriptions {
 /// reference §7.3) that the client feeds through the same decoder as live frames, so REST
 /// answers and pushes share one code path. The whole answer must be complete: the client emits
 /// [`ConnectionState::Resynced`] only when the call succeeded **and** every frame decoded.
+///
+/// The call runs while the socket streams: pushes that arrive meanwhile are delivered first, and
+/// the answer's snapshots follow them. Neither source carries a sequence number (§7.5), so a
+/// push newer than the REST read can be overridden by the older answer until the next push.
 #[async_trait]
 pub trait Resync: Send + Sync {
     /// Fetch the state; `Err` carries a human-readable reason for the log.
@@ -1098,7 +1102,7 @@ mod tests {
         expect_state(&mut rx, ConnectionState::Connected).await;
         match next(&mut rx).await {
             Event::OpenOrders(o) => {
-                assert_eq!(o.market, Some(MarketId(1338)));
+                assert_eq!(o.market, None, "profile-wide snapshot");
                 assert_eq!(o.orders.len(), 1);
                 assert_eq!(
                     (o.orders[0].price.0, o.orders[0].remaining.0),
