@@ -261,8 +261,15 @@ impl Engine {
         {
             warn!(stream = %c.stream, "venue stream reconnecting; book data may be stale");
         }
+        let ids_may_have_arrived = matches!(
+            event,
+            Event::OpenOrders(_) | Event::Order(_) | Event::Fill(_)
+        );
         if self.state.apply(&event) {
             self.pending.push_back(event);
+        }
+        if ids_may_have_arrived {
+            self.executor.release_cancels_after_ack(&mut self.state);
         }
         if let Some(change) = self.risk.evaluate(&self.state) {
             warn!(from = ?change.from, to = ?change.to, reason = %change.reason, "trading state changed");
@@ -497,6 +504,7 @@ impl Engine {
                 Some(event) = self.events.recv() => {
                     self.state.set_now(self.clock.now());
                     self.state.apply(&event);
+                    self.executor.release_cancels_after_ack(&mut self.state);
                 }
                 _ = sleep_opt(pump_wait) => {}
                 _ = tokio::time::sleep_until(deadline) => break,

@@ -643,8 +643,9 @@ impl Executor {
     }
 
     /// Orders whose cancel waited for an acknowledgement: send the cancel once the venue id is
-    /// known; forget it when the order ended meanwhile.
-    fn release_cancels_after_ack(&mut self, state: &mut State) {
+    /// known (from a request's outcome or from the venue's open-orders list); forget it when the
+    /// order ended meanwhile. The engine calls this after order-related venue events.
+    pub fn release_cancels_after_ack(&mut self, state: &mut State) {
         if self.cancel_after_ack.is_empty() {
             return;
         }
@@ -1018,6 +1019,56 @@ mod tests {
             panic!()
         };
         assert_eq!(cancel[0].venue_id, Some(VenueOrderId(1001)));
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_cancel_goes_out_when_the_open_orders_list_names_the_order() {
+        // Kana: the commit's outcome carries no id; the next open_orders snapshot does.
+        let writer = Scripted::new(
+            false,
+            vec![RequestOutcome::Accepted {
+                placed: vec![],
+                cost: rust_decimal::Decimal::ZERO,
+            }],
+        );
+        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
+        let a = h.place(1, 5518);
+        h.exec.dispatch(vec![a], &mut h.state);
+        h.settle().await;
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Open)
+        );
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        assert_eq!(h.exec.queued_cancels(), 1, "no id yet: the cancel waits");
+        let snapshot = crate::model::OpenOrdersSnapshot {
+            market: None,
+            orders: vec![crate::model::OpenOrderInfo {
+                market: M,
+                venue_id: VenueOrderId(777),
+                side: Side::Buy,
+                direction: crate::model::Direction::Open,
+                price: Ticks(5518),
+                total: Lots(500),
+                remaining: Lots(500),
+                leverage: 1,
+                updated_at: crate::model::Timestamp(0),
+            }],
+            ts: crate::model::Timestamp(0),
+        };
+        h.state.apply(&Event::OpenOrders(snapshot));
+        h.exec.release_cancels_after_ack(&mut h.state);
+        h.settle().await;
+        let sent = writer.executed();
+        let VenueRequest::Orders { cancel, .. } = &sent[1] else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(cancel[0].venue_id, Some(VenueOrderId(777)));
         assert_eq!(
             h.state.order_status(ClientOrderId(1)),
             Some(OrderStatus::Cancelled)

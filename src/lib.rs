@@ -15,7 +15,8 @@
 //! | [`risk`] | pre-trade checks, trading state (active / reduce-only / halted), kill switch |
 //! | [`executor`] | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
 //! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
-//! | [`venue`] | the venue trait (stream + writer halves) and the [`paper`](venue::paper) venue |
+//! | [`venue`] | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
+//! | [`sim`] | the exchange simulator's pure core: Econia-style matching engine and Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL) |
 //! | [`aptos`] | Aptos transactions: BCS, ABI-driven argument encoding, Ed25519 keys and signing, transaction hashes, abort decoding |
 //! | [`config`] | TOML configuration, validated at start-up; secrets from env or key files |
 //! | [`cli`] | the `perpbot` command line, reusable by plugin binaries |
@@ -36,6 +37,7 @@ pub mod engine;
 pub mod executor;
 pub mod model;
 pub mod risk;
+pub mod sim;
 pub mod state;
 pub mod strategy;
 pub mod venue;

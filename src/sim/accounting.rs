@@ -379,10 +379,13 @@ impl Ledger {
     pub fn deposit(&mut self, wallet: AccountAddress, sub_units: u64) -> AccountAddress {
         let profile = profile_address(&wallet);
         let amount = self.sub_units(sub_units);
-        let balance = self.accounts.entry(profile).or_insert_with(|| AccountBalance {
-            wallet,
-            ..AccountBalance::default()
-        });
+        let balance = self
+            .accounts
+            .entry(profile)
+            .or_insert_with(|| AccountBalance {
+                wallet,
+                ..AccountBalance::default()
+            });
         balance.collateral += amount;
         profile
     }
@@ -393,7 +396,9 @@ impl Ledger {
         let balance = self
             .accounts
             .get_mut(&profile_address(&wallet))
-            .ok_or(abort(KanaAbort::InsufficientBalanceInTradingAccountToWithdraw))?;
+            .ok_or(abort(
+                KanaAbort::InsufficientBalanceInTradingAccountToWithdraw,
+            ))?;
         if amount > balance.available() {
             return Err(abort(
                 KanaAbort::InsufficientBalanceInTradingAccountToWithdraw,
@@ -748,8 +753,7 @@ impl Ledger {
                 }
                 let total = Lots(position.lots.0.saturating_add(leg.lots.0));
                 if !total.is_zero() {
-                    position.entry_price = (position.entry_price
-                        * Decimal::from(position.lots.0)
+                    position.entry_price = (position.entry_price * Decimal::from(position.lots.0)
                         + price * Decimal::from(leg.lots.0))
                         / Decimal::from(total.0);
                 }

@@ -278,7 +278,7 @@ pub struct CancelledOrder {
 }
 
 /// What placing an order did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceResult {
     /// The order's id.
     pub order_id: VenueOrderId,
@@ -290,6 +290,19 @@ pub struct PlaceResult {
     pub unfilled: Option<(Lots, CancelReason)>,
     /// Resting orders cancelled on the way (self-match cancel-maker).
     pub cancelled: Vec<CancelledOrder>,
+}
+
+impl Default for PlaceResult {
+    /// An empty result (id 0), for [`OrderBook::place_into`].
+    fn default() -> PlaceResult {
+        PlaceResult {
+            order_id: VenueOrderId(0),
+            fills: Vec::new(),
+            rested: None,
+            unfilled: None,
+            cancelled: Vec::new(),
+        }
+    }
 }
 
 impl PlaceResult {
@@ -722,7 +735,8 @@ impl OrderBook {
                             return Err(KanaAbort::InsufficientLiquidityInOrderbook.into());
                         }
                         MarketShortfall::FillPartial => {
-                            out.unfilled = Some((Lots(remaining), CancelReason::NotEnoughLiquidity));
+                            out.unfilled =
+                                Some((Lots(remaining), CancelReason::NotEnoughLiquidity));
                         }
                     },
                 }
