@@ -259,14 +259,14 @@ impl Executor {
                     });
                 }
                 Intent::ClosePosition { market, position } => {
-                    let lots = state
+                    let (lots, leverage) = state
                         .position(market, position)
-                        .map(|p| p.lots)
-                        .unwrap_or_default();
+                        .map_or((crate::model::Lots::ZERO, 1), |p| (p.lots, p.leverage));
                     others.push(VenueRequest::ClosePosition {
                         market,
                         position,
                         lots,
+                        leverage,
                     });
                 }
             }

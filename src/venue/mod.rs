@@ -115,6 +115,8 @@ pub enum VenueRequest {
         position: PositionSide,
         /// Size the bot believes the position has (venues may close what they know instead).
         lots: Lots,
+        /// The position's leverage (Kana refuses a close at any other leverage: abort 1004).
+        leverage: u32,
     },
 }
 

@@ -271,6 +271,7 @@ impl KanaWriter {
                 market,
                 position,
                 lots,
+                leverage,
             } => {
                 // A market order that closes the side: defined for one side (collapsePosition's
                 // effect on the other hedge side is [UNK]).
@@ -280,7 +281,7 @@ impl KanaWriter {
                     trade_side: position.is_long(),
                     direction: true,
                     size: spec.lots_to_size(*lots),
-                    leverage: 1,
+                    leverage: *leverage,
                     take_profit: None,
                     stop_loss: None,
                 };

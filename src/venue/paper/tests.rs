@@ -518,6 +518,7 @@ fn stop_loss_and_close_position_and_orphaned_closes() {
         market: M,
         position: PositionSide::Short,
         lots: Lots(1000),
+        leverage: 1,
     };
     let (outcome, events) = ex.execute(&close, T0);
     assert!(matches!(outcome, RequestOutcome::Accepted { .. }));
@@ -690,6 +691,7 @@ async fn end_to_end_through_connect_and_writer() {
             market: M,
             position: PositionSide::Long,
             lots: Lots(1),
+            leverage: 1,
         },
         None,
     );
@@ -702,6 +704,7 @@ async fn end_to_end_through_connect_and_writer() {
         market: M,
         position: PositionSide::Long,
         lots: Lots(1500),
+        leverage: 1,
     };
     assert_eq!(
         writer.execute(close).await,
