@@ -4,7 +4,7 @@
 //!
 //! The [`Ledger`] is pure bookkeeping: the caller (the simulator's transaction layer) checks an
 //! order with [`Ledger::check_order`], runs it through the [`OrderBook`](super::OrderBook), then
-//! books each [`Match`] with [`Ledger::apply_match`], reserves what rested with
+//! books each [`Match`](super::matching::Match) with [`Ledger::apply_match`], reserves what rested with
 //! [`Ledger::reserve`] and releases it on cancel with [`Ledger::release`]. Liquidations and TP/SL
 //! closes are found by [`Ledger::positions_to_liquidate`] and [`Ledger::triggered`].
 //!
@@ -44,13 +44,17 @@ use rust_decimal::Decimal;
 
 use crate::aptos::{AccountAddress, KanaAbort};
 use crate::model::{
-    Direction, Liquidity, Lots, MarketId, MarketSpec, Position, PositionSide, Side, Ticks,
-    Timestamp, VenueOrderId, position_side,
+    Direction, Lots, MarketId, MarketSpec, Position, PositionSide, Ticks, Timestamp, VenueOrderId,
 };
 
 use super::funding::{FundingModel, MarkSource};
-use super::matching::{Match, PlaceOrder, RestingOrder};
+use super::liquidation::refresh_liquidation_price;
+use super::matching::{PlaceOrder, RestingOrder};
 use super::{Abort, profile_address};
+
+pub use super::fills::{FillLeg, FillOutcome};
+pub use super::funding::FundingSummary;
+pub use super::liquidation::{LiquidationCandidate, LiquidationOutcome, Trigger, TriggerReason};
 
 /// Fee rates as fractions of notional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,197 +131,52 @@ impl AccountBalance {
     }
 }
 
-/// One side of a trade, as the ledger books it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FillLeg {
-    /// Profile.
-    pub account: AccountAddress,
-    /// Position acted on.
-    pub side: PositionSide,
-    /// Open or close.
-    pub direction: Direction,
-    /// Maker or taker (sets the fee).
-    pub liquidity: Liquidity,
-    /// Size.
-    pub lots: Lots,
-    /// Price.
-    pub price: Ticks,
-    /// Leverage of the order.
-    pub leverage: u32,
-    /// The order, for a resting order's reservation.
-    pub order_id: Option<VenueOrderId>,
-    /// Take-profit to attach to the position.
-    pub take_profit: Option<Ticks>,
-    /// Stop-loss to attach to the position.
-    pub stop_loss: Option<Ticks>,
-}
-
-impl FillLeg {
-    /// The taker's side of a match.
-    pub fn taker(order: &PlaceOrder, m: &Match) -> FillLeg {
-        FillLeg {
-            account: order.account,
-            side: order.position_side(),
-            direction: order.direction,
-            liquidity: Liquidity::Taker,
-            lots: m.lots,
-            price: m.price,
-            leverage: order.leverage,
-            order_id: Some(m.taker_order_id),
-            take_profit: order.take_profit,
-            stop_loss: order.stop_loss,
-        }
-    }
-
-    /// The maker's side of a match.
-    pub fn maker(m: &Match) -> FillLeg {
-        FillLeg {
-            account: m.maker_account,
-            side: position_side(m.taker_side.opposite(), m.maker_direction),
-            direction: m.maker_direction,
-            liquidity: Liquidity::Maker,
-            lots: m.lots,
-            price: m.price,
-            leverage: m.maker_leverage,
-            order_id: Some(m.maker_order_id),
-            take_profit: m.maker_take_profit,
-            stop_loss: m.maker_stop_loss,
-        }
-    }
-}
-
-/// What booking one leg did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FillOutcome {
-    /// Fee charged.
-    pub fee: Decimal,
-    /// PnL realised (closing fills).
-    pub realized_pnl: Decimal,
-    /// Change of the position's margin (+ posted, − released).
-    pub margin_change: Decimal,
-    /// Position size after the fill.
-    pub position_lots: Lots,
-    /// Loss or fee the account could not pay, covered by the insurance fund.
-    pub shortfall: Decimal,
-}
-
-/// What a funding settlement did in one market.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FundingSummary {
-    /// Rate applied.
-    pub rate: Decimal,
-    /// Mark used.
-    pub mark: Decimal,
-    /// Total paid by long positions (negative: received).
-    pub longs_paid: Decimal,
-    /// Total received by short positions (negative: paid).
-    pub shorts_received: Decimal,
-    /// `longs_paid − shorts_received`, credited to the insurance fund.
-    pub to_insurance: Decimal,
-}
-
-/// A position below maintenance margin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiquidationCandidate {
-    /// Profile.
-    pub account: AccountAddress,
-    /// Side.
-    pub side: PositionSide,
-    /// Size.
-    pub lots: Lots,
-    /// `margin + unrealised PnL` at the mark.
-    pub equity: Decimal,
-    /// `size · mark · mmr`.
-    pub maintenance: Decimal,
-}
-
-/// What a liquidation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiquidationOutcome {
-    /// Size closed.
-    pub lots: Lots,
-    /// PnL realised at the mark.
-    pub realized_pnl: Decimal,
-    /// Returned to the trader.
-    pub to_trader: Decimal,
-    /// Paid to the liquidator.
-    pub to_liquidator: Decimal,
-    /// Net change of the insurance fund (negative when it covered a deficit).
-    pub to_insurance: Decimal,
-    /// Resting close orders of the position, now without a position: cancel them on the book.
-    pub orphaned_close_orders: Vec<VenueOrderId>,
-}
-
-/// Why a position's trigger fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TriggerReason {
-    /// Take-profit.
-    TakeProfit,
-    /// Stop-loss.
-    StopLoss,
-}
-
-/// A position whose TP or SL fired: close it with a taker order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Trigger {
-    /// Profile.
-    pub account: AccountAddress,
-    /// Market.
-    pub market: MarketId,
-    /// Side.
-    pub side: PositionSide,
-    /// Size to close.
-    pub lots: Lots,
-    /// Which trigger.
-    pub reason: TriggerReason,
-}
-
 /// What a resting order holds in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Reservation {
-    account: AccountAddress,
-    side: PositionSide,
-    direction: Direction,
-    lots: Lots,
-    price: Ticks,
-    leverage: u32,
-    amount: Decimal,
+pub(super) struct Reservation {
+    pub(super) account: AccountAddress,
+    pub(super) side: PositionSide,
+    pub(super) direction: Direction,
+    pub(super) lots: Lots,
+    pub(super) price: Ticks,
+    pub(super) leverage: u32,
+    pub(super) amount: Decimal,
 }
 
 /// Resting orders of one (account, market, side).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct SideOrders {
-    open_orders: u32,
-    open_leverage: u32,
-    close_lots: u64,
+pub(super) struct SideOrders {
+    pub(super) open_orders: u32,
+    pub(super) open_leverage: u32,
+    pub(super) close_lots: u64,
 }
 
 /// Per-market state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct MarketState {
-    spec: MarketSpec,
-    index: Option<Decimal>,
-    mid: Option<Decimal>,
-    last_trade: Option<Decimal>,
-    last_funding: Option<Timestamp>,
+pub(super) struct MarketState {
+    pub(super) spec: MarketSpec,
+    pub(super) index: Option<Decimal>,
+    pub(super) mid: Option<Decimal>,
+    pub(super) last_trade: Option<Decimal>,
+    pub(super) last_funding: Option<Timestamp>,
 }
 
-type PositionKey = (MarketId, AccountAddress, PositionSide);
+pub(super) type PositionKey = (MarketId, AccountAddress, PositionSide);
 
 /// Collateral, positions and reservations of every simulated profile.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    config: LedgerConfig,
-    markets: BTreeMap<MarketId, MarketState>,
-    accounts: BTreeMap<AccountAddress, AccountBalance>,
-    positions: BTreeMap<PositionKey, Position>,
-    reservations: BTreeMap<(MarketId, VenueOrderId), Reservation>,
-    side_orders: BTreeMap<PositionKey, SideOrders>,
-    insurance_fund: Decimal,
-    fees_collected: Decimal,
+    pub(super) config: LedgerConfig,
+    pub(super) markets: BTreeMap<MarketId, MarketState>,
+    pub(super) accounts: BTreeMap<AccountAddress, AccountBalance>,
+    pub(super) positions: BTreeMap<PositionKey, Position>,
+    pub(super) reservations: BTreeMap<(MarketId, VenueOrderId), Reservation>,
+    pub(super) side_orders: BTreeMap<PositionKey, SideOrders>,
+    pub(super) insurance_fund: Decimal,
+    pub(super) fees_collected: Decimal,
 }
 
-fn abort(k: KanaAbort) -> Abort {
+pub(super) fn abort(k: KanaAbort) -> Abort {
     Abort::Kana(k)
 }
 
@@ -366,7 +225,7 @@ impl Ledger {
         self.markets.get(&market).map(|m| &m.spec)
     }
 
-    fn market(&self, market: MarketId) -> Result<&MarketState, Abort> {
+    pub(super) fn market(&self, market: MarketId) -> Result<&MarketState, Abort> {
         self.markets
             .get(&market)
             .ok_or(abort(KanaAbort::MarketNotFound))
@@ -658,7 +517,7 @@ impl Ledger {
                 }
                 Direction::Open => {}
             }
-            if *so == SideOrders::default() || (so.open_orders == 0 && so.close_lots == 0) {
+            if so.open_orders == 0 && so.close_lots == 0 {
                 self.side_orders.remove(&side_key);
             }
         }
@@ -670,386 +529,16 @@ impl Ledger {
             self.reservations.insert(key, r);
         }
     }
-
-    // ---- fills ----
-
-    /// Book both sides of a match (both are validated before either is applied) and record the
-    /// trade price. Returns `(maker, taker)` outcomes.
-    pub fn apply_match(
-        &mut self,
-        market: MarketId,
-        taker: &PlaceOrder,
-        m: &Match,
-        now: Timestamp,
-    ) -> Result<(FillOutcome, FillOutcome), Abort> {
-        let (maker_leg, taker_leg) = (FillLeg::maker(m), FillLeg::taker(taker, m));
-        self.validate_fill(market, &maker_leg)?;
-        self.validate_fill(market, &taker_leg)?;
-        let maker = self.apply_fill(market, &maker_leg, now)?;
-        let taker = self.apply_fill(market, &taker_leg, now)?;
-        Ok((maker, taker))
-    }
-
-    fn validate_fill(&self, market: MarketId, leg: &FillLeg) -> Result<(), Abort> {
-        self.market(market)?;
-        let position = self.positions.get(&(market, leg.account, leg.side));
-        match leg.direction {
-            Direction::Open if position.is_some_and(|p| p.leverage != leg.leverage) => {
-                Err(abort(KanaAbort::LeverageMismatchIncreasePosition))
-            }
-            Direction::Open if leg.leverage == 0 => Err(abort(KanaAbort::InvalidLeverage)),
-            Direction::Open => Ok(()),
-            Direction::Close => match position {
-                Some(p) if p.lots.0 < leg.lots.0 => {
-                    Err(abort(KanaAbort::TradeSizeExceedsExistingFilled))
-                }
-                Some(p) if p.leverage != leg.leverage => {
-                    Err(abort(KanaAbort::LeverageMismatchClosePosition))
-                }
-                Some(_) => Ok(()),
-                None => Err(abort(KanaAbort::TradeSizeExceedsExistingFilled)),
-            },
-        }
-    }
-
-    /// Book one side of a trade. Opening: average the entry, post `notional / leverage` and pay
-    /// the fee from collateral. Closing: realise PnL, release margin pro rata, pay the fee. A
-    /// maker leg first releases its order's reservation. Changes nothing on an abort (1004,
-    /// 1005, 1006, 1011, 1003).
-    pub fn apply_fill(
-        &mut self,
-        market: MarketId,
-        leg: &FillLeg,
-        now: Timestamp,
-    ) -> Result<FillOutcome, Abort> {
-        self.validate_fill(market, leg)?;
-        let spec = self.market(market)?.spec.clone();
-        if leg.liquidity == Liquidity::Maker
-            && let Some(id) = leg.order_id
-        {
-            self.release(market, id, Some(leg.lots));
-        }
-        let price = spec.ticks_to_price(leg.price);
-        let notional = spec.notional(leg.lots, leg.price);
-        let fee_rate = match leg.liquidity {
-            Liquidity::Maker => self.config.fees.maker,
-            Liquidity::Taker => self.config.fees.taker,
-        };
-        let fee = notional * fee_rate;
-        let key = (market, leg.account, leg.side);
-        let mut out = FillOutcome {
-            fee,
-            ..FillOutcome::default()
-        };
-        let collateral_change = match leg.direction {
-            Direction::Open => {
-                let margin = notional / Decimal::from(leg.leverage);
-                let position = self
-                    .positions
-                    .entry(key)
-                    .or_insert_with(|| Position::flat(market, leg.side, now));
-                if position.lots.is_zero() {
-                    position.leverage = leg.leverage;
-                }
-                let total = Lots(position.lots.0.saturating_add(leg.lots.0));
-                if !total.is_zero() {
-                    position.entry_price = (position.entry_price * Decimal::from(position.lots.0)
-                        + price * Decimal::from(leg.lots.0))
-                        / Decimal::from(total.0);
-                }
-                position.lots = total;
-                position.margin += margin;
-                if let Some(tp) = leg.take_profit {
-                    position.take_profit = Some(spec.ticks_to_price(tp));
-                }
-                if let Some(sl) = leg.stop_loss {
-                    position.stop_loss = Some(spec.ticks_to_price(sl));
-                }
-                position.updated_at = now;
-                refresh_liquidation_price(position, &spec);
-                out.margin_change = margin;
-                out.position_lots = total;
-                -margin - fee
-            }
-            Direction::Close => {
-                let Some(position) = self.positions.get_mut(&key) else {
-                    return Err(abort(KanaAbort::TradeSizeExceedsExistingFilled));
-                };
-                let size = spec.lots_to_size(leg.lots);
-                let pnl = match leg.side {
-                    PositionSide::Long => (price - position.entry_price) * size,
-                    PositionSide::Short => (position.entry_price - price) * size,
-                };
-                let released = if leg.lots == position.lots {
-                    position.margin
-                } else {
-                    position.margin * Decimal::from(leg.lots.0) / Decimal::from(position.lots.0)
-                };
-                position.margin -= released;
-                position.lots = position.lots.saturating_sub(leg.lots);
-                position.updated_at = now;
-                refresh_liquidation_price(position, &spec);
-                out.position_lots = position.lots;
-                if position.lots.is_zero() {
-                    self.positions.remove(&key);
-                }
-                out.realized_pnl = pnl;
-                out.margin_change = -released;
-                // Isolated margin: the account loses at most the position's margin.
-                let mut payout = released + pnl;
-                if payout.is_sign_negative() {
-                    out.shortfall = -payout;
-                    payout = Decimal::ZERO;
-                }
-                payout - fee
-            }
-        };
-        let balance = self.accounts.entry(leg.account).or_default();
-        balance.fees_paid += fee;
-        balance.realized_pnl += out.realized_pnl;
-        balance.collateral += collateral_change;
-        if balance.collateral.is_sign_negative() {
-            out.shortfall -= balance.collateral;
-            balance.collateral = Decimal::ZERO;
-        }
-        self.fees_collected += fee;
-        self.insurance_fund -= out.shortfall;
-        if let Some(m) = self.markets.get_mut(&market) {
-            m.last_trade = Some(price);
-        }
-        Ok(out)
-    }
-
-    // ---- mark price ----
-
-    /// Set the index (oracle) price of a market.
-    pub fn set_index(&mut self, market: MarketId, price: Decimal) {
-        if let Some(m) = self.markets.get_mut(&market) {
-            m.index = Some(price);
-        }
-    }
-
-    /// Set the book mid of a market (`None` when one side is empty).
-    pub fn set_mid(&mut self, market: MarketId, mid: Option<Decimal>) {
-        if let Some(m) = self.markets.get_mut(&market) {
-            m.mid = mid;
-        }
-    }
-
-    /// The mark price from the configured source, falling back to index, mid, last trade.
-    pub fn mark(&self, market: MarketId) -> Option<Decimal> {
-        let m = self.markets.get(&market)?;
-        let chosen = match self.config.mark_source {
-            MarkSource::Index => m.index,
-            MarkSource::Mid => m.mid,
-            MarkSource::LastTrade => m.last_trade,
-        };
-        chosen.or(m.index).or(m.mid).or(m.last_trade)
-    }
-
-    // ---- funding ----
-
-    /// Apply one funding payment of `rate` at `mark` to every position in the market: each pays
-    /// (long, positive rate) or receives (short) `size · mark · rate`, settled into its margin.
-    pub fn apply_funding(
-        &mut self,
-        market: MarketId,
-        rate: Decimal,
-        mark: Decimal,
-    ) -> Result<FundingSummary, Abort> {
-        let spec = self.market(market)?.spec.clone();
-        let mut summary = FundingSummary {
-            rate,
-            mark,
-            longs_paid: Decimal::ZERO,
-            shorts_received: Decimal::ZERO,
-            to_insurance: Decimal::ZERO,
-        };
-        for ((_, account, side), position) in self.positions.range_mut(market_range(market)) {
-            let payment = spec.notional_at(position.lots, mark) * rate;
-            let paid = match side {
-                PositionSide::Long => {
-                    summary.longs_paid += payment;
-                    payment
-                }
-                PositionSide::Short => {
-                    summary.shorts_received += payment;
-                    -payment
-                }
-            };
-            position.margin -= paid;
-            refresh_liquidation_price(position, &spec);
-            if let Some(b) = self.accounts.get_mut(account) {
-                b.funding_paid += paid;
-            }
-        }
-        summary.to_insurance = summary.longs_paid - summary.shorts_received;
-        self.insurance_fund += summary.to_insurance;
-        Ok(summary)
-    }
-
-    /// Settle funding if an interval has passed since the last settlement (the first call only
-    /// starts the clock), with the configured model at the current mark.
-    pub fn settle_funding(&mut self, market: MarketId, now: Timestamp) -> Option<FundingSummary> {
-        let interval = self.config.funding_interval;
-        let m = self.markets.get_mut(&market)?;
-        let Some(last) = m.last_funding else {
-            m.last_funding = Some(now);
-            return None;
-        };
-        if now.since(last) < interval || interval.is_zero() {
-            return None;
-        }
-        m.last_funding = Some(last.plus(interval));
-        let index = m.index;
-        let mark = self.mark(market)?;
-        let rate = self.config.funding.rate(mark, index);
-        self.apply_funding(market, rate, mark).ok()
-    }
-
-    // ---- liquidation ----
-
-    /// Positions of a market that fall below maintenance margin at `mark`, in key order.
-    pub fn positions_to_liquidate(
-        &self,
-        market: MarketId,
-        mark: Decimal,
-    ) -> Vec<LiquidationCandidate> {
-        let Some(spec) = self.spec(market) else {
-            return Vec::new();
-        };
-        let mmr = spec.maintenance_margin_rate();
-        self.positions
-            .range(market_range(market))
-            .filter_map(|((_, account, side), p)| {
-                let equity = p.margin + p.unrealized_pnl(spec, mark);
-                let maintenance = spec.notional_at(p.lots, mark) * mmr;
-                (equity < maintenance).then_some(LiquidationCandidate {
-                    account: *account,
-                    side: *side,
-                    lots: p.lots,
-                    equity,
-                    maintenance,
-                })
-            })
-            .collect()
-    }
-
-    /// Close a position at `mark` and split what is left (module docs). No position → 1011.
-    pub fn liquidate(
-        &mut self,
-        account: AccountAddress,
-        market: MarketId,
-        side: PositionSide,
-        mark: Decimal,
-        liquidator: Option<AccountAddress>,
-    ) -> Result<LiquidationOutcome, Abort> {
-        let spec = self.market(market)?.spec.clone();
-        let position = self
-            .positions
-            .remove(&(market, account, side))
-            .ok_or(abort(KanaAbort::TradeSizeExceedsExistingFilled))?;
-        let pnl = position.unrealized_pnl(&spec, mark);
-        let equity = position.margin + pnl;
-        let mut out = LiquidationOutcome {
-            lots: position.lots,
-            realized_pnl: pnl,
-            to_trader: Decimal::ZERO,
-            to_liquidator: Decimal::ZERO,
-            to_insurance: Decimal::ZERO,
-            orphaned_close_orders: Vec::new(),
-        };
-        if equity.is_sign_positive() {
-            out.to_trader = equity * self.config.liquidation_trader_share;
-            let liquidator_share = equity * self.config.liquidation_liquidator_share;
-            if liquidator.is_some() {
-                out.to_liquidator = liquidator_share;
-            }
-            out.to_insurance = equity - out.to_trader - out.to_liquidator;
-        } else {
-            out.to_insurance = equity;
-        }
-        if let Some(b) = self.accounts.get_mut(&account) {
-            b.collateral += out.to_trader;
-            b.realized_pnl += pnl;
-        }
-        if let Some(l) = liquidator {
-            self.accounts.entry(l).or_default().collateral += out.to_liquidator;
-        }
-        self.insurance_fund += out.to_insurance;
-        out.orphaned_close_orders = self
-            .reservations
-            .iter()
-            .filter(|((m, _), r)| {
-                *m == market
-                    && r.account == account
-                    && r.side == side
-                    && r.direction == Direction::Close
-            })
-            .map(|((_, id), _)| *id)
-            .collect();
-        Ok(out)
-    }
-
-    // ---- take-profit / stop-loss ----
-
-    /// Positions of a market whose TP or SL fires at `mark` (rules in the module docs).
-    pub fn triggered(&self, market: MarketId, mark: Decimal) -> Vec<Trigger> {
-        self.positions
-            .range(market_range(market))
-            .filter_map(|((_, account, side), p)| {
-                let (tp_hit, sl_hit) = match side {
-                    PositionSide::Long => (
-                        p.take_profit.is_some_and(|tp| mark >= tp),
-                        p.stop_loss.is_some_and(|sl| mark <= sl),
-                    ),
-                    PositionSide::Short => (
-                        p.take_profit.is_some_and(|tp| mark <= tp),
-                        p.stop_loss.is_some_and(|sl| mark >= sl),
-                    ),
-                };
-                let reason = if sl_hit {
-                    TriggerReason::StopLoss
-                } else if tp_hit {
-                    TriggerReason::TakeProfit
-                } else {
-                    return None;
-                };
-                Some(Trigger {
-                    account: *account,
-                    market,
-                    side: *side,
-                    lots: p.lots,
-                    reason,
-                })
-            })
-            .collect()
-    }
-
-    /// The closing order that executes a trigger or a manual close: a taker market order on the
-    /// position's closing side at the position's leverage.
-    pub fn close_order(&self, trigger: &Trigger, now: Timestamp) -> Option<PlaceOrder> {
-        let p = self.position(trigger.account, trigger.market, trigger.side)?;
-        let side = match trigger.side {
-            PositionSide::Long => Side::Sell,
-            PositionSide::Short => Side::Buy,
-        };
-        let mut order = PlaceOrder::market(trigger.account, side, p.lots)
-            .with_direction(Direction::Close)
-            .with_leverage(p.leverage);
-        order.time = now;
-        Some(order)
-    }
 }
 
 /// Key range of one market's positions.
-fn market_range(market: MarketId) -> std::ops::RangeInclusive<PositionKey> {
+pub(super) fn market_range(market: MarketId) -> std::ops::RangeInclusive<PositionKey> {
     (market, AccountAddress::new([0; 32]), PositionSide::Long)
         ..=(market, AccountAddress::new([0xff; 32]), PositionSide::Short)
 }
 
 /// Margin plus maker fee held for `lots` of a resting opening order.
-fn reservation_amount(
+pub(super) fn reservation_amount(
     spec: &MarketSpec,
     maker_fee: Decimal,
     lots: Lots,
@@ -1058,25 +547,4 @@ fn reservation_amount(
 ) -> Decimal {
     let notional = spec.notional(lots, price);
     notional / Decimal::from(leverage.max(1)) + notional * maker_fee
-}
-
-/// Kana's liquidation-price estimate from the position's actual margin: the mark where
-/// `margin + PnL = size · mark · mmr` (equal to [`Position::estimate_liquidation_price`] while
-/// the margin is `notional / leverage`).
-fn refresh_liquidation_price(position: &mut Position, spec: &MarketSpec) {
-    if position.lots.is_zero() {
-        position.liquidation_price = None;
-        return;
-    }
-    let size = spec.lots_to_size(position.lots);
-    let mmr = spec.maintenance_margin_rate();
-    let per_coin = position.margin / size;
-    position.liquidation_price = match position.side {
-        // m + (P − E)s = P s mmr  →  P = (E − m/s) / (1 − mmr)
-        PositionSide::Long => (position.entry_price - per_coin)
-            .checked_div(Decimal::ONE - mmr)
-            .map(|p| p.max(Decimal::ZERO)),
-        // m + (E − P)s = P s mmr  →  P = (E + m/s) / (1 + mmr)
-        PositionSide::Short => (position.entry_price + per_coin).checked_div(Decimal::ONE + mmr),
-    };
 }

@@ -1,4 +1,5 @@
-//! Configurable funding-rate models and mark-price sources for the simulated ledger.
+//! Configurable funding-rate models and mark-price sources, and the [`Ledger`]'s mark price and
+//! funding settlement.
 //!
 //! Kana's funding formula, interval and caps are unknown (reference §9.3: a keeper updates the
 //! rate from Pyth prices, samples land on the hour, "positive → longs pay shorts", typical values
@@ -16,6 +17,12 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::model::{MarketId, PositionSide, Timestamp};
+
+use super::Abort;
+use super::accounting::{Ledger, market_range};
+use super::liquidation::refresh_liquidation_price;
 
 /// How the funding rate for one interval is computed. The rate is a fraction of the position's
 /// notional at the mark; positive means longs pay shorts.
@@ -78,6 +85,110 @@ pub enum MarkSource {
     Mid,
     /// Price of the last trade.
     LastTrade,
+}
+
+/// What a funding settlement did in one market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundingSummary {
+    /// Rate applied.
+    pub rate: Decimal,
+    /// Mark used.
+    pub mark: Decimal,
+    /// Total paid by long positions (negative: received).
+    pub longs_paid: Decimal,
+    /// Total received by short positions (negative: paid).
+    pub shorts_received: Decimal,
+    /// `longs_paid − shorts_received`, credited to the insurance fund.
+    pub to_insurance: Decimal,
+}
+
+impl Ledger {
+    // ---- mark price ----
+
+    /// Set the index (oracle) price of a market.
+    pub fn set_index(&mut self, market: MarketId, price: Decimal) {
+        if let Some(m) = self.markets.get_mut(&market) {
+            m.index = Some(price);
+        }
+    }
+
+    /// Set the book mid of a market (`None` when one side is empty).
+    pub fn set_mid(&mut self, market: MarketId, mid: Option<Decimal>) {
+        if let Some(m) = self.markets.get_mut(&market) {
+            m.mid = mid;
+        }
+    }
+
+    /// The mark price from the configured source, falling back to index, mid, last trade.
+    pub fn mark(&self, market: MarketId) -> Option<Decimal> {
+        let m = self.markets.get(&market)?;
+        let chosen = match self.config.mark_source {
+            MarkSource::Index => m.index,
+            MarkSource::Mid => m.mid,
+            MarkSource::LastTrade => m.last_trade,
+        };
+        chosen.or(m.index).or(m.mid).or(m.last_trade)
+    }
+
+    // ---- funding ----
+
+    /// Apply one funding payment of `rate` at `mark` to every position in the market: each pays
+    /// (long, positive rate) or receives (short) `size · mark · rate`, settled into its margin.
+    pub fn apply_funding(
+        &mut self,
+        market: MarketId,
+        rate: Decimal,
+        mark: Decimal,
+    ) -> Result<FundingSummary, Abort> {
+        let spec = self.market(market)?.spec.clone();
+        let mut summary = FundingSummary {
+            rate,
+            mark,
+            longs_paid: Decimal::ZERO,
+            shorts_received: Decimal::ZERO,
+            to_insurance: Decimal::ZERO,
+        };
+        for ((_, account, side), position) in self.positions.range_mut(market_range(market)) {
+            let payment = spec.notional_at(position.lots, mark) * rate;
+            let paid = match side {
+                PositionSide::Long => {
+                    summary.longs_paid += payment;
+                    payment
+                }
+                PositionSide::Short => {
+                    summary.shorts_received += payment;
+                    -payment
+                }
+            };
+            position.margin -= paid;
+            refresh_liquidation_price(position, &spec);
+            if let Some(b) = self.accounts.get_mut(account) {
+                b.funding_paid += paid;
+            }
+        }
+        summary.to_insurance = summary.longs_paid - summary.shorts_received;
+        self.insurance_fund += summary.to_insurance;
+        Ok(summary)
+    }
+
+    /// Settle funding if an interval has passed since the last settlement (the first call only
+    /// starts the clock), with the configured model at the current mark.
+    pub fn settle_funding(&mut self, market: MarketId, now: Timestamp) -> Option<FundingSummary> {
+        let interval = self.config.funding_interval;
+        let m = self.markets.get_mut(&market)?;
+        let Some(last) = m.last_funding else {
+            m.last_funding = Some(now);
+            return None;
+        };
+        if now.since(last) < interval || interval.is_zero() {
+            return None;
+        }
+        m.last_funding = Some(last.plus(interval));
+        let index = m.index;
+        let mark = self.mark(market)?;
+        let rate = self.config.funding.rate(mark, index);
+        self.apply_funding(market, rate, mark).ok()
+    }
 }
 
 #[cfg(test)]

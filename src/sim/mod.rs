@@ -27,7 +27,7 @@
 //!
 //! Accounts are Kana **profile addresses** ([`AccountAddress`]): on chain every order, position
 //! and event is recorded under the profile, not the wallet (reference §1.3). [`profile_address`]
-//! derives a wallet's profile deterministically; the [`Ledger`](accounting::Ledger) creates it on
+//! derives a wallet's profile deterministically; the [`Ledger`] creates it on
 //! the first deposit.
 //!
 //! ## Rules this simulator had to decide (Kana leaves them unknown)
@@ -49,8 +49,11 @@
 //!   isolated margin; liquidation closes at the mark ([`accounting`]).
 
 pub mod accounting;
+pub mod fills;
 pub mod funding;
+pub mod liquidation;
 pub mod matching;
+pub mod orders;
 
 #[cfg(test)]
 mod accounting_tests;
