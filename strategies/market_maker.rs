@@ -4,6 +4,7 @@
 //! hit more often), the side that would grow the position past `max_inventory` stops quoting, and
 //! requotes are one `replace quotes` intent (one Kana transaction) sent only when a desired price
 //! moved by more than `requote_tolerance_ticks` or a quote aged out — every requote costs gas.
+//! While the venue stream reconnects it pulls its quotes and waits for `Resynced`.
 //! Prices round in the safe direction (bid down, ask up) and never cross the book. While any of
 //! its quotes is still in flight (pending, being cancelled or of unknown outcome) it waits.
 //!
@@ -18,8 +19,8 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
 use crate::model::{
-    ClientOrderId, Event, Lots, MarketId, NewOrder, OrderBook, OrderStatus, PositionSide, Rounding,
-    Side, Ticks, Timestamp, TradingState,
+    ClientOrderId, ConnectionState, Event, Lots, MarketId, NewOrder, OrderBook, OrderStatus,
+    PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
 };
 use crate::strategy::{Context, Strategy, StrategyError, parse_params};
 
@@ -105,6 +106,8 @@ pub struct MarketMaker {
     ask: Option<ClientOrderId>,
     last_requote: Option<Timestamp>,
     quoted: Quotes,
+    /// True between a `Reconnecting` and the next `Resynced`.
+    paused: bool,
 }
 
 impl MarketMaker {
@@ -142,6 +145,7 @@ impl MarketMaker {
                 bid: None,
                 ask: None,
             },
+            paused: false,
         })
     }
 
@@ -312,6 +316,13 @@ impl Strategy for MarketMaker {
         ctx: &mut Context<'_>,
     ) -> Result<(), StrategyError> {
         match event {
+            // Blind while the stream reconnects: pull the quotes, resume once resynced.
+            Event::Connection(c) if c.state == ConnectionState::Reconnecting => {
+                self.paused = true;
+                ctx.cancel_all(Some(self.market));
+            }
+            Event::Connection(c) if c.state == ConnectionState::Resynced => self.paused = false,
+            _ if self.paused => {}
             Event::Book(b) if b.market == self.market => self.requote(ctx),
             Event::Timer(_) | Event::Fill(_) | Event::Order(_) => self.requote(ctx),
             Event::RiskRejected(_) => {
@@ -436,6 +447,72 @@ mod tests {
             m.needs_requote(m.quoted, Timestamp::from_millis(31_000)),
             "aged out"
         );
+    }
+
+    #[test]
+    fn pulls_quotes_while_the_stream_reconnects() {
+        use crate::model::{BookUpdate, BookUpdateKind, ConnectionEvent, Intent};
+        use crate::state::State;
+        use crate::strategy::Outbox;
+        let spec = MarketSpec::kana_apt_testnet();
+        let mut state = State::new(std::slice::from_ref(&spec));
+        state.set_now(Timestamp::from_secs(10));
+        let book = Event::Book(BookUpdate {
+            market: spec.id,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10_000)],
+            asks: vec![Level::new(5522, 10_000)],
+            ts: Timestamp::from_secs(10),
+        });
+        state.apply(&book);
+        let conn = |state| {
+            Event::Connection(ConnectionEvent {
+                stream: "kana-ws".into(),
+                state,
+                ts: Timestamp(0),
+            })
+        };
+        let mut m = mm();
+        let mut out = Outbox::new(0);
+        let feed = |m: &mut MarketMaker, e: &Event, out: &mut Outbox| {
+            let mut ctx = Context::new(&state, TradingState::Active, out);
+            futures_lite(m.on_event(e, &mut ctx)).unwrap();
+            std::mem::take(&mut out.intents)
+        };
+        assert!(matches!(
+            &feed(&mut m, &book, &mut out)[..],
+            [Intent::ReplaceQuotes { .. }]
+        ));
+        let pulled = feed(&mut m, &conn(ConnectionState::Reconnecting), &mut out);
+        assert!(
+            matches!(&pulled[..], [Intent::CancelAll { market: Some(_) }]),
+            "{pulled:?}"
+        );
+        m.last_requote = None;
+        assert!(
+            feed(&mut m, &book, &mut out).is_empty(),
+            "no quoting while blind"
+        );
+        assert!(feed(&mut m, &conn(ConnectionState::Resynced), &mut out).is_empty());
+        assert!(
+            matches!(
+                &feed(&mut m, &book, &mut out)[..],
+                [Intent::ReplaceQuotes { .. }]
+            ),
+            "quoting resumes"
+        );
+    }
+
+    /// Drive a future that never waits (strategy calls do no I/O) to completion.
+    fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
     }
 
     #[test]
