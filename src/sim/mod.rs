@@ -48,15 +48,23 @@
 //! * not enough collateral for an order → Kana 1012; funding settles into the position's
 //!   isolated margin; liquidation closes at the mark ([`accounting`]).
 
+pub mod abi;
 pub mod accounting;
+pub mod exchange;
+pub mod exchange_records;
 pub mod fills;
 pub mod funding;
 pub mod liquidation;
+pub mod market;
 pub mod matching;
 pub mod orders;
 
 #[cfg(test)]
 mod accounting_tests;
+#[cfg(test)]
+mod exchange_tests;
+#[cfg(test)]
+mod market_tests;
 #[cfg(test)]
 mod matching_tests;
 

@@ -524,19 +524,11 @@ fn common_restriction(place: &[OrderRequest]) -> Result<u8, String> {
     Ok(first)
 }
 
-/// Order ids of newly placed orders, read from the committed transaction's events where they can
-/// be: events whose type names an order being *placed* and whose data has an `order_id`, in
-/// order. [INF]: the event names are not documented; when the count does not match the orders
-/// placed, no id is guessed and the next `open_orders` snapshot supplies them.
-fn placed_ids(
-    request: &VenueRequest,
-    txn: &CommittedTxn,
-) -> Vec<(ClientOrderId, Option<VenueOrderId>)> {
-    let VenueRequest::Orders { place, .. } = request else {
-        return Vec::new();
-    };
-    let ids: Vec<VenueOrderId> = txn
-        .events
+/// Order ids of placed orders in a committed transaction's events, in order: events whose type
+/// names an order being *placed* (contains "order" and "place" or "open", not "cancel") and
+/// whose data has an `order_id`. [INF]: Kana's event names are not documented.
+pub(crate) fn placed_order_ids(events: &[Value]) -> Vec<VenueOrderId> {
+    events
         .iter()
         .filter(|e| {
             let ty = e
@@ -556,7 +548,20 @@ fn placed_ids(
                 .or_else(|| v.as_u64().map(|n| n.to_string()))?;
             text.parse::<u128>().ok().map(VenueOrderId)
         })
-        .collect();
+        .collect()
+}
+
+/// Venue ids for the placed orders of `request`: the ids from the transaction's events paired
+/// with its resting (limit) orders when the counts match; otherwise none is guessed and the next
+/// `open_orders` snapshot supplies them.
+fn placed_ids(
+    request: &VenueRequest,
+    txn: &CommittedTxn,
+) -> Vec<(ClientOrderId, Option<VenueOrderId>)> {
+    let VenueRequest::Orders { place, .. } = request else {
+        return Vec::new();
+    };
+    let ids = placed_order_ids(&txn.events);
     let resting: Vec<&OrderRequest> = place
         .iter()
         .filter(|r| r.order.kind == OrderKind::Limit)
