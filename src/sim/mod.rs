@@ -58,6 +58,7 @@ pub mod liquidation;
 pub mod market;
 pub mod matching;
 pub mod orders;
+pub mod server;
 
 #[cfg(test)]
 mod accounting_tests;
