@@ -76,6 +76,16 @@ pub enum Command {
     /// Aptos transaction tools (offline).
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Run the exchange simulator standalone (Kana REST + WebSocket + Aptos node on loopback)
+    /// and print its URLs; Ctrl-C stops it.
+    Sim {
+        /// Config whose `[venue.sim]` table configures the simulator (default: built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        bind: std::net::SocketAddr,
+    },
     /// Decode recorded WebSocket frames (one per line on stdin) into normalised events, one JSON
     /// line each on stdout; undecodable frames go to stderr with the reason.
     Decode(DecodeArgs),
@@ -293,6 +303,26 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Command::Decode(args) => decode(&args),
+        Command::Sim { config, bind } => {
+            let sim = match config {
+                Some(path) => Config::load(&path)?.venue.sim,
+                None => crate::sim::server::SimConfig::default(),
+            };
+            let api_key = sim.api_key.clone();
+            let chain_id = sim.chain_id;
+            let handle = crate::sim::server::start(sim, bind, Clock::system())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("Kana REST   {}   (x-api-key: {api_key})", handle.rest_url);
+            println!("WebSocket   {}", handle.ws_url);
+            println!("Aptos node  {}   (chain id {chain_id})", handle.node_url);
+            println!("Ctrl-C stops the simulator.");
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
+            handle.stop();
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,
         Command::Funds {
@@ -586,6 +616,49 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
+/// Start the simulator on loopback and return a Kana venue pointed at it, with a generated key
+/// (derived from the simulator's seed, so runs are reproducible) and the simulator's API key.
+pub async fn embedded_sim(
+    config: &Config,
+    clock: Clock,
+) -> Result<crate::venue::kana::venue::KanaVenue> {
+    use crate::venue::kana::venue::{Credentials, KanaVenue};
+    let sim = &config.venue.sim;
+    let handle = crate::sim::server::start(sim.clone(), "127.0.0.1:0".parse()?, clock)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    info!(rest = %handle.rest_url, ws = %handle.ws_url, node = %handle.node_url, "simulator started");
+    let seed = sim.synthetic.seed.to_le_bytes();
+    let mut key_seed = [0u8; 32];
+    key_seed[..8].copy_from_slice(&seed);
+    key_seed[8..].copy_from_slice(b"perpbot embedded simulator bot!!");
+    let key = crate::aptos::PrivateKey::from_seed_bytes(key_seed);
+    let kana = crate::config::KanaConfig {
+        network: crate::config::Network::Testnet,
+        rest_url: handle.rest_url.clone(),
+        ws_url: handle.ws_url.clone(),
+        node_url: handle.node_url.clone(),
+        chain_id: sim.chain_id,
+        api_key: crate::config::SecretSource::default(),
+        private_key: crate::config::SecretSource::default(),
+        i_understand_this_is_mainnet: false,
+        max_gas_amount: 10_000,
+        gas_unit_price: Some(100),
+        expiration_secs: 30,
+        confirm_timeout_ms: 10_000,
+        request_timeout_ms: 5_000,
+        max_batch: 10,
+        delegate_for: None,
+    };
+    let credentials = Credentials {
+        api_key: crate::config::Secret::new(sim.api_key.clone()),
+        key,
+    };
+    // The simulator keeps running in its tasks for the life of the process.
+    std::mem::forget(handle);
+    Ok(KanaVenue::new(kana, clock).with_credentials(credentials))
+}
+
 /// Connect the venue a config names.
 pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession> {
     let venue: Box<dyn Venue> = match config.venue.kind {
@@ -600,6 +673,7 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
                 clock,
             ))
         }
+        VenueKind::Sim => Box::new(embedded_sim(config, clock).await?),
         VenueKind::Kana => {
             let kana = config
                 .venue

@@ -56,6 +56,9 @@ pub enum VenueKind {
     Paper,
     /// Kana Perps on Aptos.
     Kana,
+    /// The built-in exchange simulator, started in-process on loopback and traded through the
+    /// real Kana client with a generated key: no keys, no network.
+    Sim,
 }
 
 /// Which network a live venue runs on.
@@ -205,6 +208,9 @@ pub struct VenueConfig {
     pub paper: PaperConfig,
     /// Kana settings (`[venue.kana]`).
     pub kana: Option<KanaConfig>,
+    /// Simulator settings (`[venue.sim]`).
+    #[serde(default)]
+    pub sim: crate::sim::server::SimConfig,
     /// Market specs for venues that do not describe their markets themselves (paper).
     #[serde(default)]
     pub markets: Vec<MarketSpec>,
@@ -308,6 +314,19 @@ impl Config {
                     }
                 }
                 self.venue.paper.validate()?;
+            }
+            VenueKind::Sim => {
+                self.venue
+                    .sim
+                    .validate()
+                    .map_err(|e| format!("venue.{e}"))?;
+                for m in &self.markets {
+                    if !self.venue.sim.markets.iter().any(|s| s.id.0 == *m) {
+                        return Err(format!(
+                            "markets: market {m} is not one of the simulator's markets"
+                        ));
+                    }
+                }
             }
             VenueKind::Kana => {
                 let kana = self
@@ -418,6 +437,7 @@ name = "market_maker"
     fn shipped_configs_load() {
         for file in [
             "config/paper.toml",
+            "config/sim.toml",
             "config/testnet.toml",
             "config/mainnet.toml",
         ] {

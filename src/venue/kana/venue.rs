@@ -60,20 +60,18 @@ impl KanaAccess {
     /// Load the secrets named by the config, check the node's chain id and read the account's
     /// sequence number.
     pub async fn open(config: &KanaConfig) -> Result<KanaAccess, VenueError> {
+        let credentials = Credentials::load(config)?;
+        KanaAccess::open_with(config, credentials).await
+    }
+
+    /// The same with credentials already in hand (the embedded simulator generates its own).
+    pub async fn open_with(
+        config: &KanaConfig,
+        credentials: Credentials,
+    ) -> Result<KanaAccess, VenueError> {
         ensure_crypto_provider();
         let timeout = Duration::from_millis(config.request_timeout_ms);
-        let api_key = config
-            .api_key
-            .load("venue.kana.api_key")
-            .map_err(config_error)?;
-        let secret = config
-            .private_key
-            .load("venue.kana.private_key")
-            .map_err(config_error)?;
-        let key: PrivateKey = secret
-            .expose()
-            .parse()
-            .map_err(|e| config_error(format!("venue.kana.private_key: {e}")))?;
+        let Credentials { api_key, key } = credentials;
         let owner = match &config.delegate_for {
             Some(text) => Some(
                 AccountAddress::from_hex(text)
@@ -121,11 +119,45 @@ impl KanaAccess {
     }
 }
 
+/// The secrets a Kana session needs. `Debug` shows neither.
+pub struct Credentials {
+    /// REST API key.
+    pub api_key: crate::config::Secret,
+    /// The trading key (the owner's, or a delegate's).
+    pub key: PrivateKey,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+impl Credentials {
+    /// Load both from where the config says (environment variable or key file).
+    pub fn load(config: &KanaConfig) -> Result<Credentials, VenueError> {
+        let api_key = config
+            .api_key
+            .load("venue.kana.api_key")
+            .map_err(config_error)?;
+        let secret = config
+            .private_key
+            .load("venue.kana.private_key")
+            .map_err(config_error)?;
+        let key: PrivateKey = secret
+            .expose()
+            .parse()
+            .map_err(|e| config_error(format!("venue.kana.private_key: {e}")))?;
+        Ok(Credentials { api_key, key })
+    }
+}
+
 /// Kana Perps, ready to connect.
 pub struct KanaVenue {
     config: KanaConfig,
     clock: Clock,
     ws: WsConfig,
+    credentials: Option<Credentials>,
 }
 
 impl KanaVenue {
@@ -135,7 +167,18 @@ impl KanaVenue {
             url: config.ws_url.clone(),
             ..WsConfig::default()
         };
-        KanaVenue { config, clock, ws }
+        KanaVenue {
+            config,
+            clock,
+            ws,
+            credentials: None,
+        }
+    }
+
+    /// Use these credentials instead of loading them from the config's secret sources.
+    pub fn with_credentials(mut self, credentials: Credentials) -> KanaVenue {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Replace the WebSocket settings (ping, silence, back-off).
@@ -174,7 +217,11 @@ impl Venue for KanaVenue {
     }
 
     async fn connect(self: Box<Self>, markets: &[MarketId]) -> Result<VenueSession, VenueError> {
-        let access = KanaAccess::open(&self.config).await?;
+        let credentials = match self.credentials {
+            Some(c) => c,
+            None => Credentials::load(&self.config)?,
+        };
+        let access = KanaAccess::open_with(&self.config, credentials).await?;
         let specs = market_specs(&access.rest, markets).await?;
         let profile = access
             .rest
