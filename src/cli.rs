@@ -628,10 +628,13 @@ pub async fn embedded_sim(
         .await
         .map_err(anyhow::Error::msg)?;
     info!(rest = %handle.rest_url, ws = %handle.ws_url, node = %handle.node_url, "simulator started");
-    let seed = sim.synthetic.seed.to_le_bytes();
-    let mut key_seed = [0u8; 32];
-    key_seed[..8].copy_from_slice(&seed);
-    key_seed[8..].copy_from_slice(b"perpbot embedded simulator bot!!");
+    let key_seed: [u8; 32] = {
+        use sha3::{Digest, Sha3_256};
+        let mut h = Sha3_256::new();
+        h.update(b"perpbot embedded simulator bot");
+        h.update(sim.synthetic.seed.to_le_bytes());
+        h.finalize().into()
+    };
     let key = crate::aptos::PrivateKey::from_seed_bytes(key_seed);
     let kana = crate::config::KanaConfig {
         network: crate::config::Network::Testnet,

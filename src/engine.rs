@@ -265,8 +265,20 @@ impl Engine {
             event,
             Event::OpenOrders(_) | Event::Order(_) | Event::Fill(_)
         );
+        let event = self.with_client_id(event);
         if self.state.apply(&event) {
             self.pending.push_back(event);
+        }
+        let now = self.state.now();
+        for (client_id, venue_id, market) in self.state.take_acknowledged() {
+            self.pending
+                .push_back(Event::Order(crate::model::OrderUpdate {
+                    market,
+                    client_id: Some(client_id),
+                    venue_id: Some(venue_id),
+                    kind: crate::model::OrderUpdateKind::Accepted,
+                    ts: now,
+                }));
         }
         if ids_may_have_arrived {
             self.executor.release_cancels_after_ack(&mut self.state);
@@ -278,6 +290,21 @@ impl Engine {
             self.on_trading_state(to);
         }
         self.drain_pending().await;
+    }
+
+    /// Venues without client ids (Kana) report orders and fills by venue id only; the strategy
+    /// gets them with its own id filled in.
+    fn with_client_id(&self, mut event: Event) -> Event {
+        match &mut event {
+            Event::Order(u) if u.client_id.is_none() => {
+                u.client_id = u.venue_id.and_then(|v| self.state.client_id_for(v));
+            }
+            Event::Fill(f) if f.client_id.is_none() => {
+                f.client_id = f.venue_id.and_then(|v| self.state.client_id_for(v));
+            }
+            _ => {}
+        }
+        event
     }
 
     /// Cancel what the new trading state no longer allows to rest.

@@ -338,9 +338,27 @@ impl Executor {
             }
         }
         let max_batch = self.caps.max_batch.max(1);
-        let mut chunks = place
-            .chunks(max_batch)
-            .map(<[OrderRequest]>::to_vec)
+        // Places grouped by restriction where the venue needs that (first group first, order
+        // kept within a group), then cut to the venue's batch size.
+        let groups: Vec<Vec<OrderRequest>> = if self.caps.one_restriction_per_batch {
+            let mut groups: Vec<Vec<OrderRequest>> = Vec::new();
+            for req in place {
+                match groups.iter_mut().find(|g| {
+                    g.first()
+                        .is_some_and(|f| f.order.restriction == req.order.restriction)
+                }) {
+                    Some(g) => g.push(req),
+                    None => groups.push(vec![req]),
+                }
+            }
+            groups
+        } else {
+            vec![place]
+        };
+        let mut chunks = groups
+            .iter()
+            .flat_map(|g| g.chunks(max_batch).map(<[OrderRequest]>::to_vec))
+            .filter(|c| !c.is_empty())
             .collect::<VecDeque<_>>();
         if self.caps.atomic_replace {
             if let Some(first) = chunks.pop_front() {
@@ -706,6 +724,7 @@ mod tests {
                     atomic_replace: true,
                     max_batch: 8,
                     client_order_ids: client_ids,
+                    one_restriction_per_batch: true,
                 },
                 executed: Mutex::new(Vec::new()),
                 resolved: Mutex::new(Vec::new()),
@@ -1072,6 +1091,36 @@ mod tests {
         assert_eq!(
             h.state.order_status(ClientOrderId(1)),
             Some(OrderStatus::Cancelled)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn places_with_different_restrictions_go_in_separate_requests() {
+        // Kana batches take one restriction: a taker order and a post-only quote of the same
+        // event become two transactions, the first one carrying the event's cancels.
+        let writer = Scripted::new(true, vec![]);
+        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
+        let taker = h.place(1, 5522);
+        let mut quote = h.place(2, 5510);
+        if let Some(Intent::Place(r)) = Some(quote.clone().into_intent()) {
+            let mut r = r;
+            r.order.restriction = crate::model::Restriction::PostOnly;
+            h.state.track_new_order(r.clone());
+            quote = approve(Intent::Place(r));
+        }
+        h.exec.dispatch(vec![taker, quote], &mut h.state);
+        h.settle().await;
+        let sent = writer.executed();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        for request in &sent {
+            let VenueRequest::Orders { place, .. } = request else {
+                panic!()
+            };
+            assert_eq!(place.len(), 1);
+        }
+        assert_eq!(
+            h.state.order_status(ClientOrderId(2)),
+            Some(OrderStatus::Open)
         );
     }
 

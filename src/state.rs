@@ -46,6 +46,9 @@ pub struct State {
     maker_fills: u64,
     now: Timestamp,
     anomalies: Anomalies,
+    /// Orders acknowledged by a venue snapshot rather than by a request outcome, not yet reported
+    /// to the strategy (the engine turns them into `Order` events).
+    acknowledged: Vec<(ClientOrderId, VenueOrderId, MarketId)>,
 }
 
 impl State {
@@ -391,15 +394,24 @@ impl State {
                 .min_by_key(|o| o.created_at)
                 .map(Order::client_id);
             if let Some(id) = candidate {
-                self.apply_order_event(
-                    id,
-                    &OrderEvent::Accepted {
-                        venue_id: Some(info.venue_id),
-                    },
-                );
+                let event = OrderEvent::Accepted {
+                    venue_id: Some(info.venue_id),
+                };
+                if let Some(Transition::Applied { from, .. }) = self.apply_order_event(id, &event)
+                    && matches!(from, OrderStatus::PendingNew | OrderStatus::Unknown)
+                {
+                    self.acknowledged.push((id, info.venue_id, info.market));
+                }
             }
         }
         true
+    }
+
+    /// Orders the venue acknowledged through a snapshot since the last call (the engine reports
+    /// them to the strategy as `Order` events, so every order is acknowledged exactly once
+    /// whichever path the acknowledgement took).
+    pub fn take_acknowledged(&mut self) -> Vec<(ClientOrderId, VenueOrderId, MarketId)> {
+        std::mem::take(&mut self.acknowledged)
     }
 
     /// Status of an order, if tracked.
@@ -477,6 +489,36 @@ mod tests {
             Some(OrderStatus::Cancelled)
         );
         assert_eq!(s.live_order_count(None), 0);
+    }
+
+    #[test]
+    fn an_open_orders_snapshot_acknowledges_once_and_maps_the_venue_id() {
+        let mut s = state_with_order();
+        let info = crate::model::OpenOrderInfo {
+            market: apt().id,
+            venue_id: VenueOrderId(4242),
+            side: Side::Buy,
+            direction: Direction::Open,
+            price: Ticks(5500),
+            total: Lots(1000),
+            remaining: Lots(1000),
+            leverage: 1,
+            updated_at: Timestamp(1),
+        };
+        let snapshot = Event::OpenOrders(crate::model::OpenOrdersSnapshot {
+            market: None,
+            orders: vec![info],
+            ts: Timestamp(1),
+        });
+        s.apply(&snapshot);
+        assert_eq!(
+            s.take_acknowledged(),
+            vec![(ClientOrderId(1), VenueOrderId(4242), apt().id)]
+        );
+        assert_eq!(s.client_id_for(VenueOrderId(4242)), Some(ClientOrderId(1)));
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+        s.apply(&snapshot);
+        assert!(s.take_acknowledged().is_empty(), "acknowledged once");
     }
 
     #[test]

@@ -29,6 +29,7 @@ impl VenueWriter for SilentOnCancel {
             atomic_replace: true,
             max_batch: 8,
             client_order_ids: true,
+            one_restriction_per_batch: false,
         }
     }
     async fn execute(&self, request: VenueRequest) -> RequestOutcome {

@@ -179,6 +179,9 @@ pub struct VenueCapabilities {
     pub max_batch: usize,
     /// The venue echoes our client order ids on its events.
     pub client_order_ids: bool,
+    /// All orders of one placing request must share one restriction (Kana's batch endpoints
+    /// take a single `restriction`), so the executor groups places by restriction.
+    pub one_restriction_per_batch: bool,
 }
 
 /// The writing half of a venue.

@@ -594,11 +594,13 @@ impl VenueWriter for KanaWriter {
                 atomic_replace: false,
                 max_batch: 1,
                 client_order_ids: false,
+                one_restriction_per_batch: true,
             },
             None => VenueCapabilities {
                 atomic_replace: true,
                 max_batch: self.config.max_batch,
                 client_order_ids: false,
+                one_restriction_per_batch: true,
             },
         }
     }

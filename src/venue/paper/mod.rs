@@ -203,6 +203,7 @@ impl VenueWriter for PaperWriter {
             atomic_replace: true,
             max_batch: MAX_BATCH,
             client_order_ids: true,
+            one_restriction_per_batch: false,
         }
     }
 
