@@ -102,10 +102,7 @@ pub struct MarketMaker {
     market: MarketId,
     lots: Lots,
     max_inventory_lots: i128,
-    bid: Option<ClientOrderId>,
-    ask: Option<ClientOrderId>,
     last_requote: Option<Timestamp>,
-    quoted: Quotes,
     /// True between a `Reconnecting` and the next `Resynced`.
     paused: bool,
 }
@@ -138,13 +135,7 @@ impl MarketMaker {
             params,
             lots: Lots::ZERO,
             max_inventory_lots: 0,
-            bid: None,
-            ask: None,
             last_requote: None,
-            quoted: Quotes {
-                bid: None,
-                ask: None,
-            },
             paused: false,
         })
     }
@@ -171,8 +162,8 @@ impl MarketMaker {
         })
     }
 
-    /// True when the new quotes differ enough from the resting ones to pay for a requote.
-    pub fn needs_requote(&self, desired: Quotes, now: Timestamp) -> bool {
+    /// True when the desired quotes differ enough from the resting ones to pay for a requote.
+    pub fn needs_requote(&self, resting: Quotes, desired: Quotes, now: Timestamp) -> bool {
         let moved = |have: Option<Ticks>, want: Option<Ticks>| match (have, want) {
             (Some(h), Some(w)) => h.0.abs_diff(w.0) > self.params.requote_tolerance_ticks,
             (None, None) => false,
@@ -181,32 +172,7 @@ impl MarketMaker {
         let aged = self
             .last_requote
             .is_none_or(|t| now.since(t) >= Duration::from_millis(self.params.max_quote_age_ms));
-        moved(self.quoted.bid, desired.bid) || moved(self.quoted.ask, desired.ask) || aged
-    }
-
-    fn in_flight(&self, ctx: &Context<'_>) -> bool {
-        [self.bid, self.ask].into_iter().flatten().any(|id| {
-            ctx.order(id).is_some_and(|o| {
-                matches!(
-                    o.status,
-                    OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown
-                )
-            })
-        })
-    }
-
-    fn forget_finished(&mut self, ctx: &Context<'_>) {
-        let live = |id: Option<ClientOrderId>| {
-            id.filter(|id| ctx.order(*id).is_some_and(|o| o.status.is_live()))
-        };
-        self.bid = live(self.bid);
-        self.ask = live(self.ask);
-        if self.bid.is_none() {
-            self.quoted.bid = None;
-        }
-        if self.ask.is_none() {
-            self.quoted.ask = None;
-        }
+        moved(resting.bid, desired.bid) || moved(resting.ask, desired.ask) || aged
     }
 
     /// Hedge mode: buy to close an existing short when it is big enough, else open a long.
@@ -230,16 +196,34 @@ impl MarketMaker {
         order
     }
 
+    /// Requote from what actually rests: every live order of ours in the market is this
+    /// strategy's quote, so an order restored by a refused replace is never orphaned.
     fn requote(&mut self, ctx: &mut Context<'_>) {
-        self.forget_finished(ctx);
-        if ctx.trading_state() != TradingState::Active || self.in_flight(ctx) {
+        if ctx.trading_state() != TradingState::Active {
             return;
         }
+        let live: Vec<(ClientOrderId, Side, Option<Ticks>, OrderStatus)> = ctx
+            .open_orders(self.market)
+            .map(|o| {
+                (
+                    o.client_id(),
+                    o.request.order.side,
+                    o.request.order.price,
+                    o.status,
+                )
+            })
+            .collect();
+        let in_flight = live.iter().any(|(.., status)| {
+            matches!(
+                status,
+                OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown
+            )
+        });
         let now = ctx.now();
-        if self
+        let too_soon = self
             .last_requote
-            .is_some_and(|t| now.since(t) < Duration::from_millis(self.params.min_requote_ms))
-        {
+            .is_some_and(|t| now.since(t) < Duration::from_millis(self.params.min_requote_ms));
+        if in_flight || too_soon {
             return;
         }
         let Some(book) = ctx.book(self.market) else {
@@ -251,10 +235,22 @@ impl MarketMaker {
         let Some(desired) = self.desired_quotes(book, ctx.net_lots(self.market)) else {
             return;
         };
-        if !self.needs_requote(desired, now) {
+        let price_of = |side: Side| {
+            live.iter()
+                .filter(|(_, s, ..)| *s == side)
+                .map(|(_, _, p, _)| *p)
+                .collect::<Vec<_>>()
+        };
+        let (bids, asks) = (price_of(Side::Buy), price_of(Side::Sell));
+        let tidy = bids.len() <= 1 && asks.len() <= 1;
+        let resting = Quotes {
+            bid: bids.first().copied().flatten(),
+            ask: asks.first().copied().flatten(),
+        };
+        if tidy && !self.needs_requote(resting, desired, now) {
             return;
         }
-        let cancel: Vec<ClientOrderId> = [self.bid, self.ask].into_iter().flatten().collect();
+        let cancel: Vec<ClientOrderId> = live.iter().map(|(id, ..)| *id).collect();
         let mut place = Vec::with_capacity(2);
         if let Some(p) = desired.bid {
             place.push(self.order_for(ctx, Side::Buy, p));
@@ -262,17 +258,7 @@ impl MarketMaker {
         if let Some(p) = desired.ask {
             place.push(self.order_for(ctx, Side::Sell, p));
         }
-        let sides: Vec<Side> = place.iter().map(|o| o.side).collect();
-        let ids = ctx.replace_quotes(self.market, cancel, place);
-        self.bid = None;
-        self.ask = None;
-        for (side, id) in sides.into_iter().zip(ids) {
-            match side {
-                Side::Buy => self.bid = Some(id),
-                Side::Sell => self.ask = Some(id),
-            }
-        }
-        self.quoted = desired;
+        ctx.replace_quotes(self.market, cancel, place);
         self.last_requote = Some(now);
     }
 }
@@ -325,10 +311,6 @@ impl Strategy for MarketMaker {
             _ if self.paused => {}
             Event::Book(b) if b.market == self.market => self.requote(ctx),
             Event::Timer(_) | Event::Fill(_) | Event::Order(_) => self.requote(ctx),
-            Event::RiskRejected(_) => {
-                // Forget refused quotes so the next event places fresh ones.
-                self.forget_finished(ctx);
-            }
             _ => {}
         }
         Ok(())
@@ -416,35 +398,27 @@ mod tests {
     #[test]
     fn requote_tolerance() {
         let mut m = mm();
-        m.quoted = Quotes {
+        let resting = Quotes {
             bid: Some(Ticks(5514)),
             ask: Some(Ticks(5526)),
         };
         m.last_requote = Some(Timestamp(0));
         let now = Timestamp::from_millis(1000);
-        assert!(!m.needs_requote(
-            Quotes {
-                bid: Some(Ticks(5516)),
-                ask: Some(Ticks(5526))
-            },
-            now
-        ));
-        assert!(m.needs_requote(
-            Quotes {
-                bid: Some(Ticks(5517)),
-                ask: Some(Ticks(5526))
-            },
-            now
-        ));
-        assert!(m.needs_requote(
-            Quotes {
-                bid: None,
-                ask: Some(Ticks(5526))
-            },
-            now
-        ));
+        let want = |bid, ask| Quotes { bid, ask };
         assert!(
-            m.needs_requote(m.quoted, Timestamp::from_millis(31_000)),
+            !m.needs_requote(resting, want(Some(Ticks(5516)), Some(Ticks(5526))), now),
+            "2 ticks: within tolerance"
+        );
+        assert!(
+            m.needs_requote(resting, want(Some(Ticks(5517)), Some(Ticks(5526))), now),
+            "3 ticks: requote"
+        );
+        assert!(
+            m.needs_requote(resting, want(None, Some(Ticks(5526))), now),
+            "a side to pull"
+        );
+        assert!(
+            m.needs_requote(resting, resting, Timestamp::from_millis(31_000)),
             "aged out"
         );
     }

@@ -503,6 +503,16 @@ impl Order {
                 return Ok(Transition::Duplicate);
             }
 
+            // A late acknowledgement of an order that already filled or was cancelled (the
+            // venue's fill or cancel push beat the commit report): it only supplies the id.
+            (S::Filled | S::Cancelled, E::Accepted { venue_id }) => {
+                if self.venue_id.is_none() && venue_id.is_some() {
+                    self.venue_id = *venue_id;
+                    self.updated_at = now;
+                }
+                return Ok(Transition::Duplicate);
+            }
+
             // Cancels.
             (S::PendingNew | S::Open | S::PartiallyFilled, E::CancelRequested) => S::PendingCancel,
             (S::PendingCancel, E::CancelRequested) => return Ok(Transition::Duplicate),
@@ -544,7 +554,7 @@ impl Order {
             )
             | (S::PendingNew | S::Open | S::PartiallyFilled | S::Unknown, E::CancelRejected)
             | (S::Filled | S::Rejected | S::Expired, E::Cancelled)
-            | (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::Accepted { .. })
+            | (S::Rejected | S::Expired, E::Accepted { .. })
             | (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::Expired) => {
                 return Err(self.illegal(event, ""));
             }
@@ -732,6 +742,17 @@ mod tests {
             Transition::Duplicate
         );
         assert_eq!(o.status, S::Filled);
+    }
+
+    #[test]
+    fn a_late_ack_of_a_filled_order_only_supplies_the_id() {
+        let mut o = order(1000);
+        run(&mut o, &[fill(1, 1000)]);
+        assert_eq!(
+            o.apply(&ack(), Timestamp(2)).unwrap(),
+            Transition::Duplicate
+        );
+        assert_eq!((o.status, o.venue_id), (S::Filled, Some(VenueOrderId(77))));
     }
 
     #[test]
