@@ -46,7 +46,9 @@ use crate::model::{
 
 use super::abi::{self, Action, BatchArgs, Delegation, InvalidCall, OrderArgs};
 use super::accounting::{AccountBalance, FillLeg, FillOutcome, Trigger, TriggerReason};
-use super::matching::{MatchingConfig, OrderBook, PlaceOrder, RestingOrder};
+use super::matching::{
+    CancelledOrder, MatchingConfig, OrderBook, PlaceOrder, PlaceResult, RestingOrder,
+};
 use super::orders::{book_side, restriction_from_code};
 use super::{Abort, CancelReason, Ledger, LedgerConfig, profile_address};
 
@@ -289,7 +291,7 @@ impl Tx<'_> {
     }
 
     /// Place one order: ledger check, book, book every fill, reserve what rests.
-    fn place(&mut self, order: &PlaceOrder, cause: FillCause) -> Result<VenueOrderId, Abort> {
+    fn place(&mut self, order: &PlaceOrder, cause: FillCause) -> Result<PlaceResult, Abort> {
         let market = self.market;
         let margin_price = match order.kind {
             OrderKind::Limit => order.price.unwrap_or(Ticks(0)),
@@ -399,7 +401,7 @@ impl Tx<'_> {
             last_updated: self.now,
         });
         self.touch(order.account);
-        Ok(id)
+        Ok(result)
     }
 
     fn touch(&mut self, account: AccountAddress) {
@@ -863,6 +865,46 @@ impl Exchange {
         }
     }
 
+    // ---- direct access (synthetic traders) ----
+
+    /// Place `order` for its `account` (a **profile**) on `market` as one transaction, without
+    /// an entry-function call: the synthetic traders' way in. Same ledger checks, matching,
+    /// events and history as a submitted order.
+    pub fn place_order(
+        &mut self,
+        market: MarketId,
+        order: &PlaceOrder,
+        now: Timestamp,
+    ) -> Result<(PlaceResult, TxEffects), TxError> {
+        let mut out = None;
+        let fx = self.transact(market, now, |tx| {
+            out = Some(tx.place(order, FillCause::Order)?);
+            Ok(())
+        })?;
+        let result = out.ok_or(TxError::Abort(kana(KanaAbort::MarketNotFound)))?;
+        Ok((result, fx))
+    }
+
+    /// Cancel a resting order of `account` (a profile) on `market` as one transaction.
+    pub fn cancel_order(
+        &mut self,
+        market: MarketId,
+        account: AccountAddress,
+        order_id: VenueOrderId,
+        now: Timestamp,
+    ) -> Result<(CancelledOrder, TxEffects), TxError> {
+        let mut out = None;
+        let fx = self.transact(market, now, |tx| {
+            let cancelled = tx.book.cancel(account, order_id)?;
+            tx.core.ledger.release(tx.market, order_id, None);
+            tx.record_cancel(&cancelled.order, cancelled.reason);
+            out = Some(cancelled);
+            Ok(())
+        })?;
+        let cancelled = out.ok_or(TxError::Abort(kana(KanaAbort::MarketNotFound)))?;
+        Ok((cancelled, fx))
+    }
+
     // ---- keeper ----
 
     /// The keeper's pass at `now`, market by market: refresh the book mid, settle funding when
@@ -934,6 +976,12 @@ impl Exchange {
     /// The ledger (balances, positions, marks, insurance fund).
     pub fn ledger(&self) -> &Ledger {
         &self.core.ledger
+    }
+
+    /// The ledger, mutable: for funding outside a transaction (the simulator's synthetic
+    /// traders and auto-funded wallets), never for trading.
+    pub fn ledger_mut(&mut self) -> &mut Ledger {
+        &mut self.core.ledger
     }
 
     /// Balances of a profile.

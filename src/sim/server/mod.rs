@@ -14,6 +14,11 @@ pub mod driver;
 pub mod indexer;
 pub mod node;
 pub mod rest;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod indexer_tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -218,6 +223,9 @@ pub struct SimCore {
         crate::aptos::EntryFunction,
         u64,
     )>,
+    /// Sender and sequence number of every accepted transaction, by hash (a committed
+    /// transaction's JSON carries them).
+    pub txn_meta: HashMap<String, (AccountAddress, u64)>,
     /// Ledger version of the last commit.
     pub version: u64,
     /// Wallets already credited with `auto_fund`.
@@ -274,6 +282,7 @@ pub fn build(config: SimConfig, clock: Clock) -> Result<Arc<Shared>, String> {
         sequence: BTreeMap::new(),
         txns: HashMap::new(),
         mempool: Vec::new(),
+        txn_meta: HashMap::new(),
         version: 0,
         funded: BTreeSet::new(),
         faults,

@@ -1,10 +1,466 @@
-//! The Aptos fullnode endpoints of the simulator (placeholder; being written).
+//! The Aptos fullnode endpoints of the simulator, under `/v1`: ledger info, accounts (sequence
+//! numbers), the simulated package's module ABIs, gas estimate, BCS submission (verified like a
+//! node's prologue), simulation, and transactions by hash.
+//!
+//! Every response carries `X-APTOS-CHAIN-ID` and `X-APTOS-LEDGER-TIMESTAMPUSEC`; errors are the
+//! node's `{message, error_code, vm_error_code}`. Submissions are stored as
+//! [`TxnState::Pending`] and committed by the [driver](super::driver).
+//!
+//! Decisions: an account is "known" (200 on `GET /accounts/{addr}`) once it submitted a
+//! transaction or was auto-funded; simulation executes the call on a **clone** of the exchange
+//! (nothing persists) and reports gas 0.
 
 use std::sync::Arc;
 
-use super::Shared;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::driver::{auto_fund, usecs};
+use super::{Shared, SimCore, TxnState};
+use crate::aptos::node::{BCS_SIGNED_TXN_CONTENT_TYPE, LEDGER_TIMESTAMP_HEADER};
+use crate::aptos::{AccountAddress, AptosError, SignedTransaction, TransactionHash};
+use crate::aptos::{transaction_hash, verify_signed_transaction};
+
+/// `vm_error_code` of `INVALID_SIGNATURE`.
+pub const VM_INVALID_SIGNATURE: u64 = 1;
+/// `vm_error_code` of `INVALID_AUTH_KEY`.
+pub const VM_INVALID_AUTH_KEY: u64 = 2;
+/// `vm_error_code` of `SEQUENCE_NUMBER_TOO_OLD`.
+pub const VM_SEQUENCE_NUMBER_TOO_OLD: u64 = 3;
+/// `vm_error_code` of `TRANSACTION_EXPIRED`.
+pub const VM_TRANSACTION_EXPIRED: u64 = 6;
+/// `vm_error_code` of `BAD_CHAIN_ID`.
+pub const VM_BAD_CHAIN_ID: u64 = 23;
 
 /// The node's routes under `/v1`.
-pub fn routes() -> axum::Router<Arc<Shared>> {
-    axum::Router::new()
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v1", get(index))
+        .route("/v1/", get(index))
+        .route("/v1/accounts/{addr}", get(account))
+        .route("/v1/accounts/{addr}/module/{name}", get(module))
+        .route("/v1/estimate_gas_price", get(gas))
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/simulate", post(simulate))
+        .route("/v1/transactions/by_hash/{hash}", get(by_hash))
+        .route("/v1/transactions/wait_by_hash/{hash}", get(by_hash))
+}
+
+/// A response with the node's headers.
+fn reply(shared: &Shared, chain_id: u8, status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&usecs(shared.clock.now()).to_string()) {
+        h.insert(LEDGER_TIMESTAMP_HEADER, v);
+    }
+    h.insert("x-aptos-chain-id", HeaderValue::from(u16::from(chain_id)));
+    resp
+}
+
+/// The node's error body.
+pub fn node_error(code: &str, message: &str, vm_error_code: Option<u64>) -> Value {
+    json!({"message": message, "error_code": code, "vm_error_code": vm_error_code})
+}
+
+fn error(
+    shared: &Shared,
+    chain_id: u8,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    vm: Option<u64>,
+) -> Response {
+    reply(shared, chain_id, status, node_error(code, message, vm))
+}
+
+fn chain_id(shared: &Shared) -> u8 {
+    shared.core().config.chain_id
+}
+
+async fn index(State(shared): State<Arc<Shared>>) -> Response {
+    let (chain, version) = {
+        let core = shared.core();
+        (core.config.chain_id, core.version)
+    };
+    let body = json!({
+        "chain_id": chain,
+        "epoch": "1",
+        "ledger_version": version.to_string(),
+        "oldest_ledger_version": "0",
+        "ledger_timestamp": usecs(shared.clock.now()).to_string(),
+        "node_role": "full_node",
+        "oldest_block_height": "0",
+        "block_height": version.to_string(),
+        "git_hash": "perpbot-sim",
+    });
+    reply(&shared, chain, StatusCode::OK, body)
+}
+
+/// The sequence number reported for `addr`, with the skew fault applied.
+fn reported_sequence(core: &mut SimCore, addr: AccountAddress) -> Option<u64> {
+    let known = core.sequence.contains_key(&addr) || core.funded.contains(&addr);
+    if !known {
+        return None;
+    }
+    let n = core.sequence.get(&addr).copied().unwrap_or(0);
+    let p = core.config.faults.sequence_skew_probability;
+    if n > 0 && p > 0.0 && core.faults.random::<f64>() < p {
+        return Some(n - 1);
+    }
+    Some(n)
+}
+
+async fn account(State(shared): State<Arc<Shared>>, Path(addr): Path<String>) -> Response {
+    let (chain, seq) = {
+        let mut core = shared.core();
+        let chain = core.config.chain_id;
+        match AccountAddress::from_hex(&addr) {
+            Ok(a) => (chain, Ok(reported_sequence(&mut core, a))),
+            Err(e) => (chain, Err(e.to_string())),
+        }
+    };
+    match seq {
+        Err(e) => error(
+            &shared,
+            chain,
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            &format!("invalid address {addr:?}: {e}"),
+            None,
+        ),
+        Ok(None) => error(
+            &shared,
+            chain,
+            StatusCode::NOT_FOUND,
+            "account_not_found",
+            &format!("Account not found by Address({addr}) and Ledger version"),
+            None,
+        ),
+        Ok(Some(n)) => {
+            let key = AccountAddress::from_hex(&addr)
+                .map(|a| a.to_string())
+                .unwrap_or(addr);
+            let body = json!({"sequence_number": n.to_string(), "authentication_key": key});
+            reply(&shared, chain, StatusCode::OK, body)
+        }
+    }
+}
+
+async fn module(
+    State(shared): State<Arc<Shared>>,
+    Path((addr, name)): Path<(String, String)>,
+) -> Response {
+    let (chain, package) = {
+        let core = shared.core();
+        (core.config.chain_id, core.package)
+    };
+    let body = AccountAddress::from_hex(&addr)
+        .ok()
+        .filter(|a| *a == package)
+        .and_then(|a| crate::sim::abi::module_json(a, &name));
+    match body {
+        Some(b) => reply(&shared, chain, StatusCode::OK, b),
+        None => error(
+            &shared,
+            chain,
+            StatusCode::NOT_FOUND,
+            "module_not_found",
+            &format!("Module not found by Address({addr}), Module name({name})"),
+            None,
+        ),
+    }
+}
+
+async fn gas(State(shared): State<Arc<Shared>>) -> Response {
+    let body = json!({
+        "deprioritized_gas_estimate": 100,
+        "gas_estimate": 100,
+        "prioritized_gas_estimate": 150,
+    });
+    reply(&shared, chain_id(&shared), StatusCode::OK, body)
+}
+
+fn is_bcs(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with(BCS_SIGNED_TXN_CONTENT_TYPE))
+}
+
+/// Why a submission was refused: status, error code, message, vm_error_code.
+type Refusal = (StatusCode, &'static str, String, Option<u64>);
+
+fn vm_error(code: u64, name: &str) -> Refusal {
+    (
+        StatusCode::BAD_REQUEST,
+        "vm_error",
+        format!("Invalid transaction: Type: Validation Code: {name}"),
+        Some(code),
+    )
+}
+
+/// Validate and queue one verified transaction.
+fn accept(
+    core: &mut SimCore,
+    v: &crate::aptos::VerifiedTransaction,
+    now: crate::model::Timestamp,
+) -> Result<Value, Refusal> {
+    let raw = &v.signed.raw_txn;
+    if !v.sender_matches_key {
+        return Err(vm_error(VM_INVALID_AUTH_KEY, "INVALID_AUTH_KEY"));
+    }
+    if raw.chain_id != core.config.chain_id {
+        return Err(vm_error(VM_BAD_CHAIN_ID, "BAD_CHAIN_ID"));
+    }
+    if raw.expiration_timestamp_secs <= now.as_secs() {
+        return Err(vm_error(VM_TRANSACTION_EXPIRED, "TRANSACTION_EXPIRED"));
+    }
+    let sender = raw.sender;
+    let seq = raw.sequence_number;
+    let on_chain = core.sequence.get(&sender).copied().unwrap_or(0);
+    if seq < on_chain {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "sequence_number_too_old",
+            format!(
+                "Transaction with sequence number {seq} is too old; account {sender} is at {on_chain}"
+            ),
+            Some(VM_SEQUENCE_NUMBER_TOO_OLD),
+        ));
+    }
+    let duplicate = core
+        .mempool
+        .iter()
+        .any(|(h, s, q, _, _)| *s == sender && *q == seq && h != &v.hash.to_string());
+    if duplicate {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "invalid_transaction_update",
+            format!("A transaction with sequence number {seq} from {sender} is already pending"),
+            None,
+        ));
+    }
+    let hash = v.hash.to_string();
+    let pending = json!({
+        "type": "pending_transaction",
+        "hash": hash,
+        "sender": sender.to_string(),
+        "sequence_number": seq.to_string(),
+        "max_gas_amount": raw.max_gas_amount.to_string(),
+        "gas_unit_price": raw.gas_unit_price.to_string(),
+        "expiration_timestamp_secs": raw.expiration_timestamp_secs.to_string(),
+    });
+    if core.txns.contains_key(&hash) {
+        // The same bytes again: already known, answer as a node does for a resubmission.
+        return Ok(pending);
+    }
+    auto_fund(core, sender);
+    core.sequence.entry(sender).or_insert(0);
+    core.txn_meta.insert(hash.clone(), (sender, seq));
+    let lose = core.config.faults.tx_lose_probability;
+    if lose > 0.0 && core.faults.random::<f64>() < lose {
+        // Accepted, never committed: the mempool forgets it.
+        core.txns.insert(hash, TxnState::Dropped);
+        return Ok(pending);
+    }
+    let due_usecs = usecs(now).saturating_add(core.config.block_latency_ms.saturating_mul(1_000));
+    core.txns
+        .insert(hash.clone(), TxnState::Pending { due_usecs });
+    core.mempool.push((
+        hash,
+        sender,
+        seq,
+        raw.payload.entry_function().clone(),
+        raw.expiration_timestamp_secs,
+    ));
+    Ok(pending)
+}
+
+async fn submit(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let chain = chain_id(&shared);
+    if !is_bcs(&headers) {
+        return error(
+            &shared,
+            chain,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "web_framework_error",
+            &format!("expected content type {BCS_SIGNED_TXN_CONTENT_TYPE}"),
+            None,
+        );
+    }
+    let verified = match verify_signed_transaction(&body) {
+        Ok(v) => v,
+        Err(AptosError::SignatureInvalid(reason)) => {
+            return error(
+                &shared,
+                chain,
+                StatusCode::BAD_REQUEST,
+                "vm_error",
+                &format!(
+                    "Invalid transaction: Type: Validation Code: INVALID_SIGNATURE ({reason})"
+                ),
+                Some(VM_INVALID_SIGNATURE),
+            );
+        }
+        Err(e) => {
+            return error(
+                &shared,
+                chain,
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                &format!("Failed to deserialize input into SignedTransaction: {e}"),
+                None,
+            );
+        }
+    };
+    let now = shared.clock.now();
+    let outcome = {
+        let mut core = shared.core();
+        accept(&mut core, &verified, now)
+    };
+    match outcome {
+        Ok(pending) => reply(&shared, chain, StatusCode::ACCEPTED, pending),
+        Err((status, code, message, vm)) => error(&shared, chain, status, code, &message, vm),
+    }
+}
+
+async fn simulate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let chain = chain_id(&shared);
+    if !is_bcs(&headers) {
+        return error(
+            &shared,
+            chain,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "web_framework_error",
+            &format!("expected content type {BCS_SIGNED_TXN_CONTENT_TYPE}"),
+            None,
+        );
+    }
+    if verify_signed_transaction(&body).is_ok() {
+        return error(
+            &shared,
+            chain,
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "Simulated transactions must not have a valid signature",
+            None,
+        );
+    }
+    let signed = match SignedTransaction::from_bytes(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                &shared,
+                chain,
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                &format!("Failed to deserialize input into SignedTransaction: {e}"),
+                None,
+            );
+        }
+    };
+    let hash = transaction_hash(&body).to_string();
+    let now = shared.clock.now();
+    let raw = &signed.raw_txn;
+    let (success, vm_status, events) = {
+        let core = shared.core();
+        let package = core.package;
+        let mut scratch = core.exchange.clone();
+        drop(core);
+        match scratch.execute(raw.sender, raw.payload.entry_function(), now) {
+            Ok(fx) => (
+                true,
+                "Executed successfully".to_string(),
+                fx.events_json(package),
+            ),
+            Err(e) => (false, e.vm_status(package), Vec::new()),
+        }
+    };
+    let body = json!([{
+        "type": "user_transaction",
+        "version": "0",
+        "hash": hash,
+        "sender": raw.sender.to_string(),
+        "sequence_number": raw.sequence_number.to_string(),
+        "success": success,
+        "vm_status": vm_status,
+        "gas_used": "0",
+        "gas_unit_price": raw.gas_unit_price.to_string(),
+        "events": events,
+        "changes": [],
+    }]);
+    reply(&shared, chain, StatusCode::OK, body)
+}
+
+async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Response {
+    let chain = chain_id(&shared);
+    let Ok(h) = hash.parse::<TransactionHash>() else {
+        return error(
+            &shared,
+            chain,
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            &format!("invalid transaction hash {hash:?}"),
+            None,
+        );
+    };
+    let key = h.to_string();
+    let found = {
+        let core = shared.core();
+        let state = core.txns.get(&key).cloned();
+        let entry = core.txn_meta.get(&key).copied();
+        state.map(|s| (s, entry))
+    };
+    let not_found = || {
+        error(
+            &shared,
+            chain,
+            StatusCode::NOT_FOUND,
+            "transaction_not_found",
+            &format!("Transaction not found by Transaction hash({key})"),
+            None,
+        )
+    };
+    match found {
+        None | Some((TxnState::Dropped, _)) => not_found(),
+        Some((TxnState::Pending { .. }, entry)) => {
+            let mut body = json!({"type": "pending_transaction", "hash": key});
+            if let (Some((sender, seq)), Some(obj)) = (entry, body.as_object_mut()) {
+                obj.insert("sender".into(), Value::String(sender.to_string()));
+                obj.insert("sequence_number".into(), Value::String(seq.to_string()));
+            }
+            reply(&shared, chain, StatusCode::OK, body)
+        }
+        Some((
+            TxnState::Committed {
+                version,
+                success,
+                vm_status,
+                events,
+            },
+            entry,
+        )) => {
+            let (sender, seq) = entry.unwrap_or((AccountAddress::ZERO, 0));
+            let body = json!({
+                "type": "user_transaction",
+                "version": version.to_string(),
+                "hash": key,
+                "sender": sender.to_string(),
+                "sequence_number": seq.to_string(),
+                "success": success,
+                "vm_status": vm_status,
+                "gas_used": "0",
+                "timestamp": usecs(shared.clock.now()).to_string(),
+                "events": events,
+                "changes": [],
+            });
+            reply(&shared, chain, StatusCode::OK, body)
+        }
+    }
 }

@@ -1,0 +1,426 @@
+//! Loopback tests of the simulator's node, REST API and driver, driven by the real clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal_macros::dec;
+
+use super::{SimConfig, SimHandle, start};
+use crate::aptos::node::PollConfig;
+use crate::aptos::{
+    GasConfig, NodeClient, PrivateKey, RawTransaction, SignedTransaction, SubmitError, Submitter,
+    sign_transaction,
+};
+use crate::clock::Clock;
+use crate::config::Secret;
+use crate::model::{ClientOrderId, Lots, MarketId, NewOrder, OrderRequest, Side, Ticks};
+use crate::sim::profile_address;
+use crate::venue::kana::rest::{KanaRest, RetryPolicy};
+use crate::venue::kana::writer::{KanaWriter, WriterConfig};
+use crate::venue::{RequestOutcome, VenueRequest, VenueWriter};
+
+const APT: MarketId = MarketId(1338);
+
+fn config() -> SimConfig {
+    let mut c = SimConfig {
+        block_latency_ms: 30,
+        ..SimConfig::default()
+    };
+    c.synthetic.step_ms = 30;
+    c
+}
+
+async fn sim(config: SimConfig) -> SimHandle {
+    start(config, "127.0.0.1:0".parse().unwrap(), Clock::system())
+        .await
+        .unwrap()
+}
+
+fn poll() -> PollConfig {
+    PollConfig {
+        initial_interval: Duration::from_millis(10),
+        backoff_percent: 150,
+        max_interval: Duration::from_millis(50),
+        expiry_margin: Duration::ZERO,
+    }
+}
+
+fn node(h: &SimHandle) -> NodeClient {
+    NodeClient::new(&h.node_url, Duration::from_secs(5))
+        .unwrap()
+        .with_poll_config(poll())
+}
+
+fn rest(h: &SimHandle, key: &str) -> KanaRest {
+    KanaRest::new(
+        &h.rest_url,
+        Some(Secret::new(key.into())),
+        Duration::from_secs(5),
+        RetryPolicy::none(),
+    )
+    .unwrap()
+}
+
+fn gas(expiration_secs: u64) -> GasConfig {
+    GasConfig {
+        max_gas_amount: 10_000,
+        gas_unit_price: Some(100),
+        expiration_secs,
+    }
+}
+
+async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWriter {
+    let rest = Arc::new(rest(h, "sim"));
+    let spec = rest.market_spec(APT).await.unwrap();
+    let submitter = Arc::new(Submitter::new(node(h), key, 4, gas(expiration_secs)));
+    KanaWriter::new(
+        rest,
+        submitter,
+        vec![spec],
+        WriterConfig {
+            confirm_timeout: Duration::from_secs(3),
+            max_batch: 10,
+            delegate_for: None,
+        },
+    )
+}
+
+fn place(order: NewOrder) -> VenueRequest {
+    VenueRequest::Orders {
+        market: APT,
+        cancel: vec![],
+        place: vec![OrderRequest {
+            client_id: ClientOrderId(1),
+            order,
+        }],
+    }
+}
+
+/// A signed transfer-free call (`collapse_position(1338)`) with the given fields.
+async fn signed(
+    h: &SimHandle,
+    key: &PrivateKey,
+    seq: u64,
+    expiration: u64,
+    chain_id: u8,
+) -> SignedTransaction {
+    let rest = rest(h, "sim");
+    let payload = rest.collapse_position(APT).await.unwrap();
+    let package = h.shared.core().package;
+    let abi = node(h).module(package, "perpetual_scripts").await.unwrap();
+    let call = crate::aptos::encode_entry_function(
+        &abi,
+        "collapse_position",
+        &[],
+        &payload.function_arguments,
+    )
+    .unwrap();
+    let raw = RawTransaction {
+        sender: key.address(),
+        sequence_number: seq,
+        payload: call.into(),
+        max_gas_amount: 10_000,
+        gas_unit_price: 100,
+        expiration_timestamp_secs: expiration,
+        chain_id,
+    };
+    sign_transaction(raw, key).unwrap()
+}
+
+fn now_secs() -> u64 {
+    Clock::system().now().as_secs()
+}
+
+#[tokio::test]
+async fn market_info_parses_into_the_configured_spec() {
+    let h = sim(config()).await;
+    let r = rest(&h, "sim");
+    let spec = r.market_spec(APT).await.unwrap();
+    let configured = h.shared.core().exchange.spec(APT).cloned().unwrap();
+    assert_eq!(spec, configured);
+    let all = r.all_market_specs().await.unwrap();
+    assert_eq!(all.len(), h.shared.core().config.markets.len());
+    h.stop();
+}
+
+#[tokio::test]
+async fn wrong_api_key_is_401() {
+    let h = sim(config()).await;
+    let err = rest(&h, "nope").market_spec(APT).await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    h.stop();
+}
+
+#[tokio::test]
+async fn synthetic_traders_make_a_two_sided_book() {
+    let h = sim(config()).await;
+    let r = rest(&h, "sim");
+    let mut two_sided = false;
+    for _ in 0..50 {
+        let p = r.market_price(APT).await.unwrap();
+        if let (Some(bid), Some(ask)) = (p.best_bid, p.best_ask) {
+            assert!(bid < ask, "{bid} < {ask}");
+            two_sided = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(two_sided);
+    h.stop();
+}
+
+/// Wait until the synthetic book is two-sided; best (bid, ask) in ticks.
+async fn wait_book(h: &SimHandle) -> (Ticks, Ticks) {
+    for _ in 0..100 {
+        {
+            let core = h.shared.core();
+            if let Some(b) = core.exchange.book(APT)
+                && let (Some(bid), Some(ask)) = (b.best_bid(), b.best_ask())
+            {
+                return (bid.price, ask.price);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no two-sided book");
+}
+
+#[tokio::test]
+async fn placed_order_commits_and_rests() {
+    let h = sim(config()).await;
+    let (bid, _) = wait_book(&h).await;
+    let key = PrivateKey::from_seed_bytes([1u8; 32]);
+    let w = writer(&h, key.clone(), 30).await;
+    let price = Ticks(bid.0.saturating_sub(50).max(1));
+    let order = NewOrder::limit(APT, Side::Buy, Lots(1000), price)
+        .post_only()
+        .with_leverage(2);
+    let outcome = w.execute(place(order)).await;
+    let RequestOutcome::Accepted { placed, .. } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    let id = placed
+        .first()
+        .and_then(|p| p.1)
+        .expect("venue id from the event");
+    let profile = profile_address(&key.address());
+    let open = h.shared.core().exchange.open_orders(profile, Some(APT));
+    assert!(open.iter().any(|o| o.order_id == id), "{open:?}");
+    // The REST view agrees.
+    let ids = rest(&h, "sim")
+        .all_open_order_ids(key.address(), APT)
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![id.0]);
+    let orders = rest(&h, "sim")
+        .open_orders(key.address(), Some(APT))
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1);
+    orders.parse().unwrap();
+    h.stop();
+}
+
+#[tokio::test]
+async fn crossing_post_only_is_rejected_with_econia_13() {
+    let h = sim(config()).await;
+    let (_, ask) = wait_book(&h).await;
+    let key = PrivateKey::from_seed_bytes([2u8; 32]);
+    let w = writer(&h, key, 30).await;
+    let order = NewOrder::limit(APT, Side::Buy, Lots(1000), Ticks(ask.0 + 200))
+        .post_only()
+        .with_leverage(2);
+    let outcome = w.execute(place(order)).await;
+    let RequestOutcome::Rejected { reason } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(reason.contains("13"), "{reason}");
+    h.stop();
+}
+
+#[tokio::test]
+async fn tampered_signature_is_invalid_signature() {
+    let h = sim(config()).await;
+    let key = PrivateKey::from_seed_bytes([3u8; 32]);
+    let txn = signed(&h, &key, 0, now_secs() + 60, 4).await;
+    let mut bytes = txn.to_bytes().unwrap();
+    if let Some(last) = bytes.last_mut() {
+        *last ^= 1;
+    }
+    let tampered = SignedTransaction::from_bytes(&bytes).unwrap();
+    let err = node(&h).submit_bcs(&tampered).await.unwrap_err();
+    let SubmitError::Rejected {
+        status,
+        vm_error_code,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((*status, *vm_error_code), (400, Some(1)), "{err}");
+    h.stop();
+}
+
+#[tokio::test]
+async fn expired_and_wrong_chain_are_refused() {
+    let h = sim(config()).await;
+    let key = PrivateKey::from_seed_bytes([4u8; 32]);
+    let expired = signed(&h, &key, 0, now_secs().saturating_sub(1), 4).await;
+    let err = node(&h).submit_bcs(&expired).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SubmitError::Rejected {
+                vm_error_code: Some(6),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let wrong_chain = signed(&h, &key, 0, now_secs() + 60, 9).await;
+    let err = node(&h).submit_bcs(&wrong_chain).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SubmitError::Rejected {
+                vm_error_code: Some(23),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    h.stop();
+}
+
+#[tokio::test]
+async fn replayed_sequence_is_too_old_and_the_submitter_rebuilds_once() {
+    let h = sim(config()).await;
+    let key = PrivateKey::from_seed_bytes([5u8; 32]);
+    let n = node(&h);
+    // A committed failure (no position to collapse) still consumes sequence number 0.
+    let first = signed(&h, &key, 0, now_secs() + 60, 4).await;
+    let pending = n.submit_bcs(&first).await.unwrap();
+    let outcome = n
+        .wait_for_transaction(pending.hash, now_secs() + 60, Duration::from_secs(3))
+        .await;
+    assert!(
+        matches!(outcome, crate::aptos::TxnOutcome::Failed { .. }),
+        "{outcome:?}"
+    );
+    let replay = signed(&h, &key, 0, now_secs() + 61, 4).await;
+    let err = n.submit_bcs(&replay).await.unwrap_err();
+    assert!(matches!(err, SubmitError::SequenceTooOld { .. }), "{err:?}");
+    // Two submitters both read 1; after the first commits, the second's 1 is too old and it
+    // rebuilds once with 2.
+    let payload = replay.raw_txn.payload.entry_function().clone();
+    let a = Submitter::new(node(&h), key.clone(), 4, gas(60));
+    let stale = Submitter::new(node(&h), key, 4, gas(60));
+    a.resync().await.unwrap();
+    stale.resync().await.unwrap();
+    let sa = a.submit(payload.clone()).await.unwrap();
+    assert_eq!(sa.sequence_number, 1);
+    let _ = a.confirm(&sa, Duration::from_secs(3)).await;
+    let sb = stale.submit(payload).await.unwrap();
+    assert_eq!(
+        sb.sequence_number, 2,
+        "rebuilt after sequence_number_too_old"
+    );
+    h.stop();
+}
+
+#[tokio::test]
+async fn lost_transaction_is_ambiguous_until_expiry_then_rejected() {
+    let mut c = config();
+    c.faults.tx_lose_probability = 1.0;
+    let h = sim(c).await;
+    let (bid, _) = wait_book(&h).await;
+    let key = PrivateKey::from_seed_bytes([6u8; 32]);
+    let rest = Arc::new(rest(&h, "sim"));
+    let spec = rest.market_spec(APT).await.unwrap();
+    let submitter = Arc::new(Submitter::new(node(&h), key, 4, gas(2)));
+    let w = KanaWriter::new(
+        rest,
+        submitter,
+        vec![spec],
+        WriterConfig {
+            confirm_timeout: Duration::from_millis(300),
+            max_batch: 10,
+            delegate_for: None,
+        },
+    );
+    let request = place(
+        NewOrder::limit(
+            APT,
+            Side::Buy,
+            Lots(1000),
+            Ticks(bid.0.saturating_sub(50).max(1)),
+        )
+        .with_leverage(2),
+    );
+    let outcome = w.execute(request.clone()).await;
+    let RequestOutcome::Ambiguous { token, .. } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    let token = token.clone();
+    let again = w.resolve(&request, token.as_deref()).await;
+    assert!(
+        matches!(again, RequestOutcome::Ambiguous { .. }),
+        "{again:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let last = w.resolve(&request, token.as_deref()).await;
+    assert!(matches!(last, RequestOutcome::Rejected { .. }), "{last:?}");
+    h.stop();
+}
+
+#[tokio::test]
+async fn rest_refuses_off_grid_sizes_naming_the_parameter() {
+    let h = sim(config()).await;
+    let r = rest(&h, "sim");
+    let err = r
+        .place_limit_order(&crate::venue::kana::rest::LimitOrderParams {
+            market: APT,
+            trade_side: true,
+            direction: false,
+            size: dec!(0.0001),
+            price: dec!(5.5),
+            leverage: 2,
+            restriction: 0,
+            take_profit: None,
+            stop_loss: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("size"), "{err}");
+    h.stop();
+}
+
+#[tokio::test]
+async fn pending_duplicate_is_refused_and_simulation_does_not_commit() {
+    let mut c = config();
+    c.block_latency_ms = 60_000;
+    let h = sim(c).await;
+    let key = PrivateKey::from_seed_bytes([7u8; 32]);
+    let n = node(&h);
+    let account = n.account(key.address()).await.unwrap();
+    assert!(!account.exists);
+    let first = signed(&h, &key, 0, now_secs() + 60, 4).await;
+    let pending = n.submit_bcs(&first).await.unwrap();
+    assert_eq!(
+        n.transaction_by_hash(pending.hash).await.unwrap(),
+        crate::aptos::TxnLookup::Pending
+    );
+    let other = signed(&h, &key, 0, now_secs() + 61, 4).await;
+    let err = n.submit_bcs(&other).await.unwrap_err();
+    assert!(
+        err.to_string().contains("invalid_transaction_update"),
+        "{err}"
+    );
+    let sim_txn = SignedTransaction::for_simulation(other.raw_txn.clone(), key.public_key());
+    let result = n.simulate(&sim_txn).await.unwrap();
+    assert!(!result.success, "nothing to collapse: {result:?}");
+    let account = n.account(key.address()).await.unwrap();
+    assert_eq!((account.exists, account.sequence_number), (true, 0));
+    h.stop();
+}
