@@ -437,7 +437,7 @@ name = "market_maker"
     fn shipped_configs_load() {
         for file in [
             "config/paper.toml",
-            "config/sim.toml",
+            "config/paper-venue.toml",
             "config/testnet.toml",
             "config/mainnet.toml",
         ] {
