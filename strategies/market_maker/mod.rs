@@ -11,6 +11,9 @@
 //! This is the framework's reference quoter; the Avellaneda–Stoikov model replaces its fixed
 //! spread and linear skew in a later iteration without changing its interface.
 
+pub mod estimators;
+pub mod model;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
