@@ -165,6 +165,12 @@ impl<'a> Context<'a> {
         self.state.now()
     }
 
+    /// Intents emitted so far in this call, in order — for strategies that wrap another one
+    /// (a filter, a recorder, a test spy) and want to see what it asked for.
+    pub fn intents(&self) -> &[Intent] {
+        &self.out.intents
+    }
+
     /// The whole state, for anything the shortcuts below do not cover.
     pub fn state(&self) -> &State {
         self.state
@@ -381,9 +387,27 @@ pub fn parse_params<T: DeserializeOwned>(
     strategy: &str,
     params: &toml::Table,
 ) -> Result<T, StrategyError> {
-    T::deserialize(toml::Value::Table(params.clone())).map_err(|e| StrategyError::Params {
+    let bad = |message: String| StrategyError::Params {
         strategy: strategy.to_string(),
-        message: e.message().to_string(),
+        message,
+    };
+    // Through text rather than `toml::Value`, so an error carries a span and the message can
+    // name the key whose value was refused (serde's own message names only the value).
+    let text = toml::to_string(params).map_err(|e| bad(e.to_string()))?;
+    toml::from_str(&text).map_err(|e| {
+        let key = e
+            .span()
+            .and_then(|span| {
+                let line_start = text.get(..span.start)?.rfind('\n').map_or(0, |i| i + 1);
+                let line = text.get(line_start..)?.lines().next()?;
+                let (key, _) = line.split_once('=')?;
+                Some(key.trim().trim_matches('"').to_string())
+            })
+            .filter(|k| !k.is_empty() && !e.message().contains(&format!("`{k}`")));
+        match key {
+            Some(key) => bad(format!("{key}: {}", e.message())),
+            None => bad(e.message().to_string()),
+        }
     })
 }
 
