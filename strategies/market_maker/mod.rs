@@ -1,15 +1,37 @@
-//! `market_maker`: quotes one post-only bid and ask around the mid, skewed against inventory.
+//! `market_maker`: an Avellaneda–Stoikov market maker for one market of an on-chain order book.
 //!
-//! The reservation price leans away from the position (long → quotes move down, so the ask is
-//! hit more often), the side that would grow the position past `max_inventory` stops quoting, and
-//! requotes are one `replace quotes` intent (one Kana transaction) sent only when a desired price
-//! moved by more than `requote_tolerance_ticks` or a quote aged out — every requote costs gas.
-//! While the venue stream reconnects it pulls its quotes and waits for `Resynced`.
-//! Prices round in the safe direction (bid down, ask up) and never cross the book. While any of
-//! its quotes is still in flight (pending, being cancelled or of unknown outcome) it waits.
+//! Quotes come from the [`model`]: a reservation price `r = s − q·γ·σ²·τ` that leans against the
+//! inventory q and a spread `γ·σ²·τ + (2/γ)·ln(1 + γ/κ)` around it (or the GLFT closed form for
+//! an infinite horizon), with σ and κ measured online by the [`estimators`] from the mid and the
+//! public trades. Prices are in ticks, time in seconds and q in units of `order_size` measured
+//! from `target_inventory`.
 //!
-//! This is the framework's reference quoter; the Avellaneda–Stoikov model replaces its fixed
-//! spread and linear skew in a later iteration without changing its interface.
+//! Adapted to a perpetual on Kana, where every requote is an on-chain transaction:
+//! - quotes are post-only, rounded in the safe direction (bid down, ask up) and never cross the
+//!   book; several levels per side are optional;
+//! - a requote is one `replace quotes` intent (one cancel-and-place transaction), sent only when
+//!   a desired price moved by more than `requote_tolerance_ticks` or the quotes aged out, and
+//!   never sooner than `min_requote_ms` after the last one;
+//! - past `soft_inventory` only the side that reduces the position is quoted; no level is placed
+//!   whose fill could take the worst-case position (filled plus every order that may still
+//!   fill, including ones of unknown outcome) past `max_inventory`;
+//! - positive funding (longs pay) leans the quotes short, by `funding_skew`;
+//! - take-profit and stop-loss follow the position's entry through the update intents;
+//! - it stops quoting (and pulls its quotes) while the stream reconnects, when the book is stale,
+//!   when risk leaves the Active state, and — for good — at its own `max_drawdown`.
+//!
+//! ```toml
+//! [strategy]
+//! name = "market_maker"
+//!
+//! [strategy.params]
+//! market = 1338
+//! order_size = "1"        # APT per quote
+//! max_inventory = "5"     # APT, hard limit on the worst-case position
+//! gamma = 0.05            # risk aversion, per tick
+//! horizon = "session"     # "session" (τ = T − t), "fixed" (τ = tau_secs) or "glft"
+//! session_secs = 300
+//! ```
 
 pub mod estimators;
 pub mod model;
@@ -20,15 +42,31 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
+use tracing::{debug, error, info};
 
 use crate::model::{
-    ClientOrderId, ConnectionState, Event, Lots, MarketId, NewOrder, OrderBook, OrderStatus,
-    PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
+    ClientOrderId, ConnectionState, Event, Lots, MarketId, MarketSpec, NewOrder, OrderBook,
+    OrderStatus, PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
 };
 use crate::strategy::{Context, Strategy, StrategyError, parse_params};
 
+use self::estimators::{IntensityEstimator, VolatilityEstimator};
+use self::model::{Horizon, MarketParams, ModelQuote};
+
 /// Name under which it is registered.
 pub const NAME: &str = "market_maker";
+
+/// Which horizon the model uses (see [`Horizon`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HorizonKind {
+    /// Finite sessions of `session_secs`, τ = T − t.
+    Session,
+    /// A constant τ of `tau_secs`.
+    Fixed,
+    /// Guéant–Lehalle–Fernandez-Tapia closed form.
+    Glft,
+}
 
 /// `[strategy.params]` of `market_maker`.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,15 +74,76 @@ pub const NAME: &str = "market_maker";
 pub struct Params {
     /// Market to quote.
     pub market: u64,
-    /// Size of each quote (base coins; rounded down to the lot).
+    /// Size of each quote level (base coins; rounded down to the lot). Also the unit of q.
     pub order_size: Decimal,
-    /// Distance of each quote from the reservation price, in basis points of the mid.
-    #[serde(default = "defaults::half_spread_bps")]
-    pub half_spread_bps: Decimal,
-    /// Reservation-price shift per `order_size` of inventory, in basis points of the mid.
-    #[serde(default = "defaults::skew_bps")]
-    pub skew_bps: Decimal,
-    /// Position (base coins) beyond which the side that would grow it stops quoting.
+    /// Quote levels per side.
+    #[serde(default = "defaults::levels")]
+    pub levels: u32,
+    /// Distance between levels (ticks).
+    #[serde(default = "defaults::level_spacing_ticks")]
+    pub level_spacing_ticks: u64,
+    /// Risk aversion γ, per tick (larger: tighter inventory, wider quotes).
+    #[serde(default = "defaults::gamma")]
+    pub gamma: f64,
+    /// The model's horizon.
+    #[serde(default = "defaults::horizon")]
+    pub horizon: HorizonKind,
+    /// Session length T for `horizon = "session"` (s).
+    #[serde(default = "defaults::session_secs")]
+    pub session_secs: f64,
+    /// τ for `horizon = "fixed"` (s).
+    #[serde(default = "defaults::tau_secs")]
+    pub tau_secs: f64,
+    /// Half-life of the EWMA volatility estimate (s).
+    #[serde(default = "defaults::volatility_half_life_secs")]
+    pub volatility_half_life_secs: f64,
+    /// Sampling interval of the mid for the volatility estimate (ms).
+    #[serde(default = "defaults::volatility_sample_ms")]
+    pub volatility_sample_ms: u64,
+    /// Returns needed before the estimate replaces `sigma_initial`.
+    #[serde(default = "defaults::min_volatility_samples")]
+    pub min_volatility_samples: u64,
+    /// σ used until the estimate is ready (ticks per √s).
+    #[serde(default = "defaults::sigma_initial")]
+    pub sigma_initial: f64,
+    /// Lowest σ the model is given (ticks per √s).
+    #[serde(default = "defaults::sigma_floor")]
+    pub sigma_floor: f64,
+    /// Highest σ the model is given (ticks per √s).
+    #[serde(default = "defaults::sigma_cap")]
+    pub sigma_cap: f64,
+    /// Window of public trades the intensity fit uses (s).
+    #[serde(default = "defaults::intensity_window_secs")]
+    pub intensity_window_secs: f64,
+    /// Trades needed in the window before the fit replaces the initial κ and A.
+    #[serde(default = "defaults::min_intensity_trades")]
+    pub min_intensity_trades: usize,
+    /// How often the intensity is refitted (ms).
+    #[serde(default = "defaults::intensity_refit_ms")]
+    pub intensity_refit_ms: u64,
+    /// κ used until the fit is ready (per tick).
+    #[serde(default = "defaults::kappa_initial")]
+    pub kappa_initial: f64,
+    /// Lowest κ the model is given (per tick).
+    #[serde(default = "defaults::kappa_floor")]
+    pub kappa_floor: f64,
+    /// Highest κ the model is given (per tick).
+    #[serde(default = "defaults::kappa_cap")]
+    pub kappa_cap: f64,
+    /// A (arrivals per second at the mid) used until the fit is ready; GLFT only.
+    #[serde(default = "defaults::intensity_initial")]
+    pub intensity_initial: f64,
+    /// Narrowest distance of a quote from the reservation price (ticks).
+    #[serde(default = "defaults::min_half_spread_ticks")]
+    pub min_half_spread_ticks: u64,
+    /// Position (base coins, signed) the model steers toward.
+    #[serde(default)]
+    pub target_inventory: Decimal,
+    /// |position| (base coins) beyond which only the reducing side is quoted; default
+    /// `max_inventory`.
+    #[serde(default)]
+    pub soft_inventory: Option<Decimal>,
+    /// Hard limit on the worst-case |position| (base coins).
     pub max_inventory: Decimal,
     /// Requote only when a desired price moved by more than this many ticks.
     #[serde(default = "defaults::requote_tolerance_ticks")]
@@ -58,15 +157,89 @@ pub struct Params {
     /// Leverage of the quotes.
     #[serde(default = "defaults::leverage")]
     pub leverage: u32,
+    /// Weight of the funding rate in the reservation price: it moves by
+    /// `−funding_skew · rate · mid`, so positive funding (longs pay) leans short.
+    #[serde(default)]
+    pub funding_skew: f64,
+    /// Take-profit distance from the position's entry (basis points); none when absent.
+    #[serde(default)]
+    pub take_profit_bps: Option<Decimal>,
+    /// Stop-loss distance from the position's entry (basis points); none when absent.
+    #[serde(default)]
+    pub stop_loss_bps: Option<Decimal>,
+    /// Move a take-profit or stop-loss only when it is off by more than this many ticks (each
+    /// move is a transaction).
+    #[serde(default = "defaults::tp_sl_tolerance_ticks")]
+    pub tp_sl_tolerance_ticks: u64,
+    /// A book older than this is stale: quotes are pulled until it updates (ms).
+    #[serde(default = "defaults::stale_book_ms")]
+    pub stale_book_ms: u64,
+    /// Drop of the PnL from its peak (quote) at which the strategy pulls its quotes and stops.
+    #[serde(default)]
+    pub max_drawdown: Option<Decimal>,
 }
 
 mod defaults {
-    use rust_decimal::Decimal;
-    pub fn half_spread_bps() -> Decimal {
-        Decimal::from(10)
+    use super::HorizonKind;
+    pub fn levels() -> u32 {
+        1
     }
-    pub fn skew_bps() -> Decimal {
-        Decimal::from(5)
+    pub fn level_spacing_ticks() -> u64 {
+        1
+    }
+    pub fn gamma() -> f64 {
+        0.05
+    }
+    pub fn horizon() -> HorizonKind {
+        HorizonKind::Session
+    }
+    pub fn session_secs() -> f64 {
+        300.0
+    }
+    pub fn tau_secs() -> f64 {
+        60.0
+    }
+    pub fn volatility_half_life_secs() -> f64 {
+        60.0
+    }
+    pub fn volatility_sample_ms() -> u64 {
+        1_000
+    }
+    pub fn min_volatility_samples() -> u64 {
+        10
+    }
+    pub fn sigma_initial() -> f64 {
+        1.0
+    }
+    pub fn sigma_floor() -> f64 {
+        0.05
+    }
+    pub fn sigma_cap() -> f64 {
+        50.0
+    }
+    pub fn intensity_window_secs() -> f64 {
+        300.0
+    }
+    pub fn min_intensity_trades() -> usize {
+        20
+    }
+    pub fn intensity_refit_ms() -> u64 {
+        5_000
+    }
+    pub fn kappa_initial() -> f64 {
+        1.0
+    }
+    pub fn kappa_floor() -> f64 {
+        0.05
+    }
+    pub fn kappa_cap() -> f64 {
+        20.0
+    }
+    pub fn intensity_initial() -> f64 {
+        1.0
+    }
+    pub fn min_half_spread_ticks() -> u64 {
+        1
     }
     pub fn requote_tolerance_ticks() -> u64 {
         2
@@ -80,6 +253,12 @@ mod defaults {
     pub fn leverage() -> u32 {
         2
     }
+    pub fn tp_sl_tolerance_ticks() -> u64 {
+        5
+    }
+    pub fn stale_book_ms() -> u64 {
+        5_000
+    }
 }
 
 /// Register `market_maker`.
@@ -89,13 +268,47 @@ pub fn register(registry: &mut crate::strategy::StrategyRegistry) {
     });
 }
 
-/// The desired quotes for one moment: prices in ticks, `None` where a side should not quote.
+/// The top of the desired ladder: the best price and number of levels per side (`None` / zero
+/// where a side should not quote). Deeper levels follow at `level_spacing_ticks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotes {
-    /// Bid price.
+    /// Best bid price.
     pub bid: Option<Ticks>,
-    /// Ask price.
+    /// Best ask price.
     pub ask: Option<Ticks>,
+}
+
+/// The inventory as the quoting rules see it, in lots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Inventory {
+    /// Net filled position (long − short).
+    pub net: i128,
+    /// Buys that may still fill without being cancelled by the next requote (unknown outcome).
+    pub uncancellable_buys: i128,
+    /// Sells likewise.
+    pub uncancellable_sells: i128,
+}
+
+/// The desired ladder for one moment, and the model values behind it (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ladder {
+    /// Best prices per side.
+    pub top: Quotes,
+    /// Bid levels to place (0 when the side is off).
+    pub bid_levels: u32,
+    /// Ask levels to place.
+    pub ask_levels: u32,
+    /// The model's unrounded quote (ticks).
+    pub model: ModelQuote,
+}
+
+/// Integer limits, from the params and the market's lot size.
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    lots: Lots,
+    target: i128,
+    soft: i128,
+    hard: i128,
 }
 
 /// The strategy.
@@ -103,11 +316,23 @@ pub struct Quotes {
 pub struct MarketMaker {
     params: Params,
     market: MarketId,
-    lots: Lots,
-    max_inventory_lots: i128,
+    horizon: Horizon,
+    limits: Limits,
+    volatility: VolatilityEstimator,
+    intensity: IntensityEstimator,
+    /// (κ, A) in use: the initial values until the fit is ready.
+    arrival: (f64, f64),
+    last_refit: Option<Timestamp>,
+    started: Option<Timestamp>,
     last_requote: Option<Timestamp>,
     /// True between a `Reconnecting` and the next `Resynced`.
     paused: bool,
+    /// Set once the strategy's own drawdown limit is hit; it never quotes again.
+    halted: bool,
+    peak_pnl: Decimal,
+    /// Take-profit / stop-loss last asked for, per position side, so a move is sent once.
+    sent_tp: [Option<Ticks>; 2],
+    sent_sl: [Option<Ticks>; 2],
 }
 
 impl MarketMaker {
@@ -118,50 +343,219 @@ impl MarketMaker {
             strategy: NAME.into(),
             message,
         };
+        let positive = |key: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(bad(format!("{key} must be a positive number, got {v}")))
+            }
+        };
         if params.order_size <= Decimal::ZERO {
             return Err(bad("order_size must be positive".into()));
         }
         if params.max_inventory < params.order_size {
             return Err(bad("max_inventory must be at least order_size".into()));
         }
-        if params.half_spread_bps <= Decimal::ZERO {
-            return Err(bad("half_spread_bps must be positive".into()));
+        if let Some(soft) = params.soft_inventory
+            && (soft <= Decimal::ZERO || soft > params.max_inventory)
+        {
+            return Err(bad(
+                "soft_inventory must be positive and at most max_inventory".into(),
+            ));
         }
-        if params.skew_bps < Decimal::ZERO {
-            return Err(bad("skew_bps must not be negative".into()));
+        if params.target_inventory.abs() >= params.max_inventory {
+            return Err(bad(
+                "target_inventory must lie strictly within ±max_inventory".into(),
+            ));
+        }
+        if params.levels == 0 || params.level_spacing_ticks == 0 {
+            return Err(bad(
+                "levels and level_spacing_ticks must be at least 1".into()
+            ));
+        }
+        positive("gamma", params.gamma)?;
+        positive("session_secs", params.session_secs)?;
+        positive("tau_secs", params.tau_secs)?;
+        positive(
+            "volatility_half_life_secs",
+            params.volatility_half_life_secs,
+        )?;
+        positive("sigma_initial", params.sigma_initial)?;
+        positive("sigma_floor", params.sigma_floor)?;
+        positive("sigma_cap", params.sigma_cap)?;
+        positive("intensity_window_secs", params.intensity_window_secs)?;
+        positive("kappa_initial", params.kappa_initial)?;
+        positive("kappa_floor", params.kappa_floor)?;
+        positive("kappa_cap", params.kappa_cap)?;
+        positive("intensity_initial", params.intensity_initial)?;
+        if params.sigma_floor > params.sigma_cap {
+            return Err(bad("sigma_floor must not exceed sigma_cap".into()));
+        }
+        if params.kappa_floor > params.kappa_cap {
+            return Err(bad("kappa_floor must not exceed kappa_cap".into()));
+        }
+        if !params.funding_skew.is_finite() {
+            return Err(bad("funding_skew must be a finite number".into()));
+        }
+        for (key, v) in [
+            ("take_profit_bps", params.take_profit_bps),
+            ("stop_loss_bps", params.stop_loss_bps),
+        ] {
+            if v.is_some_and(|v| v <= Decimal::ZERO) {
+                return Err(bad(format!("{key} must be positive")));
+            }
+        }
+        if params
+            .stop_loss_bps
+            .is_some_and(|v| v >= Decimal::from(10_000))
+        {
+            return Err(bad(
+                "stop_loss_bps must be below 10000 (a stop at or below zero)".into(),
+            ));
+        }
+        if params.max_drawdown.is_some_and(|v| v <= Decimal::ZERO) {
+            return Err(bad("max_drawdown must be positive".into()));
         }
         if params.leverage == 0 {
             return Err(bad("leverage must be at least 1".into()));
         }
+        let horizon = match params.horizon {
+            HorizonKind::Session => Horizon::Session {
+                length_secs: params.session_secs,
+            },
+            HorizonKind::Fixed => Horizon::Fixed {
+                tau_secs: params.tau_secs,
+            },
+            HorizonKind::Glft => Horizon::Glft,
+        };
         Ok(MarketMaker {
             market: MarketId(params.market),
-            params,
-            lots: Lots::ZERO,
-            max_inventory_lots: 0,
+            horizon,
+            limits: Limits::default(),
+            volatility: VolatilityEstimator::new(
+                params.volatility_half_life_secs,
+                params.volatility_sample_ms as f64 / 1_000.0,
+            ),
+            intensity: IntensityEstimator::new(params.intensity_window_secs, 20_000),
+            arrival: (params.kappa_initial, params.intensity_initial),
+            last_refit: None,
+            started: None,
             last_requote: None,
             paused: false,
+            halted: false,
+            peak_pnl: Decimal::ZERO,
+            sent_tp: [None; 2],
+            sent_sl: [None; 2],
+            params,
         })
     }
 
-    /// Desired quotes given the book and the net inventory in lots. Pure: no state is changed.
-    pub fn desired_quotes(&self, book: &OrderBook, inventory_lots: i128) -> Option<Quotes> {
+    /// Convert the base-coin params to lots against the market's spec.
+    fn set_limits(&mut self, spec: &MarketSpec) -> Result<(), StrategyError> {
+        let bad = |message: String| StrategyError::Params {
+            strategy: NAME.into(),
+            message,
+        };
+        let lots = spec
+            .size_to_lots(self.params.order_size, Rounding::Down)
+            .map_err(|e| bad(format!("order_size: {e}")))?;
+        spec.check_lots(lots)
+            .map_err(|e| bad(format!("order_size: {e}")))?;
+        spec.check_leverage(self.params.leverage)
+            .map_err(|e| bad(format!("leverage: {e}")))?;
+        let to_lots = |key: &str, size: Decimal| -> Result<i128, StrategyError> {
+            let l = spec
+                .size_to_lots(size.abs(), Rounding::Down)
+                .map_err(|e| bad(format!("{key}: {e}")))?;
+            let l = i128::from(l.0);
+            Ok(if size.is_sign_negative() { -l } else { l })
+        };
+        let hard = to_lots("max_inventory", self.params.max_inventory)?;
+        let soft = match self.params.soft_inventory {
+            Some(s) => to_lots("soft_inventory", s)?,
+            None => hard,
+        };
+        let target = to_lots("target_inventory", self.params.target_inventory)?;
+        self.limits = Limits {
+            lots,
+            target,
+            soft,
+            hard,
+        };
+        Ok(())
+    }
+
+    /// σ, κ and A as the model gets them: estimates where ready, clamped to the floors and caps.
+    pub fn market_params(&self) -> MarketParams {
+        let p = &self.params;
+        let sigma = self
+            .volatility
+            .sigma(p.min_volatility_samples)
+            .unwrap_or(p.sigma_initial)
+            .clamp(p.sigma_floor, p.sigma_cap);
+        MarketParams {
+            gamma: p.gamma,
+            sigma,
+            kappa: self.arrival.0,
+            intensity: self.arrival.1,
+        }
+    }
+
+    /// The desired ladder given the book, the inventory, the market parameters, the time since
+    /// start and the latest funding rate. Pure: no state is changed.
+    pub fn desired_quotes(
+        &self,
+        book: &OrderBook,
+        inventory: Inventory,
+        market: &MarketParams,
+        elapsed_secs: f64,
+        funding_rate: f64,
+    ) -> Option<Ladder> {
         let (best_bid, best_ask) = (book.best_bid()?.price.0, book.best_ask()?.price.0);
-        let mid = Decimal::from(best_bid + best_ask) / Decimal::TWO;
-        let bps = Decimal::from(10_000);
-        let units = Decimal::from(inventory_lots) / Decimal::from(self.lots.0.max(1));
-        let reservation = mid - units * self.params.skew_bps * mid / bps;
-        let half = (self.params.half_spread_bps * mid / bps).max(Decimal::ONE / Decimal::TWO);
+        let lim = self.limits;
+        let per_order = i128::from(lim.lots.0.max(1));
+        let mid = (best_bid + best_ask) as f64 / 2.0;
+        let q = (inventory.net - lim.target) as f64 / per_order as f64;
+        let mut m = model::quote(self.horizon, mid, q, market, elapsed_secs);
+        m.reservation -= self.params.funding_skew * funding_rate * mid;
+        m.half_spread = m.half_spread.max(self.params.min_half_spread_ticks as f64);
         // Safe rounding: bid down, ask up; then never cross the book (post-only would abort).
-        let bid = (reservation - half).floor();
-        let ask = (reservation + half).ceil();
-        let bid = bid.to_u64()?.min(best_ask.saturating_sub(1));
-        let ask = ask.to_u64()?.max(best_bid + 1);
-        let room_long = self.max_inventory_lots - inventory_lots;
-        let room_short = self.max_inventory_lots + inventory_lots;
-        let order = i128::from(self.lots.0);
-        Some(Quotes {
-            bid: (bid > 0 && room_long >= order).then_some(Ticks(bid)),
-            ask: (room_short >= order).then_some(Ticks(ask)),
+        let bid = to_ticks((m.reservation - m.half_spread).floor())?;
+        let ask = to_ticks((m.reservation + m.half_spread).ceil())?;
+        let bid = bid.min(best_ask.saturating_sub(1));
+        let ask = ask.max(best_bid + 1);
+        // Levels whose fills keep the worst case within the hard limit; past the soft limit
+        // only the reducing side.
+        let fits = |exposure: i128| -> u32 {
+            let room = lim.hard - exposure;
+            if room < per_order {
+                return 0;
+            }
+            u32::try_from(room / per_order)
+                .unwrap_or(u32::MAX)
+                .min(self.params.levels)
+        };
+        let mut bid_levels = fits(inventory.net + inventory.uncancellable_buys);
+        let mut ask_levels = fits(-inventory.net + inventory.uncancellable_sells);
+        if inventory.net >= lim.soft {
+            bid_levels = 0;
+        }
+        if inventory.net <= -lim.soft {
+            ask_levels = 0;
+        }
+        // The deepest bid must stay above zero.
+        let spacing = self.params.level_spacing_ticks;
+        while bid_levels > 0 && bid <= u64::from(bid_levels - 1) * spacing {
+            bid_levels -= 1;
+        }
+        Some(Ladder {
+            top: Quotes {
+                bid: (bid_levels > 0).then_some(Ticks(bid)),
+                ask: (ask_levels > 0).then_some(Ticks(ask)),
+            },
+            bid_levels,
+            ask_levels,
+            model: m,
         })
     }
 
@@ -178,23 +572,88 @@ impl MarketMaker {
         moved(resting.bid, desired.bid) || moved(resting.ask, desired.ask) || aged
     }
 
+    fn elapsed_secs(&self, now: Timestamp) -> f64 {
+        self.started.map_or(0.0, |s| now.since(s).as_secs_f64())
+    }
+
+    /// Feed the estimators.
+    fn observe(&mut self, event: &Event, ctx: &Context<'_>) {
+        let now = self.elapsed_secs(ctx.now());
+        match event {
+            Event::Book(b) if b.market == self.market => {
+                if let Some(mid) = ctx.book(self.market).and_then(OrderBook::mid_x2) {
+                    self.volatility.observe(now, mid as f64 / 2.0);
+                }
+            }
+            Event::Trade(t) if t.market == self.market => {
+                if let Some(mid) = ctx.book(self.market).and_then(OrderBook::mid_x2) {
+                    self.intensity
+                        .record(now, (t.price.0 as f64 - mid as f64 / 2.0).abs());
+                }
+            }
+            _ => {}
+        }
+        let refit_due = self.last_refit.is_none_or(|t| {
+            ctx.now().since(t) >= Duration::from_millis(self.params.intensity_refit_ms)
+        });
+        if refit_due {
+            self.last_refit = Some(ctx.now());
+            let p = &self.params;
+            if let Some(fit) = self.intensity.fit(now, p.min_intensity_trades) {
+                let kappa = fit.kappa.clamp(p.kappa_floor, p.kappa_cap);
+                let a = if fit.a.is_finite() && fit.a > 0.0 {
+                    fit.a
+                } else {
+                    p.intensity_initial
+                };
+                debug!(
+                    kappa,
+                    a,
+                    trades = fit.trades,
+                    "order-arrival intensity refitted"
+                );
+                self.arrival = (kappa, a);
+            }
+        }
+    }
+
+    /// Cancel our quotes unless every live one is already being cancelled.
+    fn pull_quotes(&self, ctx: &mut Context<'_>) {
+        let cancellable = ctx
+            .open_orders(self.market)
+            .any(|o| o.status != OrderStatus::PendingCancel);
+        if cancellable {
+            ctx.cancel_all(Some(self.market));
+        }
+    }
+
+    /// Stop for good once the strategy's PnL has fallen `max_drawdown` below its peak.
+    fn check_drawdown(&mut self, ctx: &mut Context<'_>) {
+        let pnl = ctx.state().total_pnl();
+        self.peak_pnl = self.peak_pnl.max(pnl);
+        if let Some(limit) = self.params.max_drawdown
+            && self.peak_pnl - pnl >= limit
+        {
+            error!(peak = %self.peak_pnl, pnl = %pnl, %limit, "market_maker drawdown limit hit: quotes pulled, quoting stopped");
+            self.halted = true;
+        }
+    }
+
     /// Hedge mode: buy to close an existing short when it is big enough, else open a long.
     fn order_for(&self, ctx: &Context<'_>, side: Side, price: Ticks) -> NewOrder {
+        let lots = self.limits.lots;
         let reduces = match side {
             Side::Buy => PositionSide::Short,
             Side::Sell => PositionSide::Long,
         };
-        let held = ctx
-            .position(self.market, reduces)
-            .map_or(Lots::ZERO, |p| p.lots);
-        let mut order = NewOrder::limit(self.market, side, self.lots, price)
+        let mut order = NewOrder::limit(self.market, side, lots, price)
             .post_only()
             .with_leverage(self.params.leverage);
-        if held >= self.lots {
+        if let Some(p) = ctx.position(self.market, reduces)
+            && p.lots >= lots
+        {
             order = order.closing();
-            if let Some(p) = ctx.position(self.market, reduces) {
-                order.leverage = p.leverage; // Kana requires the position's leverage on a close
-            }
+            order.leverage = p.leverage; // Kana requires the position's leverage on a close
         }
         order
     }
@@ -202,68 +661,201 @@ impl MarketMaker {
     /// Requote from what actually rests: every live order of ours in the market is this
     /// strategy's quote, so an order restored by a refused replace is never orphaned.
     fn requote(&mut self, ctx: &mut Context<'_>) {
-        if ctx.trading_state() != TradingState::Active {
+        if self.halted || self.paused {
             return;
         }
-        let live: Vec<(ClientOrderId, Side, Option<Ticks>, OrderStatus)> = ctx
-            .open_orders(self.market)
-            .map(|o| {
-                (
-                    o.client_id(),
-                    o.request.order.side,
-                    o.request.order.price,
-                    o.status,
-                )
-            })
-            .collect();
-        let in_flight = live.iter().any(|(.., status)| {
-            matches!(
-                status,
-                OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown
-            )
-        });
+        self.check_drawdown(ctx);
+        if self.halted || ctx.trading_state() != TradingState::Active {
+            self.pull_quotes(ctx);
+            return;
+        }
         let now = ctx.now();
-        let too_soon = self
-            .last_requote
-            .is_some_and(|t| now.since(t) < Duration::from_millis(self.params.min_requote_ms));
-        if in_flight || too_soon {
-            return;
-        }
         let Some(book) = ctx.book(self.market) else {
             return;
         };
-        if book.is_crossed() {
+        let stale = book
+            .age_nanos(now)
+            .is_none_or(|age| age > self.params.stale_book_ms.saturating_mul(1_000_000));
+        if stale || book.is_crossed() {
+            self.pull_quotes(ctx);
             return;
         }
-        let Some(desired) = self.desired_quotes(book, ctx.net_lots(self.market)) else {
+        let mut inventory = Inventory {
+            net: ctx.net_lots(self.market),
+            ..Inventory::default()
+        };
+        let mut cancel: Vec<ClientOrderId> = Vec::new();
+        let (mut bids, mut asks) = (0u32, 0u32);
+        let mut resting = Quotes {
+            bid: None,
+            ask: None,
+        };
+        for o in ctx.open_orders(self.market) {
+            let (side, price) = (o.request.order.side, o.request.order.price);
+            match o.status {
+                // Wait until what is in flight settles.
+                OrderStatus::PendingNew | OrderStatus::PendingCancel => return,
+                // May be live, cannot be cancelled by id yet: counts toward the worst case.
+                OrderStatus::Unknown => {
+                    let lots = i128::from(o.remaining().0);
+                    match side {
+                        Side::Buy => inventory.uncancellable_buys += lots,
+                        Side::Sell => inventory.uncancellable_sells += lots,
+                    }
+                }
+                _ => {
+                    cancel.push(o.client_id());
+                    let (count, best) = match side {
+                        Side::Buy => (&mut bids, &mut resting.bid),
+                        Side::Sell => (&mut asks, &mut resting.ask),
+                    };
+                    *count += 1;
+                    let better = match side {
+                        Side::Buy => price > *best,
+                        Side::Sell => best.is_none() || price < *best,
+                    };
+                    if better {
+                        *best = price;
+                    }
+                }
+            }
+        }
+        let too_soon = self
+            .last_requote
+            .is_some_and(|t| now.since(t) < Duration::from_millis(self.params.min_requote_ms));
+        if too_soon {
+            return;
+        }
+        let funding = ctx
+            .funding(self.market)
+            .and_then(|f| f.rate.to_f64())
+            .unwrap_or(0.0);
+        let market = self.market_params();
+        let elapsed = self.elapsed_secs(now);
+        let Some(ladder) = self.desired_quotes(book, inventory, &market, elapsed, funding) else {
             return;
         };
-        let price_of = |side: Side| {
-            live.iter()
-                .filter(|(_, s, ..)| *s == side)
-                .map(|(_, _, p, _)| *p)
-                .collect::<Vec<_>>()
-        };
-        let (bids, asks) = (price_of(Side::Buy), price_of(Side::Sell));
-        let tidy = bids.len() <= 1 && asks.len() <= 1;
-        let resting = Quotes {
-            bid: bids.first().copied().flatten(),
-            ask: asks.first().copied().flatten(),
-        };
-        if tidy && !self.needs_requote(resting, desired, now) {
+        let same_shape = bids == ladder.bid_levels && asks == ladder.ask_levels;
+        if same_shape && !self.needs_requote(resting, ladder.top, now) {
             return;
         }
-        let cancel: Vec<ClientOrderId> = live.iter().map(|(id, ..)| *id).collect();
-        let mut place = Vec::with_capacity(2);
-        if let Some(p) = desired.bid {
-            place.push(self.order_for(ctx, Side::Buy, p));
+        let spacing = self.params.level_spacing_ticks;
+        let mut place = Vec::with_capacity((ladder.bid_levels + ladder.ask_levels) as usize);
+        if let Some(Ticks(top)) = ladder.top.bid {
+            for i in 0..u64::from(ladder.bid_levels) {
+                place.push(self.order_for(ctx, Side::Buy, Ticks(top - i * spacing)));
+            }
         }
-        if let Some(p) = desired.ask {
-            place.push(self.order_for(ctx, Side::Sell, p));
+        if let Some(Ticks(top)) = ladder.top.ask {
+            for i in 0..u64::from(ladder.ask_levels) {
+                place.push(self.order_for(ctx, Side::Sell, Ticks(top + i * spacing)));
+            }
         }
+        debug!(
+            reservation = ladder.model.reservation,
+            half_spread = ladder.model.half_spread,
+            sigma = market.sigma,
+            kappa = market.kappa,
+            q = inventory.net,
+            bid = ?ladder.top.bid,
+            ask = ?ladder.top.ask,
+            "requote"
+        );
         ctx.replace_quotes(self.market, cancel, place);
         self.last_requote = Some(now);
     }
+
+    /// Keep each position's take-profit and stop-loss at their distances from its entry.
+    fn manage_tp_sl(&mut self, ctx: &mut Context<'_>) {
+        if self.params.take_profit_bps.is_none() && self.params.stop_loss_bps.is_none() {
+            return;
+        }
+        let Some(spec) = ctx.spec(self.market).cloned() else {
+            return;
+        };
+        for (i, side) in [PositionSide::Long, PositionSide::Short]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(pos) = ctx.position(self.market, side).cloned() else {
+                continue;
+            };
+            if pos.lots.is_zero() || pos.entry_price <= Decimal::ZERO {
+                self.sent_tp[i] = None;
+                self.sent_sl[i] = None;
+                continue;
+            }
+            let tol = self.params.tp_sl_tolerance_ticks;
+            if let Some(bps) = self.params.take_profit_bps {
+                let want = take_profit_ticks(&spec, side, pos.entry_price, bps);
+                let have = self.sent_tp[i].or_else(|| {
+                    pos.take_profit
+                        .and_then(|p| spec.price_to_ticks(p, Rounding::Down).ok())
+                });
+                if let Some(want) = want
+                    && have.is_none_or(|h| h.0.abs_diff(want.0) > tol)
+                {
+                    ctx.update_take_profit(self.market, side, Some(want));
+                    self.sent_tp[i] = Some(want);
+                }
+            }
+            if let Some(bps) = self.params.stop_loss_bps {
+                let want = stop_loss_ticks(&spec, side, pos.entry_price, bps);
+                let have = self.sent_sl[i].or_else(|| {
+                    pos.stop_loss
+                        .and_then(|p| spec.price_to_ticks(p, Rounding::Down).ok())
+                });
+                if let Some(want) = want
+                    && have.is_none_or(|h| h.0.abs_diff(want.0) > tol)
+                {
+                    ctx.update_stop_loss(self.market, side, Some(want));
+                    self.sent_sl[i] = Some(want);
+                }
+            }
+        }
+    }
+}
+
+/// A model price in fractional ticks → a positive integer tick, `None` when out of range.
+fn to_ticks(x: f64) -> Option<u64> {
+    (x.is_finite() && x >= 1.0 && x < u64::MAX as f64).then_some(x as u64)
+}
+
+fn bps_of(price: Decimal, bps: Decimal) -> Decimal {
+    price * bps / Decimal::from(10_000)
+}
+
+/// Take-profit `bps` beyond the entry, rounded away from the entry (never takes less profit
+/// than asked).
+pub fn take_profit_ticks(
+    spec: &MarketSpec,
+    side: PositionSide,
+    entry: Decimal,
+    bps: Decimal,
+) -> Option<Ticks> {
+    let (price, rounding) = match side {
+        PositionSide::Long => (entry + bps_of(entry, bps), Rounding::Up),
+        PositionSide::Short => (entry - bps_of(entry, bps), Rounding::Down),
+    };
+    spec.price_to_ticks(price, rounding)
+        .ok()
+        .filter(|t| t.0 > 0)
+}
+
+/// Stop-loss `bps` against the entry, rounded toward the entry (never loses more than asked).
+pub fn stop_loss_ticks(
+    spec: &MarketSpec,
+    side: PositionSide,
+    entry: Decimal,
+    bps: Decimal,
+) -> Option<Ticks> {
+    let (price, rounding) = match side {
+        PositionSide::Long => (entry - bps_of(entry, bps), Rounding::Up),
+        PositionSide::Short => (entry + bps_of(entry, bps), Rounding::Down),
+    };
+    spec.price_to_ticks(price, rounding)
+        .ok()
+        .filter(|t| t.0 > 0)
 }
 
 #[async_trait]
@@ -273,28 +865,27 @@ impl Strategy for MarketMaker {
     }
 
     async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
-        let spec = ctx.spec(self.market).ok_or_else(|| StrategyError::Params {
-            strategy: NAME.into(),
-            message: format!(
-                "market: {} is not one of the configured markets",
-                self.market
-            ),
-        })?;
-        let bad = |message: String| StrategyError::Params {
-            strategy: NAME.into(),
-            message,
-        };
-        self.lots = spec
-            .size_to_lots(self.params.order_size, Rounding::Down)
-            .map_err(|e| bad(format!("order_size: {e}")))?;
-        spec.check_lots(self.lots)
-            .map_err(|e| bad(format!("order_size: {e}")))?;
-        spec.check_leverage(self.params.leverage)
-            .map_err(|e| bad(format!("leverage: {e}")))?;
-        let max = spec
-            .size_to_lots(self.params.max_inventory, Rounding::Down)
-            .map_err(|e| bad(format!("max_inventory: {e}")))?;
-        self.max_inventory_lots = i128::from(max.0);
+        let spec = ctx
+            .spec(self.market)
+            .cloned()
+            .ok_or_else(|| StrategyError::Params {
+                strategy: NAME.into(),
+                message: format!(
+                    "market: {} is not one of the configured markets",
+                    self.market
+                ),
+            })?;
+        self.set_limits(&spec)?;
+        self.started = Some(ctx.now());
+        self.peak_pnl = ctx.state().total_pnl();
+        info!(
+            market = %spec.name,
+            gamma = self.params.gamma,
+            horizon = ?self.horizon,
+            order_lots = self.limits.lots.0,
+            max_inventory_lots = self.limits.hard,
+            "market_maker starting"
+        );
         ctx.set_interval(Duration::from_millis(self.params.min_requote_ms.max(100)));
         Ok(())
     }
@@ -304,6 +895,7 @@ impl Strategy for MarketMaker {
         event: &Event,
         ctx: &mut Context<'_>,
     ) -> Result<(), StrategyError> {
+        self.observe(event, ctx);
         match event {
             // Blind while the stream reconnects: pull the quotes, resume once resynced.
             Event::Connection(c) if c.state == ConnectionState::Reconnecting => {
@@ -313,7 +905,11 @@ impl Strategy for MarketMaker {
             Event::Connection(c) if c.state == ConnectionState::Resynced => self.paused = false,
             _ if self.paused => {}
             Event::Book(b) if b.market == self.market => self.requote(ctx),
-            Event::Timer(_) | Event::Fill(_) | Event::Order(_) => self.requote(ctx),
+            Event::Fill(_) | Event::Position(_) => {
+                self.manage_tp_sl(ctx);
+                self.requote(ctx);
+            }
+            Event::Timer(_) | Event::Order(_) | Event::TradingState(_) => self.requote(ctx),
             _ => {}
         }
         Ok(())
@@ -326,181 +922,4 @@ impl Strategy for MarketMaker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Level, MarketSpec};
-
-    fn mm() -> MarketMaker {
-        let table: toml::Table = toml::from_str(
-            "market = 1338\norder_size = 1\nmax_inventory = 3\nhalf_spread_bps = 10\nskew_bps = 5",
-        )
-        .unwrap();
-        let mut mm = MarketMaker::from_params(&table).unwrap();
-        let spec = MarketSpec::kana_apt_testnet();
-        mm.lots = spec.size_to_lots(Decimal::ONE, Rounding::Down).unwrap();
-        mm.max_inventory_lots = 3000;
-        mm
-    }
-
-    fn book(bid: u64, ask: u64) -> OrderBook {
-        let mut b = OrderBook::new();
-        b.replace(
-            &[Level::new(bid, 10_000)],
-            &[Level::new(ask, 10_000)],
-            Timestamp(1),
-        );
-        b
-    }
-
-    #[test]
-    fn flat_quotes_are_symmetric_and_rounded_outward() {
-        // mid 5520 ticks, 10 bps → 5.52 ticks: bid floor(5514.48) = 5514, ask ceil(5525.52) = 5526.
-        let q = mm().desired_quotes(&book(5518, 5522), 0).unwrap();
-        assert_eq!(
-            q,
-            Quotes {
-                bid: Some(Ticks(5514)),
-                ask: Some(Ticks(5526))
-            }
-        );
-    }
-
-    #[test]
-    fn inventory_skews_quotes_and_limits_sides() {
-        let m = mm();
-        let long = m.desired_quotes(&book(5518, 5522), 2000).unwrap();
-        // 2 units × 5 bps × 5520 = 5.52 ticks lower: r = 5514.48 → bid floor(5508.96), ask ceil(5520.0).
-        assert_eq!(
-            long,
-            Quotes {
-                bid: Some(Ticks(5508)),
-                ask: Some(Ticks(5520))
-            }
-        );
-        let full = m.desired_quotes(&book(5518, 5522), 3000).unwrap();
-        assert_eq!(full.bid, None, "no bid at max long inventory");
-        assert!(full.ask.is_some());
-        let short = m.desired_quotes(&book(5518, 5522), -3000).unwrap();
-        assert_eq!(short.ask, None, "no ask at max short inventory");
-    }
-
-    #[test]
-    fn quotes_never_cross_the_book() {
-        // A big skew pushes the ask far below the best bid: it is clamped one tick above it.
-        let mut m = mm();
-        m.params.skew_bps = Decimal::from(50);
-        let q = m.desired_quotes(&book(5518, 5519), 2000).unwrap();
-        assert_eq!(q.ask, Some(Ticks(5519)));
-        assert!(q.bid.unwrap().0 < 5519);
-        // And the other way for a short position.
-        let q = m.desired_quotes(&book(5518, 5519), -2000).unwrap();
-        assert_eq!(q.bid, Some(Ticks(5518)));
-        assert!(q.ask.unwrap().0 > 5518);
-    }
-
-    #[test]
-    fn requote_tolerance() {
-        let mut m = mm();
-        let resting = Quotes {
-            bid: Some(Ticks(5514)),
-            ask: Some(Ticks(5526)),
-        };
-        m.last_requote = Some(Timestamp(0));
-        let now = Timestamp::from_millis(1000);
-        let want = |bid, ask| Quotes { bid, ask };
-        assert!(
-            !m.needs_requote(resting, want(Some(Ticks(5516)), Some(Ticks(5526))), now),
-            "2 ticks: within tolerance"
-        );
-        assert!(
-            m.needs_requote(resting, want(Some(Ticks(5517)), Some(Ticks(5526))), now),
-            "3 ticks: requote"
-        );
-        assert!(
-            m.needs_requote(resting, want(None, Some(Ticks(5526))), now),
-            "a side to pull"
-        );
-        assert!(
-            m.needs_requote(resting, resting, Timestamp::from_millis(31_000)),
-            "aged out"
-        );
-    }
-
-    #[test]
-    fn pulls_quotes_while_the_stream_reconnects() {
-        use crate::model::{BookUpdate, BookUpdateKind, ConnectionEvent, Intent};
-        use crate::state::State;
-        use crate::strategy::Outbox;
-        let spec = MarketSpec::kana_apt_testnet();
-        let mut state = State::new(std::slice::from_ref(&spec));
-        state.set_now(Timestamp::from_secs(10));
-        let book = Event::Book(BookUpdate {
-            market: spec.id,
-            kind: BookUpdateKind::Snapshot,
-            bids: vec![Level::new(5518, 10_000)],
-            asks: vec![Level::new(5522, 10_000)],
-            ts: Timestamp::from_secs(10),
-        });
-        state.apply(&book);
-        let conn = |state| {
-            Event::Connection(ConnectionEvent {
-                stream: "kana-ws".into(),
-                state,
-                ts: Timestamp(0),
-            })
-        };
-        let mut m = mm();
-        let mut out = Outbox::new(0);
-        let feed = |m: &mut MarketMaker, e: &Event, out: &mut Outbox| {
-            let mut ctx = Context::new(&state, TradingState::Active, out);
-            futures_lite(m.on_event(e, &mut ctx)).unwrap();
-            std::mem::take(&mut out.intents)
-        };
-        assert!(matches!(
-            &feed(&mut m, &book, &mut out)[..],
-            [Intent::ReplaceQuotes { .. }]
-        ));
-        let pulled = feed(&mut m, &conn(ConnectionState::Reconnecting), &mut out);
-        assert!(
-            matches!(&pulled[..], [Intent::CancelAll { market: Some(_) }]),
-            "{pulled:?}"
-        );
-        m.last_requote = None;
-        assert!(
-            feed(&mut m, &book, &mut out).is_empty(),
-            "no quoting while blind"
-        );
-        assert!(feed(&mut m, &conn(ConnectionState::Resynced), &mut out).is_empty());
-        assert!(
-            matches!(
-                &feed(&mut m, &book, &mut out)[..],
-                [Intent::ReplaceQuotes { .. }]
-            ),
-            "quoting resumes"
-        );
-    }
-
-    /// Drive a future that never waits (strategy calls do no I/O) to completion.
-    fn futures_lite<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        loop {
-            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
-
-    #[test]
-    fn bad_params_name_the_key() {
-        let t: toml::Table =
-            toml::from_str("market = 1338\norder_size = 1\nmax_inventory = 3\nspread = 3").unwrap();
-        let e = MarketMaker::from_params(&t).unwrap_err().to_string();
-        assert!(e.contains("spread"), "{e}");
-        let t: toml::Table =
-            toml::from_str("market = 1338\norder_size = 2\nmax_inventory = 1").unwrap();
-        let e = MarketMaker::from_params(&t).unwrap_err().to_string();
-        assert!(e.contains("max_inventory"), "{e}");
-    }
-}
+mod tests;
