@@ -235,6 +235,9 @@ pub struct RunArgs {
     /// Stop after this many seconds.
     #[arg(long)]
     pub duration: Option<u64>,
+    /// Also write the run report as JSON to this file when the run ends.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Allow a mainnet config to trade real money.
     #[arg(long)]
     pub i_understand_this_is_mainnet: bool,
@@ -735,6 +738,12 @@ async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
     }
     let summary = engine.run(control_rx).await.summary;
     print_summary(&summary);
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing the run report to {}", path.display()))?;
+        info!(path = %path.display(), "run report written");
+    }
     Ok(if summary.clean() {
         ExitCode::SUCCESS
     } else {
@@ -767,20 +776,51 @@ fn spawn_signal_handlers(tx: mpsc::Sender<Control>) {
 }
 
 fn print_summary(s: &RunSummary) {
+    let p = &s.performance;
+    let r = |d: rust_decimal::Decimal| d.round_dp(6);
     println!();
-    println!("── run summary ({}) ──", s.strategy);
-    println!("  trading state     {:?}", s.trading_state);
-    println!("  fills             {} ({} maker)", s.fills, s.maker_fills);
-    println!("  realised PnL      {}", s.realized_pnl.round_dp(6));
-    println!("  unrealised PnL    {}", s.unrealized_pnl.round_dp(6));
-    println!("  fees              {}", s.fees.round_dp(6));
-    println!("  total PnL         {}", s.total_pnl.round_dp(6));
     println!(
-        "  requests sent     {} ({} orders)",
-        s.requests_sent, s.orders_sent
+        "── run report ({}, {:.0} s) ──",
+        s.strategy, p.duration_secs
+    );
+    println!(
+        "  PnL               {} = spread {} + inventory {} − fees {} + funding {}",
+        r(p.total_pnl),
+        r(p.spread_capture),
+        r(p.inventory_pnl),
+        r(p.fees),
+        r(p.funding)
+    );
+    println!(
+        "  venue PnL         {} (realised {} − fees + unrealised {}, from the venue's positions)",
+        r(s.total_pnl),
+        r(s.realized_pnl),
+        r(s.unrealized_pnl)
+    );
+    println!(
+        "  fills             {} ({} maker, {} taker); fill ratio {:.3} per order sent",
+        s.fills,
+        s.maker_fills,
+        s.fills - s.maker_fills,
+        s.fill_ratio
+    );
+    for m in &p.markets {
+        println!(
+            "  {:<17} volume {}, avg |position| {}, max |position| {}, final {}",
+            m.name,
+            r(m.volume),
+            r(m.avg_abs_inventory),
+            r(m.max_abs_inventory),
+            r(m.final_position)
+        );
+    }
+    println!("  max drawdown      {}", r(p.max_drawdown));
+    println!(
+        "  requests sent     {} ({} orders); {} refused by the venue",
+        s.requests_sent, s.orders_sent, s.venue_rejections
     );
     println!("  risk rejections   {}", s.risk_rejections);
-    println!("  venue rejections  {}", s.venue_rejections);
+    println!("  trading state     {:?}", s.trading_state);
     if s.clean() {
         println!("  open orders left  none");
     } else {

@@ -25,6 +25,7 @@ use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
 use crate::model::{
     ClientOrderId, ConnectionState, Direction, Event, Intent, TimerId, TradingState,
 };
+use crate::report::{Performance, PerformanceTracker};
 use crate::risk::{Approved, RiskConfig, RiskEngine};
 use crate::state::State;
 use crate::strategy::{Context, Outbox, Strategy, TimerCommand};
@@ -96,6 +97,10 @@ pub struct RunSummary {
     pub left_open: Vec<ClientOrderId>,
     /// Events the strategy could not handle (returned an error).
     pub strategy_errors: u64,
+    /// Fills per order sent (0 when none was sent).
+    pub fill_ratio: f64,
+    /// Where the PnL came from, inventory and drawdown.
+    pub performance: Performance,
 }
 
 impl RunSummary {
@@ -139,6 +144,7 @@ pub struct Engine {
     config: EngineConfig,
     risk_rejections: u64,
     strategy_errors: u64,
+    tracker: PerformanceTracker,
 }
 
 impl Engine {
@@ -170,6 +176,7 @@ impl Engine {
             config,
             risk_rejections: 0,
             strategy_errors: 0,
+            tracker: PerformanceTracker::new(),
         }
     }
 
@@ -267,6 +274,7 @@ impl Engine {
         );
         let event = self.with_client_id(event);
         if self.state.apply(&event) {
+            self.tracker.observe(&event, &self.state);
             self.pending.push_back(event);
         }
         let now = self.state.now();
@@ -487,10 +495,11 @@ impl Engine {
                 "status"
             );
         }
+        let perf = self.tracker.performance();
         info!(
             pnl = %s.total_pnl().round_dp(4),
-            realized = %s.realized_pnl().round_dp(4),
-            unrealized = %s.unrealized_pnl().round_dp(4),
+            spread = %perf.spread_capture.round_dp(4),
+            inventory = %perf.inventory_pnl.round_dp(4),
             fees = %s.fees_paid().round_dp(4),
             fills,
             maker_fills = maker,
@@ -530,7 +539,9 @@ impl Engine {
                 }
                 Some(event) = self.events.recv() => {
                     self.state.set_now(self.clock.now());
-                    self.state.apply(&event);
+                    if self.state.apply(&event) {
+                        self.tracker.observe(&event, &self.state);
+                    }
                     self.executor.release_cancels_after_ack(&mut self.state);
                 }
                 _ = sleep_opt(pump_wait) => {}
@@ -573,6 +584,12 @@ impl Engine {
             venue_rejections: stats.rejected_requests,
             left_open,
             strategy_errors: self.strategy_errors,
+            fill_ratio: if stats.orders_sent == 0 {
+                0.0
+            } else {
+                fills as f64 / stats.orders_sent as f64
+            },
+            performance: self.tracker.performance(),
         }
     }
 }

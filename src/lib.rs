@@ -36,6 +36,7 @@ pub mod config;
 pub mod engine;
 pub mod executor;
 pub mod model;
+pub mod report;
 pub mod risk;
 pub mod sim;
 pub mod state;
