@@ -440,6 +440,7 @@ name = "market_maker"
             "config/paper-venue.toml",
             "config/testnet.toml",
             "config/mainnet.toml",
+            "config/grid.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -1,0 +1,1438 @@
+//! `grid`: resting post-only limit orders on a fixed price grid; each filled level is replaced on
+//! the opposite side one step away.
+//!
+//! Levels sit at `center + k·step` ticks for `k = ±1 ..= ±levels`: buys below the centre, sells
+//! above it, the centre itself empty. A filled buy at level `k` (price `p`) becomes a sell at
+//! `k + 1` (`p + step`); a filled sell at `k` becomes a buy at `k − 1` (`p − step`); the level
+//! that filled is then empty. So the grid keeps one empty level between its highest buy and its
+//! lowest sell, and every round trip (buy at `p`, sell at `p + step`) earns one step.
+//!
+//! ```toml
+//! [strategy]
+//! name = "grid"
+//! [strategy.params]
+//! market = 1338
+//! order_size = "1"      # base coins per level, rounded down to the lot
+//! levels = 4            # per side
+//! step_ticks = 5        # or step_bps = "9" (exactly one of the two)
+//! max_inventory = "4"   # base coins, worst case (position + every resting order on a side)
+//! # anchor = "fixed"    # with center_price = "5.5"; the default "mid" centres on the first mid
+//! ```
+//!
+//! ## Decided rules
+//!
+//! * **Partial fills.** A level is replaced only once its order has filled completely, and then
+//!   for the full `order_size`. Replacing proportionally would create orders below the market's
+//!   minimum size and break the one-order-per-level picture. A level that fills partly and is
+//!   then cancelled (re-centre, reconnect, expiry) is re-placed whole at its own price; its
+//!   filled part is not paired — it shows in the position, which the inventory limit and the
+//!   open/close choice follow.
+//! * **Crossing levels are deferred, not skipped.** A level whose post-only order would cross
+//!   the book (a buy at or above the best ask, a sell at or below the best bid) keeps its side
+//!   and is placed at the first later event at which it would rest. Nothing is placed while the
+//!   book is one-sided or crossed.
+//! * **Hedge mode.** A sell closes the long position when the long, minus what resting closing
+//!   sells already commit, covers the order — at the position's leverage (Kana refuses a close
+//!   at any other, 1004). Otherwise it opens a short at `leverage`. Buys mirror this against the
+//!   short. Several closes planned in one event share the position.
+//! * **Fills before positions.** Fills and positions arrive as separate events in either order
+//!   (the paper venue sends the fill first, Kana's stream the position first). The replacement
+//!   of an *opening* fill should close the position that fill opened, so while the state does
+//!   not show that position yet the replacement waits — for a later position event, or at most
+//!   `min_replace_ms`, after which it is placed as the state then says.
+//! * **Inventory.** A level whose fill could push `|net position|` past `max_inventory` is not
+//!   placed, counting every resting order on its side as filled (worst case). Levels nearest the
+//!   market are placed first. A blocked level is placed once the worst case allows it.
+//! * **One order per level.** A replacement that lands on a level already quoted on its side
+//!   keeps the resting order; one quoted on the other side has that order cancelled first.
+//! * **Re-placement.** A level whose order was rejected, cancelled, expired or is unknown to the
+//!   state (refused by the risk check, say) is re-placed no sooner than `min_replace_ms` after it
+//!   was last placed; a timer every `min_replace_ms` revisits the grid, so it never loops on
+//!   events and never forgets a level.
+//! * **Re-centring** (`anchor = "mid"`). When the mid is more than `recenter_levels` steps from
+//!   the centre — with the default (`levels`) as soon as it is beyond the outermost level — the
+//!   grid is rebuilt around the mid (rounded down to a tick) in one replace-quotes intent that
+//!   cancels every live order in the market. It waits while any order is in flight and happens at
+//!   most once per `min_replace_ms`. `anchor = "fixed"` never re-centres.
+//! * **The venue is the truth.** The grid keeps a map level → client id, but every event first
+//!   reconciles it with the state: an order the state does not know, or knows as finished, no
+//!   longer holds its level. The grid owns every live order in its market: a live order it does
+//!   not map is adopted when it rests on an empty level of its side, otherwise cancelled.
+//! * **Reconnects and trading state.** While the venue stream reconnects the grid cancels its
+//!   market and waits; after `Resynced` it rebuilds from what actually rests. While trading is
+//!   not `Active` no level is placed (fills are still recorded, so the levels they ask for go out
+//!   when trading resumes).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Deserializer};
+
+use crate::model::{
+    ClientOrderId, ConnectionState, Direction, Event, Lots, MAX_PRICE_TICKS, MarketId, NewOrder,
+    OrderStatus, PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
+};
+use crate::strategy::{Context, Strategy, StrategyError, parse_params};
+
+/// Name under which it is registered.
+pub const NAME: &str = "grid";
+
+/// Where the grid is centred.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Anchor {
+    /// On the first mid seen; re-centred when the mid leaves the grid (`"mid"`, the default).
+    #[default]
+    Mid,
+    /// On `center_price`, for good (`"fixed"`).
+    Fixed,
+}
+
+impl<'de> Deserialize<'de> for Anchor {
+    /// Hand-written so that a bad value names the key (serde's enum error would not).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Anchor, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        match value.as_str() {
+            "mid" => Ok(Anchor::Mid),
+            "fixed" => Ok(Anchor::Fixed),
+            other => Err(serde::de::Error::custom(format!(
+                "anchor: expected \"mid\" or \"fixed\", got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// `[strategy.params]` of `grid`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Market to trade.
+    pub market: u64,
+    /// Size of each level (base coins; rounded down to the lot, checked against min/max lots).
+    pub order_size: Decimal,
+    /// Levels per side (at least 1).
+    pub levels: u32,
+    /// Grid spacing in ticks. Exactly one of `step_ticks` and `step_bps`.
+    pub step_ticks: Option<u64>,
+    /// Grid spacing in basis points of the centre price, rounded down to whole ticks (at least
+    /// one) each time the grid is centred. Exactly one of `step_ticks` and `step_bps`.
+    pub step_bps: Option<Decimal>,
+    /// `"mid"` (default) or `"fixed"`.
+    #[serde(default)]
+    pub anchor: Anchor,
+    /// Centre of a fixed grid (quote per coin; rounded down to the tick). Only with
+    /// `anchor = "fixed"`, and required there.
+    pub center_price: Option<Decimal>,
+    /// A mid-anchored grid re-centres when the mid is more than this many steps from the centre.
+    /// Default: `levels` (re-centre once the mid is beyond the outermost level). Only with
+    /// `anchor = "mid"`.
+    pub recenter_levels: Option<u32>,
+    /// Leverage of opening orders (closes use the position's). Checked against the market.
+    #[serde(default = "defaults::leverage")]
+    pub leverage: u32,
+    /// Largest `|net position|` (base coins) any level's fill may lead to, counting every resting
+    /// order on that side as filled.
+    pub max_inventory: Decimal,
+    /// Least time (ms) between two placements of a level whose order did not fill, and between
+    /// two re-centrings; also the period of the grid's revisit timer. At least 100.
+    #[serde(default = "defaults::min_replace_ms")]
+    pub min_replace_ms: u64,
+}
+
+mod defaults {
+    pub fn leverage() -> u32 {
+        2
+    }
+    pub fn min_replace_ms() -> u64 {
+        1000
+    }
+}
+
+/// The most levels per side the grid accepts (each is an order; risk limits bite far earlier).
+pub const MAX_LEVELS: u32 = 1000;
+
+/// Register `grid`.
+pub fn register(registry: &mut crate::strategy::StrategyRegistry) {
+    registry.register(NAME, |params| Ok(Box::new(Grid::from_params(params)?)));
+}
+
+/// How the step is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepRule {
+    Ticks(u64),
+    Bps(Decimal),
+}
+
+/// Where the grid's levels are: `center + k·step` ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Centre (an empty level at start).
+    pub center: Ticks,
+    /// Spacing between levels, in ticks (at least 1).
+    pub step: u64,
+}
+
+impl Layout {
+    /// Price of level `k`, or `None` when it is off the order book's price range.
+    pub fn price(&self, k: i64) -> Option<Ticks> {
+        let p = i128::from(self.center.0) + i128::from(k) * i128::from(self.step);
+        u64::try_from(p)
+            .ok()
+            .filter(|p| (1..=MAX_PRICE_TICKS).contains(p))
+            .map(Ticks)
+    }
+
+    /// The level a price sits on, if it is on the grid.
+    pub fn level_of(&self, price: Ticks) -> Option<i64> {
+        let d = i128::from(price.0) - i128::from(self.center.0);
+        let step = i128::from(self.step);
+        (step > 0 && d % step == 0)
+            .then(|| i64::try_from(d / step).ok())
+            .flatten()
+    }
+}
+
+/// One level of the grid as the strategy sees it.
+#[derive(Debug, Clone, Default)]
+struct GridLevel {
+    /// The side this level should be quoted on; `None` for the empty level(s).
+    want: Option<Side>,
+    /// Our order resting (or on its way) at this level.
+    order: Option<ClientOrderId>,
+    /// When this level's order was placed (or adopted).
+    placed_at: Option<Timestamp>,
+    /// Do not place before this (set when an order ended without filling).
+    not_before: Timestamp,
+    /// Set by an opening fill: until this time, place only as a close (the state may not show
+    /// the position the fill opened yet).
+    await_position: Option<Timestamp>,
+}
+
+/// The strategy.
+#[derive(Debug)]
+pub struct Grid {
+    params: Params,
+    market: MarketId,
+    step: StepRule,
+    recenter_levels: u32,
+    lots: Lots,
+    max_inventory_lots: i128,
+    layout: Option<Layout>,
+    levels: BTreeMap<i64, GridLevel>,
+    /// True between a `Reconnecting` and the next `Resynced`.
+    paused: bool,
+    last_recenter: Option<Timestamp>,
+}
+
+impl Grid {
+    /// Build from a params table; errors name the key. Market-dependent checks (lots, leverage,
+    /// `center_price`) happen in `on_start`, against the market's spec.
+    pub fn from_params(table: &toml::Table) -> Result<Grid, StrategyError> {
+        let params: Params = parse_params(NAME, table)?;
+        let bad = |message: &str| {
+            Err(StrategyError::Params {
+                strategy: NAME.into(),
+                message: message.to_string(),
+            })
+        };
+        if params.order_size <= Decimal::ZERO {
+            return bad("order_size must be positive");
+        }
+        if params.levels == 0 || params.levels > MAX_LEVELS {
+            return bad(&format!("levels must be within 1..={MAX_LEVELS}"));
+        }
+        let step = match (params.step_ticks, params.step_bps) {
+            (Some(_), Some(_)) => {
+                return bad("step_ticks and step_bps: give exactly one of them, not both");
+            }
+            (None, None) => {
+                return bad("step_ticks or step_bps: give exactly one of them (neither is set)");
+            }
+            (Some(0), None) => return bad("step_ticks must be at least 1"),
+            (Some(t), None) => StepRule::Ticks(t),
+            (None, Some(b)) if b <= Decimal::ZERO || b > Decimal::from(10_000) => {
+                return bad("step_bps must be within (0, 10000]");
+            }
+            (None, Some(b)) => StepRule::Bps(b),
+        };
+        match (params.anchor, params.center_price, params.recenter_levels) {
+            (Anchor::Fixed, None, _) => {
+                return bad("center_price is required with anchor = \"fixed\"");
+            }
+            (Anchor::Fixed, Some(p), _) if p <= Decimal::ZERO => {
+                return bad("center_price must be positive");
+            }
+            (Anchor::Fixed, _, Some(_)) => {
+                return bad("recenter_levels: a fixed grid never re-centres (anchor = \"fixed\")");
+            }
+            (Anchor::Mid, Some(_), _) => {
+                return bad(
+                    "center_price: only with anchor = \"fixed\" (a mid grid centres on the mid)",
+                );
+            }
+            (Anchor::Mid, None, Some(0)) => return bad("recenter_levels must be at least 1"),
+            _ => {}
+        }
+        if params.max_inventory < params.order_size {
+            return bad("max_inventory must be at least order_size");
+        }
+        if params.leverage == 0 {
+            return bad("leverage must be at least 1");
+        }
+        if params.min_replace_ms < 100 {
+            return bad("min_replace_ms must be at least 100");
+        }
+        Ok(Grid {
+            market: MarketId(params.market),
+            step,
+            recenter_levels: params.recenter_levels.unwrap_or(params.levels),
+            lots: Lots::ZERO,
+            max_inventory_lots: 0,
+            layout: None,
+            levels: BTreeMap::new(),
+            paused: false,
+            last_recenter: None,
+            params,
+        })
+    }
+
+    /// Where the levels are now; `None` until a mid-anchored grid has seen its first mid.
+    pub fn layout(&self) -> Option<Layout> {
+        self.layout
+    }
+
+    fn min_replace(&self) -> Duration {
+        Duration::from_millis(self.params.min_replace_ms)
+    }
+
+    /// The grid centred on `center`, with the step for that centre (bps round down, at least 1).
+    fn layout_at(&self, center: Ticks) -> Layout {
+        let step = match self.step {
+            StepRule::Ticks(t) => t,
+            StepRule::Bps(bps) => Decimal::from(center.0)
+                .checked_mul(bps)
+                .and_then(|v| v.checked_div(Decimal::from(10_000)))
+                .and_then(|v| v.floor().to_u64())
+                .unwrap_or(1)
+                .max(1),
+        };
+        Layout { center, step }
+    }
+
+    /// Fresh levels: buys below the centre, sells above, the centre empty.
+    fn fresh_levels(&self) -> BTreeMap<i64, GridLevel> {
+        let mut levels = BTreeMap::new();
+        for k in 1..=i64::from(self.params.levels) {
+            for (key, side) in [(-k, Side::Buy), (k, Side::Sell)] {
+                levels.insert(
+                    key,
+                    GridLevel {
+                        want: Some(side),
+                        ..GridLevel::default()
+                    },
+                );
+            }
+        }
+        levels
+    }
+
+    /// Twice the mid in ticks, when the book has both sides and is not crossed.
+    fn mid_x2(&self, ctx: &Context<'_>) -> Option<u64> {
+        let book = ctx.book(self.market)?;
+        if book.is_crossed() {
+            return None;
+        }
+        book.mid_x2()
+    }
+
+    /// One pass: reconcile with the state, centre (or re-centre), tidy, place what is wanted.
+    fn run(&mut self, ctx: &mut Context<'_>) {
+        if self.paused {
+            return;
+        }
+        self.sync(ctx);
+        if !self.anchor(ctx) {
+            return;
+        }
+        self.tidy(ctx);
+        if ctx.trading_state() != TradingState::Active {
+            return;
+        }
+        let now = ctx.now();
+        for (k, order) in self.plan(ctx, &[]) {
+            let id = ctx.place(order);
+            self.placed(k, id, now);
+        }
+    }
+
+    /// Reconcile levels with the state: filled orders ask for their opposite level, orders that
+    /// ended otherwise (or that the state does not know) free their level.
+    fn sync(&mut self, ctx: &mut Context<'_>) {
+        let now = ctx.now();
+        let retry = self.min_replace();
+        let mut filled = Vec::new();
+        for (&k, level) in &mut self.levels {
+            let Some(id) = level.order else { continue };
+            match ctx.order(id) {
+                Some(o) if o.status == OrderStatus::Filled => {
+                    filled.push((k, o.request.order.side, o.request.order.direction));
+                    level.want = None;
+                }
+                Some(o) if o.status.is_live() => continue,
+                // Cancelled, rejected, expired — or unknown to the state: gone.
+                Some(_) | None => {
+                    level.not_before = level.placed_at.map_or(now, |t| t.plus(retry));
+                }
+            }
+            level.order = None;
+        }
+        for (k, side, direction) in filled {
+            let want = side.opposite();
+            let target = k + side.sign();
+            let level = self.levels.entry(target).or_default();
+            if let Some(id) = level.order {
+                let resting = ctx.order(id).map(|o| (o.request.order.side, o.status));
+                match resting {
+                    Some((s, _)) if s == want => continue, // already quoted on that side
+                    Some((
+                        _,
+                        OrderStatus::PendingNew | OrderStatus::Open | OrderStatus::PartiallyFilled,
+                    )) => ctx.cancel(self.market, id),
+                    _ => {}
+                }
+            }
+            level.want = Some(want);
+            level.not_before = Timestamp(0);
+            level.await_position = (direction == Direction::Open).then(|| now.plus(retry));
+        }
+    }
+
+    /// Make sure the grid has a layout; re-centre a mid grid whose mid left it. Returns `false`
+    /// when there is nothing more to do in this pass (no layout yet, or a rebuild was emitted).
+    fn anchor(&mut self, ctx: &mut Context<'_>) -> bool {
+        let Some(layout) = self.layout else {
+            // Only a mid grid lacks a layout (a fixed one gets it in on_start).
+            let Some(mid_x2) = self.mid_x2(ctx) else {
+                return false;
+            };
+            self.layout = Some(self.layout_at(Ticks(mid_x2 / 2)));
+            self.levels = self.fresh_levels();
+            return true;
+        };
+        if self.params.anchor == Anchor::Fixed {
+            return true;
+        }
+        let Some(mid_x2) = self.mid_x2(ctx) else {
+            return true;
+        };
+        let off = i128::from(mid_x2) - 2 * i128::from(layout.center.0);
+        let limit = 2 * i128::from(self.recenter_levels) * i128::from(layout.step);
+        if off.abs() <= limit {
+            return true;
+        }
+        self.recenter(ctx, Ticks(mid_x2 / 2));
+        false
+    }
+
+    /// Cancel everything in the market and rebuild around `center` in one replace-quotes intent.
+    fn recenter(&mut self, ctx: &mut Context<'_>, center: Ticks) {
+        let now = ctx.now();
+        if ctx.trading_state() != TradingState::Active
+            || self
+                .last_recenter
+                .is_some_and(|t| now.since(t) < self.min_replace())
+        {
+            return;
+        }
+        let mut cancel = Vec::new();
+        for o in ctx.open_orders(self.market) {
+            if matches!(
+                o.status,
+                OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown
+            ) {
+                return; // wait until nothing is in flight
+            }
+            cancel.push(o.client_id());
+        }
+        self.layout = Some(self.layout_at(center));
+        self.levels = self.fresh_levels();
+        self.last_recenter = Some(now);
+        let plan = self.plan(ctx, &cancel);
+        if cancel.is_empty() && plan.is_empty() {
+            return;
+        }
+        let ids = ctx.replace_quotes(
+            self.market,
+            cancel,
+            plan.iter().map(|(_, order)| order.clone()),
+        );
+        for ((k, _), id) in plan.iter().zip(ids) {
+            self.placed(*k, id, now);
+        }
+    }
+
+    /// Live orders in the market that no level maps: adopt those resting on an empty level of
+    /// their side, cancel the rest (the grid owns its market).
+    fn tidy(&mut self, ctx: &mut Context<'_>) {
+        let Some(layout) = self.layout else { return };
+        let ours: HashSet<ClientOrderId> = self.levels.values().filter_map(|l| l.order).collect();
+        let strays: Vec<(ClientOrderId, Side, Option<Ticks>)> = ctx
+            .open_orders(self.market)
+            .filter(|o| !ours.contains(&o.client_id()))
+            .filter(|o| matches!(o.status, OrderStatus::Open | OrderStatus::PartiallyFilled))
+            .map(|o| (o.client_id(), o.request.order.side, o.request.order.price))
+            .collect();
+        let now = ctx.now();
+        for (id, side, price) in strays {
+            let level = price
+                .and_then(|p| layout.level_of(p))
+                .and_then(|k| self.levels.get_mut(&k))
+                .filter(|l| l.order.is_none() && l.want == Some(side));
+            match level {
+                Some(level) => {
+                    level.order = Some(id);
+                    level.placed_at = Some(now);
+                    level.await_position = None;
+                }
+                None => ctx.cancel(self.market, id),
+            }
+        }
+    }
+
+    /// The orders to place now for levels that want one, nearest the market first. `excluded`
+    /// orders are being cancelled in the same request and no longer count as resting.
+    fn plan(&self, ctx: &Context<'_>, excluded: &[ClientOrderId]) -> Vec<(i64, NewOrder)> {
+        let mut out = Vec::new();
+        let Some(layout) = self.layout else {
+            return out;
+        };
+        let Some(book) = ctx.book(self.market) else {
+            return out;
+        };
+        let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else {
+            return out;
+        };
+        if bid.price >= ask.price {
+            return out;
+        }
+        let now = ctx.now();
+        let lots = i128::from(self.lots.0);
+        let max = self.max_inventory_lots;
+        let held = |side| {
+            ctx.position(self.market, side)
+                .map_or(0, |p| i128::from(p.lots.0))
+        };
+        // Worst-case net position if every resting buy (sell) filled, and how much of each
+        // position is still free for closing orders.
+        let net = ctx.net_lots(self.market);
+        let (mut worst_buy, mut worst_sell) = (net, net);
+        let (mut free_long, mut free_short) = (held(PositionSide::Long), held(PositionSide::Short));
+        for o in ctx
+            .open_orders(self.market)
+            .filter(|o| !excluded.contains(&o.client_id()))
+        {
+            let rest = i128::from(o.remaining().0);
+            let closing = o.request.order.direction == Direction::Close;
+            match o.request.order.side {
+                Side::Buy => {
+                    worst_buy += rest;
+                    free_short -= if closing { rest } else { 0 };
+                }
+                Side::Sell => {
+                    worst_sell -= rest;
+                    free_long -= if closing { rest } else { 0 };
+                }
+            }
+        }
+        let wanted = |side: Side| {
+            move |(k, l): (&i64, &GridLevel)| {
+                (l.want == Some(side) && l.order.is_none() && now >= l.not_before).then_some((
+                    *k,
+                    side,
+                    l.await_position,
+                ))
+            }
+        };
+        let buys = self.levels.iter().rev().filter_map(wanted(Side::Buy));
+        let sells = self.levels.iter().filter_map(wanted(Side::Sell));
+        for (k, side, await_position) in buys.chain(sells) {
+            let Some(price) = layout.price(k) else {
+                continue;
+            };
+            let (crosses, worst, free, reduces) = match side {
+                Side::Buy => (
+                    price >= ask.price,
+                    &mut worst_buy,
+                    &mut free_short,
+                    PositionSide::Short,
+                ),
+                Side::Sell => (
+                    price <= bid.price,
+                    &mut worst_sell,
+                    &mut free_long,
+                    PositionSide::Long,
+                ),
+            };
+            let worst_after = *worst + i128::from(side.sign()) * lots;
+            let too_much = worst_after.abs() > max && worst_after.abs() > worst.abs();
+            if crosses || too_much {
+                continue; // deferred: crosses the book, or could push inventory past the limit
+            }
+            let mut order = NewOrder::limit(self.market, side, self.lots, price)
+                .post_only()
+                .with_leverage(self.params.leverage);
+            if *free >= lots {
+                *free -= lots;
+                order = order.closing();
+                if let Some(p) = ctx.position(self.market, reduces) {
+                    order.leverage = p.leverage; // Kana refuses a close at any other leverage
+                }
+            } else if await_position.is_some_and(|deadline| now < deadline) {
+                continue; // the position this level should close is not in the state yet
+            }
+            *worst = worst_after;
+            out.push((k, order));
+        }
+        out
+    }
+
+    /// Record that level `k` now has order `id`.
+    fn placed(&mut self, k: i64, id: ClientOrderId, now: Timestamp) {
+        let level = self.levels.entry(k).or_default();
+        level.order = Some(id);
+        level.placed_at = Some(now);
+        level.await_position = None;
+    }
+}
+
+#[async_trait]
+impl Strategy for Grid {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        let bad = |message: String| StrategyError::Params {
+            strategy: NAME.into(),
+            message,
+        };
+        let spec = ctx.spec(self.market).ok_or_else(|| {
+            bad(format!(
+                "market: {} is not one of the configured markets",
+                self.market
+            ))
+        })?;
+        self.lots = spec
+            .size_to_lots(self.params.order_size, Rounding::Down)
+            .map_err(|e| bad(format!("order_size: {e}")))?;
+        spec.check_lots(self.lots)
+            .map_err(|e| bad(format!("order_size: {e}")))?;
+        spec.check_leverage(self.params.leverage)
+            .map_err(|e| bad(format!("leverage: {e}")))?;
+        let max = spec
+            .size_to_lots(self.params.max_inventory, Rounding::Down)
+            .map_err(|e| bad(format!("max_inventory: {e}")))?;
+        self.max_inventory_lots = i128::from(max.0);
+        if let (Anchor::Fixed, Some(price)) = (self.params.anchor, self.params.center_price) {
+            // A centre is neither a bid nor an ask: round down, the grid moves by under a tick.
+            let center = spec
+                .price_to_ticks(price, Rounding::Down)
+                .map_err(|e| bad(format!("center_price: {e}")))?;
+            spec.check_ticks(center)
+                .map_err(|e| bad(format!("center_price: {e}")))?;
+            let layout = self.layout_at(center);
+            let reach = i64::from(self.params.levels);
+            if layout.price(-reach).is_none() || layout.price(reach).is_none() {
+                return Err(bad(format!(
+                    "center_price: levels × step ({} × {} ticks) reach outside the order book's \
+                     prices around {center}",
+                    self.params.levels, layout.step
+                )));
+            }
+            self.layout = Some(layout);
+            self.levels = self.fresh_levels();
+        }
+        ctx.set_interval(self.min_replace());
+        Ok(())
+    }
+
+    async fn on_event(
+        &mut self,
+        event: &Event,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), StrategyError> {
+        match event {
+            // Blind while the stream reconnects: pull the grid once, rebuild after Resynced.
+            Event::Connection(c)
+                if matches!(
+                    c.state,
+                    ConnectionState::Reconnecting | ConnectionState::Disconnected
+                ) =>
+            {
+                if !self.paused {
+                    self.paused = true;
+                    ctx.cancel_all(Some(self.market));
+                }
+            }
+            Event::Connection(c) if c.state == ConnectionState::Resynced => {
+                self.paused = false;
+                self.run(ctx);
+            }
+            _ if self.paused => {}
+            _ if event.market().is_some_and(|m| m != self.market) => {}
+            _ => self.run(ctx),
+        }
+        Ok(())
+    }
+
+    async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        ctx.cancel_all(Some(self.market));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        BookUpdate, BookUpdateKind, ConnectionEvent, Fill, Intent, Level, Liquidity, MarketSpec,
+        OrderEvent, OrderUpdate, OrderUpdateKind, Position, PositionUpdate, RejectReason,
+        RiskRejection, TradeId, TradingStateChange, VenueOrderId,
+    };
+    use crate::state::State;
+    use crate::strategy::Outbox;
+
+    /// Three levels a side, five ticks apart, one APT (1000 lots) each.
+    const BASE: &str = "market = 1338\norder_size = 1\nlevels = 3\nmax_inventory = 10\n";
+
+    /// What a placement looks like, for comparing with hand-computed expectations.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Placed {
+        side: Side,
+        price: u64,
+        direction: Direction,
+        leverage: u32,
+        lots: u64,
+    }
+
+    fn open(side: Side, price: u64) -> Placed {
+        Placed {
+            side,
+            price,
+            direction: Direction::Open,
+            leverage: 2,
+            lots: 1000,
+        }
+    }
+
+    fn close(side: Side, price: u64, leverage: u32) -> Placed {
+        Placed {
+            direction: Direction::Close,
+            leverage,
+            ..open(side, price)
+        }
+    }
+
+    /// Every placement in `intents` (single places and those inside a replace), in order.
+    fn placed(intents: &[Intent]) -> Vec<Placed> {
+        let one = |o: &NewOrder| {
+            assert_eq!(o.restriction, crate::model::Restriction::PostOnly);
+            Placed {
+                side: o.side,
+                price: o.price.map_or(0, |p| p.0),
+                direction: o.direction,
+                leverage: o.leverage,
+                lots: o.lots.0,
+            }
+        };
+        intents
+            .iter()
+            .flat_map(|i| match i {
+                Intent::Place(r) => vec![one(&r.order)],
+                Intent::ReplaceQuotes { place, .. } => {
+                    place.iter().map(|r| one(&r.order)).collect()
+                }
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    /// The strategy with a hand-made state, standing in for the engine: events are applied to
+    /// the state and handed to the strategy, and what it emits is tracked the way the engine and
+    /// executor track it (new orders pending, cancelled ones pending-cancel).
+    struct Harness {
+        state: State,
+        out: Outbox,
+        grid: Grid,
+        trading: TradingState,
+        /// When false, placements are not tracked (as if the risk check refused them).
+        track: bool,
+    }
+
+    impl Harness {
+        fn new(params: &str) -> Harness {
+            let spec = MarketSpec::kana_apt_testnet();
+            let table: toml::Table = toml::from_str(params).unwrap();
+            let mut h = Harness {
+                state: State::new(std::slice::from_ref(&spec)),
+                out: Outbox::new(0),
+                grid: Grid::from_params(&table).unwrap(),
+                trading: TradingState::Active,
+                track: true,
+            };
+            h.at(10_000);
+            let mut ctx = Context::new(&h.state, h.trading, &mut h.out);
+            block_on(h.grid.on_start(&mut ctx)).unwrap();
+            assert_eq!(out_timers(&mut h.out), 1, "a revisit timer is set at start");
+            h
+        }
+
+        fn at(&mut self, ms: u64) {
+            self.state.set_now(Timestamp::from_millis(ms));
+        }
+
+        fn later(&mut self, ms: u64) {
+            let now = self.state.now().as_millis();
+            self.at(now + ms);
+        }
+
+        /// Apply to the state, then hand to the strategy (even when the state calls it a
+        /// duplicate: the strategy must cope either way).
+        fn feed(&mut self, event: Event) -> Vec<Intent> {
+            self.state.apply(&event);
+            let mut ctx = Context::new(&self.state, self.trading, &mut self.out);
+            block_on(self.grid.on_event(&event, &mut ctx)).unwrap();
+            let intents = std::mem::take(&mut self.out.intents);
+            self.out.timers.clear();
+            for intent in &intents {
+                match intent {
+                    Intent::Place(r) if self.track => self.state.track_new_order(r.clone()),
+                    Intent::ReplaceQuotes { cancel, place, .. } => {
+                        cancel.iter().for_each(|id| self.cancel_requested(*id));
+                        if self.track {
+                            place
+                                .iter()
+                                .for_each(|r| self.state.track_new_order(r.clone()));
+                        }
+                    }
+                    Intent::Cancel { client_id, .. } => self.cancel_requested(*client_id),
+                    Intent::CancelAll { .. } => {
+                        for id in self.live() {
+                            self.cancel_requested(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            intents
+        }
+
+        fn cancel_requested(&mut self, id: ClientOrderId) {
+            if matches!(
+                self.state.order_status(id),
+                Some(OrderStatus::PendingNew | OrderStatus::Open | OrderStatus::PartiallyFilled)
+            ) {
+                self.state
+                    .apply_order_event(id, &OrderEvent::CancelRequested);
+            }
+        }
+
+        fn live(&self) -> Vec<ClientOrderId> {
+            let mut ids: Vec<_> = self
+                .state
+                .live_orders(None)
+                .map(|o| o.client_id())
+                .collect();
+            ids.sort();
+            ids
+        }
+
+        /// The live order resting at `price`.
+        fn at_price(&self, price: u64) -> ClientOrderId {
+            let found: Vec<_> = self
+                .state
+                .live_orders(None)
+                .filter(|o| o.request.order.price == Some(Ticks(price)))
+                .map(|o| o.client_id())
+                .collect();
+            assert_eq!(found.len(), 1, "one live order at {price}: {found:?}");
+            found[0]
+        }
+
+        fn book(&mut self, bid: u64, ask: u64) -> Vec<Intent> {
+            let ts = self.state.now();
+            self.feed(Event::Book(BookUpdate {
+                market: MarketId(1338),
+                kind: BookUpdateKind::Snapshot,
+                bids: vec![Level::new(bid, 10_000)],
+                asks: vec![Level::new(ask, 10_000)],
+                ts,
+            }))
+        }
+
+        fn order_update(&mut self, id: ClientOrderId, kind: OrderUpdateKind) -> Vec<Intent> {
+            let ts = self.state.now();
+            self.feed(Event::Order(OrderUpdate {
+                market: MarketId(1338),
+                client_id: Some(id),
+                venue_id: Some(VenueOrderId(u128::from(id.0) + 1000)),
+                kind,
+                ts,
+            }))
+        }
+
+        /// Acknowledge every pending order.
+        fn ack_all(&mut self) {
+            let pending: Vec<_> = self
+                .state
+                .live_orders(None)
+                .filter(|o| o.status == OrderStatus::PendingNew)
+                .map(|o| o.client_id())
+                .collect();
+            for id in pending {
+                assert!(self.order_update(id, OrderUpdateKind::Accepted).is_empty());
+            }
+        }
+
+        fn fill_event(&self, id: ClientOrderId, trade: u128, lots: u64) -> Event {
+            let o = &self.state.order(id).unwrap().request.order;
+            Event::Fill(Fill {
+                market: MarketId(1338),
+                client_id: Some(id),
+                venue_id: None,
+                trade_id: TradeId(trade),
+                side: o.side,
+                direction: o.direction,
+                lots: Lots(lots),
+                price: o.price.unwrap(),
+                fee: Decimal::ZERO,
+                realized_pnl: Decimal::ZERO,
+                liquidity: Liquidity::Maker,
+                ts: self.state.now(),
+            })
+        }
+
+        fn fill(&mut self, id: ClientOrderId, trade: u128, lots: u64) -> Vec<Intent> {
+            let e = self.fill_event(id, trade, lots);
+            self.feed(e)
+        }
+
+        /// The venue's position snapshot: one side held, the other flat.
+        fn position(&mut self, side: PositionSide, lots: u64, leverage: u32) -> Vec<Intent> {
+            let mut p = Position::flat(MarketId(1338), side, self.state.now());
+            p.lots = Lots(lots);
+            p.leverage = leverage;
+            p.entry_price = Decimal::new(55, 1);
+            self.feed(Event::Position(PositionUpdate {
+                positions: vec![p],
+                snapshot: true,
+            }))
+        }
+
+        fn connection(&mut self, state: ConnectionState) -> Vec<Intent> {
+            self.feed(Event::Connection(ConnectionEvent {
+                stream: "kana-ws".into(),
+                state,
+                ts: Timestamp(0),
+            }))
+        }
+
+        fn timer(&mut self) -> Vec<Intent> {
+            self.feed(Event::Timer(crate::model::TimerId(1)))
+        }
+    }
+
+    fn out_timers(out: &mut Outbox) -> usize {
+        std::mem::take(&mut out.timers).len()
+    }
+
+    /// Drive a future that never waits (strategy calls do no I/O) to completion.
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    fn sorted(mut v: Vec<Placed>) -> Vec<Placed> {
+        v.sort_by_key(|p| p.price);
+        v
+    }
+
+    /// A grid of three levels a side, acknowledged, around the mid of 5518/5522 (centre 5520):
+    /// buys 5515/5510/5505, sells 5525/5530/5535.
+    fn running(params: &str) -> Harness {
+        let mut h = Harness::new(params);
+        assert_eq!(placed(&h.book(5518, 5522)).len(), 6);
+        h.ack_all();
+        h
+    }
+
+    #[test]
+    fn initial_grid_is_centred_on_the_first_mid_and_never_crosses() {
+        // Mid of 5518/5521 is 5519.5 ticks, rounded down to a centre of 5519; step 5.
+        let mut h = Harness::new(&format!("{BASE}step_ticks = 5"));
+        assert!(h.timer().is_empty(), "no book, no grid");
+        let intents = h.book(5518, 5521);
+        assert!(
+            intents.iter().all(|i| matches!(i, Intent::Place(_))),
+            "separate places: {intents:?}"
+        );
+        let got = placed(&intents);
+        assert_eq!(
+            got,
+            vec![
+                open(Side::Buy, 5514),
+                open(Side::Buy, 5509),
+                open(Side::Buy, 5504),
+                open(Side::Sell, 5524),
+                open(Side::Sell, 5529),
+                open(Side::Sell, 5534),
+            ],
+            "nearest the market first"
+        );
+        for p in &got {
+            match p.side {
+                Side::Buy => assert!(p.price < 5521, "{p:?} crosses the ask"),
+                Side::Sell => assert!(p.price > 5518, "{p:?} crosses the bid"),
+            }
+        }
+        assert_eq!(
+            h.grid.layout(),
+            Some(Layout {
+                center: Ticks(5519),
+                step: 5
+            })
+        );
+        assert!(h.book(5518, 5521).is_empty(), "nothing placed twice");
+
+        // step_bps: 10 bps of 5519 ticks is 5.519, rounded down to the same 5 ticks.
+        let mut h = Harness::new(&format!("{BASE}step_bps = \"10\""));
+        assert_eq!(placed(&h.book(5518, 5521)), got);
+    }
+
+    #[test]
+    fn a_filled_buy_is_replaced_by_a_closing_sell_one_step_up() {
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let buy = h.at_price(5515);
+        h.book(5513, 5517);
+        // Kana's stream reports the position before the fill; the close takes its leverage.
+        assert!(h.position(PositionSide::Long, 1000, 3).is_empty());
+        let intents = h.fill(buy, 1, 1000);
+        assert_eq!(placed(&intents), vec![close(Side::Sell, 5520, 3)]);
+        assert!(matches!(&intents[..], [Intent::Place(_)]));
+    }
+
+    #[test]
+    fn a_replacement_waits_for_the_position_its_fill_opened() {
+        // The paper venue reports the fill first: the sell waits for the long it should close.
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let buy = h.at_price(5515);
+        assert!(h.fill(buy, 1, 1000).is_empty(), "long not in the state yet");
+        assert_eq!(
+            placed(&h.position(PositionSide::Long, 1000, 2)),
+            vec![close(Side::Sell, 5520, 2)]
+        );
+
+        // If the position never shows, the sell goes out as the state says after min_replace_ms.
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let buy = h.at_price(5515);
+        assert!(h.fill(buy, 1, 1000).is_empty());
+        h.later(999);
+        assert!(h.timer().is_empty());
+        h.later(1);
+        assert_eq!(placed(&h.timer()), vec![open(Side::Sell, 5520)]);
+    }
+
+    #[test]
+    fn a_filled_sell_is_replaced_by_a_buy_one_step_down() {
+        // An opening sell with the short it opened reported: a closing buy one step down.
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let sell = h.at_price(5525);
+        h.position(PositionSide::Short, 1000, 4);
+        assert_eq!(
+            placed(&h.fill(sell, 1, 1000)),
+            vec![close(Side::Buy, 5520, 4)]
+        );
+
+        // A round trip: buy 5515 → closing sell 5520 → it fills → an opening buy at 5515 again
+        // (a closing fill opened nothing, so nothing to wait for).
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let buy = h.at_price(5515);
+        h.position(PositionSide::Long, 1000, 2);
+        assert_eq!(
+            placed(&h.fill(buy, 1, 1000)),
+            vec![close(Side::Sell, 5520, 2)]
+        );
+        h.ack_all();
+        let sell = h.at_price(5520);
+        assert_eq!(placed(&h.fill(sell, 2, 1000)), vec![open(Side::Buy, 5515)]);
+        assert!(h.position(PositionSide::Long, 0, 2).is_empty());
+    }
+
+    #[test]
+    fn a_partial_fill_is_replaced_only_once_the_level_is_full() {
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let buy = h.at_price(5515);
+        h.position(PositionSide::Long, 400, 2);
+        assert!(h.fill(buy, 1, 400).is_empty(), "400 of 1000 lots: wait");
+        h.position(PositionSide::Long, 1000, 2);
+        assert!(h.timer().is_empty());
+        assert_eq!(
+            placed(&h.fill(buy, 2, 600)),
+            vec![close(Side::Sell, 5520, 2)],
+            "the full level, once complete"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_fill_emits_nothing() {
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let buy = h.at_price(5515);
+        h.position(PositionSide::Long, 1000, 2);
+        let partial = h.fill_event(buy, 1, 400);
+        assert!(h.feed(partial.clone()).is_empty());
+        assert!(h.feed(partial).is_empty());
+        assert_eq!(
+            h.state.order(buy).unwrap().filled,
+            Lots(400),
+            "state dedups"
+        );
+        let rest = h.fill_event(buy, 2, 600);
+        assert_eq!(placed(&h.feed(rest.clone())).len(), 1);
+        // The same completing fill again (the engine would drop it; the strategy copes anyway).
+        assert!(h.feed(rest).is_empty(), "replaced once");
+        assert_eq!(
+            h.state
+                .live_orders(None)
+                .filter(|o| o.request.order.price == Some(Ticks(5520)))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn max_inventory_stops_the_opening_side() {
+        // Flat with room for two APT either way: two levels a side, nearest the market.
+        let mut h = Harness::new(
+            "market = 1338\norder_size = 1\nlevels = 3\nstep_ticks = 5\nmax_inventory = 2",
+        );
+        assert_eq!(
+            placed(&h.book(5518, 5522)),
+            vec![
+                open(Side::Buy, 5515),
+                open(Side::Buy, 5510),
+                open(Side::Sell, 5525),
+                open(Side::Sell, 5530),
+            ]
+        );
+
+        // Already long two APT (leverage 3): no buys at all; every sell may go, the first two
+        // closing the long at its leverage, the third opening a short.
+        let mut h = Harness::new(
+            "market = 1338\norder_size = 1\nlevels = 3\nstep_ticks = 5\nmax_inventory = 2",
+        );
+        h.position(PositionSide::Long, 2000, 3);
+        assert_eq!(
+            placed(&h.book(5518, 5522)),
+            vec![
+                close(Side::Sell, 5525, 3),
+                close(Side::Sell, 5530, 3),
+                open(Side::Sell, 5535),
+            ]
+        );
+        // Once a sell fills and the long shrinks, one buy fits again: the one nearest the
+        // market, which is the fill's replacement one step down.
+        h.ack_all();
+        let sell = h.at_price(5525);
+        assert!(
+            h.fill(sell, 1, 1000).is_empty(),
+            "the state is still long 2"
+        );
+        assert_eq!(
+            placed(&h.position(PositionSide::Long, 1000, 3)),
+            vec![open(Side::Buy, 5520)]
+        );
+        assert!(h.timer().is_empty(), "and only one");
+    }
+
+    #[test]
+    fn mid_anchor_recentres_when_the_mid_leaves_the_grid() {
+        let mut h = Harness::new(
+            "market = 1338\norder_size = 1\nlevels = 2\nstep_ticks = 5\nmax_inventory = 10",
+        );
+        assert_eq!(placed(&h.book(5518, 5522)).len(), 4);
+        h.ack_all();
+        let old = h.live();
+        // Mid 5530: exactly two steps (recenter_levels = levels) from 5520: stay.
+        assert!(h.book(5528, 5532).is_empty());
+        assert!(h.book(5508, 5512).is_empty());
+        // Mid 5531: out by more than two steps: one replace cancelling all, a new grid at 5531.
+        let intents = h.book(5529, 5533);
+        let [Intent::ReplaceQuotes { cancel, .. }] = &intents[..] else {
+            panic!("{intents:?}")
+        };
+        assert_eq!(
+            {
+                let mut c = cancel.clone();
+                c.sort();
+                c
+            },
+            old
+        );
+        assert_eq!(
+            sorted(placed(&intents)),
+            vec![
+                open(Side::Buy, 5521),
+                open(Side::Buy, 5526),
+                open(Side::Sell, 5536),
+                open(Side::Sell, 5541),
+            ]
+        );
+        assert_eq!(h.grid.layout().map(|l| l.center), Some(Ticks(5531)));
+        // Cancels confirmed: the old orders are gone and nothing is re-placed for them.
+        for id in old {
+            assert!(h.order_update(id, OrderUpdateKind::Cancelled).is_empty());
+        }
+        h.ack_all();
+        assert!(h.book(5529, 5533).is_empty());
+
+        // recenter_levels widens the band.
+        let mut h = Harness::new(
+            "market = 1338\norder_size = 1\nlevels = 2\nstep_ticks = 5\nmax_inventory = 10\n\
+             recenter_levels = 4",
+        );
+        h.book(5518, 5522);
+        h.ack_all();
+        assert!(h.book(5539, 5541).is_empty(), "4 steps: stay");
+        assert_eq!(placed(&h.book(5540, 5542)).len(), 4, "over 4 steps: move");
+    }
+
+    #[test]
+    fn fixed_anchor_defers_crossing_levels_and_never_recentres() {
+        let mut h = Harness::new(
+            "market = 1338\norder_size = 1\nlevels = 2\nstep_ticks = 5\nmax_inventory = 10\n\
+             anchor = \"fixed\"\ncenter_price = \"5.6004\"",
+        );
+        // 5.6004 rounds down to 5600 ticks, known before any book.
+        assert_eq!(h.grid.layout().map(|l| l.center), Some(Ticks(5600)));
+        // The market is at 5520: buys at 5595/5590 would cross the ask; they wait.
+        assert_eq!(
+            placed(&h.book(5518, 5522)),
+            vec![open(Side::Sell, 5605), open(Side::Sell, 5610)]
+        );
+        h.ack_all();
+        assert!(h.book(5588, 5590).is_empty(), "5590 would still cross");
+        assert_eq!(placed(&h.book(5588, 5591)), vec![open(Side::Buy, 5590)]);
+        assert_eq!(placed(&h.book(5594, 5596)), vec![open(Side::Buy, 5595)]);
+        h.ack_all();
+        // Far away: a mid grid would re-centre; a fixed one stays put.
+        assert!(h.book(5800, 5802).is_empty());
+        assert!(h.book(5300, 5302).is_empty());
+        assert_eq!(h.grid.layout().map(|l| l.center), Some(Ticks(5600)));
+    }
+
+    #[test]
+    fn a_level_the_state_does_not_know_is_gone_and_waits_min_replace_ms() {
+        let mut h = Harness::new(&format!("{BASE}step_ticks = 5"));
+        // The risk check refuses everything: the state never tracks the orders.
+        h.track = false;
+        assert_eq!(placed(&h.book(5518, 5522)).len(), 6);
+        h.track = true;
+        let refusal = Event::RiskRejected(RiskRejection {
+            intent: Intent::CancelAll {
+                market: Some(MarketId(1338)),
+            },
+            reason: RejectReason::RateLimited,
+            detail: "test".into(),
+        });
+        assert!(h.feed(refusal).is_empty(), "not before min_replace_ms");
+        h.later(999);
+        assert!(h.book(5518, 5522).is_empty());
+        h.later(1);
+        assert_eq!(placed(&h.timer()).len(), 6, "re-placed, once");
+        assert!(h.timer().is_empty());
+
+        // A venue rejection frees the level the same way.
+        h.ack_all();
+        let buy = h.at_price(5515);
+        h.later(10);
+        assert!(
+            h.order_update(buy, OrderUpdateKind::Cancelled).is_empty(),
+            "placed 10 ms ago"
+        );
+        h.later(990);
+        assert_eq!(placed(&h.timer()), vec![open(Side::Buy, 5515)]);
+    }
+
+    #[test]
+    fn reconnect_pauses_and_resumes_from_what_actually_rests() {
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let intents = h.connection(ConnectionState::Reconnecting);
+        assert_eq!(
+            intents,
+            vec![Intent::CancelAll {
+                market: Some(MarketId(1338))
+            }]
+        );
+        assert!(
+            h.connection(ConnectionState::Reconnecting).is_empty(),
+            "once"
+        );
+        h.later(5000);
+        assert!(h.book(5518, 5522).is_empty(), "blind: nothing placed");
+        assert!(h.timer().is_empty());
+        // The cancels land, except the buy at 5515: it still rests (the cancel was refused).
+        let keep = h.at_price(5515);
+        for id in h.live() {
+            let kind = if id == keep {
+                OrderUpdateKind::CancelRejected {
+                    reason: "test".into(),
+                }
+            } else {
+                OrderUpdateKind::Cancelled
+            };
+            assert!(h.order_update(id, kind).is_empty());
+        }
+        // A stray order the grid never placed rests off the grid.
+        let stray = ClientOrderId(999);
+        h.state.track_new_order(crate::model::OrderRequest {
+            client_id: stray,
+            order: NewOrder::limit(MarketId(1338), Side::Buy, Lots(1000), Ticks(5512)),
+        });
+        h.state.apply_order_event(
+            stray,
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(1)),
+            },
+        );
+        let intents = h.connection(ConnectionState::Resynced);
+        assert!(
+            intents.contains(&Intent::Cancel {
+                market: MarketId(1338),
+                client_id: stray
+            }),
+            "{intents:?}"
+        );
+        assert_eq!(
+            sorted(placed(&intents)),
+            vec![
+                open(Side::Buy, 5505),
+                open(Side::Buy, 5510),
+                open(Side::Sell, 5525),
+                open(Side::Sell, 5530),
+                open(Side::Sell, 5535),
+            ],
+            "everything but the level that still rests"
+        );
+        assert_eq!(h.at_price(5515), keep);
+    }
+
+    #[test]
+    fn no_new_levels_unless_trading_is_active() {
+        let mut h = Harness::new(&format!("{BASE}step_ticks = 5"));
+        h.trading = TradingState::ReduceOnly;
+        assert!(h.book(5518, 5522).is_empty());
+        h.trading = TradingState::Active;
+        let intents = h.feed(Event::TradingState(TradingStateChange {
+            from: TradingState::ReduceOnly,
+            to: TradingState::Active,
+            reason: "test".into(),
+        }));
+        assert_eq!(placed(&intents).len(), 6);
+    }
+
+    #[test]
+    fn on_stop_cancels_the_market() {
+        let mut h = running(&format!("{BASE}step_ticks = 5"));
+        let mut ctx = Context::new(&h.state, h.trading, &mut h.out);
+        block_on(h.grid.on_stop(&mut ctx)).unwrap();
+        assert_eq!(
+            h.out.intents,
+            vec![Intent::CancelAll {
+                market: Some(MarketId(1338))
+            }]
+        );
+    }
+
+    fn params_error(params: &str) -> String {
+        let table: toml::Table = toml::from_str(params).unwrap();
+        Grid::from_params(&table).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_params_name_the_key() {
+        let e = params_error(&format!("{BASE}step_ticks = 5\nstep_tick = 5"));
+        assert!(e.contains("unknown field `step_tick`"), "{e}");
+        let e = params_error(&format!("{BASE}step_ticks = 5\nstep_bps = \"10\""));
+        assert!(
+            e.contains("step_ticks and step_bps") && e.contains("not both"),
+            "{e}"
+        );
+        let e = params_error(BASE);
+        assert!(
+            e.contains("step_ticks or step_bps") && e.contains("neither"),
+            "{e}"
+        );
+        let e = params_error(
+            "market = 1338\norder_size = 1\nlevels = 0\nstep_ticks = 5\nmax_inventory = 1",
+        );
+        assert!(e.contains("levels must be within 1..="), "{e}");
+        let e = params_error(&format!("{BASE}step_ticks = 0"));
+        assert!(e.contains("step_ticks must be at least 1"), "{e}");
+        let e = params_error(&format!("{BASE}step_ticks = 5\nanchor = \"fixed\""));
+        assert!(e.contains("center_price is required"), "{e}");
+        let e = params_error(&format!("{BASE}step_ticks = 5\nanchor = \"moving\""));
+        assert!(e.contains("anchor: expected"), "{e}");
+        let e = params_error(&format!("{BASE}step_ticks = 5\ncenter_price = \"5.5\""));
+        assert!(e.contains("center_price: only with anchor"), "{e}");
+        let e = params_error(&format!("{BASE}step_ticks = 5\nmin_replace_ms = 10"));
+        assert!(e.contains("min_replace_ms"), "{e}");
+        let e = params_error(
+            "market = 1338\norder_size = 2\nlevels = 1\nstep_ticks = 5\nmax_inventory = 1",
+        );
+        assert!(
+            e.contains("max_inventory must be at least order_size"),
+            "{e}"
+        );
+
+        // Checks against the market happen at start and name the key too.
+        let start_error = |params: &str| {
+            let spec = MarketSpec::kana_apt_testnet();
+            let state = State::new(std::slice::from_ref(&spec));
+            let mut out = Outbox::new(0);
+            let mut ctx = Context::new(&state, TradingState::Active, &mut out);
+            let table: toml::Table = toml::from_str(params).unwrap();
+            let mut grid = Grid::from_params(&table).unwrap();
+            block_on(grid.on_start(&mut ctx)).unwrap_err().to_string()
+        };
+        let e = start_error(
+            "market = 1338\norder_size = \"0.4999\"\nlevels = 1\nstep_ticks = 5\nmax_inventory = 1",
+        );
+        assert!(e.contains("order_size: size 499 lots is below"), "{e}");
+        let e = start_error(&format!("{BASE}step_ticks = 5\nleverage = 21"));
+        assert!(e.contains("leverage: leverage 21"), "{e}");
+        let e = start_error(
+            "market = 7\norder_size = 1\nlevels = 1\nstep_ticks = 5\nmax_inventory = 1",
+        );
+        assert!(e.contains("market: 7"), "{e}");
+        let e = start_error(&format!(
+            "{BASE}step_ticks = 5000\nanchor = \"fixed\"\ncenter_price = \"5.5\""
+        ));
+        assert!(e.contains("center_price: levels × step"), "{e}");
+    }
+
+    #[test]
+    fn registered_as_a_builtin() {
+        let registry = crate::strategy::StrategyRegistry::with_builtins();
+        assert!(registry.names().any(|n| n == NAME));
+        let table: toml::Table = toml::from_str(&format!("{BASE}step_ticks = 5")).unwrap();
+        assert_eq!(registry.build(NAME, &table).unwrap().name(), NAME);
+    }
+}
