@@ -40,7 +40,7 @@ impl VolatilityEstimator {
             return;
         };
         let dt = t - t0;
-        if !(dt > 0.0) || dt < self.sample_secs {
+        if dt.is_nan() || dt <= 0.0 || dt < self.sample_secs {
             return;
         }
         let rate = (mid - m0) * (mid - m0) / dt;
