@@ -12,6 +12,7 @@
 //! spread and linear skew in a later iteration without changing its interface.
 
 pub mod estimators;
+pub mod experiment;
 pub mod model;
 
 use std::time::Duration;
