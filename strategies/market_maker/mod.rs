@@ -34,6 +34,7 @@
 //! ```
 
 pub mod estimators;
+pub mod experiment;
 pub mod model;
 
 use std::time::Duration;
