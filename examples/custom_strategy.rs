@@ -12,15 +12,11 @@ use perpbot::model::{Event, Lots, MarketId, NewOrder, OrderStatus, PositionSide,
 use perpbot::strategy::{Context, Strategy, StrategyError, StrategyRegistry, parse_params};
 
 /// Keeps one post-only order one tick inside the spread while it is wide: a bid when flat, an
-/// ask that closes the position when long.
-struct PennyJumper {
-    params: Params,
-}
-
+/// ask that closes the position when long. Its params are its fields.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    market: u64,
+struct PennyJumper {
+    market: MarketId,
     min_spread_ticks: u64,
 }
 
@@ -30,41 +26,34 @@ impl Strategy for PennyJumper {
         "penny_jumper"
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
-        let market = MarketId(self.params.market);
-        let Event::Book(_) = event else { return Ok(()) };
-        let (Some(book), Some(spec)) = (ctx.book(market), ctx.spec(market)) else {
+    async fn on_event(&mut self, ev: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        let m = self.market;
+        let (Event::Book(_), Some(book), Some(spec)) = (ev, ctx.book(m), ctx.spec(m)) else {
             return Ok(());
         };
         let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask()) else {
             return Ok(());
         };
-        if ask.price.0 - bid.price.0 < self.params.min_spread_ticks {
-            return Ok(());
-        }
         // Long: sell it back one tick inside the ask. Flat: bid one tick above the best bid.
         let lots = Lots(spec.min_lots);
-        let held = ctx
-            .position(market, PositionSide::Long)
-            .map_or(Lots(0), |p| p.lots);
-        let want = if held >= lots {
-            NewOrder::limit(market, Side::Sell, lots, Ticks(ask.price.0 - 1)).closing()
-        } else {
-            NewOrder::limit(market, Side::Buy, lots, Ticks(bid.price.0 + 1))
-        };
-        let want = want.post_only();
-        if ctx
-            .open_orders(market)
-            .any(|o| o.status != OrderStatus::Open || o.request.order == want)
-        {
-            return Ok(()); // in flight, or already where we want it
+        let want = match ctx.position(m, PositionSide::Long) {
+            Some(p) if p.lots >= lots => {
+                NewOrder::limit(m, Side::Sell, lots, Ticks(ask.price.0 - 1)).closing()
+            }
+            _ => NewOrder::limit(m, Side::Buy, lots, Ticks(bid.price.0 + 1)),
         }
-        let stale: Vec<_> = ctx.open_orders(market).map(|o| o.client_id()).collect();
-        ctx.replace_quotes(market, stale, [want]);
+        .post_only();
+        // Requote unless the spread is too tight, an order is in flight, or ours is already there.
+        let ours: Vec<_> = ctx
+            .open_orders(m)
+            .map(|o| (o.client_id(), o.status, o.request.order == want))
+            .collect();
+        let settled = ours
+            .iter()
+            .all(|&(_, status, same)| status == OrderStatus::Open && !same);
+        if ask.price.0 - bid.price.0 >= self.min_spread_ticks && settled {
+            ctx.replace_quotes(m, ours.iter().map(|&(id, ..)| id).collect(), [want]);
+        }
         Ok(())
     }
 }
@@ -72,9 +61,10 @@ impl Strategy for PennyJumper {
 fn main() -> ExitCode {
     let mut registry = StrategyRegistry::with_builtins();
     registry.register("penny_jumper", |params| {
-        Ok(Box::new(PennyJumper {
-            params: parse_params("penny_jumper", params)?,
-        }))
+        Ok(Box::new(parse_params::<PennyJumper>(
+            "penny_jumper",
+            params,
+        )?))
     });
     perpbot::cli::main_with(registry)
 }

@@ -441,9 +441,18 @@ name = "market_maker"
             "config/testnet.toml",
             "config/mainnet.toml",
             "config/grid.toml",
+            "examples/custom_strategy.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let config = Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+            // A built-in strategy's params must build too (a renamed param fails here, not at
+            // a user's start-up).
+            let registry = crate::strategy::StrategyRegistry::with_builtins();
+            if registry.names().any(|n| n == config.strategy.name) {
+                registry
+                    .build(&config.strategy.name, &config.strategy.params)
+                    .unwrap_or_else(|e| panic!("{file}: {e}"));
+            }
         }
     }
 

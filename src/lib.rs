@@ -2,7 +2,8 @@
 //!
 //! A framework for automated trading on perpetual-futures exchanges: Kana Perps (on Aptos) first,
 //! Kyan next. Strategies are plugins; every intent passes a risk check and a rate-limited
-//! executor; the default venue is a paper exchange that needs no keys and no network.
+//! executor; the default venue is the built-in exchange simulator (Kana's wire formats on loopback),
+//! which needs no keys and no network.
 //!
 //! ## Where everything lives
 //!
@@ -16,7 +17,8 @@
 //! | [`executor`] | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
 //! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
 //! | [`venue`] | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
-//! | [`sim`] | the exchange simulator's pure core: Econia-style matching engine and Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL) |
+//! | [`sim`] | the exchange simulator: Econia-style matching engine, Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL), seeded synthetic market, and the loopback servers speaking Kana's REST, WebSocket and Aptos node formats |
+//! | [`report`] | the run report: PnL split into spread capture, inventory, fees and funding; inventory and drawdown |
 //! | [`aptos`] | Aptos transactions: BCS, ABI-driven argument encoding, Ed25519 keys and signing, transaction hashes, abort decoding |
 //! | [`config`] | TOML configuration, validated at start-up; secrets from env or key files |
 //! | [`cli`] | the `perpbot` command line, reusable by plugin binaries |
