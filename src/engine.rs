@@ -11,8 +11,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::FutureExt;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -23,13 +27,14 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
 use crate::model::{
-    ClientOrderId, ConnectionState, Direction, Event, Intent, TimerId, TradingState,
+    ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, TimerId, TradingState,
 };
 use crate::report::{Performance, PerformanceTracker};
 use crate::risk::{Approved, RiskConfig, RiskEngine};
 use crate::state::State;
-use crate::strategy::{Context, Outbox, Strategy, TimerCommand};
-use crate::venue::VenueSession;
+use crate::strategy::{Context, Outbox, Strategy, StrategyError, TimerCommand};
+use crate::venue::{CancelOrder, VenueSession, VenueWriter};
+use crate::watchdog::{self, Heartbeat};
 
 /// Engine settings, from `[engine]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -44,6 +49,9 @@ pub struct EngineConfig {
     /// Most events the strategy may cause in reaction to one venue event (guards against a
     /// strategy that answers every rejection with a new order).
     pub max_internal_events: usize,
+    /// When the engine makes no progress for this long (ms), a watchdog cancels every live order
+    /// directly through the venue; 0 turns it off.
+    pub stall_timeout_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +61,7 @@ impl Default for EngineConfig {
             status_interval_ms: 5_000,
             kill_switch_file: None,
             max_internal_events: 64,
+            stall_timeout_ms: 5_000,
         }
     }
 }
@@ -97,6 +106,8 @@ pub struct RunSummary {
     pub left_open: Vec<ClientOrderId>,
     /// Events the strategy could not handle (returned an error).
     pub strategy_errors: u64,
+    /// Why the strategy was stopped, if it panicked (trading was then halted).
+    pub strategy_failure: Option<String>,
     /// Fills per order sent (0 when none was sent).
     pub fill_ratio: f64,
     /// Where the PnL came from, inventory and drawdown.
@@ -145,6 +156,12 @@ pub struct Engine {
     risk_rejections: u64,
     strategy_errors: u64,
     tracker: PerformanceTracker,
+    /// Set when the strategy panicked: it gets no more calls and trading is halted.
+    strategy_failure: Option<String>,
+    writer: Arc<dyn VenueWriter>,
+    heart: Arc<Heartbeat>,
+    /// Markets whose quotes were pulled for a stale book (until it updates again).
+    stale_pulled: HashSet<MarketId>,
 }
 
 impl Engine {
@@ -164,6 +181,7 @@ impl Engine {
             state,
             strategy,
             risk: RiskEngine::new(risk),
+            writer: Arc::clone(&session.writer),
             executor: Executor::new(session.writer, rate_limits, report_tx),
             reports,
             events: session.events,
@@ -177,6 +195,9 @@ impl Engine {
             risk_rejections: 0,
             strategy_errors: 0,
             tracker: PerformanceTracker::new(),
+            strategy_failure: None,
+            heart: Heartbeat::new(),
+            stale_pulled: HashSet::new(),
         }
     }
 
@@ -190,16 +211,31 @@ impl Engine {
     pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> Finished {
         info!(strategy = self.strategy.name(), "engine starting");
         self.state.set_now(self.clock.now());
-        {
+        let started = {
             let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-            if let Err(e) = self.strategy.on_start(&mut ctx).await {
+            AssertUnwindSafe(self.strategy.on_start(&mut ctx))
+                .catch_unwind()
+                .await
+        };
+        match started {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 error!(error = %e, "strategy failed to start; shutting down");
                 self.strategy_errors += 1;
+                return self.shutdown().await;
+            }
+            Err(panic) => {
+                self.strategy_panicked("on_start", panic.as_ref());
                 return self.shutdown().await;
             }
         }
         self.process_outbox();
         self.drain_pending().await;
+
+        let stall = Duration::from_millis(self.config.stall_timeout_ms);
+        let watchdog = (!stall.is_zero())
+            .then(|| watchdog::spawn(Arc::clone(&self.heart), Arc::clone(&self.writer), stall));
+        let mut tick = tokio::time::interval(watchdog::TICK);
 
         let status_every = Duration::from_millis(self.config.status_interval_ms.max(1));
         let mut status = tokio::time::interval_at(Instant::now() + status_every, status_every);
@@ -241,9 +277,110 @@ impl Engine {
                     }
                 }
                 _ = status.tick(), if self.config.status_interval_ms > 0 => self.log_status(),
+                _ = tick.tick() => self.on_tick().await,
             }
         }
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         self.shutdown().await
+    }
+
+    /// The engine's own periodic duties: beat the watchdog's heart with the orders it would
+    /// cancel, and pull quotes resting on a book that went stale (the venue stopped sending).
+    async fn on_tick(&mut self) {
+        self.state.set_now(self.clock.now());
+        let live: Vec<CancelOrder> = self
+            .state
+            .live_orders(None)
+            .map(|o| CancelOrder {
+                client_id: o.client_id(),
+                venue_id: o.venue_id,
+                market: o.market(),
+                side: o.request.order.side,
+                direction: o.request.order.direction,
+            })
+            .collect();
+        self.heart.beat(live);
+
+        let stale_ms = self.risk.config().stale_book_ms;
+        if stale_ms == 0 {
+            return;
+        }
+        let now = self.state.now();
+        let mut pull = Vec::new();
+        for spec in self.state.markets() {
+            let stale = self
+                .state
+                .book(spec.id)
+                .and_then(|b| b.age_nanos(now))
+                .is_some_and(|age| age > stale_ms.saturating_mul(1_000_000));
+            if !stale {
+                self.stale_pulled.remove(&spec.id);
+            } else if self.state.live_order_count(Some(spec.id)) > 0
+                && !self.stale_pulled.contains(&spec.id)
+            {
+                pull.push(spec.id);
+            }
+        }
+        for market in pull {
+            warn!(%market, stale_ms, "market data stale: pulling every order in the market");
+            self.stale_pulled.insert(market);
+            let cancel = self
+                .risk
+                .check(
+                    Intent::CancelAll {
+                        market: Some(market),
+                    },
+                    &self.state,
+                )
+                .approved;
+            let events = self
+                .executor
+                .dispatch(cancel.into_iter().collect(), &mut self.state);
+            self.pending.extend(events);
+        }
+        self.drain_pending().await;
+    }
+
+    /// A strategy that panicked is done: report it, cancel everything and halt.
+    fn strategy_panicked(&mut self, during: &str, panic: &(dyn std::any::Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic".to_string());
+        let reason = format!("strategy panicked in {during}: {message}");
+        error!(%reason, "the strategy is stopped; cancelling everything and halting");
+        self.strategy_errors += 1;
+        self.strategy_failure = Some(reason.clone());
+        self.pending.clear();
+        self.outbox.intents.clear();
+        // The kill switch's own steps, without handing anything more to the strategy.
+        self.risk.kill(&reason);
+        self.on_trading_state(TradingState::Halted);
+    }
+
+    /// One strategy callback for `event`, a panic caught and turned into a halt.
+    async fn deliver(&mut self, event: &Event) {
+        if self.strategy_failure.is_some() {
+            return;
+        }
+        let outcome: Result<Result<(), StrategyError>, _> = {
+            let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+            AssertUnwindSafe(self.strategy.on_event(event, &mut ctx))
+                .catch_unwind()
+                .await
+        };
+        match outcome {
+            Ok(Ok(())) => self.process_outbox(),
+            Ok(Err(e)) => {
+                self.strategy_errors += 1;
+                warn!(error = %e, "strategy returned an error");
+                self.process_outbox();
+            }
+            Err(panic) => self.strategy_panicked("on_event", panic.as_ref()),
+        }
     }
 
     async fn on_venue_event(&mut self, event: Event) {
@@ -363,15 +500,7 @@ impl Engine {
                 break;
             }
             budget -= 1;
-            {
-                let mut ctx =
-                    Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-                if let Err(e) = self.strategy.on_event(&event, &mut ctx).await {
-                    self.strategy_errors += 1;
-                    warn!(error = %e, "strategy returned an error");
-                }
-            }
-            self.process_outbox();
+            self.deliver(&event).await;
         }
     }
 
@@ -512,11 +641,28 @@ impl Engine {
     async fn shutdown(mut self) -> Finished {
         info!("shutting down: stopping the strategy and cancelling open orders");
         self.state.set_now(self.clock.now());
-        {
-            let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-            if let Err(e) = self.strategy.on_stop(&mut ctx).await {
-                self.strategy_errors += 1;
-                warn!(error = %e, "strategy failed while stopping");
+        if self.strategy_failure.is_none() {
+            let stopped = {
+                let mut ctx =
+                    Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+                AssertUnwindSafe(self.strategy.on_stop(&mut ctx))
+                    .catch_unwind()
+                    .await
+            };
+            match stopped {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.strategy_errors += 1;
+                    warn!(error = %e, "strategy failed while stopping");
+                }
+                Err(panic) => {
+                    self.strategy_errors += 1;
+                    error!(
+                        panic = ?panic.downcast_ref::<&str>(),
+                        "strategy panicked while stopping; cancelling everything anyway"
+                    );
+                    self.outbox.intents.clear();
+                }
             }
         }
         // Only cancels leave during shutdown: drop whatever else the strategy asked for.
@@ -584,6 +730,7 @@ impl Engine {
             venue_rejections: stats.rejected_requests,
             left_open,
             strategy_errors: self.strategy_errors,
+            strategy_failure: self.strategy_failure.clone(),
             fill_ratio: if stats.orders_sent == 0 {
                 0.0
             } else {

@@ -44,6 +44,7 @@ pub mod sim;
 pub mod state;
 pub mod strategy;
 pub mod venue;
+pub mod watchdog;
 
 #[path = "../strategies/mod.rs"]
 pub mod strategies;
