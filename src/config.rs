@@ -81,14 +81,14 @@ pub struct SecretSource {
     pub file: Option<PathBuf>,
 }
 
-/// A secret value. `Debug` and `Display` never show it.
+/// A secret value. `Debug` and `Display` never show it, and its memory is wiped when dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
     /// Wrap a value.
     pub fn new(value: String) -> Secret {
-        Secret(value)
+        Secret(zeroize::Zeroizing::new(value))
     }
 
     /// The value, for the one place that needs it (signing, a request header).
@@ -113,18 +113,21 @@ impl SecretSource {
     /// Read the secret. The error names the key and the variable or file, never the value.
     pub fn load(&self, key: &str) -> Result<Secret, String> {
         match (&self.env, &self.file) {
-            (Some(var), None) => match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim().to_string())),
+            (Some(var), None) => match std::env::var(var).map(zeroize::Zeroizing::new) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
                 _ => Err(format!("{key}: environment variable {var} is not set")),
             },
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{key}: cannot read key file {}: {e}", path.display()))?;
+                check_owner_only(key, path)?;
+                let text =
+                    zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                        format!("{key}: cannot read key file {}: {e}", path.display())
+                    })?);
                 let first = text.lines().next().unwrap_or("").trim();
                 if first.is_empty() {
                     return Err(format!("{key}: key file {} is empty", path.display()));
                 }
-                Ok(Secret(first.to_string()))
+                Ok(Secret::new(first.to_string()))
             }
             (Some(_), Some(_)) => Err(format!("{key}: set either env or file, not both")),
             (None, None) => Err(format!(
@@ -132,6 +135,26 @@ impl SecretSource {
             )),
         }
     }
+}
+
+/// Refuse a key file that anyone but its owner can read or write (Unix permissions).
+fn check_owner_only(key: &str, path: &std::path::Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("{key}: cannot read key file {}: {e}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{key}: key file {} has permissions {mode:03o}; it must be readable by its owner only (chmod 600)",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (key, path);
+    Ok(())
 }
 
 /// Kana Perps connection settings (completed by the Kana venue work).
@@ -532,7 +555,28 @@ name = "market_maker"
             env: None,
             file: Some(dir.clone()),
         };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = from_file.load("venue.kana.private_key").unwrap_err();
+            assert!(
+                e.contains("venue.kana.private_key")
+                    && e.contains("644")
+                    && e.contains("chmod 600"),
+                "{e}"
+            );
+            assert!(
+                !e.contains("filesecret"),
+                "the error never shows the secret"
+            );
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         assert_eq!(from_file.load("k").unwrap().expose(), "filesecret");
+        assert_eq!(
+            format!("{:?}", from_file.load("k").unwrap()),
+            "Secret(<redacted>)"
+        );
         std::fs::remove_file(dir).ok();
         assert!(SecretSource::default().load("k").is_err());
     }
