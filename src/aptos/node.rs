@@ -207,6 +207,9 @@ pub enum SubmitError {
         /// The transaction's expiration (Unix seconds): after the chain passes it, not-found
         /// means not executed.
         expiration_timestamp_secs: u64,
+        /// Octas per gas unit the transaction was signed with (what its gas costs if it
+        /// commits).
+        gas_unit_price: u64,
     },
     /// The sequence number was already used (`sequence_number_too_old`, or `vm_error` with
     /// `vm_error_code` 3): refetch the account's number and rebuild. This transaction was not
@@ -589,11 +592,13 @@ impl NodeClient {
         let hash = transaction_hash(&bytes);
         let sequence_number = signed.raw_txn.sequence_number;
         let expiration_timestamp_secs = signed.raw_txn.expiration_timestamp_secs;
+        let gas_unit_price = signed.raw_txn.gas_unit_price;
         let ambiguous = |reason: String| SubmitError::Ambiguous {
             reason,
             hash,
             sequence_number,
             expiration_timestamp_secs,
+            gas_unit_price,
         };
         let endpoint = "POST /transactions";
         debug!(%hash, sequence_number, "submitting transaction");
