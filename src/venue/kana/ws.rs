@@ -16,7 +16,14 @@
 //!    counted and ignored; a WebSocket ping goes out every [`WsConfig::ping_interval`] (§7.1);
 //! 6. when the server closes, the socket errors, or nothing at all (pongs included) arrives for
 //!    [`WsConfig::silence_timeout`]: emit [`ConnectionState::Reconnecting`], sleep a jittered
-//!    exponential back-off, and start again at 1.
+//!    exponential back-off, and start again at 1. The back-off starts over only after a
+//!    connection that stayed up for a healthy while (30 s): a server that accepts, sends its
+//!    snapshot and drops the socket again is retried ever more slowly, not once a second.
+//!
+//! Liveness semantics: **any** frame proves the peer alive, a pong as much as data. A peer that
+//! answers pings but publishes nothing (a quiet market, an account with no activity) stays
+//! connected; only a peer that neither sends data nor answers pings for `silence_timeout` is
+//! dropped. The ping interval must therefore be well below the silence timeout (20 s vs 60 s).
 //!
 //! **A bot must not trade on state it could not resync**: a failing resync (an error, a timeout,
 //! or a frame of its answer the decoder refuses) is logged, counted and retried after a back-off,
@@ -330,6 +337,7 @@ pub struct WsStats {
     resyncs: AtomicU64,
     resync_failures: AtomicU64,
     silence_timeouts: AtomicU64,
+    reconnect_attempt: AtomicU64,
 }
 
 /// A copy of [`WsStats`] at one moment.
@@ -353,6 +361,9 @@ pub struct WsCounters {
     pub resync_failures: u64,
     /// Connections dropped because nothing arrived for `silence_timeout`.
     pub silence_timeouts: u64,
+    /// Reconnect delays waited in a row since the last healthy connection (one that stayed up
+    /// for 30 s); the delay doubles with each (up to `backoff_max`). 0 before any loss.
+    pub reconnect_attempt: u64,
 }
 
 impl WsStats {
@@ -369,6 +380,7 @@ impl WsStats {
             resyncs: get(&self.resyncs),
             resync_failures: get(&self.resync_failures),
             silence_timeouts: get(&self.silence_timeouts),
+            reconnect_attempt: get(&self.reconnect_attempt),
         }
     }
 }
@@ -425,8 +437,6 @@ struct Session {
     end: End,
     /// `Connected` was emitted (so losing it emits `Reconnecting`).
     announced: bool,
-    /// At least one text frame arrived.
-    got_data: bool,
 }
 
 struct Client {
@@ -469,7 +479,9 @@ impl Client {
                             return;
                         }
                     }
-                    if session.got_data || started.elapsed() >= HEALTHY_AFTER {
+                    // Only uptime proves a connection healthy: a server that sends a frame and
+                    // drops the socket again must not reset the back-off.
+                    if started.elapsed() >= HEALTHY_AFTER {
                         attempt = 0;
                     }
                 }
@@ -479,7 +491,15 @@ impl Client {
             }
             let delay = self.config.backoff(attempt);
             attempt = attempt.saturating_add(1);
-            debug!(stream = STREAM, ?delay, "waiting before reconnecting");
+            self.stats
+                .reconnect_attempt
+                .store(u64::from(attempt), Ordering::Relaxed);
+            debug!(
+                stream = STREAM,
+                ?delay,
+                attempt,
+                "waiting before reconnecting"
+            );
             tokio::select! {
                 biased;
                 _ = self.events.closed() => return,
@@ -517,7 +537,6 @@ impl Client {
         let mut s = Session {
             end: End::Gone,
             announced: false,
-            got_data: false,
         };
         if let Err(reason) = self.subscribe(&mut ws).await {
             s.end = End::Lost(reason);
@@ -581,7 +600,6 @@ impl Client {
                     last_rx = Instant::now();
                     match msg {
                         Message::Text(text) => {
-                            s.got_data = true;
                             bump(&self.stats.frames);
                             if self.feed(text.as_str(), "live").await.is_err() {
                                 return s;
@@ -831,6 +849,8 @@ mod tests {
         scripts: Vec<Vec<Step>>,
         accepted: AtomicUsize,
         received: mpsc::UnboundedSender<(usize, String)>,
+        /// When each ping from the client arrived (while draining).
+        pings: Mutex<Vec<Instant>>,
     }
 
     struct Fixture {
@@ -846,6 +866,7 @@ mod tests {
                 scripts,
                 accepted: AtomicUsize::new(0),
                 received: tx,
+                pings: Mutex::new(Vec::new()),
             });
             let app = Router::new()
                 .route("/ws/", get(upgrade))
@@ -918,9 +939,18 @@ mod tests {
                     return;
                 }
                 Step::Drain => {
+                    // Reading is what answers pings (the pong goes out with the next read).
                     while let Some(Ok(m)) = socket.recv().await {
-                        if let AxMessage::Text(t) = m {
-                            let _ = state.received.send((conn, t.to_string()));
+                        match m {
+                            AxMessage::Text(t) => {
+                                let _ = state.received.send((conn, t.to_string()));
+                            }
+                            AxMessage::Ping(_) => {
+                                if let Ok(mut pings) = state.pings.lock() {
+                                    pings.push(Instant::now());
+                                }
+                            }
+                            _ => {}
                         }
                     }
                     return;
@@ -1209,6 +1239,86 @@ mod tests {
         expect_state(&mut rx, ConnectionState::Resynced).await;
         let s = stats.snapshot();
         assert_eq!((s.connects, s.reconnects, s.silence_timeouts), (2, 1, 1));
+        task.abort();
+    }
+
+    /// The reference's ping interval is the default (§7.1: 20 s), well below the silence
+    /// timeout that pongs keep at bay.
+    #[test]
+    fn default_ping_interval_is_20_s_below_the_silence_timeout() {
+        let cfg = WsConfig::default();
+        assert_eq!(cfg.ping_interval, Duration::from_secs(20));
+        assert_eq!(cfg.silence_timeout, Duration::from_secs(60));
+    }
+
+    /// Semantics under test: pings go out once per `ping_interval`, and a pong counts as life,
+    /// so a peer that answers pings but sends no data at all is **not** dropped by the silence
+    /// detector.
+    #[tokio::test]
+    async fn pings_go_out_each_interval_and_a_peer_that_only_answers_them_stays_connected() {
+        const PINGS: usize = 40;
+        let fx = Fixture::start(vec![vec![Step::Drain]]).await;
+        let interval = Duration::from_millis(25);
+        let cfg = WsConfig {
+            ping_interval: interval,
+            silence_timeout: Duration::from_millis(400),
+            ..config(&fx.url)
+        };
+        let started = Instant::now();
+        let (task, stats, mut rx) = start(&fx, Some(cfg), None);
+        expect_state(&mut rx, ConnectionState::Connected).await;
+        expect_state(&mut rx, ConnectionState::Resynced).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let pings = loop {
+            let n = fx.state.pings.lock().map(|p| p.len()).unwrap_or(0);
+            if n >= PINGS {
+                break n;
+            }
+            assert!(Instant::now() < deadline, "only {n} pings arrived");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        // Never more than one per interval (a tokio interval never fires early), and the last
+        // of them came ≥ 40 × 25 ms = 1 s after connecting: more than twice the silence timeout
+        // without a single data frame.
+        let elapsed = started.elapsed();
+        let most = elapsed.as_millis() / interval.as_millis() + 1;
+        assert!(
+            pings as u128 <= most,
+            "{pings} pings in {elapsed:?} is more than one per interval"
+        );
+        let s = stats.snapshot();
+        assert_eq!(
+            (s.connects, s.reconnects, s.silence_timeouts, s.frames),
+            (1, 0, 0, 0),
+            "{s:?}"
+        );
+        assert!(rx.try_recv().is_err(), "no Reconnecting");
+        task.abort();
+    }
+
+    /// A server that accepts, sends one frame and closes each connection right away: a frame
+    /// alone does not make the connection healthy, so the back-off keeps growing.
+    #[tokio::test]
+    async fn a_frame_alone_does_not_reset_the_reconnect_backoff() {
+        let fx = Fixture::start(vec![vec![
+            Step::AwaitText(8),
+            Step::Send(BOOK),
+            Step::Close,
+        ]])
+        .await;
+        let (task, stats, mut rx) = start(&fx, None, None);
+        let mut connected = 0;
+        while connected < 3 {
+            if let Event::Connection(c) = next(&mut rx).await
+                && c.state == ConnectionState::Connected
+            {
+                connected += 1;
+            }
+        }
+        // Two losses are behind us, each after a frame: two back-off steps, not a reset to one.
+        let s = stats.snapshot();
+        assert!(s.frames >= 2, "{s:?}");
+        assert!(s.reconnect_attempt >= 2, "{s:?}");
         task.abort();
     }
 
