@@ -12,7 +12,8 @@
 //!    follows `Connected` at once (the account topics' first pushes are snapshots, §7.3);
 //! 5. read frames: text → decoder → events, sent with `send().await` on the bounded channel (a
 //!    slow engine is backpressure, never a growing queue); an undecodable frame is logged with
-//!    topic, field and value, counted and skipped — the connection stays up; binary frames are
+//!    topic, field and value, counted and skipped — the connection stays up (one odd record
+//!    inside a frame is left out and logged the same way, see [`KanaDecoder`]); binary frames are
 //!    counted and ignored; a WebSocket ping goes out every [`WsConfig::ping_interval`] (§7.1);
 //! 6. when the server closes, the socket errors, or nothing at all (pongs included) arrives for
 //!    [`WsConfig::silence_timeout`]: emit [`ConnectionState::Reconnecting`], sleep a jittered
@@ -69,7 +70,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
-use super::decode::{DecodeError, KanaDecoder};
+use super::decode::{DecodeError, KanaDecoder, RecordIssue};
 use super::rest::KanaRest;
 use crate::aptos::{AccountAddress, AptosError};
 use crate::clock::Clock;
@@ -337,6 +338,7 @@ pub struct WsStats {
     resyncs: AtomicU64,
     resync_failures: AtomicU64,
     silence_timeouts: AtomicU64,
+    record_issues: AtomicU64,
     reconnect_attempt: AtomicU64,
 }
 
@@ -361,6 +363,8 @@ pub struct WsCounters {
     pub resync_failures: u64,
     /// Connections dropped because nothing arrived for `silence_timeout`.
     pub silence_timeouts: u64,
+    /// Odd records left out of (or rounded in) frames that otherwise decoded; each was logged.
+    pub record_issues: u64,
     /// Reconnect delays waited in a row since the last healthy connection (one that stayed up
     /// for 30 s); the delay doubles with each (up to `backoff_max`). 0 before any loss.
     pub reconnect_attempt: u64,
@@ -380,6 +384,7 @@ impl WsStats {
             resyncs: get(&self.resyncs),
             resync_failures: get(&self.resync_failures),
             silence_timeouts: get(&self.silence_timeouts),
+            record_issues: get(&self.record_issues),
             reconnect_attempt: get(&self.reconnect_attempt),
         }
     }
@@ -701,6 +706,10 @@ impl Client {
             log_decode_error(&e, source);
             return Ok(false);
         }
+        for issue in self.decoder.last_record_issues() {
+            bump(&self.stats.record_issues);
+            log_record_issue(issue, source);
+        }
         let mut batch = std::mem::take(&mut self.scratch);
         for event in batch.drain(..) {
             self.events.send(event).await.map_err(|_| Gone)?;
@@ -729,6 +738,22 @@ fn log_decode_error(e: &DecodeError, source: &'static str) {
         value = %truncate(&e.value, 160),
         reason = %truncate(&e.reason, MAX_LOG_CHARS),
         "undecodable frame skipped"
+    );
+}
+
+fn log_record_issue(issue: &RecordIssue, source: &'static str) {
+    let (what, e) = match issue {
+        RecordIssue::Skipped(e) => ("odd record skipped", e),
+        RecordIssue::Rounded(e) => ("odd record kept, rounded onto the grid", e),
+    };
+    warn!(
+        stream = STREAM,
+        source,
+        topic = %e.topic,
+        field = %e.field,
+        value = %truncate(&e.value, 160),
+        reason = %truncate(&e.reason, MAX_LOG_CHARS),
+        "{what}"
     );
 }
 
@@ -1177,6 +1202,32 @@ mod tests {
         let s = stats.snapshot();
         assert_eq!((s.connects, s.reconnects), (1, 0));
         assert_eq!((s.frames, s.decode_errors, s.events), (3, 2, 1));
+        task.abort();
+    }
+
+    /// One odd record inside a frame is left out and counted; the frame's good record still
+    /// arrives and the connection stays up.
+    #[tokio::test]
+    async fn an_odd_record_is_left_out_and_counted_while_the_rest_of_its_frame_arrives() {
+        const FILLS: &str = r#"{"data":[{"fee":"0.01","market_id":"1338","order_type":9,"price":"5.518","size":"1","timestamp":1746177751,"trade_id":"1","transaction_version":1},{"fee":"0.01","market_id":"1338","order_type":1,"price":"5.518","size":"1","timestamp":1746177751,"trade_id":"2","transaction_version":2}],"message":"trade_history"}"#;
+        let fx = Fixture::start(vec![vec![
+            Step::AwaitText(8),
+            Step::Send(FILLS),
+            Step::Drain,
+        ]])
+        .await;
+        let (task, stats, mut rx) = start(&fx, None, None);
+        expect_state(&mut rx, ConnectionState::Connected).await;
+        expect_state(&mut rx, ConnectionState::Resynced).await;
+        match next(&mut rx).await {
+            Event::Fill(f) => assert_eq!((f.price.0, f.lots.0), (5518, 1000)),
+            other => panic!("expected Fill, got {other:?}"),
+        }
+        let s = stats.snapshot();
+        assert_eq!(
+            (s.frames, s.decode_errors, s.record_issues, s.reconnects),
+            (1, 0, 1, 0)
+        );
         task.abort();
     }
 
