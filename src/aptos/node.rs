@@ -514,7 +514,9 @@ impl NodeClient {
     }
 
     /// `GET /v1/accounts/{address}`. A 404 `account_not_found` is a new account: sequence number
-    /// 0 and authentication key = address (§6.2).
+    /// 0 and authentication key = address (§6.2). \[INF\]: as the SDKs do; the reference marks
+    /// it unverified against a live node. If wrong, the first submission is refused as too old
+    /// and the submitter rereads the account and rebuilds once.
     pub async fn account(&self, address: AccountAddress) -> Result<AccountInfo, NodeClientError> {
         let path = format!("/accounts/{address}");
         let endpoint = format!("GET {path}");

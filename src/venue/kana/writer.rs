@@ -81,7 +81,7 @@ impl Default for WriterConfig {
 /// The package whose payloads a writer signs when none is set with
 /// [`KanaWriter::with_package`], by the chain the submitter signs for:
 ///
-/// * chain 1 (Aptos mainnet): Kana's package, [CHAIN] (reference §1.4);
+/// * chain 1 (Aptos mainnet): Kana's package, \[CHAIN\] (reference §1.4);
 /// * chain 2 (Aptos testnet): the same address — \[INF\]: one testnet script uses it with
 ///   markets 1338–1340; the reference calls it "probably identical";
 /// * any other chain (a local network, where no real funds exist): the simulator's
@@ -225,9 +225,9 @@ impl WriteAction {
 
     /// Whether the entry function `name` fits the action.
     ///
-    /// Only `cancel_multiple_orders` is known by name ([CHAIN], reference §6.1); the other
+    /// Only `cancel_multiple_orders` is known by name (\[CHAIN\], reference §6.1); the other
     /// `perpetual_scripts` names are \[UNK\]. \[INF\]: each carries the words of its action,
-    /// as the [CHAIN] delegated twins do (`place_delegated_limit_order`,
+    /// as the \[CHAIN\] delegated twins do (`place_delegated_limit_order`,
     /// `update_delegated_take_profit`, …), so the check asks for those words rather than exact
     /// names. Whatever the action, a name that speaks of withdrawing or transferring is refused
     /// unless a withdrawal was asked for.
