@@ -207,6 +207,9 @@ pub enum SubmitError {
         /// The transaction's expiration (Unix seconds): after the chain passes it, not-found
         /// means not executed.
         expiration_timestamp_secs: u64,
+        /// Octas per gas unit the transaction was signed with (what its gas costs if it
+        /// commits).
+        gas_unit_price: u64,
     },
     /// The sequence number was already used (`sequence_number_too_old`, or `vm_error` with
     /// `vm_error_code` 3): refetch the account's number and rebuild. This transaction was not
@@ -511,7 +514,9 @@ impl NodeClient {
     }
 
     /// `GET /v1/accounts/{address}`. A 404 `account_not_found` is a new account: sequence number
-    /// 0 and authentication key = address (§6.2).
+    /// 0 and authentication key = address (§6.2). \[INF\]: as the SDKs do; the reference marks
+    /// it unverified against a live node. If wrong, the first submission is refused as too old
+    /// and the submitter rereads the account and rebuilds once.
     pub async fn account(&self, address: AccountAddress) -> Result<AccountInfo, NodeClientError> {
         let path = format!("/accounts/{address}");
         let endpoint = format!("GET {path}");
@@ -589,11 +594,13 @@ impl NodeClient {
         let hash = transaction_hash(&bytes);
         let sequence_number = signed.raw_txn.sequence_number;
         let expiration_timestamp_secs = signed.raw_txn.expiration_timestamp_secs;
+        let gas_unit_price = signed.raw_txn.gas_unit_price;
         let ambiguous = |reason: String| SubmitError::Ambiguous {
             reason,
             hash,
             sequence_number,
             expiration_timestamp_secs,
+            gas_unit_price,
         };
         let endpoint = "POST /transactions";
         debug!(%hash, sequence_number, "submitting transaction");

@@ -14,6 +14,16 @@
 //!   [`SubmitError::submitted`], never by resubmitting;
 //! * any other rejection → returned; the number becomes reusable.
 //!
+//! Stalls ("sequence number too new", aptos-transactions.md §6.9): when [`Submitter::confirm`]
+//! ends [`TxnOutcome::Unknown`] or [`TxnOutcome::Expired`] while higher numbers are still in
+//! flight, those may be waiting in mempool behind a number that will never execute. The submitter
+//! then re-reads the account's sequence number (at most once per
+//! [`DEFAULT_STALL_CHECK_INTERVAL`]) and adopts it ([`SequenceManager::resync`]): a gap at the
+//! on-chain number that nothing in flight will fill becomes reusable, so the **next** submission
+//! takes it and the stalled transactions proceed behind it. No filler transaction is sent on its
+//! own: the stalled ones are orders signed at older prices, and letting them expire when the bot
+//! has nothing new to send is the safer of the two outcomes.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -60,6 +70,10 @@ use super::vm_status::NodeErrorCode;
 /// How long a node gas-price estimate is reused by default.
 pub const DEFAULT_GAS_PRICE_TTL: Duration = Duration::from_secs(30);
 
+/// Least time between two stall checks (account reads after an unknown or expired confirm while
+/// later numbers are in flight), so polling ambiguous transactions does not hammer the node.
+pub const DEFAULT_STALL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Gas and expiry settings applied to every transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GasConfig {
@@ -82,6 +96,9 @@ pub struct Submitted {
     pub sequence_number: u64,
     /// Its expiration, Unix seconds (the chain's clock decides when it has passed).
     pub expiration_timestamp_secs: u64,
+    /// Octas per gas unit it was signed with: its fee is `gas_used × gas_unit_price` once it
+    /// commits (successfully or not).
+    pub gas_unit_price: u64,
 }
 
 impl SubmitError {
@@ -93,11 +110,13 @@ impl SubmitError {
                 hash,
                 sequence_number,
                 expiration_timestamp_secs,
+                gas_unit_price,
                 ..
             } => Some(Submitted {
                 hash: *hash,
                 sequence_number: *sequence_number,
                 expiration_timestamp_secs: *expiration_timestamp_secs,
+                gas_unit_price: *gas_unit_price,
             }),
             _ => None,
         }
@@ -111,10 +130,13 @@ pub struct Submitter {
     chain_id: u8,
     gas: GasConfig,
     gas_price_ttl: Duration,
+    stall_check_interval: Duration,
     /// `None` until the account's sequence number has been read.
     seq: Mutex<Option<SequenceManager>>,
     /// Last node gas estimate and when it was read.
     gas_cache: Mutex<Option<(u64, Instant)>>,
+    /// When the last stall check started (a plain mutex: held only to read and set it).
+    last_stall_check: std::sync::Mutex<Option<Instant>>,
 }
 
 impl fmt::Debug for Submitter {
@@ -138,8 +160,10 @@ impl Submitter {
             chain_id,
             gas,
             gas_price_ttl: DEFAULT_GAS_PRICE_TTL,
+            stall_check_interval: DEFAULT_STALL_CHECK_INTERVAL,
             seq: Mutex::new(None),
             gas_cache: Mutex::new(None),
+            last_stall_check: std::sync::Mutex::new(None),
         }
     }
 
@@ -159,6 +183,13 @@ impl Submitter {
     /// Replace how long a node gas estimate is reused.
     pub fn with_gas_price_ttl(mut self, ttl: Duration) -> Self {
         self.gas_price_ttl = ttl;
+        self
+    }
+
+    /// Replace the least time between two stall checks (default
+    /// [`DEFAULT_STALL_CHECK_INTERVAL`]; zero checks after every unknown or expired confirm).
+    pub fn with_stall_check_interval(mut self, interval: Duration) -> Self {
+        self.stall_check_interval = interval;
         self
     }
 
@@ -245,7 +276,12 @@ impl Submitter {
 
     /// Wait for `submitted` to be committed or expire ([`NodeClient::wait_for_transaction`]) and
     /// update the sequence numbers: committed (success or failure) consumes the number, expired
-    /// frees it, unknown leaves it in flight.
+    /// frees it, unknown leaves it in flight. An unknown or expired outcome while higher numbers
+    /// are in flight triggers a stall check (see the module docs).
+    ///
+    /// This is also how an *ambiguous* transaction must be resolved later (with a short
+    /// `max_wait`): going around it would leave the number in flight for ever, and every later
+    /// transaction would wait behind it.
     pub async fn confirm(&self, submitted: &Submitted, max_wait: Duration) -> TxnOutcome {
         let outcome = self
             .node
@@ -264,10 +300,53 @@ impl Submitter {
                 if let Some(gap) = self.with_manager(|m| m.expired(seq)).await {
                     log_gap(submitted.hash, &gap, "expired");
                 }
+                self.check_for_stall(seq).await;
             }
-            TxnOutcome::Unknown { .. } => {}
+            TxnOutcome::Unknown { .. } => self.check_for_stall(seq).await,
         }
         outcome
+    }
+
+    /// A transaction carrying `seq` was seen committed (successfully or not) by a lookup outside
+    /// [`confirm`](Self::confirm): the number and every lower one are consumed.
+    pub async fn observe_committed(&self, seq: u64) {
+        self.with_manager(|m| m.confirmed(seq)).await;
+    }
+
+    /// After `seq` ended unknown or expired: if higher numbers are in flight, they may be stuck
+    /// behind a gap ("too new"). Re-read the account (rate-limited) and adopt its number, which
+    /// makes the gap reusable so the next submission fills it.
+    async fn check_for_stall(&self, seq: u64) {
+        let ahead = self
+            .with_manager(|m| m.in_flight().last().is_some_and(|&top| top > seq))
+            .await
+            .unwrap_or(false);
+        if !ahead || !self.stall_check_due() {
+            return;
+        }
+        match self.resync().await {
+            Ok(report) if !report.stalled.is_empty() => warn!(
+                gap = report.on_chain,
+                stalled = ?report.stalled,
+                "transactions are stuck behind an unfilled sequence number; the next submission \
+                 takes it"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "stall check: cannot read the account's sequence number"),
+        }
+    }
+
+    /// Whether a stall check may run now (and, if so, mark it as run).
+    fn stall_check_due(&self) -> bool {
+        let Ok(mut last) = self.last_stall_check.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        if last.is_some_and(|at| now.saturating_duration_since(at) < self.stall_check_interval) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// [`submit`](Self::submit) then [`confirm`](Self::confirm). An ambiguous submission is
@@ -317,6 +396,7 @@ impl Submitter {
             hash: pending.hash,
             sequence_number,
             expiration_timestamp_secs,
+            gas_unit_price,
         })
     }
 
@@ -635,6 +715,80 @@ mod tests {
         assert!(matches!(out, TxnOutcome::Failed { .. }), "{out:?}");
         assert!(s.in_flight().await.is_empty());
         assert_eq!(s.submit(payload(2)).await.unwrap().sequence_number, 4);
+    }
+
+    /// "Too new" at run time: a leftover transaction of an earlier run holds 7 in mempool, so
+    /// our 7 is refused as a conflicting update and we go on with 8 and 9. Once the leftover is
+    /// gone nothing will ever execute 7, and 8 and 9 wait behind it. The first confirm that ends
+    /// unknown re-reads the account, and the next submission fills the gap at 7.
+    #[tokio::test]
+    async fn unknown_confirm_with_later_numbers_in_flight_resyncs_and_refills_the_gap() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 7), &key).await;
+        let s = s.with_stall_check_interval(Duration::ZERO);
+        node.lock().submit_replies.push_back(SubmitReply::Error(
+            400,
+            json!({"message": "conflict", "error_code": "invalid_transaction_update", "vm_error_code": null}),
+        ));
+        let err = s.submit(payload(1)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SubmitError::Rejected {
+                    code: NodeErrorCode::InvalidTransactionUpdate,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let a = s.submit(payload(2)).await.unwrap();
+        let b = s.submit(payload(3)).await.unwrap();
+        assert_eq!((a.sequence_number, b.sequence_number), (8, 9));
+        node.lock().lookup_replies.push_back(LookupReply::Pending);
+        let reads_before = node.lock().account_requests;
+        let out = s.confirm(&a, Duration::from_millis(20)).await;
+        assert!(matches!(out, TxnOutcome::Unknown { .. }), "{out:?}");
+        assert_eq!(
+            node.lock().account_requests,
+            reads_before + 1,
+            "one stall check"
+        );
+        let c = s.submit(payload(4)).await.unwrap();
+        assert_eq!(c.sequence_number, 7, "the gap is filled first");
+        assert_eq!(s.in_flight().await, vec![7, 8, 9]);
+    }
+
+    #[tokio::test]
+    async fn stall_checks_run_only_with_later_numbers_in_flight_and_are_rate_limited() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 0), &key).await;
+        node.lock().lookup_replies.push_back(LookupReply::Pending);
+        let a = s.submit(payload(1)).await.unwrap();
+        let reads = node.lock().account_requests;
+        // Nothing above 0 in flight: no check.
+        let _ = s.confirm(&a, Duration::from_millis(5)).await;
+        assert_eq!(node.lock().account_requests, reads);
+        // 1 in flight above 0: one check, then none within the default interval.
+        let _b = s.submit(payload(2)).await.unwrap();
+        let _ = s.confirm(&a, Duration::from_millis(5)).await;
+        let _ = s.confirm(&a, Duration::from_millis(5)).await;
+        assert_eq!(node.lock().account_requests, reads + 1);
+        assert_eq!(s.in_flight().await, vec![0, 1], "nothing changed");
+    }
+
+    #[tokio::test]
+    async fn submitted_carries_the_signed_gas_price() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 0), &key).await;
+        let a = s.submit(payload(1)).await.unwrap();
+        assert_eq!(a.gas_unit_price, 100, "the node's estimate");
+        assert_eq!(node.lock().received[0].gas_unit_price, a.gas_unit_price);
+        node.lock().submit_replies.push_back(SubmitReply::Error(
+            503,
+            json!({"message": "busy", "error_code": "internal_error", "vm_error_code": null}),
+        ));
+        let err = s.submit(payload(2)).await.unwrap_err();
+        assert_eq!(err.submitted().map(|s| s.gas_unit_price), Some(100));
     }
 
     #[tokio::test]

@@ -184,6 +184,22 @@ pub struct VenueCapabilities {
     pub one_restriction_per_batch: bool,
 }
 
+/// What a venue's own transactions have cost, for run reports: on Kana every signed Aptos
+/// transaction pays gas, whether it executed or aborted; venues without on-chain writes report
+/// zeros.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TxCosts {
+    /// Transactions that reached the chain and were charged (committed successfully or aborted).
+    pub transactions: u64,
+    /// Of those, the ones that aborted (charged all the same).
+    pub failed_transactions: u64,
+    /// Gas units used, summed over `transactions`.
+    pub gas_units: u64,
+    /// The fees in the chain's coin (APT on Kana: `gas_used × gas_unit_price` octas / 10⁸),
+    /// each transaction at the gas price it was signed with.
+    pub native_fee: Decimal,
+}
+
 /// The writing half of a venue.
 #[async_trait]
 pub trait VenueWriter: Send + Sync {
@@ -198,6 +214,11 @@ pub trait VenueWriter: Send + Sync {
     /// Find out how an ambiguous request ended, by its token. Returns `Ambiguous` again while the
     /// venue still cannot tell.
     async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome;
+
+    /// What the venue's own transactions have cost so far, for reports (gas on Kana; zero where a venue charges none).
+    fn tx_costs(&self) -> TxCosts {
+        TxCosts::default()
+    }
 }
 
 /// A connected venue: its markets, its event stream and its writer.

@@ -11,6 +11,26 @@
 //! topic, the field and the value, and every frame, event, error and skipped record is counted
 //! per topic ([`DecodeStats`]).
 //!
+//! **One odd record does not fail its frame** where that would block the topic for good: the
+//! history topics (`trade_history`, `order_history`, their `live_*` twins, `recent_trades`)
+//! replay their recent records on every push, so a record the decoder refuses would otherwise
+//! fail every later frame of the topic. Such a record is left out, and reported as a
+//! [`RecordIssue`] ([`KanaDecoder::last_record_issues`], logged by the WebSocket client, printed
+//! by `perpbot decode`) and counted ([`TopicStats::bad_records`]). In `open_orders`, an order
+//! whose side cannot be known (an unknown `order_type` without a side flag) is left out the same
+//! way; other snapshot failures (`open_orders`, `positions`, `orderbook`) still fail the frame,
+//! because a snapshot with a record missing would be a wrong state rather than a gap.
+//!
+//! A fill whose price is off the tick grid is **kept**, with the price rounded one tick-fraction
+//! *against us* — up for a buy, down for a sell — and reported as [`RecordIssue::Rounded`]
+//! ([`TopicStats::rounded`]). Why keep it: the size, fee and realised PnL (which Kana reports
+//! itself) are exact, and dropping a real fill would leave the position wrong until the next
+//! `positions` snapshot; a price off by less than one tick only moves the average entry, and
+//! rounding against us means the bot never books a better price than it got. A fill whose *size*
+//! is off the lot grid is skipped instead (rounding it would make the position wrong), and so is
+//! an off-grid public trade (a print off the grid — a liquidation or settlement — says nothing
+//! about the book).
+//!
 //! ```
 //! use perpbot::model::{Event, Timestamp};
 //! use perpbot::venue::kana::decode::{builtin_specs, KanaDecoder, KanaUnits};
@@ -196,6 +216,11 @@ pub struct TopicStats {
     /// Records skipped without error: unknown markets, repeats, records older than `since`,
     /// statuses that produce no event.
     pub skipped: u64,
+    /// Records refused and left out of a frame that otherwise decoded (each reported as a
+    /// [`RecordIssue::Skipped`]).
+    pub bad_records: u64,
+    /// Fills kept with their price rounded onto the grid ([`RecordIssue::Rounded`]).
+    pub rounded: u64,
 }
 
 impl TopicStats {
@@ -204,6 +229,8 @@ impl TopicStats {
         self.events += other.events;
         self.errors += other.errors;
         self.skipped += other.skipped;
+        self.bad_records += other.bad_records;
+        self.rounded += other.rounded;
     }
 }
 
@@ -239,11 +266,13 @@ static EMPTY_STATS: TopicStats = TopicStats {
     events: 0,
     errors: 0,
     skipped: 0,
+    bad_records: 0,
+    rounded: 0,
 };
 
 /// Why a frame could not be decoded: the topic, the field, the value as sent and the reason.
 /// Displays as ``positions: field `size`: "abc" is not a decimal``.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[error("{topic}: field `{field}`: {value:?} {reason}")]
 pub struct DecodeError {
     /// Topic of the frame (`unknown` when it could not be routed).
@@ -257,6 +286,35 @@ pub struct DecodeError {
 }
 
 const MAX_VALUE_CHARS: usize = 160;
+
+/// What the decoder did with one odd record of a frame that otherwise decoded (see the module
+/// docs for which records and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordIssue {
+    /// The record was left out; the error names topic, field and value.
+    Skipped(DecodeError),
+    /// The record was kept with a value rounded onto the grid; the error names the value as sent
+    /// and its reason says where it was rounded to.
+    Rounded(DecodeError),
+}
+
+impl RecordIssue {
+    /// The error behind the issue.
+    pub fn error(&self) -> &DecodeError {
+        match self {
+            RecordIssue::Skipped(e) | RecordIssue::Rounded(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for RecordIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordIssue::Skipped(e) => write!(f, "record skipped: {e}"),
+            RecordIssue::Rounded(e) => write!(f, "record kept: {e}"),
+        }
+    }
+}
 
 fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -616,6 +674,63 @@ impl Conv<'_> {
     }
 }
 
+/// The error for a record whose `order_type` is unknown and which has no side flag.
+fn unknown_side(topic: Topic, order_type: Num<'_>) -> DecodeError {
+    error(
+        topic,
+        "order_type",
+        order_type.text(),
+        "is not a known order type (1-8) and the record has no side flag",
+    )
+}
+
+/// Identity of a reported record issue, to report a replayed record once.
+fn issue_key(e: &DecodeError) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    e.hash(&mut h);
+    h.finish()
+}
+
+/// A fill's price: exact on the grid; off the grid (human units only) rounded **against us** —
+/// up for a buy, down for a sell — with the note to report as [`RecordIssue::Rounded`] (the
+/// module docs say why the fill is kept).
+fn fill_price(
+    conv: Conv<'_>,
+    side: Side,
+    n: Num<'_>,
+) -> Result<(Ticks, Option<DecodeError>), DecodeError> {
+    if conv.raw {
+        return conv.ticks("price", n).map(|t| (t, None));
+    }
+    let refused = |e: &UnitError| error(conv.topic, "price", n.text(), unit_reason(e));
+    let d = conv.decimal("price", n)?;
+    match conv.spec.price_to_ticks(d, Rounding::Exact) {
+        Ok(t) => return Ok((t, None)),
+        Err(UnitError::OffGrid { .. }) => {}
+        Err(e) => return Err(refused(&e)),
+    }
+    let (rounding, how, fill) = match side {
+        Side::Buy => (Rounding::Up, "up", "buy"),
+        Side::Sell => (Rounding::Down, "down", "sell"),
+    };
+    let ticks = conv
+        .spec
+        .price_to_ticks(d, rounding)
+        .map_err(|e| refused(&e))?;
+    let note = error(
+        conv.topic,
+        "price",
+        n.text(),
+        format_args!(
+            "is not a multiple of the market's tick ({}): rounded {how} to {} (against us, a {fill} fill)",
+            conv.spec.tick_in_price(),
+            conv.spec.ticks_to_price(ticks)
+        ),
+    );
+    Ok((ticks, Some(note)))
+}
+
 fn ts_of(topic: Topic, field: &str, n: Option<Num<'_>>) -> Result<Option<Timestamp>, DecodeError> {
     match n {
         None => Ok(None),
@@ -649,6 +764,9 @@ pub struct KanaDecoder {
     pending_fills: HashSet<FillKey>,
     pending_orders: HashSet<OrderKey>,
     pending_trades: HashMap<TradeKey, usize>,
+    issues: Vec<RecordIssue>,
+    issues_seen: Seen<u64>,
+    pending_issues: HashSet<u64>,
 }
 
 /// Per-frame decoding state: borrowed pieces of the decoder.
@@ -664,6 +782,9 @@ struct Frame<'d> {
     pending_orders: &'d mut HashSet<OrderKey>,
     pending_trades: &'d mut HashMap<TradeKey, usize>,
     out: &'d mut Vec<Event>,
+    issues: &'d mut Vec<RecordIssue>,
+    issues_seen: &'d Seen<u64>,
+    pending_issues: &'d mut HashSet<u64>,
     skipped: u64,
 }
 
@@ -685,6 +806,9 @@ impl KanaDecoder {
             pending_fills: HashSet::new(),
             pending_orders: HashSet::new(),
             pending_trades: HashMap::new(),
+            issues: Vec::new(),
+            issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            pending_issues: HashSet::new(),
         })
     }
 
@@ -701,6 +825,7 @@ impl KanaDecoder {
         self.fills_seen = Seen::new(capacity);
         self.orders_seen = Seen::new(capacity);
         self.trades_seen = Seen::new(capacity);
+        self.issues_seen = Seen::new(capacity);
         self
     }
 
@@ -719,6 +844,12 @@ impl KanaDecoder {
         &self.stats
     }
 
+    /// The odd records of the last frame [`decode`](Self::decode) accepted (empty after a frame
+    /// that failed: nothing of it was applied). For logging; they are counted in the stats.
+    pub fn last_record_issues(&self) -> &[RecordIssue] {
+        &self.issues
+    }
+
     /// Decode one text frame, appending its events to `out` and returning how many were
     /// appended. `now` is the receive time, used only where a record carries no venue time.
     /// On error nothing is appended and no deduplication memory changes.
@@ -732,6 +863,8 @@ impl KanaDecoder {
         self.pending_fills.clear();
         self.pending_orders.clear();
         self.pending_trades.clear();
+        self.issues.clear();
+        self.pending_issues.clear();
 
         let (topic, result) = self.decode_frame(frame, now);
         let Some(stats) = self.stats.topic_mut(topic) else {
@@ -743,6 +876,12 @@ impl KanaDecoder {
                 let n = self.scratch.len();
                 stats.events += n as u64;
                 stats.skipped += skipped;
+                for issue in &self.issues {
+                    match issue {
+                        RecordIssue::Skipped(_) => stats.bad_records += 1,
+                        RecordIssue::Rounded(_) => stats.rounded += 1,
+                    }
+                }
                 for k in self.pending_fills.drain() {
                     self.fills_seen.insert(k);
                 }
@@ -752,12 +891,16 @@ impl KanaDecoder {
                 for (k, _) in self.pending_trades.drain() {
                     self.trades_seen.insert(k);
                 }
+                for k in self.pending_issues.drain() {
+                    self.issues_seen.insert(k);
+                }
                 out.append(&mut self.scratch);
                 Ok(n)
             }
             Err(e) => {
                 stats.errors += 1;
                 self.scratch.clear();
+                self.issues.clear();
                 Err(e)
             }
         }
@@ -792,6 +935,9 @@ impl KanaDecoder {
             pending_orders: &mut self.pending_orders,
             pending_trades: &mut self.pending_trades,
             out: &mut self.scratch,
+            issues: &mut self.issues,
+            issues_seen: &self.issues_seen,
+            pending_issues: &mut self.pending_issues,
             skipped: 0,
         };
         let result = match topic {
@@ -944,83 +1090,102 @@ impl<'d> Frame<'d> {
         Ok(())
     }
 
+    /// Leave a refused record out of the frame and report it once: history topics replay their
+    /// records on every push, so a repeat of a record already reported only counts as skipped.
+    fn skip_record(&mut self, e: DecodeError) {
+        let key = issue_key(&e);
+        if self.issues_seen.contains(&key) || !self.pending_issues.insert(key) {
+            self.skipped += 1;
+            return;
+        }
+        self.issues.push(RecordIssue::Skipped(e));
+    }
+
     /// `trade_history` / `live_trade_history`: our fills, each emitted once (see [`FillKey`]).
     /// Liquidity is `Maker` when the fee is zero, else `Taker` (\[INF\] from §9.4: makers pay 0 %,
     /// so a maker rebate or a zero-fee taker tier would be misread). `live_trade_history`'s record
-    /// shape is \[UNK\]; it is assumed equal to `trade_history`'s.
+    /// shape is \[UNK\]; it is assumed equal to `trade_history`'s. A record the decoder refuses is
+    /// left out and reported; an off-grid price is rounded against us (module docs).
     fn fills(&mut self, data: &str) -> Result<(), DecodeError> {
         let topic = self.topic;
         for_each_record::<WireTrade, _>(topic, data, |t| {
-            let Some(conv) = self.market(t.market_id)? else {
-                return Ok(());
-            };
-            let ts = match ts_of(topic, "timestamp", t.timestamp)? {
-                Some(ts) => ts,
-                None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
-            };
-            let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
-            let (side, direction) = side_and_direction(code, t.is_long()).ok_or_else(|| {
-                error(
-                    topic,
-                    "order_type",
-                    t.order_type.text(),
-                    "is not a known order type (1-8)",
-                )
-            })?;
-            let lots = conv.lots("size", t.size)?;
-            let price = conv.ticks("price", t.price)?;
-            let fee = match t.fee {
-                Some(n) => conv.quote("fee", n)?,
-                None => return Err(error(topic, "fee", "", "is missing")),
-            };
-            let realized_pnl = match t.pnl {
-                Some(n) => conv.quote("pnl", n)?,
-                None => Decimal::ZERO,
-            };
-            let trade_id = u128_of(topic, "trade_id", t.trade_id)?;
-            let venue_id = match t.order_id {
-                Some(n) => Some(VenueOrderId(u128_of(topic, "order_id", n)?)),
-                None => None,
-            };
-            let version = match t.transaction_version {
-                Some(n) => u64_of(topic, "transaction_version", n)?,
-                None => 0,
-            };
-            if self.too_old(ts) {
-                return Ok(());
+            if let Err(e) = self.fill(&t) {
+                self.skip_record(e);
             }
-            let key = FillKey {
-                trade_id,
-                version,
-                ts_secs: ts.as_secs(),
-                order_type: code,
-                lots: lots.0,
-                price: price.0,
-            };
-            if self.fills_seen.contains(&key) || !self.pending_fills.insert(key) {
-                self.skipped += 1;
-                return Ok(());
-            }
-            self.out.push(Event::Fill(Fill {
-                market: conv.spec.id,
-                client_id: None,
-                venue_id,
-                trade_id: TradeId(key.id()),
-                side,
-                direction,
-                lots,
-                price,
-                fee,
-                realized_pnl,
-                liquidity: if fee.is_zero() {
-                    Liquidity::Maker
-                } else {
-                    Liquidity::Taker
-                },
-                ts,
-            }));
             Ok(())
         })
+    }
+
+    /// One fill record of [`Frame::fills`]; `Err` leaves it out.
+    fn fill(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let Some(conv) = self.market(t.market_id)? else {
+            return Ok(());
+        };
+        let ts = match ts_of(topic, "timestamp", t.timestamp)? {
+            Some(ts) => ts,
+            None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
+        };
+        let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
+        let (side, direction) = side_and_direction(code, t.is_long())
+            .ok_or_else(|| unknown_side(topic, t.order_type))?;
+        let lots = conv.lots("size", t.size)?;
+        let (price, rounded) = fill_price(conv, side, t.price)?;
+        let fee = match t.fee {
+            Some(n) => conv.quote("fee", n)?,
+            None => return Err(error(topic, "fee", "", "is missing")),
+        };
+        let realized_pnl = match t.pnl {
+            Some(n) => conv.quote("pnl", n)?,
+            None => Decimal::ZERO,
+        };
+        let trade_id = u128_of(topic, "trade_id", t.trade_id)?;
+        let venue_id = match t.order_id {
+            Some(n) => Some(VenueOrderId(u128_of(topic, "order_id", n)?)),
+            None => None,
+        };
+        let version = match t.transaction_version {
+            Some(n) => u64_of(topic, "transaction_version", n)?,
+            None => 0,
+        };
+        if self.too_old(ts) {
+            return Ok(());
+        }
+        let key = FillKey {
+            trade_id,
+            version,
+            ts_secs: ts.as_secs(),
+            order_type: code,
+            lots: lots.0,
+            price: price.0,
+        };
+        if self.fills_seen.contains(&key) || !self.pending_fills.insert(key) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        // Reported with the fill itself, so a replayed fill is not reported again.
+        if let Some(note) = rounded {
+            self.issues.push(RecordIssue::Rounded(note));
+        }
+        self.out.push(Event::Fill(Fill {
+            market: conv.spec.id,
+            client_id: None,
+            venue_id,
+            trade_id: TradeId(key.id()),
+            side,
+            direction,
+            lots,
+            price,
+            fee,
+            realized_pnl,
+            liquidity: if fee.is_zero() {
+                Liquidity::Maker
+            } else {
+                Liquidity::Taker
+            },
+            ts,
+        }));
+        Ok(())
     }
 
     /// `open_orders`: the full list of resting orders. `market` is `Some` only when every listed
@@ -1035,14 +1200,13 @@ impl<'d> Frame<'d> {
                 return Ok(());
             };
             let code = conv.num("order_type", o.order_type, o.order_type.u64())?;
-            let (side, direction) = side_and_direction(code, o.is_long()).ok_or_else(|| {
-                error(
-                    topic,
-                    "order_type",
-                    o.order_type.text(),
-                    "is not a known order type (1-8)",
-                )
-            })?;
+            // \[INF\]: an order whose side cannot be known is not one this bot placed (its
+            // limit orders carry codes 1-8), e.g. a TP/SL trigger; it is left out of the
+            // snapshot and reported rather than failing it (which would block resync).
+            let Some((side, direction)) = side_and_direction(code, o.is_long()) else {
+                self.skip_record(unknown_side(topic, o.order_type));
+                return Ok(());
+            };
             let updated_at = match ts_of(topic, "last_updated", o.last_updated)? {
                 Some(ts) => ts,
                 None => ts_of(topic, "timestamp", o.timestamp)?.unwrap_or(now),
@@ -1074,106 +1238,126 @@ impl<'d> Frame<'d> {
     /// `order_history` / `live_order_history`: `Open` → accepted, `Cancelled` → cancelled, each
     /// once per (order id, status). `Filled` / `Partially Filled` emit nothing (fills come from
     /// `trade_history`); other statuses are skipped and counted. `live_order_history`'s record
-    /// shape is \[UNK\]; it is assumed equal to `order_history`'s.
+    /// shape is \[UNK\]; it is assumed equal to `order_history`'s. A record the decoder refuses
+    /// is left out and reported.
     fn order_history(&mut self, data: &str) -> Result<(), DecodeError> {
         let topic = self.topic;
         for_each_record::<WireOrderHistory, _>(topic, data, |o| {
-            let Some(conv) = self.market(o.market_id)? else {
-                return Ok(());
-            };
-            let order_id = u128_of(topic, "order_id", o.order_id)?;
-            let ts = match ts_of(topic, "last_updated", o.last_updated)? {
-                Some(ts) => ts,
-                None => ts_of(topic, "timestamp", o.timestamp)?.unwrap_or(self.now),
-            };
-            let (kind, is_open) = match o.status {
-                WireOrderStatus::Open => (OrderUpdateKind::Accepted, true),
-                WireOrderStatus::Cancelled => (OrderUpdateKind::Cancelled, false),
-                WireOrderStatus::Filled
-                | WireOrderStatus::PartiallyFilled
-                | WireOrderStatus::Other(_) => {
-                    self.skipped += 1;
-                    return Ok(());
-                }
-            };
-            if self.too_old(ts) {
-                return Ok(());
+            if let Err(e) = self.order_status(&o) {
+                self.skip_record(e);
             }
-            let key = (order_id, is_open);
-            if self.orders_seen.contains(&key) || !self.pending_orders.insert(key) {
+            Ok(())
+        })
+    }
+
+    /// One record of [`Frame::order_history`]; `Err` leaves it out.
+    fn order_status(&mut self, o: &WireOrderHistory<'_>) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let Some(conv) = self.market(o.market_id)? else {
+            return Ok(());
+        };
+        let order_id = u128_of(topic, "order_id", o.order_id)?;
+        let ts = match ts_of(topic, "last_updated", o.last_updated)? {
+            Some(ts) => ts,
+            None => ts_of(topic, "timestamp", o.timestamp)?.unwrap_or(self.now),
+        };
+        let (kind, is_open) = match o.status {
+            WireOrderStatus::Open => (OrderUpdateKind::Accepted, true),
+            WireOrderStatus::Cancelled => (OrderUpdateKind::Cancelled, false),
+            WireOrderStatus::Filled
+            | WireOrderStatus::PartiallyFilled
+            | WireOrderStatus::Other(_) => {
                 self.skipped += 1;
                 return Ok(());
             }
-            self.out.push(Event::Order(OrderUpdate {
-                market: conv.spec.id,
-                client_id: None,
-                venue_id: Some(VenueOrderId(order_id)),
-                kind,
-                ts,
-            }));
-            Ok(())
-        })
+        };
+        if self.too_old(ts) {
+            return Ok(());
+        }
+        let key = (order_id, is_open);
+        if self.orders_seen.contains(&key) || !self.pending_orders.insert(key) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.out.push(Event::Order(OrderUpdate {
+            market: conv.spec.id,
+            client_id: None,
+            venue_id: Some(VenueOrderId(order_id)),
+            kind,
+            ts,
+        }));
+        Ok(())
     }
 
     /// `recent_trades`: both counterparties of a match appear with the same transaction version,
     /// price and size (§7.4); one [`PublicTrade`] is emitted per match and remembered across
     /// frames. The aggressor is the side of the record that paid a fee (\[INF\]: makers pay 0,
-    /// §9.4); `None` when no record of the pair did or its order type is unknown.
+    /// §9.4); `None` when no record of the pair did or its order type is unknown. A record the
+    /// decoder refuses (an off-grid price included) is left out and reported.
     fn recent_trades(&mut self, data: &str) -> Result<(), DecodeError> {
         let topic = self.topic;
         for_each_record::<WireTrade, _>(topic, data, |t| {
-            let Some(conv) = self.market(t.market_id)? else {
-                return Ok(());
-            };
-            let lots = conv.lots("size", t.size)?;
-            let price = conv.ticks("price", t.price)?;
-            let ts = match ts_of(topic, "timestamp", t.timestamp)? {
-                Some(ts) => ts,
-                None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
-            };
-            let version = match t.transaction_version {
-                Some(n) => u64_of(topic, "transaction_version", n)?,
-                None => 0,
-            };
-            let taker = match t.fee {
-                Some(n) => conv.quote("fee", n)? > Decimal::ZERO,
-                None => false,
-            };
-            let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
-            let aggressor = if taker {
-                side_and_direction(code, t.is_long()).map(|(side, _)| side)
-            } else {
-                None
-            };
-            let key = TradeKey {
-                market: conv.spec.id.0,
-                version,
-                ts_secs: if version == 0 { ts.as_secs() } else { 0 },
-                price: price.0,
-                lots: lots.0,
-            };
-            if self.trades_seen.contains(&key) {
-                self.skipped += 1;
-                return Ok(());
+            if let Err(e) = self.public_trade(&t) {
+                self.skip_record(e);
             }
-            if let Some(&idx) = self.pending_trades.get(&key) {
-                // The other side of a pair already emitted in this frame.
-                self.skipped += 1;
-                if let Some(Event::Trade(trade)) = self.out.get_mut(idx) {
-                    trade.aggressor = trade.aggressor.or(aggressor);
-                }
-                return Ok(());
-            }
-            self.pending_trades.insert(key, self.out.len());
-            self.out.push(Event::Trade(PublicTrade {
-                market: conv.spec.id,
-                price,
-                lots,
-                aggressor,
-                ts,
-            }));
             Ok(())
         })
+    }
+
+    /// One record of [`Frame::recent_trades`]; `Err` leaves it out.
+    fn public_trade(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let Some(conv) = self.market(t.market_id)? else {
+            return Ok(());
+        };
+        let lots = conv.lots("size", t.size)?;
+        let price = conv.ticks("price", t.price)?;
+        let ts = match ts_of(topic, "timestamp", t.timestamp)? {
+            Some(ts) => ts,
+            None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
+        };
+        let version = match t.transaction_version {
+            Some(n) => u64_of(topic, "transaction_version", n)?,
+            None => 0,
+        };
+        let taker = match t.fee {
+            Some(n) => conv.quote("fee", n)? > Decimal::ZERO,
+            None => false,
+        };
+        let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
+        let aggressor = if taker {
+            side_and_direction(code, t.is_long()).map(|(side, _)| side)
+        } else {
+            None
+        };
+        let key = TradeKey {
+            market: conv.spec.id.0,
+            version,
+            ts_secs: if version == 0 { ts.as_secs() } else { 0 },
+            price: price.0,
+            lots: lots.0,
+        };
+        if self.trades_seen.contains(&key) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        if let Some(&idx) = self.pending_trades.get(&key) {
+            // The other side of a pair already emitted in this frame.
+            self.skipped += 1;
+            if let Some(Event::Trade(trade)) = self.out.get_mut(idx) {
+                trade.aggressor = trade.aggressor.or(aggressor);
+            }
+            return Ok(());
+        }
+        self.pending_trades.insert(key, self.out.len());
+        self.out.push(Event::Trade(PublicTrade {
+            market: conv.spec.id,
+            price,
+            lots,
+            aggressor,
+            ts,
+        }));
+        Ok(())
     }
 
     /// `live_funding_rate`: one event per configured market; others are skipped (counted). The
@@ -1281,6 +1465,9 @@ pub fn decode_lines(
                 for event in &events {
                     serde_json::to_writer(&mut out, event)?;
                     out.write_all(b"\n")?;
+                }
+                for issue in decoder.last_record_issues() {
+                    writeln!(err, "line {line_no}: {issue}")?;
                 }
                 summary.events += n as u64;
             }
@@ -1875,12 +2062,14 @@ mod tests {
     fn failed_frame_does_not_commit_dedupe_memory() {
         let mut d = decoder();
         let good = &G2_TRADE_HISTORY[9..G2_TRADE_HISTORY.find("],\"message\"").unwrap()];
+        // A record that is not even a fill record (no `size`) fails the whole frame.
         let bad = good
-            .replace("\"size\":\"1000\"", "\"size\":\"-1\"")
+            .replace("\"size\":\"1000\",", "")
             .replace("16509835945970048696716", "1");
         let frame = format!(r#"{{"data":[{good},{bad}],"message":"trade_history"}}"#);
         let e = decode_err(&mut d, &frame);
         assert_eq!(e.field, "size");
+        assert!(d.last_record_issues().is_empty());
         assert_eq!(
             decode_ok(&mut d, G2_TRADE_HISTORY),
             vec![Event::Fill(g2_fill())]
@@ -1986,16 +2175,250 @@ mod tests {
         );
 
         let nine = G2_TRADE_HISTORY.replace("\"order_type\":2", "\"order_type\":9");
-        let e = decode_err(&mut decoder(), &nine);
+        let mut d = decoder();
+        assert!(
+            decode_ok(&mut d, &nine).is_empty(),
+            "the record is left out"
+        );
         assert_eq!(
-            e.to_string(),
-            "trade_history: field `order_type`: \"9\" is not a known order type (1-8)"
+            d.last_record_issues()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "record skipped: trade_history: field `order_type`: \"9\" is not a known order type \
+              (1-8) and the record has no side flag"
+            ]
         );
         let with_side = nine.replace("\"pnl\"", "\"is_long\":false,\"pnl\"");
         let Event::Fill(f) = &decode_ok(&mut decoder(), &with_side)[0] else {
             panic!()
         };
         assert_eq!((f.side, f.direction), (Side::Buy, Direction::Close));
+    }
+
+    // --- one odd record among good ones -------------------------------------------------------
+
+    /// A fill on testnet APT (1338, human units) with the given order type, price and size.
+    fn human_fill(id: u64, order_type: u64, price: &str, size: &str) -> String {
+        format!(
+            r#"{{"address":"0x1","fee":"0.01","last_updated":1746177751,"market_id":"1338","order_type":{order_type},"pnl":"0","price":"{price}","size":"{size}","timestamp":1746177751,"trade_id":"{id}","transaction_version":{id}}}"#
+        )
+    }
+
+    fn frame_of(topic: &str, records: &[String]) -> String {
+        format!(r#"{{"data":[{}],"message":"{topic}"}}"#, records.join(","))
+    }
+
+    #[test]
+    fn one_bad_fill_among_good_ones_is_skipped_reported_and_counted() {
+        let frame = frame_of(
+            "trade_history",
+            &[
+                human_fill(1, 1, "5.518", "1"),
+                human_fill(2, 9, "5.518", "1"), // unknown type, no side flag
+                human_fill(3, 2, "5.518", "1.0005"), // size off the lot grid
+                human_fill(4, 2, "abc", "1"),   // not a number
+                human_fill(5, 2, "5.52", "2"),
+            ],
+        );
+        let mut d = decoder();
+        let events = decode_ok(&mut d, &frame);
+        let prices: Vec<(u64, u64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Fill(f) => Some((f.price.0, f.lots.0)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            prices,
+            [(5518, 1000), (5520, 2000)],
+            "the good fills, in order"
+        );
+        let issues: Vec<(String, String, String)> = d
+            .last_record_issues()
+            .iter()
+            .map(|i| {
+                assert!(matches!(i, RecordIssue::Skipped(_)), "{i}");
+                let e = i.error();
+                (e.topic.clone(), e.field.clone(), e.value.clone())
+            })
+            .collect();
+        let t = "trade_history".to_owned();
+        assert_eq!(
+            issues,
+            [
+                (t.clone(), "order_type".into(), "9".into()),
+                (t.clone(), "size".into(), "1.0005".into()),
+                (t.clone(), "price".into(), "abc".into()),
+            ]
+        );
+        let stats = *d.stats().topic(Topic::TradeHistory);
+        assert_eq!(
+            (stats.frames, stats.events, stats.errors, stats.bad_records),
+            (1, 2, 0, 3)
+        );
+        // History topics replay: the same list again emits nothing and reports nothing new.
+        assert!(decode_ok(&mut d, &frame).is_empty());
+        assert!(d.last_record_issues().is_empty());
+        let again = *d.stats().topic(Topic::TradeHistory);
+        assert_eq!((again.bad_records, again.skipped), (3, stats.skipped + 5));
+        // A later fill still gets through.
+        let later = frame_of("trade_history", &[human_fill(6, 1, "5.5", "1")]);
+        assert_eq!(decode_ok(&mut d, &later).len(), 1);
+    }
+
+    #[test]
+    fn off_grid_fill_price_is_kept_and_rounded_against_us() {
+        // Order type 1 opens a long (a buy), 2 opens a short (a sell).
+        let frame = frame_of(
+            "trade_history",
+            &[
+                human_fill(1, 1, "5.5181", "1"),
+                human_fill(2, 2, "5.5189", "1"),
+            ],
+        );
+        let mut d = decoder();
+        let events = decode_ok(&mut d, &frame);
+        let fills: Vec<(Side, u64)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Fill(f) => Some((f.side, f.price.0)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            fills,
+            [(Side::Buy, 5519), (Side::Sell, 5518)],
+            "a buy rounds up, a sell down"
+        );
+        let notes: Vec<String> = d
+            .last_record_issues()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "record kept: trade_history: field `price`: \"5.5181\" is not a multiple of the \
+                 market's tick (0.001): rounded up to 5.519 (against us, a buy fill)",
+                "record kept: trade_history: field `price`: \"5.5189\" is not a multiple of the \
+                 market's tick (0.001): rounded down to 5.518 (against us, a sell fill)",
+            ]
+        );
+        let stats = d.stats().topic(Topic::TradeHistory);
+        assert_eq!((stats.events, stats.rounded, stats.bad_records), (2, 2, 0));
+        // Replayed: deduplicated, not reported again.
+        assert!(decode_ok(&mut d, &frame).is_empty());
+        assert!(d.last_record_issues().is_empty());
+        assert_eq!(d.stats().topic(Topic::TradeHistory).rounded, 2);
+    }
+
+    #[test]
+    fn off_grid_public_trade_is_skipped_and_the_rest_kept() {
+        let frame = frame_of(
+            "recent_trades",
+            &[
+                human_fill(1, 7, "5.5185", "1"),
+                human_fill(2, 1, "5.518", "2"),
+            ],
+        );
+        let mut d = decoder();
+        let events = decode_ok(&mut d, &frame);
+        let [Event::Trade(t)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!((t.price, t.lots), (Ticks(5518), Lots(2000)));
+        let [RecordIssue::Skipped(e)] = d.last_record_issues() else {
+            panic!("{:?}", d.last_record_issues())
+        };
+        assert_eq!(
+            (e.topic.as_str(), e.field.as_str(), e.value.as_str()),
+            ("recent_trades", "price", "5.5185")
+        );
+        assert_eq!(d.stats().topic(Topic::RecentTrades).bad_records, 1);
+    }
+
+    #[test]
+    fn open_orders_leave_out_an_order_of_unknown_side_and_keep_the_rest() {
+        let good = r#"{"market_id":"1338","leverage":2,"order_type":1,"price":"5.518","total_size":"1","remaining_size":"1","order_id":"11","last_updated":1746177751}"#;
+        let odd = good
+            .replace("\"order_type\":1", "\"order_type\":11")
+            .replace("\"11\"", "\"12\"");
+        let frame = frame_of("open_orders", &[good.to_owned(), odd]);
+        let mut d = decoder();
+        let events = decode_ok(&mut d, &frame);
+        let [Event::OpenOrders(o)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        let ids: Vec<u128> = o.orders.iter().map(|o| o.venue_id.0).collect();
+        assert_eq!(ids, [11]);
+        let [RecordIssue::Skipped(e)] = d.last_record_issues() else {
+            panic!("{:?}", d.last_record_issues())
+        };
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("order_type", "11"));
+        assert_eq!(d.stats().topic(Topic::OpenOrders).bad_records, 1);
+    }
+
+    #[test]
+    fn one_bad_order_history_record_does_not_block_the_others() {
+        let record = |id: &str, status: &str| {
+            format!(
+                r#"{{"market_id":"1338","order_id":"{id}","status":"{status}","last_updated":1746177751}}"#
+            )
+        };
+        let frame = frame_of(
+            "order_history",
+            &[
+                record("21", "Open"),
+                record("x", "Open"),
+                record("22", "Cancelled"),
+            ],
+        );
+        let mut d = decoder();
+        let events = decode_ok(&mut d, &frame);
+        let kinds: Vec<(u128, OrderUpdateKind)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Order(u) => Some((u.venue_id.map_or(0, |v| v.0), u.kind.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (21, OrderUpdateKind::Accepted),
+                (22, OrderUpdateKind::Cancelled)
+            ]
+        );
+        assert_eq!(d.stats().topic(Topic::OrderHistory).bad_records, 1);
+    }
+
+    #[test]
+    fn decode_lines_prints_odd_records_without_failing_the_frame() {
+        let frame = frame_of(
+            "trade_history",
+            &[
+                human_fill(1, 9, "5.518", "1"),
+                human_fill(2, 1, "5.518", "1"),
+            ],
+        );
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let summary = decode_lines(frame.as_bytes(), &mut out, &mut err, &mut decoder()).unwrap();
+        assert_eq!(
+            summary,
+            DecodeSummary {
+                frames: 1,
+                events: 1,
+                errors: 0
+            }
+        );
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "line 1: record skipped: trade_history: field `order_type`: \"9\" is not a known \
+             order type (1-8) and the record has no side flag\n"
+        );
     }
 
     #[test]

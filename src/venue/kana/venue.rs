@@ -158,6 +158,7 @@ pub struct KanaVenue {
     clock: Clock,
     ws: WsConfig,
     credentials: Option<Credentials>,
+    package: Option<AccountAddress>,
 }
 
 impl KanaVenue {
@@ -172,7 +173,16 @@ impl KanaVenue {
             clock,
             ws,
             credentials: None,
+            package: None,
         }
+    }
+
+    /// Sign only payloads of this Kana package. Without it the writer pins
+    /// [`super::writer::default_package`] for the node's chain (Kana's own address on mainnet
+    /// and testnet). The config has no key for it: Kana publishes one package (reference §1.4).
+    pub fn with_package(mut self, package: AccountAddress) -> KanaVenue {
+        self.package = Some(package);
+        self
     }
 
     /// Use these credentials instead of loading them from the config's secret sources.
@@ -248,7 +258,12 @@ impl Venue for KanaVenue {
             tx,
             self.clock,
         );
-        let writer = KanaWriter::new(access.rest, access.submitter, specs.clone(), access.writer);
+        let mut writer =
+            KanaWriter::new(access.rest, access.submitter, specs.clone(), access.writer);
+        if let Some(package) = self.package {
+            writer = writer.with_package(package);
+        }
+        info!(package = %writer.package(), "signing only payloads of this Kana package");
         Ok(VenueSession {
             markets: specs,
             events,

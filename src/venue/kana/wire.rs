@@ -907,7 +907,8 @@ pub struct RestEnvelope<'a> {
 
 impl RestEnvelope<'_> {
     /// False when `success` or `status` is the JSON literal `false` (or `"false"`); a missing
-    /// flag counts as success.
+    /// flag counts as success (\[INF\]: no source shows an envelope without either flag; the
+    /// payload is still checked, so a missing `data` fails where it is read).
     pub fn succeeded(&self) -> bool {
         let is_false = |v: Option<&RawValue>| {
             v.is_some_and(|r| matches!(r.get().trim(), "false" | "\"false\""))

@@ -16,9 +16,21 @@
 //! Kana does not echo client order ids and assigns order ids on chain; the ids are taken from the
 //! committed transaction's events where they can be read, otherwise from the next `open_orders`
 //! snapshot (the engine's state matches them by side, price and size).
+//!
+//! **Nothing the REST server returns is signed blindly** ([`check_payload`]): the function must
+//! live in the pinned Kana package ([`default_package`], [`KanaWriter::with_package`]), in module
+//! `perpetual_scripts` or `delegated_scripts`, and its name must fit the request (a place request
+//! cannot come back as a withdrawal). A compromised or intercepted REST endpoint can then at
+//! worst get a Kana call of the requested kind signed, never a transfer.
+//!
+//! Every outcome goes through the [`Submitter`]'s sequence-number bookkeeping, including the
+//! later resolution of an ambiguous transaction: a transaction that turns out expired frees its
+//! number, so one lost transaction cannot stall the ones after it. The gas of every charged
+//! transaction (committed or aborted) is summed for [`VenueWriter::tx_costs`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,13 +40,15 @@ use tracing::{debug, info, warn};
 
 use crate::aptos::node::CommittedTxn;
 use crate::aptos::signing::TransactionHash;
-use crate::aptos::vm_status::VmStatus;
-use crate::aptos::{AccountAddress, Submitter, TxnOutcome, encode_entry_function};
+use crate::aptos::vm_status::{KANA_PERPS_PACKAGE, VmStatus};
+use crate::aptos::{AccountAddress, Submitted, Submitter, TxnOutcome, encode_entry_function};
 use crate::model::{
     ClientOrderId, Direction, MarketId, MarketSpec, OrderKind, OrderRequest, Ticks, VenueOrderId,
     position_side,
 };
-use crate::venue::{CancelOrder, RequestOutcome, VenueCapabilities, VenueRequest, VenueWriter};
+use crate::venue::{
+    CancelOrder, RequestOutcome, TxCosts, VenueCapabilities, VenueRequest, VenueWriter,
+};
 
 use super::payload::EntryFunctionPayload;
 use super::rest::{
@@ -64,16 +78,289 @@ impl Default for WriterConfig {
     }
 }
 
+/// The package whose payloads a writer signs when none is set with
+/// [`KanaWriter::with_package`], by the chain the submitter signs for:
+///
+/// * chain 1 (Aptos mainnet): Kana's package, \[CHAIN\] (reference §1.4);
+/// * chain 2 (Aptos testnet): the same address — \[INF\]: one testnet script uses it with
+///   markets 1338–1340; the reference calls it "probably identical";
+/// * any other chain (a local network, where no real funds exist): the simulator's
+///   [`crate::sim::server::SIM_PACKAGE`]. A simulator started with another `package` needs
+///   [`KanaWriter::with_package`].
+pub fn default_package(chain_id: u8) -> AccountAddress {
+    match chain_id {
+        1 | 2 => KANA_PERPS_PACKAGE,
+        _ => {
+            AccountAddress::from_hex(crate::sim::server::SIM_PACKAGE).unwrap_or(KANA_PERPS_PACKAGE)
+        }
+    }
+}
+
+/// The Kana modules a REST payload may call: direct trading and delegated trading (§6).
+pub const ALLOWED_MODULES: [&str; 2] = ["perpetual_scripts", "delegated_scripts"];
+
+/// Why a REST payload was not signed (see [`check_payload`]). Each names the endpoint that
+/// returned the payload and the function it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadRefused {
+    /// The function is not in the pinned Kana package.
+    #[error(
+        "{endpoint} returned {function}, outside the Kana package {expected}; refusing to sign"
+    )]
+    WrongPackage {
+        /// REST endpoint that answered.
+        endpoint: &'static str,
+        /// The payload's `function`.
+        function: String,
+        /// The pinned package.
+        expected: AccountAddress,
+    },
+    /// The function is in the package but not in one of [`ALLOWED_MODULES`].
+    #[error(
+        "{endpoint} returned {function}: module {module} is not perpetual_scripts or \
+         delegated_scripts; refusing to sign"
+    )]
+    WrongModule {
+        /// REST endpoint that answered.
+        endpoint: &'static str,
+        /// The payload's `function`.
+        function: String,
+        /// Its module.
+        module: String,
+    },
+    /// The function does not do what was asked.
+    #[error("{endpoint} returned {function}, which is not {expected}; refusing to sign")]
+    WrongFunction {
+        /// REST endpoint that answered.
+        endpoint: &'static str,
+        /// The payload's `function`.
+        function: String,
+        /// What the request needs, in words.
+        expected: &'static str,
+    },
+}
+
+/// What a payload is asked for: which REST endpoint produced it and which entry functions may
+/// do it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteAction {
+    /// One limit order (`/placeLimitOrder`).
+    PlaceLimit,
+    /// One market order (`/placeMarketOrder`).
+    PlaceMarket,
+    /// Several orders in one transaction (`/placeMultipleOrders`).
+    PlaceMultiple,
+    /// Cancels only (`/cancelMultipleOrders`).
+    Cancel,
+    /// Cancels and places in one transaction (`/cancelAndPlaceMultipleOrders`).
+    CancelAndPlace,
+    /// Set or clear a take-profit (`/updateTakeProfit`).
+    TakeProfit,
+    /// Set or clear a stop-loss (`/updateStopLoss`).
+    StopLoss,
+    /// Close a position: a closing market order (`/placeMarketOrder`).
+    Close,
+    /// Wallet → profile (`/deposit`).
+    Deposit,
+    /// Profile → wallet (`/withdrawSpecificMarket`).
+    Withdraw,
+    /// Margin into a position (`/addMargin`).
+    AddMargin,
+}
+
+impl WriteAction {
+    /// The action behind a venue request (mirrors how the writer picks the endpoint).
+    pub fn of(request: &VenueRequest) -> WriteAction {
+        match request {
+            VenueRequest::Orders { cancel, place, .. } => {
+                match (cancel.is_empty(), place.as_slice()) {
+                    (false, []) => WriteAction::Cancel,
+                    (true, [one])
+                        if one.order.kind == OrderKind::Limit && one.order.price.is_some() =>
+                    {
+                        WriteAction::PlaceLimit
+                    }
+                    (true, [_]) => WriteAction::PlaceMarket,
+                    (true, _) => WriteAction::PlaceMultiple,
+                    (false, _) => WriteAction::CancelAndPlace,
+                }
+            }
+            VenueRequest::SetTakeProfit { .. } => WriteAction::TakeProfit,
+            VenueRequest::SetStopLoss { .. } => WriteAction::StopLoss,
+            VenueRequest::ClosePosition { .. } => WriteAction::Close,
+        }
+    }
+
+    /// The REST endpoint that returns the payload.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            WriteAction::PlaceLimit => "/placeLimitOrder",
+            WriteAction::PlaceMarket | WriteAction::Close => "/placeMarketOrder",
+            WriteAction::PlaceMultiple => "/placeMultipleOrders",
+            WriteAction::Cancel => "/cancelMultipleOrders",
+            WriteAction::CancelAndPlace => "/cancelAndPlaceMultipleOrders",
+            WriteAction::TakeProfit => "/updateTakeProfit",
+            WriteAction::StopLoss => "/updateStopLoss",
+            WriteAction::Deposit => "/deposit",
+            WriteAction::Withdraw => "/withdrawSpecificMarket",
+            WriteAction::AddMargin => "/addMargin",
+        }
+    }
+
+    /// What a fitting function does, for error messages.
+    fn expected(self) -> &'static str {
+        match self {
+            WriteAction::PlaceLimit => "a single limit-order placement",
+            WriteAction::PlaceMarket | WriteAction::Close => "a single market-order placement",
+            WriteAction::PlaceMultiple => "a batch placement without cancels",
+            WriteAction::Cancel => "cancel_multiple_orders",
+            WriteAction::CancelAndPlace => "a cancel-and-place",
+            WriteAction::TakeProfit => "a take-profit update",
+            WriteAction::StopLoss => "a stop-loss update",
+            WriteAction::Deposit => "a deposit",
+            WriteAction::Withdraw => "a withdrawal",
+            WriteAction::AddMargin => "a margin addition",
+        }
+    }
+
+    /// Whether the entry function `name` fits the action.
+    ///
+    /// Only `cancel_multiple_orders` is known by name (\[CHAIN\], reference §6.1); the other
+    /// `perpetual_scripts` names are \[UNK\]. \[INF\]: each carries the words of its action,
+    /// as the \[CHAIN\] delegated twins do (`place_delegated_limit_order`,
+    /// `update_delegated_take_profit`, …), so the check asks for those words rather than exact
+    /// names. Whatever the action, a name that speaks of withdrawing or transferring is refused
+    /// unless a withdrawal was asked for.
+    pub fn accepts(self, name: &str) -> bool {
+        let has = |word: &str| name.contains(word);
+        let fits = match self {
+            WriteAction::PlaceLimit => {
+                has("place") && has("limit") && !has("cancel") && !has("multiple")
+            }
+            WriteAction::PlaceMarket | WriteAction::Close => {
+                has("place") && has("market") && !has("cancel") && !has("multiple")
+            }
+            WriteAction::PlaceMultiple => has("place") && has("multiple") && !has("cancel"),
+            WriteAction::Cancel => name == "cancel_multiple_orders",
+            WriteAction::CancelAndPlace => has("cancel") && has("place"),
+            WriteAction::TakeProfit => has("take_profit"),
+            WriteAction::StopLoss => has("stop_loss"),
+            WriteAction::Deposit => has("deposit"),
+            WriteAction::Withdraw => has("withdraw"),
+            WriteAction::AddMargin => has("margin"),
+        };
+        let moves_funds_out = has("withdraw") || has("transfer");
+        fits && (self == WriteAction::Withdraw || !moves_funds_out)
+    }
+}
+
+/// Refuse a REST payload unless its function is in `package`, in one of [`ALLOWED_MODULES`],
+/// and fits `action` ([`WriteAction::accepts`]). Runs before anything is encoded or signed.
+pub fn check_payload(
+    payload: &EntryFunctionPayload,
+    action: WriteAction,
+    package: AccountAddress,
+) -> Result<(), PayloadRefused> {
+    let endpoint = action.endpoint();
+    let function = || clip(&payload.function);
+    let id = payload
+        .function_id()
+        .map_err(|_| PayloadRefused::WrongFunction {
+            endpoint,
+            function: function(),
+            expected: action.expected(),
+        })?;
+    if id.module.address != package {
+        return Err(PayloadRefused::WrongPackage {
+            endpoint,
+            function: function(),
+            expected: package,
+        });
+    }
+    let module = id.module.name.as_str();
+    if !ALLOWED_MODULES.contains(&module) {
+        return Err(PayloadRefused::WrongModule {
+            endpoint,
+            function: function(),
+            module: module.to_owned(),
+        });
+    }
+    if !action.accepts(id.function.as_str()) {
+        return Err(PayloadRefused::WrongFunction {
+            endpoint,
+            function: function(),
+            expected: action.expected(),
+        });
+    }
+    Ok(())
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or(s)),
+        None => s.to_owned(),
+    }
+}
+
+/// Gas counters behind [`VenueWriter::tx_costs`] (relaxed atomics: a report needs no ordering).
+#[derive(Debug, Default)]
+struct CostCounters {
+    transactions: AtomicU64,
+    failed: AtomicU64,
+    gas_units: AtomicU64,
+    octas: AtomicU64,
+}
+
+impl CostCounters {
+    /// Count one charged transaction signed at `gas_unit_price`.
+    fn record(&self, txn: &CommittedTxn, gas_unit_price: u64) {
+        let add = |counter: &AtomicU64, n: u64| {
+            let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(n))
+            });
+        };
+        add(&self.transactions, 1);
+        if !txn.success {
+            add(&self.failed, 1);
+        }
+        add(&self.gas_units, txn.gas_used);
+        add(&self.octas, txn.gas_used.saturating_mul(gas_unit_price));
+    }
+
+    fn snapshot(&self) -> TxCosts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TxCosts {
+            transactions: get(&self.transactions),
+            failed_transactions: get(&self.failed),
+            gas_units: get(&self.gas_units),
+            // 1 APT = 10^8 octas.
+            native_fee: Decimal::from_i128_with_scale(i128::from(get(&self.octas)), 8).normalize(),
+        }
+    }
+}
+
 /// Executes requests on Kana (REST payload → BCS → Ed25519 → fullnode).
 pub struct KanaWriter {
     rest: Arc<KanaRest>,
     submitter: Arc<Submitter>,
     specs: HashMap<MarketId, MarketSpec>,
     config: WriterConfig,
-    /// Expiry of each transaction whose outcome was ambiguous, so a later query can tell
-    /// "expired, never executed" from "still unknown".
-    expiries: std::sync::Mutex<HashMap<String, u64>>,
+    /// The only package whose payloads are signed.
+    package: AccountAddress,
+    /// Transactions whose outcome is still open (ambiguous at submit, or unknown when the
+    /// confirm wait ended), by hash: their sequence number and expiry let a later
+    /// [`VenueWriter::resolve`] settle them through the submitter's bookkeeping.
+    pending: std::sync::Mutex<HashMap<String, Submitted>>,
+    costs: CostCounters,
 }
+
+/// The request account operations report under: no orders, so no order ids to assign.
+const NO_ORDERS: VenueRequest = VenueRequest::Orders {
+    market: MarketId(0),
+    cancel: Vec::new(),
+    place: Vec::new(),
+};
 
 /// A request that failed before anything was signed: certainly not applied.
 fn rejected(reason: impl Into<String>) -> RequestOutcome {
@@ -90,26 +377,54 @@ impl KanaWriter {
         specs: Vec<MarketSpec>,
         config: WriterConfig,
     ) -> KanaWriter {
+        let package = default_package(submitter.chain_id());
         KanaWriter {
             rest,
             submitter,
             specs: specs.into_iter().map(|s| (s.id, s)).collect(),
             config,
-            expiries: std::sync::Mutex::new(HashMap::new()),
+            package,
+            pending: std::sync::Mutex::new(HashMap::new()),
+            costs: CostCounters::default(),
         }
     }
 
-    fn remember_expiry(&self, hash: &str, expiration: u64) {
-        if let Ok(mut map) = self.expiries.lock() {
-            map.insert(hash.to_string(), expiration);
+    /// Sign payloads of this package only (instead of [`default_package`] for the chain).
+    pub fn with_package(mut self, package: AccountAddress) -> KanaWriter {
+        self.package = package;
+        self
+    }
+
+    /// The package whose payloads this writer signs.
+    pub fn package(&self) -> AccountAddress {
+        self.package
+    }
+
+    fn remember(&self, submitted: Submitted) {
+        if let Ok(mut map) = self.pending.lock() {
+            map.insert(submitted.hash.to_string(), submitted);
         }
     }
 
-    fn forget_expiry(&self, hash: &str) -> Option<u64> {
-        self.expiries
+    fn pending(&self, hash: &str) -> Option<Submitted> {
+        self.pending
+            .lock()
+            .ok()
+            .and_then(|map| map.get(hash).copied())
+    }
+
+    fn forget(&self, hash: &str) -> Option<Submitted> {
+        self.pending
             .lock()
             .ok()
             .and_then(|mut map| map.remove(hash))
+    }
+
+    /// Count the gas of a charged (committed or aborted) transaction.
+    fn charge(&self, outcome: &TxnOutcome, gas_unit_price: u64) {
+        if let TxnOutcome::Committed { txn } | TxnOutcome::Failed { txn, .. } = outcome {
+            self.costs.record(txn, gas_unit_price);
+        }
     }
 
     fn spec(&self, market: MarketId) -> Result<&MarketSpec, String> {
@@ -124,7 +439,7 @@ impl KanaWriter {
             return rejected("a delegate key cannot deposit: use the owner's key");
         }
         match self.rest.deposit(wallet, amount).await {
-            Ok(p) => self.account_op(p).await,
+            Ok(p) => self.account_op(p, WriteAction::Deposit).await,
             Err(e) => rejected(format!("Kana REST: {e}")),
         }
     }
@@ -144,7 +459,7 @@ impl KanaWriter {
             .withdraw_specific_market(wallet, market, amount)
             .await
         {
-            Ok(p) => self.account_op(p).await,
+            Ok(p) => self.account_op(p, WriteAction::Withdraw).await,
             Err(e) => rejected(format!("Kana REST: {e}")),
         }
     }
@@ -160,6 +475,13 @@ impl KanaWriter {
             Ok(p) => p,
             Err(e) => return rejected(format!("Kana REST: {e}")),
         };
+        if let Err(e) = payload.validate() {
+            return rejected(format!("Kana REST returned an unusable payload: {e}"));
+        }
+        if let Err(e) = check_payload(&payload, WriteAction::AddMargin, self.package) {
+            warn!(error = %e, "REST payload refused");
+            return rejected(e.to_string());
+        }
         let payload = match self.config.delegate_for {
             None => payload,
             Some(owner) => match payload.function_id() {
@@ -178,19 +500,22 @@ impl KanaWriter {
                 Err(e) => return rejected(format!("Kana REST payload: {e}")),
             },
         };
-        self.account_op(payload).await
+        self.submit_checked(&payload, &NO_ORDERS).await
     }
 
-    async fn account_op(&self, payload: EntryFunctionPayload) -> RequestOutcome {
+    async fn account_op(
+        &self,
+        payload: EntryFunctionPayload,
+        action: WriteAction,
+    ) -> RequestOutcome {
         if let Err(e) = payload.validate() {
             return rejected(format!("Kana REST returned an unusable payload: {e}"));
         }
-        let none = VenueRequest::Orders {
-            market: MarketId(0),
-            cancel: Vec::new(),
-            place: Vec::new(),
-        };
-        self.submit_payload(&payload, &none).await
+        if let Err(e) = check_payload(&payload, action, self.package) {
+            warn!(error = %e, "REST payload refused");
+            return rejected(e.to_string());
+        }
+        self.submit_checked(&payload, &NO_ORDERS).await
     }
 
     /// Ask Kana for the payload that does `request`.
@@ -339,6 +664,10 @@ impl KanaWriter {
         if let Err(e) = payload.validate() {
             return rejected(format!("Kana REST returned an unusable payload: {e}"));
         }
+        if let Err(e) = check_payload(&payload, WriteAction::of(request), self.package) {
+            warn!(error = %e, "REST payload refused");
+            return rejected(e.to_string());
+        }
         let payload = match self.config.delegate_for {
             None => payload,
             Some(owner) => match delegated(payload, request, owner) {
@@ -346,12 +675,13 @@ impl KanaWriter {
                 Err(reason) => return rejected(reason),
             },
         };
-        self.submit_payload(&payload, request).await
+        self.submit_checked(&payload, request).await
     }
 
-    /// ABI-encode, sign, submit and confirm one payload. `request` supplies the order ids to
-    /// report (empty for account operations).
-    async fn submit_payload(
+    /// ABI-encode, sign, submit and confirm one payload that passed [`check_payload`] (or was
+    /// derived from one by this writer). `request` supplies the order ids to report (empty for
+    /// account operations).
+    async fn submit_checked(
         &self,
         payload: &EntryFunctionPayload,
         request: &VenueRequest,
@@ -383,8 +713,8 @@ impl KanaWriter {
             Err(e) if e.is_ambiguous() => {
                 warn!(error = %e, "submit outcome ambiguous; will resolve by hash");
                 let token = e.hash().map(|h| h.to_string());
-                if let (Some(t), Some(s)) = (&token, e.submitted()) {
-                    self.remember_expiry(t, s.expiration_timestamp_secs);
+                if let Some(s) = e.submitted() {
+                    self.remember(s);
                 }
                 return RequestOutcome::Ambiguous {
                     reason: e.to_string(),
@@ -400,8 +730,9 @@ impl KanaWriter {
             .await;
         let hash = submitted.hash.to_string();
         if matches!(outcome, TxnOutcome::Unknown { .. }) {
-            self.remember_expiry(&hash, submitted.expiration_timestamp_secs);
+            self.remember(submitted);
         }
+        self.charge(&outcome, submitted.gas_unit_price);
         self.map_outcome(request, outcome, &hash)
     }
 
@@ -609,6 +940,10 @@ impl VenueWriter for KanaWriter {
         self.run(&request).await
     }
 
+    /// One short look at the transaction behind `token`: committed, failed, provably expired, or
+    /// still unknown (asked again later). A transaction this writer submitted is settled through
+    /// [`Submitter::confirm`], so its sequence number is consumed (committed) or freed (expired)
+    /// and later transactions are not left waiting behind it.
     async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome {
         let Some((hash, text)) =
             token.and_then(|t| t.parse::<TransactionHash>().ok().map(|h| (h, t)))
@@ -618,22 +953,39 @@ impl VenueWriter for KanaWriter {
                 token: None,
             };
         };
-        let expiration = self
-            .expiries
-            .lock()
-            .ok()
-            .and_then(|m| m.get(text).copied())
-            .unwrap_or(u64::MAX);
-        // One short look: committed, failed, provably expired, or still unknown (asked again later).
-        let outcome = self
-            .submitter
-            .node()
-            .wait_for_transaction(hash, expiration, Duration::from_millis(1))
-            .await;
-        if !matches!(outcome, TxnOutcome::Unknown { .. }) {
-            self.forget_expiry(text);
-        }
+        let key = hash.to_string();
+        let outcome = match self.pending(&key) {
+            Some(submitted) => {
+                let outcome = self
+                    .submitter
+                    .confirm(&submitted, Duration::from_millis(1))
+                    .await;
+                // The entry leaves the map once settled; only the call that removes it counts
+                // the gas, so concurrent resolves cannot count one transaction twice.
+                if !matches!(outcome, TxnOutcome::Unknown { .. }) && self.forget(&key).is_some() {
+                    self.charge(&outcome, submitted.gas_unit_price);
+                }
+                outcome
+            }
+            None => {
+                // Not open here (settled already, or not submitted by this writer): look it up
+                // without an expiry (never reported expired) and note a commit's number.
+                let outcome = self
+                    .submitter
+                    .node()
+                    .wait_for_transaction(hash, u64::MAX, Duration::from_millis(1))
+                    .await;
+                if let TxnOutcome::Committed { txn } | TxnOutcome::Failed { txn, .. } = &outcome {
+                    self.submitter.observe_committed(txn.sequence_number).await;
+                }
+                outcome
+            }
+        };
         self.map_outcome(request, outcome, text)
+    }
+
+    fn tx_costs(&self) -> TxCosts {
+        self.costs.snapshot()
     }
 }
 
@@ -681,10 +1033,14 @@ mod tests {
     }
 
     /// A Kana-shaped REST server whose payloads carry on-chain units, as the real one does [INF].
-    async fn fake_kana(null_argument: bool) -> String {
+    /// `place_function` overrides the function `/placeLimitOrder` answers with.
+    async fn fake_kana(null_argument: bool, place_function: Option<String>) -> String {
         let spec = MarketSpec::kana_apt_testnet();
+        let place_function = place_function
+            .unwrap_or_else(|| format!("{PKG}::perpetual_scripts::place_limit_order"));
         let place = move |Query(q): Query<Map<String, String>>| {
             let spec = spec.clone();
+            let function = place_function.clone();
             async move {
                 let dec = |k: &str| {
                     q.get(k)
@@ -705,7 +1061,7 @@ mod tests {
                     json!(q.get("marketId").cloned().unwrap_or_default())
                 };
                 Json(json!({"success": true, "message": "ok", "data": {
-                    "function": format!("{PKG}::perpetual_scripts::place_limit_order"),
+                    "function": function,
                     "typeArguments": [],
                     "functionArguments": [market, q.get("tradeSide").map(|v| v == "true"), q.get("direction").map(|v| v == "true"),
                         lots.to_string(), ticks.to_string(), q.get("leverage").cloned().unwrap_or_default(),
@@ -748,6 +1104,16 @@ mod tests {
         lookups: Vec<LookupReply>,
         submits: Vec<SubmitReply>,
     ) -> Setup {
+        setup_full(delegate_for, null_argument, None, lookups, submits).await
+    }
+
+    async fn setup_full(
+        delegate_for: Option<AccountAddress>,
+        null_argument: bool,
+        place_function: Option<String>,
+        lookups: Vec<LookupReply>,
+        submits: Vec<SubmitReply>,
+    ) -> Setup {
         let key = PrivateKey::from_seed_bytes([9u8; 32]);
         let mut inner = Inner::default();
         inner.modules.insert(
@@ -778,7 +1144,7 @@ mod tests {
         };
         let submitter = Arc::new(Submitter::new(client, key, 4, gas));
         let rest = KanaRest::new(
-            &fake_kana(null_argument).await,
+            &fake_kana(null_argument, place_function).await,
             None,
             Duration::from_secs(2),
             RetryPolicy::none(),
@@ -789,13 +1155,19 @@ mod tests {
             max_batch: 10,
             delegate_for,
         };
+        let writer = KanaWriter::new(
+            Arc::new(rest),
+            submitter,
+            vec![MarketSpec::kana_apt_testnet()],
+            config,
+        );
+        assert_eq!(
+            writer.package().to_string(),
+            crate::sim::server::SIM_PACKAGE,
+            "chain 4 defaults to the simulator's package"
+        );
         Setup {
-            writer: KanaWriter::new(
-                Arc::new(rest),
-                submitter,
-                vec![MarketSpec::kana_apt_testnet()],
-                config,
-            ),
+            writer: writer.with_package(AccountAddress::from_hex(PKG).unwrap()),
             node,
         }
     }
@@ -994,6 +1366,230 @@ mod tests {
             node.received[0].sender_matches_key,
             "signed by the delegate key itself"
         );
+    }
+
+    /// An ambiguous transaction later found expired frees its sequence number through the
+    /// submitter, so the next transaction takes it instead of waiting behind a gap for ever.
+    #[tokio::test]
+    async fn an_ambiguous_transaction_that_expires_frees_its_sequence_number() {
+        let server_error =
+            json!({"message": "boom", "error_code": "internal_error", "vm_error_code": null});
+        let s = setup(
+            false,
+            vec![
+                LookupReply::NotFound,
+                committed(true, "Executed successfully"),
+            ],
+            vec![SubmitReply::Error(500, server_error)],
+        )
+        .await;
+        let request = place_request();
+        let RequestOutcome::Ambiguous { token, .. } = s.writer.execute(request.clone()).await
+        else {
+            panic!("ambiguous expected")
+        };
+        {
+            let mut node = s.node.lock();
+            let expiry = node.received[0].expiration_timestamp_secs;
+            node.ledger_usecs = (expiry + 60) * 1_000_000;
+        }
+        let resolved = s.writer.resolve(&request, token.as_deref()).await;
+        assert!(
+            matches!(&resolved, RequestOutcome::Rejected { reason } if reason.contains("expired")),
+            "{resolved:?}"
+        );
+        let next = s.writer.execute(place_request()).await;
+        assert!(matches!(next, RequestOutcome::Accepted { .. }), "{next:?}");
+        let seqs: Vec<u64> = s
+            .node
+            .lock()
+            .received
+            .iter()
+            .map(|r| r.sequence_number)
+            .collect();
+        assert_eq!(seqs, vec![7, 7], "the expired number is reused");
+        assert_eq!(
+            s.writer.tx_costs(),
+            TxCosts {
+                transactions: 1,
+                failed_transactions: 0,
+                gas_units: 57,
+                native_fee: rust_decimal_macros::dec!(0.000057),
+            }
+        );
+    }
+
+    /// Gas is counted for committed and aborted transactions, at the signed gas price, and an
+    /// ambiguous one once however often it is resolved.
+    #[tokio::test]
+    async fn gas_of_committed_and_aborted_transactions_is_counted_once() {
+        let server_error =
+            json!({"message": "boom", "error_code": "internal_error", "vm_error_code": null});
+        let abort = format!("Move abort in {PKG}::perpetual_core: 0x3ee");
+        let s = setup(
+            false,
+            vec![
+                committed(true, "Executed successfully"),
+                committed(false, &abort),
+                committed(true, "Executed successfully"),
+            ],
+            vec![
+                SubmitReply::Accept,
+                SubmitReply::Accept,
+                SubmitReply::Error(500, server_error),
+            ],
+        )
+        .await;
+        assert_eq!(s.writer.tx_costs(), TxCosts::default());
+        let ok = s.writer.execute(place_request()).await;
+        assert!(matches!(ok, RequestOutcome::Accepted { .. }), "{ok:?}");
+        let aborted = s.writer.execute(place_request()).await;
+        assert!(
+            matches!(aborted, RequestOutcome::Rejected { .. }),
+            "{aborted:?}"
+        );
+        assert_eq!(
+            s.writer.tx_costs(),
+            TxCosts {
+                transactions: 2,
+                failed_transactions: 1,
+                gas_units: 114,
+                native_fee: rust_decimal_macros::dec!(0.000114),
+            }
+        );
+        let request = place_request();
+        let RequestOutcome::Ambiguous { token, .. } = s.writer.execute(request.clone()).await
+        else {
+            panic!("ambiguous expected")
+        };
+        for _ in 0..2 {
+            let r = s.writer.resolve(&request, token.as_deref()).await;
+            assert!(matches!(r, RequestOutcome::Accepted { .. }), "{r:?}");
+        }
+        let costs = s.writer.tx_costs();
+        assert_eq!((costs.transactions, costs.gas_units), (3, 171));
+        assert_eq!(costs.native_fee, rust_decimal_macros::dec!(0.000171));
+        assert_eq!(
+            serde_json::to_value(costs).unwrap(),
+            json!({"transactions": 3, "failed_transactions": 1, "gas_units": 171, "native_fee": "0.000171"})
+        );
+    }
+
+    /// A REST answer for another package, another module or another action is never signed;
+    /// the reason names the endpoint and the function.
+    #[tokio::test]
+    async fn payloads_outside_the_kana_package_or_not_matching_the_request_are_refused() {
+        let cases = [
+            (
+                "0x1::aptos_account::transfer".to_owned(),
+                "/placeLimitOrder returned 0x1::aptos_account::transfer, outside the Kana package",
+            ),
+            (
+                format!("{PKG}::perpetual_core::place_limit_order"),
+                "module perpetual_core is not perpetual_scripts or delegated_scripts",
+            ),
+            (
+                format!("{PKG}::perpetual_scripts::withdraw"),
+                "::perpetual_scripts::withdraw, which is not a single limit-order placement",
+            ),
+            (
+                format!("{PKG}::perpetual_scripts::cancel_multiple_orders"),
+                "/placeLimitOrder returned",
+            ),
+        ];
+        for (function, expected) in cases {
+            let s = setup_full(None, false, Some(function.clone()), vec![], vec![]).await;
+            let outcome = s.writer.execute(place_request()).await;
+            let RequestOutcome::Rejected { reason } = outcome else {
+                panic!("{function}: {outcome:?}")
+            };
+            assert!(reason.contains(expected), "{function}: {reason}");
+            assert!(reason.contains(&function), "{reason}");
+            let node = s.node.lock();
+            assert!(node.received.is_empty(), "{function}: nothing signed");
+            assert_eq!(node.module_requests, 0, "{function}: not even encoded");
+        }
+    }
+
+    #[test]
+    fn function_names_must_fit_the_request() {
+        use WriteAction as A;
+        let pkg = AccountAddress::from_hex(PKG).unwrap();
+        let payload = |f: &str| EntryFunctionPayload {
+            function: format!("{PKG}::{f}"),
+            type_arguments: vec![],
+            function_arguments: vec![],
+        };
+        let ok = [
+            (A::PlaceLimit, "perpetual_scripts::place_limit_order"),
+            (A::PlaceMarket, "perpetual_scripts::place_market_order"),
+            (A::Close, "perpetual_scripts::place_market_order"),
+            (A::PlaceMultiple, "perpetual_scripts::place_multiple_orders"),
+            (A::Cancel, "perpetual_scripts::cancel_multiple_orders"),
+            (
+                A::CancelAndPlace,
+                "perpetual_scripts::cancel_and_place_multiple_orders",
+            ),
+            (A::TakeProfit, "perpetual_scripts::update_take_profit"),
+            (A::StopLoss, "perpetual_scripts::update_stop_loss"),
+            (A::Deposit, "perpetual_scripts::deposit"),
+            (A::Withdraw, "perpetual_scripts::withdraw"),
+            (A::AddMargin, "perpetual_scripts::add_margin"),
+            (A::AddMargin, "delegated_scripts::add_delegated_margin"),
+            (
+                A::PlaceLimit,
+                "delegated_scripts::place_delegated_limit_order",
+            ),
+        ];
+        for (action, f) in ok {
+            assert_eq!(check_payload(&payload(f), action, pkg), Ok(()), "{f}");
+        }
+        let refused = [
+            (A::PlaceLimit, "perpetual_scripts::place_market_order"),
+            (A::PlaceMarket, "perpetual_scripts::place_multiple_orders"),
+            (
+                A::PlaceMultiple,
+                "perpetual_scripts::cancel_and_place_multiple_orders",
+            ),
+            (
+                A::Cancel,
+                "perpetual_scripts::cancel_and_place_multiple_orders",
+            ),
+            (A::Cancel, "perpetual_scripts::cancel_all_and_withdraw"),
+            (
+                A::CancelAndPlace,
+                "perpetual_scripts::cancel_multiple_orders",
+            ),
+            (A::TakeProfit, "perpetual_scripts::update_stop_loss"),
+            (A::StopLoss, "perpetual_scripts::update_take_profit"),
+            (A::Deposit, "perpetual_scripts::withdraw"),
+            (A::AddMargin, "perpetual_scripts::withdraw_margin"),
+            (
+                A::PlaceLimit,
+                "perpetual_scripts::place_limit_order_and_transfer",
+            ),
+        ];
+        for (action, f) in refused {
+            let e = check_payload(&payload(f), action, pkg).unwrap_err();
+            assert!(
+                matches!(e, PayloadRefused::WrongFunction { .. }),
+                "{f}: {e}"
+            );
+            assert!(e.to_string().contains(action.endpoint()), "{e}");
+        }
+        let e = check_payload(
+            &payload("perpetual_scripts::deposit"),
+            A::Deposit,
+            AccountAddress::ONE,
+        )
+        .unwrap_err();
+        let expected = format!(
+            "/deposit returned {PKG}::perpetual_scripts::deposit, outside the Kana package {}; refusing to sign",
+            AccountAddress::ONE
+        );
+        assert_eq!(e.to_string(), expected);
+        assert_eq!(default_package(1), KANA_PERPS_PACKAGE);
+        assert_eq!(default_package(2), KANA_PERPS_PACKAGE);
     }
 
     #[test]

@@ -12,11 +12,19 @@
 //!    follows `Connected` at once (the account topics' first pushes are snapshots, §7.3);
 //! 5. read frames: text → decoder → events, sent with `send().await` on the bounded channel (a
 //!    slow engine is backpressure, never a growing queue); an undecodable frame is logged with
-//!    topic, field and value, counted and skipped — the connection stays up; binary frames are
+//!    topic, field and value, counted and skipped — the connection stays up (one odd record
+//!    inside a frame is left out and logged the same way, see [`KanaDecoder`]); binary frames are
 //!    counted and ignored; a WebSocket ping goes out every [`WsConfig::ping_interval`] (§7.1);
 //! 6. when the server closes, the socket errors, or nothing at all (pongs included) arrives for
 //!    [`WsConfig::silence_timeout`]: emit [`ConnectionState::Reconnecting`], sleep a jittered
-//!    exponential back-off, and start again at 1.
+//!    exponential back-off, and start again at 1. The back-off starts over only after a
+//!    connection that stayed up for a healthy while (30 s): a server that accepts, sends its
+//!    snapshot and drops the socket again is retried ever more slowly, not once a second.
+//!
+//! Liveness semantics: **any** frame proves the peer alive, a pong as much as data. A peer that
+//! answers pings but publishes nothing (a quiet market, an account with no activity) stays
+//! connected; only a peer that neither sends data nor answers pings for `silence_timeout` is
+//! dropped. The ping interval must therefore be well below the silence timeout (20 s vs 60 s).
 //!
 //! **A bot must not trade on state it could not resync**: a failing resync (an error, a timeout,
 //! or a frame of its answer the decoder refuses) is logged, counted and retried after a back-off,
@@ -62,7 +70,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::{debug, info, warn};
 
-use super::decode::{DecodeError, KanaDecoder};
+use super::decode::{DecodeError, KanaDecoder, RecordIssue};
 use super::rest::KanaRest;
 use crate::aptos::{AccountAddress, AptosError};
 use crate::clock::Clock;
@@ -330,6 +338,8 @@ pub struct WsStats {
     resyncs: AtomicU64,
     resync_failures: AtomicU64,
     silence_timeouts: AtomicU64,
+    record_issues: AtomicU64,
+    reconnect_attempt: AtomicU64,
 }
 
 /// A copy of [`WsStats`] at one moment.
@@ -353,6 +363,11 @@ pub struct WsCounters {
     pub resync_failures: u64,
     /// Connections dropped because nothing arrived for `silence_timeout`.
     pub silence_timeouts: u64,
+    /// Odd records left out of (or rounded in) frames that otherwise decoded; each was logged.
+    pub record_issues: u64,
+    /// Reconnect delays waited in a row since the last healthy connection (one that stayed up
+    /// for 30 s); the delay doubles with each (up to `backoff_max`). 0 before any loss.
+    pub reconnect_attempt: u64,
 }
 
 impl WsStats {
@@ -369,6 +384,8 @@ impl WsStats {
             resyncs: get(&self.resyncs),
             resync_failures: get(&self.resync_failures),
             silence_timeouts: get(&self.silence_timeouts),
+            record_issues: get(&self.record_issues),
+            reconnect_attempt: get(&self.reconnect_attempt),
         }
     }
 }
@@ -425,8 +442,6 @@ struct Session {
     end: End,
     /// `Connected` was emitted (so losing it emits `Reconnecting`).
     announced: bool,
-    /// At least one text frame arrived.
-    got_data: bool,
 }
 
 struct Client {
@@ -469,7 +484,9 @@ impl Client {
                             return;
                         }
                     }
-                    if session.got_data || started.elapsed() >= HEALTHY_AFTER {
+                    // Only uptime proves a connection healthy: a server that sends a frame and
+                    // drops the socket again must not reset the back-off.
+                    if started.elapsed() >= HEALTHY_AFTER {
                         attempt = 0;
                     }
                 }
@@ -479,7 +496,15 @@ impl Client {
             }
             let delay = self.config.backoff(attempt);
             attempt = attempt.saturating_add(1);
-            debug!(stream = STREAM, ?delay, "waiting before reconnecting");
+            self.stats
+                .reconnect_attempt
+                .store(u64::from(attempt), Ordering::Relaxed);
+            debug!(
+                stream = STREAM,
+                ?delay,
+                attempt,
+                "waiting before reconnecting"
+            );
             tokio::select! {
                 biased;
                 _ = self.events.closed() => return,
@@ -517,7 +542,6 @@ impl Client {
         let mut s = Session {
             end: End::Gone,
             announced: false,
-            got_data: false,
         };
         if let Err(reason) = self.subscribe(&mut ws).await {
             s.end = End::Lost(reason);
@@ -581,7 +605,6 @@ impl Client {
                     last_rx = Instant::now();
                     match msg {
                         Message::Text(text) => {
-                            s.got_data = true;
                             bump(&self.stats.frames);
                             if self.feed(text.as_str(), "live").await.is_err() {
                                 return s;
@@ -683,6 +706,10 @@ impl Client {
             log_decode_error(&e, source);
             return Ok(false);
         }
+        for issue in self.decoder.last_record_issues() {
+            bump(&self.stats.record_issues);
+            log_record_issue(issue, source);
+        }
         let mut batch = std::mem::take(&mut self.scratch);
         for event in batch.drain(..) {
             self.events.send(event).await.map_err(|_| Gone)?;
@@ -711,6 +738,22 @@ fn log_decode_error(e: &DecodeError, source: &'static str) {
         value = %truncate(&e.value, 160),
         reason = %truncate(&e.reason, MAX_LOG_CHARS),
         "undecodable frame skipped"
+    );
+}
+
+fn log_record_issue(issue: &RecordIssue, source: &'static str) {
+    let (what, e) = match issue {
+        RecordIssue::Skipped(e) => ("odd record skipped", e),
+        RecordIssue::Rounded(e) => ("odd record kept, rounded onto the grid", e),
+    };
+    warn!(
+        stream = STREAM,
+        source,
+        topic = %e.topic,
+        field = %e.field,
+        value = %truncate(&e.value, 160),
+        reason = %truncate(&e.reason, MAX_LOG_CHARS),
+        "{what}"
     );
 }
 
@@ -831,6 +874,8 @@ mod tests {
         scripts: Vec<Vec<Step>>,
         accepted: AtomicUsize,
         received: mpsc::UnboundedSender<(usize, String)>,
+        /// When each ping from the client arrived (while draining).
+        pings: Mutex<Vec<Instant>>,
     }
 
     struct Fixture {
@@ -846,6 +891,7 @@ mod tests {
                 scripts,
                 accepted: AtomicUsize::new(0),
                 received: tx,
+                pings: Mutex::new(Vec::new()),
             });
             let app = Router::new()
                 .route("/ws/", get(upgrade))
@@ -918,9 +964,18 @@ mod tests {
                     return;
                 }
                 Step::Drain => {
+                    // Reading is what answers pings (the pong goes out with the next read).
                     while let Some(Ok(m)) = socket.recv().await {
-                        if let AxMessage::Text(t) = m {
-                            let _ = state.received.send((conn, t.to_string()));
+                        match m {
+                            AxMessage::Text(t) => {
+                                let _ = state.received.send((conn, t.to_string()));
+                            }
+                            AxMessage::Ping(_) => {
+                                if let Ok(mut pings) = state.pings.lock() {
+                                    pings.push(Instant::now());
+                                }
+                            }
+                            _ => {}
                         }
                     }
                     return;
@@ -1150,6 +1205,32 @@ mod tests {
         task.abort();
     }
 
+    /// One odd record inside a frame is left out and counted; the frame's good record still
+    /// arrives and the connection stays up.
+    #[tokio::test]
+    async fn an_odd_record_is_left_out_and_counted_while_the_rest_of_its_frame_arrives() {
+        const FILLS: &str = r#"{"data":[{"fee":"0.01","market_id":"1338","order_type":9,"price":"5.518","size":"1","timestamp":1746177751,"trade_id":"1","transaction_version":1},{"fee":"0.01","market_id":"1338","order_type":1,"price":"5.518","size":"1","timestamp":1746177751,"trade_id":"2","transaction_version":2}],"message":"trade_history"}"#;
+        let fx = Fixture::start(vec![vec![
+            Step::AwaitText(8),
+            Step::Send(FILLS),
+            Step::Drain,
+        ]])
+        .await;
+        let (task, stats, mut rx) = start(&fx, None, None);
+        expect_state(&mut rx, ConnectionState::Connected).await;
+        expect_state(&mut rx, ConnectionState::Resynced).await;
+        match next(&mut rx).await {
+            Event::Fill(f) => assert_eq!((f.price.0, f.lots.0), (5518, 1000)),
+            other => panic!("expected Fill, got {other:?}"),
+        }
+        let s = stats.snapshot();
+        assert_eq!(
+            (s.frames, s.decode_errors, s.record_issues, s.reconnects),
+            (1, 0, 1, 0)
+        );
+        task.abort();
+    }
+
     /// Test 4: the server closes after one frame; the client reconnects, resubscribes, resyncs.
     #[tokio::test]
     async fn reconnects_resubscribes_and_resyncs() {
@@ -1209,6 +1290,86 @@ mod tests {
         expect_state(&mut rx, ConnectionState::Resynced).await;
         let s = stats.snapshot();
         assert_eq!((s.connects, s.reconnects, s.silence_timeouts), (2, 1, 1));
+        task.abort();
+    }
+
+    /// The reference's ping interval is the default (§7.1: 20 s), well below the silence
+    /// timeout that pongs keep at bay.
+    #[test]
+    fn default_ping_interval_is_20_s_below_the_silence_timeout() {
+        let cfg = WsConfig::default();
+        assert_eq!(cfg.ping_interval, Duration::from_secs(20));
+        assert_eq!(cfg.silence_timeout, Duration::from_secs(60));
+    }
+
+    /// Semantics under test: pings go out once per `ping_interval`, and a pong counts as life,
+    /// so a peer that answers pings but sends no data at all is **not** dropped by the silence
+    /// detector.
+    #[tokio::test]
+    async fn pings_go_out_each_interval_and_a_peer_that_only_answers_them_stays_connected() {
+        const PINGS: usize = 40;
+        let fx = Fixture::start(vec![vec![Step::Drain]]).await;
+        let interval = Duration::from_millis(25);
+        let cfg = WsConfig {
+            ping_interval: interval,
+            silence_timeout: Duration::from_millis(400),
+            ..config(&fx.url)
+        };
+        let started = Instant::now();
+        let (task, stats, mut rx) = start(&fx, Some(cfg), None);
+        expect_state(&mut rx, ConnectionState::Connected).await;
+        expect_state(&mut rx, ConnectionState::Resynced).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let pings = loop {
+            let n = fx.state.pings.lock().map(|p| p.len()).unwrap_or(0);
+            if n >= PINGS {
+                break n;
+            }
+            assert!(Instant::now() < deadline, "only {n} pings arrived");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        // Never more than one per interval (a tokio interval never fires early), and the last
+        // of them came ≥ 40 × 25 ms = 1 s after connecting: more than twice the silence timeout
+        // without a single data frame.
+        let elapsed = started.elapsed();
+        let most = elapsed.as_millis() / interval.as_millis() + 1;
+        assert!(
+            pings as u128 <= most,
+            "{pings} pings in {elapsed:?} is more than one per interval"
+        );
+        let s = stats.snapshot();
+        assert_eq!(
+            (s.connects, s.reconnects, s.silence_timeouts, s.frames),
+            (1, 0, 0, 0),
+            "{s:?}"
+        );
+        assert!(rx.try_recv().is_err(), "no Reconnecting");
+        task.abort();
+    }
+
+    /// A server that accepts, sends one frame and closes each connection right away: a frame
+    /// alone does not make the connection healthy, so the back-off keeps growing.
+    #[tokio::test]
+    async fn a_frame_alone_does_not_reset_the_reconnect_backoff() {
+        let fx = Fixture::start(vec![vec![
+            Step::AwaitText(8),
+            Step::Send(BOOK),
+            Step::Close,
+        ]])
+        .await;
+        let (task, stats, mut rx) = start(&fx, None, None);
+        let mut connected = 0;
+        while connected < 3 {
+            if let Event::Connection(c) = next(&mut rx).await
+                && c.state == ConnectionState::Connected
+            {
+                connected += 1;
+            }
+        }
+        // Two losses are behind us, each after a frame: two back-off steps, not a reset to one.
+        let s = stats.snapshot();
+        assert!(s.frames >= 2, "{s:?}");
+        assert!(s.reconnect_attempt >= 2, "{s:?}");
         task.abort();
     }
 
