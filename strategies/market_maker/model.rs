@@ -180,9 +180,17 @@ mod tests {
     #[test]
     fn reservation_price_against_hand_computed_values() {
         // s = 100, q = 3, γ = 0.1, σ = 2, τ = 1: 100 − 3·0.1·4·1 = 98.8.
-        assert!(close(reservation_price(100.0, 3.0, 0.1, 2.0, 1.0), 98.8, 1e-12));
+        assert!(close(
+            reservation_price(100.0, 3.0, 0.1, 2.0, 1.0),
+            98.8,
+            1e-12
+        ));
         // Short inventory raises it; flat leaves the mid; τ = 0 (session end) leaves the mid.
-        assert!(close(reservation_price(100.0, -2.0, 0.1, 2.0, 0.5), 100.4, 1e-12));
+        assert!(close(
+            reservation_price(100.0, -2.0, 0.1, 2.0, 0.5),
+            100.4,
+            1e-12
+        ));
         assert_eq!(reservation_price(100.0, 0.0, 0.1, 2.0, 1.0), 100.0);
         assert_eq!(reservation_price(100.0, 5.0, 0.1, 2.0, 0.0), 100.0);
     }

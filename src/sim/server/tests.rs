@@ -104,6 +104,18 @@ async fn signed(
     expiration: u64,
     chain_id: u8,
 ) -> SignedTransaction {
+    signed_for(h, key.address(), key, seq, expiration, chain_id).await
+}
+
+/// As [`signed`], for `sender` but signed by `key` (which need not be the sender's).
+async fn signed_for(
+    h: &SimHandle,
+    sender: crate::aptos::AccountAddress,
+    key: &PrivateKey,
+    seq: u64,
+    expiration: u64,
+    chain_id: u8,
+) -> SignedTransaction {
     let rest = rest(h, "sim");
     let payload = rest.collapse_position(APT).await.unwrap();
     let package = h.shared.core().package;
@@ -116,7 +128,7 @@ async fn signed(
     )
     .unwrap();
     let raw = RawTransaction {
-        sender: key.address(),
+        sender,
         sequence_number: seq,
         payload: call.into(),
         max_gas_amount: 10_000,
@@ -234,7 +246,39 @@ async fn crossing_post_only_is_rejected_with_econia_13() {
     let RequestOutcome::Rejected { reason } = &outcome else {
         panic!("{outcome:?}");
     };
-    assert!(reason.contains("13"), "{reason}");
+    // The name and hex code of Econia's abort, raised by its `market` module (the Econia
+    // address itself contains "13", so a bare "13" would prove nothing).
+    assert!(
+        reason.contains("::market: E_POST_OR_ABORT_CROSSES_SPREAD(0xd)"),
+        "{reason}"
+    );
+    // The node served exactly that abort.
+    let statuses: Vec<String> = h
+        .shared
+        .core()
+        .txns
+        .values()
+        .filter_map(|t| match t {
+            super::TxnState::Committed {
+                success: false,
+                vm_status,
+                ..
+            } => Some(vm_status.clone()),
+            _ => None,
+        })
+        .collect();
+    let [status] = statuses.as_slice() else {
+        panic!("one failed transaction expected: {statuses:?}");
+    };
+    let crate::aptos::VmStatus::MoveAbort(abort) = crate::aptos::VmStatus::parse(status) else {
+        panic!("not an abort: {status}");
+    };
+    assert_eq!(
+        abort.known(),
+        crate::aptos::KnownAbort::Econia(crate::aptos::EconiaAbort::PostOrAbortCrossesSpread),
+        "{status}"
+    );
+    assert_eq!(abort.code, 13, "{status}");
     h.stop();
 }
 
@@ -258,6 +302,34 @@ async fn tampered_signature_is_invalid_signature() {
         panic!("{err:?}");
     };
     assert_eq!((*status, *vm_error_code), (400, Some(1)), "{err}");
+    h.stop();
+}
+
+/// A transaction for account A signed with key B verifies as a signature but not as A's key:
+/// the node refuses it with `INVALID_AUTH_KEY` (vm_error_code 2) and nothing is queued.
+#[tokio::test]
+async fn wrong_key_is_invalid_auth_key() {
+    let h = sim(config()).await;
+    let owner = PrivateKey::from_seed_bytes([8u8; 32]);
+    let intruder = PrivateKey::from_seed_bytes([9u8; 32]);
+    let txn = signed_for(&h, owner.address(), &intruder, 0, now_secs() + 60, 4).await;
+    let err = node(&h).submit_bcs(&txn).await.unwrap_err();
+    let SubmitError::Rejected {
+        status,
+        code,
+        vm_error_code,
+        message,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((*status, *vm_error_code), (400, Some(2)), "{err}");
+    assert_eq!(code.as_str(), "vm_error", "{err}");
+    assert!(message.ends_with("INVALID_AUTH_KEY"), "{message}");
+    assert!(h.shared.core().mempool.is_empty());
+    let account = node(&h).account(owner.address()).await.unwrap();
+    assert!(!account.exists, "a refused transaction creates nothing");
     h.stop();
 }
 
