@@ -19,9 +19,9 @@ use crate::venue::kana::rest::{KanaRest, RetryPolicy};
 use crate::venue::kana::writer::{KanaWriter, WriterConfig};
 use crate::venue::{RequestOutcome, VenueRequest, VenueWriter};
 
-const APT: MarketId = MarketId(1338);
+pub(super) const APT: MarketId = MarketId(1338);
 
-fn config() -> SimConfig {
+pub(super) fn config() -> SimConfig {
     let mut c = SimConfig {
         block_latency_ms: 30,
         ..SimConfig::default()
@@ -30,13 +30,13 @@ fn config() -> SimConfig {
     c
 }
 
-async fn sim(config: SimConfig) -> SimHandle {
+pub(super) async fn sim(config: SimConfig) -> SimHandle {
     start(config, "127.0.0.1:0".parse().unwrap(), Clock::system())
         .await
         .unwrap()
 }
 
-fn poll() -> PollConfig {
+pub(super) fn poll() -> PollConfig {
     PollConfig {
         initial_interval: Duration::from_millis(10),
         backoff_percent: 150,
@@ -45,13 +45,13 @@ fn poll() -> PollConfig {
     }
 }
 
-fn node(h: &SimHandle) -> NodeClient {
+pub(super) fn node(h: &SimHandle) -> NodeClient {
     NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll())
 }
 
-fn rest(h: &SimHandle, key: &str) -> KanaRest {
+pub(super) fn rest(h: &SimHandle, key: &str) -> KanaRest {
     KanaRest::new(
         &h.rest_url,
         Some(Secret::new(key.into())),
@@ -61,7 +61,7 @@ fn rest(h: &SimHandle, key: &str) -> KanaRest {
     .unwrap()
 }
 
-fn gas(expiration_secs: u64) -> GasConfig {
+pub(super) fn gas(expiration_secs: u64) -> GasConfig {
     GasConfig {
         max_gas_amount: 10_000,
         gas_unit_price: Some(100),
@@ -69,7 +69,7 @@ fn gas(expiration_secs: u64) -> GasConfig {
     }
 }
 
-async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWriter {
+pub(super) async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWriter {
     let rest = Arc::new(rest(h, "sim"));
     let spec = rest.market_spec(APT).await.unwrap();
     let submitter = Arc::new(Submitter::new(node(h), key, 4, gas(expiration_secs)));
@@ -85,7 +85,7 @@ async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWri
     )
 }
 
-fn place(order: NewOrder) -> VenueRequest {
+pub(super) fn place(order: NewOrder) -> VenueRequest {
     VenueRequest::Orders {
         market: APT,
         cancel: vec![],
@@ -97,7 +97,7 @@ fn place(order: NewOrder) -> VenueRequest {
 }
 
 /// A signed transfer-free call (`collapse_position(1338)`) with the given fields.
-async fn signed(
+pub(super) async fn signed(
     h: &SimHandle,
     key: &PrivateKey,
     seq: u64,
@@ -108,7 +108,7 @@ async fn signed(
 }
 
 /// As [`signed`], for `sender` but signed by `key` (which need not be the sender's).
-async fn signed_for(
+pub(super) async fn signed_for(
     h: &SimHandle,
     sender: crate::aptos::AccountAddress,
     key: &PrivateKey,
@@ -139,8 +139,41 @@ async fn signed_for(
     sign_transaction(raw, key).unwrap()
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     Clock::system().now().as_secs()
+}
+
+/// Sign and submit `module::function(args)` of the simulated package with `key` (ABI from the
+/// node, as a client builds a call Kana's REST does not offer) and wait for its outcome.
+pub(super) async fn run_call(
+    h: &SimHandle,
+    key: &PrivateKey,
+    module: &str,
+    function: &str,
+    args: &[serde_json::Value],
+) -> crate::aptos::TxnOutcome {
+    let package = h.shared.core().package;
+    let abi = node(h).module(package, module).await.unwrap();
+    let call = crate::aptos::encode_entry_function(&abi, function, &[], args).unwrap();
+    let submitter = Submitter::new(node(h), key.clone(), 4, gas(30));
+    let (_, outcome) = submitter
+        .submit_and_confirm(call, Duration::from_secs(3))
+        .await
+        .unwrap();
+    outcome
+}
+
+/// Run a payload a REST write endpoint returned.
+pub(super) async fn run_payload(
+    h: &SimHandle,
+    key: &PrivateKey,
+    payload: &crate::venue::kana::payload::EntryFunctionPayload,
+) -> crate::aptos::TxnOutcome {
+    let mut parts = payload.function.rsplitn(3, "::");
+    let (Some(function), Some(module)) = (parts.next(), parts.next()) else {
+        panic!("not a function id: {}", payload.function);
+    };
+    run_call(h, key, module, function, &payload.function_arguments).await
 }
 
 #[tokio::test]
@@ -182,7 +215,7 @@ async fn synthetic_traders_make_a_two_sided_book() {
 }
 
 /// Wait until the synthetic book is two-sided; best (bid, ask) in ticks.
-async fn wait_book(h: &SimHandle) -> (Ticks, Ticks) {
+pub(super) async fn wait_book(h: &SimHandle) -> (Ticks, Ticks) {
     for _ in 0..100 {
         {
             let core = h.shared.core();
