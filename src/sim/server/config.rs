@@ -484,4 +484,100 @@ mod tests {
             assert!(err.contains(word), "{text}: {err}");
         }
     }
+
+    /// The bot's own config file reaches these settings under `[venue.sim]`, and its errors name
+    /// the full key.
+    #[test]
+    fn a_bot_config_sets_the_rules_and_names_bad_keys() {
+        let text = |fee: &str| {
+            format!(
+                "markets = [1338]\n[venue]\nkind = \"sim\"\n[venue.sim.exchange]\n\
+                 taker_fee = \"{fee}\"\nself_match = \"cancel_taker\"\n[venue.sim.gas]\n\
+                 per_order_units = 7\n[strategy]\nname = \"market_maker\"\n"
+            )
+        };
+        let ok = crate::config::Config::from_toml_str(&text("0.001")).unwrap();
+        assert_eq!(ok.venue.sim.exchange.taker_fee, dec!(0.001));
+        assert_eq!(
+            ok.venue.sim.exchange.self_match,
+            SelfMatchBehavior::CancelTaker
+        );
+        assert_eq!(ok.venue.sim.gas.per_order_units, 7);
+        let err = crate::config::Config::from_toml_str(&text("2")).unwrap_err();
+        assert!(
+            err.message.starts_with("venue.sim.exchange.taker_fee"),
+            "{}",
+            err.message
+        );
+    }
+
+    /// `build` hands the rules to the running exchange: a taker pays the configured fee.
+    #[test]
+    fn the_running_exchange_uses_the_configured_rules() {
+        use crate::aptos::encode_entry_function;
+        use crate::clock::Clock;
+        use crate::model::{MarketId, Timestamp};
+        use crate::sim::abi::{PERPETUAL_SCRIPTS, module_abi};
+        use serde_json::json;
+
+        let mut c = SimConfig::default();
+        c.exchange.taker_fee = dec!(0.001);
+        c.exchange.funding_interval_secs = 60;
+        c.exchange.market_shortfall = MarketShortfall::FillPartial;
+        let t0 = Timestamp::from_secs(1_750_000_000);
+        let shared = super::super::build(c, Clock::starting_at(t0)).unwrap();
+        let mut core = shared.core();
+        let ex = &mut core.exchange;
+        assert_eq!(ex.ledger().config().fees.taker, dec!(0.001));
+        assert_eq!(
+            ex.ledger().config().funding_interval,
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            ex.config().matching.market_shortfall,
+            MarketShortfall::FillPartial
+        );
+        let abi = module_abi(ex.package(), PERPETUAL_SCRIPTS).unwrap();
+        let mut run = |who: u8, function: &str, args: Vec<serde_json::Value>| {
+            let call = encode_entry_function(&abi, function, &[], &args).unwrap();
+            ex.execute(AccountAddress::new([who; 32]), &call, t0)
+                .unwrap()
+        };
+        for who in [1u8, 2] {
+            let to = AccountAddress::new([who; 32]).to_string();
+            run(who, "deposit", vec![json!(to), json!("1000000000")]);
+        }
+        // 1 APT resting at 6.000 (6000 ticks), taken by a market buy: the taker pays 0.1 %.
+        let limit = |long: bool| {
+            vec![
+                json!("1338"),
+                json!(long),
+                json!(false),
+                json!("1000"),
+                json!("6000"),
+                json!("2"),
+                json!(0),
+                json!("0"),
+                json!("0"),
+            ]
+        };
+        run(2, "place_limit_order", limit(false));
+        let market = vec![
+            json!("1338"),
+            json!(true),
+            json!(false),
+            json!("1000"),
+            json!("2"),
+            json!("0"),
+            json!("0"),
+        ];
+        let fx = run(1, "place_market_order", market);
+        let taker = fx
+            .fills
+            .iter()
+            .find(|f| f.liquidity == crate::model::Liquidity::Taker)
+            .unwrap();
+        assert_eq!(taker.market, MarketId(1338));
+        assert_eq!(taker.fee, dec!(0.006), "0.1 % of 6");
+    }
 }
