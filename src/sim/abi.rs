@@ -110,6 +110,19 @@ const PERPETUAL: &[(&str, &[&str])] = &[
     ("collapse_position", &["u64"]),
     // [INF] (market_id) = update_delegated_position minus the owner; a no-op here.
     ("update_position", &["u64"]),
+    // [INF] (amount in sub-units, market_ids): REST `withdrawMultipleMarkets` (§4.1.7) sends
+    // `amount` and comma-separated `marketIds`, in that order.
+    ("withdraw_multiple_markets", &["u64", "vector<u64>"]),
+    // [INF] (market_id): REST `settlePnl` (§4.1.8) takes a market; the simulator books realised
+    // PnL into the balance at once, so there is nothing pending to settle.
+    ("settle_pnl", &["u64"]),
+    // [INF] (delegate, expires_at_secs; 0 = no expiry): Kana registers "one delegate per user,
+    // time-bounded, set / changed / extended / removed by an on-chain transaction from the main
+    // wallet" (§9.6), but the function's name and module are unknown. The simulator puts it
+    // beside the other main-wallet functions; a second call replaces (changes or extends).
+    ("add_delegate", &["address", "u64"]),
+    // [INF] () removes the sender's delegate (none: nothing to do).
+    ("remove_delegate", &[]),
 ];
 
 /// `delegated_scripts` functions (reference §6.2, \[CHAIN\] types) and their direct twin.
@@ -391,6 +404,53 @@ pub enum Action {
         /// Market id.
         market: u64,
     },
+    /// `withdraw_multiple_markets`.
+    WithdrawMultiple {
+        /// Sub-units.
+        amount: u64,
+        /// Market ids.
+        markets: Vec<u64>,
+    },
+    /// `settle_pnl`.
+    SettlePnl {
+        /// Market id.
+        market: u64,
+    },
+    /// `add_delegate`.
+    AddDelegate {
+        /// The delegate wallet.
+        delegate: AccountAddress,
+        /// Unix seconds at which the delegation lapses; 0 = never.
+        expires_at_secs: u64,
+    },
+    /// `remove_delegate`.
+    RemoveDelegate,
+}
+
+impl Action {
+    /// How many orders the call names: each placed and each cancelled order, one for a
+    /// collapse (the gas model charges per order).
+    pub fn orders(&self) -> u64 {
+        let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
+        match self {
+            Action::Place { .. } | Action::Collapse { .. } => 1,
+            Action::PlaceMultiple { batch, .. } => n(batch.order_types.len()),
+            Action::Cancel { ids, .. } => n(ids.len()),
+            Action::CancelAndPlace { ids, batch, .. } => {
+                n(ids.len()).saturating_add(n(batch.order_types.len()))
+            }
+            Action::Deposit { .. }
+            | Action::Withdraw { .. }
+            | Action::TakeProfit { .. }
+            | Action::StopLoss { .. }
+            | Action::AddMargin { .. }
+            | Action::UpdatePosition { .. }
+            | Action::WithdrawMultiple { .. }
+            | Action::SettlePnl { .. }
+            | Action::AddDelegate { .. }
+            | Action::RemoveDelegate => 0,
+        }
+    }
 }
 
 /// A decoded call to the simulated package.
@@ -521,6 +581,18 @@ impl Args<'_> {
             "update_position" => Action::UpdatePosition {
                 market: self.read()?,
             },
+            "withdraw_multiple_markets" => Action::WithdrawMultiple {
+                amount: self.read()?,
+                markets: self.read()?,
+            },
+            "settle_pnl" => Action::SettlePnl {
+                market: self.read()?,
+            },
+            "add_delegate" => Action::AddDelegate {
+                delegate: self.read()?,
+                expires_at_secs: self.read()?,
+            },
+            "remove_delegate" => Action::RemoveDelegate,
             other => return Err(InvalidCall::UnknownFunction(other.to_string())),
         })
     }

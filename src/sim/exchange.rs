@@ -12,12 +12,18 @@
 //! * `perpetual_scripts` acts for `profile_address(sender)`; `delegated_scripts` acts for the
 //!   owner wallet in its first argument and is refused with Kana `E_NOT_KANA` (1001, "caller
 //!   lacks rights" — the nearest retrieved code; Kana's real delegation code is unknown) unless
-//!   the sender is the owner's registered delegate ([`Exchange::set_delegate`]). A
+//!   the sender is the owner's registered, unexpired delegate. A wallet registers one with the
+//!   \[INF\] entry function `perpetual_scripts::add_delegate(delegate, expires_at_secs)` (0 = no
+//!   expiry; a second call replaces the first) and drops it with `remove_delegate()`, or the
+//!   Rust API sets it ([`Exchange::set_delegate`]). A
 //!   `…_with_profile` call with a profile index other than 0 is refused with Econia
 //!   `E_INVALID_USER` (24): the simulator has one profile per wallet.
 //! * `deposit(user, amount)` credits `user`'s profile (wallet token balances are not simulated);
 //!   `withdraw(market, amount)` checks the market (1003) and draws on the profile's single
-//!   collateral balance (1009).
+//!   collateral balance (1009); `withdraw_multiple_markets(amount, markets)` checks every market
+//!   (1003) and draws `amount` once from that balance; `settle_pnl(market)` only checks the
+//!   market (realised PnL is in the balance already, nothing is pending). Every deposit and
+//!   withdrawal is kept as a [`TransferRecord`]; every funding payment as a [`FundingRecord`].
 //! * Cancels: each order's `trade_side` must be its position side, else
 //!   `E_INVALID_MARKET_ORDER_ID` (22), as for an id that does not rest.
 //! * Batches: every vector has the length of `order_types`; `take_profits` / `stop_losses` may
@@ -45,7 +51,9 @@ use crate::model::{
 };
 
 use super::abi::{self, Action, BatchArgs, Delegation, InvalidCall, OrderArgs};
-use super::accounting::{AccountBalance, FillLeg, FillOutcome, Trigger, TriggerReason};
+use super::accounting::{
+    AccountBalance, FillLeg, FillOutcome, FundingSummary, Trigger, TriggerReason,
+};
 use super::matching::{
     CancelledOrder, MatchingConfig, OrderBook, PlaceOrder, PlaceResult, RestingOrder,
 };
@@ -160,11 +168,21 @@ pub struct Exchange {
     config: ExchangeConfig,
     books: BTreeMap<MarketId, OrderBook>,
     core: Core,
-    delegates: BTreeMap<AccountAddress, AccountAddress>,
+    delegates: BTreeMap<AccountAddress, Delegate>,
     orders: BTreeMap<(MarketId, VenueOrderId), OrderRecord>,
+    transfers: BTreeMap<AccountAddress, VecDeque<TransferRecord>>,
+    funding_history: BTreeMap<AccountAddress, VecDeque<FundingRecord>>,
+    next_record: u64,
     order_log: BTreeMap<AccountAddress, VecDeque<(MarketId, VenueOrderId)>>,
     trades: BTreeMap<AccountAddress, VecDeque<TradeRecord>>,
     market_trades: BTreeMap<MarketId, VecDeque<TradeRecord>>,
+}
+
+/// A registered delegate of an owner wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Delegate {
+    address: AccountAddress,
+    expires: Option<Timestamp>,
 }
 
 /// One transaction in progress on one market.
@@ -562,6 +580,9 @@ impl Exchange {
             },
             delegates: BTreeMap::new(),
             orders: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            funding_history: BTreeMap::new(),
+            next_record: 0,
             order_log: BTreeMap::new(),
             trades: BTreeMap::new(),
             market_trades: BTreeMap::new(),
@@ -603,7 +624,23 @@ impl Exchange {
 
     /// Register `delegate` as the one delegate of `owner` (both wallets), replacing any other.
     pub fn set_delegate(&mut self, owner: AccountAddress, delegate: AccountAddress) {
-        self.delegates.insert(owner, delegate);
+        self.set_delegate_until(owner, delegate, None);
+    }
+
+    /// Register `delegate` for `owner` until `expires` (none: no expiry), replacing any other.
+    pub fn set_delegate_until(
+        &mut self,
+        owner: AccountAddress,
+        delegate: AccountAddress,
+        expires: Option<Timestamp>,
+    ) {
+        self.delegates.insert(
+            owner,
+            Delegate {
+                address: delegate,
+                expires,
+            },
+        );
     }
 
     /// Remove `owner`'s delegate.
@@ -611,9 +648,70 @@ impl Exchange {
         self.delegates.remove(&owner);
     }
 
-    /// `owner`'s delegate.
+    /// `owner`'s delegate (registered; it may have expired, see [`Exchange::delegate_at`]).
     pub fn delegate_of(&self, owner: AccountAddress) -> Option<AccountAddress> {
-        self.delegates.get(&owner).copied()
+        self.delegates.get(&owner).map(|d| d.address)
+    }
+
+    /// `owner`'s delegate in force at `now`.
+    pub fn delegate_at(&self, owner: AccountAddress, now: Timestamp) -> Option<AccountAddress> {
+        self.delegates
+            .get(&owner)
+            .filter(|d| d.expires.is_none_or(|t| now < t))
+            .map(|d| d.address)
+    }
+
+    /// Credit `sub_units` of collateral to `wallet`'s profile outside any transaction (the
+    /// simulator's faucet for new wallets), recorded as a deposit. Returns the profile.
+    pub fn faucet(
+        &mut self,
+        wallet: AccountAddress,
+        sub_units: u64,
+        now: Timestamp,
+    ) -> AccountAddress {
+        let profile = self.core.ledger.deposit(wallet, sub_units);
+        let mut fx = TxEffects::default();
+        self.transfer(
+            &mut fx,
+            wallet,
+            TransferKind::Deposit,
+            None,
+            Vec::new(),
+            sub_units,
+            now,
+        );
+        self.commit(&fx);
+        profile
+    }
+
+    /// Record a deposit or withdrawal of `wallet`'s profile in `fx`.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &mut self,
+        fx: &mut TxEffects,
+        wallet: AccountAddress,
+        kind: TransferKind,
+        market: Option<MarketId>,
+        markets: Vec<MarketId>,
+        sub_units: u64,
+        now: Timestamp,
+    ) {
+        let decimals = self.core.ledger.config().quote_decimals;
+        let amount = Decimal::try_from_i128_with_scale(i128::from(sub_units), decimals)
+            .unwrap_or(Decimal::MAX);
+        self.next_record += 1;
+        let address = profile_address(&wallet);
+        fx.transfers.push(TransferRecord {
+            id: self.next_record,
+            address,
+            wallet,
+            kind,
+            market,
+            markets,
+            amount,
+            timestamp: now,
+        });
+        fx.accounts.insert(address);
     }
 
     // ---- transactions ----
@@ -626,7 +724,7 @@ impl Exchange {
         now: Timestamp,
     ) -> Result<TxEffects, TxError> {
         let decoded = abi::decode_call(self.config.package, call)?;
-        let wallet = self.acting_wallet(sender, decoded.delegation)?;
+        let wallet = self.acting_wallet(sender, decoded.delegation, now)?;
         let profile = profile_address(&wallet);
         let function = format!("{}::{}", call.module.name, call.function);
         let vectors = || TxError::VectorLength {
@@ -646,6 +744,16 @@ impl Exchange {
                     ],
                 ));
                 fx.accounts.insert(credited);
+                self.transfer(
+                    &mut fx,
+                    user,
+                    TransferKind::Deposit,
+                    None,
+                    Vec::new(),
+                    amount,
+                    now,
+                );
+                self.commit(&fx);
                 Ok(fx)
             }
             Action::Withdraw { market, amount } => {
@@ -666,6 +774,73 @@ impl Exchange {
                     ],
                 ));
                 fx.accounts.insert(profile);
+                let kind = TransferKind::Withdraw;
+                self.transfer(&mut fx, wallet, kind, Some(market), Vec::new(), amount, now);
+                self.commit(&fx);
+                Ok(fx)
+            }
+            Action::WithdrawMultiple { amount, markets } => {
+                let markets: Vec<MarketId> = markets.into_iter().map(MarketId).collect();
+                if markets.is_empty() || markets.iter().any(|m| !self.books.contains_key(m)) {
+                    return Err(kana(KanaAbort::MarketNotFound).into());
+                }
+                self.core.ledger.withdraw(wallet, amount)?;
+                let mut fx = TxEffects::default();
+                fx.events.push(ChainEvent::new(
+                    "WithdrawEvent",
+                    vec![
+                        (
+                            "market_ids",
+                            Value::Array(markets.iter().map(|m| num(m.0)).collect()),
+                        ),
+                        ("profile_address", num(profile)),
+                        ("user", num(wallet)),
+                        ("amount", num(amount)),
+                        ("timestamp", num(now.as_secs())),
+                    ],
+                ));
+                fx.accounts.insert(profile);
+                let kind = TransferKind::Withdraw;
+                self.transfer(&mut fx, wallet, kind, None, markets, amount, now);
+                self.commit(&fx);
+                Ok(fx)
+            }
+            Action::SettlePnl { market } => {
+                if !self.books.contains_key(&MarketId(market)) {
+                    return Err(kana(KanaAbort::MarketNotFound).into());
+                }
+                Ok(TxEffects::default())
+            }
+            Action::AddDelegate {
+                delegate,
+                expires_at_secs,
+            } => {
+                let expires = (expires_at_secs != 0).then(|| Timestamp::from_secs(expires_at_secs));
+                self.set_delegate_until(wallet, delegate, expires);
+                let mut fx = TxEffects::default();
+                fx.events.push(ChainEvent::new(
+                    "DelegateAddedEvent",
+                    vec![
+                        ("user", num(wallet)),
+                        ("delegate", num(delegate)),
+                        ("expires_at", num(expires_at_secs)),
+                        ("timestamp", num(now.as_secs())),
+                    ],
+                ));
+                Ok(fx)
+            }
+            Action::RemoveDelegate => {
+                let mut fx = TxEffects::default();
+                if let Some(old) = self.delegates.remove(&wallet) {
+                    fx.events.push(ChainEvent::new(
+                        "DelegateRemovedEvent",
+                        vec![
+                            ("user", num(wallet)),
+                            ("delegate", num(old.address)),
+                            ("timestamp", num(now.as_secs())),
+                        ],
+                    ));
+                }
                 Ok(fx)
             }
             Action::Place { market, order } => self.transact(MarketId(market), now, |tx| {
@@ -767,11 +942,12 @@ impl Exchange {
         &self,
         sender: AccountAddress,
         delegation: Option<Delegation>,
+        now: Timestamp,
     ) -> Result<AccountAddress, Abort> {
         let Some(d) = delegation else {
             return Ok(sender);
         };
-        if self.delegates.get(&d.owner) != Some(&sender) {
+        if self.delegate_at(d.owner, now) != Some(sender) {
             return Err(kana(KanaAbort::NotKana));
         }
         if d.profile_index.is_some_and(|i| i != 0) {
@@ -856,6 +1032,13 @@ impl Exchange {
                 limit,
             );
         }
+        for t in &fx.transfers {
+            let log = self.transfers.entry(t.address).or_default();
+            log.push_back(t.clone());
+            while log.len() > limit {
+                log.pop_front();
+            }
+        }
         for c in &fx.cancelled {
             if let Some(r) = self.orders.get_mut(&(c.market, c.order_id)) {
                 r.status = OrderState::Cancelled;
@@ -926,6 +1109,7 @@ impl Exchange {
                         ("timestamp", num(now.as_secs())),
                     ],
                 ));
+                self.record_funding(market, &summary, now);
                 all.funding.push((market, summary));
                 all.markets.insert(market);
                 all.accounts
@@ -961,7 +1145,49 @@ impl Exchange {
         all
     }
 
+    /// Keep every position's payment of a settlement as a [`FundingRecord`].
+    fn record_funding(&mut self, market: MarketId, summary: &FundingSummary, now: Timestamp) {
+        let limit = self.config.history_limit.max(1);
+        for p in &summary.payments {
+            self.next_record += 1;
+            let record = FundingRecord {
+                id: self.next_record,
+                address: p.account,
+                market,
+                trade_side: p.side,
+                size: p.lots,
+                rate: summary.rate,
+                mark: summary.mark,
+                amount: -p.paid,
+                trade_id: self
+                    .core
+                    .position_ids
+                    .get(&(market, p.account, p.side))
+                    .copied(),
+                timestamp: now,
+            };
+            let log = self.funding_history.entry(p.account).or_default();
+            log.push_back(record);
+            while log.len() > limit {
+                log.pop_front();
+            }
+        }
+    }
+
     // ---- reads ----
+
+    /// A profile's deposits and withdrawals, oldest first (the last `history_limit`).
+    pub fn transfers(&self, profile: AccountAddress) -> impl Iterator<Item = &TransferRecord> + '_ {
+        self.transfers.get(&profile).into_iter().flatten()
+    }
+
+    /// A profile's funding payments, oldest first (the last `history_limit`).
+    pub fn funding_history(
+        &self,
+        profile: AccountAddress,
+    ) -> impl Iterator<Item = &FundingRecord> + '_ {
+        self.funding_history.get(&profile).into_iter().flatten()
+    }
 
     /// A market's book.
     pub fn book(&self, market: MarketId) -> Option<&OrderBook> {

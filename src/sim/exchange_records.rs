@@ -231,6 +231,73 @@ pub struct CancelRecord {
     pub timestamp: Timestamp,
 }
 
+/// Which way collateral moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// Into the profile (`deposit`, or the simulator's auto-funding of a new wallet).
+    Deposit,
+    /// Out of the profile (`withdraw`, `withdraw_multiple_markets`).
+    Withdraw,
+}
+
+impl TransferKind {
+    /// The record's `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Deposit => "deposit",
+            TransferKind::Withdraw => "withdraw",
+        }
+    }
+}
+
+/// One deposit or withdrawal of a profile: the `getDepositAndWithdrawHistory` /
+/// `deposit_withdraw_history` record (shape \[UNK\] at Kana; see the serving layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRecord {
+    /// Unique per record, increasing (history cursors).
+    pub id: u64,
+    /// Profile address.
+    pub address: AccountAddress,
+    /// The wallet that owns the profile.
+    pub wallet: AccountAddress,
+    /// Deposit or withdrawal.
+    pub kind: TransferKind,
+    /// The market a withdrawal named (none for deposits and multi-market withdrawals).
+    pub market: Option<MarketId>,
+    /// Markets a `withdraw_multiple_markets` named (empty otherwise).
+    pub markets: Vec<MarketId>,
+    /// Amount (quote, human).
+    pub amount: Decimal,
+    /// When.
+    pub timestamp: Timestamp,
+}
+
+/// One funding payment of one position: the `getFundingHistory` record (shape \[UNK\] at
+/// Kana; see the serving layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundingRecord {
+    /// Unique per record, increasing.
+    pub id: u64,
+    /// Profile address.
+    pub address: AccountAddress,
+    /// Market.
+    pub market: MarketId,
+    /// Position side.
+    pub trade_side: PositionSide,
+    /// Position size at settlement.
+    pub size: Lots,
+    /// Rate applied (positive: longs pay shorts).
+    pub rate: Decimal,
+    /// Mark price used.
+    pub mark: Decimal,
+    /// What the position's margin gained (negative: it paid).
+    pub amount: Decimal,
+    /// Kana `trade_id` of the position.
+    pub trade_id: Option<u128>,
+    /// Settlement time.
+    pub timestamp: Timestamp,
+}
+
 /// A liquidation done by a tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiquidationRecord {
@@ -323,6 +390,8 @@ pub struct TxEffects {
     pub liquidations: Vec<LiquidationRecord>,
     /// Funding settlements (ticks only).
     pub funding: Vec<(MarketId, FundingSummary)>,
+    /// Deposits and withdrawals.
+    pub transfers: Vec<TransferRecord>,
     /// TP/SL triggers whose closing order was refused (e.g. 1007 on an empty book); the position
     /// stays and the trigger fires again on a later tick.
     pub failed_triggers: Vec<(Trigger, Abort)>,
@@ -342,6 +411,7 @@ impl TxEffects {
         self.cancelled.extend(other.cancelled);
         self.liquidations.extend(other.liquidations);
         self.funding.extend(other.funding);
+        self.transfers.extend(other.transfers);
         self.failed_triggers.extend(other.failed_triggers);
         self.markets.extend(other.markets);
         self.accounts.extend(other.accounts);

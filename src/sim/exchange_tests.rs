@@ -892,3 +892,171 @@ fn the_same_calls_give_the_same_effects() {
     };
     assert_eq!(run(), run());
 }
+
+/// A wallet registers its delegate on chain (`add_delegate`), which then trades for it until the
+/// delegation lapses or is removed; a delegate cannot register delegates for the owner.
+#[test]
+fn delegation_is_granted_expired_and_removed_by_entry_functions() {
+    let mut s = Sim::new();
+    s.deposit(1, 1000);
+    let (owner, delegate) = (wallet(1), 9u8);
+    let place = |s: &mut Sim| {
+        let mut a = vec![json!(owner.to_string())];
+        a.extend(Sim::limit_args(true, false, 1000, 5000, 5, 0));
+        s.call(
+            delegate,
+            DELEGATED_SCRIPTS,
+            "place_delegated_limit_order",
+            a,
+        )
+    };
+    assert_eq!(place(&mut s).unwrap_err(), kana(KanaAbort::NotKana));
+    // Granted until T0 + 10 (each call advances the clock one second).
+    let until = T0 + 10;
+    let fx = s
+        .direct(
+            1,
+            "add_delegate",
+            vec![
+                json!(wallet(delegate).to_string()),
+                json!(until.to_string()),
+            ],
+        )
+        .unwrap();
+    assert_eq!(fx.events[0].name, "DelegateAddedEvent");
+    assert_eq!(s.ex.delegate_of(owner), Some(wallet(delegate)));
+    place(&mut s).unwrap();
+    assert_eq!(s.ex.open_orders(profile(1), None).len(), 1);
+    s.secs = until;
+    assert_eq!(
+        place(&mut s).unwrap_err(),
+        kana(KanaAbort::NotKana),
+        "lapsed"
+    );
+    // Extended without expiry (0), then removed.
+    s.direct(
+        1,
+        "add_delegate",
+        vec![json!(wallet(delegate).to_string()), json!("0")],
+    )
+    .unwrap();
+    place(&mut s).unwrap();
+    assert_eq!(s.ex.open_orders(profile(1), None).len(), 2);
+    let fx = s.direct(1, "remove_delegate", vec![]).unwrap();
+    assert_eq!(fx.events[0].name, "DelegateRemovedEvent");
+    assert_eq!(place(&mut s).unwrap_err(), kana(KanaAbort::NotKana));
+    assert!(
+        s.direct(1, "remove_delegate", vec![])
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    // The delegate's own add_delegate registers a delegate of the delegate, not of the owner.
+    s.direct(
+        delegate,
+        "add_delegate",
+        vec![json!(wallet(delegate).to_string()), json!("0")],
+    )
+    .unwrap();
+    assert_eq!(place(&mut s).unwrap_err(), kana(KanaAbort::NotKana));
+    assert_eq!(s.ex.delegate_of(owner), None);
+}
+
+/// Deposits and withdrawals (single and multi-market) are kept as records; `settle_pnl` checks
+/// the market and changes nothing.
+#[test]
+fn transfers_are_recorded_and_multi_market_withdrawals_draw_once() {
+    let mut s = Sim::new();
+    let mut btc = MarketSpec::kana_apt_testnet();
+    btc.id = MarketId(1339);
+    s.ex.add_market(btc);
+    s.deposit(1, 100);
+    s.direct(1, "withdraw", vec![json!("1338"), json!("2500000")])
+        .unwrap();
+    let before = s.available(1);
+    let fx = s
+        .direct(
+            1,
+            "withdraw_multiple_markets",
+            vec![json!("1000000"), json!(["1338", "1339"])],
+        )
+        .unwrap();
+    assert_eq!(fx.events[0].name, "WithdrawEvent");
+    assert_eq!(s.available(1), before - dec!(1));
+    for markets in [json!(["1338", "9"]), json!([])] {
+        assert_eq!(
+            s.direct(1, "withdraw_multiple_markets", vec![json!("1"), markets])
+                .unwrap_err(),
+            kana(KanaAbort::MarketNotFound)
+        );
+    }
+    assert_eq!(
+        s.direct(
+            1,
+            "withdraw_multiple_markets",
+            vec![json!("999000000000"), json!(["1338"])]
+        )
+        .unwrap_err(),
+        kana(KanaAbort::InsufficientBalanceInTradingAccountToWithdraw)
+    );
+    let records: Vec<_> = s.ex.transfers(profile(1)).cloned().collect();
+    let summary: Vec<_> = records
+        .iter()
+        .map(|t| (t.kind, t.market, t.markets.len(), t.amount, t.wallet))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (TransferKind::Deposit, None, 0, dec!(100), wallet(1)),
+            (TransferKind::Withdraw, Some(APT), 0, dec!(2.5), wallet(1)),
+            (TransferKind::Withdraw, None, 2, dec!(1), wallet(1)),
+        ]
+    );
+    assert!(records.windows(2).all(|w| w[0].id < w[1].id));
+    let fx = s.direct(1, "settle_pnl", vec![json!("1338")]).unwrap();
+    assert!(fx.is_empty());
+    assert_eq!(
+        s.direct(1, "settle_pnl", vec![json!("9")]).unwrap_err(),
+        kana(KanaAbort::MarketNotFound)
+    );
+    // The faucet is a deposit too.
+    let profile = s.ex.faucet(wallet(3), 5_000_000, s.now());
+    let faucet: Vec<_> =
+        s.ex.transfers(profile)
+            .map(|t| (t.kind, t.amount))
+            .collect();
+    assert_eq!(faucet, [(TransferKind::Deposit, dec!(5))]);
+}
+
+/// Each funding settlement leaves one record per position with what its margin gained.
+#[test]
+fn funding_payments_are_recorded_per_position() {
+    let mut s = Sim::alice_long_from_bob();
+    s.ex.set_index(APT, dec!(5.5));
+    s.ex.tick(Timestamp::from_secs(T0 + 10));
+    s.ex.tick(Timestamp::from_secs(T0 + 3610));
+    let long: Vec<_> = s.ex.funding_history(profile(1)).cloned().collect();
+    let short: Vec<_> = s.ex.funding_history(profile(2)).cloned().collect();
+    let [l] = long.as_slice() else {
+        panic!("{long:?}")
+    };
+    let [r] = short.as_slice() else {
+        panic!("{short:?}")
+    };
+    assert_eq!(
+        (l.trade_side, l.size, l.rate, l.mark, l.amount),
+        (
+            PositionSide::Long,
+            Lots(1000),
+            dec!(0.0001),
+            dec!(5.5),
+            dec!(-0.00055)
+        )
+    );
+    assert_eq!(
+        (r.trade_side, r.amount),
+        (PositionSide::Short, dec!(0.00055))
+    );
+    assert_eq!(l.timestamp, Timestamp::from_secs(T0 + 3610));
+    assert!(l.trade_id.is_some());
+}

@@ -18,7 +18,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{MarketId, PositionSide, Timestamp};
+use crate::aptos::AccountAddress;
+use crate::model::{Lots, MarketId, PositionSide, Timestamp};
 
 use super::Abort;
 use super::accounting::{Ledger, market_range};
@@ -87,8 +88,21 @@ pub enum MarkSource {
     LastTrade,
 }
 
-/// What a funding settlement did in one market.
+/// One position's part of a funding settlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundingPayment {
+    /// Profile.
+    pub account: AccountAddress,
+    /// Position side.
+    pub side: PositionSide,
+    /// Position size at settlement.
+    pub lots: Lots,
+    /// Paid by the position (negative: received), settled into its margin.
+    pub paid: Decimal,
+}
+
+/// What a funding settlement did in one market.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FundingSummary {
     /// Rate applied.
     pub rate: Decimal,
@@ -100,6 +114,8 @@ pub struct FundingSummary {
     pub shorts_received: Decimal,
     /// `longs_paid − shorts_received`, credited to the insurance fund.
     pub to_insurance: Decimal,
+    /// Every position's payment, in position order (market, profile, side).
+    pub payments: Vec<FundingPayment>,
 }
 
 impl Ledger {
@@ -147,6 +163,7 @@ impl Ledger {
             longs_paid: Decimal::ZERO,
             shorts_received: Decimal::ZERO,
             to_insurance: Decimal::ZERO,
+            payments: Vec::new(),
         };
         for ((_, account, side), position) in self.positions.range_mut(market_range(market)) {
             let payment = spec.notional_at(position.lots, mark) * rate;
@@ -162,6 +179,12 @@ impl Ledger {
             };
             position.margin -= paid;
             refresh_liquidation_price(position, &spec);
+            summary.payments.push(FundingPayment {
+                account: *account,
+                side: *side,
+                lots: position.lots,
+                paid,
+            });
             if let Some(b) = self.accounts.get_mut(account) {
                 b.funding_paid += paid;
             }

@@ -46,7 +46,16 @@
 //! * cancelling another account's order → `E_INVALID_USER` (24); an id not resting →
 //!   `E_INVALID_MARKET_ORDER_ID` (22);
 //! * not enough collateral for an order → Kana 1012; funding settles into the position's
-//!   isolated margin; liquidation closes at the mark ([`accounting`]).
+//!   isolated margin; liquidation closes at the mark ([`accounting`]);
+//! * a delegate is registered by the owner wallet with `perpetual_scripts::add_delegate(delegate,
+//!   expires_at_secs)` and dropped with `remove_delegate()` — Kana's function for it is unknown
+//!   ([`exchange`], [`abi`]);
+//! * `withdraw_multiple_markets(amount, market_ids)` draws `amount` once from the profile's single
+//!   balance; `settle_pnl(market)` has nothing to settle ([`exchange`]);
+//! * gas is a model, not a metered VM: `base + per_order × orders named by the call`, charged to
+//!   the sender's simulated APT balance for commits and aborts alike ([`server::GasModel`]);
+//! * funding-history and deposit/withdraw records have a shape of the simulator's own (Kana's is
+//!   unknown; [`server::indexer`]).
 
 pub mod abi;
 pub mod accounting;

@@ -11,8 +11,10 @@ use crate::model::{
 use super::{Abort, CancelReason};
 
 /// What happens when a taker reaches a resting order of its own account (Econia's
-/// `self_match_behavior` flags).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `self_match_behavior` flags). Named in config as `abort`, `cancel_both`, `cancel_maker`,
+/// `cancel_taker`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SelfMatchBehavior {
     /// Abort the transaction with `E_SELF_MATCH` (19). Econia's `ABORT`, the default.
     #[default]
@@ -25,8 +27,10 @@ pub enum SelfMatchBehavior {
     CancelTaker,
 }
 
-/// What a market order does when the book cannot fill all of it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a market order does when the book cannot fill all of it. Named in config as `abort`,
+/// `fill_partial`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MarketShortfall {
     /// Refuse the whole order with Kana `E_INSUFFICIENT_LIQUIDITY_IN_ORDERBOOK` (1007).
     #[default]

@@ -9,10 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-
 use super::{Shared, SimCore, TxnState, Update};
-use crate::aptos::{AccountAddress, KanaAbort};
+use crate::aptos::{AccountAddress, EntryFunction, KanaAbort};
 use crate::model::{Level, MarketId, Timestamp, VenueOrderId};
 use crate::sim::exchange::{Exchange, TxEffects, TxError};
 use crate::sim::market::{MarketAccess, SyntheticMarket};
@@ -28,8 +26,13 @@ pub fn fund_synthetic(exchange: &mut Exchange, market: &SyntheticMarket) {
 }
 
 /// Credit `auto_fund` to `wallet`'s profile the first time it is seen (node submit, REST
-/// queries by wallet). Returns the profile when it was funded now.
-pub fn auto_fund(core: &mut SimCore, wallet: AccountAddress) -> Option<AccountAddress> {
+/// queries by wallet), as a deposit in its history; the profile's update is queued in
+/// [`SimCore::pending`]. Returns the profile when it was funded now.
+pub fn auto_fund(
+    core: &mut SimCore,
+    wallet: AccountAddress,
+    now: Timestamp,
+) -> Option<AccountAddress> {
     if !core.funded.insert(wallet) {
         return None;
     }
@@ -44,7 +47,9 @@ pub fn auto_fund(core: &mut SimCore, wallet: AccountAddress) -> Option<AccountAd
     if sub_units == 0 {
         return None;
     }
-    Some(core.exchange.ledger_mut().deposit(wallet, sub_units))
+    let profile = core.exchange.faucet(wallet, sub_units, now);
+    core.pending.push(Update::Account(profile));
+    Some(profile)
 }
 
 /// Ledger time in µs.
@@ -126,12 +131,16 @@ fn updates_of(fx: &TxEffects, out: &mut Vec<Update>) {
     }
 }
 
-fn draw(core: &mut SimCore, p: f64) -> bool {
-    p > 0.0 && core.faults.random::<f64>() < p
+/// Gas units of `call` under the simulator's [`GasModel`](super::GasModel): the base plus the
+/// orders the call names (a call that does not decode costs the base).
+pub fn gas_units(core: &SimCore, call: &EntryFunction) -> u64 {
+    let orders = crate::sim::abi::decode_call(core.package, call).map_or(0, |c| c.action.orders());
+    core.config.gas.units(orders)
 }
 
 /// Commit every due mempool entry (in sequence order per sender), drop the expired ones.
-/// Returns the updates to publish.
+/// A committed transaction (success or abort) consumes its sequence number and charges
+/// `gas_used × gas_unit_price` octas to the sender. Returns the updates to publish.
 pub fn commit_due(core: &mut SimCore, now: Timestamp) -> Vec<Update> {
     let mut out = Vec::new();
     let now_us = usecs(now);
@@ -140,11 +149,7 @@ pub fn commit_due(core: &mut SimCore, now: Timestamp) -> Vec<Update> {
         let mut progressed = false;
         let mut i = 0;
         while i < core.mempool.len() {
-            let Some((hash, sender, seq, expiration)) = core
-                .mempool
-                .get(i)
-                .map(|(h, s, q, _, e)| (h.clone(), *s, *q, *e))
-            else {
+            let Some((hash, meta)) = core.mempool.get(i).map(|e| (e.hash.clone(), e.meta)) else {
                 break;
             };
             let due = match core.txns.get(&hash) {
@@ -155,51 +160,71 @@ pub fn commit_due(core: &mut SimCore, now: Timestamp) -> Vec<Update> {
                     continue;
                 }
             };
-            let on_chain = core.sequence.get(&sender).copied().unwrap_or(0);
-            if expiration <= now_secs || seq < on_chain {
+            let on_chain = core.sequence.get(&meta.sender).copied().unwrap_or(0);
+            if meta.expiration_secs <= now_secs || meta.sequence_number < on_chain {
                 core.txns.insert(hash, TxnState::Dropped);
                 core.mempool.remove(i);
                 continue;
             }
-            if due > now_us || seq != on_chain {
+            if due > now_us || meta.sequence_number != on_chain {
                 i += 1;
                 continue;
             }
             let entry = core.mempool.remove(i);
             progressed = true;
-            let call = entry.3;
             let faults = core.config.faults.clone();
-            if draw(core, faults.tx_expire_probability) {
+            if core.draw(faults.tx_expire_probability) {
+                core.injected.tx_expired += 1;
                 core.txns.insert(hash, TxnState::Dropped);
                 continue;
             }
             let package = core.package;
-            let result = if draw(core, faults.tx_abort_probability) {
-                Err(TxError::Abort(Abort::Kana(KanaAbort::NotKana)))
+            let units = gas_units(core, &entry.call);
+            let (result, gas_used) = if units > meta.max_gas_amount {
+                // Execution would run past the limit: `Out of gas`, the whole limit charged.
+                (Err(None), meta.max_gas_amount)
+            } else if core.draw(faults.tx_abort_probability) {
+                core.injected.tx_aborts += 1;
+                (
+                    Err(Some(TxError::Abort(Abort::Kana(faults.abort())))),
+                    units,
+                )
             } else {
-                core.exchange.execute(sender, &call, now)
+                (
+                    core.exchange
+                        .execute(meta.sender, &entry.call, now)
+                        .map_err(Some),
+                    units,
+                )
             };
-            core.sequence.insert(sender, seq.saturating_add(1));
+            core.sequence
+                .insert(meta.sender, meta.sequence_number.saturating_add(1));
+            core.charge_gas(meta.sender, gas_used.saturating_mul(meta.gas_unit_price));
             core.version = core.version.saturating_add(1);
-            let state = match result {
+            let (success, vm_status, events) = match result {
                 Ok(fx) => {
                     updates_of(&fx, &mut out);
-                    TxnState::Committed {
-                        version: core.version,
-                        success: true,
-                        vm_status: "Executed successfully".to_string(),
-                        events: fx.events_json(package),
-                    }
+                    (
+                        true,
+                        "Executed successfully".to_string(),
+                        fx.events_json(package),
+                    )
                 }
-                Err(e) => TxnState::Committed {
-                    version: core.version,
-                    success: false,
-                    vm_status: e.vm_status(package),
-                    events: Vec::new(),
-                },
+                Err(Some(e)) => (false, e.vm_status(package), Vec::new()),
+                Err(None) => (false, "Out of gas".to_string(), Vec::new()),
             };
-            out.push(Update::Account(profile_address(&sender)));
-            core.txns.insert(hash, state);
+            out.push(Update::Account(profile_address(&meta.sender)));
+            core.txns.insert(
+                hash,
+                TxnState::Committed {
+                    version: core.version,
+                    success,
+                    vm_status,
+                    gas_used,
+                    timestamp_usecs: now_us,
+                    events,
+                },
+            );
         }
         if !progressed {
             break;
@@ -246,6 +271,7 @@ pub async fn run(shared: Arc<Shared>) {
                 updates.extend(step_market(&mut core, now));
                 next_step = Some(now.plus(Duration::from_millis(step_ms)));
             }
+            updates.append(&mut core.pending);
             updates
         };
         let mut seen = std::collections::BTreeSet::new();

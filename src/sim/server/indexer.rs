@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`Update::Book`] | `orderbook` snapshot (both sides, one entry per level), `bestPrice` |
 //! | [`Update::Trades`] (and `Book`) | `recent_trades`: records newer than the connection's cursor |
-//! | [`Update::Account`] | `positions` and `open_orders` snapshots, new or changed `trade_history` / `order_history` records, `live_*` one record per frame |
+//! | [`Update::Account`] | `positions` and `open_orders` snapshots, new or changed `trade_history` / `order_history` records, new `deposit_withdraw_history` records, `live_*` one record per frame |
 //! | [`Update::Funding`] | `live_funding_rate` for that market |
 //!
 //! Updates waiting in the channel are coalesced (a burst of `Book(1338)` gives one snapshot). A
@@ -36,12 +36,20 @@
 //!   REST names, §4.2.3), `null` for an empty side.
 //! * History snapshots hold the newest [`HISTORY_SNAPSHOT`] records; books show
 //!   [`BOOK_LEVELS`] levels per side.
+//! * `deposit_withdraw_history` has no sample anywhere (reference §7.4 \[UNK\]), nor has the REST
+//!   `getDepositAndWithdrawHistory` record (§4.1.8 \[UNK\]): both serve [`transfer_json`], a
+//!   record in the house style of the other profile topics (profile `address`, `market_id` as a
+//!   string, human decimal `amount`, Unix-second `timestamp` / `last_updated`) plus `user` (the
+//!   wallet), `type` (`"deposit"` / `"withdraw"`), `market_ids` and a unique `id`. The topic
+//!   behaves like `trade_history`: the recent list on subscribe, then only new records.
 //!
 //! Faults ([`super::FaultConfig`]): every push is delayed by `ws_delay_ms`; with
 //! `ws_drop_probability` the socket is closed instead of the push, with
 //! `ws_malformed_probability` a malformed frame is sent instead (a bad number in an orderbook
-//! level, otherwise truncated JSON). Draws come from the core's fault stream and are made only
-//! when a probability is above zero.
+//! level, otherwise truncated JSON); with `ws_stall_probability` a round of pushes is held for
+//! `ws_stall_ms` with the socket open and unread (pings go unanswered meanwhile), then sent —
+//! unless a change of the faults ([`Shared::set_faults`]) ends the stall first. Draws come from
+//! the core's fault stream and are made only when a probability is above zero.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -51,7 +59,6 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
-use rand::Rng;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -60,7 +67,8 @@ use super::{Shared, SimCore, Update};
 use crate::aptos::AccountAddress;
 use crate::model::{Level, Liquidity, Lots, MarketId, MarketSpec, Rounding, Ticks, Timestamp};
 use crate::sim::exchange::{
-    Exchange, FillCause, OrderRecord, OrderState, PositionRecord, TradeRecord,
+    Exchange, FillCause, FundingRecord, OrderRecord, OrderState, PositionRecord, TradeRecord,
+    TransferRecord,
 };
 use crate::venue::kana::ws::records_frame;
 
@@ -107,6 +115,8 @@ pub enum Subscription {
     LiveOrderHistory(AccountAddress),
     /// `live_trade_history` of a profile (one record per push).
     LiveTradeHistory(AccountAddress),
+    /// `deposit_withdraw_history` of a profile.
+    DepositWithdrawHistory(AccountAddress),
     /// `live_funding_rate` (all markets).
     Funding,
     /// `bestPrice` (all markets).
@@ -138,6 +148,7 @@ impl Subscription {
             "trade_history" => Subscription::TradeHistory(address()?),
             "live_order_history" => Subscription::LiveOrderHistory(address()?),
             "live_trade_history" => Subscription::LiveTradeHistory(address()?),
+            "deposit_withdraw_history" => Subscription::DepositWithdrawHistory(address()?),
             "live_funding_rate" => Subscription::Funding,
             "bestPrice" | "best_price" => Subscription::BestPrice,
             _ => return None,
@@ -296,6 +307,41 @@ pub fn funding_json(ex: &Exchange, market: MarketId, now: Timestamp) -> Value {
         "last_updated": secs(now),
         "market_id": market.0.to_string(),
         "transaction_timestamp": last,
+    })
+}
+
+/// A deposit / withdrawal record: `deposit_withdraw_history` and REST
+/// `getDepositAndWithdrawHistory` (shape decided by the simulator, see the module docs).
+pub fn transfer_json(t: &TransferRecord) -> Value {
+    json!({
+        "id": t.id.to_string(),
+        "address": t.address.to_hex_long(),
+        "user": t.wallet.to_hex_long(),
+        "type": t.kind.as_str(),
+        "market_id": t.market.map_or(Value::Null, |m| Value::String(m.0.to_string())),
+        "market_ids": t.markets.iter().map(|m| m.0.to_string()).collect::<Vec<_>>(),
+        "amount": dec(t.amount),
+        "timestamp": secs(t.timestamp),
+        "last_updated": secs(t.timestamp),
+    })
+}
+
+/// A funding-payment record of REST `getFundingHistory` (shape \[UNK\] at Kana, §4.1.8; the
+/// simulator's: the position's keys as in `positions`, the rate as in `live_funding_rate`,
+/// `mark_price`, and `amount` = what the position's margin gained, negative when it paid).
+pub fn funding_record_json(spec: &MarketSpec, f: &FundingRecord) -> Value {
+    json!({
+        "id": f.id.to_string(),
+        "address": f.address.to_hex_long(),
+        "market_id": f.market.0.to_string(),
+        "trade_side": f.trade_side.is_long(),
+        "size": size(spec, f.size),
+        "funding_rate": dec(f.rate),
+        "mark_price": dec(f.mark),
+        "amount": dec(f.amount),
+        "trade_id": f.trade_id.map_or(Value::Null, |t| Value::String(t.to_string())),
+        "timestamp": secs(f.timestamp),
+        "last_updated": secs(f.timestamp),
     })
 }
 
@@ -465,6 +511,8 @@ pub struct Connection {
     history: BTreeMap<AccountAddress, HistoryCursor>,
     /// `live_trade_history` / `live_order_history` per profile.
     live: BTreeMap<AccountAddress, HistoryCursor>,
+    /// `deposit_withdraw_history`: highest record id pushed per profile.
+    transfer_cursor: BTreeMap<AccountAddress, u64>,
 }
 
 impl Connection {
@@ -525,6 +573,16 @@ impl Connection {
                 let fills: Vec<&TradeRecord> = ex.trades(p).collect();
                 let records = trades_json(ex, newest(fills, 1));
                 vec![frame("live_trade_history", &records)]
+            }
+            Subscription::DepositWithdrawHistory(p) => {
+                let all: Vec<&TransferRecord> = ex.transfers(p).collect();
+                let last = all.iter().map(|t| t.id).max().unwrap_or(0);
+                self.transfer_cursor.insert(p, last);
+                let records: Vec<Value> = newest(all, HISTORY_SNAPSHOT)
+                    .into_iter()
+                    .map(transfer_json)
+                    .collect();
+                vec![frame("deposit_withdraw_history", &records)]
             }
             Subscription::Funding => {
                 let records: Vec<Value> = ex.markets().map(|m| funding_json(ex, m, now)).collect();
@@ -594,6 +652,18 @@ impl Connection {
                     "order_history",
                     &orders_json(ex, newest(changed, HISTORY_SNAPSHOT)),
                 ));
+            }
+        }
+        if self.subs.contains(&Subscription::DepositWithdrawHistory(p)) {
+            let last = self.transfer_cursor.get(&p).copied().unwrap_or(0);
+            let fresh: Vec<&TransferRecord> = ex.transfers(p).filter(|t| t.id > last).collect();
+            if let Some(max) = fresh.iter().map(|t| t.id).max() {
+                self.transfer_cursor.insert(p, max);
+                let records: Vec<Value> = newest(fresh, HISTORY_SNAPSHOT)
+                    .into_iter()
+                    .map(transfer_json)
+                    .collect();
+                out.push(frame("deposit_withdraw_history", &records));
             }
         }
         let (live_orders, live_trades) = (
@@ -689,23 +759,45 @@ enum Push {
     Drop,
 }
 
-/// Decide each frame's fate from the fault stream (the first drop ends the list).
-fn plan(core: &mut SimCore, frames: Vec<String>) -> Vec<Push> {
-    let drop_p = core.config.faults.ws_drop_probability;
-    let bad_p = core.config.faults.ws_malformed_probability;
-    let mut out = Vec::with_capacity(frames.len());
+/// One round of pushes and how to send them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    pushes: Vec<Push>,
+    /// Fixed delay before each push (`ws_delay_ms`).
+    delay: Duration,
+    /// Hold the round this long first (a `ws_stall` fault).
+    stall: Option<Duration>,
+}
+
+/// Decide each frame's fate from the fault stream (the first drop ends the list), and whether
+/// the round stalls (one draw per non-empty round).
+fn plan(core: &mut SimCore, frames: Vec<String>) -> Plan {
+    let faults = core.config.faults.clone();
+    let stall = if !frames.is_empty() && core.draw(faults.ws_stall_probability) {
+        core.injected.ws_stalls += 1;
+        Some(Duration::from_millis(faults.ws_stall_ms))
+    } else {
+        None
+    };
+    let mut pushes = Vec::with_capacity(frames.len());
     for f in frames {
-        if drop_p > 0.0 && core.faults.random::<f64>() < drop_p {
-            out.push(Push::Drop);
+        if core.draw(faults.ws_drop_probability) {
+            core.injected.ws_drops += 1;
+            pushes.push(Push::Drop);
             break;
         }
-        if bad_p > 0.0 && core.faults.random::<f64>() < bad_p {
-            out.push(Push::Malformed(malformed(&f)));
+        if core.draw(faults.ws_malformed_probability) {
+            core.injected.ws_malformed += 1;
+            pushes.push(Push::Malformed(malformed(&f)));
         } else {
-            out.push(Push::Send(f));
+            pushes.push(Push::Send(f));
         }
     }
-    out
+    Plan {
+        pushes,
+        delay: Duration::from_millis(faults.ws_delay_ms),
+        stall,
+    }
 }
 
 /// A frame the client must refuse: an orderbook frame with a bad number in its first level's
@@ -728,12 +820,22 @@ pub fn malformed(frame: &str) -> String {
     frame.get(..cut).unwrap_or("").to_owned()
 }
 
-/// Send the pushes; `false` when the connection is over (a drop fault, or the client is gone
-/// or not reading).
-async fn send_all(socket: &mut WebSocket, pushes: Vec<Push>, delay: Duration) -> bool {
-    for push in pushes {
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+/// Send a round of pushes; `false` when the connection is over (a drop fault, or the client is
+/// gone or not reading). A stall waits first, ended early by a change of the faults.
+async fn send_all(
+    socket: &mut WebSocket,
+    plan: Plan,
+    faults_changed: &mut tokio::sync::watch::Receiver<u64>,
+) -> bool {
+    if let Some(stall) = plan.stall {
+        tokio::select! {
+            () = tokio::time::sleep(stall) => {}
+            _ = faults_changed.changed() => {}
+        }
+    }
+    for push in plan.pushes {
+        if !plan.delay.is_zero() {
+            tokio::time::sleep(plan.delay).await;
         }
         let text = match push {
             Push::Drop => {
@@ -754,25 +856,28 @@ async fn send_all(socket: &mut WebSocket, pushes: Vec<Push>, delay: Duration) ->
 // The connection task
 // ---------------------------------------------------------------------------------------------
 
-/// Build frames under the lock, plan their faults, release the lock.
+/// Build frames under the lock, plan their faults, release the lock. The faults seen by the
+/// plan are marked seen on `faults_changed`, so only a later change ends its stall.
 fn build(
     shared: &Shared,
     f: impl FnOnce(&mut Connection, &Exchange, Timestamp) -> Vec<String>,
     conn: &mut Connection,
-) -> (Vec<Push>, Duration) {
+    faults_changed: &mut tokio::sync::watch::Receiver<u64>,
+) -> Plan {
     let now = shared.clock.now();
     let mut core = shared.core();
+    faults_changed.borrow_and_update();
     let frames = f(conn, &core.exchange, now);
-    let delay = Duration::from_millis(core.config.faults.ws_delay_ms);
-    (plan(&mut core, frames), delay)
+    plan(&mut core, frames)
 }
 
 async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
     // Subscribe to changes first, so nothing between a snapshot and the first push is lost.
     let mut updates = shared.updates.subscribe();
+    let mut faults_changed = shared.watch_faults();
     let mut conn = Connection::new();
     loop {
-        let (pushes, delay) = tokio::select! {
+        let plan = tokio::select! {
             msg = socket.recv() => {
                 let text = match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -783,7 +888,7 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
                 let Some(sub) = Subscription::parse(text.as_str()) else {
                     continue;
                 };
-                build(&shared, |c, ex, now| c.subscribe(ex, sub, now), &mut conn)
+                build(&shared, |c, ex, now| c.subscribe(ex, sub, now), &mut conn, &mut faults_changed)
             }
             update = updates.recv() => {
                 let mut dirty = Dirty::default();
@@ -799,10 +904,15 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
                         Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                     }
                 }
-                build(&shared, |c, ex, now| c.dirty_pushes(ex, &dirty, now), &mut conn)
+                build(
+                    &shared,
+                    |c, ex, now| c.dirty_pushes(ex, &dirty, now),
+                    &mut conn,
+                    &mut faults_changed,
+                )
             }
         };
-        if !send_all(&mut socket, pushes, delay).await {
+        if !send_all(&mut socket, plan, &mut faults_changed).await {
             return;
         }
     }

@@ -24,23 +24,23 @@ use crate::sim::profile_address;
 use crate::venue::kana::decode::{KanaDecoder, KanaUnits};
 use crate::venue::kana::ws::{self, Subscriptions, WsConfig, WsStats};
 
-const APT: MarketId = MarketId(1338);
-const T0: u64 = 1_750_000_000;
-const WAIT: Duration = Duration::from_secs(3);
+pub(super) const APT: MarketId = MarketId(1338);
+pub(super) const T0: u64 = 1_750_000_000;
+pub(super) const WAIT: Duration = Duration::from_secs(3);
 
-fn wallet(n: u8) -> AccountAddress {
+pub(super) fn wallet(n: u8) -> AccountAddress {
     AccountAddress::new([n; 32])
 }
 
-fn profile(n: u8) -> AccountAddress {
+pub(super) fn profile(n: u8) -> AccountAddress {
     profile_address(&wallet(n))
 }
 
-fn now() -> Timestamp {
+pub(super) fn now() -> Timestamp {
     Timestamp::from_secs(T0)
 }
 
-fn call(
+pub(super) fn call(
     ex: &mut Exchange,
     who: u8,
     function: &str,
@@ -51,7 +51,7 @@ fn call(
     ex.execute(wallet(who), &call, now())
 }
 
-fn deposit(ex: &mut Exchange, who: u8) {
+pub(super) fn deposit(ex: &mut Exchange, who: u8) {
     let args = vec![json!(wallet(who).to_string()), json!("1000000000")];
     call(ex, who, "deposit", args).expect("deposit");
 }
@@ -64,7 +64,7 @@ fn ticks(ex: &Exchange, price: Decimal) -> u64 {
 }
 
 /// A limit order on APT: `buy` opens a long, otherwise a short.
-fn limit(ex: &mut Exchange, who: u8, buy: bool, lots: u64, price: Decimal) {
+pub(super) fn limit(ex: &mut Exchange, who: u8, buy: bool, lots: u64, price: Decimal) {
     let px = ticks(ex, price);
     let args = vec![
         json!(APT.0.to_string()),
@@ -80,7 +80,7 @@ fn limit(ex: &mut Exchange, who: u8, buy: bool, lots: u64, price: Decimal) {
     call(ex, who, "place_limit_order", args).expect("place");
 }
 
-fn decoder(specs: Vec<crate::model::MarketSpec>) -> KanaDecoder {
+pub(super) fn decoder(specs: Vec<crate::model::MarketSpec>) -> KanaDecoder {
     KanaDecoder::new(specs, KanaUnits::Auto).expect("decoder")
 }
 
@@ -298,14 +298,14 @@ async fn frames_decode_with_the_real_decoder() {
 // Over loopback with the real client
 // ---------------------------------------------------------------------------------------------
 
-async fn start(config: SimConfig) -> SimHandle {
+pub(super) async fn start(config: SimConfig) -> SimHandle {
     let clock = Clock::starting_at(now());
     super::start(config, "127.0.0.1:0".parse().expect("addr"), clock)
         .await
         .expect("start")
 }
 
-fn client(
+pub(super) fn client(
     handle: &SimHandle,
     url: &str,
     who: Option<u8>,
@@ -348,7 +348,10 @@ fn client(
 }
 
 /// The next event matching `f`, within [`WAIT`].
-async fn until<T>(rx: &mut mpsc::Receiver<Event>, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+pub(super) async fn until<T>(
+    rx: &mut mpsc::Receiver<Event>,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -363,7 +366,7 @@ async fn until<T>(rx: &mut mpsc::Receiver<Event>, mut f: impl FnMut(&Event) -> O
     }
 }
 
-async fn connected(rx: &mut mpsc::Receiver<Event>) {
+pub(super) async fn connected(rx: &mut mpsc::Receiver<Event>) {
     until(rx, |e| match e {
         Event::Connection(c) if c.state == ConnectionState::Connected => Some(()),
         _ => None,
@@ -372,7 +375,7 @@ async fn connected(rx: &mut mpsc::Receiver<Event>) {
 }
 
 /// Make sure APT has both sides (the driver may not fill it) and tell the indexer.
-fn seed_book(handle: &SimHandle) {
+pub(super) fn seed_book(handle: &SimHandle) {
     let mut core = handle.shared.core();
     let ex = &mut core.exchange;
     let filled = ex

@@ -8,160 +8,49 @@
 //! indexer pushes Kana-shaped records. A driver task steps the synthetic market and the exchange's
 //! keeper (funding, TP/SL, liquidations) and publishes [`Update`]s to the indexer.
 //!
-//! Halves: [`node`] + [`rest`] + [`driver`] (the chain and the API), [`indexer`] (the WebSocket).
+//! Halves: [`node`] + [`rest`] + [`driver`] (the chain and the API), [`indexer`] (the WebSocket),
+//! and [`admin`] (fault switches at run time). Settings: [`config`].
+//!
+//! ## Routes
+//!
+//! | path | what |
+//! |---|---|
+//! | `/get…`, `/place…`, `/cancel…`, … | Kana's REST API ([`rest`]), `x-api-key` |
+//! | `/ws/`, `/ws` | Kana's WebSocket indexer ([`indexer`]) |
+//! | `/v1/…` | the Aptos fullnode endpoints a client uses ([`node`]) |
+//! | `GET`/`POST /admin/faults` | read / change [`FaultConfig`] while running ([`admin`]), `x-api-key` |
+//! | `GET /admin/faults/injected` | how many faults of each kind were injected ([`FaultTally`]) |
 
+pub mod admin;
+pub mod config;
 pub mod driver;
 pub mod indexer;
 pub mod node;
 pub mod rest;
-#[cfg(test)]
-mod tests;
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod indexer_tests;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rust_decimal::Decimal;
-use serde::Deserialize;
-use tokio::sync::broadcast;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
 
-use crate::aptos::AccountAddress;
+use crate::aptos::{AccountAddress, EntryFunction};
 use crate::clock::Clock;
-use crate::model::{MarketId, MarketSpec};
-use crate::sim::exchange::{Exchange, ExchangeConfig};
-use crate::sim::market::{SyntheticConfig, SyntheticMarket, testnet_markets};
+use crate::model::MarketId;
+use crate::sim::exchange::Exchange;
+use crate::sim::market::SyntheticMarket;
 
-/// The simulator's package address (distinct from Kana's so nothing can be mistaken for real).
-pub const SIM_PACKAGE: &str = "0x5157000000000000000000000000000000000000000000000000000000000001";
-
-/// Fault injection: every switch off by default. Probabilities are per event (a push, a REST
-/// call, a transaction) and drawn from their own seeded stream, so a run with faults is as
-/// reproducible as one without.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FaultConfig {
-    /// Seed of the fault stream.
-    pub seed: u64,
-    /// Close a WebSocket connection instead of sending a push.
-    pub ws_drop_probability: f64,
-    /// Delay every WebSocket push by this many ms.
-    pub ws_delay_ms: u64,
-    /// Send a malformed frame instead of a push.
-    pub ws_malformed_probability: f64,
-    /// Answer a REST call with 429 and `Retry-After`.
-    pub rest_429_probability: f64,
-    /// `Retry-After` seconds sent with a 429.
-    pub retry_after_secs: u64,
-    /// Answer a REST call with a 5xx.
-    pub rest_5xx_probability: f64,
-    /// Stall a REST call past any sane client timeout.
-    pub rest_timeout_probability: f64,
-    /// Abort a submitted transaction at commit (Move abort with a Kana code).
-    pub tx_abort_probability: f64,
-    /// Let a submitted transaction expire instead of committing it.
-    pub tx_expire_probability: f64,
-    /// Accept a transaction and never commit it (lost).
-    pub tx_lose_probability: f64,
-    /// Report an account's sequence number out of step (one behind).
-    pub sequence_skew_probability: f64,
-}
-
-impl Default for FaultConfig {
-    fn default() -> FaultConfig {
-        FaultConfig {
-            seed: 1,
-            ws_drop_probability: 0.0,
-            ws_delay_ms: 0,
-            ws_malformed_probability: 0.0,
-            rest_429_probability: 0.0,
-            retry_after_secs: 1,
-            rest_5xx_probability: 0.0,
-            rest_timeout_probability: 0.0,
-            tx_abort_probability: 0.0,
-            tx_expire_probability: 0.0,
-            tx_lose_probability: 0.0,
-            sequence_skew_probability: 0.0,
-        }
-    }
-}
-
-impl FaultConfig {
-    /// Check every probability is within 0..=1; the message names the key.
-    pub fn validate(&self, prefix: &str) -> Result<(), String> {
-        for (key, p) in [
-            ("ws_drop_probability", self.ws_drop_probability),
-            ("ws_malformed_probability", self.ws_malformed_probability),
-            ("rest_429_probability", self.rest_429_probability),
-            ("rest_5xx_probability", self.rest_5xx_probability),
-            ("rest_timeout_probability", self.rest_timeout_probability),
-            ("tx_abort_probability", self.tx_abort_probability),
-            ("tx_expire_probability", self.tx_expire_probability),
-            ("tx_lose_probability", self.tx_lose_probability),
-            ("sequence_skew_probability", self.sequence_skew_probability),
-        ] {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(format!("{prefix}.{key} must be within 0..=1, got {p}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Simulator settings (`perpbot sim --config`, or `[venue.sim]` later).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SimConfig {
-    /// The `x-api-key` the REST API requires.
-    pub api_key: String,
-    /// Chain id the node reports and transactions must carry (4 = a local network).
-    pub chain_id: u8,
-    /// Address the simulated Kana package is published at.
-    pub package: String,
-    /// Time between a transaction's submission and its commit (one "block").
-    pub block_latency_ms: u64,
-    /// Collateral (quote units) credited to a wallet's profile the first time it is seen, so a
-    /// fresh key can trade at once.
-    pub auto_fund: Decimal,
-    /// Markets (default: testnet's APT, BTC, ETH, SOL).
-    pub markets: Vec<MarketSpec>,
-    /// The synthetic market.
-    pub synthetic: SyntheticConfig,
-    /// Fault injection.
-    pub faults: FaultConfig,
-}
-
-impl Default for SimConfig {
-    fn default() -> SimConfig {
-        SimConfig {
-            api_key: "sim".to_string(),
-            chain_id: 4,
-            package: SIM_PACKAGE.to_string(),
-            block_latency_ms: 250,
-            auto_fund: Decimal::from(10_000),
-            markets: testnet_markets(),
-            synthetic: SyntheticConfig::default(),
-            faults: FaultConfig::default(),
-        }
-    }
-}
-
-impl SimConfig {
-    /// Check the settings; messages name the key.
-    pub fn validate(&self) -> Result<(), String> {
-        AccountAddress::from_hex(&self.package).map_err(|e| format!("sim.package: {e}"))?;
-        if self.markets.is_empty() {
-            return Err("sim.markets: at least one market".into());
-        }
-        for (i, m) in self.markets.iter().enumerate() {
-            m.validate().map_err(|e| format!("sim.markets[{i}]: {e}"))?;
-        }
-        self.synthetic.validate("sim.synthetic")?;
-        self.faults.validate("sim.faults")
-    }
-}
+pub use config::{ExchangeRules, FaultConfig, GasModel, OCTAS_PER_APT, SIM_PACKAGE, SimConfig};
 
 /// What changed, for the indexer to push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,11 +82,71 @@ pub enum TxnState {
         success: bool,
         /// The node's `vm_status` text.
         vm_status: String,
+        /// Gas units charged ([`GasModel`]).
+        gas_used: u64,
+        /// Commit time (µs of the ledger clock).
+        timestamp_usecs: u64,
         /// Events as the node serves them.
         events: Vec<serde_json::Value>,
     },
     /// Will never commit (expired, or lost by fault injection).
     Dropped,
+}
+
+/// What the node keeps of an accepted transaction (its JSON carries these fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMeta {
+    /// Sender wallet.
+    pub sender: AccountAddress,
+    /// Sequence number.
+    pub sequence_number: u64,
+    /// Gas limit in units.
+    pub max_gas_amount: u64,
+    /// Octas per gas unit.
+    pub gas_unit_price: u64,
+    /// Expiration (Unix seconds).
+    pub expiration_secs: u64,
+}
+
+/// A submitted transaction waiting for its block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolEntry {
+    /// Transaction hash (`0x…`).
+    pub hash: String,
+    /// Sender, sequence number, gas and expiration.
+    pub meta: TxnMeta,
+    /// The decoded entry-function call.
+    pub call: EntryFunction,
+}
+
+/// How many faults of each kind were injected since start (`GET /admin/faults/injected`), so a
+/// chaos run can tell what it exercised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FaultTally {
+    /// WebSocket connections closed instead of a push.
+    pub ws_drops: u64,
+    /// Rounds of WebSocket pushes held by a stall.
+    pub ws_stalls: u64,
+    /// Malformed frames sent.
+    pub ws_malformed: u64,
+    /// REST calls answered 429.
+    pub rest_429: u64,
+    /// REST calls answered 503.
+    pub rest_5xx: u64,
+    /// REST calls stalled.
+    pub rest_timeouts: u64,
+    /// Node calls answered 429.
+    pub node_429: u64,
+    /// Node calls answered 500.
+    pub node_5xx: u64,
+    /// Transactions aborted at commit.
+    pub tx_aborts: u64,
+    /// Transactions let expire.
+    pub tx_expired: u64,
+    /// Transactions lost after acceptance.
+    pub tx_lost: u64,
+    /// Sequence numbers reported one behind.
+    pub sequence_skews: u64,
 }
 
 /// Everything the simulator knows; guarded by one mutex (no await while it is held).
@@ -214,24 +163,48 @@ pub struct SimCore {
     pub sequence: BTreeMap<AccountAddress, u64>,
     /// Known transactions by hash (`0x…`).
     pub txns: HashMap<String, TxnState>,
-    /// Submitted transactions waiting for their block, in submission order: (hash, sender,
-    /// sequence number, the decoded call, expiration secs).
-    pub mempool: Vec<(
-        String,
-        AccountAddress,
-        u64,
-        crate::aptos::EntryFunction,
-        u64,
-    )>,
-    /// Sender and sequence number of every accepted transaction, by hash (a committed
+    /// Submitted transactions waiting for their block, in submission order.
+    pub mempool: Vec<MempoolEntry>,
+    /// Sender, sequence number and gas of every accepted transaction, by hash (a committed
     /// transaction's JSON carries them).
-    pub txn_meta: HashMap<String, (AccountAddress, u64)>,
+    pub txn_meta: HashMap<String, TxnMeta>,
+    /// APT (gas token) balance of every wallet seen, in octas; an unseen wallet holds
+    /// [`GasModel::apt_balance`].
+    pub apt: BTreeMap<AccountAddress, u64>,
     /// Ledger version of the last commit.
     pub version: u64,
     /// Wallets already credited with `auto_fund`.
     pub funded: BTreeSet<AccountAddress>,
     /// Fault stream.
     pub faults: rand_chacha::ChaCha8Rng,
+    /// Faults injected so far.
+    pub injected: FaultTally,
+    /// Updates made outside the driver and the node (a REST query auto-funding a wallet),
+    /// published by whoever releases the lock next ([`Shared::flush`]).
+    pub pending: Vec<Update>,
+}
+
+impl SimCore {
+    /// A wallet's APT balance in octas.
+    pub fn apt_octas(&self, wallet: AccountAddress) -> u64 {
+        self.apt
+            .get(&wallet)
+            .copied()
+            .unwrap_or_else(|| self.config.gas.initial_octas().unwrap_or(0))
+    }
+
+    /// Charge `octas` of gas to `wallet` (never below zero: the prologue checked the maximum).
+    pub fn charge_gas(&mut self, wallet: AccountAddress, octas: u64) {
+        let left = self.apt_octas(wallet).saturating_sub(octas);
+        self.apt.insert(wallet, left);
+    }
+
+    /// Draw one fault with probability `p` from the fault stream (no draw when `p` is 0, so
+    /// switching a fault off does not shift the others).
+    pub fn draw(&mut self, p: f64) -> bool {
+        use rand::Rng;
+        p > 0.0 && self.faults.random::<f64>() < p
+    }
 }
 
 /// The state every handler and the driver share.
@@ -241,6 +214,8 @@ pub struct Shared {
     pub updates: broadcast::Sender<Update>,
     /// The clock (tokio-driven, so tests can pause time).
     pub clock: Clock,
+    /// Bumped whenever the faults change at run time (a stall in progress ends on it).
+    faults_changed: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -256,6 +231,45 @@ impl Shared {
     pub fn publish(&self, update: Update) {
         let _ = self.updates.send(update);
     }
+
+    /// Publish the updates queued in [`SimCore::pending`].
+    pub fn flush(&self) {
+        let pending = std::mem::take(&mut self.core().pending);
+        for u in pending {
+            self.publish(u);
+        }
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> FaultConfig {
+        self.core().config.faults.clone()
+    }
+
+    /// Replace the faults while running (validated first; a new seed restarts the fault
+    /// stream). Ends any WebSocket stall in progress.
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), String> {
+        use rand::SeedableRng;
+        faults.validate("faults")?;
+        {
+            let mut core = self.core();
+            if faults.seed != core.config.faults.seed {
+                core.faults = rand_chacha::ChaCha8Rng::seed_from_u64(faults.seed);
+            }
+            core.config.faults = faults;
+        }
+        self.faults_changed.send_modify(|g| *g = g.wrapping_add(1));
+        Ok(())
+    }
+
+    /// A receiver that sees every later [`Shared::set_faults`].
+    pub fn watch_faults(&self) -> watch::Receiver<u64> {
+        self.faults_changed.subscribe()
+    }
+
+    /// Faults injected so far.
+    pub fn injected(&self) -> FaultTally {
+        self.core().injected
+    }
 }
 
 /// Build the shared state: the exchange with every market, the synthetic traders funded.
@@ -264,10 +278,7 @@ pub fn build(config: SimConfig, clock: Clock) -> Result<Arc<Shared>, String> {
     config.validate()?;
     let package =
         AccountAddress::from_hex(&config.package).map_err(|e| format!("sim.package: {e}"))?;
-    let mut exchange = Exchange::new(ExchangeConfig {
-        package,
-        ..ExchangeConfig::default()
-    });
+    let mut exchange = Exchange::new(config.exchange_config(package));
     for spec in &config.markets {
         exchange.add_market(spec.clone());
     }
@@ -283,15 +294,20 @@ pub fn build(config: SimConfig, clock: Clock) -> Result<Arc<Shared>, String> {
         txns: HashMap::new(),
         mempool: Vec::new(),
         txn_meta: HashMap::new(),
+        apt: BTreeMap::new(),
         version: 0,
         funded: BTreeSet::new(),
         faults,
+        injected: FaultTally::default(),
+        pending: Vec::new(),
         config,
     };
+    let (faults_changed, _) = watch::channel(0);
     Ok(Arc::new(Shared {
         core: Mutex::new(core),
         updates,
         clock,
+        faults_changed,
     }))
 }
 
@@ -324,6 +340,7 @@ pub async fn start(config: SimConfig, bind: SocketAddr, clock: Clock) -> Result<
         .merge(node::routes())
         .merge(rest::routes())
         .merge(indexer::routes())
+        .merge(admin::routes())
         .with_state(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(bind)
         .await

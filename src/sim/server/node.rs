@@ -8,7 +8,16 @@
 //!
 //! Decisions: an account is "known" (200 on `GET /accounts/{addr}`) once it submitted a
 //! transaction or was auto-funded; simulation executes the call on a **clone** of the exchange
-//! (nothing persists) and reports gas 0.
+//! (nothing persists) and reports the gas the call would be charged ([`super::GasModel`]).
+//! The prologue also refuses a sender whose APT balance cannot cover
+//! `max_gas_amount × gas_unit_price` (`INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE`, 5).
+//!
+//! Faults ([`super::FaultConfig`]): `node_429_probability` / `node_5xx_probability` answer a
+//! submission or a transaction lookup (`by_hash`, `wait_by_hash`) with 429 + `Retry-After` or
+//! 500 `internal_error` before looking at the request; the other routes (ledger info, accounts,
+//! modules, gas price, simulate) are never faulted, so a client can always resynchronise.
+//! `sequence_skew_probability` reports an account one behind; `tx_lose_probability` accepts a
+//! transaction and forgets it.
 
 use std::sync::Arc;
 
@@ -18,11 +27,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::Rng;
 use serde_json::{Value, json};
 
-use super::driver::{auto_fund, usecs};
-use super::{Shared, SimCore, TxnState};
+use super::driver::{auto_fund, gas_units, usecs};
+use super::{MempoolEntry, Shared, SimCore, TxnMeta, TxnState};
 use crate::aptos::node::{BCS_SIGNED_TXN_CONTENT_TYPE, LEDGER_TIMESTAMP_HEADER};
 use crate::aptos::{AccountAddress, AptosError, SignedTransaction, TransactionHash};
 use crate::aptos::{transaction_hash, verify_signed_transaction};
@@ -33,6 +41,8 @@ pub const VM_INVALID_SIGNATURE: u64 = 1;
 pub const VM_INVALID_AUTH_KEY: u64 = 2;
 /// `vm_error_code` of `SEQUENCE_NUMBER_TOO_OLD`.
 pub const VM_SEQUENCE_NUMBER_TOO_OLD: u64 = 3;
+/// `vm_error_code` of `INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE`.
+pub const VM_INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE: u64 = 5;
 /// `vm_error_code` of `TRANSACTION_EXPIRED`.
 pub const VM_TRANSACTION_EXPIRED: u64 = 6;
 /// `vm_error_code` of `BAD_CHAIN_ID`.
@@ -83,6 +93,47 @@ fn chain_id(shared: &Shared) -> u8 {
     shared.core().config.chain_id
 }
 
+/// The node faults of a submission or lookup: `Some(response)` to send instead.
+fn node_fault(shared: &Shared) -> Option<Response> {
+    let (chain, fault) = {
+        let mut core = shared.core();
+        let f = core.config.faults.clone();
+        let fault = if core.draw(f.node_429_probability) {
+            core.injected.node_429 += 1;
+            Some(Some(f.retry_after_secs))
+        } else if core.draw(f.node_5xx_probability) {
+            core.injected.node_5xx += 1;
+            Some(None)
+        } else {
+            None
+        };
+        (core.config.chain_id, fault)
+    };
+    match fault? {
+        Some(secs) => {
+            let mut resp = error(
+                shared,
+                chain,
+                StatusCode::TOO_MANY_REQUESTS,
+                "web_framework_error",
+                "Too many requests (injected): retry after the Retry-After delay",
+                None,
+            );
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+            Some(resp)
+        }
+        None => Some(error(
+            shared,
+            chain,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error (injected)",
+            None,
+        )),
+    }
+}
+
 async fn index(State(shared): State<Arc<Shared>>) -> Response {
     let (chain, version) = {
         let core = shared.core();
@@ -110,7 +161,8 @@ fn reported_sequence(core: &mut SimCore, addr: AccountAddress) -> Option<u64> {
     }
     let n = core.sequence.get(&addr).copied().unwrap_or(0);
     let p = core.config.faults.sequence_skew_probability;
-    if n > 0 && p > 0.0 && core.faults.random::<f64>() < p {
+    if n > 0 && core.draw(p) {
+        core.injected.sequence_skews += 1;
         return Some(n - 1);
     }
     Some(n)
@@ -234,10 +286,9 @@ fn accept(
             Some(VM_SEQUENCE_NUMBER_TOO_OLD),
         ));
     }
-    let duplicate = core
-        .mempool
-        .iter()
-        .any(|(h, s, q, _, _)| *s == sender && *q == seq && h != &v.hash.to_string());
+    let duplicate = core.mempool.iter().any(|e| {
+        e.meta.sender == sender && e.meta.sequence_number == seq && e.hash != v.hash.to_string()
+    });
     if duplicate {
         return Err((
             StatusCode::BAD_REQUEST,
@@ -260,29 +311,45 @@ fn accept(
         // The same bytes again: already known, answer as a node does for a resubmission.
         return Ok(pending);
     }
-    auto_fund(core, sender);
+    let max_fee = raw.max_gas_amount.saturating_mul(raw.gas_unit_price);
+    if core.apt_octas(sender) < max_fee {
+        return Err(vm_error(
+            VM_INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE,
+            "INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE",
+        ));
+    }
+    auto_fund(core, sender, now);
     core.sequence.entry(sender).or_insert(0);
-    core.txn_meta.insert(hash.clone(), (sender, seq));
+    let meta = TxnMeta {
+        sender,
+        sequence_number: seq,
+        max_gas_amount: raw.max_gas_amount,
+        gas_unit_price: raw.gas_unit_price,
+        expiration_secs: raw.expiration_timestamp_secs,
+    };
+    core.txn_meta.insert(hash.clone(), meta);
     let lose = core.config.faults.tx_lose_probability;
-    if lose > 0.0 && core.faults.random::<f64>() < lose {
+    if core.draw(lose) {
         // Accepted, never committed: the mempool forgets it.
+        core.injected.tx_lost += 1;
         core.txns.insert(hash, TxnState::Dropped);
         return Ok(pending);
     }
     let due_usecs = usecs(now).saturating_add(core.config.block_latency_ms.saturating_mul(1_000));
     core.txns
         .insert(hash.clone(), TxnState::Pending { due_usecs });
-    core.mempool.push((
+    core.mempool.push(MempoolEntry {
         hash,
-        sender,
-        seq,
-        raw.payload.entry_function().clone(),
-        raw.expiration_timestamp_secs,
-    ));
+        meta,
+        call: raw.payload.entry_function().clone(),
+    });
     Ok(pending)
 }
 
 async fn submit(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(fault) = node_fault(&shared) {
+        return fault;
+    }
     let chain = chain_id(&shared);
     if !is_bcs(&headers) {
         return error(
@@ -368,9 +435,10 @@ async fn simulate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
     let hash = transaction_hash(&body).to_string();
     let now = shared.clock.now();
     let raw = &signed.raw_txn;
-    let (success, vm_status, events) = {
+    let (success, vm_status, events, gas_used) = {
         let core = shared.core();
         let package = core.package;
+        let gas_used = gas_units(&core, raw.payload.entry_function());
         let mut scratch = core.exchange.clone();
         drop(core);
         match scratch.execute(raw.sender, raw.payload.entry_function(), now) {
@@ -378,8 +446,9 @@ async fn simulate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
                 true,
                 "Executed successfully".to_string(),
                 fx.events_json(package),
+                gas_used,
             ),
-            Err(e) => (false, e.vm_status(package), Vec::new()),
+            Err(e) => (false, e.vm_status(package), Vec::new(), gas_used),
         }
     };
     let body = json!([{
@@ -390,7 +459,8 @@ async fn simulate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         "sequence_number": raw.sequence_number.to_string(),
         "success": success,
         "vm_status": vm_status,
-        "gas_used": "0",
+        "gas_used": gas_used.to_string(),
+        "max_gas_amount": raw.max_gas_amount.to_string(),
         "gas_unit_price": raw.gas_unit_price.to_string(),
         "events": events,
         "changes": [],
@@ -399,6 +469,9 @@ async fn simulate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
 }
 
 async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Response {
+    if let Some(fault) = node_fault(&shared) {
+        return fault;
+    }
     let chain = chain_id(&shared);
     let Ok(h) = hash.parse::<TransactionHash>() else {
         return error(
@@ -431,9 +504,8 @@ async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) ->
         None | Some((TxnState::Dropped, _)) => not_found(),
         Some((TxnState::Pending { .. }, entry)) => {
             let mut body = json!({"type": "pending_transaction", "hash": key});
-            if let (Some((sender, seq)), Some(obj)) = (entry, body.as_object_mut()) {
-                obj.insert("sender".into(), Value::String(sender.to_string()));
-                obj.insert("sequence_number".into(), Value::String(seq.to_string()));
+            if let (Some(meta), Some(obj)) = (entry, body.as_object_mut()) {
+                obj.extend(meta_json(&meta));
             }
             reply(&shared, chain, StatusCode::OK, body)
         }
@@ -442,25 +514,50 @@ async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) ->
                 version,
                 success,
                 vm_status,
+                gas_used,
+                timestamp_usecs,
                 events,
             },
             entry,
         )) => {
-            let (sender, seq) = entry.unwrap_or((AccountAddress::ZERO, 0));
-            let body = json!({
+            let mut body = json!({
                 "type": "user_transaction",
                 "version": version.to_string(),
                 "hash": key,
-                "sender": sender.to_string(),
-                "sequence_number": seq.to_string(),
                 "success": success,
                 "vm_status": vm_status,
-                "gas_used": "0",
-                "timestamp": usecs(shared.clock.now()).to_string(),
+                "gas_used": gas_used.to_string(),
+                "timestamp": timestamp_usecs.to_string(),
                 "events": events,
                 "changes": [],
             });
+            if let (Some(meta), Some(obj)) = (entry, body.as_object_mut()) {
+                obj.extend(meta_json(&meta));
+            }
             reply(&shared, chain, StatusCode::OK, body)
         }
     }
+}
+
+/// The sender, sequence number, gas and expiration fields of a transaction's JSON.
+fn meta_json(meta: &TxnMeta) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("sender".into(), Value::String(meta.sender.to_string()));
+    m.insert(
+        "sequence_number".into(),
+        Value::String(meta.sequence_number.to_string()),
+    );
+    m.insert(
+        "max_gas_amount".into(),
+        Value::String(meta.max_gas_amount.to_string()),
+    );
+    m.insert(
+        "gas_unit_price".into(),
+        Value::String(meta.gas_unit_price.to_string()),
+    );
+    m.insert(
+        "expiration_timestamp_secs".into(),
+        Value::String(meta.expiration_secs.to_string()),
+    );
+    m
 }

@@ -5,10 +5,16 @@
 //! 6-decimal sub-units) per [`crate::sim::abi`].
 //!
 //! Decisions: a human size or price off the market's grid is refused (400, message names the
-//! parameter), never rounded; `settlePnl` and `withdrawMultipleMarkets` are not served (the
-//! simulated package has no such function); queries by wallet auto-fund it the first time it is
-//! seen ([`super::driver::auto_fund`]). Faults (`rest_*`) apply to every call after the key
-//! check.
+//! parameter), never rounded; `withdrawMultipleMarkets` and `settlePnl` (§4.1.7, §4.1.8,
+//! community-documented) return payloads for the simulated package's \[INF\]
+//! `withdraw_multiple_markets(amount, market_ids)` and `settle_pnl(market_id)`;
+//! `getFundingHistory` and `getDepositAndWithdrawHistory` (record shapes \[UNK\] at Kana) serve
+//! the records of [`super::indexer::funding_record_json`] and
+//! [`super::indexer::transfer_json`], oldest first for deposits and withdrawals, and for
+//! funding in the `order` asked (`asc` / `desc`, default `desc`: newest first, \[INF\]) after
+//! `marketId`, then `offset` and `limit`; `getAccountAptBalance` reports the wallet's APT after
+//! gas ([`super::GasModel`]); queries by wallet auto-fund it the first time it is seen
+//! ([`super::driver::auto_fund`]). Faults (`rest_*`) apply to every call after the key check.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -21,7 +27,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::Rng;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::value::RawValue;
@@ -33,9 +38,6 @@ use crate::aptos::AccountAddress;
 use crate::model::{MarketId, MarketSpec, PositionSide, Rounding, Timestamp, VenueOrderId};
 use crate::sim::exchange::{OrderRecord, PositionRecord, TradeRecord};
 use crate::sim::profile_address;
-
-/// APT balance reported for every wallet (gas is not simulated).
-pub const APT_BALANCE: &str = "1000000";
 
 /// How long a `rest_timeout` fault stalls a call.
 pub const STALL: Duration = Duration::from_secs(600);
@@ -71,6 +73,10 @@ const GETS: &[&str] = &[
     "/fetchOrderStatusById",
     "/getOrderStatusByOrderId",
     "/getFillsForGivenTimestamp",
+    "/getFundingHistory",
+    "/getDepositAndWithdrawHistory",
+    "/withdrawMultipleMarkets",
+    "/settlePnl",
 ];
 
 const POSTS: &[&str] = &[
@@ -128,12 +134,14 @@ async fn gate(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
             )));
         }
         let f = core.config.faults.clone();
-        let mut draw = |p: f64| p > 0.0 && core.faults.random::<f64>() < p;
-        if draw(f.rest_429_probability) {
+        if core.draw(f.rest_429_probability) {
+            core.injected.rest_429 += 1;
             Fault::TooMany(f.retry_after_secs)
-        } else if draw(f.rest_5xx_probability) {
+        } else if core.draw(f.rest_5xx_probability) {
+            core.injected.rest_5xx += 1;
             Fault::ServerError
-        } else if draw(f.rest_timeout_probability) {
+        } else if core.draw(f.rest_timeout_probability) {
+            core.injected.rest_timeouts += 1;
             Fault::Stall
         } else {
             Fault::None
@@ -178,6 +186,7 @@ async fn get_endpoint(
         let mut core = shared.core();
         dispatch_get(&mut core, now, uri.path(), &Params(q))
     };
+    shared.flush();
     match result {
         Ok((message, data)) => envelope(StatusCode::OK, true, message, data),
         Err(r) => refused(r),
@@ -540,10 +549,29 @@ fn payload(core: &SimCore, function: &str, args: Vec<Value>) -> Value {
 }
 
 /// The wallet of a query, auto-funded the first time it is seen; and its profile.
-fn wallet(core: &mut SimCore, q: &Params) -> Res<(AccountAddress, AccountAddress)> {
+fn wallet(core: &mut SimCore, q: &Params, now: Timestamp) -> Res<(AccountAddress, AccountAddress)> {
     let w = q.address()?;
-    auto_fund(core, w);
+    auto_fund(core, w, now);
     Ok((w, profile_address(&w)))
+}
+
+/// `order=asc|desc` of a history query (default `desc`); `true` for newest first.
+fn newest_first(q: &Params) -> Res<bool> {
+    match q.opt("order") {
+        None => Ok(true),
+        Some(o) if o.eq_ignore_ascii_case("desc") => Ok(true),
+        Some(o) if o.eq_ignore_ascii_case("asc") => Ok(false),
+        Some(o) => Err(bad(format!("order: expected asc or desc, got {o:?}"))),
+    }
+}
+
+fn opt_u64(q: &Params, name: &str) -> Res<Option<u64>> {
+    q.opt(name)
+        .map(|t| {
+            t.parse()
+                .map_err(|_| bad(format!("{name}: expected an unsigned integer, got {t:?}")))
+        })
+        .transpose()
 }
 
 fn specs_by_id(core: &SimCore) -> HashMap<MarketId, MarketSpec> {
@@ -567,18 +595,17 @@ fn dispatch_get(
     path: &str,
     q: &Params,
 ) -> Res<(&'static str, Value)> {
-    let _ = now;
     match path {
         "/getProfileAddress" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             Ok(("profile address", s(profile)))
         }
         "/getWalletAccountBalance" => {
-            wallet(core, q)?;
+            wallet(core, q, now)?;
             Ok(("wallet balance", human(core.config.auto_fund)))
         }
         "/getProfileBalanceSnapshot" | "/getNetProfileBalance" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             let available = core
                 .exchange
                 .balance(profile)
@@ -586,8 +613,72 @@ fn dispatch_get(
             Ok(("profile balance", human(available)))
         }
         "/getAccountAptBalance" => {
+            let w = q.address()?;
+            let octas = core.apt_octas(w);
+            let apt = Decimal::from(octas) / Decimal::from(super::OCTAS_PER_APT);
+            Ok(("apt balance", human(apt)))
+        }
+        "/withdrawMultipleMarkets" => {
             q.address()?;
-            Ok(("apt balance", s(APT_BALANCE)))
+            let amount = sub_units(core, "amount", q.decimal("amount")?)?;
+            let mut ids = Vec::new();
+            for part in q.req("marketIds")?.split(',') {
+                let part = part.trim();
+                let id: u64 = part.parse().map_err(|_| {
+                    bad(format!(
+                        "marketIds: expected comma-separated ids, got {part:?}"
+                    ))
+                })?;
+                spec_of(core, MarketId(id))?;
+                ids.push(s(id));
+            }
+            Ok((
+                "payload",
+                payload(
+                    core,
+                    "withdraw_multiple_markets",
+                    vec![s(amount), Value::Array(ids)],
+                ),
+            ))
+        }
+        "/settlePnl" => {
+            q.address()?;
+            let spec = q.market(core)?;
+            Ok(("payload", payload(core, "settle_pnl", vec![s(spec.id.0)])))
+        }
+        "/getDepositAndWithdrawHistory" => {
+            let (_, profile) = wallet(core, q, now)?;
+            let out: Vec<Value> = core
+                .exchange
+                .transfers(profile)
+                .map(super::indexer::transfer_json)
+                .collect();
+            Ok(("deposit and withdraw history", Value::Array(out)))
+        }
+        "/getFundingHistory" => {
+            let (_, profile) = wallet(core, q, now)?;
+            let market = q.opt_market(core)?.map(|m| m.id);
+            let desc = newest_first(q)?;
+            let offset = opt_u64(q, "offset")?.unwrap_or(0);
+            let limit = opt_u64(q, "limit")?;
+            let specs = specs_by_id(core);
+            let mut records: Vec<Value> = core
+                .exchange
+                .funding_history(profile)
+                .filter(|f| market.is_none_or(|m| m == f.market))
+                .filter_map(|f| {
+                    specs
+                        .get(&f.market)
+                        .map(|sp| super::indexer::funding_record_json(sp, f))
+                })
+                .collect();
+            if desc {
+                records.reverse();
+            }
+            let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+            let take = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+            let out: Vec<Value> = records.into_iter().skip(skip).take(take).collect();
+            Ok(("funding history", Value::Array(out)))
         }
         "/deposit" => {
             let w = q.address()?;
@@ -704,7 +795,7 @@ fn dispatch_get(
             ))
         }
         "/getOpenOrders" | "/getOpenOrdersFromContract" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             let market = q.opt_market(core)?.map(|m| m.id);
             let specs = specs_by_id(core);
             let out: Vec<Value> = core
@@ -716,7 +807,7 @@ fn dispatch_get(
             Ok(("open orders", Value::Array(out)))
         }
         "/getPositions" | "/getPositionsFromContract" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             let market = q.opt_market(core)?.map(|m| m.id);
             let specs = specs_by_id(core);
             let out: Vec<Value> = core
@@ -729,7 +820,7 @@ fn dispatch_get(
             Ok(("positions", Value::Array(out)))
         }
         "/getOrderHistory" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             let market = q.opt_market(core)?.map(|m| m.id);
             let specs = specs_by_id(core);
             let out: Vec<Value> = core
@@ -742,7 +833,7 @@ fn dispatch_get(
             Ok(("order history", Value::Array(out)))
         }
         "/getTradeHistory" | "/getFillsForGivenTimestamp" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             let market = q.opt_market(core)?.map(|m| m.id);
             let range = if path == "/getFillsForGivenTimestamp" {
                 Some((q.u64("fromTimestamp")?, q.u64("toTimestamp")?))
@@ -762,7 +853,7 @@ fn dispatch_get(
             Ok(("trade history", Value::Array(out)))
         }
         "/getAllOpenOrderIds" => {
-            let (_, profile) = wallet(core, q)?;
+            let (_, profile) = wallet(core, q, now)?;
             let spec = q.market(core)?;
             let ids: Vec<Value> = core
                 .exchange

@@ -19,9 +19,9 @@ use crate::venue::kana::rest::{KanaRest, RetryPolicy};
 use crate::venue::kana::writer::{KanaWriter, WriterConfig};
 use crate::venue::{RequestOutcome, VenueRequest, VenueWriter};
 
-const APT: MarketId = MarketId(1338);
+pub(super) const APT: MarketId = MarketId(1338);
 
-fn config() -> SimConfig {
+pub(super) fn config() -> SimConfig {
     let mut c = SimConfig {
         block_latency_ms: 30,
         ..SimConfig::default()
@@ -30,13 +30,13 @@ fn config() -> SimConfig {
     c
 }
 
-async fn sim(config: SimConfig) -> SimHandle {
+pub(super) async fn sim(config: SimConfig) -> SimHandle {
     start(config, "127.0.0.1:0".parse().unwrap(), Clock::system())
         .await
         .unwrap()
 }
 
-fn poll() -> PollConfig {
+pub(super) fn poll() -> PollConfig {
     PollConfig {
         initial_interval: Duration::from_millis(10),
         backoff_percent: 150,
@@ -45,13 +45,13 @@ fn poll() -> PollConfig {
     }
 }
 
-fn node(h: &SimHandle) -> NodeClient {
+pub(super) fn node(h: &SimHandle) -> NodeClient {
     NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll())
 }
 
-fn rest(h: &SimHandle, key: &str) -> KanaRest {
+pub(super) fn rest(h: &SimHandle, key: &str) -> KanaRest {
     KanaRest::new(
         &h.rest_url,
         Some(Secret::new(key.into())),
@@ -61,7 +61,7 @@ fn rest(h: &SimHandle, key: &str) -> KanaRest {
     .unwrap()
 }
 
-fn gas(expiration_secs: u64) -> GasConfig {
+pub(super) fn gas(expiration_secs: u64) -> GasConfig {
     GasConfig {
         max_gas_amount: 10_000,
         gas_unit_price: Some(100),
@@ -69,7 +69,7 @@ fn gas(expiration_secs: u64) -> GasConfig {
     }
 }
 
-async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWriter {
+pub(super) async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWriter {
     let rest = Arc::new(rest(h, "sim"));
     let spec = rest.market_spec(APT).await.unwrap();
     let submitter = Arc::new(Submitter::new(node(h), key, 4, gas(expiration_secs)));
@@ -85,7 +85,7 @@ async fn writer(h: &SimHandle, key: PrivateKey, expiration_secs: u64) -> KanaWri
     )
 }
 
-fn place(order: NewOrder) -> VenueRequest {
+pub(super) fn place(order: NewOrder) -> VenueRequest {
     VenueRequest::Orders {
         market: APT,
         cancel: vec![],
@@ -97,8 +97,20 @@ fn place(order: NewOrder) -> VenueRequest {
 }
 
 /// A signed transfer-free call (`collapse_position(1338)`) with the given fields.
-async fn signed(
+pub(super) async fn signed(
     h: &SimHandle,
+    key: &PrivateKey,
+    seq: u64,
+    expiration: u64,
+    chain_id: u8,
+) -> SignedTransaction {
+    signed_for(h, key.address(), key, seq, expiration, chain_id).await
+}
+
+/// As [`signed`], for `sender` but signed by `key` (which need not be the sender's).
+pub(super) async fn signed_for(
+    h: &SimHandle,
+    sender: crate::aptos::AccountAddress,
     key: &PrivateKey,
     seq: u64,
     expiration: u64,
@@ -116,7 +128,7 @@ async fn signed(
     )
     .unwrap();
     let raw = RawTransaction {
-        sender: key.address(),
+        sender,
         sequence_number: seq,
         payload: call.into(),
         max_gas_amount: 10_000,
@@ -127,8 +139,41 @@ async fn signed(
     sign_transaction(raw, key).unwrap()
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     Clock::system().now().as_secs()
+}
+
+/// Sign and submit `module::function(args)` of the simulated package with `key` (ABI from the
+/// node, as a client builds a call Kana's REST does not offer) and wait for its outcome.
+pub(super) async fn run_call(
+    h: &SimHandle,
+    key: &PrivateKey,
+    module: &str,
+    function: &str,
+    args: &[serde_json::Value],
+) -> crate::aptos::TxnOutcome {
+    let package = h.shared.core().package;
+    let abi = node(h).module(package, module).await.unwrap();
+    let call = crate::aptos::encode_entry_function(&abi, function, &[], args).unwrap();
+    let submitter = Submitter::new(node(h), key.clone(), 4, gas(30));
+    let (_, outcome) = submitter
+        .submit_and_confirm(call, Duration::from_secs(3))
+        .await
+        .unwrap();
+    outcome
+}
+
+/// Run a payload a REST write endpoint returned.
+pub(super) async fn run_payload(
+    h: &SimHandle,
+    key: &PrivateKey,
+    payload: &crate::venue::kana::payload::EntryFunctionPayload,
+) -> crate::aptos::TxnOutcome {
+    let mut parts = payload.function.rsplitn(3, "::");
+    let (Some(function), Some(module)) = (parts.next(), parts.next()) else {
+        panic!("not a function id: {}", payload.function);
+    };
+    run_call(h, key, module, function, &payload.function_arguments).await
 }
 
 #[tokio::test]
@@ -170,7 +215,7 @@ async fn synthetic_traders_make_a_two_sided_book() {
 }
 
 /// Wait until the synthetic book is two-sided; best (bid, ask) in ticks.
-async fn wait_book(h: &SimHandle) -> (Ticks, Ticks) {
+pub(super) async fn wait_book(h: &SimHandle) -> (Ticks, Ticks) {
     for _ in 0..100 {
         {
             let core = h.shared.core();
@@ -234,7 +279,39 @@ async fn crossing_post_only_is_rejected_with_econia_13() {
     let RequestOutcome::Rejected { reason } = &outcome else {
         panic!("{outcome:?}");
     };
-    assert!(reason.contains("13"), "{reason}");
+    // The name and hex code of Econia's abort, raised by its `market` module (the Econia
+    // address itself contains "13", so a bare "13" would prove nothing).
+    assert!(
+        reason.contains("::market: E_POST_OR_ABORT_CROSSES_SPREAD(0xd)"),
+        "{reason}"
+    );
+    // The node served exactly that abort.
+    let statuses: Vec<String> = h
+        .shared
+        .core()
+        .txns
+        .values()
+        .filter_map(|t| match t {
+            super::TxnState::Committed {
+                success: false,
+                vm_status,
+                ..
+            } => Some(vm_status.clone()),
+            _ => None,
+        })
+        .collect();
+    let [status] = statuses.as_slice() else {
+        panic!("one failed transaction expected: {statuses:?}");
+    };
+    let crate::aptos::VmStatus::MoveAbort(abort) = crate::aptos::VmStatus::parse(status) else {
+        panic!("not an abort: {status}");
+    };
+    assert_eq!(
+        abort.known(),
+        crate::aptos::KnownAbort::Econia(crate::aptos::EconiaAbort::PostOrAbortCrossesSpread),
+        "{status}"
+    );
+    assert_eq!(abort.code, 13, "{status}");
     h.stop();
 }
 
@@ -258,6 +335,34 @@ async fn tampered_signature_is_invalid_signature() {
         panic!("{err:?}");
     };
     assert_eq!((*status, *vm_error_code), (400, Some(1)), "{err}");
+    h.stop();
+}
+
+/// A transaction for account A signed with key B verifies as a signature but not as A's key:
+/// the node refuses it with `INVALID_AUTH_KEY` (vm_error_code 2) and nothing is queued.
+#[tokio::test]
+async fn wrong_key_is_invalid_auth_key() {
+    let h = sim(config()).await;
+    let owner = PrivateKey::from_seed_bytes([8u8; 32]);
+    let intruder = PrivateKey::from_seed_bytes([9u8; 32]);
+    let txn = signed_for(&h, owner.address(), &intruder, 0, now_secs() + 60, 4).await;
+    let err = node(&h).submit_bcs(&txn).await.unwrap_err();
+    let SubmitError::Rejected {
+        status,
+        code,
+        vm_error_code,
+        message,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((*status, *vm_error_code), (400, Some(2)), "{err}");
+    assert_eq!(code.as_str(), "vm_error", "{err}");
+    assert!(message.ends_with("INVALID_AUTH_KEY"), "{message}");
+    assert!(h.shared.core().mempool.is_empty());
+    let account = node(&h).account(owner.address()).await.unwrap();
+    assert!(!account.exists, "a refused transaction creates nothing");
     h.stop();
 }
 
