@@ -2,7 +2,7 @@
 //! clock. One task (the engine) owns it and changes it **only** by applying events, so it can be
 //! replayed and audited. Strategies and the risk check read it; nobody else writes it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rust_decimal::Decimal;
 use tracing::{debug, info, warn};
@@ -49,7 +49,14 @@ pub struct State {
     /// Orders acknowledged by a venue snapshot rather than by a request outcome, not yet reported
     /// to the strategy (the engine turns them into `Order` events).
     acknowledged: Vec<(ClientOrderId, VenueOrderId, MarketId)>,
+    /// Fills that named a venue order id no order had yet: on Kana a taker's fill can stream in
+    /// before its transaction's confirmation tells us the id. They are applied to the order when
+    /// an acknowledgement brings that id (bounded: the oldest are dropped past the limit).
+    unmatched_fills: VecDeque<(VenueOrderId, OrderEvent, Timestamp)>,
 }
+
+/// Most fills kept while waiting for their order's id.
+const MAX_UNMATCHED_FILLS: usize = 1_024;
 
 impl State {
     /// State for the given markets, with an empty book for each.
@@ -226,8 +233,10 @@ impl State {
         let order = self.orders.get_mut(&id)?;
         match order.apply(event, now) {
             Ok(t) => {
-                if let Some(v) = order.venue_id {
-                    self.by_venue_id.insert(v, id);
+                if let Some(v) = order.venue_id
+                    && self.by_venue_id.insert(v, id).is_none()
+                {
+                    self.apply_unmatched_fills(v, id);
                 }
                 Some(t)
             }
@@ -239,9 +248,28 @@ impl State {
         }
     }
 
+    /// An order just got its venue id: apply the fills that arrived for that id before it did.
+    fn apply_unmatched_fills(&mut self, venue_id: VenueOrderId, id: ClientOrderId) {
+        if !self.unmatched_fills.iter().any(|(v, ..)| *v == venue_id) {
+            return;
+        }
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unmatched_fills)
+            .into_iter()
+            .partition(|(v, ..)| *v == venue_id);
+        self.unmatched_fills = rest.into();
+        for (_, fill, _) in mine {
+            info!(client_id = %id, venue_id = %venue_id, "fill that arrived before its order's acknowledgement applied");
+            self.anomalies.unknown_order_fills =
+                self.anomalies.unknown_order_fills.saturating_sub(1);
+            self.apply_order_event(id, &fill);
+        }
+    }
+
     /// Drop terminal orders older than `keep` so memory stays bounded in a long run.
     pub fn prune_orders(&mut self, keep: std::time::Duration) {
         let now = self.now;
+        self.unmatched_fills
+            .retain(|(_, _, at)| now.since(*at) < keep);
         let by_venue = &mut self.by_venue_id;
         self.orders.retain(|_, o| {
             let keep_it = !o.status.is_terminal() || now.since(o.updated_at) < keep;
@@ -344,7 +372,18 @@ impl State {
             }
             None => {
                 self.anomalies.unknown_order_fills += 1;
-                info!(trade_id = f.trade_id.0, market = %f.market, "fill for an order this bot did not place (e.g. TP/SL)");
+                info!(trade_id = f.trade_id.0, market = %f.market, "fill for an order not known (yet): a TP/SL or liquidation, or one whose acknowledgement is still on its way");
+                if let Some(v) = f.venue_id {
+                    if self.unmatched_fills.len() == MAX_UNMATCHED_FILLS {
+                        self.unmatched_fills.pop_front();
+                    }
+                    let ev = OrderEvent::Fill {
+                        trade_id: f.trade_id,
+                        lots: f.lots,
+                        price: f.price,
+                    };
+                    self.unmatched_fills.push_back((v, ev, self.now));
+                }
             }
         }
         true
@@ -454,6 +493,41 @@ mod tests {
             liquidity: Liquidity::Maker,
             ts: Timestamp(5),
         })
+    }
+
+    #[test]
+    fn a_fill_that_arrives_before_the_acknowledgement_is_applied_when_the_id_arrives() {
+        // Kana: the taker's fill streams in by venue id before the transaction's confirmation
+        // tells us which order that id is.
+        let mut s = state_with_order();
+        let Event::Fill(mut early) = fill(7, 1000) else {
+            unreachable!()
+        };
+        early.client_id = None;
+        early.venue_id = Some(VenueOrderId(42));
+        assert!(
+            s.apply(&Event::Fill(early.clone())),
+            "counted as a fill at once"
+        );
+        assert_eq!(s.anomalies().unknown_order_fills, 1);
+        assert_eq!(
+            s.order_status(ClientOrderId(1)),
+            Some(OrderStatus::PendingNew)
+        );
+        // The acknowledgement brings the id: the order is filled, not left live.
+        s.apply_order_event(
+            ClientOrderId(1),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(42)),
+            },
+        );
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Filled));
+        assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(1000));
+        assert_eq!(s.live_order_count(None), 0);
+        assert_eq!(s.anomalies().unknown_order_fills, 0);
+        assert_eq!(s.fill_counts(), (1, 1), "the fill is counted once");
+        // A duplicate of it later changes nothing.
+        assert!(!s.apply(&Event::Fill(early)));
     }
 
     #[test]

@@ -373,6 +373,12 @@ mod tests {
     fn secret_file(name: &str, value: &str) -> SecretSource {
         let path = std::env::temp_dir().join(format!("perpbot-{name}-{}", std::process::id()));
         std::fs::write(&path, value).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Key files must be owner-only, or loading refuses them.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         SecretSource {
             env: None,
             file: Some(path),
