@@ -819,6 +819,18 @@ fn print_summary(s: &RunSummary) {
         "  requests sent     {} ({} orders); {} refused by the venue",
         s.requests_sent, s.orders_sent, s.venue_rejections
     );
+    if s.tx_costs.transactions > 0 {
+        println!(
+            "  transactions      {} on chain ({} aborted); gas {} units = {} APT",
+            s.tx_costs.transactions,
+            s.tx_costs.failed_transactions,
+            s.tx_costs.gas_units,
+            s.tx_costs.native_fee.normalize()
+        );
+    }
+    if let Some(failure) = &s.strategy_failure {
+        println!("  STRATEGY STOPPED  {failure}");
+    }
     println!("  risk rejections   {}", s.risk_rejections);
     println!("  trading state     {:?}", s.trading_state);
     if s.clean() {

@@ -110,6 +110,8 @@ pub struct RunSummary {
     pub strategy_failure: Option<String>,
     /// Fills per order sent (0 when none was sent).
     pub fill_ratio: f64,
+    /// What the venue's own transactions cost (gas on Kana).
+    pub tx_costs: crate::venue::TxCosts,
     /// Where the PnL came from, inventory and drawdown.
     pub performance: Performance,
 }
@@ -737,6 +739,7 @@ impl Engine {
                 fills as f64 / stats.orders_sent as f64
             },
             performance: self.tracker.performance(),
+            tx_costs: self.writer.tx_costs(),
         }
     }
 }
