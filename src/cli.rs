@@ -828,6 +828,13 @@ fn print_summary(s: &RunSummary) {
             s.tx_costs.native_fee.normalize()
         );
     }
+    let rc = &s.reconciliation;
+    if rc.runs > 0 {
+        println!(
+            "  reconciliations   {} ({} orders adopted, {} gone, {} position gaps explained, {} UNEXPLAINED)",
+            rc.runs, rc.adopted, rc.gone, rc.explained, rc.unexplained
+        );
+    }
     if let Some(failure) = &s.strategy_failure {
         println!("  STRATEGY STOPPED  {failure}");
     }

@@ -29,6 +29,7 @@ use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
 use crate::model::{
     ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, TimerId, TradingState,
 };
+use crate::reconcile::Reconciler;
 use crate::report::{Performance, PerformanceTracker};
 use crate::risk::{Approved, RiskConfig, RiskEngine};
 use crate::state::State;
@@ -112,6 +113,8 @@ pub struct RunSummary {
     pub fill_ratio: f64,
     /// What the venue's own transactions cost (gas on Kana).
     pub tx_costs: crate::venue::TxCosts,
+    /// What reconciliation with the venue found over the run.
+    pub reconciliation: ReconciliationStats,
     /// Where the PnL came from, inventory and drawdown.
     pub performance: Performance,
 }
@@ -121,6 +124,21 @@ impl RunSummary {
     pub fn clean(&self) -> bool {
         self.left_open.is_empty()
     }
+}
+
+/// Totals of what reconciliation found (see [`crate::reconcile`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReconciliationStats {
+    /// Reconciliations run (start-up and after each reconnect).
+    pub runs: u64,
+    /// Venue orders adopted as external.
+    pub adopted: u64,
+    /// Orders the venue no longer listed, closed locally.
+    pub gone: u64,
+    /// Position differences explained (missed fills, TP/SL, liquidation).
+    pub explained: u64,
+    /// Position differences nothing explained (each switched trading to reduce-only).
+    pub unexplained: u64,
 }
 
 /// What [`Engine::run`] hands back: the summary and the final state (for tools and tests).
@@ -164,6 +182,8 @@ pub struct Engine {
     heart: Arc<Heartbeat>,
     /// Markets whose quotes were pulled for a stale book (until it updates again).
     stale_pulled: HashSet<MarketId>,
+    reconciler: Reconciler,
+    reconciliation: ReconciliationStats,
 }
 
 impl Engine {
@@ -200,6 +220,8 @@ impl Engine {
             strategy_failure: None,
             heart: Heartbeat::new(),
             stale_pulled: HashSet::new(),
+            reconciler: Reconciler::new(),
+            reconciliation: ReconciliationStats::default(),
         }
     }
 
@@ -412,9 +434,17 @@ impl Engine {
             Event::OpenOrders(_) | Event::Order(_) | Event::Fill(_)
         );
         let event = self.with_client_id(event);
+        let resynced =
+            matches!(&event, Event::Connection(c) if c.state == ConnectionState::Resynced);
         if self.state.apply(&event) {
             self.tracker.observe(&event, &self.state);
+            if let Event::Fill(f) = &event {
+                self.reconciler.on_fill(f);
+            }
             self.pending.push_back(event);
+        }
+        if resynced {
+            self.reconcile();
         }
         let now = self.state.now();
         for (client_id, venue_id, market) in self.state.take_acknowledged() {
@@ -452,6 +482,74 @@ impl Engine {
             _ => {}
         }
         event
+    }
+
+    /// Compare the venue's freshly resynchronised picture with ours (see [`crate::reconcile`]):
+    /// adopt, close, explain — and on anything unexplained, go reduce-only and raise an alert.
+    /// Never places an order.
+    fn reconcile(&mut self) {
+        let now = self.state.now();
+        let findings = self.reconciler.reconcile(&mut self.state);
+        let r = &mut self.reconciliation;
+        r.runs += 1;
+        r.adopted += findings.adopted.len() as u64;
+        r.gone += findings.gone.len() as u64;
+        r.explained += findings.explained.len() as u64;
+        r.unexplained += findings.unexplained.len() as u64;
+        for p in &findings.inherited {
+            info!(market = %p.market, side = ?p.side, lots = p.venue, "reconcile: position held at start-up");
+        }
+        for d in &findings.explained {
+            warn!(market = %d.market, side = ?d.side, expected = d.expected, venue = d.venue, explanation = %d.explanation, "reconcile: position difference explained");
+        }
+        let order_update = |client_id, market, venue_id, kind| {
+            Event::Order(crate::model::OrderUpdate {
+                market,
+                client_id: Some(client_id),
+                venue_id,
+                kind,
+                ts: now,
+            })
+        };
+        for id in findings.adopted.iter().chain(&findings.gone) {
+            if let Some(o) = self.state.order(*id) {
+                let kind = if o.status.is_live() {
+                    crate::model::OrderUpdateKind::Accepted
+                } else {
+                    crate::model::OrderUpdateKind::Cancelled
+                };
+                self.pending
+                    .push_back(order_update(*id, o.market(), o.venue_id, kind));
+            }
+        }
+        if findings.unexplained.is_empty() {
+            return;
+        }
+        let detail = findings
+            .unexplained
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {:?}: expected {} lots, venue has {} ({})",
+                    d.market, d.side, d.expected, d.venue, d.explanation
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        error!(%detail, "reconcile: position mismatch nothing explains; trading goes reduce-only");
+        self.pending.push_back(Event::Alert(crate::model::Alert {
+            kind: crate::model::AlertKind::ReconciliationMismatch,
+            detail: detail.clone(),
+            ts: now,
+        }));
+        if let Some(change) = self.risk.restrict(
+            TradingState::ReduceOnly,
+            format!("reconciliation: {detail}"),
+        ) {
+            let to = change.to;
+            self.pending.push_back(Event::TradingState(change));
+            self.on_trading_state(to);
+        }
     }
 
     /// Cancel what the new trading state no longer allows to rest.
@@ -740,6 +838,7 @@ impl Engine {
             },
             performance: self.tracker.performance(),
             tx_costs: self.writer.tx_costs(),
+            reconciliation: self.reconciliation,
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod config;
 pub mod engine;
 pub mod executor;
 pub mod model;
+pub mod reconcile;
 pub mod report;
 pub mod risk;
 pub mod sim;

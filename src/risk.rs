@@ -251,6 +251,12 @@ impl RiskEngine {
         self.switch(TradingState::Halted, format!("kill switch: {reason}"))
     }
 
+    /// Tighten the trading state for a reason found outside the risk checks (e.g. a
+    /// reconciliation mismatch). Never loosens it. Returns the change, if any.
+    pub fn restrict(&mut self, to: TradingState, reason: String) -> Option<TradingStateChange> {
+        self.switch(to, reason)
+    }
+
     /// True once the kill switch was pulled.
     pub fn is_killed(&self) -> bool {
         self.killed

@@ -53,7 +53,14 @@ pub struct State {
     /// before its transaction's confirmation tells us the id. They are applied to the order when
     /// an acknowledgement brings that id (bounded: the oldest are dropped past the limit).
     unmatched_fills: VecDeque<(VenueOrderId, OrderEvent, Timestamp)>,
+    /// The venue's latest complete list of our resting orders, for reconciliation.
+    last_open_orders: Option<crate::reconcile::ReceivedOpenOrders>,
+    /// Orders adopted from the venue so far (their client ids come from a reserved range).
+    adopted: u64,
 }
+
+/// Client ids of adopted orders start here, far above any id a strategy's outbox reaches.
+pub const EXTERNAL_CLIENT_IDS: u64 = 1 << 62;
 
 /// Most fills kept while waiting for their order's id.
 const MAX_UNMATCHED_FILLS: usize = 1_024;
@@ -346,7 +353,8 @@ impl State {
             | Event::Timer(_)
             | Event::Connection(_)
             | Event::RiskRejected(_)
-            | Event::TradingState(_) => true,
+            | Event::TradingState(_)
+            | Event::Alert(_) => true,
         }
     }
 
@@ -414,7 +422,46 @@ impl State {
     /// venue id yet is matched by market, side, direction, price and size (Kana assigns ids on
     /// chain and does not echo client ids). Orders missing from the list are left alone here —
     /// deciding that they are gone is reconciliation's job, with a query, not a guess.
+    /// The venue's latest complete list of our resting orders, with when it arrived.
+    pub fn last_open_orders(&self) -> Option<&crate::reconcile::ReceivedOpenOrders> {
+        self.last_open_orders.as_ref()
+    }
+
+    /// Track an order the venue lists that this bot did not place (or no longer remembers):
+    /// marked `external`, under a client id from a reserved range.
+    pub fn adopt_external(&mut self, info: &crate::model::OpenOrderInfo) -> ClientOrderId {
+        self.adopted += 1;
+        let id = ClientOrderId(EXTERNAL_CLIENT_IDS + self.adopted);
+        let mut order =
+            crate::model::NewOrder::limit(info.market, info.side, info.total, info.price)
+                .with_leverage(info.leverage);
+        order.direction = info.direction;
+        let mut o = Order::new(
+            OrderRequest {
+                client_id: id,
+                order,
+            },
+            self.now,
+        );
+        o.venue_id = Some(info.venue_id);
+        o.external = true;
+        o.filled = info.total.saturating_sub(info.remaining);
+        o.status = if o.filled.is_zero() {
+            OrderStatus::Open
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        self.by_venue_id.insert(info.venue_id, id);
+        self.orders.insert(id, o);
+        id
+    }
+
     fn apply_open_orders(&mut self, snapshot: &crate::model::OpenOrdersSnapshot) -> bool {
+        self.last_open_orders = Some(crate::reconcile::ReceivedOpenOrders {
+            market: snapshot.market,
+            orders: snapshot.orders.clone(),
+            received: self.now,
+        });
         for info in &snapshot.orders {
             if self.by_venue_id.contains_key(&info.venue_id) {
                 continue;

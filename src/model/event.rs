@@ -42,6 +42,8 @@ pub enum Event {
     RiskRejected(RiskRejection),
     /// The trading state changed (e.g. a loss limit switched trading to reduce-only).
     TradingState(TradingStateChange),
+    /// Something an operator must look at, raised by the bot itself.
+    Alert(Alert),
 }
 
 impl Event {
@@ -60,7 +62,8 @@ impl Event {
             | Event::Balance(_)
             | Event::Timer(_)
             | Event::Connection(_)
-            | Event::TradingState(_) => None,
+            | Event::TradingState(_)
+            | Event::Alert(_) => None,
         }
     }
 }
@@ -346,6 +349,25 @@ pub enum TradingState {
     ReduceOnly,
     /// Only cancels.
     Halted,
+}
+
+/// What an [`Alert`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Reconciliation found a difference with the venue that nothing explains.
+    ReconciliationMismatch,
+}
+
+/// Something an operator must look at, raised by the bot itself (not by the venue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Machine-readable kind.
+    pub kind: AlertKind,
+    /// What was found, with the values.
+    pub detail: String,
+    /// When.
+    pub ts: Timestamp,
 }
 
 /// A switch of the trading state, with the reason.

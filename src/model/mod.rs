@@ -11,10 +11,10 @@ pub mod units;
 
 pub use book::{DepthWalk, Level, OrderBook};
 pub use event::{
-    Balance, BestPrice, BookUpdate, BookUpdateKind, ConnectionEvent, ConnectionState, Event, Fill,
-    FundingRate, Liquidity, OpenOrderInfo, OpenOrdersSnapshot, OrderUpdate, OrderUpdateKind,
-    PositionUpdate, PublicTrade, RejectReason, RiskRejection, TimerId, TradingState,
-    TradingStateChange,
+    Alert, AlertKind, Balance, BestPrice, BookUpdate, BookUpdateKind, ConnectionEvent,
+    ConnectionState, Event, Fill, FundingRate, Liquidity, OpenOrderInfo, OpenOrdersSnapshot,
+    OrderUpdate, OrderUpdateKind, PositionUpdate, PublicTrade, RejectReason, RiskRejection,
+    TimerId, TradingState, TradingStateChange,
 };
 pub use intent::Intent;
 pub use order::{
