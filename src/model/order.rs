@@ -529,6 +529,11 @@ impl Order {
 
             // Refusals, expiry and ambiguity.
             (S::PendingNew | S::Unknown, E::Rejected) => S::Rejected,
+            // A cancel asked for while the submit was still in flight, then the submit itself
+            // was refused (Kana: the whole replace transaction aborted): the order never existed.
+            (S::PendingCancel, E::Rejected) if self.filled.is_zero() && self.venue_id.is_none() => {
+                S::Rejected
+            }
             (
                 S::PendingNew | S::Unknown | S::Open | S::PartiallyFilled | S::PendingCancel,
                 E::Expired,
@@ -648,6 +653,24 @@ mod tests {
         );
         assert_eq!(o.filled, Lots(300));
         assert_eq!(o.trade_ids.len(), 1);
+    }
+
+    #[test]
+    fn a_submit_refused_after_its_cancel_was_asked_for_ends_rejected() {
+        // Shutdown asks to cancel an order whose replace transaction is still in flight; then
+        // that transaction aborts. The order never existed: it must not stay live.
+        let mut o = order(1000);
+        run(&mut o, &[OrderEvent::CancelRequested, OrderEvent::Rejected]);
+        assert_eq!(o.status, S::Rejected);
+        assert!(!o.status.is_live());
+        // A resting order that was asked to cancel cannot be "rejected" (only its cancel can).
+        let mut resting = order(1000);
+        run(
+            &mut resting,
+            &[ack(), fill(1, 100), OrderEvent::CancelRequested],
+        );
+        assert!(resting.apply(&OrderEvent::Rejected, Timestamp(2)).is_err());
+        assert_eq!(resting.status, S::PendingCancel);
     }
 
     #[test]
