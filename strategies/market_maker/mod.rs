@@ -326,6 +326,8 @@ pub struct MarketMaker {
     last_refit: Option<Timestamp>,
     started: Option<Timestamp>,
     last_requote: Option<Timestamp>,
+    /// When each side (bid, ask) was last (re)placed, for its max age.
+    side_quoted_at: [Option<Timestamp>; 2],
     /// True between a `Reconnecting` and the next `Resynced`.
     paused: bool,
     /// Set once the strategy's own drawdown limit is hit; it never quotes again.
@@ -442,6 +444,7 @@ impl MarketMaker {
             last_refit: None,
             started: None,
             last_requote: None,
+            side_quoted_at: [None; 2],
             paused: false,
             halted: false,
             peak_pnl: Decimal::ZERO,
@@ -562,15 +565,31 @@ impl MarketMaker {
 
     /// True when the desired quotes differ enough from the resting ones to pay for a requote.
     pub fn needs_requote(&self, resting: Quotes, desired: Quotes, now: Timestamp) -> bool {
-        let moved = |have: Option<Ticks>, want: Option<Ticks>| match (have, want) {
+        self.side_needs_requote(resting.bid, desired.bid, self.last_requote, now)
+            || self.side_needs_requote(resting.ask, desired.ask, self.last_requote, now)
+    }
+
+    /// True when one side's desired best price differs from the resting one by more than the
+    /// tolerance (or appears, or goes), or that side's quotes aged out. Each side is replaced
+    /// on its own: a side left alone keeps its place in the queue, and a replace that cancels
+    /// fewer orders is less likely to abort on an order that has just filled.
+    pub fn side_needs_requote(
+        &self,
+        have: Option<Ticks>,
+        want: Option<Ticks>,
+        quoted_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> bool {
+        let moved = match (have, want) {
             (Some(h), Some(w)) => h.0.abs_diff(w.0) > self.params.requote_tolerance_ticks,
             (None, None) => false,
             _ => true,
         };
-        let aged = self
-            .last_requote
-            .is_none_or(|t| now.since(t) >= Duration::from_millis(self.params.max_quote_age_ms));
-        moved(resting.bid, desired.bid) || moved(resting.ask, desired.ask) || aged
+        let aged = want.is_some()
+            && quoted_at.is_none_or(|t| {
+                now.since(t) >= Duration::from_millis(self.params.max_quote_age_ms)
+            });
+        moved || aged
     }
 
     fn elapsed_secs(&self, now: Timestamp) -> f64 {
@@ -685,7 +704,8 @@ impl MarketMaker {
             net: ctx.net_lots(self.market),
             ..Inventory::default()
         };
-        let mut cancel: Vec<ClientOrderId> = Vec::new();
+        // Our cancellable orders per side (bid, ask).
+        let mut ours: [Vec<ClientOrderId>; 2] = [Vec::new(), Vec::new()];
         let (mut bids, mut asks) = (0u32, 0u32);
         let mut resting = Quotes {
             bid: None,
@@ -705,7 +725,7 @@ impl MarketMaker {
                     }
                 }
                 _ => {
-                    cancel.push(o.client_id());
+                    ours[usize::from(side == Side::Sell)].push(o.client_id());
                     let (count, best) = match side {
                         Side::Buy => (&mut bids, &mut resting.bid),
                         Side::Sell => (&mut asks, &mut resting.ask),
@@ -736,21 +756,35 @@ impl MarketMaker {
         let Some(ladder) = self.desired_quotes(book, inventory, &market, elapsed, funding) else {
             return;
         };
-        let same_shape = bids == ladder.bid_levels && asks == ladder.ask_levels;
-        if same_shape && !self.needs_requote(resting, ladder.top, now) {
+        let [bid_quoted, ask_quoted] = self.side_quoted_at;
+        let replace_bid = bids != ladder.bid_levels
+            || self.side_needs_requote(resting.bid, ladder.top.bid, bid_quoted, now);
+        let replace_ask = asks != ladder.ask_levels
+            || self.side_needs_requote(resting.ask, ladder.top.ask, ask_quoted, now);
+        if !replace_bid && !replace_ask {
             return;
         }
         let spacing = self.params.level_spacing_ticks;
+        let [our_bids, our_asks] = ours;
+        let mut cancel = Vec::with_capacity(our_bids.len() + our_asks.len());
         let mut place = Vec::with_capacity((ladder.bid_levels + ladder.ask_levels) as usize);
-        if let Some(Ticks(top)) = ladder.top.bid {
-            for i in 0..u64::from(ladder.bid_levels) {
-                place.push(self.order_for(ctx, Side::Buy, Ticks(top - i * spacing)));
+        if replace_bid {
+            cancel.extend(our_bids);
+            if let Some(Ticks(top)) = ladder.top.bid {
+                for i in 0..u64::from(ladder.bid_levels) {
+                    place.push(self.order_for(ctx, Side::Buy, Ticks(top - i * spacing)));
+                }
             }
+            self.side_quoted_at[0] = Some(now);
         }
-        if let Some(Ticks(top)) = ladder.top.ask {
-            for i in 0..u64::from(ladder.ask_levels) {
-                place.push(self.order_for(ctx, Side::Sell, Ticks(top + i * spacing)));
+        if replace_ask {
+            cancel.extend(our_asks);
+            if let Some(Ticks(top)) = ladder.top.ask {
+                for i in 0..u64::from(ladder.ask_levels) {
+                    place.push(self.order_for(ctx, Side::Sell, Ticks(top + i * spacing)));
+                }
             }
+            self.side_quoted_at[1] = Some(now);
         }
         debug!(
             reservation = ladder.model.reservation,

@@ -648,3 +648,51 @@ fn drive<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+#[test]
+fn only_the_side_that_changed_is_replaced() {
+    let mut h = Harness::new("soft_inventory = 2");
+    let book = h.book_event(5518, 5522);
+    let first = h.feed(&book, TradingState::Active);
+    h.track(&first);
+    let Intent::ReplaceQuotes { place, .. } = &first[0] else {
+        panic!("{first:?}")
+    };
+    let ids: Vec<ClientOrderId> = place.iter().map(|r| r.client_id).collect();
+    for (i, id) in ids.iter().enumerate() {
+        h.state.apply_order_event(
+            *id,
+            &crate::model::OrderEvent::Accepted {
+                venue_id: Some(crate::model::VenueOrderId(100 + i as u128)),
+            },
+        );
+    }
+    let (bid, ask) = (ids[0], ids[1]);
+    // Long 2 APT (the soft limit): the bid must go; the ask moves by 1 tick, within the
+    // tolerance, so it keeps its place in the queue.
+    h.advance(1_000);
+    let mut long = Position::flat(M, PositionSide::Long, h.state.now());
+    long.lots = Lots(2000);
+    long.entry_price = dec!(5.52);
+    long.leverage = 2;
+    let out = h.feed(
+        &Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }),
+        TradingState::Active,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    let Intent::ReplaceQuotes { cancel, place, .. } = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        cancel,
+        &vec![bid],
+        "only the bid is cancelled, the ask {ask} stays"
+    );
+    assert!(
+        place.is_empty(),
+        "no new bid past the soft limit: {place:?}"
+    );
+}
