@@ -19,6 +19,8 @@
 //! | [`venue`] | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
 //! | [`sim`] | the exchange simulator: Econia-style matching engine, Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL), seeded synthetic market, and the loopback servers speaking Kana's REST, WebSocket and Aptos node formats |
 //! | [`report`] | the run report: PnL split into spread capture, inventory, fees and funding; inventory and drawdown |
+//! | [`reconcile`] | after every resync: adopt unknown venue orders, close vanished ones, explain position gaps or go reduce-only with an alert |
+//! | [`watchdog`] | the dead-man's switch for a stalled engine: cancels the last known live orders straight through the venue |
 //! | [`aptos`] | Aptos transactions: BCS, ABI-driven argument encoding, Ed25519 keys and signing, transaction hashes, abort decoding |
 //! | [`config`] | TOML configuration, validated at start-up; secrets from env or key files |
 //! | [`cli`] | the `perpbot` command line, reusable by plugin binaries |

@@ -13,7 +13,7 @@
 //! second, independent computation of the same total: the two agree exactly when the books are
 //! kept right, which the tests check.
 //!
-//! Funding on Kana is an assumption ([INF], reference §9.3: formula and interval unknown): every
+//! Funding on Kana is an assumption (\[INF\], reference §9.3: formula and interval unknown): every
 //! `live_funding_rate` record after the first one of a market is taken as one settlement of that
 //! rate on the position at the mid (positive rate: longs pay).
 

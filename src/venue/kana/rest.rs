@@ -12,7 +12,7 @@
 //! All values go out in **human units** (§3.4): sizes in base coins, prices in quote per coin,
 //! amounts in collateral units. Decimals are written exactly from their text (query strings
 //! carry the plain decimal, JSON bodies carry a JSON number with the same digits) — never through
-//! `f64`. Round to the market's lot/tick grid before calling; the server's rounding is [UNK].
+//! `f64`. Round to the market's lot/tick grid before calling; the server's rounding is \[UNK\].
 //!
 //! Every call carries the header `x-api-key` when a key is configured (§1.2). Answers use the
 //! envelope `{success|status, message, data}` (§2.1); a `success: false`, a non-2xx status or an
@@ -279,7 +279,7 @@ impl KanaRestError {
     }
 
     /// True for a 401/403 answer, which community clients read as a bad or missing API key
-    /// (§1.2, [COMM]).
+    /// (§1.2, \[COMM\]).
     pub fn is_auth(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
     }
@@ -316,7 +316,7 @@ pub struct LimitOrderParams {
 }
 
 /// Parameters of `placeMarketOrder` (§4.3.2): as [`LimitOrderParams`] without price and
-/// restriction. No slippage protection is documented ([UNK]).
+/// restriction. No slippage protection is documented (\[UNK\]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketOrderParams {
     /// Market.
@@ -402,7 +402,7 @@ impl fmt::Display for SortOrder {
 }
 
 /// Best bid and ask from `getMarketPrice` (§4.2.3). A side is `None` when the book side is empty
-/// (`null`, missing, or — [INF] — `0`, which is never a valid Econia price).
+/// (`null`, missing, or — \[INF\] — `0`, which is never a valid Econia price).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MarketPrice {
     /// Best bid price.
@@ -850,7 +850,7 @@ impl KanaRest {
     }
 
     /// `GET /settlePnl` (§4.1.8) → payload settling pending PnL of closed positions in `market`
-    /// into the available balance ([INF] meaning).
+    /// into the available balance (\[INF\] meaning).
     pub async fn settle_pnl(
         &self,
         wallet: AccountAddress,
@@ -860,7 +860,7 @@ impl KanaRest {
         self.send(&Call::get("/settlePnl", q)).await?.payload()
     }
 
-    /// `GET /getDepositAndWithdrawHistory` (§4.1.8). Record shape [UNK], hence raw JSON values
+    /// `GET /getDepositAndWithdrawHistory` (§4.1.8). Record shape \[UNK\], hence raw JSON values
     /// (numbers that do not fit `u64`/`i64` exactly are kept as strings of their literal).
     pub async fn deposit_withdraw_history(
         &self,
@@ -871,7 +871,7 @@ impl KanaRest {
             .values()
     }
 
-    /// `GET /getFundingHistory` (§4.1.8): funding payments. Record shape [UNK] (see
+    /// `GET /getFundingHistory` (§4.1.8): funding payments. Record shape \[UNK\] (see
     /// [`KanaRest::deposit_withdraw_history`] for how numbers are kept).
     pub async fn funding_history(
         &self,
@@ -946,7 +946,7 @@ impl KanaRest {
 
     /// Last traded price: `GET /getLastPlacedPrice` (G5), falling back to
     /// `/getLastExecutionPrice` on HTTP 404 (§4.2.4). `None` when the market has no price
-    /// (`null`, or — [INF] — `0`).
+    /// (`null`, or — \[INF\] — `0`).
     pub async fn last_price(&self, market: MarketId) -> Result<Option<Decimal>, KanaRestError> {
         let a = self
             .send_routed(&self.last_price_route, market_q(market))
@@ -1008,7 +1008,7 @@ impl KanaRest {
 
     /// `POST /placeMultipleOrders` (§4.3.3) → payload placing all orders in one transaction.
     /// Sends both `restriction` (docs) and `restrictions` (one mainnet bot), since which one the
-    /// server reads is [UNK]; `None` TP/SL are sent as `0`.
+    /// server reads is \[UNK\]; `None` TP/SL are sent as `0`.
     pub async fn place_multiple_orders(
         &self,
         orders: &MultipleOrders,
@@ -1132,7 +1132,7 @@ impl KanaRest {
     }
 
     /// `GET /collapsePosition` (§4.3.8) → payload closing the caller's position(s) in `market` at
-    /// market (whether both hedge sides is [UNK]).
+    /// market (whether both hedge sides is \[UNK\]).
     pub async fn collapse_position(
         &self,
         market: MarketId,
@@ -1155,7 +1155,7 @@ impl KanaRest {
     }
 
     /// `GET /getOpenOrdersFromContract` (§4.4): open orders read from chain state (fresher than
-    /// the indexer right after a transaction, [INF]).
+    /// the indexer right after a transaction, \[INF\]).
     pub async fn open_orders_from_contract(
         &self,
         wallet: AccountAddress,
@@ -1482,7 +1482,7 @@ impl Answer {
             .map_err(|e| self.decode_error(format!("data: {:?} {e}", clip(n.text()))))
     }
 
-    /// A price that may be absent: `null`/missing and (per [INF]) `0` mean none.
+    /// A price that may be absent: `null`/missing and (per \[INF\]) `0` mean none.
     fn price_field(
         &self,
         name: &str,

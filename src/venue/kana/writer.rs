@@ -60,7 +60,7 @@ use super::rest::{
 pub struct WriterConfig {
     /// Longest wait for a transaction to commit before the outcome is reported ambiguous.
     pub confirm_timeout: Duration,
-    /// Most orders in one placing transaction ([UNK]: Kana documents no limit; kept small so a
+    /// Most orders in one placing transaction (\[UNK\]: Kana documents no limit; kept small so a
     /// transaction stays well under the gas cap).
     pub max_batch: usize,
     /// Trade for this owner wallet with a delegate key (`delegated_scripts`, reference §9.6):
@@ -766,9 +766,9 @@ impl KanaWriter {
     }
 }
 
-/// The `delegated_scripts` function that does what `request` asks (reference §6.2, [CHAIN] ABI).
+/// The `delegated_scripts` function that does what `request` asks (reference §6.2, \[CHAIN\] ABI).
 /// Chosen from the request rather than from the REST payload's function name, whose
-/// `perpetual_scripts` names are [UNK].
+/// `perpetual_scripts` names are \[UNK\].
 fn delegated_function(request: &VenueRequest) -> Result<&'static str, String> {
     match request {
         VenueRequest::Orders { cancel, place, .. } => match (cancel.is_empty(), place.as_slice()) {
@@ -786,7 +786,7 @@ fn delegated_function(request: &VenueRequest) -> Result<&'static str, String> {
 }
 
 /// Turn Kana's direct payload into its delegated twin: same package, module `delegated_scripts`,
-/// the owner's address prepended to the arguments. [INF]: the delegated twins take the direct
+/// the owner's address prepended to the arguments. \[INF\]: the delegated twins take the direct
 /// call's arguments in the same order (the ABI dump's parameter types match the REST query order).
 fn delegated(
     payload: EntryFunctionPayload,
@@ -857,7 +857,7 @@ fn common_restriction(place: &[OrderRequest]) -> Result<u8, String> {
 
 /// Order ids of placed orders in a committed transaction's events, in order: events whose type
 /// names an order being *placed* (contains "order" and "place" or "open", not "cancel") and
-/// whose data has an `order_id`. [INF]: Kana's event names are not documented.
+/// whose data has an `order_id`. \[INF\]: Kana's event names are not documented.
 pub(crate) fn placed_order_ids(events: &[Value]) -> Vec<VenueOrderId> {
     events
         .iter()
@@ -1006,8 +1006,8 @@ mod tests {
 
     const PKG: &str = "0x7a38039fffd016adcac2c53795ee49325e5ec6fddf3bf02651c09f9a583655a6";
 
-    /// The parts of `perpetual_scripts`' ABI the tests use. [INF]: parameter lists mirror the
-    /// delegated twins of reference §6.2 without the owner address; cancel is [CHAIN].
+    /// The parts of `perpetual_scripts`' ABI the tests use. \[INF\]: parameter lists mirror the
+    /// delegated twins of reference §6.2 without the owner address; cancel is \[CHAIN\].
     fn scripts_abi() -> Value {
         json!({
         "address": PKG, "name": "perpetual_scripts", "friends": [], "structs": [],
@@ -1021,7 +1021,7 @@ mod tests {
         ]})
     }
 
-    /// `delegated_scripts::place_delegated_limit_order` as in reference §6.2's ABI dump [CHAIN].
+    /// `delegated_scripts::place_delegated_limit_order` as in reference §6.2's ABI dump \[CHAIN\].
     fn delegated_abi() -> Value {
         json!({
         "address": PKG, "name": "delegated_scripts", "friends": [], "structs": [],
@@ -1032,7 +1032,7 @@ mod tests {
         ]})
     }
 
-    /// A Kana-shaped REST server whose payloads carry on-chain units, as the real one does [INF].
+    /// A Kana-shaped REST server whose payloads carry on-chain units, as the real one does \[INF\].
     /// `place_function` overrides the function `/placeLimitOrder` answers with.
     async fn fake_kana(null_argument: bool, place_function: Option<String>) -> String {
         let spec = MarketSpec::kana_apt_testnet();
