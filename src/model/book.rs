@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 use super::order::Side;
-use super::units::{Lots, Ticks};
+use super::units::{Lots, Ticks, ratio};
 
 /// One price level: the total resting size at a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,12 +57,12 @@ pub struct DepthWalk {
 }
 
 impl DepthWalk {
-    /// Average price of the walk in fractional ticks.
+    /// Average price of the walk in fractional ticks (`None` when nothing filled).
     pub fn average_ticks(&self) -> Option<rust_decimal::Decimal> {
-        (!self.filled.is_zero()).then(|| {
-            rust_decimal::Decimal::from(self.notional_ticks)
-                / rust_decimal::Decimal::from(self.filled.0)
-        })
+        // The average is at most the worst price (a u64), so the ratio always fits.
+        (!self.filled.is_zero())
+            .then(|| ratio(self.notional_ticks, u128::from(self.filled.0)))
+            .flatten()
     }
 }
 
@@ -171,9 +171,14 @@ impl OrderBook {
             .map_or(Lots::ZERO, |l| l.lots)
     }
 
-    /// Twice the mid price in ticks (exact; the mid itself may fall between two ticks).
+    /// Twice the mid price in ticks (exact; the mid itself may fall between two ticks). `None`
+    /// when a side is empty, or when the sum does not fit `u64` (prices above 2^63 ticks, which
+    /// no real book has; callers then treat the book as unusable).
     pub fn mid_x2(&self) -> Option<u64> {
-        Some(self.best_bid()?.price.0 + self.best_ask()?.price.0)
+        self.best_bid()?
+            .price
+            .0
+            .checked_add(self.best_ask()?.price.0)
     }
 
     /// Mid price in fractional ticks.
@@ -182,16 +187,18 @@ impl OrderBook {
             .map(|m| rust_decimal::Decimal::from(m) / rust_decimal::Decimal::TWO)
     }
 
-    /// Best ask minus best bid, in ticks (negative when crossed).
+    /// Best ask minus best bid, in ticks (negative when crossed). Saturates at the ends of `i64`
+    /// (prices beyond 2^63 ticks), keeping the sign.
     pub fn spread_ticks(&self) -> Option<i64> {
         let (b, a) = (self.best_bid()?.price.0, self.best_ask()?.price.0);
-        Some(a as i64 - b as i64)
+        let spread = i128::from(a) - i128::from(b);
+        Some(i64::try_from(spread).unwrap_or(if spread < 0 { i64::MIN } else { i64::MAX }))
     }
 
     /// True when the best bid is at or above the best ask — a book that cannot be real and should
     /// not be traded on.
     pub fn is_crossed(&self) -> bool {
-        matches!(self.spread_ticks(), Some(s) if s <= 0)
+        matches!((self.best_bid(), self.best_ask()), (Some(b), Some(a)) if b.price >= a.price)
     }
 
     /// Walk the side a taker of `taker_side` would consume, up to `lots`: what could fill, the
@@ -344,6 +351,54 @@ mod tests {
         assert!(b.is_crossed(), "locked (bid == ask) counts as crossed");
         b.apply_delta(Side::Buy, Ticks(102), Lots(1), Timestamp(3));
         assert_eq!(b.spread_ticks(), Some(-1));
+    }
+
+    /// Found by `tests/prop_book.rs`: prices beyond `i64::MAX` (a raw-unit frame can carry any
+    /// `u64`) made `spread_ticks` and `mid_x2` overflow — a panic in debug builds, and in release
+    /// a crossed book reported as uncrossed.
+    #[test]
+    fn top_of_book_is_right_at_the_ends_of_u64() {
+        let mut b = OrderBook::new();
+        b.replace(
+            &[Level::new(90, 1)],
+            &[Level::new(1 << 63, 1)],
+            Timestamp(1),
+        );
+        assert_eq!(b.spread_ticks(), Some(i64::MAX - 89));
+        assert!(!b.is_crossed());
+        assert_eq!(b.mid_x2(), Some((1 << 63) + 90));
+        b.replace(
+            &[Level::new(u64::MAX, 1)],
+            &[Level::new(1, 1)],
+            Timestamp(2),
+        );
+        assert!(b.is_crossed(), "bid u64::MAX is above ask 1");
+        assert_eq!(b.spread_ticks(), Some(i64::MIN), "saturates, sign kept");
+        assert_eq!(b.mid_x2(), None, "2·mid does not fit u64");
+        b.replace(
+            &[Level::new(1, 1)],
+            &[Level::new(u64::MAX, 1)],
+            Timestamp(3),
+        );
+        assert!(!b.is_crossed());
+        assert_eq!(b.spread_ticks(), Some(i64::MAX));
+    }
+
+    /// Found by `tests/prop_book.rs`: the average of a walk whose notional exceeds `Decimal`'s
+    /// 96-bit mantissa panicked.
+    #[test]
+    fn average_of_a_huge_walk_does_not_panic() {
+        let mut b = OrderBook::new();
+        b.replace(&[], &[Level::new(u64::MAX, u64::MAX)], Timestamp(1));
+        let w = b.walk(Side::Buy, Lots(u64::MAX), None);
+        assert_eq!(
+            w.notional_ticks,
+            u128::from(u64::MAX) * u128::from(u64::MAX)
+        );
+        assert_eq!(
+            w.average_ticks(),
+            Some(rust_decimal::Decimal::from(u64::MAX))
+        );
     }
 
     #[test]

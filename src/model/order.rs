@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
-use super::units::{Lots, MarketId, Ticks};
+use super::units::{Lots, MarketId, Ticks, ratio};
 
 /// The side of the book an order sits on: a buy rests as a bid, a sell as an ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -423,8 +423,10 @@ impl Order {
 
     /// Average fill price in (fractional) ticks, if anything filled.
     pub fn average_fill_ticks(&self) -> Option<Decimal> {
+        // The average is at most the highest fill price (a u64), so the ratio always fits.
         (!self.filled.is_zero())
-            .then(|| Decimal::from(self.filled_notional_ticks) / Decimal::from(self.filled.0))
+            .then(|| ratio(self.filled_notional_ticks, u128::from(self.filled.0)))
+            .flatten()
     }
 
     /// Apply an event through the order's state machine. Illegal transitions leave the order
@@ -484,7 +486,8 @@ impl Order {
                     // A fill after a cancel: the cancel lost the race for this part. Real venues
                     // do this; the order stays cancelled for the remainder.
                     S::Cancelled => S::Cancelled,
-                    _ => S::PartiallyFilled,
+                    // Resting with its fills: PartiallyFilled, or Open after a zero-lot fill.
+                    _ => resting(self),
                 }
             }
 
@@ -776,6 +779,35 @@ mod tests {
             Transition::Duplicate
         );
         assert_eq!((o.status, o.venue_id), (S::Filled, Some(VenueOrderId(77))));
+    }
+
+    /// Found by `tests/prop_order.rs`: a zero-lot fill turned an order with nothing filled into
+    /// `PartiallyFilled`.
+    #[test]
+    fn a_zero_lot_fill_does_not_make_an_order_partially_filled() {
+        let mut o = order(1000);
+        run(&mut o, &[fill(1, 0)]);
+        assert_eq!((o.status, o.filled), (S::Open, Lots(0)));
+        assert_eq!(
+            o.apply(&fill(1, 0), Timestamp(2)).unwrap(),
+            Transition::Duplicate
+        );
+        run(&mut o, &[OrderEvent::CancelRequested, fill(2, 0)]);
+        assert_eq!(o.status, S::PendingCancel);
+    }
+
+    /// Found by `tests/prop_order.rs`: the average fill price panicked once the fill notional
+    /// exceeded `Decimal`'s 96-bit mantissa.
+    #[test]
+    fn average_fill_price_of_a_huge_fill_does_not_panic() {
+        let mut o = order(u64::MAX);
+        let big = OrderEvent::Fill {
+            trade_id: TradeId(1),
+            lots: Lots(u64::MAX),
+            price: Ticks(u64::MAX),
+        };
+        run(&mut o, &[big]);
+        assert_eq!(o.average_fill_ticks(), Some(Decimal::from(u64::MAX)));
     }
 
     #[test]

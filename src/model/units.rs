@@ -200,6 +200,24 @@ fn pow10(exp: u32) -> Option<i128> {
     10i128.checked_pow(exp)
 }
 
+/// `num / den` as a `Decimal`: exact wherever the quotient is a decimal of at most 28
+/// significant digits, otherwise correct to 28 significant digits. `None` when the quotient does
+/// not fit `Decimal` (above ~7.9·10^28) or `den` is zero; never panics.
+pub(crate) fn ratio(num: u128, den: u128) -> Option<Decimal> {
+    let dec = |x: u128| Decimal::try_from_i128_with_scale(i128::try_from(x).ok()?, 0).ok();
+    if let (Some(n), Some(d)) = (dec(num), dec(den)) {
+        return n.checked_div(d);
+    }
+    // Wider than Decimal's 96-bit mantissa: whole part plus the remainder's fraction. When `den`
+    // itself is that wide, both are shifted right until it fits (a relative error of 2^-96).
+    let whole = dec(num.checked_div(den)?)?;
+    let (mut rem, mut den) = (num % den, den);
+    let shift = (128 - den.leading_zeros()).saturating_sub(96);
+    rem >>= shift;
+    den >>= shift;
+    whole.checked_add(dec(rem)?.checked_div(dec(den)?)?)
+}
+
 /// Integer division of a non-negative numerator by a positive denominator in the given direction.
 /// `None` for `Rounding::Exact` with a remainder.
 fn div_round(num: i128, den: i128, rounding: Rounding) -> Option<i128> {
@@ -281,13 +299,15 @@ impl MarketSpec {
             what: WHAT,
             value: size,
         };
+        // Trailing zeros only inflate the mantissa: drop them first.
+        let norm = size.normalize();
         let num = pow10(self.base_decimals)
-            .and_then(|p| size.mantissa().checked_mul(p))
+            .and_then(|p| norm.mantissa().checked_mul(p))
             .ok_or_else(overflow)?;
-        let den = pow10(size.scale())
+        let den = pow10(norm.scale())
             .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
             .ok_or_else(overflow)?;
-        let lots = div_round(num, den, rounding).ok_or(UnitError::OffGrid {
+        let lots = div_round(num, den, rounding).ok_or_else(|| UnitError::OffGrid {
             what: WHAT,
             value: size,
             unit: "lot",
@@ -310,15 +330,17 @@ impl MarketSpec {
             what: WHAT,
             value: price,
         };
+        // Trailing zeros only inflate the mantissa: drop them first.
+        let norm = price.normalize();
         let num = pow10(self.quote_decimals)
             .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
-            .and_then(|p| p.checked_mul(price.mantissa()))
+            .and_then(|p| p.checked_mul(norm.mantissa()))
             .ok_or_else(overflow)?;
-        let den = pow10(price.scale())
+        let den = pow10(norm.scale())
             .and_then(|p| p.checked_mul(i128::from(self.tick_size)))
             .and_then(|p| pow10(self.base_decimals).and_then(|b| p.checked_mul(b)))
             .ok_or_else(overflow)?;
-        let ticks = div_round(num, den, rounding).ok_or(UnitError::OffGrid {
+        let ticks = div_round(num, den, rounding).ok_or_else(|| UnitError::OffGrid {
             what: WHAT,
             value: price,
             unit: "tick",
@@ -327,29 +349,48 @@ impl MarketSpec {
         u64::try_from(ticks).map(Ticks).map_err(|_| overflow())
     }
 
-    /// Lots → human size in base coins (exact).
+    /// Lots → human size in base coins (exact while it fits 28 significant digits; saturates at
+    /// `Decimal::MAX` for sizes beyond `Decimal`'s range, which no valid order reaches).
     pub fn lots_to_size(&self, lots: Lots) -> Decimal {
-        let sub_units = i128::from(lots.0) * i128::from(self.lot_size);
-        Decimal::from_i128_with_scale(sub_units, self.base_decimals).normalize()
+        // u64 · u64 always fits u128 (not i128).
+        let sub_units = u128::from(lots.0) * u128::from(self.lot_size);
+        i128::try_from(sub_units)
+            .ok()
+            .and_then(|s| Decimal::try_from_i128_with_scale(s, self.base_decimals).ok())
+            .or_else(|| ratio(sub_units, pow10(self.base_decimals)?.try_into().ok()?))
+            .unwrap_or(Decimal::MAX)
+            .normalize()
     }
 
     /// Ticks → human price in quote per coin (exact for every grid whose lot size divides a power
-    /// of ten, which is every Kana market; otherwise correct to 28 significant digits).
+    /// of ten, which is every Kana market; otherwise correct to 28 significant digits). Saturates
+    /// at `Decimal::MAX` for prices beyond `Decimal`'s range (~7.9·10^28), far above what any
+    /// order book accepts ([`MAX_PRICE_TICKS`]).
     pub fn ticks_to_price(&self, ticks: Ticks) -> Decimal {
-        // price = ticks · tick_size · 10^(base_decimals − quote_decimals) / lot_size
-        let n = i128::from(ticks.0) * i128::from(self.tick_size);
-        let shifted = if self.base_decimals >= self.quote_decimals {
-            Decimal::from_i128_with_scale(n, 0)
-                * Decimal::from(10u64.saturating_pow(self.base_decimals - self.quote_decimals))
+        // price = ticks · tick_size · 10^(base_decimals − quote_decimals) / lot_size, as one
+        // integer ratio (u64 · u64 always fits u128).
+        let n = u128::from(ticks.0) * u128::from(self.tick_size);
+        let lot = u128::from(self.lot_size);
+        let price = if self.base_decimals >= self.quote_decimals {
+            let shift = pow10(self.base_decimals - self.quote_decimals)
+                .and_then(|p| u128::try_from(p).ok());
+            match shift.and_then(|p| n.checked_mul(p)) {
+                Some(num) => ratio(num, lot),
+                // n · 10^k overflows u128: divide first (then the result is huge anyway).
+                None => shift.and_then(|p| ratio(n, lot)?.checked_mul(ratio(p, 1)?)),
+            }
         } else {
-            Decimal::from_i128_with_scale(n, self.quote_decimals - self.base_decimals)
+            pow10(self.quote_decimals - self.base_decimals)
+                .and_then(|p| u128::try_from(p).ok()?.checked_mul(lot))
+                .and_then(|den| ratio(n, den))
         };
-        (shifted / Decimal::from(self.lot_size)).normalize()
+        price.unwrap_or(Decimal::MAX).normalize()
     }
 
-    /// Notional of `lots` at `ticks` in quote sub-units (`lots · ticks · tick_size`), exact.
+    /// Notional of `lots` at `ticks` in quote sub-units (`lots · ticks · tick_size`), exact;
+    /// saturates at `u128::MAX` (only absurd lots, ticks and tick sizes together reach it).
     pub fn notional_sub_units(&self, lots: Lots, ticks: Ticks) -> u128 {
-        u128::from(lots.0) * u128::from(ticks.0) * u128::from(self.tick_size)
+        (u128::from(lots.0) * u128::from(ticks.0)).saturating_mul(u128::from(self.tick_size))
     }
 
     /// Notional of `lots` at `ticks` in human quote units (e.g. USDT).
@@ -367,8 +408,16 @@ impl MarketSpec {
     }
 
     /// Notional of `lots` at a human price (e.g. a mark or average entry that is off the grid).
+    /// Saturates at `Decimal::MAX` (or `Decimal::MIN` for a negative price) instead of
+    /// overflowing.
     pub fn notional_at(&self, lots: Lots, price: Decimal) -> Decimal {
-        self.lots_to_size(lots) * price
+        self.lots_to_size(lots)
+            .checked_mul(price)
+            .unwrap_or(if price.is_sign_negative() {
+                Decimal::MIN
+            } else {
+                Decimal::MAX
+            })
     }
 
     /// Check an order size against `min_lots`/`max_lots`.
@@ -571,6 +620,102 @@ mod tests {
         let l = m.size_to_lots(dec!(0.0001), Rounding::Exact).unwrap();
         assert_eq!(l, Lots(10));
         assert_eq!(m.notional(l, t), dec!(11.53));
+    }
+
+    /// Found by `tests/prop_units.rs`: an on-grid value written with many trailing zeros (as a
+    /// wire decimal may be) was refused as `Overflow`, because the raw mantissa was scaled up.
+    #[test]
+    fn trailing_zeros_do_not_overflow() {
+        use std::str::FromStr;
+        let m = apt();
+        let price = Decimal::from_str("5518.000000000000000000000000").unwrap();
+        assert_eq!(price.scale(), 24);
+        assert_eq!(
+            m.price_to_ticks(price, Rounding::Exact),
+            Ok(Ticks(5_518_000))
+        );
+        let wide = MarketSpec {
+            base_decimals: 18,
+            lot_size: 1,
+            ..apt()
+        };
+        let size = Decimal::from_str("2.500000000000000000000000000").unwrap();
+        assert_eq!(
+            wide.size_to_lots(size, Rounding::Exact),
+            Ok(Lots(2_500_000_000_000_000_000))
+        );
+    }
+
+    /// Found by `tests/prop_units.rs`: on grids `validate` accepts, with extreme but valid `u64`
+    /// lots and ticks, conversions panicked (integer or `Decimal` overflow) instead of saturating
+    /// or returning an error.
+    #[test]
+    fn extreme_grids_and_values_do_not_panic() {
+        // One tick is ~7.9e28 quote per coin: `tick_in_price` overflows `Decimal`. Converting even
+        // 0 panicked, because the `OffGrid` error (which names the tick) was built eagerly.
+        let huge_tick = MarketSpec {
+            base_decimals: 16,
+            quote_decimals: 0,
+            lot_size: 1,
+            tick_size: 7_922_816_251_427,
+            ..apt()
+        };
+        assert!(huge_tick.validate().is_ok());
+        assert_eq!(
+            huge_tick.price_to_ticks(Decimal::ZERO, Rounding::Exact),
+            Ok(Ticks(0))
+        );
+        assert_eq!(huge_tick.tick_in_price(), Decimal::MAX, "saturates");
+
+        // Intermediate overflow although the price itself fits: exact after the fix.
+        let wide = MarketSpec {
+            base_decimals: 10,
+            quote_decimals: 0,
+            lot_size: 1_000_000,
+            tick_size: 1_000,
+            ..apt()
+        };
+        let top = wide.ticks_to_price(Ticks(u64::MAX));
+        assert_eq!(top, dec!(184467440737095516150000000));
+        assert_eq!(
+            wide.price_to_ticks(top, Rounding::Exact),
+            Ok(Ticks(u64::MAX))
+        );
+
+        // lots · lot_size beyond i128 (and beyond Decimal): saturates or rounds, never panics.
+        let big_lot = MarketSpec {
+            base_decimals: 0,
+            lot_size: u64::MAX,
+            ..apt()
+        };
+        assert_eq!(big_lot.lots_to_size(Lots(u64::MAX)), Decimal::MAX);
+        assert_eq!(
+            MarketSpec {
+                base_decimals: 18,
+                ..big_lot.clone()
+            }
+            .lots_to_size(Lots(2)),
+            dec!(36.89348814741910323)
+        );
+
+        // Notional: the u128 product wrapped in release builds (a tiny notional for a huge
+        // order); it now saturates.
+        let btc = MarketSpec {
+            tick_size: 10,
+            ..apt()
+        };
+        assert_eq!(
+            btc.notional_sub_units(Lots(u64::MAX), Ticks(u64::MAX)),
+            u128::MAX
+        );
+        assert_eq!(
+            apt().notional_at(Lots(u64::MAX), Decimal::MAX),
+            Decimal::MAX
+        );
+        assert_eq!(
+            apt().notional_at(Lots(u64::MAX), Decimal::MIN),
+            Decimal::MIN
+        );
     }
 
     #[test]
