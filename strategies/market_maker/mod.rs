@@ -821,30 +821,33 @@ impl MarketMaker {
                 continue;
             }
             let tol = self.params.tp_sl_tolerance_ticks;
-            if let Some(bps) = self.params.take_profit_bps {
-                let want = take_profit_ticks(&spec, side, pos.entry_price, bps);
-                let have = self.sent_tp[i].or_else(|| {
-                    pos.take_profit
-                        .and_then(|p| spec.price_to_ticks(p, Rounding::Down).ok())
-                });
+            let triggers = [
+                (
+                    Trigger::TakeProfit,
+                    self.params.take_profit_bps,
+                    pos.take_profit,
+                ),
+                (Trigger::StopLoss, self.params.stop_loss_bps, pos.stop_loss),
+            ];
+            for (trigger, bps, on_venue) in triggers {
+                let Some(bps) = bps else { continue };
+                let sent = match trigger {
+                    Trigger::TakeProfit => &mut self.sent_tp[i],
+                    Trigger::StopLoss => &mut self.sent_sl[i],
+                };
+                let want = trigger_ticks(&spec, trigger, side, pos.entry_price, bps);
+                let have = sent
+                    .or_else(|| on_venue.and_then(|p| spec.price_to_ticks(p, Rounding::Down).ok()));
                 if let Some(want) = want
                     && have.is_none_or(|h| h.0.abs_diff(want.0) > tol)
                 {
-                    ctx.update_take_profit(self.market, side, Some(want));
-                    self.sent_tp[i] = Some(want);
-                }
-            }
-            if let Some(bps) = self.params.stop_loss_bps {
-                let want = stop_loss_ticks(&spec, side, pos.entry_price, bps);
-                let have = self.sent_sl[i].or_else(|| {
-                    pos.stop_loss
-                        .and_then(|p| spec.price_to_ticks(p, Rounding::Down).ok())
-                });
-                if let Some(want) = want
-                    && have.is_none_or(|h| h.0.abs_diff(want.0) > tol)
-                {
-                    ctx.update_stop_loss(self.market, side, Some(want));
-                    self.sent_sl[i] = Some(want);
+                    match trigger {
+                        Trigger::TakeProfit => {
+                            ctx.update_take_profit(self.market, side, Some(want))
+                        }
+                        Trigger::StopLoss => ctx.update_stop_loss(self.market, side, Some(want)),
+                    }
+                    *sent = Some(want);
                 }
             }
         }
@@ -856,37 +859,36 @@ fn to_ticks(x: f64) -> Option<u64> {
     (x.is_finite() && x >= 1.0 && x < u64::MAX as f64).then_some(x as u64)
 }
 
-fn bps_of(price: Decimal, bps: Decimal) -> Decimal {
-    price * bps / Decimal::from(10_000)
+/// A position's exit trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Take-profit: beyond the entry in the position's favour.
+    TakeProfit,
+    /// Stop-loss: against the entry.
+    StopLoss,
 }
 
-/// Take-profit `bps` beyond the entry, rounded away from the entry (never takes less profit
-/// than asked).
-pub fn take_profit_ticks(
+/// The trigger price `bps` from the entry, in ticks. A take-profit rounds away from the entry
+/// (never takes less profit than asked), a stop-loss toward it (never loses more than asked).
+pub fn trigger_ticks(
     spec: &MarketSpec,
+    trigger: Trigger,
     side: PositionSide,
     entry: Decimal,
     bps: Decimal,
 ) -> Option<Ticks> {
-    let (price, rounding) = match side {
-        PositionSide::Long => (entry + bps_of(entry, bps), Rounding::Up),
-        PositionSide::Short => (entry - bps_of(entry, bps), Rounding::Down),
-    };
-    spec.price_to_ticks(price, rounding)
-        .ok()
-        .filter(|t| t.0 > 0)
-}
-
-/// Stop-loss `bps` against the entry, rounded toward the entry (never loses more than asked).
-pub fn stop_loss_ticks(
-    spec: &MarketSpec,
-    side: PositionSide,
-    entry: Decimal,
-    bps: Decimal,
-) -> Option<Ticks> {
-    let (price, rounding) = match side {
-        PositionSide::Long => (entry - bps_of(entry, bps), Rounding::Up),
-        PositionSide::Short => (entry + bps_of(entry, bps), Rounding::Down),
+    let above = matches!(
+        (trigger, side),
+        (Trigger::TakeProfit, PositionSide::Long) | (Trigger::StopLoss, PositionSide::Short)
+    );
+    let distance = entry * bps / Decimal::from(10_000);
+    // Above the entry round up for a take-profit (away) and down for a stop-loss (toward);
+    // below it, the reverse.
+    let (price, rounding) = match (above, trigger) {
+        (true, Trigger::TakeProfit) => (entry + distance, Rounding::Up),
+        (true, Trigger::StopLoss) => (entry + distance, Rounding::Down),
+        (false, Trigger::TakeProfit) => (entry - distance, Rounding::Down),
+        (false, Trigger::StopLoss) => (entry - distance, Rounding::Up),
     };
     spec.price_to_ticks(price, rounding)
         .ok()

@@ -261,20 +261,20 @@ fn take_profit_and_stop_loss_round_in_the_safe_direction() {
     let b = dec!(10);
     // Long TP 5.5178123 → up 5518; long SL 5.5067877 → up (toward entry) 5507.
     assert_eq!(
-        take_profit_ticks(&spec, PositionSide::Long, e, b),
+        trigger_ticks(&spec, Trigger::TakeProfit, PositionSide::Long, e, b),
         Some(Ticks(5518))
     );
     assert_eq!(
-        stop_loss_ticks(&spec, PositionSide::Long, e, b),
+        trigger_ticks(&spec, Trigger::StopLoss, PositionSide::Long, e, b),
         Some(Ticks(5507))
     );
     // Short TP 5.5067877 → down 5506; short SL 5.5178123 → down (toward entry) 5517.
     assert_eq!(
-        take_profit_ticks(&spec, PositionSide::Short, e, b),
+        trigger_ticks(&spec, Trigger::TakeProfit, PositionSide::Short, e, b),
         Some(Ticks(5506))
     );
     assert_eq!(
-        stop_loss_ticks(&spec, PositionSide::Short, e, b),
+        trigger_ticks(&spec, Trigger::StopLoss, PositionSide::Short, e, b),
         Some(Ticks(5517))
     );
 }
