@@ -136,7 +136,7 @@ impl Generator {
         }
         let r = &mut self.rng;
         let mut sweep = None;
-        if r.draw() % 100 == 0 {
+        if r.draw().is_multiple_of(100) {
             match r.draw() % 3 {
                 0 => {
                     self.mid -= 1;
@@ -157,9 +157,9 @@ impl Generator {
                 _ => {}
             }
         }
-        let is_bid = r.draw() % 2 == 0;
+        let is_bid = r.draw().is_multiple_of(2);
         let offset = 1 + r.draw() % 50;
-        let lots = if r.draw() % 5 == 0 {
+        let lots = if r.draw().is_multiple_of(5) {
             0
         } else {
             1 + r.draw() % 5000
@@ -188,8 +188,8 @@ impl Generator {
         if let Some(d) = self.pending.take() {
             return MarketEvent::Delta(d);
         }
-        if self.rng.draw() % 10 == 0 {
-            let buyer_aggressor = self.rng.draw() % 2 == 0;
+        if self.rng.draw().is_multiple_of(10) {
+            let buyer_aggressor = self.rng.draw().is_multiple_of(2);
             let lots = 1 + self.rng.draw() % 5000;
             let price = if buyer_aggressor {
                 self.mid + 1

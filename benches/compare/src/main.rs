@@ -11,6 +11,8 @@
 //! * SBS-2 ([`sbs2`]): JSON decode of 100,000 Binance futures `depthUpdate` frames.
 //! * SBS-3 ([`sbs3`]): a quoting backtest over 2,000,000 events with queue-aware fills.
 //!
+//! An optional argument (`sbs1`, `sbs2`, `sbs3`) runs one benchmark alone, for profiling.
+//!
 //! The input ([`input`]) is the LCG stream. Runs of different contenders are interleaved
 //! (run 1 of each, then run 2 of each, …) so that a slow phase of a shared machine lands on all
 //! of them, and the median of five is reported.
@@ -61,6 +63,9 @@ fn print_table(rows: &[Row]) {
             .expect("every benchmark has a perpbot row");
         let ratio = if std::ptr::eq(perp, r) {
             "—".to_string()
+        } else if r.contender.starts_with("perpbot") {
+            // A second perpbot variant: its ratio to the other contenders goes in the notes.
+            "(variant)".to_string()
         } else {
             let x = r.median.as_secs_f64() / perp.median.as_secs_f64();
             if x >= 1.0 {
@@ -70,6 +75,16 @@ fn print_table(rows: &[Row]) {
             }
         };
         let throughput = r.units as f64 / r.median.as_secs_f64();
+        let mut extra = r.extra.clone();
+        if r.contender.starts_with("perpbot") && !std::ptr::eq(perp, r) {
+            for other in rows
+                .iter()
+                .filter(|o| o.bench == r.bench && !o.contender.starts_with("perpbot"))
+            {
+                let x = other.median.as_secs_f64() / r.median.as_secs_f64();
+                extra.push_str(&format!("; {x:.2}× {} 's speed", other.contender));
+            }
+        }
         let tp = match r.per_unit {
             "ns/event" => format!("{:.2} M events/s", throughput / 1e6),
             "ns/frame" => format!("{:.2} M frames/s", throughput / 1e6),
@@ -84,7 +99,7 @@ fn print_table(rows: &[Row]) {
             r.per_unit,
             tp,
             ratio,
-            r.extra
+            extra
         );
     }
 }
@@ -132,9 +147,19 @@ fn sbs2_rows(rows: &mut Vec<Row>) {
     let frames = sbs2::frames(sbs2::FRAMES);
     let bytes: usize = frames.iter().map(String::len).sum();
     type RunFn = fn(&[String]) -> sbs2::Run;
-    let contenders: [(&'static str, RunFn); 2] = [
-        ("perpbot-style decoder (borrowed, exact ticks/lots)", sbs2::run_perpbot),
-        ("barter-data `BinanceFuturesOrderBookL2Update`", sbs2::run_barter),
+    let contenders: [(&'static str, RunFn); 3] = [
+        (
+            "perpbot-style decoder, serde (Kana's technique)",
+            sbs2::run_perpbot,
+        ),
+        (
+            "barter-data `BinanceFuturesOrderBookL2Update`",
+            sbs2::run_barter,
+        ),
+        (
+            "perpbot-style decoder, borrowed scanner + serde fallback",
+            sbs2::run_perpbot_scan,
+        ),
     ];
     let mut times = vec![Vec::new(); contenders.len()];
     for run in 0..RUNS {
@@ -199,14 +224,41 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
 }
 
 fn main() -> ExitCode {
+    // Optional filter for profiling: `sbs1`, `sbs2` or `sbs3` runs that benchmark alone;
+    // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind.
+    let only = std::env::args().nth(1);
+    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
+        let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
+        let p = sbs1::Prepared::new(snap, deltas);
+        let f = [
+            sbs1::run_perpbot,
+            sbs1::run_barter,
+            sbs1::run_hbt_hashmap,
+            sbs1::run_hbt_roi,
+        ];
+        let Some(f) = n.parse::<usize>().ok().and_then(|n| f.get(n)) else {
+            eprintln!("sbs1:N takes N in 0..4");
+            return ExitCode::FAILURE;
+        };
+        let r = f(&p);
+        eprintln!("checksum {}", r.checksum);
+        return ExitCode::SUCCESS;
+    }
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let mut rows = Vec::new();
-    if let Err(e) = sbs1_rows(&mut rows) {
+    if wanted("sbs1")
+        && let Err(e) = sbs1_rows(&mut rows)
+    {
         eprintln!("{e}");
         eprintln!("aborting: the books disagree, so their timings would not be comparable");
         return ExitCode::FAILURE;
     }
-    sbs2_rows(&mut rows);
-    sbs3_rows(&mut rows);
+    if wanted("sbs2") {
+        sbs2_rows(&mut rows);
+    }
+    if wanted("sbs3") {
+        sbs3_rows(&mut rows);
+    }
     println!();
     print_table(&rows);
     ExitCode::SUCCESS

@@ -13,6 +13,7 @@
 //!   ticks and lots exactly (no `f64`; a value off the grid is an error that names the field and
 //!   the value), and the output is perpbot's own typed event, a [`BookUpdate`] delta.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::hint::black_box;
 use std::marker::PhantomData;
@@ -193,15 +194,16 @@ impl<'de, const ASK: bool> Deserialize<'de> for WireLevels<ASK> {
 const PRICE_DECIMALS: u32 = 1;
 const SIZE_DECIMALS: u32 = 3;
 
-/// The `depthUpdate` record as it is on the wire, borrowing its strings from the frame.
+/// The `depthUpdate` record as it is on the wire, borrowing its strings from the frame (the
+/// strings are owned only if they contain escapes).
 #[derive(Deserialize)]
 struct WireDepthUpdate<'a> {
     #[serde(rename = "e", borrow)]
-    event_type: &'a str,
+    event_type: Cow<'a, str>,
     #[serde(rename = "E")]
     event_time_ms: u64,
     #[serde(rename = "s", borrow)]
-    symbol: &'a str,
+    symbol: Cow<'a, str>,
     #[serde(rename = "U")]
     first: u64,
     #[serde(rename = "u")]
@@ -230,17 +232,32 @@ impl DepthDecoder {
         }
     }
 
-    /// Decode one frame into a book delta and its sequence ids.
+    /// Decode one frame: the borrowed scanner for the canonical shape, serde for anything else
+    /// (escapes, unknown keys, missing fields), so every valid frame decodes and every invalid
+    /// one gets serde's error.
     pub fn decode(&self, frame: &str) -> Result<(UpdateIds, BookUpdate), DecodeError> {
-        let w: WireDepthUpdate<'_> = serde_json::from_str(frame)
-            .map_err(|e| DecodeError(format!("depthUpdate: {e}")))?;
+        match scan(frame) {
+            Some(Ok(w)) => self.finish(w),
+            Some(Err(e)) => Err(e),
+            None => self.decode_serde(frame),
+        }
+    }
+
+    /// Decode one frame with serde only (the Kana decoder's technique).
+    pub fn decode_serde(&self, frame: &str) -> Result<(UpdateIds, BookUpdate), DecodeError> {
+        let w: WireDepthUpdate<'_> =
+            serde_json::from_str(frame).map_err(|e| DecodeError(format!("depthUpdate: {e}")))?;
+        self.finish(w)
+    }
+
+    fn finish(&self, w: WireDepthUpdate<'_>) -> Result<(UpdateIds, BookUpdate), DecodeError> {
         if w.event_type != "depthUpdate" {
             return Err(DecodeError(format!(
                 "field e: {:?} is not depthUpdate",
                 w.event_type
             )));
         }
-        if w.symbol != self.symbol {
+        if *w.symbol != *self.symbol {
             return Err(DecodeError(format!(
                 "field s: {:?} is not {}",
                 w.symbol, self.symbol
@@ -268,6 +285,169 @@ impl DepthDecoder {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Borrowed scanner (fast path)
+// ---------------------------------------------------------------------------------------------
+
+/// A cursor over the frame's bytes; every slice it hands out borrows from the frame.
+struct Cursor<'a> {
+    text: &'a str,
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    fn ws(&mut self) {
+        let b = self.text.as_bytes();
+        while self.i < b.len() && matches!(b[self.i], b' ' | b'\n' | b'\r' | b'\t') {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.text.as_bytes().get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.text.as_bytes().get(self.i).copied()
+    }
+
+    /// A string without escapes (`None` for one with escapes: the caller falls back to serde).
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let b = self.text.as_bytes();
+        while self.i < b.len() {
+            match b[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    // Both ends are ASCII quotes, so the slice is on char boundaries.
+                    return self.text.get(start..self.i - 1);
+                }
+                b'\\' | 0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn u64(&mut self) -> Option<u64> {
+        self.ws();
+        let b = self.text.as_bytes();
+        let start = self.i;
+        let mut v: u64 = 0;
+        while self.i < b.len() && b[self.i].is_ascii_digit() {
+            v = v
+                .checked_mul(10)?
+                .checked_add(u64::from(b[self.i] - b'0'))?;
+            self.i += 1;
+        }
+        (self.i > start).then_some(v)
+    }
+
+    /// `[["price","qty"], …]` converted to levels. `None` for any other shape; a value off the
+    /// grid is an error naming the field and the value.
+    fn levels(&mut self, field: &str) -> Option<Result<Vec<Level>, DecodeError>> {
+        self.eat(b'[')?;
+        let mut out = Vec::with_capacity(8);
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(Ok(out));
+        }
+        loop {
+            self.eat(b'[')?;
+            let price = self.string()?;
+            self.eat(b',')?;
+            let qty = self.string()?;
+            self.eat(b']')?;
+            let Some(ticks) = parse_units(price, PRICE_DECIMALS) else {
+                return Some(Err(DecodeError(format!(
+                    "field {field}: price {price:?} is not a multiple of the 0.1 tick"
+                ))));
+            };
+            let Some(lots) = parse_units(qty, SIZE_DECIMALS) else {
+                return Some(Err(DecodeError(format!(
+                    "field {field}: quantity {qty:?} is not a multiple of the 0.001 lot"
+                ))));
+            };
+            out.push(Level {
+                price: Ticks(ticks),
+                lots: Lots(lots),
+            });
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(Ok(out));
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Scan a frame of the canonical `depthUpdate` shape into the same borrowed record serde
+/// builds. `None` when the frame is not of that shape (the caller then uses serde).
+fn scan(frame: &str) -> Option<Result<WireDepthUpdate<'_>, DecodeError>> {
+    let mut c = Cursor { text: frame, i: 0 };
+    c.eat(b'{')?;
+    let (mut e, mut s) = (None, None);
+    let (mut ev_time, mut first, mut last, mut prev) = (None, None, None, None);
+    let (mut bids, mut asks) = (None, None);
+    loop {
+        let key = c.string()?;
+        c.eat(b':')?;
+        match key {
+            "e" => e = Some(c.string()?),
+            "s" => s = Some(c.string()?),
+            "E" => ev_time = Some(c.u64()?),
+            "T" => {
+                c.u64()?;
+            }
+            "U" => first = Some(c.u64()?),
+            "u" => last = Some(c.u64()?),
+            "pu" => prev = Some(c.u64()?),
+            "b" => match c.levels("b")? {
+                Ok(l) => bids = Some(l),
+                Err(err) => return Some(Err(err)),
+            },
+            "a" => match c.levels("a")? {
+                Ok(l) => asks = Some(l),
+                Err(err) => return Some(Err(err)),
+            },
+            _ => return None,
+        }
+        match c.peek()? {
+            b',' => c.i += 1,
+            b'}' => {
+                c.i += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    c.ws();
+    if c.i != frame.len() {
+        return None;
+    }
+    Some(Ok(WireDepthUpdate {
+        event_type: Cow::Borrowed(e?),
+        event_time_ms: ev_time?,
+        symbol: Cow::Borrowed(s?),
+        first: first?,
+        last: last?,
+        prev_last: prev?,
+        bids: WireLevels(bids?),
+        asks: WireLevels(asks?),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Runs
 // ---------------------------------------------------------------------------------------------
 
@@ -280,13 +460,24 @@ pub struct Run {
     pub levels: usize,
 }
 
-/// perpbot-style decode of every frame.
+/// perpbot-style decode of every frame with serde only (the Kana decoder's technique).
 pub fn run_perpbot(frames: &[String]) -> Run {
+    run_decoder(frames, DepthDecoder::decode_serde)
+}
+
+/// perpbot-style decode of every frame through the borrowed scanner (serde as fallback).
+pub fn run_perpbot_scan(frames: &[String]) -> Run {
+    run_decoder(frames, DepthDecoder::decode)
+}
+
+type DecodeFn = fn(&DepthDecoder, &str) -> Result<(UpdateIds, BookUpdate), DecodeError>;
+
+fn run_decoder(frames: &[String], decode: DecodeFn) -> Run {
     let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
     let mut levels = 0;
     let start = Instant::now();
     for f in frames {
-        match dec.decode(black_box(f)) {
+        match decode(&dec, black_box(f)) {
             Ok((_, u)) => {
                 levels += u.bids.len() + u.asks.len();
                 black_box(u);
@@ -344,6 +535,11 @@ mod tests {
         let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
         for f in &fr {
             let (ids, ours) = dec.decode(f).unwrap();
+            assert_eq!(
+                dec.decode_serde(f).unwrap(),
+                (ids, ours.clone()),
+                "scan == serde"
+            );
             let theirs: BinanceFuturesOrderBookL2Update = serde_json::from_str(f).unwrap();
             assert_eq!(ids.last, theirs.last_update_id);
             assert_eq!(ids.prev_last, theirs.prev_last_update_id);
@@ -363,9 +559,32 @@ mod tests {
     #[test]
     fn an_off_grid_price_names_field_and_value() {
         let f = r#"{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["1.25","1.000"]],"a":[]}"#;
-        let err = DepthDecoder::new("BTCUSDT", MarketId(1))
-            .decode(f)
-            .unwrap_err();
-        assert!(err.0.contains("field b") && err.0.contains("1.25"), "{err}");
+        let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
+        for err in [dec.decode(f).unwrap_err(), dec.decode_serde(f).unwrap_err()] {
+            assert!(err.0.contains("field b") && err.0.contains("1.25"), "{err}");
+        }
+    }
+
+    #[test]
+    fn frames_off_the_canonical_shape_fall_back_to_serde() {
+        let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
+        // Whitespace, an escaped string, an extra key, a missing key, trailing garbage.
+        let spaced = r#" { "e" : "depthUpdate" , "E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[ [ "1.0" , "2.000" ] ],"a":[]} "#;
+        let escaped = r#"{"e":"depth\u0055pdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]}"#;
+        let extra = r#"{"e":"depthUpdate","E":1,"x":[1,{"y":null}],"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]}"#;
+        let missing = r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[],"a":[]}"#;
+        let trailing =
+            r#"{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[],"a":[]} x"#;
+        assert_eq!(
+            dec.decode(spaced).unwrap().1.bids,
+            vec![Level::new(10, 2000)]
+        );
+        assert!(dec.decode(escaped).is_ok());
+        assert!(dec.decode(extra).is_ok());
+        assert!(dec.decode(missing).unwrap_err().0.contains("pu"));
+        assert!(dec.decode(trailing).is_err());
+        for f in [spaced, escaped, extra, missing, trailing] {
+            assert_eq!(dec.decode(f), dec.decode_serde(f), "{f}");
+        }
     }
 }

@@ -38,10 +38,12 @@ use hftbacktest::backtest::models::{
     CommonFees, ConstantLatency, PowerProbQueueFunc3, ProbQueueModel, TradingValueFeeModel,
 };
 use hftbacktest::backtest::{Backtest, ExchangeKind, L2AssetBuilder};
-use hftbacktest::depth::{ApplySnapshot, HashMapMarketDepth, INVALID_MAX, INVALID_MIN, MarketDepth};
+use hftbacktest::depth::{
+    ApplySnapshot, HashMapMarketDepth, INVALID_MAX, INVALID_MIN, MarketDepth,
+};
 use hftbacktest::types::{
-    BUY_EVENT, Bot, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, EXCH_EVENT, ElapseResult, Event, LOCAL_EVENT,
-    OrdType, SELL_EVENT, Status, TRADE_EVENT, TimeInForce,
+    BUY_EVENT, Bot, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, EXCH_EVENT, ElapseResult, Event,
+    LOCAL_EVENT, OrdType, SELL_EVENT, Status, TRADE_EVENT, TimeInForce,
 };
 use perpbot::model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
 
@@ -278,15 +280,31 @@ pub fn run_hbt(mut hbt: Backtest<HashMapMarketDepth>, events: usize) -> Run {
                     let px = price as f64 * TICK;
                     let qty = QUOTE_LOTS as f64 * LOT;
                     if is_bid {
-                        hbt.submit_buy_order(0, id, px, qty, TimeInForce::GTX, OrdType::Limit, false)
+                        hbt.submit_buy_order(
+                            0,
+                            id,
+                            px,
+                            qty,
+                            TimeInForce::GTX,
+                            OrdType::Limit,
+                            false,
+                        )
                     } else {
-                        hbt.submit_sell_order(0, id, px, qty, TimeInForce::GTX, OrdType::Limit, false)
+                        hbt.submit_sell_order(
+                            0,
+                            id,
+                            px,
+                            qty,
+                            TimeInForce::GTX,
+                            OrdType::Limit,
+                            false,
+                        )
                     }
                 }
             };
             r.unwrap_or_else(|e| panic!("hftbacktest refused {act:?}: {e:?}"));
         }
-        if steps % 1024 == 0 {
+        if steps.is_multiple_of(1024) {
             hbt.clear_inactive_orders(Some(0));
         }
     }
@@ -331,13 +349,28 @@ struct Resting {
 #[derive(Debug, Clone, Copy)]
 enum Msg {
     /// Strategy → exchange.
-    New { id: u64, is_bid: bool, price: u64 },
-    Cancel { id: u64 },
+    New {
+        id: u64,
+        is_bid: bool,
+        price: u64,
+    },
+    Cancel {
+        id: u64,
+    },
     /// Exchange → strategy.
-    Acked { id: u64 },
-    Filled { id: u64, is_bid: bool },
-    Gone { id: u64 },
-    CancelRefused { id: u64 },
+    Acked {
+        id: u64,
+    },
+    Filled {
+        id: u64,
+        is_bid: bool,
+    },
+    Gone {
+        id: u64,
+    },
+    CancelRefused {
+        id: u64,
+    },
 }
 
 /// The strategy's view of one order.
@@ -414,8 +447,12 @@ impl PerpbotReplay {
                     0.0
                 };
                 let prev_best = self.exch_book.best(side).map(|l| l.price.0);
-                self.exch_book
-                    .apply_delta(side, Ticks(d.price), Lots(d.lots), Timestamp(now as u64));
+                self.exch_book.apply_delta(
+                    side,
+                    Ticks(d.price),
+                    Lots(d.lots),
+                    Timestamp(now as u64),
+                );
                 if ours {
                     let new_qty = d.lots as f64;
                     for o in self
@@ -511,9 +548,13 @@ impl PerpbotReplay {
             let reply = match msg {
                 Msg::New { id, is_bid, price } => {
                     let crosses = if is_bid {
-                        self.exch_book.best_ask().is_some_and(|a| price >= a.price.0)
+                        self.exch_book
+                            .best_ask()
+                            .is_some_and(|a| price >= a.price.0)
                     } else {
-                        self.exch_book.best_bid().is_some_and(|b| price <= b.price.0)
+                        self.exch_book
+                            .best_bid()
+                            .is_some_and(|b| price <= b.price.0)
                     };
                     if crosses {
                         Msg::Gone { id }
