@@ -82,7 +82,7 @@ fn print_table(rows: &[Row]) {
                 .filter(|o| o.bench == r.bench && !o.contender.starts_with("perpbot"))
             {
                 let x = other.median.as_secs_f64() / r.median.as_secs_f64();
-                extra.push_str(&format!("; {x:.2}× {} 's speed", other.contender));
+                extra.push_str(&format!("; {x:.2}× as fast as {}", other.contender));
             }
         }
         let tp = match r.per_unit {

@@ -118,6 +118,45 @@ pub struct UpdateIds {
 /// plain non-negative decimal, has a non-zero digit below the unit (off the grid), or overflows.
 #[inline]
 pub fn parse_units(text: &str, decimals: u32) -> Option<u64> {
+    // Up to 15 characters and 3 decimals make at most 18 digits: no overflow is possible, so
+    // the per-digit overflow checks of the general path are skipped.
+    if text.len() <= 15 && decimals <= 3 {
+        return parse_units_short(text.as_bytes(), decimals);
+    }
+    parse_units_checked(text, decimals)
+}
+
+#[inline]
+fn parse_units_short(b: &[u8], decimals: u32) -> Option<u64> {
+    const POW10: [u64; 4] = [1, 10, 100, 1000];
+    let (mut v, mut int_digits, mut frac_digits, mut scale) = (0u64, 0u32, 0u32, 0u32);
+    let mut dot = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' if !dot => {
+                v = v * 10 + u64::from(c - b'0');
+                int_digits += 1;
+            }
+            b'0'..=b'9' => {
+                frac_digits += 1;
+                if scale < decimals {
+                    v = v * 10 + u64::from(c - b'0');
+                    scale += 1;
+                } else if c != b'0' {
+                    return None;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+    }
+    if int_digits == 0 || (dot && frac_digits == 0) {
+        return None;
+    }
+    Some(v * POW10[(decimals - scale) as usize])
+}
+
+fn parse_units_checked(text: &str, decimals: u32) -> Option<u64> {
     let b = text.as_bytes();
     let mut v: u64 = 0;
     let mut i = 0;
@@ -527,6 +566,22 @@ mod tests {
         assert_eq!(parse_units("1.", 1), None);
         assert_eq!(parse_units("", 1), None);
         assert_eq!(parse_units("99999999999999999999", 1), None, "overflow");
+        assert_eq!(parse_units("18446744073709551615", 0), Some(u64::MAX));
+        assert_eq!(
+            parse_units("1844674407370955161.6", 1),
+            None,
+            "overflow by the scale"
+        );
+        assert_eq!(parse_units("1.2.3", 1), None);
+        assert_eq!(parse_units(".5", 1), None);
+        for t in ["0", "7.5", "123456789012.345", "42.100", "0.0010"] {
+            let d = 3;
+            assert_eq!(
+                parse_units_short(t.as_bytes(), d),
+                parse_units_checked(t, d),
+                "{t}"
+            );
+        }
     }
 
     #[test]
