@@ -2,7 +2,9 @@
 //!
 //! Each side is a sorted `Vec<Level>` with the **best level at the end**, so the updates that
 //! dominate real traffic (near the top of the book) insert or remove close to the end and move few
-//! elements, and the best price is one indexed read. Replacing from a full snapshot (what Kana
+//! elements, and the best price is one indexed read. Finding a price searches only the last
+//! `|best − price| + 1` levels (no more levels than ticks can lie between them), so an update
+//! near the top costs a few comparisons whatever the depth of the book. Replacing from a full snapshot (what Kana
 //! sends) reuses the vectors' memory.
 //!
 //! ```
@@ -95,16 +97,8 @@ impl OrderBook {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
-        // Best is at the end: search from the back, where most updates land.
-        let better = |level_price: Ticks| match side {
-            Side::Buy => level_price > price,
-            Side::Sell => level_price < price,
-        };
         // Index of the first level that is better than `price` (everything from there is better).
-        let mut idx = levels.len();
-        while idx > 0 && better(levels[idx - 1].price) {
-            idx -= 1;
-        }
+        let idx = better_from(levels, side, price);
         // Walking back one more step tells whether the level exists.
         if idx > 0 && levels[idx - 1].price == price {
             if lots.is_zero() {
@@ -247,6 +241,49 @@ impl OrderBook {
     pub fn is_empty(&self) -> bool {
         self.bids.is_empty() && self.asks.is_empty()
     }
+}
+
+/// Index of the first level of `levels` (sorted worst → best, best last) that is strictly better
+/// than `price` for `side`: everything from there to the end is better, everything before is not.
+///
+/// Prices are distinct integers, so at most `|best − price|` levels can be better than `price`:
+/// the answer lies in the last `|best − price| + 1` slots. Updates cluster near the top of the
+/// book, so that window is small (a few levels) and a binary search in it takes a handful of
+/// steps, where a walk from the back would compare every level on the way.
+#[inline]
+fn better_from(levels: &[Level], side: Side, price: Ticks) -> usize {
+    // One search per side, so the comparison is fixed inside the loop.
+    match side {
+        Side::Buy => better_from_side::<true>(levels, price.0),
+        Side::Sell => better_from_side::<false>(levels, price.0),
+    }
+}
+
+#[inline(always)]
+fn better_from_side<const BID: bool>(levels: &[Level], price: u64) -> usize {
+    let Some(best) = levels.last() else {
+        return 0;
+    };
+    let distance = if BID {
+        best.price.0.checked_sub(price)
+    } else {
+        price.checked_sub(best.price.0)
+    };
+    // `price` is better than the best level: nothing is better than it.
+    let Some(distance) = distance else {
+        return levels.len();
+    };
+    let window = usize::try_from(distance)
+        .map_or(levels.len(), |d| d.saturating_add(1))
+        .min(levels.len());
+    let lo = levels.len() - window;
+    lo + levels[lo..].partition_point(|l| {
+        if BID {
+            l.price.0 <= price
+        } else {
+            l.price.0 >= price
+        }
+    })
 }
 
 /// Refill one side from unsorted input, reusing its allocation. `order` sorts worst → best.
@@ -473,6 +510,47 @@ mod tests {
         }
         let got: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();
         let want: Vec<(u64, u64)> = bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
+        // Wide, sparse and overlapping price ranges: updates far below the best, beyond the
+        // best, on an empty side, and at prices of the other side (a crossed book).
+        use std::collections::BTreeMap;
+        let mut x: u64 = 7;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut b = OrderBook::new();
+        let mut maps = [BTreeMap::new(), BTreeMap::new()];
+        for i in 0..20_000u64 {
+            let (side, map) = if next() % 2 == 0 {
+                (Side::Buy, 0)
+            } else {
+                (Side::Sell, 1)
+            };
+            let price = match next() % 3 {
+                0 => next() % 10_000,
+                1 => 4_990 + next() % 20,
+                _ => u64::MAX - next() % 3,
+            };
+            let lots = if next() % 3 == 0 { 0 } else { 1 + next() % 9 };
+            b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
+            if lots == 0 {
+                maps[map].remove(&price);
+            } else {
+                maps[map].insert(price, lots);
+            }
+        }
+        let got: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();
+        let want: Vec<(u64, u64)> = maps[0].iter().rev().map(|(p, q)| (*p, *q)).collect();
+        assert_eq!(got, want);
+        let got: Vec<(u64, u64)> = b.asks().map(|l| (l.price.0, l.lots.0)).collect();
+        let want: Vec<(u64, u64)> = maps[1].iter().map(|(p, q)| (*p, *q)).collect();
         assert_eq!(got, want);
     }
 }

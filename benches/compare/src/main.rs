@@ -1,0 +1,265 @@
+//! Side-by-side benchmarks: perpbot against barter-data 0.13 and hftbacktest 0.9 on identical
+//! seeded input, in one process, printing one table of medians over five runs and perpbot's
+//! speed ratio to each contender.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=target-compare cargo run --release --manifest-path benches/compare/Cargo.toml
+//! ```
+//!
+//! * SBS-1 ([`sbs1`]): L2 delta apply + top-of-book read, 1,000,000 deltas over 500 levels, with
+//!   a correctness gate (best bid/ask equal across all books every 10,000 deltas).
+//! * SBS-2 ([`sbs2`]): JSON decode of 100,000 Binance futures `depthUpdate` frames.
+//! * SBS-3 ([`sbs3`]): a quoting backtest over 2,000,000 events with queue-aware fills.
+//!
+//! An optional argument (`sbs1`, `sbs2`, `sbs3`) runs one benchmark alone, for profiling.
+//!
+//! The input ([`input`]) is the issue's LCG stream. Runs of different contenders are interleaved
+//! (run 1 of each, then run 2 of each, …) so that a slow phase of a shared machine lands on all
+//! of them, and the median of five is reported.
+
+mod input;
+mod sbs1;
+mod sbs2;
+mod sbs3;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Runs per contender.
+const RUNS: usize = 5;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// One row of the table.
+struct Row {
+    bench: &'static str,
+    contender: &'static str,
+    median: Duration,
+    /// Units of work in one run (deltas, frames, events).
+    units: usize,
+    /// Per-unit label and optional throughput text.
+    per_unit: &'static str,
+    extra: String,
+}
+
+impl Row {
+    fn ns_per_unit(&self) -> f64 {
+        self.median.as_nanos() as f64 / self.units as f64
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| Benchmark | Contender | Median of {RUNS} | Per unit | Throughput | perpbot is | Notes |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---|");
+    for r in rows {
+        let perp = rows
+            .iter()
+            .find(|p| p.bench == r.bench && p.contender.starts_with("perpbot"))
+            .expect("every benchmark has a perpbot row");
+        let ratio = if std::ptr::eq(perp, r) {
+            "—".to_string()
+        } else if r.contender.starts_with("perpbot") {
+            // A second perpbot variant: its ratio to the other contenders goes in the notes.
+            "(variant)".to_string()
+        } else {
+            let x = r.median.as_secs_f64() / perp.median.as_secs_f64();
+            if x >= 1.0 {
+                format!("{x:.2}× faster")
+            } else {
+                format!("{:.2}× slower", 1.0 / x)
+            }
+        };
+        let throughput = r.units as f64 / r.median.as_secs_f64();
+        let mut extra = r.extra.clone();
+        if r.contender.starts_with("perpbot") && !std::ptr::eq(perp, r) {
+            for other in rows
+                .iter()
+                .filter(|o| o.bench == r.bench && !o.contender.starts_with("perpbot"))
+            {
+                let x = other.median.as_secs_f64() / r.median.as_secs_f64();
+                extra.push_str(&format!("; {x:.2}× as fast as {}", other.contender));
+            }
+        }
+        let tp = match r.per_unit {
+            "ns/event" => format!("{:.2} M events/s", throughput / 1e6),
+            "ns/frame" => format!("{:.2} M frames/s", throughput / 1e6),
+            _ => format!("{:.1} M deltas/s", throughput / 1e6),
+        };
+        println!(
+            "| {} | {} | {:.1} ms | {:.1} {} | {} | {} | {} |",
+            r.bench,
+            r.contender,
+            r.median.as_secs_f64() * 1e3,
+            r.ns_per_unit(),
+            r.per_unit,
+            tp,
+            ratio,
+            extra
+        );
+    }
+}
+
+fn sbs1_rows(rows: &mut Vec<Row>) -> Result<(), String> {
+    eprintln!("SBS-1: generating {} deltas (seed 42)…", sbs1::DELTAS);
+    let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
+    let p = sbs1::Prepared::new(snap, deltas);
+    type RunFn = fn(&sbs1::Prepared) -> sbs1::Run;
+    let contenders: [(&'static str, RunFn); 4] = [
+        ("perpbot `OrderBook`", sbs1::run_perpbot),
+        ("barter-data `OrderBook`", sbs1::run_barter),
+        ("hftbacktest `HashMapMarketDepth`", sbs1::run_hbt_hashmap),
+        ("hftbacktest `ROIVectorMarketDepth`", sbs1::run_hbt_roi),
+    ];
+    let mut times = vec![Vec::new(); contenders.len()];
+    for run in 0..RUNS {
+        let results: Vec<sbs1::Run> = contenders.iter().map(|(_, f)| f(&p)).collect();
+        let named: Vec<(&str, &sbs1::Run)> = contenders
+            .iter()
+            .map(|(n, _)| *n)
+            .zip(results.iter())
+            .collect();
+        sbs1::gate(&named)?;
+        for (t, r) in times.iter_mut().zip(&results) {
+            t.push(r.elapsed);
+        }
+        eprintln!("SBS-1: run {} of {RUNS} done, gate passed", run + 1);
+    }
+    for ((name, _), t) in contenders.iter().zip(times) {
+        rows.push(Row {
+            bench: "SBS-1 book delta + top",
+            contender: name,
+            median: median(t),
+            units: sbs1::DELTAS,
+            per_unit: "ns/delta",
+            extra: "gate: equal best bid/ask every 10,000 deltas".into(),
+        });
+    }
+    Ok(())
+}
+
+fn sbs2_rows(rows: &mut Vec<Row>) {
+    eprintln!("SBS-2: generating {} frames…", sbs2::FRAMES);
+    let frames = sbs2::frames(sbs2::FRAMES);
+    let bytes: usize = frames.iter().map(String::len).sum();
+    type RunFn = fn(&[String]) -> sbs2::Run;
+    let contenders: [(&'static str, RunFn); 3] = [
+        (
+            "perpbot-style decoder, serde (Kana's technique)",
+            sbs2::run_perpbot,
+        ),
+        (
+            "barter-data `BinanceFuturesOrderBookL2Update`",
+            sbs2::run_barter,
+        ),
+        (
+            "perpbot-style decoder, borrowed scanner + serde fallback",
+            sbs2::run_perpbot_scan,
+        ),
+    ];
+    let mut times = vec![Vec::new(); contenders.len()];
+    for run in 0..RUNS {
+        for ((_, f), t) in contenders.iter().zip(times.iter_mut()) {
+            let r = f(&frames);
+            assert_eq!(r.levels, sbs2::FRAMES * 2 * sbs2::LEVELS_PER_SIDE);
+            t.push(r.elapsed);
+        }
+        eprintln!("SBS-2: run {} of {RUNS} done", run + 1);
+    }
+    for ((name, _), t) in contenders.iter().zip(times) {
+        let m = median(t);
+        let mbps = bytes as f64 / m.as_secs_f64() / 1e6;
+        rows.push(Row {
+            bench: "SBS-2 depthUpdate decode",
+            contender: name,
+            median: m,
+            units: sbs2::FRAMES,
+            per_unit: "ns/frame",
+            extra: format!(
+                "{mbps:.0} MB/s over {:.1} MB ({} B/frame)",
+                bytes as f64 / 1e6,
+                bytes / sbs2::FRAMES
+            ),
+        });
+    }
+}
+
+fn sbs3_rows(rows: &mut Vec<Row>) {
+    eprintln!("SBS-3: generating {} events (seed 7)…", sbs3::EVENTS);
+    let (snap, events) = input::events(input::SEED_BACKTEST, sbs3::EVENTS);
+    let hbt_rows = sbs3::hbt_rows(&events);
+    let mut perp = Vec::new();
+    let mut hbt = Vec::new();
+    for run in 0..RUNS {
+        perp.push(sbs3::PerpbotReplay::new(&snap).run(&events));
+        let bt = sbs3::hbt_build(&snap, &hbt_rows);
+        hbt.push(sbs3::run_hbt(bt, events.len()));
+        eprintln!("SBS-3: run {} of {RUNS} done", run + 1);
+    }
+    for (name, runs) in [
+        ("perpbot `OrderBook` + prob. queue/latency model", perp),
+        ("hftbacktest `Backtest<HashMapMarketDepth>`", hbt),
+    ] {
+        let r = runs[0];
+        rows.push(Row {
+            bench: "SBS-3 quoting backtest",
+            contender: name,
+            median: median(runs.iter().map(|r| r.elapsed).collect()),
+            units: r.events,
+            per_unit: "ns/event",
+            extra: format!(
+                "fills {} ({} buy / {} sell), orders placed {}, end position {} lots",
+                r.fills.0 + r.fills.1,
+                r.fills.0,
+                r.fills.1,
+                r.placed,
+                r.position
+            ),
+        });
+    }
+}
+
+fn main() -> ExitCode {
+    // Optional filter for profiling: `sbs1`, `sbs2` or `sbs3` runs that benchmark alone;
+    // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind.
+    let only = std::env::args().nth(1);
+    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
+        let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
+        let p = sbs1::Prepared::new(snap, deltas);
+        let f = [
+            sbs1::run_perpbot,
+            sbs1::run_barter,
+            sbs1::run_hbt_hashmap,
+            sbs1::run_hbt_roi,
+        ];
+        let Some(f) = n.parse::<usize>().ok().and_then(|n| f.get(n)) else {
+            eprintln!("sbs1:N takes N in 0..4");
+            return ExitCode::FAILURE;
+        };
+        let r = f(&p);
+        eprintln!("checksum {}", r.checksum);
+        return ExitCode::SUCCESS;
+    }
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let mut rows = Vec::new();
+    if wanted("sbs1")
+        && let Err(e) = sbs1_rows(&mut rows)
+    {
+        eprintln!("{e}");
+        eprintln!("aborting: the books disagree, so their timings would not be comparable");
+        return ExitCode::FAILURE;
+    }
+    if wanted("sbs2") {
+        sbs2_rows(&mut rows);
+    }
+    if wanted("sbs3") {
+        sbs3_rows(&mut rows);
+    }
+    println!();
+    print_table(&rows);
+    ExitCode::SUCCESS
+}
