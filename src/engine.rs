@@ -184,6 +184,8 @@ pub struct Engine {
     stale_pulled: HashSet<MarketId>,
     reconciler: Reconciler,
     reconciliation: ReconciliationStats,
+    /// Gas (chain coin) already handed to the risk engine's budget.
+    gas_recorded: Decimal,
 }
 
 impl Engine {
@@ -222,6 +224,7 @@ impl Engine {
             stale_pulled: HashSet::new(),
             reconciler: Reconciler::new(),
             reconciliation: ReconciliationStats::default(),
+            gas_recorded: Decimal::ZERO,
         }
     }
 
@@ -326,6 +329,14 @@ impl Engine {
             })
             .collect();
         self.heart.beat(live);
+
+        // Gas the venue's transactions have paid since the last tick, for the hourly budget.
+        let gas = self.writer.tx_costs().native_fee;
+        if gas > self.gas_recorded {
+            self.risk
+                .record_gas(self.state.now(), gas - self.gas_recorded);
+            self.gas_recorded = gas;
+        }
 
         let stale_ms = self.risk.config().stale_book_ms;
         if stale_ms == 0 {

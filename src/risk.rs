@@ -76,6 +76,10 @@ pub struct RiskConfig {
     pub stale_book_ms: u64,
     /// Fees plus gas spent in the trailing hour (quote) above which new orders are refused.
     pub fee_budget_per_hour: Decimal,
+    /// Gas paid in the chain's own coin (APT on Kana) in the trailing hour above which new
+    /// orders are refused; none for no limit. Kept apart from `fee_budget_per_hour` because it
+    /// is not paid in the quote currency.
+    pub gas_budget_per_hour: Option<Decimal>,
     /// Per-market size limits keyed by market id (`[risk.markets.1338]`).
     pub markets: BTreeMap<String, MarketLimits>,
 }
@@ -94,6 +98,7 @@ impl Default for RiskConfig {
             on_loss_limit: LimitAction::Halt,
             stale_book_ms: 5_000,
             fee_budget_per_hour: Decimal::from(100),
+            gas_budget_per_hour: None,
             markets: BTreeMap::new(),
         }
     }
@@ -114,6 +119,9 @@ impl RiskConfig {
         positive("max_total_notional", self.max_total_notional)?;
         if let Some(v) = self.max_loss {
             positive("max_loss", v)?;
+        }
+        if let Some(v) = self.gas_budget_per_hour {
+            positive("gas_budget_per_hour", v)?;
         }
         if let Some(v) = self.max_drawdown {
             positive("max_drawdown", v)?;
@@ -190,6 +198,8 @@ pub struct RiskEngine {
     peak_pnl: Decimal,
     costs: VecDeque<(Timestamp, Decimal)>,
     cost_in_window: Decimal,
+    gas: VecDeque<(Timestamp, Decimal)>,
+    gas_in_window: Decimal,
 }
 
 /// A refusal with its reason and detail.
@@ -211,6 +221,8 @@ impl RiskEngine {
             peak_pnl: Decimal::ZERO,
             costs: VecDeque::new(),
             cost_in_window: Decimal::ZERO,
+            gas: VecDeque::new(),
+            gas_in_window: Decimal::ZERO,
         }
     }
 
@@ -243,6 +255,27 @@ impl RiskEngine {
             self.costs.pop_front();
         }
         self.cost_in_window
+    }
+
+    /// Record gas paid in the chain's coin, for the hourly gas budget.
+    pub fn record_gas(&mut self, at: Timestamp, native: Decimal) {
+        if native > Decimal::ZERO {
+            self.gas.push_back((at, native));
+            self.gas_in_window += native;
+        }
+    }
+
+    /// Gas paid in the trailing hour, in the chain's coin.
+    pub fn gas_last_hour(&mut self, now: Timestamp) -> Decimal {
+        const HOUR: Duration = Duration::from_secs(3600);
+        while let Some((t, a)) = self.gas.front().copied() {
+            if now.since(t) < HOUR {
+                break;
+            }
+            self.gas_in_window -= a;
+            self.gas.pop_front();
+        }
+        self.gas_in_window
     }
 
     /// Pull the kill switch: halt for good (until restart). Returns the state change, if any.
@@ -652,6 +685,17 @@ impl RiskEngine {
     }
 
     fn check_fee_budget(&mut self, now: Timestamp) -> Result<(), (RejectReason, String)> {
+        if let Some(budget) = self.config.gas_budget_per_hour {
+            let gas = self.gas_last_hour(now);
+            if gas >= budget {
+                return Err((
+                    RejectReason::FeeBudget,
+                    format!(
+                        "{gas} paid in gas in the last hour; risk.gas_budget_per_hour is {budget}"
+                    ),
+                ));
+            }
+        }
         let spent = self.cost_last_hour(now);
         if spent >= self.config.fee_budget_per_hour {
             return Err((
@@ -1082,6 +1126,41 @@ mod tests {
         }));
         assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5518)), Ok(()));
         assert_eq!(r.cost_last_hour(Timestamp::from_secs(3601)), dec!(0.4));
+    }
+
+    #[test]
+    fn gas_budget_is_a_trailing_hour_in_the_chain_coin() {
+        let mut r = RiskEngine::new(RiskConfig {
+            gas_budget_per_hour: Some(dec!(0.5)),
+            ..RiskConfig::default()
+        });
+        let mut s = state();
+        assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Ok(()));
+        r.record_gas(Timestamp::from_secs(1), dec!(0.3));
+        r.record_gas(Timestamp::from_secs(2), dec!(0.2));
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5518)),
+            Err(RejectReason::FeeBudget)
+        );
+        s.set_now(Timestamp::from_secs(3601));
+        s.apply(&Event::Book(BookUpdate {
+            market: M,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10)],
+            asks: vec![Level::new(5522, 10)],
+            ts: Timestamp::from_secs(3601),
+        }));
+        assert_eq!(check_place(&mut r, &s, bid(3, 1000, 5518)), Ok(()));
+        assert_eq!(r.gas_last_hour(Timestamp::from_secs(3601)), dec!(0.2));
+        let bad = RiskConfig {
+            gas_budget_per_hour: Some(dec!(0)),
+            ..RiskConfig::default()
+        };
+        assert!(
+            bad.validate(&[M])
+                .unwrap_err()
+                .contains("gas_budget_per_hour")
+        );
     }
 
     #[test]

@@ -542,6 +542,13 @@ impl Order {
                 E::Expired,
             ) => S::Expired,
             (S::PendingNew, E::Ambiguous) => S::Unknown,
+            // Likewise, a submit of unknown outcome after its cancel was asked for: whether the
+            // order exists is now unknown; its resolution decides (and a live one is cancelled).
+            (S::PendingCancel, E::Ambiguous)
+                if self.filled.is_zero() && self.venue_id.is_none() =>
+            {
+                S::Unknown
+            }
             (S::Unknown, E::Ambiguous) => return Ok(Transition::Duplicate),
 
             // Everything else is illegal: e.g. cancelling an order of unknown existence, a reject
@@ -674,6 +681,15 @@ mod tests {
         );
         assert!(resting.apply(&OrderEvent::Rejected, Timestamp(2)).is_err());
         assert_eq!(resting.status, S::PendingCancel);
+        // The submit's outcome turns out ambiguous instead: unknown, resolved like any other.
+        let mut unsure = order(1000);
+        run(
+            &mut unsure,
+            &[OrderEvent::CancelRequested, OrderEvent::Ambiguous],
+        );
+        assert_eq!(unsure.status, S::Unknown);
+        run(&mut unsure, &[OrderEvent::Rejected]);
+        assert_eq!(unsure.status, S::Rejected);
     }
 
     #[test]
