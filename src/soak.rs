@@ -406,7 +406,8 @@ pub struct SoakArgs {
     pub config: Option<std::path::PathBuf>,
     /// How long to run, in WALL-CLOCK time (`1h`, `30m`, `300s` or seconds): the client and the
     /// simulator talk over real loopback sockets, so time cannot run faster than real time. The
-    /// last 5 s (at most a fifth) run without faults so the bot can settle before it stops.
+    /// last 30 s (at most a third) run without faults so the bot can settle before it stops;
+    /// fault kinds the dice have not produced by half-time are forced once.
     #[arg(long, default_value = "60", value_parser = parse_duration)]
     pub duration: Duration,
     /// Seed of the fault stream, the synthetic market and the bot's generated key.
