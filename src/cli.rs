@@ -107,6 +107,11 @@ pub enum Command {
         #[arg(long, global = true)]
         i_understand_this_is_mainnet: bool,
     },
+    /// Chaos soak: the config's strategy against the in-process simulator through the real Kana
+    /// client with every fault injected at seeded rates; prints what was injected, how the bot
+    /// handled it and whether anything was duplicated, orphaned, mis-positioned or over a risk
+    /// limit (exit 1 if so). --duration is wall-clock time.
+    Soak(crate::soak::SoakArgs),
     /// Show an account's balances, positions and open orders (Kana REST).
     Account {
         /// Config naming the venue.
@@ -325,6 +330,22 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
                 .context("waiting for Ctrl-C")?;
             handle.stop();
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Soak(args) => {
+            let config = load_config(args.config.as_deref())?;
+            let settings = args.settings(&config);
+            let report = crate::soak::run(&config, &registry, &settings).await?;
+            print!("{}", report.table());
+            if let Some(path) = &args.report {
+                let json = serde_json::to_string_pretty(&report)?;
+                std::fs::write(path, json + "\n")
+                    .with_context(|| format!("writing the soak report to {}", path.display()))?;
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,

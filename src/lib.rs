@@ -18,6 +18,7 @@
 //! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
 //! | [`venue`] | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
 //! | [`sim`] | the exchange simulator: Econia-style matching engine, Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL), seeded synthetic market, and the loopback servers speaking Kana's REST, WebSocket and Aptos node formats |
+//! | [`soak`] | the chaos soak: the strategy against the simulator with every fault on, audited against the simulator's truth (duplicates, orphans, positions, risk limits) |
 //! | [`report`] | the run report: PnL split into spread capture, inventory, fees and funding; inventory and drawdown |
 //! | [`reconcile`] | after every resync: adopt unknown venue orders, close vanished ones, explain position gaps or go reduce-only with an alert |
 //! | [`watchdog`] | the dead-man's switch for a stalled engine: cancels the last known live orders straight through the venue |
@@ -44,6 +45,7 @@ pub mod reconcile;
 pub mod report;
 pub mod risk;
 pub mod sim;
+pub mod soak;
 pub mod state;
 pub mod strategy;
 pub mod venue;
