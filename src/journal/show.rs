@@ -34,6 +34,14 @@ pub fn utc(ms: u64) -> String {
     )
 }
 
+/// An enum's name as stored (`partially_filled`, `post_only`, `maker` …).
+fn name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
+}
+
 fn venue(id: Option<u128>) -> String {
     id.map_or_else(|| "?".into(), |v| v.to_string())
 }
@@ -44,10 +52,14 @@ fn place(r: &OrderRequest) -> String {
         .price
         .map_or_else(|| "market".into(), |p| format!("@{}", p.0));
     format!(
-        "{} {:?} {:?} {} lots {} {:?} x{}",
-        r.client_id, o.side, o.direction, o.lots.0, price, o.restriction, o.leverage
+        "{} {} {} {} lots {price} {} x{}",
+        r.client_id,
+        name(&o.side),
+        name(&o.direction),
+        o.lots.0,
+        name(&o.restriction),
+        o.leverage
     )
-    .to_lowercase()
 }
 
 fn cancel(c: &CancelRecord) -> String {
@@ -78,29 +90,29 @@ fn request(r: &RequestRecord) -> String {
             position,
             price,
         } => format!(
-            "market {market}: take-profit of the {position:?} position {}",
+            "market {market}: take-profit of the {} position {}",
+            name(position),
             price.map_or_else(|| "cleared".into(), |p| format!("at {}", p.0))
-        )
-        .to_lowercase(),
+        ),
         RequestRecord::SetStopLoss {
             market,
             position,
             price,
         } => format!(
-            "market {market}: stop-loss of the {position:?} position {}",
+            "market {market}: stop-loss of the {} position {}",
+            name(position),
             price.map_or_else(|| "cleared".into(), |p| format!("at {}", p.0))
-        )
-        .to_lowercase(),
+        ),
         RequestRecord::ClosePosition {
             market,
             position,
             lots,
             leverage,
         } => format!(
-            "market {market}: close the {position:?} position ({} lots, x{leverage})",
+            "market {market}: close the {} position ({} lots, x{leverage})",
+            name(position),
             lots.0
-        )
-        .to_lowercase(),
+        ),
     }
 }
 
@@ -191,37 +203,39 @@ pub fn human_line(entry: &Entry) -> String {
             outcome(o)
         ),
         Record::Order(o) => format!(
-            "order {}: {:?}, venue {}, filled {}/{}",
+            "order {}: {}, venue {}, filled {}/{}",
             o.request.client_id,
-            o.status,
+            name(&o.status),
             venue(o.venue_id),
             o.filled.0,
             o.request.order.lots.0
         ),
         Record::Fill(f) => format!(
-            "fill {} (venue {}) {:?} {} lots @{} fee {} {:?} trade {}",
+            "fill {} (venue {}) {} {} lots @{} fee {} {} trade {}",
             f.client_id
                 .map_or_else(|| "unknown order".into(), |c| c.to_string()),
             venue(f.venue_id),
-            f.side,
+            name(&f.side),
             f.lots.0,
             f.price.0,
             f.fee,
-            f.liquidity,
+            name(&f.liquidity),
             f.trade_id
         ),
         Record::Snapshot(s) => format!(
             "snapshot: live orders {}; open requests {}; positions {}; highest client id c{}",
             list(&s.orders, |o| format!(
-                "{} {:?} venue {}",
+                "{} {} venue {}",
                 o.request.client_id,
-                o.status,
+                name(&o.status),
                 venue(o.venue_id)
             )),
             list(&s.open_requests, |r| format!("r{}", r.id)),
             list(&s.positions, |p| format!(
-                "{} {:?} {} lots",
-                p.market, p.side, p.lots.0
+                "{} {} {} lots",
+                p.market,
+                name(&p.side),
+                p.lots.0
             )),
             s.max_client_id
         ),
@@ -271,9 +285,9 @@ pub fn write_show(scan: &Scan, out: &mut impl Write, err: &mut impl Write) -> io
         .values()
         .map(|o| {
             format!(
-                "{} {:?} venue {}",
+                "{} {} venue {}",
                 o.client_id(),
-                o.status,
+                name(&o.status),
                 o.venue_id.map_or_else(|| "?".into(), |v| v.to_string())
             )
         })

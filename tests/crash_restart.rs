@@ -1,0 +1,368 @@
+//! The crash test: the bot (the real `perpbot` binary, Kana client, built-in market maker) trades
+//! against a standalone simulator, is killed with SIGKILL in the middle of requoting — with a
+//! request journaled and not yet answered — and is restarted on the same journal against the same
+//! simulator, then stopped gracefully. The simulator's own state and the journal must show no
+//! duplicate order (no journaled request on chain twice, nothing on chain the journal does not
+//! know, no client id requested twice) and no orphan (nothing left open for the wallet).
+//!
+//! Loopback only; bounded (each wait has a deadline; the whole test takes about 20 s).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use perpbot::aptos::{AccountAddress, PrivateKey};
+use perpbot::clock::Clock;
+use perpbot::config::Secret;
+use perpbot::journal::format::read_file;
+use perpbot::journal::record::{Entry, Record, RequestRecord};
+use perpbot::journal::{Fold, Scan};
+use perpbot::sim::server::{SimConfig, SimHandle, TxnState, start};
+use perpbot::venue::kana::rest::{KanaRest, RetryPolicy};
+
+/// A throwaway key for the simulator's chain (never used anywhere else).
+const KEY: &str = "0x5f1d6a3e9b7c2d4f8a0e1b3c5d7f9a2b4c6e8f0a1b3d5e7f9c2a4b6d8e0f1a3c";
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("perpbot-crash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Write a secret the way an operator should: readable by its owner only.
+fn owner_only(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{text}").unwrap();
+}
+
+fn bot_config(dir: &Path, sim: &SimHandle) -> PathBuf {
+    owner_only(&dir.join("api_key"), "sim");
+    owner_only(&dir.join("key"), KEY);
+    let text = format!(
+        r#"markets = [1338]
+
+[venue]
+kind = "kana"
+
+[venue.kana]
+network = "local"
+rest_url = "{rest}"
+ws_url = "{ws}"
+node_url = "{node}"
+chain_id = 4
+api_key = {{ file = "{dir}/api_key" }}
+private_key = {{ file = "{dir}/key" }}
+gas_unit_price = 100
+expiration_secs = 5
+confirm_timeout_ms = 4000
+request_timeout_ms = 3000
+
+[strategy]
+name = "market_maker"
+
+[strategy.params]
+market = 1338
+order_size = "1"
+max_inventory = "5"
+requote_tolerance_ticks = 0
+min_requote_ms = 100
+max_quote_age_ms = 300
+leverage = 2
+
+[risk]
+max_order_notional = "1000"
+max_position_notional = "5000"
+max_total_notional = "10000"
+max_leverage = 5
+price_band_bps = 300
+max_open_orders = 10
+max_loss = "200"
+stale_book_ms = 3000
+
+[rate_limits]
+orders_per_second = 20
+order_burst = 40
+cancels_per_second = 20
+cancel_burst = 40
+resolve_delay_ms = 200
+
+[engine]
+shutdown_timeout_ms = 8000
+status_interval_ms = 0
+journal = "{dir}/bot.journal"
+journal_resolve_timeout_ms = 25000
+"#,
+        rest = sim.rest_url,
+        ws = sim.ws_url,
+        node = sim.node_url,
+        dir = dir.display(),
+    );
+    let path = dir.join("bot.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn_bot(config: &Path, log: &Path, extra: &[&str]) -> Child {
+    let out = File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_perpbot"))
+        .args(["--log-level", "info", "run", "--config"])
+        .arg(config)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .env_remove("PERPBOT_PRIVATE_KEY")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("the perpbot binary starts")
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn wait_exit(child: &mut Child, within: Duration, log: &Path) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the bot did not stop within {within:?}; its log:\n{}",
+                log_of(log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn scan(journal: &Path) -> Scan {
+    match read_file(journal) {
+        Ok(Ok(scan)) => scan,
+        _ => Scan::default(),
+    }
+}
+
+/// The requote the bot is in the middle of: a journaled replace (cancels and places) whose
+/// transaction was signed and sent but has no outcome yet.
+fn requote_in_flight(fold: &Fold) -> Option<u64> {
+    fold.open
+        .values()
+        .find(|r| {
+            !r.signed.is_empty()
+                && matches!(&r.request, perpbot::venue::VenueRequest::Orders { cancel, place, .. }
+                    if !cancel.is_empty() && !place.is_empty())
+        })
+        .map(|r| r.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and_no_orphan() {
+    let dir = TempDir::new();
+    let mut sim_config = SimConfig {
+        block_latency_ms: 150,
+        ..SimConfig::default()
+    };
+    sim_config.synthetic.step_ms = 50;
+    let sim = start(sim_config, "127.0.0.1:0".parse().unwrap(), Clock::system())
+        .await
+        .expect("the simulator starts on loopback");
+    let config = bot_config(&dir.0, &sim);
+    let journal = dir.0.join("bot.journal");
+    let wallet: AccountAddress = KEY.parse::<PrivateKey>().unwrap().address();
+
+    // 1. Trade until several requotes are done and one is on its way to the chain, then SIGKILL.
+    let log1 = dir.0.join("run1.log");
+    let mut bot = spawn_bot(&config, &log1, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let killed_during = loop {
+        let fold = Fold::from_entries(scan(&journal).entries());
+        if fold.max_request_id >= 8
+            && let Some(id) = requote_in_flight(&fold)
+        {
+            bot.kill().expect("SIGKILL");
+            break id;
+        }
+        if let Some(status) = bot.try_wait().unwrap() {
+            panic!("the bot exited by itself ({status}):\n{}", log_of(&log1));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no requote in flight within 30 s; log:\n{}",
+            log_of(&log1)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    bot.wait().unwrap();
+    let at_kill = scan(&journal);
+    let fold_at_kill = Fold::from_entries(at_kill.entries());
+    let kill_seq = fold_at_kill.last_seq;
+    assert!(
+        fold_at_kill.open.contains_key(&killed_during),
+        "killed with request r{killed_during} unanswered"
+    );
+    assert!(
+        !fold_at_kill.orders.is_empty(),
+        "orders were live when the bot died (candidates for orphans)"
+    );
+
+    // 2. Restart on the same journal against the same simulator; stop it gracefully.
+    let log2 = dir.0.join("run2.log");
+    let mut bot = spawn_bot(&config, &log2, &["--duration", "5"]);
+    let status = wait_exit(&mut bot, Duration::from_secs(45), &log2);
+    let out2 = log_of(&log2);
+    assert!(
+        status.success(),
+        "the restarted bot stops cleanly ({status}):\n{out2}"
+    );
+    assert!(out2.contains("open orders left  none"), "{out2}");
+    assert!(out2.contains("journal recovery done"), "{out2}");
+    // With --nocapture: what the restart did.
+    for line in out2.lines().filter(|l| l.contains("journal")) {
+        eprintln!("run 2: {line}");
+    }
+    eprintln!(
+        "killed during r{killed_during}; open at kill: {:?}; live at kill: {:?}",
+        fold_at_kill.open.keys().collect::<Vec<_>>(),
+        fold_at_kill
+            .orders
+            .values()
+            .map(|o| (o.client_id(), o.status))
+            .collect::<Vec<_>>()
+    );
+
+    let entries: Vec<Entry> = scan(&journal).entries().cloned().collect();
+    let restart_seq = entries
+        .iter()
+        .find(|e| e.seq > kill_seq && matches!(e.record, Record::Session(_)))
+        .map(|e| e.seq)
+        .expect("the restart's session record");
+
+    // Every request left open by the killed process was settled at start-up, none resent.
+    for id in fold_at_kill.open.keys() {
+        assert!(
+            entries.iter().any(
+                |e| matches!(e.record, Record::Outcome { id: i, at_start: true, .. } if i == *id)
+            ),
+            "r{id} resolved at start-up"
+        );
+        assert!(
+            !entries.iter().any(|e| e.seq > restart_seq
+                && matches!(&e.record, Record::Signed(s) if s.request == Some(*id))),
+            "r{id} was never signed again"
+        );
+    }
+
+    // Request ids and client ids are never reused; ids continue after the journal's.
+    let mut request_ids = HashSet::new();
+    let mut placed: BTreeMap<u64, u64> = BTreeMap::new(); // client id → request id
+    for e in &entries {
+        if let Record::Request { id, request } = &e.record {
+            assert!(request_ids.insert(*id), "request id r{id} used twice");
+            if let RequestRecord::Orders { place, .. } = request {
+                for p in place {
+                    let before = placed.insert(p.client_id.0, *id);
+                    assert!(
+                        before.is_none(),
+                        "client id {} requested twice",
+                        p.client_id
+                    );
+                    if e.seq > restart_seq {
+                        assert!(
+                            p.client_id.0 > fold_at_kill.max_client_id,
+                            "{} reuses an id of the killed process",
+                            p.client_id
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.seq > restart_seq && matches!(e.record, Record::Request { .. })),
+        "the restarted bot traded"
+    );
+
+    // The simulator's truth: every transaction of the wallet is a journaled one, and no
+    // journaled request reached the chain twice.
+    let mut hashes: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for e in &entries {
+        if let Record::Signed(s) = &e.record {
+            hashes.insert(s.hash.clone(), s.request);
+        }
+    }
+    let rest = KanaRest::new(
+        &sim.rest_url,
+        Some(Secret::new("sim".into())),
+        Duration::from_secs(5),
+        RetryPolicy::none(),
+    )
+    .unwrap();
+    let profile = AccountAddress::from_hex(&rest.profile_address(wallet).await.unwrap()).unwrap();
+    let open_orders = rest.open_orders(wallet, None).await.unwrap();
+    {
+        let core = sim.shared.core();
+        let mut committed_per_request: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut orders_placed_on_chain = 0usize;
+        for (hash, meta) in &core.txn_meta {
+            if meta.sender != wallet {
+                continue;
+            }
+            let Some(TxnState::Committed { success, .. }) = core.txns.get(hash) else {
+                continue;
+            };
+            let request = hashes.get(hash).unwrap_or_else(|| {
+                panic!("transaction {hash} of the wallet is not in the journal")
+            });
+            if let Some(id) = request {
+                *committed_per_request.entry(*id).or_default() += 1;
+                if *success {
+                    orders_placed_on_chain += placed.values().filter(|r| **r == *id).count();
+                }
+            }
+        }
+        for (id, n) in &committed_per_request {
+            assert_eq!(*n, 1, "request r{id} committed {n} times");
+        }
+        // Each order the exchange ever created for the wallet comes from exactly one journaled
+        // place of a committed request (post-only quotes never rest twice per client id).
+        let history = core.exchange.order_history(profile);
+        let distinct: BTreeSet<_> = history.iter().map(|o| o.order_id).collect();
+        assert_eq!(distinct.len(), history.len());
+        assert_eq!(
+            history.len(),
+            orders_placed_on_chain,
+            "orders on the exchange vs journaled places of committed requests"
+        );
+        // No orphan: nothing of the wallet rests on the exchange.
+        let resting = core.exchange.open_orders(profile, None);
+        assert!(resting.is_empty(), "orphaned orders: {resting:?}");
+    }
+    assert_eq!(open_orders.len(), 0, "getOpenOrders for the wallet");
+    sim.stop();
+}
