@@ -5,7 +5,8 @@
 //! duplicate order (no journaled request on chain twice, nothing on chain the journal does not
 //! know, no client id requested twice) and no orphan (nothing left open for the wallet).
 //!
-//! Loopback only; bounded (each wait has a deadline; the whole test takes about 20 s).
+//! It dies twice (the second run resuming from the first's journal) before the graceful run.
+//! Loopback only; bounded (each wait has a deadline; the whole test takes about 15 s).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
@@ -166,6 +167,11 @@ fn scan(journal: &Path) -> Scan {
     }
 }
 
+/// What the journal said when a run was killed.
+struct Kill {
+    fold: Fold,
+}
+
 /// The requote the bot is in the middle of: a journaled replace (cancels and places) whose
 /// transaction was signed and sent but has no outcome yet.
 fn requote_in_flight(fold: &Fold) -> Option<u64> {
@@ -194,89 +200,127 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
     let journal = dir.0.join("bot.journal");
     let wallet: AccountAddress = KEY.parse::<PrivateKey>().unwrap().address();
 
-    // 1. Trade until several requotes are done and one is on its way to the chain, then SIGKILL.
-    let log1 = dir.0.join("run1.log");
-    let mut bot = spawn_bot(&config, &log1, &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let killed_during = loop {
+    // 1. Twice: trade until several requotes are done and one is on its way to the chain, then
+    //    SIGKILL. The second run starts by resuming from the first one's journal, then dies too.
+    let mut kills: Vec<Kill> = Vec::new();
+    for round in 1..=2 {
+        let log = dir.0.join(format!("run{round}.log"));
+        let mut bot = spawn_bot(&config, &log, &[]);
+        let after = kills.last().map_or(0, |k| k.fold.last_seq);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let during = loop {
+            let entries: Vec<Entry> = scan(&journal).entries().cloned().collect();
+            let own = entries
+                .iter()
+                .filter(|e| e.seq > after && matches!(e.record, Record::Request { .. }))
+                .count();
+            let fold = Fold::from_entries(&entries);
+            if own >= 6
+                && let Some(id) = requote_in_flight(&fold)
+            {
+                bot.kill().expect("SIGKILL");
+                break id;
+            }
+            if let Some(status) = bot.try_wait().unwrap() {
+                panic!("run {round} exited by itself ({status}):\n{}", log_of(&log));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {round}: no requote in flight within 30 s; log:\n{}",
+                log_of(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        bot.wait().unwrap();
         let fold = Fold::from_entries(scan(&journal).entries());
-        if fold.max_request_id >= 8
-            && let Some(id) = requote_in_flight(&fold)
-        {
-            bot.kill().expect("SIGKILL");
-            break id;
-        }
-        if let Some(status) = bot.try_wait().unwrap() {
-            panic!("the bot exited by itself ({status}):\n{}", log_of(&log1));
-        }
         assert!(
-            Instant::now() < deadline,
-            "no requote in flight within 30 s; log:\n{}",
-            log_of(&log1)
+            fold.open.contains_key(&during),
+            "run {round} killed with request r{during} unanswered"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    bot.wait().unwrap();
-    let at_kill = scan(&journal);
-    let fold_at_kill = Fold::from_entries(at_kill.entries());
-    let kill_seq = fold_at_kill.last_seq;
-    assert!(
-        fold_at_kill.open.contains_key(&killed_during),
-        "killed with request r{killed_during} unanswered"
-    );
-    assert!(
-        !fold_at_kill.orders.is_empty(),
-        "orders were live when the bot died (candidates for orphans)"
-    );
+        assert!(
+            !fold.orders.is_empty(),
+            "orders were live when run {round} died (candidates for orphans)"
+        );
+        if round == 2 {
+            assert!(
+                log_of(&log).contains("journal recovery done"),
+                "run 2 resumed from run 1"
+            );
+        }
+        eprintln!(
+            "run {round} killed during r{during}; open: {:?}; live: {:?}",
+            fold.open.keys().collect::<Vec<_>>(),
+            fold.orders
+                .values()
+                .map(|o| (o.client_id(), o.status))
+                .collect::<Vec<_>>()
+        );
+        kills.push(Kill { fold });
+    }
 
     // 2. Restart on the same journal against the same simulator; stop it gracefully.
-    let log2 = dir.0.join("run2.log");
-    let mut bot = spawn_bot(&config, &log2, &["--duration", "5"]);
-    let status = wait_exit(&mut bot, Duration::from_secs(45), &log2);
-    let out2 = log_of(&log2);
+    let log3 = dir.0.join("run3.log");
+    let mut bot = spawn_bot(&config, &log3, &["--duration", "4"]);
+    let status = wait_exit(&mut bot, Duration::from_secs(45), &log3);
+    let out3 = log_of(&log3);
     assert!(
         status.success(),
-        "the restarted bot stops cleanly ({status}):\n{out2}"
+        "the restarted bot stops cleanly ({status}):\n{out3}"
     );
-    assert!(out2.contains("open orders left  none"), "{out2}");
-    assert!(out2.contains("journal recovery done"), "{out2}");
-    // With --nocapture: what the restart did.
-    for line in out2.lines().filter(|l| l.contains("journal")) {
-        eprintln!("run 2: {line}");
+    assert!(out3.contains("open orders left  none"), "{out3}");
+    assert!(out3.contains("journal recovery done"), "{out3}");
+    for line in out3.lines().filter(|l| l.contains("journal")) {
+        eprintln!("run 3: {line}");
     }
-    eprintln!(
-        "killed during r{killed_during}; open at kill: {:?}; live at kill: {:?}",
-        fold_at_kill.open.keys().collect::<Vec<_>>(),
-        fold_at_kill
-            .orders
-            .values()
-            .map(|o| (o.client_id(), o.status))
-            .collect::<Vec<_>>()
-    );
 
     let entries: Vec<Entry> = scan(&journal).entries().cloned().collect();
-    let restart_seq = entries
+    let sessions: Vec<u64> = entries
         .iter()
-        .find(|e| e.seq > kill_seq && matches!(e.record, Record::Session(_)))
+        .filter(|e| matches!(e.record, Record::Session(_)))
         .map(|e| e.seq)
-        .expect("the restart's session record");
+        .collect();
+    assert_eq!(sessions.len(), 3, "three runs on one journal");
 
-    // Every request left open by the killed process was settled at start-up, none resent.
-    for id in fold_at_kill.open.keys() {
-        assert!(
-            entries.iter().any(
-                |e| matches!(e.record, Record::Outcome { id: i, at_start: true, .. } if i == *id)
-            ),
-            "r{id} resolved at start-up"
-        );
-        assert!(
-            !entries.iter().any(|e| e.seq > restart_seq
-                && matches!(&e.record, Record::Signed(s) if s.request == Some(*id))),
-            "r{id} was never signed again"
-        );
+    for (kill, restart_seq) in kills.iter().zip(&sessions[1..]) {
+        // Every request the killed process left open was settled at the next start, none resent.
+        for id in kill.fold.open.keys() {
+            assert!(
+                entries.iter().any(|e| e.seq > *restart_seq
+                    && matches!(e.record, Record::Outcome { id: i, at_start: true, .. } if i == *id)),
+                "r{id} resolved at start-up"
+            );
+            assert!(
+                !entries.iter().any(|e| e.seq > *restart_seq
+                    && matches!(&e.record, Record::Signed(s) if s.request == Some(*id))),
+                "r{id} was never signed again"
+            );
+        }
+        // New client ids start above every id of the killed process.
+        for e in entries.iter().filter(|e| e.seq > *restart_seq) {
+            if let Record::Request {
+                request: RequestRecord::Orders { place, .. },
+                ..
+            } = &e.record
+            {
+                for p in place {
+                    assert!(
+                        p.client_id.0 > kill.fold.max_client_id,
+                        "{} reuses an id of a killed process",
+                        p.client_id
+                    );
+                }
+            }
+        }
     }
 
-    // Request ids and client ids are never reused; ids continue after the journal's.
+    // The key never reaches the journal (nor does any other secret: it holds no field for one).
+    let raw = String::from_utf8_lossy(&std::fs::read(&journal).unwrap()).to_lowercase();
+    assert!(
+        !raw.contains(&KEY[2..]),
+        "the private key is in the journal"
+    );
+
+    // Request ids and client ids are never reused.
     let mut request_ids = HashSet::new();
     let mut placed: BTreeMap<u64, u64> = BTreeMap::new(); // client id → request id
     for e in &entries {
@@ -290,13 +334,6 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
                         "client id {} requested twice",
                         p.client_id
                     );
-                    if e.seq > restart_seq {
-                        assert!(
-                            p.client_id.0 > fold_at_kill.max_client_id,
-                            "{} reuses an id of the killed process",
-                            p.client_id
-                        );
-                    }
                 }
             }
         }
@@ -304,8 +341,8 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
     assert!(
         entries
             .iter()
-            .any(|e| e.seq > restart_seq && matches!(e.record, Record::Request { .. })),
-        "the restarted bot traded"
+            .any(|e| e.seq > sessions[2] && matches!(e.record, Record::Request { .. })),
+        "the last run traded"
     );
 
     // The simulator's truth: every transaction of the wallet is a journaled one, and no

@@ -66,6 +66,15 @@
 //! not carry over, and the journal then only records. A journal written for another venue or
 //! chain, with orders still live, is refused.
 //!
+//! ## Configuration (`[engine]`)
+//!
+//! | key | default | what |
+//! |---|---|---|
+//! | `journal` | absent = off | the file; `config/testnet.toml` and `config/mainnet.toml` set `perpbot-testnet.journal` / `perpbot-mainnet.journal`; `config/paper.toml` leaves it off (its embedded simulator starts afresh every run, so there is nothing to resume) |
+//! | `journal_sync` | `write_ahead` | fsync policy, above |
+//! | `journal_snapshot_ms` | 10 000 | how often a snapshot is written |
+//! | `journal_resolve_timeout_ms` | 90 000 | longest wait at start-up for the venue to answer (a Kana transaction's default expiry, 60 s, plus the node's margin) |
+//!
 //! ## Example
 //!
 //! ```no_run
