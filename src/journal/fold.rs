@@ -113,9 +113,11 @@ impl Fold {
         self.records += 1;
         match record {
             Record::Session(s) => {
-                if !s.carries_over {
-                    // A venue that starts afresh (embedded simulator, paper): nothing of an earlier
-                    // session exists there any more. Ids keep counting up all the same.
+                // A venue that starts afresh with its process (embedded simulator, paper) keeps
+                // nothing across sessions: neither what the earlier one left (when this one starts
+                // afresh) nor what it leaves (when the earlier one did). Ids keep counting up.
+                let previous_afresh = self.session.as_ref().is_some_and(|p| !p.carries_over);
+                if !s.carries_over || previous_afresh {
                     self.orders.clear();
                     self.open.clear();
                     self.positions.clear();

@@ -200,7 +200,8 @@ pub enum JournalError {
         /// The decoder's complaint.
         reason: String,
     },
-    /// The journal has live orders or open requests on another venue or chain.
+    /// The journal has live orders or open requests on another venue or chain (a run on another
+    /// venue would forget them).
     #[error(
         "journal {path} holds live orders or open requests on {journaled}, but this run trades \
          on {current}; use another journal file"
@@ -459,8 +460,10 @@ impl Journal {
             });
         }
         let fold = Fold::from_entries(scan.entries());
-        if session.carries_over
-            && let Some(previous) = &fold.session
+        // Live orders on a venue that outlives its processes are never dropped silently: not
+        // by a run on another venue or chain, nor by one that starts afresh.
+        if let Some(previous) = &fold.session
+            && previous.carries_over
             && (!fold.orders.is_empty() || !fold.open.is_empty())
             && previous.venue_identity() != session.venue_identity()
         {

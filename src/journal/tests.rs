@@ -492,6 +492,47 @@ fn fsync_policy_is_honoured_and_write_ahead_records_survive_a_reopen() {
     }
 }
 
+#[test]
+fn live_orders_on_a_lasting_venue_are_never_dropped_by_a_run_elsewhere() {
+    let dir = TempDir::new("venue");
+    let path = dir.file("j");
+    open(&path)
+        .journal
+        .write_ahead(1, &place(vec![req(1, Side::Buy, 5500)]))
+        .unwrap();
+    // The embedded simulator (or testnet) on this journal would forget the live order: refused.
+    let sim = SessionRecord {
+        venue: "sim".into(),
+        carries_over: false,
+        ..session()
+    };
+    let testnet = SessionRecord {
+        chain_id: Some(2),
+        ..session()
+    };
+    for other in [sim.clone(), testnet] {
+        let Err(JournalError::WrongVenue { journaled, .. }) =
+            Journal::open(&path, options(JournalSync::WriteAhead), other)
+        else {
+            panic!("a run elsewhere must be refused")
+        };
+        assert_eq!(journaled, "kana (chain 4)");
+    }
+    // The same venue resumes it.
+    assert_eq!(open(&path).replay.open.len(), 1);
+
+    // What a simulator session leaves is never carried into a later session.
+    let sim_path = dir.file("sim");
+    let first = Journal::open(&sim_path, options(JournalSync::WriteAhead), sim.clone()).unwrap();
+    first
+        .journal
+        .write_ahead(1, &place(vec![req(1, Side::Buy, 5500)]))
+        .unwrap();
+    let later = open(&sim_path);
+    assert!(later.replay.open.is_empty() && later.replay.orders.is_empty());
+    assert_eq!(later.replay.max_client_id, 1, "ids still count up");
+}
+
 /// A writer that answers from a script by token and records every call.
 #[derive(Default)]
 struct FakeWriter {
