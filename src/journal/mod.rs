@@ -22,7 +22,7 @@
 //! ## The store, and why
 //!
 //! One append-only file: an 8-byte header, then frames of *length · CRC-32 · JSON record*
-//! ([`format`]). Not SQLite: the access pattern is append while running and read everything once
+//! ([`format`](mod@format)). Not SQLite: the access pattern is append while running and read everything once
 //! at start-up — no queries, no updates — and a log file makes the crash behaviour easy to state
 //! and to test: a frame either checks out or it and everything after it is the torn tail of a
 //! crash, reported and ignored (kept aside in `FILE.torn-OFFSET` before it is cut off so appends
