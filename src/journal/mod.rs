@@ -27,7 +27,10 @@
 //! and to test: a frame either checks out or it and everything after it is the torn tail of a
 //! crash, reported and ignored (kept aside in `FILE.torn-OFFSET` before it is cut off so appends
 //! can continue). It adds one small pure-Rust dependency (`crc32fast`) instead of a bundled C
-//! library, and `perpbot journal export` turns it into JSON lines for any tool.
+//! library, and `perpbot journal export` turns it into JSON lines for any tool. A snapshot that
+//! finds the file over [`JournalOptions::compact_above`] (64 MiB) starts a new one holding only
+//! the session and itself, keeping the old file beside it as `FILE.FIRST-LAST`, so a restart
+//! never replays days of records.
 //!
 //! ## Durability ([`JournalSync`], `[engine] journal_sync`)
 //!
@@ -151,6 +154,11 @@ pub struct JournalOptions {
     pub snapshot_every: Duration,
     /// Longest time a batched record stays un-fsynced under [`JournalSync::WriteAhead`].
     pub batch_sync_every: Duration,
+    /// When a snapshot is due and the file is larger than this (bytes), the journal starts a new
+    /// file holding the session and the snapshot — all a restart needs — and keeps the old one
+    /// beside it as `FILE.FIRST-LAST` (its record numbers), so a restart never replays days of
+    /// records.
+    pub compact_above: u64,
 }
 
 impl Default for JournalOptions {
@@ -159,6 +167,7 @@ impl Default for JournalOptions {
             sync: JournalSync::WriteAhead,
             snapshot_every: Duration::from_secs(10),
             batch_sync_every: Duration::from_millis(200),
+            compact_above: 64 * 1024 * 1024,
         }
     }
 }
@@ -284,6 +293,8 @@ struct Inner {
     /// Bytes of whole records (a failed write is cut back to this).
     len: u64,
     next_seq: u64,
+    /// Sequence number of the file's first record (names the archive when it is compacted).
+    first_seq: u64,
     options: JournalOptions,
     /// Written since the last fsync.
     dirty: bool,
@@ -382,7 +393,98 @@ impl Inner {
         let positions = state.positions().cloned().collect();
         let record = self.fold.snapshot_with(orders, positions);
         self.last_snapshot = Instant::now();
+        if self.len > self.options.compact_above && self.broken.is_none() {
+            match self.compact(&record) {
+                Ok(()) => return Ok(()),
+                // The old file is intact and still appended to: only its size is the problem.
+                Err(e) => {
+                    warn!(error = %e, "journal: compaction failed; going on with the old file")
+                }
+            }
+        }
         self.append(record, Durability::Now)
+    }
+
+    /// Replace the file by one holding the session and `snapshot`, keeping the old one as
+    /// `FILE.FIRST-LAST`. At every instant `FILE` is either the whole old file or the whole new
+    /// one: the new file is written and fsynced aside, the old one linked to its archive name,
+    /// then the new one renamed over it.
+    fn compact(&mut self, snapshot: &Record) -> Result<(), JournalError> {
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "journal".into(), |n| n.to_string_lossy().into_owned());
+        let first = self.next_seq;
+        let records = self
+            .fold
+            .session
+            .clone()
+            .map(Record::Session)
+            .into_iter()
+            .chain([snapshot.clone()]);
+        let mut bytes = MAGIC.to_vec();
+        let mut seq = first;
+        for record in records {
+            let kind = record.kind();
+            let entry = Entry {
+                seq,
+                ts_ms: now_ms(),
+                record,
+            };
+            let frame = serde_json::to_vec(&entry)
+                .ok()
+                .and_then(|p| format::frame(&p))
+                .ok_or_else(|| JournalError::Encode {
+                    path: self.path.clone(),
+                    kind,
+                    reason: "cannot encode for compaction".into(),
+                })?;
+            bytes.extend_from_slice(&frame);
+            seq += 1;
+        }
+        let fresh = self.path.with_file_name(format!("{name}.compacting"));
+        let archive = self
+            .path
+            .with_file_name(format!("{name}.{}-{}", self.first_seq, first - 1));
+        let mut open = OpenOptions::new();
+        open.create(true).write(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        let mut file = open.open(&fresh).map_err(|e| self.io("compacting", e))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| self.io("compacting", e))?;
+        let _ = std::fs::remove_file(&archive);
+        if std::fs::hard_link(&self.path, &archive).is_err() {
+            std::fs::copy(&self.path, &archive).map_err(|e| self.io("archiving", e))?;
+        }
+        std::fs::rename(&fresh, &self.path).map_err(|e| self.io("compacting", e))?;
+        sync_parent(&self.path);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.io("reopening after compaction", e))?;
+        tracing::info!(
+            path = %self.path.display(),
+            archive = %archive.display(),
+            from = self.len,
+            to = bytes.len(),
+            "journal compacted"
+        );
+        self.file = file;
+        self.len = bytes.len() as u64;
+        self.first_seq = first;
+        self.next_seq = seq;
+        self.stats.records += seq - first;
+        self.stats.fsyncs += 1;
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        // The session is the fold's own; the snapshot replaces its orders with the engine's.
+        self.fold.apply(snapshot, Timestamp::from_millis(now_ms()));
+        Ok(())
     }
 
     /// Log a failed record once per kind of trouble (a broken journal would log on every call).
@@ -518,6 +620,7 @@ impl Journal {
             file,
             len,
             next_seq: fold.last_seq + 1,
+            first_seq: scan.entries().next().map_or(fold.last_seq + 1, |e| e.seq),
             options,
             dirty: false,
             last_sync: now,

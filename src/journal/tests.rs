@@ -69,6 +69,7 @@ fn options(sync: JournalSync) -> JournalOptions {
         sync,
         snapshot_every: Duration::from_secs(3600),
         batch_sync_every: Duration::ZERO,
+        compact_above: u64::MAX,
     }
 }
 
@@ -531,6 +532,88 @@ fn live_orders_on_a_lasting_venue_are_never_dropped_by_a_run_elsewhere() {
     let later = open(&sim_path);
     assert!(later.replay.open.is_empty() && later.replay.orders.is_empty());
     assert_eq!(later.replay.max_client_id, 1, "ids still count up");
+}
+
+#[test]
+fn a_large_journal_is_compacted_to_what_a_restart_needs_and_the_old_one_kept() {
+    let dir = TempDir::new("compact");
+    let path = dir.file("j");
+    let small = JournalOptions {
+        compact_above: 4096,
+        ..options(JournalSync::WriteAhead)
+    };
+    let journal = Journal::open(&path, small, session()).unwrap().journal;
+    let mut st = state();
+    let accepted = |placed| RequestOutcome::Accepted {
+        placed,
+        cost: Decimal::ZERO,
+    };
+    // 30 quotes: 27 placed and cancelled, 2 resting, the last one's request unanswered.
+    let mut rid = 0;
+    for id in 1..=30u64 {
+        let venue_id = Some(VenueOrderId(u128::from(id) + BIG / 2));
+        rid += 1;
+        journal
+            .write_ahead(rid, &place(vec![req(id, Side::Buy, 5500)]))
+            .unwrap();
+        st.track_new_order(req(id, Side::Buy, 5500));
+        if id == 30 {
+            break;
+        }
+        journal.record_outcome(rid, &accepted(vec![(ClientOrderId(id), venue_id)]));
+        st.apply_order_event(ClientOrderId(id), &OrderEvent::Accepted { venue_id });
+        if id <= 27 {
+            rid += 1;
+            journal
+                .write_ahead(rid, &cancel(id, venue_id.map(|v| v.0)))
+                .unwrap();
+            st.apply_order_event(ClientOrderId(id), &OrderEvent::CancelRequested);
+            journal.record_outcome(rid, &accepted(Vec::new()));
+            st.apply_order_event(ClientOrderId(id), &OrderEvent::Cancelled);
+        }
+    }
+    let big = std::fs::metadata(&path).unwrap().len();
+    assert!(big > 4096);
+    let old = std::fs::read(&path).unwrap();
+    let before = Fold::from_entries(format::scan(&old).unwrap().entries());
+
+    journal.checkpoint(&st);
+    let kinds: Vec<&str> = records(&path).iter().map(Record::kind).collect();
+    assert_eq!(kinds, ["session", "snapshot"]);
+    assert!(std::fs::metadata(&path).unwrap().len() < big);
+    let archive = dir.file(&format!("j.1-{}", before.last_seq));
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        old,
+        "the old file is kept whole"
+    );
+
+    // Appending goes on in the new file, and a restart finds exactly what it would have found.
+    journal
+        .write_ahead(rid + 1, &place(vec![req(31, Side::Sell, 5530)]))
+        .unwrap();
+    let again = open(&path).replay;
+    assert_eq!(before.open.keys().copied().collect::<Vec<_>>(), vec![rid]);
+    assert_eq!(
+        again.open.keys().copied().collect::<Vec<_>>(),
+        vec![rid, rid + 1]
+    );
+    let live = |f: &Fold| f.orders.keys().map(|c| c.0).collect::<Vec<_>>();
+    assert_eq!(live(&before), vec![28, 29, 30]);
+    assert_eq!(live(&again), vec![28, 29, 30, 31]);
+    assert_eq!(
+        again.orders[&ClientOrderId(28)].venue_id,
+        Some(VenueOrderId(28 + BIG / 2))
+    );
+    assert_eq!((again.max_client_id, again.max_request_id), (31, rid + 1));
+    let seqs: Vec<u64> = format::read_file(&path)
+        .unwrap()
+        .unwrap()
+        .entries()
+        .map(|e| e.seq)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(seqs[0], before.last_seq + 1, "numbering goes on");
 }
 
 /// A writer that answers from a script by token and records every call.
