@@ -14,6 +14,8 @@
 //!   [`VenueWriter::resolve`] (Kana: by transaction hash) with back-off — never by resubmitting.
 //!   Cancels for orders whose venue id is not known yet (Kana assigns ids on commit) wait for the
 //!   acknowledgement, then go out.
+//! - **Write-ahead.** With a journal ([`Executor::set_journal`]) every request is recorded before
+//!   it leaves; a placing request that cannot be recorded is refused, never sent unrecorded.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
@@ -469,25 +471,7 @@ impl Executor {
         {
             error!(request_id = id.0, %reason, "request refused");
             // The places are refused; the cancels of a replace still go, on their own.
-            let (request, cancels) = match request {
-                VenueRequest::Orders {
-                    market,
-                    cancel,
-                    place,
-                } if !cancel.is_empty() => (
-                    VenueRequest::Orders {
-                        market,
-                        cancel: Vec::new(),
-                        place,
-                    },
-                    Some(VenueRequest::Orders {
-                        market,
-                        cancel,
-                        place: Vec::new(),
-                    }),
-                ),
-                other => (other, None),
-            };
+            let (request, cancels) = crate::journal::split_cancels(request);
             self.in_flight.insert(
                 id,
                 InFlight {

@@ -829,6 +829,31 @@ impl Journal {
     }
 }
 
+/// Split a request the journal could not record into what is refused (its places) and what
+/// still goes (its cancels, as a cancel-only request): a replace that cannot be journaled must
+/// not strand the quotes it was replacing.
+pub fn split_cancels(request: VenueRequest) -> (VenueRequest, Option<VenueRequest>) {
+    match request {
+        VenueRequest::Orders {
+            market,
+            cancel,
+            place,
+        } if !cancel.is_empty() && !place.is_empty() => (
+            VenueRequest::Orders {
+                market,
+                cancel: Vec::new(),
+                place,
+            },
+            Some(VenueRequest::Orders {
+                market,
+                cancel,
+                place: Vec::new(),
+            }),
+        ),
+        other => (other, None),
+    }
+}
+
 /// Whether the engine's order moved on from what the journal knows.
 fn order_changed(known: &Order, now: &Order) -> bool {
     known.status != now.status || known.venue_id != now.venue_id || known.filled != now.filled
