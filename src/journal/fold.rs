@@ -7,7 +7,7 @@
 //! ([`Order::apply`]); request outcomes are applied to them exactly as the executor applies them,
 //! so a crash between an outcome record and the order records that follow it loses nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::model::{
     ClientOrderId, Order, OrderEvent, OrderStatus, Position, Timestamp, TradeId, VenueOrderId,
@@ -71,11 +71,18 @@ impl OpenRequest {
     }
 }
 
+/// Most ended orders remembered ([`Fold::ended`]).
+pub const MAX_ENDED: usize = 1024;
+
 /// What the records so far say.
 #[derive(Debug, Clone, Default)]
 pub struct Fold {
     /// Orders that may rest (not terminal), by client id.
     pub orders: BTreeMap<ClientOrderId, Order>,
+    /// The latest orders that ended with a venue id (at most [`MAX_ENDED`], oldest first). A
+    /// restart re-tracks them as ended so their venue ids stay known: a venue snapshot taken
+    /// before they ended must not hand their ids to new orders that look the same.
+    pub ended: VecDeque<Order>,
     /// Requests without a final outcome, by id.
     pub open: BTreeMap<u64, OpenRequest>,
     /// Highest client order id ever journaled.
@@ -119,6 +126,7 @@ impl Fold {
                 let previous_afresh = self.session.as_ref().is_some_and(|p| !p.carries_over);
                 if !s.carries_over || previous_afresh {
                     self.orders.clear();
+                    self.ended.clear();
                     self.open.clear();
                     self.positions.clear();
                 }
@@ -197,6 +205,7 @@ impl Fold {
         self.max_client_id = self.max_client_id.max(id.0);
         if o.status.is_terminal() {
             self.orders.remove(&id);
+            self.remember_ended(Order::from(o));
         } else {
             self.orders.insert(id, Order::from(o));
         }
@@ -249,9 +258,22 @@ impl Fold {
         // A refusal leaves the order as it was, which is the right reading of a record that
         // repeats or contradicts what is known.
         let _ = order.apply(event, now);
-        if order.status.is_terminal() {
-            self.orders.remove(&id);
+        if order.status.is_terminal()
+            && let Some(order) = self.orders.remove(&id)
+        {
+            self.remember_ended(order);
         }
+    }
+
+    fn remember_ended(&mut self, order: Order) {
+        if order.venue_id.is_none() {
+            return;
+        }
+        self.ended.retain(|o| o.client_id() != order.client_id());
+        if self.ended.len() == MAX_ENDED {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(order);
     }
 
     /// A checkpoint of this view, with `orders` as the live orders (the engine's, which may

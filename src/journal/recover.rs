@@ -177,7 +177,15 @@ pub async fn recover(
         }
     }
 
-    // 4. Re-track every live order under its old client id.
+    // 4. Re-track every live order under its old client id, and the latest ended ones as ended,
+    //    so that their venue ids stay known: the venue's first open-orders snapshot may have been
+    //    taken before a request settled above cancelled them, and an unknown id in it would be
+    //    matched by side, price and size to a new order that looks the same.
+    for order in &fold.ended {
+        if state.order(order.client_id()).is_none() {
+            state.restore_order(order.clone());
+        }
+    }
     for order in fold.orders.values() {
         state.restore_order(order.clone());
         report.restored.push(order.client_id());
