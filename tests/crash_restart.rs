@@ -14,14 +14,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use perpbot::aptos::{AccountAddress, PrivateKey};
+use std::sync::{Arc, Mutex};
+
+use perpbot::aptos::node::PollConfig;
+use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitted, Submitter};
 use perpbot::clock::Clock;
 use perpbot::config::Secret;
 use perpbot::journal::format::read_file;
-use perpbot::journal::record::{Entry, Record, RequestRecord};
+use perpbot::journal::record::{Entry, OutcomeRecord, Record, RequestRecord};
 use perpbot::journal::{Fold, Scan};
+use perpbot::model::{
+    ClientOrderId, Lots, MarketId, MarketSpec, NewOrder, OrderRequest, Rounding, Side, Ticks,
+};
 use perpbot::sim::server::{SimConfig, SimHandle, TxnState, start};
 use perpbot::venue::kana::rest::{KanaRest, RetryPolicy};
+use perpbot::venue::kana::writer::{KanaWriter, WriterConfig};
+use perpbot::venue::{RequestOutcome, SignedTx, VenueRequest, VenueWriter};
 
 /// A throwaway key for the simulator's chain (never used anywhere else).
 const KEY: &str = "0x5f1d6a3e9b7c2d4f8a0e1b3c5d7f9a2b4c6e8f0a1b3d5e7f9c2a4b6d8e0f1a3c";
@@ -39,7 +47,12 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::thread::panicking() {
+            // Keep the logs and the journal of a failed run for `perpbot journal show`.
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -74,8 +87,8 @@ chain_id = 4
 api_key = {{ file = "{dir}/api_key" }}
 private_key = {{ file = "{dir}/key" }}
 gas_unit_price = 100
-expiration_secs = 5
-confirm_timeout_ms = 4000
+expiration_secs = 3
+confirm_timeout_ms = 2500
 request_timeout_ms = 3000
 
 [strategy]
@@ -173,14 +186,23 @@ struct Kill {
 }
 
 /// The requote the bot is in the middle of: a journaled replace (cancels and places) whose
-/// transaction was signed and sent but has no outcome yet.
-fn requote_in_flight(fold: &Fold) -> Option<u64> {
+/// transaction was signed at least `signed_for` ago and has no outcome yet.
+fn requote_in_flight(entries: &[Entry], signed_for: Duration) -> Option<u64> {
+    let fold = Fold::from_entries(entries);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     fold.open
         .values()
+        .filter(|r| {
+            matches!(&r.request, VenueRequest::Orders { cancel, place, .. }
+                if !cancel.is_empty() && !place.is_empty())
+        })
         .find(|r| {
-            !r.signed.is_empty()
-                && matches!(&r.request, perpbot::venue::VenueRequest::Orders { cancel, place, .. }
-                    if !cancel.is_empty() && !place.is_empty())
+            entries.iter().any(|e| {
+                matches!(&e.record, Record::Signed(s) if s.request == Some(r.id))
+                    && now_ms.saturating_sub(e.ts_ms) >= signed_for.as_millis() as u64
+            })
         })
         .map(|r| r.id)
 }
@@ -202,8 +224,11 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
 
     // 1. Twice: trade until several requotes are done and one is on its way to the chain, then
     //    SIGKILL. The second run starts by resuming from the first one's journal, then dies too.
+    //    The first dies as soon as a requote's transaction is journaled (most often before it
+    //    reached the node: the restart must find it expired), the second once one has had 60 ms
+    //    to reach the node (most often in the mempool: the restart must find it committed).
     let mut kills: Vec<Kill> = Vec::new();
-    for round in 1..=2 {
+    for (round, signed_for) in [(1, Duration::ZERO), (2, Duration::from_millis(60))] {
         let log = dir.0.join(format!("run{round}.log"));
         let mut bot = spawn_bot(&config, &log, &[]);
         let after = kills.last().map_or(0, |k| k.fold.last_seq);
@@ -214,9 +239,8 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
                 .iter()
                 .filter(|e| e.seq > after && matches!(e.record, Record::Request { .. }))
                 .count();
-            let fold = Fold::from_entries(&entries);
             if own >= 6
-                && let Some(id) = requote_in_flight(&fold)
+                && let Some(id) = requote_in_flight(&entries, signed_for)
             {
                 bot.kill().expect("SIGKILL");
                 break id;
@@ -233,10 +257,11 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
         };
         bot.wait().unwrap();
         let fold = Fold::from_entries(scan(&journal).entries());
-        assert!(
-            fold.open.contains_key(&during),
-            "run {round} killed with request r{during} unanswered"
-        );
+        // The request may still have been answered between the look at the journal and the
+        // signal's delivery; then the crash is an ordinary one, still with orders to resume.
+        if !fold.open.contains_key(&during) {
+            eprintln!("run {round}: r{during} was answered just before the kill landed");
+        }
         assert!(
             !fold.orders.is_empty(),
             "orders were live when run {round} died (candidates for orphans)"
@@ -398,8 +423,198 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
         );
         // No orphan: nothing of the wallet rests on the exchange.
         let resting = core.exchange.open_orders(profile, None);
-        assert!(resting.is_empty(), "orphaned orders: {resting:?}");
+        if !resting.is_empty() {
+            // Name them by client id, from the journal.
+            let mut client_of: BTreeMap<u128, String> = BTreeMap::new();
+            for e in &entries {
+                match &e.record {
+                    Record::Order(o) => {
+                        if let Some(v) = o.venue_id {
+                            client_of.insert(v, format!("{} (#{})", o.request.client_id, e.seq));
+                        }
+                    }
+                    Record::Outcome { outcome, id, .. } => {
+                        if let OutcomeRecord::Accepted { placed, .. } = outcome {
+                            for p in placed {
+                                if let Some(v) = p.venue_id {
+                                    client_of
+                                        .entry(v)
+                                        .or_insert(format!("{} (r{id})", p.client_id));
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let named: Vec<String> = resting
+                .iter()
+                .map(|o| {
+                    format!(
+                        "venue {} = {} at {:?}",
+                        o.order_id,
+                        client_of
+                            .get(&o.order_id.0)
+                            .map_or("unknown to the journal", String::as_str),
+                        o.timestamp
+                    )
+                })
+                .collect();
+            panic!("orphaned orders: {named:?}");
+        }
     }
     assert_eq!(open_orders.len(), 0, "getOpenOrders for the wallet");
+    sim.stop();
+}
+
+/// A Kana writer for `key` against `sim`, as a fresh process would build it, optionally with a
+/// hook that sees every transaction between signing and sending.
+async fn kana_writer(
+    sim: &SimHandle,
+    key: PrivateKey,
+    hook: Option<perpbot::aptos::SignedHook>,
+) -> (KanaWriter, MarketSpec) {
+    let rest = Arc::new(
+        KanaRest::new(
+            &sim.rest_url,
+            Some(Secret::new("sim".into())),
+            Duration::from_secs(5),
+            RetryPolicy::none(),
+        )
+        .unwrap(),
+    );
+    let spec = rest.market_spec(MarketId(1338)).await.unwrap();
+    let poll = PollConfig {
+        initial_interval: Duration::from_millis(10),
+        backoff_percent: 150,
+        max_interval: Duration::from_millis(50),
+        expiry_margin: Duration::ZERO,
+    };
+    let node = NodeClient::new(&sim.node_url, Duration::from_secs(5))
+        .unwrap()
+        .with_poll_config(poll);
+    let gas = GasConfig {
+        max_gas_amount: 10_000,
+        gas_unit_price: Some(100),
+        expiration_secs: 2,
+    };
+    let submitter = Arc::new(Submitter::new(node, key, 4, gas));
+    if let Some(hook) = hook {
+        assert!(submitter.set_signed_hook(hook));
+    }
+    let config = WriterConfig {
+        confirm_timeout: Duration::from_millis(300),
+        max_batch: 10,
+        delegate_for: None,
+    };
+    (
+        KanaWriter::new(rest, submitter, vec![spec.clone()], config),
+        spec,
+    )
+}
+
+/// A quiet bid below the synthetic book, once it is two-sided.
+async fn quiet_bid(sim: &SimHandle, spec: &MarketSpec, client_id: u64) -> VenueRequest {
+    let rest = KanaRest::new(
+        &sim.rest_url,
+        Some(Secret::new("sim".into())),
+        Duration::from_secs(5),
+        RetryPolicy::none(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let bid = loop {
+        let p = rest.market_price(MarketId(1338)).await.unwrap();
+        if let (Some(bid), Some(_)) = (p.best_bid, p.best_ask) {
+            break spec.price_to_ticks(bid, Rounding::Exact).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no two-sided book");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    };
+    VenueRequest::Orders {
+        market: MarketId(1338),
+        cancel: Vec::new(),
+        place: vec![OrderRequest {
+            client_id: ClientOrderId(client_id),
+            order: NewOrder::limit(
+                MarketId(1338),
+                Side::Buy,
+                Lots(1000),
+                Ticks(bid.0.saturating_sub(50).max(1)),
+            )
+            .post_only()
+            .with_leverage(2),
+        }],
+    }
+}
+
+/// A process signs a transaction (the journal hook records it), the node accepts it and loses
+/// it, and the process dies. A new process that only asks by hash would wait for ever (without
+/// the expiry, not found is not proof); one that adopts the journaled transaction learns it
+/// expired, frees its sequence number, and its next order commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted() {
+    let mut config = SimConfig {
+        block_latency_ms: 30,
+        ..SimConfig::default()
+    };
+    config.synthetic.step_ms = 30;
+    config.faults.tx_lose_probability = 1.0;
+    let sim = start(config, "127.0.0.1:0".parse().unwrap(), Clock::system())
+        .await
+        .unwrap();
+    let key = PrivateKey::from_seed_bytes([77u8; 32]);
+
+    // The process that dies: its hook saw the transaction before it left.
+    let journaled: Arc<Mutex<Vec<Submitted>>> = Arc::default();
+    let seen = Arc::clone(&journaled);
+    let hook: perpbot::aptos::SignedHook = Arc::new(move |s: &Submitted| {
+        seen.lock().unwrap().push(*s);
+        Ok(())
+    });
+    let (dead, spec) = kana_writer(&sim, key.clone(), Some(hook)).await;
+    let request = quiet_bid(&sim, &spec, 1).await;
+    let first = dead.execute(request.clone()).await;
+    assert!(
+        matches!(first, RequestOutcome::Ambiguous { .. }),
+        "{first:?}"
+    );
+    drop(dead);
+    let tx = journaled.lock().unwrap()[0];
+    sim.shared.core().config.faults.tx_lose_probability = 0.0;
+
+    // Its successor, from the journal.
+    let (successor, _) = kana_writer(&sim, key.clone(), None).await;
+    let token = tx.hash.to_string();
+    let expired_at = Duration::from_secs(tx.expiration_timestamp_secs);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    while now() <= expired_at + Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let blind = successor.resolve(&request, Some(&token)).await;
+    assert!(
+        matches!(blind, RequestOutcome::Ambiguous { .. }),
+        "by hash alone, past its expiry, still unknown: {blind:?}"
+    );
+    successor.adopt_signed(&SignedTx {
+        token: token.clone(),
+        sequence_number: tx.sequence_number,
+        expiration_secs: tx.expiration_timestamp_secs,
+        gas_unit_price: tx.gas_unit_price,
+    });
+    let adopted = successor.resolve(&request, Some(&token)).await;
+    assert!(
+        matches!(&adopted, RequestOutcome::Rejected { reason } if reason.contains("expired")),
+        "{adopted:?}"
+    );
+    let next = successor.execute(quiet_bid(&sim, &spec, 2).await).await;
+    assert!(
+        matches!(next, RequestOutcome::Accepted { .. }),
+        "the next order commits: {next:?}"
+    );
     sim.stop();
 }
