@@ -38,7 +38,11 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> TempDir {
-        let path = std::env::temp_dir().join(format!("perpbot-crash-{}", std::process::id()));
+        TempDir::new_named("crash")
+    }
+
+    fn new_named(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("perpbot-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -433,14 +437,16 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
                             client_of.insert(v, format!("{} (#{})", o.request.client_id, e.seq));
                         }
                     }
-                    Record::Outcome { outcome, id, .. } => {
-                        if let OutcomeRecord::Accepted { placed, .. } = outcome {
-                            for p in placed {
-                                if let Some(v) = p.venue_id {
-                                    client_of
-                                        .entry(v)
-                                        .or_insert(format!("{} (r{id})", p.client_id));
-                                }
+                    Record::Outcome {
+                        outcome: OutcomeRecord::Accepted { placed, .. },
+                        id,
+                        ..
+                    } => {
+                        for p in placed {
+                            if let Some(v) = p.venue_id {
+                                client_of
+                                    .entry(v)
+                                    .or_insert(format!("{} (r{id})", p.client_id));
                             }
                         }
                     }
@@ -617,4 +623,73 @@ async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted()
         "the next order commits: {next:?}"
     );
     sim.stop();
+}
+
+/// `perpbot journal show|export` on a journal whose last record was torn by a crash: every
+/// intact record is printed, the tear is reported on stderr, the exit code is 0, and the file is
+/// left as it was.
+#[test]
+fn journal_show_and_export_report_a_torn_tail_and_succeed() {
+    use perpbot::journal::record::SessionRecord;
+    use perpbot::journal::{Journal, JournalOptions};
+    let dir = TempDir::new_named("show");
+    let path = dir.0.join("torn.journal");
+    let session = SessionRecord {
+        venue: "kana".into(),
+        chain_id: Some(4),
+        pid: 1,
+        version: "test".into(),
+        carries_over: true,
+        signs_before_send: true,
+    };
+    let journal = Journal::open(&path, JournalOptions::default(), session)
+        .unwrap()
+        .journal;
+    let request = VenueRequest::Orders {
+        market: MarketId(1338),
+        cancel: Vec::new(),
+        place: vec![OrderRequest {
+            client_id: ClientOrderId(1),
+            order: NewOrder::limit(MarketId(1338), Side::Buy, Lots(1000), Ticks(5500)),
+        }],
+    };
+    journal.write_ahead(1, &request).unwrap();
+    drop(journal);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let run = |what: &str, path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_perpbot"))
+            .args(["journal", what, "--journal"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let show = run("show", &path);
+    assert!(show.status.success(), "{show:?}");
+    let out = String::from_utf8(show.stdout).unwrap();
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains("request r1 market 1338: cancel none; place c1 buy open 1000 lots @5500"));
+    assert!(out.contains("unresolved requests r1"), "{out}");
+    let err = String::from_utf8(show.stderr).unwrap();
+    assert!(err.contains("torn tail ignored"), "{err}");
+
+    let export = run("export", &path);
+    assert!(export.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["kind"], "request");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "reading changes nothing"
+    );
+
+    let missing = run("show", &dir.0.join("nope.journal"));
+    assert!(!missing.status.success(), "a missing file is an error");
 }
