@@ -62,7 +62,9 @@
 //!    `journal_resolve_timeout_ms` passes. A Kana request with no `signed` record never left the
 //!    process and is closed without asking. **Nothing journaled is ever sent again.**
 //! 2. orders known live are re-tracked in the [`State`] under their old client ids (with venue
-//!    ids and fills), so the strategy, the risk check and the final cancel-all see them;
+//!    ids and fills), so the strategy, the risk check and the final cancel-all see them; the
+//!    latest ended ones are re-tracked as ended, so a venue snapshot taken before they ended
+//!    cannot lend their ids to new quotes that look the same;
 //! 3. the client-id counter continues after the highest journaled id, request ids likewise.
 //!
 //! The embedded simulator and the paper venue start afresh with every process: their sessions do
@@ -97,7 +99,10 @@
 //! # Ok::<(), perpbot::journal::JournalError>(())
 //! ```
 //!
-//! One bot per journal file: nothing locks it against a second process.
+//! One bot per journal file: nothing locks it against a second process. While start-up waits for
+//! the venue's answers, the re-tracked quotes keep resting at their old prices: nothing is sent
+//! before every journaled request is settled, not even a cancel (a new transaction could take
+//! the sequence number of one still in the mempool).
 
 mod fold;
 pub mod format;
