@@ -112,6 +112,10 @@ pub enum Command {
     /// handled it and whether anything was duplicated, orphaned, mis-positioned or over a risk
     /// limit (exit 1 if so). --duration is wall-clock time.
     Soak(crate::soak::SoakArgs),
+    /// Read a write-ahead journal: `show` prints one line per record, `export` one JSON object per
+    /// record. A torn or unreadable tail is reported on stderr; the file is never changed.
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Show an account's balances, positions and open orders (Kana REST).
     Account {
         /// Config naming the venue.
@@ -120,6 +124,23 @@ pub enum Command {
         /// Wallet address (default: the address of the configured private key).
         #[arg(long)]
         address: Option<String>,
+    },
+}
+
+/// `perpbot journal …`
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// One human line per record, then what a restart would resume.
+    Show {
+        /// The journal file (`[engine] journal`).
+        #[arg(long)]
+        journal: PathBuf,
+    },
+    /// One JSON object per record (JSON lines).
+    Export {
+        /// The journal file (`[engine] journal`).
+        #[arg(long)]
+        journal: PathBuf,
     },
 }
 
@@ -347,6 +368,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
                 ExitCode::FAILURE
             })
         }
+        Command::Journal(command) => journal_command(&command),
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,
         Command::Funds {
@@ -370,6 +392,77 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `perpbot journal show|export`: read-only; damage is reported on stderr, not fatal.
+fn journal_command(command: &JournalCommand) -> Result<ExitCode> {
+    use crate::journal::show::{write_export, write_show};
+    let (path, show) = match command {
+        JournalCommand::Show { journal } => (journal, true),
+        JournalCommand::Export { journal } => (journal, false),
+    };
+    let scan = crate::journal::format::read_file(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .map_err(|n| {
+            anyhow::anyhow!(
+                "{} is not a perpbot journal (it starts with {})",
+                path.display(),
+                n.found
+            )
+        })?;
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let written = if show {
+        write_show(&scan, &mut stdout.lock(), &mut stderr.lock())
+    } else {
+        write_export(&scan, &mut stdout.lock(), &mut stderr.lock())
+    };
+    match written {
+        // The reader went away (`journal show | head`): not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => {
+            other.context("writing the journal out")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Open the journal `[engine] journal` names for this run's venue.
+fn open_journal(config: &Config, path: &Path) -> Result<crate::journal::Opened> {
+    use crate::journal::record::SessionRecord;
+    use crate::journal::{Journal, JournalOptions};
+    let (venue, chain_id) = match config.venue.kind {
+        VenueKind::Paper => ("paper", None),
+        VenueKind::Sim => ("sim", Some(config.venue.sim.chain_id)),
+        VenueKind::Kana => ("kana", config.venue.kana.as_ref().map(|k| k.chain_id)),
+    };
+    let session = SessionRecord {
+        venue: venue.into(),
+        chain_id,
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        // The embedded simulator and the paper venue start afresh with the process.
+        carries_over: config.venue.kind == VenueKind::Kana,
+        // Kana transactions go through the journal's hook between signing and sending.
+        signs_before_send: matches!(config.venue.kind, VenueKind::Kana | VenueKind::Sim),
+    };
+    let options = JournalOptions {
+        sync: config.engine.journal_sync,
+        snapshot_every: Duration::from_millis(config.engine.journal_snapshot_ms.max(1)),
+        ..JournalOptions::default()
+    };
+    let opened = Journal::open(path, options, session)?;
+    if let (Some(torn), Some(kept)) = (&opened.torn, &opened.saved_tail) {
+        warn!(journal = %path.display(), %torn, kept = %kept.display(), "journal had a torn tail (a crash mid-write): ignored");
+    }
+    info!(
+        journal = %path.display(),
+        records = opened.records,
+        live_orders = opened.replay.orders.len(),
+        open_requests = opened.replay.open.len(),
+        "journal opened"
+    );
+    Ok(opened)
 }
 
 /// The environment variable `tx sign` and live venues read the private key from.
@@ -688,6 +781,20 @@ pub async fn embedded_sim(
 
 /// Connect the venue a config names.
 pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession> {
+    connect_venue_journaled(config, clock, None).await
+}
+
+/// Connect the venue a config names, journaling each Kana transaction between signing and
+/// sending when a journal is given.
+pub async fn connect_venue_journaled(
+    config: &Config,
+    clock: Clock,
+    journal: Option<&crate::journal::Journal>,
+) -> Result<VenueSession> {
+    let hooked = |v: crate::venue::kana::venue::KanaVenue| match journal {
+        Some(j) => v.with_signed_hook(j.signed_hook()),
+        None => v,
+    };
     let venue: Box<dyn Venue> = match config.venue.kind {
         VenueKind::Paper => {
             let specs = config.venue.markets.clone();
@@ -700,14 +807,16 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
                 clock,
             ))
         }
-        VenueKind::Sim => Box::new(embedded_sim(config, clock).await?),
+        VenueKind::Sim => Box::new(hooked(embedded_sim(config, clock).await?)),
         VenueKind::Kana => {
             let kana = config
                 .venue
                 .kana
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("venue.kana is missing"))?;
-            Box::new(crate::venue::kana::venue::KanaVenue::new(kana, clock))
+            Box::new(hooked(crate::venue::kana::venue::KanaVenue::new(
+                kana, clock,
+            )))
         }
     };
     let name = venue.name();
@@ -732,14 +841,19 @@ async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
         );
     }
     let clock = Clock::system();
-    let session = connect_venue(&config, clock).await?;
+    let journal = match &config.engine.journal {
+        Some(path) => Some(open_journal(&config, path)?),
+        None => None,
+    };
+    let session =
+        connect_venue_journaled(&config, clock, journal.as_ref().map(|o| &o.journal)).await?;
     info!(
         venue = ?config.venue.kind,
         markets = ?config.markets,
         strategy = %config.strategy.name,
         "connected; press Ctrl-C to stop (cancels all orders first)"
     );
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         session,
         strategy,
         config.risk.clone(),
@@ -747,6 +861,15 @@ async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
         config.engine.clone(),
         clock,
     );
+    if let Some(opened) = journal {
+        let timeout = Duration::from_millis(config.engine.journal_resolve_timeout_ms);
+        let report = engine
+            .attach_journal(opened.journal, opened.replay, timeout)
+            .await;
+        if !report.unresolved.is_empty() {
+            warn!(requests = ?report.unresolved, "journaled requests still unresolved: their orders stay unknown");
+        }
+    }
     let (control_tx, control_rx) = mpsc::channel(8);
     spawn_signal_handlers(control_tx.clone());
     if let Some(secs) = args.duration {

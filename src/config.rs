@@ -69,6 +69,9 @@ pub enum Network {
     Testnet,
     /// Real money: needs explicit confirmation.
     Mainnet,
+    /// A network on this machine, with no real funds: the simulator of `perpbot sim` (chain 4)
+    /// or a local Aptos testnet. Any chain id but mainnet's (1) and testnet's (2).
+    Local,
 }
 
 /// Where a secret comes from: an environment variable or a file (one of the two).
@@ -369,6 +372,17 @@ impl Config {
                         kana.chain_id
                     ));
                 }
+                if kana.network == Network::Local && matches!(kana.chain_id, 1 | 2) {
+                    return Err(format!(
+                        "venue.kana.chain_id: a local network is not chain {} (that is {})",
+                        kana.chain_id,
+                        if kana.chain_id == 1 {
+                            "mainnet"
+                        } else {
+                            "testnet"
+                        }
+                    ));
+                }
             }
         }
         self.risk.validate(&self.market_ids())?;
@@ -579,6 +593,33 @@ name = "market_maker"
         );
         std::fs::remove_file(dir).ok();
         assert!(SecretSource::default().load("k").is_err());
+    }
+
+    #[test]
+    fn a_local_network_is_any_chain_but_mainnets_and_testnets() {
+        let kana = |chain: u8| {
+            Config::from_toml_str(&format!(
+                r#"markets = [1338]
+[venue]
+kind = "kana"
+[venue.kana]
+network = "local"
+rest_url = "http://127.0.0.1:8787"
+ws_url = "ws://127.0.0.1:8787/ws/"
+node_url = "http://127.0.0.1:8787/v1"
+chain_id = {chain}
+api_key = {{ env = "KANA_API_KEY" }}
+private_key = {{ env = "PERPBOT_PRIVATE_KEY" }}
+[strategy]
+name = "market_maker""#
+            ))
+        };
+        let cfg = kana(4).unwrap();
+        assert!(!cfg.is_mainnet());
+        for chain in [1, 2] {
+            let e = kana(chain).unwrap_err().to_string();
+            assert!(e.contains("venue.kana.chain_id"), "{e}");
+        }
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub struct EngineConfig {
     /// When the engine makes no progress for this long (ms), a watchdog cancels every live order
     /// directly through the venue; 0 turns it off.
     pub stall_timeout_ms: u64,
+    /// Write-ahead journal file ([`crate::journal`]); absent = no journal. When the file exists
+    /// at start-up, what the last process left open is settled before trading resumes.
+    pub journal: Option<PathBuf>,
+    /// When journal records are fsynced: `write_ahead` (requests and transactions before they
+    /// leave; the rest batched), `every_record` or `none`.
+    pub journal_sync: crate::journal::JournalSync,
+    /// How often the journal writes a snapshot of live orders and positions (ms).
+    pub journal_snapshot_ms: u64,
+    /// Longest wait at start-up for the venue to say how journaled requests ended (ms); covers a
+    /// Kana transaction's expiry, after which an unseen transaction is known not to execute.
+    pub journal_resolve_timeout_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +74,10 @@ impl Default for EngineConfig {
             kill_switch_file: None,
             max_internal_events: 64,
             stall_timeout_ms: 5_000,
+            journal: None,
+            journal_sync: crate::journal::JournalSync::WriteAhead,
+            journal_snapshot_ms: 10_000,
+            journal_resolve_timeout_ms: 90_000,
         }
     }
 }
@@ -186,6 +201,8 @@ pub struct Engine {
     reconciliation: ReconciliationStats,
     /// Gas (chain coin) already handed to the risk engine's budget.
     gas_recorded: Decimal,
+    /// The write-ahead journal, when one is configured ([`Engine::attach_journal`]).
+    journal: Option<crate::journal::Journal>,
 }
 
 impl Engine {
@@ -225,7 +242,29 @@ impl Engine {
             reconciler: Reconciler::new(),
             reconciliation: ReconciliationStats::default(),
             gas_recorded: Decimal::ZERO,
+            journal: None,
         }
+    }
+
+    /// Resume from a write-ahead journal before [`Engine::run`]: settle the requests an earlier
+    /// process left without an outcome (asking the venue, never resending), re-track its live
+    /// orders under their old client ids, continue client and request ids after the journal's,
+    /// and record everything from here on ([`crate::journal`]).
+    pub async fn attach_journal(
+        &mut self,
+        journal: crate::journal::Journal,
+        replay: crate::journal::Fold,
+        resolve_timeout: Duration,
+    ) -> crate::journal::RecoveryReport {
+        self.state.set_now(self.clock.now());
+        let report = journal
+            .recover(replay, &mut self.state, &*self.writer, resolve_timeout)
+            .await;
+        self.outbox = Outbox::new(report.max_client_id);
+        self.executor
+            .set_journal(journal.clone(), report.max_request_id);
+        self.journal = Some(journal);
+        report
     }
 
     /// The state (for inspection in tests and tools).
@@ -305,6 +344,9 @@ impl Engine {
                 }
                 _ = status.tick(), if self.config.status_interval_ms > 0 => self.log_status(),
                 _ = tick.tick() => self.on_tick().await,
+            }
+            if let Some(journal) = &self.journal {
+                journal.after_step(&self.state);
             }
         }
         if let Some(w) = watchdog {
@@ -447,6 +489,9 @@ impl Engine {
         let event = self.with_client_id(event);
         let resynced =
             matches!(&event, Event::Connection(c) if c.state == ConnectionState::Resynced);
+        if let (Some(journal), Event::Fill(f)) = (&self.journal, &event) {
+            journal.record_fill(f);
+        }
         if self.state.apply(&event) {
             self.tracker.observe(&event, &self.state);
             if let Event::Fill(f) = &event {
@@ -810,6 +855,9 @@ impl Engine {
             .live_orders(None)
             .map(|o| o.client_id())
             .collect();
+        if let Some(journal) = &self.journal {
+            journal.record_shutdown(&self.state, &left_open);
+        }
         if left_open.is_empty() {
             info!("all orders confirmed closed");
         } else {

@@ -14,6 +14,8 @@
 //!   [`VenueWriter::resolve`] (Kana: by transaction hash) with back-off — never by resubmitting.
 //!   Cancels for orders whose venue id is not known yet (Kana assigns ids on commit) wait for the
 //!   acknowledgement, then go out.
+//! - **Write-ahead.** With a journal ([`Executor::set_journal`]) every request is recorded before
+//!   it leaves; a placing request that cannot be recorded is refused, never sent unrecorded.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
@@ -165,6 +167,8 @@ pub struct Executor {
     cancel_after_ack: HashSet<ClientOrderId>,
     next_id: u64,
     stats: ExecStats,
+    /// Write-ahead journal: every request is recorded before it leaves ([`Executor::set_journal`]).
+    journal: Option<crate::journal::Journal>,
 }
 
 impl Executor {
@@ -191,7 +195,15 @@ impl Executor {
             cancel_after_ack: HashSet::new(),
             next_id: 0,
             stats: ExecStats::default(),
+            journal: None,
         }
+    }
+
+    /// Record every request in `journal` before it is sent, and every outcome; request ids
+    /// continue after `last_request_id` (the highest the journal holds), so none is reused.
+    pub fn set_journal(&mut self, journal: crate::journal::Journal, last_request_id: u64) {
+        self.next_id = self.next_id.max(last_request_id);
+        self.journal = Some(journal);
     }
 
     /// Counters so far.
@@ -213,6 +225,11 @@ impl Executor {
     /// tracked in `state` (the engine does that as it approves them). Returns the events the
     /// strategy should see (rate-limit refusals).
     pub fn dispatch(&mut self, approved: Vec<Approved>, state: &mut State) -> Vec<Event> {
+        if let Some(journal) = &self.journal {
+            for a in &approved {
+                journal.record_intent(a.intent());
+            }
+        }
         let mut groups: BTreeMap<MarketId, (Vec<ClientOrderId>, Vec<OrderRequest>)> =
             BTreeMap::new();
         let mut others = Vec::new();
@@ -448,6 +465,30 @@ impl Executor {
     fn send(&mut self, request: VenueRequest) {
         self.next_id += 1;
         let id = RequestId(self.next_id);
+        // Write-ahead: recorded before it leaves, or (placing requests) not sent at all.
+        if let Some(journal) = &self.journal
+            && let Err(reason) = journal.write_ahead(id.0, &request)
+        {
+            error!(request_id = id.0, %reason, "request refused");
+            // The places are refused; the cancels of a replace still go, on their own.
+            let (request, cancels) = crate::journal::split_cancels(request);
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    request,
+                    resolve_attempts: 0,
+                },
+            );
+            let reports = self.reports.clone();
+            tokio::spawn(async move {
+                let outcome = RequestOutcome::Rejected { reason };
+                let _ = reports.send(ExecReport { id, outcome }).await;
+            });
+            if let Some(cancels) = cancels {
+                self.send_cancels(cancels);
+            }
+            return;
+        }
         self.stats.requests_sent += 1;
         if let VenueRequest::Orders { cancel, place, .. } = &request {
             self.stats.orders_sent += place.len() as u64;
@@ -457,6 +498,10 @@ impl Executor {
         let writer = Arc::clone(&self.writer);
         let reports = self.reports.clone();
         let task_request = request.clone();
+        let scope = crate::journal::RequestScope {
+            request: id.0,
+            cancel_only: request.is_cancel_only(),
+        };
         self.in_flight.insert(
             id,
             InFlight {
@@ -465,7 +510,7 @@ impl Executor {
             },
         );
         tokio::spawn(async move {
-            let outcome = writer.execute(task_request).await;
+            let outcome = crate::journal::sending(scope, writer.execute(task_request)).await;
             // The engine may be gone at shutdown; then nobody needs the report.
             let _ = reports.send(ExecReport { id, outcome }).await;
         });
@@ -507,6 +552,9 @@ impl Executor {
             return Vec::new();
         };
         let resolving = flight.resolve_attempts > 0;
+        if let Some(journal) = &self.journal {
+            journal.record_outcome(report.id.0, &report.outcome);
+        }
         let VenueRequest::Orders {
             market,
             cancel,

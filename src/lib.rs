@@ -16,6 +16,7 @@
 //! | [`risk`] | pre-trade checks, trading state (active / reduce-only / halted), kill switch |
 //! | [`executor`] | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
 //! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
+//! | [`journal`] | the write-ahead journal: requests recorded before they leave, outcomes, fills and snapshots; a restart settles what was left open and re-tracks live orders |
 //! | [`venue`] | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
 //! | [`sim`] | the exchange simulator: Econia-style matching engine, Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL), seeded synthetic market, and the loopback servers speaking Kana's REST, WebSocket and Aptos node formats |
 //! | [`soak`] | the chaos soak: the strategy against the simulator with every fault on, audited against the simulator's truth (duplicates, orphans, positions, risk limits) |
@@ -40,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod executor;
+pub mod journal;
 pub mod model;
 pub mod reconcile;
 pub mod report;

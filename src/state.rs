@@ -229,6 +229,17 @@ impl State {
         self.orders.insert(id, Order::new(request, self.now));
     }
 
+    /// Track an order as it was when an earlier process stopped (status, venue id, fills), under
+    /// its old client id: the write-ahead journal's restart re-tracks every order it knows to be
+    /// live, so none is orphaned. Replaces an order of the same id.
+    pub fn restore_order(&mut self, order: Order) {
+        let id = order.client_id();
+        if let Some(v) = order.venue_id {
+            self.by_venue_id.insert(v, id);
+        }
+        self.orders.insert(id, order);
+    }
+
     /// Apply an order event to one of our orders through its state machine. Illegal transitions
     /// are logged and counted, never fatal.
     pub fn apply_order_event(

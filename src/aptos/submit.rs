@@ -123,6 +123,12 @@ impl SubmitError {
     }
 }
 
+/// Told about every transaction after it is signed and before it is sent (its locally computed
+/// hash, sequence number, expiry and gas price), so a write-ahead journal can record what may
+/// reach the chain before it can. An `Err` stops the send: the transaction is not submitted and
+/// the submission fails as [`SubmitError::NotSubmitted`] (its number becomes reusable).
+pub type SignedHook = std::sync::Arc<dyn Fn(&Submitted) -> Result<(), String> + Send + Sync>;
+
 /// Signs and submits entry-function transactions for the key's (legacy Ed25519) address.
 pub struct Submitter {
     node: NodeClient,
@@ -137,6 +143,8 @@ pub struct Submitter {
     gas_cache: Mutex<Option<(u64, Instant)>>,
     /// When the last stall check started (a plain mutex: held only to read and set it).
     last_stall_check: std::sync::Mutex<Option<Instant>>,
+    /// Called between signing and sending ([`Submitter::set_signed_hook`]).
+    on_signed: std::sync::OnceLock<SignedHook>,
 }
 
 impl fmt::Debug for Submitter {
@@ -164,6 +172,7 @@ impl Submitter {
             seq: Mutex::new(None),
             gas_cache: Mutex::new(None),
             last_stall_check: std::sync::Mutex::new(None),
+            on_signed: std::sync::OnceLock::new(),
         }
     }
 
@@ -191,6 +200,13 @@ impl Submitter {
     pub fn with_stall_check_interval(mut self, interval: Duration) -> Self {
         self.stall_check_interval = interval;
         self
+    }
+
+    /// Call `hook` with every transaction after it is signed and before it is sent (see
+    /// [`SignedHook`]). Settable once, also on a shared submitter; returns `false` (and keeps the
+    /// first hook) when one was set already.
+    pub fn set_signed_hook(&self, hook: SignedHook) -> bool {
+        self.on_signed.set(hook).is_ok()
     }
 
     /// The sending address (`key.address()`).
@@ -391,6 +407,20 @@ impl Submitter {
             chain_id: self.chain_id,
         };
         let signed = sign_transaction(raw, &self.key)?;
+        if let Some(hook) = self.on_signed.get() {
+            let about = Submitted {
+                hash: signed.hash()?,
+                sequence_number,
+                expiration_timestamp_secs,
+                gas_unit_price,
+            };
+            hook(&about).map_err(|reason| {
+                SubmitError::NotSubmitted(NodeClientError::Setup(format!(
+                    "transaction {} not sent: {reason}",
+                    about.hash
+                )))
+            })?;
+        }
         let pending = self.node.submit_bcs(&signed).await?;
         Ok(Submitted {
             hash: pending.hash,

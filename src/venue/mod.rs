@@ -200,6 +200,21 @@ pub struct TxCosts {
     pub native_fee: Decimal,
 }
 
+/// A transaction an earlier process signed for a request and recorded in its write-ahead journal
+/// before sending it (Kana: an Aptos transaction). Handed back to the writer at start-up with
+/// [`VenueWriter::adopt_signed`] so the request can be resolved as if this process had sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The handle [`VenueWriter::resolve`] takes (Kana: the transaction hash, `0x…`).
+    pub token: String,
+    /// The sender's sequence number it carries.
+    pub sequence_number: u64,
+    /// Its expiry (Unix seconds): once the chain's time passes it, not found means never executed.
+    pub expiration_secs: u64,
+    /// Gas price it was signed with (octas per unit), for cost accounting.
+    pub gas_unit_price: u64,
+}
+
 /// The writing half of a venue.
 #[async_trait]
 pub trait VenueWriter: Send + Sync {
@@ -214,6 +229,13 @@ pub trait VenueWriter: Send + Sync {
     /// Find out how an ambiguous request ended, by its token. Returns `Ambiguous` again while the
     /// venue still cannot tell.
     async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome;
+
+    /// Take over a transaction an earlier process signed (from its journal), so that
+    /// [`resolve`](Self::resolve) by its token settles it like one of this writer's own (Kana:
+    /// with its expiry, so a transaction the chain never saw ends *expired* rather than staying
+    /// unknown, and its sequence number is accounted for). Venues without signed transactions
+    /// ignore it.
+    fn adopt_signed(&self, _tx: &SignedTx) {}
 
     /// What the venue's own transactions have cost so far, for reports (gas on Kana; zero where a venue charges none).
     fn tx_costs(&self) -> TxCosts {

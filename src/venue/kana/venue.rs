@@ -159,6 +159,7 @@ pub struct KanaVenue {
     ws: WsConfig,
     credentials: Option<Credentials>,
     package: Option<AccountAddress>,
+    signed_hook: Option<crate::aptos::SignedHook>,
 }
 
 impl KanaVenue {
@@ -174,6 +175,7 @@ impl KanaVenue {
             ws,
             credentials: None,
             package: None,
+            signed_hook: None,
         }
     }
 
@@ -188,6 +190,14 @@ impl KanaVenue {
     /// Use these credentials instead of loading them from the config's secret sources.
     pub fn with_credentials(mut self, credentials: Credentials) -> KanaVenue {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// Call `hook` with every transaction after it is signed and before it is sent (a
+    /// write-ahead journal records its hash and sequence number there; see
+    /// [`crate::aptos::SignedHook`]).
+    pub fn with_signed_hook(mut self, hook: crate::aptos::SignedHook) -> KanaVenue {
+        self.signed_hook = Some(hook);
         self
     }
 
@@ -232,6 +242,9 @@ impl Venue for KanaVenue {
             None => Credentials::load(&self.config)?,
         };
         let access = KanaAccess::open_with(&self.config, credentials).await?;
+        if let Some(hook) = self.signed_hook {
+            access.submitter.set_signed_hook(hook);
+        }
         let specs = market_specs(&access.rest, markets).await?;
         let profile = access
             .rest

@@ -47,7 +47,7 @@ use crate::model::{
     position_side,
 };
 use crate::venue::{
-    CancelOrder, RequestOutcome, TxCosts, VenueCapabilities, VenueRequest, VenueWriter,
+    CancelOrder, RequestOutcome, SignedTx, TxCosts, VenueCapabilities, VenueRequest, VenueWriter,
 };
 
 use super::payload::EntryFunctionPayload;
@@ -982,6 +982,23 @@ impl VenueWriter for KanaWriter {
             }
         };
         self.map_outcome(request, outcome, text)
+    }
+
+    /// A transaction from an earlier process's journal joins the open ones, so
+    /// [`resolve`](VenueWriter::resolve) settles it through [`Submitter::confirm`] with its real
+    /// expiry (the chain's time decides when not-found means expired).
+    fn adopt_signed(&self, tx: &SignedTx) {
+        match tx.token.parse::<TransactionHash>() {
+            Ok(hash) => self.remember(Submitted {
+                hash,
+                sequence_number: tx.sequence_number,
+                expiration_timestamp_secs: tx.expiration_secs,
+                gas_unit_price: tx.gas_unit_price,
+            }),
+            Err(e) => {
+                warn!(token = %tx.token, error = %e, "journaled transaction hash not understood; it is resolved without its expiry")
+            }
+        }
     }
 
     fn tx_costs(&self) -> TxCosts {
