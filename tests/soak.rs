@@ -13,13 +13,14 @@
 //!   429 / 5xx / timeout, node 429, transaction abort.
 //! * [`every_fault_kind`] (ignored) — all twelve, adding node 5xx on submit, lost and expired
 //!   transactions (each leaves an unfilled sequence number) and sequence skew (only reachable
-//!   through the resync that follows such a hole). It fails today for reasons outside the soak:
-//!   every transaction sent after a hole waits behind it and expires in turn
-//!   (`src/aptos/submit.rs`, "the next submission takes it"), and an order whose place is refused
-//!   while its cancel waits for the acknowledgement stays `PendingCancel` for good
-//!   (`src/model/order.rs`, transition table: `PendingCancel + Rejected / Ambiguous` is
-//!   illegal), so the shutdown can leave a quote resting. Run it with `--ignored` once those
-//!   are fixed.
+//!   through the resync that follows such a hole). The sequence-gap cascade is fixed
+//!   (`src/aptos/submit.rs`: same-bytes re-post after a 5xx, dead transactions swept before
+//!   signing, 1 s expiry margin), and a kind that misses its forcing window (the bot sends
+//!   nothing while it waits on an earlier transaction fault) gets a second one. The stuck
+//!   `PendingCancel + Rejected / Ambiguous` orders are fixed too (`src/model/order.rs`). It
+//!   passes about half the runs; the other half fail only `clean_shutdown`: one or two cancels
+//!   sent at shutdown are still being resolved (ambiguous after a fault) when the 5 s shutdown
+//!   timeout ends — no duplicates, orphans or position mismatches. Run it with `--ignored`.
 //!
 //! The fault stream is seeded; which request meets which fault also depends on the timing of
 //! real loopback sockets, so the invariants are asserted for every interleaving and coverage is
@@ -154,8 +155,9 @@ async fn every_fault_that_keeps_sequence_numbers_in_step() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on bugs outside the soak: sequence-gap cascade (src/aptos/submit.rs) and \
-            PendingCancel + Rejected refused (src/model/order.rs); see the module docs"]
+#[ignore = "passes about half the runs: with all 12 fault kinds, 1-2 cancels sent at shutdown \
+            can still be resolving when the 5 s shutdown timeout ends (clean_shutdown); no \
+            duplicates, orphans or position mismatches"]
 async fn every_fault_kind() {
     let seed = 11;
     let report = soak(storm(seed), seed).await;

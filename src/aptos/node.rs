@@ -416,17 +416,26 @@ pub struct PollConfig {
     pub max_interval: Duration,
     /// How far past `expiration_timestamp_secs` the ledger must be before not-found / pending
     /// counts as expired.
+    ///
+    /// Aptos's prologue refuses a transaction once the block timestamp reaches its expiration,
+    /// and block timestamps only grow, so a node whose ledger is past the expiration and does
+    /// not have the transaction committed proves it dead. The margin only covers a lookup and
+    /// its ledger timestamp not being read from one snapshot (a block with the transaction and
+    /// a later one committing in between): one second of ledger time is far more than one
+    /// request takes. It is not a safety factor against clock skew (the chain's clock is the
+    /// only one used). Every second of margin is a second more that a dead transaction's
+    /// number blocks all later ones (the sequence-gap cascade), hence small.
     pub expiry_margin: Duration,
 }
 
 impl Default for PollConfig {
-    /// 200 ms × 1.5 up to 2 s; 5 s expiry margin.
+    /// 200 ms × 1.5 up to 2 s; 1 s expiry margin.
     fn default() -> Self {
         Self {
             initial_interval: Duration::from_millis(200),
             backoff_percent: 150,
             max_interval: Duration::from_secs(2),
-            expiry_margin: Duration::from_secs(5),
+            expiry_margin: Duration::from_secs(1),
         }
     }
 }

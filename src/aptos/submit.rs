@@ -7,12 +7,48 @@
 //!
 //! Retry policy (style guide: *ambiguous ≠ failed; never resend blindly*):
 //!
-//! * `sequence_number_too_old` → refetch the account number, rebuild **once** with a fresh number
-//!   (safe: too-old means this transaction was not accepted);
-//! * [`SubmitError::Ambiguous`] (timeout, 5xx, dropped connection) → returned as is, the number
-//!   stays in flight; resolve it with [`Submitter::confirm`] on
-//!   [`SubmitError::submitted`], never by resubmitting;
+//! * `sequence_number_too_old` on the first post → refetch the account number, rebuild **once**
+//!   with a fresh number (safe: too-old means this transaction was not accepted);
+//! * [`SubmitError::Ambiguous`] (timeout, 5xx, dropped connection) → the *same signed bytes* are
+//!   re-posted up to [`DEFAULT_MAX_REPOSTS`] times (same hash, so idempotent: a node holds and a
+//!   chain executes one hash at most once). Still ambiguous, or refused on a re-post (a "too
+//!   old" then may be the first post's own commit) → returned as ambiguous, the number stays in
+//!   flight; resolve it with [`Submitter::confirm`] on [`SubmitError::submitted`], never by
+//!   signing anew;
 //! * any other rejection → returned; the number becomes reusable.
+//!
+//! # Sequence-number holes
+//!
+//! A transaction that never lands (dropped by mempool, lost, expired) leaves a hole: every later
+//! number waits behind it and expires in turn, each expiry opening a new hole. The submitter
+//! keeps the holes short:
+//!
+//! 1. **Detect quickly.** Aptos refuses a transaction once the block timestamp reaches its
+//!    expiration, and block timestamps only grow; so a transaction not committed on a node whose
+//!    ledger time is past its expiration is dead. Before every new transaction is signed, the
+//!    open transactions already past their expiration (local clock as a pre-filter) are looked
+//!    up once and a dead one frees its number at once, so the new transaction fills the hole
+//!    instead of waiting for the executor's back-off to resolve the old one. The ledger margin
+//!    ([`super::node::PollConfig::expiry_margin`]) is one second.
+//! 2. **Re-post, don't re-sign,** after an ambiguous submit (above).
+//! 3. **Realign** on a confirmed hole: the freed number is the lowest reusable one, so the next
+//!    transaction is signed with it (the on-chain number when the hole is at the bottom), and
+//!    the stall check adopts the on-chain number when nothing we know of holds it. Later
+//!    pending transactions are never re-signed: they either commit behind the filler or expire,
+//!    and are then reported expired to the executor, which marks them refused so the strategy
+//!    decides again.
+//!
+//! # Why this cannot duplicate an order
+//!
+//! A number is handed out again only after the transaction that held it is *proven* unable to
+//! commit: refused before mempool (definite 4xx), or dead by the chain's clock (rule 1). An
+//! ambiguous or pending transaction keeps its number until then, and re-posting sends the very
+//! same bytes, never a second signature. An expiry is applied only if the number is still held
+//! by that very transaction (tracked by hash), so a late or repeated report about an old
+//! transaction cannot free a number a newer transaction holds. And the executor re-decides an
+//! intent only after its transaction is reported expired or refused, i.e. when it can no longer
+//! commit. Two different signed transactions that could both commit therefore never carry one
+//! intent, and two that carry one number can never both be live.
 //!
 //! Stalls ("sequence number too new", aptos-transactions.md §6.9): when [`Submitter::confirm`]
 //! ends [`TxnOutcome::Unknown`] or [`TxnOutcome::Expired`] while higher numbers are still in
@@ -52,6 +88,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +110,15 @@ pub const DEFAULT_GAS_PRICE_TTL: Duration = Duration::from_secs(30);
 /// Least time between two stall checks (account reads after an unknown or expired confirm while
 /// later numbers are in flight), so polling ambiguous transactions does not hammer the node.
 pub const DEFAULT_STALL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many times the same signed bytes are re-posted after an ambiguous submit answer.
+pub const DEFAULT_MAX_REPOSTS: u32 = 2;
+
+/// Pause before the first re-post (the n-th waits n times this).
+pub const DEFAULT_REPOST_DELAY: Duration = Duration::from_millis(100);
+
+/// Most open transactions looked up by one pre-submit sweep (bounds the delay it adds).
+const MAX_SWEEP_LOOKUPS: usize = 4;
 
 /// Gas and expiry settings applied to every transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +183,8 @@ pub struct Submitter {
     gas: GasConfig,
     gas_price_ttl: Duration,
     stall_check_interval: Duration,
+    max_reposts: u32,
+    repost_delay: Duration,
     /// `None` until the account's sequence number has been read.
     seq: Mutex<Option<SequenceManager>>,
     /// Last node gas estimate and when it was read.
@@ -145,6 +193,11 @@ pub struct Submitter {
     last_stall_check: std::sync::Mutex<Option<Instant>>,
     /// Called between signing and sending ([`Submitter::set_signed_hook`]).
     on_signed: std::sync::OnceLock<SignedHook>,
+    /// Transactions that may be in mempool (accepted, or ambiguous at submit), by sequence
+    /// number, until they are settled by [`confirm`](Self::confirm). Lets a submission sweep
+    /// out dead ones (rule 1) and keeps a late report about an old transaction from freeing a
+    /// number that a newer transaction holds now (see [`Self::settle_expired`]).
+    open: std::sync::Mutex<BTreeMap<u64, Submitted>>,
 }
 
 impl fmt::Debug for Submitter {
@@ -169,10 +222,13 @@ impl Submitter {
             gas,
             gas_price_ttl: DEFAULT_GAS_PRICE_TTL,
             stall_check_interval: DEFAULT_STALL_CHECK_INTERVAL,
+            max_reposts: DEFAULT_MAX_REPOSTS,
+            repost_delay: DEFAULT_REPOST_DELAY,
             seq: Mutex::new(None),
             gas_cache: Mutex::new(None),
             last_stall_check: std::sync::Mutex::new(None),
             on_signed: std::sync::OnceLock::new(),
+            open: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -207,6 +263,14 @@ impl Submitter {
     /// first hook) when one was set already.
     pub fn set_signed_hook(&self, hook: SignedHook) -> bool {
         self.on_signed.set(hook).is_ok()
+    }
+
+    /// Replace how often the same signed bytes are re-posted after an ambiguous submit answer
+    /// (default [`DEFAULT_MAX_REPOSTS`]; zero never re-posts) and the pause before the first.
+    pub fn with_reposts(mut self, max_reposts: u32, delay: Duration) -> Self {
+        self.max_reposts = max_reposts;
+        self.repost_delay = delay;
+        self
     }
 
     /// The sending address (`key.address()`).
@@ -254,6 +318,7 @@ impl Submitter {
     /// hash (see [`SubmitError::submitted`]).
     pub async fn submit(&self, payload: EntryFunction) -> Result<Submitted, SubmitError> {
         let gas_unit_price = self.gas_unit_price().await?;
+        self.sweep_dead().await;
         let seq = self.allocate().await?;
         let first = self.sign_and_send(&payload, seq, gas_unit_price).await;
         let Err(SubmitError::SequenceTooOld { hash, .. }) = &first else {
@@ -310,12 +375,11 @@ impl Submitter {
         let seq = submitted.sequence_number;
         match &outcome {
             TxnOutcome::Committed { .. } | TxnOutcome::Failed { .. } => {
+                self.forget_open_through(seq);
                 self.with_manager(|m| m.confirmed(seq)).await;
             }
             TxnOutcome::Expired { .. } => {
-                if let Some(gap) = self.with_manager(|m| m.expired(seq)).await {
-                    log_gap(submitted.hash, &gap, "expired");
-                }
+                self.settle_expired(submitted).await;
                 self.check_for_stall(seq).await;
             }
             TxnOutcome::Unknown { .. } => self.check_for_stall(seq).await,
@@ -326,7 +390,89 @@ impl Submitter {
     /// A transaction carrying `seq` was seen committed (successfully or not) by a lookup outside
     /// [`confirm`](Self::confirm): the number and every lower one are consumed.
     pub async fn observe_committed(&self, seq: u64) {
+        self.forget_open_through(seq);
         self.with_manager(|m| m.confirmed(seq)).await;
+    }
+
+    /// `submitted` is dead (its expiration passed by the chain's clock, not committed): free its
+    /// number, but only if the number is still held by *this* transaction. A second report about
+    /// the same transaction (the sweep settled it, then the executor resolves it) must not free
+    /// the number again: by then a newer transaction may carry it, and freeing it would hand it
+    /// out a third time while the newer one can still commit.
+    async fn settle_expired(&self, submitted: &Submitted) {
+        let seq = submitted.sequence_number;
+        let ours = {
+            let Ok(mut open) = self.open.lock() else {
+                return;
+            };
+            if open.get(&seq).is_some_and(|o| o.hash == submitted.hash) {
+                open.remove(&seq);
+                true
+            } else {
+                false
+            }
+        };
+        if !ours {
+            debug!(hash = %submitted.hash, sequence_number = seq, "expired again or superseded; number left as it is");
+            return;
+        }
+        if let Some(gap) = self.with_manager(|m| m.expired(seq)).await {
+            log_gap(submitted.hash, &gap, "expired");
+        }
+    }
+
+    /// Rule 1 (detect a hole quickly): before handing out a number, look once at every open
+    /// transaction whose expiration has passed by the local clock (a cheap pre-filter; the
+    /// verdict is the node's, by ledger time, in [`NodeClient::wait_for_transaction`]). A dead
+    /// one frees its number at once, so the transaction being built fills the hole instead of
+    /// queueing behind it until the executor's back-off gets round to resolving it. A committed
+    /// one consumes its number. Anything else is left alone.
+    async fn sweep_dead(&self) {
+        let now = unix_now();
+        let floor = self.with_manager(|m| m.floor()).await.unwrap_or(0);
+        let due: Vec<Submitted> = {
+            let Ok(mut open) = self.open.lock() else {
+                return;
+            };
+            // Numbers below the floor are consumed: nothing to learn about them here.
+            *open = open.split_off(&floor);
+            open.values()
+                .filter(|o| o.expiration_timestamp_secs < now)
+                .take(MAX_SWEEP_LOOKUPS)
+                .copied()
+                .collect()
+        };
+        for o in due {
+            let outcome = self
+                .node
+                .wait_for_transaction(o.hash, o.expiration_timestamp_secs, Duration::ZERO)
+                .await;
+            match outcome {
+                TxnOutcome::Committed { .. } | TxnOutcome::Failed { .. } => {
+                    self.forget_open_through(o.sequence_number);
+                    self.with_manager(|m| m.confirmed(o.sequence_number)).await;
+                }
+                TxnOutcome::Expired { .. } => {
+                    info!(hash = %o.hash, sequence_number = o.sequence_number, "dead transaction found before signing; its number is reused");
+                    self.settle_expired(&o).await;
+                }
+                TxnOutcome::Unknown { .. } => {}
+            }
+        }
+    }
+
+    /// Committed at `seq`: it and every lower number are consumed, so nothing open there.
+    fn forget_open_through(&self, seq: u64) {
+        if let Ok(mut open) = self.open.lock() {
+            *open = open.split_off(&seq.saturating_add(1));
+        }
+    }
+
+    /// Note a transaction that may be in mempool.
+    fn remember_open(&self, submitted: Submitted) {
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(submitted.sequence_number, submitted);
+        }
     }
 
     /// After `seq` ended unknown or expired: if higher numbers are in flight, they may be stuck
@@ -392,11 +538,7 @@ impl Submitter {
         sequence_number: u64,
         gas_unit_price: u64,
     ) -> Result<Submitted, SubmitError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let expiration_timestamp_secs = now.saturating_add(self.gas.expiration_secs);
+        let expiration_timestamp_secs = unix_now().saturating_add(self.gas.expiration_secs);
         let raw = RawTransaction {
             sender: self.key.address(),
             sequence_number,
@@ -421,13 +563,52 @@ impl Submitter {
                 )))
             })?;
         }
-        let pending = self.node.submit_bcs(&signed).await?;
-        Ok(Submitted {
-            hash: pending.hash,
+        let mut result = self.node.submit_bcs(&signed).await;
+        // Rule 2: an ambiguous answer (5xx, timeout) is followed by re-posting the *same signed
+        // bytes*. They have the same hash, so the node either accepts them (once: a mempool
+        // holds a transaction once, and a chain executes a hash at most once) or refuses them;
+        // no second order can come of it. A re-post refused for any reason stays ambiguous: the
+        // first post may have been accepted and even committed (then "too old" is the
+        // transaction's own commit), so a refusal proves nothing and only polling settles it.
+        let mut reposts = 0;
+        while reposts < self.max_reposts
+            && matches!(result, Err(SubmitError::Ambiguous { .. }))
+            && expiration_timestamp_secs > unix_now()
+        {
+            reposts += 1;
+            tokio::time::sleep(self.repost_delay.saturating_mul(reposts)).await;
+            match self.node.submit_bcs(&signed).await {
+                Ok(p) => {
+                    info!(hash = %p.hash, sequence_number, reposts, "re-posted the same transaction after an ambiguous answer; accepted");
+                    result = Ok(p);
+                }
+                Err(e @ SubmitError::Ambiguous { .. }) => result = Err(e),
+                Err(e) => {
+                    // `result` keeps the earlier ambiguous error.
+                    warn!(error = %e, sequence_number, "re-post refused; the first post stays ambiguous");
+                    break;
+                }
+            }
+        }
+        let submitted = |hash| Submitted {
+            hash,
             sequence_number,
             expiration_timestamp_secs,
             gas_unit_price,
-        })
+        };
+        match result {
+            Ok(pending) => {
+                let sent = submitted(pending.hash);
+                self.remember_open(sent);
+                Ok(sent)
+            }
+            Err(e) => {
+                if let Some(h) = e.submitted() {
+                    self.remember_open(h);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Update the numbers after a failed submission of `seq`.
@@ -497,6 +678,14 @@ impl Submitter {
         *self.gas_cache.lock().await = Some((price, Instant::now()));
         Ok(price)
     }
+}
+
+/// Local wall-clock time, Unix seconds.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn log_gap(hash: TransactionHash, gap: &GapReport, what: &str) {
@@ -663,16 +852,22 @@ mod tests {
     async fn ambiguous_submit_is_not_resent_and_resolves_by_polling() {
         let key = PrivateKey::from_test_seed(1);
         let (node, s) = setup(with_account(&key, 2), &key).await;
-        node.lock().submit_replies.push_back(SubmitReply::Error(
-            503,
-            json!({"message": "overloaded", "error_code": "internal_error", "vm_error_code": null}),
-        ));
+        let s = s.with_reposts(2, Duration::from_millis(1));
+        node.lock()
+            .submit_replies
+            .extend([internal_error(), internal_error(), internal_error()]);
         let err = s.submit(payload(1)).await.unwrap_err();
         assert!(err.is_ambiguous(), "{err}");
         let handle = err.submitted().unwrap();
         assert_eq!(handle.sequence_number, 2);
-        assert_eq!(node.lock().received.len(), 1, "no resubmission");
-        assert_eq!(Some(node.lock().received[0].hash), err.hash());
+        assert_eq!(
+            node.lock().received.len(),
+            3,
+            "the same bytes re-posted twice, nothing rebuilt"
+        );
+        for r in &node.lock().received {
+            assert_eq!(Some(r.hash), err.hash());
+        }
         assert_eq!(s.in_flight().await, vec![2], "still in flight");
 
         // The next transaction does not reuse the ambiguous number.
@@ -813,10 +1008,8 @@ mod tests {
         let a = s.submit(payload(1)).await.unwrap();
         assert_eq!(a.gas_unit_price, 100, "the node's estimate");
         assert_eq!(node.lock().received[0].gas_unit_price, a.gas_unit_price);
-        node.lock().submit_replies.push_back(SubmitReply::Error(
-            503,
-            json!({"message": "busy", "error_code": "internal_error", "vm_error_code": null}),
-        ));
+        let s = s.with_reposts(0, Duration::ZERO);
+        node.lock().submit_replies.push_back(internal_error());
         let err = s.submit(payload(2)).await.unwrap_err();
         assert_eq!(err.submitted().map(|s| s.gas_unit_price), Some(100));
     }
@@ -832,5 +1025,101 @@ mod tests {
             .unwrap();
         assert!(matches!(out, TxnOutcome::Unknown { .. }), "{out:?}");
         assert_eq!(s.in_flight().await, vec![sent.sequence_number]);
+    }
+
+    fn internal_error() -> SubmitReply {
+        SubmitReply::Error(
+            503,
+            json!({"message": "busy", "error_code": "internal_error", "vm_error_code": null}),
+        )
+    }
+
+    /// Rule 2: a 5xx is answered by re-posting the same signed bytes (same hash), and an
+    /// acceptance then is a plain success, not an ambiguity for the executor to chase.
+    #[tokio::test]
+    async fn ambiguous_submit_reposts_the_same_bytes_and_succeeds() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 4), &key).await;
+        let s = s.with_reposts(2, Duration::from_millis(1));
+        node.lock()
+            .submit_replies
+            .extend([internal_error(), SubmitReply::Accept]);
+        let sent = s.submit(payload(1)).await.unwrap();
+        assert_eq!(sent.sequence_number, 4);
+        let f = node.lock();
+        assert_eq!(f.received.len(), 2);
+        assert_eq!(f.received[0].hash, sent.hash, "same bytes");
+        assert_eq!(f.received[1].hash, sent.hash, "same bytes");
+    }
+
+    /// Rule 2, bounded and never a rebuild: a re-post answered "too old" may be the first
+    /// post's own commit, so it stays ambiguous; no transaction with another hash is signed.
+    #[tokio::test]
+    async fn reposts_are_bounded_and_a_refused_repost_stays_ambiguous() {
+        let key = PrivateKey::from_test_seed(1);
+        let (node, s) = setup(with_account(&key, 4), &key).await;
+        let s = s.with_reposts(2, Duration::from_millis(1));
+        node.lock()
+            .submit_replies
+            .extend([internal_error(), internal_error(), internal_error()]);
+        let err = s.submit(payload(1)).await.unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        assert_eq!(node.lock().received.len(), 3, "one post and two re-posts");
+        node.lock().submit_replies.extend([
+            internal_error(),
+            SubmitReply::Error(
+                400,
+                json!({"message": "too old", "error_code": "sequence_number_too_old", "vm_error_code": null}),
+            ),
+        ]);
+        let err = s.submit(payload(2)).await.unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        {
+            let f = node.lock();
+            assert_eq!(f.received.len(), 5, "no rebuild after the refused re-post");
+            assert_eq!(f.received[3].hash, f.received[4].hash);
+        }
+        assert_eq!(s.in_flight().await, vec![4, 5], "both stay in flight");
+    }
+
+    /// Rule 1: a transaction past its expiration by the node's clock and not committed is found
+    /// dead before the next one is signed, which takes its number (fills the hole) at once.
+    /// Rule 4: the executor's later report of the same expiry does not free the number again,
+    /// now that the new transaction holds it.
+    #[tokio::test]
+    async fn dead_transaction_is_swept_before_signing_and_not_freed_twice() {
+        let key = PrivateKey::from_test_seed(1);
+        let node = FakeNode::start(with_account(&key, 7)).await;
+        let client = NodeClient::new(&node.base, Duration::from_secs(2))
+            .unwrap()
+            .with_poll_config(fast_poll());
+        let short = GasConfig {
+            expiration_secs: 0,
+            ..gas(Some(100))
+        };
+        let s = Submitter::connect(client, key.clone(), short)
+            .await
+            .unwrap();
+        let lost = s.submit(payload(1)).await.unwrap();
+        assert_eq!(lost.sequence_number, 7);
+        // Lost in mempool: never found, and the chain's clock passes its expiration.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        node.lock().ledger_usecs = (lost.expiration_timestamp_secs + 60) * 1_000_000;
+        let refill = s.submit(payload(2)).await.unwrap();
+        assert_eq!(
+            refill.sequence_number, 7,
+            "the hole is filled, not queued behind"
+        );
+        // The executor resolves the lost one later: expired, and 7 stays with the refill.
+        let out = s.confirm(&lost, Duration::from_millis(5)).await;
+        assert!(matches!(out, TxnOutcome::Expired { .. }), "{out:?}");
+        assert_eq!(s.in_flight().await, vec![7]);
+        // (The refill itself is not dead: the chain's clock is back before its expiration.)
+        node.lock().ledger_usecs = 1_700_000_000_000_000;
+        let next = s.submit(payload(3)).await.unwrap();
+        assert_eq!(
+            next.sequence_number, 8,
+            "7 is never handed out a third time"
+        );
     }
 }

@@ -1159,7 +1159,10 @@ mod tests {
             gas_unit_price: Some(100),
             expiration_secs: 30,
         };
-        let submitter = Arc::new(Submitter::new(client, key, 4, gas));
+        // No re-posts: one scripted 5xx stays ambiguous, which is what these tests exercise (the
+        // re-post itself is tested with the submitter).
+        let submitter =
+            Arc::new(Submitter::new(client, key, 4, gas).with_reposts(0, Duration::ZERO));
         let rest = KanaRest::new(
             &fake_kana(null_argument, place_function).await,
             None,
