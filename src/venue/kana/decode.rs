@@ -589,13 +589,125 @@ impl<K: Copy + Eq + Hash> Seen<K> {
 #[derive(Debug)]
 struct Markets {
     specs: Vec<MarketSpec>,
+    /// `grids[i]` is `specs[i]`'s grid for the fast conversions.
+    grids: Vec<Option<Grid>>,
     units: KanaUnits,
 }
 
 impl Markets {
-    fn get(&self, id: u64) -> Option<&MarketSpec> {
-        self.specs.iter().find(|s| s.id.0 == id)
+    fn new(specs: Vec<MarketSpec>, units: KanaUnits) -> Markets {
+        let grids = specs.iter().map(Grid::of).collect();
+        Markets {
+            specs,
+            grids,
+            units,
+        }
     }
+
+    fn get(&self, id: u64) -> Option<(&MarketSpec, Option<&Grid>)> {
+        let i = self.specs.iter().position(|s| s.id.0 == id)?;
+        Some((
+            self.specs.get(i)?,
+            self.grids.get(i).and_then(Option::as_ref),
+        ))
+    }
+}
+
+/// A market's grid as reduced integer ratios, for the fast path of the conversions every level
+/// and fill needs: a plain decimal `m · 10^-s` is `m · tick_num / (10^s · tick_den)` ticks and
+/// `m · lot_num / (10^s · lot_den)` lots — the arithmetic of [`MarketSpec::price_to_ticks`] and
+/// [`MarketSpec::size_to_lots`] with [`Rounding::Exact`], with the market's constant factors
+/// multiplied and reduced once instead of per value, and no [`Decimal`] in between. Whatever
+/// the fast path cannot do exactly (a remainder, an overflow, a form other than plain digits)
+/// goes through those functions, which also word the errors, so results and errors are the same
+/// either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grid {
+    tick_num: u128,
+    tick_den: u128,
+    lot_num: u128,
+    lot_den: u128,
+}
+
+impl Grid {
+    /// `None` when a factor does not fit (no fast path for that market; never for Kana's).
+    fn of(spec: &MarketSpec) -> Option<Grid> {
+        let pow10 = |e: u32| 10u128.checked_pow(e);
+        let (tick_num, tick_den) = reduce(
+            u128::from(spec.lot_size).checked_mul(pow10(spec.quote_decimals)?)?,
+            u128::from(spec.tick_size).checked_mul(pow10(spec.base_decimals)?)?,
+        )?;
+        let (lot_num, lot_den) = reduce(pow10(spec.base_decimals)?, u128::from(spec.lot_size))?;
+        Some(Grid {
+            tick_num,
+            tick_den,
+            lot_num,
+            lot_den,
+        })
+    }
+}
+
+/// `num / den` in lowest terms; `None` for a zero denominator.
+fn reduce(num: u128, den: u128) -> Option<(u128, u128)> {
+    let (mut a, mut b) = (num, den);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    (den != 0 && a != 0).then(|| (num / a, den / a))
+}
+
+/// `text` as a plain non-negative decimal `m · 10^-s` (`digits[.digits]`, at most 19
+/// significant digits, at most 28 fractional ones — what `Num::decimal` reads exactly); `None`
+/// for anything else (signs, exponents, spaces, longer numbers), which the slow path handles.
+fn plain_decimal(text: &str) -> Option<(u64, u32)> {
+    let mut m = 0u64;
+    let (mut int_digits, mut scale, mut dot) = (0u32, 0u32, false);
+    for &b in text.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                if dot {
+                    scale += 1;
+                } else {
+                    int_digits += 1;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+    }
+    (int_digits > 0 && (!dot || scale > 0) && scale <= 28).then_some((m, scale))
+}
+
+/// `text` as a plain unsigned integer (digits only) that fits `u64`; `None` otherwise (the slow
+/// path then accepts `"1000.0"`, spaces and the like, or words the error).
+fn plain_u64(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in text.as_bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// `m · num / (10^s · den)` when it is a whole number that fits `u64`.
+fn exact_units(m: u64, scale: u32, num: u128, den: u128) -> Option<u64> {
+    let n = u128::from(m).checked_mul(num)?;
+    let d = 10u128.checked_pow(scale)?.checked_mul(den)?;
+    let (q, r) = match (u64::try_from(n), u64::try_from(d)) {
+        // The common case: 64-bit division.
+        (Ok(n), Ok(d)) => (u128::from(n / d), u128::from(n % d)),
+        _ => (n / d, n % d),
+    };
+    if r != 0 {
+        return None;
+    }
+    u64::try_from(q).ok()
 }
 
 /// Conversions of one record's values, with errors naming topic and field.
@@ -603,6 +715,7 @@ impl Markets {
 struct Conv<'s> {
     topic: Topic,
     spec: &'s MarketSpec,
+    grid: Option<&'s Grid>,
     raw: bool,
 }
 
@@ -629,7 +742,12 @@ impl Conv<'_> {
     /// A size: lots on the raw host, human coins (exactly on the lot grid) otherwise.
     fn lots(&self, field: &str, n: Num<'_>) -> Result<Lots, DecodeError> {
         if self.raw {
-            return self.num(field, n, n.u64()).map(Lots);
+            return u64_of(self.topic, field, n).map(Lots);
+        }
+        if let (Some(g), Some((m, scale))) = (self.grid, plain_decimal(n.text()))
+            && let Some(lots) = exact_units(m, scale, g.lot_num, g.lot_den)
+        {
+            return Ok(Lots(lots));
         }
         let d = self.decimal(field, n)?;
         self.spec
@@ -640,7 +758,12 @@ impl Conv<'_> {
     /// A price on the grid: ticks on the raw host, human (exactly on the tick grid) otherwise.
     fn ticks(&self, field: &str, n: Num<'_>) -> Result<Ticks, DecodeError> {
         if self.raw {
-            return self.num(field, n, n.u64()).map(Ticks);
+            return u64_of(self.topic, field, n).map(Ticks);
+        }
+        if let (Some(g), Some((m, scale))) = (self.grid, plain_decimal(n.text()))
+            && let Some(ticks) = exact_units(m, scale, g.tick_num, g.tick_den)
+        {
+            return Ok(Ticks(ticks));
         }
         let d = self.decimal(field, n)?;
         self.spec
@@ -703,6 +826,11 @@ fn fill_price(
     if conv.raw {
         return conv.ticks("price", n).map(|t| (t, None));
     }
+    if let (Some(g), Some((m, scale))) = (conv.grid, plain_decimal(n.text()))
+        && let Some(ticks) = exact_units(m, scale, g.tick_num, g.tick_den)
+    {
+        return Ok((Ticks(ticks), None));
+    }
     let refused = |e: &UnitError| error(conv.topic, "price", n.text(), unit_reason(e));
     let d = conv.decimal("price", n)?;
     match conv.spec.price_to_ticks(d, Rounding::Exact) {
@@ -735,10 +863,7 @@ fn ts_of(topic: Topic, field: &str, n: Option<Num<'_>>) -> Result<Option<Timesta
     match n {
         None => Ok(None),
         // Unix seconds [DOC]; string (old host) or number (new host).
-        Some(n) => n
-            .u64()
-            .map(|s| Some(Timestamp::from_secs(s)))
-            .map_err(|e| error(topic, field, n.text(), e)),
+        Some(n) => u64_of(topic, field, n).map(|s| Some(Timestamp::from_secs(s))),
     }
 }
 
@@ -747,6 +872,9 @@ fn u128_of(topic: Topic, field: &str, n: Num<'_>) -> Result<u128, DecodeError> {
 }
 
 fn u64_of(topic: Topic, field: &str, n: Num<'_>) -> Result<u64, DecodeError> {
+    if let Some(v) = plain_u64(n.text()) {
+        return Ok(v);
+    }
     n.u64().map_err(|e| error(topic, field, n.text(), e))
 }
 
@@ -796,7 +924,7 @@ impl KanaDecoder {
             spec.validate().map_err(WireError::InvalidSpec)?;
         }
         Ok(KanaDecoder {
-            markets: Markets { specs, units },
+            markets: Markets::new(specs, units),
             since: None,
             stats: DecodeStats::default(),
             fills_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
@@ -965,9 +1093,10 @@ impl<'d> Frame<'d> {
         let id = u64_of(self.topic, "market_id", id)?;
         let markets = self.markets;
         match markets.get(id) {
-            Some(spec) => Ok(Some(Conv {
+            Some((spec, grid)) => Ok(Some(Conv {
                 topic: self.topic,
                 spec,
+                grid,
                 raw: markets.units.is_raw(spec.id),
             })),
             None => {
@@ -2487,6 +2616,128 @@ mod tests {
             r#"{"data":{"bestBidPrice":5.518,"bestAskPrice":5.523},"message":"bestPrice"}"#;
         assert!(decode_ok(&mut d, no_market).is_empty());
         assert_eq!(d.stats().topic(Topic::BestPrice).skipped, 1);
+    }
+
+    /// The old conversions, without the fast path: what `Conv` must still return.
+    fn slow_units(spec: &MarketSpec, text: &str) -> (Option<Ticks>, Option<Lots>, Option<u64>) {
+        let n = Num::from_str_value(text);
+        let d = n.decimal().ok();
+        (
+            d.and_then(|d| spec.price_to_ticks(d, Rounding::Exact).ok()),
+            d.and_then(|d| spec.size_to_lots(d, Rounding::Exact).ok()),
+            n.u64().ok(),
+        )
+    }
+
+    fn fast_units(spec: &MarketSpec, text: &str) -> (Option<Ticks>, Option<Lots>, Option<u64>) {
+        let grid = Grid::of(spec);
+        let conv = Conv {
+            topic: Topic::Orderbook,
+            spec,
+            grid: grid.as_ref(),
+            raw: false,
+        };
+        let n = Num::from_str_value(text);
+        (
+            conv.ticks("price", n).ok(),
+            conv.lots("size", n).ok(),
+            u64_of(Topic::Orderbook, "market_id", n).ok(),
+        )
+    }
+
+    #[test]
+    fn fast_conversions_agree_with_the_exact_decimal_path() {
+        let mut specs = crate::sim::market::testnet_markets();
+        specs.push(MarketSpec {
+            lot_size: 3,
+            tick_size: 7,
+            base_decimals: 0,
+            quote_decimals: 18,
+            ..apt_like(9)
+        });
+        let fixed = [
+            "5.518",
+            "5.5180",
+            "05.518",
+            "5",
+            "5.",
+            ".5",
+            "-5.518",
+            "-0",
+            "0",
+            "0.000",
+            "5.5181",
+            "1e3",
+            "1E-3",
+            " 5.518",
+            "5.518 ",
+            "+5",
+            "1_000",
+            "",
+            ".",
+            "5..1",
+            "11.851",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "0.0000000000000000000000000001",
+            "0.00000000000000000000000000010",
+            "1234567890123456789.5",
+            "1844674407370955161.5",
+            "100000",
+            "115300",
+            "0.0001",
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut random = Vec::new();
+        for _ in 0..20_000 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let digits = 1 + (rng >> 59) as usize % 21;
+            let m: String = (0..digits)
+                .map(|i| char::from(b'0' + ((rng >> (i % 16 * 4)) % 10) as u8))
+                .collect();
+            let scale = (rng >> 40) as usize % 31;
+            let text = if scale == 0 || scale >= m.len() {
+                format!("{m}.{}", "0".repeat(scale % 3 + 1))
+            } else {
+                format!("{}.{}", &m[..m.len() - scale], &m[m.len() - scale..])
+            };
+            random.push(text);
+        }
+        for spec in &specs {
+            for text in fixed
+                .iter()
+                .copied()
+                .chain(random.iter().map(String::as_str))
+            {
+                assert_eq!(
+                    fast_units(spec, text),
+                    slow_units(spec, text),
+                    "market {} text {text:?}",
+                    spec.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_conversions_report_the_same_errors() {
+        let spec = MarketSpec::kana_apt_testnet();
+        let grid = Grid::of(&spec);
+        let conv = Conv {
+            topic: Topic::Orderbook,
+            spec: &spec,
+            grid: grid.as_ref(),
+            raw: false,
+        };
+        let slow = Conv { grid: None, ..conv };
+        for text in ["5.5185", "-1", "abc", "1e400", "5."] {
+            let n = Num::from_str_value(text);
+            assert_eq!(conv.ticks("price", n), slow.ticks("price", n), "{text}");
+            assert_eq!(conv.lots("size", n), slow.lots("size", n), "{text}");
+        }
     }
 
     #[test]
