@@ -161,9 +161,11 @@ pub fn encode_entry_function(
             module: abi.display_id(),
             function: clip(function_name),
         })?;
-    let full_name = format!("{}::{}", abi.display_id(), func.name);
+    // Only errors name the function: formatting it (with the address in hex) cost more than
+    // encoding a small argument, on every transaction.
+    let full_name = || format!("{}::{}", abi.display_id(), func.name);
     if !func.is_entry {
-        return Err(AptosError::NotEntryFunction(full_name));
+        return Err(AptosError::NotEntryFunction(full_name()));
     }
     let params = func
         .params
@@ -178,14 +180,14 @@ pub fn encode_entry_function(
 
     if type_args.len() != func.generic_type_params.len() {
         return Err(AptosError::TypeArgumentCount {
-            function: full_name,
+            function: full_name(),
             expected: func.generic_type_params.len(),
             got: type_args.len(),
         });
     }
     if args.len() != value_params.len() {
         return Err(AptosError::ArgumentCount {
-            function: full_name,
+            function: full_name(),
             expected: value_params.len(),
             got: args.len(),
         });
