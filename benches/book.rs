@@ -1,63 +1,60 @@
-//! Order book benchmarks: full-snapshot replace (20 and 500 levels) and delta apply + best read,
-//! on books generated with the project's LCG (seeded, identical every run).
+//! Order book benchmarks on books generated with the issue's LCG (seeded, identical every run).
+//!
+//! Timed:
+//! - `replace_snapshot_{20,500}_levels_per_side`: `OrderBook::replace` from a full snapshot with
+//!   the sides listed best first (as Kana sends them), into a book whose memory is reused — what
+//!   every Kana `orderbook` push costs after decoding;
+//! - `delta_apply_and_top_of_book_500_levels`: one `OrderBook::apply_delta` followed by reading
+//!   the best bid and ask, over a 500-level-a-side book, with the issue's delta stream (SBS-1
+//!   generator, seed 42: the mid moves by r % 3 − 1 with probability 1/100, side r % 2, offset
+//!   1 + r % 50 ticks from the mid, 1 in 5 a delete, else 1 + r % 5000 lots). 1,000,000 deltas
+//!   are generated up front and replayed in a ring, so generation is not timed.
+
+mod common;
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use perpbot::model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use perpbot::model::{Lots, OrderBook, Side, Ticks, Timestamp};
 
-struct Lcg(u64);
+use common::{Lcg, levels};
 
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
-
-fn levels(rng: &mut Lcg, mid: u64, n: u64, bid: bool) -> Vec<Level> {
-    (1..=n)
-        .map(|i| Level::new(if bid { mid - i } else { mid + i }, 1 + rng.next() % 5000))
-        .collect()
-}
+/// The issue's mid: tick 1,000,000.
+const MID: u64 = 1_000_000;
 
 fn snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("book");
+    group.throughput(Throughput::Elements(1));
     for n in [20u64, 500] {
         let mut rng = Lcg(42);
-        let bids = levels(&mut rng, 1_000_000, n, true);
-        let asks = levels(&mut rng, 1_000_000, n, false);
+        let bids = levels(&mut rng, MID, n, true);
+        let asks = levels(&mut rng, MID, n, false);
         let mut book = OrderBook::new();
-        c.bench_function(&format!("book/replace_snapshot_{n}_levels"), |b| {
+        group.bench_function(format!("replace_snapshot_{n}_levels_per_side"), |b| {
             b.iter(|| book.replace(black_box(&bids), black_box(&asks), Timestamp(1)))
         });
+        assert_eq!(book.depth(), (n as usize, n as usize));
     }
+    group.finish();
 }
 
-fn deltas(c: &mut Criterion) {
-    let mut rng = Lcg(42);
-    let mid = 1_000_000u64;
-    let mut book = OrderBook::new();
-    book.replace(
-        &levels(&mut rng, mid, 500, true),
-        &levels(&mut rng, mid, 500, false),
-        Timestamp(0),
-    );
-    // Pre-generate deltas near the top of the book (offsets 1..=50), 1 in 5 a delete.
-    let deltas: Vec<(Side, Ticks, Lots)> = (0..100_000)
+/// The SBS-1 delta stream of the issue.
+fn delta_stream(rng: &mut Lcg, n: usize) -> Vec<(Side, Ticks, Lots)> {
+    let mut mid = MID;
+    (0..n)
         .map(|_| {
+            if rng.next().is_multiple_of(100) {
+                mid = mid + rng.next() % 3 - 1;
+            }
             let side = if rng.next().is_multiple_of(2) {
                 Side::Buy
             } else {
                 Side::Sell
             };
             let offset = 1 + rng.next() % 50;
-            let price = if side == Side::Buy {
-                mid - offset
-            } else {
-                mid + offset
+            let price = match side {
+                Side::Buy => mid - offset,
+                Side::Sell => mid + offset,
             };
             let lots = if rng.next().is_multiple_of(5) {
                 0
@@ -66,9 +63,22 @@ fn deltas(c: &mut Criterion) {
             };
             (side, Ticks(price), Lots(lots))
         })
-        .collect();
+        .collect()
+}
+
+fn deltas(c: &mut Criterion) {
+    let mut rng = Lcg(42);
+    let mut book = OrderBook::new();
+    book.replace(
+        &levels(&mut rng, MID, 500, true),
+        &levels(&mut rng, MID, 500, false),
+        Timestamp(0),
+    );
+    let deltas = delta_stream(&mut rng, 1_000_000);
+    let mut group = c.benchmark_group("book");
+    group.throughput(Throughput::Elements(1));
     let mut i = 0usize;
-    c.bench_function("book/delta_apply_and_top_of_book_500_levels", |b| {
+    group.bench_function("delta_apply_and_top_of_book_500_levels", |b| {
         b.iter(|| {
             let (side, price, lots) = deltas[i % deltas.len()];
             i += 1;
@@ -76,6 +86,7 @@ fn deltas(c: &mut Criterion) {
             black_box((book.best_bid(), book.best_ask()))
         })
     });
+    group.finish();
 }
 
 criterion_group!(benches, snapshot, deltas);

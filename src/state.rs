@@ -2,7 +2,7 @@
 //! clock. One task (the engine) owns it and changes it **only** by applying events, so it can be
 //! replayed and audited. Strategies and the risk check read it; nobody else writes it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rust_decimal::Decimal;
 use tracing::{debug, info, warn};
@@ -35,6 +35,11 @@ pub struct State {
     books: HashMap<MarketId, OrderBook>,
     positions: BTreeMap<(MarketId, PositionSide), Position>,
     orders: HashMap<ClientOrderId, Order>,
+    /// Ids of the orders that are not terminal. Every read of "the live orders" (the strategy's
+    /// quotes, every risk check's exposure and open-order count) walks this set instead of all
+    /// orders: terminal orders stay in `orders` until pruned, and a market maker leaves two
+    /// behind per requote, so walking them made each tick slower the longer the bot ran.
+    live: BTreeSet<ClientOrderId>,
     by_venue_id: HashMap<VenueOrderId, ClientOrderId>,
     funding: HashMap<MarketId, FundingRate>,
     available: Decimal,
@@ -134,16 +139,20 @@ impl State {
         self.by_venue_id.get(&venue_id).copied()
     }
 
-    /// Orders that may be resting (not terminal), in one market or all.
+    /// Orders that may be resting (not terminal), in one market or all, by ascending client id.
     pub fn live_orders(&self, market: Option<MarketId>) -> impl Iterator<Item = &Order> {
-        self.orders
-            .values()
+        self.live
+            .iter()
+            .filter_map(|id| self.orders.get(id))
             .filter(move |o| o.status.is_live() && market.is_none_or(|m| o.market() == m))
     }
 
     /// Number of live orders in one market or all.
     pub fn live_order_count(&self, market: Option<MarketId>) -> usize {
-        self.live_orders(market).count()
+        match market {
+            None => self.live.len(),
+            Some(_) => self.live_orders(market).count(),
+        }
     }
 
     /// Remaining size of live orders on one side of a market, split by direction
@@ -226,7 +235,18 @@ impl State {
     /// Start tracking an order the engine is about to send.
     pub fn track_new_order(&mut self, request: OrderRequest) {
         let id = request.client_id;
-        self.orders.insert(id, Order::new(request, self.now));
+        let order = Order::new(request, self.now);
+        self.set_live(id, order.status.is_live());
+        self.orders.insert(id, order);
+    }
+
+    /// Keep the live index in step with an order's status.
+    fn set_live(&mut self, id: ClientOrderId, live: bool) {
+        if live {
+            self.live.insert(id);
+        } else {
+            self.live.remove(&id);
+        }
     }
 
     /// Track an order as it was when an earlier process stopped (status, venue id, fills), under
@@ -251,7 +271,9 @@ impl State {
         let order = self.orders.get_mut(&id)?;
         match order.apply(event, now) {
             Ok(t) => {
-                if let Some(v) = order.venue_id
+                let (live, venue_id) = (order.status.is_live(), order.venue_id);
+                self.set_live(id, live);
+                if let Some(v) = venue_id
                     && self.by_venue_id.insert(v, id).is_none()
                 {
                     self.apply_unmatched_fills(v, id);
@@ -289,10 +311,14 @@ impl State {
         self.unmatched_fills
             .retain(|(_, _, at)| now.since(*at) < keep);
         let by_venue = &mut self.by_venue_id;
-        self.orders.retain(|_, o| {
+        let live = &mut self.live;
+        self.orders.retain(|id, o| {
             let keep_it = !o.status.is_terminal() || now.since(o.updated_at) < keep;
-            if !keep_it && let Some(v) = o.venue_id {
-                by_venue.remove(&v);
+            if !keep_it {
+                live.remove(id);
+                if let Some(v) = o.venue_id {
+                    by_venue.remove(&v);
+                }
             }
             keep_it
         });
@@ -478,9 +504,8 @@ impl State {
                 continue;
             }
             let candidate = self
-                .orders
-                .values()
-                .filter(|o| o.venue_id.is_none() && o.status.is_live() && o.market() == info.market)
+                .live_orders(Some(info.market))
+                .filter(|o| o.venue_id.is_none())
                 .filter(|o| {
                     let r = &o.request.order;
                     r.side == info.side
@@ -597,6 +622,32 @@ mod tests {
         assert_eq!(s.fees_paid(), dec!(0.01));
         assert_eq!(s.anomalies().duplicate_fills, 1);
         assert_eq!(s.fill_counts(), (1, 1));
+    }
+
+    #[test]
+    fn live_orders_leave_terminal_ones_out_and_come_in_id_order() {
+        let mut s = State::new(&[apt()]);
+        for id in (1..=6).rev() {
+            s.track_new_order(OrderRequest {
+                client_id: ClientOrderId(id),
+                order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+            });
+        }
+        for id in [2, 4] {
+            s.apply_order_event(ClientOrderId(id), &OrderEvent::Cancelled);
+        }
+        // A refused transition leaves the order where it was (still live).
+        s.apply_order_event(ClientOrderId(5), &OrderEvent::CancelRejected);
+        let ids: Vec<u64> = s.live_orders(None).map(|o| o.client_id().0).collect();
+        assert_eq!(ids, vec![1, 3, 5, 6]);
+        assert_eq!(s.live_order_count(None), 4);
+        assert_eq!(s.live_order_count(Some(apt().id)), 4);
+        assert_eq!(s.live_order_count(Some(MarketId(7))), 0);
+        // Pruning drops terminal orders only; the live ones stay listed.
+        s.prune_orders(std::time::Duration::ZERO);
+        assert_eq!(s.order(ClientOrderId(2)), None);
+        let ids: Vec<u64> = s.live_orders(None).map(|o| o.client_id().0).collect();
+        assert_eq!(ids, vec![1, 3, 5, 6]);
     }
 
     #[test]

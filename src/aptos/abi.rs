@@ -161,14 +161,16 @@ pub fn encode_entry_function(
             module: abi.display_id(),
             function: clip(function_name),
         })?;
-    let full_name = format!("{}::{}", abi.display_id(), func.name);
+    // Only errors name the function: formatting it (with the address in hex) cost more than
+    // encoding a small argument, on every transaction.
+    let full_name = || format!("{}::{}", abi.display_id(), func.name);
     if !func.is_entry {
-        return Err(AptosError::NotEntryFunction(full_name));
+        return Err(AptosError::NotEntryFunction(full_name()));
     }
     let params = func
         .params
         .iter()
-        .map(|p| MoveType::parse(p))
+        .map(|p| param_type(p))
         .collect::<Result<Vec<_>, _>>()?;
     let first_value = params
         .iter()
@@ -178,14 +180,14 @@ pub fn encode_entry_function(
 
     if type_args.len() != func.generic_type_params.len() {
         return Err(AptosError::TypeArgumentCount {
-            function: full_name,
+            function: full_name(),
             expected: func.generic_type_params.len(),
             got: type_args.len(),
         });
     }
     if args.len() != value_params.len() {
         return Err(AptosError::ArgumentCount {
-            function: full_name,
+            function: full_name(),
             expected: value_params.len(),
             got: args.len(),
         });
@@ -207,6 +209,43 @@ pub fn encode_entry_function(
         ty_args,
         args: encoded,
     })
+}
+
+/// A parameter type of an ABI: the spellings entry functions use all the time (`&signer`, the
+/// unsigned integers, `bool`, `address` and vectors of them) without the tokenizer and parser,
+/// anything else through [`MoveType::parse`]. The result is the same either way (tested); the
+/// parser cost more than encoding the argument, on every transaction.
+fn param_type(p: &str) -> Result<MoveType, AptosError> {
+    fn primitive(p: &str) -> Option<TypeTag> {
+        Some(match p {
+            "bool" => TypeTag::Bool,
+            "u8" => TypeTag::U8,
+            "u16" => TypeTag::U16,
+            "u32" => TypeTag::U32,
+            "u64" => TypeTag::U64,
+            "u128" => TypeTag::U128,
+            "u256" => TypeTag::U256,
+            "address" => TypeTag::Address,
+            _ => return None,
+        })
+    }
+    if p == "&signer" {
+        return Ok(MoveType::Reference {
+            mutable: false,
+            inner: Box::new(MoveType::Primitive(TypeTag::Signer)),
+        });
+    }
+    if let Some(t) = primitive(p) {
+        return Ok(MoveType::Primitive(t));
+    }
+    if let Some(t) = p
+        .strip_prefix("vector<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .and_then(primitive)
+    {
+        return Ok(MoveType::Vector(Box::new(MoveType::Primitive(t))));
+    }
+    MoveType::parse(p)
 }
 
 /// BCS-encode one JSON value as the Move type `ty` (the bytes that go into `EntryFunction::args`).
@@ -549,6 +588,40 @@ fn i256_le(v: &Value) -> Result<[u8; 32], Conv> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn common_parameter_types_read_as_the_parser_reads_them() {
+        let scalars = ["bool", "u8", "u16", "u32", "u64", "u128", "u256", "address"];
+        let mut spellings: Vec<String> = vec!["&signer".into(), "signer".into()];
+        for t in scalars {
+            spellings.push(t.into());
+            spellings.push(format!("vector<{t}>"));
+            spellings.push(format!("vector< {t} >"));
+            spellings.push(format!("vector<vector<{t}>>"));
+        }
+        spellings.extend(
+            [
+                "&mut signer",
+                "vector<signer>",
+                "0x1::string::String",
+                "vector<0x1::string::String>",
+                "T0",
+                "vector<T0>",
+                "i64",
+                "u65",
+                "vector<u64",
+                "",
+            ]
+            .map(String::from),
+        );
+        for p in &spellings {
+            assert_eq!(
+                param_type(p).map_err(|e| e.to_string()),
+                MoveType::parse(p).map_err(|e| e.to_string()),
+                "{p:?}"
+            );
+        }
+    }
 
     /// The fixture ABI of aptos-transactions.md §3.2 (`0xcafe::fixture::mixed_args`) extended with
     /// a generic function, signed integers, fixed points and a non-entry function.

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use super::address::AccountAddress;
 use super::error::{AptosError, clip};
@@ -25,26 +26,37 @@ use super::types::{
 /// real transaction needs (type arguments nest a few levels) and low enough to bound recursion.
 const DECODE_DEPTH_LIMIT: usize = 100;
 
+// The domain prefixes are hashed once per process, not once per transaction (each is a full
+// Keccak permutation; signing and hashing one transaction used to compute two of them).
+static RAW_TRANSACTION_PREFIX: LazyLock<[u8; 32]> =
+    LazyLock::new(|| sha3_256(&[b"APTOS::RawTransaction"]));
+static RAW_TRANSACTION_WITH_DATA_PREFIX: LazyLock<[u8; 32]> =
+    LazyLock::new(|| sha3_256(&[b"APTOS::RawTransactionWithData"]));
+static TRANSACTION_HASH_PREFIX: LazyLock<[u8; 32]> =
+    LazyLock::new(|| sha3_256(&[b"APTOS::Transaction"]));
+
 /// Domain-separation prefix for single-signer signing: `sha3_256("APTOS::RawTransaction")`.
 pub fn raw_transaction_prefix() -> [u8; 32] {
-    sha3_256(&[b"APTOS::RawTransaction"])
+    *RAW_TRANSACTION_PREFIX
 }
 
 /// Domain-separation prefix for multi-agent / fee-payer signing:
 /// `sha3_256("APTOS::RawTransactionWithData")`.
 pub fn raw_transaction_with_data_prefix() -> [u8; 32] {
-    sha3_256(&[b"APTOS::RawTransactionWithData"])
+    *RAW_TRANSACTION_WITH_DATA_PREFIX
 }
 
 /// Prefix of the committed-transaction hash: `sha3_256("APTOS::Transaction")`.
 pub fn transaction_hash_prefix() -> [u8; 32] {
-    sha3_256(&[b"APTOS::Transaction"])
+    *TRANSACTION_HASH_PREFIX
 }
 
 /// The exact bytes a single signer signs: prefix ‖ BCS(raw).
 pub fn signing_message(raw: &RawTransaction) -> Result<Vec<u8>, AptosError> {
-    let mut msg = raw_transaction_prefix().to_vec();
-    msg.extend(bcs::to_bytes(raw)?);
+    // Room for the prefix and a typical entry-function transaction: one allocation.
+    let mut msg = Vec::with_capacity(512);
+    msg.extend_from_slice(&*RAW_TRANSACTION_PREFIX);
+    bcs::serialize_into(&mut msg, raw)?;
     Ok(msg)
 }
 
@@ -59,7 +71,7 @@ pub fn multi_agent_signing_message(
         secondary_signer_addresses: secondary_signer_addresses.to_vec(),
     };
     let mut msg = raw_transaction_with_data_prefix().to_vec();
-    msg.extend(bcs::to_bytes(&with_data)?);
+    bcs::serialize_into(&mut msg, &with_data)?;
     Ok(msg)
 }
 
@@ -137,7 +149,7 @@ impl SignedTransaction {
 /// Hash of already-serialised signed-transaction bytes.
 pub fn transaction_hash(signed_bytes: &[u8]) -> TransactionHash {
     TransactionHash(sha3_256(&[
-        &transaction_hash_prefix(),
+        &*TRANSACTION_HASH_PREFIX,
         &[0x00],
         signed_bytes,
     ]))
@@ -372,6 +384,19 @@ mod tests {
 
     #[test]
     fn domain_prefixes() {
+        // The cached prefixes are the hashes of their names.
+        assert_eq!(
+            raw_transaction_prefix(),
+            sha3_256(&[b"APTOS::RawTransaction"])
+        );
+        assert_eq!(
+            raw_transaction_with_data_prefix(),
+            sha3_256(&[b"APTOS::RawTransactionWithData"])
+        );
+        assert_eq!(
+            transaction_hash_prefix(),
+            sha3_256(&[b"APTOS::Transaction"])
+        );
         assert_eq!(
             hex::encode(raw_transaction_prefix()),
             "b5e97db07fa0bd0e5598aa3643a9bc6f6693bddc1a9fec9e674a461eaa00b193"

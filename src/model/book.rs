@@ -293,6 +293,20 @@ fn fill_side(
     order: impl Fn(Ticks, Ticks) -> std::cmp::Ordering,
 ) {
     dst.clear();
+    // A snapshot listed best first (as venues send it) or worst first, with no empty level and
+    // no price twice, is already in order: copy it. This is what the general path below would
+    // produce for it, without the sort.
+    if src.iter().all(|l| !l.lots.is_zero()) {
+        let before = |a: &Level, b: &Level| order(a.price, b.price).is_lt();
+        if src.windows(2).all(|w| before(&w[1], &w[0])) {
+            dst.extend(src.iter().rev());
+            return;
+        }
+        if src.windows(2).all(|w| before(&w[0], &w[1])) {
+            dst.extend_from_slice(src);
+            return;
+        }
+    }
     dst.extend(src.iter().filter(|l| !l.lots.is_zero()));
     // Stable sort keeps input order within a price, so dedup below keeps the last one listed.
     dst.sort_by(|a, b| order(a.price, b.price));
@@ -339,6 +353,59 @@ mod tests {
         assert_eq!(b.mid_ticks(), Some(rust_decimal::Decimal::new(1005, 1)));
         assert_eq!(b.spread_ticks(), Some(1));
         assert!(!b.is_crossed());
+    }
+
+    #[test]
+    fn snapshots_in_any_order_give_the_sorted_deduplicated_book() {
+        // The general path, spelled out: drop empty levels, sort worst to best (stable), keep
+        // the last size listed for a price.
+        fn expected(src: &[Level], bids: bool) -> Vec<Level> {
+            let mut v: Vec<Level> = src.iter().copied().filter(|l| !l.lots.is_zero()).collect();
+            v.sort_by(|a, b| {
+                if bids {
+                    a.price.cmp(&b.price)
+                } else {
+                    b.price.cmp(&a.price)
+                }
+            });
+            let mut out: Vec<Level> = Vec::new();
+            for l in v {
+                match out.last_mut() {
+                    Some(last) if last.price == l.price => *last = l,
+                    _ => out.push(l),
+                }
+            }
+            out.reverse();
+            out
+        }
+        let mut rng = 11u64;
+        let mut next = |n: u64| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (rng >> 33) % n
+        };
+        let mut book = OrderBook::new();
+        for _ in 0..2_000 {
+            let len = next(12) as usize;
+            let mut levels: Vec<Level> = (0..len)
+                .map(|_| Level::new(100 + next(15), next(4)))
+                .collect();
+            match next(3) {
+                0 => levels.sort_by_key(|l| l.price),
+                1 => levels.sort_by_key(|l| std::cmp::Reverse(l.price)),
+                _ => {}
+            }
+            book.replace(&levels, &levels, Timestamp(1));
+            assert_eq!(
+                book.bids().copied().collect::<Vec<_>>(),
+                expected(&levels, true)
+            );
+            assert_eq!(
+                book.asks().copied().collect::<Vec<_>>(),
+                expected(&levels, false)
+            );
+        }
     }
 
     #[test]

@@ -31,6 +31,13 @@
 //! an off-grid public trade (a print off the grid — a liquidation or settlement — says nothing
 //! about the book).
 //!
+//! **Speed.** An `orderbook` push — the frame a market maker reacts to — of the shape Kana sends
+//! is read by a one-pass byte scanner (`scan_orderbook`) instead of serde, and plain decimals
+//! convert to lots and ticks with integer arithmetic; anything unusual falls back to the serde
+//! path and the exact decimal conversions, which decide and word every error. Both paths give
+//! identical events and errors (tests compare them, on damaged frames too). `benches/decode.rs`
+//! times every topic.
+//!
 //! ```
 //! use perpbot::model::{Event, Timestamp};
 //! use perpbot::venue::kana::decode::{builtin_specs, KanaDecoder, KanaUnits};
@@ -70,9 +77,9 @@ use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
 use super::wire::{
-    MarketInfo, Num, NumError, RestEnvelope, WireBestPrice, WireError, WireFunding, WireLevel,
-    WireOpenOrder, WireOrderHistory, WireOrderStatus, WirePosition, WireShape, WireTrade,
-    WsEnvelope,
+    Flag, MarketInfo, Num, NumError, RestEnvelope, WireBestPrice, WireError, WireFunding,
+    WireLevel, WireOpenOrder, WireOrderHistory, WireOrderStatus, WirePosition, WireShape,
+    WireTrade, WsEnvelope,
 };
 use crate::model::{
     BestPrice, BookUpdate, BookUpdateKind, Direction, Event, Fill, FundingRate, Level, Liquidity,
@@ -458,6 +465,353 @@ where
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fast path for `orderbook` pushes
+// ---------------------------------------------------------------------------------------------
+
+/// Where a value sits in the frame: the content of a JSON string without escapes, or a number
+/// literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+    string: bool,
+}
+
+impl Span {
+    /// The value as the serde path would hand it over.
+    fn num(self, frame: &str) -> Option<Num<'_>> {
+        let text = frame.get(self.start..self.end)?;
+        Some(if self.string {
+            Num::from_str_value(text)
+        } else {
+            Num::from_raw_json(text)
+        })
+    }
+}
+
+/// One orderbook level as located by [`Scanner::level`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RawLevel {
+    is_ask: bool,
+    price: Span,
+    size: Span,
+    market_id: Span,
+    last_updated: Option<Span>,
+}
+
+impl RawLevel {
+    fn wire(self, frame: &str) -> Option<WireLevel<'_>> {
+        Some(WireLevel {
+            is_ask: Flag(self.is_ask),
+            price: self.price.num(frame)?,
+            size: self.size.num(frame)?,
+            market_id: self.market_id.num(frame)?,
+            last_updated: match self.last_updated {
+                Some(span) => Some(span.num(frame)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Length of the string content at the start of `rest`: bytes up to the first `"`, `\\` or
+/// control character (which of them it is, the caller checks). Eight bytes at a time.
+fn string_len(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = rest.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A high bit set in each byte that is zero after the xor (equal to `"` or `\\`) or
+        // below 0x20; bits above the lowest may be spurious, the lowest never is.
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let hits = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    rest.get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|n| i + n)
+}
+
+/// A byte cursor over a frame for [`scan_orderbook`]. Every method returns `None` (or `false`)
+/// at the first byte it does not expect.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skip whitespace, then consume `c`.
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Skip whitespace, then consume `word` if it is next.
+    fn word(&mut self, word: &[u8]) -> bool {
+        self.ws();
+        let found = self.b.get(self.i..self.i + word.len()) == Some(word);
+        if found {
+            self.i += word.len();
+        }
+        found
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<Span> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let end = start + string_len(self.b.get(start..)?)?;
+        if self.b.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.i = end + 1;
+        Some(Span {
+            start,
+            end,
+            string: true,
+        })
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    /// A number literal, by the JSON grammar.
+    fn number(&mut self) -> Option<Span> {
+        self.ws();
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        Some(Span {
+            start,
+            end: self.i,
+            string: false,
+        })
+    }
+
+    /// A string or a number.
+    fn num(&mut self) -> Option<Span> {
+        self.ws();
+        match self.peek()? {
+            b'"' => self.string(),
+            _ => self.number(),
+        }
+    }
+
+    /// Skip the scalar value of a key the level does not use (objects and arrays: `None`).
+    fn skip_scalar(&mut self) -> Option<()> {
+        self.ws();
+        let ok = match self.peek()? {
+            b'"' => self.string().is_some(),
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            _ => self.number().is_some(),
+        };
+        ok.then_some(())
+    }
+
+    /// After a member: `,` (more follow, `true`) or `close` (done, `false`).
+    fn next_member(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        match c {
+            b',' => Some(true),
+            c if c == close => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Consume `bytes` if they come next, exactly.
+    fn exact(&mut self, bytes: &[u8]) -> Option<()> {
+        let found = self.b.get(self.i..self.i + bytes.len()) == Some(bytes);
+        found.then(|| self.i += bytes.len())
+    }
+
+    /// The rest of a level (after `{`) laid out exactly as Kana sends it — the five keys in
+    /// alphabetical order, no other key, no whitespace between members — read without looking
+    /// keys up. `None` (the caller then rewinds and reads the record generically) for any other
+    /// layout; what it accepts, [`Scanner::level`] would read to the same values.
+    fn level_as_sent(&mut self) -> Option<RawLevel> {
+        self.exact(br#""is_ask":"#)?;
+        let is_ask = if self.exact(b"true").is_some() {
+            true
+        } else {
+            self.exact(b"false")?;
+            false
+        };
+        self.exact(br#","last_updated":"#)?;
+        let last_updated = if self.exact(b"null").is_some() {
+            None
+        } else {
+            Some(self.num()?)
+        };
+        self.exact(br#","market_id":"#)?;
+        let market_id = self.num()?;
+        self.exact(br#","price":"#)?;
+        let price = self.num()?;
+        self.exact(br#","size":"#)?;
+        let size = self.num()?;
+        self.exact(b"}")?;
+        Some(RawLevel {
+            is_ask,
+            price,
+            size,
+            market_id,
+            last_updated,
+        })
+    }
+
+    /// One level record: the fields [`WireLevel`] reads, each once, in any order; other keys
+    /// only with scalar values.
+    fn level(&mut self, frame: &str) -> Option<RawLevel> {
+        self.eat(b'{')?;
+        let start = self.i;
+        if let Some(level) = self.level_as_sent() {
+            return Some(level);
+        }
+        self.i = start;
+        let mut is_ask = None;
+        let (mut price, mut size, mut market_id) = (None, None, None);
+        let mut last_updated: Option<Option<Span>> = None;
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            match frame.get(key.start..key.end)? {
+                "is_ask" if is_ask.is_none() => {
+                    is_ask = Some(if self.word(b"true") {
+                        true
+                    } else if self.word(b"false") {
+                        false
+                    } else {
+                        return None;
+                    });
+                }
+                "price" if price.is_none() => price = Some(self.num()?),
+                "size" if size.is_none() => size = Some(self.num()?),
+                "market_id" if market_id.is_none() => market_id = Some(self.num()?),
+                "last_updated" if last_updated.is_none() => {
+                    last_updated = Some(if self.word(b"null") {
+                        None
+                    } else {
+                        Some(self.num()?)
+                    });
+                }
+                "is_ask" | "price" | "size" | "market_id" | "last_updated" => return None,
+                _ => self.skip_scalar()?,
+            }
+            if !self.next_member(b'}')? {
+                break;
+            }
+        }
+        Some(RawLevel {
+            is_ask: is_ask?,
+            price: price?,
+            size: size?,
+            market_id: market_id?,
+            last_updated: last_updated.flatten(),
+        })
+    }
+}
+
+/// Decode an `orderbook` push of the common shape — `{"data": [levels], "message":
+/// "orderbook"}` (either order) whose levels hold strings without escapes, numbers, booleans
+/// and `null` only — in one pass over the bytes, each level handed to
+/// [`Frame::orderbook_level`] as soon as it is read. `None` for anything else (other topics,
+/// escapes, nesting, duplicate or missing fields, invalid JSON) and for a level that does not
+/// convert: the caller then throws away what was emitted and the serde path decides, and words
+/// any error. On `Some`, the serde path would have read exactly these values (tests compare the
+/// two on samples, edge cases and thousands of damaged frames).
+fn scan_orderbook(frame: &str, fr: &mut Frame<'_>) -> Option<()> {
+    let mut sc = Scanner {
+        b: frame.as_bytes(),
+        i: 0,
+    };
+    sc.eat(b'{')?;
+    let (mut data, mut message) = (false, false);
+    loop {
+        let key = sc.string()?;
+        sc.eat(b':')?;
+        match frame.get(key.start..key.end)? {
+            "data" if !data => {
+                data = true;
+                sc.eat(b'[')?;
+                sc.ws();
+                if sc.peek()? == b']' {
+                    sc.i += 1;
+                } else {
+                    loop {
+                        let level = sc.level(frame)?.wire(frame)?;
+                        fr.orderbook_level(level).ok()?;
+                        if !sc.next_member(b']')? {
+                            break;
+                        }
+                    }
+                }
+            }
+            "message" if !message => {
+                message = true;
+                let topic = sc.string()?;
+                if frame.get(topic.start..topic.end)? != "orderbook" {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        if !sc.next_member(b'}')? {
+            break;
+        }
+    }
+    sc.ws();
+    (data && message && sc.i == sc.b.len()).then_some(())
+}
+
 /// The hypothesis of reference §8.1 \[INF\]: odd codes act on the long side, even on the short
 /// side; 1–4 open or increase, 5–8 decrease or close. Only parity and codes 1/2/4/7 have direct
 /// support. Codes 0 and ≥ 9 are unknown.
@@ -589,13 +943,140 @@ impl<K: Copy + Eq + Hash> Seen<K> {
 #[derive(Debug)]
 struct Markets {
     specs: Vec<MarketSpec>,
+    /// `grids[i]` is `specs[i]`'s grid for the fast conversions.
+    grids: Vec<Option<Grid>>,
     units: KanaUnits,
 }
 
 impl Markets {
-    fn get(&self, id: u64) -> Option<&MarketSpec> {
-        self.specs.iter().find(|s| s.id.0 == id)
+    fn new(specs: Vec<MarketSpec>, units: KanaUnits) -> Markets {
+        let grids = specs.iter().map(Grid::of).collect();
+        Markets {
+            specs,
+            grids,
+            units,
+        }
     }
+
+    fn get(&self, id: u64) -> Option<(&MarketSpec, Option<&Grid>)> {
+        let i = self.specs.iter().position(|s| s.id.0 == id)?;
+        Some((
+            self.specs.get(i)?,
+            self.grids.get(i).and_then(Option::as_ref),
+        ))
+    }
+}
+
+/// A market's grid as reduced integer ratios, for the fast path of the conversions every level
+/// and fill needs: a plain decimal `m · 10^-s` is `m · tick_num / (10^s · tick_den)` ticks and
+/// `m · lot_num / (10^s · lot_den)` lots — the arithmetic of [`MarketSpec::price_to_ticks`] and
+/// [`MarketSpec::size_to_lots`] with [`Rounding::Exact`], with the market's constant factors
+/// multiplied and reduced once instead of per value, and no [`Decimal`] in between. Whatever
+/// the fast path cannot do exactly (a remainder, an overflow, a form other than plain digits)
+/// goes through those functions, which also word the errors, so results and errors are the same
+/// either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grid {
+    tick_num: u128,
+    tick_den: u128,
+    lot_num: u128,
+    lot_den: u128,
+}
+
+impl Grid {
+    /// `None` when a factor does not fit (no fast path for that market; never for Kana's).
+    fn of(spec: &MarketSpec) -> Option<Grid> {
+        let pow10 = |e: u32| 10u128.checked_pow(e);
+        let (tick_num, tick_den) = reduce(
+            u128::from(spec.lot_size).checked_mul(pow10(spec.quote_decimals)?)?,
+            u128::from(spec.tick_size).checked_mul(pow10(spec.base_decimals)?)?,
+        )?;
+        let (lot_num, lot_den) = reduce(pow10(spec.base_decimals)?, u128::from(spec.lot_size))?;
+        Some(Grid {
+            tick_num,
+            tick_den,
+            lot_num,
+            lot_den,
+        })
+    }
+}
+
+/// `num / den` in lowest terms; `None` for a zero denominator.
+fn reduce(num: u128, den: u128) -> Option<(u128, u128)> {
+    let (mut a, mut b) = (num, den);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    (den != 0 && a != 0).then(|| (num / a, den / a))
+}
+
+/// `text` as a plain non-negative decimal `m · 10^-s` (`digits[.digits]`, at most 19
+/// significant digits, at most 28 fractional ones — what `Num::decimal` reads exactly); `None`
+/// for anything else (signs, exponents, spaces, longer numbers), which the slow path handles.
+fn plain_decimal(text: &str) -> Option<(u64, u32)> {
+    let mut m = 0u64;
+    let (mut int_digits, mut scale, mut dot) = (0u32, 0u32, false);
+    for &b in text.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                if dot {
+                    scale += 1;
+                } else {
+                    int_digits += 1;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+    }
+    (int_digits > 0 && (!dot || scale > 0) && scale <= 28).then_some((m, scale))
+}
+
+/// `text` as a plain unsigned integer (digits only) that fits `u64`; `None` otherwise (the slow
+/// path then accepts `"1000.0"`, spaces and the like, or words the error).
+fn plain_u64(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in text.as_bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Powers of ten that fit `u64`.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `m · num / (10^s · den)` when it is a whole number that fits `u64`.
+fn exact_units(m: u64, scale: u32, num: u128, den: u128) -> Option<u64> {
+    // The common case in 64 bits: every factor and both products fit.
+    if let (Ok(num), Ok(den), Some(&p)) = (
+        u64::try_from(num),
+        u64::try_from(den),
+        POW10.get(scale as usize),
+    ) && let (Some(n), Some(d)) = (m.checked_mul(num), p.checked_mul(den))
+    {
+        return (n % d == 0).then_some(n / d);
+    }
+    let n = u128::from(m).checked_mul(num)?;
+    let d = 10u128.checked_pow(scale)?.checked_mul(den)?;
+    if n % d != 0 {
+        return None;
+    }
+    u64::try_from(n / d).ok()
 }
 
 /// Conversions of one record's values, with errors naming topic and field.
@@ -603,6 +1084,7 @@ impl Markets {
 struct Conv<'s> {
     topic: Topic,
     spec: &'s MarketSpec,
+    grid: Option<&'s Grid>,
     raw: bool,
 }
 
@@ -629,7 +1111,12 @@ impl Conv<'_> {
     /// A size: lots on the raw host, human coins (exactly on the lot grid) otherwise.
     fn lots(&self, field: &str, n: Num<'_>) -> Result<Lots, DecodeError> {
         if self.raw {
-            return self.num(field, n, n.u64()).map(Lots);
+            return u64_of(self.topic, field, n).map(Lots);
+        }
+        if let (Some(g), Some((m, scale))) = (self.grid, plain_decimal(n.text()))
+            && let Some(lots) = exact_units(m, scale, g.lot_num, g.lot_den)
+        {
+            return Ok(Lots(lots));
         }
         let d = self.decimal(field, n)?;
         self.spec
@@ -640,7 +1127,12 @@ impl Conv<'_> {
     /// A price on the grid: ticks on the raw host, human (exactly on the tick grid) otherwise.
     fn ticks(&self, field: &str, n: Num<'_>) -> Result<Ticks, DecodeError> {
         if self.raw {
-            return self.num(field, n, n.u64()).map(Ticks);
+            return u64_of(self.topic, field, n).map(Ticks);
+        }
+        if let (Some(g), Some((m, scale))) = (self.grid, plain_decimal(n.text()))
+            && let Some(ticks) = exact_units(m, scale, g.tick_num, g.tick_den)
+        {
+            return Ok(Ticks(ticks));
         }
         let d = self.decimal(field, n)?;
         self.spec
@@ -703,6 +1195,11 @@ fn fill_price(
     if conv.raw {
         return conv.ticks("price", n).map(|t| (t, None));
     }
+    if let (Some(g), Some((m, scale))) = (conv.grid, plain_decimal(n.text()))
+        && let Some(ticks) = exact_units(m, scale, g.tick_num, g.tick_den)
+    {
+        return Ok((Ticks(ticks), None));
+    }
     let refused = |e: &UnitError| error(conv.topic, "price", n.text(), unit_reason(e));
     let d = conv.decimal("price", n)?;
     match conv.spec.price_to_ticks(d, Rounding::Exact) {
@@ -735,10 +1232,7 @@ fn ts_of(topic: Topic, field: &str, n: Option<Num<'_>>) -> Result<Option<Timesta
     match n {
         None => Ok(None),
         // Unix seconds [DOC]; string (old host) or number (new host).
-        Some(n) => n
-            .u64()
-            .map(|s| Some(Timestamp::from_secs(s)))
-            .map_err(|e| error(topic, field, n.text(), e)),
+        Some(n) => u64_of(topic, field, n).map(|s| Some(Timestamp::from_secs(s))),
     }
 }
 
@@ -747,6 +1241,9 @@ fn u128_of(topic: Topic, field: &str, n: Num<'_>) -> Result<u128, DecodeError> {
 }
 
 fn u64_of(topic: Topic, field: &str, n: Num<'_>) -> Result<u64, DecodeError> {
+    if let Some(v) = plain_u64(n.text()) {
+        return Ok(v);
+    }
     n.u64().map_err(|e| error(topic, field, n.text(), e))
 }
 
@@ -767,6 +1264,9 @@ pub struct KanaDecoder {
     issues: Vec<RecordIssue>,
     issues_seen: Seen<u64>,
     pending_issues: HashSet<u64>,
+    /// Whether the fast path is tried (always, except in tests that compare it with the serde
+    /// path).
+    fast_path: bool,
 }
 
 /// Per-frame decoding state: borrowed pieces of the decoder.
@@ -796,7 +1296,7 @@ impl KanaDecoder {
             spec.validate().map_err(WireError::InvalidSpec)?;
         }
         Ok(KanaDecoder {
-            markets: Markets { specs, units },
+            markets: Markets::new(specs, units),
             since: None,
             stats: DecodeStats::default(),
             fills_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
@@ -809,6 +1309,7 @@ impl KanaDecoder {
             issues: Vec::new(),
             issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
             pending_issues: HashSet::new(),
+            fast_path: true,
         })
     }
 
@@ -908,6 +1409,11 @@ impl KanaDecoder {
 
     /// Route and decode into `self.scratch`; returns the topic and the count of skipped records.
     fn decode_frame(&mut self, frame: &str, now: Timestamp) -> (Topic, Result<u64, DecodeError>) {
+        if self.fast_path
+            && let Some(skipped) = self.fast_orderbook(frame, now)
+        {
+            return (Topic::Orderbook, Ok(skipped));
+        }
         let env: WsEnvelope = match serde_json::from_str(frame) {
             Ok(env) => env,
             Err(e) => {
@@ -959,15 +1465,48 @@ impl KanaDecoder {
     }
 }
 
+impl KanaDecoder {
+    /// The orderbook fast path ([`scan_orderbook`]): the frame is read once and its levels go
+    /// through the same [`Frame::orderbook_level`] as the serde path's. `None` — with nothing
+    /// left behind — when the frame is not of the common shape or a level does not convert; the
+    /// serde path then decodes it (or words its error) as it always did.
+    fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<u64> {
+        let mut fr = Frame {
+            topic: Topic::Orderbook,
+            now,
+            since: self.since,
+            markets: &self.markets,
+            fills_seen: &self.fills_seen,
+            orders_seen: &self.orders_seen,
+            trades_seen: &self.trades_seen,
+            pending_fills: &mut self.pending_fills,
+            pending_orders: &mut self.pending_orders,
+            pending_trades: &mut self.pending_trades,
+            out: &mut self.scratch,
+            issues: &mut self.issues,
+            issues_seen: &self.issues_seen,
+            pending_issues: &mut self.pending_issues,
+            skipped: 0,
+        };
+        if scan_orderbook(frame, &mut fr).is_none() {
+            self.scratch.clear();
+            return None;
+        }
+        fr.orderbook_done();
+        Some(fr.skipped)
+    }
+}
+
 impl<'d> Frame<'d> {
     /// The record's market and its conversions; `None` (counted as skipped) for unknown markets.
     fn market(&mut self, id: Num<'_>) -> Result<Option<Conv<'d>>, DecodeError> {
         let id = u64_of(self.topic, "market_id", id)?;
         let markets = self.markets;
         match markets.get(id) {
-            Some(spec) => Ok(Some(Conv {
+            Some((spec, grid)) => Ok(Some(Conv {
                 topic: self.topic,
                 spec,
+                grid,
                 raw: markets.units.is_raw(spec.id),
             })),
             None => {
@@ -989,55 +1528,62 @@ impl<'d> Frame<'d> {
     /// documented), so each market in the frame becomes one snapshot. A push with no levels
     /// names no market and cannot be attributed, so it emits nothing (\[INF\]).
     fn orderbook(&mut self, data: &str) -> Result<(), DecodeError> {
-        let topic = self.topic;
-        for_each_record::<WireLevel, _>(topic, data, |lv| {
-            let Some(conv) = self.market(lv.market_id)? else {
-                return Ok(());
-            };
-            let market = conv.spec.id;
-            let level = Level {
-                price: conv.ticks("price", lv.price)?,
-                lots: conv.lots("size", lv.size)?,
-            };
-            let ts = ts_of(topic, "last_updated", lv.last_updated)?;
-            let existing = self
-                .out
-                .iter()
-                .position(|e| matches!(e, Event::Book(b) if b.market == market));
-            let idx = match existing {
-                Some(idx) => idx,
-                None => {
-                    self.out.push(Event::Book(BookUpdate {
-                        market,
-                        kind: BookUpdateKind::Snapshot,
-                        // Room for a typical push (the docs' sample has 9 asks, 10 bids)
-                        // without regrowing per level.
-                        bids: Vec::with_capacity(16),
-                        asks: Vec::with_capacity(16),
-                        ts: Timestamp(0),
-                    }));
-                    self.out.len() - 1
-                }
-            };
-            if let Some(Event::Book(book)) = self.out.get_mut(idx) {
-                if let Some(ts) = ts {
-                    book.ts = book.ts.max(ts);
-                }
-                if lv.is_ask.0 {
-                    book.asks.push(level);
-                } else {
-                    book.bids.push(level);
-                }
+        for_each_record::<WireLevel, _>(self.topic, data, |lv| self.orderbook_level(lv))?;
+        self.orderbook_done();
+        Ok(())
+    }
+
+    /// One level of an `orderbook` push, added to its market's snapshot.
+    fn orderbook_level(&mut self, lv: WireLevel<'_>) -> Result<(), DecodeError> {
+        let Some(conv) = self.market(lv.market_id)? else {
+            return Ok(());
+        };
+        let market = conv.spec.id;
+        let level = Level {
+            price: conv.ticks("price", lv.price)?,
+            lots: conv.lots("size", lv.size)?,
+        };
+        let ts = ts_of(self.topic, "last_updated", lv.last_updated)?;
+        let existing = self
+            .out
+            .iter()
+            .position(|e| matches!(e, Event::Book(b) if b.market == market));
+        let idx = match existing {
+            Some(idx) => idx,
+            None => {
+                self.out.push(Event::Book(BookUpdate {
+                    market,
+                    kind: BookUpdateKind::Snapshot,
+                    // Room for a typical push (the docs' sample has 9 asks, 10 bids)
+                    // without regrowing per level.
+                    bids: Vec::with_capacity(16),
+                    asks: Vec::with_capacity(16),
+                    ts: Timestamp(0),
+                }));
+                self.out.len() - 1
             }
-            Ok(())
-        })?;
+        };
+        if let Some(Event::Book(book)) = self.out.get_mut(idx) {
+            if let Some(ts) = ts {
+                book.ts = book.ts.max(ts);
+            }
+            if lv.is_ask.0 {
+                book.asks.push(level);
+            } else {
+                book.bids.push(level);
+            }
+        }
+        Ok(())
+    }
+
+    /// After the last level: snapshots whose levels carried no time get the receive time.
+    fn orderbook_done(&mut self) {
         for e in self.out.iter_mut() {
             match e {
                 Event::Book(b) if b.ts == Timestamp(0) => b.ts = self.now,
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// `positions`: a full snapshot of the profile's positions in configured markets (an empty
@@ -2487,6 +3033,271 @@ mod tests {
             r#"{"data":{"bestBidPrice":5.518,"bestAskPrice":5.523},"message":"bestPrice"}"#;
         assert!(decode_ok(&mut d, no_market).is_empty());
         assert_eq!(d.stats().topic(Topic::BestPrice).skipped, 1);
+    }
+
+    /// The old conversions, without the fast path: what `Conv` must still return.
+    fn slow_units(spec: &MarketSpec, text: &str) -> (Option<Ticks>, Option<Lots>, Option<u64>) {
+        let n = Num::from_str_value(text);
+        let d = n.decimal().ok();
+        (
+            d.and_then(|d| spec.price_to_ticks(d, Rounding::Exact).ok()),
+            d.and_then(|d| spec.size_to_lots(d, Rounding::Exact).ok()),
+            n.u64().ok(),
+        )
+    }
+
+    fn fast_units(spec: &MarketSpec, text: &str) -> (Option<Ticks>, Option<Lots>, Option<u64>) {
+        let grid = Grid::of(spec);
+        let conv = Conv {
+            topic: Topic::Orderbook,
+            spec,
+            grid: grid.as_ref(),
+            raw: false,
+        };
+        let n = Num::from_str_value(text);
+        (
+            conv.ticks("price", n).ok(),
+            conv.lots("size", n).ok(),
+            u64_of(Topic::Orderbook, "market_id", n).ok(),
+        )
+    }
+
+    #[test]
+    fn fast_conversions_agree_with_the_exact_decimal_path() {
+        let mut specs = crate::sim::market::testnet_markets();
+        specs.push(MarketSpec {
+            lot_size: 3,
+            tick_size: 7,
+            base_decimals: 0,
+            quote_decimals: 18,
+            ..apt_like(9)
+        });
+        let fixed = [
+            "5.518",
+            "5.5180",
+            "05.518",
+            "5",
+            "5.",
+            ".5",
+            "-5.518",
+            "-0",
+            "0",
+            "0.000",
+            "5.5181",
+            "1e3",
+            "1E-3",
+            " 5.518",
+            "5.518 ",
+            "+5",
+            "1_000",
+            "",
+            ".",
+            "5..1",
+            "11.851",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "0.0000000000000000000000000001",
+            "0.00000000000000000000000000010",
+            "1234567890123456789.5",
+            "1844674407370955161.5",
+            "100000",
+            "115300",
+            "0.0001",
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut random = Vec::new();
+        for _ in 0..20_000 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let digits = 1 + (rng >> 59) as usize % 21;
+            let m: String = (0..digits)
+                .map(|i| char::from(b'0' + ((rng >> (i % 16 * 4)) % 10) as u8))
+                .collect();
+            let scale = (rng >> 40) as usize % 31;
+            let text = if scale == 0 || scale >= m.len() {
+                format!("{m}.{}", "0".repeat(scale % 3 + 1))
+            } else {
+                format!("{}.{}", &m[..m.len() - scale], &m[m.len() - scale..])
+            };
+            random.push(text);
+        }
+        for spec in &specs {
+            for text in fixed
+                .iter()
+                .copied()
+                .chain(random.iter().map(String::as_str))
+            {
+                assert_eq!(
+                    fast_units(spec, text),
+                    slow_units(spec, text),
+                    "market {} text {text:?}",
+                    spec.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_conversions_report_the_same_errors() {
+        let spec = MarketSpec::kana_apt_testnet();
+        let grid = Grid::of(&spec);
+        let conv = Conv {
+            topic: Topic::Orderbook,
+            spec: &spec,
+            grid: grid.as_ref(),
+            raw: false,
+        };
+        let slow = Conv { grid: None, ..conv };
+        for text in ["5.5185", "-1", "abc", "1e400", "5."] {
+            let n = Num::from_str_value(text);
+            assert_eq!(conv.ticks("price", n), slow.ticks("price", n), "{text}");
+            assert_eq!(conv.lots("size", n), slow.lots("size", n), "{text}");
+        }
+    }
+
+    #[test]
+    fn string_len_stops_at_the_first_quote_backslash_or_control_character() {
+        let slow = |s: &[u8]| s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let mut rng = 7u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        rng = rng
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        match (rng >> 33) % 12 {
+                            0 => b'"',
+                            1 => b'\\',
+                            2 => (rng >> 40) as u8 % 0x20,
+                            3 => 0x80 | (rng >> 40) as u8,
+                            4 => 0x7f,
+                            _ => b' ' + (rng >> 40) as u8 % 95,
+                        }
+                    })
+                    .collect();
+                assert_eq!(string_len(&s), slow(&s), "{s:?}");
+            }
+        }
+    }
+
+    /// What a decoder makes of `frame`: the result, the events and the counters.
+    fn outcome(
+        mut d: KanaDecoder,
+        frame: &str,
+    ) -> (Result<usize, DecodeError>, Vec<Event>, DecodeStats) {
+        let mut out = Vec::new();
+        let r = d.decode(frame, Timestamp::from_secs(42), &mut out);
+        (r, out, d.stats().clone())
+    }
+
+    /// The orderbook fast path must give exactly what the serde path gives, errors included.
+    fn same_as_serde(frame: &str) {
+        let mut slow = decoder();
+        slow.fast_path = false;
+        assert_eq!(
+            outcome(decoder(), frame),
+            outcome(slow, frame),
+            "frame {frame}"
+        );
+    }
+
+    fn book_frame(levels: &[(bool, &str, &str)]) -> String {
+        let recs: Vec<String> = levels
+            .iter()
+            .map(|(ask, p, s)| {
+                format!(r#"{{"is_ask":{ask},"last_updated":1746177751,"market_id":"1338","price":"{p}","size":"{s}"}}"#)
+            })
+            .collect();
+        format!(r#"{{"data":[{}],"message":"orderbook"}}"#, recs.join(","))
+    }
+
+    #[test]
+    fn orderbook_fast_path_takes_the_common_shape_and_matches_the_serde_path() {
+        let canonical = book_frame(&[
+            (true, "5.523", "169.320"),
+            (true, "5.524", "1"),
+            (false, "5.521", "174.998"),
+            (false, "5.52", "0.001"),
+        ]);
+        let common = [
+            canonical.clone(),
+            G2_ORDERBOOK.to_owned(),
+            // message first, whitespace everywhere, keys reordered, extra scalar keys
+            " \n{ \"message\" : \"orderbook\" ,\r\n \"data\" : [ { \"size\" : \"1.5\" , \"price\" : 5.5 , \"is_ask\" : false , \"market_id\" : 1338 , \"extra\" : null , \"n\" : -1.5e-3 , \"t\" : true , \"u\" : \"x\" } ] } \t".to_owned(),
+            // last_updated null or absent: the receive time
+            r#"{"data":[{"is_ask":true,"last_updated":null,"market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook"}"#.to_owned(),
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook"}"#.to_owned(),
+            // levels of an unknown market are skipped and counted
+            r#"{"data":[{"is_ask":true,"market_id":"7","price":"5.5","size":"1"},{"is_ask":false,"market_id":"1338","price":"5.4","size":"1"}],"message":"orderbook"}"#.to_owned(),
+            // two markets, two snapshots
+            r#"{"data":[{"is_ask":true,"market_id":"396","price":"6036","size":"1"},{"is_ask":false,"market_id":"1338","price":"5.4","size":"1"}],"message":"orderbook"}"#.to_owned(),
+            r#"{"data":[],"message":"orderbook"}"#.to_owned(),
+        ];
+        for frame in &common {
+            let mut d = decoder();
+            assert!(
+                d.fast_orderbook(frame, Timestamp(0)).is_some(),
+                "fast path taken: {frame}"
+            );
+            same_as_serde(frame);
+        }
+        // Everything else falls back to the serde path, with the same outcome.
+        let others = [
+            r#"{"data":[{"is_ask":"true","market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5\u0030","size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1","x":{"y":[1]}}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","price":"5.6","size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":null,"size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":01,"size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook"} x"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook""#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook","data":[]}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}],"message":"orderbook","id":1}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}]}"#,
+            r#"{"data":null,"message":"orderbook"}"#,
+            r#"{"data":{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"},"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"}],"message":"positions"}"#,
+            "{\"data\":[{\"is_ask\":true,\"market_id\":\"1338\",\"price\":\"5.5\t\",\"size\":\"1\"}],\"message\":\"orderbook\"}",
+        ];
+        for frame in others {
+            let mut d = decoder();
+            assert!(d.fast_orderbook(frame, Timestamp(0)).is_none(), "{frame}");
+            assert!(d.scratch.is_empty(), "nothing left behind: {frame}");
+            same_as_serde(frame);
+        }
+        // A level that does not convert (off the grid): the serde path words the error.
+        same_as_serde(
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"},{"is_ask":true,"market_id":"1338","price":"5.5005","size":"1"}],"message":"orderbook"}"#,
+        );
+        // Random damage to a valid frame: whatever it becomes, both paths agree.
+        let alphabet = br#"{}[]",:0123456789.-+eE tfnaulrs_x\"#;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (rng >> 33) as usize
+        };
+        for _ in 0..5_000 {
+            let mut bytes = canonical.clone().into_bytes();
+            for _ in 0..1 + next() % 3 {
+                let at = next() % bytes.len();
+                let c = alphabet[next() % alphabet.len()];
+                match next() % 3 {
+                    0 => bytes[at] = c,
+                    1 => bytes.insert(at, c),
+                    _ => {
+                        bytes.remove(at);
+                    }
+                }
+            }
+            let frame = String::from_utf8(bytes).expect("ASCII");
+            same_as_serde(&frame);
+        }
     }
 
     #[test]
