@@ -257,6 +257,7 @@ impl State {
         if let Some(v) = order.venue_id {
             self.by_venue_id.insert(v, id);
         }
+        self.set_live(id, order.status.is_live());
         self.orders.insert(id, order);
     }
 
@@ -489,6 +490,7 @@ impl State {
             OrderStatus::PartiallyFilled
         };
         self.by_venue_id.insert(info.venue_id, id);
+        self.set_live(id, o.status.is_live());
         self.orders.insert(id, o);
         id
     }
