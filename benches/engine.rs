@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use criterion::{Criterion, Throughput, criterion_group};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine, EngineConfig, RunSummary};
 use perpbot::model::{BookUpdateKind, Event, Lots, MarketSpec, Side, Ticks, Timestamp};
@@ -200,6 +200,7 @@ fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(SOURCE_EVENTS));
     group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
     group.bench_function("paper_market_maker_20k_source_events", |b| {
         b.iter_custom(|iters| {
             (0..iters)

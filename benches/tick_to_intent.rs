@@ -13,6 +13,9 @@
 //!    an approved replace, its new orders tracked in the state — the intent is then ready for the
 //!    executor.
 //!
+//! The account starts long 2 APT at 5.500 (an inventory the quotes lean against, and PnL that
+//! the risk and drawdown checks recompute on every tick) with a funding rate set.
+//!
 //! Not timed: building the frame (a mid walk, one tick of 100 ms each) and what the executor and
 //! the venue would do afterwards (cancels confirmed, new orders acknowledged with venue ids), so
 //! the next tick sees resting quotes like a live run. The crossing from the WebSocket task to the
@@ -32,7 +35,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group};
 use futures_util::FutureExt;
 use perpbot::model::{
-    ClientOrderId, Event, Intent, MarketSpec, OrderEvent, Timestamp, TradingState, VenueOrderId,
+    ClientOrderId, Event, FundingRate, Intent, Lots, MarketSpec, OrderEvent, Position,
+    PositionSide, PositionUpdate, Timestamp, TradingState, VenueOrderId,
 };
 use perpbot::report::PerformanceTracker;
 use perpbot::risk::{Approved, RiskEngine};
@@ -40,8 +44,9 @@ use perpbot::state::State;
 use perpbot::strategies::market_maker::MarketMaker;
 use perpbot::strategy::{Context, Outbox, Strategy};
 use perpbot::venue::kana::decode::{KanaDecoder, KanaUnits};
+use rust_decimal::Decimal;
 
-use common::{APT_MID_TICKS, Lcg, T0_SECS, drive};
+use common::{APT, APT_MID_TICKS, Lcg, T0_SECS, drive};
 
 /// Simulated time between two orderbook pushes.
 const TICK: Duration = Duration::from_millis(100);
@@ -84,7 +89,7 @@ impl Pipeline {
         }
         // on_start only sets its requote timer; timers are not part of this path.
         outbox.timers.clear();
-        Pipeline {
+        let mut p = Pipeline {
             decoder: KanaDecoder::new(vec![spec.clone()], KanaUnits::Auto).expect("spec"),
             state,
             strategy,
@@ -98,6 +103,34 @@ impl Pipeline {
             rng: Lcg(42),
             mid: APT_MID_TICKS,
             spec,
+        };
+        // A market maker usually carries inventory, and funding moves its quotes: start long
+        // 2 APT at 5.500 with a funding rate set, so PnL, skew and funding are on the path.
+        let mut long = Position::flat(APT, PositionSide::Long, now);
+        long.lots = Lots(2_000);
+        long.entry_price = Decimal::new(55, 1);
+        long.margin = Decimal::new(55, 1);
+        long.leverage = 2;
+        p.setup_event(Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
+        p.setup_event(Event::Funding(FundingRate {
+            market: APT,
+            rate: Decimal::new(1, 4),
+            ts: now,
+        }));
+        p
+    }
+
+    /// Not timed: an account event applied and handed to the strategy, its intents approved.
+    fn setup_event(&mut self, event: Event) {
+        self.state.apply(&event);
+        let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+        drive(self.strategy.on_event(&event, &mut ctx)).expect("market_maker");
+        for intent in self.outbox.intents.drain(..) {
+            let decision = self.risk.check(intent, &self.state);
+            assert!(decision.refused.is_empty(), "{:?}", decision.refused);
         }
     }
 

@@ -77,9 +77,9 @@ use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
 use super::wire::{
-    Flag, MarketInfo, Num, NumError, RestEnvelope, WireBestPrice, WireError, WireFunding,
-    WireLevel, WireOpenOrder, WireOrderHistory, WireOrderStatus, WirePosition, WireShape,
-    WireTrade, WsEnvelope,
+    MarketInfo, Num, NumError, RestEnvelope, WireBestPrice, WireError, WireFunding, WireLevel,
+    WireOpenOrder, WireOrderHistory, WireOrderStatus, WirePosition, WireShape, WireTrade,
+    WsEnvelope,
 };
 use crate::model::{
     BestPrice, BookUpdate, BookUpdateKind, Direction, Event, Fill, FundingRate, Level, Liquidity,
@@ -478,18 +478,6 @@ struct Span {
     string: bool,
 }
 
-impl Span {
-    /// The value as the serde path would hand it over.
-    fn num(self, frame: &str) -> Option<Num<'_>> {
-        let text = frame.get(self.start..self.end)?;
-        Some(if self.string {
-            Num::from_str_value(text)
-        } else {
-            Num::from_raw_json(text)
-        })
-    }
-}
-
 /// One orderbook level as located by [`Scanner::level`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RawLevel {
@@ -498,21 +486,6 @@ struct RawLevel {
     size: Span,
     market_id: Span,
     last_updated: Option<Span>,
-}
-
-impl RawLevel {
-    fn wire(self, frame: &str) -> Option<WireLevel<'_>> {
-        Some(WireLevel {
-            is_ask: Flag(self.is_ask),
-            price: self.price.num(frame)?,
-            size: self.size.num(frame)?,
-            market_id: self.market_id.num(frame)?,
-            last_updated: match self.last_updated {
-                Some(span) => Some(span.num(frame)?),
-                None => None,
-            },
-        })
-    }
 }
 
 /// Length of the string content at the start of `rest`: bytes up to the first `"`, `\\` or
@@ -762,19 +735,21 @@ impl Scanner<'_> {
 
 /// Decode an `orderbook` push of the common shape — `{"data": [levels], "message":
 /// "orderbook"}` (either order) whose levels hold strings without escapes, numbers, booleans
-/// and `null` only — in one pass over the bytes, each level handed to
-/// [`Frame::orderbook_level`] as soon as it is read. `None` for anything else (other topics,
-/// escapes, nesting, duplicate or missing fields, invalid JSON) and for a level that does not
-/// convert: the caller then throws away what was emitted and the serde path decides, and words
-/// any error. On `Some`, the serde path would have read exactly these values (tests compare the
-/// two on samples, edge cases and thousands of damaged frames).
-fn scan_orderbook(frame: &str, fr: &mut Frame<'_>) -> Option<()> {
+/// and `null` only — in one pass over the bytes, each level converted as soon as it is read
+/// ([`Frame::orderbook_level_fast`]: the fast conversions [`Frame::orderbook_level`] tries
+/// first, and the same snapshot building). `None` for anything else (other topics, escapes,
+/// nesting, duplicate or missing fields, invalid JSON) and for a value the fast conversions do
+/// not take: the caller then throws away what was emitted and the serde path decides, and words
+/// any error. On `Some`, the serde path would have produced exactly the same events (tests
+/// compare the two on samples, edge cases and thousands of damaged frames).
+fn scan_orderbook<'d>(frame: &str, fr: &mut Frame<'d>) -> Option<()> {
     let mut sc = Scanner {
         b: frame.as_bytes(),
         i: 0,
     };
     sc.eat(b'{')?;
     let (mut data, mut message) = (false, false);
+    let mut market = None;
     loop {
         let key = sc.string()?;
         sc.eat(b':')?;
@@ -787,8 +762,8 @@ fn scan_orderbook(frame: &str, fr: &mut Frame<'_>) -> Option<()> {
                     sc.i += 1;
                 } else {
                     loop {
-                        let level = sc.level(frame)?.wire(frame)?;
-                        fr.orderbook_level(level).ok()?;
+                        let level = sc.level(frame)?;
+                        fr.orderbook_level_fast(frame, level, &mut market)?;
                         if !sc.next_member(b']')? {
                             break;
                         }
@@ -1466,10 +1441,10 @@ impl KanaDecoder {
 }
 
 impl KanaDecoder {
-    /// The orderbook fast path ([`scan_orderbook`]): the frame is read once and its levels go
-    /// through the same [`Frame::orderbook_level`] as the serde path's. `None` — with nothing
-    /// left behind — when the frame is not of the common shape or a level does not convert; the
-    /// serde path then decodes it (or words its error) as it always did.
+    /// The orderbook fast path ([`scan_orderbook`]): the frame is read once and its levels
+    /// converted on the way. `None` — with nothing left behind — when the frame is not of the
+    /// common shape or a value needs the exact decimal path; the serde path then decodes it (or
+    /// words its error) as it always did.
     fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<u64> {
         let mut fr = Frame {
             topic: Topic::Orderbook,
@@ -1538,12 +1513,68 @@ impl<'d> Frame<'d> {
         let Some(conv) = self.market(lv.market_id)? else {
             return Ok(());
         };
-        let market = conv.spec.id;
         let level = Level {
             price: conv.ticks("price", lv.price)?,
             lots: conv.lots("size", lv.size)?,
         };
         let ts = ts_of(self.topic, "last_updated", lv.last_updated)?;
+        self.push_level(conv.spec.id, lv.is_ask.0, level, ts);
+        Ok(())
+    }
+
+    /// [`Frame::orderbook_level`] for a level located by the scanner, with the fast conversions
+    /// only ([`plain_u64`], [`plain_decimal`], [`exact_units`] — what the conversions there try
+    /// first): `None` when one of them does not apply, and the frame then goes to the serde path.
+    /// `last` remembers the market of the previous level by its id text (a push names one market).
+    fn orderbook_level_fast<'f>(
+        &mut self,
+        frame: &'f str,
+        lv: RawLevel,
+        last: &mut Option<(&'f str, Option<Conv<'d>>)>,
+    ) -> Option<()> {
+        let text = |span: Span| frame.get(span.start..span.end);
+        let id_text = text(lv.market_id)?;
+        let conv = match *last {
+            Some((t, conv)) if t == id_text => conv,
+            _ => {
+                let markets = self.markets;
+                let conv = markets.get(plain_u64(id_text)?).map(|(spec, grid)| Conv {
+                    topic: self.topic,
+                    spec,
+                    grid,
+                    raw: markets.units.is_raw(spec.id),
+                });
+                *last = Some((id_text, conv));
+                conv
+            }
+        };
+        let Some(conv) = conv else {
+            self.skipped += 1;
+            return Some(());
+        };
+        let units = |span: Span, num: fn(&Grid) -> (u128, u128)| -> Option<u64> {
+            let t = text(span)?;
+            if conv.raw {
+                return plain_u64(t);
+            }
+            let (n, d) = num(conv.grid?);
+            let (m, scale) = plain_decimal(t)?;
+            exact_units(m, scale, n, d)
+        };
+        let level = Level {
+            price: Ticks(units(lv.price, |g| (g.tick_num, g.tick_den))?),
+            lots: Lots(units(lv.size, |g| (g.lot_num, g.lot_den))?),
+        };
+        let ts = match lv.last_updated {
+            Some(span) => Some(Timestamp::from_secs(plain_u64(text(span)?)?)),
+            None => None,
+        };
+        self.push_level(conv.spec.id, lv.is_ask, level, ts);
+        Some(())
+    }
+
+    /// Add a converted level to its market's snapshot (made on the market's first level).
+    fn push_level(&mut self, market: MarketId, is_ask: bool, level: Level, ts: Option<Timestamp>) {
         let existing = self
             .out
             .iter()
@@ -1567,13 +1598,12 @@ impl<'d> Frame<'d> {
             if let Some(ts) = ts {
                 book.ts = book.ts.max(ts);
             }
-            if lv.is_ask.0 {
+            if is_ask {
                 book.asks.push(level);
             } else {
                 book.bids.push(level);
             }
         }
-        Ok(())
     }
 
     /// After the last level: snapshots whose levels carried no time get the receive time.
@@ -3267,6 +3297,19 @@ mod tests {
             let mut d = decoder();
             assert!(d.fast_orderbook(frame, Timestamp(0)).is_none(), "{frame}");
             assert!(d.scratch.is_empty(), "nothing left behind: {frame}");
+            same_as_serde(frame);
+        }
+        // Values the fast conversions do not take: the serde path reads them, or words the error.
+        for frame in [
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":5.5e0,"size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":" 5.5","size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"396","price":"6036","size":"1000.0"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338.0","price":"5.5","size":"1"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1","last_updated":"1746177751.0"}],"message":"orderbook"}"#,
+            r#"{"data":[{"is_ask":true,"market_id":"1338","price":"-5.5","size":"1"}],"message":"orderbook"}"#,
+        ] {
+            let mut d = decoder();
+            assert!(d.fast_orderbook(frame, Timestamp(0)).is_none(), "{frame}");
             same_as_serde(frame);
         }
         // A level that does not convert (off the grid): the serde path words the error.
