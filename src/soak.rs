@@ -636,6 +636,8 @@ pub struct Anomalies {
     pub duplicate_fills: u64,
     /// Events of markets not configured.
     pub unknown_market_events: u64,
+    /// Venue ids an open-orders match had given to the wrong order.
+    pub misattributed_venue_ids: u64,
 }
 
 /// Orders: intents, venue orders and how they line up.
@@ -2038,6 +2040,7 @@ pub async fn run(
                 unknown_order_fills: a.unknown_order_fills,
                 duplicate_fills: a.duplicate_fills,
                 unknown_market_events: a.unknown_market_events,
+                misattributed_venue_ids: a.misattributed_venue_ids,
             };
             let at_stop = positions_of(&f.state);
             let mut state = f.state;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rust_decimal::Decimal;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::model::{
     BookUpdateKind, ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order,
@@ -25,6 +25,9 @@ pub struct Anomalies {
     pub duplicate_fills: u64,
     /// Events for markets that are not configured.
     pub unknown_market_events: u64,
+    /// Venue ids an open-orders match gave to the wrong order, found when the right order's
+    /// acknowledgement arrived (the wrong one went back to `Unknown`).
+    pub misattributed_venue_ids: u64,
 }
 
 /// Everything the bot knows. Read it through the accessors; change it only with [`State::apply`]
@@ -279,6 +282,9 @@ impl State {
         event: &OrderEvent,
     ) -> Option<Transition> {
         let now = self.now;
+        if let OrderEvent::Accepted { venue_id: Some(v) } = event {
+            self.unlink_misattributed(*v, id);
+        }
         let order = self.orders.get_mut(&id)?;
         match order.apply(event, now) {
             Ok(t) => {
@@ -297,6 +303,31 @@ impl State {
                 None
             }
         }
+    }
+
+    /// `id` is acknowledged with venue id `v`, which another live order holds: that order took
+    /// it from a guess (an open-orders match), since a request's own outcome names only its own
+    /// orders. The acknowledgement wins; the other order loses the id and goes back to
+    /// `Unknown`, for its request's resolution or reconciliation to settle.
+    fn unlink_misattributed(&mut self, v: VenueOrderId, id: ClientOrderId) {
+        let Some(&holder) = self.by_venue_id.get(&v) else {
+            return;
+        };
+        if holder == id {
+            return;
+        }
+        self.anomalies.misattributed_venue_ids += 1;
+        if let Some(other) = self.orders.get_mut(&holder)
+            && other.venue_id == Some(v)
+        {
+            error!(client_id = %holder, claimed_by = %id, venue_id = %v, status = ?other.status, "venue id guessed for the wrong order; it goes back to unknown");
+            other.venue_id = None;
+            if other.status.is_live() {
+                other.status = OrderStatus::Unknown;
+                other.updated_at = self.now;
+            }
+        }
+        self.by_venue_id.insert(v, id);
     }
 
     /// An order just got its venue id: apply the fills that arrived for that id before it did.
@@ -470,10 +501,6 @@ impl State {
         )
     }
 
-    /// Learn venue ids from the venue's list of resting orders: an order of ours that has no
-    /// venue id yet is matched by market, side, direction, price and size (Kana assigns ids on
-    /// chain and does not echo client ids). Orders missing from the list are left alone here —
-    /// deciding that they are gone is reconciliation's job, with a query, not a guess.
     /// The venue's latest complete list of our resting orders, with when it arrived.
     pub fn last_open_orders(&self) -> Option<&crate::reconcile::ReceivedOpenOrders> {
         self.last_open_orders.as_ref()
@@ -509,28 +536,60 @@ impl State {
         id
     }
 
+    /// Learn venue ids from the venue's list of resting orders: an order of ours that has no
+    /// venue id yet is matched by market, side, direction, price and size (Kana assigns ids on
+    /// chain and does not echo client ids). A match is taken only when it is certain — exactly
+    /// one unknown listed order and exactly one order of ours of that shape — because a wrong
+    /// guess gives one order another's id: its cancel then removes the other order, and the
+    /// other one's cancels are refused for ever (found by the chaos soak: an order whose submit
+    /// was still being resolved took the id of a same-priced requote placed after it). Anything
+    /// else waits for the request's own outcome. Orders missing from the list are left alone
+    /// here — deciding that they are gone is reconciliation's job, with a query, not a guess.
     fn apply_open_orders(&mut self, snapshot: &crate::model::OpenOrdersSnapshot) -> bool {
         self.last_open_orders = Some(crate::reconcile::ReceivedOpenOrders {
             market: snapshot.market,
             orders: snapshot.orders.clone(),
             received: self.now,
         });
-        for info in &snapshot.orders {
-            if self.by_venue_id.contains_key(&info.venue_id) {
-                continue;
-            }
-            let candidate = self
-                .live_orders(Some(info.market))
-                .filter(|o| o.venue_id.is_none())
-                .filter(|o| {
-                    let r = &o.request.order;
-                    r.side == info.side
-                        && r.direction == info.direction
-                        && r.price == Some(info.price)
-                        && r.lots == info.total
+        let unknown: Vec<&crate::model::OpenOrderInfo> = snapshot
+            .orders
+            .iter()
+            .filter(|i| !self.by_venue_id.contains_key(&i.venue_id))
+            .collect();
+        for info in &unknown {
+            let shape_of = |o: &Order| {
+                let r = &o.request.order;
+                r.side == info.side
+                    && r.direction == info.direction
+                    && r.price == Some(info.price)
+                    && r.lots == info.total
+            };
+            let same_listed = unknown
+                .iter()
+                .filter(|i| {
+                    i.market == info.market
+                        && i.side == info.side
+                        && i.direction == info.direction
+                        && i.price == info.price
+                        && i.total == info.total
                 })
-                .min_by_key(|o| o.created_at)
-                .map(Order::client_id);
+                .count();
+            let (first, second) = {
+                let mut candidates = self
+                    .live_orders(Some(info.market))
+                    .filter(|o| o.venue_id.is_none())
+                    .filter(|o| shape_of(o))
+                    .map(Order::client_id);
+                (candidates.next(), candidates.next())
+            };
+            let candidate = match (first, second) {
+                (Some(id), None) if same_listed == 1 => Some(id),
+                (Some(_), _) => {
+                    debug!(venue_id = %info.venue_id, listed = same_listed, "open orders: several orders of one shape; waiting for the requests' outcomes");
+                    None
+                }
+                (None, _) => None,
+            };
             if let Some(id) = candidate {
                 let event = OrderEvent::Accepted {
                     venue_id: Some(info.venue_id),
@@ -718,6 +777,100 @@ mod tests {
         assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
         s.apply(&snapshot);
         assert!(s.take_acknowledged().is_empty(), "acknowledged once");
+    }
+
+    /// A resting buy of 1000 lots at 5500 as the venue lists it.
+    fn listed(venue_id: u128) -> crate::model::OpenOrderInfo {
+        crate::model::OpenOrderInfo {
+            market: apt().id,
+            venue_id: VenueOrderId(venue_id),
+            side: Side::Buy,
+            direction: Direction::Open,
+            price: Ticks(5500),
+            total: Lots(1000),
+            remaining: Lots(1000),
+            leverage: 1,
+            updated_at: Timestamp(1),
+        }
+    }
+
+    fn open_orders(list: Vec<crate::model::OpenOrderInfo>) -> Event {
+        Event::OpenOrders(crate::model::OpenOrdersSnapshot {
+            market: None,
+            orders: list,
+            ts: Timestamp(1),
+        })
+    }
+
+    fn track_buy(s: &mut State, id: u64) {
+        s.track_new_order(OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+        });
+    }
+
+    #[test]
+    fn an_open_orders_match_is_taken_only_when_it_is_certain() {
+        // c1's submit is of unknown outcome; c2, same price and size, is on its way. The list
+        // shows one order of that shape: it could be either's, so neither takes its id.
+        let mut s = State::new(&[apt()]);
+        track_buy(&mut s, 1);
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Ambiguous);
+        track_buy(&mut s, 2);
+        s.apply(&open_orders(vec![listed(7)]));
+        assert_eq!(s.client_id_for(VenueOrderId(7)), None);
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Unknown));
+        assert_eq!(
+            s.order_status(ClientOrderId(2)),
+            Some(OrderStatus::PendingNew)
+        );
+        // c2's own acknowledgement names 7. Then a second order of that shape is listed: only
+        // c1 can be it.
+        s.apply_order_event(
+            ClientOrderId(2),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(7)),
+            },
+        );
+        s.apply(&open_orders(vec![listed(7), listed(8)]));
+        assert_eq!(s.client_id_for(VenueOrderId(8)), Some(ClientOrderId(1)));
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+        // Two unknown listed orders of one shape and one candidate: no guess either.
+        let mut s = State::new(&[apt()]);
+        track_buy(&mut s, 1);
+        s.apply(&open_orders(vec![listed(7), listed(8)]));
+        assert_eq!(s.order(ClientOrderId(1)).unwrap().venue_id, None);
+        assert_eq!(s.anomalies().misattributed_venue_ids, 0);
+    }
+
+    #[test]
+    fn an_acknowledgement_takes_its_id_back_from_a_wrong_guess() {
+        let mut s = State::new(&[apt()]);
+        track_buy(&mut s, 1);
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Ambiguous);
+        s.apply(&open_orders(vec![listed(7)]));
+        assert_eq!(s.client_id_for(VenueOrderId(7)), Some(ClientOrderId(1)));
+        // The guess was wrong: c2's own acknowledgement names 7.
+        track_buy(&mut s, 2);
+        s.apply_order_event(
+            ClientOrderId(2),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(7)),
+            },
+        );
+        assert_eq!(s.client_id_for(VenueOrderId(7)), Some(ClientOrderId(2)));
+        assert_eq!(s.order_status(ClientOrderId(2)), Some(OrderStatus::Open));
+        let c1 = s.order(ClientOrderId(1)).unwrap();
+        assert_eq!((c1.status, c1.venue_id), (OrderStatus::Unknown, None));
+        assert_eq!(s.anomalies().misattributed_venue_ids, 1);
+        // A repeated acknowledgement of the right order changes nothing.
+        s.apply_order_event(
+            ClientOrderId(2),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(7)),
+            },
+        );
+        assert_eq!(s.anomalies().misattributed_venue_ids, 1);
     }
 
     #[test]
