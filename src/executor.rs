@@ -165,6 +165,10 @@ pub struct Executor {
     cancel_queue: VecDeque<VenueRequest>,
     /// Cancels waiting for the venue to acknowledge the order (and give it an id).
     cancel_after_ack: HashSet<ClientOrderId>,
+    /// Orders named in a batch the venue refused because one of its cancels named an order it
+    /// does not have. Which one is unknown, so each of these is next cancelled alone: a
+    /// refusal then says which order is gone, and one ghost no longer blocks every batch.
+    cancel_alone: HashSet<ClientOrderId>,
     next_id: u64,
     stats: ExecStats,
     /// Write-ahead journal: every request is recorded before it leaves ([`Executor::set_journal`]).
@@ -193,6 +197,7 @@ impl Executor {
             in_flight: HashMap::new(),
             cancel_queue: VecDeque::new(),
             cancel_after_ack: HashSet::new(),
+            cancel_alone: HashSet::new(),
             next_id: 0,
             stats: ExecStats::default(),
             journal: None,
@@ -348,6 +353,21 @@ impl Executor {
         events: &mut Vec<Event>,
     ) {
         let mut place = place;
+        let mut cancel = cancel;
+        if !self.cancel_alone.is_empty() {
+            let (alone, batched): (Vec<CancelOrder>, Vec<CancelOrder>) = cancel
+                .into_iter()
+                .partition(|c| self.cancel_alone.contains(&c.client_id));
+            cancel = batched;
+            for c in alone {
+                self.cancel_alone.remove(&c.client_id);
+                self.send_cancels(VenueRequest::Orders {
+                    market,
+                    cancel: vec![c],
+                    place: Vec::new(),
+                });
+            }
+        }
         if !place.is_empty() && self.place_budget.check().is_err() {
             // No budget: refuse the new orders now; their cancels still go below.
             for req in place.drain(..) {
@@ -614,6 +634,8 @@ impl Executor {
                 }
                 self.stats.rejected_requests += 1;
                 info!(request_id = report.id.0, %reason, "request rejected by the venue");
+                let unknown_order =
+                    !cancel.is_empty() && self.writer.refusal_is_unknown_order(&reason);
                 for req in &place {
                     push(
                         state,
@@ -624,11 +646,30 @@ impl Executor {
                         },
                     );
                 }
-                for c in &cancel {
-                    let kind = OrderUpdateKind::CancelRejected {
-                        reason: reason.clone(),
-                    };
-                    push(state, c.client_id, OrderEvent::CancelRejected, kind);
+                match &cancel[..] {
+                    // The venue does not have the one order this request cancelled: it filled
+                    // (its fill may still be on its way; a cancelled order still takes it) or
+                    // was cancelled already. Nothing rests, so it is closed, not cancelled again.
+                    [gone] if unknown_order => {
+                        warn!(client_id = %gone.client_id, venue_id = ?gone.venue_id, %reason, "the venue does not have this order (filled or cancelled): closed locally; a missed fill shows in the position");
+                        push(
+                            state,
+                            gone.client_id,
+                            OrderEvent::Cancelled,
+                            OrderUpdateKind::Cancelled,
+                        );
+                    }
+                    _ => {
+                        for c in &cancel {
+                            let kind = OrderUpdateKind::CancelRejected {
+                                reason: reason.clone(),
+                            };
+                            push(state, c.client_id, OrderEvent::CancelRejected, kind);
+                            if unknown_order {
+                                self.cancel_alone.insert(c.client_id);
+                            }
+                        }
+                    }
                 }
                 self.in_flight.remove(&report.id);
             }
@@ -823,6 +864,108 @@ mod tests {
             self.resolved.lock().unwrap().push(request.clone());
             self.next(request)
         }
+        fn refusal_is_unknown_order(&self, reason: &str) -> bool {
+            reason == NO_SUCH_ORDER
+        }
+    }
+
+    /// The scripted venue's refusal meaning "no such order" (Kana: E_INVALID_MARKET_ORDER_ID).
+    const NO_SUCH_ORDER: &str = "no such order";
+
+    fn refused(reason: &str) -> RequestOutcome {
+        RequestOutcome::Rejected {
+            reason: reason.into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_of_an_order_the_venue_does_not_have_closes_it() {
+        let writer = Scripted::new(false, vec![]);
+        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
+        let (a, b) = (h.place(1, 5518), h.place(2, 5517));
+        h.exec.dispatch(vec![a, b], &mut h.state);
+        h.settle().await;
+        // The batch's refusal cannot say which order is gone: both rest again, and the next
+        // cancels go one order per request.
+        writer.outcomes.lock().unwrap().extend([
+            refused(NO_SUCH_ORDER),
+            refused(NO_SUCH_ORDER),
+            refused(NO_SUCH_ORDER),
+        ]);
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        let events = h.settle().await;
+        assert!(events.iter().all(|e| matches!(e, Event::Order(u) if matches!(u.kind, OrderUpdateKind::CancelRejected { .. }))));
+        for id in [1, 2] {
+            assert_eq!(
+                h.state.order_status(ClientOrderId(id)),
+                Some(OrderStatus::Open)
+            );
+        }
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        let events = h.settle().await;
+        let sent = writer.executed();
+        let cancels: Vec<usize> = sent[1..]
+            .iter()
+            .map(|r| match r {
+                VenueRequest::Orders { cancel, place, .. } if place.is_empty() => cancel.len(),
+                other => panic!("not a cancel: {other:?}"),
+            })
+            .collect();
+        assert_eq!(cancels, vec![2, 1, 1]);
+        // Each refusal now names its order: it is closed, not cancelled again.
+        for id in [1, 2] {
+            assert_eq!(
+                h.state.order_status(ClientOrderId(id)),
+                Some(OrderStatus::Cancelled)
+            );
+        }
+        assert_eq!(events.len(), 2);
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        h.settle().await;
+        assert_eq!(writer.executed().len(), 4, "nothing left to cancel");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_refused_for_another_reason_leaves_the_order_resting() {
+        let writer = Scripted::new(false, vec![]);
+        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
+        let a = h.place(1, 5518);
+        h.exec.dispatch(vec![a], &mut h.state);
+        h.settle().await;
+        writer
+            .outcomes
+            .lock()
+            .unwrap()
+            .push_back(refused("out of gas"));
+        h.exec
+            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
+        h.settle().await;
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Open)
+        );
+        // A replace whose one cancel names an order the venue lacks: the new order is refused
+        // with the transaction, the old one is closed.
+        let b = h.place(2, 5517);
+        let cancel = Approved::cancel_all(Some(M));
+        writer
+            .outcomes
+            .lock()
+            .unwrap()
+            .push_back(refused(NO_SUCH_ORDER));
+        h.exec.dispatch(vec![cancel, b], &mut h.state);
+        h.settle().await;
+        assert_eq!(
+            h.state.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
+        assert_eq!(
+            h.state.order_status(ClientOrderId(2)),
+            Some(OrderStatus::Rejected)
+        );
     }
 
     struct Harness {

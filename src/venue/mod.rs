@@ -237,6 +237,15 @@ pub trait VenueWriter: Send + Sync {
     /// ignore it.
     fn adopt_signed(&self, _tx: &SignedTx) {}
 
+    /// Whether a refusal says that an order the request named does not exist on the venue —
+    /// already filled, cancelled, or never placed (Kana: Econia's `E_INVALID_MARKET_ORDER_ID`
+    /// abort of a cancel). A cancel refused for that reason leaves nothing resting, so the
+    /// executor closes the order instead of sending the same refused cancel again. Venues that
+    /// cannot tell answer `false`, and their refused cancels leave the order as it was.
+    fn refusal_is_unknown_order(&self, _reason: &str) -> bool {
+        false
+    }
+
     /// What the venue's own transactions have cost so far, for reports (gas on Kana; zero where a venue charges none).
     fn tx_costs(&self) -> TxCosts {
         TxCosts::default()

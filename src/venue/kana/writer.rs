@@ -1004,6 +1004,21 @@ impl VenueWriter for KanaWriter {
     fn tx_costs(&self) -> TxCosts {
         self.costs.snapshot()
     }
+
+    fn refusal_is_unknown_order(&self, reason: &str) -> bool {
+        refusal_is_unknown_order(reason)
+    }
+}
+
+/// A refusal that is the Econia book's `E_INVALID_MARKET_ORDER_ID` abort: a cancel named an id
+/// that does not rest (filled, cancelled or never placed) — reference §8.6, code 22 of module
+/// `market`. The reason is the abort as [`describe`] printed it.
+fn refusal_is_unknown_order(reason: &str) -> bool {
+    use crate::aptos::vm_status::{EconiaAbort, KnownAbort, MoveAbort};
+    reason
+        .strip_prefix("abort in ")
+        .and_then(|rest| MoveAbort::parse(&format!("Move abort in {rest}")))
+        .is_some_and(|a| a.known() == KnownAbort::Econia(EconiaAbort::InvalidMarketOrderId))
 }
 
 #[cfg(test)]
@@ -1626,5 +1641,26 @@ mod tests {
             common_restriction(&[r(Restriction::PostOnly), r(Restriction::PostOnly)]),
             Ok(3)
         );
+    }
+
+    #[test]
+    fn only_the_books_unknown_order_abort_says_the_order_is_gone() {
+        let status = |s: &str| describe(&VmStatus::parse(s));
+        let gone = status(
+            "Move abort in 0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c::market: E_INVALID_MARKET_ORDER_ID(0x16): market order id invalid",
+        );
+        assert!(refusal_is_unknown_order(&gone), "{gone}");
+        // The same code from another module, another Econia code, other failures: no.
+        for other in [
+            "Move abort in 0x7a38039fffd016adcac2c53795ee49325e5ec6fddf3bf02651c09f9a583655a6::perpetual_core: 0x16",
+            "Move abort in 0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c::market: E_POST_OR_ABORT_CROSSES_SPREAD(0xd): crosses",
+            "Out of gas",
+        ] {
+            assert!(!refusal_is_unknown_order(&status(other)), "{other}");
+        }
+        assert!(!refusal_is_unknown_order(
+            "transaction 0xab expired before it committed"
+        ));
+        assert!(!refusal_is_unknown_order(""));
     }
 }
