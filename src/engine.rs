@@ -27,7 +27,8 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
 use crate::model::{
-    ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, TimerId, TradingState,
+    ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, OrderStatus, TimerId,
+    TradingState,
 };
 use crate::reconcile::Reconciler;
 use crate::report::{Performance, PerformanceTracker};
@@ -836,8 +837,9 @@ impl Engine {
                 Some(report) = self.reports.recv() => {
                     self.state.set_now(self.clock.now());
                     let _ = self.executor.on_report(report, &mut self.state, &mut self.risk);
-                    // Orders acknowledged after the cancel-all (in flight at the time) need their own cancel.
-                    let _ = self.executor.dispatch(vec![Approved::cancel_all(None)], &mut self.state);
+                    // Orders acknowledged after the cancel-all (in flight at the time), or whose
+                    // cancel was refused, need a cancel of their own.
+                    self.cancel_what_rests();
                 }
                 Some(event) = self.events.recv() => {
                     self.state.set_now(self.clock.now());
@@ -845,6 +847,10 @@ impl Engine {
                         self.tracker.observe(&event, &self.state);
                     }
                     self.executor.release_cancels_after_ack(&mut self.state);
+                    // An open-orders list can confirm an order of unknown outcome: cancel it too.
+                    if matches!(event, Event::OpenOrders(_) | Event::Order(_)) {
+                        self.cancel_what_rests();
+                    }
                 }
                 _ = sleep_opt(pump_wait) => {}
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -867,6 +873,21 @@ impl Engine {
         Finished {
             summary,
             state: self.state,
+        }
+    }
+
+    /// During shutdown: cancel every order that rests and has no cancel on its way.
+    fn cancel_what_rests(&mut self) {
+        let resting = self.state.live_orders(None).any(|o| {
+            matches!(
+                o.status,
+                OrderStatus::PendingNew | OrderStatus::Open | OrderStatus::PartiallyFilled
+            )
+        });
+        if resting {
+            let _ = self
+                .executor
+                .dispatch(vec![Approved::cancel_all(None)], &mut self.state);
         }
     }
 
