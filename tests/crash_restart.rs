@@ -232,6 +232,7 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
     //    reached the node: the restart must find it expired), the second once one has had 60 ms
     //    to reach the node (most often in the mempool: the restart must find it committed).
     let mut kills: Vec<Kill> = Vec::new();
+    let mut second_refused = false;
     for (round, signed_for) in [(1, Duration::ZERO), (2, Duration::from_millis(60))] {
         let log = dir.0.join(format!("run{round}.log"));
         let mut bot = spawn_bot(&config, &log, &[]);
@@ -243,6 +244,20 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
                 .iter()
                 .filter(|e| e.seq > after && matches!(e.record, Record::Request { .. }))
                 .count();
+            // While it trades, a second bot on the same journal is refused at start-up: two
+            // writers would interleave records and each resume the other's orders.
+            if round == 1 && own >= 1 && !second_refused {
+                let log2 = dir.0.join("second.log");
+                let mut second = spawn_bot(&config, &log2, &["--duration", "3"]);
+                let status = wait_exit(&mut second, Duration::from_secs(20), &log2);
+                let out = log_of(&log2);
+                assert!(
+                    !status.success(),
+                    "a second bot ran on a journal in use:\n{out}"
+                );
+                assert!(out.contains("in use by another perpbot process"), "{out}");
+                second_refused = true;
+            }
             if own >= 6
                 && let Some(id) = requote_in_flight(&entries, signed_for)
             {
@@ -286,6 +301,8 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
         );
         kills.push(Kill { fold });
     }
+
+    assert!(second_refused, "the journal lock was checked");
 
     // 2. Restart on the same journal against the same simulator; stop it gracefully.
     let log3 = dir.0.join("run3.log");

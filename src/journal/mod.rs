@@ -113,6 +113,7 @@ pub mod show;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -190,6 +191,18 @@ pub enum JournalError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// Another process (or another journal in this one) has the journal open: two writers
+    /// would interleave records and each would resume orders the other still trades.
+    #[error(
+        "journal {path} is in use by another perpbot process (lock {lock} is held); stop it \
+         first, or give this run its own `[engine] journal`"
+    )]
+    InUse {
+        /// The journal.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
     },
     /// The file exists but is not a perpbot journal (it is never overwritten).
     #[error("{path} is not a perpbot journal (it starts with {found}); refusing to touch it")]
@@ -309,6 +322,10 @@ struct Inner {
     fold: Fold,
     broken: Option<String>,
     stats: JournalStats,
+    /// `FILE.lock`, locked exclusively for as long as this journal is open (the OS drops the
+    /// lock when the process dies, SIGKILL included, so a crash never leaves it stale). A
+    /// separate file, because compaction replaces the journal's own inode.
+    _lock: Arc<File>,
 }
 
 fn now_ms() -> u64 {
@@ -549,6 +566,7 @@ impl Journal {
             what,
             source,
         };
+        let lock = lock_exclusively(path)?;
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -633,6 +651,7 @@ impl Journal {
             fold,
             broken: None,
             stats: JournalStats::default(),
+            _lock: lock,
         };
         inner.append(Record::Session(session), Durability::Now)?;
         let replay = inner.fold.clone();
@@ -865,6 +884,62 @@ fn order_changed(known: &Order, now: &Order) -> bool {
 }
 
 /// Make a newly created file's directory entry durable (best effort: not every platform can).
+/// Journal locks this process holds, by lock file: a journal opened again in the same process
+/// (a restart simulated in tests, a tool reading beside the engine) shares the lock, since the
+/// lock is there to keep *processes* apart.
+static HELD_LOCKS: std::sync::LazyLock<Mutex<HashMap<PathBuf, std::sync::Weak<File>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Take `FILE.lock` exclusively, or say that another process holds it. Advisory (`flock` on
+/// Unix, `LockFileEx` on Windows): it keeps perpbot processes apart, which is what matters.
+fn lock_exclusively(path: &Path) -> Result<Arc<File>, JournalError> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "journal".into(), |n| n.to_string_lossy().into_owned());
+    let lock_path = path.with_file_name(format!("{name}.lock"));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let key = std::fs::canonicalize(dir).map_or_else(
+        |_| lock_path.clone(),
+        |dir| dir.join(format!("{name}.lock")),
+    );
+    let mut held = HELD_LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    held.retain(|_, lock| lock.strong_count() > 0);
+    if let Some(lock) = held.get(&key).and_then(std::sync::Weak::upgrade) {
+        return Ok(lock);
+    }
+    let mut open = OpenOptions::new();
+    open.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let file = open.open(&lock_path).map_err(|source| JournalError::Io {
+        path: lock_path.clone(),
+        what: "opening the lock file",
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => {
+            let lock = Arc::new(file);
+            held.insert(key, Arc::downgrade(&lock));
+            Ok(lock)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(JournalError::Io {
+            path: lock_path,
+            what: "locking",
+            source,
+        }),
+    }
+}
+
 fn sync_parent(path: &Path) {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
