@@ -330,12 +330,14 @@ const FORCE_ORDER: [&str; 12] = [
 
 /// Force the kinds still missing in the tally, one at a time in [`FORCE_ORDER`]: probability 1
 /// until it fires once (or its share of the time left runs out), then back to `storm`; kinds
-/// still missing after that pass get a second one. Stops at `until`. Returns the kinds that were
-/// forced.
+/// still missing after that pass get a second one before `until`, and up to two more before
+/// `overtime` (the storm then lasts longer than planned; the settle follows it). Returns the
+/// kinds that were forced.
 async fn force_missing(
     shared: &Shared,
     storm: &FaultConfig,
     until: tokio::time::Instant,
+    overtime: tokio::time::Instant,
 ) -> Vec<&'static str> {
     let all = kinds();
     let mut forced = Vec::new();
@@ -347,12 +349,22 @@ async fn force_missing(
     // A kind can miss its share of the time through no fault of its own (a transaction fault
     // while the bot is waiting on an earlier one sends nothing), so the kinds still missing after
     // one pass get another, in the same order, while time is left.
+    // If some are still missing when the storm's time is up (a bot kept waiting on transaction
+    // faults sends little), the storm runs on for them, up to `overtime`, rather than leave a
+    // kind untested.
     let mut queue = queue;
-    for pass in 0..2 {
+    for pass in 0..4 {
         if pass > 0 {
             queue.retain(|k| (k.2)(&shared.injected()) == 0);
+            if queue.is_empty() {
+                break;
+            }
         }
-        if !force_pass(shared, storm, until, &queue, &mut forced).await {
+        let end = if pass < 2 { until } else { overtime };
+        if tokio::time::Instant::now() >= end && pass >= 2 {
+            break;
+        }
+        if !force_pass(shared, storm, end, &queue, &mut forced).await {
             break;
         }
     }
@@ -1974,7 +1986,8 @@ pub async fn run(
         tokio::spawn(async move {
             if let Some(at) = force_at {
                 tokio::time::sleep(at).await;
-                let names = force_missing(&shared, &storm, storm_end).await;
+                let overtime = storm_end + storm_for / 2;
+                let names = force_missing(&shared, &storm, storm_end, overtime).await;
                 *lock(&forced) = names;
             }
             tokio::time::sleep_until(storm_end).await;
