@@ -932,7 +932,7 @@ impl VenueWriter for SpyWriter {
             });
             log.sent.len() - 1
         };
-        let outcome = self.inner.execute(request).await;
+        let outcome = SPY_REQUEST.scope(idx, self.inner.execute(request)).await;
         let mut log = lock(&self.log);
         log.note_tokens(idx, &outcome);
         if let Some(s) = log.sent.get_mut(idx) {
@@ -966,6 +966,35 @@ impl VenueWriter for SpyWriter {
     fn tx_costs(&self) -> TxCosts {
         self.inner.tx_costs()
     }
+
+    fn refusal_is_unknown_order(&self, reason: &str) -> bool {
+        self.inner.refusal_is_unknown_order(reason)
+    }
+}
+
+tokio::task_local! {
+    /// The [`WriteLog`] entry a [`SpyWriter::execute`] call is running for.
+    static SPY_REQUEST: usize;
+}
+
+/// A signing hook that files every transaction hash under the request signing it, accepted
+/// ones included: two requests can sign byte-identical transactions (same payload, a number
+/// freed by a refusal, the same expiry second), and only the hashes of both tell the audit that
+/// the refused one's hash committed as the other's.
+fn spy_signed_hook(log: Arc<Mutex<WriteLog>>) -> crate::aptos::SignedHook {
+    Arc::new(move |signed: &crate::aptos::Submitted| {
+        if let Ok(idx) = SPY_REQUEST.try_with(|i| *i) {
+            let hash = signed.hash.to_string();
+            let mut log = lock(&log);
+            log.by_token.insert(hash.clone(), idx);
+            if let Some(s) = log.sent.get_mut(idx)
+                && !s.tokens.contains(&hash)
+            {
+                s.tokens.push(hash);
+            }
+        }
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1900,11 +1929,13 @@ pub async fn run(
     let profile = crate::sim::profile_address(&wallet);
     info!(rest = %handle.rest_url, %wallet, %profile, "soak: simulator started");
 
+    let log = Arc::new(Mutex::new(WriteLog::default()));
     let venue = KanaVenue::new(kana_for(&handle, chain_id, settings.client), clock)
         .with_credentials(Credentials {
             api_key: Secret::new(api_key),
             key,
-        });
+        })
+        .with_signed_hook(spy_signed_hook(Arc::clone(&log)));
     let session = match Box::new(venue).connect(&config.market_ids()).await {
         Ok(s) => s,
         Err(e) => {
@@ -1914,7 +1945,6 @@ pub async fn run(
     };
     let started = tokio::time::Instant::now();
 
-    let log = Arc::new(Mutex::new(WriteLog::default()));
     let spy: Arc<dyn VenueWriter> = Arc::new(SpyWriter {
         inner: session.writer,
         log: Arc::clone(&log),
@@ -2488,6 +2518,31 @@ mod tests {
         assert_eq!(a.misjudged_count, 1, "{a:?}");
         assert_eq!(a.unexplained_count, 1);
         assert_eq!(a.unexplained[0].price_ticks, 555);
+    }
+
+    /// A refused request and a later accepted one that signed the byte-identical transaction
+    /// (same payload, the freed number, the same expiry second): the chain executed it once, as
+    /// the accepted one's. The signing hook gives the accepted request its hash, so the refusal
+    /// is not counted as misjudged; without that hash it would be.
+    #[test]
+    fn a_refused_hash_committed_as_another_requests_is_not_misjudged() {
+        let refused = RequestOutcome::Rejected {
+            reason: "node refused the transaction: 0xh1 rejected (HTTP 429)".into(),
+        };
+        let mut first = sent(vec![place(1, 100)], refused.clone(), refused);
+        first.tokens = vec!["0xh1".into()];
+        let mut second = sent(
+            vec![place(2, 100)],
+            accepted(vec![(2, Some(11))]),
+            accepted(vec![(2, Some(11))]),
+        );
+        let truth = truth_of(vec![order(11, "0xh1", 100)], &[("0xh1", Chain::Committed)]);
+        let unsigned = log_of(vec![first.clone(), second.clone()]);
+        assert_eq!(audit(&unsigned, &truth).misjudged_count, 1);
+        second.tokens = vec!["0xh1".into()];
+        let a = audit(&log_of(vec![first, second]), &truth);
+        assert_eq!(a.misjudged_count, 0, "{a:?}");
+        assert!(a.duplicates.is_empty(), "{a:?}");
     }
 
     #[test]
