@@ -261,7 +261,8 @@ impl Venue for KanaVenue {
         }
         .with_profile(&profile)
         .map_err(|e| connection_error(format!("profile address {profile}: {e}")))?;
-        let resync = RestResync::new(Arc::clone(&access.rest), access.wallet, Vec::new());
+        let resync = RestResync::new(Arc::clone(&access.rest), access.wallet, Vec::new())
+            .with_missed_fills(self.clock);
         let (tx, events) = mpsc::channel(4096);
         let (_task, _stats) = ws::spawn(
             self.ws.clone(),

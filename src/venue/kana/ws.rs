@@ -274,7 +274,11 @@ pub fn records_frame<'a>(topic: &str, records: impl IntoIterator<Item = &'a str>
 
 /// A [`Resync`] over the REST API: `GET /getOpenOrders` and `GET /getPositions` for the
 /// **wallet** (REST takes the wallet, the WS the profile — §1.3), each answer wrapped as one
-/// `open_orders` / `positions` frame.
+/// `open_orders` / `positions` frame. With [`RestResync::with_missed_fills`], every resync after
+/// the first also fetches the account's fills since the previous one
+/// (`GET /getFillsForGivenTimestamp`) as a `trade_history` frame, placed first: fills the
+/// socket missed while it was down reach the bot as fills (with their price and fee) before
+/// the position list is compared, instead of being inferred from the position.
 ///
 /// With no markets, each endpoint is called once without `marketId` (optional in G5, §4.4).
 /// With markets, each endpoint is called per market and the records are **merged into one
@@ -285,7 +289,15 @@ pub struct RestResync {
     rest: Arc<KanaRest>,
     wallet: AccountAddress,
     markets: Vec<MarketId>,
+    /// The clock of the venue's timestamps and the last point fills are known up to (Unix
+    /// seconds), when missed fills are fetched.
+    fills: Option<(Clock, Arc<std::sync::Mutex<Option<u64>>>)>,
 }
+
+/// How far before the last resync the fills read starts (and after now it ends): the indexer
+/// lags the chain by seconds [INF], clocks differ, and fills already seen are dropped by trade
+/// id anyway.
+const MISSED_FILLS_SLACK_SECS: u64 = 120;
 
 impl RestResync {
     /// A resync for `wallet`; `markets` empty → unfiltered calls (recommended), otherwise one
@@ -295,6 +307,46 @@ impl RestResync {
             rest,
             wallet,
             markets,
+            fills: None,
+        }
+    }
+
+    /// Also fetch the fills since the previous resync (none on the first: what happened before
+    /// the bot started is history, and its positions are taken as they are).
+    pub fn with_missed_fills(mut self, clock: Clock) -> RestResync {
+        self.fills = Some((clock, Arc::new(std::sync::Mutex::new(None))));
+        self
+    }
+
+    /// The fills since the last point, as one frame, and the point the read reaches; no frame
+    /// on the first call, or when the read fails (logged: the position comparison still catches
+    /// what was missed). `None` when missed fills are not fetched.
+    async fn missed_fills(&self) -> Option<(Option<String>, u64)> {
+        let (clock, since) = self.fills.as_ref()?;
+        let now = clock.now().as_secs();
+        let last = *since.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(last) = last else {
+            return Some((None, now));
+        };
+        let from = last.saturating_sub(MISSED_FILLS_SLACK_SECS);
+        let to = now.saturating_add(MISSED_FILLS_SLACK_SECS);
+        match self.rest.fills_between(self.wallet, from, to, None).await {
+            Ok(fills) => {
+                debug!(from, to, fills = fills.raw().count(), "resync: fills since the last point");
+                Some((Some(records_frame("trade_history", fills.raw())), now))
+            }
+            Err(e) => {
+                warn!(error = %e, from, to, "resync: cannot read the fills since the last point; missed fills will be inferred from positions");
+                // Keep the old point: the next resync reads from there again.
+                Some((None, last))
+            }
+        }
+    }
+
+    /// The whole resync succeeded: fills are known up to `point`.
+    fn fills_known_up_to(&self, point: u64) {
+        if let Some((_, since)) = &self.fills {
+            *since.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
         }
     }
 }
@@ -307,6 +359,10 @@ impl Resync for RestResync {
         } else {
             self.markets.iter().copied().map(Some).collect()
         };
+        // Fills first: one that lands between this read and the positions read shows in the
+        // positions and streams in later (the usual order); read the other way round, it would
+        // be in the fills and not yet in the positions, and look unexplained.
+        let fills = self.missed_fills().await;
         let mut orders = Vec::with_capacity(filters.len());
         let mut positions = Vec::with_capacity(filters.len());
         for market in filters {
@@ -315,10 +371,21 @@ impl Resync for RestResync {
             let p = self.rest.positions(self.wallet, market).await;
             positions.push(p.map_err(|e| format!("positions: {e}"))?);
         }
-        Ok(vec![
-            records_frame("open_orders", orders.iter().flat_map(|r| r.raw())),
-            records_frame("positions", positions.iter().flat_map(|r| r.raw())),
-        ])
+        let (fills_frame, point) = fills.unzip();
+        let mut frames = Vec::with_capacity(3);
+        frames.extend(fills_frame.flatten());
+        frames.push(records_frame(
+            "open_orders",
+            orders.iter().flat_map(|r| r.raw()),
+        ));
+        frames.push(records_frame(
+            "positions",
+            positions.iter().flat_map(|r| r.raw()),
+        ));
+        if let Some(point) = point {
+            self.fills_known_up_to(point);
+        }
+        Ok(frames)
     }
 }
 
@@ -806,6 +873,8 @@ mod tests {
     const OPEN_ORDER: &str = r#"{"address":"0x03c78886aa67752706b3502b12959edf92e68d85ae64b24226783d26ce6efc1e","market_id":"1338","leverage":2,"order_type":1,"timestamp":1746177750,"price":"5.518","total_size":"11.851","remaining_size":"11.851","order_value":"65.393818","order_id":"12907057702855018828273522","trade_id":"16528282690043758248332","last_updated":1746177751,"transaction_version":6704413443}"#;
     /// A position record (§4.4.2) on market 1338.
     const POSITION: &str = r#"{"address":"0x03c78886aa67752706b3502b12959edf92e68d85ae64b24226783d26ce6efc1e","market_id":"1338","leverage":10,"trade_side":true,"size":"0.5","available_order_size":"0.5","value":"2.759","entry_price":"5.518","liq_price":"5.1","margin":"0.2759","tp":null,"sl":null,"trade_id":"16528282690043758248332","last_updated":1753165487,"transaction_version":3102182809}"#;
+    /// A fill record (§4.4.4) on market 1338: a taker buy of 11.851 that paid a fee.
+    const FILL: &str = r#"{"address":"0x03c78886aa67752706b3502b12959edf92e68d85ae64b24226783d26ce6efc1e","leverage":2,"market_id":"1338","timestamp":1746177750,"size":"11.851","order_type":1,"price":"5.518","order_value":"65.393818","pnl":"0","fee":"0.0326969090000000006806411505","trade_id":"176609127761695247172922","last_updated":1746177751,"transaction_version":6704413443,"entry_price":null,"order_id":"12907057702855018828273522"}"#;
 
     const WAIT: Duration = Duration::from_secs(2);
 
@@ -1484,10 +1553,23 @@ mod tests {
                 .push(("positions".into(), format!("{q:?}")));
             format!(r#"{{"success":true,"message":"ok","data":[{POSITION}]}}"#)
         }
+        async fn fills(
+            State(log): State<Arc<RestLog>>,
+            Query(q): Query<std::collections::HashMap<String, String>>,
+        ) -> String {
+            let mut q: Vec<(String, String)> = q.into_iter().collect();
+            q.sort();
+            log.queries
+                .lock()
+                .expect("lock")
+                .push(("fills".into(), format!("{q:?}")));
+            format!(r#"{{"success":true,"message":"ok","data":[{FILL}]}}"#)
+        }
         let log = Arc::new(RestLog::default());
         let app = Router::new()
             .route("/getOpenOrders", get(orders))
             .route("/getPositions", get(positions))
+            .route("/getFillsForGivenTimestamp", get(fills))
             .with_state(Arc::clone(&log));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -1497,6 +1579,40 @@ mod tests {
             let _ = axum::serve(listener, app).await;
         });
         (format!("http://{addr}"), log)
+    }
+
+    #[tokio::test]
+    async fn rest_resync_fetches_the_fills_missed_since_the_previous_one() {
+        let (base, log) = rest_fixture().await;
+        let rest = KanaRest::new(&base, None, Duration::from_secs(2), RetryPolicy::none())
+            .expect("client");
+        let wallet = AccountAddress::from_hex("0x1234").expect("wallet");
+        let clock = Clock::starting_at(Timestamp::from_secs(1_746_177_800));
+        let resync = RestResync::new(Arc::new(rest), wallet, Vec::new()).with_missed_fills(clock);
+        // The first resync (start-up) reads no fills: earlier ones are history.
+        let first = resync.resync().await.expect("resync");
+        assert_eq!(first.len(), 2);
+        assert!(log.queries.lock().expect("lock").iter().all(|(k, _)| k != "fills"));
+        // Later ones read the fills since the previous one, first, as a trade_history frame.
+        let second = resync.resync().await.expect("resync");
+        assert_eq!(second.len(), 3);
+        let mut d = decoder();
+        let mut out = Vec::new();
+        for f in &second {
+            d.decode(f, Timestamp(0), &mut out).expect("decodes");
+        }
+        let Some(Event::Fill(fill)) = out.first() else {
+            panic!("the missed fill comes first: {out:?}")
+        };
+        assert_eq!(fill.lots.0, 11_851);
+        assert!(matches!(&out[1], Event::OpenOrders(_)));
+        assert!(matches!(&out[2], Event::Position(_)));
+        let queries = log.queries.lock().expect("lock").clone();
+        let (_, q) = queries.iter().find(|(k, _)| k == "fills").expect("fills read");
+        let from = 1_746_177_800 - MISSED_FILLS_SLACK_SECS;
+        let to = 1_746_177_800 + MISSED_FILLS_SLACK_SECS;
+        assert!(q.contains(&format!(r#"("fromTimestamp", "{from}")"#)), "{q}");
+        assert!(q.contains(&format!(r#"("toTimestamp", "{to}")"#)), "{q}");
     }
 
     #[tokio::test]
