@@ -332,7 +332,12 @@ impl RestResync {
         let to = now.saturating_add(MISSED_FILLS_SLACK_SECS);
         match self.rest.fills_between(self.wallet, from, to, None).await {
             Ok(fills) => {
-                debug!(from, to, fills = fills.raw().count(), "resync: fills since the last point");
+                debug!(
+                    from,
+                    to,
+                    fills = fills.raw().count(),
+                    "resync: fills since the last point"
+                );
                 Some((Some(records_frame("trade_history", fills.raw())), now))
             }
             Err(e) => {
@@ -1592,7 +1597,13 @@ mod tests {
         // The first resync (start-up) reads no fills: earlier ones are history.
         let first = resync.resync().await.expect("resync");
         assert_eq!(first.len(), 2);
-        assert!(log.queries.lock().expect("lock").iter().all(|(k, _)| k != "fills"));
+        assert!(
+            log.queries
+                .lock()
+                .expect("lock")
+                .iter()
+                .all(|(k, _)| k != "fills")
+        );
         // Later ones read the fills since the previous one, first, as a trade_history frame.
         let second = resync.resync().await.expect("resync");
         assert_eq!(second.len(), 3);
@@ -1608,10 +1619,16 @@ mod tests {
         assert!(matches!(&out[1], Event::OpenOrders(_)));
         assert!(matches!(&out[2], Event::Position(_)));
         let queries = log.queries.lock().expect("lock").clone();
-        let (_, q) = queries.iter().find(|(k, _)| k == "fills").expect("fills read");
+        let (_, q) = queries
+            .iter()
+            .find(|(k, _)| k == "fills")
+            .expect("fills read");
         let from = 1_746_177_800 - MISSED_FILLS_SLACK_SECS;
         let to = 1_746_177_800 + MISSED_FILLS_SLACK_SECS;
-        assert!(q.contains(&format!(r#"("fromTimestamp", "{from}")"#)), "{q}");
+        assert!(
+            q.contains(&format!(r#"("fromTimestamp", "{from}")"#)),
+            "{q}"
+        );
         assert!(q.contains(&format!(r#"("toTimestamp", "{to}")"#)), "{q}");
     }
 
