@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
 use crate::model::{
     ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, OrderStatus, TimerId,
-    TradingState,
+    Timestamp, TradingState,
 };
 use crate::reconcile::Reconciler;
 use crate::report::{Performance, PerformanceTracker};
@@ -37,6 +37,12 @@ use crate::state::State;
 use crate::strategy::{Context, Outbox, Strategy, StrategyError, TimerCommand};
 use crate::venue::{CancelOrder, VenueSession, VenueWriter};
 use crate::watchdog::{self, Heartbeat};
+
+/// How often finished orders are dropped from the state.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long a finished order stays in the state after its last change: long enough for a late
+/// fill or acknowledgement to find it and for a strategy to look back at recent orders.
+const KEEP_FINISHED_ORDERS: Duration = Duration::from_secs(600);
 
 /// Engine settings, from `[engine]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -204,6 +210,8 @@ pub struct Engine {
     gas_recorded: Decimal,
     /// The write-ahead journal, when one is configured ([`Engine::attach_journal`]).
     journal: Option<crate::journal::Journal>,
+    /// When finished orders were last dropped from the state ([`PRUNE_EVERY`]).
+    last_prune: Timestamp,
 }
 
 impl Engine {
@@ -244,6 +252,7 @@ impl Engine {
             reconciliation: ReconciliationStats::default(),
             gas_recorded: Decimal::ZERO,
             journal: None,
+            last_prune: Timestamp(0),
         }
     }
 
@@ -372,6 +381,14 @@ impl Engine {
             })
             .collect();
         self.heart.beat(live);
+
+        // Finished orders are kept a while (late fills, the strategy's look back), then dropped,
+        // so a bot that runs for weeks does not hold every order it ever placed.
+        let now = self.state.now();
+        if now.since(self.last_prune) >= PRUNE_EVERY {
+            self.state.prune_orders(KEEP_FINISHED_ORDERS);
+            self.last_prune = now;
+        }
 
         // Gas the venue's transactions have paid since the last tick, for the hourly budget.
         let gas = self.writer.tx_costs().native_fee;

@@ -283,6 +283,45 @@ async fn kill_switch_cancels_everything_and_halts() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn finished_orders_are_dropped_from_the_state_after_ten_minutes() {
+    // A bot that runs for weeks must not keep every order it ever placed.
+    let mut steps = vec![step(10, snapshot()), step(10, snapshot())];
+    // A fresh book every second, so its quotes are not pulled as stale.
+    steps.extend((0..750).map(|_| step(1_000, snapshot())));
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let (placed, cancel) = (Arc::clone(&ids), Arc::clone(&ids));
+    let actions: Vec<Action> = vec![
+        Box::new(move |ctx| {
+            for price in [5510, 5509] {
+                let id = ctx.place(NewOrder::limit(M, Side::Buy, Lots(1000), Ticks(price)));
+                placed.lock().unwrap().push(id);
+            }
+        }),
+        Box::new(move |ctx| ctx.cancel(M, cancel.lock().unwrap()[0])),
+    ];
+    let r = run(
+        steps,
+        actions,
+        RiskConfig::default(),
+        vec![(12 * 60_000 + 30_000, Control::Shutdown)],
+    )
+    .await;
+    let ids = ids.lock().unwrap().clone();
+    let state = &r.finished.state;
+    assert!(
+        state.order(ids[0]).is_none(),
+        "cancelled 12 minutes before the end: dropped"
+    );
+    assert_eq!(
+        state.order(ids[1]).map(|o| o.status),
+        Some(OrderStatus::Cancelled),
+        "cancelled at shutdown: still there"
+    );
+    assert_eq!(r.finished.summary.orders_sent, 2);
+    assert!(r.finished.summary.clean());
+}
+
+#[tokio::test(start_paused = true)]
 async fn shutdown_cancels_open_orders_and_waits_for_confirmation() {
     let steps = vec![step(10, snapshot())];
     let actions: Vec<Action> = vec![Box::new(|ctx| {
