@@ -549,7 +549,20 @@ impl Order {
             {
                 S::Unknown
             }
-            (S::Unknown, E::Ambiguous) => return Ok(Transition::Duplicate),
+            // "Outcome unknown" tells nothing new about an order whose existence or end is
+            // already known (acknowledged, e.g. from the venue's open-orders list, while its
+            // submit was still being resolved; or finished): nothing changes.
+            (
+                S::Unknown
+                | S::Open
+                | S::PartiallyFilled
+                | S::PendingCancel
+                | S::Filled
+                | S::Cancelled
+                | S::Rejected
+                | S::Expired,
+                E::Ambiguous,
+            ) => return Ok(Transition::Duplicate),
 
             // Everything else is illegal: e.g. cancelling an order of unknown existence, a reject
             // of an order already resting, any change to a terminal order.
@@ -561,7 +574,7 @@ impl Order {
                 | S::Cancelled
                 | S::Rejected
                 | S::Expired,
-                E::Rejected | E::Ambiguous,
+                E::Rejected,
             )
             | (
                 S::Unknown | S::Filled | S::Cancelled | S::Rejected | S::Expired,
@@ -741,6 +754,22 @@ mod tests {
         let mut o2 = order(1000);
         run(&mut o2, &[OrderEvent::Ambiguous, OrderEvent::Rejected]);
         assert_eq!(o2.status, S::Rejected);
+        // The venue's list acknowledged it while its submit was still being resolved: a later
+        // "still unknown" answer changes nothing (and is no anomaly).
+        let mut o3 = order(1000);
+        run(&mut o3, &[OrderEvent::Ambiguous, ack()]);
+        for (status, then) in [
+            (S::Open, OrderEvent::CancelRequested),
+            (S::PendingCancel, ack()),
+        ] {
+            assert_eq!(o3.status, status);
+            assert_eq!(
+                o3.apply(&OrderEvent::Ambiguous, Timestamp(3)),
+                Ok(Transition::Duplicate)
+            );
+            assert_eq!(o3.status, status);
+            run(&mut o3, &[then]);
+        }
     }
 
     #[test]
