@@ -79,7 +79,7 @@ pub const MAX_ENDED: usize = 1024;
 pub struct Fold {
     /// Orders that may rest (not terminal), by client id.
     pub orders: BTreeMap<ClientOrderId, Order>,
-    /// The latest orders that ended with a venue id (at most [`MAX_ENDED`], oldest first). A
+    /// The latest orders that ended with a venue id (at most `MAX_ENDED`, 1,024, oldest first). A
     /// restart re-tracks them as ended so their venue ids stay known: a venue snapshot taken
     /// before they ended must not hand their ids to new orders that look the same.
     pub ended: VecDeque<Order>,
