@@ -391,6 +391,12 @@ async fn force_pass(
         let deadline = now + until.saturating_duration_since(now) / left;
         let mut current = storm.clone();
         *(kind.1)(&mut current) = 1.0;
+        // A skewed sequence number is only ever read after a hole (the client rereads the
+        // account when a transaction is lost or too old), so forcing it alone may meet no read:
+        // lose the transactions meanwhile, so a hole is sure to come.
+        if kind.0 == "sequence_skews" && storm.tx_lose_probability > 0.0 {
+            current.tx_lose_probability = 1.0;
+        }
         if let Err(e) = shared.set_faults(current) {
             warn!(error = %e, "soak: cannot force a fault");
             return false;
