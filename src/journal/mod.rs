@@ -666,6 +666,21 @@ impl Journal {
         })
     }
 
+    /// The journal, if it can be had within `wait` (polled: the callers are synchronous hooks).
+    fn lock_within(&self, wait: Duration) -> Option<MutexGuard<'_, Inner>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.inner.try_lock() {
+                Ok(inner) => return Some(inner),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves at worst a record half-applied to the in-memory
         // view; the file itself only ever receives whole frames.
@@ -705,7 +720,19 @@ impl Journal {
             expiration_secs: s.expiration_timestamp_secs,
             gas_unit_price: s.gas_unit_price,
         });
-        match self.lock().append(record, Durability::Now) {
+        // Outside a request (the stall watchdog's cancels) the engine may be the thing that is
+        // stuck, possibly inside a journal write: wait a little for the journal, never for ever.
+        let mut inner = match scope {
+            Some(_) => self.lock(),
+            None => match self.lock_within(Duration::from_millis(100)) {
+                Some(inner) => inner,
+                None => {
+                    error!(hash = %s.hash, "journal: busy for 100 ms (the engine may be stalled inside a write); the watchdog's transaction is sent unrecorded");
+                    return Ok(());
+                }
+            },
+        };
+        match inner.append(record, Durability::Now) {
             Ok(()) => Ok(()),
             Err(e) if scope.is_none_or(|s| s.cancel_only) => {
                 error!(error = %e, hash = %s.hash, "journal: transaction not recorded; it only cancels, so it is sent anyway");

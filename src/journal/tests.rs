@@ -448,6 +448,35 @@ fn a_torn_or_corrupted_tail_is_ignored_reported_and_cut_off() {
 }
 
 #[test]
+fn the_watchdogs_transaction_never_waits_long_for_a_stuck_journal() {
+    let dir = TempDir::new("watchdog");
+    let path = dir.file("j");
+    let journal = open(&path).journal;
+    let hook = journal.signed_hook();
+    // Outside any request (the watchdog) and with the journal free: recorded, request-less.
+    hook(&submitted(1, 7)).unwrap();
+    assert!(
+        records(&path)
+            .iter()
+            .any(|r| matches!(r, Record::Signed(s) if s.request.is_none()))
+    );
+    // With the journal held (an engine stuck inside a write), the hook gives up after a short
+    // wait and lets the cancel go unrecorded.
+    let held = journal.lock();
+    let started = std::time::Instant::now();
+    let other = std::thread::spawn(move || hook(&submitted(2, 8)));
+    let result = other.join().unwrap();
+    assert!(result.is_ok());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(held);
+    let signed = records(&path)
+        .into_iter()
+        .filter(|r| matches!(r, Record::Signed(_)))
+        .count();
+    assert_eq!(signed, 1, "the second went unrecorded");
+}
+
+#[test]
 fn fsync_policy_is_honoured_and_write_ahead_records_survive_a_reopen() {
     let dir = TempDir::new("fsync");
     for (sync, after_request, after_outcome, after_step) in [
