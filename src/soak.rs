@@ -687,6 +687,9 @@ pub struct OrderAudit {
     pub orphans: Vec<VenueOrder>,
     /// Transactions of the bot still pending after shutdown that would place orders.
     pub pending_placing_transactions: u64,
+    /// How the bot's own state saw each orphan at exit (client id, status, fills), to tell a
+    /// lost cancel from a wrongly closed order.
+    pub orphans_as_the_bot_saw_them: Vec<String>,
 }
 
 /// The soak's verdict and everything behind it.
@@ -2081,6 +2084,7 @@ pub async fn run(
     handle.stop();
 
     let mut anomalies = Anomalies::default();
+    let mut orphan_views = Vec::new();
     let (run, local_at_stop, local) = match finished {
         Some(f) => {
             let a = f.state.anomalies();
@@ -2092,6 +2096,25 @@ pub async fn run(
                 misattributed_venue_ids: a.misattributed_venue_ids,
             };
             let at_stop = positions_of(&f.state);
+            orphan_views = truth
+                .open
+                .iter()
+                .map(|o| {
+                    let id = f.state.client_id_for(o.id);
+                    match id.and_then(|id| f.state.order(id)) {
+                        Some(order) => format!(
+                            "{} ({}): {:?}, filled {} of {} lots, venue id {:?}",
+                            order.client_id(),
+                            o.id,
+                            order.status,
+                            order.filled.0,
+                            order.request.order.lots.0,
+                            order.venue_id.map(|v| v.to_string())
+                        ),
+                        None => format!("{}: not known to the bot", o.id),
+                    }
+                })
+                .collect();
             let mut state = f.state;
             for e in &leftovers {
                 state.apply(e);
@@ -2106,7 +2129,8 @@ pub async fn run(
         p.0.zip(p.1)
     };
     let handling = handling_of(&log, &tap_final, leftovers.len() as u64, settle_window);
-    let orders = audit(&log, &truth);
+    let mut orders = audit(&log, &truth);
+    orders.orphans_as_the_bot_saw_them = orphan_views;
     let request_log = request_log(&log, started);
     drop(log);
     let risk = lock(&risk_seen).clone();

@@ -189,8 +189,9 @@ fn grid_price(spec: &MarketSpec, p: Decimal) -> Decimal {
 }
 
 /// The match a fill belongs to: the maker leg's fill id (the taker leg is recorded right after
-/// it); a liquidation is its own match.
-fn match_id(t: &TradeRecord) -> u64 {
+/// it); a liquidation is its own match. The REST fill records carry it too: on Kana both come
+/// from the same indexer.
+pub(crate) fn match_id(t: &TradeRecord) -> u64 {
     if t.liquidity == Liquidity::Taker && t.cause != FillCause::Liquidation {
         t.fill_id.saturating_sub(1)
     } else {

@@ -510,7 +510,7 @@ fn trade_record(spec: &MarketSpec, r: &TradeRecord) -> Value {
         "trade_id": s(r.trade_id),
         "order_id": s(r.order_id.0),
         "last_updated": secs(r.timestamp),
-        "transaction_version": 0,
+        "transaction_version": super::indexer::match_id(r),
         "entry_price": Value::Null,
         "trade_side": r.trade_side == PositionSide::Long,
     })

@@ -835,10 +835,16 @@ fn side_and_direction(code: u64, is_long: Option<bool>) -> Option<(Side, Directi
 /// A fill's identity for deduplication. \[INF\]: Kana's `trade_id` looks like a *position* key
 /// (the G2 samples give the position, its opening fill and a later order that added to it the same
 /// `trade_id`), so it alone would drop a second fill of the same position. The key adds the
-/// transaction version (when sent), the time, the order type, size and price.
+/// order id, the time, the order type and the size: fields the WebSocket push and the REST fill
+/// reads (the resync's missed fills) report alike. The transaction version and the price are
+/// used only for a fill without an order id: sources differ on them (a REST record may carry
+/// version 0, or the price off the grid), and a fill seen both ways must count once — counted
+/// twice, it "fills" a resting order the bot then never cancels. Cost: two fills of one order in
+/// one second with the same size and type merge into one (the position check catches the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FillKey {
     trade_id: u128,
+    order_id: u128,
     version: u64,
     ts_secs: u64,
     order_type: u64,
@@ -865,6 +871,7 @@ impl FillKey {
         use sha3::{Digest, Sha3_256};
         let mut h = Sha3_256::new();
         h.update(self.trade_id.to_le_bytes());
+        h.update(self.order_id.to_le_bytes());
         h.update(self.version.to_le_bytes());
         h.update(self.ts_secs.to_le_bytes());
         h.update(self.order_type.to_le_bytes());
@@ -1727,13 +1734,25 @@ impl<'d> Frame<'d> {
         if self.too_old(ts) {
             return Ok(());
         }
-        let key = FillKey {
-            trade_id,
-            version,
-            ts_secs: ts.as_secs(),
-            order_type: code,
-            lots: lots.0,
-            price: price.0,
+        let key = match venue_id {
+            Some(order) => FillKey {
+                trade_id,
+                order_id: order.0,
+                version: 0,
+                ts_secs: ts.as_secs(),
+                order_type: code,
+                lots: lots.0,
+                price: 0,
+            },
+            None => FillKey {
+                trade_id,
+                order_id: 0,
+                version,
+                ts_secs: ts.as_secs(),
+                order_type: code,
+                lots: lots.0,
+                price: price.0,
+            },
         };
         if self.fills_seen.contains(&key) || !self.pending_fills.insert(key) {
             self.skipped += 1;
@@ -2179,6 +2198,7 @@ mod tests {
             trade_id: TradeId(
                 FillKey {
                     trade_id: 16_509_835_945_970_048_696_716,
+                    order_id: 0,
                     version: 0,
                     ts_secs: 1_739_788_459,
                     order_type: 2,
@@ -2522,11 +2542,12 @@ mod tests {
             trade_id: TradeId(
                 FillKey {
                     trade_id: 176_609_127_761_695_247_172_922,
-                    version: 6_704_413_443,
+                    order_id: 12_907_057_702_855_018_828_273_522,
+                    version: 0,
                     ts_secs: 1_746_177_750,
                     order_type: 7,
                     lots: 11_851,
-                    price: 5518,
+                    price: 0,
                 }
                 .id(),
             ),
@@ -2555,6 +2576,29 @@ mod tests {
             decode_ok(&mut decoder(), &frame),
             vec![Event::Fill(g4_fill())]
         );
+    }
+
+    #[test]
+    fn a_fill_read_over_rest_after_its_push_counts_once() {
+        // The resync's missed-fills read returns a fill the socket already delivered, as the
+        // REST record has it: version 0, price with more digits. Counted twice, it would "fill"
+        // an order still resting on the venue.
+        let mut d = decoder();
+        let pushed = format!(r#"{{"data":[{FILL_REC}],"message":"trade_history"}}"#);
+        assert_eq!(decode_ok(&mut d, &pushed), vec![Event::Fill(g4_fill())]);
+        let rest = FILL_REC
+            .replace(
+                r#""transaction_version": 6704413443"#,
+                r#""transaction_version": 0"#,
+            )
+            .replace(r#""price": "5.518""#, r#""price": "5.5180""#);
+        assert_ne!(rest, FILL_REC);
+        let read = format!(r#"{{"data":[{rest}],"message":"trade_history"}}"#);
+        assert_eq!(decode_ok(&mut d, &read), Vec::<Event>::new());
+        // Another fill of the same order (a different second) is still a fill.
+        let later = FILL_REC.replace("1746177750", "1746177751");
+        let frame = format!(r#"{{"data":[{later}],"message":"trade_history"}}"#);
+        assert_eq!(decode_ok(&mut d, &frame).len(), 1);
     }
 
     // --- malformed input and edge cases -----------------------------------------------------
