@@ -834,13 +834,14 @@ fn side_and_direction(code: u64, is_long: Option<bool>) -> Option<(Side, Directi
 
 /// A fill's identity for deduplication. \[INF\]: Kana's `trade_id` looks like a *position* key
 /// (the G2 samples give the position, its opening fill and a later order that added to it the same
-/// `trade_id`), so it alone would drop a second fill of the same position. The key adds the
-/// order id, the time, the order type and the size: fields the WebSocket push and the REST fill
-/// reads (the resync's missed fills) report alike. The transaction version and the price are
-/// used only for a fill without an order id: sources differ on them (a REST record may carry
-/// version 0, or the price off the grid), and a fill seen both ways must count once — counted
-/// twice, it "fills" a resting order the bot then never cancels. Cost: two fills of one order in
-/// one second with the same size and type merge into one (the position check catches the rest).
+/// `trade_id`), so it alone would drop a second fill of the same position. The key adds the order
+/// id, the transaction version, the time, the order type and the size (and the price, for a
+/// fill without an order id). The same fill can come twice — pushed, then read over REST by the
+/// resync's missed-fills read — and must count once: counted twice, it "fills" an order still
+/// resting, which the bot then never cancels. So the price is left out when the order id is
+/// there (sources format it differently), and a record without a version matches one with any
+/// version (REST may not send it \[INF\]): two sentinel versions mark "seen without a version"
+/// and "seen with some version".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FillKey {
     trade_id: u128,
@@ -865,6 +866,15 @@ struct TradeKey {
 }
 
 impl FillKey {
+    /// The version of a record that carries none (and of "seen without a version").
+    const NO_VERSION: u64 = 0;
+    /// Marks "seen with some version" (no real transaction version gets this high).
+    const SOME_VERSION: u64 = u64::MAX;
+
+    fn with_version(self, version: u64) -> FillKey {
+        FillKey { version, ..self }
+    }
+
     /// The fill's id for the rest of the bot ([`TradeId`], the engine's dedupe key): the first
     /// 128 bits of SHA3-256 over the key's fields, so it is stable across reconnects and restarts.
     fn id(&self) -> u128 {
@@ -1734,29 +1744,31 @@ impl<'d> Frame<'d> {
         if self.too_old(ts) {
             return Ok(());
         }
-        let key = match venue_id {
-            Some(order) => FillKey {
-                trade_id,
-                order_id: order.0,
-                version: 0,
-                ts_secs: ts.as_secs(),
-                order_type: code,
-                lots: lots.0,
-                price: 0,
-            },
-            None => FillKey {
-                trade_id,
-                order_id: 0,
-                version,
-                ts_secs: ts.as_secs(),
-                order_type: code,
-                lots: lots.0,
-                price: price.0,
-            },
+        let key = FillKey {
+            trade_id,
+            order_id: venue_id.map_or(0, |v| v.0),
+            version,
+            ts_secs: ts.as_secs(),
+            order_type: code,
+            lots: lots.0,
+            // Sources format the price differently; with an order id it is not needed.
+            price: if venue_id.is_some() { 0 } else { price.0 },
         };
-        if self.fills_seen.contains(&key) || !self.pending_fills.insert(key) {
+        let seen = |k: &FillKey| self.fills_seen.contains(k) || self.pending_fills.contains(k);
+        let without_version = key.with_version(FillKey::NO_VERSION);
+        let with_some_version = key.with_version(FillKey::SOME_VERSION);
+        let duplicate = if version == FillKey::NO_VERSION {
+            seen(&without_version) || seen(&with_some_version)
+        } else {
+            seen(&key) || seen(&without_version)
+        };
+        if duplicate {
             self.skipped += 1;
             return Ok(());
+        }
+        self.pending_fills.insert(key);
+        if version != FillKey::NO_VERSION {
+            self.pending_fills.insert(with_some_version);
         }
         // Reported with the fill itself, so a replayed fill is not reported again.
         if let Some(note) = rounded {
@@ -2543,7 +2555,7 @@ mod tests {
                 FillKey {
                     trade_id: 176_609_127_761_695_247_172_922,
                     order_id: 12_907_057_702_855_018_828_273_522,
-                    version: 0,
+                    version: 6_704_413_443,
                     ts_secs: 1_746_177_750,
                     order_type: 7,
                     lots: 11_851,
@@ -2595,10 +2607,22 @@ mod tests {
         assert_ne!(rest, FILL_REC);
         let read = format!(r#"{{"data":[{rest}],"message":"trade_history"}}"#);
         assert_eq!(decode_ok(&mut d, &read), Vec::<Event>::new());
-        // Another fill of the same order (a different second) is still a fill.
+        // With the same version and the price as pushed: the same fill again.
+        let same = FILL_REC.replace(r#""price": "5.518""#, r#""price": "5.5180""#);
+        let frame = format!(r#"{{"data":[{same}],"message":"trade_history"}}"#);
+        assert_eq!(decode_ok(&mut d, &frame), Vec::<Event>::new());
+        // Another fill of the same order in the same second, same size, but another
+        // transaction: a fill of its own. So is one in another second.
+        let other_tx = FILL_REC.replace("6704413443", "6704413444");
+        let frame = format!(r#"{{"data":[{other_tx}],"message":"trade_history"}}"#);
+        assert_eq!(decode_ok(&mut d, &frame).len(), 1);
         let later = FILL_REC.replace("1746177750", "1746177751");
         let frame = format!(r#"{{"data":[{later}],"message":"trade_history"}}"#);
         assert_eq!(decode_ok(&mut d, &frame).len(), 1);
+        // Read first without a version, then pushed with one: once.
+        let mut d = decoder();
+        assert_eq!(decode_ok(&mut d, &read).len(), 1);
+        assert_eq!(decode_ok(&mut d, &pushed), Vec::<Event>::new());
     }
 
     // --- malformed input and edge cases -----------------------------------------------------
