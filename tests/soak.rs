@@ -1,12 +1,12 @@
 //! The short chaos soak of CI: the built-in `market_maker` against the in-process simulator
-//! through the real Kana client for 24 s of wall-clock time, with the simulator's faults switched
+//! through the real Kana client for 27 s of wall-clock time, with the simulator's faults switched
 //! on and every kind forced from the start until it fires once (the test then checks that it
 //! did, so it proves its own coverage). Whatever the faults do, the simulator's own records must
 //! show no duplicated order, no order the bot cannot account for, no order left resting after
 //! the graceful shutdown, the bot's position equal to the simulator's, and no risk limit exceeded
 //! at any sample.
 //!
-//! Two runs, both in CI (in parallel, ~25 s of wall clock together):
+//! Two runs, both in CI (in parallel, ~28 s of wall clock together):
 //!
 //! * [`every_fault_that_keeps_sequence_numbers_in_step`] — the eight kinds that do not leave a
 //!   hole in the account's sequence numbers: WebSocket drop / stall / malformed frame, REST
@@ -41,7 +41,7 @@ fn config() -> perpbot::config::Config {
     let mut config = perpbot::config::Config::from_toml_str(&text).unwrap();
     config.engine.status_interval_ms = 0;
     config.engine.shutdown_timeout_ms = 3_000;
-    // A faster chain and market than the demo's, so 24 s see many transactions.
+    // A faster chain and market than the demo's, so 27 s see many transactions.
     config.venue.sim.block_latency_ms = 50;
     config.venue.sim.synthetic.step_ms = 100;
     // Ask how an ambiguous transaction ended soon after it expired.
@@ -79,9 +79,11 @@ async fn soak(faults: FaultConfig, seed: u64) -> SoakReport {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let mut settings = SoakSettings::new(Duration::from_secs(24), seed, 0.0);
+    let mut settings = SoakSettings::new(Duration::from_secs(27), seed, 0.0);
     settings.faults = faults;
-    settings.settle = Duration::from_secs(9);
+    // 15 s of storm, then 12 s without faults: a transaction lost at the storm's end holds the
+    // ones behind it until it expires (5 s) and is resolved, and the bot must then quote again.
+    settings.settle = Duration::from_secs(12);
     settings.drain = Duration::from_millis(500);
     // Every kind is forced from the start until it fires once, then runs at its rate.
     settings.force_missing_from = Some(0.0);
