@@ -189,6 +189,34 @@ pub struct Decision {
     pub refused: Vec<RiskRejection>,
 }
 
+/// Positive amounts over the trailing hour (the fee and gas budgets), kept as a running sum.
+#[derive(Debug, Default)]
+struct TrailingHourSum {
+    entries: VecDeque<(Timestamp, Decimal)>,
+    sum: Decimal,
+}
+
+impl TrailingHourSum {
+    fn record(&mut self, at: Timestamp, amount: Decimal) {
+        if amount > Decimal::ZERO {
+            self.entries.push_back((at, amount));
+            self.sum += amount;
+        }
+    }
+
+    fn sum(&mut self, now: Timestamp) -> Decimal {
+        const HOUR: Duration = Duration::from_secs(3600);
+        while let Some((t, a)) = self.entries.front().copied() {
+            if now.since(t) < HOUR {
+                break;
+            }
+            self.sum -= a;
+            self.entries.pop_front();
+        }
+        self.sum
+    }
+}
+
 /// The pre-trade risk engine: limits, trading state and the fee budget window.
 #[derive(Debug)]
 pub struct RiskEngine {
@@ -196,10 +224,8 @@ pub struct RiskEngine {
     trading_state: TradingState,
     killed: bool,
     peak_pnl: Decimal,
-    costs: VecDeque<(Timestamp, Decimal)>,
-    cost_in_window: Decimal,
-    gas: VecDeque<(Timestamp, Decimal)>,
-    gas_in_window: Decimal,
+    costs: TrailingHourSum,
+    gas: TrailingHourSum,
 }
 
 /// A refusal with its reason and detail.
@@ -219,10 +245,8 @@ impl RiskEngine {
             trading_state: TradingState::Active,
             killed: false,
             peak_pnl: Decimal::ZERO,
-            costs: VecDeque::new(),
-            cost_in_window: Decimal::ZERO,
-            gas: VecDeque::new(),
-            gas_in_window: Decimal::ZERO,
+            costs: TrailingHourSum::default(),
+            gas: TrailingHourSum::default(),
         }
     }
 
@@ -238,44 +262,22 @@ impl RiskEngine {
 
     /// Record a fee or gas cost for the hourly budget.
     pub fn record_cost(&mut self, at: Timestamp, amount: Decimal) {
-        if amount > Decimal::ZERO {
-            self.costs.push_back((at, amount));
-            self.cost_in_window += amount;
-        }
+        self.costs.record(at, amount);
     }
 
     /// Fees and gas spent in the trailing hour.
     pub fn cost_last_hour(&mut self, now: Timestamp) -> Decimal {
-        const HOUR: Duration = Duration::from_secs(3600);
-        while let Some((t, a)) = self.costs.front().copied() {
-            if now.since(t) < HOUR {
-                break;
-            }
-            self.cost_in_window -= a;
-            self.costs.pop_front();
-        }
-        self.cost_in_window
+        self.costs.sum(now)
     }
 
     /// Record gas paid in the chain's coin, for the hourly gas budget.
     pub fn record_gas(&mut self, at: Timestamp, native: Decimal) {
-        if native > Decimal::ZERO {
-            self.gas.push_back((at, native));
-            self.gas_in_window += native;
-        }
+        self.gas.record(at, native);
     }
 
     /// Gas paid in the trailing hour, in the chain's coin.
     pub fn gas_last_hour(&mut self, now: Timestamp) -> Decimal {
-        const HOUR: Duration = Duration::from_secs(3600);
-        while let Some((t, a)) = self.gas.front().copied() {
-            if now.since(t) < HOUR {
-                break;
-            }
-            self.gas_in_window -= a;
-            self.gas.pop_front();
-        }
-        self.gas_in_window
+        self.gas.sum(now)
     }
 
     /// Pull the kill switch: halt for good (until restart). Returns the state change, if any.
