@@ -1421,23 +1421,7 @@ impl KanaDecoder {
             Some(m) => Topic::from_message(m.as_str()),
             None => sniff_topic(data),
         };
-        let mut fr = Frame {
-            topic,
-            now,
-            since: self.since,
-            markets: &self.markets,
-            fills_seen: &self.fills_seen,
-            orders_seen: &self.orders_seen,
-            trades_seen: &self.trades_seen,
-            pending_fills: &mut self.pending_fills,
-            pending_orders: &mut self.pending_orders,
-            pending_trades: &mut self.pending_trades,
-            out: &mut self.scratch,
-            issues: &mut self.issues,
-            issues_seen: &self.issues_seen,
-            pending_issues: &mut self.pending_issues,
-            skipped: 0,
-        };
+        let mut fr = self.frame(topic, now);
         let result = match topic {
             Topic::Orderbook => fr.orderbook(data),
             Topic::Positions => fr.positions(data),
@@ -1458,13 +1442,10 @@ impl KanaDecoder {
 }
 
 impl KanaDecoder {
-    /// The orderbook fast path ([`scan_orderbook`]): the frame is read once and its levels
-    /// converted on the way. `None` — with nothing left behind — when the frame is not of the
-    /// common shape or a value needs the exact decimal path; the serde path then decodes it (or
-    /// words its error) as it always did.
-    fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<u64> {
-        let mut fr = Frame {
-            topic: Topic::Orderbook,
+    /// The per-frame state over this decoder's memory, for one frame of `topic`.
+    fn frame(&mut self, topic: Topic, now: Timestamp) -> Frame<'_> {
+        Frame {
+            topic,
             now,
             since: self.since,
             markets: &self.markets,
@@ -1479,7 +1460,15 @@ impl KanaDecoder {
             issues_seen: &self.issues_seen,
             pending_issues: &mut self.pending_issues,
             skipped: 0,
-        };
+        }
+    }
+
+    /// The orderbook fast path ([`scan_orderbook`]): the frame is read once and its levels
+    /// converted on the way. `None` — with nothing left behind — when the frame is not of the
+    /// common shape or a value needs the exact decimal path; the serde path then decodes it (or
+    /// words its error) as it always did.
+    fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<u64> {
+        let mut fr = self.frame(Topic::Orderbook, now);
         if scan_orderbook(frame, &mut fr).is_none() {
             self.scratch.clear();
             return None;
