@@ -177,7 +177,12 @@ impl SoakSettings {
     pub fn new(duration: Duration, seed: u64, fault_rate: f64) -> SoakSettings {
         SoakSettings {
             duration,
-            settle: Duration::from_secs(30).min(duration / 3),
+            // A third of the run, at most 30 s, and always past the client's transaction expiry.
+            settle: Duration::from_secs(30)
+                .min(duration / 3)
+                .max(Duration::from_secs(
+                    ClientTimings::default().expiration_secs + 5,
+                )),
             seed,
             faults: fault_profile(fault_rate, seed),
             sample_every: Duration::from_millis(250),
@@ -211,6 +216,16 @@ impl SoakSettings {
         let c = &self.client;
         if c.expiration_secs == 0 || c.confirm_timeout_ms == 0 || c.request_timeout_ms == 0 {
             return Err("client timings must be positive".into());
+        }
+        if self.settle <= Duration::from_secs(c.expiration_secs) {
+            return Err(format!(
+                "settle ({} s) must be longer than the transaction expiry ({} s): a transaction \
+                 lost at the storm's end holds the orders behind it until it expires, and the bot \
+                 then needs time to quote again, so a shorter settle reports a false FAIL; run \
+                 the soak for longer (the settle is a third of it, at most 30 s)",
+                self.settle.as_secs_f64(),
+                c.expiration_secs
+            ));
         }
         self.faults.validate("faults")
     }
@@ -416,29 +431,7 @@ async fn force_pass(
     true
 }
 
-/// Parse a duration: `1h`, `90m`, `30s`, `500ms`, or a plain number of seconds (`300`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| {
-        format!("duration {text:?}: expected a number with an optional unit (h, m, s, ms)")
-    })?;
-    let secs = |k: u64| {
-        n.checked_mul(k)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("duration {text:?} is too long"))
-    };
-    match unit.trim() {
-        "" | "s" => secs(1),
-        "m" | "min" => secs(60),
-        "h" => secs(3_600),
-        "ms" => Ok(Duration::from_millis(n)),
-        other => Err(format!(
-            "duration {text:?}: unknown unit {other:?} (use h, m, s or ms)"
-        )),
-    }
-}
+pub use crate::clock::parse_duration;
 
 /// Options of `perpbot soak`.
 #[derive(Debug, Clone, clap::Args)]
@@ -2327,6 +2320,18 @@ fn verdict(f: &Findings<'_>) -> Vec<Invariant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settle_not_longer_than_the_transaction_expiry_is_refused() {
+        // 30 s used to give a 10 s settle, equal to the 10 s expiry: a false FAIL.
+        let short = SoakSettings::new(Duration::from_secs(30), 1, 0.05);
+        assert!(short.settle > Duration::from_secs(short.client.expiration_secs));
+        assert_eq!(short.validate(), Ok(()));
+        let mut settings = short.clone();
+        settings.settle = Duration::from_secs(settings.client.expiration_secs);
+        let err = settings.validate().unwrap_err();
+        assert!(err.contains("transaction expiry"), "{err}");
+    }
 
     #[test]
     fn durations_parse_with_units() {
