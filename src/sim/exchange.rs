@@ -176,6 +176,9 @@ pub struct Exchange {
     order_log: BTreeMap<AccountAddress, VecDeque<(MarketId, VenueOrderId)>>,
     trades: BTreeMap<AccountAddress, VecDeque<TradeRecord>>,
     market_trades: BTreeMap<MarketId, VecDeque<TradeRecord>>,
+    /// Collateral tokens held in each wallet (outside any profile), in sub-units: a deposit
+    /// draws on them, a withdrawal pays into them.
+    wallet_tokens: BTreeMap<AccountAddress, u64>,
 }
 
 /// A registered delegate of an owner wallet.
@@ -586,7 +589,19 @@ impl Exchange {
             order_log: BTreeMap::new(),
             trades: BTreeMap::new(),
             market_trades: BTreeMap::new(),
+            wallet_tokens: BTreeMap::new(),
         }
+    }
+
+    /// Give `wallet` collateral tokens (outside its profile), as a token faucet would.
+    pub fn mint_wallet(&mut self, wallet: AccountAddress, sub_units: u64) {
+        let held = self.wallet_tokens.entry(wallet).or_insert(0);
+        *held = held.saturating_add(sub_units);
+    }
+
+    /// Collateral tokens held in `wallet`, in sub-units (what `getWalletAccountBalance` reports).
+    pub fn wallet_balance(&self, wallet: AccountAddress) -> u64 {
+        self.wallet_tokens.get(&wallet).copied().unwrap_or(0)
     }
 
     /// The settings.
@@ -732,6 +747,14 @@ impl Exchange {
         };
         match decoded.action {
             Action::Deposit { user, amount } => {
+                // The tokens leave the signer's wallet. [INF] A real deposit beyond the wallet's
+                // balance aborts in the framework's fungible_asset module (EINSUFFICIENT_BALANCE),
+                // which the simulator's abort table does not model; the nearest Kana code stands in.
+                let held = self.wallet_balance(sender);
+                if held < amount {
+                    return Err(kana(KanaAbort::InsufficientFundInUserDeposits).into());
+                }
+                self.wallet_tokens.insert(sender, held - amount);
                 let credited = self.core.ledger.deposit(user, amount);
                 let mut fx = TxEffects::default();
                 fx.events.push(ChainEvent::new(
@@ -762,6 +785,7 @@ impl Exchange {
                     return Err(kana(KanaAbort::MarketNotFound).into());
                 }
                 self.core.ledger.withdraw(wallet, amount)?;
+                self.mint_wallet(wallet, amount);
                 let mut fx = TxEffects::default();
                 fx.events.push(ChainEvent::new(
                     "WithdrawEvent",
@@ -785,6 +809,7 @@ impl Exchange {
                     return Err(kana(KanaAbort::MarketNotFound).into());
                 }
                 self.core.ledger.withdraw(wallet, amount)?;
+                self.mint_wallet(wallet, amount);
                 let mut fx = TxEffects::default();
                 fx.events.push(ChainEvent::new(
                     "WithdrawEvent",

@@ -80,6 +80,7 @@ impl Sim {
 
     fn deposit(&mut self, who: u8, usdt: u64) {
         let to = wallet(who).to_string();
+        self.ex.mint_wallet(wallet(who), usdt * 1_000_000);
         self.direct(
             who,
             "deposit",

@@ -537,6 +537,9 @@ mod tests {
             ex.config().matching.market_shortfall,
             MarketShortfall::FillPartial
         );
+        for who in [1u8, 2] {
+            ex.mint_wallet(AccountAddress::new([who; 32]), 1_000_000_000);
+        }
         let abi = module_abi(ex.package(), PERPETUAL_SCRIPTS).unwrap();
         let mut run = |who: u8, function: &str, args: Vec<serde_json::Value>| {
             let call = encode_entry_function(&abi, function, &[], &args).unwrap();

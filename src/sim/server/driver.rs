@@ -47,6 +47,8 @@ pub fn auto_fund(
     if sub_units == 0 {
         return None;
     }
+    // The wallet holds `auto_fund` tokens and its profile `auto_fund` of collateral.
+    core.exchange.mint_wallet(wallet, sub_units);
     let profile = core.exchange.faucet(wallet, sub_units, now);
     core.pending.push(Update::Account(profile));
     Some(profile)

@@ -435,3 +435,43 @@ fn two_simulators_with_one_seed_make_the_same_books_and_trades() {
     let other = run(8);
     assert_ne!(a.trades, other.trades, "another seed, another market");
 }
+
+#[tokio::test]
+async fn the_wallet_balance_moves_with_deposits_and_withdrawals() {
+    let h = sim(config()).await;
+    let key = PrivateKey::from_seed_bytes([43; 32]);
+    let wallet = key.address();
+    let r = rest(&h, "sim");
+    let balance = async || r.wallet_account_balance(wallet).await.unwrap();
+    let trading = async || r.profile_balance_snapshot(wallet).await.unwrap();
+    assert_eq!(balance().await, dec!(10000), "auto-funded wallet");
+    let profile_before = trading().await;
+
+    let w = writer(&h, key.clone(), 30).await;
+    let outcome = w.withdraw(wallet, APT, dec!(2.5)).await;
+    assert!(
+        matches!(outcome, RequestOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        balance().await,
+        dec!(10002.5),
+        "a withdrawal pays into the wallet"
+    );
+    assert_eq!(trading().await, profile_before - dec!(2.5));
+
+    let deposit = r.deposit(wallet, dec!(7)).await.unwrap();
+    assert!(committed(&run_payload(&h, &key, &deposit).await));
+    assert_eq!(
+        balance().await,
+        dec!(9995.5),
+        "a deposit draws on the wallet"
+    );
+    assert_eq!(trading().await, profile_before + dec!(4.5));
+
+    // More than the wallet holds: refused, nothing moves.
+    let too_much = r.deposit(wallet, dec!(20000)).await.unwrap();
+    assert!(!committed(&run_payload(&h, &key, &too_much).await));
+    assert_eq!(balance().await, dec!(9995.5));
+    assert_eq!(trading().await, profile_before + dec!(4.5));
+}

@@ -52,6 +52,7 @@ pub(super) fn call(
 }
 
 pub(super) fn deposit(ex: &mut Exchange, who: u8) {
+    ex.mint_wallet(wallet(who), 1_000_000_000);
     let args = vec![json!(wallet(who).to_string()), json!("1000000000")];
     call(ex, who, "deposit", args).expect("deposit");
 }

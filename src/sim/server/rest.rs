@@ -601,8 +601,13 @@ fn dispatch_get(
             Ok(("profile address", s(profile)))
         }
         "/getWalletAccountBalance" => {
-            wallet(core, q, now)?;
-            Ok(("wallet balance", human(core.config.auto_fund)))
+            let (w, _) = wallet(core, q, now)?;
+            let decimals = core.exchange.ledger().config().quote_decimals;
+            let held = Decimal::from_i128_with_scale(
+                i128::from(core.exchange.wallet_balance(w)),
+                decimals,
+            );
+            Ok(("wallet balance", human(held)))
         }
         "/getProfileBalanceSnapshot" | "/getNetProfileBalance" => {
             let (_, profile) = wallet(core, q, now)?;
