@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
+use crate::gas::GasMeter;
 use crate::model::{
     ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, OrderStatus, TimerId,
     Timestamp, TradingState,
@@ -43,6 +44,16 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How long a finished order stays in the state after its last change: long enough for a late
 /// fill or acknowledgement to find it and for a strategy to look back at recent orders.
 const KEEP_FINISHED_ORDERS: Duration = Duration::from_secs(600);
+/// How often the risk limits' history is saved (and at every trip and at shutdown).
+const LIMITS_SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// The file a running bot writes when it has acted on the kill-switch file `kill_file`: its
+/// name with `.ack` appended. `perpbot kill` waits for it.
+pub fn kill_ack_file(kill_file: &std::path::Path) -> PathBuf {
+    let mut name = kill_file.as_os_str().to_owned();
+    name.push(".ack");
+    PathBuf::from(name)
+}
 
 /// Engine settings, from `[engine]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -115,8 +126,19 @@ pub struct RunSummary {
     pub unrealized_pnl: Decimal,
     /// Fees paid (quote).
     pub fees: Decimal,
-    /// realised − fees + unrealised.
+    /// realised − fees + unrealised (before gas).
     pub total_pnl: Decimal,
+    /// What the venue's transactions cost in gas, in the chain's coin and in the quote.
+    pub gas: crate::gas::GasCost,
+    /// `total_pnl` − gas: what the run made or lost.
+    pub net_pnl: Decimal,
+    /// PnL and drawdown as the loss limits count them: over the loss window, earlier runs
+    /// included when the limits are saved.
+    pub limits_window_pnl: Decimal,
+    /// Drawdown as the limits count it.
+    pub limits_window_drawdown: Decimal,
+    /// True when a second stop request cut short the wait for cancel confirmations.
+    pub shutdown_interrupted: bool,
     /// Venue requests sent.
     pub requests_sent: u64,
     /// Orders sent.
@@ -206,8 +228,14 @@ pub struct Engine {
     stale_pulled: HashSet<MarketId>,
     reconciler: Reconciler,
     reconciliation: ReconciliationStats,
-    /// Gas (chain coin) already handed to the risk engine's budget.
-    gas_recorded: Decimal,
+    /// Gas paid so far, priced into PnL and the budgets.
+    gas: GasMeter,
+    /// Where the risk limits' history is saved ([`crate::limits`]); none = not saved.
+    limits_file: Option<PathBuf>,
+    /// When the limits were last saved.
+    limits_saved: Option<Instant>,
+    /// Set when a second stop request ended the shutdown's wait for cancels.
+    shutdown_interrupted: bool,
     /// The write-ahead journal, when one is configured ([`Engine::attach_journal`]).
     journal: Option<crate::journal::Journal>,
     /// When finished orders were last dropped from the state ([`PRUNE_EVERY`]).
@@ -225,6 +253,7 @@ impl Engine {
         clock: Clock,
     ) -> Engine {
         let (report_tx, reports) = mpsc::channel(1024);
+        let gas = GasMeter::new(&risk.gas_coin, risk.gas_coin_price);
         let mut state = State::new(&session.markets);
         state.set_now(clock.now());
         Engine {
@@ -250,7 +279,10 @@ impl Engine {
             stale_pulled: HashSet::new(),
             reconciler: Reconciler::new(),
             reconciliation: ReconciliationStats::default(),
-            gas_recorded: Decimal::ZERO,
+            gas,
+            limits_file: None,
+            limits_saved: None,
+            shutdown_interrupted: false,
             journal: None,
             last_prune: Timestamp(0),
         }
@@ -277,6 +309,62 @@ impl Engine {
         report
     }
 
+    /// Take up the risk limits' history an earlier run saved in `path` (loss and drawdown over
+    /// the loss window, the last hour's spend, a limit that tripped) and keep saving it there.
+    /// A damaged file is an error: starting with fresh limits would forget a loss.
+    pub fn restore_limits(&mut self, path: PathBuf) -> Result<(), crate::limits::LimitsFileError> {
+        self.state.set_now(self.clock.now());
+        match crate::limits::load(&path)? {
+            Some(saved) => {
+                let now = self.state.now();
+                let change = self.risk.restore(&saved, now);
+                let (pnl, drawdown) = self.risk.window_pnl_and_drawdown();
+                info!(
+                    file = %path.display(),
+                    pnl = %pnl.round_dp(4),
+                    drawdown = %drawdown.round_dp(4),
+                    fees_last_hour = %self.risk.cost_last_hour(now).round_dp(4),
+                    "risk limits restored: loss and drawdown count from the window's start, not this restart"
+                );
+                if let Some(change) = change {
+                    error!(to = ?change.to, reason = %change.reason, "a risk limit stopped an earlier run and was not re-armed");
+                    self.pending.push_back(Event::TradingState(change));
+                }
+            }
+            None => {
+                info!(file = %path.display(), "risk limits start afresh (no saved history yet)")
+            }
+        }
+        self.limits_file = Some(path);
+        self.save_limits();
+        Ok(())
+    }
+
+    /// Save the risk limits' history, if a file is configured. A failure is logged, not fatal:
+    /// the limits still hold in this process.
+    fn save_limits(&mut self) {
+        let Some(path) = &self.limits_file else {
+            return;
+        };
+        let wall_ms = self.clock.now().0 / 1_000_000;
+        let saved = self.risk.saved(self.state.now(), wall_ms);
+        if let Err(e) = crate::limits::save(path, &saved) {
+            warn!(error = %e, "risk limits not saved");
+        }
+        self.limits_saved = Some(Instant::now());
+    }
+
+    /// Re-check the PnL limits; on a trip, tighten trading and save the trip at once.
+    fn evaluate_limits(&mut self) {
+        if let Some(change) = self.risk.evaluate(&self.state) {
+            warn!(from = ?change.from, to = ?change.to, reason = %change.reason, "trading state changed");
+            let to = change.to;
+            self.pending.push_back(Event::TradingState(change));
+            self.on_trading_state(to);
+            self.save_limits();
+        }
+    }
+
     /// The state (for inspection in tests and tools).
     pub fn state(&self) -> &State {
         &self.state
@@ -298,11 +386,11 @@ impl Engine {
             Ok(Err(e)) => {
                 error!(error = %e, "strategy failed to start; shutting down");
                 self.strategy_errors += 1;
-                return self.shutdown().await;
+                return self.shutdown_with(Some(&mut control)).await;
             }
             Err(panic) => {
                 self.strategy_panicked("on_start", panic.as_ref());
-                return self.shutdown().await;
+                return self.shutdown_with(Some(&mut control)).await;
             }
         }
         self.process_outbox();
@@ -344,13 +432,7 @@ impl Engine {
                 _ = sleep_until_opt(next_timer) => self.fire_timers().await,
                 _ = sleep_opt(pump_wait) => {}
                 _ = kill_file_check.tick(), if self.config.kill_switch_file.is_some() => {
-                    if let Some(path) = &self.config.kill_switch_file
-                        && path.exists()
-                        && !self.risk.is_killed()
-                    {
-                        let reason = format!("kill file {} present", path.display());
-                        self.kill(&reason).await;
-                    }
+                    self.check_kill_file().await;
                 }
                 _ = status.tick(), if self.config.status_interval_ms > 0 => self.log_status(),
                 _ = tick.tick() => self.on_tick().await,
@@ -362,7 +444,7 @@ impl Engine {
         if let Some(w) = watchdog {
             w.abort();
         }
-        self.shutdown().await
+        self.shutdown_with(Some(&mut control)).await
     }
 
     /// The engine's own periodic duties: beat the watchdog's heart with the orders it would
@@ -390,12 +472,16 @@ impl Engine {
             self.last_prune = now;
         }
 
-        // Gas the venue's transactions have paid since the last tick, for the hourly budget.
+        // Gas the venue's transactions have paid since the last tick: the budgets, and PnL.
         let gas = self.writer.tx_costs().native_fee;
-        if gas > self.gas_recorded {
-            self.risk
-                .record_gas(self.state.now(), gas - self.gas_recorded);
-            self.gas_recorded = gas;
+        if self.gas.update(gas, &self.state, &mut self.risk, now) {
+            self.evaluate_limits();
+        }
+        if self
+            .limits_saved
+            .is_none_or(|at| at.elapsed() >= LIMITS_SAVE_EVERY)
+        {
+            self.save_limits();
         }
 
         let stale_ms = self.risk.config().stale_book_ms;
@@ -534,12 +620,7 @@ impl Engine {
         if ids_may_have_arrived {
             self.executor.release_cancels_after_ack(&mut self.state);
         }
-        if let Some(change) = self.risk.evaluate(&self.state) {
-            warn!(from = ?change.from, to = ?change.to, reason = %change.reason, "trading state changed");
-            let to = change.to;
-            self.pending.push_back(Event::TradingState(change));
-            self.on_trading_state(to);
-        }
+        self.evaluate_limits();
         self.drain_pending().await;
     }
 
@@ -650,6 +731,36 @@ impl Engine {
         };
         let events = self.executor.dispatch(cancel, &mut self.state);
         self.pending.extend(events);
+    }
+
+    /// Act on the kill-switch file: halt (once) and acknowledge, so `perpbot kill` can tell
+    /// the operator that a bot really stopped. A new kill after the acknowledgement was taken
+    /// away is acknowledged again.
+    async fn check_kill_file(&mut self) {
+        let Some(path) = self.config.kill_switch_file.clone() else {
+            return;
+        };
+        if !path.exists() {
+            return;
+        }
+        if !self.risk.is_killed() {
+            let reason = format!("kill file {} present", path.display());
+            self.kill(&reason).await;
+        }
+        let ack = kill_ack_file(&path);
+        if !ack.exists() {
+            let text = format!(
+                "halted pid={} live_orders={} (cancels sent)\n",
+                std::process::id(),
+                self.state.live_order_count(None)
+            );
+            match std::fs::write(&ack, text) {
+                Ok(()) => info!(file = %ack.display(), "kill switch acknowledged"),
+                Err(e) => {
+                    warn!(file = %ack.display(), error = %e, "cannot acknowledge the kill switch")
+                }
+            }
+        }
     }
 
     async fn kill(&mut self, reason: &str) {
@@ -792,18 +903,18 @@ impl Engine {
                 market = %spec.name,
                 bid = %opt(bid),
                 ask = %opt(ask),
-                position = %spec.lots_to_size(crate::model::Lots(s.net_lots(spec.id).unsigned_abs() as u64)),
-                long = s.net_lots(spec.id) >= 0,
+                position = %signed_size(spec, s.net_lots(spec.id)),
                 quotes = %quotes.join(" "),
                 "status"
             );
         }
         let perf = self.tracker.performance();
         info!(
-            pnl = %s.total_pnl().round_dp(4),
+            pnl = %self.risk.net_pnl(s).round_dp(4),
             spread = %perf.spread_capture.round_dp(4),
             inventory = %perf.inventory_pnl.round_dp(4),
             fees = %s.fees_paid().round_dp(4),
+            gas = %self.risk.gas_in_quote().round_dp(4),
             fills,
             maker_fills = maker,
             trading = ?self.risk.trading_state(),
@@ -811,8 +922,13 @@ impl Engine {
         );
     }
 
-    /// Stop the strategy, cancel everything, wait (bounded) for confirmations, summarise.
-    async fn shutdown(mut self) -> Finished {
+    /// Stop the strategy, cancel everything, wait (bounded) for confirmations, summarise. A
+    /// further stop request on `control` (a second Ctrl-C or SIGTERM) ends the wait at once:
+    /// the summary then lists what is still open.
+    async fn shutdown_with(
+        mut self,
+        mut control: Option<&mut mpsc::Receiver<Control>>,
+    ) -> Finished {
         info!("shutting down: stopping the strategy and cancelling open orders");
         self.state.set_now(self.clock.now());
         if self.strategy_failure.is_none() {
@@ -871,8 +987,23 @@ impl Engine {
                 }
                 _ = sleep_opt(pump_wait) => {}
                 _ = tokio::time::sleep_until(deadline) => break,
+                stop = recv_opt(&mut control) => match stop {
+                    Some(Control::Shutdown) => {
+                        warn!("second stop request: not waiting for cancel confirmations any more");
+                        self.shutdown_interrupted = true;
+                        break;
+                    }
+                    Some(Control::Kill(_)) => {}
+                    None => control = None,
+                },
             }
         }
+        self.state.set_now(self.clock.now());
+        let gas = self.writer.tx_costs().native_fee;
+        let now = self.state.now();
+        self.gas.update(gas, &self.state, &mut self.risk, now);
+        self.risk.evaluate(&self.state);
+        self.save_limits();
         let left_open: Vec<ClientOrderId> = self
             .state
             .live_orders(None)
@@ -921,6 +1052,11 @@ impl Engine {
             unrealized_pnl: s.unrealized_pnl(),
             fees: s.fees_paid(),
             total_pnl: s.total_pnl(),
+            gas: self.gas.cost(&self.risk),
+            net_pnl: self.risk.net_pnl(s),
+            limits_window_pnl: self.risk.window_pnl_and_drawdown().0,
+            limits_window_drawdown: self.risk.window_pnl_and_drawdown().1,
+            shutdown_interrupted: self.shutdown_interrupted,
             requests_sent: stats.requests_sent,
             orders_sent: stats.orders_sent,
             risk_rejections: self.risk_rejections,
@@ -940,6 +1076,13 @@ impl Engine {
     }
 }
 
+/// A net position in base units, negative when short.
+fn signed_size(spec: &crate::model::MarketSpec, net_lots: i128) -> Decimal {
+    let lots = u64::try_from(net_lots.unsigned_abs()).unwrap_or(u64::MAX);
+    let size = spec.lots_to_size(crate::model::Lots(lots));
+    if net_lots < 0 { -size } else { size }
+}
+
 fn opt(v: Option<Decimal>) -> String {
     v.map_or_else(|| "-".to_string(), |d| d.to_string())
 }
@@ -947,6 +1090,13 @@ fn opt(v: Option<Decimal>) -> String {
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_opt(control: &mut Option<&mut mpsc::Receiver<Control>>) -> Option<Control> {
+    match control {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }

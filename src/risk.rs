@@ -14,6 +14,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::limits::{PnlWindow, SavedLimits, Tripped};
 use crate::model::{
     ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide,
     RejectReason, RiskRejection, Rounding, Side, Timestamp, TradingState, TradingStateChange,
@@ -82,6 +83,18 @@ pub struct RiskConfig {
     pub gas_budget_per_hour: Option<Decimal>,
     /// Per-market size limits keyed by market id (`[risk.markets.1338]`).
     pub markets: BTreeMap<String, MarketLimits>,
+    /// How far back `max_loss` and `max_drawdown` look, across restarts (`"24h"`, `"90m"` or
+    /// seconds). See [`crate::limits`].
+    #[serde(deserialize_with = "crate::clock::serde_duration::deserialize")]
+    pub loss_window: Duration,
+    /// Where the limits' history is saved between runs; relative to the config file. Default:
+    /// the journal's file name with `.limits` appended; without either, every run starts afresh.
+    pub state_file: Option<std::path::PathBuf>,
+    /// The coin the venue's transactions pay gas in (APT on Kana), priced at the mid of a
+    /// traded market whose base is this coin.
+    pub gas_coin: String,
+    /// The gas coin's price in the quote currency, used when no market of it is traded.
+    pub gas_coin_price: Option<Decimal>,
 }
 
 impl Default for RiskConfig {
@@ -100,6 +113,10 @@ impl Default for RiskConfig {
             fee_budget_per_hour: Decimal::from(100),
             gas_budget_per_hour: None,
             markets: BTreeMap::new(),
+            loss_window: Duration::from_secs(24 * 3600),
+            state_file: None,
+            gas_coin: "APT".into(),
+            gas_coin_price: None,
         }
     }
 }
@@ -125,6 +142,15 @@ impl RiskConfig {
         }
         if let Some(v) = self.max_drawdown {
             positive("max_drawdown", v)?;
+        }
+        if let Some(v) = self.gas_coin_price {
+            positive("gas_coin_price", v)?;
+        }
+        if self.loss_window < Duration::from_secs(60) {
+            return Err(format!(
+                "risk.loss_window must be at least a minute, got {} s",
+                self.loss_window.as_secs()
+            ));
         }
         if self.max_leverage == 0 {
             return Err("risk.max_leverage must be at least 1".into());
@@ -191,7 +217,7 @@ pub struct Decision {
 
 /// Positive amounts over the trailing hour (the fee and gas budgets), kept as a running sum.
 #[derive(Debug, Default)]
-struct TrailingHourSum {
+pub(crate) struct TrailingHourSum {
     entries: VecDeque<(Timestamp, Decimal)>,
     sum: Decimal,
 }
@@ -201,6 +227,17 @@ impl TrailingHourSum {
         if amount > Decimal::ZERO {
             self.entries.push_back((at, amount));
             self.sum += amount;
+        }
+    }
+
+    fn saved(&mut self, now: Timestamp) -> Vec<(u64, Decimal)> {
+        self.sum(now);
+        self.entries.iter().map(|(t, a)| (t.0, *a)).collect()
+    }
+
+    fn restore(&mut self, saved: &[(u64, Decimal)]) {
+        for (t, a) in saved {
+            self.record(Timestamp(*t), *a);
         }
     }
 
@@ -223,7 +260,16 @@ pub struct RiskEngine {
     config: RiskConfig,
     trading_state: TradingState,
     killed: bool,
-    peak_pnl: Decimal,
+    /// PnL history for `max_loss` and `max_drawdown`, across restarts.
+    window: PnlWindow,
+    /// Cumulative PnL of earlier runs (from the saved limits), added to this run's.
+    carried: Decimal,
+    /// This run's PnL at the last evaluation, net of fees and gas.
+    last_pnl: Decimal,
+    /// Gas paid by this run, in the quote currency.
+    gas_in_quote: Decimal,
+    /// A loss or drawdown limit that tripped (kept across restarts until re-armed).
+    tripped: Option<Tripped>,
     costs: TrailingHourSum,
     gas: TrailingHourSum,
 }
@@ -241,13 +287,69 @@ impl RiskEngine {
     /// A risk engine in the `Active` state.
     pub fn new(config: RiskConfig) -> RiskEngine {
         RiskEngine {
-            config,
             trading_state: TradingState::Active,
             killed: false,
-            peak_pnl: Decimal::ZERO,
+            window: PnlWindow::new(config.loss_window),
+            carried: Decimal::ZERO,
+            last_pnl: Decimal::ZERO,
+            gas_in_quote: Decimal::ZERO,
+            tripped: None,
+            config,
             costs: TrailingHourSum::default(),
             gas: TrailingHourSum::default(),
         }
+    }
+
+    /// Take up where an earlier run left off: its PnL history, its spend in the last hour and a
+    /// limit it tripped (which tightens the trading state again). Returns that change, if any.
+    pub fn restore(&mut self, saved: &SavedLimits, now: Timestamp) -> Option<TradingStateChange> {
+        self.carried = saved.cumulative_pnl;
+        self.window = PnlWindow::from_saved(
+            self.config.loss_window,
+            saved.window_baseline,
+            saved.window.clone(),
+        );
+        self.window.prune(now);
+        self.costs.restore(&saved.costs);
+        self.gas.restore(&saved.gas);
+        let tripped = saved.tripped.clone()?;
+        let reason = format!(
+            "{} (tripped in an earlier run; `perpbot rearm` re-arms)",
+            tripped.reason
+        );
+        let to = tripped.state;
+        self.tripped = Some(tripped);
+        self.switch(to, reason)
+    }
+
+    /// What to save so the next run takes up from here ([`crate::limits`]).
+    pub fn saved(&mut self, now: Timestamp, wall_ms: u64) -> SavedLimits {
+        let (window_baseline, window) = self.window.saved();
+        SavedLimits {
+            saved_at_ms: wall_ms,
+            cumulative_pnl: self.carried + self.last_pnl,
+            window_baseline,
+            window,
+            costs: self.costs.saved(now),
+            gas: self.gas.saved(now),
+            tripped: self.tripped.clone(),
+        }
+    }
+
+    /// This run's PnL net of fees and gas (quote): realised − fees + unrealised − gas.
+    pub fn net_pnl(&self, state: &State) -> Decimal {
+        state.total_pnl() - self.gas_in_quote
+    }
+
+    /// Gas this run paid, converted to the quote currency.
+    pub fn gas_in_quote(&self) -> Decimal {
+        self.gas_in_quote
+    }
+
+    /// PnL and drawdown as the limits count them: over the loss window, across restarts.
+    pub fn window_pnl_and_drawdown(&self) -> (Decimal, Decimal) {
+        let pnl = self.window.pnl(self.carried + self.last_pnl);
+        (pnl, self.window.peak().max(pnl) - pnl)
     }
 
     /// The limits in force.
@@ -273,6 +375,15 @@ impl RiskEngine {
     /// Record gas paid in the chain's coin, for the hourly gas budget.
     pub fn record_gas(&mut self, at: Timestamp, native: Decimal) {
         self.gas.record(at, native);
+    }
+
+    /// Record gas converted to the quote currency: it counts in PnL (so in `max_loss` and the
+    /// drawdown) and in the hourly fee budget, like any other fee.
+    pub fn record_gas_in_quote(&mut self, at: Timestamp, quote: Decimal) {
+        if quote > Decimal::ZERO {
+            self.gas_in_quote += quote;
+            self.costs.record(at, quote);
+        }
     }
 
     /// Gas paid in the trailing hour, in the chain's coin.
@@ -312,28 +423,33 @@ impl RiskEngine {
         Some(TradingStateChange { from, to, reason })
     }
 
-    /// Re-evaluate PnL limits against the state. Returns a change when a limit trips.
+    /// Re-evaluate PnL limits against the state: PnL net of fees and gas, over the loss window
+    /// (earlier runs included). Returns a change when a limit trips; the trip is remembered
+    /// across restarts ([`RiskEngine::saved`]).
     pub fn evaluate(&mut self, state: &State) -> Option<TradingStateChange> {
-        let pnl = state.total_pnl();
-        if pnl > self.peak_pnl {
-            self.peak_pnl = pnl;
-        }
+        self.last_pnl = self.net_pnl(state);
+        let cumulative = self.carried + self.last_pnl;
+        self.window.observe(state.now(), cumulative);
+        let (pnl, dd) = self.window_pnl_and_drawdown();
         let action = self.config.on_loss_limit.state();
-        if let Some(max_loss) = self.config.max_loss
+        let reason = if let Some(max_loss) = self.config.max_loss
             && pnl <= -max_loss
         {
-            return self.switch(action, format!("loss {} reached max_loss {max_loss}", -pnl));
-        }
-        if let Some(max_dd) = self.config.max_drawdown {
-            let dd = self.peak_pnl - pnl;
-            if dd >= max_dd {
-                return self.switch(
-                    action,
-                    format!("drawdown {dd} reached max_drawdown {max_dd}"),
-                );
-            }
-        }
-        None
+            format!("loss {} reached max_loss {max_loss}", -pnl)
+        } else if let Some(max_dd) = self.config.max_drawdown
+            && dd >= max_dd
+        {
+            format!("drawdown {dd} reached max_drawdown {max_dd}")
+        } else {
+            return None;
+        };
+        let change = self.switch(action, reason)?;
+        self.tripped = Some(Tripped {
+            at_ms: state.now().0 / 1_000_000,
+            state: change.to,
+            reason: change.reason.clone(),
+        });
+        Some(change)
     }
 
     /// Check one intent against every limit. The caller must track approved new orders in the
