@@ -633,9 +633,19 @@ impl Executor {
                     self.stats.resolved_requests += 1;
                 }
                 self.stats.rejected_requests += 1;
-                info!(request_id = report.id.0, %reason, "request rejected by the venue");
                 let unknown_order =
                     !cancel.is_empty() && self.writer.refusal_is_unknown_order(&reason);
+                if unknown_order {
+                    // The normal race of a market maker: a quote filled while its replacement
+                    // was on its way. Nothing changed on the venue; the strategy quotes again.
+                    info!(
+                        request_id = report.id.0,
+                        "requote lost the race with a fill: a quote it replaced had just filled (or was gone), so nothing changed; quoting again"
+                    );
+                    debug!(request_id = report.id.0, %reason, "venue refusal");
+                } else {
+                    info!(request_id = report.id.0, %reason, "request refused by the venue");
+                }
                 for req in &place {
                     push(
                         state,
@@ -651,7 +661,7 @@ impl Executor {
                     // (its fill may still be on its way; a cancelled order still takes it) or
                     // was cancelled already. Nothing rests, so it is closed, not cancelled again.
                     [gone] if unknown_order => {
-                        warn!(client_id = %gone.client_id, venue_id = ?gone.venue_id, %reason, "the venue does not have this order (filled or cancelled): closed locally; a missed fill shows in the position");
+                        debug!(client_id = %gone.client_id, venue_id = ?gone.venue_id, %reason, "the venue does not have this order (filled or cancelled): closed locally; a missed fill shows in the position");
                         push(
                             state,
                             gone.client_id,

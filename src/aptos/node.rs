@@ -638,7 +638,7 @@ impl NodeClient {
                 }
                 _ => hash,
             };
-            info!(%hash, sequence_number, "transaction accepted into mempool");
+            debug!(%hash, sequence_number, "transaction accepted into mempool");
             return Ok(PendingSubmission { hash });
         }
         let code = error.as_ref().map(|e| e.error_code.clone());
@@ -732,12 +732,11 @@ impl NodeClient {
             polls = polls.saturating_add(1);
             let state = match self.lookup(hash).await {
                 Ok((TxnLookup::Committed(txn), _)) => {
+                    // The caller logs the outcome (once, with what it meant).
                     return if txn.success {
-                        info!(%hash, version = txn.version, "transaction committed");
                         TxnOutcome::Committed { txn }
                     } else {
                         let vm_status = VmStatus::parse(&txn.vm_status);
-                        warn!(%hash, version = txn.version, vm_status = %txn.vm_status, "transaction committed with failure");
                         TxnOutcome::Failed { vm_status, txn }
                     };
                 }

@@ -36,7 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::aptos::node::CommittedTxn;
 use crate::aptos::signing::TransactionHash;
@@ -744,7 +744,7 @@ impl KanaWriter {
     ) -> RequestOutcome {
         match outcome {
             TxnOutcome::Committed { txn } => {
-                info!(%hash, version = txn.version, gas = txn.gas_used, "transaction committed");
+                debug!(%hash, version = txn.version, gas = txn.gas_used, "transaction committed");
                 RequestOutcome::Accepted {
                     placed: placed_ids(request, &txn),
                     cost: Decimal::ZERO,
@@ -752,7 +752,7 @@ impl KanaWriter {
             }
             TxnOutcome::Failed { vm_status, txn } => {
                 let reason = describe(&vm_status);
-                info!(%hash, version = txn.version, %reason, "transaction aborted");
+                debug!(%hash, version = txn.version, %reason, "transaction aborted");
                 rejected(reason)
             }
             TxnOutcome::Expired { .. } => {
