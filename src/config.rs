@@ -285,7 +285,36 @@ impl Config {
             source_name: name.clone(),
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&text, &name)
+        let mut config = Config::parse(&text, &name)?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        config.resolve_paths(folder);
+        Ok(config)
+    }
+
+    /// Make every relative path of the file (kill switch, journal, key files) relative to the
+    /// file's own folder, so the bot and `perpbot kill` agree on them from any working directory.
+    pub fn resolve_paths(&mut self, folder: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = folder.join(&*p);
+            }
+        };
+        if let Some(p) = &mut self.engine.kill_switch_file {
+            resolve(p);
+        }
+        if let Some(p) = &mut self.engine.journal {
+            resolve(p);
+        }
+        if let Some(p) = &mut self.risk.state_file {
+            resolve(p);
+        }
+        if let Some(kana) = &mut self.venue.kana {
+            for source in [&mut kana.api_key, &mut kana.private_key] {
+                if let Some(p) = &mut source.file {
+                    resolve(p);
+                }
+            }
+        }
     }
 
     /// Parse and validate TOML text.
@@ -391,6 +420,33 @@ impl Config {
             return Err("strategy.name: must name a registered strategy".into());
         }
         Ok(())
+    }
+
+    /// The secrets this config needs that cannot be read now (an unset environment variable,
+    /// a missing or unsafe key file, a malformed key), each naming its key. Empty for venues
+    /// that need none (the simulator, paper).
+    pub fn missing_secrets(&self) -> Vec<String> {
+        let Some(kana) = self
+            .venue
+            .kana
+            .as_ref()
+            .filter(|_| self.venue.kind == VenueKind::Kana)
+        else {
+            return Vec::new();
+        };
+        let mut missing = Vec::new();
+        if let Err(e) = kana.api_key.load("venue.kana.api_key") {
+            missing.push(e);
+        }
+        match kana.private_key.load("venue.kana.private_key") {
+            Err(e) => missing.push(e),
+            Ok(secret) => {
+                if let Err(e) = secret.expose().parse::<crate::aptos::PrivateKey>() {
+                    missing.push(format!("venue.kana.private_key: {e}"));
+                }
+            }
+        }
+        missing
     }
 
     /// True when this config trades real money.

@@ -271,7 +271,8 @@ async fn a_trading_run_at_trace_level_never_shows_the_keys() {
         let signed = shared.core().txn_meta.len();
         assert!(signed > 0, "{dir}: no transaction reached the simulator");
         // Trace level really was on (so the scan covered the most talkative logs).
-        let all = String::from_utf8_lossy(&out.stdout);
+        // Logs go to stderr (stdout carries the report alone).
+        let all = String::from_utf8_lossy(&out.stderr);
         assert!(all.contains("TRACE"), "{dir}: no trace-level line");
     }
     for sim in sims {

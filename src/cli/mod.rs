@@ -13,25 +13,29 @@
 //! (This module is the binary's front end, so it reports errors with `anyhow` like `main.rs`
 //! would; the rest of the library uses typed `thiserror` errors.)
 
+pub mod check;
+pub mod exit;
+pub mod kill;
+pub mod run;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, parse_duration};
 use crate::config::{Config, VenueKind};
-use crate::engine::{Control, Engine, RunSummary};
+use crate::outln;
 use crate::strategy::StrategyRegistry;
 use crate::venue::paper::{PaperVenue, RandomWalkSource};
 use crate::venue::{Venue, VenueSession};
 
 /// The default config, also embedded so `perpbot run` works from any directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/paper.toml";
-const EMBEDDED_DEFAULT_CONFIG: &str = include_str!("../config/paper.toml");
+const EMBEDDED_DEFAULT_CONFIG: &str = include_str!("../../config/paper.toml");
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,7 +48,7 @@ pub enum LogFormat {
 
 /// perpbot — automated trading on perpetual-futures exchanges.
 #[derive(Debug, Parser)]
-#[command(name = "perpbot", version, about)]
+#[command(name = "perpbot", version, about, after_help = exit::HELP)]
 pub struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "pretty", global = true)]
@@ -62,17 +66,15 @@ pub struct Cli {
 pub enum Command {
     /// Run a strategy (default: the market maker against the simulated market).
     Run(RunArgs),
-    /// Load and validate a config file, including the strategy's params, then exit.
-    CheckConfig {
-        /// The file.
-        file: PathBuf,
-    },
-    /// Pull the kill switch of a running bot: it cancels everything and halts.
-    Kill {
-        /// The running bot's config (names the kill-switch file).
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-    },
+    /// Load and validate a config file, including the strategy's params, and say whether it
+    /// could trade as it is: missing secret variables or key files, the mainnet confirmation.
+    CheckConfig(check::CheckArgs),
+    /// Pull the kill switch of a running bot: it cancels everything, halts and acknowledges.
+    /// Exits 0 once a bot acknowledged, 1 when none did within --timeout.
+    Kill(kill::KillArgs),
+    /// Re-arm the risk limits after a loss or drawdown limit stopped the bot: clears the trip
+    /// saved next to the journal and counts loss and drawdown afresh from here.
+    Rearm(kill::RearmArgs),
     /// Aptos transaction tools (offline).
     #[command(subcommand)]
     Tx(TxCommand),
@@ -258,9 +260,9 @@ pub struct RunArgs {
     /// Config file (default: config/paper.toml, or the embedded copy of it).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Stop after this many seconds.
-    #[arg(long)]
-    pub duration: Option<u64>,
+    /// Stop after this long: `45s`, `10m`, `1h` or plain seconds.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
     /// Also write the run report as JSON to this file when the run ends.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -269,8 +271,9 @@ pub struct RunArgs {
     pub i_understand_this_is_mainnet: bool,
 }
 
-/// Parse the command line and run it with the given strategies. Returns the process exit code:
-/// 0 on success, 1 on an error, 2 when orders could not be confirmed cancelled at shutdown.
+/// Parse the command line and run it with the given strategies. Returns the process exit code
+/// ([`exit`]: 0 success, 1 runtime failure, 2 usage, 3 invalid config, 4 orders left open,
+/// 5 halted by a risk limit or the kill switch).
 pub fn main_with(registry: StrategyRegistry) -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
@@ -281,17 +284,17 @@ pub fn main_with(registry: StrategyRegistry) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(exit::FAILURE);
         }
     };
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
-    match runtime.block_on(execute(command, registry)) {
+    let code = match runtime.block_on(execute(command, registry)) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        Err(e) => exit::report(&e),
+    };
+    // Tasks still blocked on a socket or stdin must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    code
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -299,8 +302,12 @@ fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries the command's output (the run report, JSON) alone.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or a collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let result = match format {
         LogFormat::Pretty => builder.compact().try_init(),
@@ -313,22 +320,13 @@ fn init_logging(format: LogFormat, level: &str) {
 
 async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCode> {
     match command {
-        Command::Run(args) => run(args, registry).await,
-        Command::CheckConfig { file } => {
-            let config = Config::load(&file)?;
-            registry.build(&config.strategy.name, &config.strategy.params)?;
-            println!(
-                "{}: ok — venue {:?}, markets {:?}, strategy `{}`",
-                file.display(),
-                config.venue.kind,
-                config.markets,
-                config.strategy.name
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run(args) => run::run(args, registry).await,
+        Command::CheckConfig(args) => check::check_config(&args, &registry),
+        Command::Kill(args) => kill::kill(&args).await,
+        Command::Rearm(args) => kill::rearm(&args),
         Command::Tx(TxCommand::Sign(args)) => {
             let report = tx_sign(&args)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Decode(args) => decode(&args),
@@ -342,10 +340,10 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             let handle = crate::sim::server::start(sim, bind, Clock::system())
                 .await
                 .map_err(anyhow::Error::msg)?;
-            println!("Kana REST   {}   (x-api-key: {api_key})", handle.rest_url);
-            println!("WebSocket   {}", handle.ws_url);
-            println!("Aptos node  {}   (chain id {chain_id})", handle.node_url);
-            println!("Ctrl-C stops the simulator.");
+            outln!("Kana REST   {}   (x-api-key: {api_key})", handle.rest_url)?;
+            outln!("WebSocket   {}", handle.ws_url)?;
+            outln!("Aptos node  {}   (chain id {chain_id})", handle.node_url)?;
+            outln!("Ctrl-C stops the simulator.")?;
             tokio::signal::ctrl_c()
                 .await
                 .context("waiting for Ctrl-C")?;
@@ -356,7 +354,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             let config = load_config(args.config.as_deref())?;
             let settings = args.settings(&config);
             let report = crate::soak::run(&config, &registry, &settings).await?;
-            print!("{}", report.table());
+            outln!("{}", report.table().trim_end_matches('\n'))?;
             if let Some(path) = &args.report {
                 let json = serde_json::to_string_pretty(&report)?;
                 std::fs::write(path, json + "\n")
@@ -376,21 +374,6 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             action,
             i_understand_this_is_mainnet,
         } => funds(&config, action, i_understand_this_is_mainnet).await,
-        Command::Kill { config } => {
-            let config = Config::load(&config)?;
-            let Some(path) = config.engine.kill_switch_file else {
-                bail!(
-                    "engine.kill_switch_file is not set in that config; send SIGUSR1 to the bot instead"
-                );
-            };
-            std::fs::write(&path, b"kill\n")
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            println!(
-                "kill switch pulled: created {} (the bot halts within a second)",
-                path.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
     }
 }
 
@@ -611,7 +594,7 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
     let (config, kana) = kana_config(path)?;
     config
         .check_mainnet_confirmation(mainnet_flag)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(exit::invalid_config)?;
     let access = KanaAccess::open(&kana).await?;
     let wallet = access.wallet;
     let writer = KanaWriter::new(access.rest, access.submitter, Vec::new(), access.writer);
@@ -639,15 +622,15 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
     };
     match outcome {
         RequestOutcome::Accepted { .. } => {
-            println!("done");
+            outln!("done")?;
             Ok(ExitCode::SUCCESS)
         }
         RequestOutcome::Ambiguous { reason, token } => {
-            println!(
+            outln!(
                 "outcome unknown ({reason}); check transaction {} before retrying",
                 token.unwrap_or_default()
-            );
-            Ok(ExitCode::from(3))
+            )?;
+            Ok(ExitCode::from(exit::FAILURE))
         }
         RequestOutcome::Rejected { reason } => bail!("refused: {reason}"),
         RequestOutcome::Partial { .. } => bail!("unexpected partial outcome"),
@@ -658,12 +641,18 @@ async fn markets(path: &Path) -> Result<ExitCode> {
     let (_, kana) = kana_config(path)?;
     let rest = kana_rest(&kana)?;
     let specs = rest.all_market_specs().await?;
-    println!(
+    outln!(
         "{:>6}  {:<12} {:>12} {:>12} {:>10} {:>8} {:>6}",
-        "id", "name", "lot", "tick", "min size", "max lev", "mm %"
-    );
+        "id",
+        "name",
+        "lot",
+        "tick",
+        "min size",
+        "max lev",
+        "mm %"
+    )?;
     for s in specs {
-        println!(
+        outln!(
             "{:>6}  {:<12} {:>12} {:>12} {:>10} {:>8} {:>6}",
             s.id.0,
             s.name,
@@ -672,7 +661,7 @@ async fn markets(path: &Path) -> Result<ExitCode> {
             s.lots_to_size(crate::model::Lots(s.min_lots)),
             s.max_leverage,
             s.maintenance_margin_rate() * rust_decimal::Decimal::from(100)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -695,29 +684,29 @@ async fn account(path: &Path, address: Option<&str>) -> Result<ExitCode> {
         }
     };
     let rest = kana_rest(&kana)?;
-    println!("wallet           {wallet}");
-    println!("profile          {}", rest.profile_address(wallet).await?);
-    println!(
+    outln!("wallet           {wallet}")?;
+    outln!("profile          {}", rest.profile_address(wallet).await?)?;
+    outln!(
         "wallet balance   {}",
         rest.wallet_account_balance(wallet).await?
-    );
-    println!(
+    )?;
+    outln!(
         "trading balance  {}",
         rest.profile_balance_snapshot(wallet).await?
-    );
-    println!(
+    )?;
+    outln!(
         "APT (gas)        {}",
         rest.account_apt_balance(wallet).await?
-    );
+    )?;
     let positions = rest.positions(wallet, None).await?;
-    println!("positions        {}", positions.len());
+    outln!("positions        {}", positions.len())?;
     for record in positions.raw() {
-        println!("  {record}");
+        outln!("  {record}")?;
     }
     let orders = rest.open_orders(wallet, None).await?;
-    println!("open orders      {}", orders.len());
+    outln!("open orders      {}", orders.len())?;
     for record in orders.raw() {
-        println!("  {record}");
+        outln!("  {record}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -824,169 +813,4 @@ pub async fn connect_venue_journaled(
         .connect(&config.market_ids())
         .await
         .with_context(|| format!("connecting to {name}"))
-}
-
-async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> {
-    let config = load_config(args.config.as_deref())?;
-    config
-        .check_mainnet_confirmation(args.i_understand_this_is_mainnet)
-        .map_err(anyhow::Error::msg)?;
-    let strategy = registry.build(&config.strategy.name, &config.strategy.params)?;
-    if let Some(path) = &config.engine.kill_switch_file
-        && path.exists()
-    {
-        bail!(
-            "kill-switch file {} exists from an earlier kill; remove it to trade again",
-            path.display()
-        );
-    }
-    let clock = Clock::system();
-    let journal = match &config.engine.journal {
-        Some(path) => Some(open_journal(&config, path)?),
-        None => None,
-    };
-    let session =
-        connect_venue_journaled(&config, clock, journal.as_ref().map(|o| &o.journal)).await?;
-    info!(
-        venue = ?config.venue.kind,
-        markets = ?config.markets,
-        strategy = %config.strategy.name,
-        "connected; press Ctrl-C to stop (cancels all orders first)"
-    );
-    let mut engine = Engine::new(
-        session,
-        strategy,
-        config.risk.clone(),
-        config.rate_limits.clone(),
-        config.engine.clone(),
-        clock,
-    );
-    if let Some(opened) = journal {
-        let timeout = Duration::from_millis(config.engine.journal_resolve_timeout_ms);
-        let report = engine
-            .attach_journal(opened.journal, opened.replay, timeout)
-            .await;
-        if !report.unresolved.is_empty() {
-            warn!(requests = ?report.unresolved, "journaled requests still unresolved: their orders stay unknown");
-        }
-    }
-    let (control_tx, control_rx) = mpsc::channel(8);
-    spawn_signal_handlers(control_tx.clone());
-    if let Some(secs) = args.duration {
-        let tx = control_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(secs)).await;
-            info!(secs, "run duration reached");
-            let _ = tx.send(Control::Shutdown).await;
-        });
-    }
-    let summary = engine.run(control_rx).await.summary;
-    print_summary(&summary);
-    if let Some(path) = &args.report {
-        let json = serde_json::to_string_pretty(&summary)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("writing the run report to {}", path.display()))?;
-        info!(path = %path.display(), "run report written");
-    }
-    Ok(if summary.clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
-}
-
-fn spawn_signal_handlers(tx: mpsc::Sender<Control>) {
-    let shutdown = tx.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            info!("Ctrl-C: shutting down (Ctrl-C again to exit at once)");
-            let _ = shutdown.send(Control::Shutdown).await;
-            if tokio::signal::ctrl_c().await.is_ok() {
-                warn!("second Ctrl-C: exiting without waiting for cancels");
-                std::process::exit(130);
-            }
-        }
-    });
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
-            return;
-        };
-        while usr1.recv().await.is_some() {
-            let _ = tx.send(Control::Kill("SIGUSR1".into())).await;
-        }
-    });
-}
-
-fn print_summary(s: &RunSummary) {
-    let p = &s.performance;
-    let r = |d: rust_decimal::Decimal| d.round_dp(6);
-    println!();
-    println!(
-        "── run report ({}, {:.0} s) ──",
-        s.strategy, p.duration_secs
-    );
-    println!(
-        "  PnL               {} = spread {} + inventory {} − fees {} + funding {}",
-        r(p.total_pnl),
-        r(p.spread_capture),
-        r(p.inventory_pnl),
-        r(p.fees),
-        r(p.funding)
-    );
-    println!(
-        "  venue PnL         {} (realised {} − fees + unrealised {}, from the venue's positions)",
-        r(s.total_pnl),
-        r(s.realized_pnl),
-        r(s.unrealized_pnl)
-    );
-    println!(
-        "  fills             {} ({} maker, {} taker); fill ratio {:.3} per order sent",
-        s.fills,
-        s.maker_fills,
-        s.fills - s.maker_fills,
-        s.fill_ratio
-    );
-    for m in &p.markets {
-        println!(
-            "  {:<17} volume {}, avg |position| {}, max |position| {}, final {}",
-            m.name,
-            r(m.volume),
-            r(m.avg_abs_inventory),
-            r(m.max_abs_inventory),
-            r(m.final_position)
-        );
-    }
-    println!("  max drawdown      {}", r(p.max_drawdown));
-    println!(
-        "  requests sent     {} ({} orders); {} refused by the venue",
-        s.requests_sent, s.orders_sent, s.venue_rejections
-    );
-    if s.tx_costs.transactions > 0 {
-        println!(
-            "  transactions      {} on chain ({} aborted); gas {} units = {} APT",
-            s.tx_costs.transactions,
-            s.tx_costs.failed_transactions,
-            s.tx_costs.gas_units,
-            s.tx_costs.native_fee.normalize()
-        );
-    }
-    let rc = &s.reconciliation;
-    if rc.runs > 0 {
-        println!(
-            "  reconciliations   {} ({} orders adopted, {} gone, {} position gaps explained, {} UNEXPLAINED)",
-            rc.runs, rc.adopted, rc.gone, rc.explained, rc.unexplained
-        );
-    }
-    if let Some(failure) = &s.strategy_failure {
-        println!("  STRATEGY STOPPED  {failure}");
-    }
-    println!("  risk rejections   {}", s.risk_rejections);
-    println!("  trading state     {:?}", s.trading_state);
-    if s.clean() {
-        println!("  open orders left  none");
-    } else {
-        println!("  OPEN ORDERS LEFT  {:?}", s.left_open);
-    }
 }

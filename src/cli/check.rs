@@ -1,0 +1,62 @@
+//! `perpbot check-config`: is this file valid, and could it trade as it is?
+//!
+//! Validity (every key, the strategy's params) is checked as at start-up. Readiness is what a
+//! start-up would trip on next: a secret variable that is not set, a key file that is missing or
+//! readable by others, the mainnet confirmation. With `--effective` it also prints the config
+//! with every default filled in, so an operator sees the limits actually in force.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::exit;
+use crate::config::Config;
+use crate::outln;
+use crate::strategy::StrategyRegistry;
+
+/// Options of `check-config`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The file.
+    pub file: PathBuf,
+    /// Also print the effective config, with every default filled in.
+    #[arg(long)]
+    pub effective: bool,
+    /// Count the mainnet confirmation as given (as `run --i-understand-this-is-mainnet` would).
+    #[arg(long)]
+    pub i_understand_this_is_mainnet: bool,
+}
+
+/// Run the check: exit 0 when the file is valid and ready, 3 (invalid config) otherwise.
+pub fn check_config(args: &CheckArgs, registry: &StrategyRegistry) -> Result<ExitCode> {
+    let config = Config::load(&args.file)?;
+    registry.build(&config.strategy.name, &config.strategy.params)?;
+    let mut problems = config.missing_secrets();
+    if let Err(e) = config.check_mainnet_confirmation(args.i_understand_this_is_mainnet) {
+        problems.push(e);
+    }
+    if args.effective {
+        outln!("{config:#?}")?;
+    }
+    if problems.is_empty() {
+        outln!(
+            "{}: ok — venue {:?}, markets {:?}, strategy `{}`{}",
+            args.file.display(),
+            config.venue.kind,
+            config.markets,
+            config.strategy.name,
+            if config.is_mainnet() {
+                ", MAINNET (confirmed)"
+            } else {
+                ""
+            }
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("{}: valid, but not ready to trade:", args.file.display())?;
+    for p in &problems {
+        outln!("  - {p}")?;
+    }
+    Ok(ExitCode::from(exit::INVALID_CONFIG))
+}
