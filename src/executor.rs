@@ -662,12 +662,18 @@ impl Executor {
                     // was cancelled already. Nothing rests, so it is closed, not cancelled again.
                     [gone] if unknown_order => {
                         debug!(client_id = %gone.client_id, venue_id = ?gone.venue_id, %reason, "the venue does not have this order (filled or cancelled): closed locally; a missed fill shows in the position");
-                        push(
-                            state,
-                            gone.client_id,
-                            OrderEvent::Cancelled,
-                            OrderUpdateKind::Cancelled,
-                        );
+                        // Already closed by its fill (the usual race): nothing to record.
+                        let open = state
+                            .order(gone.client_id)
+                            .is_some_and(|o| o.status.is_live());
+                        if open {
+                            push(
+                                state,
+                                gone.client_id,
+                                OrderEvent::Cancelled,
+                                OrderUpdateKind::Cancelled,
+                            );
+                        }
                     }
                     _ => {
                         for c in &cancel {

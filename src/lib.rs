@@ -35,16 +35,16 @@
 //!              venue writer ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
 //! ```
 
-pub mod aptos;
+pub use perpbot_aptos as aptos;
 pub mod cli;
-pub mod clock;
+pub use perpbot_model::clock;
 pub mod config;
 pub mod engine;
 pub mod executor;
 pub mod gas;
 pub mod journal;
 pub mod limits;
-pub mod model;
+pub use perpbot_model as model;
 pub mod reconcile;
 pub mod report;
 pub mod risk;

@@ -24,7 +24,7 @@
 //! # Example
 //!
 //! ```
-//! use perpbot::aptos::{
+//! use perpbot_aptos::{
 //!     encode_entry_function, sign_transaction, verify_signed_transaction, MoveModule, PrivateKey,
 //!     RawTransaction,
 //! };

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::model::Timestamp;
+use crate::Timestamp;
 
 /// A clock anchored at a wall-clock instant and advanced by tokio's monotonic clock.
 #[derive(Debug, Clone, Copy)]

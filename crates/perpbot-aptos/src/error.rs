@@ -1,6 +1,6 @@
 //! The single error type of the Aptos transaction layer.
 //!
-//! Every fallible function in [`crate::aptos`] returns [`AptosError`]. Messages are written for a
+//! Every fallible function in [`crate`] returns [`AptosError`]. Messages are written for a
 //! human reading a log line: they name what was being parsed and why it was rejected, but they never
 //! contain private-key material.
 

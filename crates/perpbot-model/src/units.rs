@@ -8,7 +8,7 @@
 //! caller chooses the direction with [`Rounding`].
 //!
 //! ```
-//! use perpbot::model::{MarketSpec, Rounding};
+//! use perpbot_model::{MarketSpec, Rounding};
 //! use rust_decimal_macros::dec;
 //!
 //! // Kana testnet APT (market 1338), reference §3.3.

@@ -3,6 +3,7 @@
 //! piece is testable alone and runs unchanged in backtest, paper and live.
 
 pub mod book;
+pub mod clock;
 pub mod event;
 pub mod intent;
 pub mod order;

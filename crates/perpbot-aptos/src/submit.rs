@@ -64,9 +64,9 @@
 //!
 //! ```no_run
 //! use std::{sync::Arc, time::Duration};
-//! use perpbot::aptos::node::{NodeClient, TxnOutcome};
-//! use perpbot::aptos::submit::{GasConfig, Submitter};
-//! use perpbot::aptos::{AccountAddress, PrivateKey, encode_entry_function};
+//! use perpbot_aptos::node::{NodeClient, TxnOutcome};
+//! use perpbot_aptos::submit::{GasConfig, Submitter};
+//! use perpbot_aptos::{AccountAddress, PrivateKey, encode_entry_function};
 //! use serde_json::json;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -719,8 +719,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::aptos::abi::{MoveModule, encode_entry_function};
-    use crate::aptos::node::fake_node::{FakeNode, Inner, LookupReply, SubmitReply, fast_poll};
+    use crate::abi::{MoveModule, encode_entry_function};
+    use crate::node::fake_node::{FakeNode, Inner, LookupReply, SubmitReply, fast_poll};
 
     fn payload(amount: u64) -> EntryFunction {
         let abi: MoveModule = serde_json::from_value(json!({

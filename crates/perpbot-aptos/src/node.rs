@@ -18,8 +18,8 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use perpbot::aptos::node::{NodeClient, TxnOutcome};
-//! use perpbot::aptos::{PrivateKey, RawTransaction, encode_entry_function, sign_transaction};
+//! use perpbot_aptos::node::{NodeClient, TxnOutcome};
+//! use perpbot_aptos::{PrivateKey, RawTransaction, encode_entry_function, sign_transaction};
 //! use serde_json::json;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,7 +28,7 @@
 //! let chain_id = node.ledger_info().await?.chain_id;
 //! let account = node.account(key.address()).await?;
 //! let gas = node.estimate_gas_price().await?;
-//! let abi = node.module(perpbot::aptos::AccountAddress::ONE, "aptos_account").await?;
+//! let abi = node.module(perpbot_aptos::AccountAddress::ONE, "aptos_account").await?;
 //! let call = encode_entry_function(&abi, "transfer", &[], &[json!("0x2"), json!("1000")])?;
 //! let raw = RawTransaction {
 //!     sender: key.address(),
@@ -982,8 +982,10 @@ fn field_bool(endpoint: &str, v: &Value, name: &str) -> Result<bool, NodeClientE
 }
 
 /// A fake fullnode on 127.0.0.1 for this module's and [`super::submit`]'s tests.
-#[cfg(test)]
-pub(crate) mod fake_node {
+/// A scriptable fake Aptos node on loopback, for tests (the `testkit` feature).
+#[cfg(any(test, feature = "testkit"))]
+#[allow(missing_docs)]
+pub mod fake_node {
     use std::collections::{HashMap, VecDeque};
     use std::sync::{Arc, Mutex, MutexGuard};
     use std::time::Duration;
@@ -997,8 +999,8 @@ pub(crate) mod fake_node {
     use serde_json::{Value, json};
 
     use super::{BCS_SIGNED_TXN_CONTENT_TYPE, LEDGER_TIMESTAMP_HEADER};
-    use crate::aptos::address::AccountAddress;
-    use crate::aptos::signing::{TransactionHash, verify_signed_transaction};
+    use crate::address::AccountAddress;
+    use crate::signing::{TransactionHash, verify_signed_transaction};
 
     /// Scripted answer to the next `POST /v1/transactions`.
     #[derive(Clone, Debug)]
@@ -1028,7 +1030,7 @@ pub(crate) mod fake_node {
         pub expiration_timestamp_secs: u64,
         pub gas_unit_price: u64,
         /// The decoded entry function (what the signer authorised).
-        pub function: crate::aptos::types::EntryFunction,
+        pub function: crate::types::EntryFunction,
     }
 
     pub struct Inner {
@@ -1314,11 +1316,11 @@ pub(crate) mod fake_node {
 mod tests {
     use super::fake_node::{FakeNode, Inner, LookupReply, SubmitReply, fast_poll};
     use super::*;
-    use crate::aptos::abi::encode_entry_function;
-    use crate::aptos::keys::PrivateKey;
-    use crate::aptos::signing::sign_transaction;
-    use crate::aptos::types::RawTransaction;
-    use crate::aptos::vm_status::KnownAbort;
+    use crate::abi::encode_entry_function;
+    use crate::keys::PrivateKey;
+    use crate::signing::sign_transaction;
+    use crate::types::RawTransaction;
+    use crate::vm_status::KnownAbort;
     use serde_json::json;
 
     fn client(node: &FakeNode) -> NodeClient {

@@ -29,7 +29,8 @@ const SCHEME_SINGLE_KEY: u8 = 0x02;
 const AIP80_ED25519_PREFIX: &str = "ed25519-priv-";
 
 /// SHA3-256 of the concatenation of `parts`.
-pub(crate) fn sha3_256(parts: &[&[u8]]) -> [u8; 32] {
+/// SHA3-256 of the concatenated parts.
+pub fn sha3_256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha3_256::new();
     for p in parts {
         h.update(p);
@@ -196,7 +197,7 @@ bytes_serde!(Ed25519Signature, 64);
 /// An Ed25519 private key. Never printed, zeroized on drop.
 ///
 /// ```
-/// use perpbot::aptos::PrivateKey;
+/// use perpbot_aptos::PrivateKey;
 /// let key: PrivateKey =
 ///     "ed25519-priv-0xc5338cd251c22daa8c9c9cc94f498cc8a5c7e1d2e75287a5dda91096fe64efa5".parse()?;
 /// assert_eq!(format!("{key:?}"), "PrivateKey(<redacted>)");
@@ -204,7 +205,7 @@ bytes_serde!(Ed25519Signature, 64);
 ///     key.address().to_string(),
 ///     "0x978c213990c4833df71548df7ce49d54c759d6b6d932de22b24d56060b7af2aa"
 /// );
-/// # Ok::<(), perpbot::aptos::AptosError>(())
+/// # Ok::<(), perpbot_aptos::AptosError>(())
 /// ```
 #[derive(Clone)]
 pub struct PrivateKey {

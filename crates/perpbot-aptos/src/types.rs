@@ -631,7 +631,7 @@ pub struct EntryFunction {
     pub function: Identifier,
     /// Concrete type arguments.
     pub ty_args: Vec<TypeTag>,
-    /// Arguments, each already BCS-encoded for its parameter type (see [`crate::aptos::abi`]).
+    /// Arguments, each already BCS-encoded for its parameter type (see [`crate::abi`]).
     pub args: Vec<Vec<u8>>,
 }
 

@@ -29,7 +29,7 @@
 //! # Example
 //!
 //! ```
-//! use perpbot::aptos::sequence::SequenceManager;
+//! use perpbot_aptos::sequence::SequenceManager;
 //!
 //! let mut seq = SequenceManager::new(7); // on-chain sequence_number of the account
 //! let (a, b, c) = (seq.next(), seq.next(), seq.next());
@@ -44,7 +44,7 @@
 //! assert_eq!(seq.in_flight(), vec![8, 9]);
 //! ```
 //!
-//! Pure logic, no I/O; [`crate::aptos::submit::Submitter`] drives it from node responses.
+//! Pure logic, no I/O; [`crate::submit::Submitter`] drives it from node responses.
 
 use std::collections::BTreeSet;
 

@@ -299,7 +299,7 @@ pub fn sign_to_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aptos::types::{EntryFunction, Identifier, ModuleId, TransactionPayload, TypeTag};
+    use crate::types::{EntryFunction, Identifier, ModuleId, TransactionPayload, TypeTag};
 
     const K1: &str = "9bf49a6a0755f953811fce125f2683d50429c3bb49e074147e0089a52eae155f";
     const K2: &str = "0564f879d27ae3c02ce82834acfa8c793a629f2ca0de6919610be82f411326be";

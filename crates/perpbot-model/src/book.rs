@@ -8,7 +8,7 @@
 //! sends) reuses the vectors' memory.
 //!
 //! ```
-//! use perpbot::model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
+//! use perpbot_model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
 //!
 //! let mut book = OrderBook::new();
 //! book.replace(
