@@ -690,4 +690,33 @@ name = "market_maker""#
                 .unwrap();
         assert!(testnet.check_mainnet_confirmation(false).is_ok());
     }
+
+    /// The bot's own config file reaches these settings under `[venue.sim]`, and its errors name
+    /// the full key.
+    #[test]
+    fn a_bot_config_sets_the_rules_and_names_bad_keys() {
+        let text = |fee: &str| {
+            format!(
+                "markets = [1338]\n[venue]\nkind = \"sim\"\n[venue.sim.exchange]\n\
+                 taker_fee = \"{fee}\"\nself_match = \"cancel_taker\"\n[venue.sim.gas]\n\
+                 per_order_units = 7\n[strategy]\nname = \"market_maker\"\n"
+            )
+        };
+        let ok = Config::from_toml_str(&text("0.001")).unwrap();
+        assert_eq!(
+            ok.venue.sim.exchange.taker_fee,
+            rust_decimal_macros::dec!(0.001)
+        );
+        assert_eq!(
+            ok.venue.sim.exchange.self_match,
+            crate::sim::orders::SelfMatchBehavior::CancelTaker
+        );
+        assert_eq!(ok.venue.sim.gas.per_order_units, 7);
+        let err = Config::from_toml_str(&text("2")).unwrap_err();
+        assert!(
+            err.message.starts_with("venue.sim.exchange.taker_fee"),
+            "{}",
+            err.message
+        );
+    }
 }

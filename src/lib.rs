@@ -48,7 +48,7 @@ pub use perpbot_model as model;
 pub mod reconcile;
 pub mod report;
 pub mod risk;
-pub mod sim;
+pub use perpbot_sim as sim;
 pub mod soak;
 pub mod state;
 pub mod strategy;

@@ -9,3 +9,6 @@ pub mod venue;
 pub mod wire;
 pub mod writer;
 pub mod ws;
+
+#[cfg(test)]
+mod sim_tests;

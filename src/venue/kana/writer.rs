@@ -858,7 +858,7 @@ fn common_restriction(place: &[OrderRequest]) -> Result<u8, String> {
 /// Order ids of placed orders in a committed transaction's events, in order: events whose type
 /// names an order being *placed* (contains "order" and "place" or "open", not "cancel") and
 /// whose data has an `order_id`. \[INF\]: Kana's event names are not documented.
-pub(crate) fn placed_order_ids(events: &[Value]) -> Vec<VenueOrderId> {
+pub fn placed_order_ids(events: &[Value]) -> Vec<VenueOrderId> {
     events
         .iter()
         .filter(|e| {

@@ -2,7 +2,7 @@
 //! message, data}` envelope of reference §4 that `src/venue/kana/rest.rs` calls, the `x-api-key`
 //! check, records in Kana's human-unit shapes (§4.4), and the write endpoints answering with
 //! entry-function payloads naming the simulator's package, in on-chain units (lots, ticks,
-//! 6-decimal sub-units) per [`crate::sim::abi`].
+//! 6-decimal sub-units) per [`crate::abi`].
 //!
 //! Decisions: a human size or price off the market's grid is refused (400, message names the
 //! parameter), never rounded; `withdrawMultipleMarkets` and `settlePnl` (§4.1.7, §4.1.8,
@@ -34,10 +34,10 @@ use serde_json::{Value, json};
 
 use super::driver::auto_fund;
 use super::{Shared, SimCore};
-use crate::aptos::AccountAddress;
-use crate::model::{MarketId, MarketSpec, PositionSide, Rounding, Timestamp, VenueOrderId};
-use crate::sim::exchange::{OrderRecord, PositionRecord, TradeRecord};
-use crate::sim::profile_address;
+use crate::exchange::{OrderRecord, PositionRecord, TradeRecord};
+use crate::profile_address;
+use perpbot_aptos::AccountAddress;
+use perpbot_model::{MarketId, MarketSpec, PositionSide, Rounding, Timestamp, VenueOrderId};
 
 /// How long a `rest_timeout` fault stalls a call.
 pub const STALL: Duration = Duration::from_secs(600);
@@ -479,7 +479,7 @@ fn order_history_record(spec: &MarketSpec, r: &OrderRecord) -> Value {
         "leverage": r.leverage,
         "order_type": r.order_type,
         "timestamp": secs(r.timestamp),
-        "is_market_order": r.kind == crate::model::OrderKind::Market,
+        "is_market_order": r.kind == perpbot_model::OrderKind::Market,
         "size": human(spec.lots_to_size(r.total_size)),
         "price": human(price),
         "order_value": human(spec.notional_at(r.total_size, price)),
@@ -542,7 +542,7 @@ fn position_record(spec: &MarketSpec, p: &PositionRecord) -> Value {
 
 fn payload(core: &SimCore, function: &str, args: Vec<Value>) -> Value {
     json!({
-        "function": format!("{}::{}::{function}", core.package, crate::sim::abi::PERPETUAL_SCRIPTS),
+        "function": format!("{}::{}::{function}", core.package, crate::abi::PERPETUAL_SCRIPTS),
         "typeArguments": [],
         "functionArguments": args,
     })
@@ -717,7 +717,7 @@ fn dispatch_get(
             let book = core.exchange.book(spec.id);
             let bid = book.and_then(|b| b.best_bid());
             let ask = book.and_then(|b| b.best_ask());
-            let px = |l: Option<crate::model::Level>| {
+            let px = |l: Option<perpbot_model::Level>| {
                 l.map_or(Value::Null, |l| price_number(spec.ticks_to_price(l.price)))
             };
             Ok((

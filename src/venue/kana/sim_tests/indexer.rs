@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
-use super::indexer::{Connection, Subscription, malformed};
-use super::{SimConfig, SimHandle, Update};
 use crate::aptos::{AccountAddress, encode_entry_function};
 use crate::clock::Clock;
 use crate::model::{
@@ -21,6 +19,8 @@ use crate::model::{
 use crate::sim::abi::{PERPETUAL_SCRIPTS, module_abi};
 use crate::sim::exchange::{Exchange, TxEffects, TxError};
 use crate::sim::profile_address;
+use crate::sim::server::indexer::{Connection, Subscription, malformed};
+use crate::sim::server::{SimConfig, SimHandle, Update};
 use crate::venue::kana::decode::{KanaDecoder, KanaUnits};
 use crate::venue::kana::ws::{self, Subscriptions, WsConfig, WsStats};
 
@@ -150,7 +150,7 @@ fn malformed_frames_are_refused_by_the_decoder() {
 async fn frames_decode_with_the_real_decoder() {
     let config = SimConfig::default();
     let specs = config.markets.clone();
-    let shared = super::build(config, Clock::starting_at(now())).expect("build");
+    let shared = crate::sim::server::build(config, Clock::starting_at(now())).expect("build");
     let mut core = shared.core();
     let ex = &mut core.exchange;
     for who in [7, 8] {
@@ -301,7 +301,7 @@ async fn frames_decode_with_the_real_decoder() {
 
 pub(super) async fn start(config: SimConfig) -> SimHandle {
     let clock = Clock::starting_at(now());
-    super::start(config, "127.0.0.1:0".parse().expect("addr"), clock)
+    crate::sim::server::start(config, "127.0.0.1:0".parse().expect("addr"), clock)
         .await
         .expect("start")
 }
@@ -559,7 +559,7 @@ fn liquidation_fill_is_put_on_the_grid() {
         leverage: 10,
         timestamp: now(),
     };
-    let json = super::indexer::trade_json(&spec, &record);
+    let json = crate::sim::server::indexer::trade_json(&spec, &record);
     assert_eq!(json["price"], "5.123");
     assert_eq!(json["transaction_version"], 41);
     let frame = format!(r#"{{"data":[{json}],"message":"trade_history"}}"#);
@@ -580,7 +580,7 @@ fn liquidation_fill_is_put_on_the_grid() {
 async fn history_cursors_are_per_topic_and_live_topics_push_single_records() {
     let config = SimConfig::default();
     let specs = config.markets.clone();
-    let shared = super::build(config, Clock::starting_at(now())).expect("build");
+    let shared = crate::sim::server::build(config, Clock::starting_at(now())).expect("build");
     let mut core = shared.core();
     let ex = &mut core.exchange;
     for who in [7, 8] {

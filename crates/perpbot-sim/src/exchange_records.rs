@@ -15,8 +15,8 @@ use std::fmt::Display;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
-use crate::aptos::AccountAddress;
-use crate::model::{
+use perpbot_aptos::AccountAddress;
+use perpbot_model::{
     Direction, Liquidity, Lots, MarketId, OrderKind, PositionSide, Restriction, Ticks, Timestamp,
     VenueOrderId,
 };

@@ -42,8 +42,8 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::aptos::{AccountAddress, KanaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, KanaAbort};
+use perpbot_model::{
     Direction, Lots, MarketId, MarketSpec, Position, PositionSide, Ticks, Timestamp, VenueOrderId,
 };
 

@@ -10,17 +10,17 @@ use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::driver::{commit_due, step_market};
-use super::indexer::{Connection, Subscription};
-use super::tests::{
+use super::server::{
     APT, config, gas, node, place, rest, run_call, run_payload, sim, wait_book, writer,
 };
-use super::{MempoolEntry, SimConfig, SimCore, TxnMeta, TxnState, Update};
 use crate::aptos::{AccountAddress, PrivateKey, Submitter, TxnOutcome, encode_entry_function};
 use crate::clock::Clock;
 use crate::model::{Lots, MarketId, NewOrder, Side, Ticks, Timestamp};
 use crate::sim::abi::{PERPETUAL_SCRIPTS, module_abi};
 use crate::sim::profile_address;
+use crate::sim::server::driver::{commit_due, step_market};
+use crate::sim::server::indexer::{Connection, Subscription};
+use crate::sim::server::{MempoolEntry, SimConfig, SimCore, TxnMeta, TxnState, Update};
 use crate::venue::kana::decode::{KanaDecoder, KanaUnits};
 use crate::venue::kana::rest::SortOrder;
 use crate::venue::kana::writer::{KanaWriter, WriterConfig};
@@ -215,7 +215,7 @@ async fn deposits_and_withdrawals_are_served_over_rest_and_websocket() {
 }
 
 fn delegate_writer(
-    h: &super::SimHandle,
+    h: &crate::sim::server::SimHandle,
     rest: Arc<crate::venue::kana::rest::KanaRest>,
     spec: crate::model::MarketSpec,
     delegate: PrivateKey,
@@ -337,7 +337,7 @@ struct Outcome {
     trades: Vec<crate::sim::exchange::TradeRecord>,
     txns: Vec<(String, TxnState)>,
     positions: Vec<crate::sim::exchange::PositionRecord>,
-    injected: super::FaultTally,
+    injected: crate::sim::server::FaultTally,
 }
 
 /// 120 steps of 250 ms: the driver's commits and market steps, and a trader crossing the
@@ -347,7 +347,8 @@ fn run(seed: u64) -> Outcome {
     c.synthetic.seed = seed;
     c.faults.seed = seed;
     c.faults.tx_abort_probability = 0.3;
-    let shared = super::build(c, Clock::starting_at(Timestamp::from_secs(T0))).unwrap();
+    let shared =
+        crate::sim::server::build(c, Clock::starting_at(Timestamp::from_secs(T0))).unwrap();
     let mut core = shared.core();
     let trader = AccountAddress::new([45; 32]);
     let abi = module_abi(core.package, PERPETUAL_SCRIPTS).unwrap();
@@ -355,7 +356,7 @@ fn run(seed: u64) -> Outcome {
     for step in 0..120u64 {
         let now = Timestamp::from_millis(T0 * 1_000 + step * 250);
         if step == 0 {
-            super::driver::auto_fund(&mut core, trader, now);
+            crate::sim::server::driver::auto_fund(&mut core, trader, now);
         }
         if step % 10 == 5 {
             let buy = step % 20 == 5;

@@ -3,8 +3,8 @@
 
 use rust_decimal::Decimal;
 
-use crate::aptos::{AccountAddress, KanaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, KanaAbort};
+use perpbot_model::{
     Direction, Lots, MarketId, MarketSpec, Position, PositionSide, Side, Timestamp, VenueOrderId,
 };
 

@@ -6,7 +6,7 @@
 //! ±0.01–0.02 %), so the simulator makes them configuration:
 //!
 //! ```
-//! use perpbot::sim::FundingModel;
+//! use perpbot_sim::FundingModel;
 //! use rust_decimal_macros::dec;
 //!
 //! let premium = FundingModel::Premium { sensitivity: dec!(1), cap: dec!(0.0002) };
@@ -18,8 +18,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::aptos::AccountAddress;
-use crate::model::{Lots, MarketId, PositionSide, Timestamp};
+use perpbot_aptos::AccountAddress;
+use perpbot_model::{Lots, MarketId, PositionSide, Timestamp};
 
 use super::Abort;
 use super::accounting::{Ledger, market_range};

@@ -27,7 +27,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::aptos::{AccountAddress, EntryFunction, MoveFunction, MoveModule, MoveModuleBytecode};
+use perpbot_aptos::{AccountAddress, EntryFunction, MoveFunction, MoveModule, MoveModuleBytecode};
 
 /// Name of the direct-call module.
 pub const PERPETUAL_SCRIPTS: &str = "perpetual_scripts";
@@ -668,7 +668,7 @@ pub fn decode_call(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aptos::{Identifier, ModuleId, encode_entry_function};
+    use perpbot_aptos::{Identifier, ModuleId, encode_entry_function};
     use serde_json::json;
 
     fn pkg() -> AccountAddress {
@@ -799,7 +799,7 @@ mod tests {
             "LINKER_ERROR"
         );
         assert_eq!(
-            with(&|c| c.ty_args.push(crate::aptos::TypeTag::Bool)),
+            with(&|c| c.ty_args.push(perpbot_aptos::TypeTag::Bool)),
             "NUMBER_OF_TYPE_ARGUMENTS_MISMATCH"
         );
         // A bool byte other than 0/1 is not a bool.

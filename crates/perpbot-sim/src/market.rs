@@ -45,9 +45,9 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use perpbot::model::{MarketId, Timestamp};
-//! use perpbot::sim::market::{MarketAccess, SyntheticConfig, SyntheticMarket, testnet_markets};
-//! use perpbot::sim::{MatchingConfig, OrderBook};
+//! use perpbot_model::{MarketId, Timestamp};
+//! use perpbot_sim::market::{MarketAccess, SyntheticConfig, SyntheticMarket, testnet_markets};
+//! use perpbot_sim::{MatchingConfig, OrderBook};
 //!
 //! let specs = testnet_markets();
 //! let mut books: BTreeMap<MarketId, OrderBook> = specs
@@ -72,9 +72,9 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
-use crate::aptos::keys::sha3_256;
-use crate::aptos::{AccountAddress, KanaAbort};
-use crate::model::{
+use perpbot_aptos::keys::sha3_256;
+use perpbot_aptos::{AccountAddress, KanaAbort};
+use perpbot_model::{
     Level, Lots, MAX_PRICE_TICKS, MarketId, MarketSpec, Restriction, Rounding, Side, Ticks,
     Timestamp, VenueOrderId,
 };
@@ -578,7 +578,7 @@ pub struct SyntheticAccount {
     pub role: Role,
     /// Its index within the role on that market.
     pub index: u32,
-    /// The wallet, `sha3_256("perpbot::sim::market" ‖ seed ‖ market ‖ role ‖ index)` (all
+    /// The wallet, `sha3_256("perpbot_sim::market" ‖ seed ‖ market ‖ role ‖ index)` (all
     /// little-endian).
     pub wallet: AccountAddress,
     /// The profile address of the wallet ([`profile_address`]); the owner of its orders.
@@ -586,7 +586,7 @@ pub struct SyntheticAccount {
 }
 
 /// Domain separator of synthetic wallet addresses.
-const ACCOUNT_DOMAIN: &[u8] = b"perpbot::sim::market";
+const ACCOUNT_DOMAIN: &[u8] = b"perpbot_sim::market";
 
 fn synthetic_account(seed: u64, market: MarketId, role: Role, index: u32) -> SyntheticAccount {
     let wallet = AccountAddress::new(sha3_256(&[

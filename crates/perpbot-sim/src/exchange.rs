@@ -43,9 +43,9 @@ use std::collections::{BTreeMap, VecDeque};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::aptos::vm_status::KANA_PERPS_PACKAGE;
-use crate::aptos::{AccountAddress, EconiaAbort, EntryFunction, KanaAbort};
-use crate::model::{
+use perpbot_aptos::vm_status::KANA_PERPS_PACKAGE;
+use perpbot_aptos::{AccountAddress, EconiaAbort, EntryFunction, KanaAbort};
+use perpbot_model::{
     Direction, Level, Liquidity, Lots, MarketId, MarketSpec, OrderKind, PositionSide, Restriction,
     Ticks, Timestamp, VenueOrderId,
 };
@@ -107,7 +107,7 @@ pub enum TxError {
 }
 
 impl TxError {
-    /// The `vm_status` a node reports for the failed transaction ([`crate::aptos::VmStatus`]
+    /// The `vm_status` a node reports for the failed transaction ([`perpbot_aptos::VmStatus`]
     /// parses it back).
     pub fn vm_status(&self, package: AccountAddress) -> String {
         match self {
@@ -214,7 +214,7 @@ fn nonzero(ticks: u64) -> Option<Ticks> {
     (ticks != 0).then_some(Ticks(ticks))
 }
 
-fn closing_side(side: PositionSide) -> crate::model::Side {
+fn closing_side(side: PositionSide) -> perpbot_model::Side {
     book_side(side, Direction::Close)
 }
 

@@ -28,15 +28,6 @@ pub mod indexer;
 pub mod node;
 pub mod rest;
 
-#[cfg(test)]
-mod fault_tests;
-#[cfg(test)]
-mod history_tests;
-#[cfg(test)]
-mod indexer_tests;
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,11 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::aptos::{AccountAddress, EntryFunction};
-use crate::clock::Clock;
-use crate::model::MarketId;
-use crate::sim::exchange::Exchange;
-use crate::sim::market::SyntheticMarket;
+use crate::exchange::Exchange;
+use crate::market::SyntheticMarket;
+use perpbot_aptos::{AccountAddress, EntryFunction};
+use perpbot_model::MarketId;
+use perpbot_model::clock::Clock;
 
 pub use config::{ExchangeRules, FaultConfig, GasModel, OCTAS_PER_APT, SIM_PACKAGE, SimConfig};
 

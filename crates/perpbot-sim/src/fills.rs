@@ -3,8 +3,8 @@
 
 use rust_decimal::Decimal;
 
-use crate::aptos::{AccountAddress, KanaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, KanaAbort};
+use perpbot_model::{
     Direction, Liquidity, Lots, MarketId, Position, PositionSide, Ticks, Timestamp, VenueOrderId,
     position_side,
 };

@@ -1,7 +1,7 @@
 //! The simulator's order book: Econia-style, one per market, holding the resting orders of
 //! **every** participant in integer lots and ticks with price-time priority.
 //!
-//! (Not to be confused with [`crate::model::OrderBook`], the bot's aggregated L2 *view* of a
+//! (Not to be confused with [`perpbot_model::OrderBook`], the bot's aggregated L2 *view* of a
 //! venue's book; [`OrderBook::depth`] publishes this book in that shape.)
 //!
 //! * Each side is a `Vec` of price levels sorted with the **best level at the end** (bids
@@ -38,8 +38,8 @@ use std::collections::{BTreeSet, VecDeque};
 
 use rust_decimal::Decimal;
 
-use crate::aptos::{AccountAddress, EconiaAbort, KanaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, EconiaAbort, KanaAbort};
+use perpbot_model::{
     DepthWalk, Level, Lots, MAX_PRICE_TICKS, MarketSpec, OrderKind, Restriction, Side, Ticks,
     VenueOrderId,
 };

@@ -64,13 +64,12 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{Shared, SimCore, Update};
-use crate::aptos::AccountAddress;
-use crate::model::{Level, Liquidity, Lots, MarketId, MarketSpec, Rounding, Ticks, Timestamp};
-use crate::sim::exchange::{
+use crate::exchange::{
     Exchange, FillCause, FundingRecord, OrderRecord, OrderState, PositionRecord, TradeRecord,
     TransferRecord,
 };
-use crate::venue::kana::ws::records_frame;
+use perpbot_aptos::AccountAddress;
+use perpbot_model::{Level, Liquidity, Lots, MarketId, MarketSpec, Rounding, Ticks, Timestamp};
 
 /// Levels per side in an `orderbook` push.
 pub const BOOK_LEVELS: usize = 50;
@@ -240,7 +239,7 @@ pub fn order_history_json(spec: &MarketSpec, o: &OrderRecord) -> Value {
         "order_type": o.order_type,
         "trade_side": o.trade_side.is_long(),
         "timestamp": secs(o.timestamp),
-        "is_market_order": o.kind == crate::model::OrderKind::Market,
+        "is_market_order": o.kind == perpbot_model::OrderKind::Market,
         "size": size(spec, o.total_size),
         "price": opt_dec(px),
         "order_value": opt_dec(px.map(|p| spec.notional_at(o.total_size, p))),
@@ -917,4 +916,22 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
             return;
         }
     }
+}
+
+/// Wrap raw JSON records into one frame of `topic`: `{"data":[r1,r2,…],"message":"<topic>"}`,
+/// the shape Kana's indexer sends. The simulator keeps its own builder rather than sharing the
+/// client's, so a client bug is not mirrored by its counterparty.
+pub fn records_frame<'a>(topic: &str, records: impl IntoIterator<Item = &'a str>) -> String {
+    let topic = serde_json::to_string(topic).unwrap_or_else(|_| "\"\"".to_owned());
+    let mut frame = String::from("{\"data\":[");
+    for (i, record) in records.into_iter().enumerate() {
+        if i > 0 {
+            frame.push(',');
+        }
+        frame.push_str(record);
+    }
+    frame.push_str("],\"message\":");
+    frame.push_str(&topic);
+    frame.push('}');
+    frame
 }

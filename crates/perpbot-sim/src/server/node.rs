@@ -31,9 +31,9 @@ use serde_json::{Value, json};
 
 use super::driver::{auto_fund, gas_units, usecs};
 use super::{MempoolEntry, Shared, SimCore, TxnMeta, TxnState};
-use crate::aptos::node::{BCS_SIGNED_TXN_CONTENT_TYPE, LEDGER_TIMESTAMP_HEADER};
-use crate::aptos::{AccountAddress, AptosError, SignedTransaction, TransactionHash};
-use crate::aptos::{transaction_hash, verify_signed_transaction};
+use perpbot_aptos::node::{BCS_SIGNED_TXN_CONTENT_TYPE, LEDGER_TIMESTAMP_HEADER};
+use perpbot_aptos::{AccountAddress, AptosError, SignedTransaction, TransactionHash};
+use perpbot_aptos::{transaction_hash, verify_signed_transaction};
 
 /// `vm_error_code` of `INVALID_SIGNATURE`.
 pub const VM_INVALID_SIGNATURE: u64 = 1;
@@ -215,7 +215,7 @@ async fn module(
     let body = AccountAddress::from_hex(&addr)
         .ok()
         .filter(|a| *a == package)
-        .and_then(|a| crate::sim::abi::module_json(a, &name));
+        .and_then(|a| crate::abi::module_json(a, &name));
     match body {
         Some(b) => reply(&shared, chain, StatusCode::OK, b),
         None => error(
@@ -260,8 +260,8 @@ fn vm_error(code: u64, name: &str) -> Refusal {
 /// Validate and queue one verified transaction.
 fn accept(
     core: &mut SimCore,
-    v: &crate::aptos::VerifiedTransaction,
-    now: crate::model::Timestamp,
+    v: &perpbot_aptos::VerifiedTransaction,
+    now: perpbot_model::Timestamp,
 ) -> Result<Value, Refusal> {
     let raw = &v.signed.raw_txn;
     if !v.sender_matches_key {

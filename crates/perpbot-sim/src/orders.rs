@@ -2,8 +2,8 @@
 //! matches, results, the book's settings, and the Econia-like order-id layout (rules in
 //! [`super::matching`]).
 
-use crate::aptos::{AccountAddress, EconiaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, EconiaAbort};
+use perpbot_model::{
     Direction, Lots, MAX_PRICE_TICKS, OrderKind, PositionSide, Restriction, Side, Ticks, Timestamp,
     VenueOrderId, position_side,
 };

@@ -3,14 +3,14 @@
 //!
 //! Everything here is synchronous, deterministic and free of I/O: the server, the synthetic
 //! traders and fault injection are layered on top. Integer lots and ticks (per
-//! [`MarketSpec`](crate::model::MarketSpec)) inside the book; exact `Decimal` money in the ledger;
+//! [`MarketSpec`](perpbot_model::MarketSpec)) inside the book; exact `Decimal` money in the ledger;
 //! no `f64` anywhere; bad input is an [`Abort`] carrying the same code the real contracts use
 //! (reference §8.5 Kana `perpetual_core`, §8.6 Econia `market`), never a panic.
 //!
 //! ```
-//! use perpbot::aptos::AccountAddress;
-//! use perpbot::model::{Direction, Lots, MarketSpec, OrderKind, Restriction, Side, Ticks, Timestamp};
-//! use perpbot::sim::matching::{MatchingConfig, OrderBook, PlaceOrder};
+//! use perpbot_aptos::AccountAddress;
+//! use perpbot_model::{Direction, Lots, MarketSpec, OrderKind, Restriction, Side, Ticks, Timestamp};
+//! use perpbot_sim::matching::{MatchingConfig, OrderBook, PlaceOrder};
 //!
 //! let (alice, bob) = (AccountAddress::new([1; 32]), AccountAddress::new([2; 32]));
 //! let mut book = OrderBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default());
@@ -80,10 +80,10 @@ mod matching_tests;
 
 use std::fmt;
 
-use crate::aptos::AccountAddress;
-use crate::aptos::keys::sha3_256;
-use crate::aptos::vm_status::{ECONIA_MAINNET, KANA_PERPS_PACKAGE};
-use crate::aptos::{EconiaAbort, KanaAbort, KnownAbort};
+use perpbot_aptos::AccountAddress;
+use perpbot_aptos::keys::sha3_256;
+use perpbot_aptos::vm_status::{ECONIA_MAINNET, KANA_PERPS_PACKAGE};
+use perpbot_aptos::{EconiaAbort, KanaAbort, KnownAbort};
 
 pub use accounting::{Ledger, LedgerConfig};
 pub use funding::{FundingModel, MarkSource};
@@ -116,7 +116,7 @@ impl Abort {
         }
     }
 
-    /// As the abort-table lookup of [`crate::aptos::MoveAbort::known`] would report it.
+    /// As the abort-table lookup of [`perpbot_aptos::MoveAbort::known`] would report it.
     pub fn known(&self) -> KnownAbort {
         match self {
             Abort::Kana(k) => KnownAbort::Kana(*k),
@@ -126,7 +126,7 @@ impl Abort {
 
     /// The `vm_status` string a node prints for this abort, e.g.
     /// `Move abort in 0xc0deb00c…::market: E_SELF_MATCH(0x13): self match with abort behaviour`.
-    /// [`crate::aptos::VmStatus::parse`] reads it back to the same abort.
+    /// [`perpbot_aptos::VmStatus::parse`] reads it back to the same abort.
     pub fn vm_status(&self) -> String {
         let (address, module, description) = match self {
             Abort::Kana(k) => (KANA_PERPS_PACKAGE, "perpetual_core", k.description()),
@@ -206,7 +206,7 @@ impl CancelReason {
 }
 
 /// Seed of the simulated profile object (not Kana's, which is unknown).
-const PROFILE_SEED: &[u8] = b"perpbot::sim::profile";
+const PROFILE_SEED: &[u8] = b"perpbot_sim::profile";
 
 /// Aptos object-address scheme tag for a seed-derived object.
 const OBJECT_FROM_SEED: u8 = 0xFE;
@@ -225,7 +225,7 @@ pub fn profile_address(wallet: &AccountAddress) -> AccountAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aptos::VmStatus;
+    use perpbot_aptos::VmStatus;
 
     #[test]
     fn abort_vm_status_round_trips_through_the_parser() {

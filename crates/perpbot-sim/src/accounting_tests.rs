@@ -7,8 +7,8 @@ use rust_decimal_macros::dec;
 use super::accounting::*;
 use super::matching::{MatchingConfig, OrderBook, PlaceOrder, PlaceResult};
 use super::{Abort, FundingModel, profile_address};
-use crate::aptos::{AccountAddress, KanaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, KanaAbort};
+use perpbot_model::{
     Direction, Liquidity, Lots, MarketId, MarketSpec, OrderKind, PositionSide, Side, Ticks,
     Timestamp,
 };

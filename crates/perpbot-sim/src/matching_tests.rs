@@ -2,8 +2,8 @@
 
 use super::matching::*;
 use super::{Abort, CancelReason};
-use crate::aptos::{AccountAddress, EconiaAbort, KanaAbort};
-use crate::model::{
+use perpbot_aptos::{AccountAddress, EconiaAbort, KanaAbort};
+use perpbot_model::{
     Direction, Level, Lots, MAX_PRICE_TICKS, MarketSpec, OrderKind, PositionSide, Restriction,
     Side, Ticks, VenueOrderId,
 };

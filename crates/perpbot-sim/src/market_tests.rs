@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-use crate::aptos::AccountAddress;
-use crate::aptos::keys::sha3_256;
-use crate::model::{Lots, MarketId, MarketSpec, Restriction, Rounding, Side, Ticks, Timestamp};
+use perpbot_aptos::AccountAddress;
+use perpbot_aptos::keys::sha3_256;
+use perpbot_model::{Lots, MarketId, MarketSpec, Restriction, Rounding, Side, Ticks, Timestamp};
 
 use super::market::{
     Action, MarketAccess, Role, StepReport, SyntheticConfig, SyntheticMarket, testnet_markets,
@@ -287,7 +287,7 @@ fn time_must_advance_and_unknown_markets_are_refused() {
     let order = PlaceOrder::market(AccountAddress::new([1; 32]), Side::Buy, Lots(500));
     assert_eq!(
         books.place(MarketId(7), &order).unwrap_err(),
-        Abort::Kana(crate::aptos::KanaAbort::MarketNotFound)
+        Abort::Kana(perpbot_aptos::KanaAbort::MarketNotFound)
     );
     assert!(books.best_bid(MarketId(7)).is_none());
     assert_eq!(books.depth(MarketId(7), 5), (vec![], vec![]));

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Shared, SimCore, TxnState, Update};
-use crate::aptos::{AccountAddress, EntryFunction, KanaAbort};
-use crate::model::{Level, MarketId, Timestamp, VenueOrderId};
-use crate::sim::exchange::{Exchange, TxEffects, TxError};
-use crate::sim::market::{MarketAccess, SyntheticMarket};
-use crate::sim::matching::{CancelledOrder, PlaceOrder, PlaceResult};
-use crate::sim::{Abort, profile_address};
+use crate::exchange::{Exchange, TxEffects, TxError};
+use crate::market::{MarketAccess, SyntheticMarket};
+use crate::matching::{CancelledOrder, PlaceOrder, PlaceResult};
+use crate::{Abort, profile_address};
+use perpbot_aptos::{AccountAddress, EntryFunction, KanaAbort};
+use perpbot_model::{Level, MarketId, Timestamp, VenueOrderId};
 
 /// Period of the commit tick, in milliseconds.
 pub const COMMIT_TICK_MS: u64 = 20;
@@ -136,7 +136,7 @@ fn updates_of(fx: &TxEffects, out: &mut Vec<Update>) {
 /// Gas units of `call` under the simulator's [`GasModel`](super::GasModel): the base plus the
 /// orders the call names (a call that does not decode costs the base).
 pub fn gas_units(core: &SimCore, call: &EntryFunction) -> u64 {
-    let orders = crate::sim::abi::decode_call(core.package, call).map_or(0, |c| c.action.orders());
+    let orders = crate::abi::decode_call(core.package, call).map_or(0, |c| c.action.orders());
     core.config.gas.units(orders)
 }
 

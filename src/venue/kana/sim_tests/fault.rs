@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::indexer_tests;
-use super::tests::{APT, config, node, now_secs, place, rest, signed, sim, wait_book, writer};
-use super::{FaultConfig, SimHandle};
+use super::indexer as indexer_tests;
+use super::server::{APT, config, node, now_secs, place, rest, signed, sim, wait_book, writer};
 use crate::aptos::node::ensure_crypto_provider;
 use crate::aptos::{
     KanaAbort, KnownAbort, NodeClientError, PrivateKey, SubmitError, TxnLookup, VmStatus,
 };
 use crate::model::{ConnectionState, Event, Lots, NewOrder, Side, Ticks};
+use crate::sim::server::{FaultConfig, SimHandle};
 use crate::venue::{RequestOutcome, VenueWriter};
 
 fn http() -> reqwest::Client {
@@ -41,7 +41,7 @@ async fn get_raw(url: &str) -> (u16, Option<String>, Value) {
     (status, retry, resp.json().await.unwrap())
 }
 
-fn with(f: impl FnOnce(&mut FaultConfig)) -> super::SimConfig {
+fn with(f: impl FnOnce(&mut FaultConfig)) -> crate::sim::server::SimConfig {
     let mut c = config();
     f(&mut c.faults);
     c
@@ -348,7 +348,7 @@ async fn admin_reads_and_changes_faults_at_run_time() {
 /// through the admin route releases them at once.
 #[tokio::test]
 async fn stall_holds_pushes_until_lifted_without_disconnecting() {
-    let mut c = super::SimConfig::default();
+    let mut c = crate::sim::server::SimConfig::default();
     c.faults.ws_stall_probability = 1.0;
     c.faults.ws_stall_ms = 60_000;
     let handle = indexer_tests::start(c).await;

@@ -37,12 +37,12 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::aptos::{AccountAddress, KanaAbort};
-use crate::model::MarketSpec;
-use crate::sim::exchange::ExchangeConfig;
-use crate::sim::funding::{FundingModel, MarkSource};
-use crate::sim::market::{SyntheticConfig, testnet_markets};
-use crate::sim::matching::{MarketShortfall, SelfMatchBehavior};
+use crate::exchange::ExchangeConfig;
+use crate::funding::{FundingModel, MarkSource};
+use crate::market::{SyntheticConfig, testnet_markets};
+use crate::matching::{MarketShortfall, SelfMatchBehavior};
+use perpbot_aptos::{AccountAddress, KanaAbort};
+use perpbot_model::MarketSpec;
 
 /// The simulator's package address (distinct from Kana's so nothing can be mistaken for real).
 pub const SIM_PACKAGE: &str = "0x5157000000000000000000000000000000000000000000000000000000000001";
@@ -485,39 +485,13 @@ mod tests {
         }
     }
 
-    /// The bot's own config file reaches these settings under `[venue.sim]`, and its errors name
-    /// the full key.
-    #[test]
-    fn a_bot_config_sets_the_rules_and_names_bad_keys() {
-        let text = |fee: &str| {
-            format!(
-                "markets = [1338]\n[venue]\nkind = \"sim\"\n[venue.sim.exchange]\n\
-                 taker_fee = \"{fee}\"\nself_match = \"cancel_taker\"\n[venue.sim.gas]\n\
-                 per_order_units = 7\n[strategy]\nname = \"market_maker\"\n"
-            )
-        };
-        let ok = crate::config::Config::from_toml_str(&text("0.001")).unwrap();
-        assert_eq!(ok.venue.sim.exchange.taker_fee, dec!(0.001));
-        assert_eq!(
-            ok.venue.sim.exchange.self_match,
-            SelfMatchBehavior::CancelTaker
-        );
-        assert_eq!(ok.venue.sim.gas.per_order_units, 7);
-        let err = crate::config::Config::from_toml_str(&text("2")).unwrap_err();
-        assert!(
-            err.message.starts_with("venue.sim.exchange.taker_fee"),
-            "{}",
-            err.message
-        );
-    }
-
     /// `build` hands the rules to the running exchange: a taker pays the configured fee.
     #[test]
     fn the_running_exchange_uses_the_configured_rules() {
-        use crate::aptos::encode_entry_function;
-        use crate::clock::Clock;
-        use crate::model::{MarketId, Timestamp};
-        use crate::sim::abi::{PERPETUAL_SCRIPTS, module_abi};
+        use crate::abi::{PERPETUAL_SCRIPTS, module_abi};
+        use perpbot_aptos::encode_entry_function;
+        use perpbot_model::clock::Clock;
+        use perpbot_model::{MarketId, Timestamp};
         use serde_json::json;
 
         let mut c = SimConfig::default();
@@ -578,7 +552,7 @@ mod tests {
         let taker = fx
             .fills
             .iter()
-            .find(|f| f.liquidity == crate::model::Liquidity::Taker)
+            .find(|f| f.liquidity == perpbot_model::Liquidity::Taker)
             .unwrap();
         assert_eq!(taker.market, MarketId(1338));
         assert_eq!(taker.fee, dec!(0.006), "0.1 % of 6");

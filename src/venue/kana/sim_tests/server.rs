@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use rust_decimal_macros::dec;
 
-use super::{SimConfig, SimHandle, start};
 use crate::aptos::node::PollConfig;
 use crate::aptos::{
     GasConfig, NodeClient, PrivateKey, RawTransaction, SignedTransaction, SubmitError, Submitter,
@@ -15,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Secret;
 use crate::model::{ClientOrderId, Lots, MarketId, NewOrder, OrderRequest, Side, Ticks};
 use crate::sim::profile_address;
+use crate::sim::server::{SimConfig, SimHandle, start};
 use crate::venue::kana::rest::{KanaRest, RetryPolicy};
 use crate::venue::kana::writer::{KanaWriter, WriterConfig};
 use crate::venue::{RequestOutcome, VenueRequest, VenueWriter};
@@ -292,7 +292,7 @@ async fn crossing_post_only_is_rejected_with_econia_13() {
         .txns
         .values()
         .filter_map(|t| match t {
-            super::TxnState::Committed {
+            crate::sim::server::TxnState::Committed {
                 success: false,
                 vm_status,
                 ..
