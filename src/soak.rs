@@ -983,10 +983,10 @@ tokio::task_local! {
 /// ones included: two requests can sign byte-identical transactions (same payload, a number
 /// freed by a refusal, the same expiry second), and only the hashes of both tell the audit that
 /// the refused one's hash committed as the other's.
-fn spy_signed_hook(log: Arc<Mutex<WriteLog>>) -> crate::aptos::SignedHook {
-    Arc::new(move |signed: &crate::aptos::Submitted| {
+fn spy_signed_hook(log: Arc<Mutex<WriteLog>>) -> crate::venue::SentHook {
+    Arc::new(move |signed: &crate::venue::ResumeToken| {
         if let Ok(idx) = SPY_REQUEST.try_with(|i| *i) {
-            let hash = signed.hash.to_string();
+            let hash = signed.handle.clone();
             let mut log = lock(&log);
             log.by_token.insert(hash.clone(), idx);
             if let Some(s) = log.sent.get_mut(idx)

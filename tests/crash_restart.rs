@@ -29,7 +29,7 @@ use perpbot::model::{
 use perpbot::sim::server::{SimConfig, SimHandle, TxnState, start};
 use perpbot::venue::kana::rest::{KanaRest, RetryPolicy};
 use perpbot::venue::kana::writer::{KanaWriter, WriterConfig};
-use perpbot::venue::{RequestOutcome, SignedTx, VenueRequest, VenueWriter};
+use perpbot::venue::{RequestOutcome, VenueRequest, VenueWriter};
 
 /// A throwaway key for the simulator's chain (never used anywhere else).
 const KEY: &str = "0x5f1d6a3e9b7c2d4f8a0e1b3c5d7f9a2b4c6e8f0a1b3d5e7f9c2a4b6d8e0f1a3c";
@@ -396,7 +396,7 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
     let mut hashes: BTreeMap<String, Option<u64>> = BTreeMap::new();
     for e in &entries {
         if let Record::Signed(s) = &e.record {
-            hashes.insert(s.hash.clone(), s.request);
+            hashes.insert(s.token.handle.clone(), s.request);
         }
     }
     let rest = KanaRest::new(
@@ -623,12 +623,7 @@ async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted()
         matches!(blind, RequestOutcome::Ambiguous { .. }),
         "by hash alone, past its expiry, still unknown: {blind:?}"
     );
-    successor.adopt_signed(&SignedTx {
-        token: token.clone(),
-        sequence_number: tx.sequence_number,
-        expiration_secs: tx.expiration_timestamp_secs,
-        gas_unit_price: tx.gas_unit_price,
-    });
+    successor.adopt(&perpbot::venue::kana::writer::token_of(&tx));
     let adopted = successor.resolve(&request, Some(&token)).await;
     assert!(
         matches!(&adopted, RequestOutcome::Rejected { reason } if reason.contains("expired")),

@@ -40,7 +40,7 @@ impl OpenRequest {
     pub fn resolve_token(&self) -> Option<String> {
         self.signed
             .last()
-            .map(|s| s.hash.clone())
+            .map(|s| s.token.handle.clone())
             .or_else(|| self.token.clone())
     }
 

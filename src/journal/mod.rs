@@ -57,7 +57,7 @@
 //! before the strategy starts and before anything is sent:
 //!
 //! 1. requests written but without an outcome are *unknown*: their journaled transactions are
-//!    handed to the writer ([`VenueWriter::adopt_signed`], with their expiry) and resolved through
+//!    handed to the writer ([`VenueWriter::adopt`], with their expiry) and resolved through
 //!    [`VenueWriter::resolve`] — by transaction hash on Kana — until each is answered or
 //!    `journal_resolve_timeout_ms` passes. A Kana request with no `signed` record never left the
 //!    process and is closed without asking. **Nothing journaled is ever sent again.**
@@ -123,10 +123,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use tracing::{error, warn};
 
-use crate::aptos::{SignedHook, Submitted};
 use crate::model::{ClientOrderId, Fill, Intent, Order, Timestamp};
 use crate::state::State;
-use crate::venue::{RequestOutcome, VenueRequest, VenueWriter};
+use crate::venue::{RequestOutcome, ResumeToken, SentHook, VenueRequest, VenueWriter};
 
 pub use fold::{Fold, OpenRequest, order_events};
 pub use format::{MAGIC, Scan, TornTail};
@@ -702,23 +701,20 @@ impl Journal {
         self.lock().fold.clone()
     }
 
-    /// A hook for the Kana submitter ([`crate::aptos::Submitter::set_signed_hook`]): each
-    /// transaction is journaled (hash, sequence number, expiry) under the request being executed
-    /// ([`sending`]) before it is sent. If that fails, a placing request's transaction is not
-    /// sent; a cancel's (or one outside any request, like the watchdog's) goes anyway.
-    pub fn signed_hook(&self) -> SignedHook {
+    /// A hook for a venue's writer ([`SentHook`]): each [`ResumeToken`] (Kana: a signed
+    /// transaction) is journaled under the request being executed ([`sending`]) before the
+    /// request leaves. If that fails, a placing request is not sent; a cancel (or one outside any
+    /// request, like the watchdog's) goes anyway.
+    pub fn signed_hook(&self) -> SentHook {
         let journal = self.clone();
-        Arc::new(move |s: &Submitted| journal.on_signed(s))
+        Arc::new(move |t: &ResumeToken| journal.on_signed(t))
     }
 
-    fn on_signed(&self, s: &Submitted) -> Result<(), String> {
+    fn on_signed(&self, t: &ResumeToken) -> Result<(), String> {
         let scope = current_scope();
         let record = Record::Signed(SignedRecord {
             request: scope.map(|s| s.request),
-            hash: s.hash.to_string(),
-            sequence_number: s.sequence_number,
-            expiration_secs: s.expiration_timestamp_secs,
-            gas_unit_price: s.gas_unit_price,
+            token: t.clone(),
         });
         // Outside a request (the stall watchdog's cancels) the engine may be the thing that is
         // stuck, possibly inside a journal write: wait a little for the journal, never for ever.
@@ -727,7 +723,7 @@ impl Journal {
             None => match self.lock_within(Duration::from_millis(100)) {
                 Some(inner) => inner,
                 None => {
-                    error!(hash = %s.hash, "journal: busy for 100 ms (the engine may be stalled inside a write); the watchdog's transaction is sent unrecorded");
+                    error!(token = %t.handle, "journal: busy for 100 ms (the engine may be stalled inside a write); the watchdog's transaction is sent unrecorded");
                     return Ok(());
                 }
             },
@@ -735,7 +731,7 @@ impl Journal {
         match inner.append(record, Durability::Now) {
             Ok(()) => Ok(()),
             Err(e) if scope.is_none_or(|s| s.cancel_only) => {
-                error!(error = %e, hash = %s.hash, "journal: transaction not recorded; it only cancels, so it is sent anyway");
+                error!(error = %e, token = %t.handle, "journal: transaction not recorded; it only cancels, so it is sent anyway");
                 Ok(())
             }
             Err(e) => Err(format!("the write-ahead journal could not record it: {e}")),

@@ -12,7 +12,7 @@ use crate::model::{
     ClientOrderId, Direction, Fill, Liquidity, Lots, MarketId, Order, OrderRequest, OrderStatus,
     Position, PositionSide, Side, Ticks, Timestamp, TradeId, VenueOrderId,
 };
-use crate::venue::{CancelOrder, RequestOutcome, SignedTx, VenueRequest};
+use crate::venue::{CancelOrder, RequestOutcome, ResumeToken, VenueRequest};
 
 /// One record as stored: its sequence number in the file, when it was written, and what it says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,30 +119,57 @@ impl SessionRecord {
     }
 }
 
-/// A transaction signed for a request and journaled before it was sent.
+/// A venue's [`ResumeToken`] for a request, journaled before the request left the process
+/// (Kana: a signed transaction).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SignedRecordWire")]
 pub struct SignedRecord {
-    /// The request it was signed for; `None` when signed outside the executor (the stall
+    /// The request it was written for; `None` when written outside the executor (the stall
     /// watchdog's cancel-all).
     pub request: Option<u64>,
-    /// Transaction hash (`0x…`).
-    pub hash: String,
-    /// Sequence number.
-    pub sequence_number: u64,
-    /// Expiry, Unix seconds.
-    pub expiration_secs: u64,
-    /// Gas price, octas per unit.
-    pub gas_unit_price: u64,
+    /// The venue's token, as the venue wrote it.
+    pub token: ResumeToken,
 }
 
-impl SignedRecord {
-    /// The venue's view: what [`crate::venue::VenueWriter::adopt_signed`] takes.
-    pub fn to_signed_tx(&self) -> SignedTx {
-        SignedTx {
-            token: self.hash.clone(),
-            sequence_number: self.sequence_number,
-            expiration_secs: self.expiration_secs,
-            gas_unit_price: self.gas_unit_price,
+/// Both shapes a journal may hold: the venue's token, or the Kana transaction fields that
+/// journals written before tokens existed carry (read as the token Kana writes today).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SignedRecordWire {
+    Token {
+        request: Option<u64>,
+        token: ResumeToken,
+    },
+    KanaTransaction {
+        request: Option<u64>,
+        hash: String,
+        sequence_number: u64,
+        expiration_secs: u64,
+        gas_unit_price: u64,
+    },
+}
+
+impl From<SignedRecordWire> for SignedRecord {
+    fn from(wire: SignedRecordWire) -> SignedRecord {
+        match wire {
+            SignedRecordWire::Token { request, token } => SignedRecord { request, token },
+            SignedRecordWire::KanaTransaction {
+                request,
+                hash,
+                sequence_number,
+                expiration_secs,
+                gas_unit_price,
+            } => SignedRecord {
+                request,
+                token: ResumeToken {
+                    handle: hash,
+                    state: serde_json::json!({
+                        "sequence_number": sequence_number,
+                        "expiration_secs": expiration_secs,
+                        "gas_unit_price": gas_unit_price,
+                    }),
+                },
+            },
         }
     }
 }

@@ -89,7 +89,7 @@ pub async fn recover(
     // 2. The rest: hand their transactions to the writer, then ask until each is answered.
     for open in fold.open.values() {
         for s in &open.signed {
-            writer.adopt_signed(&s.to_signed_tx());
+            writer.adopt(&s.token);
         }
     }
     let mut pause = FIRST_PAUSE;

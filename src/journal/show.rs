@@ -182,12 +182,11 @@ pub fn human_line(entry: &Entry) -> String {
         }
         Record::Request { id, request: r } => format!("request r{id} {}", request(r)),
         Record::Signed(s) => format!(
-            "signed {}: tx {} seq {} expires {}",
+            "signed {}: {} {}",
             s.request
                 .map_or_else(|| "outside a request".into(), |r| format!("r{r}")),
-            s.hash,
-            s.sequence_number,
-            utc(s.expiration_secs.saturating_mul(1000))
+            s.token.handle,
+            s.token.state
         ),
         Record::Outcome {
             id,

@@ -16,7 +16,6 @@ use super::format::{self, Frame, MAX_RECORD};
 use super::record::*;
 use super::show::{human_line, write_export, write_show};
 use super::*;
-use crate::aptos::TransactionHash;
 use crate::executor::{ExecReport, Executor, RateLimitConfig};
 use crate::model::{
     BookUpdate, BookUpdateKind, Direction, Event, Level, Liquidity, Lots, MarketId, MarketSpec,
@@ -24,7 +23,7 @@ use crate::model::{
     Ticks, TradeId, VenueOrderId,
 };
 use crate::risk::{Approved, RiskConfig, RiskEngine};
-use crate::venue::{CancelOrder, SignedTx, VenueCapabilities};
+use crate::venue::{CancelOrder, ResumeToken, VenueCapabilities};
 
 const M: MarketId = MarketId(1338);
 /// Bigger than any u64: Kana order ids are u128 and must survive JSON exactly.
@@ -108,22 +107,27 @@ fn cancel(id: u64, venue: Option<u128>) -> VenueRequest {
     }
 }
 
+/// A transaction hash as Kana's tokens carry it (`0x` and 64 hex digits).
 fn hash(n: u8) -> String {
-    TransactionHash([n; 32]).to_string()
+    format!("0x{}", format!("{n:02x}").repeat(32))
 }
 
-fn submitted(n: u8, seq: u64) -> Submitted {
-    Submitted {
-        hash: TransactionHash([n; 32]),
-        sequence_number: seq,
-        expiration_timestamp_secs: 1_900_000_000 + seq,
-        gas_unit_price: 100,
+/// A token the way the Kana writer writes one for a signed transaction (the journal does not
+/// read inside it).
+fn submitted(n: u8, seq: u64) -> ResumeToken {
+    ResumeToken {
+        handle: hash(n),
+        state: serde_json::json!({
+            "sequence_number": seq,
+            "expiration_secs": 1_900_000_000 + seq,
+            "gas_unit_price": 100,
+        }),
     }
 }
 
 /// Journal a transaction for request `id` the way the Kana submitter does: through the hook,
 /// inside the executor's request scope.
-async fn sign(journal: &Journal, id: u64, tx: Submitted) -> Result<(), String> {
+async fn sign(journal: &Journal, id: u64, tx: ResumeToken) -> Result<(), String> {
     let hook = journal.signed_hook();
     let scope = RequestScope {
         request: id,
@@ -247,10 +251,10 @@ fn every_record_kind_round_trips_through_the_file() {
         },
         Record::Signed(SignedRecord {
             request: Some(1),
-            hash: hash(1),
-            sequence_number: 7,
-            expiration_secs: 1_900_000_000,
-            gas_unit_price: 100,
+            token: ResumeToken {
+                handle: hash(1),
+                state: serde_json::json!({"sequence_number": 7, "expiration_secs": 1_900_000_000u64}),
+            },
         }),
     ];
     for (i, o) in outcomes.iter().enumerate() {
@@ -650,7 +654,7 @@ fn a_large_journal_is_compacted_to_what_a_restart_needs_and_the_old_one_kept() {
 struct FakeWriter {
     executed: Mutex<Vec<VenueRequest>>,
     resolved: Mutex<Vec<Option<String>>>,
-    adopted: Mutex<Vec<SignedTx>>,
+    adopted: Mutex<Vec<ResumeToken>>,
     answers: Mutex<Vec<(String, VecDeque<RequestOutcome>)>>,
     /// When set, `execute` notes whether the journal already held the request's first order.
     journal: Option<PathBuf>,
@@ -739,7 +743,7 @@ impl VenueWriter for FakeWriter {
         })
     }
 
-    fn adopt_signed(&self, tx: &SignedTx) {
+    fn adopt(&self, tx: &ResumeToken) {
         self.adopted.lock().unwrap().push(tx.clone());
     }
 }
@@ -845,12 +849,17 @@ async fn a_restart_resolves_what_was_left_open_instead_of_resending_it() {
         .lock()
         .unwrap()
         .iter()
-        .map(|t| (t.token.clone(), t.sequence_number))
+        .map(|t| {
+            (
+                t.handle.clone(),
+                t.state["sequence_number"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(adopted, vec![(hash(1), 10), (hash(4), 11), (hash(5), 12)]);
     assert_eq!(
-        writer.adopted.lock().unwrap()[0].expiration_secs,
-        1_900_000_010
+        writer.adopted.lock().unwrap()[0].state["expiration_secs"].as_u64(),
+        Some(1_900_000_010)
     );
     let asked = writer.resolved.lock().unwrap().clone();
     assert!(!asked.contains(&None), "every question by hash: {asked:?}");
@@ -1073,4 +1082,29 @@ async fn the_executor_journals_a_request_before_the_venue_sees_it_and_refuses_to
             .await
             .is_ok()
     );
+}
+
+#[test]
+fn a_signed_record_of_an_older_journal_reads_as_the_token_kana_writes() {
+    let old = r#"{"seq":4,"ts_ms":1,"kind":"signed","request":3,"hash":"0xab","sequence_number":9,"expiration_secs":1900000000,"gas_unit_price":100}"#;
+    let entry: Entry = serde_json::from_str(old).unwrap();
+    let Record::Signed(s) = entry.record else {
+        panic!("{entry:?}")
+    };
+    assert_eq!(s.request, Some(3));
+    assert_eq!(s.token.handle, "0xab");
+    assert_eq!(s.token.state["sequence_number"], 9);
+    assert_eq!(s.token.state["expiration_secs"], 1_900_000_000u64);
+    assert_eq!(s.token.state["gas_unit_price"], 100);
+    // Written again, it is the new shape, and reads back the same.
+    let again: Entry = serde_json::from_str(
+        &serde_json::to_string(&Entry {
+            seq: 4,
+            ts_ms: 1,
+            record: Record::Signed(s.clone()),
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(again.record, Record::Signed(s));
 }

@@ -200,20 +200,23 @@ pub struct TxCosts {
     pub native_fee: Decimal,
 }
 
-/// A transaction an earlier process signed for a request and recorded in its write-ahead journal
-/// before sending it (Kana: an Aptos transaction). Handed back to the writer at start-up with
-/// [`VenueWriter::adopt_signed`] so the request can be resolved as if this process had sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedTx {
+/// A venue's note about a request on its way, written before the request leaves the process
+/// (Kana: the signed transaction's hash, sequence number, expiry and gas price). Opaque to
+/// everything but the venue that wrote it: the journal stores it as it is, and after a restart
+/// hands it back to the same venue ([`VenueWriter::adopt`]), which can then resolve the request
+/// as if this process had sent it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResumeToken {
     /// The handle [`VenueWriter::resolve`] takes (Kana: the transaction hash, `0x…`).
-    pub token: String,
-    /// The sender's sequence number it carries.
-    pub sequence_number: u64,
-    /// Its expiry (Unix seconds): once the chain's time passes it, not found means never executed.
-    pub expiration_secs: u64,
-    /// Gas price it was signed with (octas per unit), for cost accounting.
-    pub gas_unit_price: u64,
+    pub handle: String,
+    /// The rest, in the venue's own format.
+    #[serde(default)]
+    pub state: serde_json::Value,
 }
+
+/// Called by a venue with each [`ResumeToken`] before the request's bytes leave the process (the
+/// write-ahead journal's hook). An error stops a placing request; a cancel goes anyway.
+pub type SentHook = std::sync::Arc<dyn Fn(&ResumeToken) -> Result<(), String> + Send + Sync>;
 
 /// The writing half of a venue.
 #[async_trait]
@@ -230,12 +233,12 @@ pub trait VenueWriter: Send + Sync {
     /// venue still cannot tell.
     async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome;
 
-    /// Take over a transaction an earlier process signed (from its journal), so that
-    /// [`resolve`](Self::resolve) by its token settles it like one of this writer's own (Kana:
-    /// with its expiry, so a transaction the chain never saw ends *expired* rather than staying
-    /// unknown, and its sequence number is accounted for). Venues without signed transactions
+    /// Take over a request an earlier process sent (its [`ResumeToken`], from the journal), so
+    /// that [`resolve`](Self::resolve) by its handle settles it like one of this writer's own
+    /// (Kana: with its expiry, so a transaction the chain never saw ends *expired* rather than
+    /// staying unknown, and its sequence number is accounted for). Venues that write no tokens
     /// ignore it.
-    fn adopt_signed(&self, _tx: &SignedTx) {}
+    fn adopt(&self, _token: &ResumeToken) {}
 
     /// Whether a refusal says that an order the request named does not exist on the venue —
     /// already filled, cancelled, or never placed (Kana: Econia's `E_INVALID_MARKET_ORDER_ID`

@@ -159,7 +159,7 @@ pub struct KanaVenue {
     ws: WsConfig,
     credentials: Option<Credentials>,
     package: Option<AccountAddress>,
-    signed_hook: Option<crate::aptos::SignedHook>,
+    signed_hook: Option<crate::venue::SentHook>,
 }
 
 impl KanaVenue {
@@ -193,10 +193,9 @@ impl KanaVenue {
         self
     }
 
-    /// Call `hook` with every transaction after it is signed and before it is sent (a
-    /// write-ahead journal records its hash and sequence number there; see
-    /// [`crate::aptos::SignedHook`]).
-    pub fn with_signed_hook(mut self, hook: crate::aptos::SignedHook) -> KanaVenue {
+    /// Call `hook` with every transaction's [`crate::venue::ResumeToken`] after it is signed and
+    /// before it is sent (a write-ahead journal records it there).
+    pub fn with_signed_hook(mut self, hook: crate::venue::SentHook) -> KanaVenue {
         self.signed_hook = Some(hook);
         self
     }
@@ -243,7 +242,9 @@ impl Venue for KanaVenue {
         };
         let access = KanaAccess::open_with(&self.config, credentials).await?;
         if let Some(hook) = self.signed_hook {
-            access.submitter.set_signed_hook(hook);
+            access
+                .submitter
+                .set_signed_hook(super::writer::aptos_hook(hook));
         }
         let specs = market_specs(&access.rest, markets).await?;
         let profile = access

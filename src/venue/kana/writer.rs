@@ -47,7 +47,8 @@ use crate::model::{
     position_side,
 };
 use crate::venue::{
-    CancelOrder, RequestOutcome, SignedTx, TxCosts, VenueCapabilities, VenueRequest, VenueWriter,
+    CancelOrder, RequestOutcome, ResumeToken, SentHook, TxCosts, VenueCapabilities, VenueRequest,
+    VenueWriter,
 };
 
 use super::payload::EntryFunctionPayload;
@@ -987,16 +988,11 @@ impl VenueWriter for KanaWriter {
     /// A transaction from an earlier process's journal joins the open ones, so
     /// [`resolve`](VenueWriter::resolve) settles it through [`Submitter::confirm`] with its real
     /// expiry (the chain's time decides when not-found means expired).
-    fn adopt_signed(&self, tx: &SignedTx) {
-        match tx.token.parse::<TransactionHash>() {
-            Ok(hash) => self.remember(Submitted {
-                hash,
-                sequence_number: tx.sequence_number,
-                expiration_timestamp_secs: tx.expiration_secs,
-                gas_unit_price: tx.gas_unit_price,
-            }),
+    fn adopt(&self, token: &ResumeToken) {
+        match submitted_from_token(token) {
+            Ok(submitted) => self.remember(submitted),
             Err(e) => {
-                warn!(token = %tx.token, error = %e, "journaled transaction hash not understood; it is resolved without its expiry")
+                warn!(token = %token.handle, error = %e, "journaled transaction not understood; it is resolved without its expiry")
             }
         }
     }
@@ -1008,6 +1004,45 @@ impl VenueWriter for KanaWriter {
     fn refusal_is_unknown_order(&self, reason: &str) -> bool {
         refusal_is_unknown_order(reason)
     }
+}
+
+/// The [`ResumeToken`] Kana writes for a signed transaction: the hash as the handle, and the
+/// sequence number, expiry and gas price it needs to resolve the transaction after a restart.
+pub fn token_of(s: &Submitted) -> ResumeToken {
+    ResumeToken {
+        handle: s.hash.to_string(),
+        state: serde_json::json!({
+            "sequence_number": s.sequence_number,
+            "expiration_secs": s.expiration_timestamp_secs,
+            "gas_unit_price": s.gas_unit_price,
+        }),
+    }
+}
+
+/// A signed transaction back from its [`ResumeToken`] ([`token_of`]).
+pub fn submitted_from_token(token: &ResumeToken) -> Result<Submitted, String> {
+    let hash = token
+        .handle
+        .parse::<TransactionHash>()
+        .map_err(|e| format!("handle: {e}"))?;
+    let field = |name: &str| {
+        token
+            .state
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| format!("state.{name}: missing or not an unsigned integer"))
+    };
+    Ok(Submitted {
+        hash,
+        sequence_number: field("sequence_number")?,
+        expiration_timestamp_secs: field("expiration_secs")?,
+        gas_unit_price: field("gas_unit_price")?,
+    })
+}
+
+/// Adapt a venue-neutral [`SentHook`] to the Aptos submitter's hook.
+pub fn aptos_hook(hook: SentHook) -> crate::aptos::SignedHook {
+    std::sync::Arc::new(move |s: &Submitted| hook(&token_of(s)))
 }
 
 /// A refusal that is the Econia book's `E_INVALID_MARKET_ORDER_ID` abort: a cancel named an id
