@@ -1883,6 +1883,7 @@ fn kana_for(handle: &SimHandle, chain_id: u8, t: ClientTimings) -> KanaConfig {
         request_timeout_ms: t.request_timeout_ms,
         max_batch: 10,
         delegate_for: None,
+        package: None,
     }
 }
 

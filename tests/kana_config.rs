@@ -48,3 +48,17 @@ fn testnet_config_lists_1338_to_1340_and_2387_and_trades_1338() {
 fn mainnet_config_lists_14_15_16_31_and_trades_14() {
     check("mainnet.toml", [14, 15, 16, 31], &[14], Network::Mainnet, 1);
 }
+
+/// The Kana client assumes the simulator's default package on a local network without taking it
+/// from the simulator (the client does not depend on its counterparty): the two must agree.
+#[test]
+fn the_clients_local_package_is_the_simulators_default() {
+    assert_eq!(
+        perpbot::venue::kana::writer::LOCAL_PACKAGE,
+        perpbot::sim::server::SIM_PACKAGE
+    );
+    assert_eq!(
+        perpbot::sim::server::SimConfig::default().package,
+        perpbot::sim::server::SIM_PACKAGE
+    );
+}

@@ -237,6 +237,7 @@ async fn every_reconnect_resyncs_open_orders_and_positions_before_resynced() {
         request_timeout_ms: 5_000,
         max_batch: 10,
         delegate_for: None,
+        package: None,
     };
     let ws = WsConfig {
         url: h.ws_url.clone(),

@@ -758,6 +758,8 @@ pub async fn embedded_sim(
         request_timeout_ms: 5_000,
         max_batch: 10,
         delegate_for: None,
+        // The app knows both sides: the client signs only the simulator's package.
+        package: Some(sim.package.clone()),
     };
     let credentials = Credentials {
         api_key: crate::config::Secret::new(sim.api_key.clone()),

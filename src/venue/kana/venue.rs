@@ -181,7 +181,7 @@ impl KanaVenue {
 
     /// Sign only payloads of this Kana package. Without it the writer pins
     /// [`super::writer::default_package`] for the node's chain (Kana's own address on mainnet
-    /// and testnet). The config has no key for it: Kana publishes one package (reference §1.4).
+    /// and testnet), or the config's `venue.kana.package`.
     pub fn with_package(mut self, package: AccountAddress) -> KanaVenue {
         self.package = Some(package);
         self
@@ -275,7 +275,14 @@ impl Venue for KanaVenue {
         );
         let mut writer =
             KanaWriter::new(access.rest, access.submitter, specs.clone(), access.writer);
-        if let Some(package) = self.package {
+        let configured = match &self.config.package {
+            Some(text) => Some(
+                AccountAddress::from_hex(text)
+                    .map_err(|e| config_error(format!("venue.kana.package: {e}")))?,
+            ),
+            None => None,
+        };
+        if let Some(package) = self.package.or(configured) {
             writer = writer.with_package(package);
         }
         info!(package = %writer.package(), "signing only payloads of this Kana package");
@@ -440,6 +447,7 @@ mod tests {
             request_timeout_ms: 2_000,
             max_batch: 10,
             delegate_for: None,
+            package: None,
         };
         let clock = Clock::starting_at(Timestamp::from_secs(1_746_177_751));
         let ws = WsConfig {

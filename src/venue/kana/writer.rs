@@ -86,16 +86,20 @@ impl Default for WriterConfig {
 /// * chain 2 (Aptos testnet): the same address — \[INF\]: one testnet script uses it with
 ///   markets 1338–1340; the reference calls it "probably identical";
 /// * any other chain (a local network, where no real funds exist): the simulator's
-///   [`crate::sim::server::SIM_PACKAGE`]. A simulator started with another `package` needs
-///   [`KanaWriter::with_package`].
+///   [`LOCAL_PACKAGE`], where perpbot's simulator publishes by default. A simulator started
+///   with another `package` needs `venue.kana.package` ([`KanaWriter::with_package`]).
 pub fn default_package(chain_id: u8) -> AccountAddress {
     match chain_id {
         1 | 2 => KANA_PERPS_PACKAGE,
-        _ => {
-            AccountAddress::from_hex(crate::sim::server::SIM_PACKAGE).unwrap_or(KANA_PERPS_PACKAGE)
-        }
+        _ => AccountAddress::from_hex(LOCAL_PACKAGE).unwrap_or(KANA_PERPS_PACKAGE),
     }
 }
+
+/// The package address a local network's Kana is assumed at when the config names none: the
+/// simulator's default (`perpbot sim` prints it). Kept here, not taken from the simulator, so
+/// the client does not depend on its counterparty; a test of the app checks the two agree.
+pub const LOCAL_PACKAGE: &str =
+    "0x5157000000000000000000000000000000000000000000000000000000000001";
 
 /// The Kana modules a REST payload may call: direct trading and delegated trading (§6).
 pub const ALLOWED_MODULES: [&str; 2] = ["perpetual_scripts", "delegated_scripts"];
@@ -1233,7 +1237,7 @@ mod tests {
         );
         assert_eq!(
             writer.package().to_string(),
-            crate::sim::server::SIM_PACKAGE,
+            LOCAL_PACKAGE,
             "chain 4 defaults to the simulator's package"
         );
         Setup {
