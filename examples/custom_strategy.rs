@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use async_trait::async_trait;
 use perpbot::model::{Event, Lots, MarketId, NewOrder, OrderStatus, PositionSide, Side, Ticks};
-use perpbot::strategy::{Context, Strategy, StrategyError, StrategyRegistry, parse_params};
+use perpbot::strategy::{Context, Strategy, StrategyError, parse_params};
 
 /// Keeps one post-only order one tick inside the spread while it is wide: a bid when flat, an
 /// ask that closes the position when long. Its params are its fields.
@@ -59,7 +59,7 @@ impl Strategy for PennyJumper {
 }
 
 fn main() -> ExitCode {
-    let mut registry = StrategyRegistry::with_builtins();
+    let mut registry = perpbot::strategies::builtin_registry();
     registry.register("penny_jumper", |params| {
         Ok(Box::new(parse_params::<PennyJumper>(
             "penny_jumper",

@@ -378,7 +378,7 @@ name = "market_maker"
             let config = Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
             // A built-in strategy's params must build too (a renamed param fails here, not at
             // a user's start-up).
-            let registry = crate::strategy::StrategyRegistry::with_builtins();
+            let registry = crate::strategies::builtin_registry();
             if registry.names().any(|n| n == config.strategy.name) {
                 registry
                     .build(&config.strategy.name, &config.strategy.params)

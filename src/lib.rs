@@ -7,25 +7,29 @@
 //!
 //! ## Where everything lives
 //!
-//! | module | what it is for |
-//! |---|---|
-//! | [`model`] | markets and exact units (lots, ticks), orders and their state machine, the order book, positions, events, intents — pure data and rules, no I/O |
-//! | [`state`] | the bot's picture of the world, changed only by applying events |
-//! | [`strategy`] | the [`Strategy`](strategy::Strategy) trait, its [`Context`](strategy::Context) and the [`StrategyRegistry`](strategy::StrategyRegistry) |
-//! | [`strategies`] | built-in strategies, registered by name |
-//! | [`risk`] | pre-trade checks, trading state (active / reduce-only / halted), kill switch |
-//! | [`executor`] | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
-//! | [`engine`] | the one task that owns state and runs venue → state → strategy → risk → executor |
-//! | [`journal`] | the write-ahead journal: requests recorded before they leave, outcomes, fills and snapshots; a restart settles what was left open and re-tracks live orders |
-//! | [`venue`] | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
-//! | [`sim`] | the exchange simulator: Econia-style matching engine, Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL), seeded synthetic market, and the loopback servers speaking Kana's REST, WebSocket and Aptos node formats |
-//! | [`soak`] | the chaos soak: the strategy against the simulator with every fault on, audited against the simulator's truth (duplicates, orphans, positions, risk limits) |
-//! | [`report`] | the run report: PnL split into spread capture, inventory, fees and funding; inventory and drawdown |
-//! | [`reconcile`] | after every resync: adopt unknown venue orders, close vanished ones, explain position gaps or go reduce-only with an alert |
-//! | [`watchdog`] | the dead-man's switch for a stalled engine: cancels the last known live orders straight through the venue |
-//! | [`aptos`] | Aptos transactions: BCS, ABI-driven argument encoding, Ed25519 keys and signing, transaction hashes, abort decoding |
-//! | [`config`] | TOML configuration, validated at start-up; secrets from env or key files |
-//! | [`cli`] | the `perpbot` command line, reusable by plugin binaries |
+//! The library is a workspace of crates (`docs/architecture.md`); this facade re-exports them
+//! under one roof, so a plugin depends on `perpbot` alone and writes `perpbot::model::…`,
+//! `perpbot::strategy::…`, `perpbot::venue::kana::…`.
+//!
+//! | module | crate | what it is for |
+//! |---|---|---|
+//! | [`model`] | perpbot-model | markets and exact units (lots, ticks), orders and their state machine, the order book, positions, events, intents — pure data and rules, no I/O |
+//! | [`state`] | perpbot-core | the bot's picture of the world, changed only by applying events |
+//! | [`strategy`] | perpbot-core | the [`Strategy`](strategy::Strategy) trait, its [`Context`](strategy::Context) and the [`StrategyRegistry`](strategy::StrategyRegistry) |
+//! | [`strategies`] | perpbot-strategies | built-in strategies, registered by name |
+//! | [`risk`] | perpbot-core | pre-trade checks, trading state (active / reduce-only / halted), kill switch |
+//! | [`executor`] | perpbot-core | batching, rate limits, in-flight tracking, ambiguous-outcome resolution |
+//! | [`engine`] | perpbot-core | the one task that owns state and runs venue → state → strategy → risk → executor |
+//! | [`journal`] | perpbot-core | the write-ahead journal: requests recorded before they leave, outcomes, fills and snapshots; a restart settles what was left open and re-tracks live orders |
+//! | [`venue`] | perpbot-core, perpbot-kana | the venue trait (stream + writer halves); the [`paper`](venue::paper) venue and [`kana`](venue::kana) (REST, WebSocket, Aptos transactions) |
+//! | [`sim`] | perpbot-sim | the exchange simulator: Econia-style matching engine, Kana-style perp accounting (margin, fees, funding, liquidation, TP/SL), seeded synthetic market, and the loopback servers speaking Kana's REST, WebSocket and Aptos node formats |
+//! | [`soak`] | perpbot (app) | the chaos soak: the strategy against the simulator with every fault on, audited against the simulator's truth (duplicates, orphans, positions, risk limits) |
+//! | [`report`] | perpbot-core | the run report: PnL split into spread capture, inventory, fees and funding; inventory and drawdown |
+//! | [`reconcile`] | perpbot-core | after every resync: adopt unknown venue orders, close vanished ones, explain position gaps or go reduce-only with an alert |
+//! | [`watchdog`] | perpbot-core | the dead-man's switch for a stalled engine: cancels the last known live orders straight through the venue |
+//! | [`aptos`] | perpbot-aptos | Aptos transactions: BCS, ABI-driven argument encoding, Ed25519 keys and signing, transaction hashes, abort decoding |
+//! | [`config`] | perpbot (app) | TOML configuration, validated at start-up; secrets from env or key files |
+//! | [`cli`] | perpbot (app) | the `perpbot` command line, reusable by plugin binaries |
 //!
 //! ## The flow
 //!
@@ -36,24 +40,21 @@
 //! ```
 
 pub use perpbot_aptos as aptos;
-pub mod cli;
-pub use perpbot_model::clock;
-pub mod config;
-pub mod engine;
-pub mod executor;
-pub mod gas;
-pub mod journal;
-pub mod limits;
+pub use perpbot_core::{
+    engine, executor, gas, journal, limits, reconcile, report, risk, state, strategy, watchdog,
+};
 pub use perpbot_model as model;
-pub mod reconcile;
-pub mod report;
-pub mod risk;
+pub use perpbot_model::clock;
 pub use perpbot_sim as sim;
-pub mod soak;
-pub mod state;
-pub mod strategy;
-pub mod venue;
-pub mod watchdog;
+pub use perpbot_strategies as strategies;
 
-#[path = "../strategies/mod.rs"]
-pub mod strategies;
+pub mod cli;
+pub mod config;
+pub mod soak;
+
+/// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), and Kana
+/// ([`perpbot_kana`]).
+pub mod venue {
+    pub use perpbot_core::venue::*;
+    pub use perpbot_kana as kana;
+}

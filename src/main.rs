@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    perpbot::cli::main_with(perpbot::strategy::StrategyRegistry::with_builtins())
+    perpbot::cli::main_with(perpbot::strategies::builtin_registry())
 }

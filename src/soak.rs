@@ -10,7 +10,7 @@
 //! use perpbot::soak::{SoakSettings, run};
 //! let config = perpbot::cli::load_config(None)?; // config/paper.toml: market_maker on the simulator
 //! let settings = SoakSettings::new(std::time::Duration::from_secs(60), 7, 0.05);
-//! let report = run(&config, &perpbot::strategy::StrategyRegistry::with_builtins(), &settings).await?;
+//! let report = run(&config, &perpbot::strategies::builtin_registry(), &settings).await?;
 //! print!("{}", report.table());
 //! assert!(report.passed());
 //! # Ok(()) }

@@ -71,11 +71,11 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Deserializer};
 
-use crate::model::{
+use perpbot_core::strategy::{Context, Strategy, StrategyError, parse_params};
+use perpbot_model::{
     ClientOrderId, ConnectionState, Direction, Event, Lots, MAX_PRICE_TICKS, MarketId, NewOrder,
     OrderStatus, PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
 };
-use crate::strategy::{Context, Strategy, StrategyError, parse_params};
 
 /// Name under which it is registered.
 pub const NAME: &str = "grid";
@@ -154,7 +154,7 @@ mod defaults {
 pub const MAX_LEVELS: u32 = 1000;
 
 /// Register `grid`.
-pub fn register(registry: &mut crate::strategy::StrategyRegistry) {
+pub fn register(registry: &mut perpbot_core::strategy::StrategyRegistry) {
     registry.register(NAME, |params| Ok(Box::new(Grid::from_params(params)?)));
 }
 
@@ -696,13 +696,13 @@ impl Strategy for Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
+    use perpbot_core::state::State;
+    use perpbot_core::strategy::Outbox;
+    use perpbot_model::{
         BookUpdate, BookUpdateKind, ConnectionEvent, Fill, Intent, Level, Liquidity, MarketSpec,
         OrderEvent, OrderUpdate, OrderUpdateKind, Position, PositionUpdate, RejectReason,
         RiskRejection, TradeId, TradingStateChange, VenueOrderId,
     };
-    use crate::state::State;
-    use crate::strategy::Outbox;
 
     /// Three levels a side, five ticks apart, one APT (1000 lots) each.
     const BASE: &str = "market = 1338\norder_size = 1\nlevels = 3\nmax_inventory = 10\n";
@@ -738,7 +738,7 @@ mod tests {
     /// Every placement in `intents` (single places and those inside a replace), in order.
     fn placed(intents: &[Intent]) -> Vec<Placed> {
         let one = |o: &NewOrder| {
-            assert_eq!(o.restriction, crate::model::Restriction::PostOnly);
+            assert_eq!(o.restriction, perpbot_model::Restriction::PostOnly);
             Placed {
                 side: o.side,
                 price: o.price.map_or(0, |p| p.0),
@@ -940,7 +940,7 @@ mod tests {
         }
 
         fn timer(&mut self) -> Vec<Intent> {
-            self.feed(Event::Timer(crate::model::TimerId(1)))
+            self.feed(Event::Timer(perpbot_model::TimerId(1)))
         }
     }
 
@@ -1302,7 +1302,7 @@ mod tests {
         }
         // A stray order the grid never placed rests off the grid.
         let stray = ClientOrderId(999);
-        h.state.track_new_order(crate::model::OrderRequest {
+        h.state.track_new_order(perpbot_model::OrderRequest {
             client_id: stray,
             order: NewOrder::limit(MarketId(1338), Side::Buy, Lots(1000), Ticks(5512)),
         });
@@ -1430,7 +1430,7 @@ mod tests {
 
     #[test]
     fn registered_as_a_builtin() {
-        let registry = crate::strategy::StrategyRegistry::with_builtins();
+        let registry = crate::builtin_registry();
         assert!(registry.names().any(|n| n == NAME));
         let table: toml::Table = toml::from_str(&format!("{BASE}step_ticks = 5")).unwrap();
         assert_eq!(registry.build(NAME, &table).unwrap().name(), NAME);

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine};
 use perpbot::model::{Event, Intent, MarketId, NewOrder, Restriction, Side};
-use perpbot::strategy::{Context, Strategy, StrategyError, StrategyRegistry};
+use perpbot::strategy::{Context, Strategy, StrategyError};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
@@ -102,7 +102,7 @@ async fn market_maker_quotes_fills_and_reports_against_the_simulator() {
     config.venue.sim.synthetic.step_ms = 100;
     let max_inventory_lots: u128 = 5_000; // max_inventory = 5 APT, 1 lot = 0.001 APT
 
-    let inner = StrategyRegistry::with_builtins()
+    let inner = perpbot::strategies::builtin_registry()
         .build(&config.strategy.name, &config.strategy.params)
         .expect("the shipped params are valid");
     let seen = Arc::new(Mutex::new(Observed::default()));

@@ -390,11 +390,11 @@ async fn kill_from_another_directory_halts_the_running_bot() {
 async fn a_loss_limit_tripped_by_gas_survives_a_restart_until_rearmed() {
     let dir = TempDir::new("limits");
     let sim = simulator(250).await;
-    // A loss limit so small that the gas of a few transactions trips it.
+    // A loss limit below the gas of one transaction (about 0.003 USDT here): the first trips it.
     let config = bot_config(
         &dir.0,
         &sim,
-        "max_loss = \"0.01\"\non_loss_limit = \"halt\"",
+        "max_loss = \"0.001\"\non_loss_limit = \"halt\"",
         "journal = \"bot.journal\"",
     );
     let mut first = Bot::start(&dir.0, &config, &["--duration", "30s"], &dir.0);

@@ -33,7 +33,6 @@ use std::time::Duration;
 
 use perpbot::sim::server::FaultConfig;
 use perpbot::soak::{ClientTimings, SoakReport, SoakSettings, run};
-use perpbot::strategy::StrategyRegistry;
 
 fn config() -> perpbot::config::Config {
     let text =
@@ -93,9 +92,13 @@ async fn soak(faults: FaultConfig, seed: u64) -> SoakReport {
         confirm_timeout_ms: 2_000,
         request_timeout_ms: 2_000,
     };
-    let report = run(&config(), &StrategyRegistry::with_builtins(), &settings)
-        .await
-        .expect("the soak runs");
+    let report = run(
+        &config(),
+        &perpbot::strategies::builtin_registry(),
+        &settings,
+    )
+    .await
+    .expect("the soak runs");
     println!("{}", report.table());
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     report

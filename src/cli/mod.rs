@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
-//!     let mut registry = perpbot::strategy::StrategyRegistry::with_builtins();
+//!     let mut registry = perpbot::strategies::builtin_registry();
 //!     // registry.register("my_strategy", |params| Ok(Box::new(MyStrategy::new(params)?)));
 //!     perpbot::cli::main_with(registry)
 //! }

@@ -45,11 +45,11 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use tracing::{debug, error, info};
 
-use crate::model::{
+use perpbot_core::strategy::{Context, Strategy, StrategyError, parse_params};
+use perpbot_model::{
     ClientOrderId, ConnectionState, Event, Lots, MarketId, MarketSpec, NewOrder, OrderBook,
     OrderStatus, PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
 };
-use crate::strategy::{Context, Strategy, StrategyError, parse_params};
 
 use self::estimators::{IntensityEstimator, VolatilityEstimator};
 use self::model::{Horizon, MarketParams, ModelQuote};
@@ -263,7 +263,7 @@ mod defaults {
 }
 
 /// Register `market_maker`.
-pub fn register(registry: &mut crate::strategy::StrategyRegistry) {
+pub fn register(registry: &mut perpbot_core::strategy::StrategyRegistry) {
     registry.register(NAME, |params| {
         Ok(Box::new(MarketMaker::from_params(params)?))
     });

@@ -16,7 +16,7 @@
 //! explicit rounding, bid down and ask up.
 //!
 //! ```
-//! use perpbot::strategies::market_maker::model::{optimal_spread, reservation_price};
+//! use perpbot_strategies::market_maker::model::{optimal_spread, reservation_price};
 //! // The paper's setting at t = 0: s = 100, T = 1, σ = 2, γ = 0.1, k = 1.5, long 3 units.
 //! let r = reservation_price(100.0, 3.0, 0.1, 2.0, 1.0);
 //! let spread = optimal_spread(0.1, 2.0, 1.0, 1.5);

@@ -4,12 +4,12 @@
 use rust_decimal_macros::dec;
 
 use super::*;
-use crate::model::{
+use perpbot_core::state::State;
+use perpbot_core::strategy::Outbox;
+use perpbot_model::{
     BookUpdate, BookUpdateKind, ConnectionEvent, FundingRate, Intent, Level, OrderRequest,
     Position, PositionUpdate,
 };
-use crate::state::State;
-use crate::strategy::Outbox;
 
 const M: MarketId = MarketId(1338);
 
@@ -422,7 +422,7 @@ fn quotes_a_ladder_as_one_post_only_replace() {
     assert!(
         place
             .iter()
-            .all(|r| r.order.restriction == crate::model::Restriction::PostOnly)
+            .all(|r| r.order.restriction == perpbot_model::Restriction::PostOnly)
     );
 }
 
@@ -478,7 +478,7 @@ fn stale_book_pulls_quotes_and_stops_quoting() {
     // 3 s without a book update: the timer finds it stale and pulls the quotes.
     h.advance(3_000);
     let out = h.feed(
-        &Event::Timer(crate::model::TimerId(1)),
+        &Event::Timer(perpbot_model::TimerId(1)),
         TradingState::Active,
     );
     assert!(
@@ -491,7 +491,7 @@ fn stale_book_pulls_quotes_and_stops_quoting() {
     fresh.advance(3_000);
     fresh.mm.last_requote = None;
     let out = fresh.feed(
-        &Event::Timer(crate::model::TimerId(1)),
+        &Event::Timer(perpbot_model::TimerId(1)),
         TradingState::Active,
     );
     assert!(placed(&out).is_empty(), "{out:?}");
@@ -606,7 +606,7 @@ fn estimators_learn_from_books_and_trades() {
     // Trades at 1, 2, 3, … ticks from the mid: a decaying intensity gets fitted.
     for (i, d) in [1u64, 1, 1, 1, 2, 2, 2, 3, 3, 4].into_iter().enumerate() {
         h.advance(100 * i as u64);
-        let e = Event::Trade(crate::model::PublicTrade {
+        let e = Event::Trade(perpbot_model::PublicTrade {
             market: M,
             price: Ticks(5522 + d),
             lots: Lots(1000),
@@ -662,8 +662,8 @@ fn only_the_side_that_changed_is_replaced() {
     for (i, id) in ids.iter().enumerate() {
         h.state.apply_order_event(
             *id,
-            &crate::model::OrderEvent::Accepted {
-                venue_id: Some(crate::model::VenueOrderId(100 + i as u128)),
+            &perpbot_model::OrderEvent::Accepted {
+                venue_id: Some(perpbot_model::VenueOrderId(100 + i as u128)),
             },
         );
     }

@@ -1,0 +1,26 @@
+//! perpbot's venue-neutral core: the state, the strategy interface, pre-trade risk, the
+//! rate-limiting executor, the engine that runs them, the write-ahead journal, reconciliation,
+//! performance reports, the stall watchdog, the venue trait and the paper venue.
+//!
+//! Nothing here knows a chain or an exchange's wire format: a venue (Kana in `perpbot-kana`)
+//! implements [`venue::Venue`] and [`venue::VenueWriter`], and whatever it needs to remember
+//! about a request in flight travels as an opaque [`venue::ResumeToken`].
+//!
+//! ```text
+//! venue stream ─► Engine: State.apply(event) ─► Strategy.on_event ─► intents
+//!                                                   │
+//!              venue writer ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
+//! ```
+
+pub mod engine;
+pub mod executor;
+pub mod gas;
+pub mod journal;
+pub mod limits;
+pub mod reconcile;
+pub mod report;
+pub mod risk;
+pub mod state;
+pub mod strategy;
+pub mod venue;
+pub mod watchdog;

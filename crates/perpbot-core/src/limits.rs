@@ -1,0 +1,314 @@
+//! Loss, drawdown and cost limits that outlive the process.
+//!
+//! A bot that a loss limit stopped must not start trading again because someone restarted it,
+//! and a bot restarted every hour must not get a fresh `max_loss` every hour. So the risk engine
+//! keeps its PnL history (net of fees and gas) over a rolling window, 24 h by default, and its
+//! trailing-hour fee and gas spend, and the engine saves them to a small JSON file next to the
+//! journal. At start-up they are restored: the loss and drawdown count from the window's start,
+//! not from the restart, and a tripped limit stays tripped until an operator runs
+//! `perpbot rearm`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use perpbot_model::{Timestamp, TradingState};
+
+const MINUTE_NANOS: u64 = 60_000_000_000;
+
+/// One minute of PnL history: the last and the highest cumulative PnL seen in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PnlMinute {
+    /// Minutes since the Unix epoch.
+    pub minute: u64,
+    /// Cumulative PnL at the end of the minute (so far).
+    pub last: Decimal,
+    /// Highest cumulative PnL within the minute.
+    pub high: Decimal,
+}
+
+/// Cumulative PnL (across runs) over a rolling window, at one-minute resolution, so a day of
+/// history is at most 1,440 entries however many events arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PnlWindow {
+    window: Duration,
+    /// Cumulative PnL when the window starts (the last minute that fell out of it).
+    baseline: Decimal,
+    minutes: VecDeque<PnlMinute>,
+}
+
+impl PnlWindow {
+    /// An empty window of the given length, starting from zero.
+    pub fn new(window: Duration) -> PnlWindow {
+        PnlWindow {
+            window,
+            baseline: Decimal::ZERO,
+            minutes: VecDeque::new(),
+        }
+    }
+
+    /// Record the cumulative PnL at `now`.
+    pub fn observe(&mut self, now: Timestamp, cumulative: Decimal) {
+        let minute = now.0 / MINUTE_NANOS;
+        match self.minutes.back_mut() {
+            Some(m) if m.minute >= minute => {
+                m.last = cumulative;
+                m.high = m.high.max(cumulative);
+            }
+            _ => self.minutes.push_back(PnlMinute {
+                minute,
+                last: cumulative,
+                high: cumulative,
+            }),
+        }
+        self.prune(now);
+    }
+
+    /// Drop minutes older than the window; the last one dropped becomes the baseline.
+    pub fn prune(&mut self, now: Timestamp) {
+        let window_minutes = self.window.as_secs().div_ceil(60);
+        let first_kept = (now.0 / MINUTE_NANOS).saturating_sub(window_minutes);
+        while let Some(m) = self.minutes.front().copied() {
+            if m.minute >= first_kept {
+                break;
+            }
+            self.baseline = m.last;
+            self.minutes.pop_front();
+        }
+    }
+
+    /// PnL within the window for a cumulative value.
+    pub fn pnl(&self, cumulative: Decimal) -> Decimal {
+        cumulative - self.baseline
+    }
+
+    /// The highest PnL within the window (never below zero: the window's start counts).
+    pub fn peak(&self) -> Decimal {
+        self.minutes
+            .iter()
+            .map(|m| m.high - self.baseline)
+            .fold(Decimal::ZERO, Decimal::max)
+    }
+
+    /// Start counting afresh from `cumulative` (after an operator re-armed the limits).
+    pub fn restart_from(&mut self, cumulative: Decimal) {
+        self.baseline = cumulative;
+        self.minutes.clear();
+    }
+
+    /// The window's history, to save.
+    pub fn saved(&self) -> (Decimal, Vec<PnlMinute>) {
+        (self.baseline, self.minutes.iter().copied().collect())
+    }
+
+    /// A window from saved history.
+    pub fn from_saved(window: Duration, baseline: Decimal, minutes: Vec<PnlMinute>) -> PnlWindow {
+        PnlWindow {
+            window,
+            baseline,
+            minutes: minutes.into(),
+        }
+    }
+}
+
+/// A limit that stopped the bot: kept until an operator re-arms it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tripped {
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// The trading state it imposed.
+    pub state: TradingState,
+    /// Which limit and by how much.
+    pub reason: String,
+}
+
+/// What is saved between runs: see the module header.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedLimits {
+    /// When it was written (Unix ms).
+    pub saved_at_ms: u64,
+    /// PnL net of fees and gas summed over every run since the file was created (quote).
+    pub cumulative_pnl: Decimal,
+    /// Cumulative PnL at the start of the loss window.
+    pub window_baseline: Decimal,
+    /// Minutes of PnL history inside the window.
+    pub window: Vec<PnlMinute>,
+    /// Fees and gas (quote) paid in the last hour: (Unix ns, amount).
+    pub costs: Vec<(u64, Decimal)>,
+    /// Gas (the chain's coin) paid in the last hour: (Unix ns, amount).
+    pub gas: Vec<(u64, Decimal)>,
+    /// A loss or drawdown limit that stopped trading and was not re-armed.
+    pub tripped: Option<Tripped>,
+}
+
+impl SavedLimits {
+    /// Clear a tripped limit and count loss and drawdown from the current PnL onwards: what
+    /// `perpbot rearm` does. Returns what was cleared.
+    pub fn rearm(&mut self) -> Option<Tripped> {
+        self.window_baseline = self.cumulative_pnl;
+        self.window.clear();
+        self.tripped.take()
+    }
+}
+
+/// Why the saved limits could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitsFileError {
+    /// The file exists but cannot be read.
+    #[error("cannot read the risk state file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not what perpbot writes.
+    #[error(
+        "the risk state file {path} is damaged ({source}); move it away to start with fresh limits \
+         (the loss already counted in the window would be forgotten)"
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// It could not be written.
+    #[error("cannot write the risk state file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Read saved limits; `None` when the file does not exist yet (a first run).
+pub fn load(path: &Path) -> Result<Option<SavedLimits>, LimitsFileError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(LimitsFileError::Read {
+                path: path.into(),
+                source,
+            });
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| LimitsFileError::Damaged {
+            path: path.into(),
+            source,
+        })
+}
+
+/// Write saved limits atomically (a temporary file renamed over the old one), so a crash
+/// mid-write leaves the previous version, never half a file.
+pub fn save(path: &Path, limits: &SavedLimits) -> Result<(), LimitsFileError> {
+    let err = |source| LimitsFileError::Write {
+        path: path.into(),
+        source,
+    };
+    let mut text = serde_json::to_string_pretty(limits).map_err(|e| err(e.into()))?;
+    text.push('\n');
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// The file a config's limits are saved in: `risk.state_file`, else the journal's name with
+/// `.limits` appended, else none (limits then start afresh with every run).
+pub fn state_file(configured: Option<&Path>, journal: Option<&Path>) -> Option<PathBuf> {
+    configured.map(Path::to_path_buf).or_else(|| {
+        journal.map(|j| {
+            let mut name = j.as_os_str().to_owned();
+            name.push(".limits");
+            PathBuf::from(name)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn at_min(m: u64) -> Timestamp {
+        Timestamp(m * MINUTE_NANOS)
+    }
+
+    #[test]
+    fn the_window_forgets_what_is_older_than_its_length() {
+        let mut w = PnlWindow::new(Duration::from_secs(600)); // 10 minutes
+        w.observe(at_min(100), dec!(5));
+        w.observe(at_min(100), dec!(3)); // same minute: last 3, high 5
+        w.observe(at_min(105), dec!(-2));
+        assert_eq!(w.pnl(dec!(-2)), dec!(-2), "counted from zero");
+        assert_eq!(w.peak(), dec!(5));
+        w.observe(at_min(111), dec!(-4));
+        // Minute 100 fell out: the baseline is its last value (3), its high no longer counts.
+        assert_eq!(w.pnl(dec!(-4)), dec!(-7));
+        assert_eq!(w.peak(), dec!(0), "no later minute was above the baseline");
+        w.restart_from(dec!(-4));
+        assert_eq!(w.pnl(dec!(-4)), dec!(0));
+    }
+
+    #[test]
+    fn saved_limits_round_trip_and_rearm_clears_the_trip() {
+        let dir = std::env::temp_dir().join(format!("perpbot-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bot.journal.limits");
+        assert_eq!(load(&path).unwrap(), None, "no file yet");
+        let mut saved = SavedLimits {
+            saved_at_ms: 1,
+            cumulative_pnl: dec!(-12.5),
+            window_baseline: dec!(0),
+            window: vec![PnlMinute {
+                minute: 7,
+                last: dec!(-12.5),
+                high: dec!(1),
+            }],
+            costs: vec![(5, dec!(0.2))],
+            gas: vec![(5, dec!(0.03))],
+            tripped: Some(Tripped {
+                at_ms: 1,
+                state: TradingState::Halted,
+                reason: "loss 12.5 reached max_loss 10".into(),
+            }),
+        };
+        save(&path, &saved).unwrap();
+        assert_eq!(load(&path).unwrap().as_ref(), Some(&saved));
+        let cleared = saved.rearm().expect("it was tripped");
+        assert!(cleared.reason.contains("max_loss"));
+        assert_eq!(saved.window_baseline, dec!(-12.5), "losses count from here");
+        assert!(saved.window.is_empty() && saved.tripped.is_none());
+
+        std::fs::write(&path, "{ not json").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("damaged") && err.contains("move it away"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_state_file_sits_next_to_the_journal_unless_named() {
+        assert_eq!(
+            state_file(None, Some(Path::new("/x/bot.journal"))),
+            Some(PathBuf::from("/x/bot.journal.limits"))
+        );
+        assert_eq!(
+            state_file(Some(Path::new("/y/r.json")), Some(Path::new("/x/j"))),
+            Some(PathBuf::from("/y/r.json"))
+        );
+        assert_eq!(state_file(None, None), None);
+    }
+}

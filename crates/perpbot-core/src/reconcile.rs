@@ -1,0 +1,462 @@
+//! Reconciliation: after every resynchronisation with the venue (start-up and each reconnect),
+//! compare what the venue says — its complete list of our resting orders and our positions,
+//! just re-read over REST — with what the bot believes, and explain every difference.
+//!
+//! - An order the venue lists that the bot does not know is **adopted** (marked `external`), so
+//!   it is tracked, counted by risk and cancelled at shutdown: never orphaned.
+//! - An order the bot believes live that the venue no longer lists (and that was acknowledged
+//!   well before the list was taken) is **gone**: its cancel or fill was missed while the stream
+//!   was down. It is closed locally; a missed fill shows up in the position check.
+//! - A position that differs from the last reconciled position plus the fills seen since is
+//!   explained as **missed fills** when orders the bot had on that side could have filled that
+//!   much, or as a TP/SL trigger or a liquidation when the position shrank and one could have
+//!   fired. Anything else is **unexplained**: trading switches to reduce-only and an alert is
+//!   raised.
+//!
+//! Reconciliation only ever changes the bot's picture. It never places an order to "fix" a
+//! mismatch: a bot that trades on a picture it cannot explain is how positions get opened by
+//! accident.
+//!
+//! Orders of unknown outcome (ambiguous submits) are left to the executor, which resolves them
+//! by querying the venue (by transaction hash on Kana) and never by resending.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::state::State;
+use perpbot_model::{
+    ClientOrderId, Direction, Fill, MarketId, OrderEvent, OrderStatus, PositionSide, Side,
+    Timestamp, position_side,
+};
+
+/// How long after its acknowledgement an order must have been live before its absence from a
+/// venue list counts as "gone" (the list may have been taken before the acknowledgement).
+pub const ACK_GRACE: Duration = Duration::from_secs(5);
+
+/// A position difference and how it was explained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionDiff {
+    /// Market.
+    pub market: MarketId,
+    /// Which hedge-mode position.
+    pub side: PositionSide,
+    /// What the bot expected (lots).
+    pub expected: u64,
+    /// What the venue reports (lots).
+    pub venue: u64,
+    /// How it was explained, or why it could not be.
+    pub explanation: String,
+}
+
+/// What one reconciliation found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Findings {
+    /// Venue orders the bot did not know, now tracked as external.
+    pub adopted: Vec<ClientOrderId>,
+    /// Orders the venue no longer lists, closed locally.
+    pub gone: Vec<ClientOrderId>,
+    /// Position differences explained by missed fills, TP/SL or liquidation.
+    pub explained: Vec<PositionDiff>,
+    /// Position differences nothing explains: trading must go reduce-only.
+    pub unexplained: Vec<PositionDiff>,
+    /// Positions found at the first reconciliation (held before the bot started).
+    pub inherited: Vec<PositionDiff>,
+}
+
+impl Findings {
+    /// True when nothing differed.
+    pub fn is_clean(&self) -> bool {
+        self.adopted.is_empty()
+            && self.gone.is_empty()
+            && self.explained.is_empty()
+            && self.unexplained.is_empty()
+    }
+}
+
+/// Keeps the expected positions between reconciliations.
+#[derive(Debug, Clone, Default)]
+pub struct Reconciler {
+    /// Lots per position as of the last reconciliation plus every fill seen since.
+    expected: BTreeMap<(MarketId, PositionSide), i128>,
+    /// Unfilled lots of orders that were live or closed since the last reconciliation, per
+    /// position and side of the book — what missed fills could have come from.
+    could_fill: std::collections::HashMap<(MarketId, PositionSide, Side), u64>,
+    /// Position changes reconciliation already took from the venue as missed fills (signed
+    /// lots); the fills themselves may still stream in late and must not count twice.
+    absorbed: BTreeMap<(MarketId, PositionSide), i128>,
+    baseline: bool,
+    reconciliations: u64,
+}
+
+impl Reconciler {
+    /// A reconciler that takes the venue's positions as they are at the first reconciliation.
+    pub fn new() -> Reconciler {
+        Reconciler::default()
+    }
+
+    /// Reconciliations done.
+    pub fn count(&self) -> u64 {
+        self.reconciliations
+    }
+
+    /// Account for a fill the state applied.
+    pub fn on_fill(&mut self, fill: &Fill) {
+        let key = (fill.market, position_side(fill.side, fill.direction));
+        let lots = i128::from(fill.lots.0);
+        let mut change = match fill.direction {
+            Direction::Open => lots,
+            Direction::Close => -lots,
+        };
+        // A late copy of a fill already taken from the venue's position: consume the credit.
+        if let Some(credit) = self.absorbed.get_mut(&key)
+            && credit.signum() == change.signum()
+        {
+            let used = if change > 0 {
+                change.min(*credit)
+            } else {
+                change.max(*credit)
+            };
+            *credit -= used;
+            change -= used;
+        }
+        *self.expected.entry(key).or_default() += change;
+    }
+
+    /// Compare `state` (which has just applied the venue's resynchronised lists) with the
+    /// expectations, adjust the state's orders, and report. The caller acts on
+    /// [`Findings::unexplained`].
+    pub fn reconcile(&mut self, state: &mut State) -> Findings {
+        self.reconciliations += 1;
+        // Credits older than one reconciliation expire: the venue's figure is the reference.
+        self.absorbed.clear();
+        let mut findings = Findings::default();
+        self.note_orders_that_could_fill(state);
+        self.reconcile_orders(state, &mut findings);
+        self.reconcile_positions(state, &mut findings);
+        self.baseline = true;
+        self.could_fill.clear();
+        // What is live now could fill before the next reconciliation.
+        self.note_orders_that_could_fill(state);
+        findings
+    }
+
+    fn note_orders_that_could_fill(&mut self, state: &State) {
+        for o in state.live_orders(None) {
+            let r = &o.request.order;
+            let key = (r.market, r.position_side(), r.side);
+            *self.could_fill.entry(key).or_default() += o.remaining().0;
+        }
+    }
+
+    fn reconcile_orders(&mut self, state: &mut State, findings: &mut Findings) {
+        let Some(list) = state.last_open_orders().cloned() else {
+            return;
+        };
+        // Adopt what the venue lists and the bot does not know.
+        for info in &list.orders {
+            if state.client_id_for(info.venue_id).is_none() {
+                let id = state.adopt_external(info);
+                tracing::warn!(client_id = %id, venue_id = %info.venue_id, market = %info.market, "reconcile: adopted an order the venue lists and the bot did not know");
+                findings.adopted.push(id);
+            }
+        }
+        // Close what the bot believes live and the venue no longer lists.
+        let listed: std::collections::HashSet<_> = list.orders.iter().map(|i| i.venue_id).collect();
+        let gone: Vec<ClientOrderId> = state
+            .live_orders(None)
+            .filter(|o| list.market.is_none_or(|m| m == o.market()))
+            .filter(|o| {
+                matches!(
+                    o.status,
+                    OrderStatus::Open | OrderStatus::PartiallyFilled | OrderStatus::PendingCancel
+                )
+            })
+            .filter(|o| o.venue_id.is_some_and(|v| !listed.contains(&v)))
+            .filter(|o| list.received.since(o.updated_at) >= ACK_GRACE)
+            .map(|o| o.client_id())
+            .collect();
+        for id in gone {
+            tracing::warn!(client_id = %id, "reconcile: the venue no longer lists this order; closed locally (a missed fill shows in the position check)");
+            state.apply_order_event(id, &OrderEvent::Cancelled);
+            findings.gone.push(id);
+        }
+    }
+
+    fn reconcile_positions(&mut self, state: &State, findings: &mut Findings) {
+        let mut keys: Vec<(MarketId, PositionSide)> = self.expected.keys().copied().collect();
+        keys.extend(state.positions().map(|p| (p.market, p.side)));
+        keys.sort();
+        keys.dedup();
+        for (market, side) in keys {
+            let position = state.position(market, side);
+            let venue = position.map_or(0, |p| p.lots.0);
+            let expected = self.expected.get(&(market, side)).copied().unwrap_or(0);
+            let diff = |explanation: String| PositionDiff {
+                market,
+                side,
+                expected: u64::try_from(expected.max(0)).unwrap_or(u64::MAX),
+                venue,
+                explanation,
+            };
+            if !self.baseline {
+                if venue != 0 {
+                    findings
+                        .inherited
+                        .push(diff("held when the bot started".into()));
+                }
+            } else if i128::from(venue) != expected {
+                let delta = i128::from(venue) - expected;
+                // Growing needs opening fills on the opening side of the book; shrinking needs
+                // closing fills, or a TP/SL or a liquidation.
+                let (opening, closing) = match side {
+                    PositionSide::Long => (Side::Buy, Side::Sell),
+                    PositionSide::Short => (Side::Sell, Side::Buy),
+                };
+                let book_side = if delta > 0 { opening } else { closing };
+                let available = self
+                    .could_fill
+                    .get(&(market, side, book_side))
+                    .copied()
+                    .unwrap_or(0);
+                let magnitude = delta.unsigned_abs();
+                let had_trigger =
+                    position.is_some_and(|p| p.take_profit.is_some() || p.stop_loss.is_some());
+                if magnitude <= u128::from(available) {
+                    self.absorbed.insert((market, side), delta);
+                    let d = diff(format!(
+                        "missed fills of {magnitude} lots on the {book_side:?} side, within the {available} lots our orders could fill"
+                    ));
+                    findings.explained.push(d);
+                } else if delta < 0 && (had_trigger || venue == 0) {
+                    let d = diff(format!(
+                        "shrank by {magnitude} lots: a take-profit/stop-loss trigger or a liquidation"
+                    ));
+                    findings.explained.push(d);
+                } else {
+                    let d = diff(format!(
+                        "changed by {delta} lots; our orders could account for {available} at most"
+                    ));
+                    findings.unexplained.push(d);
+                }
+            }
+            // From here on the venue's figure is the reference.
+            self.expected.insert((market, side), i128::from(venue));
+        }
+    }
+}
+
+/// The venue's list of our resting orders as last received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedOpenOrders {
+    /// Market covered, or `None` for all.
+    pub market: Option<MarketId>,
+    /// The orders.
+    pub orders: Vec<perpbot_model::OpenOrderInfo>,
+    /// When the bot received it (its clock).
+    pub received: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perpbot_model::{
+        Event, Liquidity, Lots, MarketSpec, NewOrder, OpenOrderInfo, OpenOrdersSnapshot,
+        OrderRequest, Position, PositionUpdate, Ticks, TradeId, VenueOrderId,
+    };
+    use rust_decimal::Decimal;
+
+    const M: MarketId = MarketId(1338);
+
+    fn state() -> State {
+        let mut s = State::new(&[MarketSpec::kana_apt_testnet()]);
+        s.set_now(Timestamp::from_secs(100));
+        s
+    }
+
+    fn info(venue: u128, side: Side, price: u64, lots: u64) -> OpenOrderInfo {
+        OpenOrderInfo {
+            market: M,
+            venue_id: VenueOrderId(venue),
+            side,
+            direction: Direction::Open,
+            price: Ticks(price),
+            total: Lots(lots),
+            remaining: Lots(lots),
+            leverage: 2,
+            updated_at: Timestamp::from_secs(100),
+        }
+    }
+
+    fn open_orders(s: &mut State, orders: Vec<OpenOrderInfo>) {
+        let ts = s.now();
+        s.apply(&Event::OpenOrders(OpenOrdersSnapshot {
+            market: None,
+            orders,
+            ts,
+        }));
+    }
+
+    fn positions(s: &mut State, list: Vec<(PositionSide, u64)>) {
+        let now = s.now();
+        let positions = list
+            .into_iter()
+            .map(|(side, lots)| {
+                let mut p = Position::flat(M, side, now);
+                p.lots = Lots(lots);
+                p.entry_price = Decimal::new(55, 1);
+                p.leverage = 2;
+                p
+            })
+            .collect();
+        s.apply(&Event::Position(PositionUpdate {
+            positions,
+            snapshot: true,
+        }));
+    }
+
+    fn rest(s: &mut State, id: u64, venue: u128, side: Side, lots: u64) {
+        s.track_new_order(OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(M, side, Lots(lots), Ticks(5500)).post_only(),
+        });
+        s.apply_order_event(
+            ClientOrderId(id),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(venue)),
+            },
+        );
+    }
+
+    fn fill(s: &mut State, r: &mut Reconciler, trade: u128, side: Side, lots: u64) {
+        let f = Fill {
+            market: M,
+            client_id: None,
+            venue_id: None,
+            trade_id: TradeId(trade),
+            side,
+            direction: Direction::Open,
+            lots: Lots(lots),
+            price: Ticks(5500),
+            fee: Decimal::ZERO,
+            realized_pnl: Decimal::ZERO,
+            liquidity: Liquidity::Maker,
+            ts: s.now(),
+        };
+        if s.apply(&Event::Fill(f.clone())) {
+            r.on_fill(&f);
+        }
+    }
+
+    #[test]
+    fn first_reconciliation_inherits_positions_and_adopts_unknown_orders() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        positions(&mut s, vec![(PositionSide::Long, 2000)]);
+        open_orders(&mut s, vec![info(77, Side::Sell, 5600, 1000)]);
+        let f = r.reconcile(&mut s);
+        assert_eq!(f.inherited.len(), 1);
+        assert!(f.unexplained.is_empty());
+        assert_eq!(f.adopted.len(), 1);
+        let adopted = s.order(f.adopted[0]).unwrap();
+        assert!(adopted.external);
+        assert_eq!(adopted.venue_id, Some(VenueOrderId(77)));
+        assert_eq!(adopted.status, OrderStatus::Open);
+        assert_eq!(
+            s.live_order_count(None),
+            1,
+            "tracked, so cancelled at shutdown"
+        );
+        // The next reconciliation with the same picture finds nothing.
+        let again = r.reconcile(&mut s);
+        assert!(again.is_clean(), "{again:?}");
+    }
+
+    #[test]
+    fn fills_seen_keep_the_expectation_in_step() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        r.reconcile(&mut s);
+        fill(&mut s, &mut r, 1, Side::Buy, 1000);
+        positions(&mut s, vec![(PositionSide::Long, 1000)]);
+        assert!(r.reconcile(&mut s).is_clean());
+    }
+
+    #[test]
+    fn an_order_gone_from_the_list_is_closed_and_its_missed_fill_explained() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        rest(&mut s, 1, 11, Side::Buy, 1000);
+        open_orders(&mut s, vec![info(11, Side::Buy, 5500, 1000)]);
+        assert!(r.reconcile(&mut s).is_clean());
+        // While the stream was down the bid filled: the venue lists no order and a long.
+        s.set_now(Timestamp::from_secs(200));
+        positions(&mut s, vec![(PositionSide::Long, 1000)]);
+        open_orders(&mut s, vec![]);
+        let f = r.reconcile(&mut s);
+        assert_eq!(f.gone, vec![ClientOrderId(1)]);
+        assert_eq!(
+            s.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
+        assert_eq!(f.explained.len(), 1, "{f:?}");
+        assert!(f.explained[0].explanation.contains("missed fills of 1000"));
+        assert!(f.unexplained.is_empty());
+    }
+
+    #[test]
+    fn a_missed_fill_that_streams_in_late_is_not_counted_twice() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        rest(&mut s, 1, 11, Side::Buy, 1000);
+        open_orders(&mut s, vec![info(11, Side::Buy, 5500, 1000)]);
+        r.reconcile(&mut s);
+        s.set_now(Timestamp::from_secs(200));
+        positions(&mut s, vec![(PositionSide::Long, 1000)]);
+        open_orders(&mut s, vec![]);
+        assert_eq!(r.reconcile(&mut s).explained.len(), 1);
+        // The fill itself arrives after the reconciliation took it from the position.
+        fill(&mut s, &mut r, 9, Side::Buy, 1000);
+        let next = r.reconcile(&mut s);
+        assert!(next.is_clean(), "{next:?}");
+    }
+
+    #[test]
+    fn a_fresh_order_missing_from_an_older_list_is_not_closed() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        rest(&mut s, 1, 11, Side::Buy, 1000);
+        // The list was taken just after the acknowledgement (within the grace): leave it be.
+        open_orders(&mut s, vec![]);
+        let f = r.reconcile(&mut s);
+        assert!(f.gone.is_empty());
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+    }
+
+    #[test]
+    fn a_position_nothing_explains_is_unexplained() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        r.reconcile(&mut s);
+        // Long 3 APT appears with no order of ours that could have bought it.
+        positions(&mut s, vec![(PositionSide::Long, 3000)]);
+        let f = r.reconcile(&mut s);
+        assert_eq!(f.unexplained.len(), 1, "{f:?}");
+        assert_eq!(f.unexplained[0].venue, 3000);
+        // Reported once: the venue's figure is the new reference.
+        assert!(r.reconcile(&mut s).unexplained.is_empty());
+    }
+
+    #[test]
+    fn a_position_closed_by_a_trigger_or_liquidation_is_explained() {
+        let mut s = state();
+        let mut r = Reconciler::new();
+        positions(&mut s, vec![(PositionSide::Long, 2000)]);
+        r.reconcile(&mut s);
+        positions(&mut s, vec![]);
+        let f = r.reconcile(&mut s);
+        assert!(f.unexplained.is_empty(), "{f:?}");
+        assert!(f.explained[0].explanation.contains("take-profit/stop-loss"));
+    }
+}

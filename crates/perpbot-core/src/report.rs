@@ -1,0 +1,435 @@
+//! Where a run's PnL came from and how the strategy traded: the numbers a market maker is
+//! judged by, kept by the engine from the events it applies.
+//!
+//! The PnL splits into
+//! - **spread capture**: for every fill, the distance of its price from the mid at that moment,
+//!   times its size — what quoting earned before the market moved;
+//! - **inventory PnL**: the position held times every later change of the mid — what holding
+//!   inventory earned or lost;
+//! - **fees** paid on fills, and **funding** paid or received on the position.
+//!
+//! `spread + inventory − fees + funding` is the total. The tracker also keeps cash and position
+//! separately, so [`Performance::marked_to_mid`] (`cash + position·mid − fees + funding`) is a
+//! second, independent computation of the same total: the two agree exactly when the books are
+//! kept right, which the tests check.
+//!
+//! Funding on Kana is an assumption (\[INF\], reference §9.3: formula and interval unknown): every
+//! `live_funding_rate` record after the first one of a market is taken as one settlement of that
+//! rate on the position at the mid (positive rate: longs pay).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::state::State;
+use perpbot_model::{Event, Liquidity, MarketId, Side, Timestamp};
+
+/// One market's share of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarketPerformance {
+    /// Market id.
+    pub market: MarketId,
+    /// Market name.
+    pub name: String,
+    /// Fill price versus the mid at the fill, times size (quote).
+    pub spread_capture: Decimal,
+    /// Position times mid changes (quote).
+    pub inventory_pnl: Decimal,
+    /// Fees paid (quote).
+    pub fees: Decimal,
+    /// Funding received (positive) or paid (negative), estimated (quote).
+    pub funding: Decimal,
+    /// Maker fills.
+    pub maker_fills: u64,
+    /// Taker fills.
+    pub taker_fills: u64,
+    /// Base coins traded.
+    pub volume: Decimal,
+    /// Time-weighted average |position| (base coins).
+    pub avg_abs_inventory: Decimal,
+    /// Largest |position| seen (base coins).
+    pub max_abs_inventory: Decimal,
+    /// Net position at the end (base coins, signed).
+    pub final_position: Decimal,
+    /// Last mid seen.
+    pub last_mid: Option<Decimal>,
+    /// Cash from fills: −Σ signed size·price (quote).
+    pub cash: Decimal,
+}
+
+impl MarketPerformance {
+    /// `spread + inventory − fees + funding`.
+    pub fn total(&self) -> Decimal {
+        self.spread_capture + self.inventory_pnl - self.fees + self.funding
+    }
+}
+
+/// The whole run's performance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Performance {
+    /// Sum of the markets' spread capture.
+    pub spread_capture: Decimal,
+    /// Sum of the markets' inventory PnL.
+    pub inventory_pnl: Decimal,
+    /// Fees paid.
+    pub fees: Decimal,
+    /// Funding (estimated).
+    pub funding: Decimal,
+    /// `spread_capture + inventory_pnl − fees + funding`.
+    pub total_pnl: Decimal,
+    /// Largest drop of the total PnL from an earlier peak (quote).
+    pub max_drawdown: Decimal,
+    /// Seconds from the first to the last event.
+    pub duration_secs: f64,
+    /// Per market.
+    pub markets: Vec<MarketPerformance>,
+}
+
+impl Performance {
+    /// The same total computed from cash and position: `Σ cash + position·mid − fees + funding`.
+    pub fn marked_to_mid(&self) -> Decimal {
+        self.markets
+            .iter()
+            .map(|m| {
+                m.cash + m.final_position * m.last_mid.unwrap_or_default() - m.fees + m.funding
+            })
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Ledger {
+    perf: MarketPerformance,
+    position: Decimal,
+    since: Option<Timestamp>,
+    abs_inventory_seconds: Decimal,
+    seen_funding: Option<Timestamp>,
+}
+
+impl Ledger {
+    fn new(market: MarketId, name: String) -> Ledger {
+        Ledger {
+            perf: MarketPerformance {
+                market,
+                name,
+                spread_capture: Decimal::ZERO,
+                inventory_pnl: Decimal::ZERO,
+                fees: Decimal::ZERO,
+                funding: Decimal::ZERO,
+                maker_fills: 0,
+                taker_fills: 0,
+                volume: Decimal::ZERO,
+                avg_abs_inventory: Decimal::ZERO,
+                max_abs_inventory: Decimal::ZERO,
+                final_position: Decimal::ZERO,
+                last_mid: None,
+                cash: Decimal::ZERO,
+            },
+            position: Decimal::ZERO,
+            since: None,
+            abs_inventory_seconds: Decimal::ZERO,
+            seen_funding: None,
+        }
+    }
+
+    /// Accumulate |position|·dt up to `now`.
+    fn advance(&mut self, now: Timestamp) {
+        if let Some(since) = self.since
+            && now > since
+        {
+            let dt = Decimal::from(now.0 - since.0) / Decimal::from(1_000_000_000u64);
+            self.abs_inventory_seconds += self.position.abs() * dt;
+        }
+        self.since = Some(now);
+    }
+
+    fn mark(&mut self, mid: Decimal) {
+        if let Some(old) = self.perf.last_mid {
+            self.perf.inventory_pnl += self.position * (mid - old);
+        }
+        self.perf.last_mid = Some(mid);
+    }
+}
+
+/// Keeps [`Performance`] from the events the engine applies.
+#[derive(Debug, Clone, Default)]
+pub struct PerformanceTracker {
+    ledgers: BTreeMap<MarketId, Ledger>,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    peak: Decimal,
+    max_drawdown: Decimal,
+}
+
+impl PerformanceTracker {
+    /// A tracker with nothing seen.
+    pub fn new() -> PerformanceTracker {
+        PerformanceTracker::default()
+    }
+
+    /// Account for `event`, which the state has just applied (call it only for events the state
+    /// accepted, so a duplicate fill is not counted twice).
+    pub fn observe(&mut self, event: &Event, state: &State) {
+        let now = state.now();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        let Some(market) = event.market() else {
+            return;
+        };
+        let Some(spec) = state.spec(market) else {
+            return;
+        };
+        let ledger = self
+            .ledgers
+            .entry(market)
+            .or_insert_with(|| Ledger::new(market, spec.name.clone()));
+        ledger.advance(now);
+        match event {
+            Event::Book(_) | Event::BestPrice(_) => {
+                if let Some(mid) = state.mid_price(market) {
+                    ledger.mark(mid);
+                }
+            }
+            Event::Fill(f) => {
+                let size = spec.lots_to_size(f.lots);
+                let price = spec.ticks_to_price(f.price);
+                let signed = match f.side {
+                    Side::Buy => size,
+                    Side::Sell => -size,
+                };
+                let mid = ledger.perf.last_mid.unwrap_or(price);
+                let p = &mut ledger.perf;
+                p.spread_capture += (mid - price) * signed;
+                p.cash -= price * signed;
+                p.fees += f.fee;
+                p.volume += size;
+                match f.liquidity {
+                    Liquidity::Maker => p.maker_fills += 1,
+                    Liquidity::Taker => p.taker_fills += 1,
+                }
+                if p.last_mid.is_none() {
+                    p.last_mid = Some(price);
+                }
+                ledger.position += signed;
+                p.max_abs_inventory = p.max_abs_inventory.max(ledger.position.abs());
+            }
+            Event::Funding(f) => {
+                let settles = ledger.seen_funding.is_some_and(|t| f.ts > t);
+                if ledger.seen_funding.is_none_or(|t| f.ts > t) {
+                    ledger.seen_funding = Some(f.ts);
+                }
+                if settles && let Some(mid) = ledger.perf.last_mid {
+                    ledger.perf.funding -= f.rate * ledger.position * mid;
+                }
+            }
+            _ => return,
+        }
+        let total: Decimal = self.ledgers.values().map(|l| l.perf.total()).sum();
+        self.peak = self.peak.max(total);
+        self.max_drawdown = self.max_drawdown.max(self.peak - total);
+    }
+
+    /// The report so far.
+    pub fn performance(&self) -> Performance {
+        let mut out = Performance {
+            max_drawdown: self.max_drawdown,
+            duration_secs: match (self.first, self.last) {
+                (Some(a), Some(b)) => b.since(a).as_secs_f64(),
+                _ => 0.0,
+            },
+            ..Performance::default()
+        };
+        for ledger in self.ledgers.values() {
+            let mut m = ledger.perf.clone();
+            m.final_position = ledger.position;
+            let span = match (self.first, self.last) {
+                (Some(a), Some(b)) if b > a => {
+                    Decimal::from(b.0 - a.0) / Decimal::from(1_000_000_000u64)
+                }
+                _ => Decimal::ZERO,
+            };
+            if !span.is_zero() {
+                m.avg_abs_inventory = (ledger.abs_inventory_seconds / span).round_dp(8);
+            }
+            out.spread_capture += m.spread_capture;
+            out.inventory_pnl += m.inventory_pnl;
+            out.fees += m.fees;
+            out.funding += m.funding;
+            out.markets.push(m);
+        }
+        out.total_pnl = out.spread_capture + out.inventory_pnl - out.fees + out.funding;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use perpbot_model::{
+        BookUpdate, BookUpdateKind, Fill, FundingRate, Level, Lots, MarketSpec, Ticks, TradeId,
+    };
+
+    const M: MarketId = MarketId(1338);
+
+    struct Run {
+        state: State,
+        tracker: PerformanceTracker,
+        trade: u128,
+    }
+
+    impl Run {
+        fn new() -> Run {
+            let mut state = State::new(&[MarketSpec::kana_apt_testnet()]);
+            state.set_now(Timestamp::from_secs(100));
+            Run {
+                state,
+                tracker: PerformanceTracker::new(),
+                trade: 0,
+            }
+        }
+
+        fn at(&mut self, secs: u64) -> &mut Run {
+            self.state.set_now(Timestamp::from_secs(secs));
+            self
+        }
+
+        fn feed(&mut self, e: Event) {
+            if self.state.apply(&e) {
+                self.tracker.observe(&e, &self.state);
+            }
+        }
+
+        fn book(&mut self, bid: u64, ask: u64) {
+            let ts = self.state.now();
+            self.feed(Event::Book(BookUpdate {
+                market: M,
+                kind: BookUpdateKind::Snapshot,
+                bids: vec![Level::new(bid, 10_000)],
+                asks: vec![Level::new(ask, 10_000)],
+                ts,
+            }));
+        }
+
+        fn fill(&mut self, side: Side, lots: u64, price: u64, fee: Decimal, liq: Liquidity) {
+            self.fill_realizing(side, lots, price, fee, liq, Decimal::ZERO);
+        }
+
+        /// A fill with the PnL the venue says it realised.
+        fn fill_realizing(
+            &mut self,
+            side: Side,
+            lots: u64,
+            price: u64,
+            fee: Decimal,
+            liq: Liquidity,
+            realized_pnl: Decimal,
+        ) {
+            self.trade += 1;
+            let ts = self.state.now();
+            self.feed(Event::Fill(Fill {
+                market: M,
+                client_id: None,
+                venue_id: None,
+                trade_id: TradeId(self.trade),
+                side,
+                direction: perpbot_model::Direction::Open,
+                lots: Lots(lots),
+                price: Ticks(price),
+                fee,
+                realized_pnl,
+                liquidity: liq,
+                ts,
+            }));
+        }
+    }
+
+    #[test]
+    fn splits_pnl_into_spread_inventory_and_fees() {
+        let mut r = Run::new();
+        r.book(5498, 5502); // mid 5.500
+        // Buy 1 APT at 5.498 (2 ticks under the mid): spread capture +0.002.
+        r.at(110)
+            .fill(Side::Buy, 1000, 5498, dec!(0), Liquidity::Maker);
+        // The mid rises to 5.510 while long 1: inventory +0.010.
+        r.at(120).book(5508, 5512);
+        // Sell 1 APT at 5.512 (2 ticks over the mid): spread +0.002; taker fee 0.002756.
+        // The venue reports the round trip's realised PnL: 5.512 − 5.498.
+        r.at(130).fill_realizing(
+            Side::Sell,
+            1000,
+            5512,
+            dec!(0.002756),
+            Liquidity::Taker,
+            dec!(0.014),
+        );
+        // Flat: later mid moves change nothing.
+        r.at(140).book(5400, 5404);
+        let p = r.tracker.performance();
+        assert_eq!(p.spread_capture, dec!(0.004));
+        assert_eq!(p.inventory_pnl, dec!(0.010));
+        assert_eq!(p.fees, dec!(0.002756));
+        assert_eq!(p.total_pnl, dec!(0.011244));
+        assert_eq!(p.total_pnl, p.marked_to_mid());
+        // The same as the state's own realised − fees + unrealised (flat: nothing unrealised).
+        assert_eq!(p.total_pnl, r.state.total_pnl());
+        let m = &p.markets[0];
+        assert_eq!((m.maker_fills, m.taker_fills), (1, 1));
+        assert_eq!(m.volume, dec!(2));
+        assert_eq!(m.max_abs_inventory, dec!(1));
+        // Long 1 APT for 20 of the 40 seconds: average 0.5.
+        assert_eq!(m.avg_abs_inventory, dec!(0.5));
+        assert_eq!(p.duration_secs, 40.0);
+    }
+
+    #[test]
+    fn adverse_selection_shows_as_inventory_loss() {
+        let mut r = Run::new();
+        r.book(5498, 5502);
+        // Earn the spread on a buy, then the market falls through it.
+        r.at(101)
+            .fill(Side::Buy, 2000, 5499, dec!(0), Liquidity::Maker);
+        r.at(102).book(5480, 5484);
+        let p = r.tracker.performance();
+        assert_eq!(p.spread_capture, dec!(0.002)); // 2 × (5.500 − 5.499)
+        assert_eq!(p.inventory_pnl, dec!(-0.036)); // 2 × (5.482 − 5.500)
+        assert_eq!(p.total_pnl, dec!(-0.034));
+        assert_eq!(p.total_pnl, p.marked_to_mid());
+        assert_eq!(p.max_drawdown, dec!(0.036), "from the +0.002 peak");
+    }
+
+    #[test]
+    fn duplicate_fills_are_not_counted_twice() {
+        let mut r = Run::new();
+        r.book(5498, 5502);
+        r.fill(Side::Buy, 1000, 5499, dec!(0), Liquidity::Maker);
+        r.trade -= 1; // the same trade id again
+        r.fill(Side::Buy, 1000, 5499, dec!(0), Liquidity::Maker);
+        let p = r.tracker.performance();
+        assert_eq!(p.markets[0].maker_fills, 1);
+        assert_eq!(p.markets[0].final_position, dec!(1));
+    }
+
+    #[test]
+    fn funding_settles_on_each_new_record_after_the_first() {
+        let mut r = Run::new();
+        r.book(5498, 5502);
+        r.fill(Side::Buy, 2000, 5500, dec!(0), Liquidity::Maker);
+        let funding = |ts: u64, rate: Decimal| {
+            Event::Funding(FundingRate {
+                market: M,
+                rate,
+                ts: Timestamp::from_secs(ts),
+            })
+        };
+        r.feed(funding(100, dec!(0.0001))); // the first record: what the rate is, not a payment
+        assert_eq!(r.tracker.performance().funding, dec!(0));
+        r.feed(funding(3700, dec!(0.0001))); // long 2 at 5.5 pays 0.0011
+        r.feed(funding(3700, dec!(0.0001))); // the same record again: no second payment
+        let p = r.tracker.performance();
+        assert_eq!(p.funding, dec!(-0.0011));
+        assert_eq!(p.total_pnl, p.marked_to_mid());
+    }
+}

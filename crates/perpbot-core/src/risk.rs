@@ -1,0 +1,1327 @@
+//! Pre-trade risk: every intent passes here before it can reach a venue.
+//!
+//! [`RiskEngine::check`] returns an [`Approved`] intent — a type only this module can construct,
+//! and the only one the executor accepts — and a list of [`RiskRejection`]s, each with a
+//! machine-readable [`RejectReason`] and a detail naming the value and the limit. An unchecked
+//! intent therefore cannot reach a venue: wrong wiring is a compile error.
+//!
+//! The engine also asks [`RiskEngine::evaluate`] after every event whether PnL limits switch the
+//! [`TradingState`] (`Active` → `ReduceOnly` or `Halted`); the kill switch halts for good.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::limits::{PnlWindow, SavedLimits, Tripped};
+use crate::state::State;
+use perpbot_model::{
+    ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide,
+    RejectReason, RiskRejection, Rounding, Side, Timestamp, TradingState, TradingStateChange,
+};
+
+/// What to do when a loss or drawdown limit is hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitAction {
+    /// Allow only orders that reduce positions.
+    ReduceOnly,
+    /// Allow only cancels.
+    Halt,
+}
+
+impl LimitAction {
+    fn state(self) -> TradingState {
+        match self {
+            LimitAction::ReduceOnly => TradingState::ReduceOnly,
+            LimitAction::Halt => TradingState::Halted,
+        }
+    }
+}
+
+/// Limits for one market, in human base units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketLimits {
+    /// Largest single order (base coins).
+    pub max_order_size: Option<Decimal>,
+    /// Largest position per side, counting resting orders that would add to it (base coins).
+    pub max_position_size: Option<Decimal>,
+}
+
+/// Risk limits, from the `[risk]` table. Every check can be loosened but none can be skipped by
+/// accident: each field has a conservative default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    /// Largest notional of one order (quote).
+    pub max_order_notional: Decimal,
+    /// Largest notional per market and side, counting resting opening orders (quote).
+    pub max_position_notional: Decimal,
+    /// Largest notional across all markets, counting resting opening orders (quote).
+    pub max_total_notional: Decimal,
+    /// Highest leverage (also capped by each market's own maximum).
+    pub max_leverage: u32,
+    /// A limit price may be at most this far from the mid, in basis points (fat-finger guard).
+    pub price_band_bps: u32,
+    /// Most live orders at once, across markets.
+    pub max_open_orders: usize,
+    /// Loss (realised − fees + unrealised, quote) that trips `on_loss_limit`.
+    pub max_loss: Option<Decimal>,
+    /// Drop from the PnL peak (quote) that trips `on_loss_limit`.
+    pub max_drawdown: Option<Decimal>,
+    /// What a tripped loss or drawdown limit does.
+    pub on_loss_limit: LimitAction,
+    /// New orders are refused when the market's book is older than this (ms), empty or crossed.
+    pub stale_book_ms: u64,
+    /// Fees plus gas spent in the trailing hour (quote) above which new orders are refused.
+    pub fee_budget_per_hour: Decimal,
+    /// Gas paid in the chain's own coin (APT on Kana) in the trailing hour above which new
+    /// orders are refused; none for no limit. Kept apart from `fee_budget_per_hour` because it
+    /// is not paid in the quote currency.
+    pub gas_budget_per_hour: Option<Decimal>,
+    /// Per-market size limits keyed by market id (`[risk.markets.1338]`).
+    pub markets: BTreeMap<String, MarketLimits>,
+    /// How far back `max_loss` and `max_drawdown` look, across restarts (`"24h"`, `"90m"` or
+    /// seconds). See [`crate::limits`].
+    #[serde(deserialize_with = "perpbot_model::clock::serde_duration::deserialize")]
+    pub loss_window: Duration,
+    /// Where the limits' history is saved between runs; relative to the config file. Default:
+    /// the journal's file name with `.limits` appended; without either, every run starts afresh.
+    pub state_file: Option<std::path::PathBuf>,
+    /// The coin the venue's transactions pay gas in (APT on Kana), priced at the mid of a
+    /// traded market whose base is this coin.
+    pub gas_coin: String,
+    /// The gas coin's price in the quote currency, used when no market of it is traded.
+    pub gas_coin_price: Option<Decimal>,
+}
+
+impl Default for RiskConfig {
+    fn default() -> RiskConfig {
+        RiskConfig {
+            max_order_notional: Decimal::from(10_000),
+            max_position_notional: Decimal::from(50_000),
+            max_total_notional: Decimal::from(100_000),
+            max_leverage: 10,
+            price_band_bps: 500,
+            max_open_orders: 50,
+            max_loss: None,
+            max_drawdown: None,
+            on_loss_limit: LimitAction::Halt,
+            stale_book_ms: 5_000,
+            fee_budget_per_hour: Decimal::from(100),
+            gas_budget_per_hour: None,
+            markets: BTreeMap::new(),
+            loss_window: Duration::from_secs(24 * 3600),
+            state_file: None,
+            gas_coin: "APT".into(),
+            gas_coin_price: None,
+        }
+    }
+}
+
+impl RiskConfig {
+    /// Check the limits make sense; errors name the key.
+    pub fn validate(&self, known_markets: &[MarketId]) -> Result<(), String> {
+        let positive = |key: &str, v: Decimal| {
+            if v > Decimal::ZERO {
+                Ok(())
+            } else {
+                Err(format!("risk.{key} must be positive, got {v}"))
+            }
+        };
+        positive("max_order_notional", self.max_order_notional)?;
+        positive("max_position_notional", self.max_position_notional)?;
+        positive("max_total_notional", self.max_total_notional)?;
+        if let Some(v) = self.max_loss {
+            positive("max_loss", v)?;
+        }
+        if let Some(v) = self.gas_budget_per_hour {
+            positive("gas_budget_per_hour", v)?;
+        }
+        if let Some(v) = self.max_drawdown {
+            positive("max_drawdown", v)?;
+        }
+        if let Some(v) = self.gas_coin_price {
+            positive("gas_coin_price", v)?;
+        }
+        if self.loss_window < Duration::from_secs(60) {
+            return Err(format!(
+                "risk.loss_window must be at least a minute, got {} s",
+                self.loss_window.as_secs()
+            ));
+        }
+        if self.max_leverage == 0 {
+            return Err("risk.max_leverage must be at least 1".into());
+        }
+        if self.price_band_bps == 0 || self.price_band_bps >= 10_000 {
+            return Err(format!(
+                "risk.price_band_bps must be within 1..10000, got {}",
+                self.price_band_bps
+            ));
+        }
+        if self.max_open_orders == 0 {
+            return Err("risk.max_open_orders must be at least 1".into());
+        }
+        for (key, limits) in &self.markets {
+            let id: u64 = key
+                .parse()
+                .map_err(|_| format!("risk.markets.{key}: not a market id"))?;
+            if !known_markets.contains(&MarketId(id)) {
+                return Err(format!("risk.markets.{key}: market {id} is not configured"));
+            }
+            if let Some(v) = limits.max_order_size {
+                positive(&format!("markets.{key}.max_order_size"), v)?;
+            }
+            if let Some(v) = limits.max_position_size {
+                positive(&format!("markets.{key}.max_position_size"), v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An intent that passed every check. Only this module can make one, and only an `Approved`
+/// intent can be handed to the executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved(Intent);
+
+impl Approved {
+    /// The approved intent.
+    pub fn intent(&self) -> &Intent {
+        &self.0
+    }
+
+    /// Take the approved intent out (for the executor's translation to venue requests).
+    pub fn into_intent(self) -> Intent {
+        self.0
+    }
+
+    /// Approve a cancel-all without the usual checks: cancelling never adds risk, and shutdown
+    /// and the kill switch must always be able to do it.
+    pub fn cancel_all(market: Option<MarketId>) -> Approved {
+        Approved(Intent::CancelAll { market })
+    }
+}
+
+/// The outcome of checking one intent: what was approved (possibly a reduced replace) and what
+/// was refused.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// The approved part, if any.
+    pub approved: Option<Approved>,
+    /// Refusals, one per refused intent or refused order within a replace.
+    pub refused: Vec<RiskRejection>,
+}
+
+/// Positive amounts over the trailing hour (the fee and gas budgets), kept as a running sum.
+#[derive(Debug, Default)]
+pub(crate) struct TrailingHourSum {
+    entries: VecDeque<(Timestamp, Decimal)>,
+    sum: Decimal,
+}
+
+impl TrailingHourSum {
+    fn record(&mut self, at: Timestamp, amount: Decimal) {
+        if amount > Decimal::ZERO {
+            self.entries.push_back((at, amount));
+            self.sum += amount;
+        }
+    }
+
+    fn saved(&mut self, now: Timestamp) -> Vec<(u64, Decimal)> {
+        self.sum(now);
+        self.entries.iter().map(|(t, a)| (t.0, *a)).collect()
+    }
+
+    fn restore(&mut self, saved: &[(u64, Decimal)]) {
+        for (t, a) in saved {
+            self.record(Timestamp(*t), *a);
+        }
+    }
+
+    fn sum(&mut self, now: Timestamp) -> Decimal {
+        const HOUR: Duration = Duration::from_secs(3600);
+        while let Some((t, a)) = self.entries.front().copied() {
+            if now.since(t) < HOUR {
+                break;
+            }
+            self.sum -= a;
+            self.entries.pop_front();
+        }
+        self.sum
+    }
+}
+
+/// The pre-trade risk engine: limits, trading state and the fee budget window.
+#[derive(Debug)]
+pub struct RiskEngine {
+    config: RiskConfig,
+    trading_state: TradingState,
+    killed: bool,
+    /// PnL history for `max_loss` and `max_drawdown`, across restarts.
+    window: PnlWindow,
+    /// Cumulative PnL of earlier runs (from the saved limits), added to this run's.
+    carried: Decimal,
+    /// This run's PnL at the last evaluation, net of fees and gas.
+    last_pnl: Decimal,
+    /// Gas paid by this run, in the quote currency.
+    gas_in_quote: Decimal,
+    /// A loss or drawdown limit that tripped (kept across restarts until re-armed).
+    tripped: Option<Tripped>,
+    costs: TrailingHourSum,
+    gas: TrailingHourSum,
+}
+
+/// A refusal with its reason and detail.
+fn refuse(intent: Intent, reason: RejectReason, detail: String) -> RiskRejection {
+    RiskRejection {
+        intent,
+        reason,
+        detail,
+    }
+}
+
+impl RiskEngine {
+    /// A risk engine in the `Active` state.
+    pub fn new(config: RiskConfig) -> RiskEngine {
+        RiskEngine {
+            trading_state: TradingState::Active,
+            killed: false,
+            window: PnlWindow::new(config.loss_window),
+            carried: Decimal::ZERO,
+            last_pnl: Decimal::ZERO,
+            gas_in_quote: Decimal::ZERO,
+            tripped: None,
+            config,
+            costs: TrailingHourSum::default(),
+            gas: TrailingHourSum::default(),
+        }
+    }
+
+    /// Take up where an earlier run left off: its PnL history, its spend in the last hour and a
+    /// limit it tripped (which tightens the trading state again). Returns that change, if any.
+    pub fn restore(&mut self, saved: &SavedLimits, now: Timestamp) -> Option<TradingStateChange> {
+        self.carried = saved.cumulative_pnl;
+        self.window = PnlWindow::from_saved(
+            self.config.loss_window,
+            saved.window_baseline,
+            saved.window.clone(),
+        );
+        self.window.prune(now);
+        self.costs.restore(&saved.costs);
+        self.gas.restore(&saved.gas);
+        let tripped = saved.tripped.clone()?;
+        let reason = format!(
+            "{} (tripped in an earlier run; `perpbot rearm` re-arms)",
+            tripped.reason
+        );
+        let to = tripped.state;
+        self.tripped = Some(tripped);
+        self.switch(to, reason)
+    }
+
+    /// What to save so the next run takes up from here ([`crate::limits`]).
+    pub fn saved(&mut self, now: Timestamp, wall_ms: u64) -> SavedLimits {
+        let (window_baseline, window) = self.window.saved();
+        SavedLimits {
+            saved_at_ms: wall_ms,
+            cumulative_pnl: self.carried + self.last_pnl,
+            window_baseline,
+            window,
+            costs: self.costs.saved(now),
+            gas: self.gas.saved(now),
+            tripped: self.tripped.clone(),
+        }
+    }
+
+    /// This run's PnL net of fees and gas (quote): realised − fees + unrealised − gas.
+    pub fn net_pnl(&self, state: &State) -> Decimal {
+        state.total_pnl() - self.gas_in_quote
+    }
+
+    /// Gas this run paid, converted to the quote currency.
+    pub fn gas_in_quote(&self) -> Decimal {
+        self.gas_in_quote
+    }
+
+    /// PnL and drawdown as the limits count them: over the loss window, across restarts.
+    pub fn window_pnl_and_drawdown(&self) -> (Decimal, Decimal) {
+        let pnl = self.window.pnl(self.carried + self.last_pnl);
+        (pnl, self.window.peak().max(pnl) - pnl)
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &RiskConfig {
+        &self.config
+    }
+
+    /// Current trading state.
+    pub fn trading_state(&self) -> TradingState {
+        self.trading_state
+    }
+
+    /// Record a fee or gas cost for the hourly budget.
+    pub fn record_cost(&mut self, at: Timestamp, amount: Decimal) {
+        self.costs.record(at, amount);
+    }
+
+    /// Fees and gas spent in the trailing hour.
+    pub fn cost_last_hour(&mut self, now: Timestamp) -> Decimal {
+        self.costs.sum(now)
+    }
+
+    /// Record gas paid in the chain's coin, for the hourly gas budget.
+    pub fn record_gas(&mut self, at: Timestamp, native: Decimal) {
+        self.gas.record(at, native);
+    }
+
+    /// Record gas converted to the quote currency: it counts in PnL (so in `max_loss` and the
+    /// drawdown) and in the hourly fee budget, like any other fee.
+    pub fn record_gas_in_quote(&mut self, at: Timestamp, quote: Decimal) {
+        if quote > Decimal::ZERO {
+            self.gas_in_quote += quote;
+            self.costs.record(at, quote);
+        }
+    }
+
+    /// Gas paid in the trailing hour, in the chain's coin.
+    pub fn gas_last_hour(&mut self, now: Timestamp) -> Decimal {
+        self.gas.sum(now)
+    }
+
+    /// Pull the kill switch: halt for good (until restart). Returns the state change, if any.
+    pub fn kill(&mut self, reason: &str) -> Option<TradingStateChange> {
+        self.killed = true;
+        self.switch(TradingState::Halted, format!("kill switch: {reason}"))
+    }
+
+    /// Tighten the trading state for a reason found outside the risk checks (e.g. a
+    /// reconciliation mismatch). Never loosens it. Returns the change, if any.
+    pub fn restrict(&mut self, to: TradingState, reason: String) -> Option<TradingStateChange> {
+        self.switch(to, reason)
+    }
+
+    /// True once the kill switch was pulled.
+    pub fn is_killed(&self) -> bool {
+        self.killed
+    }
+
+    fn switch(&mut self, to: TradingState, reason: String) -> Option<TradingStateChange> {
+        let from = self.trading_state;
+        // Only ever tighten: Active → ReduceOnly → Halted.
+        let rank = |s: TradingState| match s {
+            TradingState::Active => 0,
+            TradingState::ReduceOnly => 1,
+            TradingState::Halted => 2,
+        };
+        if rank(to) <= rank(from) {
+            return None;
+        }
+        self.trading_state = to;
+        Some(TradingStateChange { from, to, reason })
+    }
+
+    /// Re-evaluate PnL limits against the state: PnL net of fees and gas, over the loss window
+    /// (earlier runs included). Returns a change when a limit trips; the trip is remembered
+    /// across restarts ([`RiskEngine::saved`]).
+    pub fn evaluate(&mut self, state: &State) -> Option<TradingStateChange> {
+        self.last_pnl = self.net_pnl(state);
+        let cumulative = self.carried + self.last_pnl;
+        self.window.observe(state.now(), cumulative);
+        let (pnl, dd) = self.window_pnl_and_drawdown();
+        let action = self.config.on_loss_limit.state();
+        let reason = if let Some(max_loss) = self.config.max_loss
+            && pnl <= -max_loss
+        {
+            format!("loss {} reached max_loss {max_loss}", -pnl)
+        } else if let Some(max_dd) = self.config.max_drawdown
+            && dd >= max_dd
+        {
+            format!("drawdown {dd} reached max_drawdown {max_dd}")
+        } else {
+            return None;
+        };
+        let change = self.switch(action, reason)?;
+        self.tripped = Some(Tripped {
+            at_ms: state.now().0 / 1_000_000,
+            state: change.to,
+            reason: change.reason.clone(),
+        });
+        Some(change)
+    }
+
+    /// Check one intent against every limit. The caller must track approved new orders in the
+    /// state before checking the next intent, so limits see them.
+    pub fn check(&mut self, intent: Intent, state: &State) -> Decision {
+        match intent {
+            Intent::Cancel { client_id, .. } => {
+                if state.order(client_id).is_some_and(|o| o.status.is_live()) {
+                    Decision {
+                        approved: Some(Approved(intent)),
+                        refused: vec![],
+                    }
+                } else {
+                    let detail = format!("order {client_id} is not live");
+                    Decision {
+                        approved: None,
+                        refused: vec![refuse(intent, RejectReason::UnknownOrder, detail)],
+                    }
+                }
+            }
+            Intent::CancelAll { .. } => Decision {
+                approved: Some(Approved(intent)),
+                refused: vec![],
+            },
+            Intent::Place(req) => match self.check_order(&req, state, &Scope::default()) {
+                Ok(()) => Decision {
+                    approved: Some(Approved(Intent::Place(req))),
+                    refused: vec![],
+                },
+                Err((reason, detail)) => Decision {
+                    approved: None,
+                    refused: vec![refuse(Intent::Place(req), reason, detail)],
+                },
+            },
+            Intent::ReplaceQuotes {
+                market,
+                cancel,
+                place,
+            } => self.check_replace(market, cancel, place, state),
+            Intent::UpdateTakeProfit {
+                market, position, ..
+            }
+            | Intent::UpdateStopLoss {
+                market, position, ..
+            }
+            | Intent::ClosePosition { market, position } => {
+                match self.check_position_intent(market, position, state) {
+                    Ok(()) => Decision {
+                        approved: Some(Approved(intent)),
+                        refused: vec![],
+                    },
+                    Err((reason, detail)) => Decision {
+                        approved: None,
+                        refused: vec![refuse(intent, reason, detail)],
+                    },
+                }
+            }
+        }
+    }
+
+    fn check_replace(
+        &mut self,
+        market: MarketId,
+        cancel: Vec<ClientOrderId>,
+        place: Vec<OrderRequest>,
+        state: &State,
+    ) -> Decision {
+        let mut refused = Vec::new();
+        // Cancels always pass; ids that are not live are dropped with a refusal.
+        let (cancel, dead): (Vec<_>, Vec<_>) = cancel
+            .into_iter()
+            .partition(|id| state.order(*id).is_some_and(|o| o.status.is_live()));
+        for client_id in dead {
+            refused.push(refuse(
+                Intent::Cancel { market, client_id },
+                RejectReason::UnknownOrder,
+                format!("order {client_id} is not live"),
+            ));
+        }
+        let mut approved_places: Vec<OrderRequest> = Vec::with_capacity(place.len());
+        for req in place {
+            // Orders being cancelled in this replace no longer count; earlier places of the same
+            // replace do (they are not in the state yet).
+            match self.check_order(
+                &req,
+                state,
+                &Scope {
+                    cancelled: &cancel,
+                    added: &approved_places,
+                },
+            ) {
+                Ok(()) => approved_places.push(req),
+                Err((reason, detail)) => refused.push(refuse(Intent::Place(req), reason, detail)),
+            }
+        }
+        let approved = (!cancel.is_empty() || !approved_places.is_empty()).then_some(Approved(
+            Intent::ReplaceQuotes {
+                market,
+                cancel,
+                place: approved_places,
+            },
+        ));
+        Decision { approved, refused }
+    }
+
+    fn check_position_intent(
+        &self,
+        market: MarketId,
+        position: PositionSide,
+        state: &State,
+    ) -> Result<(), (RejectReason, String)> {
+        if state.spec(market).is_none() {
+            return Err((
+                RejectReason::UnknownMarket,
+                format!("market {market} is not configured"),
+            ));
+        }
+        if self.trading_state == TradingState::Halted {
+            return Err((
+                RejectReason::Halted,
+                "trading is halted: only cancels are allowed".into(),
+            ));
+        }
+        if state
+            .position(market, position)
+            .is_none_or(|p| p.lots.is_zero())
+        {
+            return Err((
+                RejectReason::InvalidOrder,
+                format!("no {position:?} position in market {market}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every check for one new order. `scope` adjusts exposure for a replace in progress.
+    fn check_order(
+        &mut self,
+        req: &OrderRequest,
+        state: &State,
+        scope: &Scope<'_>,
+    ) -> Result<(), (RejectReason, String)> {
+        let o = &req.order;
+        let Some(spec) = state.spec(o.market) else {
+            return Err((
+                RejectReason::UnknownMarket,
+                format!("market {} is not configured", o.market),
+            ));
+        };
+        let reducing = o.direction == Direction::Close;
+
+        // Trading state.
+        match self.trading_state {
+            TradingState::Halted => {
+                return Err((
+                    RejectReason::Halted,
+                    "trading is halted: only cancels are allowed".into(),
+                ));
+            }
+            TradingState::ReduceOnly if !reducing => {
+                return Err((
+                    RejectReason::ReduceOnly,
+                    "trading is reduce-only: opening orders are refused".into(),
+                ));
+            }
+            _ => {}
+        }
+
+        // Grid and market bounds.
+        let invalid = |e: perpbot_model::UnitError| (RejectReason::InvalidOrder, e.to_string());
+        spec.check_lots(o.lots).map_err(invalid)?;
+        spec.check_leverage(o.leverage)
+            .map_err(|e| (RejectReason::Leverage, e.to_string()))?;
+        if o.leverage > self.config.max_leverage {
+            return Err((
+                RejectReason::Leverage,
+                format!(
+                    "leverage {} is above risk.max_leverage {}",
+                    o.leverage, self.config.max_leverage
+                ),
+            ));
+        }
+        match (o.kind, o.price) {
+            (OrderKind::Limit, Some(p)) => spec.check_ticks(p).map_err(invalid)?,
+            (OrderKind::Limit, None) => {
+                return Err((
+                    RejectReason::InvalidOrder,
+                    "limit order without a price".into(),
+                ));
+            }
+            (OrderKind::Market, _) => {}
+        }
+
+        // Market data must be fresh and sane before anything is priced off it.
+        let book = state.book(o.market);
+        let now = state.now();
+        let stale_ns = self.config.stale_book_ms.saturating_mul(1_000_000);
+        match book.and_then(|b| b.age_nanos(now).map(|age| (b, age))) {
+            None => {
+                return Err((
+                    RejectReason::StaleBook,
+                    format!("no book for market {}", o.market),
+                ));
+            }
+            Some((_, age)) if age > stale_ns => {
+                return Err((
+                    RejectReason::StaleBook,
+                    format!(
+                        "book is {} ms old (risk.stale_book_ms = {})",
+                        age / 1_000_000,
+                        self.config.stale_book_ms
+                    ),
+                ));
+            }
+            Some((b, _)) if b.is_crossed() => {
+                return Err((RejectReason::StaleBook, "book is crossed".into()));
+            }
+            Some((b, _)) if b.mid_x2().is_none() => {
+                return Err((RejectReason::StaleBook, "book has an empty side".into()));
+            }
+            Some(_) => {}
+        }
+        let mid_x2 = book.and_then(|b| b.mid_x2()).unwrap_or(0);
+
+        // Price band around the mid (fat finger). Compare 2·price with mid_x2 to stay exact.
+        let order_ticks = match o.price {
+            Some(p) => {
+                let band = u128::from(self.config.price_band_bps);
+                let (p2, m2) = (u128::from(p.0) * 2, u128::from(mid_x2));
+                if p2.abs_diff(m2) * 10_000 > m2 * band {
+                    return Err((
+                        RejectReason::PriceBand,
+                        format!(
+                            "price {} is more than {} bps from mid {}",
+                            spec.ticks_to_price(p),
+                            self.config.price_band_bps,
+                            spec.ticks_to_price(perpbot_model::Ticks(mid_x2)) / Decimal::TWO
+                        ),
+                    ));
+                }
+                p.0
+            }
+            // Market orders are valued at the far edge of the band: the worst they may pay.
+            None => {
+                let band = u128::from(self.config.price_band_bps);
+                let edge = u128::from(mid_x2) * (10_000 + band) / 20_000;
+                u64::try_from(edge).unwrap_or(u64::MAX)
+            }
+        };
+        let notional = spec.notional(o.lots, perpbot_model::Ticks(order_ticks));
+
+        // Order size and notional.
+        let limits = self.config.markets.get(&o.market.0.to_string());
+        if let Some(max) = limits.and_then(|l| l.max_order_size) {
+            let max_lots = spec
+                .size_to_lots(max, Rounding::Down)
+                .unwrap_or(Lots(u64::MAX));
+            if o.lots > max_lots {
+                return Err((
+                    RejectReason::OrderSize,
+                    format!(
+                        "size {} is above max_order_size {max}",
+                        spec.lots_to_size(o.lots)
+                    ),
+                ));
+            }
+        }
+        if notional > self.config.max_order_notional {
+            return Err((
+                RejectReason::OrderSize,
+                format!(
+                    "notional {notional} is above risk.max_order_notional {}",
+                    self.config.max_order_notional
+                ),
+            ));
+        }
+
+        // Open orders.
+        let live = state.live_order_count(None) + scope.added.len();
+        let live = live.saturating_sub(scope.cancelled.len());
+        if live + 1 > self.config.max_open_orders {
+            return Err((
+                RejectReason::OpenOrders,
+                format!(
+                    "{live} live orders; risk.max_open_orders is {}",
+                    self.config.max_open_orders
+                ),
+            ));
+        }
+
+        // A closing order must not exceed what the position still has uncommitted to other closes.
+        let pos_side = o.position_side();
+        let position_lots = state
+            .position(o.market, pos_side)
+            .map_or(Lots::ZERO, |p| p.lots);
+        let exposure = self.resting_exposure(state, o.market, o.side, scope);
+        if reducing {
+            let committed = exposure.closing;
+            if o.lots.0.saturating_add(committed) > position_lots.0 {
+                return Err((
+                    RejectReason::PositionLimit,
+                    format!(
+                        "close of {} lots exceeds the {pos_side:?} position ({} lots, {committed} already closing)",
+                        o.lots.0, position_lots.0
+                    ),
+                ));
+            }
+            return self.check_fee_budget(now);
+        }
+
+        // Worst-case position on this side: current + resting opening orders + this order.
+        let worst_lots = position_lots
+            .0
+            .saturating_add(exposure.opening)
+            .saturating_add(o.lots.0);
+        if let Some(max) = limits.and_then(|l| l.max_position_size) {
+            let max_lots = spec
+                .size_to_lots(max, Rounding::Down)
+                .unwrap_or(Lots(u64::MAX));
+            if worst_lots > max_lots.0 {
+                return Err((
+                    RejectReason::PositionLimit,
+                    format!(
+                        "worst-case {pos_side:?} position {} would exceed max_position_size {max}",
+                        spec.lots_to_size(Lots(worst_lots))
+                    ),
+                ));
+            }
+        }
+        let worst_notional = spec.notional(Lots(worst_lots), perpbot_model::Ticks(order_ticks));
+        if worst_notional > self.config.max_position_notional {
+            return Err((
+                RejectReason::PositionLimit,
+                format!(
+                    "worst-case {pos_side:?} notional {worst_notional} would exceed risk.max_position_notional {}",
+                    self.config.max_position_notional
+                ),
+            ));
+        }
+        let total = self.total_exposure(state, scope) + notional;
+        if total > self.config.max_total_notional {
+            return Err((
+                RejectReason::PositionLimit,
+                format!(
+                    "total notional {total} would exceed risk.max_total_notional {}",
+                    self.config.max_total_notional
+                ),
+            ));
+        }
+        self.check_fee_budget(now)
+    }
+
+    fn check_fee_budget(&mut self, now: Timestamp) -> Result<(), (RejectReason, String)> {
+        if let Some(budget) = self.config.gas_budget_per_hour {
+            let gas = self.gas_last_hour(now);
+            if gas >= budget {
+                return Err((
+                    RejectReason::FeeBudget,
+                    format!(
+                        "{gas} paid in gas in the last hour; risk.gas_budget_per_hour is {budget}"
+                    ),
+                ));
+            }
+        }
+        let spent = self.cost_last_hour(now);
+        if spent >= self.config.fee_budget_per_hour {
+            return Err((
+                RejectReason::FeeBudget,
+                format!(
+                    "{spent} spent on fees and gas in the last hour; risk.fee_budget_per_hour is {}",
+                    self.config.fee_budget_per_hour
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resting size on one side of a market that could still open (or close) positions, minus
+    /// orders being cancelled and plus orders added within the replace being checked.
+    fn resting_exposure(
+        &self,
+        state: &State,
+        market: MarketId,
+        side: Side,
+        scope: &Scope<'_>,
+    ) -> Exposure {
+        let mut e = Exposure::default();
+        let orders = state
+            .live_orders(Some(market))
+            .filter(|o| !scope.cancelled.contains(&o.client_id()))
+            .map(|o| (&o.request.order, o.remaining().0))
+            .chain(scope.added.iter().map(|r| (&r.order, r.order.lots.0)));
+        for (order, lots) in orders.filter(|(o, _)| o.side == side) {
+            match order.direction {
+                Direction::Open => e.opening += lots,
+                Direction::Close => e.closing += lots,
+            }
+        }
+        e
+    }
+
+    /// Notional of all positions (at mid) plus all resting opening orders (at their price).
+    fn total_exposure(&self, state: &State, scope: &Scope<'_>) -> Decimal {
+        let positions: Decimal = state
+            .positions()
+            .filter_map(|p| {
+                let spec = state.spec(p.market)?;
+                let mid = state.mid_price(p.market).unwrap_or(p.entry_price);
+                Some(spec.notional_at(p.lots, mid))
+            })
+            .sum();
+        let orders: Decimal = state
+            .live_orders(None)
+            .filter(|o| !scope.cancelled.contains(&o.client_id()))
+            .map(|o| (&o.request.order, o.remaining()))
+            .chain(scope.added.iter().map(|r| (&r.order, r.order.lots)))
+            .filter(|(o, _)| o.direction == Direction::Open)
+            .filter_map(|(o, lots)| Some(state.spec(o.market)?.notional(lots, o.price?)))
+            .sum();
+        positions + orders
+    }
+}
+
+#[derive(Debug, Default)]
+struct Exposure {
+    opening: u64,
+    closing: u64,
+}
+
+/// Adjustments while checking the orders of a replace: orders it cancels no longer count, orders
+/// it already approved do (they are not in the state yet). Empty for a plain place.
+#[derive(Default)]
+struct Scope<'a> {
+    cancelled: &'a [ClientOrderId],
+    added: &'a [OrderRequest],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perpbot_model::{
+        BookUpdate, BookUpdateKind, Event, Level, MarketSpec, NewOrder, OrderEvent, Position,
+        PositionUpdate, Ticks,
+    };
+    use rust_decimal_macros::dec;
+
+    const M: MarketId = MarketId(1338);
+
+    /// APT book around 5.520 (bid 5.518, ask 5.522), fresh at t = 1 s.
+    fn state() -> State {
+        let mut s = State::new(&[MarketSpec::kana_apt_testnet()]);
+        s.set_now(Timestamp::from_secs(1));
+        s.apply(&Event::Book(BookUpdate {
+            market: M,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10_000)],
+            asks: vec![Level::new(5522, 10_000)],
+            ts: Timestamp::from_secs(1),
+        }));
+        s
+    }
+
+    fn bid(id: u64, lots: u64, price: u64) -> OrderRequest {
+        OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(price)),
+        }
+    }
+
+    fn check_place(r: &mut RiskEngine, s: &State, req: OrderRequest) -> Result<(), RejectReason> {
+        let d = r.check(Intent::Place(req), s);
+        match d.refused.first() {
+            Some(rej) => Err(rej.reason),
+            None => Ok(()),
+        }
+    }
+
+    fn engine() -> RiskEngine {
+        RiskEngine::new(RiskConfig::default())
+    }
+
+    #[test]
+    fn a_sane_order_is_approved() {
+        let d = engine().check(Intent::Place(bid(1, 1000, 5518)), &state());
+        assert!(d.refused.is_empty(), "{:?}", d.refused);
+        assert!(matches!(
+            d.approved.map(Approved::into_intent),
+            Some(Intent::Place(_))
+        ));
+    }
+
+    #[test]
+    fn grid_and_market_bounds() {
+        let (mut r, s) = (engine(), state());
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 499, 5518)),
+            Err(RejectReason::InvalidOrder)
+        );
+        let mut lev = bid(2, 1000, 5518);
+        lev.order.leverage = 21;
+        assert_eq!(
+            check_place(&mut r, &s, lev.clone()),
+            Err(RejectReason::Leverage)
+        );
+        lev.order.leverage = 11; // market allows 20, config 10
+        assert_eq!(check_place(&mut r, &s, lev), Err(RejectReason::Leverage));
+        let mut unknown = bid(3, 1000, 5518);
+        unknown.order.market = MarketId(9);
+        assert_eq!(
+            check_place(&mut r, &s, unknown),
+            Err(RejectReason::UnknownMarket)
+        );
+    }
+
+    #[test]
+    fn order_size_and_notional() {
+        let mut cfg = RiskConfig {
+            max_order_notional: dec!(50),
+            ..RiskConfig::default()
+        };
+        cfg.markets.insert(
+            "1338".into(),
+            MarketLimits {
+                max_order_size: Some(dec!(5)),
+                max_position_size: None,
+            },
+        );
+        let (mut r, s) = (RiskEngine::new(cfg), state());
+        // 6 APT > max_order_size 5.
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 6000, 5518)),
+            Err(RejectReason::OrderSize)
+        );
+        // 5 APT at 5.518 = 27.59 ≤ 50: fine. 9.1 APT would be 50.2 > 50 but is above size first;
+        r.config.markets.clear();
+        assert_eq!(check_place(&mut r, &s, bid(2, 5000, 5518)), Ok(()));
+        assert_eq!(
+            check_place(&mut r, &s, bid(3, 9100, 5518)),
+            Err(RejectReason::OrderSize)
+        );
+    }
+
+    #[test]
+    fn price_band_refuses_fat_fingers() {
+        let (mut r, s) = (engine(), state());
+        // Mid 5.520; 5 % band → [5.244, 5.796].
+        assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5244)), Ok(()));
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5243)),
+            Err(RejectReason::PriceBand)
+        );
+        let mut ask = bid(3, 1000, 5797);
+        ask.order.side = Side::Sell;
+        assert_eq!(check_place(&mut r, &s, ask), Err(RejectReason::PriceBand));
+    }
+
+    #[test]
+    fn stale_crossed_or_missing_book_refuses_new_orders() {
+        let mut r = engine();
+        let mut s = state();
+        s.set_now(Timestamp::from_secs(7)); // 6 s old > 5 s
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 1000, 5518)),
+            Err(RejectReason::StaleBook)
+        );
+        let mut s = state();
+        s.apply(&Event::Book(BookUpdate {
+            market: M,
+            kind: BookUpdateKind::Delta,
+            bids: vec![Level::new(5530, 1)],
+            asks: vec![],
+            ts: Timestamp::from_secs(1),
+        }));
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5518)),
+            Err(RejectReason::StaleBook)
+        );
+        let empty = State::new(&[MarketSpec::kana_apt_testnet()]);
+        assert_eq!(
+            check_place(&mut r, &empty, bid(3, 1000, 5518)),
+            Err(RejectReason::StaleBook)
+        );
+    }
+
+    #[test]
+    fn max_open_orders_counts_live_orders() {
+        let mut r = RiskEngine::new(RiskConfig {
+            max_open_orders: 2,
+            ..RiskConfig::default()
+        });
+        let mut s = state();
+        s.track_new_order(bid(1, 1000, 5518));
+        s.track_new_order(bid(2, 1000, 5517));
+        assert_eq!(
+            check_place(&mut r, &s, bid(3, 1000, 5516)),
+            Err(RejectReason::OpenOrders)
+        );
+        // A replace that cancels one makes room for one.
+        let d = r.check(
+            Intent::ReplaceQuotes {
+                market: M,
+                cancel: vec![ClientOrderId(1)],
+                place: vec![bid(3, 1000, 5516), bid(4, 1000, 5515)],
+            },
+            &s,
+        );
+        let Some(Intent::ReplaceQuotes { place, cancel, .. }) =
+            d.approved.map(Approved::into_intent)
+        else {
+            panic!()
+        };
+        assert_eq!(cancel, vec![ClientOrderId(1)]);
+        assert_eq!(place.len(), 1, "second place would exceed the limit");
+        assert_eq!(d.refused.len(), 1);
+        assert_eq!(d.refused[0].reason, RejectReason::OpenOrders);
+    }
+
+    #[test]
+    fn position_limit_counts_resting_orders() {
+        let mut cfg = RiskConfig::default();
+        cfg.markets.insert(
+            "1338".into(),
+            MarketLimits {
+                max_order_size: None,
+                max_position_size: Some(dec!(3)),
+            },
+        );
+        let mut r = RiskEngine::new(cfg);
+        let mut s = state();
+        let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+        long.lots = Lots(1000);
+        long.entry_price = dec!(5.5);
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
+        s.track_new_order(bid(1, 1000, 5518));
+        // 1 held + 1 resting + 1 new = 3 APT: allowed; one more lot is not.
+        assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5517)), Ok(()));
+        assert_eq!(
+            check_place(&mut r, &s, bid(3, 1001, 5517)),
+            Err(RejectReason::PositionLimit)
+        );
+        // Total notional across markets.
+        let mut r = RiskEngine::new(RiskConfig {
+            max_total_notional: dec!(15),
+            ..RiskConfig::default()
+        });
+        // position 1 APT @ mid 5.52 + resting 1 APT @ 5.518 = 11.038; +1 APT @ 5.517 = 16.555 > 15.
+        assert_eq!(
+            check_place(&mut r, &s, bid(4, 1000, 5517)),
+            Err(RejectReason::PositionLimit)
+        );
+    }
+
+    #[test]
+    fn closing_orders_cannot_exceed_the_position() {
+        let (mut r, mut s) = (engine(), state());
+        let mut short = Position::flat(M, PositionSide::Short, Timestamp(1));
+        short.lots = Lots(2000);
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![short],
+            snapshot: true,
+        }));
+        let close = |id, lots| OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(5518)).closing(),
+        };
+        assert_eq!(check_place(&mut r, &s, close(1, 2000)), Ok(()));
+        assert_eq!(
+            check_place(&mut r, &s, close(1, 2001)),
+            Err(RejectReason::PositionLimit)
+        );
+        s.track_new_order(close(1, 1500));
+        assert_eq!(
+            check_place(&mut r, &s, close(2, 501)),
+            Err(RejectReason::PositionLimit)
+        );
+        assert_eq!(check_place(&mut r, &s, close(3, 500)), Ok(()));
+    }
+
+    #[test]
+    fn loss_limit_switches_to_reduce_only_then_drawdown_to_halt() {
+        let cfg = RiskConfig {
+            max_loss: Some(dec!(1)),
+            on_loss_limit: LimitAction::ReduceOnly,
+            ..RiskConfig::default()
+        };
+        let mut r = RiskEngine::new(cfg);
+        let mut s = state();
+        let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+        long.lots = Lots(1000);
+        long.entry_price = dec!(6.52); // mid 5.52 → −1.00
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
+        let change = r.evaluate(&s).expect("limit trips");
+        assert_eq!(
+            (change.from, change.to),
+            (TradingState::Active, TradingState::ReduceOnly)
+        );
+        assert!(change.reason.contains("max_loss"), "{}", change.reason);
+        assert_eq!(r.evaluate(&s), None, "no repeated switch");
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 1000, 5518)),
+            Err(RejectReason::ReduceOnly)
+        );
+        let mut close = bid(2, 1000, 5522);
+        close.order.side = Side::Sell;
+        close.order.direction = Direction::Close;
+        assert_eq!(
+            check_place(&mut r, &s, close),
+            Ok(()),
+            "reducing orders still pass"
+        );
+
+        let mut r = RiskEngine::new(RiskConfig {
+            max_drawdown: Some(dec!(0.5)),
+            ..RiskConfig::default()
+        });
+        let mut s = state();
+        let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+        long.lots = Lots(1000);
+        long.entry_price = dec!(5.0); // +0.52
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long.clone()],
+            snapshot: true,
+        }));
+        assert_eq!(r.evaluate(&s), None);
+        long.entry_price = dec!(5.6); // −0.08: drawdown 0.60 from the 0.52 peak
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
+        assert_eq!(r.evaluate(&s).map(|c| c.to), Some(TradingState::Halted));
+    }
+
+    #[test]
+    fn kill_switch_halts_but_cancels_still_pass() {
+        let (mut r, mut s) = (engine(), state());
+        s.track_new_order(bid(1, 1000, 5518));
+        let change = r.kill("operator").unwrap();
+        assert_eq!(change.to, TradingState::Halted);
+        assert!(r.is_killed());
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5518)),
+            Err(RejectReason::Halted)
+        );
+        let d = r.check(
+            Intent::Cancel {
+                market: M,
+                client_id: ClientOrderId(1),
+            },
+            &s,
+        );
+        assert!(d.approved.is_some());
+        let d = r.check(Intent::CancelAll { market: None }, &s);
+        assert!(d.approved.is_some());
+        let d = r.check(
+            Intent::Cancel {
+                market: M,
+                client_id: ClientOrderId(42),
+            },
+            &s,
+        );
+        assert_eq!(d.refused[0].reason, RejectReason::UnknownOrder);
+        // Limits never loosen by themselves.
+        assert_eq!(r.switch(TradingState::Active, "x".into()), None);
+    }
+
+    #[test]
+    fn fee_budget_is_a_trailing_hour() {
+        let mut r = RiskEngine::new(RiskConfig {
+            fee_budget_per_hour: dec!(1),
+            ..RiskConfig::default()
+        });
+        let mut s = state();
+        r.record_cost(Timestamp::from_secs(1), dec!(0.6));
+        r.record_cost(Timestamp::from_secs(2), dec!(0.4));
+        assert_eq!(
+            check_place(&mut r, &s, bid(1, 1000, 5518)),
+            Err(RejectReason::FeeBudget)
+        );
+        s.set_now(Timestamp::from_secs(3601)); // the first cost left the window
+        s.apply(&Event::Book(BookUpdate {
+            market: M,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10)],
+            asks: vec![Level::new(5522, 10)],
+            ts: Timestamp::from_secs(3601),
+        }));
+        assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5518)), Ok(()));
+        assert_eq!(r.cost_last_hour(Timestamp::from_secs(3601)), dec!(0.4));
+    }
+
+    #[test]
+    fn gas_budget_is_a_trailing_hour_in_the_chain_coin() {
+        let mut r = RiskEngine::new(RiskConfig {
+            gas_budget_per_hour: Some(dec!(0.5)),
+            ..RiskConfig::default()
+        });
+        let mut s = state();
+        assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Ok(()));
+        r.record_gas(Timestamp::from_secs(1), dec!(0.3));
+        r.record_gas(Timestamp::from_secs(2), dec!(0.2));
+        assert_eq!(
+            check_place(&mut r, &s, bid(2, 1000, 5518)),
+            Err(RejectReason::FeeBudget)
+        );
+        s.set_now(Timestamp::from_secs(3601));
+        s.apply(&Event::Book(BookUpdate {
+            market: M,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10)],
+            asks: vec![Level::new(5522, 10)],
+            ts: Timestamp::from_secs(3601),
+        }));
+        assert_eq!(check_place(&mut r, &s, bid(3, 1000, 5518)), Ok(()));
+        assert_eq!(r.gas_last_hour(Timestamp::from_secs(3601)), dec!(0.2));
+        let bad = RiskConfig {
+            gas_budget_per_hour: Some(dec!(0)),
+            ..RiskConfig::default()
+        };
+        assert!(
+            bad.validate(&[M])
+                .unwrap_err()
+                .contains("gas_budget_per_hour")
+        );
+    }
+
+    #[test]
+    fn position_intents_need_a_position() {
+        let (mut r, mut s) = (engine(), state());
+        let tp = Intent::UpdateTakeProfit {
+            market: M,
+            position: PositionSide::Long,
+            price: Some(Ticks(6000)),
+        };
+        assert_eq!(
+            r.check(tp.clone(), &s).refused[0].reason,
+            RejectReason::InvalidOrder
+        );
+        let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+        long.lots = Lots(1000);
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
+        assert!(r.check(tp, &s).approved.is_some());
+        let _ = OrderEvent::Cancelled;
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        let cfg = RiskConfig {
+            price_band_bps: 0,
+            ..RiskConfig::default()
+        };
+        assert!(
+            cfg.validate(&[M])
+                .unwrap_err()
+                .contains("risk.price_band_bps")
+        );
+        let mut cfg = RiskConfig::default();
+        cfg.markets.insert("77".into(), MarketLimits::default());
+        assert!(cfg.validate(&[M]).unwrap_err().contains("risk.markets.77"));
+        let err = toml::from_str::<RiskConfig>("max_leverge = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_leverge"), "{err}");
+        let cfg: RiskConfig = toml::from_str("max_leverage = 3").unwrap();
+        assert!(cfg.validate(&[M]).is_ok());
+    }
+}

@@ -1,0 +1,945 @@
+//! The bot's picture of the world: books, positions, orders, balance, funding, PnL and the
+//! clock. One task (the engine) owns it and changes it **only** by applying events, so it can be
+//! replayed and audited. Strategies and the risk check read it; nobody else writes it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use rust_decimal::Decimal;
+use tracing::{debug, error, info, warn};
+
+use perpbot_model::{
+    BookUpdateKind, ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order,
+    OrderBook, OrderEvent, OrderRequest, OrderStatus, OrderUpdate, OrderUpdateKind, Position,
+    PositionSide, Side, Timestamp, TradeId, Transition, VenueOrderId,
+};
+
+/// Counters of things that went wrong but were handled (surfaced in reports and logs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Anomalies {
+    /// Order events the state machine refused.
+    pub illegal_transitions: u64,
+    /// Fills for orders this bot did not place: venue-made closes (TP/SL, liquidation) or
+    /// orders placed elsewhere. Positions still follow the venue's position events.
+    pub unknown_order_fills: u64,
+    /// Fills seen twice (same trade id).
+    pub duplicate_fills: u64,
+    /// Events for markets that are not configured.
+    pub unknown_market_events: u64,
+    /// Venue ids an open-orders match gave to the wrong order, found when the right order's
+    /// acknowledgement arrived (the wrong one went back to `Unknown`).
+    pub misattributed_venue_ids: u64,
+}
+
+/// Everything the bot knows. Read it through the accessors; change it only with [`State::apply`]
+/// (venue events) and the order-tracking methods the engine calls for its own requests.
+#[derive(Debug, Default)]
+pub struct State {
+    specs: HashMap<MarketId, MarketSpec>,
+    books: HashMap<MarketId, OrderBook>,
+    /// Each market's mid price in human units, recomputed when its book changes (books change
+    /// only in [`State::apply`]). The PnL that risk, the strategy and the run report read on
+    /// every event values positions at it; computing it there (two decimal divisions) cost
+    /// more than the rest of their work.
+    mids: HashMap<MarketId, Decimal>,
+    positions: BTreeMap<(MarketId, PositionSide), Position>,
+    orders: HashMap<ClientOrderId, Order>,
+    /// Ids of the orders that are not terminal. Every read of "the live orders" (the strategy's
+    /// quotes, every risk check's exposure and open-order count) walks this set instead of all
+    /// orders: terminal orders stay in `orders` until pruned, and a market maker leaves two
+    /// behind per requote, so walking them made each tick slower the longer the bot ran.
+    live: BTreeSet<ClientOrderId>,
+    by_venue_id: HashMap<VenueOrderId, ClientOrderId>,
+    funding: HashMap<MarketId, FundingRate>,
+    available: Decimal,
+    total_balance: Decimal,
+    realized_pnl: Decimal,
+    fees_paid: Decimal,
+    seen_trades: std::collections::HashSet<TradeId>,
+    fills: u64,
+    maker_fills: u64,
+    now: Timestamp,
+    anomalies: Anomalies,
+    /// Orders acknowledged by a venue snapshot rather than by a request outcome, not yet reported
+    /// to the strategy (the engine turns them into `Order` events).
+    acknowledged: Vec<(ClientOrderId, VenueOrderId, MarketId)>,
+    /// Fills that named a venue order id no order had yet: on Kana a taker's fill can stream in
+    /// before its transaction's confirmation tells us the id. They are applied to the order when
+    /// an acknowledgement brings that id (bounded: the oldest are dropped past the limit).
+    unmatched_fills: VecDeque<(VenueOrderId, OrderEvent, Timestamp)>,
+    /// The venue's latest complete list of our resting orders, for reconciliation.
+    last_open_orders: Option<crate::reconcile::ReceivedOpenOrders>,
+    /// Orders adopted from the venue so far (their client ids come from a reserved range).
+    adopted: u64,
+}
+
+/// Client ids of adopted orders start here, far above any id a strategy's outbox reaches.
+pub const EXTERNAL_CLIENT_IDS: u64 = 1 << 62;
+
+/// Most fills kept while waiting for their order's id.
+const MAX_UNMATCHED_FILLS: usize = 1_024;
+
+impl State {
+    /// State for the given markets, with an empty book for each.
+    pub fn new(markets: &[MarketSpec]) -> State {
+        let mut state = State::default();
+        for spec in markets {
+            state.specs.insert(spec.id, spec.clone());
+            state.books.insert(spec.id, OrderBook::new());
+        }
+        state
+    }
+
+    // ---- reading ---------------------------------------------------------------------------
+
+    /// The current time as the engine's clock last set it.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Spec of a market.
+    pub fn spec(&self, market: MarketId) -> Option<&MarketSpec> {
+        self.specs.get(&market)
+    }
+
+    /// All configured markets.
+    pub fn markets(&self) -> impl Iterator<Item = &MarketSpec> {
+        self.specs.values()
+    }
+
+    /// Order book of a market.
+    pub fn book(&self, market: MarketId) -> Option<&OrderBook> {
+        self.books.get(&market)
+    }
+
+    /// Mid price of a market in human units, when both sides have a level.
+    pub fn mid_price(&self, market: MarketId) -> Option<Decimal> {
+        self.mids.get(&market).copied()
+    }
+
+    /// The mid price of `market` from its book and spec.
+    fn compute_mid(&self, market: MarketId) -> Option<Decimal> {
+        let spec = self.specs.get(&market)?;
+        let mid_x2 = self.books.get(&market)?.mid_x2()?;
+        Some(spec.ticks_to_price(perpbot_model::Ticks(mid_x2)) / Decimal::TWO)
+    }
+
+    /// A position (flat positions may be absent).
+    pub fn position(&self, market: MarketId, side: PositionSide) -> Option<&Position> {
+        self.positions.get(&(market, side))
+    }
+
+    /// All positions, including flat ones that were once reported.
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.positions.values()
+    }
+
+    /// Net position of a market in lots (long − short).
+    pub fn net_lots(&self, market: MarketId) -> i128 {
+        [PositionSide::Long, PositionSide::Short]
+            .iter()
+            .filter_map(|s| self.positions.get(&(market, *s)))
+            .map(Position::signed_lots)
+            .sum()
+    }
+
+    /// One order by our id.
+    pub fn order(&self, id: ClientOrderId) -> Option<&Order> {
+        self.orders.get(&id)
+    }
+
+    /// Our id for a venue id.
+    pub fn client_id_for(&self, venue_id: VenueOrderId) -> Option<ClientOrderId> {
+        self.by_venue_id.get(&venue_id).copied()
+    }
+
+    /// Orders that may be resting (not terminal), in one market or all, by ascending client id.
+    pub fn live_orders(&self, market: Option<MarketId>) -> impl Iterator<Item = &Order> {
+        self.live
+            .iter()
+            .filter_map(|id| self.orders.get(id))
+            .filter(move |o| o.status.is_live() && market.is_none_or(|m| o.market() == m))
+    }
+
+    /// Number of live orders in one market or all.
+    pub fn live_order_count(&self, market: Option<MarketId>) -> usize {
+        match market {
+            None => self.live.len(),
+            Some(_) => self.live_orders(market).count(),
+        }
+    }
+
+    /// Remaining size of live orders on one side of a market, split by direction
+    /// (`(opening, closing)`): what could still add to or reduce positions.
+    pub fn resting_lots(&self, market: MarketId, side: Side) -> (Lots, Lots) {
+        let mut open = 0u64;
+        let mut close = 0u64;
+        for o in self
+            .live_orders(Some(market))
+            .filter(|o| o.request.order.side == side)
+        {
+            match o.request.order.direction {
+                perpbot_model::Direction::Open => open += o.remaining().0,
+                perpbot_model::Direction::Close => close += o.remaining().0,
+            }
+        }
+        (Lots(open), Lots(close))
+    }
+
+    /// Latest funding rate of a market.
+    pub fn funding(&self, market: MarketId) -> Option<&FundingRate> {
+        self.funding.get(&market)
+    }
+
+    /// Collateral free to use.
+    pub fn available_balance(&self) -> Decimal {
+        self.available
+    }
+
+    /// Collateral including margin in use.
+    pub fn total_balance(&self) -> Decimal {
+        self.total_balance
+    }
+
+    /// PnL realised by fills since start (before fees).
+    pub fn realized_pnl(&self) -> Decimal {
+        self.realized_pnl
+    }
+
+    /// Fees paid since start.
+    pub fn fees_paid(&self) -> Decimal {
+        self.fees_paid
+    }
+
+    /// Unrealised PnL of all positions at the current mids (positions without a mid count 0).
+    pub fn unrealized_pnl(&self) -> Decimal {
+        self.positions
+            .values()
+            .filter(|p| !p.lots.is_zero())
+            .filter_map(|p| {
+                let spec = self.specs.get(&p.market)?;
+                let mid = self.mid_price(p.market)?;
+                Some(p.unrealized_pnl(spec, mid))
+            })
+            .sum()
+    }
+
+    /// Realised − fees + unrealised: the PnL the loss limits watch.
+    pub fn total_pnl(&self) -> Decimal {
+        self.realized_pnl - self.fees_paid + self.unrealized_pnl()
+    }
+
+    /// Fills seen and how many of them were maker fills.
+    pub fn fill_counts(&self) -> (u64, u64) {
+        (self.fills, self.maker_fills)
+    }
+
+    /// Handled anomalies so far.
+    pub fn anomalies(&self) -> &Anomalies {
+        &self.anomalies
+    }
+
+    // ---- writing ---------------------------------------------------------------------------
+
+    /// Advance the clock.
+    pub fn set_now(&mut self, now: Timestamp) {
+        self.now = now;
+    }
+
+    /// Start tracking an order the engine is about to send.
+    pub fn track_new_order(&mut self, request: OrderRequest) {
+        let id = request.client_id;
+        let order = Order::new(request, self.now);
+        self.set_live(id, order.status.is_live());
+        self.orders.insert(id, order);
+    }
+
+    /// Keep the live index in step with an order's status.
+    fn set_live(&mut self, id: ClientOrderId, live: bool) {
+        if live {
+            self.live.insert(id);
+        } else {
+            self.live.remove(&id);
+        }
+    }
+
+    /// Track an order as it was when an earlier process stopped (status, venue id, fills), under
+    /// its old client id: the write-ahead journal's restart re-tracks every order it knows to be
+    /// live, so none is orphaned. Replaces an order of the same id.
+    pub fn restore_order(&mut self, order: Order) {
+        let id = order.client_id();
+        if let Some(v) = order.venue_id {
+            self.by_venue_id.insert(v, id);
+        }
+        self.set_live(id, order.status.is_live());
+        self.orders.insert(id, order);
+    }
+
+    /// Apply an order event to one of our orders through its state machine. Illegal transitions
+    /// are logged and counted, never fatal.
+    pub fn apply_order_event(
+        &mut self,
+        id: ClientOrderId,
+        event: &OrderEvent,
+    ) -> Option<Transition> {
+        let now = self.now;
+        if let OrderEvent::Accepted { venue_id: Some(v) } = event {
+            self.unlink_misattributed(*v, id);
+        }
+        let order = self.orders.get_mut(&id)?;
+        match order.apply(event, now) {
+            Ok(t) => {
+                let (live, venue_id) = (order.status.is_live(), order.venue_id);
+                self.set_live(id, live);
+                if let Some(v) = venue_id
+                    && self.by_venue_id.insert(v, id).is_none()
+                {
+                    self.apply_unmatched_fills(v, id);
+                }
+                Some(t)
+            }
+            Err(e) => {
+                warn!(error = %e, "order event refused");
+                self.anomalies.illegal_transitions += 1;
+                None
+            }
+        }
+    }
+
+    /// `id` is acknowledged with venue id `v`, which another live order holds: that order took
+    /// it from a guess (an open-orders match), since a request's own outcome names only its own
+    /// orders. The acknowledgement wins; the other order loses the id and goes back to
+    /// `Unknown`, for its request's resolution or reconciliation to settle.
+    fn unlink_misattributed(&mut self, v: VenueOrderId, id: ClientOrderId) {
+        let Some(&holder) = self.by_venue_id.get(&v) else {
+            return;
+        };
+        if holder == id {
+            return;
+        }
+        self.anomalies.misattributed_venue_ids += 1;
+        if let Some(other) = self.orders.get_mut(&holder)
+            && other.venue_id == Some(v)
+        {
+            error!(client_id = %holder, claimed_by = %id, venue_id = %v, status = ?other.status, "venue id guessed for the wrong order; it goes back to unknown");
+            other.venue_id = None;
+            if other.status.is_live() {
+                other.status = OrderStatus::Unknown;
+                other.updated_at = self.now;
+            }
+        }
+        self.by_venue_id.insert(v, id);
+    }
+
+    /// An order just got its venue id: apply the fills that arrived for that id before it did.
+    fn apply_unmatched_fills(&mut self, venue_id: VenueOrderId, id: ClientOrderId) {
+        if !self.unmatched_fills.iter().any(|(v, ..)| *v == venue_id) {
+            return;
+        }
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unmatched_fills)
+            .into_iter()
+            .partition(|(v, ..)| *v == venue_id);
+        self.unmatched_fills = rest.into();
+        for (_, fill, _) in mine {
+            info!(client_id = %id, venue_id = %venue_id, "fill that arrived before its order's acknowledgement applied");
+            self.anomalies.unknown_order_fills =
+                self.anomalies.unknown_order_fills.saturating_sub(1);
+            self.apply_order_event(id, &fill);
+        }
+    }
+
+    /// Drop terminal orders older than `keep` so memory stays bounded in a long run.
+    pub fn prune_orders(&mut self, keep: std::time::Duration) {
+        let now = self.now;
+        self.unmatched_fills
+            .retain(|(_, _, at)| now.since(*at) < keep);
+        let by_venue = &mut self.by_venue_id;
+        let live = &mut self.live;
+        self.orders.retain(|id, o| {
+            let keep_it = !o.status.is_terminal() || now.since(o.updated_at) < keep;
+            if !keep_it {
+                live.remove(id);
+                if let Some(v) = o.venue_id {
+                    by_venue.remove(&v);
+                }
+            }
+            keep_it
+        });
+    }
+
+    /// Resolve the client id an event refers to (directly or through the venue id).
+    fn resolve_id(
+        &self,
+        client: Option<ClientOrderId>,
+        venue: Option<VenueOrderId>,
+    ) -> Option<ClientOrderId> {
+        client
+            .filter(|c| self.orders.contains_key(c))
+            .or_else(|| venue.and_then(|v| self.by_venue_id.get(&v).copied()))
+    }
+
+    /// Apply a venue event. Returns `false` when the event was a duplicate or concerned nothing
+    /// known (so the engine need not wake the strategy for it).
+    pub fn apply(&mut self, event: &Event) -> bool {
+        if let Some(m) = event.market()
+            && !self.specs.contains_key(&m)
+        {
+            self.anomalies.unknown_market_events += 1;
+            debug!(market = %m, "event for an unconfigured market ignored");
+            return false;
+        }
+        match event {
+            Event::Book(u) => {
+                if let Some(book) = self.books.get_mut(&u.market) {
+                    match u.kind {
+                        BookUpdateKind::Snapshot => book.replace(&u.bids, &u.asks, u.ts),
+                        BookUpdateKind::Delta => {
+                            for l in &u.bids {
+                                book.apply_delta(Side::Buy, l.price, l.lots, u.ts);
+                            }
+                            for l in &u.asks {
+                                book.apply_delta(Side::Sell, l.price, l.lots, u.ts);
+                            }
+                        }
+                    }
+                    match self.compute_mid(u.market) {
+                        Some(mid) => self.mids.insert(u.market, mid),
+                        None => self.mids.remove(&u.market),
+                    };
+                }
+                true
+            }
+            Event::Fill(f) => self.apply_fill(f),
+            Event::Position(u) => {
+                if u.snapshot {
+                    for p in self.positions.values_mut() {
+                        p.lots = Lots::ZERO;
+                    }
+                }
+                for p in &u.positions {
+                    self.positions.insert((p.market, p.side), p.clone());
+                }
+                true
+            }
+            Event::Balance(b) => {
+                self.available = b.available;
+                self.total_balance = b.total;
+                true
+            }
+            Event::Funding(f) => {
+                self.funding.insert(f.market, f.clone());
+                true
+            }
+            Event::Order(u) => self.apply_order_update(u),
+            Event::OpenOrders(snapshot) => self.apply_open_orders(snapshot),
+            Event::Trade(_)
+            | Event::BestPrice(_)
+            | Event::Timer(_)
+            | Event::Connection(_)
+            | Event::RiskRejected(_)
+            | Event::TradingState(_)
+            | Event::Alert(_) => true,
+        }
+    }
+
+    fn apply_fill(&mut self, f: &Fill) -> bool {
+        if !self.seen_trades.insert(f.trade_id) {
+            self.anomalies.duplicate_fills += 1;
+            return false;
+        }
+        self.fills += 1;
+        if f.liquidity == perpbot_model::Liquidity::Maker {
+            self.maker_fills += 1;
+        }
+        self.realized_pnl += f.realized_pnl;
+        self.fees_paid += f.fee;
+        match self.resolve_id(f.client_id, f.venue_id) {
+            Some(id) => {
+                let ev = OrderEvent::Fill {
+                    trade_id: f.trade_id,
+                    lots: f.lots,
+                    price: f.price,
+                };
+                self.apply_order_event(id, &ev);
+            }
+            None => {
+                self.anomalies.unknown_order_fills += 1;
+                info!(trade_id = f.trade_id.0, market = %f.market, "fill for an order not known (yet): a TP/SL or liquidation, or one whose acknowledgement is still on its way");
+                if let Some(v) = f.venue_id {
+                    if self.unmatched_fills.len() == MAX_UNMATCHED_FILLS {
+                        self.unmatched_fills.pop_front();
+                    }
+                    let ev = OrderEvent::Fill {
+                        trade_id: f.trade_id,
+                        lots: f.lots,
+                        price: f.price,
+                    };
+                    self.unmatched_fills.push_back((v, ev, self.now));
+                }
+            }
+        }
+        true
+    }
+
+    fn apply_order_update(&mut self, u: &OrderUpdate) -> bool {
+        let Some(id) = self.resolve_id(u.client_id, u.venue_id) else {
+            debug!(market = %u.market, "order update for an unknown order");
+            return false;
+        };
+        let ev = match &u.kind {
+            OrderUpdateKind::Accepted => OrderEvent::Accepted {
+                venue_id: u.venue_id,
+            },
+            OrderUpdateKind::Cancelled => OrderEvent::Cancelled,
+            OrderUpdateKind::CancelRejected { .. } => OrderEvent::CancelRejected,
+            OrderUpdateKind::Rejected { .. } => OrderEvent::Rejected,
+            OrderUpdateKind::Expired => OrderEvent::Expired,
+            OrderUpdateKind::Ambiguous { .. } => OrderEvent::Ambiguous,
+        };
+        matches!(
+            self.apply_order_event(id, &ev),
+            Some(Transition::Applied { .. })
+        )
+    }
+
+    /// The venue's latest complete list of our resting orders, with when it arrived.
+    pub fn last_open_orders(&self) -> Option<&crate::reconcile::ReceivedOpenOrders> {
+        self.last_open_orders.as_ref()
+    }
+
+    /// Track an order the venue lists that this bot did not place (or no longer remembers):
+    /// marked `external`, under a client id from a reserved range.
+    pub fn adopt_external(&mut self, info: &perpbot_model::OpenOrderInfo) -> ClientOrderId {
+        self.adopted += 1;
+        let id = ClientOrderId(EXTERNAL_CLIENT_IDS + self.adopted);
+        let mut order =
+            perpbot_model::NewOrder::limit(info.market, info.side, info.total, info.price)
+                .with_leverage(info.leverage);
+        order.direction = info.direction;
+        let mut o = Order::new(
+            OrderRequest {
+                client_id: id,
+                order,
+            },
+            self.now,
+        );
+        o.venue_id = Some(info.venue_id);
+        o.external = true;
+        o.filled = info.total.saturating_sub(info.remaining);
+        o.status = if o.filled.is_zero() {
+            OrderStatus::Open
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        self.by_venue_id.insert(info.venue_id, id);
+        self.set_live(id, o.status.is_live());
+        self.orders.insert(id, o);
+        id
+    }
+
+    /// Learn venue ids from the venue's list of resting orders: an order of ours that has no
+    /// venue id yet is matched by market, side, direction, price and size (Kana assigns ids on
+    /// chain and does not echo client ids). A match is taken only when it is certain — exactly
+    /// one unknown listed order and exactly one order of ours of that shape — because a wrong
+    /// guess gives one order another's id: its cancel then removes the other order, and the
+    /// other one's cancels are refused for ever (found by the chaos soak: an order whose submit
+    /// was still being resolved took the id of a same-priced requote placed after it). Anything
+    /// else waits for the request's own outcome. Orders missing from the list are left alone
+    /// here — deciding that they are gone is reconciliation's job, with a query, not a guess.
+    fn apply_open_orders(&mut self, snapshot: &perpbot_model::OpenOrdersSnapshot) -> bool {
+        self.last_open_orders = Some(crate::reconcile::ReceivedOpenOrders {
+            market: snapshot.market,
+            orders: snapshot.orders.clone(),
+            received: self.now,
+        });
+        let unknown: Vec<&perpbot_model::OpenOrderInfo> = snapshot
+            .orders
+            .iter()
+            .filter(|i| !self.by_venue_id.contains_key(&i.venue_id))
+            .collect();
+        for info in &unknown {
+            let shape_of = |o: &Order| {
+                let r = &o.request.order;
+                r.side == info.side
+                    && r.direction == info.direction
+                    && r.price == Some(info.price)
+                    && r.lots == info.total
+            };
+            let same_listed = unknown
+                .iter()
+                .filter(|i| {
+                    i.market == info.market
+                        && i.side == info.side
+                        && i.direction == info.direction
+                        && i.price == info.price
+                        && i.total == info.total
+                })
+                .count();
+            let (first, second) = {
+                let mut candidates = self
+                    .live_orders(Some(info.market))
+                    .filter(|o| o.venue_id.is_none())
+                    .filter(|o| shape_of(o))
+                    .map(Order::client_id);
+                (candidates.next(), candidates.next())
+            };
+            let candidate = match (first, second) {
+                (Some(id), None) if same_listed == 1 => Some(id),
+                (Some(_), _) => {
+                    debug!(venue_id = %info.venue_id, listed = same_listed, "open orders: several orders of one shape; waiting for the requests' outcomes");
+                    None
+                }
+                (None, _) => None,
+            };
+            if let Some(id) = candidate {
+                let event = OrderEvent::Accepted {
+                    venue_id: Some(info.venue_id),
+                };
+                if let Some(Transition::Applied { from, .. }) = self.apply_order_event(id, &event)
+                    && matches!(from, OrderStatus::PendingNew | OrderStatus::Unknown)
+                {
+                    self.acknowledged.push((id, info.venue_id, info.market));
+                }
+            }
+        }
+        true
+    }
+
+    /// Orders the venue acknowledged through a snapshot since the last call (the engine reports
+    /// them to the strategy as `Order` events, so every order is acknowledged exactly once
+    /// whichever path the acknowledgement took).
+    pub fn take_acknowledged(&mut self) -> Vec<(ClientOrderId, VenueOrderId, MarketId)> {
+        std::mem::take(&mut self.acknowledged)
+    }
+
+    /// Status of an order, if tracked.
+    pub fn order_status(&self, id: ClientOrderId) -> Option<OrderStatus> {
+        self.orders.get(&id).map(|o| o.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perpbot_model::{BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks};
+    use rust_decimal_macros::dec;
+
+    fn apt() -> MarketSpec {
+        MarketSpec::kana_apt_testnet()
+    }
+
+    fn state_with_order() -> State {
+        let mut s = State::new(&[apt()]);
+        s.track_new_order(OrderRequest {
+            client_id: ClientOrderId(1),
+            order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+        });
+        s
+    }
+
+    fn fill(trade: u128, lots: u64) -> Event {
+        Event::Fill(Fill {
+            market: apt().id,
+            client_id: Some(ClientOrderId(1)),
+            venue_id: None,
+            trade_id: TradeId(trade),
+            side: Side::Buy,
+            direction: Direction::Open,
+            lots: Lots(lots),
+            price: Ticks(5500),
+            fee: dec!(0.01),
+            realized_pnl: Decimal::ZERO,
+            liquidity: Liquidity::Maker,
+            ts: Timestamp(5),
+        })
+    }
+
+    #[test]
+    fn a_fill_that_arrives_before_the_acknowledgement_is_applied_when_the_id_arrives() {
+        // Kana: the taker's fill streams in by venue id before the transaction's confirmation
+        // tells us which order that id is.
+        let mut s = state_with_order();
+        let Event::Fill(mut early) = fill(7, 1000) else {
+            unreachable!()
+        };
+        early.client_id = None;
+        early.venue_id = Some(VenueOrderId(42));
+        assert!(
+            s.apply(&Event::Fill(early.clone())),
+            "counted as a fill at once"
+        );
+        assert_eq!(s.anomalies().unknown_order_fills, 1);
+        assert_eq!(
+            s.order_status(ClientOrderId(1)),
+            Some(OrderStatus::PendingNew)
+        );
+        // The acknowledgement brings the id: the order is filled, not left live.
+        s.apply_order_event(
+            ClientOrderId(1),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(42)),
+            },
+        );
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Filled));
+        assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(1000));
+        assert_eq!(s.live_order_count(None), 0);
+        assert_eq!(s.anomalies().unknown_order_fills, 0);
+        assert_eq!(s.fill_counts(), (1, 1), "the fill is counted once");
+        // A duplicate of it later changes nothing.
+        assert!(!s.apply(&Event::Fill(early)));
+    }
+
+    #[test]
+    fn fills_update_the_order_once_per_trade_id() {
+        let mut s = state_with_order();
+        assert!(s.apply(&fill(1, 400)));
+        assert!(!s.apply(&fill(1, 400)), "duplicate trade id");
+        assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(400));
+        assert_eq!(s.fees_paid(), dec!(0.01));
+        assert_eq!(s.anomalies().duplicate_fills, 1);
+        assert_eq!(s.fill_counts(), (1, 1));
+    }
+
+    #[test]
+    fn live_orders_leave_terminal_ones_out_and_come_in_id_order() {
+        let mut s = State::new(&[apt()]);
+        for id in (1..=6).rev() {
+            s.track_new_order(OrderRequest {
+                client_id: ClientOrderId(id),
+                order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+            });
+        }
+        for id in [2, 4] {
+            s.apply_order_event(ClientOrderId(id), &OrderEvent::Cancelled);
+        }
+        // A refused transition leaves the order where it was (still live).
+        s.apply_order_event(ClientOrderId(5), &OrderEvent::CancelRejected);
+        let ids: Vec<u64> = s.live_orders(None).map(|o| o.client_id().0).collect();
+        assert_eq!(ids, vec![1, 3, 5, 6]);
+        assert_eq!(s.live_order_count(None), 4);
+        assert_eq!(s.live_order_count(Some(apt().id)), 4);
+        assert_eq!(s.live_order_count(Some(MarketId(7))), 0);
+        // Pruning drops terminal orders only; the live ones stay listed.
+        s.prune_orders(std::time::Duration::ZERO);
+        assert_eq!(s.order(ClientOrderId(2)), None);
+        let ids: Vec<u64> = s.live_orders(None).map(|o| o.client_id().0).collect();
+        assert_eq!(ids, vec![1, 3, 5, 6]);
+    }
+
+    #[test]
+    fn venue_ids_map_back_to_client_ids() {
+        let mut s = state_with_order();
+        s.apply_order_event(
+            ClientOrderId(1),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(99)),
+            },
+        );
+        let cancel = Event::Order(OrderUpdate {
+            market: apt().id,
+            client_id: None,
+            venue_id: Some(VenueOrderId(99)),
+            kind: OrderUpdateKind::Cancelled,
+            ts: Timestamp(1),
+        });
+        assert!(s.apply(&cancel));
+        assert_eq!(
+            s.order_status(ClientOrderId(1)),
+            Some(OrderStatus::Cancelled)
+        );
+        assert_eq!(s.live_order_count(None), 0);
+    }
+
+    #[test]
+    fn an_open_orders_snapshot_acknowledges_once_and_maps_the_venue_id() {
+        let mut s = state_with_order();
+        let info = perpbot_model::OpenOrderInfo {
+            market: apt().id,
+            venue_id: VenueOrderId(4242),
+            side: Side::Buy,
+            direction: Direction::Open,
+            price: Ticks(5500),
+            total: Lots(1000),
+            remaining: Lots(1000),
+            leverage: 1,
+            updated_at: Timestamp(1),
+        };
+        let snapshot = Event::OpenOrders(perpbot_model::OpenOrdersSnapshot {
+            market: None,
+            orders: vec![info],
+            ts: Timestamp(1),
+        });
+        s.apply(&snapshot);
+        assert_eq!(
+            s.take_acknowledged(),
+            vec![(ClientOrderId(1), VenueOrderId(4242), apt().id)]
+        );
+        assert_eq!(s.client_id_for(VenueOrderId(4242)), Some(ClientOrderId(1)));
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+        s.apply(&snapshot);
+        assert!(s.take_acknowledged().is_empty(), "acknowledged once");
+    }
+
+    /// A resting buy of 1000 lots at 5500 as the venue lists it.
+    fn listed(venue_id: u128) -> perpbot_model::OpenOrderInfo {
+        perpbot_model::OpenOrderInfo {
+            market: apt().id,
+            venue_id: VenueOrderId(venue_id),
+            side: Side::Buy,
+            direction: Direction::Open,
+            price: Ticks(5500),
+            total: Lots(1000),
+            remaining: Lots(1000),
+            leverage: 1,
+            updated_at: Timestamp(1),
+        }
+    }
+
+    fn open_orders(list: Vec<perpbot_model::OpenOrderInfo>) -> Event {
+        Event::OpenOrders(perpbot_model::OpenOrdersSnapshot {
+            market: None,
+            orders: list,
+            ts: Timestamp(1),
+        })
+    }
+
+    fn track_buy(s: &mut State, id: u64) {
+        s.track_new_order(OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+        });
+    }
+
+    #[test]
+    fn an_open_orders_match_is_taken_only_when_it_is_certain() {
+        // c1's submit is of unknown outcome; c2, same price and size, is on its way. The list
+        // shows one order of that shape: it could be either's, so neither takes its id.
+        let mut s = State::new(&[apt()]);
+        track_buy(&mut s, 1);
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Ambiguous);
+        track_buy(&mut s, 2);
+        s.apply(&open_orders(vec![listed(7)]));
+        assert_eq!(s.client_id_for(VenueOrderId(7)), None);
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Unknown));
+        assert_eq!(
+            s.order_status(ClientOrderId(2)),
+            Some(OrderStatus::PendingNew)
+        );
+        // c2's own acknowledgement names 7. Then a second order of that shape is listed: only
+        // c1 can be it.
+        s.apply_order_event(
+            ClientOrderId(2),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(7)),
+            },
+        );
+        s.apply(&open_orders(vec![listed(7), listed(8)]));
+        assert_eq!(s.client_id_for(VenueOrderId(8)), Some(ClientOrderId(1)));
+        assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+        // Two unknown listed orders of one shape and one candidate: no guess either.
+        let mut s = State::new(&[apt()]);
+        track_buy(&mut s, 1);
+        s.apply(&open_orders(vec![listed(7), listed(8)]));
+        assert_eq!(s.order(ClientOrderId(1)).unwrap().venue_id, None);
+        assert_eq!(s.anomalies().misattributed_venue_ids, 0);
+    }
+
+    #[test]
+    fn an_acknowledgement_takes_its_id_back_from_a_wrong_guess() {
+        let mut s = State::new(&[apt()]);
+        track_buy(&mut s, 1);
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Ambiguous);
+        s.apply(&open_orders(vec![listed(7)]));
+        assert_eq!(s.client_id_for(VenueOrderId(7)), Some(ClientOrderId(1)));
+        // The guess was wrong: c2's own acknowledgement names 7.
+        track_buy(&mut s, 2);
+        s.apply_order_event(
+            ClientOrderId(2),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(7)),
+            },
+        );
+        assert_eq!(s.client_id_for(VenueOrderId(7)), Some(ClientOrderId(2)));
+        assert_eq!(s.order_status(ClientOrderId(2)), Some(OrderStatus::Open));
+        let c1 = s.order(ClientOrderId(1)).unwrap();
+        assert_eq!((c1.status, c1.venue_id), (OrderStatus::Unknown, None));
+        assert_eq!(s.anomalies().misattributed_venue_ids, 1);
+        // A repeated acknowledgement of the right order changes nothing.
+        s.apply_order_event(
+            ClientOrderId(2),
+            &OrderEvent::Accepted {
+                venue_id: Some(VenueOrderId(7)),
+            },
+        );
+        assert_eq!(s.anomalies().misattributed_venue_ids, 1);
+    }
+
+    #[test]
+    fn book_snapshot_then_delta_and_mid() {
+        let mut s = State::new(&[apt()]);
+        s.apply(&Event::Book(BookUpdate {
+            market: apt().id,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5518, 10)],
+            asks: vec![Level::new(5522, 10)],
+            ts: Timestamp(1),
+        }));
+        assert_eq!(s.mid_price(apt().id), Some(dec!(5.52)));
+        s.apply(&Event::Book(BookUpdate {
+            market: apt().id,
+            kind: BookUpdateKind::Delta,
+            bids: vec![Level::new(5519, 3)],
+            asks: vec![],
+            ts: Timestamp(2),
+        }));
+        assert_eq!(s.mid_price(apt().id), Some(dec!(5.5205)));
+        // One side emptied: no mid any more.
+        s.apply(&Event::Book(BookUpdate {
+            market: apt().id,
+            kind: BookUpdateKind::Delta,
+            bids: vec![],
+            asks: vec![Level::new(5522, 0)],
+            ts: Timestamp(3),
+        }));
+        assert_eq!(s.mid_price(apt().id), None);
+        s.apply(&Event::Book(BookUpdate {
+            market: apt().id,
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![Level::new(5517, 10)],
+            asks: vec![Level::new(5519, 10)],
+            ts: Timestamp(4),
+        }));
+        assert_eq!(s.mid_price(apt().id), Some(dec!(5.518)));
+    }
+
+    #[test]
+    fn position_snapshot_flattens_missing_sides() {
+        let mut s = State::new(&[apt()]);
+        let mut long = Position::flat(apt().id, PositionSide::Long, Timestamp(1));
+        long.lots = Lots(1000);
+        long.entry_price = dec!(5);
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long],
+            snapshot: true,
+        }));
+        assert_eq!(s.net_lots(apt().id), 1000);
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![],
+            snapshot: true,
+        }));
+        assert_eq!(s.net_lots(apt().id), 0);
+    }
+
+    #[test]
+    fn events_for_unknown_markets_are_counted_and_ignored() {
+        let mut s = State::new(&[apt()]);
+        let ev = Event::Book(BookUpdate {
+            market: MarketId(7),
+            kind: BookUpdateKind::Snapshot,
+            bids: vec![],
+            asks: vec![],
+            ts: Timestamp(1),
+        });
+        assert!(!s.apply(&ev));
+        assert_eq!(s.anomalies().unknown_market_events, 1);
+    }
+}

@@ -1,0 +1,274 @@
+//! Venues: where events come from and where requests go.
+//!
+//! A venue has two halves, returned together by [`Venue::connect`] as a [`VenueSession`]:
+//!
+//! - a **stream** — a bounded channel of typed [`Event`]s (book, trades, fills, positions, order
+//!   updates, funding, connection state). The venue's own tasks decode wire frames and feed it; a
+//!   slow engine shows up as backpressure on that channel, never as growing memory.
+//! - a **writer** — [`VenueWriter::execute`] takes one [`VenueRequest`] and reports its
+//!   [`RequestOutcome`]. The executor calls it from spawned tasks, so a slow venue never blocks
+//!   the engine.
+//!
+//! The shapes fit both first venues without special cases in the engine: Kana's writes are
+//! on-chain transactions built from a REST payload (a batch of cancels and places is one
+//! transaction; the outcome is known when it commits; a lost one is *ambiguous* until queried by
+//! its handle), Kyan's are signed REST orders (batch place, no atomic cancel-and-place). [`VenueCapabilities`] says which the executor may rely on.
+
+pub mod paper;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use perpbot_model::{
+    ClientOrderId, Direction, Event, Lots, MarketId, MarketSpec, OrderRequest, PositionSide, Side,
+    Ticks, VenueOrderId,
+};
+
+/// Errors from connecting to or talking with a venue.
+#[derive(Debug, thiserror::Error)]
+pub enum VenueError {
+    /// A market the config asks for does not exist on the venue.
+    #[error("venue {venue}: unknown market {market}")]
+    UnknownMarket {
+        /// Venue name.
+        venue: &'static str,
+        /// The market.
+        market: MarketId,
+    },
+    /// Could not connect or the connection failed.
+    #[error("venue {venue}: connection failed: {detail}")]
+    Connection {
+        /// Venue name.
+        venue: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The venue is misconfigured.
+    #[error("venue {venue}: {detail}")]
+    Config {
+        /// Venue name.
+        venue: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One order to cancel, with everything a venue may need to address it (Kana cancels by venue
+/// id *and* position side).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancelOrder {
+    /// Our id.
+    pub client_id: ClientOrderId,
+    /// The venue's id (required by venues without client ids).
+    pub venue_id: Option<VenueOrderId>,
+    /// Market.
+    pub market: MarketId,
+    /// Book side of the order.
+    pub side: Side,
+    /// Open or close.
+    pub direction: Direction,
+}
+
+/// A request to a venue. One request is one venue round trip (one Kana transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum VenueRequest {
+    /// Cancel and/or place orders in one market. With both lists non-empty this is an atomic
+    /// replace where [`VenueCapabilities::atomic_replace`] holds.
+    Orders {
+        /// Market.
+        market: MarketId,
+        /// Orders to cancel (processed before the places).
+        cancel: Vec<CancelOrder>,
+        /// Orders to place.
+        place: Vec<OrderRequest>,
+    },
+    /// Set or clear a position's take-profit.
+    SetTakeProfit {
+        /// Market.
+        market: MarketId,
+        /// Which position.
+        position: PositionSide,
+        /// New price; `None` clears.
+        price: Option<Ticks>,
+    },
+    /// Set or clear a position's stop-loss.
+    SetStopLoss {
+        /// Market.
+        market: MarketId,
+        /// Which position.
+        position: PositionSide,
+        /// New price; `None` clears.
+        price: Option<Ticks>,
+    },
+    /// Close a whole position at market.
+    ClosePosition {
+        /// Market.
+        market: MarketId,
+        /// Which position.
+        position: PositionSide,
+        /// Size the bot believes the position has (venues may close what they know instead).
+        lots: Lots,
+        /// The position's leverage (Kana refuses a close at any other leverage: abort 1004).
+        leverage: u32,
+    },
+}
+
+impl VenueRequest {
+    /// The market the request concerns.
+    pub fn market(&self) -> MarketId {
+        match self {
+            VenueRequest::Orders { market, .. }
+            | VenueRequest::SetTakeProfit { market, .. }
+            | VenueRequest::SetStopLoss { market, .. }
+            | VenueRequest::ClosePosition { market, .. } => *market,
+        }
+    }
+
+    /// True when the request only cancels (rate-limited on the cancel budget).
+    pub fn is_cancel_only(&self) -> bool {
+        matches!(self, VenueRequest::Orders { place, cancel, .. } if place.is_empty() && !cancel.is_empty())
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RequestOutcome {
+    /// The venue applied the request (Kana: the transaction committed successfully).
+    Accepted {
+        /// Venue ids assigned to the placed orders, where the venue reports them.
+        placed: Vec<(ClientOrderId, Option<VenueOrderId>)>,
+        /// Cost of the request itself (gas), in quote currency, where known.
+        cost: Decimal,
+    },
+    /// The venue refused the request as a whole; nothing took effect.
+    Rejected {
+        /// The venue's reason (e.g. a decoded Move abort).
+        reason: String,
+    },
+    /// Some orders of a batch took effect and some did not (venues without atomic batches).
+    Partial {
+        /// Orders placed, with venue ids where known.
+        placed: Vec<(ClientOrderId, Option<VenueOrderId>)>,
+        /// Orders refused, with reasons.
+        rejected: Vec<(ClientOrderId, String)>,
+    },
+    /// The request may or may not have taken effect (timeout, 5xx, transaction not found yet).
+    /// It is resolved with [`VenueWriter::resolve`] and never resent blindly.
+    Ambiguous {
+        /// Why it is ambiguous.
+        reason: String,
+        /// Venue handle to resolve it by (Kana: the transaction hash).
+        token: Option<String>,
+    },
+}
+
+/// What a venue's writer can do, so the executor batches only where it is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueCapabilities {
+    /// Cancels and places in one market can go in one atomic request.
+    pub atomic_replace: bool,
+    /// Most orders per placing request.
+    pub max_batch: usize,
+    /// The venue echoes our client order ids on its events.
+    pub client_order_ids: bool,
+    /// All orders of one placing request must share one restriction (Kana's batch endpoints
+    /// take a single `restriction`), so the executor groups places by restriction.
+    pub one_restriction_per_batch: bool,
+}
+
+/// What a venue's own transactions have cost, for run reports: on Kana every transaction pays
+/// the chain's fee, whether it executed or aborted; venues without on-chain writes report zeros.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TxCosts {
+    /// Transactions that reached the chain and were charged (committed successfully or aborted).
+    pub transactions: u64,
+    /// Of those, the ones that aborted (charged all the same).
+    pub failed_transactions: u64,
+    /// Gas units used, summed over `transactions`.
+    pub gas_units: u64,
+    /// The fees in the chain's coin (APT on Kana), each transaction at the price it was signed
+    /// with.
+    pub native_fee: Decimal,
+}
+
+/// A venue's note about a request on its way, written before the request leaves the process
+/// (Kana: a signed transaction, by its hash, with what it needs to resolve it). Opaque to
+/// everything but the venue that wrote it: the journal stores it as it is, and after a restart
+/// hands it back to the same venue ([`VenueWriter::adopt`]), which can then resolve the request
+/// as if this process had sent it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResumeToken {
+    /// The handle [`VenueWriter::resolve`] takes (Kana: the transaction hash, `0x…`).
+    pub handle: String,
+    /// The rest, in the venue's own format.
+    #[serde(default)]
+    pub state: serde_json::Value,
+}
+
+/// Called by a venue with each [`ResumeToken`] before the request's bytes leave the process (the
+/// write-ahead journal's hook). An error stops a placing request; a cancel goes anyway.
+pub type SentHook = std::sync::Arc<dyn Fn(&ResumeToken) -> Result<(), String> + Send + Sync>;
+
+/// The writing half of a venue.
+#[async_trait]
+pub trait VenueWriter: Send + Sync {
+    /// What the venue supports.
+    fn capabilities(&self) -> VenueCapabilities;
+
+    /// Execute one request and report how it ended. Must not panic; transport errors become
+    /// [`RequestOutcome::Ambiguous`] when the request may have reached the venue, and
+    /// [`RequestOutcome::Rejected`] only when it certainly did not take effect.
+    async fn execute(&self, request: VenueRequest) -> RequestOutcome;
+
+    /// Find out how an ambiguous request ended, by its token. Returns `Ambiguous` again while the
+    /// venue still cannot tell.
+    async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome;
+
+    /// Take over a request an earlier process sent (its [`ResumeToken`], from the journal), so
+    /// that [`resolve`](Self::resolve) by its handle settles it like one of this writer's own
+    /// (Kana: with its expiry, so a transaction the chain never saw ends *expired* rather than
+    /// staying unknown, and its sequence number is accounted for). Venues that write no tokens
+    /// ignore it.
+    fn adopt(&self, _token: &ResumeToken) {}
+
+    /// Whether a refusal says that an order the request named does not exist on the venue —
+    /// already filled, cancelled, or never placed (Kana: Econia's `E_INVALID_MARKET_ORDER_ID`
+    /// abort of a cancel). A cancel refused for that reason leaves nothing resting, so the
+    /// executor closes the order instead of sending the same refused cancel again. Venues that
+    /// cannot tell answer `false`, and their refused cancels leave the order as it was.
+    fn refusal_is_unknown_order(&self, _reason: &str) -> bool {
+        false
+    }
+
+    /// What the venue's own transactions have cost so far, for reports (gas on Kana; zero where a venue charges none).
+    fn tx_costs(&self) -> TxCosts {
+        TxCosts::default()
+    }
+}
+
+/// A connected venue: its markets, its event stream and its writer.
+pub struct VenueSession {
+    /// Specs of the markets subscribed, as the venue describes them.
+    pub markets: Vec<MarketSpec>,
+    /// Events from the venue (bounded).
+    pub events: mpsc::Receiver<Event>,
+    /// Where requests go.
+    pub writer: Arc<dyn VenueWriter>,
+}
+
+/// A venue that can be connected to.
+#[async_trait]
+pub trait Venue: Send {
+    /// Short name for logs (`paper`, `kana`).
+    fn name(&self) -> &'static str;
+
+    /// Connect, subscribe to the given markets and the account's private streams, and return the
+    /// session. Fails if a market does not exist.
+    async fn connect(self: Box<Self>, markets: &[MarketId]) -> Result<VenueSession, VenueError>;
+}

@@ -1,0 +1,251 @@
+//! The paper account: collateral, realised PnL, fees and isolated-margin positions in hedge mode
+//! (one long and one short per market, each with its own leverage, margin and TP/SL).
+//!
+//! Balances are derived, never accumulated, so they always add up:
+//! `available = starting + realised − fees − position margins − reserved order margins` and
+//! `total = available + position margins + reserved order margins`.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use perpbot_model::{
+    Direction, Lots, MarketId, MarketSpec, Position, PositionSide, Ticks, Timestamp,
+};
+
+/// One open position (never stored flat: a position that reaches zero is removed).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Holding {
+    /// Size.
+    pub lots: Lots,
+    /// Average entry price (quote per coin).
+    pub entry_price: Decimal,
+    /// Isolated margin posted.
+    pub margin: Decimal,
+    /// Leverage fixed by the first opening fill.
+    pub leverage: u32,
+    /// Take-profit trigger.
+    pub take_profit: Option<Ticks>,
+    /// Stop-loss trigger.
+    pub stop_loss: Option<Ticks>,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// What one fill does to the account.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AccountFill {
+    /// Market.
+    pub market: MarketId,
+    /// Position acted on.
+    pub position: PositionSide,
+    /// Open or close.
+    pub direction: Direction,
+    /// Size.
+    pub lots: Lots,
+    /// Price.
+    pub price: Ticks,
+    /// Leverage of the order (used when the fill opens a flat position).
+    pub leverage: u32,
+    /// Fee charged.
+    pub fee: Decimal,
+}
+
+/// Collateral and positions.
+#[derive(Debug, Clone)]
+pub(super) struct Account {
+    starting: Decimal,
+    realized: Decimal,
+    fees: Decimal,
+    positions: BTreeMap<(MarketId, PositionSide), Holding>,
+}
+
+impl Account {
+    /// A fresh account holding `starting` collateral and no positions.
+    pub fn new(starting: Decimal) -> Account {
+        Account {
+            starting,
+            realized: Decimal::ZERO,
+            fees: Decimal::ZERO,
+            positions: BTreeMap::new(),
+        }
+    }
+
+    /// The open position on one side of a market.
+    pub fn holding(&self, market: MarketId, side: PositionSide) -> Option<&Holding> {
+        self.positions.get(&(market, side))
+    }
+
+    /// The open position on one side of a market, mutably.
+    pub fn holding_mut(&mut self, market: MarketId, side: PositionSide) -> Option<&mut Holding> {
+        self.positions.get_mut(&(market, side))
+    }
+
+    /// Size of a position (zero when flat).
+    pub fn lots(&self, market: MarketId, side: PositionSide) -> Lots {
+        self.holding(market, side).map_or(Lots::ZERO, |h| h.lots)
+    }
+
+    /// All open positions of a market, by side.
+    pub fn holdings_in(&self, market: MarketId) -> impl Iterator<Item = (PositionSide, &Holding)> {
+        self.positions
+            .iter()
+            .filter(move |((m, _), _)| *m == market)
+            .map(|((_, side), h)| (*side, h))
+    }
+
+    /// Margin posted in all positions.
+    pub fn position_margin(&self) -> Decimal {
+        self.positions.values().map(|h| h.margin).sum()
+    }
+
+    /// Free collateral, given the margin reserved by resting opening orders.
+    pub fn available(&self, reserved: Decimal) -> Decimal {
+        self.starting + self.realized - self.fees - self.position_margin() - reserved
+    }
+
+    /// Available plus all margins.
+    pub fn total(&self) -> Decimal {
+        self.starting + self.realized - self.fees
+    }
+
+    /// Realised PnL so far.
+    #[cfg(test)]
+    pub fn realized(&self) -> Decimal {
+        self.realized
+    }
+
+    /// Fees paid so far.
+    #[cfg(test)]
+    pub fn fees(&self) -> Decimal {
+        self.fees
+    }
+
+    /// Apply one fill: an opening fill averages the entry and posts `notional / leverage`; a
+    /// closing fill realises PnL, releases margin pro rata and shrinks the position (clamped to
+    /// its size). Returns the realised PnL.
+    pub fn apply_fill(&mut self, spec: &MarketSpec, fill: AccountFill, now: Timestamp) -> Decimal {
+        self.fees += fill.fee;
+        let price = spec.ticks_to_price(fill.price);
+        let key = (fill.market, fill.position);
+        match fill.direction {
+            Direction::Open => {
+                let margin =
+                    spec.notional(fill.lots, fill.price) / Decimal::from(fill.leverage.max(1));
+                let h = self.positions.entry(key).or_insert_with(|| Holding {
+                    lots: Lots::ZERO,
+                    entry_price: Decimal::ZERO,
+                    margin: Decimal::ZERO,
+                    leverage: fill.leverage.max(1),
+                    take_profit: None,
+                    stop_loss: None,
+                    updated_at: now,
+                });
+                let new_lots = Lots(h.lots.0.saturating_add(fill.lots.0));
+                if !new_lots.is_zero() {
+                    h.entry_price = (h.entry_price * Decimal::from(h.lots.0)
+                        + price * Decimal::from(fill.lots.0))
+                        / Decimal::from(new_lots.0);
+                }
+                h.lots = new_lots;
+                h.margin += margin;
+                h.updated_at = now;
+                Decimal::ZERO
+            }
+            Direction::Close => {
+                let Some(h) = self.positions.get_mut(&key) else {
+                    return Decimal::ZERO;
+                };
+                let closed = Lots(fill.lots.0.min(h.lots.0));
+                let size = spec.lots_to_size(closed);
+                let pnl = match fill.position {
+                    PositionSide::Long => (price - h.entry_price) * size,
+                    PositionSide::Short => (h.entry_price - price) * size,
+                };
+                let released = if closed == h.lots {
+                    h.margin
+                } else {
+                    h.margin * Decimal::from(closed.0) / Decimal::from(h.lots.0)
+                };
+                h.margin -= released;
+                h.lots = h.lots.saturating_sub(closed);
+                h.updated_at = now;
+                if h.lots.is_zero() {
+                    self.positions.remove(&key);
+                }
+                self.realized += pnl;
+                pnl
+            }
+        }
+    }
+
+    /// Every open position as the venue reports it.
+    pub fn snapshot(&self, specs: &BTreeMap<MarketId, MarketSpec>) -> Vec<Position> {
+        self.positions
+            .iter()
+            .filter_map(|((market, side), h)| {
+                let spec = specs.get(market)?;
+                let mut p = Position {
+                    market: *market,
+                    side: *side,
+                    lots: h.lots,
+                    entry_price: h.entry_price,
+                    margin: h.margin,
+                    leverage: h.leverage,
+                    liquidation_price: None,
+                    take_profit: h.take_profit.map(|t| spec.ticks_to_price(t)),
+                    stop_loss: h.stop_loss.map(|t| spec.ticks_to_price(t)),
+                    updated_at: h.updated_at,
+                };
+                p.liquidation_price = p.estimate_liquidation_price(spec);
+                Some(p)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn fill(direction: Direction, lots: u64, price: u64) -> AccountFill {
+        AccountFill {
+            market: MarketId(1338),
+            position: PositionSide::Long,
+            direction,
+            lots: Lots(lots),
+            price: Ticks(price),
+            leverage: 2,
+            fee: Decimal::ZERO,
+        }
+    }
+
+    #[test]
+    fn entry_averages_and_partial_close_releases_pro_rata() {
+        let spec = MarketSpec::kana_apt_testnet();
+        let mut a = Account::new(dec!(100));
+        a.apply_fill(&spec, fill(Direction::Open, 1000, 5000), Timestamp(1));
+        a.apply_fill(&spec, fill(Direction::Open, 1000, 6000), Timestamp(2));
+        let h = a.holding(MarketId(1338), PositionSide::Long).unwrap();
+        assert_eq!(
+            (h.lots, h.entry_price, h.margin),
+            (Lots(2000), dec!(5.5), dec!(5.5))
+        );
+        let pnl = a.apply_fill(&spec, fill(Direction::Close, 500, 6500), Timestamp(3));
+        assert_eq!(pnl, dec!(0.5));
+        let h = a.holding(MarketId(1338), PositionSide::Long).unwrap();
+        assert_eq!((h.lots, h.margin), (Lots(1500), dec!(4.125)));
+        assert_eq!(
+            a.available(Decimal::ZERO) + a.position_margin(),
+            dec!(100.5)
+        );
+        a.apply_fill(&spec, fill(Direction::Close, 5000, 5500), Timestamp(4));
+        assert!(
+            a.holding(MarketId(1338), PositionSide::Long).is_none(),
+            "clamped and removed"
+        );
+        assert_eq!(a.available(Decimal::ZERO), dec!(100.5));
+        assert_eq!((a.realized(), a.fees()), (dec!(0.5), dec!(0)));
+    }
+}

@@ -1,0 +1,613 @@
+//! The paper exchange: plain synchronous state — books, our resting orders, the account — with
+//! the market-data side of matching (source events, resting fills, TP/SL triggers) and the
+//! bookkeeping every operation ends with. Requests are handled in [`super::orders`].
+//!
+//! Every operation returns the [`Event`]s it caused, in order, stamped with the `now` it was
+//! given, so the whole exchange is testable without tokio and replays identically.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::PaperConfig;
+use super::account::{Account, AccountFill};
+use super::source::SourceEvent;
+use perpbot_model::{
+    Balance, BookUpdate, BookUpdateKind, ClientOrderId, ConnectionEvent, ConnectionState,
+    Direction, Event, Fill, Level, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderUpdate,
+    OrderUpdateKind, Position, PositionSide, PositionUpdate, PublicTrade, Side, Ticks, Timestamp,
+    TradeId, VenueOrderId, position_side,
+};
+
+/// One of our orders resting on the paper book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RestingOrder {
+    /// Our id.
+    pub client_id: ClientOrderId,
+    /// The paper venue's id (sequential: also the time priority).
+    pub venue_id: VenueOrderId,
+    /// Market.
+    pub market: MarketId,
+    /// Book side.
+    pub side: Side,
+    /// Open or close.
+    pub direction: Direction,
+    /// Limit price.
+    pub price: Ticks,
+    /// Size still to fill.
+    pub remaining: Lots,
+    /// Leverage.
+    pub leverage: u32,
+    /// Estimated public size ahead of us at our price.
+    pub queue_ahead: Lots,
+    /// Take-profit to attach to the position it opens.
+    pub take_profit: Option<Ticks>,
+    /// Stop-loss to attach to the position it opens.
+    pub stop_loss: Option<Ticks>,
+}
+
+impl RestingOrder {
+    /// The position the order acts on.
+    pub fn position(&self) -> PositionSide {
+        position_side(self.side, self.direction)
+    }
+
+    /// What a fill of this order needs to know.
+    pub fn order_ref(&self) -> OrderRef {
+        OrderRef {
+            client_id: Some(self.client_id),
+            venue_id: self.venue_id,
+            market: self.market,
+            side: self.side,
+            direction: self.direction,
+            leverage: self.leverage,
+            take_profit: self.take_profit,
+            stop_loss: self.stop_loss,
+        }
+    }
+}
+
+/// The order a fill belongs to (a resting order, a taking order or a venue-made close).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OrderRef {
+    /// Our id; `None` for closes the venue makes (ClosePosition, TP/SL).
+    pub client_id: Option<ClientOrderId>,
+    /// The venue's id.
+    pub venue_id: VenueOrderId,
+    /// Market.
+    pub market: MarketId,
+    /// Book side.
+    pub side: Side,
+    /// Open or close.
+    pub direction: Direction,
+    /// Leverage.
+    pub leverage: u32,
+    /// Take-profit to attach on opening fills.
+    pub take_profit: Option<Ticks>,
+    /// Stop-loss to attach on opening fills.
+    pub stop_loss: Option<Ticks>,
+}
+
+/// The simulated exchange behind [`super::PaperVenue`], usable directly for backtests: feed it
+/// [`SourceEvent`]s with [`PaperExchange::on_source`] and requests with
+/// [`PaperExchange::execute`]; each returns the events a venue stream would carry.
+#[derive(Debug, Clone)]
+pub struct PaperExchange {
+    pub(super) maker_fee_rate: Decimal,
+    pub(super) taker_fee_rate: Decimal,
+    pub(super) specs: BTreeMap<MarketId, MarketSpec>,
+    pub(super) books: BTreeMap<MarketId, OrderBook>,
+    /// Resting orders by venue id (ascending = time priority).
+    pub(super) orders: BTreeMap<VenueOrderId, RestingOrder>,
+    pub(super) account: Account,
+    next_order_id: u128,
+    next_trade_id: u128,
+    reported_positions: Option<Vec<Position>>,
+    reported_balance: Option<(Decimal, Decimal)>,
+}
+
+impl PaperExchange {
+    /// An exchange for `markets` with the config's balance and fees and empty books.
+    pub fn new(config: &PaperConfig, markets: Vec<MarketSpec>) -> PaperExchange {
+        let books = markets.iter().map(|m| (m.id, OrderBook::new())).collect();
+        PaperExchange {
+            maker_fee_rate: config.maker_fee_rate,
+            taker_fee_rate: config.taker_fee_rate,
+            specs: markets.into_iter().map(|m| (m.id, m)).collect(),
+            books,
+            orders: BTreeMap::new(),
+            account: Account::new(config.starting_balance),
+            next_order_id: 1,
+            next_trade_id: 1,
+            reported_positions: None,
+            reported_balance: None,
+        }
+    }
+
+    /// The first events of a session: connected, the balance, an (empty) positions snapshot.
+    pub fn start(&mut self, now: Timestamp) -> Vec<Event> {
+        let positions = self.account.snapshot(&self.specs);
+        let balance = (self.available(), self.account.total());
+        self.reported_positions = Some(positions.clone());
+        self.reported_balance = Some(balance);
+        vec![
+            Event::Connection(ConnectionEvent {
+                stream: "paper".into(),
+                state: ConnectionState::Connected,
+                ts: now,
+            }),
+            Event::Balance(Balance {
+                available: balance.0,
+                total: balance.1,
+                ts: now,
+            }),
+            Event::Position(PositionUpdate {
+                positions,
+                snapshot: true,
+            }),
+        ]
+    }
+
+    /// Apply one step of market data: update the book, fill resting orders it trades or crosses
+    /// through, fire TP/SL. Events for markets this exchange does not know are ignored.
+    pub fn on_source(&mut self, event: &SourceEvent, now: Timestamp) -> Vec<Event> {
+        let mut out = Vec::new();
+        let market = event.market();
+        let Some(book) = self.books.get_mut(&market) else {
+            return out;
+        };
+        match event {
+            SourceEvent::Snapshot { bids, asks, .. } => {
+                book.replace(bids, asks, now);
+                let (bids, asks) = (bids.clone(), asks.clone());
+                out.push(Event::Book(BookUpdate {
+                    market,
+                    kind: BookUpdateKind::Snapshot,
+                    bids,
+                    asks,
+                    ts: now,
+                }));
+                self.after_book_change(market, now, &mut out);
+            }
+            SourceEvent::Delta {
+                side, price, lots, ..
+            } => {
+                book.apply_delta(*side, *price, *lots, now);
+                out.push(book_delta(
+                    market,
+                    *side,
+                    &[Level {
+                        price: *price,
+                        lots: *lots,
+                    }],
+                    now,
+                ));
+                self.after_book_change(market, now, &mut out);
+            }
+            SourceEvent::Trade {
+                price,
+                lots,
+                aggressor,
+                ..
+            } => {
+                let (price, lots) = (*price, *lots);
+                out.push(Event::Trade(PublicTrade {
+                    market,
+                    price,
+                    lots,
+                    aggressor: Some(*aggressor),
+                    ts: now,
+                }));
+                self.match_trade(market, price, lots, *aggressor, now, &mut out);
+            }
+        }
+        self.finish(now, &mut out);
+        out
+    }
+
+    /// The paper book of a market.
+    pub fn book(&self, market: MarketId) -> Option<&OrderBook> {
+        self.books.get(&market)
+    }
+
+    /// Open positions as the venue reports them.
+    pub fn positions(&self) -> Vec<Position> {
+        self.account.snapshot(&self.specs)
+    }
+
+    /// Collateral free for new margin.
+    pub fn available(&self) -> Decimal {
+        self.account.available(self.reserved_margin())
+    }
+
+    /// Collateral including all margin.
+    pub fn total(&self) -> Decimal {
+        self.account.total()
+    }
+
+    /// Number of our orders resting on the paper book.
+    pub fn resting_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Margin reserved by resting opening orders (`notional / leverage` at their price).
+    pub(super) fn reserved_margin(&self) -> Decimal {
+        self.orders
+            .values()
+            .filter(|o| o.direction == Direction::Open)
+            .filter_map(|o| {
+                let spec = self.specs.get(&o.market)?;
+                Some(spec.notional(o.remaining, o.price) / Decimal::from(o.leverage.max(1)))
+            })
+            .sum()
+    }
+
+    /// A fresh venue order id.
+    pub(super) fn next_order_id(&mut self) -> VenueOrderId {
+        let id = VenueOrderId(self.next_order_id);
+        self.next_order_id = self.next_order_id.saturating_add(1);
+        id
+    }
+
+    /// After the book moved: lower queue estimates, fill orders the book crossed, fire TP/SL.
+    fn after_book_change(&mut self, market: MarketId, now: Timestamp, out: &mut Vec<Event>) {
+        self.refresh_queues(market);
+        let Some(book) = self.books.get(&market) else {
+            return;
+        };
+        let (bid, ask) = (
+            book.best_bid().map(|l| l.price),
+            book.best_ask().map(|l| l.price),
+        );
+        let crossed: Vec<(VenueOrderId, Lots)> = self
+            .orders
+            .values()
+            .filter(|o| o.market == market)
+            .filter(|o| match o.side {
+                Side::Buy => ask.is_some_and(|a| a <= o.price),
+                Side::Sell => bid.is_some_and(|b| b >= o.price),
+            })
+            .map(|o| (o.venue_id, o.remaining))
+            .collect();
+        for (id, lots) in crossed {
+            self.fill_resting(id, lots, now, out);
+        }
+        self.check_triggers(market, now, out);
+    }
+
+    /// Queue ahead can only shrink: to the size now shown at our price.
+    pub(super) fn refresh_queues(&mut self, market: MarketId) {
+        let Some(book) = self.books.get(&market) else {
+            return;
+        };
+        for o in self.orders.values_mut().filter(|o| o.market == market) {
+            o.queue_ahead = o.queue_ahead.min(book.lots_at(o.side, o.price));
+        }
+    }
+
+    /// A public trade: orders it went strictly through fill fully; orders at its price fill by
+    /// what exceeds the queue ahead of them (earlier orders of ours at that price first).
+    fn match_trade(
+        &mut self,
+        market: MarketId,
+        price: Ticks,
+        lots: Lots,
+        aggressor: Side,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let maker_side = aggressor.opposite();
+        let mut taken_at_price = 0u64;
+        let mut fills = Vec::new();
+        for o in self
+            .orders
+            .values_mut()
+            .filter(|o| o.market == market && o.side == maker_side)
+        {
+            let through = match maker_side {
+                Side::Buy => o.price > price,
+                Side::Sell => o.price < price,
+            };
+            if through {
+                fills.push((o.venue_id, o.remaining));
+            } else if o.price == price {
+                let excess = lots
+                    .0
+                    .saturating_sub(o.queue_ahead.0)
+                    .saturating_sub(taken_at_price);
+                o.queue_ahead = o.queue_ahead.saturating_sub(lots);
+                let fill = excess.min(o.remaining.0);
+                if fill > 0 {
+                    taken_at_price += fill;
+                    fills.push((o.venue_id, Lots(fill)));
+                }
+            }
+        }
+        for (id, lots) in fills {
+            self.fill_resting(id, lots, now, out);
+        }
+    }
+
+    /// Fill a resting order as maker at its own price (close orders clamped to the position).
+    fn fill_resting(&mut self, id: VenueOrderId, lots: Lots, now: Timestamp, out: &mut Vec<Event>) {
+        let Some(order) = self.orders.get(&id).cloned() else {
+            return;
+        };
+        let mut lots = lots.min(order.remaining);
+        if order.direction == Direction::Close {
+            lots = lots.min(self.account.lots(order.market, order.position()));
+        }
+        if lots.is_zero() {
+            return;
+        }
+        self.fill(
+            &order.order_ref(),
+            lots,
+            order.price,
+            Liquidity::Maker,
+            now,
+            out,
+        );
+        if let Some(o) = self.orders.get_mut(&id) {
+            o.remaining = o.remaining.saturating_sub(lots);
+            if o.remaining.is_zero() {
+                self.orders.remove(&id);
+            }
+        }
+    }
+
+    /// Book one fill: fee, position, realised PnL, TP/SL attached by an opening order, the event.
+    pub(super) fn fill(
+        &mut self,
+        order: &OrderRef,
+        lots: Lots,
+        price: Ticks,
+        liquidity: Liquidity,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(spec) = self.specs.get(&order.market) else {
+            return;
+        };
+        let rate = match liquidity {
+            Liquidity::Maker => self.maker_fee_rate,
+            Liquidity::Taker => self.taker_fee_rate,
+        };
+        let fee = spec.notional(lots, price) * rate;
+        let position = position_side(order.side, order.direction);
+        let fill = AccountFill {
+            market: order.market,
+            position,
+            direction: order.direction,
+            lots,
+            price,
+            leverage: order.leverage,
+            fee,
+        };
+        let realized_pnl = self.account.apply_fill(spec, fill, now);
+        if order.direction == Direction::Open
+            && let Some(h) = self.account.holding_mut(order.market, position)
+        {
+            h.take_profit = order.take_profit.or(h.take_profit);
+            h.stop_loss = order.stop_loss.or(h.stop_loss);
+        }
+        let trade_id = TradeId(self.next_trade_id);
+        self.next_trade_id = self.next_trade_id.saturating_add(1);
+        out.push(Event::Fill(Fill {
+            market: order.market,
+            client_id: order.client_id,
+            venue_id: Some(order.venue_id),
+            trade_id,
+            side: order.side,
+            direction: order.direction,
+            lots,
+            price,
+            fee,
+            realized_pnl,
+            liquidity,
+            ts: now,
+        }));
+    }
+
+    /// Take up to `lots` from the paper book as a taker of `side` (no worse than `limit`): the
+    /// consumed size leaves the local book until the next snapshot, and one book delta reports
+    /// it. Returns the legs `(price, lots)`, best price first.
+    pub(super) fn take(
+        &mut self,
+        market: MarketId,
+        side: Side,
+        lots: Lots,
+        limit: Option<Ticks>,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Vec<(Ticks, Lots)> {
+        let Some(book) = self.books.get_mut(&market) else {
+            return Vec::new();
+        };
+        let book_side = side.opposite();
+        let mut legs = Vec::new();
+        let mut left = lots.0;
+        for level in book.levels(book_side) {
+            let acceptable = match (side, limit) {
+                (_, None) => true,
+                (Side::Buy, Some(l)) => level.price <= l,
+                (Side::Sell, Some(l)) => level.price >= l,
+            };
+            if left == 0 || !acceptable {
+                break;
+            }
+            let take = left.min(level.lots.0);
+            left -= take;
+            legs.push((level.price, Lots(take)));
+        }
+        let mut changed = Vec::with_capacity(legs.len());
+        for (price, take) in &legs {
+            let rest = book.lots_at(book_side, *price).saturating_sub(*take);
+            book.apply_delta(book_side, *price, rest, now);
+            changed.push(Level {
+                price: *price,
+                lots: rest,
+            });
+        }
+        if !changed.is_empty() {
+            out.push(book_delta(market, book_side, &changed, now));
+            self.refresh_queues(market);
+        }
+        legs
+    }
+
+    /// Close up to `lots` of a position at market as a taker (a venue-made order without a
+    /// client id). Returns the size closed.
+    pub(super) fn market_close(
+        &mut self,
+        market: MarketId,
+        position: PositionSide,
+        lots: Lots,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Lots {
+        let Some(leverage) = self.account.holding(market, position).map(|h| h.leverage) else {
+            return Lots::ZERO;
+        };
+        let side = match position {
+            PositionSide::Long => Side::Sell,
+            PositionSide::Short => Side::Buy,
+        };
+        let order = OrderRef {
+            client_id: None,
+            venue_id: self.next_order_id(),
+            market,
+            side,
+            direction: Direction::Close,
+            leverage,
+            take_profit: None,
+            stop_loss: None,
+        };
+        let legs = self.take(market, side, lots, None, now, out);
+        let mut closed = Lots::ZERO;
+        for (price, lots) in legs {
+            self.fill(&order, lots, price, Liquidity::Taker, now, out);
+            closed = Lots(closed.0 + lots.0);
+        }
+        closed
+    }
+
+    /// TP/SL: when the mid reaches a trigger, close the position at market (as much as the book
+    /// holds; a remainder stays armed). Long TP fires at mid ≥ tp, long SL at mid ≤ sl; shorts
+    /// the other way round.
+    fn check_triggers(&mut self, market: MarketId, now: Timestamp, out: &mut Vec<Event>) {
+        let Some(book) = self.books.get(&market) else {
+            return;
+        };
+        let Some(mid_x2) = book.mid_x2() else { return };
+        let reached = |t: Option<Ticks>, at_or_above: bool| {
+            t.is_some_and(|t| {
+                let t2 = t.0.saturating_mul(2);
+                if at_or_above {
+                    mid_x2 >= t2
+                } else {
+                    mid_x2 <= t2
+                }
+            })
+        };
+        let fired: Vec<(PositionSide, Lots)> = self
+            .account
+            .holdings_in(market)
+            .filter(|(side, h)| match side {
+                PositionSide::Long => reached(h.take_profit, true) || reached(h.stop_loss, false),
+                PositionSide::Short => reached(h.take_profit, false) || reached(h.stop_loss, true),
+            })
+            .map(|(side, h)| {
+                let close_side = if side == PositionSide::Long {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                };
+                (side, book.walk(close_side, h.lots, None).filled)
+            })
+            .filter(|(_, lots)| !lots.is_zero())
+            .collect();
+        for (side, lots) in fired {
+            self.market_close(market, side, lots, now, out);
+        }
+    }
+
+    /// End of every operation: cancel close orders the position no longer covers, then report
+    /// positions and balance if they changed.
+    pub(super) fn finish(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        self.cancel_uncovered_closes(now, out);
+        let positions = self.account.snapshot(&self.specs);
+        if self.reported_positions.as_ref() != Some(&positions) {
+            out.push(Event::Position(PositionUpdate {
+                positions: positions.clone(),
+                snapshot: true,
+            }));
+            self.reported_positions = Some(positions);
+        }
+        let balance = (self.available(), self.account.total());
+        if self.reported_balance != Some(balance) {
+            out.push(Event::Balance(Balance {
+                available: balance.0,
+                total: balance.1,
+                ts: now,
+            }));
+            self.reported_balance = Some(balance);
+        }
+    }
+
+    /// Resting close orders beyond what their position still holds (after a ClosePosition or a
+    /// TP/SL close) are cancelled, newest first.
+    fn cancel_uncovered_closes(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        let mut used: BTreeMap<(MarketId, PositionSide), u64> = BTreeMap::new();
+        let mut uncovered = Vec::new();
+        for o in self
+            .orders
+            .values()
+            .filter(|o| o.direction == Direction::Close)
+        {
+            let cap = self.account.lots(o.market, o.position()).0;
+            let u = used.entry((o.market, o.position())).or_default();
+            if u.saturating_add(o.remaining.0) > cap {
+                uncovered.push(o.venue_id);
+            } else {
+                *u += o.remaining.0;
+            }
+        }
+        for id in uncovered {
+            self.cancel_resting(id, now, out);
+        }
+    }
+
+    /// Remove a resting order and report it cancelled.
+    pub(super) fn cancel_resting(
+        &mut self,
+        id: VenueOrderId,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(o) = self.orders.remove(&id) {
+            out.push(Event::Order(OrderUpdate {
+                market: o.market,
+                client_id: Some(o.client_id),
+                venue_id: Some(o.venue_id),
+                kind: OrderUpdateKind::Cancelled,
+                ts: now,
+            }));
+        }
+    }
+}
+
+/// A book delta event for levels of one side.
+fn book_delta(market: MarketId, side: Side, levels: &[Level], now: Timestamp) -> Event {
+    let (bids, asks) = match side {
+        Side::Buy => (levels.to_vec(), Vec::new()),
+        Side::Sell => (Vec::new(), levels.to_vec()),
+    };
+    Event::Book(BookUpdate {
+        market,
+        kind: BookUpdateKind::Delta,
+        bids,
+        asks,
+        ts: now,
+    })
+}

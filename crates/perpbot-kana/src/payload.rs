@@ -1,0 +1,358 @@
+//! The unsigned Aptos entry-function payload that Kana's REST write endpoints return
+//! (reference §4, §5): `{"function": "0x…::module::name", "functionArguments": [...],
+//! "typeArguments": [...]}`.
+//!
+//! Nothing happens on chain until the bot signs and submits the payload (see
+//! [`perpbot_aptos::encode_entry_function`] for the typing/BCS step). Before that, a payload must
+//! pass [`EntryFunctionPayload::validate`]: Kana has been seen returning `null` arguments when a
+//! request was malformed (reference §4.3.4), and signing those would send garbage.
+//!
+//! # Exact numbers
+//!
+//! Kana's argument numbers can exceed 2^64 (u128 order ids, §2.2). Without serde_json's global
+//! `arbitrary_precision` feature, a [`serde_json::Value`] would silently turn such a literal into
+//! an `f64`. The deserializer here therefore reads every argument as raw JSON text first and
+//! keeps integer literals that fit `u64`/`i64` as JSON numbers; **any other number literal
+//! (larger integers, fractions, exponents) becomes a JSON string with the literal's exact text**,
+//! which the ABI encoder accepts for integer Move types (and rejects, by name, for anything else).
+//! Because of that raw read, deserialize with `serde_json::from_str` / `from_slice` /
+//! `from_reader` (not `from_value`).
+//!
+//! ```
+//! use perpbot_kana::payload::EntryFunctionPayload;
+//!
+//! let p: EntryFunctionPayload = serde_json::from_str(r#"{
+//!     "function": "0x7a38039fffd016adcac2c53795ee49325e5ec6fddf3bf02651c09f9a583655a6::perpetual_scripts::cancel_multiple_orders",
+//!     "functionArguments": [15, [161668980614256490457451450], [true]],
+//!     "typeArguments": []
+//! }"#).unwrap();
+//! p.validate().unwrap();
+//! // The u128 literal survived exactly (as a string).
+//! assert_eq!(p.function_arguments[1][0], "161668980614256490457451450");
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use perpbot_aptos::types::EntryFunctionId;
+
+/// Why a payload may not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// An argument (or an element nested inside one) is JSON `null` (reference §4.3.4).
+    #[error("argument {index}{path} is null")]
+    NullArgument {
+        /// Index of the top-level argument in `functionArguments`.
+        index: usize,
+        /// Location inside that argument (`""` for the argument itself, `"[0]"`, `".key"`, …).
+        path: String,
+    },
+    /// `function` is not of the form `0x<address>::<module>::<name>`.
+    #[error("function {0:?} is not of the form 0x<address>::<module>::<name>")]
+    InvalidFunction(String),
+    /// A type argument is empty.
+    #[error("type argument {0} is empty")]
+    EmptyTypeArgument(usize),
+}
+
+/// An unsigned Aptos entry-function call as returned by a Kana REST write endpoint.
+///
+/// Deserialized from Kana's camel-case names (`functionArguments`, `typeArguments`) and also from
+/// the node's snake-case names (`type_arguments`, `arguments`, `function_arguments`). Missing or
+/// `null` `typeArguments` mean none. Serializes with Kana's names. See the module docs for how
+/// numbers are kept exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryFunctionPayload {
+    /// Fully-qualified function, `0x<address>::<module>::<name>`.
+    pub function: String,
+    /// Type arguments as Move type strings (Kana sends none for its own functions).
+    #[serde(rename = "typeArguments")]
+    pub type_arguments: Vec<String>,
+    /// Arguments as JSON values (signer excluded). Integers beyond `u64`/`i64` and non-integer
+    /// number literals are held as strings with their exact text.
+    #[serde(rename = "functionArguments")]
+    pub function_arguments: Vec<Value>,
+}
+
+impl EntryFunctionPayload {
+    /// Check that the payload can be signed: `function` is `0x…::module::name` and no argument
+    /// (nor any element or field nested in one) is `null`. The error names the argument's index.
+    pub fn validate(&self) -> Result<(), PayloadError> {
+        self.function_id()?;
+        if let Some(i) = self.type_arguments.iter().position(|t| t.trim().is_empty()) {
+            return Err(PayloadError::EmptyTypeArgument(i));
+        }
+        for (index, arg) in self.function_arguments.iter().enumerate() {
+            let mut path = String::new();
+            if find_null(arg, &mut path) {
+                return Err(PayloadError::NullArgument { index, path });
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed function id (module address, module name, function name).
+    pub fn function_id(&self) -> Result<EntryFunctionId, PayloadError> {
+        let bad = || PayloadError::InvalidFunction(clip(&self.function));
+        if !self.function.trim_start().starts_with("0x") {
+            return Err(bad());
+        }
+        EntryFunctionId::from_str(&self.function).map_err(|_| bad())
+    }
+}
+
+/// Depth-first search for a `null`; on success `path` holds its location below the argument.
+fn find_null(v: &Value, path: &mut String) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                if find_null(item, path) {
+                    return true;
+                }
+                path.truncate(len);
+            }
+            false
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                if find_null(item, path) {
+                    return true;
+                }
+                path.truncate(len);
+            }
+            false
+        }
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
+    }
+}
+
+fn clip(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or(s)),
+        None => s.to_owned(),
+    }
+}
+
+/// Wire form accepted by the deserializer.
+#[derive(Deserialize)]
+struct WirePayload {
+    function: String,
+    #[serde(default, rename = "typeArguments", alias = "type_arguments")]
+    type_arguments: Option<Vec<String>>,
+    #[serde(
+        default,
+        rename = "functionArguments",
+        alias = "function_arguments",
+        alias = "arguments",
+        deserialize_with = "present_raw"
+    )]
+    function_arguments: Option<Box<RawValue>>,
+}
+
+/// `Some(raw)` whenever the key is present, even for `null` (plain `Option` would map `null` to
+/// `None`, hiding a `functionArguments: null` from Kana).
+fn present_raw<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+impl<'de> Deserialize<'de> for EntryFunctionPayload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = WirePayload::deserialize(d)?;
+        let function_arguments = match wire.function_arguments {
+            None => Vec::new(),
+            Some(raw) => match exact_value(&raw).map_err(de::Error::custom)? {
+                Value::Array(items) => items,
+                Value::Null => {
+                    return Err(de::Error::custom("functionArguments is null"));
+                }
+                other => {
+                    return Err(de::Error::custom(format_args!(
+                        "functionArguments is not an array: {}",
+                        clip(&other.to_string())
+                    )));
+                }
+            },
+        };
+        Ok(EntryFunctionPayload {
+            function: wire.function,
+            type_arguments: wire.type_arguments.unwrap_or_default(),
+            function_arguments,
+        })
+    }
+}
+
+/// Convert raw JSON to a [`Value`] without ever routing a number through `f64` (see the module
+/// docs). Depth is bounded by serde_json's recursion limit, which already applied when the outer
+/// document was parsed.
+pub(crate) fn exact_value(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text)?;
+            items
+                .into_iter()
+                .map(exact_value)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
+        Some(b'{') => {
+            let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
+            let mut map = serde_json::Map::new();
+            for (k, v) in fields {
+                map.insert(k, exact_value(v)?);
+            }
+            Ok(Value::Object(map))
+        }
+        Some(b'-' | b'0'..=b'9') => Ok(exact_number(text)),
+        _ => serde_json::from_str(text),
+    }
+}
+
+fn exact_number(literal: &str) -> Value {
+    if let Ok(u) = literal.parse::<u64>() {
+        Value::from(u)
+    } else if let Ok(i) = literal.parse::<i64>() {
+        Value::from(i)
+    } else {
+        Value::String(literal.to_owned())
+    }
+}
+
+impl fmt::Display for EntryFunctionPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.function)?;
+        for (i, a) in self.function_arguments.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{a}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FN: &str = "0x7a38039fffd016adcac2c53795ee49325e5ec6fddf3bf02651c09f9a583655a6::perpetual_scripts::cancel_multiple_orders";
+
+    fn parse(s: &str) -> EntryFunctionPayload {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn camel_and_snake_names_are_accepted() {
+        let camel = parse(&format!(
+            r#"{{"function":"{FN}","functionArguments":["15",["1"],[true]],"typeArguments":[]}}"#
+        ));
+        let snake = parse(&format!(
+            r#"{{"function":"{FN}","arguments":["15",["1"],[true]],"type_arguments":[]}}"#
+        ));
+        let snake2 = parse(&format!(
+            r#"{{"function":"{FN}","function_arguments":["15",["1"],[true]]}}"#
+        ));
+        assert_eq!(camel, snake);
+        assert_eq!(camel, snake2);
+        assert_eq!(
+            camel.function_arguments,
+            vec![json!("15"), json!(["1"]), json!([true])]
+        );
+        camel.validate().unwrap();
+        // Serializes back with Kana's names.
+        let out = serde_json::to_value(&camel).unwrap();
+        assert!(out.get("functionArguments").is_some());
+        assert!(out.get("typeArguments").is_some());
+    }
+
+    #[test]
+    fn big_and_fractional_numbers_stay_exact() {
+        let p = parse(&format!(
+            r#"{{"function":"{FN}","functionArguments":[15, -3, [161668980614256490457451450, 18446744073709551615], 0.0001, 1e3, {{"v": 340282366920938463463374607431768211455}}]}}"#
+        ));
+        assert_eq!(
+            p.function_arguments,
+            vec![
+                json!(15),
+                json!(-3),
+                json!(["161668980614256490457451450", 18_446_744_073_709_551_615u64]),
+                json!("0.0001"),
+                json!("1e3"),
+                json!({"v": "340282366920938463463374607431768211455"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn null_arguments_are_rejected_by_index() {
+        let p = parse(&format!(
+            r#"{{"function":"{FN}","functionArguments":["15",null,null]}}"#
+        ));
+        let e = p.validate().unwrap_err();
+        assert_eq!(
+            e,
+            PayloadError::NullArgument {
+                index: 1,
+                path: String::new()
+            }
+        );
+        assert_eq!(e.to_string(), "argument 1 is null");
+        let p = parse(&format!(
+            r#"{{"function":"{FN}","functionArguments":["15",["1",null],[true]]}}"#
+        ));
+        assert_eq!(
+            p.validate().unwrap_err().to_string(),
+            "argument 1[1] is null"
+        );
+    }
+
+    #[test]
+    fn bad_functions_and_shapes_are_rejected() {
+        for f in [
+            "perpetual_scripts::x",
+            "0x1::m",
+            "7a38::m::f",
+            "0xzz::m::f",
+            "0x1::m::f::g",
+            "",
+        ] {
+            let p = EntryFunctionPayload {
+                function: f.into(),
+                type_arguments: vec![],
+                function_arguments: vec![],
+            };
+            assert!(
+                matches!(p.validate(), Err(PayloadError::InvalidFunction(_))),
+                "{f} should be rejected"
+            );
+        }
+        assert!(
+            serde_json::from_str::<EntryFunctionPayload>(&format!(
+                r#"{{"function":"{FN}","functionArguments":null}}"#
+            ))
+            .is_err()
+        );
+        assert!(
+            serde_json::from_str::<EntryFunctionPayload>(&format!(
+                r#"{{"function":"{FN}","functionArguments":"15,1"}}"#
+            ))
+            .is_err()
+        );
+        let p = parse(&format!(r#"{{"function":"{FN}","typeArguments":null}}"#));
+        assert!(p.type_arguments.is_empty() && p.function_arguments.is_empty());
+    }
+}
