@@ -1,7 +1,7 @@
 //! End to end against the simulator: how many orders per second one account sustains through the
 //! real Kana client, with sequence numbers pipelined.
 //!
-//! Setup (not timed): `perpbot::cli::connect_venue` with `config/paper.toml` (venue `sim`) — the
+//! Setup (not timed): `perpbot::cli::connect_venue` with `config/sim.toml` (venue `sim`) — the
 //! simulator started in-process on an ephemeral 127.0.0.1 port with its block latency set low,
 //! the real Kana venue connected to it with the generated key (REST, WebSocket, node). The best
 //! bid is read from the first WebSocket book.
@@ -20,7 +20,7 @@
 //!
 //! Loopback only, bounded: a fixed number of orders, then the runtime (and the simulator with it)
 //! is dropped. The executor's configured rate limit (`[rate_limits]`, 4 placing requests/s in
-//! `paper.toml`) is a policy in front of this path and is not applied here: this measures what
+//! `sim.toml`) is a policy in front of this path and is not applied here: this measures what
 //! the client and one account can carry.
 
 mod common;

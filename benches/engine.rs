@@ -4,7 +4,7 @@
 //! One run: a fresh paper venue fed by a `ScriptedSource` of `SOURCE_EVENTS` pre-built steps 50 ms
 //! apart (simulated) — full 20-level book snapshots from a mid walk, and every fourth step a
 //! public trade near the touch that can fill the bot's quotes — and a fresh `Engine` running the
-//! market maker with `config/paper.toml`'s params, risk limits and rate limits. Tokio's clock is
+//! market maker with `config/sim.toml`'s params, risk limits and rate limits. Tokio's clock is
 //! paused, so the 50 ms gaps, the strategy's 500 ms requote timer and the engine's own ticks pass
 //! in simulated time while the CPU runs flat out: the wall time is pure processing.
 //!
@@ -158,7 +158,7 @@ fn run_once(steps: Vec<SourceStep>) -> RunResult {
         let delivered = Arc::new(AtomicU64::new(0));
         let (done_tx, done_rx) = oneshot::channel();
         let strategy = Counting {
-            inner: MarketMaker::from_params(&config.strategy.params).expect("paper.toml params"),
+            inner: MarketMaker::from_params(&config.strategy.params).expect("sim.toml params"),
             target: SOURCE_EVENTS,
             source_seen: 0,
             delivered: Arc::clone(&delivered),

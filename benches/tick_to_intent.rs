@@ -6,10 +6,10 @@
 //! 1. `KanaDecoder::decode` of the frame (20 levels: 10 bids, 10 asks, human units);
 //! 2. `State::set_now` and `State::apply` (the book is replaced), the run report's
 //!    `PerformanceTracker::observe`, `State::take_acknowledged`, `RiskEngine::evaluate`;
-//! 3. the built-in `market_maker` (`MarketMaker::from_params` with `config/paper.toml`'s
+//! 3. the built-in `market_maker` (`MarketMaker::from_params` with `config/sim.toml`'s
 //!    `[strategy.params]`) deciding in `on_event` through a `Context` (its `async` call is
 //!    polled once, inside `catch_unwind`, as the engine does);
-//! 4. every emitted intent through `RiskEngine::check` (`config/paper.toml`'s `[risk]`) and, for
+//! 4. every emitted intent through `RiskEngine::check` (`config/sim.toml`'s `[risk]`) and, for
 //!    an approved replace, its new orders tracked in the state — the intent is then ready for the
 //!    executor.
 //!
@@ -81,7 +81,7 @@ impl Pipeline {
         let mut state = State::new(std::slice::from_ref(&spec));
         state.set_now(now);
         let mut strategy =
-            MarketMaker::from_params(&config.strategy.params).expect("paper.toml params");
+            MarketMaker::from_params(&config.strategy.params).expect("sim.toml params");
         let mut outbox = Outbox::new(0);
         {
             let mut ctx = Context::new(&state, TradingState::Active, &mut outbox);

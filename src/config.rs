@@ -367,8 +367,8 @@ name = "market_maker"
     #[test]
     fn shipped_configs_load() {
         for file in [
+            "config/sim.toml",
             "config/paper.toml",
-            "config/paper-venue.toml",
             "config/testnet.toml",
             "config/mainnet.toml",
             "config/grid.toml",

@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use perpbot::soak::{SoakSettings, run};
-//! let config = perpbot::cli::load_config(None)?; // config/paper.toml: market_maker on the simulator
+//! let config = perpbot::cli::load_config(None)?; // config/sim.toml: market_maker on the simulator
 //! let settings = SoakSettings::new(std::time::Duration::from_secs(60), 7, 0.05);
 //! let report = run(&config, &perpbot::strategies::builtin_registry(), &settings).await?;
 //! print!("{}", report.table());
@@ -437,7 +437,7 @@ pub use crate::clock::parse_duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakArgs {
     /// Config to soak: its strategy, risk limits, rate limits and `[venue.sim]` (kind = "sim";
-    /// default: config/paper.toml, or the embedded copy of it). A `[venue.sim.faults]` table with
+    /// default: config/sim.toml, or the embedded copy of it). A `[venue.sim.faults]` table with
     /// any fault switched on is used as the storm unless --fault-rate is given.
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,

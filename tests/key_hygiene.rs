@@ -136,7 +136,7 @@ fn perpbot(dir: &Path) -> Command {
 /// The strategy, risk and engine tables of the shipped default config.
 fn shipped_tail() -> String {
     let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paper.toml")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml")).unwrap();
     let at = text.find("[strategy]").unwrap();
     text[at..]
         .replace("kill_switch_file = \"perpbot.kill\"\n", "")
@@ -287,7 +287,7 @@ fn the_embedded_simulator_run_and_the_offline_commands_never_show_the_keys() {
     let dir = temp_dir("offline");
     // kind = "sim": the key in the environment is not used, and must not leak either.
     let sim_config =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paper.toml"))
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml"))
             .unwrap()
             .replace("kill_switch_file = \"perpbot.kill\"\n", "");
     let (out, report) = run_bot(

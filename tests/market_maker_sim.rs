@@ -93,7 +93,7 @@ impl Strategy for Spy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_maker_quotes_fills_and_reports_against_the_simulator() {
     let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paper.toml")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml")).unwrap();
     let mut config = perpbot::config::Config::from_toml_str(&text).unwrap();
     config.engine.kill_switch_file = None;
     config.engine.status_interval_ms = 0;

@@ -496,7 +496,7 @@ fn exit_codes_tell_usage_config_and_secrets_apart() {
 
 #[test]
 fn a_closed_stdout_ends_a_command_quietly() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paper.toml");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sim.toml");
     let mut child = Command::new(BIN)
         .args(["check-config", "--effective"])
         .arg(&config)

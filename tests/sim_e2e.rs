@@ -101,7 +101,7 @@ impl Strategy for Script {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kana_client_trades_against_the_simulator() {
     let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paper.toml")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml")).unwrap();
     let mut config = perpbot::config::Config::from_toml_str(&text).unwrap();
     config.engine.kill_switch_file = None;
     config.engine.status_interval_ms = 0;

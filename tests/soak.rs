@@ -36,7 +36,7 @@ use perpbot::soak::{ClientTimings, SoakReport, SoakSettings, run};
 
 fn config() -> perpbot::config::Config {
     let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paper.toml")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml")).unwrap();
     let mut config = perpbot::config::Config::from_toml_str(&text).unwrap();
     config.engine.status_interval_ms = 0;
     config.engine.shutdown_timeout_ms = 3_000;

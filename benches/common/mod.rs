@@ -1,6 +1,6 @@
 //! Shared inputs of the benchmarks: the seeded LCG of the issue, generated books, Kana WebSocket
 //! frames shaped like the reference samples (`kana-perps-api.md` §7.4, scaled up), the
-//! `config/paper.toml` settings, a poll-once driver for the strategy's futures and percentiles.
+//! `config/sim.toml` settings, a poll-once driver for the strategy's futures and percentiles.
 //!
 //! Every bench includes this file with `mod common;` and uses a different part of it.
 #![allow(dead_code)]
@@ -45,9 +45,9 @@ pub fn levels(rng: &mut Lcg, mid: u64, n: u64, bid: bool) -> Vec<Level> {
         .collect()
 }
 
-/// The `config/paper.toml` the bot runs by default (market maker params, risk limits).
+/// The `config/sim.toml` the bot runs by default (market maker params, risk limits).
 pub fn paper_config() -> Config {
-    Config::from_toml_str(include_str!("../../config/paper.toml")).expect("config/paper.toml")
+    Config::from_toml_str(include_str!("../../config/sim.toml")).expect("config/sim.toml")
 }
 
 /// Poll a future that never waits (the strategy's `async fn`s) to completion on this thread.

@@ -34,8 +34,8 @@ use crate::venue::paper::{PaperVenue, RandomWalkSource};
 use crate::venue::{Venue, VenueSession};
 
 /// The default config, also embedded so `perpbot run` works from any directory.
-pub const DEFAULT_CONFIG_PATH: &str = "config/paper.toml";
-const EMBEDDED_DEFAULT_CONFIG: &str = include_str!("../../config/paper.toml");
+pub const DEFAULT_CONFIG_PATH: &str = "config/sim.toml";
+const EMBEDDED_DEFAULT_CONFIG: &str = include_str!("../../config/sim.toml");
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -257,7 +257,7 @@ pub struct TxSignArgs {
 /// Options of `run`.
 #[derive(Debug, Default, clap::Args)]
 pub struct RunArgs {
-    /// Config file (default: config/paper.toml, or the embedded copy of it).
+    /// Config file (default: config/sim.toml, or the embedded copy of it).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Stop after this long: `45s`, `10m`, `1h` or plain seconds.

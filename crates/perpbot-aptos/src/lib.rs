@@ -17,7 +17,7 @@
 //!   codes, and node error bodies;
 //! * [`error`] — [`AptosError`].
 //!
-//! Byte layouts follow `shared/reference/aptos-transactions.md`; the unit tests assert its test
+//! Byte layouts follow `docs/reference/aptos-transactions.md`; the unit tests assert its test
 //! vectors byte for byte. HTTP (fetching the ABI, sequence number, gas price; submitting; polling)
 //! lives elsewhere.
 //!
