@@ -372,7 +372,7 @@ name = "market_maker"
             "config/testnet.toml",
             "config/mainnet.toml",
             "config/grid.toml",
-            "examples/custom_strategy.toml",
+            "examples/plugin/plugin.toml",
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             let config = Config::load(&path).unwrap_or_else(|e| panic!("{file}: {e}"));

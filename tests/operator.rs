@@ -601,7 +601,7 @@ fn every_shipped_trading_config_sets_a_kill_switch_and_live_ones_a_gas_budget() 
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    files.push(root.join("examples/custom_strategy.toml"));
+    files.push(root.join("examples/plugin/plugin.toml"));
     for file in files {
         let config = Config::load(&file).unwrap();
         let kill = config
