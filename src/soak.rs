@@ -895,7 +895,7 @@ impl WriteLog {
     fn note_tokens(&mut self, idx: usize, outcome: &RequestOutcome) {
         let token = match outcome {
             RequestOutcome::Ambiguous { token, .. } => token.clone(),
-            RequestOutcome::Rejected { reason } => hash_in(reason),
+            RequestOutcome::Rejected { reason, .. } => hash_in(reason),
             _ => None,
         };
         if let Some(t) = token {
@@ -967,10 +967,6 @@ impl VenueWriter for SpyWriter {
 
     fn tx_costs(&self) -> TxCosts {
         self.inner.tx_costs()
-    }
-
-    fn refusal_is_unknown_order(&self, reason: &str) -> bool {
-        self.inner.refusal_is_unknown_order(reason)
     }
 }
 
@@ -1515,7 +1511,7 @@ fn handling_of(
             Some(RequestOutcome::Accepted { .. } | RequestOutcome::Partial { .. }) => {
                 h.accepted += 1;
             }
-            Some(RequestOutcome::Rejected { reason }) => {
+            Some(RequestOutcome::Rejected { reason, .. }) => {
                 *h.rejected.entry(refusal_cause(reason).into()).or_default() += 1;
             }
             Some(RequestOutcome::Ambiguous { .. }) => {
@@ -1705,7 +1701,7 @@ fn request_log(log: &WriteLog, started: tokio::time::Instant) -> Vec<String> {
         None => "in flight".to_string(),
         Some(RequestOutcome::Accepted { .. }) => "accepted".into(),
         Some(RequestOutcome::Partial { .. }) => "partial".into(),
-        Some(RequestOutcome::Rejected { reason }) => {
+        Some(RequestOutcome::Rejected { reason, .. }) => {
             format!("refused ({})", reason.chars().take(90).collect::<String>())
         }
         Some(RequestOutcome::Ambiguous { reason, .. }) => {
@@ -2527,9 +2523,7 @@ mod tests {
             reason: "timeout".into(),
             token: Some("0xh1".into()),
         };
-        let refused = RequestOutcome::Rejected {
-            reason: "transaction 0xh1 expired".into(),
-        };
+        let refused = RequestOutcome::rejected("transaction 0xh1 expired");
         let log = log_of(vec![
             sent(vec![place(1, 100)], ambiguous, refused),
             sent(
@@ -2562,9 +2556,8 @@ mod tests {
     /// is not counted as misjudged; without that hash it would be.
     #[test]
     fn a_refused_hash_committed_as_another_requests_is_not_misjudged() {
-        let refused = RequestOutcome::Rejected {
-            reason: "node refused the transaction: 0xh1 rejected (HTTP 429)".into(),
-        };
+        let refused =
+            RequestOutcome::rejected("node refused the transaction: 0xh1 rejected (HTTP 429)");
         let mut first = sent(vec![place(1, 100)], refused.clone(), refused);
         first.tokens = vec!["0xh1".into()];
         let mut second = sent(

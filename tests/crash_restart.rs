@@ -626,7 +626,7 @@ async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted()
     successor.adopt(&perpbot::venue::kana::writer::token_of(&tx));
     let adopted = successor.resolve(&request, Some(&token)).await;
     assert!(
-        matches!(&adopted, RequestOutcome::Rejected { reason } if reason.contains("expired")),
+        matches!(&adopted, RequestOutcome::Rejected { reason, .. } if reason.contains("expired")),
         "{adopted:?}"
     );
     let next = successor.execute(quiet_bid(&sim, &spec, 2).await).await;

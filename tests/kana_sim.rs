@@ -158,7 +158,7 @@ async fn a_lost_transaction_expires_and_the_next_order_still_commits() {
         sleep(Duration::from_millis(100)).await;
     };
     assert!(
-        matches!(&resolved, RequestOutcome::Rejected { reason } if reason.contains("expired")),
+        matches!(&resolved, RequestOutcome::Rejected { reason, .. } if reason.contains("expired")),
         "{resolved:?}"
     );
 
@@ -187,7 +187,7 @@ async fn a_crossing_post_only_order_is_rejected_naming_the_econia_abort() {
         .post_only()
         .with_leverage(2);
     let outcome = w.execute(place(order)).await;
-    let RequestOutcome::Rejected { reason } = &outcome else {
+    let RequestOutcome::Rejected { reason, .. } = &outcome else {
         panic!("{outcome:?}");
     };
     assert!(

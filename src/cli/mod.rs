@@ -632,7 +632,7 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
             )?;
             Ok(ExitCode::from(exit::FAILURE))
         }
-        RequestOutcome::Rejected { reason } => bail!("refused: {reason}"),
+        RequestOutcome::Rejected { reason, .. } => bail!("refused: {reason}"),
         RequestOutcome::Partial { .. } => bail!("unexpected partial outcome"),
     }
 }

@@ -33,7 +33,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::risk::{Approved, RiskEngine};
 use crate::state::State;
-use crate::venue::{CancelOrder, RequestOutcome, VenueCapabilities, VenueRequest, VenueWriter};
+use crate::venue::{
+    CancelOrder, RefusalKind, RequestOutcome, VenueCapabilities, VenueRequest, VenueWriter,
+};
 use perpbot_model::{
     ClientOrderId, Event, Intent, MarketId, OrderEvent, OrderRequest, OrderStatus, OrderUpdate,
     OrderUpdateKind, RejectReason, RiskRejection,
@@ -258,38 +260,41 @@ impl Executor {
                     g.0.extend(cancel);
                     g.1.extend(place);
                 }
-                Intent::UpdateTakeProfit {
+                intent @ Intent::UpdateTakeProfit {
                     market,
                     position,
                     price,
                 } => {
-                    others.push(VenueRequest::SetTakeProfit {
+                    let request = VenueRequest::SetTakeProfit {
                         market,
                         position,
                         price,
-                    });
+                    };
+                    others.push((intent, request));
                 }
-                Intent::UpdateStopLoss {
+                intent @ Intent::UpdateStopLoss {
                     market,
                     position,
                     price,
                 } => {
-                    others.push(VenueRequest::SetStopLoss {
+                    let request = VenueRequest::SetStopLoss {
                         market,
                         position,
                         price,
-                    });
+                    };
+                    others.push((intent, request));
                 }
-                Intent::ClosePosition { market, position } => {
+                intent @ Intent::ClosePosition { market, position } => {
                     let (lots, leverage) = state
                         .position(market, position)
                         .map_or((perpbot_model::Lots::ZERO, 1), |p| (p.lots, p.leverage));
-                    others.push(VenueRequest::ClosePosition {
+                    let request = VenueRequest::ClosePosition {
                         market,
                         position,
                         lots,
                         leverage,
-                    });
+                    };
+                    others.push((intent, request));
                 }
             }
         }
@@ -298,12 +303,21 @@ impl Executor {
             let cancel = self.prepare_cancels(&cancel, state);
             self.send_market(market, cancel, place, state, &mut events);
         }
-        for request in others {
+        for (intent, request) in others {
             if self.place_budget.check().is_ok() {
                 self.send(request);
             } else {
-                warn!(?request, "rate limit: position request dropped");
+                // Refused like an order over the budget: the strategy hears of it and may ask
+                // again later (it used to be only logged, so a stop-loss could silently vanish).
                 self.stats.rate_limited_orders += 1;
+                events.push(Event::RiskRejected(RiskRejection {
+                    detail: format!(
+                        "order rate budget spent ({}/s, burst {}); the request was not sent",
+                        self.config.orders_per_second, self.config.order_burst
+                    ),
+                    intent,
+                    reason: RejectReason::RateLimited,
+                }));
             }
         }
         events
@@ -501,7 +515,7 @@ impl Executor {
             );
             let reports = self.reports.clone();
             tokio::spawn(async move {
-                let outcome = RequestOutcome::Rejected { reason };
+                let outcome = RequestOutcome::rejected(reason);
                 let _ = reports.send(ExecReport { id, outcome }).await;
             });
             if let Some(cancels) = cancels {
@@ -628,13 +642,12 @@ impl Executor {
                 }
                 self.in_flight.remove(&report.id);
             }
-            RequestOutcome::Rejected { reason } => {
+            RequestOutcome::Rejected { reason, kind } => {
                 if resolving {
                     self.stats.resolved_requests += 1;
                 }
                 self.stats.rejected_requests += 1;
-                let unknown_order =
-                    !cancel.is_empty() && self.writer.refusal_is_unknown_order(&reason);
+                let unknown_order = !cancel.is_empty() && kind == RefusalKind::UnknownOrder;
                 if unknown_order {
                     // The normal race of a market maker: a quote filled while its replacement
                     // was on its way. Nothing changed on the venue; the strategy quotes again.
@@ -755,7 +768,7 @@ impl Executor {
                 self.schedule_resolve(report.id, token.clone());
                 return Vec::new();
             }
-            RequestOutcome::Rejected { reason } => {
+            RequestOutcome::Rejected { reason, .. } => {
                 self.stats.rejected_requests += 1;
                 warn!(request_id = report.id.0, %reason, "position request rejected by the venue");
             }
@@ -809,7 +822,7 @@ mod tests {
     use super::*;
     use crate::risk::RiskConfig;
     use async_trait::async_trait;
-    use perpbot_model::{Lots, MarketSpec, NewOrder, Side, Ticks, VenueOrderId};
+    use perpbot_model::{Lots, MarketSpec, NewOrder, PositionSide, Side, Ticks, VenueOrderId};
     use std::sync::Mutex;
 
     const M: MarketId = MarketId(1338);
@@ -880,17 +893,20 @@ mod tests {
             self.resolved.lock().unwrap().push(request.clone());
             self.next(request)
         }
-        fn refusal_is_unknown_order(&self, reason: &str) -> bool {
-            reason == NO_SUCH_ORDER
-        }
     }
 
     /// The scripted venue's refusal meaning "no such order" (Kana: E_INVALID_MARKET_ORDER_ID).
     const NO_SUCH_ORDER: &str = "no such order";
 
     fn refused(reason: &str) -> RequestOutcome {
+        let kind = if reason == NO_SUCH_ORDER {
+            RefusalKind::UnknownOrder
+        } else {
+            RefusalKind::Other
+        };
         RequestOutcome::Rejected {
             reason: reason.into(),
+            kind,
         }
     }
 
@@ -1038,6 +1054,15 @@ mod tests {
             let d = RiskEngine::new(RiskConfig::default()).check(Intent::Place(r.clone()), &state);
             return d.approved.expect("test order must pass risk");
         }
+        if let Intent::UpdateStopLoss { position, .. } = &intent {
+            let mut held = perpbot_model::Position::flat(M, *position, perpbot_model::Timestamp(1));
+            held.lots = Lots(1000);
+            held.entry_price = rust_decimal::Decimal::new(552, 2);
+            state.apply(&Event::Position(perpbot_model::PositionUpdate {
+                positions: vec![held],
+                snapshot: true,
+            }));
+        }
         if let Intent::Cancel { client_id, .. } = &intent {
             state.track_new_order(OrderRequest {
                 client_id: *client_id,
@@ -1085,6 +1110,32 @@ mod tests {
             Some(OrderStatus::Open)
         );
         assert_eq!(events.len(), 3, "two accepted + one cancelled: {events:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_position_request_over_the_rate_budget_reaches_the_strategy_as_a_refusal() {
+        let writer = Scripted::new(true, vec![]);
+        let config = RateLimitConfig {
+            orders_per_second: 1,
+            order_burst: 1,
+            ..RateLimitConfig::default()
+        };
+        let mut h = Harness::new(writer.clone(), config);
+        let a = h.place(1, 5518);
+        h.exec.dispatch(vec![a], &mut h.state);
+        h.settle().await;
+        let stop = Intent::UpdateStopLoss {
+            market: M,
+            position: PositionSide::Long,
+            price: Some(Ticks(5000)),
+        };
+        let events = h.exec.dispatch(vec![approve(stop.clone())], &mut h.state);
+        assert!(
+            matches!(&events[..], [Event::RiskRejected(r)] if r.reason == RejectReason::RateLimited && r.intent == stop),
+            "{events:?}"
+        );
+        h.settle().await;
+        assert_eq!(writer.executed().len(), 1, "the stop-loss was not sent");
     }
 
     #[tokio::test(start_paused = true)]
@@ -1335,9 +1386,9 @@ mod tests {
     async fn venue_rejection_reaches_the_strategy_with_its_reason() {
         let writer = Scripted::new(
             true,
-            vec![RequestOutcome::Rejected {
-                reason: "Move abort: E_POST_OR_ABORT_CROSSES_SPREAD".into(),
-            }],
+            vec![RequestOutcome::rejected(
+                "Move abort: E_POST_OR_ABORT_CROSSES_SPREAD",
+            )],
         );
         let mut h = Harness::new(writer, RateLimitConfig::default());
         let a = h.place(1, 5518);

@@ -43,8 +43,8 @@ use perpbot_aptos::signing::TransactionHash;
 use perpbot_aptos::vm_status::{KANA_PERPS_PACKAGE, VmStatus};
 use perpbot_aptos::{AccountAddress, Submitted, Submitter, TxnOutcome, encode_entry_function};
 use perpbot_core::venue::{
-    CancelOrder, RequestOutcome, ResumeToken, SentHook, TxCosts, VenueCapabilities, VenueRequest,
-    VenueWriter,
+    CancelOrder, RefusalKind, RequestOutcome, ResumeToken, SentHook, TxCosts, VenueCapabilities,
+    VenueRequest, VenueWriter,
 };
 use perpbot_model::{
     ClientOrderId, Direction, MarketId, MarketSpec, OrderKind, OrderRequest, Ticks, VenueOrderId,
@@ -369,9 +369,7 @@ const NO_ORDERS: VenueRequest = VenueRequest::Orders {
 
 /// A request that failed before anything was signed: certainly not applied.
 fn rejected(reason: impl Into<String>) -> RequestOutcome {
-    RequestOutcome::Rejected {
-        reason: reason.into(),
-    }
+    RequestOutcome::rejected(reason)
 }
 
 impl KanaWriter {
@@ -758,11 +756,15 @@ impl KanaWriter {
             TxnOutcome::Failed { vm_status, txn } => {
                 let reason = describe(&vm_status);
                 debug!(%hash, version = txn.version, %reason, "transaction aborted");
-                rejected(reason)
+                RequestOutcome::Rejected {
+                    reason,
+                    kind: refusal_kind(&vm_status),
+                }
             }
-            TxnOutcome::Expired { .. } => {
-                rejected(format!("transaction {hash} expired before it committed"))
-            }
+            TxnOutcome::Expired { .. } => RequestOutcome::Rejected {
+                reason: format!("transaction {hash} expired before it committed"),
+                kind: RefusalKind::Expired,
+            },
             TxnOutcome::Unknown { reason } => RequestOutcome::Ambiguous {
                 reason,
                 token: Some(hash.to_string()),
@@ -1004,10 +1006,6 @@ impl VenueWriter for KanaWriter {
     fn tx_costs(&self) -> TxCosts {
         self.costs.snapshot()
     }
-
-    fn refusal_is_unknown_order(&self, reason: &str) -> bool {
-        refusal_is_unknown_order(reason)
-    }
 }
 
 /// The [`ResumeToken`] Kana writes for a signed transaction: the hash as the handle, and the
@@ -1049,15 +1047,27 @@ pub fn aptos_hook(hook: SentHook) -> perpbot_aptos::SignedHook {
     std::sync::Arc::new(move |s: &Submitted| hook(&token_of(s)))
 }
 
-/// A refusal that is the Econia book's `E_INVALID_MARKET_ORDER_ID` abort: a cancel named an id
-/// that does not rest (filled, cancelled or never placed) — reference §8.6, code 22 of module
-/// `market`. The reason is the abort as [`describe`] printed it.
-fn refusal_is_unknown_order(reason: &str) -> bool {
-    use perpbot_aptos::vm_status::{EconiaAbort, KnownAbort, MoveAbort};
-    reason
-        .strip_prefix("abort in ")
-        .and_then(|rest| MoveAbort::parse(&format!("Move abort in {rest}")))
-        .is_some_and(|a| a.known() == KnownAbort::Econia(EconiaAbort::InvalidMarketOrderId))
+/// What kind of refusal a failed transaction's VM status is (reference §8.6): the Econia book's
+/// `E_INVALID_MARKET_ORDER_ID` (22 in module `market`) says a cancelled id does not rest,
+/// `E_POST_OR_ABORT_CROSSES_SPREAD` (13) that a post-only order would cross; Kana's
+/// `E_LOSS_GREATER_THAN_COLLATERAL` and `E_INSUFFICIENT_BALANCE_TO_EXIT_POSITION` mean too little
+/// margin. \[INF\] which Kana abort an under-margined *opening* order raises is not documented;
+/// it stays `Other` until seen.
+fn refusal_kind(status: &VmStatus) -> RefusalKind {
+    use perpbot_aptos::vm_status::{EconiaAbort, KanaAbort, KnownAbort};
+    let VmStatus::MoveAbort(abort) = status else {
+        return RefusalKind::Other;
+    };
+    match abort.known() {
+        KnownAbort::Econia(EconiaAbort::InvalidMarketOrderId) => RefusalKind::UnknownOrder,
+        KnownAbort::Econia(EconiaAbort::PostOrAbortCrossesSpread) => {
+            RefusalKind::PostOnlyWouldCross
+        }
+        KnownAbort::Kana(
+            KanaAbort::LossGreaterThanCollateral | KanaAbort::InsufficientBalanceToExitPosition,
+        ) => RefusalKind::InsufficientMargin,
+        _ => RefusalKind::Other,
+    }
 }
 
 #[cfg(test)]
@@ -1319,7 +1329,7 @@ mod tests {
         let abort = format!("Move abort in {PKG}::perpetual_core: 0x3ee");
         let s = setup(false, vec![committed(false, &abort)], vec![]).await;
         let outcome = s.writer.execute(place_request()).await;
-        let RequestOutcome::Rejected { reason } = outcome else {
+        let RequestOutcome::Rejected { reason, .. } = outcome else {
             panic!("{outcome:?}")
         };
         assert!(
@@ -1363,7 +1373,7 @@ mod tests {
     async fn a_payload_with_a_null_argument_is_rejected_before_signing() {
         let s = setup(true, vec![], vec![]).await;
         let outcome = s.writer.execute(place_request()).await;
-        let RequestOutcome::Rejected { reason } = outcome else {
+        let RequestOutcome::Rejected { reason, .. } = outcome else {
             panic!("{outcome:?}")
         };
         assert!(reason.contains("argument 0"), "{reason}");
@@ -1470,7 +1480,7 @@ mod tests {
         }
         let resolved = s.writer.resolve(&request, token.as_deref()).await;
         assert!(
-            matches!(&resolved, RequestOutcome::Rejected { reason } if reason.contains("expired")),
+            matches!(&resolved, RequestOutcome::Rejected { reason, .. } if reason.contains("expired")),
             "{resolved:?}"
         );
         let next = s.writer.execute(place_request()).await;
@@ -1575,7 +1585,7 @@ mod tests {
         for (function, expected) in cases {
             let s = setup_full(None, false, Some(function.clone()), vec![], vec![]).await;
             let outcome = s.writer.execute(place_request()).await;
-            let RequestOutcome::Rejected { reason } = outcome else {
+            let RequestOutcome::Rejected { reason, .. } = outcome else {
                 panic!("{function}: {outcome:?}")
             };
             assert!(reason.contains(expected), "{function}: {reason}");
@@ -1685,23 +1695,33 @@ mod tests {
 
     #[test]
     fn only_the_books_unknown_order_abort_says_the_order_is_gone() {
-        let status = |s: &str| describe(&VmStatus::parse(s));
-        let gone = status(
-            "Move abort in 0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c::market: E_INVALID_MARKET_ORDER_ID(0x16): market order id invalid",
+        let kind = |s: &str| refusal_kind(&VmStatus::parse(s));
+        assert_eq!(
+            kind(
+                "Move abort in 0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c::market: E_INVALID_MARKET_ORDER_ID(0x16): market order id invalid"
+            ),
+            RefusalKind::UnknownOrder
         );
-        assert!(refusal_is_unknown_order(&gone), "{gone}");
-        // The same code from another module, another Econia code, other failures: no.
+        assert_eq!(
+            kind(
+                "Move abort in 0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c::market: E_POST_OR_ABORT_CROSSES_SPREAD(0xd): crosses"
+            ),
+            RefusalKind::PostOnlyWouldCross
+        );
+        assert_eq!(
+            kind(
+                "Move abort in 0x7a38039fffd016adcac2c53795ee49325e5ec6fddf3bf02651c09f9a583655a6::perpetual_core: 0x3f4"
+            ),
+            RefusalKind::InsufficientMargin,
+            "E_LOSS_GREATER_THAN_COLLATERAL (1012)"
+        );
+        // The same code from another module, other failures: not an unknown order.
         for other in [
             "Move abort in 0x7a38039fffd016adcac2c53795ee49325e5ec6fddf3bf02651c09f9a583655a6::perpetual_core: 0x16",
-            "Move abort in 0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c::market: E_POST_OR_ABORT_CROSSES_SPREAD(0xd): crosses",
             "Out of gas",
         ] {
-            assert!(!refusal_is_unknown_order(&status(other)), "{other}");
+            assert_eq!(kind(other), RefusalKind::Other, "{other}");
         }
-        assert!(!refusal_is_unknown_order(
-            "transaction 0xab expired before it committed"
-        ));
-        assert!(!refusal_is_unknown_order(""));
     }
 
     #[test]

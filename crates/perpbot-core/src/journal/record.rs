@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::venue::{CancelOrder, RequestOutcome, ResumeToken, VenueRequest};
+use crate::venue::{CancelOrder, RefusalKind, RequestOutcome, ResumeToken, VenueRequest};
 use perpbot_model::{
     ClientOrderId, Direction, Fill, Liquidity, Lots, MarketId, Order, OrderRequest, OrderStatus,
     Position, PositionSide, Side, Ticks, Timestamp, TradeId, VenueOrderId,
@@ -376,6 +376,9 @@ pub enum OutcomeRecord {
     Rejected {
         /// The venue's reason.
         reason: String,
+        /// Its kind (journals written before kinds existed read as `other`).
+        #[serde(default)]
+        kind: RefusalKind,
     },
     /// Partly applied.
     Partial {
@@ -424,8 +427,9 @@ impl From<&RequestOutcome> for OutcomeRecord {
                 placed: placed_record(placed),
                 cost: *cost,
             },
-            RequestOutcome::Rejected { reason } => OutcomeRecord::Rejected {
+            RequestOutcome::Rejected { reason, kind } => OutcomeRecord::Rejected {
                 reason: reason.clone(),
+                kind: *kind,
             },
             RequestOutcome::Partial { placed, rejected } => OutcomeRecord::Partial {
                 placed: placed_record(placed),
@@ -452,8 +456,9 @@ impl From<&OutcomeRecord> for RequestOutcome {
                 placed: placed_outcome(placed),
                 cost: *cost,
             },
-            OutcomeRecord::Rejected { reason } => RequestOutcome::Rejected {
+            OutcomeRecord::Rejected { reason, kind } => RequestOutcome::Rejected {
                 reason: reason.clone(),
+                kind: *kind,
             },
             OutcomeRecord::Partial { placed, rejected } => RequestOutcome::Partial {
                 placed: placed_outcome(placed),

@@ -79,9 +79,9 @@ pub async fn recover(
         .map(|r| r.id)
         .collect();
     for id in never {
-        let outcome = RequestOutcome::Rejected {
-            reason: "never sent: the process stopped before the request was signed".into(),
-        };
+        let outcome = RequestOutcome::rejected(
+            "never sent: the process stopped before the request was signed",
+        );
         settle(journal, &mut fold, id, &outcome, now);
         report.never_sent.push(id);
     }

@@ -126,7 +126,7 @@ fn outcome(o: &OutcomeRecord) -> String {
                 venue(p.venue_id)
             ))
         ),
-        OutcomeRecord::Rejected { reason } => format!("rejected: {reason}"),
+        OutcomeRecord::Rejected { reason, kind } => format!("rejected ({kind:?}): {reason}"),
         OutcomeRecord::Partial { placed, rejected } => format!(
             "partial; placed {}; refused {}",
             list(placed, |p| format!(

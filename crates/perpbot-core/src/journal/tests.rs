@@ -215,9 +215,7 @@ fn every_record_kind_round_trips_through_the_file() {
             ],
             cost: dec!(0.0042),
         },
-        RequestOutcome::Rejected {
-            reason: "Move abort: E_POST_OR_ABORT_CROSSES_SPREAD".into(),
-        },
+        RequestOutcome::rejected("Move abort: E_POST_OR_ABORT_CROSSES_SPREAD"),
         RequestOutcome::Partial {
             placed: vec![(ClientOrderId(2), Some(VenueOrderId(7)))],
             rejected: vec![(ClientOrderId(3), "too small".into())],
@@ -827,9 +825,7 @@ async fn a_restart_resolves_what_was_left_open_instead_of_resending_it() {
                 reason: "pending".into(),
                 token: Some(hash(5)),
             },
-            RequestOutcome::Rejected {
-                reason: "transaction expired".into(),
-            },
+            RequestOutcome::rejected("transaction expired"),
         ],
     );
     let mut state = state();
@@ -1071,5 +1067,23 @@ async fn the_executor_journals_a_request_before_the_venue_sees_it_and_refuses_to
         sending(cancel_scope, async move { hook(&submitted(3, 2)) })
             .await
             .is_ok()
+    );
+}
+
+#[test]
+fn a_refusal_keeps_its_kind_and_an_older_journal_reads_as_other() {
+    use crate::venue::RefusalKind;
+    let gone = RequestOutcome::Rejected {
+        reason: "no such order".into(),
+        kind: RefusalKind::UnknownOrder,
+    };
+    let json = serde_json::to_string(&OutcomeRecord::from(&gone)).unwrap();
+    let back: OutcomeRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(RequestOutcome::from(&back), gone);
+    let old: OutcomeRecord =
+        serde_json::from_str(r#"{"outcome":"rejected","reason":"E_SOMETHING"}"#).unwrap();
+    assert_eq!(
+        RequestOutcome::from(&old),
+        RequestOutcome::rejected("E_SOMETHING")
     );
 }

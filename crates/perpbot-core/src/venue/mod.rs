@@ -148,8 +148,11 @@ pub enum RequestOutcome {
     },
     /// The venue refused the request as a whole; nothing took effect.
     Rejected {
-        /// The venue's reason (e.g. a decoded Move abort).
+        /// The venue's reason (e.g. a decoded Move abort), for people.
         reason: String,
+        /// What kind of refusal it is, for code: the executor and strategies act on this, never
+        /// on the text.
+        kind: RefusalKind,
     },
     /// Some orders of a batch took effect and some did not (venues without atomic batches).
     Partial {
@@ -166,6 +169,39 @@ pub enum RequestOutcome {
         /// Venue handle to resolve it by (Kana: the transaction hash).
         token: Option<String>,
     },
+}
+
+/// Why a venue refused a request, as far as the executor and a strategy act on it. Each venue maps
+/// its own errors (Kana: Move aborts; Kyan: error codes) to these.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// An order the request named does not rest on the venue: filled, cancelled or never
+    /// placed. A cancel refused for this leaves nothing resting.
+    UnknownOrder,
+    /// Not enough margin or collateral.
+    InsufficientMargin,
+    /// A post-only order would have taken liquidity.
+    PostOnlyWouldCross,
+    /// The venue's own rate limit.
+    RateLimited,
+    /// The request expired before the venue applied it.
+    Expired,
+    /// Anything else; the reason says what.
+    #[default]
+    Other,
+}
+
+impl RequestOutcome {
+    /// A refusal of kind [`RefusalKind::Other`].
+    pub fn rejected(reason: impl Into<String>) -> RequestOutcome {
+        RequestOutcome::Rejected {
+            reason: reason.into(),
+            kind: RefusalKind::Other,
+        }
+    }
 }
 
 /// What a venue's writer can do, so the executor batches only where it is safe.
@@ -236,15 +272,6 @@ pub trait VenueWriter: Send + Sync {
     /// staying unknown, and its sequence number is accounted for). Venues that write no tokens
     /// ignore it.
     fn adopt(&self, _token: &ResumeToken) {}
-
-    /// Whether a refusal says that an order the request named does not exist on the venue —
-    /// already filled, cancelled, or never placed (Kana: Econia's `E_INVALID_MARKET_ORDER_ID`
-    /// abort of a cancel). A cancel refused for that reason leaves nothing resting, so the
-    /// executor closes the order instead of sending the same refused cancel again. Venues that
-    /// cannot tell answer `false`, and their refused cancels leave the order as it was.
-    fn refusal_is_unknown_order(&self, _reason: &str) -> bool {
-        false
-    }
 
     /// What the venue's own transactions have cost so far, for reports (gas on Kana; zero where a venue charges none).
     fn tx_costs(&self) -> TxCosts {

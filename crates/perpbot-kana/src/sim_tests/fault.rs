@@ -172,7 +172,7 @@ async fn injected_abort_commits_as_a_kana_move_abort() {
     )
     .with_leverage(2);
     let outcome = w.execute(place(order)).await;
-    let RequestOutcome::Rejected { reason } = &outcome else {
+    let RequestOutcome::Rejected { reason, .. } = &outcome else {
         panic!("{outcome:?}");
     };
     assert!(

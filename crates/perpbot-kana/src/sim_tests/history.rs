@@ -258,7 +258,7 @@ async fn a_delegate_registered_over_the_wire_trades_for_the_owner() {
         .with_leverage(2)
     };
     let refused = w.execute(place(quote())).await;
-    let RequestOutcome::Rejected { reason } = &refused else {
+    let RequestOutcome::Rejected { reason, .. } = &refused else {
         panic!("{refused:?}");
     };
     assert!(reason.contains("E_NOT_KANA(0x3e9)"), "{reason}");
@@ -290,7 +290,7 @@ async fn a_delegate_registered_over_the_wire_trades_for_the_owner() {
     assert!(committed(&outcome), "{outcome:?}");
     let again = w.execute(place(quote())).await;
     assert!(
-        matches!(&again, RequestOutcome::Rejected { reason } if reason.contains("E_NOT_KANA")),
+        matches!(&again, RequestOutcome::Rejected { reason, .. } if reason.contains("E_NOT_KANA")),
         "{again:?}"
     );
     h.stop();

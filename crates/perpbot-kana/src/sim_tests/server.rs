@@ -276,7 +276,7 @@ async fn crossing_post_only_is_rejected_with_econia_13() {
         .post_only()
         .with_leverage(2);
     let outcome = w.execute(place(order)).await;
-    let RequestOutcome::Rejected { reason } = &outcome else {
+    let RequestOutcome::Rejected { reason, .. } = &outcome else {
         panic!("{outcome:?}");
     };
     // The name and hex code of Econia's abort, raised by its `market` module (the Econia

@@ -210,23 +210,18 @@ impl VenueWriter for PaperWriter {
     async fn execute(&self, request: VenueRequest) -> RequestOutcome {
         let (tx, rx) = oneshot::channel();
         if self.requests.send((request, tx)).await.is_err() {
-            return RequestOutcome::Rejected {
-                reason: STOPPED.into(),
-            };
+            return RequestOutcome::rejected(STOPPED);
         }
         // The task applies a request and replies without yielding in between, so a dropped
         // reply means the request was never applied.
-        rx.await.unwrap_or_else(|_| RequestOutcome::Rejected {
-            reason: STOPPED.into(),
-        })
+        rx.await
+            .unwrap_or_else(|_| RequestOutcome::rejected(STOPPED))
     }
 
     async fn resolve(&self, _request: &VenueRequest, _token: Option<&str>) -> RequestOutcome {
-        RequestOutcome::Rejected {
-            reason:
-                "the paper venue never reports ambiguous outcomes, so there is nothing to resolve"
-                    .into(),
-        }
+        RequestOutcome::rejected(
+            "the paper venue never reports ambiguous outcomes, so there is nothing to resolve",
+        )
     }
 }
 

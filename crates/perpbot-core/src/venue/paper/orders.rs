@@ -79,7 +79,7 @@ impl PaperExchange {
                     out,
                 )
             }
-            Err(reason) => (RequestOutcome::Rejected { reason }, Vec::new()),
+            Err(reason) => (RequestOutcome::rejected(reason), Vec::new()),
         }
     }
 

@@ -90,7 +90,7 @@ fn place(ex: &mut PaperExchange, place: Vec<OrderRequest>) -> Vec<Event> {
 
 fn rejected(outcome: RequestOutcome) -> String {
     match outcome {
-        RequestOutcome::Rejected { reason } => reason,
+        RequestOutcome::Rejected { reason, .. } => reason,
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
@@ -708,9 +708,7 @@ async fn end_to_end_through_connect_and_writer() {
     };
     assert_eq!(
         writer.execute(close).await,
-        RequestOutcome::Rejected {
-            reason: "paper venue stopped".into()
-        }
+        RequestOutcome::rejected("paper venue stopped")
     );
 }
 
