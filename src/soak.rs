@@ -2448,7 +2448,6 @@ mod tests {
                 .into_iter()
                 .map(|(c, v)| (ClientOrderId(c), v.map(VenueOrderId)))
                 .collect(),
-            cost: Decimal::ZERO,
         }
     }
 

@@ -59,10 +59,7 @@ impl VenueWriter for Recorder {
             .lock()
             .unwrap()
             .push((Instant::now(), request));
-        RequestOutcome::Accepted {
-            placed,
-            cost: rust_decimal::Decimal::ZERO,
-        }
+        RequestOutcome::Accepted { placed }
     }
     async fn resolve(&self, r: &VenueRequest, _: Option<&str>) -> RequestOutcome {
         self.execute(r.clone()).await

@@ -37,10 +37,7 @@ impl VenueWriter for Recorder {
     }
     async fn execute(&self, request: VenueRequest) -> RequestOutcome {
         self.0.lock().unwrap().push(request);
-        RequestOutcome::Accepted {
-            placed: vec![],
-            cost: Decimal::ZERO,
-        }
+        RequestOutcome::Accepted { placed: vec![] }
     }
     async fn resolve(&self, r: &VenueRequest, _: Option<&str>) -> RequestOutcome {
         self.execute(r.clone()).await

@@ -39,7 +39,6 @@ impl VenueWriter for SilentOnCancel {
                     .iter()
                     .map(|r| (r.client_id, Some(VenueOrderId(r.client_id.0.into()))))
                     .collect(),
-                cost: rust_decimal::Decimal::ZERO,
             },
             _ => std::future::pending().await,
         }

@@ -418,7 +418,7 @@ impl Engine {
                 },
                 Some(report) = self.reports.recv() => {
                     self.state.set_now(self.clock.now());
-                    let events = self.executor.on_report(report, &mut self.state, &mut self.risk);
+                    let events = self.executor.on_report(report, &mut self.state);
                     self.pending.extend(events);
                     self.drain_pending().await;
                 }
@@ -969,7 +969,7 @@ impl Engine {
             tokio::select! {
                 Some(report) = self.reports.recv() => {
                     self.state.set_now(self.clock.now());
-                    let _ = self.executor.on_report(report, &mut self.state, &mut self.risk);
+                    let _ = self.executor.on_report(report, &mut self.state);
                     // Orders acknowledged after the cancel-all (in flight at the time), or whose
                     // cancel was refused, need a cancel of their own.
                     self.cancel_what_rests();

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use crate::risk::{Approved, RiskEngine};
+use crate::risk::Approved;
 use crate::state::State;
 use crate::venue::{
     CancelOrder, RefusalKind, RequestOutcome, VenueCapabilities, VenueRequest, VenueWriter,
@@ -569,14 +569,10 @@ impl Executor {
         });
     }
 
-    /// Apply a request's outcome to the orders it concerns. Returns events for the strategy and
-    /// records the request's cost with the risk engine.
-    pub fn on_report(
-        &mut self,
-        report: ExecReport,
-        state: &mut State,
-        risk: &mut RiskEngine,
-    ) -> Vec<Event> {
+    /// Apply a request's outcome to the orders it concerns. Returns events for the strategy.
+    /// (Costs reach the risk engine by one path: fees with fills, gas from the venue's running
+    /// total; an outcome carries none.)
+    pub fn on_report(&mut self, report: ExecReport, state: &mut State) -> Vec<Event> {
         let now = state.now();
         let Some(flight) = self.in_flight.get(&report.id) else {
             warn!(
@@ -615,11 +611,10 @@ impl Executor {
                 }
             };
         match report.outcome {
-            RequestOutcome::Accepted { placed, cost } => {
+            RequestOutcome::Accepted { placed } => {
                 if resolving {
                     self.stats.resolved_requests += 1;
                 }
-                risk.record_cost(now, cost);
                 for req in &place {
                     let venue_id = placed
                         .iter()
@@ -820,7 +815,7 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::risk::RiskConfig;
+    use crate::risk::{RiskConfig, RiskEngine};
     use async_trait::async_trait;
     use perpbot_model::{Lots, MarketSpec, NewOrder, PositionSide, Side, Ticks, VenueOrderId};
     use std::sync::Mutex;
@@ -874,10 +869,7 @@ mod tests {
                 .collect(),
             _ => vec![],
         };
-        RequestOutcome::Accepted {
-            placed,
-            cost: rust_decimal::Decimal::ZERO,
-        }
+        RequestOutcome::Accepted { placed }
     }
 
     #[async_trait]
@@ -1004,7 +996,6 @@ mod tests {
         exec: Executor,
         rx: mpsc::Receiver<ExecReport>,
         state: State,
-        risk: RiskEngine,
     }
 
     impl Harness {
@@ -1014,7 +1005,6 @@ mod tests {
                 exec: Executor::new(writer, config, tx),
                 rx,
                 state: State::new(&[MarketSpec::kana_apt_testnet()]),
-                risk: RiskEngine::new(RiskConfig::default()),
             }
         }
 
@@ -1033,7 +1023,7 @@ mod tests {
             while let Ok(Some(report)) =
                 tokio::time::timeout(Duration::from_millis(10), self.rx.recv()).await
             {
-                events.extend(self.exec.on_report(report, &mut self.state, &mut self.risk));
+                events.extend(self.exec.on_report(report, &mut self.state));
             }
             events
         }
@@ -1305,13 +1295,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_waiting_cancel_goes_out_when_the_open_orders_list_names_the_order() {
         // Kana: the commit's outcome carries no id; the next open_orders snapshot does.
-        let writer = Scripted::new(
-            false,
-            vec![RequestOutcome::Accepted {
-                placed: vec![],
-                cost: rust_decimal::Decimal::ZERO,
-            }],
-        );
+        let writer = Scripted::new(false, vec![RequestOutcome::Accepted { placed: vec![] }]);
         let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);

@@ -750,7 +750,6 @@ impl KanaWriter {
                 debug!(%hash, version = txn.version, gas = txn.gas_used, "transaction committed");
                 RequestOutcome::Accepted {
                     placed: placed_ids(request, &txn),
-                    cost: Decimal::ZERO,
                 }
             }
             TxnOutcome::Failed { vm_status, txn } => {

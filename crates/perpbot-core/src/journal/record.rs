@@ -365,12 +365,11 @@ pub struct RefusedRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum OutcomeRecord {
-    /// Applied.
+    /// Applied. (Journals written before costs reached risk by one path also carry a `cost`;
+    /// it was always zero and is ignored.)
     Accepted {
         /// Orders placed.
         placed: Vec<PlacedRecord>,
-        /// Cost of the request itself (quote).
-        cost: Decimal,
     },
     /// Refused as a whole.
     Rejected {
@@ -423,9 +422,8 @@ fn placed_outcome(placed: &[PlacedRecord]) -> Vec<(ClientOrderId, Option<VenueOr
 impl From<&RequestOutcome> for OutcomeRecord {
     fn from(o: &RequestOutcome) -> OutcomeRecord {
         match o {
-            RequestOutcome::Accepted { placed, cost } => OutcomeRecord::Accepted {
+            RequestOutcome::Accepted { placed } => OutcomeRecord::Accepted {
                 placed: placed_record(placed),
-                cost: *cost,
             },
             RequestOutcome::Rejected { reason, kind } => OutcomeRecord::Rejected {
                 reason: reason.clone(),
@@ -452,9 +450,8 @@ impl From<&RequestOutcome> for OutcomeRecord {
 impl From<&OutcomeRecord> for RequestOutcome {
     fn from(o: &OutcomeRecord) -> RequestOutcome {
         match o {
-            OutcomeRecord::Accepted { placed, cost } => RequestOutcome::Accepted {
+            OutcomeRecord::Accepted { placed } => RequestOutcome::Accepted {
                 placed: placed_outcome(placed),
-                cost: *cost,
             },
             OutcomeRecord::Rejected { reason, kind } => RequestOutcome::Rejected {
                 reason: reason.clone(),

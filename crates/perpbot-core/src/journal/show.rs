@@ -118,8 +118,8 @@ fn request(r: &RequestRecord) -> String {
 
 fn outcome(o: &OutcomeRecord) -> String {
     match o {
-        OutcomeRecord::Accepted { placed, cost } => format!(
-            "accepted; placed {}; cost {cost}",
+        OutcomeRecord::Accepted { placed } => format!(
+            "accepted; placed {}",
             list(placed, |p| format!(
                 "{} → venue {}",
                 p.client_id,

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use super::format::{self, Frame, MAX_RECORD};
@@ -213,7 +212,6 @@ fn every_record_kind_round_trips_through_the_file() {
                 (ClientOrderId(2), Some(VenueOrderId(BIG))),
                 (ClientOrderId(3), None),
             ],
-            cost: dec!(0.0042),
         },
         RequestOutcome::rejected("Move abort: E_POST_OR_ABORT_CROSSES_SPREAD"),
         RequestOutcome::Partial {
@@ -504,13 +502,7 @@ fn fsync_policy_is_honoured_and_write_ahead_records_survive_a_reopen() {
         drop(again);
 
         let base = journal.stats().fsyncs;
-        journal.record_outcome(
-            5,
-            &RequestOutcome::Accepted {
-                placed: vec![],
-                cost: Decimal::ZERO,
-            },
-        );
+        journal.record_outcome(5, &RequestOutcome::Accepted { placed: vec![] });
         assert_eq!(journal.stats().fsyncs - base, after_outcome, "{sync:?}");
         // Batched records are fsynced by the engine's periodic step (interval zero here).
         let base = journal.stats().fsyncs;
@@ -570,10 +562,7 @@ fn a_large_journal_is_compacted_to_what_a_restart_needs_and_the_old_one_kept() {
     };
     let journal = Journal::open(&path, small, session()).unwrap().journal;
     let mut st = state();
-    let accepted = |placed| RequestOutcome::Accepted {
-        placed,
-        cost: Decimal::ZERO,
-    };
+    let accepted = |placed| RequestOutcome::Accepted { placed };
     // 30 quotes: 27 placed and cancelled, 2 resting, the last one's request unanswered.
     let mut rid = 0;
     for id in 1..=30u64 {
@@ -708,10 +697,7 @@ impl VenueWriter for FakeWriter {
                 .collect(),
             _ => Vec::new(),
         };
-        RequestOutcome::Accepted {
-            placed,
-            cost: Decimal::ZERO,
-        }
+        RequestOutcome::Accepted { placed }
     }
 
     async fn resolve(&self, _request: &VenueRequest, token: Option<&str>) -> RequestOutcome {
@@ -767,7 +753,6 @@ async fn a_restart_resolves_what_was_left_open_instead_of_resending_it() {
             3,
             &RequestOutcome::Accepted {
                 placed: vec![(ClientOrderId(4), Some(VenueOrderId(BIG)))],
-                cost: Decimal::ZERO,
             },
         );
         first.write_ahead(4, &cancel(4, Some(BIG))).unwrap();
@@ -808,16 +793,9 @@ async fn a_restart_resolves_what_was_left_open_instead_of_resending_it() {
                 (ClientOrderId(1), Some(VenueOrderId(BIG - 10))),
                 (ClientOrderId(2), Some(VenueOrderId(BIG - 11))),
             ],
-            cost: Decimal::ZERO,
         }],
     );
-    writer.answer(
-        &hash(4),
-        vec![RequestOutcome::Accepted {
-            placed: vec![],
-            cost: Decimal::ZERO,
-        }],
-    );
+    writer.answer(&hash(4), vec![RequestOutcome::Accepted { placed: vec![] }]);
     writer.answer(
         &hash(5),
         vec![
@@ -966,10 +944,9 @@ async fn settle(
     rx: &mut tokio::sync::mpsc::Receiver<ExecReport>,
     state: &mut State,
 ) -> Vec<Event> {
-    let mut risk = RiskEngine::new(RiskConfig::default());
     let mut events = Vec::new();
     while let Ok(Some(report)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
-        events.extend(exec.on_report(report, state, &mut risk));
+        events.extend(exec.on_report(report, state));
     }
     events
 }
@@ -1085,5 +1062,15 @@ fn a_refusal_keeps_its_kind_and_an_older_journal_reads_as_other() {
     assert_eq!(
         RequestOutcome::from(&old),
         RequestOutcome::rejected("E_SOMETHING")
+    );
+}
+
+#[test]
+fn an_accepted_outcome_of_an_older_journal_with_a_cost_still_reads() {
+    let old: OutcomeRecord =
+        serde_json::from_str(r#"{"outcome":"accepted","placed":[],"cost":"0.0042"}"#).unwrap();
+    assert_eq!(
+        RequestOutcome::from(&old),
+        RequestOutcome::Accepted { placed: vec![] }
     );
 }

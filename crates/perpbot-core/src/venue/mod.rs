@@ -143,8 +143,6 @@ pub enum RequestOutcome {
     Accepted {
         /// Venue ids assigned to the placed orders, where the venue reports them.
         placed: Vec<(ClientOrderId, Option<VenueOrderId>)>,
-        /// Cost of the request itself (gas), in quote currency, where known.
-        cost: Decimal,
     },
     /// The venue refused the request as a whole; nothing took effect.
     Rejected {

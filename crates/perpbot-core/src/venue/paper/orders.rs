@@ -71,13 +71,7 @@ impl PaperExchange {
             Ok(placed) => {
                 draft.finish(now, &mut out);
                 *self = draft;
-                (
-                    RequestOutcome::Accepted {
-                        placed,
-                        cost: Decimal::ZERO,
-                    },
-                    out,
-                )
+                (RequestOutcome::Accepted { placed }, out)
             }
             Err(reason) => (RequestOutcome::rejected(reason), Vec::new()),
         }
