@@ -8,6 +8,8 @@
 //! It dies twice (the second run resuming from the first's journal) before the graceful run.
 //! Loopback only; bounded (each wait has a deadline; the whole test takes about 15 s).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::{Arc, Mutex};
 
+use common::{TempDir, owner_only};
 use perpbot::aptos::node::PollConfig;
 use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitted, Submitter};
 use perpbot::clock::Clock;
@@ -33,45 +36,6 @@ use perpbot::venue::{RequestOutcome, VenueRequest, VenueWriter};
 
 /// A throwaway key for the simulator's chain (never used anywhere else).
 const KEY: &str = "0x5f1d6a3e9b7c2d4f8a0e1b3c5d7f9a2b4c6e8f0a1b3d5e7f9c2a4b6d8e0f1a3c";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        TempDir::new_named("crash")
-    }
-
-    fn new_named(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("perpbot-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Keep the logs and the journal of a failed run for `perpbot journal show`.
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// Write a secret the way an operator should: readable by its owner only.
-fn owner_only(path: &Path, text: &str) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    writeln!(f, "{text}").unwrap();
-}
 
 fn bot_config(dir: &Path, sim: &SimHandle) -> PathBuf {
     owner_only(&dir.join("api_key"), "sim");
@@ -213,7 +177,7 @@ fn requote_in_flight(entries: &[Entry], signed_for: Duration) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and_no_orphan() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("crash");
     let mut sim_config = SimConfig {
         block_latency_ms: 150,
         ..SimConfig::default()
@@ -644,7 +608,7 @@ async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted()
 fn journal_show_and_export_report_a_torn_tail_and_succeed() {
     use perpbot::journal::record::SessionRecord;
     use perpbot::journal::{Journal, JournalOptions};
-    let dir = TempDir::new_named("show");
+    let dir = TempDir::new("show");
     let path = dir.0.join("torn.journal");
     let session = SessionRecord {
         venue: "kana".into(),

@@ -6,11 +6,14 @@
 //! the simulator's own books say whether anything of the bot's is still resting. Every wait has
 //! a deadline.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{TempDir, owner_only};
 use perpbot::aptos::{AccountAddress, PrivateKey};
 use perpbot::clock::Clock;
 use perpbot::config::{Config, Secret};
@@ -21,40 +24,6 @@ use perpbot::venue::kana::rest::{KanaRest, RetryPolicy};
 const KEY: &str = "0x3a1f5c7e9b2d4f6a8c0e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e8f0b1d3a";
 
 const BIN: &str = env!("CARGO_BIN_EXE_perpbot");
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("perpbot-op-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn owner_only(path: &Path, text: &str) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    writeln!(f, "{text}").unwrap();
-}
 
 async fn simulator(block_latency_ms: u64) -> SimHandle {
     let config = SimConfig {
@@ -234,7 +203,7 @@ async fn wait_until_resting(sim: &SimHandle, bot: &mut Bot) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_cancels_everything_prints_the_report_and_exits_zero() {
-    let dir = TempDir::new("sigterm");
+    let dir = TempDir::new("op-sigterm");
     let sim = simulator(250).await;
     let config = bot_config(&dir.0, &sim, "", "");
     let report = dir.0.join("report.json");
@@ -299,7 +268,7 @@ async fn sigterm_cancels_everything_prints_the_report_and_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_stops_waiting_and_exits_with_the_orders_left_open_code() {
-    let dir = TempDir::new("second");
+    let dir = TempDir::new("op-second");
     // Slow blocks: a cancel cannot confirm before the second signal lands.
     let sim = simulator(2500).await;
     let config = bot_config(&dir.0, &sim, "", "");
@@ -330,8 +299,8 @@ async fn a_second_signal_stops_waiting_and_exits_with_the_orders_left_open_code(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_from_another_directory_halts_the_running_bot() {
-    let dir = TempDir::new("kill");
-    let elsewhere = TempDir::new("kill-cwd");
+    let dir = TempDir::new("op-kill");
+    let elsewhere = TempDir::new("op-kill-cwd");
     let sim = simulator(250).await;
     let config = bot_config(&dir.0, &sim, "", "");
 
@@ -388,7 +357,7 @@ async fn kill_from_another_directory_halts_the_running_bot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loss_limit_tripped_by_gas_survives_a_restart_until_rearmed() {
-    let dir = TempDir::new("limits");
+    let dir = TempDir::new("op-limits");
     let sim = simulator(250).await;
     // A loss limit below the gas of one transaction (about 0.003 USDT here): the first trips it.
     let config = bot_config(
@@ -451,7 +420,7 @@ async fn a_loss_limit_tripped_by_gas_survives_a_restart_until_rearmed() {
 
 #[test]
 fn exit_codes_tell_usage_config_and_secrets_apart() {
-    let dir = TempDir::new("codes");
+    let dir = TempDir::new("op-codes");
     let usage = Command::new(BIN)
         .args(["run", "--no-such-flag"])
         .output()
@@ -567,7 +536,7 @@ fn check_config_names_missing_secrets_and_the_mainnet_confirmation() {
 
 #[test]
 fn credentials_are_checked_before_any_file_is_created() {
-    let dir = TempDir::new("creds");
+    let dir = TempDir::new("op-creds");
     let testnet =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/testnet.toml"))
             .unwrap();
@@ -632,7 +601,7 @@ fn every_shipped_trading_config_sets_a_kill_switch_and_live_ones_a_gas_budget() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_pure_json_lines_on_stderr_and_sighup_is_ignored() {
-    let dir = TempDir::new("json");
+    let dir = TempDir::new("op-json");
     let sim = simulator(250).await;
     let config = bot_config(&dir.0, &sim, "", "");
     let child = Command::new(BIN)

@@ -181,30 +181,12 @@ fn venue_name(kind: VenueKind) -> &'static str {
     }
 }
 
-/// `2026-12-06T04:33:25Z` from a system time (UTC; whole seconds).
+/// `2026-12-06T04:33:25.000Z` from a system time (UTC), as the journal writes times.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
+    let ms = t
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm; no date crate needed
-    // for this one line of the report).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    crate::journal::show::utc(ms)
 }
 
 /// SIGINT and SIGTERM stop the run (a second one stops the wait for cancels; a third exits at
@@ -396,9 +378,7 @@ mod tests {
     #[test]
     fn timestamps_in_the_report_are_rfc3339_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_531_605);
-        assert_eq!(rfc3339(t), "2026-12-06T04:33:25Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(t), "2026-12-06T04:33:25.000Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
     }
 }
