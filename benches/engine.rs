@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine, EngineConfig, RunSummary};
@@ -53,23 +52,18 @@ struct Counting {
     done: Option<oneshot::Sender<Instant>>,
 }
 
-#[async_trait]
 impl Strategy for Counting {
     fn name(&self) -> &str {
         self.inner.name()
     }
 
-    async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
-        self.inner.on_start(ctx).await
+    fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        self.inner.on_start(ctx)
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         self.delivered.fetch_add(1, Ordering::Relaxed);
-        let result = self.inner.on_event(event, ctx).await;
+        let result = self.inner.on_event(event, ctx);
         let from_source = match event {
             Event::Book(b) => b.kind == BookUpdateKind::Snapshot,
             Event::Trade(_) => true,
@@ -86,8 +80,8 @@ impl Strategy for Counting {
         result
     }
 
-    async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
-        self.inner.on_stop(ctx).await
+    fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        self.inner.on_stop(ctx)
     }
 }
 

@@ -33,7 +33,6 @@ use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
-use futures_util::FutureExt;
 use perpbot::model::{
     ClientOrderId, Event, FundingRate, Intent, Lots, MarketSpec, OrderEvent, Position,
     PositionSide, PositionUpdate, Timestamp, TradingState, VenueOrderId,
@@ -46,7 +45,7 @@ use perpbot::strategy::{Context, Outbox, Strategy};
 use perpbot::venue::kana::decode::{KanaDecoder, KanaUnits};
 use rust_decimal::Decimal;
 
-use common::{APT, APT_MID_TICKS, Lcg, T0_SECS, drive};
+use common::{APT, APT_MID_TICKS, Lcg, T0_SECS};
 
 /// Simulated time between two orderbook pushes.
 const TICK: Duration = Duration::from_millis(100);
@@ -85,7 +84,7 @@ impl Pipeline {
         let mut outbox = Outbox::new(0);
         {
             let mut ctx = Context::new(&state, TradingState::Active, &mut outbox);
-            drive(strategy.on_start(&mut ctx)).expect("market_maker starts");
+            strategy.on_start(&mut ctx).expect("market_maker starts");
         }
         // on_start only sets its requote timer; timers are not part of this path.
         outbox.timers.clear();
@@ -127,7 +126,9 @@ impl Pipeline {
     fn setup_event(&mut self, event: Event) {
         self.state.apply(&event);
         let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-        drive(self.strategy.on_event(&event, &mut ctx)).expect("market_maker");
+        self.strategy
+            .on_event(&event, &mut ctx)
+            .expect("market_maker");
         for intent in self.outbox.intents.drain(..) {
             let decision = self.risk.check(intent, &self.state);
             assert!(decision.refused.is_empty(), "{:?}", decision.refused);
@@ -162,7 +163,9 @@ impl Pipeline {
             let outcome = {
                 let mut ctx =
                     Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-                drive(AssertUnwindSafe(self.strategy.on_event(&event, &mut ctx)).catch_unwind())
+                std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.strategy.on_event(&event, &mut ctx)
+                }))
             };
             assert!(matches!(outcome, Ok(Ok(()))), "market_maker failed");
             // `process_outbox`: every intent through risk; approved orders tracked at once.

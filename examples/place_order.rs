@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use async_trait::async_trait;
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine};
 use perpbot::model::{Event, Lots, MarketId, NewOrder, Side, Ticks};
@@ -21,17 +20,12 @@ struct PlaceOnce {
     placed: bool,
 }
 
-#[async_trait]
 impl Strategy for PlaceOnce {
     fn name(&self) -> &str {
         "place_once"
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         match event {
             Event::Book(_) if !self.placed => {
                 let (Some(book), Some(spec)) = (ctx.book(self.market), ctx.spec(self.market))

@@ -66,7 +66,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Deserializer};
@@ -607,13 +606,12 @@ impl Grid {
     }
 }
 
-#[async_trait]
 impl Strategy for Grid {
     fn name(&self) -> &str {
         NAME
     }
 
-    async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let bad = |message: String| StrategyError::Params {
             strategy: NAME.into(),
             message,
@@ -658,11 +656,7 @@ impl Strategy for Grid {
         Ok(())
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         match event {
             // Blind while the stream reconnects: pull the grid once, rebuild after Resynced.
             Event::Connection(c)
@@ -687,7 +681,7 @@ impl Strategy for Grid {
         Ok(())
     }
 
-    async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         ctx.cancel_all(Some(self.market));
         Ok(())
     }
@@ -784,7 +778,7 @@ mod tests {
             };
             h.at(10_000);
             let mut ctx = Context::new(&h.state, h.trading, &mut h.out);
-            block_on(h.grid.on_start(&mut ctx)).unwrap();
+            h.grid.on_start(&mut ctx).unwrap();
             assert_eq!(out_timers(&mut h.out), 1, "a revisit timer is set at start");
             h
         }
@@ -803,7 +797,7 @@ mod tests {
         fn feed(&mut self, event: Event) -> Vec<Intent> {
             self.state.apply(&event);
             let mut ctx = Context::new(&self.state, self.trading, &mut self.out);
-            block_on(self.grid.on_event(&event, &mut ctx)).unwrap();
+            self.grid.on_event(&event, &mut ctx).unwrap();
             let intents = std::mem::take(&mut self.out.intents);
             self.out.timers.clear();
             for intent in &intents {
@@ -946,18 +940,6 @@ mod tests {
 
     fn out_timers(out: &mut Outbox) -> usize {
         std::mem::take(&mut out.timers).len()
-    }
-
-    /// Drive a future that never waits (strategy calls do no I/O) to completion.
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        loop {
-            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
     }
 
     fn sorted(mut v: Vec<Placed>) -> Vec<Placed> {
@@ -1352,7 +1334,7 @@ mod tests {
     fn on_stop_cancels_the_market() {
         let mut h = running(&format!("{BASE}step_ticks = 5"));
         let mut ctx = Context::new(&h.state, h.trading, &mut h.out);
-        block_on(h.grid.on_stop(&mut ctx)).unwrap();
+        h.grid.on_stop(&mut ctx).unwrap();
         assert_eq!(
             h.out.intents,
             vec![Intent::CancelAll {
@@ -1410,7 +1392,7 @@ mod tests {
             let mut ctx = Context::new(&state, TradingState::Active, &mut out);
             let table: toml::Table = toml::from_str(params).unwrap();
             let mut grid = Grid::from_params(&table).unwrap();
-            block_on(grid.on_start(&mut ctx)).unwrap_err().to_string()
+            grid.on_start(&mut ctx).unwrap_err().to_string()
         };
         let e = start_error(
             "market = 1338\norder_size = \"0.4999\"\nlevels = 1\nstep_ticks = 5\nmax_inventory = 1",

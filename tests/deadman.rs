@@ -79,16 +79,11 @@ struct Misbehaving {
     then: Then,
 }
 
-#[async_trait]
 impl Strategy for Misbehaving {
     fn name(&self) -> &str {
         "misbehaving"
     }
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         if !matches!(event, Event::Book(_)) {
             return Ok(());
         }

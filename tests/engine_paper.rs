@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine, EngineConfig, Finished};
 use perpbot::executor::RateLimitConfig;
@@ -33,17 +32,12 @@ struct Scripted {
     seen: Arc<Mutex<Vec<Event>>>,
 }
 
-#[async_trait]
 impl Strategy for Scripted {
     fn name(&self) -> &str {
         "scripted"
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         self.seen.lock().unwrap().push(event.clone());
         // Only the source's snapshots drive the script (the venue also sends deltas when our own
         // orders take liquidity).

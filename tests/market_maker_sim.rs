@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine};
 use perpbot::model::{Event, Intent, MarketId, NewOrder, Restriction, Side};
@@ -64,29 +63,24 @@ impl Spy {
     }
 }
 
-#[async_trait]
 impl Strategy for Spy {
     fn name(&self) -> &str {
         self.inner.name()
     }
 
-    async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
-        self.inner.on_start(ctx).await
+    fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        self.inner.on_start(ctx)
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let from = ctx.intents().len();
-        let result = self.inner.on_event(event, ctx).await;
+        let result = self.inner.on_event(event, ctx);
         self.check(ctx, from);
         result
     }
 
-    async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
-        self.inner.on_stop(ctx).await
+    fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        self.inner.on_stop(ctx)
     }
 }
 

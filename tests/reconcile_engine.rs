@@ -47,12 +47,11 @@ impl VenueWriter for Recorder {
 /// Records what it sees; never trades.
 struct Watcher(Arc<Mutex<Vec<Event>>>);
 
-#[async_trait]
 impl Strategy for Watcher {
     fn name(&self) -> &str {
         "watcher"
     }
-    async fn on_event(&mut self, e: &Event, _: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_event(&mut self, e: &Event, _: &mut Context<'_>) -> Result<(), StrategyError> {
         self.0.lock().unwrap().push(e.clone());
         Ok(())
     }

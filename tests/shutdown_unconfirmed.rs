@@ -50,16 +50,11 @@ impl VenueWriter for SilentOnCancel {
 
 struct PlaceOnce(bool);
 
-#[async_trait]
 impl Strategy for PlaceOnce {
     fn name(&self) -> &str {
         "place_once"
     }
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         if matches!(event, Event::Book(_)) && !self.0 {
             self.0 = true;
             ctx.place(NewOrder::limit(M, Side::Buy, Lots(1000), Ticks(5510)));

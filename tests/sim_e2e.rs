@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine};
 use perpbot::model::{
@@ -29,17 +28,12 @@ struct Script {
     seen: Arc<Mutex<Seen>>,
 }
 
-#[async_trait]
 impl Strategy for Script {
     fn name(&self) -> &str {
         "sim_script"
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         self.seen.lock().unwrap().events.push(event.clone());
         let Some(book) = ctx.book(APT) else {
             return Ok(());

@@ -6,8 +6,6 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use perpbot::config::Config;
 use perpbot::model::{Level, Lots, MarketId, MarketSpec, Ticks};
@@ -48,17 +46,6 @@ pub fn levels(rng: &mut Lcg, mid: u64, n: u64, bid: bool) -> Vec<Level> {
 /// The `config/sim.toml` the bot runs by default (market maker params, risk limits).
 pub fn paper_config() -> Config {
     Config::from_toml_str(include_str!("../../config/sim.toml")).expect("config/sim.toml")
-}
-
-/// Poll a future that never waits (the strategy's `async fn`s) to completion on this thread.
-pub fn drive<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 /// p50, p99, p99.9 and max of `samples` (sorted in place), nearest-rank.

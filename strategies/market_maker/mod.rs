@@ -39,7 +39,6 @@ pub mod model;
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
@@ -895,13 +894,12 @@ pub fn trigger_ticks(
         .filter(|t| t.0 > 0)
 }
 
-#[async_trait]
 impl Strategy for MarketMaker {
     fn name(&self) -> &str {
         NAME
     }
 
-    async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let spec = ctx
             .spec(self.market)
             .cloned()
@@ -927,11 +925,7 @@ impl Strategy for MarketMaker {
         Ok(())
     }
 
-    async fn on_event(
-        &mut self,
-        event: &Event,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), StrategyError> {
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         self.observe(event, ctx);
         match event {
             // Blind while the stream reconnects: pull the quotes, resume once resynced.
@@ -952,7 +946,7 @@ impl Strategy for MarketMaker {
         Ok(())
     }
 
-    async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         ctx.cancel_all(Some(self.market));
         Ok(())
     }

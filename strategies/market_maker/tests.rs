@@ -341,7 +341,7 @@ impl Harness {
             mm: MarketMaker::from_params(&params(extra)).unwrap(),
         };
         let mut ctx = Context::new(&h.state, TradingState::Active, &mut h.out);
-        drive(h.mm.on_start(&mut ctx)).unwrap();
+        h.mm.on_start(&mut ctx).unwrap();
         h.out.intents.clear();
         h
     }
@@ -360,7 +360,7 @@ impl Harness {
     fn feed(&mut self, e: &Event, trading: TradingState) -> Vec<Intent> {
         self.state.apply(e);
         let mut ctx = Context::new(&self.state, trading, &mut self.out);
-        drive(self.mm.on_event(e, &mut ctx)).unwrap();
+        self.mm.on_event(e, &mut ctx).unwrap();
         std::mem::take(&mut self.out.intents)
     }
 
@@ -635,18 +635,6 @@ fn funding_from_state_reaches_the_quotes() {
     // 10 · 0.001 · 5520 = 55.2 ticks lower: r = 5464.8, bid floor(5463.57) = 5463, and the
     // ask ceil(5466.03) = 5467 would cross the book: clamped one tick above the best bid.
     assert_eq!(out, vec![(Side::Buy, 5463), (Side::Sell, 5501)]);
-}
-
-/// Drive a future that never waits (strategy calls do no I/O) to completion.
-fn drive<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 #[test]

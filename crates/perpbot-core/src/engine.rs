@@ -16,8 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -377,9 +375,7 @@ impl Engine {
         self.state.set_now(self.clock.now());
         let started = {
             let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-            AssertUnwindSafe(self.strategy.on_start(&mut ctx))
-                .catch_unwind()
-                .await
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.strategy.on_start(&mut ctx)))
         };
         match started {
             Ok(Ok(())) => {}
@@ -549,9 +545,7 @@ impl Engine {
         }
         let outcome: Result<Result<(), StrategyError>, _> = {
             let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-            AssertUnwindSafe(self.strategy.on_event(event, &mut ctx))
-                .catch_unwind()
-                .await
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.strategy.on_event(event, &mut ctx)))
         };
         match outcome {
             Ok(Ok(())) => self.process_outbox(),
@@ -935,9 +929,7 @@ impl Engine {
             let stopped = {
                 let mut ctx =
                     Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-                AssertUnwindSafe(self.strategy.on_stop(&mut ctx))
-                    .catch_unwind()
-                    .await
+                std::panic::catch_unwind(AssertUnwindSafe(|| self.strategy.on_stop(&mut ctx)))
             };
             match stopped {
                 Ok(Ok(())) => {}

@@ -7,18 +7,16 @@
 //! a hand-made [`State`].
 //!
 //! ```
-//! use async_trait::async_trait;
 //! use perpbot_model::{Event, Lots, MarketId, NewOrder, Side, Ticks};
 //! use perpbot_core::strategy::{Context, Strategy, StrategyError};
 //!
 //! /// Buys one minimum lot whenever the spread is wider than 5 ticks.
 //! struct WideSpreadBuyer { market: MarketId }
 //!
-//! #[async_trait]
 //! impl Strategy for WideSpreadBuyer {
 //!     fn name(&self) -> &str { "wide_spread_buyer" }
 //!
-//!     async fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+//!     fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
 //!         let Event::Book(_) = event else { return Ok(()) };
 //!         let Some(book) = ctx.book(self.market) else { return Ok(()) };
 //!         if let (Some(bid), Some(5..)) = (book.best_bid(), book.spread_ticks()) {
@@ -33,7 +31,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 
@@ -68,23 +65,25 @@ pub enum StrategyError {
 }
 
 /// A trading strategy. Implement `on_event`; `on_start` and `on_stop` are optional.
-#[async_trait]
+///
+/// The callbacks are synchronous: a strategy reads state and emits intents through its
+/// [`Context`] and never does I/O, so the same code runs at CPU speed over recorded data and
+/// live, with no future allocated per event.
 pub trait Strategy: Send {
     /// Name for logs and reports.
     fn name(&self) -> &str;
 
     /// Called once after the venue is connected, before any event.
-    async fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_start(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let _ = ctx;
         Ok(())
     }
 
     /// Called for every event, after the state already reflects it.
-    async fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>)
-    -> Result<(), StrategyError>;
+    fn on_event(&mut self, event: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError>;
 
     /// Called once on shutdown, before the engine cancels remaining orders.
-    async fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let _ = ctx;
         Ok(())
     }
@@ -419,12 +418,11 @@ mod tests {
 
     struct Noop;
 
-    #[async_trait]
     impl Strategy for Noop {
         fn name(&self) -> &str {
             "noop"
         }
-        async fn on_event(&mut self, _: &Event, _: &mut Context<'_>) -> Result<(), StrategyError> {
+        fn on_event(&mut self, _: &Event, _: &mut Context<'_>) -> Result<(), StrategyError> {
             Ok(())
         }
     }

@@ -2,7 +2,6 @@
 //! spread. [`register`] adds it to a registry beside perpbot's built-ins; `main.rs` runs it
 //! through perpbot's command line; the tests below drive it without an engine.
 
-use async_trait::async_trait;
 use perpbot::model::{Event, Lots, MarketId, NewOrder, OrderStatus, PositionSide, Side, Ticks};
 use perpbot::strategy::{Context, Strategy, StrategyError, StrategyRegistry, parse_params};
 
@@ -17,13 +16,12 @@ pub struct PennyJumper {
     pub min_spread_ticks: u64,
 }
 
-#[async_trait]
 impl Strategy for PennyJumper {
     fn name(&self) -> &str {
         "penny_jumper"
     }
 
-    async fn on_event(&mut self, ev: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+    fn on_event(&mut self, ev: &Event, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
         let m = self.market;
         let (Event::Book(_), Some(book), Some(spec)) = (ev, ctx.book(m), ctx.spec(m)) else {
             return Ok(());
@@ -92,7 +90,7 @@ mod tests {
     }
 
     /// What the strategy emits for one book event on a fresh state.
-    async fn intents_after(bid: u64, ask: u64) -> Vec<Intent> {
+    fn intents_after(bid: u64, ask: u64) -> Vec<Intent> {
         let spec = MarketSpec::kana_apt_testnet();
         let mut strategy = PennyJumper {
             market: spec.id,
@@ -103,13 +101,13 @@ mod tests {
         state.apply(&event);
         let mut outbox = Outbox::new(1);
         let mut ctx = Context::new(&state, TradingState::Active, &mut outbox);
-        strategy.on_event(&event, &mut ctx).await.unwrap();
+        strategy.on_event(&event, &mut ctx).unwrap();
         outbox.intents
     }
 
-    #[tokio::test]
-    async fn a_wide_spread_gets_a_post_only_bid_one_tick_inside() {
-        let intents = intents_after(5_000, 5_010).await;
+    #[test]
+    fn a_wide_spread_gets_a_post_only_bid_one_tick_inside() {
+        let intents = intents_after(5_000, 5_010);
         let [Intent::ReplaceQuotes { cancel, place, .. }] = intents.as_slice() else {
             panic!("one requote expected: {intents:?}")
         };
@@ -122,9 +120,9 @@ mod tests {
         assert_eq!(order.order.restriction, Restriction::PostOnly);
     }
 
-    #[tokio::test]
-    async fn a_tight_spread_is_left_alone() {
-        assert!(intents_after(5_000, 5_002).await.is_empty());
+    #[test]
+    fn a_tight_spread_is_left_alone() {
+        assert!(intents_after(5_000, 5_002).is_empty());
     }
 
     #[test]
