@@ -1,0 +1,1361 @@
+//! The Kana Perps WebSocket decoder: wire frames in, typed [`Event`]s out.
+//!
+//! Venue quirks end here (reference §7): frames are routed by `message` or, when it is missing
+//! (the `recent_trades` sample), by record shape; numbers arrive as strings or JSON numbers and
+//! are converted exactly; the old G2/G3 host sends lots, ticks and quote sub-units where the G4/G5
+//! hosts send human decimals ([`KanaUnits`]); history topics repeat old records, so fills and
+//! order updates are deduplicated with bounded memory.
+//!
+//! A bad frame never panics and never half-applies: each frame is decoded into a scratch buffer
+//! that is appended to the caller's vector only when the whole frame decoded. Errors name the
+//! topic, the field and the value, and every frame, event, error and skipped record is counted
+//! per topic ([`DecodeStats`]).
+//!
+//! **One odd record does not fail its frame** where that would block the topic for good: the
+//! history topics (`trade_history`, `order_history`, their `live_*` twins, `recent_trades`)
+//! replay their recent records on every push, so a record the decoder refuses would otherwise
+//! fail every later frame of the topic. Such a record is left out, and reported as a
+//! [`RecordIssue`] ([`KanaDecoder::last_record_issues`], logged by the WebSocket client, printed
+//! by `perpbot decode`) and counted ([`TopicStats::bad_records`]). In `open_orders`, an order
+//! whose side cannot be known (an unknown `order_type` without a side flag) is left out the same
+//! way; other snapshot failures (`open_orders`, `positions`, `orderbook`) still fail the frame,
+//! because a snapshot with a record missing would be a wrong state rather than a gap.
+//!
+//! A fill whose price is off the tick grid is **kept**, with the price rounded one tick-fraction
+//! *against us* — up for a buy, down for a sell — and reported as [`RecordIssue::Rounded`]
+//! ([`TopicStats::rounded`]). Why keep it: the size, fee and realised PnL (which Kana reports
+//! itself) are exact, and dropping a real fill would leave the position wrong until the next
+//! `positions` snapshot; a price off by less than one tick only moves the average entry, and
+//! rounding against us means the bot never books a better price than it got. A fill whose *size*
+//! is off the lot grid is skipped instead (rounding it would make the position wrong), and so is
+//! an off-grid public trade (a print off the grid — a liquidation or settlement — says nothing
+//! about the book).
+//!
+//! **Speed.** An `orderbook` push — the frame a market maker reacts to — of the shape Kana sends
+//! is read by a one-pass byte scanner (`scan_orderbook`) instead of serde, and plain decimals
+//! convert to lots and ticks with integer arithmetic; anything unusual falls back to the serde
+//! path and the exact decimal conversions, which decide and word every error. Both paths give
+//! identical events and errors (tests compare them, on damaged frames too). `benches/decode.rs`
+//! times every topic.
+//!
+//! ```
+//! use perpbot_model::{Event, Timestamp};
+//! use perpbot_kana::decode::{builtin_specs, KanaDecoder, KanaUnits};
+//!
+//! let mut decoder = KanaDecoder::new(builtin_specs(), KanaUnits::Auto).unwrap();
+//! let frame = r#"{"data":[{"is_ask":false,"last_updated":1746177751,"market_id":"1338",
+//!                 "price":"5.518","size":"11.851"}],"message":"orderbook"}"#;
+//! let mut events = Vec::new();
+//! decoder.decode(frame, Timestamp(0), &mut events).unwrap();
+//! let Event::Book(book) = &events[0] else { panic!() };
+//! assert_eq!((book.bids[0].price.0, book.bids[0].lots.0), (5518, 11851));
+//! ```
+//!
+//! Topic handling (the decision for each is documented at its handler):
+//!
+//! | topic | event |
+//! |---|---|
+//! | `orderbook` | [`Event::Book`] snapshot, one per market in the frame |
+//! | `positions` | [`Event::Position`] with `snapshot: true` (an empty list = all flat) |
+//! | `trade_history`, `live_trade_history` | [`Event::Fill`] for fills not seen before |
+//! | `open_orders` | [`Event::OpenOrders`] |
+//! | `order_history`, `live_order_history` | [`Event::Order`] for `Open` → accepted and `Cancelled` → cancelled, once per (order, status) |
+//! | `recent_trades` | [`Event::Trade`], one per matched pair |
+//! | `live_funding_rate` | [`Event::Funding`] for configured markets |
+//! | `bestPrice` / `best_price` | [`Event::BestPrice`] |
+//! | `deposit_withdraw_history` | nothing (counted) |
+//! | anything else | nothing; counted under [`Topic::Unknown`], **not** an error (the server may add topics or acknowledgements; the connection must not flap over them) |
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::hash::Hash;
+use std::io::{self, BufRead, Write};
+use std::marker::PhantomData;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+
+use super::wire::{
+    MarketInfo, Num, NumError, RestEnvelope, WireBestPrice, WireError, WireFunding, WireLevel,
+    WireOpenOrder, WireOrderHistory, WireOrderStatus, WirePosition, WireShape, WireTrade,
+    WsEnvelope,
+};
+use perpbot_model::{
+    BestPrice, BookUpdate, BookUpdateKind, Direction, Event, Fill, FundingRate, Level, Liquidity,
+    Lots, MarketId, MarketSpec, OpenOrderInfo, OpenOrdersSnapshot, OrderUpdate, OrderUpdateKind,
+    Position, PositionSide, PositionUpdate, PublicTrade, Rounding, Side, Ticks, Timestamp, TradeId,
+    UnitError, VenueOrderId,
+};
+
+mod scan;
+mod units;
+
+use scan::*;
+use units::*;
+
+/// How many fill keys, order-status keys and public-trade keys the decoder remembers (each) to
+/// drop repeats; the oldest is forgotten first.
+pub const DEFAULT_DEDUPE_CAPACITY: usize = 100_000;
+
+/// Market ids of the dead G1–G3 deployments (66, 301, 396–398, 501–503; reference §3.1), whose
+/// WebSocket host sent raw integer units (§7.6).
+pub const RAW_UNIT_MARKETS: [u64; 8] = [66, 301, 396, 397, 398, 501, 502, 503];
+
+/// Which units the WebSocket sends (reference §3.4, §7.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KanaUnits {
+    /// G4/G5 hosts: human decimals (sizes in base coins, prices in quote per coin, amounts in
+    /// quote). Sizes and prices must lie exactly on the market's grid.
+    Human,
+    /// The old G2/G3 host: sizes in lots, prices in ticks, amounts in quote sub-units.
+    Raw,
+    /// `Raw` for the dead market ids in [`RAW_UNIT_MARKETS`], `Human` otherwise. \[INF\]: a
+    /// heuristic that holds for every documented sample (the dead ids only ever appeared on
+    /// the old host); it would misread a raw-unit host serving a current market id.
+    #[default]
+    Auto,
+}
+
+impl KanaUnits {
+    /// Whether records of `market` carry raw integer units.
+    pub fn is_raw(self, market: MarketId) -> bool {
+        match self {
+            KanaUnits::Human => false,
+            KanaUnits::Raw => true,
+            KanaUnits::Auto => RAW_UNIT_MARKETS.contains(&market.0),
+        }
+    }
+}
+
+/// A WebSocket topic, as named in the `message` field (reference §7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// `orderbook`.
+    Orderbook,
+    /// `positions`.
+    Positions,
+    /// `trade_history`.
+    TradeHistory,
+    /// `live_trade_history`.
+    LiveTradeHistory,
+    /// `open_orders`.
+    OpenOrders,
+    /// `order_history`.
+    OrderHistory,
+    /// `live_order_history`.
+    LiveOrderHistory,
+    /// `recent_trades`.
+    RecentTrades,
+    /// `live_funding_rate`.
+    LiveFundingRate,
+    /// `bestPrice` (the docs also list `best_price`).
+    BestPrice,
+    /// `deposit_withdraw_history`.
+    DepositWithdrawHistory,
+    /// A topic this decoder does not know, a frame it could not route, or invalid JSON.
+    Unknown,
+}
+
+impl Topic {
+    /// Every topic, in the order of [`DecodeStats`]' counters.
+    pub const ALL: [Topic; 12] = [
+        Topic::Orderbook,
+        Topic::Positions,
+        Topic::TradeHistory,
+        Topic::LiveTradeHistory,
+        Topic::OpenOrders,
+        Topic::OrderHistory,
+        Topic::LiveOrderHistory,
+        Topic::RecentTrades,
+        Topic::LiveFundingRate,
+        Topic::BestPrice,
+        Topic::DepositWithdrawHistory,
+        Topic::Unknown,
+    ];
+
+    /// The wire name (`unknown` for [`Topic::Unknown`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Orderbook => "orderbook",
+            Topic::Positions => "positions",
+            Topic::TradeHistory => "trade_history",
+            Topic::LiveTradeHistory => "live_trade_history",
+            Topic::OpenOrders => "open_orders",
+            Topic::OrderHistory => "order_history",
+            Topic::LiveOrderHistory => "live_order_history",
+            Topic::RecentTrades => "recent_trades",
+            Topic::LiveFundingRate => "live_funding_rate",
+            Topic::BestPrice => "bestPrice",
+            Topic::DepositWithdrawHistory => "deposit_withdraw_history",
+            Topic::Unknown => "unknown",
+        }
+    }
+
+    /// The topic a `message` names (exact match; `best_price` is accepted for `bestPrice`).
+    pub fn from_message(message: &str) -> Topic {
+        match message {
+            "best_price" => Topic::BestPrice,
+            m => Topic::ALL
+                .into_iter()
+                .find(|t| *t != Topic::Unknown && t.as_str() == m)
+                .unwrap_or(Topic::Unknown),
+        }
+    }
+
+    fn index(self) -> usize {
+        Topic::ALL
+            .iter()
+            .position(|t| *t == self)
+            .unwrap_or(Topic::ALL.len() - 1)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counters for one topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicStats {
+    /// Frames routed to the topic (including ones that failed).
+    pub frames: u64,
+    /// Events emitted.
+    pub events: u64,
+    /// Frames that failed to decode (nothing was emitted for them).
+    pub errors: u64,
+    /// Records skipped without error: unknown markets, repeats, records older than `since`,
+    /// statuses that produce no event.
+    pub skipped: u64,
+    /// Records refused and left out of a frame that otherwise decoded (each reported as a
+    /// [`RecordIssue::Skipped`]).
+    pub bad_records: u64,
+    /// Fills kept with their price rounded onto the grid ([`RecordIssue::Rounded`]).
+    pub rounded: u64,
+}
+
+impl TopicStats {
+    fn add(&mut self, other: &TopicStats) {
+        self.frames += other.frames;
+        self.events += other.events;
+        self.errors += other.errors;
+        self.skipped += other.skipped;
+        self.bad_records += other.bad_records;
+        self.rounded += other.rounded;
+    }
+}
+
+/// Per-topic counters of a [`KanaDecoder`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    topics: [TopicStats; Topic::ALL.len()],
+}
+
+impl DecodeStats {
+    /// The counters of one topic.
+    pub fn topic(&self, topic: Topic) -> &TopicStats {
+        // `index` is always in range; `get` keeps this free of panics all the same.
+        self.topics.get(topic.index()).unwrap_or(&EMPTY_STATS)
+    }
+
+    /// All topics added up.
+    pub fn total(&self) -> TopicStats {
+        let mut t = TopicStats::default();
+        for s in &self.topics {
+            t.add(s);
+        }
+        t
+    }
+
+    fn topic_mut(&mut self, topic: Topic) -> Option<&mut TopicStats> {
+        self.topics.get_mut(topic.index())
+    }
+}
+
+static EMPTY_STATS: TopicStats = TopicStats {
+    frames: 0,
+    events: 0,
+    errors: 0,
+    skipped: 0,
+    bad_records: 0,
+    rounded: 0,
+};
+
+/// Why a frame could not be decoded: the topic, the field, the value as sent and the reason.
+/// Displays as ``positions: field `size`: "abc" is not a decimal``.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{topic}: field `{field}`: {value:?} {reason}")]
+pub struct DecodeError {
+    /// Topic of the frame (`unknown` when it could not be routed).
+    pub topic: String,
+    /// The offending field (`frame` / `data` / `record` for structural errors).
+    pub field: String,
+    /// The value as sent (truncated to 160 characters).
+    pub value: String,
+    /// Why it was refused; completes the sentence "`<value>` …".
+    pub reason: String,
+}
+
+const MAX_VALUE_CHARS: usize = 160;
+
+/// What the decoder did with one odd record of a frame that otherwise decoded (see the module
+/// docs for which records and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordIssue {
+    /// The record was left out; the error names topic, field and value.
+    Skipped(DecodeError),
+    /// The record was kept with a value rounded onto the grid; the error names the value as sent
+    /// and its reason says where it was rounded to.
+    Rounded(DecodeError),
+}
+
+impl RecordIssue {
+    /// The error behind the issue.
+    pub fn error(&self) -> &DecodeError {
+        match self {
+            RecordIssue::Skipped(e) | RecordIssue::Rounded(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for RecordIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordIssue::Skipped(e) => write!(f, "record skipped: {e}"),
+            RecordIssue::Rounded(e) => write!(f, "record kept: {e}"),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or(s)),
+        None => s.to_owned(),
+    }
+}
+
+fn error(topic: Topic, field: &str, value: &str, reason: impl fmt::Display) -> DecodeError {
+    DecodeError {
+        topic: topic.as_str().to_owned(),
+        field: field.to_owned(),
+        value: truncate(value, MAX_VALUE_CHARS),
+        reason: reason.to_string(),
+    }
+}
+
+/// A serde error inside `data`: name the field when serde does (``missing field `x` ``), and show
+/// the text around the error position.
+fn serde_error(topic: Topic, data: &str, e: &serde_json::Error) -> DecodeError {
+    let msg = e.to_string();
+    let field = msg
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map_or("record", |(name, _)| name);
+    let line = data.lines().nth(e.line().saturating_sub(1)).unwrap_or(data);
+    let col = e.column();
+    let start = line
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|i| *i + 60 < col)
+        .last();
+    let around = line.get(start.unwrap_or(0)..).unwrap_or(line);
+    error(
+        topic,
+        field,
+        around,
+        format_args!("is not a valid record: {msg}"),
+    )
+}
+
+/// Recognise the topic of a frame without `message` from its first record's keys. \[INF\]: only
+/// `recent_trades` is documented without `message`; the other shapes are recognised so that a
+/// server that drops `message` elsewhere still routes. A trade-shaped record without `message`
+/// is taken as `recent_trades` (public), never as our own fills.
+fn sniff_topic(data: &str) -> Topic {
+    let mut first: Option<WireShape> = None;
+    let ok = for_each_record::<WireShape, _>(Topic::Unknown, data, |s| {
+        first.get_or_insert(s);
+        Ok(())
+    });
+    match (ok, first) {
+        (Ok(()), Some(s)) => {
+            if s.is_ask.0 {
+                Topic::Orderbook
+            } else if s.funding_rate.0 {
+                Topic::LiveFundingRate
+            } else if s.status.0 {
+                Topic::OrderHistory
+            } else if s.remaining_size.0 {
+                Topic::OpenOrders
+            } else if s.liq_price.0 || s.trade_side.0 || s.is_long.0 {
+                Topic::Positions
+            } else if s.fee.0 && s.trade_id.0 {
+                Topic::RecentTrades
+            } else if s.bestBidPrice.0
+                || s.bestAskPrice.0
+                || s.best_bid_price.0
+                || s.best_ask_price.0
+            {
+                Topic::BestPrice
+            } else {
+                Topic::Unknown
+            }
+        }
+        _ => Topic::Unknown,
+    }
+}
+
+/// Call `f` on each record of `data`: a JSON list of records, a single record object, or `null`
+/// (none). Records are deserialized one at a time from the borrowed text, so no list is built.
+fn for_each_record<'a, T, F>(topic: Topic, data: &'a str, mut f: F) -> Result<(), DecodeError>
+where
+    T: Deserialize<'a>,
+    F: FnMut(T) -> Result<(), DecodeError>,
+{
+    struct Records<'f, T, F> {
+        f: &'f mut F,
+        failure: &'f mut Option<DecodeError>,
+        record: PhantomData<fn() -> T>,
+    }
+    impl<'de, T, F> Visitor<'de> for Records<'_, T, F>
+    where
+        T: Deserialize<'de>,
+        F: FnMut(T) -> Result<(), DecodeError>,
+    {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(record) = seq.next_element::<T>()? {
+                if let Err(e) = (self.f)(record) {
+                    *self.failure = Some(e);
+                    return Err(de::Error::custom("record rejected"));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let trimmed = data.trim_start();
+    match trimmed.as_bytes().first() {
+        Some(b'[') => {
+            let mut failure = None;
+            let mut de = serde_json::Deserializer::from_str(data);
+            let visitor = Records {
+                f: &mut f,
+                failure: &mut failure,
+                record: PhantomData,
+            };
+            let res =
+                serde::Deserializer::deserialize_seq(&mut de, visitor).and_then(|()| de.end());
+            match (res, failure) {
+                (_, Some(e)) => Err(e),
+                (Err(e), None) => Err(serde_error(topic, data, &e)),
+                (Ok(()), None) => Ok(()),
+            }
+        }
+        Some(b'{') => {
+            let record: T = serde_json::from_str(data).map_err(|e| serde_error(topic, data, &e))?;
+            f(record)
+        }
+        _ if trimmed.trim_end() == "null" => Ok(()),
+        _ => Err(error(
+            topic,
+            "data",
+            data,
+            "is not a list or an object of records",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast path for `orderbook` pushes
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes Kana WebSocket frames into typed events. One per connection (or one for all: it keeps
+/// no per-connection state beyond deduplication memory).
+#[derive(Debug)]
+pub struct KanaDecoder {
+    markets: Markets,
+    since: Option<Timestamp>,
+    stats: DecodeStats,
+    fills_seen: Seen<FillKey>,
+    orders_seen: Seen<OrderKey>,
+    trades_seen: Seen<TradeKey>,
+    scratch: Vec<Event>,
+    pending_fills: HashSet<FillKey>,
+    pending_orders: HashSet<OrderKey>,
+    pending_trades: HashMap<TradeKey, usize>,
+    issues: Vec<RecordIssue>,
+    issues_seen: Seen<u64>,
+    pending_issues: HashSet<u64>,
+    /// Whether the fast path is tried (always, except in tests that compare it with the serde
+    /// path).
+    fast_path: bool,
+}
+
+/// Per-frame decoding state: borrowed pieces of the decoder.
+struct Frame<'d> {
+    topic: Topic,
+    now: Timestamp,
+    since: Option<Timestamp>,
+    markets: &'d Markets,
+    fills_seen: &'d Seen<FillKey>,
+    orders_seen: &'d Seen<OrderKey>,
+    trades_seen: &'d Seen<TradeKey>,
+    pending_fills: &'d mut HashSet<FillKey>,
+    pending_orders: &'d mut HashSet<OrderKey>,
+    pending_trades: &'d mut HashMap<TradeKey, usize>,
+    out: &'d mut Vec<Event>,
+    issues: &'d mut Vec<RecordIssue>,
+    issues_seen: &'d Seen<u64>,
+    pending_issues: &'d mut HashSet<u64>,
+    skipped: u64,
+}
+
+impl KanaDecoder {
+    /// A decoder for these markets. Records of other markets are skipped (and counted). Every
+    /// spec is validated, so no conversion can divide by zero later.
+    pub fn new(specs: Vec<MarketSpec>, units: KanaUnits) -> Result<KanaDecoder, WireError> {
+        for spec in &specs {
+            spec.validate().map_err(WireError::InvalidSpec)?;
+        }
+        Ok(KanaDecoder {
+            markets: Markets::new(specs, units),
+            since: None,
+            stats: DecodeStats::default(),
+            fills_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            orders_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            trades_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            scratch: Vec::new(),
+            pending_fills: HashSet::new(),
+            pending_orders: HashSet::new(),
+            pending_trades: HashMap::new(),
+            issues: Vec::new(),
+            issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            pending_issues: HashSet::new(),
+            fast_path: true,
+        })
+    }
+
+    /// Ignore fill and order-history records older than `since` (history topics replay the
+    /// past on every subscription; reference §7.5).
+    pub fn with_since(mut self, since: Timestamp) -> KanaDecoder {
+        self.since = Some(since);
+        self
+    }
+
+    /// Remember at most `capacity` keys per deduplication set (default
+    /// [`DEFAULT_DEDUPE_CAPACITY`]); `0` turns deduplication off.
+    pub fn with_dedupe_capacity(mut self, capacity: usize) -> KanaDecoder {
+        self.fills_seen = Seen::new(capacity);
+        self.orders_seen = Seen::new(capacity);
+        self.trades_seen = Seen::new(capacity);
+        self.issues_seen = Seen::new(capacity);
+        self
+    }
+
+    /// The configured markets.
+    pub fn specs(&self) -> &[MarketSpec] {
+        &self.markets.specs
+    }
+
+    /// The units mode.
+    pub fn units(&self) -> KanaUnits {
+        self.markets.units
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// The odd records of the last frame [`decode`](Self::decode) accepted (empty after a frame
+    /// that failed: nothing of it was applied). For logging; they are counted in the stats.
+    pub fn last_record_issues(&self) -> &[RecordIssue] {
+        &self.issues
+    }
+
+    /// Decode one text frame, appending its events to `out` and returning how many were
+    /// appended. `now` is the receive time, used only where a record carries no venue time.
+    /// On error nothing is appended and no deduplication memory changes.
+    pub fn decode(
+        &mut self,
+        frame: &str,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<usize, DecodeError> {
+        self.scratch.clear();
+        self.pending_fills.clear();
+        self.pending_orders.clear();
+        self.pending_trades.clear();
+        self.issues.clear();
+        self.pending_issues.clear();
+
+        let (topic, result) = self.decode_frame(frame, now);
+        let Some(stats) = self.stats.topic_mut(topic) else {
+            return result.map(|_| 0);
+        };
+        stats.frames += 1;
+        match result {
+            Ok(skipped) => {
+                let n = self.scratch.len();
+                stats.events += n as u64;
+                stats.skipped += skipped;
+                for issue in &self.issues {
+                    match issue {
+                        RecordIssue::Skipped(_) => stats.bad_records += 1,
+                        RecordIssue::Rounded(_) => stats.rounded += 1,
+                    }
+                }
+                for k in self.pending_fills.drain() {
+                    self.fills_seen.insert(k);
+                }
+                for k in self.pending_orders.drain() {
+                    self.orders_seen.insert(k);
+                }
+                for (k, _) in self.pending_trades.drain() {
+                    self.trades_seen.insert(k);
+                }
+                for k in self.pending_issues.drain() {
+                    self.issues_seen.insert(k);
+                }
+                out.append(&mut self.scratch);
+                Ok(n)
+            }
+            Err(e) => {
+                stats.errors += 1;
+                self.scratch.clear();
+                self.issues.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Route and decode into `self.scratch`; returns the topic and the count of skipped records.
+    fn decode_frame(&mut self, frame: &str, now: Timestamp) -> (Topic, Result<u64, DecodeError>) {
+        if self.fast_path
+            && let Some(skipped) = self.fast_orderbook(frame, now)
+        {
+            return (Topic::Orderbook, Ok(skipped));
+        }
+        let env: WsEnvelope = match serde_json::from_str(frame) {
+            Ok(env) => env,
+            Err(e) => {
+                let reason = format!("is not a valid frame: {e}");
+                return (
+                    Topic::Unknown,
+                    Err(error(Topic::Unknown, "frame", frame, reason)),
+                );
+            }
+        };
+        let data = env.data.map_or("null", |d| d.get());
+        let topic = match &env.message {
+            Some(m) => Topic::from_message(m.as_str()),
+            None => sniff_topic(data),
+        };
+        let mut fr = self.frame(topic, now);
+        let result = match topic {
+            Topic::Orderbook => fr.orderbook(data),
+            Topic::Positions => fr.positions(data),
+            Topic::TradeHistory | Topic::LiveTradeHistory => fr.fills(data),
+            Topic::OpenOrders => fr.open_orders(data),
+            Topic::OrderHistory | Topic::LiveOrderHistory => fr.order_history(data),
+            Topic::RecentTrades => fr.recent_trades(data),
+            Topic::LiveFundingRate => fr.funding(data),
+            Topic::BestPrice => fr.best_price(data),
+            // No event is defined for deposits/withdrawals; the shape is [UNK] anyway.
+            Topic::DepositWithdrawHistory => Ok(()),
+            // Not an error: see the module docs.
+            Topic::Unknown => Ok(()),
+        };
+        let skipped = fr.skipped;
+        (topic, result.map(|()| skipped))
+    }
+}
+
+impl KanaDecoder {
+    /// The per-frame state over this decoder's memory, for one frame of `topic`.
+    fn frame(&mut self, topic: Topic, now: Timestamp) -> Frame<'_> {
+        Frame {
+            topic,
+            now,
+            since: self.since,
+            markets: &self.markets,
+            fills_seen: &self.fills_seen,
+            orders_seen: &self.orders_seen,
+            trades_seen: &self.trades_seen,
+            pending_fills: &mut self.pending_fills,
+            pending_orders: &mut self.pending_orders,
+            pending_trades: &mut self.pending_trades,
+            out: &mut self.scratch,
+            issues: &mut self.issues,
+            issues_seen: &self.issues_seen,
+            pending_issues: &mut self.pending_issues,
+            skipped: 0,
+        }
+    }
+
+    /// The orderbook fast path ([`scan_orderbook`]): the frame is read once and its levels
+    /// converted on the way. `None` — with nothing left behind — when the frame is not of the
+    /// common shape or a value needs the exact decimal path; the serde path then decodes it (or
+    /// words its error) as it always did.
+    fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<u64> {
+        let mut fr = self.frame(Topic::Orderbook, now);
+        if scan_orderbook(frame, &mut fr).is_none() {
+            self.scratch.clear();
+            return None;
+        }
+        fr.orderbook_done();
+        Some(fr.skipped)
+    }
+}
+
+impl<'d> Frame<'d> {
+    /// The record's market and its conversions; `None` (counted as skipped) for unknown markets.
+    fn market(&mut self, id: Num<'_>) -> Result<Option<Conv<'d>>, DecodeError> {
+        let id = u64_of(self.topic, "market_id", id)?;
+        let markets = self.markets;
+        match markets.get(id) {
+            Some((spec, grid)) => Ok(Some(Conv {
+                topic: self.topic,
+                spec,
+                grid,
+                raw: markets.units.is_raw(spec.id),
+            })),
+            None => {
+                self.skipped += 1;
+                Ok(None)
+            }
+        }
+    }
+
+    fn too_old(&mut self, ts: Timestamp) -> bool {
+        let old = self.since.is_some_and(|since| ts < since);
+        if old {
+            self.skipped += 1;
+        }
+        old
+    }
+
+    /// `orderbook`: every push is the full book of its market (§7.5 \[INF\]: no deltas are
+    /// documented), so each market in the frame becomes one snapshot. A push with no levels
+    /// names no market and cannot be attributed, so it emits nothing (\[INF\]).
+    fn orderbook(&mut self, data: &str) -> Result<(), DecodeError> {
+        for_each_record::<WireLevel, _>(self.topic, data, |lv| self.orderbook_level(lv))?;
+        self.orderbook_done();
+        Ok(())
+    }
+
+    /// One level of an `orderbook` push, added to its market's snapshot.
+    fn orderbook_level(&mut self, lv: WireLevel<'_>) -> Result<(), DecodeError> {
+        let Some(conv) = self.market(lv.market_id)? else {
+            return Ok(());
+        };
+        let level = Level {
+            price: conv.ticks("price", lv.price)?,
+            lots: conv.lots("size", lv.size)?,
+        };
+        let ts = ts_of(self.topic, "last_updated", lv.last_updated)?;
+        self.push_level(conv.spec.id, lv.is_ask.0, level, ts);
+        Ok(())
+    }
+
+    /// [`Frame::orderbook_level`] for a level located by the scanner, with the fast conversions
+    /// only ([`plain_u64`], [`plain_decimal`], [`exact_units`] — what the conversions there try
+    /// first): `None` when one of them does not apply, and the frame then goes to the serde path.
+    /// `last` remembers the market of the previous level by its id text (a push names one market).
+    fn orderbook_level_fast<'f>(
+        &mut self,
+        frame: &'f str,
+        lv: RawLevel,
+        last: &mut Option<(&'f str, Option<Conv<'d>>)>,
+    ) -> Option<()> {
+        let text = |span: Span| frame.get(span.start..span.end);
+        let id_text = text(lv.market_id)?;
+        let conv = match *last {
+            Some((t, conv)) if t == id_text => conv,
+            _ => {
+                let markets = self.markets;
+                let conv = markets.get(plain_u64(id_text)?).map(|(spec, grid)| Conv {
+                    topic: self.topic,
+                    spec,
+                    grid,
+                    raw: markets.units.is_raw(spec.id),
+                });
+                *last = Some((id_text, conv));
+                conv
+            }
+        };
+        let Some(conv) = conv else {
+            self.skipped += 1;
+            return Some(());
+        };
+        let units = |span: Span, num: fn(&Grid) -> (u128, u128)| -> Option<u64> {
+            let t = text(span)?;
+            if conv.raw {
+                return plain_u64(t);
+            }
+            let (n, d) = num(conv.grid?);
+            let (m, scale) = plain_decimal(t)?;
+            exact_units(m, scale, n, d)
+        };
+        let level = Level {
+            price: Ticks(units(lv.price, |g| (g.tick_num, g.tick_den))?),
+            lots: Lots(units(lv.size, |g| (g.lot_num, g.lot_den))?),
+        };
+        let ts = match lv.last_updated {
+            Some(span) => Some(Timestamp::from_secs(plain_u64(text(span)?)?)),
+            None => None,
+        };
+        self.push_level(conv.spec.id, lv.is_ask, level, ts);
+        Some(())
+    }
+
+    /// Add a converted level to its market's snapshot (made on the market's first level).
+    fn push_level(&mut self, market: MarketId, is_ask: bool, level: Level, ts: Option<Timestamp>) {
+        let existing = self
+            .out
+            .iter()
+            .position(|e| matches!(e, Event::Book(b) if b.market == market));
+        let idx = match existing {
+            Some(idx) => idx,
+            None => {
+                self.out.push(Event::Book(BookUpdate {
+                    market,
+                    kind: BookUpdateKind::Snapshot,
+                    // Room for a typical push (the docs' sample has 9 asks, 10 bids)
+                    // without regrowing per level.
+                    bids: Vec::with_capacity(16),
+                    asks: Vec::with_capacity(16),
+                    ts: Timestamp(0),
+                }));
+                self.out.len() - 1
+            }
+        };
+        if let Some(Event::Book(book)) = self.out.get_mut(idx) {
+            if let Some(ts) = ts {
+                book.ts = book.ts.max(ts);
+            }
+            if is_ask {
+                book.asks.push(level);
+            } else {
+                book.bids.push(level);
+            }
+        }
+    }
+
+    /// After the last level: snapshots whose levels carried no time get the receive time.
+    fn orderbook_done(&mut self) {
+        for e in self.out.iter_mut() {
+            match e {
+                Event::Book(b) if b.ts == Timestamp(0) => b.ts = self.now,
+                _ => {}
+            }
+        }
+    }
+
+    /// `positions`: a full snapshot of the profile's positions in configured markets (an empty
+    /// list means everything is flat). `tp`/`sl` of `0` mean "not set" (\[INF\], §4.3.6).
+    fn positions(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let now = self.now;
+        let mut positions = Vec::new();
+        for_each_record::<WirePosition, _>(topic, data, |p| {
+            let Some(conv) = self.market(p.market_id)? else {
+                return Ok(());
+            };
+            let side = match p.is_long() {
+                Some(true) => PositionSide::Long,
+                Some(false) => PositionSide::Short,
+                None => {
+                    return Err(error(
+                        topic,
+                        "trade_side",
+                        "",
+                        "is missing (and so is `is_long`)",
+                    ));
+                }
+            };
+            let optional =
+                |field: &str, n: Option<Num<'_>>| -> Result<Option<Decimal>, DecodeError> {
+                    match n {
+                        None => Ok(None),
+                        Some(n) => conv.price(field, n).map(|d| (!d.is_zero()).then_some(d)),
+                    }
+                };
+            positions.push(Position {
+                market: conv.spec.id,
+                side,
+                lots: conv.lots("size", p.size)?,
+                entry_price: conv.price("entry_price", p.entry_price)?,
+                margin: conv.quote("margin", p.margin)?,
+                leverage: conv.num("leverage", p.leverage, p.leverage.u32())?,
+                liquidation_price: optional("liq_price", p.liq_price)?,
+                take_profit: optional("tp", p.tp)?,
+                stop_loss: optional("sl", p.sl)?,
+                updated_at: ts_of(topic, "last_updated", p.last_updated)?.unwrap_or(now),
+            });
+            Ok(())
+        })?;
+        self.out.push(Event::Position(PositionUpdate {
+            positions,
+            snapshot: true,
+        }));
+        Ok(())
+    }
+
+    /// Leave a refused record out of the frame and report it once: history topics replay their
+    /// records on every push, so a repeat of a record already reported only counts as skipped.
+    fn skip_record(&mut self, e: DecodeError) {
+        let key = issue_key(&e);
+        if self.issues_seen.contains(&key) || !self.pending_issues.insert(key) {
+            self.skipped += 1;
+            return;
+        }
+        self.issues.push(RecordIssue::Skipped(e));
+    }
+
+    /// `trade_history` / `live_trade_history`: our fills, each emitted once (see [`FillKey`]).
+    /// Liquidity is `Maker` when the fee is zero, else `Taker` (\[INF\] from §9.4: makers pay 0 %,
+    /// so a maker rebate or a zero-fee taker tier would be misread). `live_trade_history`'s record
+    /// shape is \[UNK\]; it is assumed equal to `trade_history`'s. A record the decoder refuses is
+    /// left out and reported; an off-grid price is rounded against us (module docs).
+    fn fills(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        for_each_record::<WireTrade, _>(topic, data, |t| {
+            if let Err(e) = self.fill(&t) {
+                self.skip_record(e);
+            }
+            Ok(())
+        })
+    }
+
+    /// One fill record of [`Frame::fills`]; `Err` leaves it out.
+    fn fill(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let Some(conv) = self.market(t.market_id)? else {
+            return Ok(());
+        };
+        let ts = match ts_of(topic, "timestamp", t.timestamp)? {
+            Some(ts) => ts,
+            None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
+        };
+        let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
+        let (side, direction) = side_and_direction(code, t.is_long())
+            .ok_or_else(|| unknown_side(topic, t.order_type))?;
+        let lots = conv.lots("size", t.size)?;
+        let (price, rounded) = fill_price(conv, side, t.price)?;
+        let fee = match t.fee {
+            Some(n) => conv.quote("fee", n)?,
+            None => return Err(error(topic, "fee", "", "is missing")),
+        };
+        let realized_pnl = match t.pnl {
+            Some(n) => conv.quote("pnl", n)?,
+            None => Decimal::ZERO,
+        };
+        let trade_id = u128_of(topic, "trade_id", t.trade_id)?;
+        let venue_id = match t.order_id {
+            Some(n) => Some(VenueOrderId(u128_of(topic, "order_id", n)?)),
+            None => None,
+        };
+        let version = match t.transaction_version {
+            Some(n) => u64_of(topic, "transaction_version", n)?,
+            None => 0,
+        };
+        if self.too_old(ts) {
+            return Ok(());
+        }
+        let key = FillKey {
+            trade_id,
+            order_id: venue_id.map_or(0, |v| v.0),
+            version,
+            ts_secs: ts.as_secs(),
+            order_type: code,
+            lots: lots.0,
+            // Sources format the price differently; with an order id it is not needed.
+            price: if venue_id.is_some() { 0 } else { price.0 },
+        };
+        let seen = |k: &FillKey| self.fills_seen.contains(k) || self.pending_fills.contains(k);
+        let without_version = key.with_version(FillKey::NO_VERSION);
+        let with_some_version = key.with_version(FillKey::SOME_VERSION);
+        let duplicate = if version == FillKey::NO_VERSION {
+            seen(&without_version) || seen(&with_some_version)
+        } else {
+            seen(&key) || seen(&without_version)
+        };
+        if duplicate {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.pending_fills.insert(key);
+        if version != FillKey::NO_VERSION {
+            self.pending_fills.insert(with_some_version);
+        }
+        // Reported with the fill itself, so a replayed fill is not reported again.
+        if let Some(note) = rounded {
+            self.issues.push(RecordIssue::Rounded(note));
+        }
+        self.out.push(Event::Fill(Fill {
+            market: conv.spec.id,
+            client_id: None,
+            venue_id,
+            trade_id: TradeId(key.id()),
+            side,
+            direction,
+            lots,
+            price,
+            fee,
+            realized_pnl,
+            liquidity: if fee.is_zero() {
+                Liquidity::Maker
+            } else {
+                Liquidity::Taker
+            },
+            ts,
+        }));
+        Ok(())
+    }
+
+    /// `open_orders`: the full list of resting orders. `market` is `Some` only when every listed
+    /// order is in one market; an empty list (or one spanning markets) gives `None` = all markets.
+    fn open_orders(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let now = self.now;
+        let mut orders: Vec<OpenOrderInfo> = Vec::new();
+        let mut latest: Option<Timestamp> = None;
+        for_each_record::<WireOpenOrder, _>(topic, data, |o| {
+            let Some(conv) = self.market(o.market_id)? else {
+                return Ok(());
+            };
+            let code = conv.num("order_type", o.order_type, o.order_type.u64())?;
+            // \[INF\]: an order whose side cannot be known is not one this bot placed (its
+            // limit orders carry codes 1-8), e.g. a TP/SL trigger; it is left out of the
+            // snapshot and reported rather than failing it (which would block resync).
+            let Some((side, direction)) = side_and_direction(code, o.is_long()) else {
+                self.skip_record(unknown_side(topic, o.order_type));
+                return Ok(());
+            };
+            let updated_at = match ts_of(topic, "last_updated", o.last_updated)? {
+                Some(ts) => ts,
+                None => ts_of(topic, "timestamp", o.timestamp)?.unwrap_or(now),
+            };
+            latest = latest.max(Some(updated_at));
+            orders.push(OpenOrderInfo {
+                market: conv.spec.id,
+                venue_id: VenueOrderId(u128_of(topic, "order_id", o.order_id)?),
+                side,
+                direction,
+                price: conv.ticks("price", o.price)?,
+                total: conv.lots("total_size", o.total_size)?,
+                remaining: conv.lots("remaining_size", o.remaining_size)?,
+                leverage: conv.num("leverage", o.leverage, o.leverage.u32())?,
+                updated_at,
+            });
+            Ok(())
+        })?;
+        // The topic is subscribed per profile and covers every market: the list is complete for
+        // all of them, even when the orders left happen to be in one market.
+        self.out.push(Event::OpenOrders(OpenOrdersSnapshot {
+            market: None,
+            orders,
+            ts: latest.unwrap_or(now),
+        }));
+        Ok(())
+    }
+
+    /// `order_history` / `live_order_history`: `Open` → accepted, `Cancelled` → cancelled, each
+    /// once per (order id, status). `Filled` / `Partially Filled` emit nothing (fills come from
+    /// `trade_history`); other statuses are skipped and counted. `live_order_history`'s record
+    /// shape is \[UNK\]; it is assumed equal to `order_history`'s. A record the decoder refuses
+    /// is left out and reported.
+    fn order_history(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        for_each_record::<WireOrderHistory, _>(topic, data, |o| {
+            if let Err(e) = self.order_status(&o) {
+                self.skip_record(e);
+            }
+            Ok(())
+        })
+    }
+
+    /// One record of [`Frame::order_history`]; `Err` leaves it out.
+    fn order_status(&mut self, o: &WireOrderHistory<'_>) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let Some(conv) = self.market(o.market_id)? else {
+            return Ok(());
+        };
+        let order_id = u128_of(topic, "order_id", o.order_id)?;
+        let ts = match ts_of(topic, "last_updated", o.last_updated)? {
+            Some(ts) => ts,
+            None => ts_of(topic, "timestamp", o.timestamp)?.unwrap_or(self.now),
+        };
+        let (kind, is_open) = match o.status {
+            WireOrderStatus::Open => (OrderUpdateKind::Accepted, true),
+            WireOrderStatus::Cancelled => (OrderUpdateKind::Cancelled, false),
+            WireOrderStatus::Filled
+            | WireOrderStatus::PartiallyFilled
+            | WireOrderStatus::Other(_) => {
+                self.skipped += 1;
+                return Ok(());
+            }
+        };
+        if self.too_old(ts) {
+            return Ok(());
+        }
+        let key = (order_id, is_open);
+        if self.orders_seen.contains(&key) || !self.pending_orders.insert(key) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.out.push(Event::Order(OrderUpdate {
+            market: conv.spec.id,
+            client_id: None,
+            venue_id: Some(VenueOrderId(order_id)),
+            kind,
+            ts,
+        }));
+        Ok(())
+    }
+
+    /// `recent_trades`: both counterparties of a match appear with the same transaction version,
+    /// price and size (§7.4); one [`PublicTrade`] is emitted per match and remembered across
+    /// frames. The aggressor is the side of the record that paid a fee (\[INF\]: makers pay 0,
+    /// §9.4); `None` when no record of the pair did or its order type is unknown. A record the
+    /// decoder refuses (an off-grid price included) is left out and reported.
+    fn recent_trades(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        for_each_record::<WireTrade, _>(topic, data, |t| {
+            if let Err(e) = self.public_trade(&t) {
+                self.skip_record(e);
+            }
+            Ok(())
+        })
+    }
+
+    /// One record of [`Frame::recent_trades`]; `Err` leaves it out.
+    fn public_trade(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        let Some(conv) = self.market(t.market_id)? else {
+            return Ok(());
+        };
+        let lots = conv.lots("size", t.size)?;
+        let price = conv.ticks("price", t.price)?;
+        let ts = match ts_of(topic, "timestamp", t.timestamp)? {
+            Some(ts) => ts,
+            None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
+        };
+        let version = match t.transaction_version {
+            Some(n) => u64_of(topic, "transaction_version", n)?,
+            None => 0,
+        };
+        let taker = match t.fee {
+            Some(n) => conv.quote("fee", n)? > Decimal::ZERO,
+            None => false,
+        };
+        let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
+        let aggressor = if taker {
+            side_and_direction(code, t.is_long()).map(|(side, _)| side)
+        } else {
+            None
+        };
+        let key = TradeKey {
+            market: conv.spec.id.0,
+            version,
+            ts_secs: if version == 0 { ts.as_secs() } else { 0 },
+            price: price.0,
+            lots: lots.0,
+        };
+        if self.trades_seen.contains(&key) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        if let Some(&idx) = self.pending_trades.get(&key) {
+            // The other side of a pair already emitted in this frame.
+            self.skipped += 1;
+            if let Some(Event::Trade(trade)) = self.out.get_mut(idx) {
+                trade.aggressor = trade.aggressor.or(aggressor);
+            }
+            return Ok(());
+        }
+        self.pending_trades.insert(key, self.out.len());
+        self.out.push(Event::Trade(PublicTrade {
+            market: conv.spec.id,
+            price,
+            lots,
+            aggressor,
+            ts,
+        }));
+        Ok(())
+    }
+
+    /// `live_funding_rate`: one event per configured market; others are skipped (counted). The
+    /// rate is passed through as a fraction in both unit modes (\[UNK\]: only `"0"` was ever seen,
+    /// §9.3). Time: `transaction_timestamp`, else `last_updated` (`funding_timestamp` is `0` in the
+    /// samples).
+    fn funding(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        for_each_record::<WireFunding, _>(topic, data, |f| {
+            let Some(conv) = self.market(f.market_id)? else {
+                return Ok(());
+            };
+            let rate = conv.decimal("funding_rate", f.funding_rate)?;
+            let ts = match ts_of(topic, "transaction_timestamp", f.transaction_timestamp)? {
+                Some(ts) if ts != Timestamp(0) => ts,
+                _ => ts_of(topic, "last_updated", f.last_updated)?.unwrap_or(self.now),
+            };
+            self.out.push(Event::Funding(FundingRate {
+                market: conv.spec.id,
+                rate,
+                ts,
+            }));
+            Ok(())
+        })
+    }
+
+    /// `bestPrice`: shape \[UNK\] (see [`WireBestPrice`]); records without a market id are skipped.
+    fn best_price(&mut self, data: &str) -> Result<(), DecodeError> {
+        let topic = self.topic;
+        for_each_record::<WireBestPrice, _>(topic, data, |b| {
+            let Some(id) = b.market_id else {
+                self.skipped += 1;
+                return Ok(());
+            };
+            let Some(conv) = self.market(id)? else {
+                return Ok(());
+            };
+            let side = |field: &str, n: Option<Num<'_>>| match n {
+                Some(n) => conv.ticks(field, n).map(Some),
+                None => Ok(None),
+            };
+            let bid = side("bestBidPrice", b.best_bid)?;
+            let ask = side("bestAskPrice", b.best_ask)?;
+            let ts = ts_of(topic, "last_updated", b.last_updated)?.unwrap_or(self.now);
+            self.out.push(Event::BestPrice(BestPrice {
+                market: conv.spec.id,
+                bid,
+                ask,
+                ts,
+            }));
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream helper and market specs (backing `perpbot decode --venue kana`)
+// ---------------------------------------------------------------------------------------------
+
+/// What [`decode_lines`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeSummary {
+    /// Non-blank input lines (frames).
+    pub frames: u64,
+    /// Events written.
+    pub events: u64,
+    /// Frames that could not be decoded.
+    pub errors: u64,
+}
+
+/// Decode one frame per input line: each event as one JSON line on `out`, each undecodable frame
+/// as `line N: <reason>` on `err`; blank lines are skipped. Nothing else is printed. Frames are
+/// decoded with receive time `Timestamp(0)` (a file carries none), so events whose records have
+/// no venue time get `ts` 0 and the output is reproducible.
+pub fn decode_lines(
+    mut input: impl BufRead,
+    mut out: impl Write,
+    mut err: impl Write,
+    decoder: &mut KanaDecoder,
+) -> io::Result<DecodeSummary> {
+    let mut summary = DecodeSummary::default();
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let Ok(line) = std::str::from_utf8(&buf) else {
+            summary.frames += 1;
+            summary.errors += 1;
+            writeln!(err, "line {line_no}: frame is not valid UTF-8")?;
+            continue;
+        };
+        let frame = line.trim();
+        if frame.is_empty() {
+            continue;
+        }
+        summary.frames += 1;
+        events.clear();
+        match decoder.decode(frame, Timestamp(0), &mut events) {
+            Ok(n) => {
+                for event in &events {
+                    serde_json::to_writer(&mut out, event)?;
+                    out.write_all(b"\n")?;
+                }
+                for issue in decoder.last_record_issues() {
+                    writeln!(err, "line {line_no}: {issue}")?;
+                }
+                summary.events += n as u64;
+            }
+            Err(e) => {
+                summary.errors += 1;
+                writeln!(err, "line {line_no}: {e}")?;
+            }
+        }
+    }
+    out.flush()?;
+    err.flush()?;
+    Ok(summary)
+}
+
+/// Market specs from `getMarketInfo` / `getPerpetualAssetsInfo/allMarkets` output: the REST
+/// envelope `{success|status, message, data}` (with `data` a list or one object), a bare list, or
+/// a single market object. An envelope whose flag is `false` is an error carrying its message;
+/// an empty list gives an empty vector.
+pub fn specs_from_market_info_json(text: &str) -> Result<Vec<MarketSpec>, WireError> {
+    fn from_records(text: &str) -> Result<Vec<MarketSpec>, WireError> {
+        match text.trim_start().as_bytes().first() {
+            Some(b'[') => serde_json::from_str::<Vec<MarketInfo>>(text)?
+                .iter()
+                .map(MarketInfo::to_spec)
+                .collect(),
+            Some(b'{') => Ok(vec![serde_json::from_str::<MarketInfo>(text)?.to_spec()?]),
+            _ => Err(WireError::Json(
+                "expected a list or an object of market records".into(),
+            )),
+        }
+    }
+    if text.trim_start().starts_with('{') {
+        let env: RestEnvelope = serde_json::from_str(text)?;
+        if !env.succeeded() {
+            let msg = env.message.as_ref().map_or("(no message)", |m| m.as_str());
+            return Err(WireError::Rest(msg.to_owned()));
+        }
+        if let Some(data) = env.data {
+            return from_records(data.get());
+        }
+    }
+    from_records(text)
+}
+
+/// Built-in market specs: the one grid the reference documents exactly (testnet APT, market
+/// 1338, §3.3) and — \[INF\] — the same grid under the dead G2 id 396, so that the reference's
+/// raw-unit samples decode (their values fit it: 1000 lots × 6050 ticks = 6.05 USDT, §3.3).
+pub fn builtin_specs() -> Vec<MarketSpec> {
+    let apt = MarketSpec::kana_apt_testnet();
+    let g2 = MarketSpec {
+        id: MarketId(396),
+        name: "APT/USDC (G2)".to_owned(),
+        ..apt.clone()
+    };
+    vec![apt, g2]
+}
+
+#[cfg(test)]
+mod tests;

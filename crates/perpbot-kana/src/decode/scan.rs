@@ -1,0 +1,323 @@
+//! The borrowed scanner behind the `orderbook` fast path: levels read straight from the frame's
+//! bytes, no per-level allocation.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Where a value sits in the frame: the content of a JSON string without escapes, or a number
+/// literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) string: bool,
+}
+
+/// One orderbook level as located by [`Scanner::level`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RawLevel {
+    pub(super) is_ask: bool,
+    pub(super) price: Span,
+    pub(super) size: Span,
+    pub(super) market_id: Span,
+    pub(super) last_updated: Option<Span>,
+}
+
+/// Length of the string content at the start of `rest`: bytes up to the first `"`, `\\` or
+/// control character (which of them it is, the caller checks). Eight bytes at a time.
+pub(super) fn string_len(rest: &[u8]) -> Option<usize> {
+    pub(super) const ONES: u64 = 0x0101_0101_0101_0101;
+    pub(super) const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = rest.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A high bit set in each byte that is zero after the xor (equal to `"` or `\\`) or
+        // below 0x20; bits above the lowest may be spurious, the lowest never is.
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let hits = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    rest.get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|n| i + n)
+}
+
+/// A byte cursor over a frame for [`scan_orderbook`]. Every method returns `None` (or `false`)
+/// at the first byte it does not expect.
+pub(super) struct Scanner<'a> {
+    pub(super) b: &'a [u8],
+    pub(super) i: usize,
+}
+
+impl Scanner<'_> {
+    pub(super) fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skip whitespace, then consume `c`.
+    pub(super) fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Skip whitespace, then consume `word` if it is next.
+    pub(super) fn word(&mut self, word: &[u8]) -> bool {
+        self.ws();
+        let found = self.b.get(self.i..self.i + word.len()) == Some(word);
+        if found {
+            self.i += word.len();
+        }
+        found
+    }
+
+    /// A string without escapes or control characters.
+    pub(super) fn string(&mut self) -> Option<Span> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let end = start + string_len(self.b.get(start..)?)?;
+        if self.b.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.i = end + 1;
+        Some(Span {
+            start,
+            end,
+            string: true,
+        })
+    }
+
+    pub(super) fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    /// A number literal, by the JSON grammar.
+    pub(super) fn number(&mut self) -> Option<Span> {
+        self.ws();
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        Some(Span {
+            start,
+            end: self.i,
+            string: false,
+        })
+    }
+
+    /// A string or a number.
+    pub(super) fn num(&mut self) -> Option<Span> {
+        self.ws();
+        match self.peek()? {
+            b'"' => self.string(),
+            _ => self.number(),
+        }
+    }
+
+    /// Skip the scalar value of a key the level does not use (objects and arrays: `None`).
+    pub(super) fn skip_scalar(&mut self) -> Option<()> {
+        self.ws();
+        let ok = match self.peek()? {
+            b'"' => self.string().is_some(),
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            _ => self.number().is_some(),
+        };
+        ok.then_some(())
+    }
+
+    /// After a member: `,` (more follow, `true`) or `close` (done, `false`).
+    pub(super) fn next_member(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        match c {
+            b',' => Some(true),
+            c if c == close => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Consume `bytes` if they come next, exactly.
+    pub(super) fn exact(&mut self, bytes: &[u8]) -> Option<()> {
+        let found = self.b.get(self.i..self.i + bytes.len()) == Some(bytes);
+        found.then(|| self.i += bytes.len())
+    }
+
+    /// The rest of a level (after `{`) laid out exactly as Kana sends it — the five keys in
+    /// alphabetical order, no other key, no whitespace between members — read without looking
+    /// keys up. `None` (the caller then rewinds and reads the record generically) for any other
+    /// layout; what it accepts, [`Scanner::level`] would read to the same values.
+    pub(super) fn level_as_sent(&mut self) -> Option<RawLevel> {
+        self.exact(br#""is_ask":"#)?;
+        let is_ask = if self.exact(b"true").is_some() {
+            true
+        } else {
+            self.exact(b"false")?;
+            false
+        };
+        self.exact(br#","last_updated":"#)?;
+        let last_updated = if self.exact(b"null").is_some() {
+            None
+        } else {
+            Some(self.num()?)
+        };
+        self.exact(br#","market_id":"#)?;
+        let market_id = self.num()?;
+        self.exact(br#","price":"#)?;
+        let price = self.num()?;
+        self.exact(br#","size":"#)?;
+        let size = self.num()?;
+        self.exact(b"}")?;
+        Some(RawLevel {
+            is_ask,
+            price,
+            size,
+            market_id,
+            last_updated,
+        })
+    }
+
+    /// One level record: the fields [`WireLevel`] reads, each once, in any order; other keys
+    /// only with scalar values.
+    pub(super) fn level(&mut self, frame: &str) -> Option<RawLevel> {
+        self.eat(b'{')?;
+        let start = self.i;
+        if let Some(level) = self.level_as_sent() {
+            return Some(level);
+        }
+        self.i = start;
+        let mut is_ask = None;
+        let (mut price, mut size, mut market_id) = (None, None, None);
+        let mut last_updated: Option<Option<Span>> = None;
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            match frame.get(key.start..key.end)? {
+                "is_ask" if is_ask.is_none() => {
+                    is_ask = Some(if self.word(b"true") {
+                        true
+                    } else if self.word(b"false") {
+                        false
+                    } else {
+                        return None;
+                    });
+                }
+                "price" if price.is_none() => price = Some(self.num()?),
+                "size" if size.is_none() => size = Some(self.num()?),
+                "market_id" if market_id.is_none() => market_id = Some(self.num()?),
+                "last_updated" if last_updated.is_none() => {
+                    last_updated = Some(if self.word(b"null") {
+                        None
+                    } else {
+                        Some(self.num()?)
+                    });
+                }
+                "is_ask" | "price" | "size" | "market_id" | "last_updated" => return None,
+                _ => self.skip_scalar()?,
+            }
+            if !self.next_member(b'}')? {
+                break;
+            }
+        }
+        Some(RawLevel {
+            is_ask: is_ask?,
+            price: price?,
+            size: size?,
+            market_id: market_id?,
+            last_updated: last_updated.flatten(),
+        })
+    }
+}
+
+/// Decode an `orderbook` push of the common shape — `{"data": [levels], "message":
+/// "orderbook"}` (either order) whose levels hold strings without escapes, numbers, booleans
+/// and `null` only — in one pass over the bytes, each level converted as soon as it is read
+/// ([`Frame::orderbook_level_fast`]: the fast conversions [`Frame::orderbook_level`] tries
+/// first, and the same snapshot building). `None` for anything else (other topics, escapes,
+/// nesting, duplicate or missing fields, invalid JSON) and for a value the fast conversions do
+/// not take: the caller then throws away what was emitted and the serde path decides, and words
+/// any error. On `Some`, the serde path would have produced exactly the same events (tests
+/// compare the two on samples, edge cases and thousands of damaged frames).
+pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut Frame<'d>) -> Option<()> {
+    let mut sc = Scanner {
+        b: frame.as_bytes(),
+        i: 0,
+    };
+    sc.eat(b'{')?;
+    let (mut data, mut message) = (false, false);
+    let mut market = None;
+    loop {
+        let key = sc.string()?;
+        sc.eat(b':')?;
+        match frame.get(key.start..key.end)? {
+            "data" if !data => {
+                data = true;
+                sc.eat(b'[')?;
+                sc.ws();
+                if sc.peek()? == b']' {
+                    sc.i += 1;
+                } else {
+                    loop {
+                        let level = sc.level(frame)?;
+                        fr.orderbook_level_fast(frame, level, &mut market)?;
+                        if !sc.next_member(b']')? {
+                            break;
+                        }
+                    }
+                }
+            }
+            "message" if !message => {
+                message = true;
+                let topic = sc.string()?;
+                if frame.get(topic.start..topic.end)? != "orderbook" {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        if !sc.next_member(b'}')? {
+            break;
+        }
+    }
+    sc.ws();
+    (data && message && sc.i == sc.b.len()).then_some(())
+}
