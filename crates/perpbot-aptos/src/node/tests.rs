@@ -1,4 +1,3 @@
-
 use super::fake_node::{FakeNode, Inner, LookupReply, SubmitReply, fast_poll};
 use super::*;
 use crate::abi::encode_entry_function;

@@ -1,4 +1,3 @@
-
 //! place → REST payload → ABI encode → sign → submit → confirm, against a fake Kana REST
 //! server and the fake fullnode (which verifies the signature and decodes the entry function).
 use super::*;
