@@ -343,10 +343,8 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             outln!("Kana REST   {}   (x-api-key: {api_key})", handle.rest_url)?;
             outln!("WebSocket   {}", handle.ws_url)?;
             outln!("Aptos node  {}   (chain id {chain_id})", handle.node_url)?;
-            outln!("Ctrl-C stops the simulator.")?;
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
+            outln!("Ctrl-C or SIGTERM stops the simulator.")?;
+            wait_for_stop_signal().await?;
             handle.stop();
             Ok(ExitCode::SUCCESS)
         }
@@ -374,6 +372,24 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             action,
             i_understand_this_is_mainnet,
         } => funds(&config, action, i_understand_this_is_mainnet).await,
+    }
+}
+
+/// Wait for Ctrl-C or, on Unix, SIGTERM (how Docker and systemd stop a process).
+async fn wait_for_stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
     }
 }
 
