@@ -79,7 +79,7 @@ pub enum Command {
     #[command(subcommand)]
     Tx(TxCommand),
     /// Run the exchange simulator standalone (Kana REST + WebSocket + Aptos node on loopback)
-    /// and print its URLs; Ctrl-C stops it.
+    /// and print its URLs; Ctrl-C or SIGTERM stops it.
     Sim {
         /// Config whose `[venue.sim]` table configures the simulator (default: built-in defaults).
         #[arg(long)]
