@@ -61,6 +61,17 @@ pub enum VenueKind {
     Sim,
 }
 
+impl VenueKind {
+    /// The name a config file uses for it (`paper`, `kana`, `sim`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VenueKind::Paper => "paper",
+            VenueKind::Kana => "kana",
+            VenueKind::Sim => "sim",
+        }
+    }
+}
+
 /// The `[venue]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -285,6 +296,24 @@ impl Config {
             }
         }
         missing
+    }
+
+    /// What would stop this config from trading now, each naming its key: the secrets it cannot
+    /// read ([`Config::missing_secrets`]) and a missing mainnet confirmation. Empty when ready.
+    pub fn not_ready(&self, mainnet_flag: bool) -> Vec<String> {
+        let mut problems = self.missing_secrets();
+        if let Err(e) = self.check_mainnet_confirmation(mainnet_flag) {
+            problems.push(e);
+        }
+        problems
+    }
+
+    /// Where the risk limits' history is saved between runs ([`crate::limits::state_file`]).
+    pub fn limits_file(&self) -> Option<PathBuf> {
+        crate::limits::state_file(
+            self.risk.state_file.as_deref(),
+            self.engine.journal.as_deref(),
+        )
     }
 
     /// True when this config trades real money.

@@ -98,11 +98,17 @@ struct Bot {
 impl Bot {
     /// Start `perpbot run` from `cwd` (not the config's folder).
     fn start(cwd: &Path, config: &Path, extra: &[&str], logs: &Path) -> Bot {
+        Bot::start_with(&["--log-level", "info"], cwd, config, extra, logs)
+    }
+
+    /// `perpbot GLOBAL… run --config CONFIG EXTRA…` from `cwd`, its output in `logs`.
+    fn start_with(global: &[&str], cwd: &Path, config: &Path, extra: &[&str], logs: &Path) -> Bot {
         let out = logs.join(format!("{}.out", extra.join("_").replace(['/', '.'], "")));
         let err = out.with_extension("err");
         let child = Command::new(BIN)
             .current_dir(cwd)
-            .args(["--log-level", "info", "run", "--config"])
+            .args(global)
+            .args(["run", "--config"])
             .arg(config)
             .args(extra)
             .env_remove("RUST_LOG")
@@ -604,28 +610,13 @@ async fn json_logs_are_pure_json_lines_on_stderr_and_sighup_is_ignored() {
     let dir = TempDir::new("op-json");
     let sim = simulator(250).await;
     let config = bot_config(&dir.0, &sim, "", "");
-    let child = Command::new(BIN)
-        .current_dir(&dir.0)
-        .args([
-            "--log-format",
-            "json",
-            "run",
-            "--duration",
-            "1m",
-            "--config",
-        ])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(dir.0.join("json.out")).unwrap())
-        .stderr(std::fs::File::create(dir.0.join("json.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut bot = Bot {
-        child,
-        out: dir.0.join("json.out"),
-        err: dir.0.join("json.err"),
-    };
+    let mut bot = Bot::start_with(
+        &["--log-format", "json"],
+        &dir.0,
+        &config,
+        &["--duration", "1m"],
+        &dir.0,
+    );
     wait_until_resting(&sim, &mut bot).await;
     bot.signal("HUP");
     bot.wait_for_log("SIGHUP ignored", Duration::from_secs(5));

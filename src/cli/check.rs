@@ -32,10 +32,7 @@ pub struct CheckArgs {
 pub fn check_config(args: &CheckArgs, registry: &StrategyRegistry) -> Result<ExitCode> {
     let config = Config::load(&args.file)?;
     registry.build(&config.strategy.name, &config.strategy.params)?;
-    let mut problems = config.missing_secrets();
-    if let Err(e) = config.check_mainnet_confirmation(args.i_understand_this_is_mainnet) {
-        problems.push(e);
-    }
+    let problems = config.not_ready(args.i_understand_this_is_mainnet);
     if args.effective {
         outln!("{config:#?}")?;
     }

@@ -77,10 +77,7 @@ pub async fn kill(args: &KillArgs) -> Result<ExitCode> {
 /// Clear a tripped loss or drawdown limit.
 pub fn rearm(args: &RearmArgs) -> Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
-    let Some(path) = crate::limits::state_file(
-        config.risk.state_file.as_deref(),
-        config.engine.journal.as_deref(),
-    ) else {
+    let Some(path) = config.limits_file() else {
         return Err(exit::invalid_config(
             "this config saves no risk limits (set engine.journal or risk.state_file): nothing to re-arm",
         ));

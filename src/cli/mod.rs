@@ -430,13 +430,13 @@ fn journal_command(command: &JournalCommand) -> Result<ExitCode> {
 fn open_journal(config: &Config, path: &Path) -> Result<crate::journal::Opened> {
     use crate::journal::record::SessionRecord;
     use crate::journal::{Journal, JournalOptions};
-    let (venue, chain_id) = match config.venue.kind {
-        VenueKind::Paper => ("paper", None),
-        VenueKind::Sim => ("sim", Some(config.venue.sim.chain_id)),
-        VenueKind::Kana => ("kana", config.venue.kana.as_ref().map(|k| k.chain_id)),
+    let chain_id = match config.venue.kind {
+        VenueKind::Paper => None,
+        VenueKind::Sim => Some(config.venue.sim.chain_id),
+        VenueKind::Kana => config.venue.kana.as_ref().map(|k| k.chain_id),
     };
     let session = SessionRecord {
-        venue: venue.into(),
+        venue: config.venue.kind.name().into(),
         chain_id,
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -61,12 +61,9 @@ pub fn exit_code(summary: &RunSummary) -> u8 {
 /// Check, before any file is created, that what the config needs to trade is there: the
 /// mainnet confirmation and the secrets.
 pub fn preflight(config: &Config, mainnet_flag: bool) -> Result<()> {
-    config
-        .check_mainnet_confirmation(mainnet_flag)
-        .map_err(exit::invalid_config)?;
-    let missing = config.missing_secrets();
-    if !missing.is_empty() {
-        return Err(exit::invalid_config(missing.join("; ")));
+    let problems = config.not_ready(mainnet_flag);
+    if !problems.is_empty() {
+        return Err(exit::invalid_config(problems.join("; ")));
     }
     Ok(())
 }
@@ -110,11 +107,7 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
         config.engine.clone(),
         clock,
     );
-    let limits_file = crate::limits::state_file(
-        config.risk.state_file.as_deref(),
-        config.engine.journal.as_deref(),
-    );
-    if let Some(path) = limits_file {
+    if let Some(path) = config.limits_file() {
         engine.restore_limits(path)?;
     }
     if let Some(opened) = journal {
@@ -145,7 +138,7 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
         let report = RunReport {
             version: env!("CARGO_PKG_VERSION"),
             config_file: args.config.clone(),
-            venue: venue_name(config.venue.kind),
+            venue: config.venue.kind.name(),
             network: config
                 .venue
                 .kana
@@ -171,14 +164,6 @@ fn write_report(path: &Path, report: &RunReport<'_>) -> Result<()> {
     let json = serde_json::to_string_pretty(report)?;
     std::fs::write(path, json + "\n")
         .with_context(|| format!("writing the run report to {}", path.display()))
-}
-
-fn venue_name(kind: VenueKind) -> &'static str {
-    match kind {
-        VenueKind::Paper => "paper",
-        VenueKind::Kana => "kana",
-        VenueKind::Sim => "sim",
-    }
 }
 
 /// `2026-12-06T04:33:25.000Z` from a system time (UTC), as the journal writes times.

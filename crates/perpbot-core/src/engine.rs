@@ -48,9 +48,7 @@ const LIMITS_SAVE_EVERY: Duration = Duration::from_secs(5);
 /// The file a running bot writes when it has acted on the kill-switch file `kill_file`: its
 /// name with `.ack` appended. `perpbot kill` waits for it.
 pub fn kill_ack_file(kill_file: &std::path::Path) -> PathBuf {
-    let mut name = kill_file.as_os_str().to_owned();
-    name.push(".ack");
-    PathBuf::from(name)
+    crate::limits::appended(kill_file, ".ack")
 }
 
 /// Engine settings, from `[engine]`.
@@ -1035,6 +1033,7 @@ impl Engine {
         let s = &self.state;
         let (fills, maker_fills) = s.fill_counts();
         let stats: &ExecStats = self.executor.stats();
+        let (limits_window_pnl, limits_window_drawdown) = self.risk.window_pnl_and_drawdown();
         RunSummary {
             strategy: self.strategy.name().to_string(),
             trading_state: self.risk.trading_state(),
@@ -1046,8 +1045,8 @@ impl Engine {
             total_pnl: s.total_pnl(),
             gas: self.gas.cost(&self.risk),
             net_pnl: self.risk.net_pnl(s),
-            limits_window_pnl: self.risk.window_pnl_and_drawdown().0,
-            limits_window_drawdown: self.risk.window_pnl_and_drawdown().1,
+            limits_window_pnl,
+            limits_window_drawdown,
             shutdown_interrupted: self.shutdown_interrupted,
             requests_sent: stats.requests_sent,
             orders_sent: stats.orders_sent,

@@ -1102,8 +1102,8 @@ mod tests {
         assert_eq!(events.len(), 3, "two accepted + one cancelled: {events:?}");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_position_request_over_the_rate_budget_reaches_the_strategy_as_a_refusal() {
+    /// A placing budget of one order a second, spent by one order that was sent.
+    async fn placing_budget_spent() -> (Arc<Scripted>, Harness) {
         let writer = Scripted::new(true, vec![]);
         let config = RateLimitConfig {
             orders_per_second: 1,
@@ -1114,6 +1114,12 @@ mod tests {
         let a = h.place(1, 5518);
         h.exec.dispatch(vec![a], &mut h.state);
         h.settle().await;
+        (writer, h)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_position_request_over_the_rate_budget_reaches_the_strategy_as_a_refusal() {
+        let (writer, mut h) = placing_budget_spent().await;
         let stop = Intent::UpdateStopLoss {
             market: M,
             position: PositionSide::Long,
@@ -1130,16 +1136,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn cancels_are_never_starved_by_new_orders() {
-        let writer = Scripted::new(true, vec![]);
-        let config = RateLimitConfig {
-            orders_per_second: 1,
-            order_burst: 1,
-            ..RateLimitConfig::default()
-        };
-        let mut h = Harness::new(writer.clone(), config);
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        h.settle().await;
+        let (writer, mut h) = placing_budget_spent().await;
         // The placing budget is spent: a new order is refused, with the reason, as an event.
         let b = h.place(2, 5517);
         let events = h.exec.dispatch(vec![b], &mut h.state);

@@ -216,9 +216,7 @@ pub fn save(path: &Path, limits: &SavedLimits) -> Result<(), LimitsFileError> {
     };
     let mut text = serde_json::to_string_pretty(limits).map_err(|e| err(e.into()))?;
     text.push('\n');
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = appended(path, ".tmp");
     std::fs::write(&tmp, text).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }
@@ -226,13 +224,16 @@ pub fn save(path: &Path, limits: &SavedLimits) -> Result<(), LimitsFileError> {
 /// The file a config's limits are saved in: `risk.state_file`, else the journal's name with
 /// `.limits` appended, else none (limits then start afresh with every run).
 pub fn state_file(configured: Option<&Path>, journal: Option<&Path>) -> Option<PathBuf> {
-    configured.map(Path::to_path_buf).or_else(|| {
-        journal.map(|j| {
-            let mut name = j.as_os_str().to_owned();
-            name.push(".limits");
-            PathBuf::from(name)
-        })
-    })
+    configured
+        .map(Path::to_path_buf)
+        .or_else(|| journal.map(|j| appended(j, ".limits")))
+}
+
+/// `path` with `suffix` added to its file name (`bot.journal` → `bot.journal.limits`).
+pub fn appended(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 #[cfg(test)]

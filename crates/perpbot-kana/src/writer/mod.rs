@@ -367,11 +367,6 @@ const NO_ORDERS: VenueRequest = VenueRequest::Orders {
     place: Vec::new(),
 };
 
-/// A request that failed before anything was signed: certainly not applied.
-fn rejected(reason: impl Into<String>) -> RequestOutcome {
-    RequestOutcome::rejected(reason)
-}
-
 impl KanaWriter {
     /// A writer over a REST client and a submitter for the trading key.
     pub fn new(
@@ -439,11 +434,11 @@ impl KanaWriter {
     /// Move collateral from the wallet into the trading profile (owner key only).
     pub async fn deposit(&self, wallet: AccountAddress, amount: Decimal) -> RequestOutcome {
         if self.config.delegate_for.is_some() {
-            return rejected("a delegate key cannot deposit: use the owner's key");
+            return RequestOutcome::rejected("a delegate key cannot deposit: use the owner's key");
         }
         match self.rest.deposit(wallet, amount).await {
             Ok(p) => self.account_op(p, WriteAction::Deposit).await,
-            Err(e) => rejected(format!("Kana REST: {e}")),
+            Err(e) => RequestOutcome::rejected(format!("Kana REST: {e}")),
         }
     }
 
@@ -455,7 +450,7 @@ impl KanaWriter {
         amount: Decimal,
     ) -> RequestOutcome {
         if self.config.delegate_for.is_some() {
-            return rejected("a delegate key cannot withdraw: use the owner's key");
+            return RequestOutcome::rejected("a delegate key cannot withdraw: use the owner's key");
         }
         match self
             .rest
@@ -463,7 +458,7 @@ impl KanaWriter {
             .await
         {
             Ok(p) => self.account_op(p, WriteAction::Withdraw).await,
-            Err(e) => rejected(format!("Kana REST: {e}")),
+            Err(e) => RequestOutcome::rejected(format!("Kana REST: {e}")),
         }
     }
 
@@ -476,14 +471,16 @@ impl KanaWriter {
     ) -> RequestOutcome {
         let payload = match self.rest.add_margin(market, side.is_long(), amount).await {
             Ok(p) => p,
-            Err(e) => return rejected(format!("Kana REST: {e}")),
+            Err(e) => return RequestOutcome::rejected(format!("Kana REST: {e}")),
         };
         if let Err(e) = payload.validate() {
-            return rejected(format!("Kana REST returned an unusable payload: {e}"));
+            return RequestOutcome::rejected(format!(
+                "Kana REST returned an unusable payload: {e}"
+            ));
         }
         if let Err(e) = check_payload(&payload, WriteAction::AddMargin, self.package) {
             warn!(error = %e, "REST payload refused");
-            return rejected(e.to_string());
+            return RequestOutcome::rejected(e.to_string());
         }
         let payload = match self.config.delegate_for {
             None => payload,
@@ -500,7 +497,7 @@ impl KanaWriter {
                         function_arguments: arguments,
                     }
                 }
-                Err(e) => return rejected(format!("Kana REST payload: {e}")),
+                Err(e) => return RequestOutcome::rejected(format!("Kana REST payload: {e}")),
             },
         };
         self.submit_checked(&payload, &NO_ORDERS).await
@@ -512,11 +509,13 @@ impl KanaWriter {
         action: WriteAction,
     ) -> RequestOutcome {
         if let Err(e) = payload.validate() {
-            return rejected(format!("Kana REST returned an unusable payload: {e}"));
+            return RequestOutcome::rejected(format!(
+                "Kana REST returned an unusable payload: {e}"
+            ));
         }
         if let Err(e) = check_payload(&payload, action, self.package) {
             warn!(error = %e, "REST payload refused");
-            return rejected(e.to_string());
+            return RequestOutcome::rejected(e.to_string());
         }
         self.submit_checked(&payload, &NO_ORDERS).await
     }
@@ -662,20 +661,22 @@ impl KanaWriter {
     async fn run(&self, request: &VenueRequest) -> RequestOutcome {
         let payload = match self.payload_for(request).await {
             Ok(p) => p,
-            Err(reason) => return rejected(format!("Kana REST: {reason}")),
+            Err(reason) => return RequestOutcome::rejected(format!("Kana REST: {reason}")),
         };
         if let Err(e) = payload.validate() {
-            return rejected(format!("Kana REST returned an unusable payload: {e}"));
+            return RequestOutcome::rejected(format!(
+                "Kana REST returned an unusable payload: {e}"
+            ));
         }
         if let Err(e) = check_payload(&payload, WriteAction::of(request), self.package) {
             warn!(error = %e, "REST payload refused");
-            return rejected(e.to_string());
+            return RequestOutcome::rejected(e.to_string());
         }
         let payload = match self.config.delegate_for {
             None => payload,
             Some(owner) => match delegated(payload, request, owner) {
                 Ok(p) => p,
-                Err(reason) => return rejected(reason),
+                Err(reason) => return RequestOutcome::rejected(reason),
             },
         };
         self.submit_checked(&payload, request).await
@@ -691,7 +692,7 @@ impl KanaWriter {
     ) -> RequestOutcome {
         let id = match payload.function_id() {
             Ok(id) => id,
-            Err(e) => return rejected(format!("Kana REST payload: {e}")),
+            Err(e) => return RequestOutcome::rejected(format!("Kana REST payload: {e}")),
         };
         let abi = match self
             .submitter
@@ -700,7 +701,12 @@ impl KanaWriter {
             .await
         {
             Ok(abi) => abi,
-            Err(e) => return rejected(format!("cannot fetch the ABI of {}: {e}", id.module)),
+            Err(e) => {
+                return RequestOutcome::rejected(format!(
+                    "cannot fetch the ABI of {}: {e}",
+                    id.module
+                ));
+            }
         };
         let call = match encode_entry_function(
             &abi,
@@ -709,7 +715,9 @@ impl KanaWriter {
             &payload.function_arguments,
         ) {
             Ok(call) => call,
-            Err(e) => return rejected(format!("encoding {}: {e}", payload.function)),
+            Err(e) => {
+                return RequestOutcome::rejected(format!("encoding {}: {e}", payload.function));
+            }
         };
         let submitted = match self.submitter.submit(call).await {
             Ok(s) => s,
@@ -724,7 +732,9 @@ impl KanaWriter {
                     token,
                 };
             }
-            Err(e) => return rejected(format!("node refused the transaction: {e}")),
+            Err(e) => {
+                return RequestOutcome::rejected(format!("node refused the transaction: {e}"));
+            }
         };
         debug!(hash = %submitted.hash, seq = submitted.sequence_number, function = %payload.function, "submitted");
         let outcome = self
