@@ -2,7 +2,7 @@
 //!
 //! Each takes the raw fuzzer input and asserts only "no panic" plus cheap invariants (an error
 //! leaves nothing behind, decode → re-encode → decode is stable, two paths agree). The binaries
-//! under `fuzz_targets/` call them through `libfuzzer-sys`; `tests/fuzz_corpus.rs` at the root
+//! under `fuzz_targets/` call them through `libfuzzer-sys`; `tests/integration/fuzz_corpus.rs` at the root
 //! includes this file by path and runs every file of `fuzz/corpus/<target>/` through them, so
 //! the normal `cargo test` exercises the corpus on a stable toolchain. This file may therefore
 //! use only what the root crate also depends on (perpbot, serde_json, bcs).

@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(b.spread_ticks(), Some(-1));
     }
 
-    /// Found by `tests/prop_book.rs`: prices beyond `i64::MAX` (a raw-unit frame can carry any
+    /// Found by `tests/integration/prop_book.rs`: prices beyond `i64::MAX` (a raw-unit frame can carry any
     /// `u64`) made `spread_ticks` and `mid_x2` overflow — a panic in debug builds, and in release
     /// a crossed book reported as uncrossed.
     #[test]
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(b.spread_ticks(), Some(i64::MAX));
     }
 
-    /// Found by `tests/prop_book.rs`: the average of a walk whose notional exceeds `Decimal`'s
+    /// Found by `tests/integration/prop_book.rs`: the average of a walk whose notional exceeds `Decimal`'s
     /// 96-bit mantissa panicked.
     #[test]
     fn average_of_a_huge_walk_does_not_panic() {

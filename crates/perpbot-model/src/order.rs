@@ -826,7 +826,7 @@ mod tests {
         assert_eq!((o.status, o.venue_id), (S::Filled, Some(VenueOrderId(77))));
     }
 
-    /// Found by `tests/prop_order.rs`: a zero-lot fill turned an order with nothing filled into
+    /// Found by `tests/integration/prop_order.rs`: a zero-lot fill turned an order with nothing filled into
     /// `PartiallyFilled`.
     #[test]
     fn a_zero_lot_fill_does_not_make_an_order_partially_filled() {
@@ -841,7 +841,7 @@ mod tests {
         assert_eq!(o.status, S::PendingCancel);
     }
 
-    /// Found by `tests/prop_order.rs`: the average fill price panicked once the fill notional
+    /// Found by `tests/integration/prop_order.rs`: the average fill price panicked once the fill notional
     /// exceeded `Decimal`'s 96-bit mantissa.
     #[test]
     fn average_fill_price_of_a_huge_fill_does_not_panic() {

@@ -622,7 +622,7 @@ mod tests {
         assert_eq!(m.notional(l, t), dec!(11.53));
     }
 
-    /// Found by `tests/prop_units.rs`: an on-grid value written with many trailing zeros (as a
+    /// Found by `tests/integration/prop_units.rs`: an on-grid value written with many trailing zeros (as a
     /// wire decimal may be) was refused as `Overflow`, because the raw mantissa was scaled up.
     #[test]
     fn trailing_zeros_do_not_overflow() {
@@ -646,7 +646,7 @@ mod tests {
         );
     }
 
-    /// Found by `tests/prop_units.rs`: on grids `validate` accepts, with extreme but valid `u64`
+    /// Found by `tests/integration/prop_units.rs`: on grids `validate` accepts, with extreme but valid `u64`
     /// lots and ticks, conversions panicked (integer or `Decimal` overflow) instead of saturating
     /// or returning an error.
     #[test]

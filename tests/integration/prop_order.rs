@@ -7,7 +7,7 @@
 //! `PROPTEST_CASES`, which overrides the default here:
 //!
 //! ```text
-//! PROPTEST_CASES=100000 cargo test --release --test prop_order
+//! PROPTEST_CASES=100000 cargo test --release --test integration prop_order
 //! ```
 //!
 //! A failure prints the minimal event sequence and proptest stores its seed in

@@ -8,8 +8,6 @@
 //! It dies twice (the second run resuming from the first's journal) before the graceful run.
 //! Loopback only; bounded (each wait has a deadline; the whole test takes about 15 s).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::{Arc, Mutex};
 
-use common::{TempDir, owner_only};
+use crate::common::{TempDir, owner_only};
 use perpbot::aptos::node::PollConfig;
 use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitted, Submitter};
 use perpbot::clock::Clock;

@@ -7,7 +7,7 @@
 //! `PROPTEST_CASES`, which overrides the default here:
 //!
 //! ```text
-//! PROPTEST_CASES=100000 cargo test --release --test prop_book
+//! PROPTEST_CASES=100000 cargo test --release --test integration prop_book
 //! ```
 //!
 //! A failure prints the minimal operation sequence and proptest stores its seed in

@@ -6,14 +6,12 @@
 //! the simulator's own books say whether anything of the bot's is still resting. Every wait has
 //! a deadline.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, owner_only};
+use crate::common::{TempDir, owner_only};
 use perpbot::aptos::{AccountAddress, PrivateKey};
 use perpbot::clock::Clock;
 use perpbot::config::{Config, Secret};

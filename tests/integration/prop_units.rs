@@ -6,7 +6,7 @@
 //! `PROPTEST_CASES`, which overrides every property's default here:
 //!
 //! ```text
-//! PROPTEST_CASES=100000 cargo test --release --test prop_units
+//! PROPTEST_CASES=100000 cargo test --release --test integration prop_units
 //! ```
 //!
 //! A failure prints the minimal input found and proptest stores its seed under

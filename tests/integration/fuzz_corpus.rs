@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod bodies;
 
 /// Run every corpus file of `target` through `body`; the number of files run.

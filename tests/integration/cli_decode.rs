@@ -36,7 +36,7 @@ fn decode(input: &str) -> (Vec<serde_json::Value>, String, bool) {
 
 #[test]
 fn every_reference_sample_becomes_a_typed_event() {
-    let samples = include_str!("fixtures/kana_ws_samples.jsonl");
+    let samples = include_str!("../fixtures/kana_ws_samples.jsonl");
     let (events, stderr, ok) = decode(samples);
     assert!(ok, "{stderr}");
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();

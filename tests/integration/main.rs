@@ -1,0 +1,24 @@
+//! Every integration test in one binary: one link instead of eighteen, so `cargo test` builds
+//! faster and writes a fraction of the bytes. Each module is one concern; run one with
+//! `cargo test --test integration <module>::`.
+
+mod common;
+
+mod cli_decode;
+mod cli_tx_sign;
+mod crash_restart;
+mod deadman;
+mod engine_paper;
+mod fuzz_corpus;
+mod kana_config;
+mod kana_sim;
+mod key_hygiene;
+mod market_maker_sim;
+mod operator;
+mod prop_book;
+mod prop_order;
+mod prop_units;
+mod reconcile_engine;
+mod shutdown_unconfirmed;
+mod sim_e2e;
+mod soak;
