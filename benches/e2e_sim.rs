@@ -135,7 +135,9 @@ impl Connected {
                         place: vec![OrderRequest { client_id, order }],
                     };
                     let sent = Instant::now();
-                    let outcome = writer.execute(request).await;
+                    let outcome = writer
+                        .execute(request, &perpbot::venue::RequestContext::none())
+                        .await;
                     drop(slot);
                     (client_id, sent.elapsed(), outcome)
                 });
@@ -187,7 +189,9 @@ async fn cancel_all(writer: &Arc<dyn VenueWriter>, orders: &[(ClientOrderId, Ven
                 cancel,
                 place: vec![],
             };
-            writer.execute(request).await
+            writer
+                .execute(request, &perpbot::venue::RequestContext::none())
+                .await
         });
     }
     while let Some(done) = tasks.join_next().await {

@@ -788,20 +788,6 @@ pub async fn embedded_sim(
 
 /// Connect the venue a config names.
 pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession> {
-    connect_venue_journaled(config, clock, None).await
-}
-
-/// Connect the venue a config names, journaling each Kana transaction between signing and
-/// sending when a journal is given.
-pub async fn connect_venue_journaled(
-    config: &Config,
-    clock: Clock,
-    journal: Option<&crate::journal::Journal>,
-) -> Result<VenueSession> {
-    let hooked = |v: crate::venue::kana::venue::KanaVenue| match journal {
-        Some(j) => v.with_signed_hook(j.signed_hook()),
-        None => v,
-    };
     let venue: Box<dyn Venue> = match config.venue.kind {
         VenueKind::Paper => {
             let specs = config.venue.markets.clone();
@@ -814,16 +800,14 @@ pub async fn connect_venue_journaled(
                 clock,
             ))
         }
-        VenueKind::Sim => Box::new(hooked(embedded_sim(config, clock).await?)),
+        VenueKind::Sim => Box::new(embedded_sim(config, clock).await?),
         VenueKind::Kana => {
             let kana = config
                 .venue
                 .kana
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("venue.kana is missing"))?;
-            Box::new(hooked(crate::venue::kana::venue::KanaVenue::new(
-                kana, clock,
-            )))
+            Box::new(crate::venue::kana::venue::KanaVenue::new(kana, clock))
         }
     };
     let name = venue.name();

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::exit;
-use super::{RunArgs, connect_venue_journaled, load_config, open_journal};
+use super::{RunArgs, connect_venue, load_config, open_journal};
 use crate::clock::Clock;
 use crate::config::{Config, VenueKind};
 use crate::engine::{Control, Engine, RunSummary};
@@ -91,8 +91,7 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
         Some(path) => Some(open_journal(&config, path)?),
         None => None,
     };
-    let session =
-        connect_venue_journaled(&config, clock, journal.as_ref().map(|o| &o.journal)).await?;
+    let session = connect_venue(&config, clock).await?;
     info!(
         venue = ?config.venue.kind,
         markets = ?config.markets,

@@ -551,7 +551,11 @@ impl VenueWriter for SpyWriter {
         self.inner.capabilities()
     }
 
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
+    async fn execute(
+        &self,
+        request: VenueRequest,
+        ctx: &crate::venue::RequestContext,
+    ) -> RequestOutcome {
         let idx = {
             let mut log = lock(&self.log);
             log.sent.push(Sent {
@@ -564,7 +568,12 @@ impl VenueWriter for SpyWriter {
             });
             log.sent.len() - 1
         };
-        let outcome = SPY_REQUEST.scope(idx, self.inner.execute(request)).await;
+        // The request's own context, with a hook in front that files its tokens under `idx`.
+        let spied = crate::venue::RequestContext {
+            scope: ctx.scope,
+            on_sent: Some(spy_sent_hook(Arc::clone(&self.log), idx, ctx.clone())),
+        };
+        let outcome = self.inner.execute(request, &spied).await;
         let mut log = lock(&self.log);
         log.note_tokens(idx, &outcome);
         if let Some(s) = log.sent.get_mut(idx) {
@@ -600,19 +609,19 @@ impl VenueWriter for SpyWriter {
     }
 }
 
-tokio::task_local! {
-    /// The [`WriteLog`] entry a [`SpyWriter::execute`] call is running for.
-    static SPY_REQUEST: usize;
-}
-
-/// A signing hook that files every transaction hash under the request signing it, accepted
-/// ones included: two requests can sign byte-identical transactions (same payload, a number
-/// freed by a refusal, the same expiry second), and only the hashes of both tell the audit that
-/// the refused one's hash committed as the other's.
-fn spy_signed_hook(log: Arc<Mutex<WriteLog>>) -> crate::venue::SentHook {
-    Arc::new(move |signed: &crate::venue::ResumeToken| {
-        if let Ok(idx) = SPY_REQUEST.try_with(|i| *i) {
-            let hash = signed.handle.clone();
+/// A hook that files every token (transaction hash) under request `idx` of the log, accepted
+/// ones included, then hands it to the request's own hook (`inner`: the journal's): two
+/// requests can sign byte-identical transactions (same payload, a number freed by a refusal, the
+/// same expiry second), and only the hashes of both tell the audit that the refused one's hash
+/// committed as the other's.
+fn spy_sent_hook(
+    log: Arc<Mutex<WriteLog>>,
+    idx: usize,
+    inner: crate::venue::RequestContext,
+) -> crate::venue::SentHook {
+    Arc::new(move |_scope, token: &crate::venue::ResumeToken| {
+        {
+            let hash = token.handle.clone();
             let mut log = lock(&log);
             log.by_token.insert(hash.clone(), idx);
             if let Some(s) = log.sent.get_mut(idx)
@@ -621,7 +630,7 @@ fn spy_signed_hook(log: Arc<Mutex<WriteLog>>) -> crate::venue::SentHook {
                 s.tokens.push(hash);
             }
         }
-        Ok(())
+        inner.sent(token)
     })
 }
 
@@ -1099,8 +1108,7 @@ pub async fn run(
         .with_credentials(Credentials {
             api_key: Secret::new(api_key),
             key,
-        })
-        .with_signed_hook(spy_signed_hook(Arc::clone(&log)));
+        });
     let session = match Box::new(venue).connect(&config.market_ids()).await {
         Ok(s) => s,
         Err(e) => {

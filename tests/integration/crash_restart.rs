@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::{TempDir, owner_only};
 use perpbot::aptos::node::PollConfig;
-use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitted, Submitter};
+use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitter};
 use perpbot::clock::Clock;
 use perpbot::config::Secret;
 use perpbot::journal::format::read_file;
@@ -30,7 +30,7 @@ use perpbot::model::{
 use perpbot::sim::server::{SimConfig, SimHandle, TxnState, start};
 use perpbot::venue::kana::rest::{KanaRest, RetryPolicy};
 use perpbot::venue::kana::writer::{KanaWriter, WriterConfig};
-use perpbot::venue::{RequestOutcome, VenueRequest, VenueWriter};
+use perpbot::venue::{RequestOutcome, ResumeToken, VenueRequest, VenueWriter};
 
 /// A throwaway key for the simulator's chain (never used anywhere else).
 const KEY: &str = "0x5f1d6a3e9b7c2d4f8a0e1b3c5d7f9a2b4c6e8f0a1b3d5e7f9c2a4b6d8e0f1a3c";
@@ -452,13 +452,8 @@ async fn a_bot_killed_mid_requote_resumes_from_its_journal_with_no_duplicate_and
     sim.stop();
 }
 
-/// A Kana writer for `key` against `sim`, as a fresh process would build it, optionally with a
-/// hook that sees every transaction between signing and sending.
-async fn kana_writer(
-    sim: &SimHandle,
-    key: PrivateKey,
-    hook: Option<perpbot::aptos::SignedHook>,
-) -> (KanaWriter, MarketSpec) {
+/// A Kana writer for `key` against `sim`, as a fresh process would build it.
+async fn kana_writer(sim: &SimHandle, key: PrivateKey) -> (KanaWriter, MarketSpec) {
     let rest = Arc::new(
         KanaRest::new(
             &sim.rest_url,
@@ -484,9 +479,6 @@ async fn kana_writer(
         expiration_secs: 2,
     };
     let submitter = Arc::new(Submitter::new(node, key, 4, gas));
-    if let Some(hook) = hook {
-        assert!(submitter.set_signed_hook(hook));
-    }
     let config = WriterConfig {
         confirm_timeout: Duration::from_millis(300),
         max_batch: 10,
@@ -551,26 +543,31 @@ async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted()
     let key = PrivateKey::from_seed_bytes([77u8; 32]);
 
     // The process that dies: its hook saw the transaction before it left.
-    let journaled: Arc<Mutex<Vec<Submitted>>> = Arc::default();
+    let journaled: Arc<Mutex<Vec<ResumeToken>>> = Arc::default();
     let seen = Arc::clone(&journaled);
-    let hook: perpbot::aptos::SignedHook = Arc::new(move |s: &Submitted| {
-        seen.lock().unwrap().push(*s);
+    let hook: perpbot::venue::SentHook = Arc::new(move |_scope, token: &ResumeToken| {
+        seen.lock().unwrap().push(token.clone());
         Ok(())
     });
-    let (dead, spec) = kana_writer(&sim, key.clone(), Some(hook)).await;
+    let ctx = perpbot::venue::RequestContext {
+        scope: None,
+        on_sent: Some(hook),
+    };
+    let (dead, spec) = kana_writer(&sim, key.clone()).await;
     let request = quiet_bid(&sim, &spec, 1).await;
-    let first = dead.execute(request.clone()).await;
+    let first = dead.execute(request.clone(), &ctx).await;
     assert!(
         matches!(first, RequestOutcome::Ambiguous { .. }),
         "{first:?}"
     );
     drop(dead);
-    let tx = journaled.lock().unwrap()[0];
+    let token = journaled.lock().unwrap()[0].clone();
+    let tx = perpbot::venue::kana::writer::submitted_from_token(&token).unwrap();
     sim.shared.core().config.faults.tx_lose_probability = 0.0;
 
     // Its successor, from the journal.
-    let (successor, _) = kana_writer(&sim, key.clone(), None).await;
-    let token = tx.hash.to_string();
+    let (successor, _) = kana_writer(&sim, key.clone()).await;
+    let handle = tx.hash.to_string();
     let expired_at = Duration::from_secs(tx.expiration_timestamp_secs);
     let now = || {
         std::time::SystemTime::now()
@@ -580,18 +577,23 @@ async fn a_transaction_lost_by_a_dead_process_resolves_as_expired_once_adopted()
     while now() <= expired_at + Duration::from_secs(1) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let blind = successor.resolve(&request, Some(&token)).await;
+    let blind = successor.resolve(&request, Some(&handle)).await;
     assert!(
         matches!(blind, RequestOutcome::Ambiguous { .. }),
         "by hash alone, past its expiry, still unknown: {blind:?}"
     );
-    successor.adopt(&perpbot::venue::kana::writer::token_of(&tx));
-    let adopted = successor.resolve(&request, Some(&token)).await;
+    successor.adopt(&token);
+    let adopted = successor.resolve(&request, Some(&handle)).await;
     assert!(
         matches!(&adopted, RequestOutcome::Rejected { reason, .. } if reason.contains("expired")),
         "{adopted:?}"
     );
-    let next = successor.execute(quiet_bid(&sim, &spec, 2).await).await;
+    let next = successor
+        .execute(
+            quiet_bid(&sim, &spec, 2).await,
+            &perpbot::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(next, RequestOutcome::Accepted { .. }),
         "the next order commits: {next:?}"

@@ -47,7 +47,11 @@ impl VenueWriter for Recorder {
             one_restriction_per_batch: false,
         }
     }
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
+    async fn execute(
+        &self,
+        request: VenueRequest,
+        _ctx: &perpbot::venue::RequestContext,
+    ) -> RequestOutcome {
         let placed = match &request {
             VenueRequest::Orders { place, .. } => place
                 .iter()
@@ -62,7 +66,8 @@ impl VenueWriter for Recorder {
         RequestOutcome::Accepted { placed }
     }
     async fn resolve(&self, r: &VenueRequest, _: Option<&str>) -> RequestOutcome {
-        self.execute(r.clone()).await
+        self.execute(r.clone(), &perpbot::venue::RequestContext::none())
+            .await
     }
 }
 

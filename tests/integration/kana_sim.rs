@@ -141,7 +141,9 @@ async fn a_lost_transaction_expires_and_the_next_order_still_commits() {
     let (bid, _) = wait_book(&h, &spec).await;
 
     let lost = place(quiet_bid(bid));
-    let first = w.execute(lost.clone()).await;
+    let first = w
+        .execute(lost.clone(), &perpbot::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Ambiguous { token, .. } = &first else {
         panic!("the lost transaction is ambiguous first: {first:?}");
     };
@@ -162,7 +164,12 @@ async fn a_lost_transaction_expires_and_the_next_order_still_commits() {
         "{resolved:?}"
     );
 
-    let next = w.execute(place(quiet_bid(bid))).await;
+    let next = w
+        .execute(
+            place(quiet_bid(bid)),
+            &perpbot::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(next, RequestOutcome::Accepted { .. }),
         "the next order commits: {next:?}"
@@ -186,7 +193,9 @@ async fn a_crossing_post_only_order_is_rejected_naming_the_econia_abort() {
     let order = NewOrder::limit(APT, Side::Buy, Lots(1000), Ticks(ask.0 + 200))
         .post_only()
         .with_leverage(2);
-    let outcome = w.execute(place(order)).await;
+    let outcome = w
+        .execute(place(order), &perpbot::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Rejected { reason, .. } = &outcome else {
         panic!("{outcome:?}");
     };
@@ -215,7 +224,12 @@ async fn every_reconnect_resyncs_open_orders_and_positions_before_resynced() {
     // Something to resync: one resting order.
     let (w, spec) = writer(&h, key.clone(), 30, Duration::from_secs(3)).await;
     let (bid, _) = wait_book(&h, &spec).await;
-    let placed = w.execute(place(quiet_bid(bid))).await;
+    let placed = w
+        .execute(
+            place(quiet_bid(bid)),
+            &perpbot::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(placed, RequestOutcome::Accepted { .. }),
         "{placed:?}"

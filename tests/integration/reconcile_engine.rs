@@ -35,12 +35,17 @@ impl VenueWriter for Recorder {
             one_restriction_per_batch: false,
         }
     }
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
+    async fn execute(
+        &self,
+        request: VenueRequest,
+        _ctx: &perpbot::venue::RequestContext,
+    ) -> RequestOutcome {
         self.0.lock().unwrap().push(request);
         RequestOutcome::Accepted { placed: vec![] }
     }
     async fn resolve(&self, r: &VenueRequest, _: Option<&str>) -> RequestOutcome {
-        self.execute(r.clone()).await
+        self.execute(r.clone(), &perpbot::venue::RequestContext::none())
+            .await
     }
 }
 

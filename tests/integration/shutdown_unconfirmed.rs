@@ -32,7 +32,11 @@ impl VenueWriter for SilentOnCancel {
             one_restriction_per_batch: false,
         }
     }
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
+    async fn execute(
+        &self,
+        request: VenueRequest,
+        _ctx: &perpbot::venue::RequestContext,
+    ) -> RequestOutcome {
         match request {
             VenueRequest::Orders { place, .. } if !place.is_empty() => RequestOutcome::Accepted {
                 placed: place

@@ -86,7 +86,7 @@ pub use signing::{
     raw_transaction_prefix, sign_multi_agent_transaction, sign_to_report, sign_transaction,
     signing_message, transaction_hash, verify_signed_transaction,
 };
-pub use submit::{GasConfig, SignedHook, Submitted, Submitter};
+pub use submit::{BeforeSend, GasConfig, Submitted, Submitter};
 pub use types::{
     AccountAuthenticator, EntryFunction, EntryFunctionId, Identifier, ModuleId, MoveType,
     RawTransaction, RawTransactionWithData, SignedTransaction, StructTag, TransactionAuthenticator,

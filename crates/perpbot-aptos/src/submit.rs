@@ -169,11 +169,12 @@ impl SubmitError {
     }
 }
 
-/// Told about every transaction after it is signed and before it is sent (its locally computed
+/// Told about a transaction after it is signed and before it is sent (its locally computed
 /// hash, sequence number, expiry and gas price), so a write-ahead journal can record what may
-/// reach the chain before it can. An `Err` stops the send: the transaction is not submitted and
-/// the submission fails as [`SubmitError::NotSubmitted`] (its number becomes reusable).
-pub type SignedHook = std::sync::Arc<dyn Fn(&Submitted) -> Result<(), String> + Send + Sync>;
+/// reach the chain before it can ([`Submitter::submit_with`]). An `Err` stops the send: the
+/// transaction is not submitted and the submission fails as [`SubmitError::NotSubmitted`] (its
+/// number becomes reusable).
+pub type BeforeSend<'a> = dyn Fn(&Submitted) -> Result<(), String> + Send + Sync + 'a;
 
 /// Signs and submits entry-function transactions for the key's (legacy Ed25519) address.
 pub struct Submitter {
@@ -191,8 +192,6 @@ pub struct Submitter {
     gas_cache: Mutex<Option<(u64, Instant)>>,
     /// When the last stall check started (a plain mutex: held only to read and set it).
     last_stall_check: std::sync::Mutex<Option<Instant>>,
-    /// Called between signing and sending ([`Submitter::set_signed_hook`]).
-    on_signed: std::sync::OnceLock<SignedHook>,
     /// Transactions that may be in mempool (accepted, or ambiguous at submit), by sequence
     /// number, until they are settled by [`confirm`](Self::confirm). Lets a submission sweep
     /// out dead ones (rule 1) and keeps a late report about an old transaction from freeing a
@@ -227,7 +226,6 @@ impl Submitter {
             seq: Mutex::new(None),
             gas_cache: Mutex::new(None),
             last_stall_check: std::sync::Mutex::new(None),
-            on_signed: std::sync::OnceLock::new(),
             open: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -256,13 +254,6 @@ impl Submitter {
     pub fn with_stall_check_interval(mut self, interval: Duration) -> Self {
         self.stall_check_interval = interval;
         self
-    }
-
-    /// Call `hook` with every transaction after it is signed and before it is sent (see
-    /// [`SignedHook`]). Settable once, also on a shared submitter; returns `false` (and keeps the
-    /// first hook) when one was set already.
-    pub fn set_signed_hook(&self, hook: SignedHook) -> bool {
-        self.on_signed.set(hook).is_ok()
     }
 
     /// Replace how often the same signed bytes are re-posted after an ambiguous submit answer
@@ -317,10 +308,23 @@ impl Submitter {
     /// resubmits after an ambiguous response: [`SubmitError::Ambiguous`] is returned with the
     /// hash (see [`SubmitError::submitted`]).
     pub async fn submit(&self, payload: EntryFunction) -> Result<Submitted, SubmitError> {
+        self.submit_with(payload, &|_| Ok(())).await
+    }
+
+    /// [`submit`](Self::submit), telling `before_send` about each signed transaction before its
+    /// bytes leave (see [`BeforeSend`]). The caller passes it per call, so which request a
+    /// transaction belongs to is in the caller's hands, not in shared state.
+    pub async fn submit_with(
+        &self,
+        payload: EntryFunction,
+        before_send: &BeforeSend<'_>,
+    ) -> Result<Submitted, SubmitError> {
         let gas_unit_price = self.gas_unit_price().await?;
         self.sweep_dead().await;
         let seq = self.allocate().await?;
-        let first = self.sign_and_send(&payload, seq, gas_unit_price).await;
+        let first = self
+            .sign_and_send(&payload, seq, gas_unit_price, before_send)
+            .await;
         let Err(SubmitError::SequenceTooOld { hash, .. }) = &first else {
             if let Err(e) = &first {
                 self.settle_rejected(seq, e).await;
@@ -347,7 +351,7 @@ impl Submitter {
             n
         };
         let second = self
-            .sign_and_send(&payload, retry_seq, gas_unit_price)
+            .sign_and_send(&payload, retry_seq, gas_unit_price, before_send)
             .await;
         if let Err(e) = &second {
             self.settle_rejected(retry_seq, e).await;
@@ -537,6 +541,7 @@ impl Submitter {
         payload: &EntryFunction,
         sequence_number: u64,
         gas_unit_price: u64,
+        before_send: &BeforeSend<'_>,
     ) -> Result<Submitted, SubmitError> {
         let expiration_timestamp_secs = unix_now().saturating_add(self.gas.expiration_secs);
         let raw = RawTransaction {
@@ -549,20 +554,18 @@ impl Submitter {
             chain_id: self.chain_id,
         };
         let signed = sign_transaction(raw, &self.key)?;
-        if let Some(hook) = self.on_signed.get() {
-            let about = Submitted {
-                hash: signed.hash()?,
-                sequence_number,
-                expiration_timestamp_secs,
-                gas_unit_price,
-            };
-            hook(&about).map_err(|reason| {
-                SubmitError::NotSubmitted(NodeClientError::Setup(format!(
-                    "transaction {} not sent: {reason}",
-                    about.hash
-                )))
-            })?;
-        }
+        let about = Submitted {
+            hash: signed.hash()?,
+            sequence_number,
+            expiration_timestamp_secs,
+            gas_unit_price,
+        };
+        before_send(&about).map_err(|reason| {
+            SubmitError::NotSubmitted(NodeClientError::Setup(format!(
+                "transaction {} not sent: {reason}",
+                about.hash
+            )))
+        })?;
         let mut result = self.node.submit_bcs(&signed).await;
         // Rule 2: an ambiguous answer (5xx, timeout) is followed by re-posting the *same signed
         // bytes*. They have the same hash, so the node either accepts them (once: a mempool

@@ -65,11 +65,17 @@ impl Heartbeat {
 
 /// Start the watchdog: after `stall` without a beat, cancel every order last reported live.
 /// The task runs until the handle is aborted (the engine does so when it stops).
+/// Its transactions go to `on_sent` (the journal's hook) outside any request.
 pub fn spawn(
     heart: Arc<Heartbeat>,
     writer: Arc<dyn VenueWriter>,
+    on_sent: Option<crate::venue::SentHook>,
     stall: Duration,
 ) -> JoinHandle<()> {
+    let ctx = crate::venue::RequestContext {
+        scope: None,
+        on_sent,
+    };
     tokio::spawn(async move {
         let mut fired = false;
         let mut tick = tokio::time::interval(TICK);
@@ -95,7 +101,7 @@ pub fn spawn(
             );
             for request in cancel_requests(live) {
                 let market = request.market();
-                match writer.execute(request).await {
+                match writer.execute(request, &ctx).await {
                     RequestOutcome::Accepted { .. } => {
                         info!(%market, "watchdog cancel accepted")
                     }

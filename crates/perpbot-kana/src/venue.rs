@@ -159,7 +159,6 @@ pub struct KanaVenue {
     ws: WsConfig,
     credentials: Option<Credentials>,
     package: Option<AccountAddress>,
-    signed_hook: Option<perpbot_core::venue::SentHook>,
 }
 
 impl KanaVenue {
@@ -175,7 +174,6 @@ impl KanaVenue {
             ws,
             credentials: None,
             package: None,
-            signed_hook: None,
         }
     }
 
@@ -190,13 +188,6 @@ impl KanaVenue {
     /// Use these credentials instead of loading them from the config's secret sources.
     pub fn with_credentials(mut self, credentials: Credentials) -> KanaVenue {
         self.credentials = Some(credentials);
-        self
-    }
-
-    /// Call `hook` with every transaction's [`perpbot_core::venue::ResumeToken`] after it is signed and
-    /// before it is sent (a write-ahead journal records it there).
-    pub fn with_signed_hook(mut self, hook: perpbot_core::venue::SentHook) -> KanaVenue {
-        self.signed_hook = Some(hook);
         self
     }
 
@@ -241,11 +232,6 @@ impl Venue for KanaVenue {
             None => Credentials::load(&self.config)?,
         };
         let access = KanaAccess::open_with(&self.config, credentials).await?;
-        if let Some(hook) = self.signed_hook {
-            access
-                .submitter
-                .set_signed_hook(super::writer::aptos_hook(hook));
-        }
         let specs = market_specs(&access.rest, markets).await?;
         let profile = access
             .rest
@@ -522,7 +508,10 @@ mod tests {
                 order,
             }],
         };
-        let outcome = session.writer.execute(request).await;
+        let outcome = session
+            .writer
+            .execute(request, &perpbot_core::venue::RequestContext::none())
+            .await;
         assert!(
             matches!(outcome, RequestOutcome::Accepted { .. }),
             "{outcome:?}"

@@ -124,7 +124,9 @@ use serde::Deserialize;
 use tracing::{error, warn};
 
 use crate::state::State;
-use crate::venue::{RequestOutcome, ResumeToken, SentHook, VenueRequest, VenueWriter};
+use crate::venue::{
+    RequestOutcome, RequestScope, ResumeToken, SentHook, VenueRequest, VenueWriter,
+};
 use perpbot_model::{ClientOrderId, Fill, Intent, Order, Timestamp};
 
 pub use fold::{Fold, OpenRequest, order_events};
@@ -269,30 +271,6 @@ pub struct JournalStats {
     pub fsyncs: u64,
     /// Records that could not be written.
     pub write_errors: u64,
-}
-
-/// The request a writer task is executing, so a transaction signed inside it is journaled under
-/// the right request ([`sending`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestScope {
-    /// Request id (as journaled).
-    pub request: u64,
-    /// True for a request that only cancels (sent even if the journal fails).
-    pub cancel_only: bool,
-}
-
-tokio::task_local! {
-    static SENDING: RequestScope;
-}
-
-/// Run `fut` (a writer's `execute`) as the request `scope`: transactions it signs are journaled
-/// under that request by [`Journal::signed_hook`].
-pub async fn sending<F: std::future::Future>(scope: RequestScope, fut: F) -> F::Output {
-    SENDING.scope(scope, fut).await
-}
-
-fn current_scope() -> Option<RequestScope> {
-    SENDING.try_with(|s| *s).ok()
 }
 
 /// Whether a record must be on disk before the call that writes it returns.
@@ -702,16 +680,14 @@ impl Journal {
     }
 
     /// A hook for a venue's writer ([`SentHook`]): each [`ResumeToken`] (Kana: a signed
-    /// transaction) is journaled under the request being executed ([`sending`]) before the
-    /// request leaves. If that fails, a placing request is not sent; a cancel (or one outside any
+    /// transaction) is journaled under the request it belongs to before the request leaves. If that fails, a placing request is not sent; a cancel (or one outside any
     /// request, like the watchdog's) goes anyway.
     pub fn signed_hook(&self) -> SentHook {
         let journal = self.clone();
-        Arc::new(move |t: &ResumeToken| journal.on_signed(t))
+        Arc::new(move |scope: Option<RequestScope>, t: &ResumeToken| journal.on_signed(scope, t))
     }
 
-    fn on_signed(&self, t: &ResumeToken) -> Result<(), String> {
-        let scope = current_scope();
+    fn on_signed(&self, scope: Option<RequestScope>, t: &ResumeToken) -> Result<(), String> {
         let record = Record::Signed(SignedRecord {
             request: scope.map(|s| s.request),
             token: t.clone(),

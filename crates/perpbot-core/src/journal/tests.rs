@@ -15,7 +15,8 @@ use super::format::{self, Frame, MAX_RECORD};
 use super::record::*;
 use super::show::{human_line, write_export, write_show};
 use super::*;
-use crate::executor::{ExecReport, Executor, RateLimitConfig};
+use crate::executor::RateLimitConfig;
+use crate::executor::testkit::Runner;
 use crate::risk::{Approved, RiskConfig, RiskEngine};
 use crate::venue::{CancelOrder, ResumeToken, VenueCapabilities};
 use perpbot_model::{
@@ -120,14 +121,14 @@ fn submitted(n: u8, seq: u64) -> ResumeToken {
 }
 
 /// Journal a transaction for request `id` the way the Kana submitter does: through the hook,
-/// inside the executor's request scope.
+/// with the executor's request scope.
 async fn sign(journal: &Journal, id: u64, tx: ResumeToken) -> Result<(), String> {
     let hook = journal.signed_hook();
     let scope = RequestScope {
         request: id,
         cancel_only: false,
     };
-    sending(scope, async move { hook(&tx) }).await
+    hook(Some(scope), &tx)
 }
 
 fn records(path: &Path) -> Vec<Record> {
@@ -449,7 +450,7 @@ fn the_watchdogs_transaction_never_waits_long_for_a_stuck_journal() {
     let journal = open(&path).journal;
     let hook = journal.signed_hook();
     // Outside any request (the watchdog) and with the journal free: recorded, request-less.
-    hook(&submitted(1, 7)).unwrap();
+    hook(None, &submitted(1, 7)).unwrap();
     assert!(
         records(&path)
             .iter()
@@ -459,7 +460,7 @@ fn the_watchdogs_transaction_never_waits_long_for_a_stuck_journal() {
     // wait and lets the cancel go unrecorded.
     let held = journal.lock();
     let started = std::time::Instant::now();
-    let other = std::thread::spawn(move || hook(&submitted(2, 8)));
+    let other = std::thread::spawn(move || hook(None, &submitted(2, 8)));
     let result = other.join().unwrap();
     assert!(result.is_ok());
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -663,7 +664,11 @@ impl VenueWriter for FakeWriter {
         }
     }
 
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
+    async fn execute(
+        &self,
+        request: VenueRequest,
+        _ctx: &crate::venue::RequestContext,
+    ) -> RequestOutcome {
         if let Some(path) = &self.journal {
             let wanted = match &request {
                 VenueRequest::Orders { place, cancel, .. } => place
@@ -939,18 +944,6 @@ fn approve(intent: Intent, state: &State) -> Approved {
         .expect("approved")
 }
 
-async fn settle(
-    exec: &mut Executor,
-    rx: &mut tokio::sync::mpsc::Receiver<ExecReport>,
-    state: &mut State,
-) -> Vec<Event> {
-    let mut events = Vec::new();
-    while let Ok(Some(report)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
-        events.extend(exec.on_report(report, state));
-    }
-    events
-}
-
 #[tokio::test]
 async fn the_executor_journals_a_request_before_the_venue_sees_it_and_refuses_to_place_unjournaled()
 {
@@ -961,16 +954,15 @@ async fn the_executor_journals_a_request_before_the_venue_sees_it_and_refuses_to
         journal: Some(path.clone()),
         ..FakeWriter::default()
     });
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let mut exec = Executor::new(writer.clone(), RateLimitConfig::default(), tx);
-    exec.set_journal(journal.clone(), 41);
+    let mut exec = Runner::new(writer.clone(), RateLimitConfig::default());
+    exec.exec.set_journal(journal.clone(), 41);
     let mut state = state();
 
     let r = req(7, Side::Buy, 5510);
     state.track_new_order(r.clone());
     let a = approve(Intent::Place(r), &state);
     exec.dispatch(vec![a], &mut state);
-    settle(&mut exec, &mut rx, &mut state).await;
+    exec.settle(&mut state).await;
     assert_eq!(*writer.journaled_first.lock().unwrap(), vec![true]);
     let ids: Vec<u64> = records(&path)
         .iter()
@@ -1018,7 +1010,7 @@ async fn the_executor_journals_a_request_before_the_venue_sees_it_and_refuses_to
         &state,
     );
     exec.dispatch(vec![replace], &mut state);
-    let events = settle(&mut exec, &mut rx, &mut state).await;
+    let events = exec.settle(&mut state).await;
     let sent = writer.executed.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert!(sent[1].is_cancel_only(), "{sent:?}");
@@ -1040,11 +1032,7 @@ async fn the_executor_journals_a_request_before_the_venue_sees_it_and_refuses_to
         request: 51,
         cancel_only: true,
     };
-    assert!(
-        sending(cancel_scope, async move { hook(&submitted(3, 2)) })
-            .await
-            .is_ok()
-    );
+    assert!(hook(Some(cancel_scope), &submitted(3, 2)).is_ok());
 }
 
 #[test]

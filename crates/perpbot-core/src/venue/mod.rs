@@ -6,8 +6,8 @@
 //!   updates, funding, connection state). The venue's own tasks decode wire frames and feed it; a
 //!   slow engine shows up as backpressure on that channel, never as growing memory.
 //! - a **writer** — [`VenueWriter::execute`] takes one [`VenueRequest`] and reports its
-//!   [`RequestOutcome`]. The executor calls it from spawned tasks, so a slow venue never blocks
-//!   the engine.
+//!   [`RequestOutcome`]. The engine's runner calls it from spawned tasks, so a slow venue never
+//!   blocks the engine.
 //!
 //! The shapes fit both first venues without special cases in the engine: Kana's writes are
 //! on-chain transactions built from a REST payload (a batch of cancels and places is one
@@ -245,9 +245,56 @@ pub struct ResumeToken {
     pub state: serde_json::Value,
 }
 
-/// Called by a venue with each [`ResumeToken`] before the request's bytes leave the process (the
-/// write-ahead journal's hook). An error stops a placing request; a cancel goes anyway.
-pub type SentHook = std::sync::Arc<dyn Fn(&ResumeToken) -> Result<(), String> + Send + Sync>;
+/// Which executor request a venue call belongs to (the journal files tokens under it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestScope {
+    /// The executor's request id, as journaled.
+    pub request: u64,
+    /// True for a request that only cancels: it goes even if its token cannot be recorded.
+    pub cancel_only: bool,
+}
+
+/// Called with each [`ResumeToken`] before the request's bytes leave the process (the
+/// write-ahead journal's hook), with the request it belongs to (`None` outside any executor
+/// request, like the stall watchdog's cancels). An error stops a placing request; a cancel goes
+/// anyway.
+pub type SentHook =
+    std::sync::Arc<dyn Fn(Option<RequestScope>, &ResumeToken) -> Result<(), String> + Send + Sync>;
+
+/// What a venue call carries besides the request: which request it is and who must see its
+/// resume tokens before they leave. Passed explicitly to [`VenueWriter::execute`], so the link
+/// between the executor, the venue's signer and the journal is in the signature.
+#[derive(Clone, Default)]
+pub struct RequestContext {
+    /// The executor request this call executes; `None` for calls outside the executor.
+    pub scope: Option<RequestScope>,
+    /// The write-ahead hook, when a journal is kept.
+    pub on_sent: Option<SentHook>,
+}
+
+impl RequestContext {
+    /// A call outside any executor request, with no hook (tools, tests).
+    pub fn none() -> RequestContext {
+        RequestContext::default()
+    }
+
+    /// Tell the hook a token is about to leave. `Err` means a placing request must not be sent.
+    pub fn sent(&self, token: &ResumeToken) -> Result<(), String> {
+        match &self.on_sent {
+            Some(hook) => hook(self.scope, token),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("scope", &self.scope)
+            .field("on_sent", &self.on_sent.is_some())
+            .finish()
+    }
+}
 
 /// The writing half of a venue.
 #[async_trait]
@@ -257,8 +304,9 @@ pub trait VenueWriter: Send + Sync {
 
     /// Execute one request and report how it ended. Must not panic; transport errors become
     /// [`RequestOutcome::Ambiguous`] when the request may have reached the venue, and
-    /// [`RequestOutcome::Rejected`] only when it certainly did not take effect.
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome;
+    /// [`RequestOutcome::Rejected`] only when it certainly did not take effect. A venue that
+    /// writes [`ResumeToken`]s hands each to [`RequestContext::sent`] before the bytes leave.
+    async fn execute(&self, request: VenueRequest, ctx: &RequestContext) -> RequestOutcome;
 
     /// Find out how an ambiguous request ended, by its token. Returns `Ambiguous` again while the
     /// venue still cannot tell.

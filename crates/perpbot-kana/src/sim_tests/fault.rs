@@ -171,7 +171,9 @@ async fn injected_abort_commits_as_a_kana_move_abort() {
         Ticks(bid.0.saturating_sub(50).max(1)),
     )
     .with_leverage(2);
-    let outcome = w.execute(place(order)).await;
+    let outcome = w
+        .execute(place(order), &perpbot_core::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Rejected { reason, .. } = &outcome else {
         panic!("{outcome:?}");
     };
@@ -411,7 +413,9 @@ async fn gas_is_charged_for_commits_and_aborts_and_reported_by_hash() {
     )
     .post_only()
     .with_leverage(2);
-    let outcome = w.execute(place(resting)).await;
+    let outcome = w
+        .execute(place(resting), &perpbot_core::venue::RequestContext::none())
+        .await;
     assert!(
         matches!(outcome, RequestOutcome::Accepted { .. }),
         "{outcome:?}"
@@ -419,7 +423,12 @@ async fn gas_is_charged_for_commits_and_aborts_and_reported_by_hash() {
     let crossing = NewOrder::limit(APT, Side::Buy, Lots(1000), Ticks(ask.0 + 200))
         .post_only()
         .with_leverage(2);
-    let outcome = w.execute(place(crossing)).await;
+    let outcome = w
+        .execute(
+            place(crossing),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(outcome, RequestOutcome::Rejected { .. }),
         "{outcome:?}"

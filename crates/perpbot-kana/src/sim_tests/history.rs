@@ -43,7 +43,9 @@ async fn funding_history_is_served_with_order_offset_and_limit() {
     let key = PrivateKey::from_seed_bytes([41; 32]);
     let w = writer(&h, key.clone(), 30).await;
     let buy = NewOrder::limit(APT, Side::Buy, Lots(1000), Ticks(ask.0 + 100)).with_leverage(2);
-    let outcome = w.execute(place(buy)).await;
+    let outcome = w
+        .execute(place(buy), &perpbot_core::venue::RequestContext::none())
+        .await;
     assert!(
         matches!(outcome, RequestOutcome::Accepted { .. }),
         "{outcome:?}"
@@ -257,7 +259,9 @@ async fn a_delegate_registered_over_the_wire_trades_for_the_owner() {
         .post_only()
         .with_leverage(2)
     };
-    let refused = w.execute(place(quote())).await;
+    let refused = w
+        .execute(place(quote()), &perpbot_core::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Rejected { reason, .. } = &refused else {
         panic!("{refused:?}");
     };
@@ -266,7 +270,9 @@ async fn a_delegate_registered_over_the_wire_trades_for_the_owner() {
     let grant = [json!(delegate.address().to_string()), json!("0")];
     let outcome = run_call(&h, &owner, PERPETUAL_SCRIPTS, "add_delegate", &grant).await;
     assert!(committed(&outcome), "{outcome:?}");
-    let accepted = w.execute(place(quote())).await;
+    let accepted = w
+        .execute(place(quote()), &perpbot_core::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Accepted { placed, .. } = &accepted else {
         panic!("{accepted:?}");
     };
@@ -288,7 +294,9 @@ async fn a_delegate_registered_over_the_wire_trades_for_the_owner() {
 
     let outcome = run_call(&h, &owner, PERPETUAL_SCRIPTS, "remove_delegate", &[]).await;
     assert!(committed(&outcome), "{outcome:?}");
-    let again = w.execute(place(quote())).await;
+    let again = w
+        .execute(place(quote()), &perpbot_core::venue::RequestContext::none())
+        .await;
     assert!(
         matches!(&again, RequestOutcome::Rejected { reason, .. } if reason.contains("E_NOT_KANA")),
         "{again:?}"

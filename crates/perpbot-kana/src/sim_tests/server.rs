@@ -240,7 +240,9 @@ async fn placed_order_commits_and_rests() {
     let order = NewOrder::limit(APT, Side::Buy, Lots(1000), price)
         .post_only()
         .with_leverage(2);
-    let outcome = w.execute(place(order)).await;
+    let outcome = w
+        .execute(place(order), &perpbot_core::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Accepted { placed, .. } = &outcome else {
         panic!("{outcome:?}");
     };
@@ -275,7 +277,9 @@ async fn crossing_post_only_is_rejected_with_econia_13() {
     let order = NewOrder::limit(APT, Side::Buy, Lots(1000), Ticks(ask.0 + 200))
         .post_only()
         .with_leverage(2);
-    let outcome = w.execute(place(order)).await;
+    let outcome = w
+        .execute(place(order), &perpbot_core::venue::RequestContext::none())
+        .await;
     let RequestOutcome::Rejected { reason, .. } = &outcome else {
         panic!("{outcome:?}");
     };
@@ -462,7 +466,12 @@ async fn lost_transaction_is_ambiguous_until_expiry_then_rejected() {
         )
         .with_leverage(2),
     );
-    let outcome = w.execute(request.clone()).await;
+    let outcome = w
+        .execute(
+            request.clone(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     let RequestOutcome::Ambiguous { token, .. } = &outcome else {
         panic!("{outcome:?}");
     };

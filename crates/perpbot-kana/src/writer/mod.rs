@@ -43,8 +43,8 @@ use perpbot_aptos::signing::TransactionHash;
 use perpbot_aptos::vm_status::{KANA_PERPS_PACKAGE, VmStatus};
 use perpbot_aptos::{AccountAddress, Submitted, Submitter, TxnOutcome, encode_entry_function};
 use perpbot_core::venue::{
-    CancelOrder, RefusalKind, RequestOutcome, ResumeToken, SentHook, TxCosts, VenueCapabilities,
-    VenueRequest, VenueWriter,
+    CancelOrder, RefusalKind, RequestContext, RequestOutcome, ResumeToken, TxCosts,
+    VenueCapabilities, VenueRequest, VenueWriter,
 };
 use perpbot_model::{
     ClientOrderId, Direction, MarketId, MarketSpec, OrderKind, OrderRequest, Ticks, VenueOrderId,
@@ -500,7 +500,8 @@ impl KanaWriter {
                 Err(e) => return RequestOutcome::rejected(format!("Kana REST payload: {e}")),
             },
         };
-        self.submit_checked(&payload, &NO_ORDERS).await
+        self.submit_checked(&payload, &NO_ORDERS, &RequestContext::none())
+            .await
     }
 
     async fn account_op(
@@ -517,7 +518,8 @@ impl KanaWriter {
             warn!(error = %e, "REST payload refused");
             return RequestOutcome::rejected(e.to_string());
         }
-        self.submit_checked(&payload, &NO_ORDERS).await
+        self.submit_checked(&payload, &NO_ORDERS, &RequestContext::none())
+            .await
     }
 
     /// Ask Kana for the payload that does `request`.
@@ -658,7 +660,7 @@ impl KanaWriter {
     }
 
     /// Payload → signed transaction → node → outcome.
-    async fn run(&self, request: &VenueRequest) -> RequestOutcome {
+    async fn run(&self, request: &VenueRequest, ctx: &RequestContext) -> RequestOutcome {
         let payload = match self.payload_for(request).await {
             Ok(p) => p,
             Err(reason) => return RequestOutcome::rejected(format!("Kana REST: {reason}")),
@@ -679,16 +681,17 @@ impl KanaWriter {
                 Err(reason) => return RequestOutcome::rejected(reason),
             },
         };
-        self.submit_checked(&payload, request).await
+        self.submit_checked(&payload, request, ctx).await
     }
 
     /// ABI-encode, sign, submit and confirm one payload that passed [`check_payload`] (or was
     /// derived from one by this writer). `request` supplies the order ids to report (empty for
-    /// account operations).
+    /// account operations). Each signed transaction's token goes to `ctx` before it is sent.
     async fn submit_checked(
         &self,
         payload: &EntryFunctionPayload,
         request: &VenueRequest,
+        ctx: &RequestContext,
     ) -> RequestOutcome {
         let id = match payload.function_id() {
             Ok(id) => id,
@@ -719,7 +722,8 @@ impl KanaWriter {
                 return RequestOutcome::rejected(format!("encoding {}: {e}", payload.function));
             }
         };
-        let submitted = match self.submitter.submit(call).await {
+        let before_send = |s: &Submitted| ctx.sent(&token_of(s));
+        let submitted = match self.submitter.submit_with(call, &before_send).await {
             Ok(s) => s,
             Err(e) if e.is_ambiguous() => {
                 warn!(error = %e, "submit outcome ambiguous; will resolve by hash");
@@ -952,8 +956,8 @@ impl VenueWriter for KanaWriter {
         }
     }
 
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
-        self.run(&request).await
+    async fn execute(&self, request: VenueRequest, ctx: &RequestContext) -> RequestOutcome {
+        self.run(&request, ctx).await
     }
 
     /// One short look at the transaction behind `token`: committed, failed, provably expired, or
@@ -1049,11 +1053,6 @@ pub fn submitted_from_token(token: &ResumeToken) -> Result<Submitted, String> {
         expiration_timestamp_secs: field("expiration_secs")?,
         gas_unit_price: field("gas_unit_price")?,
     })
-}
-
-/// Adapt a venue-neutral [`SentHook`] to the Aptos submitter's hook.
-pub fn aptos_hook(hook: SentHook) -> perpbot_aptos::SignedHook {
-    std::sync::Arc::new(move |s: &Submitted| hook(&token_of(s)))
 }
 
 /// What kind of refusal a failed transaction's VM status is (reference §8.6): the Econia book's

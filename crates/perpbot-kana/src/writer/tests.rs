@@ -209,7 +209,13 @@ async fn place_is_signed_submitted_and_confirmed() {
         vec![],
     )
     .await;
-    let outcome = s.writer.execute(place_request()).await;
+    let outcome = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(&outcome, RequestOutcome::Accepted { placed, .. } if placed == &vec![(ClientOrderId(1), None)]),
         "{outcome:?}"
@@ -248,7 +254,13 @@ async fn place_is_signed_submitted_and_confirmed() {
 async fn move_abort_becomes_a_rejection_with_the_decoded_code() {
     let abort = format!("Move abort in {PKG}::perpetual_core: 0x3ee");
     let s = setup(false, vec![committed(false, &abort)], vec![]).await;
-    let outcome = s.writer.execute(place_request()).await;
+    let outcome = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     let RequestOutcome::Rejected { reason, .. } = outcome else {
         panic!("{outcome:?}")
     };
@@ -269,7 +281,13 @@ async fn ambiguous_submit_is_resolved_by_hash_without_resubmitting() {
     )
     .await;
     let request = place_request();
-    let outcome = s.writer.execute(request.clone()).await;
+    let outcome = s
+        .writer
+        .execute(
+            request.clone(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     let RequestOutcome::Ambiguous {
         token: Some(token), ..
     } = outcome
@@ -292,7 +310,13 @@ async fn ambiguous_submit_is_resolved_by_hash_without_resubmitting() {
 #[tokio::test]
 async fn a_payload_with_a_null_argument_is_rejected_before_signing() {
     let s = setup(true, vec![], vec![]).await;
-    let outcome = s.writer.execute(place_request()).await;
+    let outcome = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     let RequestOutcome::Rejected { reason, .. } = outcome else {
         panic!("{outcome:?}")
     };
@@ -320,7 +344,10 @@ async fn cancel_sends_ids_and_position_sides() {
         cancel: vec![cancel],
         place: vec![],
     };
-    let outcome = s.writer.execute(request).await;
+    let outcome = s
+        .writer
+        .execute(request, &perpbot_core::venue::RequestContext::none())
+        .await;
     assert!(
         matches!(outcome, RequestOutcome::Accepted { .. }),
         "{outcome:?}"
@@ -348,7 +375,13 @@ async fn a_delegate_signs_the_delegated_twin_with_the_owner_first() {
     )
     .await;
     assert_eq!(s.writer.capabilities().max_batch, 1);
-    let outcome = s.writer.execute(place_request()).await;
+    let outcome = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(outcome, RequestOutcome::Accepted { .. }),
         "{outcome:?}"
@@ -389,7 +422,14 @@ async fn an_ambiguous_transaction_that_expires_frees_its_sequence_number() {
     )
     .await;
     let request = place_request();
-    let RequestOutcome::Ambiguous { token, .. } = s.writer.execute(request.clone()).await else {
+    let RequestOutcome::Ambiguous { token, .. } = s
+        .writer
+        .execute(
+            request.clone(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await
+    else {
         panic!("ambiguous expected")
     };
     {
@@ -402,7 +442,13 @@ async fn an_ambiguous_transaction_that_expires_frees_its_sequence_number() {
         matches!(&resolved, RequestOutcome::Rejected { reason, .. } if reason.contains("expired")),
         "{resolved:?}"
     );
-    let next = s.writer.execute(place_request()).await;
+    let next = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     assert!(matches!(next, RequestOutcome::Accepted { .. }), "{next:?}");
     let seqs: Vec<u64> = s
         .node
@@ -445,9 +491,21 @@ async fn gas_of_committed_and_aborted_transactions_is_counted_once() {
     )
     .await;
     assert_eq!(s.writer.tx_costs(), TxCosts::default());
-    let ok = s.writer.execute(place_request()).await;
+    let ok = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     assert!(matches!(ok, RequestOutcome::Accepted { .. }), "{ok:?}");
-    let aborted = s.writer.execute(place_request()).await;
+    let aborted = s
+        .writer
+        .execute(
+            place_request(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await;
     assert!(
         matches!(aborted, RequestOutcome::Rejected { .. }),
         "{aborted:?}"
@@ -462,7 +520,14 @@ async fn gas_of_committed_and_aborted_transactions_is_counted_once() {
         }
     );
     let request = place_request();
-    let RequestOutcome::Ambiguous { token, .. } = s.writer.execute(request.clone()).await else {
+    let RequestOutcome::Ambiguous { token, .. } = s
+        .writer
+        .execute(
+            request.clone(),
+            &perpbot_core::venue::RequestContext::none(),
+        )
+        .await
+    else {
         panic!("ambiguous expected")
     };
     for _ in 0..2 {
@@ -502,7 +567,13 @@ async fn payloads_outside_the_kana_package_or_not_matching_the_request_are_refus
     ];
     for (function, expected) in cases {
         let s = setup_full(None, false, Some(function.clone()), vec![], vec![]).await;
-        let outcome = s.writer.execute(place_request()).await;
+        let outcome = s
+            .writer
+            .execute(
+                place_request(),
+                &perpbot_core::venue::RequestContext::none(),
+            )
+            .await;
         let RequestOutcome::Rejected { reason, .. } = outcome else {
             panic!("{function}: {outcome:?}")
         };

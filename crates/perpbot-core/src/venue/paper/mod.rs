@@ -207,7 +207,11 @@ impl VenueWriter for PaperWriter {
         }
     }
 
-    async fn execute(&self, request: VenueRequest) -> RequestOutcome {
+    async fn execute(
+        &self,
+        request: VenueRequest,
+        _ctx: &crate::venue::RequestContext,
+    ) -> RequestOutcome {
         let (tx, rx) = oneshot::channel();
         if self.requests.send((request, tx)).await.is_err() {
             return RequestOutcome::rejected(STOPPED);

@@ -645,7 +645,10 @@ async fn end_to_end_through_connect_and_writer() {
             req(2, buy(500, 5000).post_only()),
         ],
     };
-    let outcome = s.writer.execute(request).await;
+    let outcome = s
+        .writer
+        .execute(request, &crate::venue::RequestContext::none())
+        .await;
     let placed = vec![
         (ClientOrderId(1), Some(VenueOrderId(1))),
         (ClientOrderId(2), Some(VenueOrderId(2))),
@@ -694,7 +697,9 @@ async fn end_to_end_through_connect_and_writer() {
         leverage: 1,
     };
     assert_eq!(
-        writer.execute(close).await,
+        writer
+            .execute(close, &crate::venue::RequestContext::none())
+            .await,
         RequestOutcome::rejected("paper venue stopped")
     );
 }

@@ -9,8 +9,13 @@
 //!   orders are refused with [`RejectReason::RateLimited`] (the strategy will requote on a later
 //!   event; queueing stale quotes helps nobody) while their cancels still go out. When the cancel
 //!   budget is spent, cancels wait in a queue — they are never dropped.
-//! - **Nothing is sent twice by accident.** Requests run in spawned tasks and report back over a
-//!   channel. An ambiguous outcome (timeout, 5xx) marks the orders `Unknown` and is resolved by
+//! - **No I/O, no wall clock.** The executor decides; it does not send. What it wants done at the
+//!   venue comes out as [`Job`]s, which the engine's runner performs in spawned tasks
+//!   ([`spawn_job`]) and whose outcomes come back as [`ExecReport`]s. Time is passed in
+//!   ([`Executor::set_now`]), so the rate limits run on simulated time in a backtest. It reads the
+//!   [`State`] and returns what it concludes ([`Derived`]); the engine applies that, so the state
+//!   has one writer.
+//! - **Nothing is sent twice by accident.** An ambiguous outcome (timeout, 5xx) marks the orders `Unknown` and is resolved by
 //!   [`VenueWriter::resolve`] (Kana: by transaction hash) with back-off — never by resubmitting.
 //!   Cancels for orders whose venue id is not known yet (Kana assigns ids on commit) wait for the
 //!   acknowledgement, then go out.
@@ -20,6 +25,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::Clock as GovernorClock;
@@ -34,11 +40,12 @@ use tracing::{debug, error, info, warn};
 use crate::risk::Approved;
 use crate::state::State;
 use crate::venue::{
-    CancelOrder, RefusalKind, RequestOutcome, VenueCapabilities, VenueRequest, VenueWriter,
+    CancelOrder, RefusalKind, RequestContext, RequestOutcome, RequestScope, SentHook,
+    VenueCapabilities, VenueRequest, VenueWriter,
 };
 use perpbot_model::{
     ClientOrderId, Event, Intent, MarketId, OrderEvent, OrderRequest, OrderStatus, OrderUpdate,
-    OrderUpdateKind, RejectReason, RiskRejection,
+    OrderUpdateKind, RejectReason, RiskRejection, Timestamp,
 };
 
 /// Request budgets per venue, from `[rate_limits]`.
@@ -90,23 +97,30 @@ impl RateLimitConfig {
     }
 }
 
-/// governor's clock driven by tokio's, so paused-time tests refill budgets deterministically.
-#[derive(Debug, Clone)]
-struct TokioClock {
-    origin: tokio::time::Instant,
+/// governor's clock set by the engine's passed-in time ([`Executor::set_now`]): live, that is the
+/// wall clock; in a backtest, simulated time. It never goes back.
+#[derive(Debug, Clone, Default)]
+struct PassedInClock {
+    nanos: Arc<AtomicU64>,
 }
 
-impl GovernorClock for TokioClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(self.origin.elapsed())
+impl PassedInClock {
+    fn set(&self, t: Timestamp) {
+        self.nanos.fetch_max(t.0, Ordering::Relaxed);
     }
 }
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
+impl GovernorClock for PassedInClock {
+    type Instant = Nanos;
 
-fn limiter(per_second: u32, burst: u32, clock: &TokioClock) -> Limiter {
+    fn now(&self) -> Nanos {
+        Nanos::from(self.nanos.load(Ordering::Relaxed))
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, PassedInClock, NoOpMiddleware<Nanos>>;
+
+fn limiter(per_second: u32, burst: u32, clock: &PassedInClock) -> Limiter {
     let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     RateLimiter::direct_with_clock(Quota::per_second(rate).allow_burst(burst), clock.clone())
@@ -123,6 +137,126 @@ pub struct ExecReport {
     pub id: RequestId,
     /// How it ended (or that it is still ambiguous).
     pub outcome: RequestOutcome,
+}
+
+/// Venue work the executor asks its runner to do: the only I/O it needs.
+#[derive(Debug)]
+pub enum Job {
+    /// Execute `request` at the venue and report its outcome as `id`.
+    Execute {
+        /// The request's id.
+        id: RequestId,
+        /// What to send.
+        request: VenueRequest,
+        /// The id and kind the journal files the request's tokens under.
+        scope: RequestScope,
+    },
+    /// After `after`, ask the venue how request `id` ended (by its token), never resending it.
+    Resolve {
+        /// The request's id.
+        id: RequestId,
+        /// The request as sent.
+        request: VenueRequest,
+        /// The venue's handle from the ambiguous outcome (Kana: transaction hash).
+        token: Option<String>,
+        /// Back-off before asking.
+        after: Duration,
+    },
+    /// Report `outcome` for request `id` without asking the venue (refused before it left).
+    Answer(ExecReport),
+}
+
+impl Job {
+    /// Do the job against `writer`, handing its tokens to `on_sent` (the journal's hook), and
+    /// return the report for [`Executor::on_report`]. Runs in the runner's spawned task.
+    pub async fn perform(self, writer: &dyn VenueWriter, on_sent: Option<SentHook>) -> ExecReport {
+        match self {
+            Job::Execute { id, request, scope } => {
+                let ctx = RequestContext {
+                    scope: Some(scope),
+                    on_sent,
+                };
+                let outcome = writer.execute(request, &ctx).await;
+                ExecReport { id, outcome }
+            }
+            Job::Resolve {
+                id,
+                request,
+                token,
+                after,
+            } => {
+                tokio::time::sleep(after).await;
+                let outcome = writer.resolve(&request, token.as_deref()).await;
+                ExecReport { id, outcome }
+            }
+            Job::Answer(report) => report,
+        }
+    }
+}
+
+/// Perform `job` in a task of its own and post its report on `reports`, so a slow venue never
+/// blocks the engine. A closed channel (the engine gone at shutdown) drops the report.
+pub fn spawn_job(
+    job: Job,
+    writer: Arc<dyn VenueWriter>,
+    on_sent: Option<SentHook>,
+    reports: mpsc::Sender<ExecReport>,
+) {
+    tokio::spawn(async move {
+        let report = job.perform(&*writer, on_sent).await;
+        let _ = reports.send(report).await;
+    });
+}
+
+/// What the executor concluded, in order, for the engine to apply: the executor reads the
+/// [`State`] but never writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Derived {
+    /// Apply `event` to order `client_id`; when that changes the order and `update` is set, the
+    /// strategy hears of it as an order update.
+    Order {
+        /// The order's market.
+        market: MarketId,
+        /// The order.
+        client_id: ClientOrderId,
+        /// What happened to it.
+        event: OrderEvent,
+        /// How the strategy hears of it, if it does.
+        update: Option<OrderUpdateKind>,
+    },
+    /// An event for the strategy (a refusal by the rate limiter).
+    Event(Event),
+}
+
+impl Derived {
+    /// Apply to `state` (the engine's job: it is the state's one writer) and append what the
+    /// strategy should see to `events`.
+    pub fn apply(self, state: &mut State, events: &mut Vec<Event>) {
+        match self {
+            Derived::Order {
+                market,
+                client_id,
+                event,
+                update,
+            } => {
+                let applied = matches!(
+                    state.apply_order_event(client_id, &event),
+                    Some(perpbot_model::Transition::Applied { .. })
+                );
+                if let (true, Some(kind)) = (applied, update) {
+                    let venue_id = state.order(client_id).and_then(|o| o.venue_id);
+                    events.push(Event::Order(OrderUpdate {
+                        market,
+                        client_id: Some(client_id),
+                        venue_id,
+                        kind,
+                        ts: state.now(),
+                    }));
+                }
+            }
+            Derived::Event(e) => events.push(e),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -156,13 +290,13 @@ pub struct ExecStats {
 
 /// Turns approved intents into venue requests, rate-limits and tracks them.
 pub struct Executor {
-    writer: Arc<dyn VenueWriter>,
     caps: VenueCapabilities,
     config: RateLimitConfig,
-    clock: TokioClock,
+    clock: PassedInClock,
     place_budget: Limiter,
     cancel_budget: Limiter,
-    reports: mpsc::Sender<ExecReport>,
+    /// Venue work decided and not yet taken by the runner ([`Executor::take_jobs`]).
+    jobs: Vec<Job>,
     in_flight: HashMap<RequestId, InFlight>,
     cancel_queue: VecDeque<VenueRequest>,
     /// Cancels waiting for the venue to acknowledge the order (and give it an id).
@@ -178,24 +312,17 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// An executor sending through `writer` and reporting outcomes on `reports` (the engine
-    /// drains the receiving end and hands each report to [`Executor::on_report`]).
-    pub fn new(
-        writer: Arc<dyn VenueWriter>,
-        config: RateLimitConfig,
-        reports: mpsc::Sender<ExecReport>,
-    ) -> Executor {
-        let clock = TokioClock {
-            origin: tokio::time::Instant::now(),
-        };
+    /// An executor for a venue that can do `caps`, within the budgets of `config`. Its time
+    /// starts when [`Executor::set_now`] is first called.
+    pub fn new(caps: VenueCapabilities, config: RateLimitConfig) -> Executor {
+        let clock = PassedInClock::default();
         Executor {
-            caps: writer.capabilities(),
-            writer,
+            caps,
             place_budget: limiter(config.orders_per_second, config.order_burst, &clock),
             cancel_budget: limiter(config.cancels_per_second, config.cancel_burst, &clock),
             clock,
             config,
-            reports,
+            jobs: Vec::new(),
             in_flight: HashMap::new(),
             cancel_queue: VecDeque::new(),
             cancel_after_ack: HashSet::new(),
@@ -211,6 +338,16 @@ impl Executor {
     pub fn set_journal(&mut self, journal: crate::journal::Journal, last_request_id: u64) {
         self.next_id = self.next_id.max(last_request_id);
         self.journal = Some(journal);
+    }
+
+    /// Tell the executor the time (it never goes back): its rate budgets refill by it.
+    pub fn set_now(&mut self, now: Timestamp) {
+        self.clock.set(now);
+    }
+
+    /// The venue work decided since the last call, in order, for the runner to perform.
+    pub fn take_jobs(&mut self) -> std::vec::Drain<'_, Job> {
+        self.jobs.drain(..)
     }
 
     /// Counters so far.
@@ -229,9 +366,9 @@ impl Executor {
     }
 
     /// Send the approved intents of one event. Places of approved intents must already be
-    /// tracked in `state` (the engine does that as it approves them). Returns the events the
-    /// strategy should see (rate-limit refusals).
-    pub fn dispatch(&mut self, approved: Vec<Approved>, state: &mut State) -> Vec<Event> {
+    /// tracked in `state` (the engine does that as it approves them). Returns what the engine
+    /// applies: orders marked pending-cancel, orders and requests refused by the rate limiter.
+    pub fn dispatch(&mut self, approved: Vec<Approved>, state: &State) -> Vec<Derived> {
         if let Some(journal) = &self.journal {
             for a in &approved {
                 journal.record_intent(a.intent());
@@ -300,8 +437,8 @@ impl Executor {
         }
         let mut events = Vec::new();
         for (market, (cancel, place)) in groups {
-            let cancel = self.prepare_cancels(&cancel, state);
-            self.send_market(market, cancel, place, state, &mut events);
+            let cancel = self.prepare_cancels(&cancel, state, &mut events);
+            self.send_market(market, cancel, place, &mut events);
         }
         for (intent, request) in others {
             if self.place_budget.check().is_ok() {
@@ -310,14 +447,14 @@ impl Executor {
                 // Refused like an order over the budget: the strategy hears of it and may ask
                 // again later (it used to be only logged, so a stop-loss could silently vanish).
                 self.stats.rate_limited_orders += 1;
-                events.push(Event::RiskRejected(RiskRejection {
+                events.push(Derived::Event(Event::RiskRejected(RiskRejection {
                     detail: format!(
                         "order rate budget spent ({}/s, burst {}); the request was not sent",
                         self.config.orders_per_second, self.config.order_burst
                     ),
                     intent,
                     reason: RejectReason::RateLimited,
-                }));
+                })));
             }
         }
         events
@@ -325,7 +462,12 @@ impl Executor {
 
     /// Turn cancel ids into venue cancels, marking each order pending-cancel. Orders the venue
     /// cannot address yet (no venue id, no client ids at the venue) wait for their ack.
-    fn prepare_cancels(&mut self, ids: &[ClientOrderId], state: &mut State) -> Vec<CancelOrder> {
+    fn prepare_cancels(
+        &mut self,
+        ids: &[ClientOrderId],
+        state: &State,
+        derived: &mut Vec<Derived>,
+    ) -> Vec<CancelOrder> {
         let mut out = Vec::with_capacity(ids.len());
         let mut seen = HashSet::with_capacity(ids.len());
         for &id in ids {
@@ -347,7 +489,12 @@ impl Executor {
                 side: order.request.order.side,
                 direction: order.request.order.direction,
             };
-            state.apply_order_event(id, &OrderEvent::CancelRequested);
+            derived.push(Derived::Order {
+                market: cancel.market,
+                client_id: id,
+                event: OrderEvent::CancelRequested,
+                update: None,
+            });
             if cancel.venue_id.is_none() && !self.caps.client_order_ids {
                 debug!(client_id = %id, "cancel waits for the venue's acknowledgement");
                 self.cancel_after_ack.insert(id);
@@ -363,8 +510,7 @@ impl Executor {
         market: MarketId,
         cancel: Vec<CancelOrder>,
         place: Vec<OrderRequest>,
-        state: &mut State,
-        events: &mut Vec<Event>,
+        events: &mut Vec<Derived>,
     ) {
         let mut place = place;
         let mut cancel = cancel;
@@ -385,7 +531,7 @@ impl Executor {
         if !place.is_empty() && self.place_budget.check().is_err() {
             // No budget: refuse the new orders now; their cancels still go below.
             for req in place.drain(..) {
-                events.push(self.refuse_rate_limited(req, state));
+                self.refuse_rate_limited(req, events);
             }
         }
         let max_batch = self.caps.max_batch.max(1);
@@ -451,23 +597,28 @@ impl Executor {
                 });
             } else {
                 for req in chunk {
-                    events.push(self.refuse_rate_limited(req, state));
+                    self.refuse_rate_limited(req, events);
                 }
             }
         }
     }
 
-    fn refuse_rate_limited(&mut self, req: OrderRequest, state: &mut State) -> Event {
+    fn refuse_rate_limited(&mut self, req: OrderRequest, derived: &mut Vec<Derived>) {
         self.stats.rate_limited_orders += 1;
-        state.apply_order_event(req.client_id, &OrderEvent::Rejected);
-        Event::RiskRejected(RiskRejection {
+        derived.push(Derived::Order {
+            market: req.order.market,
+            client_id: req.client_id,
+            event: OrderEvent::Rejected,
+            update: None,
+        });
+        derived.push(Derived::Event(Event::RiskRejected(RiskRejection {
             detail: format!(
                 "order rate budget spent ({}/s, burst {})",
                 self.config.orders_per_second, self.config.order_burst
             ),
             intent: Intent::Place(req),
             reason: RejectReason::RateLimited,
-        })
+        })));
     }
 
     /// Send a cancel-only request now if the cancel budget allows, else queue it.
@@ -513,11 +664,10 @@ impl Executor {
                     resolve_attempts: 0,
                 },
             );
-            let reports = self.reports.clone();
-            tokio::spawn(async move {
-                let outcome = RequestOutcome::rejected(reason);
-                let _ = reports.send(ExecReport { id, outcome }).await;
-            });
+            self.jobs.push(Job::Answer(ExecReport {
+                id,
+                outcome: RequestOutcome::rejected(reason),
+            }));
             if let Some(cancels) = cancels {
                 self.send_cancels(cancels);
             }
@@ -529,13 +679,15 @@ impl Executor {
             self.stats.cancels_sent += cancel.len() as u64;
         }
         debug!(request_id = id.0, ?request, "sending");
-        let writer = Arc::clone(&self.writer);
-        let reports = self.reports.clone();
-        let task_request = request.clone();
-        let scope = crate::journal::RequestScope {
+        let scope = RequestScope {
             request: id.0,
             cancel_only: request.is_cancel_only(),
         };
+        self.jobs.push(Job::Execute {
+            id,
+            request: request.clone(),
+            scope,
+        });
         self.in_flight.insert(
             id,
             InFlight {
@@ -543,11 +695,6 @@ impl Executor {
                 resolve_attempts: 0,
             },
         );
-        tokio::spawn(async move {
-            let outcome = crate::journal::sending(scope, writer.execute(task_request)).await;
-            // The engine may be gone at shutdown; then nobody needs the report.
-            let _ = reports.send(ExecReport { id, outcome }).await;
-        });
     }
 
     fn schedule_resolve(&mut self, id: RequestId, token: Option<String>) {
@@ -559,21 +706,19 @@ impl Executor {
         // Back-off: delay, 2·delay, 4·delay … capped at 32·delay.
         let delay =
             Duration::from_millis(self.config.resolve_delay_ms) * (1u32 << (attempt - 1).min(5));
-        let request = flight.request.clone();
-        let writer = Arc::clone(&self.writer);
-        let reports = self.reports.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let outcome = writer.resolve(&request, token.as_deref()).await;
-            let _ = reports.send(ExecReport { id, outcome }).await;
+        self.jobs.push(Job::Resolve {
+            id,
+            request: flight.request.clone(),
+            token,
+            after: delay,
         });
     }
 
-    /// Apply a request's outcome to the orders it concerns. Returns events for the strategy.
-    /// (Costs reach the risk engine by one path: fees with fills, gas from the venue's running
-    /// total; an outcome carries none.)
-    pub fn on_report(&mut self, report: ExecReport, state: &mut State) -> Vec<Event> {
-        let now = state.now();
+    /// What a request's outcome means for the orders it concerns, for the engine to apply; then
+    /// the engine calls [`Executor::release_cancels_after_ack`], since an outcome may carry the
+    /// venue ids a waiting cancel needs. (Costs reach the risk engine by one path: fees with
+    /// fills, gas from the venue's running total; an outcome carries none.)
+    pub fn on_report(&mut self, report: ExecReport, state: &State) -> Vec<Derived> {
         let Some(flight) = self.in_flight.get(&report.id) else {
             warn!(
                 request_id = report.id.0,
@@ -593,23 +738,15 @@ impl Executor {
         else {
             return self.on_position_report(report);
         };
-        let mut events = Vec::new();
-        let mut push =
-            |state: &mut State, id: ClientOrderId, ev: OrderEvent, kind: OrderUpdateKind| {
-                if matches!(
-                    state.apply_order_event(id, &ev),
-                    Some(perpbot_model::Transition::Applied { .. })
-                ) {
-                    let venue_id = state.order(id).and_then(|o| o.venue_id);
-                    events.push(Event::Order(OrderUpdate {
-                        market,
-                        client_id: Some(id),
-                        venue_id,
-                        kind,
-                        ts: now,
-                    }));
-                }
-            };
+        let mut derived = Vec::new();
+        let mut push = |id: ClientOrderId, event: OrderEvent, kind: OrderUpdateKind| {
+            derived.push(Derived::Order {
+                market,
+                client_id: id,
+                event,
+                update: Some(kind),
+            });
+        };
         match report.outcome {
             RequestOutcome::Accepted { placed } => {
                 if resolving {
@@ -621,7 +758,6 @@ impl Executor {
                         .find(|(c, _)| *c == req.client_id)
                         .and_then(|(_, v)| *v);
                     push(
-                        state,
                         req.client_id,
                         OrderEvent::Accepted { venue_id },
                         OrderUpdateKind::Accepted,
@@ -629,7 +765,6 @@ impl Executor {
                 }
                 for c in &cancel {
                     push(
-                        state,
                         c.client_id,
                         OrderEvent::Cancelled,
                         OrderUpdateKind::Cancelled,
@@ -656,7 +791,6 @@ impl Executor {
                 }
                 for req in &place {
                     push(
-                        state,
                         req.client_id,
                         OrderEvent::Rejected,
                         OrderUpdateKind::Rejected {
@@ -676,7 +810,6 @@ impl Executor {
                             .is_some_and(|o| o.status.is_live());
                         if open {
                             push(
-                                state,
                                 gone.client_id,
                                 OrderEvent::Cancelled,
                                 OrderUpdateKind::Cancelled,
@@ -688,7 +821,7 @@ impl Executor {
                             let kind = OrderUpdateKind::CancelRejected {
                                 reason: reason.clone(),
                             };
-                            push(state, c.client_id, OrderEvent::CancelRejected, kind);
+                            push(c.client_id, OrderEvent::CancelRejected, kind);
                             if unknown_order {
                                 self.cancel_alone.insert(c.client_id);
                             }
@@ -700,7 +833,6 @@ impl Executor {
             RequestOutcome::Partial { placed, rejected } => {
                 for (id, venue_id) in placed {
                     push(
-                        state,
                         id,
                         OrderEvent::Accepted { venue_id },
                         OrderUpdateKind::Accepted,
@@ -708,7 +840,6 @@ impl Executor {
                 }
                 for (id, reason) in rejected {
                     push(
-                        state,
                         id,
                         OrderEvent::Rejected,
                         OrderUpdateKind::Rejected { reason },
@@ -716,7 +847,6 @@ impl Executor {
                 }
                 for c in &cancel {
                     push(
-                        state,
                         c.client_id,
                         OrderEvent::Cancelled,
                         OrderUpdateKind::Cancelled,
@@ -732,7 +862,7 @@ impl Executor {
                     let kind = OrderUpdateKind::Ambiguous {
                         reason: reason.clone(),
                     };
-                    push(state, req.client_id, OrderEvent::Ambiguous, kind);
+                    push(req.client_id, OrderEvent::Ambiguous, kind);
                 }
                 let attempts = self
                     .in_flight
@@ -748,11 +878,10 @@ impl Executor {
                 }
             }
         }
-        self.release_cancels_after_ack(state);
-        events
+        derived
     }
 
-    fn on_position_report(&mut self, report: ExecReport) -> Vec<Event> {
+    fn on_position_report(&mut self, report: ExecReport) -> Vec<Derived> {
         match &report.outcome {
             RequestOutcome::Ambiguous { token, .. }
                 if self
@@ -775,8 +904,9 @@ impl Executor {
 
     /// Orders whose cancel waited for an acknowledgement: send the cancel once the venue id is
     /// known (from a request's outcome or from the venue's open-orders list); forget it when the
-    /// order ended meanwhile. The engine calls this after order-related venue events.
-    pub fn release_cancels_after_ack(&mut self, state: &mut State) {
+    /// order ended meanwhile. The engine calls this after order-related venue events and after
+    /// applying a request's outcome.
+    pub fn release_cancels_after_ack(&mut self, state: &State) {
         if self.cancel_after_ack.is_empty() {
             return;
         }
@@ -813,581 +943,6 @@ impl Executor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::risk::{RiskConfig, RiskEngine};
-    use async_trait::async_trait;
-    use perpbot_model::{Lots, MarketSpec, NewOrder, PositionSide, Side, Ticks, VenueOrderId};
-    use std::sync::Mutex;
-
-    const M: MarketId = MarketId(1338);
-
-    /// A writer that records what it was asked and answers from a script.
-    struct Scripted {
-        caps: VenueCapabilities,
-        executed: Mutex<Vec<VenueRequest>>,
-        resolved: Mutex<Vec<VenueRequest>>,
-        outcomes: Mutex<VecDeque<RequestOutcome>>,
-    }
-
-    impl Scripted {
-        fn new(client_ids: bool, outcomes: Vec<RequestOutcome>) -> Arc<Scripted> {
-            Arc::new(Scripted {
-                caps: VenueCapabilities {
-                    atomic_replace: true,
-                    max_batch: 8,
-                    client_order_ids: client_ids,
-                    one_restriction_per_batch: true,
-                },
-                executed: Mutex::new(Vec::new()),
-                resolved: Mutex::new(Vec::new()),
-                outcomes: Mutex::new(outcomes.into()),
-            })
-        }
-        fn next(&self, req: &VenueRequest) -> RequestOutcome {
-            self.outcomes
-                .lock()
-                .unwrap()
-                .pop_front()
-                .unwrap_or_else(|| accept_all(req))
-        }
-        fn executed(&self) -> Vec<VenueRequest> {
-            self.executed.lock().unwrap().clone()
-        }
-    }
-
-    fn accept_all(req: &VenueRequest) -> RequestOutcome {
-        let placed = match req {
-            VenueRequest::Orders { place, .. } => place
-                .iter()
-                .map(|r| {
-                    (
-                        r.client_id,
-                        Some(VenueOrderId(u128::from(r.client_id.0) + 1000)),
-                    )
-                })
-                .collect(),
-            _ => vec![],
-        };
-        RequestOutcome::Accepted { placed }
-    }
-
-    #[async_trait]
-    impl VenueWriter for Scripted {
-        fn capabilities(&self) -> VenueCapabilities {
-            self.caps
-        }
-        async fn execute(&self, request: VenueRequest) -> RequestOutcome {
-            self.executed.lock().unwrap().push(request.clone());
-            self.next(&request)
-        }
-        async fn resolve(&self, request: &VenueRequest, _token: Option<&str>) -> RequestOutcome {
-            self.resolved.lock().unwrap().push(request.clone());
-            self.next(request)
-        }
-    }
-
-    /// The scripted venue's refusal meaning "no such order" (Kana: E_INVALID_MARKET_ORDER_ID).
-    const NO_SUCH_ORDER: &str = "no such order";
-
-    fn refused(reason: &str) -> RequestOutcome {
-        let kind = if reason == NO_SUCH_ORDER {
-            RefusalKind::UnknownOrder
-        } else {
-            RefusalKind::Other
-        };
-        RequestOutcome::Rejected {
-            reason: reason.into(),
-            kind,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_cancel_of_an_order_the_venue_does_not_have_closes_it() {
-        let writer = Scripted::new(false, vec![]);
-        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
-        let (a, b) = (h.place(1, 5518), h.place(2, 5517));
-        h.exec.dispatch(vec![a, b], &mut h.state);
-        h.settle().await;
-        // The batch's refusal cannot say which order is gone: both rest again, and the next
-        // cancels go one order per request.
-        writer.outcomes.lock().unwrap().extend([
-            refused(NO_SUCH_ORDER),
-            refused(NO_SUCH_ORDER),
-            refused(NO_SUCH_ORDER),
-        ]);
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        let events = h.settle().await;
-        assert!(events.iter().all(|e| matches!(e, Event::Order(u) if matches!(u.kind, OrderUpdateKind::CancelRejected { .. }))));
-        for id in [1, 2] {
-            assert_eq!(
-                h.state.order_status(ClientOrderId(id)),
-                Some(OrderStatus::Open)
-            );
-        }
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        let events = h.settle().await;
-        let sent = writer.executed();
-        let cancels: Vec<usize> = sent[1..]
-            .iter()
-            .map(|r| match r {
-                VenueRequest::Orders { cancel, place, .. } if place.is_empty() => cancel.len(),
-                other => panic!("not a cancel: {other:?}"),
-            })
-            .collect();
-        assert_eq!(cancels, vec![2, 1, 1]);
-        // Each refusal now names its order: it is closed, not cancelled again.
-        for id in [1, 2] {
-            assert_eq!(
-                h.state.order_status(ClientOrderId(id)),
-                Some(OrderStatus::Cancelled)
-            );
-        }
-        assert_eq!(events.len(), 2);
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        h.settle().await;
-        assert_eq!(writer.executed().len(), 4, "nothing left to cancel");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_cancel_refused_for_another_reason_leaves_the_order_resting() {
-        let writer = Scripted::new(false, vec![]);
-        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        h.settle().await;
-        writer
-            .outcomes
-            .lock()
-            .unwrap()
-            .push_back(refused("out of gas"));
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Open)
-        );
-        // A replace whose one cancel names an order the venue lacks: the new order is refused
-        // with the transaction, the old one is closed.
-        let b = h.place(2, 5517);
-        let cancel = Approved::cancel_all(Some(M));
-        writer
-            .outcomes
-            .lock()
-            .unwrap()
-            .push_back(refused(NO_SUCH_ORDER));
-        h.exec.dispatch(vec![cancel, b], &mut h.state);
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Cancelled)
-        );
-        assert_eq!(
-            h.state.order_status(ClientOrderId(2)),
-            Some(OrderStatus::Rejected)
-        );
-    }
-
-    struct Harness {
-        exec: Executor,
-        rx: mpsc::Receiver<ExecReport>,
-        state: State,
-    }
-
-    impl Harness {
-        fn new(writer: Arc<Scripted>, config: RateLimitConfig) -> Harness {
-            let (tx, rx) = mpsc::channel(64);
-            Harness {
-                exec: Executor::new(writer, config, tx),
-                rx,
-                state: State::new(&[MarketSpec::kana_apt_testnet()]),
-            }
-        }
-
-        /// Track and approve (test-only shortcut; the engine goes through RiskEngine::check).
-        fn place(&mut self, id: u64, price: u64) -> Approved {
-            let req = OrderRequest {
-                client_id: ClientOrderId(id),
-                order: NewOrder::limit(M, Side::Buy, Lots(500), Ticks(price)),
-            };
-            self.state.track_new_order(req.clone());
-            approve(Intent::Place(req))
-        }
-
-        async fn settle(&mut self) -> Vec<Event> {
-            let mut events = Vec::new();
-            while let Ok(Some(report)) =
-                tokio::time::timeout(Duration::from_millis(10), self.rx.recv()).await
-            {
-                events.extend(self.exec.on_report(report, &mut self.state));
-            }
-            events
-        }
-    }
-
-    /// Tests bypass the risk engine's checks through its only public constructor path.
-    fn approve(intent: Intent) -> Approved {
-        let mut state = State::new(&[MarketSpec::kana_apt_testnet()]);
-        state.set_now(perpbot_model::Timestamp::from_secs(1));
-        state.apply(&Event::Book(perpbot_model::BookUpdate {
-            market: M,
-            kind: perpbot_model::BookUpdateKind::Snapshot,
-            bids: vec![perpbot_model::Level::new(5518, 1)],
-            asks: vec![perpbot_model::Level::new(5522, 1)],
-            ts: perpbot_model::Timestamp::from_secs(1),
-        }));
-        if let Intent::Place(r) = &intent {
-            let d = RiskEngine::new(RiskConfig::default()).check(Intent::Place(r.clone()), &state);
-            return d.approved.expect("test order must pass risk");
-        }
-        if let Intent::UpdateStopLoss { position, .. } = &intent {
-            let mut held = perpbot_model::Position::flat(M, *position, perpbot_model::Timestamp(1));
-            held.lots = Lots(1000);
-            held.entry_price = rust_decimal::Decimal::new(552, 2);
-            state.apply(&Event::Position(perpbot_model::PositionUpdate {
-                positions: vec![held],
-                snapshot: true,
-            }));
-        }
-        if let Intent::Cancel { client_id, .. } = &intent {
-            state.track_new_order(OrderRequest {
-                client_id: *client_id,
-                order: NewOrder::limit(M, Side::Buy, Lots(500), Ticks(5518)),
-            });
-        }
-        RiskEngine::new(RiskConfig::default())
-            .check(intent, &state)
-            .approved
-            .expect("approved")
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancels_and_places_of_one_market_go_in_one_request() {
-        let writer = Scripted::new(true, vec![]);
-        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Open)
-        );
-        let b = h.place(2, 5517);
-        let c = h.place(3, 5516);
-        let cancel = approve(Intent::Cancel {
-            market: M,
-            client_id: ClientOrderId(1),
-        });
-        h.exec.dispatch(vec![cancel, b, c], &mut h.state);
-        let events = h.settle().await;
-        let sent = writer.executed();
-        assert_eq!(sent.len(), 2, "one request per event and market");
-        let VenueRequest::Orders { cancel, place, .. } = &sent[1] else {
-            panic!()
-        };
-        assert_eq!((cancel.len(), place.len()), (1, 2));
-        assert_eq!(cancel[0].venue_id, Some(VenueOrderId(1001)));
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Cancelled)
-        );
-        assert_eq!(
-            h.state.order_status(ClientOrderId(3)),
-            Some(OrderStatus::Open)
-        );
-        assert_eq!(events.len(), 3, "two accepted + one cancelled: {events:?}");
-    }
-
-    /// A placing budget of one order a second, spent by one order that was sent.
-    async fn placing_budget_spent() -> (Arc<Scripted>, Harness) {
-        let writer = Scripted::new(true, vec![]);
-        let config = RateLimitConfig {
-            orders_per_second: 1,
-            order_burst: 1,
-            ..RateLimitConfig::default()
-        };
-        let mut h = Harness::new(writer.clone(), config);
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        h.settle().await;
-        (writer, h)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_position_request_over_the_rate_budget_reaches_the_strategy_as_a_refusal() {
-        let (writer, mut h) = placing_budget_spent().await;
-        let stop = Intent::UpdateStopLoss {
-            market: M,
-            position: PositionSide::Long,
-            price: Some(Ticks(5000)),
-        };
-        let events = h.exec.dispatch(vec![approve(stop.clone())], &mut h.state);
-        assert!(
-            matches!(&events[..], [Event::RiskRejected(r)] if r.reason == RejectReason::RateLimited && r.intent == stop),
-            "{events:?}"
-        );
-        h.settle().await;
-        assert_eq!(writer.executed().len(), 1, "the stop-loss was not sent");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancels_are_never_starved_by_new_orders() {
-        let (writer, mut h) = placing_budget_spent().await;
-        // The placing budget is spent: a new order is refused, with the reason, as an event.
-        let b = h.place(2, 5517);
-        let events = h.exec.dispatch(vec![b], &mut h.state);
-        assert!(
-            matches!(&events[..], [Event::RiskRejected(r)] if r.reason == RejectReason::RateLimited)
-        );
-        assert_eq!(
-            h.state.order_status(ClientOrderId(2)),
-            Some(OrderStatus::Rejected)
-        );
-        // …but a cancel still goes out at once, on its own budget.
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        h.settle().await;
-        assert_eq!(writer.executed().len(), 2);
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Cancelled)
-        );
-        // After a second the placing budget is back.
-        tokio::time::advance(Duration::from_secs(1)).await;
-        let c = h.place(3, 5516);
-        assert!(h.exec.dispatch(vec![c], &mut h.state).is_empty());
-        assert_eq!(h.exec.stats().rate_limited_orders, 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancels_over_budget_wait_in_a_queue() {
-        let writer = Scripted::new(true, vec![]);
-        let config = RateLimitConfig {
-            cancels_per_second: 1,
-            cancel_burst: 1,
-            ..RateLimitConfig::default()
-        };
-        let mut h = Harness::new(writer.clone(), config);
-        let (a, b) = (h.place(1, 5518), h.place(2, 5517));
-        h.exec.dispatch(vec![a], &mut h.state);
-        h.exec.dispatch(vec![b], &mut h.state);
-        h.settle().await;
-        h.exec.dispatch(
-            vec![approve(Intent::Cancel {
-                market: M,
-                client_id: ClientOrderId(1),
-            })],
-            &mut h.state,
-        );
-        h.exec.dispatch(
-            vec![approve(Intent::Cancel {
-                market: M,
-                client_id: ClientOrderId(2),
-            })],
-            &mut h.state,
-        );
-        assert_eq!(h.exec.queued_cancels(), 1);
-        let wait = h.exec.pump().expect("a cancel waits");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
-        tokio::time::advance(wait).await;
-        assert_eq!(h.exec.pump(), None);
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(2)),
-            Some(OrderStatus::Cancelled)
-        );
-        assert_eq!(writer.executed().len(), 4);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn ambiguous_submit_is_resolved_by_query_not_resent() {
-        let writer = Scripted::new(
-            true,
-            vec![
-                RequestOutcome::Ambiguous {
-                    reason: "timeout".into(),
-                    token: Some("0xabc".into()),
-                },
-                RequestOutcome::Ambiguous {
-                    reason: "not found yet".into(),
-                    token: Some("0xabc".into()),
-                },
-            ],
-        );
-        let mut h = Harness::new(
-            writer.clone(),
-            RateLimitConfig {
-                resolve_delay_ms: 100,
-                ..RateLimitConfig::default()
-            },
-        );
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        let events = h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Unknown)
-        );
-        assert!(
-            matches!(&events[..], [Event::Order(u)] if matches!(u.kind, OrderUpdateKind::Ambiguous { .. }))
-        );
-        // First query (after 100 ms) is still ambiguous; the second (after 200 ms more) finds it.
-        tokio::time::advance(Duration::from_millis(100)).await;
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Unknown)
-        );
-        tokio::time::advance(Duration::from_millis(200)).await;
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Open)
-        );
-        assert_eq!(writer.executed().len(), 1, "never resubmitted");
-        assert_eq!(writer.resolved.lock().unwrap().len(), 2);
-        assert_eq!(
-            (
-                h.exec.stats().ambiguous_requests,
-                h.exec.stats().resolved_requests
-            ),
-            (1, 1)
-        );
-        assert_eq!(h.exec.in_flight(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancel_of_an_unacknowledged_order_waits_for_its_venue_id() {
-        // A venue without client ids (Kana): a cancel needs the venue id from the ack.
-        let writer = Scripted::new(false, vec![]);
-        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        // Cancel before the ack arrived.
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        assert_eq!(h.exec.queued_cancels(), 1);
-        assert_eq!(
-            writer.executed().len(),
-            0,
-            "nothing sent before the spawned task ran"
-        );
-        h.settle().await;
-        let sent = writer.executed();
-        assert_eq!(sent.len(), 2);
-        let VenueRequest::Orders { cancel, .. } = &sent[1] else {
-            panic!()
-        };
-        assert_eq!(cancel[0].venue_id, Some(VenueOrderId(1001)));
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Cancelled)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_waiting_cancel_goes_out_when_the_open_orders_list_names_the_order() {
-        // Kana: the commit's outcome carries no id; the next open_orders snapshot does.
-        let writer = Scripted::new(false, vec![RequestOutcome::Accepted { placed: vec![] }]);
-        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Open)
-        );
-        h.exec
-            .dispatch(vec![Approved::cancel_all(Some(M))], &mut h.state);
-        assert_eq!(h.exec.queued_cancels(), 1, "no id yet: the cancel waits");
-        let snapshot = perpbot_model::OpenOrdersSnapshot {
-            market: None,
-            orders: vec![perpbot_model::OpenOrderInfo {
-                market: M,
-                venue_id: VenueOrderId(777),
-                side: Side::Buy,
-                direction: perpbot_model::Direction::Open,
-                price: Ticks(5518),
-                total: Lots(500),
-                remaining: Lots(500),
-                leverage: 1,
-                updated_at: perpbot_model::Timestamp(0),
-            }],
-            ts: perpbot_model::Timestamp(0),
-        };
-        h.state.apply(&Event::OpenOrders(snapshot));
-        h.exec.release_cancels_after_ack(&mut h.state);
-        h.settle().await;
-        let sent = writer.executed();
-        let VenueRequest::Orders { cancel, .. } = &sent[1] else {
-            panic!("{sent:?}")
-        };
-        assert_eq!(cancel[0].venue_id, Some(VenueOrderId(777)));
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Cancelled)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn places_with_different_restrictions_go_in_separate_requests() {
-        // Kana batches take one restriction: a taker order and a post-only quote of the same
-        // event become two transactions, the first one carrying the event's cancels.
-        let writer = Scripted::new(true, vec![]);
-        let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
-        let taker = h.place(1, 5522);
-        let mut quote = h.place(2, 5510);
-        if let Some(Intent::Place(r)) = Some(quote.clone().into_intent()) {
-            let mut r = r;
-            r.order.restriction = perpbot_model::Restriction::PostOnly;
-            h.state.track_new_order(r.clone());
-            quote = approve(Intent::Place(r));
-        }
-        h.exec.dispatch(vec![taker, quote], &mut h.state);
-        h.settle().await;
-        let sent = writer.executed();
-        assert_eq!(sent.len(), 2, "{sent:?}");
-        for request in &sent {
-            let VenueRequest::Orders { place, .. } = request else {
-                panic!()
-            };
-            assert_eq!(place.len(), 1);
-        }
-        assert_eq!(
-            h.state.order_status(ClientOrderId(2)),
-            Some(OrderStatus::Open)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn venue_rejection_reaches_the_strategy_with_its_reason() {
-        let writer = Scripted::new(
-            true,
-            vec![RequestOutcome::rejected(
-                "Move abort: E_POST_OR_ABORT_CROSSES_SPREAD",
-            )],
-        );
-        let mut h = Harness::new(writer, RateLimitConfig::default());
-        let a = h.place(1, 5518);
-        h.exec.dispatch(vec![a], &mut h.state);
-        let events = h.settle().await;
-        assert_eq!(
-            h.state.order_status(ClientOrderId(1)),
-            Some(OrderStatus::Rejected)
-        );
-        let [
-            Event::Order(OrderUpdate {
-                kind: OrderUpdateKind::Rejected { reason },
-                ..
-            }),
-        ] = &events[..]
-        else {
-            panic!("{events:?}")
-        };
-        assert!(reason.contains("POST_OR_ABORT"));
-    }
-}
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;

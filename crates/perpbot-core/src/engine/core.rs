@@ -1,40 +1,35 @@
-//! The engine: one task that owns all state and runs venue → state → strategy → risk → executor.
+//! The engine's step logic, synchronous: venue event → state → strategy → risk → executor
+//! decisions, with the time passed in.
 //!
-//! Each venue event is applied to the [`State`], then handed to the strategy; the intents the
-//! strategy emits are checked by the [`RiskEngine`] one by one (approved orders are tracked at
-//! once, so the next check sees them) and the approved ones go to the [`Executor`] as one batch.
-//! Refusals and request outcomes come back as events through the same path, so the strategy sees
-//! everything in one order.
-//!
-//! Shutdown (Ctrl-C, [`Control::Shutdown`]) stops the strategy, cancels every open order, waits a
-//! bounded time for the venue to confirm, and reports what is left in the [`RunSummary`].
+//! It does no I/O of its own but the journal's and the limits file's writes: what it wants sent
+//! leaves as the executor's [`Job`]s ([`EngineCore::take_jobs`]), and outcomes come back through
+//! [`EngineCore::on_report`]. The async runner ([`super::Engine`]) feeds it from the venue's
+//! channels and the wall clock; a backtest feeds it recorded events at CPU speed. It is the
+//! [`State`]'s one writer: the executor's conclusions come back as [`Derived`] and are applied
+//! here.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::executor::{ExecReport, ExecStats, Executor, RateLimitConfig};
+use super::EngineConfig;
+use super::summary::{Finished, ReconciliationStats, RunSummary};
+use crate::executor::{Derived, ExecReport, ExecStats, Executor, Job, RateLimitConfig};
 use crate::gas::GasMeter;
 use crate::reconcile::Reconciler;
-use crate::report::{Performance, PerformanceTracker};
+use crate::report::PerformanceTracker;
 use crate::risk::{Approved, RiskConfig, RiskEngine};
 use crate::state::State;
 use crate::strategy::{Context, Outbox, Strategy, StrategyError, TimerCommand};
-use crate::venue::{CancelOrder, VenueSession, VenueWriter};
-use crate::watchdog::{self, Heartbeat};
-use perpbot_model::clock::Clock;
+use crate::venue::{CancelOrder, TxCosts, VenueCapabilities};
 use perpbot_model::{
-    ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, OrderStatus, TimerId,
-    Timestamp, TradingState,
+    ClientOrderId, ConnectionState, Direction, Event, Intent, MarketId, MarketSpec, OrderStatus,
+    TimerId, Timestamp, TradingState,
 };
 
 /// How often finished orders are dropped from the state.
@@ -45,271 +40,241 @@ const KEEP_FINISHED_ORDERS: Duration = Duration::from_secs(600);
 /// How often the risk limits' history is saved (and at every trip and at shutdown).
 const LIMITS_SAVE_EVERY: Duration = Duration::from_secs(5);
 
-/// The file a running bot writes when it has acted on the kill-switch file `kill_file`: its
-/// name with `.ack` appended. `perpbot kill` waits for it.
-pub fn kill_ack_file(kill_file: &std::path::Path) -> PathBuf {
-    crate::limits::appended(kill_file, ".ack")
-}
-
-/// Engine settings, from `[engine]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EngineConfig {
-    /// How long shutdown waits for the venue to confirm cancels (ms).
-    pub shutdown_timeout_ms: u64,
-    /// How often a status line is logged (ms); 0 turns it off.
-    pub status_interval_ms: u64,
-    /// When this file exists the kill switch is pulled (`perpbot kill` creates it).
-    pub kill_switch_file: Option<PathBuf>,
-    /// Most events the strategy may cause in reaction to one venue event (guards against a
-    /// strategy that answers every rejection with a new order).
-    pub max_internal_events: usize,
-    /// When the engine makes no progress for this long (ms), a watchdog cancels every live order
-    /// directly through the venue; 0 turns it off.
-    pub stall_timeout_ms: u64,
-    /// Write-ahead journal file ([`crate::journal`]); absent = no journal. When the file exists
-    /// at start-up, what the last process left open is settled before trading resumes.
-    pub journal: Option<PathBuf>,
-    /// When journal records are fsynced: `write_ahead` (requests and transactions before they
-    /// leave; the rest batched), `every_record` or `none`.
-    pub journal_sync: crate::journal::JournalSync,
-    /// How often the journal writes a snapshot of live orders and positions (ms).
-    pub journal_snapshot_ms: u64,
-    /// Longest wait at start-up for the venue to say how journaled requests ended (ms); covers a
-    /// Kana transaction's expiry, after which an unseen transaction is known not to execute.
-    pub journal_resolve_timeout_ms: u64,
-}
-
-impl Default for EngineConfig {
-    fn default() -> EngineConfig {
-        EngineConfig {
-            shutdown_timeout_ms: 10_000,
-            status_interval_ms: 5_000,
-            kill_switch_file: None,
-            max_internal_events: 64,
-            stall_timeout_ms: 5_000,
-            journal: None,
-            journal_sync: crate::journal::JournalSync::WriteAhead,
-            journal_snapshot_ms: 10_000,
-            journal_resolve_timeout_ms: 90_000,
-        }
-    }
-}
-
-/// Commands from outside the engine (signal handlers, the CLI, tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Control {
-    /// Stop gracefully: cancel everything and exit.
-    Shutdown,
-    /// Pull the kill switch: cancel everything and halt trading, but keep running.
-    Kill(String),
-}
-
-/// What a run did, printed at the end and returned to the caller.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    /// Strategy name.
-    pub strategy: String,
-    /// Trading state at the end.
-    pub trading_state: TradingState,
-    /// Fills seen.
-    pub fills: u64,
-    /// Of which maker fills.
-    pub maker_fills: u64,
-    /// PnL realised by fills (quote, before fees).
-    pub realized_pnl: Decimal,
-    /// Unrealised PnL at the last mids (quote).
-    pub unrealized_pnl: Decimal,
-    /// Fees paid (quote).
-    pub fees: Decimal,
-    /// realised − fees + unrealised (before gas).
-    pub total_pnl: Decimal,
-    /// What the venue's transactions cost in gas, in the chain's coin and in the quote.
-    pub gas: crate::gas::GasCost,
-    /// `total_pnl` − gas: what the run made or lost.
-    pub net_pnl: Decimal,
-    /// PnL and drawdown as the loss limits count them: over the loss window, earlier runs
-    /// included when the limits are saved.
-    pub limits_window_pnl: Decimal,
-    /// Drawdown as the limits count it.
-    pub limits_window_drawdown: Decimal,
-    /// True when a second stop request cut short the wait for cancel confirmations.
-    pub shutdown_interrupted: bool,
-    /// Venue requests sent.
-    pub requests_sent: u64,
-    /// Orders sent.
-    pub orders_sent: u64,
-    /// Intents refused before leaving the process, by the risk check or the rate limiter.
-    pub risk_rejections: u64,
-    /// Requests the venue refused.
-    pub venue_rejections: u64,
-    /// Orders still live when the engine stopped (not confirmed cancelled).
-    pub left_open: Vec<ClientOrderId>,
-    /// Events the strategy could not handle (returned an error).
-    pub strategy_errors: u64,
-    /// Why the strategy was stopped, if it panicked (trading was then halted).
-    pub strategy_failure: Option<String>,
-    /// Fills per order sent (0 when none was sent).
-    pub fill_ratio: f64,
-    /// What the venue's own transactions cost (gas on Kana).
-    pub tx_costs: crate::venue::TxCosts,
-    /// What reconciliation with the venue found over the run.
-    pub reconciliation: ReconciliationStats,
-    /// Where the PnL came from, inventory and drawdown.
-    pub performance: Performance,
-}
-
-impl RunSummary {
-    /// True when every order was confirmed closed.
-    pub fn clean(&self) -> bool {
-        self.left_open.is_empty()
-    }
-}
-
-/// Totals of what reconciliation found (see [`crate::reconcile`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ReconciliationStats {
-    /// Reconciliations run (start-up and after each reconnect).
-    pub runs: u64,
-    /// Venue orders adopted as external.
-    pub adopted: u64,
-    /// Orders the venue no longer listed, closed locally.
-    pub gone: u64,
-    /// Position differences explained (missed fills, TP/SL, liquidation).
-    pub explained: u64,
-    /// Position differences nothing explained (each switched trading to reduce-only).
-    pub unexplained: u64,
-}
-
-/// What [`Engine::run`] hands back: the summary and the final state (for tools and tests).
-#[derive(Debug)]
-pub struct Finished {
-    /// The run's summary.
-    pub summary: RunSummary,
-    /// The state at the end.
-    pub state: State,
-}
-
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct TimerEntry {
-    due: Instant,
+    due: Timestamp,
     seq: u64,
     id: TimerId,
     every: Option<Duration>,
 }
 
-/// One task's worth of trading: state, strategy, risk and executor over one venue session.
-pub struct Engine {
+/// State, strategy, risk and executor, stepped by the caller.
+pub struct EngineCore {
     state: State,
     strategy: Box<dyn Strategy>,
     risk: RiskEngine,
     executor: Executor,
-    reports: mpsc::Receiver<ExecReport>,
-    events: mpsc::Receiver<Event>,
     outbox: Outbox,
     pending: VecDeque<Event>,
     timers: BinaryHeap<Reverse<TimerEntry>>,
     cancelled_timers: HashSet<TimerId>,
     timer_seq: u64,
-    clock: Clock,
     config: EngineConfig,
     risk_rejections: u64,
     strategy_errors: u64,
     tracker: PerformanceTracker,
     /// Set when the strategy panicked: it gets no more calls and trading is halted.
     strategy_failure: Option<String>,
-    writer: Arc<dyn VenueWriter>,
-    heart: Arc<Heartbeat>,
     /// Markets whose quotes were pulled for a stale book (until it updates again).
     stale_pulled: HashSet<MarketId>,
     reconciler: Reconciler,
     reconciliation: ReconciliationStats,
     /// Gas paid so far, priced into PnL and the budgets.
     gas: GasMeter,
+    /// The venue's own transaction costs as last reported ([`EngineCore::on_tick`]).
+    tx_costs: TxCosts,
     /// Where the risk limits' history is saved ([`crate::limits`]); none = not saved.
     limits_file: Option<PathBuf>,
     /// When the limits were last saved.
-    limits_saved: Option<Instant>,
+    limits_saved: Option<Timestamp>,
     /// Set when a second stop request ended the shutdown's wait for cancels.
     shutdown_interrupted: bool,
-    /// The write-ahead journal, when one is configured ([`Engine::attach_journal`]).
+    /// The write-ahead journal, when one is configured.
     journal: Option<crate::journal::Journal>,
     /// When finished orders were last dropped from the state ([`PRUNE_EVERY`]).
     last_prune: Timestamp,
 }
 
-impl Engine {
-    /// Assemble an engine over a connected venue session.
+impl EngineCore {
+    /// A core trading `markets` on a venue that can do `caps`, starting at time `now`.
     pub fn new(
-        session: VenueSession,
+        markets: &[MarketSpec],
+        caps: VenueCapabilities,
         strategy: Box<dyn Strategy>,
         risk: RiskConfig,
         rate_limits: RateLimitConfig,
         config: EngineConfig,
-        clock: Clock,
-    ) -> Engine {
-        let (report_tx, reports) = mpsc::channel(1024);
+        now: Timestamp,
+    ) -> EngineCore {
         let gas = GasMeter::new(&risk.gas_coin, risk.gas_coin_price);
-        let mut state = State::new(&session.markets);
-        state.set_now(clock.now());
-        Engine {
-            state,
+        let mut core = EngineCore {
+            state: State::new(markets),
             strategy,
             risk: RiskEngine::new(risk),
-            writer: Arc::clone(&session.writer),
-            executor: Executor::new(session.writer, rate_limits, report_tx),
-            reports,
-            events: session.events,
+            executor: Executor::new(caps, rate_limits),
             outbox: Outbox::new(0),
             pending: VecDeque::new(),
             timers: BinaryHeap::new(),
             cancelled_timers: HashSet::new(),
             timer_seq: 0,
-            clock,
             config,
             risk_rejections: 0,
             strategy_errors: 0,
             tracker: PerformanceTracker::new(),
             strategy_failure: None,
-            heart: Heartbeat::new(),
             stale_pulled: HashSet::new(),
             reconciler: Reconciler::new(),
             reconciliation: ReconciliationStats::default(),
             gas,
+            tx_costs: TxCosts::default(),
             limits_file: None,
             limits_saved: None,
             shutdown_interrupted: false,
             journal: None,
             last_prune: Timestamp(0),
-        }
+        };
+        core.set_now(now);
+        core
     }
 
-    /// Resume from a write-ahead journal before [`Engine::run`]: settle the requests an earlier
-    /// process left without an outcome (asking the venue, never resending), re-track its live
-    /// orders under their old client ids, continue client and request ids after the journal's,
-    /// and record everything from here on ([`crate::journal`]).
-    pub async fn attach_journal(
+    /// Move the core's time to `now` (it never goes back for the rate limits).
+    fn set_now(&mut self, now: Timestamp) {
+        self.state.set_now(now);
+        self.executor.set_now(now);
+    }
+
+    /// For journal recovery only (the runner settles what an earlier process left open).
+    pub(super) fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    /// Record from here on in `journal`, continuing client and request ids after the ones
+    /// recovery found.
+    pub(super) fn attach_journal(
         &mut self,
         journal: crate::journal::Journal,
-        replay: crate::journal::Fold,
-        resolve_timeout: Duration,
-    ) -> crate::journal::RecoveryReport {
-        self.state.set_now(self.clock.now());
-        let report = journal
-            .recover(replay, &mut self.state, &*self.writer, resolve_timeout)
-            .await;
+        report: &crate::journal::RecoveryReport,
+    ) {
         self.outbox = Outbox::new(report.max_client_id);
         self.executor
             .set_journal(journal.clone(), report.max_request_id);
         self.journal = Some(journal);
-        report
+    }
+
+    /// After each step: let the journal record what changed.
+    pub fn after_step(&self) {
+        if let Some(journal) = &self.journal {
+            journal.after_step(&self.state);
+        }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// True once the kill switch has been pulled (until re-armed in a later run).
+    pub fn is_killed(&self) -> bool {
+        self.risk.is_killed()
+    }
+
+    /// The strategy's name.
+    pub fn strategy_name(&self) -> &str {
+        self.strategy.name()
+    }
+
+    /// Venue work decided and not yet started, in order; the runner performs each.
+    pub fn take_jobs(&mut self) -> std::vec::Drain<'_, Job> {
+        self.executor.take_jobs()
+    }
+
+    /// When the next strategy timer is due.
+    pub fn next_timer(&self) -> Option<Timestamp> {
+        self.timers.peek().map(|Reverse(t)| t.due)
+    }
+
+    /// Release queued cancels the budget allows by `now`; how long until the next may go.
+    pub fn pump(&mut self, now: Timestamp) -> Option<Duration> {
+        self.set_now(now);
+        self.executor.pump()
+    }
+
+    /// Every live order, addressed for a cancel: what the stall watchdog would cancel.
+    pub fn live_cancels(&self) -> Vec<CancelOrder> {
+        self.state
+            .live_orders(None)
+            .map(|o| CancelOrder {
+                client_id: o.client_id(),
+                venue_id: o.venue_id,
+                market: o.market(),
+                side: o.request.order.side,
+                direction: o.request.order.direction,
+            })
+            .collect()
+    }
+
+    /// Start the strategy. `false` when it failed to (the run then goes straight to shutdown).
+    pub fn start(&mut self, now: Timestamp) -> bool {
+        info!(strategy = self.strategy.name(), "engine starting");
+        self.set_now(now);
+        let started = {
+            let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.strategy.on_start(&mut ctx)))
+        };
+        match started {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!(error = %e, "strategy failed to start; shutting down");
+                self.strategy_errors += 1;
+                return false;
+            }
+            Err(panic) => {
+                self.strategy_panicked("on_start", panic.as_ref());
+                return false;
+            }
+        }
+        self.process_outbox();
+        self.drain_pending();
+        true
+    }
+
+    /// A request's outcome: applied to its orders, and the strategy hears of it.
+    pub fn on_report(&mut self, report: ExecReport, now: Timestamp) {
+        self.set_now(now);
+        let derived = self.executor.on_report(report, &self.state);
+        let events = self.apply_derived(derived);
+        self.pending.extend(events);
+        self.executor.release_cancels_after_ack(&self.state);
+        self.drain_pending();
+    }
+
+    /// Hand approved intents to the executor and apply what it concludes; the events it
+    /// derives (order updates, rate-limit refusals) are returned for the caller to queue.
+    fn dispatch(&mut self, approved: Vec<Approved>) -> Vec<Event> {
+        let derived = self.executor.dispatch(approved, &self.state);
+        let events = self.apply_derived(derived);
+        for e in &events {
+            if let Event::RiskRejected(r) = e {
+                self.risk_rejections += 1;
+                info!(reason = ?r.reason, detail = %r.detail, "order refused by the rate limiter");
+            }
+        }
+        events
+    }
+
+    /// Apply the executor's conclusions to the state (the core is its one writer).
+    fn apply_derived(&mut self, derived: Vec<Derived>) -> Vec<Event> {
+        let mut events = Vec::new();
+        for d in derived {
+            d.apply(&mut self.state, &mut events);
+        }
+        events
+    }
+
+    /// The state (for inspection in tests and tools).
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// Take up the risk limits' history an earlier run saved in `path` (loss and drawdown over
     /// the loss window, the last hour's spend, a limit that tripped) and keep saving it there.
     /// A damaged file is an error: starting with fresh limits would forget a loss.
-    pub fn restore_limits(&mut self, path: PathBuf) -> Result<(), crate::limits::LimitsFileError> {
-        self.state.set_now(self.clock.now());
+    pub fn restore_limits(
+        &mut self,
+        path: PathBuf,
+        now: Timestamp,
+    ) -> Result<(), crate::limits::LimitsFileError> {
+        self.set_now(now);
         match crate::limits::load(&path)? {
             Some(saved) => {
                 let now = self.state.now();
@@ -342,12 +307,12 @@ impl Engine {
         let Some(path) = &self.limits_file else {
             return;
         };
-        let wall_ms = self.clock.now().0 / 1_000_000;
+        let wall_ms = self.state.now().0 / 1_000_000;
         let saved = self.risk.saved(self.state.now(), wall_ms);
         if let Err(e) = crate::limits::save(path, &saved) {
             warn!(error = %e, "risk limits not saved");
         }
-        self.limits_saved = Some(Instant::now());
+        self.limits_saved = Some(self.state.now());
     }
 
     /// Re-check the PnL limits; on a trip, tighten trading and save the trip at once.
@@ -361,103 +326,11 @@ impl Engine {
         }
     }
 
-    /// The state (for inspection in tests and tools).
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    /// Run until shutdown is asked for or the venue stream ends, then cancel everything and
-    /// return the summary and final state.
-    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> Finished {
-        info!(strategy = self.strategy.name(), "engine starting");
-        self.state.set_now(self.clock.now());
-        let started = {
-            let mut ctx = Context::new(&self.state, self.risk.trading_state(), &mut self.outbox);
-            std::panic::catch_unwind(AssertUnwindSafe(|| self.strategy.on_start(&mut ctx)))
-        };
-        match started {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                error!(error = %e, "strategy failed to start; shutting down");
-                self.strategy_errors += 1;
-                return self.shutdown_with(Some(&mut control)).await;
-            }
-            Err(panic) => {
-                self.strategy_panicked("on_start", panic.as_ref());
-                return self.shutdown_with(Some(&mut control)).await;
-            }
-        }
-        self.process_outbox();
-        self.drain_pending().await;
-
-        let stall = Duration::from_millis(self.config.stall_timeout_ms);
-        let watchdog = (!stall.is_zero())
-            .then(|| watchdog::spawn(Arc::clone(&self.heart), Arc::clone(&self.writer), stall));
-        let mut tick = tokio::time::interval(watchdog::TICK);
-
-        let status_every = Duration::from_millis(self.config.status_interval_ms.max(1));
-        let mut status = tokio::time::interval_at(Instant::now() + status_every, status_every);
-        let mut kill_file_check = tokio::time::interval(Duration::from_secs(1));
-        let mut control_open = true;
-        loop {
-            let next_timer = self.timers.peek().map(|Reverse(t)| t.due);
-            let pump_wait = self.executor.pump();
-            tokio::select! {
-                biased;
-                ctrl = control.recv(), if control_open => match ctrl {
-                    Some(Control::Shutdown) => break,
-                    Some(Control::Kill(reason)) => self.kill(&reason).await,
-                    // Nobody can send commands any more: keep running until the venue ends.
-                    None => control_open = false,
-                },
-                Some(report) = self.reports.recv() => {
-                    self.state.set_now(self.clock.now());
-                    let events = self.executor.on_report(report, &mut self.state);
-                    self.pending.extend(events);
-                    self.drain_pending().await;
-                }
-                event = self.events.recv() => match event {
-                    Some(event) => self.on_venue_event(event).await,
-                    None => {
-                        error!("venue stream ended; shutting down");
-                        break;
-                    }
-                },
-                _ = sleep_until_opt(next_timer) => self.fire_timers().await,
-                _ = sleep_opt(pump_wait) => {}
-                _ = kill_file_check.tick(), if self.config.kill_switch_file.is_some() => {
-                    self.check_kill_file().await;
-                }
-                _ = status.tick(), if self.config.status_interval_ms > 0 => self.log_status(),
-                _ = tick.tick() => self.on_tick().await,
-            }
-            if let Some(journal) = &self.journal {
-                journal.after_step(&self.state);
-            }
-        }
-        if let Some(w) = watchdog {
-            w.abort();
-        }
-        self.shutdown_with(Some(&mut control)).await
-    }
-
-    /// The engine's own periodic duties: beat the watchdog's heart with the orders it would
-    /// cancel, and pull quotes resting on a book that went stale (the venue stopped sending).
-    async fn on_tick(&mut self) {
-        self.state.set_now(self.clock.now());
-        let live: Vec<CancelOrder> = self
-            .state
-            .live_orders(None)
-            .map(|o| CancelOrder {
-                client_id: o.client_id(),
-                venue_id: o.venue_id,
-                market: o.market(),
-                side: o.request.order.side,
-                direction: o.request.order.direction,
-            })
-            .collect();
-        self.heart.beat(live);
-
+    /// The engine's own periodic duties: drop long-finished orders, price the gas the venue
+    /// reports (`costs`, its running total) into PnL and the budgets, save the limits, and pull
+    /// quotes resting on a book that went stale (the venue stopped sending).
+    pub fn on_tick(&mut self, now: Timestamp, costs: TxCosts) {
+        self.set_now(now);
         // Finished orders are kept a while (late fills, the strategy's look back), then dropped,
         // so a bot that runs for weeks does not hold every order it ever placed.
         let now = self.state.now();
@@ -467,13 +340,14 @@ impl Engine {
         }
 
         // Gas the venue's transactions have paid since the last tick: the budgets, and PnL.
-        let gas = self.writer.tx_costs().native_fee;
+        self.tx_costs = costs;
+        let gas = costs.native_fee;
         if self.gas.update(gas, &self.state, &mut self.risk, now) {
             self.evaluate_limits();
         }
         if self
             .limits_saved
-            .is_none_or(|at| at.elapsed() >= LIMITS_SAVE_EVERY)
+            .is_none_or(|at| now.since(at) >= LIMITS_SAVE_EVERY)
         {
             self.save_limits();
         }
@@ -510,12 +384,10 @@ impl Engine {
                     &self.state,
                 )
                 .approved;
-            let events = self
-                .executor
-                .dispatch(cancel.into_iter().collect(), &mut self.state);
+            let events = self.dispatch(cancel.into_iter().collect());
             self.pending.extend(events);
         }
-        self.drain_pending().await;
+        self.drain_pending();
     }
 
     /// A strategy that panicked is done: report it, cancel everything and halt.
@@ -537,7 +409,7 @@ impl Engine {
     }
 
     /// One strategy callback for `event`, a panic caught and turned into a halt.
-    async fn deliver(&mut self, event: &Event) {
+    fn deliver(&mut self, event: &Event) {
         if self.strategy_failure.is_some() {
             return;
         }
@@ -556,8 +428,10 @@ impl Engine {
         }
     }
 
-    async fn on_venue_event(&mut self, event: Event) {
-        self.state.set_now(self.clock.now());
+    /// A venue event: applied to the state, then handed to the strategy, whose intents are
+    /// checked and dispatched; fees and fills reach risk and the reconciler on the way.
+    pub fn on_venue_event(&mut self, event: Event, now: Timestamp) {
+        self.set_now(now);
         if let Event::Fill(f) = &event {
             self.risk.record_cost(f.ts, f.fee);
             if let Some(spec) = self.state.spec(f.market) {
@@ -610,10 +484,10 @@ impl Engine {
                 }));
         }
         if ids_may_have_arrived {
-            self.executor.release_cancels_after_ack(&mut self.state);
+            self.executor.release_cancels_after_ack(&self.state);
         }
         self.evaluate_limits();
-        self.drain_pending().await;
+        self.drain_pending();
     }
 
     /// Venues without client ids (Kana) report orders and fills by venue id only; the strategy
@@ -721,51 +595,23 @@ impl Engine {
                     .collect()
             }
         };
-        let events = self.executor.dispatch(cancel, &mut self.state);
+        let events = self.dispatch(cancel);
         self.pending.extend(events);
     }
 
-    /// Act on the kill-switch file: halt (once) and acknowledge, so `perpbot kill` can tell
-    /// the operator that a bot really stopped. A new kill after the acknowledgement was taken
-    /// away is acknowledged again.
-    async fn check_kill_file(&mut self) {
-        let Some(path) = self.config.kill_switch_file.clone() else {
-            return;
-        };
-        if !path.exists() {
-            return;
-        }
-        if !self.risk.is_killed() {
-            let reason = format!("kill file {} present", path.display());
-            self.kill(&reason).await;
-        }
-        let ack = kill_ack_file(&path);
-        if !ack.exists() {
-            let text = format!(
-                "halted pid={} live_orders={} (cancels sent)\n",
-                std::process::id(),
-                self.state.live_order_count(None)
-            );
-            match std::fs::write(&ack, text) {
-                Ok(()) => info!(file = %ack.display(), "kill switch acknowledged"),
-                Err(e) => {
-                    warn!(file = %ack.display(), error = %e, "cannot acknowledge the kill switch")
-                }
-            }
-        }
-    }
-
-    async fn kill(&mut self, reason: &str) {
+    /// Pull the kill switch: cancel everything and halt trading (the process keeps running).
+    pub fn kill(&mut self, reason: &str, now: Timestamp) {
+        self.set_now(now);
         error!(%reason, "KILL SWITCH: cancelling everything and halting");
         if let Some(change) = self.risk.kill(reason) {
             self.pending.push_back(Event::TradingState(change));
         }
         self.on_trading_state(TradingState::Halted);
-        self.drain_pending().await;
+        self.drain_pending();
     }
 
     /// Hand queued events to the strategy, processing what it emits, until none are left.
-    async fn drain_pending(&mut self) {
+    fn drain_pending(&mut self) {
         let mut budget = self.config.max_internal_events;
         while let Some(event) = self.pending.pop_front() {
             if budget == 0 {
@@ -777,7 +623,7 @@ impl Engine {
                 break;
             }
             budget -= 1;
-            self.deliver(&event).await;
+            self.deliver(&event);
         }
     }
 
@@ -788,7 +634,7 @@ impl Engine {
                 TimerCommand::Once { id, after } => {
                     self.timer_seq += 1;
                     self.timers.push(Reverse(TimerEntry {
-                        due: Instant::now() + after,
+                        due: self.state.now().plus(after),
                         seq: self.timer_seq,
                         id,
                         every: None,
@@ -798,7 +644,7 @@ impl Engine {
                     let every = every.max(Duration::from_millis(1));
                     self.timer_seq += 1;
                     self.timers.push(Reverse(TimerEntry {
-                        due: Instant::now() + every,
+                        due: self.state.now().plus(every),
                         seq: self.timer_seq,
                         id,
                         every: Some(every),
@@ -834,19 +680,13 @@ impl Engine {
                 approved.push(a);
             }
         }
-        let events = self.executor.dispatch(approved, &mut self.state);
-        for e in &events {
-            if let Event::RiskRejected(r) = e {
-                self.risk_rejections += 1;
-                info!(reason = ?r.reason, detail = %r.detail, "order refused by the rate limiter");
-            }
-        }
+        let events = self.dispatch(approved);
         self.pending.extend(events);
     }
 
-    async fn fire_timers(&mut self) {
-        let now = Instant::now();
-        self.state.set_now(self.clock.now());
+    /// Fire the strategy's timers due by `now`, in order.
+    pub fn fire_timers(&mut self, now: Timestamp) {
+        self.set_now(now);
         while let Some(Reverse(t)) = self.timers.peek() {
             if t.due > now {
                 break;
@@ -859,14 +699,15 @@ impl Engine {
             }
             self.pending.push_back(Event::Timer(t.id));
             if let Some(every) = t.every {
-                t.due += every;
+                t.due = t.due.plus(every);
                 self.timers.push(Reverse(t));
             }
         }
-        self.drain_pending().await;
+        self.drain_pending();
     }
 
-    fn log_status(&self) {
+    /// Log a status line per market and one for the account.
+    pub fn log_status(&self) {
         let s = &self.state;
         let (fills, maker) = s.fill_counts();
         for spec in s.markets() {
@@ -914,15 +755,12 @@ impl Engine {
         );
     }
 
-    /// Stop the strategy, cancel everything, wait (bounded) for confirmations, summarise. A
-    /// further stop request on `control` (a second Ctrl-C or SIGTERM) ends the wait at once:
-    /// the summary then lists what is still open.
-    async fn shutdown_with(
-        mut self,
-        mut control: Option<&mut mpsc::Receiver<Control>>,
-    ) -> Finished {
+    /// Begin shutdown: stop the strategy (only the cancels it asks for go out), then cancel
+    /// every order. The runner then waits for confirmations, feeding
+    /// [`EngineCore::on_report_in_shutdown`] and [`EngineCore::on_venue_event_in_shutdown`].
+    pub fn begin_shutdown(&mut self, now: Timestamp) {
         info!("shutting down: stopping the strategy and cancelling open orders");
-        self.state.set_now(self.clock.now());
+        self.set_now(now);
         if self.strategy_failure.is_none() {
             let stopped = {
                 let mut ctx =
@@ -948,50 +786,46 @@ impl Engine {
         // Only cancels leave during shutdown: drop whatever else the strategy asked for.
         self.outbox.intents.retain(Intent::is_cancel_only);
         self.process_outbox();
-        let events = self
-            .executor
-            .dispatch(vec![Approved::cancel_all(None)], &mut self.state);
-        drop(events);
+        drop(self.dispatch(vec![Approved::cancel_all(None)]));
+    }
 
-        let deadline = Instant::now() + Duration::from_millis(self.config.shutdown_timeout_ms);
-        while self.state.live_order_count(None) > 0 {
-            let pump_wait = self.executor.pump();
-            tokio::select! {
-                Some(report) = self.reports.recv() => {
-                    self.state.set_now(self.clock.now());
-                    let _ = self.executor.on_report(report, &mut self.state);
-                    // Orders acknowledged after the cancel-all (in flight at the time), or whose
-                    // cancel was refused, need a cancel of their own.
-                    self.cancel_what_rests();
-                }
-                Some(event) = self.events.recv() => {
-                    self.state.set_now(self.clock.now());
-                    if self.state.apply(&event) {
-                        self.tracker.observe(&event, &self.state);
-                    }
-                    self.executor.release_cancels_after_ack(&mut self.state);
-                    // An open-orders list can confirm an order of unknown outcome: cancel it too.
-                    if matches!(event, Event::OpenOrders(_) | Event::Order(_)) {
-                        self.cancel_what_rests();
-                    }
-                }
-                _ = sleep_opt(pump_wait) => {}
-                _ = tokio::time::sleep_until(deadline) => break,
-                stop = recv_opt(&mut control) => match stop {
-                    Some(Control::Shutdown) => {
-                        warn!("second stop request: not waiting for cancel confirmations any more");
-                        self.shutdown_interrupted = true;
-                        break;
-                    }
-                    Some(Control::Kill(_)) => {}
-                    None => control = None,
-                },
-            }
+    /// During shutdown, a request's outcome: applied, and whatever still rests is cancelled
+    /// (orders acknowledged after the cancel-all, in flight at the time, or whose cancel was
+    /// refused). The strategy hears nothing more.
+    pub fn on_report_in_shutdown(&mut self, report: ExecReport, now: Timestamp) {
+        self.set_now(now);
+        let derived = self.executor.on_report(report, &self.state);
+        drop(self.apply_derived(derived));
+        self.executor.release_cancels_after_ack(&self.state);
+        self.cancel_what_rests();
+    }
+
+    /// During shutdown, a venue event: applied; an open-orders list can confirm an order of
+    /// unknown outcome, which is then cancelled too.
+    pub fn on_venue_event_in_shutdown(&mut self, event: Event, now: Timestamp) {
+        self.set_now(now);
+        if self.state.apply(&event) {
+            self.tracker.observe(&event, &self.state);
         }
-        self.state.set_now(self.clock.now());
-        let gas = self.writer.tx_costs().native_fee;
-        let now = self.state.now();
-        self.gas.update(gas, &self.state, &mut self.risk, now);
+        self.executor.release_cancels_after_ack(&self.state);
+        if matches!(event, Event::OpenOrders(_) | Event::Order(_)) {
+            self.cancel_what_rests();
+        }
+    }
+
+    /// A second stop request ended the wait for cancel confirmations.
+    pub fn interrupt_shutdown(&mut self) {
+        warn!("second stop request: not waiting for cancel confirmations any more");
+        self.shutdown_interrupted = true;
+    }
+
+    /// End the run: price the last gas (`costs`), save the limits, journal what is left open
+    /// and summarise.
+    pub fn finish(mut self, now: Timestamp, costs: TxCosts) -> Finished {
+        self.set_now(now);
+        self.tx_costs = costs;
+        self.gas
+            .update(costs.native_fee, &self.state, &mut self.risk, now);
         self.risk.evaluate(&self.state);
         self.save_limits();
         let left_open: Vec<ClientOrderId> = self
@@ -1023,9 +857,8 @@ impl Engine {
             )
         });
         if resting {
-            let _ = self
-                .executor
-                .dispatch(vec![Approved::cancel_all(None)], &mut self.state);
+            // Shutting down: the strategy hears nothing more.
+            drop(self.dispatch(vec![Approved::cancel_all(None)]));
         }
     }
 
@@ -1061,14 +894,14 @@ impl Engine {
                 fills as f64 / stats.orders_sent as f64
             },
             performance: self.tracker.performance(),
-            tx_costs: self.writer.tx_costs(),
+            tx_costs: self.tx_costs,
             reconciliation: self.reconciliation,
         }
     }
 }
 
 /// A net position in base units, negative when short.
-fn signed_size(spec: &perpbot_model::MarketSpec, net_lots: i128) -> Decimal {
+fn signed_size(spec: &MarketSpec, net_lots: i128) -> Decimal {
     let lots = u64::try_from(net_lots.unsigned_abs()).unwrap_or(u64::MAX);
     let size = spec.lots_to_size(perpbot_model::Lots(lots));
     if net_lots < 0 { -size } else { size }
@@ -1076,25 +909,4 @@ fn signed_size(spec: &perpbot_model::MarketSpec, net_lots: i128) -> Decimal {
 
 fn opt(v: Option<Decimal>) -> String {
     v.map_or_else(|| "-".to_string(), |d| d.to_string())
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn recv_opt(control: &mut Option<&mut mpsc::Receiver<Control>>) -> Option<Control> {
-    match control {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
 }

@@ -1,0 +1,1 @@
+//! Unit tests of the synchronous engine core: no runtime, no sockets, time passed in.
