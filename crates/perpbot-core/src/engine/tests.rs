@@ -26,11 +26,12 @@ fn at(secs: u64) -> Timestamp {
 }
 
 type Reaction = Box<dyn FnMut(&Event, &mut Context<'_>) + Send>;
+type OnStart = Box<dyn FnMut(&mut Context<'_>) + Send>;
 
 /// A strategy that records every event it hears and reacts with a closure.
 struct Probe {
     heard: Arc<Mutex<Vec<Event>>>,
-    on_start: Option<Box<dyn FnMut(&mut Context<'_>) + Send>>,
+    on_start: Option<OnStart>,
     react: Reaction,
 }
 
