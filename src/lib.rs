@@ -34,9 +34,9 @@
 //! ## The flow
 //!
 //! ```text
-//! venue stream ─► Engine: State.apply(event) ─► Strategy.on_event ─► intents
+//! venue stream ─► EngineCore: State.apply(event) ─► Strategy.on_event ─► intents
 //!                                                   │
-//!              venue writer ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
+//!        venue writer ◄─ Jobs ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
 //! ```
 
 pub use perpbot_aptos as aptos;

@@ -7,9 +7,9 @@
 //! about a request in flight travels as an opaque [`venue::ResumeToken`].
 //!
 //! ```text
-//! venue stream ─► Engine: State.apply(event) ─► Strategy.on_event ─► intents
+//! venue stream ─► EngineCore: State.apply(event) ─► Strategy.on_event ─► intents
 //!                                                   │
-//!              venue writer ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
+//!        venue writer ◄─ Jobs ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
 //! ```
 
 pub mod engine;
