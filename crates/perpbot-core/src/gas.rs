@@ -86,8 +86,7 @@ impl GasMeter {
     /// The gas coin's price now, and where it came from.
     pub fn price(&self, state: &State) -> Option<(Decimal, GasPriceSource)> {
         let traded = state.markets().find_map(|spec| {
-            let base = spec.name.split(['-', '/', '_']).next()?;
-            if !base.eq_ignore_ascii_case(&self.coin) {
+            if !spec.base_asset().eq_ignore_ascii_case(&self.coin) {
                 return None;
             }
             let mid = state.mid_price(spec.id)?;

@@ -349,6 +349,20 @@ impl MarketSpec {
         u64::try_from(ticks).map(Ticks).map_err(|_| overflow())
     }
 
+    /// The base asset's symbol, from the display name (`APT` of `APT-USD` or `APT/USDC`). Kana
+    /// gives no separate base field, and its names vary by network (docs/reference §3.1), so the
+    /// part before the first `-`, `/` or `_` is taken. Used to price gas in the chain's coin.
+    pub fn base_asset(&self) -> &str {
+        self.name.split(['-', '/', '_']).next().unwrap_or(&self.name)
+    }
+
+    /// A net position of `net_lots` (negative when short) as a signed size in base coins.
+    pub fn signed_size(&self, net_lots: i128) -> Decimal {
+        let lots = u64::try_from(net_lots.unsigned_abs()).unwrap_or(u64::MAX);
+        let size = self.lots_to_size(Lots(lots));
+        if net_lots < 0 { -size } else { size }
+    }
+
     /// Lots → human size in base coins (exact while it fits 28 significant digits; saturates at
     /// `Decimal::MAX` for sizes beyond `Decimal`'s range, which no valid order reaches).
     pub fn lots_to_size(&self, lots: Lots) -> Decimal {
@@ -477,6 +491,26 @@ mod tests {
 
     fn apt() -> MarketSpec {
         MarketSpec::kana_apt_testnet()
+    }
+
+    #[test]
+    fn the_base_asset_is_read_from_either_name_style() {
+        let mut m = apt();
+        for (name, base) in [("APT-USD", "APT"), ("APT/USDC", "APT"), ("SOL_USD", "SOL")] {
+            m.name = name.into();
+            assert_eq!(m.base_asset(), base);
+        }
+        m.name = "APT".into();
+        assert_eq!(m.base_asset(), "APT", "a bare name is its own base");
+    }
+
+    #[test]
+    fn a_signed_size_is_negative_when_short_and_saturates_instead_of_wrapping() {
+        let m = apt();
+        assert_eq!(m.signed_size(1500), dec!(1.5));
+        assert_eq!(m.signed_size(-1500), dec!(-1.5));
+        assert_eq!(m.signed_size(0), Decimal::ZERO);
+        assert_eq!(m.signed_size(i128::MIN), -m.lots_to_size(Lots(u64::MAX)));
     }
 
     #[test]

@@ -736,7 +736,7 @@ impl EngineCore {
                 market = %spec.name,
                 bid = %opt(bid),
                 ask = %opt(ask),
-                position = %signed_size(spec, s.net_lots(spec.id)),
+                position = %spec.signed_size(s.net_lots(spec.id)),
                 quotes = %quotes.join(" "),
                 "status"
             );
@@ -898,13 +898,6 @@ impl EngineCore {
             reconciliation: self.reconciliation,
         }
     }
-}
-
-/// A net position in base units, negative when short.
-fn signed_size(spec: &MarketSpec, net_lots: i128) -> Decimal {
-    let lots = u64::try_from(net_lots.unsigned_abs()).unwrap_or(u64::MAX);
-    let size = spec.lots_to_size(perpbot_model::Lots(lots));
-    if net_lots < 0 { -size } else { size }
 }
 
 fn opt(v: Option<Decimal>) -> String {
