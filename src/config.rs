@@ -108,7 +108,6 @@ pub struct StrategyConfig {
 pub struct Config {
     /// Market ids to trade.
     pub markets: Vec<u64>,
-    /// Venue.
     pub venue: VenueConfig,
     /// Pre-trade risk limits.
     #[serde(default)]

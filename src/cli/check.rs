@@ -18,7 +18,6 @@ use crate::strategy::StrategyRegistry;
 /// Options of `check-config`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The file.
     pub file: PathBuf,
     /// Also print the effective config, with every default filled in.
     #[arg(long)]

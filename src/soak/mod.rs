@@ -5,6 +5,8 @@
 //! truth** (its exchange state and its transaction log), and a [`SoakReport`] says whether
 //! anything was lost, duplicated, left behind or over-sized.
 //!
+//! The design and the reasons for it: `docs/design/soak.md`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use perpbot::soak::{SoakSettings, run};
@@ -15,60 +17,6 @@
 //! assert!(report.passed());
 //! # Ok(()) }
 //! ```
-//!
-//! ## Time
-//!
-//! The run is **wall-clock** time. Simulated time faster than real time is not possible here:
-//! the client and the simulator talk over real loopback sockets (reqwest, tokio-tungstenite,
-//! axum), whose timeouts would fire as soon as a paused tokio clock auto-advanced past an I/O
-//! wait, and the Aptos submitter stamps each transaction's expiry from the system clock
-//! (`src/aptos/submit.rs`), which the simulator checks against its own clock. A one-hour soak
-//! takes one hour.
-//!
-//! ## Phases
-//!
-//! 1. The simulator starts with faults **off** and the client connects (a connect refused by an
-//!    injected 503 would end the run before it starts; the soak is about running, and start-up
-//!    refusals are covered by the Kana client's own tests).
-//! 2. **Storm**: the faults are switched on (as `POST /admin/faults` would) for
-//!    `duration − settle`.
-//! 3. **Settle**: the faults are switched off for `settle`; the bot keeps trading and must
-//!    converge (stalls end, sockets reconnect, snapshots heal what malformed frames dropped).
-//! 4. Graceful shutdown (cancel everything, bounded wait), then a short drain of the stream for
-//!    events that arrived after the engine stopped reading, then the comparison.
-//!
-//! ## What is compared, and how
-//!
-//! * **Duplicates.** A *client intent* is one order the engine approved and gave a
-//!   [`ClientOrderId`] (or one close-position request). Every venue request is seen by a spy
-//!   around the writer, with its outcome, its later resolution and its transaction hash where the
-//!   client reports one. The simulator's log gives every order the bot's account ever placed
-//!   (the `PlaceOrderEvent` / `MarketOrderEvent` of its committed transactions) with the
-//!   transaction that placed it. A venue order is attributed to its intent by the venue id the
-//!   client reported for it, else by the hash of the request's transaction, else (no id, no
-//!   hash) by market, side, direction, price and size among the accepted requests. A
-//!   **duplicate** is an intent with more than one venue order, or an intent the bot put into more
-//!   than one request (a resubmission, e.g. after an ambiguous outcome). A venue order no request
-//!   accounts for is **unexplained**, and a request whose final outcome contradicts what the
-//!   chain did with its transaction is **misjudged**.
-//! * **Orphans.** Venue orders of the bot still resting after the graceful shutdown, plus
-//!   transactions of the bot still pending in the simulator's mempool that would place orders
-//!   (they could rest later).
-//! * **Positions.** The bot's final [`State`] position per market and side (lots) against the
-//!   simulator's.
-//! * **Risk limits.** The simulator's positions of the bot are sampled every `sample_every`
-//!   during the whole run and checked against `[risk]`: size per side
-//!   (`markets.<id>.max_position_size`), entry notional per side (`max_position_notional`), their
-//!   sum (`max_total_notional`), leverage (`max_leverage`) and resting orders
-//!   (`max_open_orders`).
-//! * **Panics.** The engine runs in its own task: a panic there shows as a failed join; a
-//!   strategy panic as the run summary's `strategy_failure`.
-//! * **Faults and handling.** The simulator's own tally ([`FaultTally`], also served at
-//!   `GET /admin/faults/injected`), next to what the bot did: requests accepted, rejected (by
-//!   cause), ambiguous and then resolved or not (from the spy), and the stream's reconnects and
-//!   resyncs (its `Connection` events). The Kana WebSocket client's own counters (decode errors
-//!   of malformed frames, silence timeouts) are not reachable from here: `KanaVenue::connect`
-//!   drops them (`src/venue/kana/venue.rs`, `ws::spawn`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;

@@ -97,7 +97,6 @@ pub enum AptosError {
     UnsupportedParameter {
         /// Zero-based index among the non-signer parameters.
         index: usize,
-        /// The Move type.
         move_type: String,
     },
 

@@ -1,32 +1,6 @@
 //! Local sequence-number management for one sender, so several transactions can be in flight.
 //!
-//! Aptos executes a sender's transactions strictly in sequence-number order: the next one to run
-//! must carry exactly the account's on-chain `sequence_number`. Fetching that number before every
-//! transaction serialises the bot to one transaction per block, so [`SequenceManager`] hands out
-//! numbers locally (`n`, `n+1`, …) and keeps enough bookkeeping to recover when one of them never
-//! makes it on chain:
-//!
-//! | event | call | effect on the number |
-//! |---|---|---|
-//! | transaction committed (success **or** failure: both consume the number) | [`confirmed`](SequenceManager::confirmed) | consumed |
-//! | rejected before mempool (4xx, mempool full, signing error, …) | [`failed_before_submit`](SequenceManager::failed_before_submit) | reusable |
-//! | expired without being committed | [`expired`](SequenceManager::expired) | reusable |
-//! | rejected as `sequence_number_too_old` / conflicting mempool entry | [`discard`](SequenceManager::discard) then [`resync`](SequenceManager::resync) | taken by another transaction |
-//! | ambiguous submit, still pending | nothing | stays in flight |
-//!
-//! # Gaps
-//!
-//! A reusable number below a number that was already handed out is a *gap*: every later in-flight
-//! transaction waits in mempool behind it ("sequence number too new" is not an error at submit,
-//! aptos-transactions.md §6.9). The manager never rolls `next` back over numbers that may still be
-//! in mempool — re-issuing such a number for a different transaction could let *both* execute.
-//! Instead [`next`](SequenceManager::next) hands out the lowest reusable number first, which fills
-//! the gap and lets the stalled transactions proceed. The functions that open a gap return a
-//! [`GapReport`] listing the stalled numbers: they will execute once the gap is filled (possibly
-//! *after* the transaction that fills it), or expire if it is not filled in time. Rebuild them
-//! only after they are reported expired — never while they may still execute.
-//!
-//! # Example
+//! The design and the reasons for it: `docs/design/aptos-sequence-numbers.md`.
 //!
 //! ```
 //! use perpbot_aptos::sequence::SequenceManager;
@@ -43,8 +17,6 @@
 //! seq.confirmed(7);
 //! assert_eq!(seq.in_flight(), vec![8, 9]);
 //! ```
-//!
-//! Pure logic, no I/O; [`crate::submit::Submitter`] drives it from node responses.
 
 use std::collections::BTreeSet;
 

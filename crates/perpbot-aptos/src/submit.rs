@@ -1,66 +1,6 @@
 //! Build, sign, submit and confirm transactions for one account, with pipelined sequence numbers.
 //!
-//! [`Submitter`] ties the offline layer ([`sign_transaction`]) to a [`NodeClient`] and a
-//! [`SequenceManager`]. It is `Send + Sync`; share it as `Arc<Submitter>` between tasks. The
-//! sequence-number lock is held only to allocate or adjust numbers, never across a network call,
-//! so several transactions can be in flight at once.
-//!
-//! Retry policy (style guide: *ambiguous ≠ failed; never resend blindly*):
-//!
-//! * `sequence_number_too_old` on the first post → refetch the account number, rebuild **once**
-//!   with a fresh number (safe: too-old means this transaction was not accepted);
-//! * [`SubmitError::Ambiguous`] (timeout, 5xx, dropped connection) → the *same signed bytes* are
-//!   re-posted up to [`DEFAULT_MAX_REPOSTS`] times (same hash, so idempotent: a node holds and a
-//!   chain executes one hash at most once). Still ambiguous, or refused on a re-post (a "too
-//!   old" then may be the first post's own commit) → returned as ambiguous, the number stays in
-//!   flight; resolve it with [`Submitter::confirm`] on [`SubmitError::submitted`], never by
-//!   signing anew;
-//! * any other rejection → returned; the number becomes reusable.
-//!
-//! # Sequence-number holes
-//!
-//! A transaction that never lands (dropped by mempool, lost, expired) leaves a hole: every later
-//! number waits behind it and expires in turn, each expiry opening a new hole. The submitter
-//! keeps the holes short:
-//!
-//! 1. **Detect quickly.** Aptos refuses a transaction once the block timestamp reaches its
-//!    expiration, and block timestamps only grow; so a transaction not committed on a node whose
-//!    ledger time is past its expiration is dead. Before every new transaction is signed, the
-//!    open transactions already past their expiration (local clock as a pre-filter) are looked
-//!    up once and a dead one frees its number at once, so the new transaction fills the hole
-//!    instead of waiting for the executor's back-off to resolve the old one. The ledger margin
-//!    ([`super::node::PollConfig::expiry_margin`]) is one second.
-//! 2. **Re-post, don't re-sign,** after an ambiguous submit (above).
-//! 3. **Realign** on a confirmed hole: the freed number is the lowest reusable one, so the next
-//!    transaction is signed with it (the on-chain number when the hole is at the bottom), and
-//!    the stall check adopts the on-chain number when nothing we know of holds it. Later
-//!    pending transactions are never re-signed: they either commit behind the filler or expire,
-//!    and are then reported expired to the executor, which marks them refused so the strategy
-//!    decides again.
-//!
-//! # Why this cannot duplicate an order
-//!
-//! A number is handed out again only after the transaction that held it is *proven* unable to
-//! commit: refused before mempool (definite 4xx), or dead by the chain's clock (rule 1). An
-//! ambiguous or pending transaction keeps its number until then, and re-posting sends the very
-//! same bytes, never a second signature. An expiry is applied only if the number is still held
-//! by that very transaction (tracked by hash), so a late or repeated report about an old
-//! transaction cannot free a number a newer transaction holds. And the executor re-decides an
-//! intent only after its transaction is reported expired or refused, i.e. when it can no longer
-//! commit. Two different signed transactions that could both commit therefore never carry one
-//! intent, and two that carry one number can never both be live.
-//!
-//! Stalls ("sequence number too new", aptos-transactions.md §6.9): when [`Submitter::confirm`]
-//! ends [`TxnOutcome::Unknown`] or [`TxnOutcome::Expired`] while higher numbers are still in
-//! flight, those may be waiting in mempool behind a number that will never execute. The submitter
-//! then re-reads the account's sequence number (at most once per
-//! [`DEFAULT_STALL_CHECK_INTERVAL`]) and adopts it ([`SequenceManager::resync`]): a gap at the
-//! on-chain number that nothing in flight will fill becomes reusable, so the **next** submission
-//! takes it and the stalled transactions proceed behind it. No filler transaction is sent on its
-//! own: the stalled ones are orders signed at older prices, and letting them expire when the bot
-//! has nothing new to send is the safer of the two outcomes.
-//!
-//! # Example
+//! The design and the reasons for it: `docs/design/aptos-submission.md`.
 //!
 //! ```no_run
 //! use std::{sync::Arc, time::Duration};

@@ -742,7 +742,6 @@ pub enum RawTransactionWithData {
     MultiAgent {
         /// The raw transaction.
         raw_txn: RawTransaction,
-        /// Secondary signer addresses.
         secondary_signer_addresses: Vec<AccountAddress>,
     },
 }

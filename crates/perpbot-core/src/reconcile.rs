@@ -38,7 +38,6 @@ pub const ACK_GRACE: Duration = Duration::from_secs(5);
 /// A position difference and how it was explained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PositionDiff {
-    /// Market.
     pub market: MarketId,
     /// Which hedge-mode position.
     pub side: PositionSide,
@@ -252,7 +251,6 @@ impl Reconciler {
 pub struct ReceivedOpenOrders {
     /// Market covered, or `None` for all.
     pub market: Option<MarketId>,
-    /// The orders.
     pub orders: Vec<perpbot_model::OpenOrderInfo>,
     /// When the bot received it (its clock).
     pub received: Timestamp,

@@ -40,9 +40,7 @@ pub struct MarketPerformance {
     pub fees: Decimal,
     /// Funding received (positive) or paid (negative), estimated (quote).
     pub funding: Decimal,
-    /// Maker fills.
     pub maker_fills: u64,
-    /// Taker fills.
     pub taker_fills: u64,
     /// Base coins traded.
     pub volume: Decimal,

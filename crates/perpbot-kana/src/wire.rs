@@ -606,7 +606,6 @@ pub struct WireOrderHistory<'a> {
     /// Notional.
     #[serde(borrow, default)]
     pub order_value: Option<Num<'a>>,
-    /// Status.
     pub status: WireOrderStatus,
     /// Order id, u128 decimal string.
     #[serde(borrow)]

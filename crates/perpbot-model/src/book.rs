@@ -31,7 +31,6 @@ use super::units::{Lots, Ticks, ratio};
 /// One price level: the total resting size at a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
-    /// Price.
     pub price: Ticks,
     /// Total size at that price.
     pub lots: Lots,

@@ -81,7 +81,6 @@ pub enum BookUpdateKind {
 /// Order book levels for one market.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BookUpdate {
-    /// Market.
     pub market: MarketId,
     /// Snapshot or delta.
     pub kind: BookUpdateKind,
@@ -96,9 +95,7 @@ pub struct BookUpdate {
 /// A trade between any two parties.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublicTrade {
-    /// Market.
     pub market: MarketId,
-    /// Price.
     pub price: Ticks,
     /// Size.
     pub lots: Lots,
@@ -111,7 +108,6 @@ pub struct PublicTrade {
 /// Best bid and ask.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BestPrice {
-    /// Market.
     pub market: MarketId,
     /// Best bid, if any.
     pub bid: Option<Ticks>,
@@ -134,7 +130,6 @@ pub enum Liquidity {
 /// One fill of one of our orders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fill {
-    /// Market.
     pub market: MarketId,
     /// Our id, when the venue (or the executor's mapping) knows it.
     pub client_id: Option<ClientOrderId>,
@@ -183,7 +178,6 @@ pub struct Balance {
 /// A market's funding rate (per funding interval; positive → longs pay shorts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FundingRate {
-    /// Market.
     pub market: MarketId,
     /// Rate per interval, as a fraction.
     pub rate: Decimal,
@@ -221,7 +215,6 @@ pub enum OrderUpdateKind {
 /// A change of one order's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderUpdate {
-    /// Market.
     pub market: MarketId,
     /// Our id, when known.
     pub client_id: Option<ClientOrderId>,
@@ -236,7 +229,6 @@ pub struct OrderUpdate {
 /// One resting order as the venue lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OpenOrderInfo {
-    /// Market.
     pub market: MarketId,
     /// The venue's id.
     pub venue_id: VenueOrderId,
@@ -250,7 +242,6 @@ pub struct OpenOrderInfo {
     pub total: Lots,
     /// Size still resting.
     pub remaining: Lots,
-    /// Leverage.
     pub leverage: u32,
     /// When the venue last changed it.
     pub updated_at: Timestamp,
@@ -261,7 +252,6 @@ pub struct OpenOrderInfo {
 pub struct OpenOrdersSnapshot {
     /// The market the list covers, or `None` for all markets.
     pub market: Option<MarketId>,
-    /// The orders.
     pub orders: Vec<OpenOrderInfo>,
     /// Venue time.
     pub ts: Timestamp,

@@ -27,7 +27,6 @@ pub enum Intent {
     /// Cancel some orders and place others in one go (Kana: one `cancelAndPlaceMultipleOrders`
     /// transaction) — the market maker's requote.
     ReplaceQuotes {
-        /// Market.
         market: MarketId,
         /// Orders to cancel.
         cancel: Vec<ClientOrderId>,
@@ -36,7 +35,6 @@ pub enum Intent {
     },
     /// Set or clear the take-profit of a position.
     UpdateTakeProfit {
-        /// Market.
         market: MarketId,
         /// Which position.
         position: PositionSide,
@@ -45,7 +43,6 @@ pub enum Intent {
     },
     /// Set or clear the stop-loss of a position.
     UpdateStopLoss {
-        /// Market.
         market: MarketId,
         /// Which position.
         position: PositionSide,
@@ -54,7 +51,6 @@ pub enum Intent {
     },
     /// Close a whole position at market.
     ClosePosition {
-        /// Market.
         market: MarketId,
         /// Which position.
         position: PositionSide,

@@ -11,7 +11,6 @@ use super::units::{Lots, MarketId, MarketSpec};
 /// liquidation estimate is generally not on the tick grid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
-    /// Market.
     pub market: MarketId,
     /// Long or short.
     pub side: PositionSide,

@@ -1,20 +1,7 @@
 //! Fullnode REST client: ledger info, accounts, gas price, module ABIs, BCS submission,
 //! simulation and confirmation (aptos-transactions.md §6).
 //!
-//! The one rule this module is built around: **an ambiguous submission is not a failure**. A
-//! timeout, a dropped connection or a 5xx on `POST /v1/transactions` may come after the node put
-//! the transaction in mempool, so [`NodeClient::submit_bcs`] reports it as
-//! [`SubmitError::Ambiguous`] carrying the locally computed hash, and the only safe next step is to
-//! poll that hash ([`NodeClient::wait_for_transaction`]) until it is committed or provably expired.
-//! Likewise a confirmation wait that runs out of time returns [`TxnOutcome::Unknown`], never
-//! "failed".
-//!
-//! Expiry is judged by the *chain's* clock (the `X-APTOS-LEDGER-TIMESTAMPUSEC` header of the same
-//! response, or `GET /v1`), never the local one: once the ledger time is past a transaction's
-//! `expiration_timestamp_secs` (plus a margin) and the node does not have it committed, it can no
-//! longer execute.
-//!
-//! # Example
+//! The design and the reasons for it: `docs/design/aptos-node.md`.
 //!
 //! ```no_run
 //! use std::time::Duration;

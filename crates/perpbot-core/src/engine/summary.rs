@@ -39,7 +39,6 @@ pub struct RunSummary {
     pub shutdown_interrupted: bool,
     /// Venue requests sent.
     pub requests_sent: u64,
-    /// Orders sent.
     pub orders_sent: u64,
     /// Intents refused before leaving the process, by the risk check or the rate limiter.
     pub risk_rejections: u64,

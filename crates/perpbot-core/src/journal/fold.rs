@@ -24,7 +24,6 @@ use super::record::{
 pub struct OpenRequest {
     /// Request id.
     pub id: u64,
-    /// The request.
     pub request: VenueRequest,
     /// Transactions signed for it, in order (a rebuilt transaction adds a second).
     pub signed: Vec<SignedRecord>,

@@ -2,85 +2,7 @@
 //! and what became of it, so a restart after a crash neither sends anything twice nor forgets an
 //! order resting on the venue.
 //!
-//! ## What is recorded
-//!
-//! | record | written | durable before |
-//! |---|---|---|
-//! | `session` | at start-up: venue, chain, pid, version | — |
-//! | `intent` | each approved intent handed to the executor (audit) | batched |
-//! | `request` | each venue request, with its client ids, **before** it is handed to the venue | the request leaves |
-//! | `signed` | each Kana transaction, hash + sequence number + expiry, **between signing and sending** | the transaction leaves |
-//! | `outcome` | each request's outcome (accepted with venue ids, rejected, ambiguous with its hash) | batched |
-//! | `order` | each change of a journaled order's status, venue id or fill size | batched |
-//! | `fill` | each fill | batched |
-//! | `snapshot` | every `journal_snapshot_ms`, after a restart and at shutdown: live orders (client and venue ids), unresolved requests, positions, highest ids | itself |
-//! | `shutdown` | at a graceful stop: clean or which orders were left | itself |
-//!
-//! Secrets never enter it: requests carry orders and ids, transactions their hash, never a key or
-//! a signature.
-//!
-//! ## The store, and why
-//!
-//! One append-only file: an 8-byte header, then frames of *length · CRC-32 · JSON record*
-//! ([`format`](mod@format)). Not SQLite: the access pattern is append while running and read everything once
-//! at start-up — no queries, no updates — and a log file makes the crash behaviour easy to state
-//! and to test: a frame either checks out or it and everything after it is the torn tail of a
-//! crash, reported and ignored (kept aside in `FILE.torn-OFFSET` before it is cut off so appends
-//! can continue). It adds one small pure-Rust dependency (`crc32fast`) instead of a bundled C
-//! library, and `perpbot journal export` turns it into JSON lines for any tool. A snapshot that
-//! finds the file over [`JournalOptions::compact_above`] (64 MiB) starts a new one holding only
-//! the session and itself, keeping the old file beside it as `FILE.FIRST-LAST`, so a restart
-//! never replays days of records.
-//!
-//! ## Durability ([`JournalSync`], `[engine] journal_sync`)
-//!
-//! Every record is handed to the kernel (`write(2)`, no user-space buffer) before the call that
-//! records it returns, so a *process* crash (SIGKILL, panic, OOM kill) loses nothing recorded.
-//! `fsync` decides what survives a *machine* crash:
-//!
-//! - `write_ahead` (default): `request` and `signed` records — and snapshots — are fsynced before
-//!   the call returns, so nothing can reach the venue unrecorded; the others are fsynced in
-//!   batches (at most every 200 ms, and by the next write-ahead fsync anyway). A power cut can
-//!   lose the last outcomes and fills, which a restart then asks the venue about.
-//! - `every_record`: every record is fsynced (slowest; a power cut loses nothing).
-//! - `none`: never fsynced (tests, throwaway runs): survives a process crash, not a power cut.
-//!
-//! A write-ahead record that cannot be written stops the request: a place is refused (the
-//! strategy sees a rejection) rather than sent unrecorded. A cancel goes out anyway, with an
-//! error logged: it cannot add exposure, and holding it back could strand a quote. A write that
-//! fails half-way is cut back to the last whole record; if even that fails the journal stops
-//! recording (every later place is refused) rather than append behind garbage.
-//!
-//! ## Restart ([`recover`])
-//!
-//! With `[engine] journal = "FILE"` and an existing file, start-up replays it ([`Fold`]), then,
-//! before the strategy starts and before anything is sent:
-//!
-//! 1. requests written but without an outcome are *unknown*: their journaled transactions are
-//!    handed to the writer ([`VenueWriter::adopt`], with their expiry) and resolved through
-//!    [`VenueWriter::resolve`] — by transaction hash on Kana — until each is answered or
-//!    `journal_resolve_timeout_ms` passes. A Kana request with no `signed` record never left the
-//!    process and is closed without asking. **Nothing journaled is ever sent again.**
-//! 2. orders known live are re-tracked in the [`State`] under their old client ids (with venue
-//!    ids and fills), so the strategy, the risk check and the final cancel-all see them; the
-//!    latest ended ones are re-tracked as ended, so a venue snapshot taken before they ended
-//!    cannot lend their ids to new quotes that look the same;
-//! 3. the client-id counter continues after the highest journaled id, request ids likewise.
-//!
-//! The embedded simulator and the paper venue start afresh with every process: their sessions do
-//! not carry over, and the journal then only records. A journal written for another venue or
-//! chain, with orders still live, is refused.
-//!
-//! ## Configuration (`[engine]`)
-//!
-//! | key | default | what |
-//! |---|---|---|
-//! | `journal` | absent = off | the file; `config/testnet.toml` and `config/mainnet.toml` set `perpbot-testnet.journal` / `perpbot-mainnet.journal`; `config/paper.toml` leaves it off (its embedded simulator starts afresh every run, so there is nothing to resume) |
-//! | `journal_sync` | `write_ahead` | fsync policy, above |
-//! | `journal_snapshot_ms` | 10 000 | how often a snapshot is written |
-//! | `journal_resolve_timeout_ms` | 90 000 | longest wait at start-up for the venue to answer (a Kana transaction's default expiry, 60 s, plus the node's margin) |
-//!
-//! ## Example
+//! The design and the reasons for it: `docs/design/journal.md`.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -98,11 +20,6 @@
 //! println!("{} live orders to re-track", opened.replay.orders.len());
 //! # Ok::<(), perpbot_core::journal::JournalError>(())
 //! ```
-//!
-//! One bot per journal file: nothing locks it against a second process. While start-up waits for
-//! the venue's answers, the re-tracked quotes keep resting at their old prices: nothing is sent
-//! before every journaled request is settled, not even a cancel (a new transaction could take
-//! the sequence number of one still in the mempool).
 
 mod fold;
 pub mod format;

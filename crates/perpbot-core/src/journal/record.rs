@@ -42,7 +42,6 @@ pub enum Record {
     Request {
         /// Request id, unique in the journal (the executor's id, continued across restarts).
         id: u64,
-        /// The request.
         request: RequestRecord,
     },
     /// A transaction signed for a request, written **before** it is sent (write-ahead; Kana).
@@ -51,7 +50,6 @@ pub enum Record {
     Outcome {
         /// The request.
         id: u64,
-        /// The outcome.
         outcome: OutcomeRecord,
         /// True when a restart resolved it (the process that sent it had stopped).
         #[serde(default)]
@@ -176,7 +174,6 @@ pub struct CancelRecord {
     /// The venue's id, decimal.
     #[serde(with = "opt_u128_str", default)]
     pub venue_id: Option<u128>,
-    /// Market.
     pub market: MarketId,
     /// Book side.
     pub side: Side,
@@ -214,7 +211,6 @@ impl From<&CancelRecord> for CancelOrder {
 pub enum RequestRecord {
     /// Cancel and/or place orders in one market.
     Orders {
-        /// Market.
         market: MarketId,
         /// Orders to cancel.
         cancel: Vec<CancelRecord>,
@@ -223,27 +219,21 @@ pub enum RequestRecord {
     },
     /// Set or clear a take-profit.
     SetTakeProfit {
-        /// Market.
         market: MarketId,
-        /// Position.
         position: PositionSide,
         /// Price; `None` clears.
         price: Option<Ticks>,
     },
     /// Set or clear a stop-loss.
     SetStopLoss {
-        /// Market.
         market: MarketId,
-        /// Position.
         position: PositionSide,
         /// Price; `None` clears.
         price: Option<Ticks>,
     },
     /// Close a position at market.
     ClosePosition {
-        /// Market.
         market: MarketId,
-        /// Position.
         position: PositionSide,
         /// Size believed.
         lots: Lots,
@@ -480,7 +470,6 @@ pub struct OrderRecord {
     /// The venue's id, decimal.
     #[serde(with = "opt_u128_str", default)]
     pub venue_id: Option<u128>,
-    /// Status.
     pub status: OrderStatus,
     /// Filled so far.
     pub filled: Lots,
@@ -534,7 +523,6 @@ impl From<&OrderRecord> for Order {
 /// A fill ([`Fill`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FillRecord {
-    /// Market.
     pub market: MarketId,
     /// Our id, when known.
     pub client_id: Option<ClientOrderId>,
@@ -550,7 +538,6 @@ pub struct FillRecord {
     pub direction: Direction,
     /// Size.
     pub lots: Lots,
-    /// Price.
     pub price: Ticks,
     /// Fee (quote).
     pub fee: Decimal,
@@ -586,7 +573,6 @@ impl From<&Fill> for FillRecord {
 pub struct OpenRequestRecord {
     /// Request id.
     pub id: u64,
-    /// The request.
     pub request: RequestRecord,
     /// Transactions signed for it.
     pub signed: Vec<SignedRecord>,

@@ -36,7 +36,6 @@ pub enum VenueError {
     UnknownMarket {
         /// Venue name.
         venue: &'static str,
-        /// The market.
         market: MarketId,
     },
     /// Could not connect or the connection failed.
@@ -65,7 +64,6 @@ pub struct CancelOrder {
     pub client_id: ClientOrderId,
     /// The venue's id (required by venues without client ids).
     pub venue_id: Option<VenueOrderId>,
-    /// Market.
     pub market: MarketId,
     /// Book side of the order.
     pub side: Side,
@@ -80,7 +78,6 @@ pub enum VenueRequest {
     /// Cancel and/or place orders in one market. With both lists non-empty this is an atomic
     /// replace where [`VenueCapabilities::atomic_replace`] holds.
     Orders {
-        /// Market.
         market: MarketId,
         /// Orders to cancel (processed before the places).
         cancel: Vec<CancelOrder>,
@@ -89,7 +86,6 @@ pub enum VenueRequest {
     },
     /// Set or clear a position's take-profit.
     SetTakeProfit {
-        /// Market.
         market: MarketId,
         /// Which position.
         position: PositionSide,
@@ -98,7 +94,6 @@ pub enum VenueRequest {
     },
     /// Set or clear a position's stop-loss.
     SetStopLoss {
-        /// Market.
         market: MarketId,
         /// Which position.
         position: PositionSide,
@@ -107,7 +102,6 @@ pub enum VenueRequest {
     },
     /// Close a whole position at market.
     ClosePosition {
-        /// Market.
         market: MarketId,
         /// Which position.
         position: PositionSide,

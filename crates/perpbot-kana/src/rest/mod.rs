@@ -1,36 +1,6 @@
 //! Kana Perps REST client (reference §1, §2, §4): typed methods for every documented endpoint.
 //!
-//! Kana's REST API does two things:
-//!
-//! - **reads** (balances, markets, prices, open orders, positions, histories) — answered with
-//!   typed records; list records reuse the borrowed wire types of [`super::wire`] through
-//!   [`Records`], which owns the answer and hands out records that borrow from it;
-//! - **writes** (orders, cancels, TP/SL, margin, deposit/withdraw) — answered with an unsigned
-//!   [`EntryFunctionPayload`] that the bot signs and submits on chain (§5). Nothing happens until
-//!   then. Every payload is checked with [`EntryFunctionPayload::validate`] before it is returned.
-//!
-//! All values go out in **human units** (§3.4): sizes in base coins, prices in quote per coin,
-//! amounts in collateral units. Decimals are written exactly from their text (query strings
-//! carry the plain decimal, JSON bodies carry a JSON number with the same digits) — never through
-//! `f64`. Round to the market's lot/tick grid before calling; the server's rounding is \[UNK\].
-//!
-//! Every call carries the header `x-api-key` when a key is configured (§1.2). Answers use the
-//! envelope `{success|status, message, data}` (§2.1); a `success: false`, a non-2xx status or an
-//! undecodable body is a [`KanaRestError`] that names the endpoint, the HTTP status and the
-//! server's `message` (or `error`) text.
-//!
-//! # Retries
-//!
-//! HTTP 429 (honouring `Retry-After` seconds), 5xx, timeouts and connection failures are retried
-//! with jittered exponential back-off up to [`RetryPolicy::max_attempts`] — **for every
-//! endpoint**. That is safe here, unlike for an order submission: the reads are idempotent, and
-//! the write endpoints only *build* a payload, so asking twice at most builds it twice. Nothing is
-//! placed, cancelled or moved until the bot signs and submits a payload, which this client never
-//! does.
-//!
-//! Rate limits are undocumented (§9.7); throttling belongs to the executor.
-//!
-//! # Example
+//! The design and the reasons for it: `docs/design/kana-rest.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), perpbot_kana::rest::KanaRestError> {
@@ -298,7 +268,6 @@ impl KanaRestError {
 /// `direction` is `true` to **close**/reduce and `false` to open/increase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitOrderParams {
-    /// Market.
     pub market: MarketId,
     /// Position side: `true` = long.
     pub trade_side: bool,
@@ -323,7 +292,6 @@ pub struct LimitOrderParams {
 /// restriction. No slippage protection is documented (\[UNK\]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarketOrderParams {
-    /// Market.
     pub market: MarketId,
     /// Position side: `true` = long.
     pub trade_side: bool,
@@ -331,7 +299,6 @@ pub struct MarketOrderParams {
     pub direction: bool,
     /// Size in base coins (human units), > 0.
     pub size: Decimal,
-    /// Leverage.
     pub leverage: u32,
     /// Take-profit price; `None` leaves the parameter out.
     pub take_profit: Option<Decimal>,
@@ -352,7 +319,6 @@ pub struct BatchOrder {
     pub size: Decimal,
     /// Price in quote per coin (for market orders whatever the caller chooses; ≥ 0).
     pub price: Decimal,
-    /// Leverage.
     pub leverage: u32,
     /// Take-profit price; `None` is sent as `0` (= none).
     pub take_profit: Option<Decimal>,
@@ -363,7 +329,6 @@ pub struct BatchOrder {
 /// Body of `placeMultipleOrders` (§4.3.3): several orders in one market, one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipleOrders {
-    /// Market.
     pub market: MarketId,
     /// Restriction for every order (sent both as `restriction` and as a `restrictions` array).
     pub restriction: u8,
@@ -375,7 +340,6 @@ pub struct MultipleOrders {
 /// market, atomically (one transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelAndPlace {
-    /// Market.
     pub market: MarketId,
     /// Orders to cancel.
     pub cancel_order_ids: Vec<u128>,

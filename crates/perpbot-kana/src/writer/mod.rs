@@ -130,7 +130,6 @@ pub enum PayloadRefused {
         endpoint: &'static str,
         /// The payload's `function`.
         function: String,
-        /// Its module.
         module: String,
     },
     /// The function does not do what was asked.

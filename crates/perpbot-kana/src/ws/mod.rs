@@ -1,38 +1,7 @@
 //! The Kana Perps WebSocket client (reference §1.1, §7): one task that keeps a subscription alive
 //! and turns its frames into typed [`Event`]s through the [`KanaDecoder`].
 //!
-//! What the task does, in a loop:
-//!
-//! 1. connect (bounded by [`WsConfig::connect_timeout`]);
-//! 2. send every subscribe message of [`Subscriptions::messages`] (the server has no unsubscribe
-//!    and forgets subscriptions with the socket, so they are sent again on every connection);
-//! 3. emit [`ConnectionState::Connected`] on stream [`STREAM`];
-//! 4. run the [`Resync`] (if any) **while streaming**: its frames go through the same decoder;
-//!    once it succeeds, emit [`ConnectionState::Resynced`]. Without a `Resync`, `Resynced`
-//!    follows `Connected` at once (the account topics' first pushes are snapshots, §7.3);
-//! 5. read frames: text → decoder → events, sent with `send().await` on the bounded channel (a
-//!    slow engine is backpressure, never a growing queue); an undecodable frame is logged with
-//!    topic, field and value, counted and skipped — the connection stays up (one odd record
-//!    inside a frame is left out and logged the same way, see [`KanaDecoder`]); binary frames are
-//!    counted and ignored; a WebSocket ping goes out every [`WsConfig::ping_interval`] (§7.1);
-//! 6. when the server closes, the socket errors, or nothing at all (pongs included) arrives for
-//!    [`WsConfig::silence_timeout`]: emit [`ConnectionState::Reconnecting`], sleep a jittered
-//!    exponential back-off, and start again at 1. The back-off starts over only after a
-//!    connection that stayed up for a healthy while (30 s): a server that accepts, sends its
-//!    snapshot and drops the socket again is retried ever more slowly, not once a second.
-//!
-//! Liveness semantics: **any** frame proves the peer alive, a pong as much as data. A peer that
-//! answers pings but publishes nothing (a quiet market, an account with no activity) stays
-//! connected; only a peer that neither sends data nor answers pings for `silence_timeout` is
-//! dropped. The ping interval must therefore be well below the silence timeout (20 s vs 60 s).
-//!
-//! **A bot must not trade on state it could not resync**: a failing resync (an error, a timeout,
-//! or a frame of its answer the decoder refuses) is logged, counted and retried after a back-off,
-//! and `Resynced` is withheld until one succeeds. Market data keeps streaming meanwhile, so a
-//! strategy can still see books and pull quotes.
-//!
-//! The task ends when the events receiver is dropped (or when its `JoinHandle` is aborted). It
-//! never panics on input.
+//! The design and the reasons for it: `docs/design/kana-websocket.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -35,7 +35,6 @@ pub(super) struct Holding {
 /// What one fill does to the account.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct AccountFill {
-    /// Market.
     pub market: MarketId,
     /// Position acted on.
     pub position: PositionSide,
@@ -43,7 +42,6 @@ pub(super) struct AccountFill {
     pub direction: Direction,
     /// Size.
     pub lots: Lots,
-    /// Price.
     pub price: Ticks,
     /// Leverage of the order (used when the fill opens a flat position).
     pub leverage: u32,

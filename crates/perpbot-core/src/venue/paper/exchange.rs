@@ -26,7 +26,6 @@ pub(super) struct RestingOrder {
     pub client_id: ClientOrderId,
     /// The paper venue's id (sequential: also the time priority).
     pub venue_id: VenueOrderId,
-    /// Market.
     pub market: MarketId,
     /// Book side.
     pub side: Side,
@@ -36,7 +35,6 @@ pub(super) struct RestingOrder {
     pub price: Ticks,
     /// Size still to fill.
     pub remaining: Lots,
-    /// Leverage.
     pub leverage: u32,
     /// Estimated public size ahead of us at our price.
     pub queue_ahead: Lots,
@@ -74,13 +72,11 @@ pub(super) struct OrderRef {
     pub client_id: Option<ClientOrderId>,
     /// The venue's id.
     pub venue_id: VenueOrderId,
-    /// Market.
     pub market: MarketId,
     /// Book side.
     pub side: Side,
     /// Open or close.
     pub direction: Direction,
-    /// Leverage.
     pub leverage: u32,
     /// Take-profit to attach on opening fills.
     pub take_profit: Option<Ticks>,

@@ -55,7 +55,6 @@ pub struct SourceStep {
 pub enum SourceEvent {
     /// The whole book of a market (levels in any order).
     Snapshot {
-        /// Market.
         market: MarketId,
         /// Bid levels.
         bids: Vec<Level>,
@@ -64,7 +63,6 @@ pub enum SourceEvent {
     },
     /// The size at one price changed (`lots == 0` removes the level).
     Delta {
-        /// Market.
         market: MarketId,
         /// Book side of the level.
         side: Side,
@@ -75,7 +73,6 @@ pub enum SourceEvent {
     },
     /// A public trade.
     Trade {
-        /// Market.
         market: MarketId,
         /// Trade price.
         price: Ticks,
