@@ -309,11 +309,11 @@ pub trait VenueWriter: Send + Sync {
     /// Take over a request an earlier process sent (its [`ResumeToken`], from the journal), so
     /// that [`resolve`](Self::resolve) by its handle settles it like one of this writer's own
     /// (Kana: with its expiry, so a transaction the chain never saw ends *expired* rather than
-    /// staying unknown, and its sequence number is accounted for). Venues that write no tokens
-    /// ignore it.
+    /// staying unknown). Venues that write no tokens ignore it.
     fn adopt(&self, _token: &ResumeToken) {}
 
-    /// What the venue's own transactions have cost so far, for reports (gas on Kana; zero where a venue charges none).
+    /// What the venue's own transactions have cost so far, for reports and the gas budget (on
+    /// Kana, chain fees; zero where a venue charges none).
     fn tx_costs(&self) -> TxCosts {
         TxCosts::default()
     }
