@@ -1,14 +1,14 @@
 //! Tick to intent: the raw bytes of a Kana `orderbook` push in, a risk-approved requote out —
 //! the reaction time of the bot to a market move, measured through the real code path.
 //!
-//! Timed per tick, in the order the engine runs it (`Engine::on_venue_event`, `deliver`,
+//! Timed per tick, in the order the engine runs it (`EngineCore::on_venue_event`, `deliver`,
 //! `process_outbox`):
 //! 1. `KanaDecoder::decode` of the frame (20 levels: 10 bids, 10 asks, human units);
 //! 2. `State::set_now` and `State::apply` (the book is replaced), the run report's
 //!    `PerformanceTracker::observe`, `State::take_acknowledged`, `RiskEngine::evaluate`;
 //! 3. the built-in `market_maker` (`MarketMaker::from_params` with `config/sim.toml`'s
-//!    `[strategy.params]`) deciding in `on_event` through a `Context` (its `async` call is
-//!    polled once, inside `catch_unwind`, as the engine does);
+//!    `[strategy.params]`) deciding in `on_event` through a `Context`, inside `catch_unwind`, as
+//!    the engine does;
 //! 4. every emitted intent through `RiskEngine::check` (`config/sim.toml`'s `[risk]`) and, for
 //!    an approved replace, its new orders tracked in the state — the intent is then ready for the
 //!    executor.
