@@ -40,7 +40,7 @@ use crate::model::{
 };
 use crate::risk::RiskConfig;
 use crate::sim::server::{FaultConfig, FaultTally, Shared, SimHandle, TxnState};
-use crate::state::State;
+use crate::state::{Anomalies, State};
 use crate::strategy::{StrategyError, StrategyRegistry};
 use crate::venue::kana::venue::{Credentials, KanaVenue};
 use crate::venue::{
@@ -1199,14 +1199,7 @@ pub async fn run(
     let mut orphan_views = Vec::new();
     let (run, local_at_stop, local) = match finished {
         Some(f) => {
-            let a = f.state.anomalies();
-            anomalies = Anomalies {
-                illegal_transitions: a.illegal_transitions,
-                unknown_order_fills: a.unknown_order_fills,
-                duplicate_fills: a.duplicate_fills,
-                unknown_market_events: a.unknown_market_events,
-                misattributed_venue_ids: a.misattributed_venue_ids,
-            };
+            anomalies = f.state.anomalies().clone();
             let at_stop = positions_of(&f.state);
             orphan_views = truth
                 .open

@@ -158,21 +158,6 @@ pub struct RiskSeen {
     pub breaches: Vec<Breach>,
 }
 
-/// Oddities the bot's state counted and handled (see [`crate::state::Anomalies`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Anomalies {
-    /// Order events the order state machine refused.
-    pub illegal_transitions: u64,
-    /// Fills of orders the bot did not know.
-    pub unknown_order_fills: u64,
-    /// Fills seen twice.
-    pub duplicate_fills: u64,
-    /// Events of markets not configured.
-    pub unknown_market_events: u64,
-    /// Venue ids an open-orders match had given to the wrong order.
-    pub misattributed_venue_ids: u64,
-}
-
 /// Orders: intents, venue orders and how they line up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OrderAudit {

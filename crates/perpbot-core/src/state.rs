@@ -14,7 +14,7 @@ use perpbot_model::{
 };
 
 /// Counters of things that went wrong but were handled (surfaced in reports and logs).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Anomalies {
     /// Order events the state machine refused.
     pub illegal_transitions: u64,

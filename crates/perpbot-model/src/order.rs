@@ -1,8 +1,11 @@
 //! Orders: what a strategy asks for ([`NewOrder`], [`OrderRequest`]) and what becomes of it
 //! ([`Order`] and its one exhaustive state machine, [`Order::apply`]).
 //!
-//! The lifecycle is a single `match (status, event)` so a reader can audit every case in one
-//! screen, including the awkward real-world ones: a fill that arrives before the acknowledgement,
+//! The lifecycle is split in two. Which events are legal in which status, and where they lead, is
+//! one table, a single `match (status, event kind)` with a row per legal pair, so a reader can
+//! audit every case in one screen. What an accepted event records (fills, trade ids, the venue
+//! id, timestamps) is a separate function that runs only once the table has said yes. The table
+//! covers the awkward real-world cases: a fill that arrives before the acknowledgement,
 //! a fill after a cancel (the cancel lost the race), a duplicate fill (deduplicated by trade id),
 //! and an ambiguous submit (timeout, 5xx, "may be on chain") which becomes
 //! [`OrderStatus::Unknown`] — never `Rejected` — until a query says otherwise.
@@ -337,6 +340,42 @@ impl OrderEvent {
             OrderEvent::Ambiguous => "ambiguous",
         }
     }
+
+    /// The event without its data: the column [`next_status`] looks up.
+    fn kind(&self) -> EventKind {
+        match self {
+            OrderEvent::Accepted { .. } => EventKind::Accepted,
+            OrderEvent::Fill { .. } => EventKind::Fill,
+            OrderEvent::CancelRequested => EventKind::CancelRequested,
+            OrderEvent::CancelRejected => EventKind::CancelRejected,
+            OrderEvent::Cancelled => EventKind::Cancelled,
+            OrderEvent::Rejected => EventKind::Rejected,
+            OrderEvent::Expired => EventKind::Expired,
+            OrderEvent::Ambiguous => EventKind::Ambiguous,
+        }
+    }
+}
+
+/// An [`OrderEvent`] stripped of its data (trade id, lots, venue id), so that the status table
+/// depends on nothing but the kinds of status and event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    /// [`OrderEvent::Accepted`].
+    Accepted,
+    /// [`OrderEvent::Fill`].
+    Fill,
+    /// [`OrderEvent::CancelRequested`].
+    CancelRequested,
+    /// [`OrderEvent::CancelRejected`].
+    CancelRejected,
+    /// [`OrderEvent::Cancelled`].
+    Cancelled,
+    /// [`OrderEvent::Rejected`].
+    Rejected,
+    /// [`OrderEvent::Expired`].
+    Expired,
+    /// [`OrderEvent::Ambiguous`].
+    Ambiguous,
 }
 
 /// What applying an [`OrderEvent`] did.
@@ -365,6 +404,117 @@ pub struct IllegalTransition {
     pub event: &'static str,
     /// Extra explanation (e.g. an overfill).
     pub detail: String,
+}
+
+/// Where [`next_status`] sends an order. Most rows name the new status outright; the others
+/// name the rule that picks it from the order's data once the event's data is recorded, which
+/// [`Order::take_effects`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// This status, whatever the order's data.
+    To(OrderStatus),
+    /// Resting on the book: `Open` while nothing has filled (zero-lot fills count as nothing),
+    /// `PartiallyFilled` after.
+    Resting,
+    /// A new fill: `Filled` if it completes the order, otherwise resting as [`Next::Resting`].
+    FilledOrResting,
+    /// A new fill: `Filled` if it completes the order, otherwise the status stays. For orders
+    /// whose cancel is pending or done, where the remainder is still (to be) cancelled.
+    FilledOrStay,
+    /// The status stays. An acknowledgement that supplies the venue id the order lacked is a
+    /// change ([`Transition::Applied`] from the status to itself); anything else repeats what is
+    /// already known ([`Transition::Duplicate`]).
+    Stay,
+    /// The status stays and the caller is told [`Transition::Duplicate`], but a missing venue id
+    /// is still recorded: a finished order's late acknowledgement tells nothing new about its
+    /// life, yet its id helps match later venue messages.
+    IdOnly,
+}
+
+/// The order lifecycle as one table: what an event of kind `event` does to an order in status
+/// `from`, or `None` when the event is illegal there ([`Order::apply`] then leaves the order
+/// unchanged and returns [`IllegalTransition`]). One row per legal pair, so the whole lifecycle
+/// can be audited in one screen; everything not listed is illegal: e.g. cancelling an order of
+/// unknown existence, rejecting an order already resting, any change to a rejected or expired
+/// order.
+///
+/// `seen_by_venue` (the order has a venue id or a non-zero fill) matters only to a submit that
+/// is refused or turns ambiguous after its cancel was asked for. Two checks sit outside the
+/// table because they depend on the fill rather than on the status: [`Order::apply`] drops a
+/// fill whose trade id the order already holds before asking, and refuses a new fill that would
+/// exceed the order's size after asking.
+fn next_status(from: OrderStatus, event: EventKind, seen_by_venue: bool) -> Option<Next> {
+    use EventKind as E;
+    use Next as N;
+    use OrderStatus as S;
+    let next = match (from, event) {
+        // Acknowledgements. A late or repeated one only supplies the venue id (the fill or
+        // cancel push beat the commit report); after Unknown it resolves the ambiguity.
+        (S::PendingNew, E::Accepted) => N::Resting,
+        (S::Unknown, E::Accepted) => N::Resting,
+        (S::Open, E::Accepted) => N::Stay,
+        (S::PartiallyFilled, E::Accepted) => N::Stay,
+        (S::PendingCancel, E::Accepted) => N::Stay,
+        (S::Filled, E::Accepted) => N::IdOnly,
+        (S::Cancelled, E::Accepted) => N::IdOnly,
+
+        // Fills, also before the acknowledgement. One during a pending cancel leaves the rest to
+        // the cancel; one after the cancel means the cancel lost the race for this part, which
+        // real venues do: real money, counted, and the remainder stays cancelled.
+        (S::PendingNew, E::Fill) => N::FilledOrResting,
+        (S::Unknown, E::Fill) => N::FilledOrResting,
+        (S::Open, E::Fill) => N::FilledOrResting,
+        (S::PartiallyFilled, E::Fill) => N::FilledOrResting,
+        (S::PendingCancel, E::Fill) => N::FilledOrStay,
+        (S::Cancelled, E::Fill) => N::FilledOrStay,
+
+        // Cancels. A refused cancel puts a pending one back to resting; refused for an order
+        // already finished, it lost a race with a fill or a venue-side cancel: nothing to do.
+        (S::PendingNew, E::CancelRequested) => N::To(S::PendingCancel),
+        (S::Open, E::CancelRequested) => N::To(S::PendingCancel),
+        (S::PartiallyFilled, E::CancelRequested) => N::To(S::PendingCancel),
+        (S::PendingCancel, E::CancelRequested) => N::Stay,
+        (S::PendingCancel, E::CancelRejected) => N::Resting,
+        (S::Filled, E::CancelRejected) => N::Stay,
+        (S::Cancelled, E::CancelRejected) => N::Stay,
+        (S::Rejected, E::CancelRejected) => N::Stay,
+        (S::Expired, E::CancelRejected) => N::Stay,
+        (S::PendingNew, E::Cancelled) => N::To(S::Cancelled),
+        (S::Unknown, E::Cancelled) => N::To(S::Cancelled),
+        (S::Open, E::Cancelled) => N::To(S::Cancelled),
+        (S::PartiallyFilled, E::Cancelled) => N::To(S::Cancelled),
+        (S::PendingCancel, E::Cancelled) => N::To(S::Cancelled),
+        (S::Cancelled, E::Cancelled) => N::Stay,
+
+        // Refusals and expiry. A cancel asked for while the submit was in flight, then the
+        // submit itself refused (Kana: the whole replace transaction aborted): the order never
+        // existed, unless the venue has shown it does.
+        (S::PendingNew, E::Rejected) => N::To(S::Rejected),
+        (S::Unknown, E::Rejected) => N::To(S::Rejected),
+        (S::PendingCancel, E::Rejected) if !seen_by_venue => N::To(S::Rejected),
+        (S::PendingNew, E::Expired) => N::To(S::Expired),
+        (S::Unknown, E::Expired) => N::To(S::Expired),
+        (S::Open, E::Expired) => N::To(S::Expired),
+        (S::PartiallyFilled, E::Expired) => N::To(S::Expired),
+        (S::PendingCancel, E::Expired) => N::To(S::Expired),
+
+        // Ambiguity: a submit of unknown outcome is Unknown (never Rejected) until a query
+        // answers, likewise one whose cancel was already asked for. It tells nothing new about
+        // an order whose existence or end is already known.
+        (S::PendingNew, E::Ambiguous) => N::To(S::Unknown),
+        (S::PendingCancel, E::Ambiguous) if !seen_by_venue => N::To(S::Unknown),
+        (S::PendingCancel, E::Ambiguous) => N::Stay,
+        (S::Unknown, E::Ambiguous) => N::Stay,
+        (S::Open, E::Ambiguous) => N::Stay,
+        (S::PartiallyFilled, E::Ambiguous) => N::Stay,
+        (S::Filled, E::Ambiguous) => N::Stay,
+        (S::Cancelled, E::Ambiguous) => N::Stay,
+        (S::Rejected, E::Ambiguous) => N::Stay,
+        (S::Expired, E::Ambiguous) => N::Stay,
+
+        _ => return None,
+    };
+    Some(next)
 }
 
 /// One order and everything known about it.
@@ -431,165 +581,104 @@ impl Order {
 
     /// Apply an event through the order's state machine. Illegal transitions leave the order
     /// unchanged and return an error for the caller to log; nothing here panics.
+    ///
+    /// Three steps, in this order: a fill whose trade id the order already holds is the same
+    /// event again and changes nothing, whatever has happened since; the status table
+    /// (`next_status`) decides whether the event is legal in the current status and where it
+    /// leads; a new fill must not take the order past its size. Only then does `take_effects`
+    /// change anything, so a refused event leaves no trace.
     pub fn apply(
         &mut self,
         event: &OrderEvent,
         now: Timestamp,
     ) -> Result<Transition, IllegalTransition> {
-        use OrderEvent as E;
+        if let OrderEvent::Fill { trade_id, .. } = event
+            && self.trade_ids.contains(trade_id)
+        {
+            return Ok(Transition::Duplicate);
+        }
+        let Some(next) = next_status(self.status, event.kind(), self.seen_by_venue()) else {
+            return Err(self.illegal(event, ""));
+        };
+        if let OrderEvent::Fill { lots, .. } = event {
+            let ordered = self.request.order.lots.0;
+            let total = self.filled.0.checked_add(lots.0);
+            if total.is_none_or(|t| t > ordered) {
+                let detail = format!(
+                    ": overfill ({} filled + {} > {} ordered)",
+                    self.filled.0, lots.0, ordered
+                );
+                return Err(self.illegal(event, &detail));
+            }
+        }
+        Ok(self.take_effects(event, next, now))
+    }
+
+    /// Whether the venue has shown that this order exists: it named the order (a venue id) or
+    /// filled part of it. A zero-lot fill shows nothing. [`next_status`] needs it for a submit
+    /// whose cancel was asked for before the submit's outcome was known.
+    fn seen_by_venue(&self) -> bool {
+        !self.filled.is_zero() || self.venue_id.is_some()
+    }
+
+    /// The data half of [`Order::apply`]: record what a legal event carries and move to the
+    /// status `next` picks. Called only after the table and the overfill check accepted the
+    /// event, so it cannot fail.
+    ///
+    /// - A fill adds its trade id, its lots and its notional (`lots · ticks`).
+    /// - An acknowledgement that moves the order onto the book names it: its id, when it carries
+    ///   one, replaces any earlier one. An acknowledgement that leaves the status alone only
+    ///   fills in an id still missing.
+    /// - `updated_at` becomes `now` whenever anything changed.
+    fn take_effects(&mut self, event: &OrderEvent, next: Next, now: Timestamp) -> Transition {
         use OrderStatus as S;
         let from = self.status;
-        // The status a resting order has given what has filled so far.
-        let resting = |o: &Order| {
-            if o.filled.is_zero() {
-                S::Open
-            } else {
-                S::PartiallyFilled
-            }
-        };
-
-        let to = match (from, event) {
-            // Fills: deduplicated and checked for overfill in every state that allows them.
-            (_, E::Fill { trade_id, .. }) if self.trade_ids.contains(trade_id) => {
-                return Ok(Transition::Duplicate);
-            }
-            (S::Rejected | S::Expired | S::Filled, E::Fill { .. }) => {
-                return Err(self.illegal(event, ""));
-            }
-            (
-                _,
-                E::Fill {
-                    trade_id,
-                    lots,
-                    price,
-                },
-            ) => {
-                let total = self.filled.0.checked_add(lots.0);
-                match total {
-                    Some(t) if t <= self.request.order.lots.0 => {}
-                    _ => {
-                        let detail = format!(
-                            ": overfill ({} filled + {} > {} ordered)",
-                            self.filled.0, lots.0, self.request.order.lots.0
-                        );
-                        return Err(self.illegal(event, &detail));
-                    }
-                }
-                self.trade_ids.push(*trade_id);
+        let stays = matches!(next, Next::Stay | Next::IdOnly);
+        let mut supplied_id = false;
+        match *event {
+            OrderEvent::Fill {
+                trade_id,
+                lots,
+                price,
+            } => {
+                self.trade_ids.push(trade_id);
+                // Checked against the order's size (a u64) in `apply`; the notional of fills
+                // totalling at most u64::MAX lots at u64 ticks fits in a u128.
                 self.filled = Lots(self.filled.0 + lots.0);
                 self.filled_notional_ticks += u128::from(lots.0) * u128::from(price.0);
-                let complete = self.remaining().is_zero();
-                match from {
-                    _ if complete => S::Filled,
-                    // A fill while a cancel is in flight: the cancel may still win for the rest.
-                    S::PendingCancel => S::PendingCancel,
-                    // A fill after a cancel: the cancel lost the race for this part. Real venues
-                    // do this; the order stays cancelled for the remainder.
-                    S::Cancelled => S::Cancelled,
-                    // Resting with its fills: PartiallyFilled, or Open after a zero-lot fill.
-                    _ => resting(self),
-                }
             }
-
-            // Acknowledgements.
-            (S::PendingNew | S::Unknown, E::Accepted { venue_id }) => {
-                self.venue_id = venue_id.or(self.venue_id);
-                resting(self)
+            OrderEvent::Accepted { venue_id: Some(id) } if !stays || self.venue_id.is_none() => {
+                supplied_id = self.venue_id.is_none();
+                self.venue_id = Some(id);
             }
-            (S::Open | S::PartiallyFilled | S::PendingCancel, E::Accepted { venue_id }) => {
-                // A late or repeated ack may still carry the id we lacked.
-                if self.venue_id.is_none() && venue_id.is_some() {
-                    self.venue_id = *venue_id;
-                    self.updated_at = now;
-                    return Ok(Transition::Applied { from, to: from });
-                }
-                return Ok(Transition::Duplicate);
-            }
-
-            // A late acknowledgement of an order that already filled or was cancelled (the
-            // venue's fill or cancel push beat the commit report): it only supplies the id.
-            (S::Filled | S::Cancelled, E::Accepted { venue_id }) => {
-                if self.venue_id.is_none() && venue_id.is_some() {
-                    self.venue_id = *venue_id;
+            _ => {}
+        }
+        // Zero-lot fills leave an order resting as `Open`.
+        let resting = if self.filled.is_zero() {
+            S::Open
+        } else {
+            S::PartiallyFilled
+        };
+        let complete = self.remaining().is_zero();
+        let to = match next {
+            Next::To(status) => status,
+            Next::Resting => resting,
+            Next::FilledOrResting if complete => S::Filled,
+            Next::FilledOrResting => resting,
+            Next::FilledOrStay if complete => S::Filled,
+            Next::FilledOrStay => from,
+            Next::Stay if supplied_id => from,
+            Next::Stay => return Transition::Duplicate,
+            Next::IdOnly => {
+                if supplied_id {
                     self.updated_at = now;
                 }
-                return Ok(Transition::Duplicate);
-            }
-
-            // Cancels.
-            (S::PendingNew | S::Open | S::PartiallyFilled, E::CancelRequested) => S::PendingCancel,
-            (S::PendingCancel, E::CancelRequested) => return Ok(Transition::Duplicate),
-            (S::PendingCancel, E::CancelRejected) => resting(self),
-            // The cancel lost a race with a fill (or a venue-side cancel): nothing left to do.
-            (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::CancelRejected) => {
-                return Ok(Transition::Duplicate);
-            }
-            (
-                S::PendingNew | S::Open | S::PartiallyFilled | S::PendingCancel | S::Unknown,
-                E::Cancelled,
-            ) => S::Cancelled,
-            (S::Cancelled, E::Cancelled) => return Ok(Transition::Duplicate),
-
-            // Refusals, expiry and ambiguity.
-            (S::PendingNew | S::Unknown, E::Rejected) => S::Rejected,
-            // A cancel asked for while the submit was still in flight, then the submit itself
-            // was refused (Kana: the whole replace transaction aborted): the order never existed.
-            (S::PendingCancel, E::Rejected) if self.filled.is_zero() && self.venue_id.is_none() => {
-                S::Rejected
-            }
-            (
-                S::PendingNew | S::Unknown | S::Open | S::PartiallyFilled | S::PendingCancel,
-                E::Expired,
-            ) => S::Expired,
-            (S::PendingNew, E::Ambiguous) => S::Unknown,
-            // Likewise, a submit of unknown outcome after its cancel was asked for: whether the
-            // order exists is now unknown; its resolution decides (and a live one is cancelled).
-            (S::PendingCancel, E::Ambiguous)
-                if self.filled.is_zero() && self.venue_id.is_none() =>
-            {
-                S::Unknown
-            }
-            // "Outcome unknown" tells nothing new about an order whose existence or end is
-            // already known (acknowledged, e.g. from the venue's open-orders list, while its
-            // submit was still being resolved; or finished): nothing changes.
-            (
-                S::Unknown
-                | S::Open
-                | S::PartiallyFilled
-                | S::PendingCancel
-                | S::Filled
-                | S::Cancelled
-                | S::Rejected
-                | S::Expired,
-                E::Ambiguous,
-            ) => return Ok(Transition::Duplicate),
-
-            // Everything else is illegal: e.g. cancelling an order of unknown existence, a reject
-            // of an order already resting, any change to a terminal order.
-            (
-                S::Open
-                | S::PartiallyFilled
-                | S::PendingCancel
-                | S::Filled
-                | S::Cancelled
-                | S::Rejected
-                | S::Expired,
-                E::Rejected,
-            )
-            | (
-                S::Unknown | S::Filled | S::Cancelled | S::Rejected | S::Expired,
-                E::CancelRequested,
-            )
-            | (S::PendingNew | S::Open | S::PartiallyFilled | S::Unknown, E::CancelRejected)
-            | (S::Filled | S::Rejected | S::Expired, E::Cancelled)
-            | (S::Rejected | S::Expired, E::Accepted { .. })
-            | (S::Filled | S::Cancelled | S::Rejected | S::Expired, E::Expired) => {
-                return Err(self.illegal(event, ""));
+                return Transition::Duplicate;
             }
         };
         self.status = to;
         self.updated_at = now;
-        Ok(Transition::Applied { from, to })
+        Transition::Applied { from, to }
     }
 
     fn illegal(&self, event: &OrderEvent, detail: &str) -> IllegalTransition {
@@ -862,6 +951,284 @@ mod tests {
         let err = o.apply(&fill(2, 50), Timestamp(2)).unwrap_err();
         assert!(err.to_string().contains("overfill"), "{err}");
         assert_eq!(o.filled, Lots(60));
+    }
+
+    const ALL_STATUSES: [OrderStatus; 9] = [
+        S::PendingNew,
+        S::Open,
+        S::PartiallyFilled,
+        S::Filled,
+        S::PendingCancel,
+        S::Cancelled,
+        S::Rejected,
+        S::Expired,
+        S::Unknown,
+    ];
+
+    /// One event of each kind, with data that is legal wherever its kind is: a fresh trade id, a
+    /// fill too small to overfill, an acknowledgement carrying a new venue id.
+    fn one_of_each_kind() -> [OrderEvent; 8] {
+        [
+            ack(),
+            fill(100, 1),
+            OrderEvent::CancelRequested,
+            OrderEvent::CancelRejected,
+            OrderEvent::Cancelled,
+            OrderEvent::Rejected,
+            OrderEvent::Expired,
+            OrderEvent::Ambiguous,
+        ]
+    }
+
+    /// An order of 1000 lots put straight into `status`, with fills consistent with it (none,
+    /// except 400 lots when partly filled and all 1000 when filled) and no venue id.
+    fn in_status(status: OrderStatus) -> Order {
+        let mut o = order(1000);
+        o.status = status;
+        let filled = match status {
+            S::PartiallyFilled => 400,
+            S::Filled => 1000,
+            _ => 0,
+        };
+        if filled > 0 {
+            o.filled = Lots(filled);
+            o.filled_notional_ticks = u128::from(filled) * 5518;
+            o.trade_ids.push(TradeId(1));
+        }
+        o
+    }
+
+    /// The table, row by row: every legal (status, event, seen by the venue) triple and where it
+    /// leads; every other triple must be refused. A change to the lifecycle has to change this
+    /// list too.
+    #[test]
+    fn the_status_table_is_exactly_these_rows() {
+        use EventKind as E;
+        use Next as N;
+        // Whether the venue has shown the order exists: either, or only this answer.
+        const ANY: Option<bool> = None;
+        let rows: [(OrderStatus, EventKind, Option<bool>, Next); 46] = [
+            (S::PendingNew, E::Accepted, ANY, N::Resting),
+            (S::Unknown, E::Accepted, ANY, N::Resting),
+            (S::Open, E::Accepted, ANY, N::Stay),
+            (S::PartiallyFilled, E::Accepted, ANY, N::Stay),
+            (S::PendingCancel, E::Accepted, ANY, N::Stay),
+            (S::Filled, E::Accepted, ANY, N::IdOnly),
+            (S::Cancelled, E::Accepted, ANY, N::IdOnly),
+            (S::PendingNew, E::Fill, ANY, N::FilledOrResting),
+            (S::Unknown, E::Fill, ANY, N::FilledOrResting),
+            (S::Open, E::Fill, ANY, N::FilledOrResting),
+            (S::PartiallyFilled, E::Fill, ANY, N::FilledOrResting),
+            (S::PendingCancel, E::Fill, ANY, N::FilledOrStay),
+            (S::Cancelled, E::Fill, ANY, N::FilledOrStay),
+            (
+                S::PendingNew,
+                E::CancelRequested,
+                ANY,
+                N::To(S::PendingCancel),
+            ),
+            (S::Open, E::CancelRequested, ANY, N::To(S::PendingCancel)),
+            (
+                S::PartiallyFilled,
+                E::CancelRequested,
+                ANY,
+                N::To(S::PendingCancel),
+            ),
+            (S::PendingCancel, E::CancelRequested, ANY, N::Stay),
+            (S::PendingCancel, E::CancelRejected, ANY, N::Resting),
+            (S::Filled, E::CancelRejected, ANY, N::Stay),
+            (S::Cancelled, E::CancelRejected, ANY, N::Stay),
+            (S::Rejected, E::CancelRejected, ANY, N::Stay),
+            (S::Expired, E::CancelRejected, ANY, N::Stay),
+            (S::PendingNew, E::Cancelled, ANY, N::To(S::Cancelled)),
+            (S::Unknown, E::Cancelled, ANY, N::To(S::Cancelled)),
+            (S::Open, E::Cancelled, ANY, N::To(S::Cancelled)),
+            (S::PartiallyFilled, E::Cancelled, ANY, N::To(S::Cancelled)),
+            (S::PendingCancel, E::Cancelled, ANY, N::To(S::Cancelled)),
+            (S::Cancelled, E::Cancelled, ANY, N::Stay),
+            (S::PendingNew, E::Rejected, ANY, N::To(S::Rejected)),
+            (S::Unknown, E::Rejected, ANY, N::To(S::Rejected)),
+            (S::PendingNew, E::Expired, ANY, N::To(S::Expired)),
+            (S::Unknown, E::Expired, ANY, N::To(S::Expired)),
+            (S::Open, E::Expired, ANY, N::To(S::Expired)),
+            (S::PartiallyFilled, E::Expired, ANY, N::To(S::Expired)),
+            (S::PendingCancel, E::Expired, ANY, N::To(S::Expired)),
+            (S::PendingNew, E::Ambiguous, ANY, N::To(S::Unknown)),
+            (S::Unknown, E::Ambiguous, ANY, N::Stay),
+            (S::Open, E::Ambiguous, ANY, N::Stay),
+            (S::PartiallyFilled, E::Ambiguous, ANY, N::Stay),
+            (S::Filled, E::Ambiguous, ANY, N::Stay),
+            (S::Cancelled, E::Ambiguous, ANY, N::Stay),
+            (S::Rejected, E::Ambiguous, ANY, N::Stay),
+            (S::Expired, E::Ambiguous, ANY, N::Stay),
+            (
+                S::PendingCancel,
+                E::Rejected,
+                Some(false),
+                N::To(S::Rejected),
+            ),
+            (
+                S::PendingCancel,
+                E::Ambiguous,
+                Some(false),
+                N::To(S::Unknown),
+            ),
+            (S::PendingCancel, E::Ambiguous, Some(true), N::Stay),
+        ];
+        let kinds = one_of_each_kind().map(|e| e.kind());
+        for from in ALL_STATUSES {
+            for kind in kinds {
+                for seen in [false, true] {
+                    let expected = rows
+                        .iter()
+                        .find(|r| (r.0, r.1) == (from, kind) && r.2.is_none_or(|s| s == seen))
+                        .map(|r| r.3);
+                    assert_eq!(
+                        next_status(from, kind, seen),
+                        expected,
+                        "{from:?} + {kind:?}, seen by the venue: {seen}"
+                    );
+                }
+            }
+        }
+        // 45 of the 72 (status, event) pairs are legal, PendingCancel + Rejected only while the
+        // venue has not shown the order exists.
+        let legal_pairs = ALL_STATUSES
+            .iter()
+            .flat_map(|&from| kinds.map(|kind| (from, kind)))
+            .filter(|&(from, kind)| next_status(from, kind, false).is_some())
+            .count();
+        assert_eq!(legal_pairs, 45);
+    }
+
+    /// `apply` follows the table: a pair the table refuses is refused with the order untouched,
+    /// and a pair it allows lands in the status its row names.
+    #[test]
+    fn apply_refuses_exactly_what_the_table_refuses_and_changes_nothing() {
+        for from in ALL_STATUSES {
+            for event in one_of_each_kind() {
+                let mut o = in_status(from);
+                let before = o.clone();
+                let row = next_status(from, event.kind(), o.seen_by_venue());
+                let result = o.apply(&event, Timestamp(5));
+                match row {
+                    None => {
+                        let err = result.unwrap_err();
+                        assert_eq!((err.status, err.event), (from, event.name()));
+                        assert_eq!(o, before, "{from:?} + {}", event.name());
+                    }
+                    Some(Next::To(to)) => {
+                        assert_eq!(result, Ok(Transition::Applied { from, to }));
+                        assert_eq!((o.status, o.updated_at), (to, Timestamp(5)));
+                    }
+                    Some(_) => assert!(result.is_ok(), "{from:?} + {}", event.name()),
+                }
+            }
+        }
+    }
+
+    /// The rows whose target depends on data: a fill completes the order or not, resting is
+    /// `Open` or `PartiallyFilled` by what has filled, and a repeat tells the caller nothing
+    /// unless it supplies a missing venue id.
+    #[test]
+    fn data_dependent_rows_pick_their_status_from_the_order() {
+        // A completing fill ends in Filled from every status that takes fills.
+        for from in [
+            S::PendingNew,
+            S::Unknown,
+            S::Open,
+            S::PendingCancel,
+            S::Cancelled,
+        ] {
+            let mut o = in_status(from);
+            let t = o.apply(&fill(2, 1000), Timestamp(5)).unwrap();
+            assert_eq!(
+                t,
+                Transition::Applied {
+                    from,
+                    to: S::Filled
+                }
+            );
+        }
+        // A partial one: resting, or the status stays where a cancel is pending or done.
+        for (from, to) in [
+            (S::PendingNew, S::PartiallyFilled),
+            (S::Unknown, S::PartiallyFilled),
+            (S::Open, S::PartiallyFilled),
+            (S::PartiallyFilled, S::PartiallyFilled),
+            (S::PendingCancel, S::PendingCancel),
+            (S::Cancelled, S::Cancelled),
+        ] {
+            let mut o = in_status(from);
+            let t = o.apply(&fill(2, 10), Timestamp(5)).unwrap();
+            assert_eq!(t, Transition::Applied { from, to });
+        }
+        // A refused cancel goes back to resting by what has filled.
+        let mut o = in_status(S::PendingCancel);
+        run(&mut o, &[OrderEvent::CancelRejected]);
+        assert_eq!(o.status, S::Open);
+        // Seen by the venue (here: its id), a pending cancel's submit can no longer be refused,
+        // and an ambiguous outcome no longer makes it Unknown.
+        let mut seen = in_status(S::PendingCancel);
+        seen.venue_id = Some(VenueOrderId(3));
+        let before = seen.clone();
+        assert!(seen.apply(&OrderEvent::Rejected, Timestamp(5)).is_err());
+        assert_eq!(
+            seen.apply(&OrderEvent::Ambiguous, Timestamp(5)),
+            Ok(Transition::Duplicate)
+        );
+        assert_eq!(seen, before);
+        // A repeated ack that brings nothing new is a duplicate and touches nothing.
+        let mut open = in_status(S::Open);
+        open.venue_id = Some(VenueOrderId(3));
+        let before = open.clone();
+        assert_eq!(open.apply(&ack(), Timestamp(5)), Ok(Transition::Duplicate));
+        assert_eq!(
+            open, before,
+            "a known venue id is not replaced by a late ack"
+        );
+        // The first ack names the order, replacing an id guessed before it.
+        let mut unknown = in_status(S::Unknown);
+        unknown.venue_id = Some(VenueOrderId(3));
+        run(&mut unknown, &[ack()]);
+        assert_eq!(unknown.venue_id, Some(VenueOrderId(77)));
+        // A cancelled order's late ack records the id but is reported as a duplicate.
+        let mut cancelled = in_status(S::Cancelled);
+        assert_eq!(
+            cancelled.apply(&ack(), Timestamp(5)),
+            Ok(Transition::Duplicate)
+        );
+        assert_eq!(
+            (cancelled.status, cancelled.venue_id, cancelled.updated_at),
+            (S::Cancelled, Some(VenueOrderId(77)), Timestamp(5))
+        );
+    }
+
+    /// Checks outside the table come first or after as documented: a repeated trade id is a
+    /// duplicate even where a new fill would be illegal, and a finished order refuses a new fill
+    /// as illegal rather than as an overfill.
+    #[test]
+    fn repeated_fills_are_duplicates_everywhere_and_overfill_is_checked_after_the_table() {
+        for from in ALL_STATUSES {
+            let mut o = in_status(from);
+            o.trade_ids.push(TradeId(50));
+            let before = o.clone();
+            assert_eq!(
+                o.apply(&fill(50, 1), Timestamp(5)),
+                Ok(Transition::Duplicate),
+                "{from:?}"
+            );
+            assert_eq!(o, before);
+        }
+        let mut filled = in_status(S::Filled);
+        let err = filled.apply(&fill(2, 1), Timestamp(5)).unwrap_err();
+        assert_eq!(err.detail, "");
+        let mut open = in_status(S::Open);
+        let err = open.apply(&fill(2, 1001), Timestamp(5)).unwrap_err();
+        assert!(err.detail.contains("overfill"), "{err}");
+        let mut huge = in_status(S::PartiallyFilled);
+        let err = huge.apply(&fill(2, u64::MAX), Timestamp(5)).unwrap_err();
+        assert!(err.detail.contains("overfill"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! liquidation and take-profit / stop-loss triggers (reference §9).
 //!
 //! The [`Ledger`] is pure bookkeeping: the caller (the simulator's transaction layer) checks an
-//! order with [`Ledger::check_order`], runs it through the [`OrderBook`](super::OrderBook), then
+//! order with [`Ledger::check_order`], runs it through the [`MatchingBook`](super::MatchingBook), then
 //! books each [`Match`](super::matching::Match) with [`Ledger::apply_match`], reserves what rested with
 //! [`Ledger::reserve`] and releases it on cancel with [`Ledger::release`]. Liquidations and TP/SL
 //! closes are found by [`Ledger::positions_to_liquidate`] and [`Ledger::triggered`].
@@ -395,7 +395,7 @@ impl Ledger {
 
     /// Check an order before it reaches the book (rules and codes in the module docs).
     /// `margin_price` is the limit price, or for a market order the worst price it would reach
-    /// ([`OrderBook::walk`](super::OrderBook::walk)). Returns the collateral an opening order
+    /// ([`MatchingBook::walk`](super::MatchingBook::walk)). Returns the collateral an opening order
     /// needs (zero for a close).
     pub fn check_order(
         &self,

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use super::accounting::*;
-use super::matching::{MatchingConfig, OrderBook, PlaceOrder, PlaceResult};
+use super::matching::{MatchingBook, MatchingConfig, PlaceOrder, PlaceResult};
 use super::{Abort, FundingModel, profile_address};
 use perpbot_aptos::{AccountAddress, KanaAbort};
 use perpbot_model::{
@@ -59,7 +59,7 @@ fn leg(
 /// One transaction the way the simulator runs it: ledger check, book, then book every fill and
 /// reserve what rested — all inside the book's transaction so an abort undoes the book too.
 fn trade(
-    book: &mut OrderBook,
+    book: &mut MatchingBook,
     ledger: &mut Ledger,
     order: &PlaceOrder,
 ) -> Result<PlaceResult, Abort> {
@@ -796,8 +796,8 @@ fn an_aborted_transaction_leaves_book_and_ledger_untouched() {
 
 // ---- helpers ----
 
-fn book() -> OrderBook {
-    OrderBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default())
+fn book() -> MatchingBook {
+    MatchingBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default())
 }
 
 fn profiles3() -> [AccountAddress; 3] {

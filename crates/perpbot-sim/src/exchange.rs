@@ -1,4 +1,4 @@
-//! The simulator's transaction layer: every market's [`OrderBook`], one [`Ledger`], order and
+//! The simulator's transaction layer: every market's [`MatchingBook`], one [`Ledger`], order and
 //! trade history and the delegation registry, driven by decoded entry-function calls.
 //!
 //! [`Exchange::execute`] runs one submitted call ([`super::abi`] decodes it) as one Move
@@ -55,7 +55,7 @@ use super::accounting::{
     AccountBalance, FillLeg, FillOutcome, FundingSummary, Trigger, TriggerReason,
 };
 use super::matching::{
-    CancelledOrder, MatchingConfig, OrderBook, PlaceOrder, PlaceResult, RestingOrder,
+    CancelledOrder, MatchingBook, MatchingConfig, PlaceOrder, PlaceResult, RestingOrder,
 };
 use super::orders::{book_side, restriction_from_code};
 use super::{Abort, CancelReason, Ledger, LedgerConfig, profile_address};
@@ -166,7 +166,7 @@ impl Core {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     config: ExchangeConfig,
-    books: BTreeMap<MarketId, OrderBook>,
+    books: BTreeMap<MarketId, MatchingBook>,
     core: Core,
     delegates: BTreeMap<AccountAddress, Delegate>,
     orders: BTreeMap<(MarketId, VenueOrderId), OrderRecord>,
@@ -191,7 +191,7 @@ struct Delegate {
 /// One transaction in progress on one market.
 struct Tx<'a> {
     market: MarketId,
-    book: &'a mut OrderBook,
+    book: &'a mut MatchingBook,
     core: &'a mut Core,
     fx: &'a mut TxEffects,
     orders: &'a BTreeMap<(MarketId, VenueOrderId), OrderRecord>,
@@ -619,7 +619,7 @@ impl Exchange {
         self.core.ledger.add_market(spec.clone());
         self.books
             .entry(spec.id)
-            .or_insert_with(|| OrderBook::new(spec, self.config.matching));
+            .or_insert_with(|| MatchingBook::new(spec, self.config.matching));
     }
 
     /// Market ids, ascending.
@@ -629,7 +629,7 @@ impl Exchange {
 
     /// A market's spec.
     pub fn spec(&self, market: MarketId) -> Option<&MarketSpec> {
-        self.books.get(&market).map(OrderBook::spec)
+        self.books.get(&market).map(MatchingBook::spec)
     }
 
     /// Set a market's index (oracle) price, the default mark source.
@@ -1122,7 +1122,7 @@ impl Exchange {
         let mut all = TxEffects::default();
         let markets: Vec<MarketId> = self.books.keys().copied().collect();
         for market in markets {
-            let mid = self.books.get(&market).and_then(OrderBook::mid_price);
+            let mid = self.books.get(&market).and_then(MatchingBook::mid_price);
             self.core.ledger.set_mid(market, mid);
             if let Some(summary) = self.core.ledger.settle_funding(market, now) {
                 all.events.push(ChainEvent::new(
@@ -1215,7 +1215,7 @@ impl Exchange {
     }
 
     /// A market's book.
-    pub fn book(&self, market: MarketId) -> Option<&OrderBook> {
+    pub fn book(&self, market: MarketId) -> Option<&MatchingBook> {
         self.books.get(&market)
     }
 

@@ -10,10 +10,10 @@
 //! ```
 //! use perpbot_aptos::AccountAddress;
 //! use perpbot_model::{Direction, Lots, MarketSpec, OrderKind, Restriction, Side, Ticks, Timestamp};
-//! use perpbot_sim::matching::{MatchingConfig, OrderBook, PlaceOrder};
+//! use perpbot_sim::matching::{MatchingBook, MatchingConfig, PlaceOrder};
 //!
 //! let (alice, bob) = (AccountAddress::new([1; 32]), AccountAddress::new([2; 32]));
-//! let mut book = OrderBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default());
+//! let mut book = MatchingBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default());
 //! let ask = PlaceOrder::limit(alice, Side::Sell, Lots(1000), Ticks(5520));
 //! let rested = book.place(&ask).unwrap();
 //! assert_eq!(rested.rested, Some(Lots(1000)));
@@ -87,7 +87,7 @@ use perpbot_aptos::{EconiaAbort, KanaAbort, KnownAbort};
 
 pub use accounting::{Ledger, LedgerConfig};
 pub use funding::{FundingModel, MarkSource};
-pub use matching::{MatchingConfig, OrderBook, PlaceOrder, PlaceResult};
+pub use matching::{MatchingBook, MatchingConfig, PlaceOrder, PlaceResult};
 
 /// Why the simulated contracts refused a transaction: the same abort codes the real ones use.
 /// A refused transaction changes nothing (all-or-nothing, like a Move abort).

@@ -47,12 +47,12 @@
 //! use std::collections::BTreeMap;
 //! use perpbot_model::{MarketId, Timestamp};
 //! use perpbot_sim::market::{MarketAccess, SyntheticConfig, SyntheticMarket, testnet_markets};
-//! use perpbot_sim::{MatchingConfig, OrderBook};
+//! use perpbot_sim::{MatchingBook, MatchingConfig};
 //!
 //! let specs = testnet_markets();
-//! let mut books: BTreeMap<MarketId, OrderBook> = specs
+//! let mut books: BTreeMap<MarketId, MatchingBook> = specs
 //!     .iter()
-//!     .map(|s| (s.id, OrderBook::new(s.clone(), MatchingConfig::default())))
+//!     .map(|s| (s.id, MatchingBook::new(s.clone(), MatchingConfig::default())))
 //!     .collect();
 //! let mut market = SyntheticMarket::new(SyntheticConfig::default(), &specs).unwrap();
 //! for n in 1..=20 {
@@ -79,7 +79,9 @@ use perpbot_model::{
     Timestamp, VenueOrderId,
 };
 
-use super::matching::{CancelledOrder, Match, OrderBook, PlaceOrder, PlaceResult, decode_order_id};
+use super::matching::{
+    CancelledOrder, Match, MatchingBook, PlaceOrder, PlaceResult, decode_order_id,
+};
 use super::{Abort, Ledger, profile_address};
 
 // ---------------------------------------------------------------------------------------------
@@ -143,7 +145,7 @@ pub fn default_start_price(market: MarketId) -> Option<Decimal> {
 
 /// What the synthetic traders need from the exchange: place and cancel on a market's book for an
 /// account, and read its top of book. The simulated exchange implements it (routing through its
-/// ledger checks); tests use the impl over `BTreeMap<MarketId, OrderBook>`.
+/// ledger checks); tests use the impl over `BTreeMap<MarketId, MatchingBook>`.
 pub trait MarketAccess {
     /// Place `order` (its `account` is the owner) on `market`'s book.
     fn place(&mut self, market: MarketId, order: &PlaceOrder) -> Result<PlaceResult, Abort>;
@@ -169,7 +171,7 @@ pub trait MarketAccess {
     fn resting_orders(&self, market: MarketId, account: AccountAddress) -> Vec<VenueOrderId>;
 }
 
-impl MarketAccess for BTreeMap<MarketId, OrderBook> {
+impl MarketAccess for BTreeMap<MarketId, MatchingBook> {
     /// An unknown market is Kana `E_MARKET_NOT_FOUND` (1003).
     fn place(&mut self, market: MarketId, order: &PlaceOrder) -> Result<PlaceResult, Abort> {
         self.get_mut(&market)

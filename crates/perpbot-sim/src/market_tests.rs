@@ -12,17 +12,22 @@ use perpbot_model::{Lots, MarketId, MarketSpec, Restriction, Rounding, Side, Tic
 use super::market::{
     Action, MarketAccess, Role, StepReport, SyntheticConfig, SyntheticMarket, testnet_markets,
 };
-use super::{Abort, Ledger, LedgerConfig, MatchingConfig, OrderBook, PlaceOrder};
+use super::{Abort, Ledger, LedgerConfig, MatchingBook, MatchingConfig, PlaceOrder};
 
 const APT: MarketId = MarketId(1338);
 const STEP_MS: u64 = 250;
 
-type Books = BTreeMap<MarketId, OrderBook>;
+type Books = BTreeMap<MarketId, MatchingBook>;
 
 fn books_for(specs: &[MarketSpec]) -> Books {
     specs
         .iter()
-        .map(|s| (s.id, OrderBook::new(s.clone(), MatchingConfig::default())))
+        .map(|s| {
+            (
+                s.id,
+                MatchingBook::new(s.clone(), MatchingConfig::default()),
+            )
+        })
         .collect()
 }
 

@@ -1,8 +1,8 @@
-//! The simulator's order book: Econia-style, one per market, holding the resting orders of
-//! **every** participant in integer lots and ticks with price-time priority.
+//! The simulator's matching book ([`MatchingBook`]): Econia-style, one per market, holding the
+//! resting orders of **every** participant in integer lots and ticks with price-time priority.
 //!
 //! (Not to be confused with [`perpbot_model::OrderBook`], the bot's aggregated L2 *view* of a
-//! venue's book; [`OrderBook::depth`] publishes this book in that shape.)
+//! venue's book; [`MatchingBook::depth`] publishes this book in that shape.)
 //!
 //! * Each side is a `Vec` of price levels sorted with the **best level at the end** (bids
 //!   ascending, asks descending), each level a FIFO `VecDeque`: the common operations — place,
@@ -14,9 +14,9 @@
 //!   `E_FILL_OR_ABORT_NOT_CROSS_SPREAD` (25), `E_POST_OR_ABORT_CROSSES_SPREAD` (13), then during
 //!   matching `E_SELF_MATCH` (19), `E_MIN_BASE_NOT_TRADED` (9, a fill-or-abort order that crosses
 //!   but cannot fill completely) and Kana `E_INSUFFICIENT_LIQUIDITY_IN_ORDERBOOK` (1007).
-//! * Every mutation is all-or-nothing: [`OrderBook::atomically`] keeps an undo journal and rolls
+//! * Every mutation is all-or-nothing: [`MatchingBook::atomically`] keeps an undo journal and rolls
 //!   back on an abort, so a failing place, or any failing step of
-//!   [`OrderBook::cancel_and_place`], leaves the book exactly as it was (one Kana transaction).
+//!   [`MatchingBook::cancel_and_place`], leaves the book exactly as it was (one Kana transaction).
 //!
 //! ## Decided rules
 //!
@@ -92,7 +92,7 @@ impl BookSide {
     }
 }
 
-/// Undo records of the journal (see [`OrderBook::atomically`]).
+/// Undo records of the journal (see [`MatchingBook::atomically`]).
 #[derive(Debug, Clone)]
 enum Undo {
     /// An order was appended to the back of its level.
@@ -106,9 +106,15 @@ enum Undo {
 /// Emptied level queues kept for reuse.
 const SPARE_QUEUES: usize = 64;
 
-/// The matching engine of one market.
+/// The matching engine of one simulated market: every participant's resting orders, each with
+/// its owner and id, in price-time priority, which places, takes and cancels them as the venue's
+/// contracts would. Unlike [`perpbot_model::OrderBook`], the bot's aggregated L2 view of a
+/// venue's book (lots per price level, no orders), this book *is* the venue's; [`depth`] renders
+/// it as that view.
+///
+/// [`depth`]: MatchingBook::depth
 #[derive(Debug, Clone)]
-pub struct OrderBook {
+pub struct MatchingBook {
     spec: MarketSpec,
     config: MatchingConfig,
     bids: BookSide,
@@ -122,10 +128,10 @@ pub struct OrderBook {
     spare: Vec<VecDeque<RestingOrder>>,
 }
 
-impl OrderBook {
+impl MatchingBook {
     /// An empty book for a market.
-    pub fn new(spec: MarketSpec, config: MatchingConfig) -> OrderBook {
-        OrderBook {
+    pub fn new(spec: MarketSpec, config: MatchingConfig) -> MatchingBook {
+        MatchingBook {
             spec,
             config,
             bids: BookSide::new(Side::Buy),
@@ -183,7 +189,7 @@ impl OrderBook {
         (bids, asks)
     }
 
-    /// [`OrderBook::depth`] into reused vectors (cleared first).
+    /// [`MatchingBook::depth`] into reused vectors (cleared first).
     pub fn depth_into(&self, max_levels: usize, bids: &mut Vec<Level>, asks: &mut Vec<Level>) {
         bids.clear();
         asks.clear();
@@ -236,7 +242,7 @@ impl OrderBook {
     /// and other checks (e.g. the ledger's) succeed or fail together.
     pub fn atomically<T>(
         &mut self,
-        f: impl FnOnce(&mut OrderBook) -> Result<T, Abort>,
+        f: impl FnOnce(&mut MatchingBook) -> Result<T, Abort>,
     ) -> Result<T, Abort> {
         let (mark, counter) = (self.journal.len(), self.next_counter);
         self.depth += 1;
@@ -260,7 +266,7 @@ impl OrderBook {
         Ok(out)
     }
 
-    /// [`OrderBook::place`] into a reused result (its vectors are cleared, their memory kept).
+    /// [`MatchingBook::place`] into a reused result (its vectors are cleared, their memory kept).
     pub fn place_into(&mut self, order: &PlaceOrder, out: &mut PlaceResult) -> Result<(), Abort> {
         out.fills.clear();
         out.cancelled.clear();

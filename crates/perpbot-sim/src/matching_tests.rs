@@ -12,12 +12,12 @@ const A: AccountAddress = AccountAddress::new([0xa; 32]);
 const B: AccountAddress = AccountAddress::new([0xb; 32]);
 const C: AccountAddress = AccountAddress::new([0xc; 32]);
 
-fn book() -> OrderBook {
-    OrderBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default())
+fn book() -> MatchingBook {
+    MatchingBook::new(MarketSpec::kana_apt_testnet(), MatchingConfig::default())
 }
 
-fn book_with(config: MatchingConfig) -> OrderBook {
-    OrderBook::new(MarketSpec::kana_apt_testnet(), config)
+fn book_with(config: MatchingConfig) -> MatchingBook {
+    MatchingBook::new(MarketSpec::kana_apt_testnet(), config)
 }
 
 fn sell(account: AccountAddress, lots: u64, price: u64) -> PlaceOrder {
@@ -45,7 +45,7 @@ fn fills(r: &PlaceResult) -> Vec<(AccountAddress, u64, u64)> {
 }
 
 /// Owners and sizes of a level's queue, front first.
-fn queue(book: &OrderBook, side: Side) -> Vec<(AccountAddress, u64)> {
+fn queue(book: &MatchingBook, side: Side) -> Vec<(AccountAddress, u64)> {
     let mut v: Vec<&RestingOrder> = [A, B, C]
         .iter()
         .flat_map(|a| book.orders_of(*a))

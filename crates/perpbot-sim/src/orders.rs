@@ -1,4 +1,4 @@
-//! What goes in and out of the [`OrderBook`](super::OrderBook): order requests, resting orders,
+//! What goes in and out of the [`MatchingBook`](super::MatchingBook): order requests, resting orders,
 //! matches, results, the book's settings, and the Econia-like order-id layout (rules in
 //! [`super::matching`]).
 
@@ -261,7 +261,7 @@ pub struct PlaceResult {
 }
 
 impl Default for PlaceResult {
-    /// An empty result (id 0), for [`OrderBook::place_into`](super::OrderBook::place_into).
+    /// An empty result (id 0), for [`MatchingBook::place_into`](super::MatchingBook::place_into).
     fn default() -> PlaceResult {
         PlaceResult {
             order_id: VenueOrderId(0),

@@ -497,8 +497,12 @@ pub struct KanaDecoder {
     fast_path: bool,
 }
 
-/// Per-frame decoding state: borrowed pieces of the decoder.
-struct Frame<'d> {
+/// The decoding of one WebSocket frame in progress: the frame's topic and arrival time, and the
+/// decoder's memory lent to it until the frame is done (markets, deduplication memory read-only,
+/// the keys this frame adds to it kept apart until the frame succeeds, the output buffer). Not
+/// the frame itself, whose text is passed alongside, and not to be confused with the journal's
+/// `Frame` (one record on disk).
+struct FrameDecoding<'d> {
     topic: Topic,
     now: Timestamp,
     since: Option<Timestamp>,
@@ -679,8 +683,8 @@ impl KanaDecoder {
 
 impl KanaDecoder {
     /// The per-frame state over this decoder's memory, for one frame of `topic`.
-    fn frame(&mut self, topic: Topic, now: Timestamp) -> Frame<'_> {
-        Frame {
+    fn frame(&mut self, topic: Topic, now: Timestamp) -> FrameDecoding<'_> {
+        FrameDecoding {
             topic,
             now,
             since: self.since,
@@ -714,7 +718,7 @@ impl KanaDecoder {
     }
 }
 
-impl<'d> Frame<'d> {
+impl<'d> FrameDecoding<'d> {
     /// The record's market and its conversions; `None` (counted as skipped) for unknown markets.
     fn market(&mut self, id: Num<'_>) -> Result<Option<Conv<'d>>, DecodeError> {
         let id = u64_of(self.topic, "market_id", id)?;
@@ -764,9 +768,10 @@ impl<'d> Frame<'d> {
         Ok(())
     }
 
-    /// [`Frame::orderbook_level`] for a level located by the scanner, with the fast conversions
-    /// only ([`plain_u64`], [`plain_decimal`], [`exact_units`] — what the conversions there try
-    /// first): `None` when one of them does not apply, and the frame then goes to the serde path.
+    /// [`FrameDecoding::orderbook_level`] for a level located by the scanner, with the fast
+    /// conversions only ([`plain_u64`], [`plain_decimal`], [`exact_units`] — what the conversions
+    /// there try first): `None` when one of them does not apply, and the frame then goes to the
+    /// serde path.
     /// `last` remembers the market of the previous level by its id text (a push names one market).
     fn orderbook_level_fast<'f>(
         &mut self,
@@ -934,7 +939,7 @@ impl<'d> Frame<'d> {
         })
     }
 
-    /// One fill record of [`Frame::fills`]; `Err` leaves it out.
+    /// One fill record of [`FrameDecoding::fills`]; `Err` leaves it out.
     fn fill(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
         let topic = self.topic;
         let Some(conv) = self.market(t.market_id)? else {
@@ -1082,7 +1087,7 @@ impl<'d> Frame<'d> {
         })
     }
 
-    /// One record of [`Frame::order_history`]; `Err` leaves it out.
+    /// One record of [`FrameDecoding::order_history`]; `Err` leaves it out.
     fn order_status(&mut self, o: &WireOrderHistory<'_>) -> Result<(), DecodeError> {
         let topic = self.topic;
         let Some(conv) = self.market(o.market_id)? else {
@@ -1136,7 +1141,7 @@ impl<'d> Frame<'d> {
         })
     }
 
-    /// One record of [`Frame::recent_trades`]; `Err` leaves it out.
+    /// One record of [`FrameDecoding::recent_trades`]; `Err` leaves it out.
     fn public_trade(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
         let topic = self.topic;
         let Some(conv) = self.market(t.market_id)? else {

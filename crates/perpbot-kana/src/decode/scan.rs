@@ -271,13 +271,13 @@ impl Scanner<'_> {
 /// Decode an `orderbook` push of the common shape — `{"data": [levels], "message":
 /// "orderbook"}` (either order) whose levels hold strings without escapes, numbers, booleans
 /// and `null` only — in one pass over the bytes, each level converted as soon as it is read
-/// ([`Frame::orderbook_level_fast`]: the fast conversions [`Frame::orderbook_level`] tries
-/// first, and the same snapshot building). `None` for anything else (other topics, escapes,
-/// nesting, duplicate or missing fields, invalid JSON) and for a value the fast conversions do
-/// not take: the caller then throws away what was emitted and the serde path decides, and words
-/// any error. On `Some`, the serde path would have produced exactly the same events (tests
+/// ([`FrameDecoding::orderbook_level_fast`]: the fast conversions
+/// [`FrameDecoding::orderbook_level`] tries first, and the same snapshot building). `None` for
+/// anything else (other topics, escapes, nesting, duplicate or missing fields, invalid JSON) and
+/// for a value the fast conversions do not take: the caller then throws away what was emitted
+/// and the serde path decides, and words any error. On `Some`, the serde path would have produced exactly the same events (tests
 /// compare the two on samples, edge cases and thousands of damaged frames).
-pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut Frame<'d>) -> Option<()> {
+pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut FrameDecoding<'d>) -> Option<()> {
     let mut sc = Scanner {
         b: frame.as_bytes(),
         i: 0,
