@@ -353,7 +353,10 @@ impl MarketSpec {
     /// gives no separate base field, and its names vary by network (docs/reference §3.1), so the
     /// part before the first `-`, `/` or `_` is taken. Used to price gas in the chain's coin.
     pub fn base_asset(&self) -> &str {
-        self.name.split(['-', '/', '_']).next().unwrap_or(&self.name)
+        self.name
+            .split(['-', '/', '_'])
+            .next()
+            .unwrap_or(&self.name)
     }
 
     /// A net position of `net_lots` (negative when short) as a signed size in base coins.
