@@ -548,3 +548,6 @@ pub(super) fn reservation_amount(
     let notional = spec.notional(lots, price);
     notional / Decimal::from(leverage.max(1)) + notional * maker_fee
 }
+
+#[cfg(test)]
+mod tests;

@@ -1455,3 +1455,6 @@ fn trigger_cause(trigger: &Trigger) -> FillCause {
         TriggerReason::StopLoss => FillCause::StopLoss,
     }
 }
+
+#[cfg(test)]
+mod tests;

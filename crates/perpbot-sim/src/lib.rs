@@ -69,15 +69,6 @@ pub mod matching;
 pub mod orders;
 pub mod server;
 
-#[cfg(test)]
-mod accounting_tests;
-#[cfg(test)]
-mod exchange_tests;
-#[cfg(test)]
-mod market_tests;
-#[cfg(test)]
-mod matching_tests;
-
 use std::fmt;
 
 use perpbot_aptos::AccountAddress;

@@ -1174,3 +1174,6 @@ impl SyntheticMarket {
         self.markets.iter().find(|m| m.id() == market)
     }
 }
+
+#[cfg(test)]
+mod tests;

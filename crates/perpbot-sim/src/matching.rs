@@ -646,3 +646,6 @@ fn as_level(level: &PriceLevel) -> Level {
         lots: Lots(level.total),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
 //! Tests of the simulator's matching engine.
 
-use super::matching::*;
-use super::{Abort, CancelReason};
+use crate::matching::*;
+use crate::{Abort, CancelReason};
 use perpbot_aptos::{AccountAddress, EconiaAbort, KanaAbort};
 use perpbot_model::{
     Direction, Level, Lots, MAX_PRICE_TICKS, MarketSpec, OrderKind, PositionSide, Restriction,

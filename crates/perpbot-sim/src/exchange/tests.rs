@@ -5,9 +5,9 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
-use super::abi::{DELEGATED_SCRIPTS, PERPETUAL_SCRIPTS, module_abi};
-use super::exchange::*;
-use super::{Abort, profile_address};
+use crate::abi::{DELEGATED_SCRIPTS, PERPETUAL_SCRIPTS, module_abi};
+use crate::exchange::*;
+use crate::{Abort, profile_address};
 use perpbot_aptos::{
     AccountAddress, EconiaAbort, EntryFunction, KanaAbort, VmStatus, encode_entry_function,
 };

@@ -4,9 +4,9 @@
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-use super::accounting::*;
-use super::matching::{MatchingBook, MatchingConfig, PlaceOrder, PlaceResult};
-use super::{Abort, FundingModel, profile_address};
+use crate::accounting::*;
+use crate::matching::{MatchingBook, MatchingConfig, PlaceOrder, PlaceResult};
+use crate::{Abort, FundingModel, profile_address};
 use perpbot_aptos::{AccountAddress, KanaAbort};
 use perpbot_model::{
     Direction, Liquidity, Lots, MarketId, MarketSpec, OrderKind, PositionSide, Side, Ticks,
@@ -449,7 +449,7 @@ fn funding_is_settled_once_per_interval_with_the_configured_model() {
     );
     // With the mid as mark, a premium over the index charges longs.
     let mut ledger = Ledger::new(LedgerConfig {
-        mark_source: super::MarkSource::Mid,
+        mark_source: crate::MarkSource::Mid,
         funding: FundingModel::Premium {
             sensitivity: dec!(1),
             cap: dec!(0.001),

@@ -1,4 +1,4 @@
-//! Tests of the synthetic market ([`super::market`]).
+//! Tests of the synthetic market ([`crate::market`]).
 
 use std::collections::BTreeMap;
 
@@ -9,10 +9,10 @@ use perpbot_aptos::AccountAddress;
 use perpbot_aptos::keys::sha3_256;
 use perpbot_model::{Lots, MarketId, MarketSpec, Restriction, Rounding, Side, Ticks, Timestamp};
 
-use super::market::{
+use crate::market::{
     Action, MarketAccess, Role, StepReport, SyntheticConfig, SyntheticMarket, testnet_markets,
 };
-use super::{Abort, Ledger, LedgerConfig, MatchingBook, MatchingConfig, PlaceOrder};
+use crate::{Abort, Ledger, LedgerConfig, MatchingBook, MatchingConfig, PlaceOrder};
 
 const APT: MarketId = MarketId(1338);
 const STEP_MS: u64 = 250;
@@ -83,7 +83,7 @@ fn testnet_markets_have_valid_grids_and_community_minimums() {
             spec.name
         );
         // Built-in start prices are on the grid and far from the book's limits.
-        let start = super::market::default_start_price(spec.id).unwrap();
+        let start = crate::market::default_start_price(spec.id).unwrap();
         let t = spec.price_to_ticks(start, Rounding::Exact).unwrap();
         assert!((1_000..=10_000_000).contains(&t.0), "{} {t}", spec.name);
     }

@@ -1,0 +1,435 @@
+
+use super::*;
+use perpbot_model::{
+    BookUpdate, BookUpdateKind, Event, Level, MarketSpec, NewOrder, OrderEvent, Position,
+    PositionUpdate, Ticks,
+};
+use rust_decimal_macros::dec;
+
+const M: MarketId = MarketId(1338);
+
+/// APT book around 5.520 (bid 5.518, ask 5.522), fresh at t = 1 s.
+fn state() -> State {
+    let mut s = State::new(&[MarketSpec::kana_apt_testnet()]);
+    s.set_now(Timestamp::from_secs(1));
+    s.apply(&Event::Book(BookUpdate {
+        market: M,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(5518, 10_000)],
+        asks: vec![Level::new(5522, 10_000)],
+        ts: Timestamp::from_secs(1),
+    }));
+    s
+}
+
+fn bid(id: u64, lots: u64, price: u64) -> OrderRequest {
+    OrderRequest {
+        client_id: ClientOrderId(id),
+        order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(price)),
+    }
+}
+
+fn check_place(r: &mut RiskEngine, s: &State, req: OrderRequest) -> Result<(), RejectReason> {
+    let d = r.check(Intent::Place(req), s);
+    match d.refused.first() {
+        Some(rej) => Err(rej.reason),
+        None => Ok(()),
+    }
+}
+
+fn engine() -> RiskEngine {
+    RiskEngine::new(RiskConfig::default())
+}
+
+#[test]
+fn a_sane_order_is_approved() {
+    let d = engine().check(Intent::Place(bid(1, 1000, 5518)), &state());
+    assert!(d.refused.is_empty(), "{:?}", d.refused);
+    assert!(matches!(
+        d.approved.map(Approved::into_intent),
+        Some(Intent::Place(_))
+    ));
+}
+
+#[test]
+fn grid_and_market_bounds() {
+    let (mut r, s) = (engine(), state());
+    assert_eq!(
+        check_place(&mut r, &s, bid(1, 499, 5518)),
+        Err(RejectReason::InvalidOrder)
+    );
+    let mut lev = bid(2, 1000, 5518);
+    lev.order.leverage = 21;
+    assert_eq!(
+        check_place(&mut r, &s, lev.clone()),
+        Err(RejectReason::Leverage)
+    );
+    lev.order.leverage = 11; // market allows 20, config 10
+    assert_eq!(check_place(&mut r, &s, lev), Err(RejectReason::Leverage));
+    let mut unknown = bid(3, 1000, 5518);
+    unknown.order.market = MarketId(9);
+    assert_eq!(
+        check_place(&mut r, &s, unknown),
+        Err(RejectReason::UnknownMarket)
+    );
+}
+
+#[test]
+fn order_size_and_notional() {
+    let mut cfg = RiskConfig {
+        max_order_notional: dec!(50),
+        ..RiskConfig::default()
+    };
+    cfg.markets.insert(
+        "1338".into(),
+        MarketLimits {
+            max_order_size: Some(dec!(5)),
+            max_position_size: None,
+        },
+    );
+    let (mut r, s) = (RiskEngine::new(cfg), state());
+    // 6 APT > max_order_size 5.
+    assert_eq!(
+        check_place(&mut r, &s, bid(1, 6000, 5518)),
+        Err(RejectReason::OrderSize)
+    );
+    // 5 APT at 5.518 = 27.59 ≤ 50: fine. 9.1 APT would be 50.2 > 50 but is above size first;
+    r.config.markets.clear();
+    assert_eq!(check_place(&mut r, &s, bid(2, 5000, 5518)), Ok(()));
+    assert_eq!(
+        check_place(&mut r, &s, bid(3, 9100, 5518)),
+        Err(RejectReason::OrderSize)
+    );
+}
+
+#[test]
+fn price_band_refuses_fat_fingers() {
+    let (mut r, s) = (engine(), state());
+    // Mid 5.520; 5 % band → [5.244, 5.796].
+    assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5244)), Ok(()));
+    assert_eq!(
+        check_place(&mut r, &s, bid(2, 1000, 5243)),
+        Err(RejectReason::PriceBand)
+    );
+    let mut ask = bid(3, 1000, 5797);
+    ask.order.side = Side::Sell;
+    assert_eq!(check_place(&mut r, &s, ask), Err(RejectReason::PriceBand));
+}
+
+#[test]
+fn stale_crossed_or_missing_book_refuses_new_orders() {
+    let mut r = engine();
+    let mut s = state();
+    s.set_now(Timestamp::from_secs(7)); // 6 s old > 5 s
+    assert_eq!(
+        check_place(&mut r, &s, bid(1, 1000, 5518)),
+        Err(RejectReason::StaleBook)
+    );
+    let mut s = state();
+    s.apply(&Event::Book(BookUpdate {
+        market: M,
+        kind: BookUpdateKind::Delta,
+        bids: vec![Level::new(5530, 1)],
+        asks: vec![],
+        ts: Timestamp::from_secs(1),
+    }));
+    assert_eq!(
+        check_place(&mut r, &s, bid(2, 1000, 5518)),
+        Err(RejectReason::StaleBook)
+    );
+    let empty = State::new(&[MarketSpec::kana_apt_testnet()]);
+    assert_eq!(
+        check_place(&mut r, &empty, bid(3, 1000, 5518)),
+        Err(RejectReason::StaleBook)
+    );
+}
+
+#[test]
+fn max_open_orders_counts_live_orders() {
+    let mut r = RiskEngine::new(RiskConfig {
+        max_open_orders: 2,
+        ..RiskConfig::default()
+    });
+    let mut s = state();
+    s.track_new_order(bid(1, 1000, 5518));
+    s.track_new_order(bid(2, 1000, 5517));
+    assert_eq!(
+        check_place(&mut r, &s, bid(3, 1000, 5516)),
+        Err(RejectReason::OpenOrders)
+    );
+    // A replace that cancels one makes room for one.
+    let d = r.check(
+        Intent::ReplaceQuotes {
+            market: M,
+            cancel: vec![ClientOrderId(1)],
+            place: vec![bid(3, 1000, 5516), bid(4, 1000, 5515)],
+        },
+        &s,
+    );
+    let Some(Intent::ReplaceQuotes { place, cancel, .. }) = d.approved.map(Approved::into_intent)
+    else {
+        panic!()
+    };
+    assert_eq!(cancel, vec![ClientOrderId(1)]);
+    assert_eq!(place.len(), 1, "second place would exceed the limit");
+    assert_eq!(d.refused.len(), 1);
+    assert_eq!(d.refused[0].reason, RejectReason::OpenOrders);
+}
+
+#[test]
+fn position_limit_counts_resting_orders() {
+    let mut cfg = RiskConfig::default();
+    cfg.markets.insert(
+        "1338".into(),
+        MarketLimits {
+            max_order_size: None,
+            max_position_size: Some(dec!(3)),
+        },
+    );
+    let mut r = RiskEngine::new(cfg);
+    let mut s = state();
+    let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    long.entry_price = dec!(5.5);
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long],
+        snapshot: true,
+    }));
+    s.track_new_order(bid(1, 1000, 5518));
+    // 1 held + 1 resting + 1 new = 3 APT: allowed; one more lot is not.
+    assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5517)), Ok(()));
+    assert_eq!(
+        check_place(&mut r, &s, bid(3, 1001, 5517)),
+        Err(RejectReason::PositionLimit)
+    );
+    // Total notional across markets.
+    let mut r = RiskEngine::new(RiskConfig {
+        max_total_notional: dec!(15),
+        ..RiskConfig::default()
+    });
+    // position 1 APT @ mid 5.52 + resting 1 APT @ 5.518 = 11.038; +1 APT @ 5.517 = 16.555 > 15.
+    assert_eq!(
+        check_place(&mut r, &s, bid(4, 1000, 5517)),
+        Err(RejectReason::PositionLimit)
+    );
+}
+
+#[test]
+fn closing_orders_cannot_exceed_the_position() {
+    let (mut r, mut s) = (engine(), state());
+    let mut short = Position::flat(M, PositionSide::Short, Timestamp(1));
+    short.lots = Lots(2000);
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![short],
+        snapshot: true,
+    }));
+    let close = |id, lots| OrderRequest {
+        client_id: ClientOrderId(id),
+        order: NewOrder::limit(M, Side::Buy, Lots(lots), Ticks(5518)).closing(),
+    };
+    assert_eq!(check_place(&mut r, &s, close(1, 2000)), Ok(()));
+    assert_eq!(
+        check_place(&mut r, &s, close(1, 2001)),
+        Err(RejectReason::PositionLimit)
+    );
+    s.track_new_order(close(1, 1500));
+    assert_eq!(
+        check_place(&mut r, &s, close(2, 501)),
+        Err(RejectReason::PositionLimit)
+    );
+    assert_eq!(check_place(&mut r, &s, close(3, 500)), Ok(()));
+}
+
+#[test]
+fn loss_limit_switches_to_reduce_only_then_drawdown_to_halt() {
+    let cfg = RiskConfig {
+        max_loss: Some(dec!(1)),
+        on_loss_limit: LimitAction::ReduceOnly,
+        ..RiskConfig::default()
+    };
+    let mut r = RiskEngine::new(cfg);
+    let mut s = state();
+    let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    long.entry_price = dec!(6.52); // mid 5.52 → −1.00
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long],
+        snapshot: true,
+    }));
+    let change = r.evaluate(&s).expect("limit trips");
+    assert_eq!(
+        (change.from, change.to),
+        (TradingState::Active, TradingState::ReduceOnly)
+    );
+    assert!(change.reason.contains("max_loss"), "{}", change.reason);
+    assert_eq!(r.evaluate(&s), None, "no repeated switch");
+    assert_eq!(
+        check_place(&mut r, &s, bid(1, 1000, 5518)),
+        Err(RejectReason::ReduceOnly)
+    );
+    let mut close = bid(2, 1000, 5522);
+    close.order.side = Side::Sell;
+    close.order.direction = Direction::Close;
+    assert_eq!(
+        check_place(&mut r, &s, close),
+        Ok(()),
+        "reducing orders still pass"
+    );
+
+    let mut r = RiskEngine::new(RiskConfig {
+        max_drawdown: Some(dec!(0.5)),
+        ..RiskConfig::default()
+    });
+    let mut s = state();
+    let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    long.entry_price = dec!(5.0); // +0.52
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long.clone()],
+        snapshot: true,
+    }));
+    assert_eq!(r.evaluate(&s), None);
+    long.entry_price = dec!(5.6); // −0.08: drawdown 0.60 from the 0.52 peak
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long],
+        snapshot: true,
+    }));
+    assert_eq!(r.evaluate(&s).map(|c| c.to), Some(TradingState::Halted));
+}
+
+#[test]
+fn kill_switch_halts_but_cancels_still_pass() {
+    let (mut r, mut s) = (engine(), state());
+    s.track_new_order(bid(1, 1000, 5518));
+    let change = r.kill("operator").unwrap();
+    assert_eq!(change.to, TradingState::Halted);
+    assert!(r.is_killed());
+    assert_eq!(
+        check_place(&mut r, &s, bid(2, 1000, 5518)),
+        Err(RejectReason::Halted)
+    );
+    let d = r.check(
+        Intent::Cancel {
+            market: M,
+            client_id: ClientOrderId(1),
+        },
+        &s,
+    );
+    assert!(d.approved.is_some());
+    let d = r.check(Intent::CancelAll { market: None }, &s);
+    assert!(d.approved.is_some());
+    let d = r.check(
+        Intent::Cancel {
+            market: M,
+            client_id: ClientOrderId(42),
+        },
+        &s,
+    );
+    assert_eq!(d.refused[0].reason, RejectReason::UnknownOrder);
+    // Limits never loosen by themselves.
+    assert_eq!(r.switch(TradingState::Active, "x".into()), None);
+}
+
+#[test]
+fn fee_budget_is_a_trailing_hour() {
+    let mut r = RiskEngine::new(RiskConfig {
+        fee_budget_per_hour: dec!(1),
+        ..RiskConfig::default()
+    });
+    let mut s = state();
+    r.record_cost(Timestamp::from_secs(1), dec!(0.6));
+    r.record_cost(Timestamp::from_secs(2), dec!(0.4));
+    assert_eq!(
+        check_place(&mut r, &s, bid(1, 1000, 5518)),
+        Err(RejectReason::FeeBudget)
+    );
+    s.set_now(Timestamp::from_secs(3601)); // the first cost left the window
+    s.apply(&Event::Book(BookUpdate {
+        market: M,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(5518, 10)],
+        asks: vec![Level::new(5522, 10)],
+        ts: Timestamp::from_secs(3601),
+    }));
+    assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5518)), Ok(()));
+    assert_eq!(r.cost_last_hour(Timestamp::from_secs(3601)), dec!(0.4));
+}
+
+#[test]
+fn gas_budget_is_a_trailing_hour_in_the_chain_coin() {
+    let mut r = RiskEngine::new(RiskConfig {
+        gas_budget_per_hour: Some(dec!(0.5)),
+        ..RiskConfig::default()
+    });
+    let mut s = state();
+    assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Ok(()));
+    r.record_gas(Timestamp::from_secs(1), dec!(0.3));
+    r.record_gas(Timestamp::from_secs(2), dec!(0.2));
+    assert_eq!(
+        check_place(&mut r, &s, bid(2, 1000, 5518)),
+        Err(RejectReason::FeeBudget)
+    );
+    s.set_now(Timestamp::from_secs(3601));
+    s.apply(&Event::Book(BookUpdate {
+        market: M,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(5518, 10)],
+        asks: vec![Level::new(5522, 10)],
+        ts: Timestamp::from_secs(3601),
+    }));
+    assert_eq!(check_place(&mut r, &s, bid(3, 1000, 5518)), Ok(()));
+    assert_eq!(r.gas_last_hour(Timestamp::from_secs(3601)), dec!(0.2));
+    let bad = RiskConfig {
+        gas_budget_per_hour: Some(dec!(0)),
+        ..RiskConfig::default()
+    };
+    assert!(
+        bad.validate(&[M])
+            .unwrap_err()
+            .contains("gas_budget_per_hour")
+    );
+}
+
+#[test]
+fn position_intents_need_a_position() {
+    let (mut r, mut s) = (engine(), state());
+    let tp = Intent::UpdateTakeProfit {
+        market: M,
+        position: PositionSide::Long,
+        price: Some(Ticks(6000)),
+    };
+    assert_eq!(
+        r.check(tp.clone(), &s).refused[0].reason,
+        RejectReason::InvalidOrder
+    );
+    let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long],
+        snapshot: true,
+    }));
+    assert!(r.check(tp, &s).approved.is_some());
+    let _ = OrderEvent::Cancelled;
+}
+
+#[test]
+fn config_validation_names_the_key() {
+    let cfg = RiskConfig {
+        price_band_bps: 0,
+        ..RiskConfig::default()
+    };
+    assert!(
+        cfg.validate(&[M])
+            .unwrap_err()
+            .contains("risk.price_band_bps")
+    );
+    let mut cfg = RiskConfig::default();
+    cfg.markets.insert("77".into(), MarketLimits::default());
+    assert!(cfg.validate(&[M]).unwrap_err().contains("risk.markets.77"));
+    let err = toml::from_str::<RiskConfig>("max_leverge = 3")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_leverge"), "{err}");
+    let cfg: RiskConfig = toml::from_str("max_leverage = 3").unwrap();
+    assert!(cfg.validate(&[M]).is_ok());
+}

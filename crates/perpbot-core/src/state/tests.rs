@@ -1,0 +1,324 @@
+
+use super::*;
+use perpbot_model::{BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks};
+use rust_decimal_macros::dec;
+
+fn apt() -> MarketSpec {
+    MarketSpec::kana_apt_testnet()
+}
+
+fn state_with_order() -> State {
+    let mut s = State::new(&[apt()]);
+    s.track_new_order(OrderRequest {
+        client_id: ClientOrderId(1),
+        order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+    });
+    s
+}
+
+fn fill(trade: u128, lots: u64) -> Event {
+    Event::Fill(Fill {
+        market: apt().id,
+        client_id: Some(ClientOrderId(1)),
+        venue_id: None,
+        trade_id: TradeId(trade),
+        side: Side::Buy,
+        direction: Direction::Open,
+        lots: Lots(lots),
+        price: Ticks(5500),
+        fee: dec!(0.01),
+        realized_pnl: Decimal::ZERO,
+        liquidity: Liquidity::Maker,
+        ts: Timestamp(5),
+    })
+}
+
+#[test]
+fn a_fill_that_arrives_before_the_acknowledgement_is_applied_when_the_id_arrives() {
+    // Kana: the taker's fill streams in by venue id before the transaction's confirmation
+    // tells us which order that id is.
+    let mut s = state_with_order();
+    let Event::Fill(mut early) = fill(7, 1000) else {
+        unreachable!()
+    };
+    early.client_id = None;
+    early.venue_id = Some(VenueOrderId(42));
+    assert!(
+        s.apply(&Event::Fill(early.clone())),
+        "counted as a fill at once"
+    );
+    assert_eq!(s.anomalies().unknown_order_fills, 1);
+    assert_eq!(
+        s.order_status(ClientOrderId(1)),
+        Some(OrderStatus::PendingNew)
+    );
+    // The acknowledgement brings the id: the order is filled, not left live.
+    s.apply_order_event(
+        ClientOrderId(1),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(42)),
+        },
+    );
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Filled));
+    assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(1000));
+    assert_eq!(s.live_order_count(None), 0);
+    assert_eq!(s.anomalies().unknown_order_fills, 0);
+    assert_eq!(s.fill_counts(), (1, 1), "the fill is counted once");
+    // A duplicate of it later changes nothing.
+    assert!(!s.apply(&Event::Fill(early)));
+}
+
+#[test]
+fn fills_update_the_order_once_per_trade_id() {
+    let mut s = state_with_order();
+    assert!(s.apply(&fill(1, 400)));
+    assert!(!s.apply(&fill(1, 400)), "duplicate trade id");
+    assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(400));
+    assert_eq!(s.fees_paid(), dec!(0.01));
+    assert_eq!(s.anomalies().duplicate_fills, 1);
+    assert_eq!(s.fill_counts(), (1, 1));
+}
+
+#[test]
+fn live_orders_leave_terminal_ones_out_and_come_in_id_order() {
+    let mut s = State::new(&[apt()]);
+    for id in (1..=6).rev() {
+        s.track_new_order(OrderRequest {
+            client_id: ClientOrderId(id),
+            order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+        });
+    }
+    for id in [2, 4] {
+        s.apply_order_event(ClientOrderId(id), &OrderEvent::Cancelled);
+    }
+    // A refused transition leaves the order where it was (still live).
+    s.apply_order_event(ClientOrderId(5), &OrderEvent::CancelRejected);
+    let ids: Vec<u64> = s.live_orders(None).map(|o| o.client_id().0).collect();
+    assert_eq!(ids, vec![1, 3, 5, 6]);
+    assert_eq!(s.live_order_count(None), 4);
+    assert_eq!(s.live_order_count(Some(apt().id)), 4);
+    assert_eq!(s.live_order_count(Some(MarketId(7))), 0);
+    // Pruning drops terminal orders only; the live ones stay listed.
+    s.prune_orders(std::time::Duration::ZERO);
+    assert_eq!(s.order(ClientOrderId(2)), None);
+    let ids: Vec<u64> = s.live_orders(None).map(|o| o.client_id().0).collect();
+    assert_eq!(ids, vec![1, 3, 5, 6]);
+}
+
+#[test]
+fn venue_ids_map_back_to_client_ids() {
+    let mut s = state_with_order();
+    s.apply_order_event(
+        ClientOrderId(1),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(99)),
+        },
+    );
+    let cancel = Event::Order(OrderUpdate {
+        market: apt().id,
+        client_id: None,
+        venue_id: Some(VenueOrderId(99)),
+        kind: OrderUpdateKind::Cancelled,
+        ts: Timestamp(1),
+    });
+    assert!(s.apply(&cancel));
+    assert_eq!(
+        s.order_status(ClientOrderId(1)),
+        Some(OrderStatus::Cancelled)
+    );
+    assert_eq!(s.live_order_count(None), 0);
+}
+
+#[test]
+fn an_open_orders_snapshot_acknowledges_once_and_maps_the_venue_id() {
+    let mut s = state_with_order();
+    let info = perpbot_model::OpenOrderInfo {
+        market: apt().id,
+        venue_id: VenueOrderId(4242),
+        side: Side::Buy,
+        direction: Direction::Open,
+        price: Ticks(5500),
+        total: Lots(1000),
+        remaining: Lots(1000),
+        leverage: 1,
+        updated_at: Timestamp(1),
+    };
+    let snapshot = Event::OpenOrders(perpbot_model::OpenOrdersSnapshot {
+        market: None,
+        orders: vec![info],
+        ts: Timestamp(1),
+    });
+    s.apply(&snapshot);
+    assert_eq!(
+        s.take_acknowledged(),
+        vec![(ClientOrderId(1), VenueOrderId(4242), apt().id)]
+    );
+    assert_eq!(s.client_id_for(VenueOrderId(4242)), Some(ClientOrderId(1)));
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+    s.apply(&snapshot);
+    assert!(s.take_acknowledged().is_empty(), "acknowledged once");
+}
+
+/// A resting buy of 1000 lots at 5500 as the venue lists it.
+fn listed(venue_id: u128) -> perpbot_model::OpenOrderInfo {
+    perpbot_model::OpenOrderInfo {
+        market: apt().id,
+        venue_id: VenueOrderId(venue_id),
+        side: Side::Buy,
+        direction: Direction::Open,
+        price: Ticks(5500),
+        total: Lots(1000),
+        remaining: Lots(1000),
+        leverage: 1,
+        updated_at: Timestamp(1),
+    }
+}
+
+fn open_orders(list: Vec<perpbot_model::OpenOrderInfo>) -> Event {
+    Event::OpenOrders(perpbot_model::OpenOrdersSnapshot {
+        market: None,
+        orders: list,
+        ts: Timestamp(1),
+    })
+}
+
+fn track_buy(s: &mut State, id: u64) {
+    s.track_new_order(OrderRequest {
+        client_id: ClientOrderId(id),
+        order: NewOrder::limit(apt().id, Side::Buy, Lots(1000), Ticks(5500)),
+    });
+}
+
+#[test]
+fn an_open_orders_match_is_taken_only_when_it_is_certain() {
+    // c1's submit is of unknown outcome; c2, same price and size, is on its way. The list
+    // shows one order of that shape: it could be either's, so neither takes its id.
+    let mut s = State::new(&[apt()]);
+    track_buy(&mut s, 1);
+    s.apply_order_event(ClientOrderId(1), &OrderEvent::Ambiguous);
+    track_buy(&mut s, 2);
+    s.apply(&open_orders(vec![listed(7)]));
+    assert_eq!(s.client_id_for(VenueOrderId(7)), None);
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Unknown));
+    assert_eq!(
+        s.order_status(ClientOrderId(2)),
+        Some(OrderStatus::PendingNew)
+    );
+    // c2's own acknowledgement names 7. Then a second order of that shape is listed: only
+    // c1 can be it.
+    s.apply_order_event(
+        ClientOrderId(2),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(7)),
+        },
+    );
+    s.apply(&open_orders(vec![listed(7), listed(8)]));
+    assert_eq!(s.client_id_for(VenueOrderId(8)), Some(ClientOrderId(1)));
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+    // Two unknown listed orders of one shape and one candidate: no guess either.
+    let mut s = State::new(&[apt()]);
+    track_buy(&mut s, 1);
+    s.apply(&open_orders(vec![listed(7), listed(8)]));
+    assert_eq!(s.order(ClientOrderId(1)).unwrap().venue_id, None);
+    assert_eq!(s.anomalies().misattributed_venue_ids, 0);
+}
+
+#[test]
+fn an_acknowledgement_takes_its_id_back_from_a_wrong_guess() {
+    let mut s = State::new(&[apt()]);
+    track_buy(&mut s, 1);
+    s.apply_order_event(ClientOrderId(1), &OrderEvent::Ambiguous);
+    s.apply(&open_orders(vec![listed(7)]));
+    assert_eq!(s.client_id_for(VenueOrderId(7)), Some(ClientOrderId(1)));
+    // The guess was wrong: c2's own acknowledgement names 7.
+    track_buy(&mut s, 2);
+    s.apply_order_event(
+        ClientOrderId(2),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(7)),
+        },
+    );
+    assert_eq!(s.client_id_for(VenueOrderId(7)), Some(ClientOrderId(2)));
+    assert_eq!(s.order_status(ClientOrderId(2)), Some(OrderStatus::Open));
+    let c1 = s.order(ClientOrderId(1)).unwrap();
+    assert_eq!((c1.status, c1.venue_id), (OrderStatus::Unknown, None));
+    assert_eq!(s.anomalies().misattributed_venue_ids, 1);
+    // A repeated acknowledgement of the right order changes nothing.
+    s.apply_order_event(
+        ClientOrderId(2),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(7)),
+        },
+    );
+    assert_eq!(s.anomalies().misattributed_venue_ids, 1);
+}
+
+#[test]
+fn book_snapshot_then_delta_and_mid() {
+    let mut s = State::new(&[apt()]);
+    s.apply(&Event::Book(BookUpdate {
+        market: apt().id,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(5518, 10)],
+        asks: vec![Level::new(5522, 10)],
+        ts: Timestamp(1),
+    }));
+    assert_eq!(s.mid_price(apt().id), Some(dec!(5.52)));
+    s.apply(&Event::Book(BookUpdate {
+        market: apt().id,
+        kind: BookUpdateKind::Delta,
+        bids: vec![Level::new(5519, 3)],
+        asks: vec![],
+        ts: Timestamp(2),
+    }));
+    assert_eq!(s.mid_price(apt().id), Some(dec!(5.5205)));
+    // One side emptied: no mid any more.
+    s.apply(&Event::Book(BookUpdate {
+        market: apt().id,
+        kind: BookUpdateKind::Delta,
+        bids: vec![],
+        asks: vec![Level::new(5522, 0)],
+        ts: Timestamp(3),
+    }));
+    assert_eq!(s.mid_price(apt().id), None);
+    s.apply(&Event::Book(BookUpdate {
+        market: apt().id,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(5517, 10)],
+        asks: vec![Level::new(5519, 10)],
+        ts: Timestamp(4),
+    }));
+    assert_eq!(s.mid_price(apt().id), Some(dec!(5.518)));
+}
+
+#[test]
+fn position_snapshot_flattens_missing_sides() {
+    let mut s = State::new(&[apt()]);
+    let mut long = Position::flat(apt().id, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    long.entry_price = dec!(5);
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long],
+        snapshot: true,
+    }));
+    assert_eq!(s.net_lots(apt().id), 1000);
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![],
+        snapshot: true,
+    }));
+    assert_eq!(s.net_lots(apt().id), 0);
+}
+
+#[test]
+fn events_for_unknown_markets_are_counted_and_ignored() {
+    let mut s = State::new(&[apt()]);
+    let ev = Event::Book(BookUpdate {
+        market: MarketId(7),
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![],
+        asks: vec![],
+        ts: Timestamp(1),
+    });
+    assert!(!s.apply(&ev));
+    assert_eq!(s.anomalies().unknown_market_events, 1);
+}

@@ -1,0 +1,293 @@
+
+use super::*;
+
+fn book() -> OrderBook {
+    let mut b = OrderBook::new();
+    b.replace(
+        &[Level::new(98, 10), Level::new(100, 5), Level::new(99, 7)],
+        &[Level::new(103, 4), Level::new(101, 2), Level::new(102, 6)],
+        Timestamp(1_000),
+    );
+    b
+}
+
+#[test]
+fn snapshot_sorts_and_exposes_best_first() {
+    let b = book();
+    assert_eq!(b.best_bid(), Some(Level::new(100, 5)));
+    assert_eq!(b.best_ask(), Some(Level::new(101, 2)));
+    let bids: Vec<u64> = b.bids().map(|l| l.price.0).collect();
+    let asks: Vec<u64> = b.asks().map(|l| l.price.0).collect();
+    assert_eq!(bids, vec![100, 99, 98]);
+    assert_eq!(asks, vec![101, 102, 103]);
+    assert_eq!(b.mid_x2(), Some(201));
+    assert_eq!(b.mid_ticks(), Some(rust_decimal::Decimal::new(1005, 1)));
+    assert_eq!(b.spread_ticks(), Some(1));
+    assert!(!b.is_crossed());
+}
+
+#[test]
+fn snapshots_in_any_order_give_the_sorted_deduplicated_book() {
+    // The general path, spelled out: drop empty levels, sort worst to best (stable), keep
+    // the last size listed for a price.
+    fn expected(src: &[Level], bids: bool) -> Vec<Level> {
+        let mut v: Vec<Level> = src.iter().copied().filter(|l| !l.lots.is_zero()).collect();
+        v.sort_by(|a, b| {
+            if bids {
+                a.price.cmp(&b.price)
+            } else {
+                b.price.cmp(&a.price)
+            }
+        });
+        let mut out: Vec<Level> = Vec::new();
+        for l in v {
+            match out.last_mut() {
+                Some(last) if last.price == l.price => *last = l,
+                _ => out.push(l),
+            }
+        }
+        out.reverse();
+        out
+    }
+    let mut rng = 11u64;
+    let mut next = |n: u64| {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) % n
+    };
+    let mut book = OrderBook::new();
+    for _ in 0..2_000 {
+        let len = next(12) as usize;
+        let mut levels: Vec<Level> = (0..len)
+            .map(|_| Level::new(100 + next(15), next(4)))
+            .collect();
+        match next(3) {
+            0 => levels.sort_by_key(|l| l.price),
+            1 => levels.sort_by_key(|l| std::cmp::Reverse(l.price)),
+            _ => {}
+        }
+        book.replace(&levels, &levels, Timestamp(1));
+        assert_eq!(
+            book.bids().copied().collect::<Vec<_>>(),
+            expected(&levels, true)
+        );
+        assert_eq!(
+            book.asks().copied().collect::<Vec<_>>(),
+            expected(&levels, false)
+        );
+    }
+}
+
+#[test]
+fn snapshot_replaces_everything_and_drops_zero_levels() {
+    let mut b = book();
+    b.replace(
+        &[Level::new(50, 1), Level::new(49, 0)],
+        &[],
+        Timestamp(2_000),
+    );
+    assert_eq!(b.depth(), (1, 0));
+    assert_eq!(b.best_ask(), None);
+    assert_eq!(b.mid_x2(), None);
+    // Duplicate prices in a snapshot keep the last size listed.
+    b.replace(
+        &[Level::new(50, 1), Level::new(50, 9)],
+        &[],
+        Timestamp(3_000),
+    );
+    assert_eq!(b.best_bid(), Some(Level::new(50, 9)));
+}
+
+#[test]
+fn deltas_insert_update_and_delete() {
+    let mut b = book();
+    b.apply_delta(Side::Buy, Ticks(100), Lots(8), Timestamp(2));
+    assert_eq!(b.best_bid(), Some(Level::new(100, 8)));
+    b.apply_delta(Side::Buy, Ticks(100), Lots(0), Timestamp(3));
+    assert_eq!(b.best_bid(), Some(Level::new(99, 7)));
+    b.apply_delta(Side::Buy, Ticks(97), Lots(1), Timestamp(4)); // new worst level
+    b.apply_delta(Side::Sell, Ticks(100), Lots(3), Timestamp(5)); // new best ask
+    b.apply_delta(Side::Sell, Ticks(150), Lots(3), Timestamp(6)); // new worst ask
+    b.apply_delta(Side::Sell, Ticks(999), Lots(0), Timestamp(7)); // delete of a missing level
+    let bids: Vec<u64> = b.bids().map(|l| l.price.0).collect();
+    let asks: Vec<u64> = b.asks().map(|l| l.price.0).collect();
+    assert_eq!(bids, vec![99, 98, 97]);
+    assert_eq!(asks, vec![100, 101, 102, 103, 150]);
+    assert_eq!(b.lots_at(Side::Sell, Ticks(102)), Lots(6));
+    assert_eq!(b.lots_at(Side::Sell, Ticks(104)), Lots(0));
+    assert_eq!(b.updated_at(), Some(Timestamp(7)));
+}
+
+#[test]
+fn crossed_book_is_detected() {
+    let mut b = book();
+    b.apply_delta(Side::Buy, Ticks(101), Lots(1), Timestamp(2));
+    assert!(b.is_crossed(), "locked (bid == ask) counts as crossed");
+    b.apply_delta(Side::Buy, Ticks(102), Lots(1), Timestamp(3));
+    assert_eq!(b.spread_ticks(), Some(-1));
+}
+
+/// Found by `tests/integration/prop_book.rs`: prices beyond `i64::MAX` (a raw-unit frame can carry any
+/// `u64`) made `spread_ticks` and `mid_x2` overflow — a panic in debug builds, and in release
+/// a crossed book reported as uncrossed.
+#[test]
+fn top_of_book_is_right_at_the_ends_of_u64() {
+    let mut b = OrderBook::new();
+    b.replace(
+        &[Level::new(90, 1)],
+        &[Level::new(1 << 63, 1)],
+        Timestamp(1),
+    );
+    assert_eq!(b.spread_ticks(), Some(i64::MAX - 89));
+    assert!(!b.is_crossed());
+    assert_eq!(b.mid_x2(), Some((1 << 63) + 90));
+    b.replace(
+        &[Level::new(u64::MAX, 1)],
+        &[Level::new(1, 1)],
+        Timestamp(2),
+    );
+    assert!(b.is_crossed(), "bid u64::MAX is above ask 1");
+    assert_eq!(b.spread_ticks(), Some(i64::MIN), "saturates, sign kept");
+    assert_eq!(b.mid_x2(), None, "2·mid does not fit u64");
+    b.replace(
+        &[Level::new(1, 1)],
+        &[Level::new(u64::MAX, 1)],
+        Timestamp(3),
+    );
+    assert!(!b.is_crossed());
+    assert_eq!(b.spread_ticks(), Some(i64::MAX));
+}
+
+/// Found by `tests/integration/prop_book.rs`: the average of a walk whose notional exceeds `Decimal`'s
+/// 96-bit mantissa panicked.
+#[test]
+fn average_of_a_huge_walk_does_not_panic() {
+    let mut b = OrderBook::new();
+    b.replace(&[], &[Level::new(u64::MAX, u64::MAX)], Timestamp(1));
+    let w = b.walk(Side::Buy, Lots(u64::MAX), None);
+    assert_eq!(
+        w.notional_ticks,
+        u128::from(u64::MAX) * u128::from(u64::MAX)
+    );
+    assert_eq!(
+        w.average_ticks(),
+        Some(rust_decimal::Decimal::from(u64::MAX))
+    );
+}
+
+#[test]
+fn walking_depth_for_a_size() {
+    let b = book();
+    // Buy 10: 2 @101 + 6 @102 + 2 @103.
+    let w = b.walk(Side::Buy, Lots(10), None);
+    assert_eq!(w.filled, Lots(10));
+    assert_eq!(w.notional_ticks, 2 * 101 + 6 * 102 + 2 * 103);
+    assert_eq!(w.worst_price, Some(Ticks(103)));
+    // A limit stops the walk.
+    let w = b.walk(Side::Buy, Lots(10), Some(Ticks(102)));
+    assert_eq!(w.filled, Lots(8));
+    // More than the book holds fills only what is there.
+    let w = b.walk(Side::Sell, Lots(100), None);
+    assert_eq!(w.filled, Lots(22));
+    assert_eq!(w.worst_price, Some(Ticks(98)));
+}
+
+#[test]
+fn age_is_measured_from_the_last_update() {
+    let mut b = OrderBook::new();
+    assert_eq!(b.age_nanos(Timestamp(5)), None);
+    b.replace(&[Level::new(1, 1)], &[], Timestamp(1_000));
+    assert_eq!(b.age_nanos(Timestamp(4_000)), Some(3_000));
+    b.clear();
+    assert!(b.is_empty());
+    assert_eq!(b.updated_at(), None);
+}
+
+#[test]
+fn random_deltas_match_a_reference_map() {
+    // Deterministic LCG; compare against BTreeMap as the obviously-correct model.
+    use std::collections::BTreeMap;
+    let mut x: u64 = 42;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut b = OrderBook::new();
+    let mut bids = BTreeMap::new();
+    let mut asks = BTreeMap::new();
+    for i in 0..20_000u64 {
+        let side = if next() % 2 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let price = match side {
+            Side::Buy => 900 + next() % 100,
+            Side::Sell => 1000 + next() % 100,
+        };
+        let lots = if next() % 5 == 0 { 0 } else { 1 + next() % 50 };
+        b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
+        let map = if side == Side::Buy {
+            &mut bids
+        } else {
+            &mut asks
+        };
+        if lots == 0 {
+            map.remove(&price);
+        } else {
+            map.insert(price, lots);
+        }
+        assert_eq!(
+            b.best_bid().map(|l| l.price.0),
+            bids.keys().next_back().copied()
+        );
+        assert_eq!(b.best_ask().map(|l| l.price.0), asks.keys().next().copied());
+    }
+    let got: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();
+    let want: Vec<(u64, u64)> = bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
+    // Wide, sparse and overlapping price ranges: updates far below the best, beyond the
+    // best, on an empty side, and at prices of the other side (a crossed book).
+    use std::collections::BTreeMap;
+    let mut x: u64 = 7;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut b = OrderBook::new();
+    let mut maps = [BTreeMap::new(), BTreeMap::new()];
+    for i in 0..20_000u64 {
+        let (side, map) = if next() % 2 == 0 {
+            (Side::Buy, 0)
+        } else {
+            (Side::Sell, 1)
+        };
+        let price = match next() % 3 {
+            0 => next() % 10_000,
+            1 => 4_990 + next() % 20,
+            _ => u64::MAX - next() % 3,
+        };
+        let lots = if next() % 3 == 0 { 0 } else { 1 + next() % 9 };
+        b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
+        if lots == 0 {
+            maps[map].remove(&price);
+        } else {
+            maps[map].insert(price, lots);
+        }
+    }
+    let got: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();
+    let want: Vec<(u64, u64)> = maps[0].iter().rev().map(|(p, q)| (*p, *q)).collect();
+    assert_eq!(got, want);
+    let got: Vec<(u64, u64)> = b.asks().map(|l| (l.price.0, l.lots.0)).collect();
+    let want: Vec<(u64, u64)> = maps[1].iter().map(|(p, q)| (*p, *q)).collect();
+    assert_eq!(got, want);
+}
