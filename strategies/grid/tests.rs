@@ -1,4 +1,3 @@
-
 use super::*;
 use perpbot_core::state::State;
 use perpbot_core::strategy::Outbox;

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn config(paths: usize, gammas: Vec<f64>) -> ExperimentConfig {

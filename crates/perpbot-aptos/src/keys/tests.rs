@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// (private key, public key, legacy address) — aptos-transactions.md §8.1.

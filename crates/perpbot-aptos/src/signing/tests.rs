@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::types::{EntryFunction, Identifier, ModuleId, TransactionPayload, TypeTag};
 

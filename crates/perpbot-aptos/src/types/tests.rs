@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn hx(b: &[u8]) -> String {

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const ECONIA: &str = "0xc0deb00c405f84c85dc13442e305df75d1288100cdd82675695f6148c7ece51c";

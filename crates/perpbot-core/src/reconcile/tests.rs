@@ -1,4 +1,3 @@
-
 use super::*;
 use perpbot_model::{
     Event, Liquidity, Lots, MarketSpec, NewOrder, OpenOrderInfo, OpenOrdersSnapshot, OrderRequest,

@@ -1,4 +1,3 @@
-
 use rust_decimal_macros::dec;
 
 use super::*;

@@ -1,4 +1,3 @@
-
 use super::*;
 use perpbot_model::{
     BookUpdate, BookUpdateKind, Event, Level, MarketSpec, NewOrder, OrderEvent, Position,

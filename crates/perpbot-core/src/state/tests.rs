@@ -1,4 +1,3 @@
-
 use super::*;
 use perpbot_model::{BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks};
 use rust_decimal_macros::dec;

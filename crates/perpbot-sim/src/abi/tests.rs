@@ -1,4 +1,3 @@
-
 use super::*;
 use perpbot_aptos::{Identifier, ModuleId, encode_entry_function};
 use serde_json::json;

@@ -38,6 +38,8 @@ pub(super) struct RestingOrder {
     pub leverage: u32,
     /// Estimated public size ahead of us at our price.
     pub queue_ahead: Lots,
+    /// The size the book showed at our price when the estimate was last updated.
+    pub level_seen: Lots,
     /// Take-profit to attach to the position it opens.
     pub take_profit: Option<Ticks>,
     /// Stop-loss to attach to the position it opens.
@@ -89,6 +91,7 @@ pub(super) struct OrderRef {
 /// [`PaperExchange::execute`]; each returns the events a venue stream would carry.
 #[derive(Debug, Clone)]
 pub struct PaperExchange {
+    pub(super) queue: super::QueueModel,
     pub(super) maker_fee_rate: Decimal,
     pub(super) taker_fee_rate: Decimal,
     pub(super) specs: BTreeMap<MarketId, MarketSpec>,
@@ -107,6 +110,7 @@ impl PaperExchange {
     pub fn new(config: &PaperConfig, markets: Vec<MarketSpec>) -> PaperExchange {
         let books = markets.iter().map(|m| (m.id, OrderBook::new())).collect();
         PaperExchange {
+            queue: config.queue,
             maker_fee_rate: config.maker_fee_rate,
             taker_fee_rate: config.taker_fee_rate,
             specs: markets.into_iter().map(|m| (m.id, m)).collect(),
@@ -271,13 +275,18 @@ impl PaperExchange {
         self.check_triggers(market, now, out);
     }
 
-    /// Queue ahead can only shrink: to the size now shown at our price.
+    /// The queue model's new estimate of the size ahead of each order, from the size now shown
+    /// at its price.
     pub(super) fn refresh_queues(&mut self, market: MarketId) {
         let Some(book) = self.books.get(&market) else {
             return;
         };
         for o in self.orders.values_mut().filter(|o| o.market == market) {
-            o.queue_ahead = o.queue_ahead.min(book.lots_at(o.side, o.price));
+            let now_shown = book.lots_at(o.side, o.price);
+            o.queue_ahead = self
+                .queue
+                .after_level_change(o.queue_ahead, o.level_seen, now_shown);
+            o.level_seen = now_shown;
         }
     }
 
@@ -306,7 +315,13 @@ impl PaperExchange {
             };
             if through {
                 fills.push((o.venue_id, o.remaining));
+            } else if o.price == price && !self.queue.fills_at_own_price() {
+                o.queue_ahead = o.queue_ahead.saturating_sub(lots);
+                o.level_seen = o.level_seen.saturating_sub(lots);
             } else if o.price == price {
+                // The trade took its size out of the level: the book's shrink that follows is
+                // not a second advance.
+                o.level_seen = o.level_seen.saturating_sub(lots);
                 let excess = lots
                     .0
                     .saturating_sub(o.queue_ahead.0)

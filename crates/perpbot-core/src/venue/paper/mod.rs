@@ -34,6 +34,7 @@
 mod account;
 mod exchange;
 mod orders;
+mod queue;
 mod source;
 
 #[cfg(test)]
@@ -54,6 +55,7 @@ use perpbot_model::{Event, MarketId, MarketSpec};
 
 pub use exchange::PaperExchange;
 pub use orders::MAX_BATCH;
+pub use queue::QueueModel;
 pub use source::{
     BookSource, RandomWalkConfig, RandomWalkSource, ScriptedSource, SourceEvent, SourceStep,
 };
@@ -76,6 +78,8 @@ pub struct PaperConfig {
     pub taker_fee_rate: Decimal,
     /// Capacity of the event channel (default 4096).
     pub event_buffer: usize,
+    /// How our resting orders advance in the queue at their price (default `risk_averse`).
+    pub queue: QueueModel,
     /// The synthetic market (`[venue.paper.source]`).
     pub source: RandomWalkConfig,
 }
@@ -87,6 +91,7 @@ impl Default for PaperConfig {
             maker_fee_rate: Decimal::ZERO,
             taker_fee_rate: Decimal::new(5, 4),
             event_buffer: 4096,
+            queue: QueueModel::RiskAverse,
             source: RandomWalkConfig::default(),
         }
     }
@@ -109,6 +114,7 @@ impl PaperConfig {
         if self.event_buffer == 0 {
             return Err("venue.paper.event_buffer must be at least 1".into());
         }
+        self.queue.validate()?;
         self.source.validate("venue.paper.source")
     }
 }

@@ -185,6 +185,7 @@ impl PaperExchange {
                 remaining: plan.rest,
                 leverage: o.leverage,
                 queue_ahead,
+                level_seen: queue_ahead,
                 take_profit: o.take_profit,
                 stop_loss: o.stop_loss,
             };

@@ -241,6 +241,64 @@ fn resting_bid_fills_only_after_the_queue_ahead_has_traded() {
     assert!(fills(&ex.on_source(&trade(5000, 5000, Side::Buy), T0)).is_empty());
 }
 
+/// The standard book on an exchange with queue model `queue`.
+fn exchange_with(queue: super::QueueModel) -> PaperExchange {
+    let config = PaperConfig {
+        queue,
+        ..PaperConfig::default()
+    };
+    let mut ex = PaperExchange::new(&config, vec![spec()]);
+    ex.start(T0);
+    ex.on_source(
+        &snapshot(&[(5000, 1000), (4999, 2000)], &[(5001, 1000), (5002, 1000)]),
+        T0,
+    );
+    ex
+}
+
+#[test]
+fn trade_through_never_fills_at_our_own_price_only_through_it() {
+    let mut ex = exchange_with(super::QueueModel::TradeThrough);
+    place(&mut ex, vec![req(1, buy(1000, 5000).post_only())]);
+    // Far more than the queue ahead trades at our price: still nothing.
+    assert!(fills(&ex.on_source(&trade(5000, 5000, Side::Sell), T0)).is_empty());
+    // A trade below our bid goes through it: filled in full, as maker.
+    let events = ex.on_source(&trade(4999, 1, Side::Sell), T0);
+    assert_eq!(fills(&events)[0].lots, Lots(1000));
+}
+
+#[test]
+fn the_probabilistic_queue_advances_on_part_of_a_shrink_the_risk_averse_one_does_not() {
+    let shrink = SourceEvent::Delta {
+        market: M,
+        side: Side::Buy,
+        price: Ticks(5000),
+        lots: Lots(1500),
+    };
+    let grow = SourceEvent::Delta {
+        market: M,
+        side: Side::Buy,
+        price: Ticks(5000),
+        lots: Lots(2000),
+    };
+    // 1000 ahead of us, then 1000 join behind, then 500 leave the level.
+    let mut filled = Vec::new();
+    for queue in [
+        super::QueueModel::RiskAverse,
+        super::QueueModel::Probabilistic { power: 2 },
+    ] {
+        let mut ex = exchange_with(queue);
+        place(&mut ex, vec![req(1, buy(1000, 5000).post_only())]);
+        ex.on_source(&grow, T0);
+        ex.on_source(&shrink, T0);
+        let events = ex.on_source(&trade(5000, 1000, Side::Sell), T0);
+        filled.push(fills(&events).first().map_or(Lots(0), |f| f.lots));
+    }
+    // Risk-averse: the 500 left from behind, 1000 still ahead, the 1000-lot trade fills nothing.
+    // Probabilistic (equal sides): half the shrink was ahead, so 250 of the trade reach us.
+    assert_eq!(filled, vec![Lots(0), Lots(250)]);
+}
+
 #[test]
 fn book_updates_lower_the_queue_ahead() {
     let mut ex = exchange();
