@@ -1,7 +1,13 @@
 //! Backtesting: record a venue's market data, then replay it through the same decoder and the
 //! same synchronous engine core ([`perpbot_core::engine::EngineCore`]) in simulated time, against
-//! the paper exchange with latency and queue models.
+//! the paper exchange with latency, queue, fee and gas models.
 //!
 //! Assumptions and where a backtest is optimistic: `docs/backtesting.md`.
 
+pub mod models;
 pub mod recording;
+pub mod run;
+pub mod series;
+
+pub use models::{FeedLatency, Models, OrderLatency};
+pub use run::{BacktestError, Outcome, Report, Setup, run};

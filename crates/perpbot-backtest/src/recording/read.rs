@@ -79,13 +79,18 @@ impl RecordingReader {
         while got < HEADER {
             match reader.read(&mut header[got..]) {
                 Ok(0) if got == 0 => return Ok(None),
-                Ok(0) => return Err(format!("the file ends inside a record header ({got} bytes)")),
+                Ok(0) => {
+                    return Err(format!(
+                        "the file ends inside a record header ({got} bytes)"
+                    ));
+                }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("decompression failed: {e}")),
             }
         }
-        let word = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let word =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
         let body_len = word(0) as usize;
         let crc = word(4);
         if !(8..=MAX_FRAME + 8).contains(&body_len) {
@@ -155,7 +160,10 @@ pub fn read_file(path: &Path) -> Result<(Vec<Frame>, ReplayStats), RecordingErro
     let file = File::open(path).map_err(|e| RecordingError::io(path, e))?;
     let mut reader = RecordingReader {
         files: Vec::new().into_iter(),
-        current: Some((path.to_path_buf(), BufReader::new(MultiGzDecoder::new(file)))),
+        current: Some((
+            path.to_path_buf(),
+            BufReader::new(MultiGzDecoder::new(file)),
+        )),
         from: Timestamp(0),
         to: Timestamp(u64::MAX),
         stats: ReplayStats {

@@ -11,10 +11,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "perpbot-recording-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("perpbot-recording-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -100,7 +98,10 @@ fn a_torn_tail_is_reported_and_what_came_before_it_is_kept() {
     assert_eq!(frames.len(), 9, "every whole block before the tear");
     assert_eq!(stats.torn_files, 1);
     // Garbage appended after whole blocks is found too, and nothing of it is trusted.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     std::fs::write(&path, &whole).unwrap();
     f.write_all(b"not gzip at all").unwrap();
     drop(f);
@@ -135,7 +136,10 @@ fn an_empty_folder_or_a_bad_manifest_is_a_clear_error() {
     assert!(err.to_string().contains("no recorded frames"), "{err}");
     std::fs::write(dir.0.join(MANIFEST), "{\"venue\": 3}").unwrap();
     let err = Manifest::load(&dir.0).unwrap_err();
-    assert!(err.to_string().contains("not a recording manifest"), "{err}");
+    assert!(
+        err.to_string().contains("not a recording manifest"),
+        "{err}"
+    );
     let manifest = Manifest {
         venue: "kana".into(),
         markets: vec![perpbot_model::MarketSpec::kana_apt_testnet()],

@@ -46,7 +46,11 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder writing `venue`'s frames into `dir` (created if missing).
-    pub fn new(dir: &Path, venue: &str, options: RecorderOptions) -> Result<Recorder, RecordingError> {
+    pub fn new(
+        dir: &Path,
+        venue: &str,
+        options: RecorderOptions,
+    ) -> Result<Recorder, RecordingError> {
         std::fs::create_dir_all(dir).map_err(|e| RecordingError::io(dir, e))?;
         Ok(Recorder {
             dir: dir.to_path_buf(),

@@ -1,0 +1,451 @@
+//! One backtest: recorded frames → the Kana decoder → the paper exchange, and the exchange's
+//! events → the engine core, all on one simulated clock.
+//!
+//! Everything that happens is an item on a timeline ordered by (time, sequence): the next
+//! recorded frame, a request arriving at the exchange, an outcome or an event reaching the bot,
+//! the strategy's next timer, the engine's tick, the next queued cancel. Nothing reads the wall
+//! clock and the only randomness is the seeded order latency, so the same data, config and seed
+//! give the same result.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::models::Models;
+use crate::recording::{Frame, Manifest, ReplayStats};
+use crate::series::{Markouts, Series};
+use perpbot_core::engine::{EngineConfig, EngineCore, RunSummary};
+use perpbot_core::executor::{ExecReport, Job, RateLimitConfig};
+use perpbot_core::risk::RiskConfig;
+use perpbot_core::strategy::Strategy;
+use perpbot_core::venue::paper::{PaperConfig, PaperExchange, SourceEvent};
+use perpbot_core::venue::{RequestOutcome, TxCosts, VenueCapabilities, VenueRequest};
+use perpbot_kana::decode::{KanaDecoder, KanaUnits};
+use perpbot_model::{BookUpdateKind, Event, Level, Side, Timestamp};
+
+#[cfg(test)]
+mod tests;
+
+/// Everything a backtest needs besides the data.
+pub struct Setup {
+    /// What the recording is of (markets, units).
+    pub manifest: Manifest,
+    /// The strategy under test.
+    pub strategy: Box<dyn Strategy>,
+    /// Pre-trade risk limits, as live.
+    pub risk: RiskConfig,
+    /// Request budgets, as live (on simulated time).
+    pub rate_limits: RateLimitConfig,
+    /// Engine settings (shutdown, reaction budget).
+    pub engine: EngineConfig,
+    /// The simulated exchange: balance, fees, queue model.
+    pub paper: PaperConfig,
+    /// Latency and cost models.
+    pub models: Models,
+}
+
+/// What a backtest produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The run report, as a live run prints it.
+    pub summary: RunSummary,
+    /// Markouts of the bot's fills: the mid some time after each fill against its price.
+    pub markouts: Markouts,
+    /// Recorded frames replayed.
+    pub frames: u64,
+    /// Frames the decoder refused (named in the log, skipped).
+    pub decode_errors: u64,
+    /// Recording files that ended in a torn tail.
+    pub torn_files: u64,
+    /// Public trades without an aggressor side (inferred from the book's mid).
+    pub inferred_aggressors: u64,
+    /// Simulated time covered, first to last frame (s).
+    pub simulated_seconds: f64,
+    /// Events the engine core handled.
+    pub engine_events: u64,
+}
+
+/// A backtest's report and time series.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The report.
+    pub report: Report,
+    /// Mid, quotes, position and PnL over time.
+    pub series: Series,
+}
+
+/// Errors that stop a backtest before it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// The manifest names a venue this backtest cannot decode.
+    #[error("recording of venue {0:?}: only kana recordings can be replayed")]
+    Venue(String),
+    /// The manifest's units are not one of human, raw, auto.
+    #[error("recording manifest: units {0:?} is not human, raw or auto")]
+    Units(String),
+    /// The decoder refused the manifest's markets.
+    #[error("recording manifest: {0}")]
+    Markets(String),
+    /// A model setting is out of range.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The paper exchange's capabilities, as the executor sees them in a backtest: Kana's.
+const CAPS: VenueCapabilities = VenueCapabilities {
+    atomic_replace: true,
+    max_batch: perpbot_core::venue::paper::MAX_BATCH,
+    client_order_ids: true,
+    one_restriction_per_batch: true,
+};
+
+/// Something due on the timeline.
+#[derive(Debug)]
+enum Item {
+    /// A request arrives at the exchange.
+    AtExchange(perpbot_core::executor::RequestId, VenueRequest),
+    /// A request's outcome reaches the bot.
+    Report(ExecReport),
+    /// An event from the exchange reaches the bot.
+    ToBot(Event),
+}
+
+struct Timeline {
+    heap: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    items: std::collections::HashMap<u64, Item>,
+    seq: u64,
+}
+
+impl Timeline {
+    fn new() -> Timeline {
+        Timeline {
+            heap: BinaryHeap::new(),
+            items: std::collections::HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    fn push(&mut self, at: Timestamp, item: Item) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq)));
+        self.items.insert(self.seq, item);
+    }
+
+    fn next_at(&self) -> Option<Timestamp> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
+    fn pop(&mut self) -> Option<(Timestamp, Item)> {
+        let Reverse((t, seq)) = self.heap.pop()?;
+        self.items.remove(&seq).map(|item| (t, item))
+    }
+}
+
+/// The running backtest.
+struct Sim {
+    core: EngineCore,
+    exchange: PaperExchange,
+    decoder: KanaDecoder,
+    timeline: Timeline,
+    models: Models,
+    rng: ChaCha8Rng,
+    feed: Duration,
+    costs: TxCosts,
+    gas_per_tx: Decimal,
+    series: Series,
+    scratch: Vec<Event>,
+    decode_errors: u64,
+    inferred_aggressors: u64,
+    engine_events: u64,
+    shutting_down: bool,
+}
+
+/// Run `setup` over `frames` (in receive-time order).
+pub fn run(
+    setup: Setup,
+    frames: impl IntoIterator<Item = Frame>,
+    replay: impl Fn() -> ReplayStats,
+) -> Result<Outcome, BacktestError> {
+    if setup.manifest.venue != "kana" {
+        return Err(BacktestError::Venue(setup.manifest.venue.clone()));
+    }
+    setup.models.validate().map_err(BacktestError::Config)?;
+    setup.paper.validate().map_err(BacktestError::Config)?;
+    let units = match setup.manifest.units.as_str() {
+        "human" => KanaUnits::Human,
+        "raw" => KanaUnits::Raw,
+        "auto" => KanaUnits::Auto,
+        other => return Err(BacktestError::Units(other.to_string())),
+    };
+    let markets = setup.manifest.markets.clone();
+    let decoder = KanaDecoder::new(markets.clone(), units)
+        .map_err(|e| BacktestError::Markets(e.to_string()))?;
+    let mut frames = frames.into_iter().peekable();
+    let Some(start) = frames.peek().map(|f| f.received) else {
+        return Err(BacktestError::Config(
+            "the recording holds no frames in the time range".into(),
+        ));
+    };
+    let core = EngineCore::new(
+        &markets,
+        CAPS,
+        setup.strategy,
+        setup.risk,
+        setup.rate_limits,
+        setup.engine,
+        start,
+    );
+    let mut sim = Sim {
+        core,
+        exchange: PaperExchange::new(&setup.paper, markets.clone()),
+        decoder,
+        timeline: Timeline::new(),
+        rng: ChaCha8Rng::seed_from_u64(setup.models.seed),
+        feed: setup.models.feed_latency.delay(),
+        costs: TxCosts::default(),
+        gas_per_tx: setup.models.gas_per_transaction,
+        series: Series::new(markets, Duration::from_millis(setup.models.series_ms)),
+        models: setup.models,
+        scratch: Vec::new(),
+        decode_errors: 0,
+        inferred_aggressors: 0,
+        engine_events: 0,
+        shutting_down: false,
+    };
+    for event in sim.exchange.start(start) {
+        sim.timeline.push(start, Item::ToBot(event));
+    }
+    let started = sim.core.start(start);
+    sim.take_jobs(start);
+    let tick = Duration::from_millis(sim.models.tick_ms);
+    let mut next_tick = start.plus(tick);
+    let mut pump_at: Option<Timestamp> = None;
+    let mut now = start;
+    let mut frame_count = 0u64;
+    let mut last_frame = start;
+    while started {
+        let frame_at = frames.peek().map(|f| f.received);
+        let Some(data_at) = [frame_at, sim.timeline.next_at()]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            break;
+        };
+        let due = [
+            Some(data_at),
+            sim.core.next_timer(),
+            Some(next_tick),
+            pump_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(data_at);
+        now = now.max(due);
+        sim.series.sample_until(now, sim.core.state());
+        if sim.timeline.next_at() == Some(due) {
+            if let Some((_, item)) = sim.timeline.pop() {
+                sim.deliver(item, now);
+            }
+        } else if frame_at == Some(due) {
+            if let Some(frame) = frames.next() {
+                frame_count += 1;
+                last_frame = frame.received;
+                sim.on_frame(&frame, now);
+            }
+        } else if sim.core.next_timer() == Some(due) {
+            sim.core.fire_timers(now);
+            sim.engine_events += 1;
+        } else if next_tick == due {
+            sim.core.on_tick(now, sim.costs);
+            next_tick = now.plus(tick);
+        }
+        // Otherwise the queued cancels were due: the pump below sends them.
+        pump_at = sim
+            .core
+            .pump(now)
+            .map(|wait| now.plus(wait.max(Duration::from_millis(1))));
+        sim.take_jobs(now);
+    }
+    // End of data: stop as a live run stops, with the exchange still answering.
+    sim.shutting_down = true;
+    sim.core.begin_shutdown(now);
+    sim.take_jobs(now);
+    let deadline = now.plus(Duration::from_millis(sim.core.config().shutdown_timeout_ms));
+    while sim.core.state().live_order_count(None) > 0 {
+        let Some(at) = sim.timeline.next_at() else {
+            break;
+        };
+        if at > deadline {
+            break;
+        }
+        now = now.max(at);
+        if let Some((_, item)) = sim.timeline.pop() {
+            sim.deliver(item, now);
+        }
+        if let Some(wait) = sim.core.pump(now) {
+            now = now.plus(wait).min(deadline);
+            let _ = sim.core.pump(now);
+        }
+        sim.take_jobs(now);
+    }
+    sim.series.sample_until(now, sim.core.state());
+    let finished = sim.core.finish(now, sim.costs);
+    let markouts = Markouts::of(&sim.series);
+    let stats = replay();
+    Ok(Outcome {
+        report: Report {
+            summary: finished.summary,
+            markouts,
+            frames: frame_count,
+            decode_errors: sim.decode_errors,
+            torn_files: stats.torn_files,
+            inferred_aggressors: sim.inferred_aggressors,
+            simulated_seconds: last_frame.since(start).as_secs_f64(),
+            engine_events: sim.engine_events,
+        },
+        series: sim.series,
+    })
+}
+
+impl Sim {
+    /// Hand the core's venue work to the timeline: requests reach the exchange after the order
+    /// latency; an answer the executor made itself comes back at once.
+    fn take_jobs(&mut self, now: Timestamp) {
+        let jobs: Vec<Job> = self.core.take_jobs().collect();
+        for job in jobs {
+            match job {
+                Job::Execute { id, request, .. } => {
+                    let at = now.plus(self.models.order_latency.draw(&mut self.rng));
+                    self.timeline.push(at, Item::AtExchange(id, request));
+                }
+                Job::Answer(report) => self.timeline.push(now, Item::Report(report)),
+                // The paper exchange never answers ambiguously, so nothing is ever resolved.
+                Job::Resolve { id, .. } => self.timeline.push(
+                    now,
+                    Item::Report(ExecReport {
+                        id,
+                        outcome: RequestOutcome::rejected("backtest: nothing to resolve"),
+                    }),
+                ),
+            }
+        }
+    }
+
+    fn deliver(&mut self, item: Item, now: Timestamp) {
+        match item {
+            Item::AtExchange(id, request) => {
+                let (outcome, events) = self.exchange.execute(&request, now);
+                self.costs.transactions += 1;
+                if matches!(outcome, RequestOutcome::Rejected { .. }) {
+                    self.costs.failed_transactions += 1;
+                }
+                self.costs.native_fee += self.gas_per_tx;
+                self.timeline
+                    .push(now, Item::Report(ExecReport { id, outcome }));
+                let at = now.plus(self.feed);
+                for event in events {
+                    self.timeline.push(at, Item::ToBot(event));
+                }
+            }
+            Item::Report(report) => {
+                self.engine_events += 1;
+                if self.shutting_down {
+                    self.core.on_report_in_shutdown(report, now);
+                } else {
+                    self.core.on_report(report, now);
+                }
+            }
+            Item::ToBot(event) => {
+                self.engine_events += 1;
+                // Only books and fills matter to the series: clone those alone.
+                let noted = matches!(event, Event::Book(_) | Event::Fill(_)).then(|| event.clone());
+                if self.shutting_down {
+                    self.core.on_venue_event_in_shutdown(event, now);
+                } else {
+                    self.core.on_venue_event(event, now);
+                }
+                if let Some(event) = noted {
+                    self.series.observe(&event, now, self.core.state());
+                }
+            }
+        }
+    }
+
+    /// Decode a recorded frame and apply its market data to the exchange; what the exchange
+    /// emits (the book and trades as the bot sees them, fills of resting orders) goes to the bot
+    /// after the feed latency. Funding goes to the bot as recorded.
+    fn on_frame(&mut self, frame: &Frame, now: Timestamp) {
+        self.scratch.clear();
+        if let Err(e) = self.decoder.decode(&frame.text, now, &mut self.scratch) {
+            self.decode_errors += 1;
+            tracing::warn!(error = %e, "recorded frame not decoded; skipped");
+            return;
+        }
+        let at = now.plus(self.feed);
+        let events = std::mem::take(&mut self.scratch);
+        for event in &events {
+            let mut sources = Vec::new();
+            match event {
+                Event::Book(b) => match b.kind {
+                    BookUpdateKind::Snapshot => sources.push(SourceEvent::Snapshot {
+                        market: b.market,
+                        bids: b.bids.clone(),
+                        asks: b.asks.clone(),
+                    }),
+                    BookUpdateKind::Delta => {
+                        let levels = |side: Side, levels: &[Level]| {
+                            levels
+                                .iter()
+                                .map(move |l| SourceEvent::Delta {
+                                    market: b.market,
+                                    side,
+                                    price: l.price,
+                                    lots: l.lots,
+                                })
+                                .collect::<Vec<_>>()
+                        };
+                        sources.extend(levels(Side::Buy, &b.bids));
+                        sources.extend(levels(Side::Sell, &b.asks));
+                    }
+                },
+                Event::Trade(t) => {
+                    let aggressor = t.aggressor.unwrap_or_else(|| {
+                        // Kana's trade records name no aggressor [INF]: a trade at or above the
+                        // mid lifted an ask.
+                        self.inferred_aggressors += 1;
+                        let mid2 = self.exchange.book(t.market).and_then(|b| b.mid_x2());
+                        if mid2.is_some_and(|m| u128::from(t.price.0) * 2 >= u128::from(m)) {
+                            Side::Buy
+                        } else {
+                            Side::Sell
+                        }
+                    });
+                    sources.push(SourceEvent::Trade {
+                        market: t.market,
+                        price: t.price,
+                        lots: t.lots,
+                        aggressor,
+                    });
+                }
+                Event::Funding(_) | Event::BestPrice(_) => {
+                    self.timeline.push(at, Item::ToBot(event.clone()));
+                }
+                // A recording holds market data only; anything else is not the exchange's to say.
+                _ => {}
+            }
+            for source in sources {
+                for out in self.exchange.on_source(&source, now) {
+                    self.timeline.push(at, Item::ToBot(out));
+                }
+            }
+        }
+        self.scratch = events;
+    }
+}

@@ -1,0 +1,214 @@
+//! What a backtest shows over time: rows of mid, own quotes, position and PnL at a fixed
+//! interval of simulated time, the bot's fills, and markouts of those fills.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use perpbot_core::state::State;
+use perpbot_model::{Event, MarketId, MarketSpec, Side, Timestamp};
+
+/// One row of the time series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// Simulated time.
+    pub ts: Timestamp,
+    /// The market's name.
+    pub market: String,
+    /// Mid of the book the bot sees (quote per coin).
+    pub mid: Option<Decimal>,
+    /// The bot's highest resting bid.
+    pub bid: Option<Decimal>,
+    /// The bot's lowest resting ask.
+    pub ask: Option<Decimal>,
+    /// Net position in coins, negative when short.
+    pub position: Decimal,
+    /// PnL before gas: realised − fees + unrealised (quote).
+    pub pnl: Decimal,
+}
+
+/// One of the bot's fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FillRow {
+    /// When the bot learnt of it.
+    pub ts: Timestamp,
+    /// Its market.
+    pub market: MarketId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Price (quote per coin).
+    pub price: Decimal,
+    /// Size in coins.
+    pub size: Decimal,
+}
+
+/// The series of a run.
+#[derive(Debug, Clone)]
+pub struct Series {
+    specs: Vec<MarketSpec>,
+    interval: Duration,
+    next: Option<Timestamp>,
+    /// Rows, in time order.
+    pub rows: Vec<Row>,
+    /// The bot's fills, in time order.
+    pub fills: Vec<FillRow>,
+    /// Every mid the bot saw, per market (for markouts).
+    mids: BTreeMap<MarketId, Vec<(Timestamp, Decimal)>>,
+}
+
+impl Series {
+    /// An empty series over `specs`, a row per market every `interval`.
+    pub fn new(specs: Vec<MarketSpec>, interval: Duration) -> Series {
+        Series {
+            specs,
+            interval,
+            next: None,
+            rows: Vec::new(),
+            fills: Vec::new(),
+            mids: BTreeMap::new(),
+        }
+    }
+
+    /// Add the rows due up to `now`, read from `state` (the state as it stands just before the
+    /// event at `now`).
+    pub fn sample_until(&mut self, now: Timestamp, state: &State) {
+        let next = *self.next.get_or_insert(now);
+        if next > now {
+            return;
+        }
+        for spec in &self.specs {
+            let mut bid = None;
+            let mut ask = None;
+            for o in state.live_orders(Some(spec.id)) {
+                let Some(price) = o.request.order.price else {
+                    continue;
+                };
+                match o.request.order.side {
+                    Side::Buy => bid = bid.max(Some(price)),
+                    Side::Sell => {
+                        ask = Some(ask.map_or(price, |a: perpbot_model::Ticks| a.min(price)))
+                    }
+                }
+            }
+            self.rows.push(Row {
+                ts: now,
+                market: spec.name.clone(),
+                mid: state.mid_price(spec.id),
+                bid: bid.map(|p| spec.ticks_to_price(p)),
+                ask: ask.map(|p| spec.ticks_to_price(p)),
+                position: spec.signed_size(state.net_lots(spec.id)),
+                pnl: state.total_pnl(),
+            });
+        }
+        // One row per interval that passed, stamped with the time it was taken.
+        let behind = now.since(next).as_nanos() / self.interval.as_nanos().max(1);
+        let steps = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+        self.next = Some(next.plus(self.interval.saturating_mul(steps)));
+    }
+
+    /// Note what a delivered event means for the series: a mid (after `state` applied it) or
+    /// one of the bot's fills.
+    pub fn observe(&mut self, event: &Event, now: Timestamp, state: &State) {
+        match event {
+            Event::Book(b) => {
+                if let Some(mid) = state.mid_price(b.market) {
+                    self.mids.entry(b.market).or_default().push((now, mid));
+                }
+            }
+            Event::Fill(f) => {
+                if let Some(spec) = self.specs.iter().find(|s| s.id == f.market) {
+                    self.fills.push(FillRow {
+                        ts: now,
+                        market: f.market,
+                        side: f.side,
+                        price: spec.ticks_to_price(f.price),
+                        size: spec.lots_to_size(f.lots),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The first mid of `market` at or after `t`.
+    fn mid_at(&self, market: MarketId, t: Timestamp) -> Option<Decimal> {
+        let mids = self.mids.get(&market)?;
+        let i = mids.partition_point(|(ts, _)| *ts < t);
+        mids.get(i).map(|(_, m)| *m)
+    }
+
+    /// Write the rows as CSV (`ts_ms,market,mid,bid,ask,position,pnl`).
+    pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "ts_ms,market,mid,bid,ask,position,pnl")?;
+        let opt = |d: Option<Decimal>| d.map(|d| d.to_string()).unwrap_or_default();
+        for r in &self.rows {
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{}",
+                r.ts.0 / 1_000_000,
+                r.market,
+                opt(r.mid),
+                opt(r.bid),
+                opt(r.ask),
+                r.position,
+                r.pnl.round_dp(8)
+            )?;
+        }
+        out.flush()
+    }
+}
+
+/// Markouts at one horizon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Markout {
+    /// Seconds after the fill.
+    pub horizon_s: u64,
+    /// Fills with a mid that far after them (fills too near the end are left out).
+    pub fills: u64,
+    /// Σ side · (mid then − fill price) · size, in quote: positive when fills were on the right
+    /// side of where the market went (spread earned), negative when picked off.
+    pub pnl: Decimal,
+}
+
+/// Markouts at 1 s, 10 s and 60 s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Markouts(pub Vec<Markout>);
+
+impl Markouts {
+    /// The markouts of `series`' fills against its mids.
+    pub fn of(series: &Series) -> Markouts {
+        let horizons = [1u64, 10, 60];
+        Markouts(
+            horizons
+                .iter()
+                .map(|&h| {
+                    let mut fills = 0;
+                    let mut pnl = Decimal::ZERO;
+                    for f in &series.fills {
+                        let Some(mid) = series.mid_at(f.market, f.ts.plus(Duration::from_secs(h)))
+                        else {
+                            continue;
+                        };
+                        let sign = if f.side == Side::Buy {
+                            Decimal::ONE
+                        } else {
+                            -Decimal::ONE
+                        };
+                        fills += 1;
+                        pnl += sign * (mid - f.price) * f.size;
+                    }
+                    Markout {
+                        horizon_s: h,
+                        fills,
+                        pnl,
+                    }
+                })
+                .collect(),
+        )
+    }
+}
