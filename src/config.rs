@@ -120,6 +120,9 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Strategy and its params.
     pub strategy: StrategyConfig,
+    /// Models of a backtest over recorded data (`perpbot backtest`).
+    #[serde(default)]
+    pub backtest: perpbot_backtest::Models,
 }
 
 /// The keys that would hold a secret if someone wrote one into the file.
@@ -264,6 +267,7 @@ impl Config {
         }
         self.risk.validate(&self.market_ids())?;
         self.rate_limits.validate()?;
+        self.backtest.validate()?;
         if self.strategy.name.trim().is_empty() {
             return Err("strategy.name: must name a registered strategy".into());
         }

@@ -40,6 +40,7 @@
 //! ```
 
 pub use perpbot_aptos as aptos;
+pub use perpbot_backtest as backtest;
 pub use perpbot_core::{
     engine, executor, gas, journal, limits, reconcile, report, risk, state, strategy, watchdog,
 };

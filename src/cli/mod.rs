@@ -13,6 +13,7 @@
 //! (This module is the binary's front end, so it reports errors with `anyhow` like `main.rs`
 //! would; the rest of the library uses typed `thiserror` errors.)
 
+pub mod backtest;
 pub mod check;
 pub mod exit;
 pub mod kill;
@@ -114,6 +115,14 @@ pub enum Command {
     /// handled it and whether anything was duplicated, orphaned, mis-positioned or over a risk
     /// limit (exit 1 if so). --duration is wall-clock time.
     Soak(crate::soak::SoakArgs),
+    /// Record the configured venue's market data (books, trades, funding) with receive times
+    /// into hourly compressed files, for `perpbot backtest`. `sim` records the embedded
+    /// simulator.
+    Record(backtest::RecordArgs),
+    /// Run the config's strategy over a recording in simulated time, against the paper exchange
+    /// with the `[backtest]` latency and gas models; print the run report (or, with --sweep, a
+    /// table of runs over a grid of strategy params, in parallel).
+    Backtest(backtest::BacktestArgs),
     /// Read a write-ahead journal: `show` prints one line per record, `export` one JSON object per
     /// record. A torn or unreadable tail is reported on stderr; the file is never changed.
     #[command(subcommand)]
@@ -365,6 +374,8 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             })
         }
         Command::Journal(command) => journal_command(&command),
+        Command::Record(args) => backtest::record(&args).await,
+        Command::Backtest(args) => backtest::backtest(&args, &registry),
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,
         Command::Funds {
@@ -744,7 +755,20 @@ pub async fn embedded_sim(
     config: &Config,
     clock: Clock,
 ) -> Result<crate::venue::kana::venue::KanaVenue> {
-    use crate::venue::kana::venue::{Credentials, KanaVenue};
+    let (kana, credentials) = start_embedded_sim(config, clock).await?;
+    Ok(crate::venue::kana::venue::KanaVenue::new(kana, clock).with_credentials(credentials))
+}
+
+/// Start the simulator of `[venue.sim]` on loopback for the life of the process; the Kana
+/// settings that reach it and the credentials it accepts.
+pub async fn start_embedded_sim(
+    config: &Config,
+    clock: Clock,
+) -> Result<(
+    crate::config::KanaConfig,
+    crate::venue::kana::venue::Credentials,
+)> {
+    use crate::venue::kana::venue::Credentials;
     let sim = &config.venue.sim;
     let handle = crate::sim::server::start(sim.clone(), "127.0.0.1:0".parse()?, clock)
         .await
@@ -783,7 +807,7 @@ pub async fn embedded_sim(
     };
     // The simulator keeps running in its tasks for the life of the process.
     std::mem::forget(handle);
-    Ok(KanaVenue::new(kana, clock).with_credentials(credentials))
+    Ok((kana, credentials))
 }
 
 /// Connect the venue a config names.

@@ -228,7 +228,8 @@ pub fn run(
     let mut now = start;
     let mut frame_count = 0u64;
     let mut last_frame = start;
-    while started {
+    // A strategy that failed to start goes straight to shutdown, as live.
+    while started && !sim.shutting_down {
         let frame_at = frames.peek().map(|f| f.received);
         let Some(data_at) = [frame_at, sim.timeline.next_at()]
             .into_iter()

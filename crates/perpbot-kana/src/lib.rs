@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod market_data;
 pub mod payload;
 pub mod rest;
 pub mod venue;

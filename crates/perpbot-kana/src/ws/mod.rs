@@ -43,7 +43,7 @@ use super::decode::{DecodeError, KanaDecoder, RecordIssue};
 use super::rest::KanaRest;
 use perpbot_aptos::{AccountAddress, AptosError};
 use perpbot_model::clock::Clock;
-use perpbot_model::{ConnectionEvent, ConnectionState, Event, MarketId};
+use perpbot_model::{ConnectionEvent, ConnectionState, Event, MarketId, Timestamp};
 
 /// WebSocket URL of the Kana Perps **testnet** indexer (reference §1.1).
 pub const TESTNET_WS_URL: &str = "wss://perpetuals-indexer-ws-develop.kanalabs.io/ws/";
@@ -439,6 +439,10 @@ fn bump(counter: &AtomicU64) {
 // The task
 // ---------------------------------------------------------------------------------------------
 
+/// Sees every text frame of the live stream, with its receive time, before it is decoded (a
+/// recorder writes them down).
+pub type FrameTap = Arc<dyn Fn(Timestamp, &str) + Send + Sync>;
+
 /// Start the client task. It runs until the receiver of `events` is dropped (or the handle is
 /// aborted); see the module docs for what it emits and when. Use a `Resync` whenever account
 /// topics are subscribed; `None` suits market data only.
@@ -450,6 +454,19 @@ pub fn spawn(
     events: mpsc::Sender<Event>,
     clock: Clock,
 ) -> (JoinHandle<()>, Arc<WsStats>) {
+    spawn_tapped(config, subs, decoder, resync, events, clock, None)
+}
+
+/// [`spawn`], with every live text frame also handed to `tap`.
+pub fn spawn_tapped(
+    config: WsConfig,
+    subs: Subscriptions,
+    decoder: KanaDecoder,
+    resync: Option<Arc<dyn Resync>>,
+    events: mpsc::Sender<Event>,
+    clock: Clock,
+    tap: Option<FrameTap>,
+) -> (JoinHandle<()>, Arc<WsStats>) {
     let stats = Arc::new(WsStats::default());
     let client = Client {
         messages: subs.messages(),
@@ -460,6 +477,7 @@ pub fn spawn(
         clock,
         stats: Arc::clone(&stats),
         scratch: Vec::new(),
+        tap,
     };
     (tokio::spawn(client.run()), stats)
 }
@@ -494,6 +512,7 @@ struct Client {
     clock: Clock,
     stats: Arc<WsStats>,
     scratch: Vec<Event>,
+    tap: Option<FrameTap>,
 }
 
 impl Client {
@@ -647,6 +666,9 @@ impl Client {
                     match msg {
                         Message::Text(text) => {
                             bump(&self.stats.frames);
+                            if let Some(tap) = &self.tap {
+                                tap(self.clock.now(), text.as_str());
+                            }
                             if self.feed(text.as_str(), "live").await.is_err() {
                                 return s;
                             }
