@@ -4,6 +4,8 @@
 
 mod common;
 
+mod backtest_cli;
+mod backtest_validation;
 mod cli_decode;
 mod cli_tx_sign;
 mod crash_restart;

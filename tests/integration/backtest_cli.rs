@@ -1,0 +1,108 @@
+//! `perpbot record` then `perpbot backtest`, as a user runs them: the embedded simulator's
+//! market data recorded for a few seconds, replayed with the default config, written out as a
+//! report, a time series and a sweep table; bad input named.
+
+use std::process::Command;
+
+use crate::common::TempDir;
+
+fn perpbot(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_perpbot"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run perpbot")
+}
+
+#[test]
+fn record_backtest_series_and_sweep_from_the_command_line() {
+    let dir = TempDir::new("backtest-cli");
+    let rec = dir.0.join("rec");
+    let rec_arg = rec.to_str().unwrap();
+    let out = perpbot(&["record", "--out", rec_arg, "--duration", "6s"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("recorded"), "{stdout}");
+    assert!(rec.join("manifest.json").exists());
+
+    let series = dir.0.join("series.csv");
+    let report = dir.0.join("report.json");
+    let out = perpbot(&[
+        "backtest",
+        "--data",
+        rec_arg,
+        "--series",
+        series.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("run report (market_maker"), "{stdout}");
+    assert!(stdout.contains("markouts"), "{stdout}");
+    let csv = std::fs::read_to_string(&series).unwrap();
+    assert!(
+        csv.starts_with("ts_ms,market,mid,bid,ask,position,pnl\n"),
+        "{csv}"
+    );
+    assert!(csv.lines().count() >= 5, "a row a second: {csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(json["frames"].as_u64().unwrap() > 0);
+    assert_eq!(json["summary"]["strategy"], "market_maker");
+
+    let table = dir.0.join("sweep.csv");
+    let out = perpbot(&[
+        "backtest",
+        "--data",
+        rec_arg,
+        "--sweep",
+        "gamma=0.005,0.05",
+        "--sweep",
+        "requote_tolerance_ticks=1,3",
+        "--sweep-out",
+        table.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(&table).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 5, "a header and four runs: {csv}");
+    assert!(
+        rows[0].starts_with("gamma,requote_tolerance_ticks,net_pnl,"),
+        "{csv}"
+    );
+    // Sorted by net PnL, best first.
+    let pnl: Vec<f64> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(pnl.windows(2).all(|w| w[0] >= w[1]), "{csv}");
+
+    // Bad input: a folder that is no recording, a sweep without values, an unknown param.
+    let out = perpbot(&["backtest", "--data", dir.0.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.json"));
+    let out = perpbot(&["backtest", "--data", rec_arg, "--sweep", "gamma="]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no values"));
+    let out = perpbot(&["backtest", "--data", rec_arg, "--sweep", "gammma=0.1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "every run failed: exit 1");
+    assert!(
+        stdout.contains("gammma"),
+        "the error names the param: {stdout}"
+    );
+}
