@@ -54,6 +54,10 @@ pub struct BacktestArgs {
     /// Write the report as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Write charts (price with quotes and fills, position, PnL) as SVG into this folder, with
+    /// an `index.html` that shows them.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Sweep a strategy param over values, `name=v1,v2,…` (repeat for a grid); the runs go in
     /// parallel on every core and print one table.
     #[arg(long = "sweep", value_parser = parse_sweep)]
@@ -202,6 +206,17 @@ pub fn backtest(args: &BacktestArgs, registry: &StrategyRegistry) -> Result<Exit
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&outcome.report)?)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &args.plot {
+        let files = crate::backtest::plot::write_charts(
+            &outcome.series,
+            &outcome.report.summary.strategy,
+            dir,
+        )?;
+        outln!(
+            "  charts            {}",
+            files.last().map_or(dir.clone(), Clone::clone).display()
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,8 @@ fn record_backtest_series_and_sweep_from_the_command_line() {
         series.to_str().unwrap(),
         "--report",
         report.to_str().unwrap(),
+        "--plot",
+        dir.0.join("charts").to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -58,6 +60,8 @@ fn record_backtest_series_and_sweep_from_the_command_line() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert!(json["frames"].as_u64().unwrap() > 0);
     assert_eq!(json["summary"]["strategy"], "market_maker");
+    let page = std::fs::read_to_string(dir.0.join("charts/index.html")).unwrap();
+    assert_eq!(page.matches("<svg").count(), 3);
 
     let table = dir.0.join("sweep.csv");
     let out = perpbot(&[

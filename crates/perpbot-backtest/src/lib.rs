@@ -5,6 +5,7 @@
 //! Assumptions and where a backtest is optimistic: `docs/backtesting.md`.
 
 pub mod models;
+pub mod plot;
 pub mod recording;
 pub mod run;
 pub mod series;

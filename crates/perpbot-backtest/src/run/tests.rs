@@ -184,3 +184,29 @@ fn a_frame_the_decoder_refuses_is_counted_and_skipped() {
     assert_eq!(out.report.decode_errors, 1);
     assert_eq!(out.report.frames, 40);
 }
+
+#[test]
+fn charts_and_a_page_that_shows_them_are_written() {
+    let out = backtest(Models::default(), 60);
+    let dir = std::env::temp_dir().join(format!("perpbot-plot-{}", std::process::id()));
+    let files = crate::plot::write_charts(&out.series, "market_maker", &dir).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["price.svg", "position.svg", "pnl.svg", "index.html"]
+    );
+    let price = std::fs::read_to_string(dir.join("price.svg")).unwrap();
+    assert!(
+        price.starts_with("<svg"),
+        "{}",
+        &price[..80.min(price.len())]
+    );
+    assert!(price.contains("mid, quotes and fills"));
+    assert!(price.contains("<circle"), "fills are drawn");
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_eq!(page.matches("<svg").count(), 3, "self-contained");
+    let _ = std::fs::remove_dir_all(&dir);
+}
