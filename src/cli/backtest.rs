@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
 use tracing::{error, info, warn};
 
 use super::{load_config, outln, start_embedded_sim};
@@ -20,16 +20,55 @@ use crate::strategy::StrategyRegistry;
 
 /// `perpbot record`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RecordArgs {
+    /// What to do with a recording instead of making one.
+    #[command(subcommand)]
+    pub command: Option<RecordCommand>,
     /// Config naming the venue and the markets (`sim` records the embedded simulator).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Folder to write the recording into (created; hourly files are appended to).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
     /// Stop after this long (`90s`, `10m`, `2h`); without it, until Ctrl-C or SIGTERM.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+}
+
+/// `perpbot record …` on an existing recording.
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Write a recording's book levels, trades and funding as normalised tables (Parquet), for
+    /// Polars, DuckDB, DataFusion or Spark.
+    Export(ExportArgs),
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Apache Parquet: `book.parquet`, `trades.parquet`, `funding.parquet`.
+    Parquet,
+}
+
+/// `perpbot record export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The recording folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: ExportFormat,
+    /// Folder to write the tables into (created).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// From this time (RFC 3339 UTC or unix seconds).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// Up to (not including) this time.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
 }
 
 /// `perpbot backtest`.
@@ -71,8 +110,15 @@ pub struct BacktestArgs {
     pub sweep_out: Option<PathBuf>,
 }
 
-/// Record until the duration ends or a signal comes.
+/// Record until the duration ends or a signal comes (or export a recording).
 pub async fn record(args: &RecordArgs) -> Result<ExitCode> {
+    if let Some(RecordCommand::Export(export)) = &args.command {
+        return export_recording(export);
+    }
+    let out = args
+        .out
+        .as_deref()
+        .ok_or_else(|| anyhow!("--out is required to record"))?;
     let config = load_config(args.config.as_deref())?;
     let clock = Clock::system();
     let (kana, api_key) = match config.venue.kind {
@@ -100,7 +146,7 @@ pub async fn record(args: &RecordArgs) -> Result<ExitCode> {
         }
     };
     let recorder = Arc::new(Mutex::new(Recorder::new(
-        &args.out,
+        out,
         "kana",
         RecorderOptions::default(),
     )?));
@@ -135,8 +181,8 @@ pub async fn record(args: &RecordArgs) -> Result<ExitCode> {
         units: crate::venue::kana::market_data::UNITS.into(),
         source: kana.ws_url.clone(),
     }
-    .save(&args.out)?;
-    info!(out = %args.out.display(), markets = ?config.markets, "recording; Ctrl-C or SIGTERM stops");
+    .save(out)?;
+    info!(out = %out.display(), markets = ?config.markets, "recording; Ctrl-C or SIGTERM stops");
     let stop = async {
         match args.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -180,11 +226,26 @@ pub async fn record(args: &RecordArgs) -> Result<ExitCode> {
     };
     outln!(
         "recorded {frames} frames ({bytes} bytes before compression, {events} events) into {}",
-        args.out.display()
+        out.display()
     )?;
     if failed.load(std::sync::atomic::Ordering::Relaxed) {
         return Ok(ExitCode::from(super::exit::FAILURE));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_recording(args: &ExportArgs) -> Result<ExitCode> {
+    let ExportFormat::Parquet = args.format;
+    let stats = crate::backtest::export::to_parquet(&args.data, &args.out, args.from, args.to)?;
+    outln!(
+        "exported {} frames into {}: {} book levels, {} trades, {} funding records ({} frames undecodable)",
+        stats.frames,
+        args.out.display(),
+        stats.book_rows,
+        stats.trade_rows,
+        stats.funding_rows,
+        stats.decode_errors
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

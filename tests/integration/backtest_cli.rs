@@ -63,6 +63,32 @@ fn record_backtest_series_and_sweep_from_the_command_line() {
     let page = std::fs::read_to_string(dir.0.join("charts/index.html")).unwrap();
     assert_eq!(page.matches("<svg").count(), 3);
 
+    let parquet = dir.0.join("parquet");
+    let out = perpbot(&[
+        "record",
+        "export",
+        "--data",
+        rec_arg,
+        "--format",
+        "parquet",
+        "--out",
+        parquet.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("book levels"), "{stdout}");
+    for table in ["book", "trades", "funding"] {
+        let bytes = std::fs::read(parquet.join(format!("{table}.parquet"))).unwrap();
+        assert!(
+            bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+            "{table}"
+        );
+    }
+
     let table = dir.0.join("sweep.csv");
     let out = perpbot(&[
         "backtest",

@@ -4,6 +4,7 @@
 //!
 //! Assumptions and where a backtest is optimistic: `docs/backtesting.md`.
 
+pub mod export;
 pub mod models;
 pub mod plot;
 pub mod recording;
