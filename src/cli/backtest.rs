@@ -249,6 +249,57 @@ fn export_recording(args: &ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Write `length` of the simulator's synthetic market, in simulated time, as a recording of
+/// `markets` in `dir`. It starts at the current hour, so its files are named like a live one's.
+pub fn synthetic_recording(
+    sim: crate::sim::server::SimConfig,
+    dir: &Path,
+    length: Duration,
+    markets: &[u64],
+) -> Result<ExitCode> {
+    let ids: Vec<crate::model::MarketId> =
+        markets.iter().map(|&m| crate::model::MarketId(m)).collect();
+    let specs: Vec<crate::model::MarketSpec> = ids
+        .iter()
+        .map(|id| {
+            sim.markets
+                .iter()
+                .find(|s| s.id == *id)
+                .cloned()
+                .ok_or_else(|| anyhow!("market {id} is not one of the simulator's"))
+        })
+        .collect::<Result<_>>()?;
+    let now = Clock::system().now();
+    let start = Timestamp::from_secs(now.0 / 1_000_000_000 / 3_600 * 3_600);
+    let mut recorder = Recorder::new(dir, "kana", RecorderOptions::default())?;
+    let mut failure = None;
+    let frames = crate::sim::server::synthetic::frames(sim, start, length, &ids, |t, frame| {
+        if failure.is_none()
+            && let Err(e) = recorder.record(t, frame)
+        {
+            failure = Some(e);
+        }
+    })
+    .map_err(|e| anyhow!("venue.sim: {e}"))?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    recorder.flush()?;
+    Manifest {
+        venue: "kana".into(),
+        markets: specs,
+        units: "human".into(),
+        source: "perpbot sim --record (synthetic, simulated time)".into(),
+    }
+    .save(dir)?;
+    outln!(
+        "recorded {frames} synthetic frames ({} of simulated time) into {}",
+        format!("{} s", length.as_secs()),
+        dir.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Run one backtest or a sweep.
 pub fn backtest(args: &BacktestArgs, registry: &StrategyRegistry) -> Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;

@@ -88,6 +88,19 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
         bind: std::net::SocketAddr,
+        /// Instead of serving, write a synthetic recording of the simulated market into this
+        /// folder (for `perpbot backtest`), in simulated time: no sockets, no waiting.
+        #[arg(long, requires = "length")]
+        record: Option<PathBuf>,
+        /// Length of the synthetic recording (`1h`, `30m`).
+        #[arg(long, value_parser = parse_duration)]
+        length: Option<Duration>,
+        /// Seed of the synthetic market (default: the config's `[venue.sim.synthetic] seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Markets to record (default: the config's `markets`, or 1338).
+        #[arg(long, value_delimiter = ',')]
+        markets: Vec<u64>,
     },
     /// Decode recorded WebSocket frames (one per line on stdin) into normalised events, one JSON
     /// line each on stdout; undecodable frames go to stderr with the reason.
@@ -339,11 +352,32 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Command::Decode(args) => decode(&args),
-        Command::Sim { config, bind } => {
-            let sim = match config {
-                Some(path) => Config::load(&path)?.venue.sim,
-                None => crate::sim::server::SimConfig::default(),
+        Command::Sim {
+            config,
+            bind,
+            record,
+            length,
+            seed,
+            markets,
+        } => {
+            let (mut sim, configured) = match config {
+                Some(path) => {
+                    let c = Config::load(&path)?;
+                    (c.venue.sim, c.markets)
+                }
+                None => (crate::sim::server::SimConfig::default(), vec![1338]),
             };
+            if let Some(seed) = seed {
+                sim.synthetic.seed = seed;
+            }
+            if let (Some(dir), Some(length)) = (record, length) {
+                let markets = if markets.is_empty() {
+                    configured
+                } else {
+                    markets
+                };
+                return backtest::synthetic_recording(sim, &dir, length, &markets);
+            }
             let api_key = sim.api_key.clone();
             let chain_id = sim.chain_id;
             let handle = crate::sim::server::start(sim, bind, Clock::system())

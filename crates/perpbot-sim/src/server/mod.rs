@@ -27,6 +27,7 @@ pub mod driver;
 pub mod indexer;
 pub mod node;
 pub mod rest;
+pub mod synthetic;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
