@@ -5,9 +5,12 @@ use std::time::Duration;
 use arrow_array::{Array, Float64Array, StringArray, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::write::to_parquet;
 use super::*;
-use crate::recording::{Recorder, RecorderOptions};
+use crate::recording::{Manifest, Recorder, RecorderOptions};
+use arrow_array::RecordBatch;
 use perpbot_model::Ticks;
+use perpbot_model::{MarketSpec, Timestamp};
 
 const T0: Timestamp = Timestamp(1_750_000_000_000_000_000);
 
