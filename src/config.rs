@@ -123,6 +123,9 @@ pub struct Config {
     /// Models of a backtest over recorded data (`perpbot backtest`).
     #[serde(default)]
     pub backtest: perpbot_backtest::Models,
+    /// The status, metrics and control endpoint of a running bot.
+    #[serde(default)]
+    pub control: crate::control::ControlConfig,
 }
 
 /// The keys that would hold a secret if someone wrote one into the file.
@@ -165,6 +168,9 @@ impl Config {
                     resolve(p);
                 }
             }
+        }
+        if let Some(p) = self.control.token.as_mut().and_then(|t| t.file.as_mut()) {
+            resolve(p);
         }
     }
 
@@ -268,6 +274,7 @@ impl Config {
         self.risk.validate(&self.market_ids())?;
         self.rate_limits.validate()?;
         self.backtest.validate()?;
+        self.control.validate()?;
         if self.strategy.name.trim().is_empty() {
             return Err("strategy.name: must name a registered strategy".into());
         }

@@ -51,6 +51,7 @@ pub use perpbot_strategies as strategies;
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod soak;
 
 /// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), and Kana

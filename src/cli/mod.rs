@@ -291,6 +291,10 @@ pub struct RunArgs {
     /// Allow a mainnet config to trade real money.
     #[arg(long)]
     pub i_understand_this_is_mainnet: bool,
+    /// Serve `/metrics`, `/status` and the control endpoint on this address (overrides
+    /// `[control] listen`; `127.0.0.1:9187`).
+    #[arg(long)]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Parse the command line and run it with the given strategies. Returns the process exit code

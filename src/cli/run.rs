@@ -120,6 +120,17 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
     }
     let (control_tx, control_rx) = mpsc::channel(8);
     spawn_signal_handlers(control_tx.clone());
+    if let Some(addr) = args.metrics.or(config.control.listen) {
+        let token = match &config.control.token {
+            Some(source) => Some(source.load("control.token").map_err(exit::invalid_config)?),
+            None => None,
+        };
+        let status = engine.watch_status();
+        let latencies = engine.latency_samples();
+        crate::control::serve(addr, status, control_tx.clone(), token, latencies)
+            .await
+            .with_context(|| format!("control endpoint on {addr}"))?;
+    }
     if let Some(duration) = args.duration {
         let tx = control_tx.clone();
         tokio::spawn(async move {

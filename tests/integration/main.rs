@@ -8,6 +8,7 @@ mod backtest_cli;
 mod backtest_validation;
 mod cli_decode;
 mod cli_tx_sign;
+mod control_endpoint;
 mod crash_restart;
 mod deadman;
 mod engine_paper;

@@ -52,7 +52,7 @@ struct TimerEntry {
 pub struct EngineCore {
     state: State,
     strategy: Box<dyn Strategy>,
-    risk: RiskEngine,
+    pub(super) risk: RiskEngine,
     executor: Executor,
     outbox: Outbox,
     pending: VecDeque<Event>,
@@ -60,9 +60,9 @@ pub struct EngineCore {
     cancelled_timers: HashSet<TimerId>,
     timer_seq: u64,
     config: EngineConfig,
-    risk_rejections: u64,
-    strategy_errors: u64,
-    tracker: PerformanceTracker,
+    pub(super) risk_rejections: u64,
+    pub(super) strategy_errors: u64,
+    pub(super) tracker: PerformanceTracker,
     /// Set when the strategy panicked: it gets no more calls and trading is halted.
     strategy_failure: Option<String>,
     /// Markets whose quotes were pulled for a stale book (until it updates again).
@@ -166,6 +166,11 @@ impl EngineCore {
     /// True once the kill switch has been pulled (until re-armed in a later run).
     pub fn is_killed(&self) -> bool {
         self.risk.is_killed()
+    }
+
+    /// The executor's counters.
+    pub fn executor_stats(&self) -> &ExecStats {
+        self.executor.stats()
     }
 
     /// The strategy's name.
@@ -597,6 +602,25 @@ impl EngineCore {
         };
         let events = self.dispatch(cancel);
         self.pending.extend(events);
+    }
+
+    /// Go reduce-only (an operator's pause): opening orders are cancelled and refused from now
+    /// on; closing ones still go. A halted bot stays halted.
+    pub fn reduce_only(&mut self, reason: &str, now: Timestamp) {
+        self.set_now(now);
+        if self.risk.trading_state() != TradingState::Active {
+            return;
+        }
+        warn!(%reason, "trading goes reduce-only");
+        if let Some(change) = self
+            .risk
+            .restrict(TradingState::ReduceOnly, reason.to_string())
+        {
+            let to = change.to;
+            self.pending.push_back(Event::TradingState(change));
+            self.on_trading_state(to);
+        }
+        self.drain_pending();
     }
 
     /// Pull the kill switch: cancel everything and halt trading (the process keeps running).

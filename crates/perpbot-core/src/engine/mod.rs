@@ -14,20 +14,22 @@
 //! bounded time for the venue to confirm, and reports what is left in the [`RunSummary`].
 
 mod core;
+pub mod status;
 mod summary;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::executor::{ExecReport, RateLimitConfig, spawn_job};
+use crate::executor::{ExecReport, Job, RateLimitConfig, RequestId, spawn_job};
 use crate::risk::RiskConfig;
 use crate::state::State;
 use crate::strategy::Strategy;
@@ -37,6 +39,7 @@ use perpbot_model::Event;
 use perpbot_model::clock::Clock;
 
 pub use self::core::EngineCore;
+pub use status::Status;
 pub use summary::{Finished, ReconciliationStats, RunSummary};
 
 /// The file a running bot writes when it has acted on the kill-switch file `kill_file`: its
@@ -90,13 +93,15 @@ impl Default for EngineConfig {
     }
 }
 
-/// Commands from outside the engine (signal handlers, the CLI, tests).
+/// Commands from outside the engine (signal handlers, the CLI, the control endpoint, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// Stop gracefully: cancel everything and exit.
     Shutdown,
     /// Pull the kill switch: cancel everything and halt trading, but keep running.
     Kill(String),
+    /// Pause quoting: go reduce-only (opening orders cancelled), keep running.
+    ReduceOnly(String),
 }
 
 /// The async runner around an [`EngineCore`] over one venue session.
@@ -110,7 +115,20 @@ pub struct Engine {
     heart: Arc<Heartbeat>,
     /// The journal's hook, handed to every venue call ([`crate::venue::RequestContext`]).
     on_sent: Option<SentHook>,
+    /// Where the status goes on every tick, once someone watches ([`Engine::watch_status`]).
+    status: Option<watch::Sender<Arc<Status>>>,
+    /// When each request in flight was handed to the venue.
+    sent_at: HashMap<RequestId, Instant>,
+    /// The latest request latencies (decision to first outcome), for the status's percentiles.
+    latencies: VecDeque<Duration>,
+    /// Latencies not yet taken by a metrics scrape ([`Engine::latency_samples`]).
+    latency_sink: Option<Arc<Mutex<Vec<f64>>>>,
 }
+
+/// How many recent latencies the status's percentiles are taken over.
+const LATENCY_WINDOW: usize = 1024;
+/// Most latencies kept for a scrape that has not come (older ones are dropped).
+const LATENCY_SINK_MAX: usize = 10_000;
 
 impl Engine {
     /// Assemble an engine over a connected venue session.
@@ -141,6 +159,74 @@ impl Engine {
             clock,
             heart: Heartbeat::new(),
             on_sent: None,
+            status: None,
+            sent_at: HashMap::new(),
+            latencies: VecDeque::with_capacity(LATENCY_WINDOW),
+            latency_sink: None,
+        }
+    }
+
+    /// A view of the running bot, renewed on every engine tick (250 ms) and at the end.
+    pub fn watch_status(&mut self) -> watch::Receiver<Arc<Status>> {
+        let first = Arc::new(self.status_now());
+        match &self.status {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = watch::channel(first);
+                self.status = Some(tx);
+                rx
+            }
+        }
+    }
+
+    /// Request latencies in seconds as they are measured, for a metrics histogram: the holder
+    /// takes them out (`std::mem::take`) when it scrapes.
+    pub fn latency_samples(&mut self) -> Arc<Mutex<Vec<f64>>> {
+        Arc::clone(
+            self.latency_sink
+                .get_or_insert_with(|| Arc::new(Mutex::new(Vec::new()))),
+        )
+    }
+
+    fn status_now(&self) -> Status {
+        let mut status = self.core.status();
+        if !self.latencies.is_empty() {
+            let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
+            sorted.sort_unstable();
+            let at = |q: f64| {
+                let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+                sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1_000.0)
+            };
+            status.latency = Some(status::Latency {
+                samples: sorted.len(),
+                p50_ms: at(0.5),
+                p99_ms: at(0.99),
+            });
+        }
+        status
+    }
+
+    fn publish_status(&self) {
+        if let Some(tx) = &self.status {
+            tx.send_replace(Arc::new(self.status_now()));
+        }
+    }
+
+    /// A request's outcome arrived: note its latency the first time.
+    fn measure(&mut self, report: &ExecReport) {
+        let Some(sent) = self.sent_at.remove(&report.id) else {
+            return;
+        };
+        let latency = sent.elapsed();
+        if self.latencies.len() == LATENCY_WINDOW {
+            self.latencies.pop_front();
+        }
+        self.latencies.push_back(latency);
+        if let Some(sink) = &self.latency_sink
+            && let Ok(mut samples) = sink.lock()
+            && samples.len() < LATENCY_SINK_MAX
+        {
+            samples.push(latency.as_secs_f64());
         }
     }
 
@@ -180,6 +266,9 @@ impl Engine {
     /// Start the venue work the core decided, each in a task of its own.
     fn start_jobs(&mut self) {
         for job in self.core.take_jobs() {
+            if let Job::Execute { id, .. } = &job {
+                self.sent_at.insert(*id, Instant::now());
+            }
             spawn_job(
                 job,
                 Arc::clone(&self.writer),
@@ -222,10 +311,16 @@ impl Engine {
                 ctrl = control.recv(), if control_open => match ctrl {
                     Some(Control::Shutdown) => break,
                     Some(Control::Kill(reason)) => self.core.kill(&reason, self.clock.now()),
+                    Some(Control::ReduceOnly(reason)) => {
+                        self.core.reduce_only(&reason, self.clock.now());
+                    }
                     // Nobody can send commands any more: keep running until the venue ends.
                     None => control_open = false,
                 },
-                Some(report) = self.reports.recv() => self.core.on_report(report, self.clock.now()),
+                Some(report) = self.reports.recv() => {
+                    self.measure(&report);
+                    self.core.on_report(report, self.clock.now());
+                }
                 event = self.events.recv() => match event {
                     Some(event) => self.core.on_venue_event(event, self.clock.now()),
                     None => {
@@ -242,6 +337,7 @@ impl Engine {
                 _ = tick.tick() => {
                     self.heart.beat(self.core.live_cancels());
                     self.core.on_tick(self.clock.now(), self.writer.tx_costs());
+                    self.publish_status();
                 }
             }
             self.start_jobs();
@@ -298,6 +394,7 @@ impl Engine {
             self.start_jobs();
             tokio::select! {
                 Some(report) = self.reports.recv() => {
+                    self.measure(&report);
                     self.core.on_report_in_shutdown(report, self.clock.now());
                 }
                 Some(event) = self.events.recv() => {
@@ -310,12 +407,13 @@ impl Engine {
                         self.core.interrupt_shutdown();
                         break;
                     }
-                    Some(Control::Kill(_)) => {}
+                    Some(Control::Kill(_) | Control::ReduceOnly(_)) => {}
                     None => control_open = false,
                 },
             }
             self.start_jobs();
         }
+        self.publish_status();
         self.core.finish(self.clock.now(), self.writer.tx_costs())
     }
 }

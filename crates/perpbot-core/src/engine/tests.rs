@@ -435,3 +435,51 @@ fn gas_the_venue_reports_is_priced_into_the_summary() {
     assert_eq!(summary.tx_costs, costs);
     assert_eq!(summary.gas.native, Decimal::new(3, 4));
 }
+
+#[test]
+fn a_pause_goes_reduce_only_cancels_opening_orders_and_refuses_new_ones() {
+    let mut rig = Rig::new(quote_on_book());
+    rig.core.on_venue_event(book(T0), T0);
+    let jobs = rig.jobs();
+    rig.accept(jobs, T0);
+    rig.core.reduce_only("operator pause", at(1));
+    assert_eq!(rig.core.status().trading_state, TradingState::ReduceOnly);
+    assert_eq!(
+        shapes(&rig.jobs()),
+        vec![(1, 0)],
+        "the opening bid is cancelled"
+    );
+    rig.core.on_venue_event(book(at(2)), at(2));
+    assert!(rig.jobs().is_empty(), "a new opening bid is refused");
+    // A halted bot is not un-halted by a pause.
+    rig.core.kill("test", at(3));
+    rig.core.reduce_only("again", at(4));
+    assert_eq!(rig.core.status().trading_state, TradingState::Halted);
+}
+
+#[test]
+fn the_status_shows_orders_pnl_and_limit_headroom_in_human_units() {
+    let risk = RiskConfig {
+        max_loss: Some(Decimal::from(50)),
+        ..RiskConfig::default()
+    };
+    let mut rig = Rig::with(quote_on_book(), risk, RateLimitConfig::default());
+    rig.core.on_venue_event(book(T0), T0);
+    let jobs = rig.jobs();
+    rig.accept(jobs, T0);
+    let status = rig.core.status();
+    assert_eq!(status.strategy, "probe");
+    let m = &status.markets[0];
+    assert_eq!(m.name, "APT-USD");
+    assert_eq!(m.mid, Some(Decimal::new(552, 2)));
+    assert_eq!(m.orders.len(), 1);
+    assert_eq!(m.orders[0].price, Some(Decimal::new(5518, 3)));
+    assert_eq!(
+        m.orders[0].remaining,
+        Decimal::new(5, 1),
+        "500 lots of 0.001 APT"
+    );
+    assert_eq!(status.limits.loss_headroom, Some(Decimal::from(50)));
+    assert_eq!(status.counts.requests_sent, 1);
+    assert_eq!(status.ts, T0);
+}

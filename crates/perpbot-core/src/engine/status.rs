@@ -1,0 +1,197 @@
+//! A running bot at a glance: what `GET /status`, `/metrics` and a dashboard show. Built by the
+//! engine core on demand, in human units, and published by the runner on its tick.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::EngineCore;
+use perpbot_model::{ClientOrderId, OrderStatus, Side, Timestamp, TradingState};
+
+/// The bot now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// The strategy.
+    pub strategy: String,
+    /// Active, reduce-only or halted.
+    pub trading_state: TradingState,
+    /// When this was taken (engine time).
+    pub ts: Timestamp,
+    /// Per market: mid, position, its notional and the bot's open orders.
+    pub markets: Vec<MarketStatus>,
+    /// PnL and its parts (quote).
+    pub pnl: PnlStatus,
+    /// The loss limits and how far the bot is from each.
+    pub limits: LimitsStatus,
+    /// Counts since the start of the run.
+    pub counts: Counts,
+    /// Request latency, decision to outcome (set by the runner).
+    pub latency: Option<Latency>,
+}
+
+/// One market.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarketStatus {
+    /// Id.
+    pub market: u64,
+    /// Name (`APT-USD`).
+    pub name: String,
+    /// Mid of the book (quote per coin).
+    pub mid: Option<Decimal>,
+    /// Net position in coins, negative when short.
+    pub position: Decimal,
+    /// |position| × mid (quote).
+    pub notional: Decimal,
+    /// The bot's live orders.
+    pub orders: Vec<OrderStatusLine>,
+}
+
+/// One live order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderStatusLine {
+    /// The bot's id.
+    pub client_id: ClientOrderId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit price (quote per coin), none for a market order.
+    pub price: Option<Decimal>,
+    /// Size still open (coins).
+    pub remaining: Decimal,
+    /// Where it is in its life.
+    pub status: OrderStatus,
+}
+
+/// PnL and its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PnlStatus {
+    /// After fees and gas: what the run made.
+    pub net: Decimal,
+    /// Before gas.
+    pub before_gas: Decimal,
+    /// Earned by quoting: each fill's distance from the mid.
+    pub spread_capture: Decimal,
+    /// Earned or lost by holding inventory.
+    pub inventory: Decimal,
+    /// Paid on fills.
+    pub fees: Decimal,
+    /// Transaction fees in the quote currency.
+    pub gas: Decimal,
+    /// Funding paid (negative) or received.
+    pub funding: Decimal,
+}
+
+/// The loss limits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LimitsStatus {
+    /// PnL over the loss window (net of gas).
+    pub window_pnl: Decimal,
+    /// Drawdown over the loss window.
+    pub drawdown: Decimal,
+    /// `risk.max_loss`, if set.
+    pub max_loss: Option<Decimal>,
+    /// How much more may be lost before `max_loss` trips.
+    pub loss_headroom: Option<Decimal>,
+    /// `risk.max_drawdown`, if set.
+    pub max_drawdown: Option<Decimal>,
+    /// How much more drawdown before `max_drawdown` trips.
+    pub drawdown_headroom: Option<Decimal>,
+}
+
+/// Counts since the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Fills.
+    pub fills: u64,
+    /// Of which maker fills.
+    pub maker_fills: u64,
+    /// Requests sent to the venue.
+    pub requests_sent: u64,
+    /// Orders sent.
+    pub orders_sent: u64,
+    /// Requests the venue refused.
+    pub venue_rejections: u64,
+    /// Intents refused by the risk check or the rate limiter.
+    pub risk_rejections: u64,
+    /// Strategy callbacks that returned an error.
+    pub strategy_errors: u64,
+}
+
+/// Request latency over the recent requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latency {
+    /// Requests measured.
+    pub samples: usize,
+    /// Median (ms).
+    pub p50_ms: f64,
+    /// 99th percentile (ms).
+    pub p99_ms: f64,
+}
+
+impl EngineCore {
+    /// The bot now (see [`Status`]).
+    pub fn status(&self) -> Status {
+        let s = self.state();
+        let markets = s
+            .markets()
+            .map(|spec| {
+                let mid = s.mid_price(spec.id);
+                let position = spec.signed_size(s.net_lots(spec.id));
+                MarketStatus {
+                    market: spec.id.0,
+                    name: spec.name.clone(),
+                    mid,
+                    position,
+                    notional: position.abs() * mid.unwrap_or_default(),
+                    orders: s
+                        .live_orders(Some(spec.id))
+                        .map(|o| OrderStatusLine {
+                            client_id: o.client_id(),
+                            side: o.request.order.side,
+                            price: o.request.order.price.map(|p| spec.ticks_to_price(p)),
+                            remaining: spec.lots_to_size(o.remaining()),
+                            status: o.status,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let perf = self.tracker.performance();
+        let gas = self.risk.gas_in_quote();
+        let (window_pnl, drawdown) = self.risk.window_pnl_and_drawdown();
+        let config = self.risk.config();
+        let (fills, maker_fills) = s.fill_counts();
+        let stats = self.executor_stats();
+        Status {
+            strategy: self.strategy_name().to_string(),
+            trading_state: self.risk.trading_state(),
+            ts: s.now(),
+            markets,
+            pnl: PnlStatus {
+                net: self.risk.net_pnl(s),
+                before_gas: perf.total_pnl,
+                spread_capture: perf.spread_capture,
+                inventory: perf.inventory_pnl,
+                fees: perf.fees,
+                gas,
+                funding: perf.funding,
+            },
+            limits: LimitsStatus {
+                window_pnl,
+                drawdown,
+                max_loss: config.max_loss,
+                loss_headroom: config.max_loss.map(|m| m + window_pnl),
+                max_drawdown: config.max_drawdown,
+                drawdown_headroom: config.max_drawdown.map(|m| m - drawdown),
+            },
+            counts: Counts {
+                fills,
+                maker_fills,
+                requests_sent: stats.requests_sent,
+                orders_sent: stats.orders_sent,
+                venue_rejections: stats.rejected_requests,
+                risk_rejections: self.risk_rejections,
+                strategy_errors: self.strategy_errors,
+            },
+            latency: None,
+        }
+    }
+}
