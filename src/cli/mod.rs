@@ -140,6 +140,19 @@ pub enum Command {
     /// record. A torn or unreadable tail is reported on stderr; the file is never changed.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Ask a running bot how it is (its `/status` on `[control] listen`): trading state, PnL,
+    /// positions, open orders, limit headroom, latency.
+    Status {
+        /// The running bot's config (for its control address).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Ask this address instead of the config's.
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// Print the JSON as it came.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show an account's balances, positions and open orders (Kana REST).
     Account {
         /// Config naming the venue.
@@ -416,6 +429,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         Command::Backtest(args) => backtest::backtest(&args, &registry),
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,
+        Command::Status { config, addr, json } => status(config.as_deref(), addr, json).await,
         Command::Funds {
             config,
             action,
@@ -877,4 +891,106 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
         .connect(&config.market_ids())
         .await
         .with_context(|| format!("connecting to {name}"))
+}
+
+/// `perpbot status`.
+async fn status(
+    config: Option<&Path>,
+    addr: Option<std::net::SocketAddr>,
+    json: bool,
+) -> Result<ExitCode> {
+    let addr = match addr {
+        Some(a) => a,
+        None => load_config(config)?.control.listen.ok_or_else(|| {
+            exit::invalid_config("the config sets no [control] listen address; pass --addr")
+        })?,
+    };
+    let url = format!("http://{addr}/status");
+    // reqwest is built without a TLS provider of its own; the process installs one.
+    crate::aptos::node::ensure_crypto_provider();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let body = client
+        .get(&url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("no running bot answered on {url}"))?
+        .text()
+        .await?;
+    if json {
+        outln!("{body}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s: serde_json::Value = serde_json::from_str(&body).context("the answer is not JSON")?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(t) => t.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    outln!(
+        "{}  {}",
+        text(&s["strategy"]),
+        text(&s["trading_state"]).to_uppercase()
+    )?;
+    let p = &s["pnl"];
+    outln!(
+        "  PnL net {}  (before gas {} = spread {} + inventory {} − fees {} + funding {}; gas {})",
+        text(&p["net"]),
+        text(&p["before_gas"]),
+        text(&p["spread_capture"]),
+        text(&p["inventory"]),
+        text(&p["fees"]),
+        text(&p["funding"]),
+        text(&p["gas"])
+    )?;
+    let l = &s["limits"];
+    outln!(
+        "  limits  window PnL {}, drawdown {}; headroom: loss {}, drawdown {}",
+        text(&l["window_pnl"]),
+        text(&l["drawdown"]),
+        text(&l["loss_headroom"]),
+        text(&l["drawdown_headroom"])
+    )?;
+    for m in s["markets"].as_array().into_iter().flatten() {
+        outln!(
+            "  {}  mid {}  position {} (notional {})",
+            text(&m["name"]),
+            text(&m["mid"]),
+            text(&m["position"]),
+            text(&m["notional"])
+        )?;
+        for o in m["orders"].as_array().into_iter().flatten() {
+            outln!(
+                "    {} {} @ {}  {}",
+                text(&o["side"]),
+                text(&o["remaining"]),
+                text(&o["price"]),
+                text(&o["status"])
+            )?;
+        }
+    }
+    let c = &s["counts"];
+    outln!(
+        "  fills {} ({} maker), requests {}, refused by venue {}, by risk {}",
+        text(&c["fills"]),
+        text(&c["maker_fills"]),
+        text(&c["requests_sent"]),
+        text(&c["venue_rejections"]),
+        text(&c["risk_rejections"])
+    )?;
+    if let Some(lat) = s["latency"].as_object() {
+        outln!(
+            "  request latency p50 {:.0} ms, p99 {:.0} ms ({} requests)",
+            lat.get("p50_ms")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0),
+            lat.get("p99_ms")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(0.0),
+            lat.get("samples").map(text).unwrap_or_default()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

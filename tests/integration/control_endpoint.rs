@@ -96,6 +96,25 @@ async fn metrics_status_and_authenticated_controls_of_a_running_bot() {
     ] {
         assert!(samples.contains_key(name), "{name} missing from:\n{body}");
     }
+    // Every series the shipped Grafana dashboard plots is in the scrape.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/grafana/perpbot-dashboard.json"
+    ))
+    .unwrap();
+    for (i, _) in dashboard.match_indices("perpbot_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name == "perpbot_" {
+            continue;
+        }
+        assert!(
+            samples.keys().any(|k| k.starts_with(&name)),
+            "the dashboard plots {name}, which the scrape does not have"
+        );
+    }
     assert!(samples["perpbot_requests_total"] > 0.0);
     assert_eq!(samples["perpbot_trading_state"], 0.0, "active");
     assert!(samples["perpbot_request_latency_seconds_count"] > 0.0);
@@ -111,6 +130,21 @@ async fn metrics_status_and_authenticated_controls_of_a_running_bot() {
     assert_eq!(status["trading_state"], "active");
     assert_eq!(status["markets"][0]["name"], "APT-USD");
     assert!(status["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+
+    // `perpbot status` prints the same, for a person.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_perpbot"))
+            .args(["status", "--addr", &addr.to_string()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.starts_with("market_maker  ACTIVE"), "{printed}");
+    assert!(printed.contains("APT-USD  mid"), "{printed}");
+    assert!(printed.contains("request latency p50"), "{printed}");
 
     // Controls: no token, a wrong one, then the right one.
     let (code, _) = http(addr, "POST", "/control/pause", None).await;
