@@ -57,6 +57,11 @@ pub struct Cli {
     /// Log filter (e.g. `info`, `perpbot=debug`); RUST_LOG overrides it.
     #[arg(long, default_value = "info", global = true)]
     pub log_level: String,
+    /// Write logs to this file instead of stderr, rotated daily (`perpbot.log` becomes
+    /// `perpbot.log.2026-12-06`, …); written by a thread of its own, so a slow disk never holds
+    /// the engine up.
+    #[arg(long, global = true)]
+    pub log_file: Option<PathBuf>,
     /// What to do (default: `run` with the default config).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -315,7 +320,14 @@ pub struct RunArgs {
 /// 5 halted by a risk limit or the kill switch).
 pub fn main_with(registry: StrategyRegistry) -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log_level);
+    // Held until the process ends: dropping it flushes the log file's last lines.
+    let _log_guard = match init_logging(cli.log_format, &cli.log_level, cli.log_file.as_deref()) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::INVALID_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -336,17 +348,46 @@ pub fn main_with(registry: StrategyRegistry) -> ExitCode {
     code
 }
 
-fn init_logging(format: LogFormat, level: &str) {
+fn init_logging(
+    format: LogFormat,
+    level: &str,
+    file: Option<&Path>,
+) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Logs go to stderr: stdout carries the command's output (the run report, JSON) alone.
+    let (writer, guard, ansi) = match file {
+        Some(path) => {
+            let name = path
+                .file_name()
+                .ok_or_else(|| anyhow::anyhow!("--log-file {}: not a file name", path.display()))?;
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("--log-file: cannot create {}", dir.display()))?;
+            let appender = tracing_appender::rolling::daily(&dir, name);
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (
+                tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer),
+                Some(guard),
+                false,
+            )
+        }
+        // Logs go to stderr: stdout carries the command's output (the run report, JSON) alone.
+        None => (
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+            None,
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colours only on a terminal: a log file or a collector gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_target(false);
     let result = match format {
         LogFormat::Pretty => builder.compact().try_init(),
@@ -355,6 +396,7 @@ fn init_logging(format: LogFormat, level: &str) {
     if result.is_err() {
         eprintln!("warning: logging was already initialised");
     }
+    Ok(guard)
 }
 
 async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCode> {

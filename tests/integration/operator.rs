@@ -638,3 +638,74 @@ async fn json_logs_are_pure_json_lines_on_stderr_and_sighup_is_ignored() {
     );
     assert_eq!(resting(&sim).await, 0);
 }
+
+#[test]
+fn log_file_takes_the_logs_and_rotates_by_day() {
+    let dir = TempDir::new("log-file");
+    let log = dir.0.join("logs/bot.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_perpbot"))
+        .args([
+            "--log-file",
+            log.to_str().unwrap(),
+            "run",
+            "--duration",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("engine starting"),
+        "logs left stderr: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("run report"));
+    let files: Vec<_> = std::fs::read_dir(dir.0.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with("bot.log."), "dated: {files:?}");
+    let text = std::fs::read_to_string(dir.0.join("logs").join(&files[0])).unwrap();
+    assert!(text.contains("engine starting"), "{text}");
+    assert!(!text.contains("\u{1b}["), "no colour codes in a file");
+}
+
+#[test]
+fn the_systemd_unit_waits_longer_than_the_bot_cancels_and_does_not_restart_a_halt() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/perpbot.service"
+    ))
+    .unwrap();
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(value("KillSignal"), "SIGTERM");
+    let stop: u64 = value("TimeoutStopSec").parse().unwrap();
+    for config in ["config/testnet.toml", "config/mainnet.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
+        let c = perpbot::config::Config::load(&path).unwrap();
+        assert!(
+            stop * 1000 > c.engine.shutdown_timeout_ms + 5_000,
+            "{config}: systemd would kill the bot while it still waits for cancels"
+        );
+    }
+    let prevent: Vec<u8> = value("RestartPreventExitStatus")
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(prevent.contains(&perpbot::cli::exit::HALTED));
+    assert!(prevent.contains(&perpbot::cli::exit::INVALID_CONFIG));
+    let docker =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    assert!(docker.contains("STOPSIGNAL SIGTERM") && docker.contains("USER perpbot"));
+}
