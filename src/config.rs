@@ -126,6 +126,9 @@ pub struct Config {
     /// The status, metrics and control endpoint of a running bot.
     #[serde(default)]
     pub control: crate::control::ControlConfig,
+    /// Webhook alerts (halt, loss limit, mismatch, disconnect, unclean stop); absent = none.
+    #[serde(default)]
+    pub alerts: Option<crate::alerts::AlertsConfig>,
 }
 
 /// The keys that would hold a secret if someone wrote one into the file.
@@ -170,6 +173,13 @@ impl Config {
             }
         }
         if let Some(p) = self.control.token.as_mut().and_then(|t| t.file.as_mut()) {
+            resolve(p);
+        }
+        if let Some(p) = self
+            .alerts
+            .as_mut()
+            .and_then(|a| a.webhook_url.file.as_mut())
+        {
             resolve(p);
         }
     }
@@ -275,6 +285,9 @@ impl Config {
         self.rate_limits.validate()?;
         self.backtest.validate()?;
         self.control.validate()?;
+        if let Some(alerts) = &self.alerts {
+            alerts.validate()?;
+        }
         if self.strategy.name.trim().is_empty() {
             return Err("strategy.name: must name a registered strategy".into());
         }

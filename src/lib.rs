@@ -49,6 +49,7 @@ pub use perpbot_model::clock;
 pub use perpbot_sim as sim;
 pub use perpbot_strategies as strategies;
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -139,7 +139,31 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
             let _ = tx.send(Control::Shutdown).await;
         });
     }
+    let alerts = match &config.alerts {
+        Some(a) => {
+            let url = a
+                .webhook_url
+                .load("alerts.webhook_url")
+                .map_err(exit::invalid_config)?;
+            Some(crate::alerts::start(a, url, engine.watch_status()))
+        }
+        None => None,
+    };
     let summary = engine.run(control_rx).await.summary;
+    if let Some((handle, task)) = alerts {
+        if let Some(alert) = crate::alerts::shutdown_alert(&summary, Clock::system().now()) {
+            handle.send(alert);
+        }
+        drop(handle);
+        // The queued alerts go out before the process ends (bounded: a dead webhook must not
+        // hold the exit up).
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            warn!("alerts still unsent after 5 s; giving up on them");
+        }
+    }
     // The report goes to stdout; a reader that went away must not change how the run ends.
     if let Err(e) = print_summary(&summary) {
         warn!(error = %e, "the run report could not be printed");

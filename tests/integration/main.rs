@@ -4,6 +4,7 @@
 
 mod common;
 
+mod alerts_webhook;
 mod backtest_cli;
 mod backtest_validation;
 mod cli_decode;

@@ -259,6 +259,8 @@ impl TrailingHourSum {
 pub struct RiskEngine {
     config: RiskConfig,
     trading_state: TradingState,
+    /// The last tightening and why (for status and alerts).
+    last_change: Option<TradingStateChange>,
     killed: bool,
     /// PnL history for `max_loss` and `max_drawdown`, across restarts.
     window: PnlWindow,
@@ -288,6 +290,7 @@ impl RiskEngine {
     pub fn new(config: RiskConfig) -> RiskEngine {
         RiskEngine {
             trading_state: TradingState::Active,
+            last_change: None,
             killed: false,
             window: PnlWindow::new(config.loss_window),
             carried: Decimal::ZERO,
@@ -420,7 +423,14 @@ impl RiskEngine {
             return None;
         }
         self.trading_state = to;
-        Some(TradingStateChange { from, to, reason })
+        let change = TradingStateChange { from, to, reason };
+        self.last_change = Some(change.clone());
+        Some(change)
+    }
+
+    /// The last time trading was tightened, and why.
+    pub fn last_change(&self) -> Option<&TradingStateChange> {
+        self.last_change.as_ref()
     }
 
     /// Re-evaluate PnL limits against the state: PnL net of fees and gas, over the loss window

@@ -68,7 +68,7 @@ pub struct EngineCore {
     /// Markets whose quotes were pulled for a stale book (until it updates again).
     stale_pulled: HashSet<MarketId>,
     reconciler: Reconciler,
-    reconciliation: ReconciliationStats,
+    pub(super) reconciliation: ReconciliationStats,
     /// Gas paid so far, priced into PnL and the budgets.
     gas: GasMeter,
     /// The venue's own transaction costs as last reported ([`EngineCore::on_tick`]).
@@ -83,6 +83,8 @@ pub struct EngineCore {
     journal: Option<crate::journal::Journal>,
     /// When finished orders were last dropped from the state ([`PRUNE_EVERY`]).
     last_prune: Timestamp,
+    /// Since when the venue's stream has been reconnecting (none while up).
+    pub(super) disconnected_since: Option<Timestamp>,
 }
 
 impl EngineCore {
@@ -122,6 +124,7 @@ impl EngineCore {
             shutdown_interrupted: false,
             journal: None,
             last_prune: Timestamp(0),
+            disconnected_since: None,
         };
         core.set_now(now);
         core
@@ -452,10 +455,19 @@ impl EngineCore {
                 );
             }
         }
-        if let Event::Connection(c) = &event
-            && c.state == ConnectionState::Reconnecting
-        {
-            warn!(stream = %c.stream, "venue stream reconnecting; book data may be stale");
+        if let Event::Connection(c) = &event {
+            match c.state {
+                ConnectionState::Reconnecting => {
+                    warn!(stream = %c.stream, "venue stream reconnecting; book data may be stale");
+                    self.disconnected_since.get_or_insert(now);
+                }
+                ConnectionState::Disconnected => {
+                    self.disconnected_since.get_or_insert(now);
+                }
+                ConnectionState::Connected | ConnectionState::Resynced => {
+                    self.disconnected_since = None;
+                }
+            }
         }
         let ids_may_have_arrived = matches!(
             event,

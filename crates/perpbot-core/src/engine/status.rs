@@ -14,6 +14,12 @@ pub struct Status {
     pub strategy: String,
     /// Active, reduce-only or halted.
     pub trading_state: TradingState,
+    /// Why trading was last tightened (kill switch, a loss limit, reconciliation, an operator).
+    pub trading_reason: Option<String>,
+    /// Since when the venue's stream has been reconnecting; none while it is up.
+    pub disconnected_since: Option<Timestamp>,
+    /// Position differences reconciliation could not explain, over the run.
+    pub unexplained_mismatches: u64,
     /// When this was taken (engine time).
     pub ts: Timestamp,
     /// Per market: mid, position, its notional and the bot's open orders.
@@ -163,6 +169,9 @@ impl EngineCore {
         Status {
             strategy: self.strategy_name().to_string(),
             trading_state: self.risk.trading_state(),
+            trading_reason: self.risk.last_change().map(|c| c.reason.clone()),
+            disconnected_since: self.disconnected_since,
+            unexplained_mismatches: self.reconciliation.unexplained,
             ts: s.now(),
             markets,
             pnl: PnlStatus {
