@@ -129,6 +129,9 @@ pub struct Config {
     /// Webhook alerts (halt, loss limit, mismatch, disconnect, unclean stop); absent = none.
     #[serde(default)]
     pub alerts: Option<crate::alerts::AlertsConfig>,
+    /// The run history database.
+    #[serde(default)]
+    pub history: crate::history::HistoryConfig,
 }
 
 /// The keys that would hold a secret if someone wrote one into the file.
@@ -182,6 +185,20 @@ impl Config {
         {
             resolve(p);
         }
+        if let Some(p) = &mut self.history.database {
+            resolve(p);
+        }
+    }
+
+    /// The history database: `[history] database`, else next to the journal
+    /// (`JOURNAL.history.sqlite`), else none.
+    pub fn history_database(&self) -> Option<PathBuf> {
+        self.history.database.clone().or_else(|| {
+            self.engine
+                .journal
+                .as_deref()
+                .map(|j| crate::limits::appended(j, ".history.sqlite"))
+        })
     }
 
     /// Parse and validate TOML text.

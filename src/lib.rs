@@ -53,6 +53,7 @@ pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod history;
 pub mod soak;
 
 /// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), and Kana

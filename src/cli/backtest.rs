@@ -563,7 +563,7 @@ fn parse_sweep(text: &str) -> Result<(String, Vec<toml::Value>), String> {
 }
 
 /// RFC 3339 in UTC (`2026-12-06T07:00:00Z`) or unix seconds.
-fn parse_time(text: &str) -> Result<Timestamp, String> {
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Timestamp::from_secs(secs));
     }

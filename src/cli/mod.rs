@@ -145,6 +145,22 @@ pub enum Command {
     /// record. A torn or unreadable tail is reported on stderr; the file is never changed.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Query the run history database (`[history]`): fills, a summary per day and the PnL of
+    /// each run.
+    History {
+        /// The bot's config (for its database).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only since this time (RFC 3339 UTC or unix seconds).
+        #[arg(long, value_parser = backtest::parse_time)]
+        since: Option<crate::model::Timestamp>,
+        /// Only this market (its name, `APT-USD`).
+        #[arg(long)]
+        market: Option<String>,
+        /// Print the fills as CSV instead.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Ask a running bot how it is (its `/status` on `[control] listen`): trading state, PnL,
     /// positions, open orders, limit headroom, latency.
     Status {
@@ -472,6 +488,12 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         Command::Markets { config } => markets(&config).await,
         Command::Account { config, address } => account(&config, address.as_deref()).await,
         Command::Status { config, addr, json } => status(config.as_deref(), addr, json).await,
+        Command::History {
+            config,
+            since,
+            market,
+            csv,
+        } => history(config.as_deref(), since, market.as_deref(), csv),
         Command::Funds {
             config,
             action,
@@ -1034,5 +1056,67 @@ async fn status(
             lat.get("samples").map(text).unwrap_or_default()
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `perpbot history`.
+fn history(
+    config: Option<&Path>,
+    since: Option<crate::model::Timestamp>,
+    market: Option<&str>,
+    csv: bool,
+) -> Result<ExitCode> {
+    let config = load_config(config)?;
+    let db = config.history_database().ok_or_else(|| {
+        exit::invalid_config("no history database: set [history] database (or an engine journal)")
+    })?;
+    if !db.exists() {
+        return Err(anyhow::anyhow!(
+            "{}: no history yet (a run with this config writes it)",
+            db.display()
+        ));
+    }
+    let since_ms = since.map_or(0, |t| t.0 / 1_000_000);
+    let fills = crate::history::fills(&db, since_ms, market)
+        .with_context(|| format!("reading {}", db.display()))?;
+    if csv {
+        outln!("ts_ms,market,side,price,size,fee,liquidity,run")?;
+        for row in &fills {
+            outln!("{}", row.join(","))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("{} fills in {}", fills.len(), db.display())?;
+    for row in fills.iter().rev().take(20).rev() {
+        let [ts, market, side, price, size, fee, liquidity, run] = row;
+        outln!("  {ts}  run {run}  {market}  {side} {size} @ {price}  fee {fee}  {liquidity}")?;
+    }
+    outln!("per day (UTC):")?;
+    for d in crate::history::days(&db, since_ms, market)? {
+        outln!(
+            "  {}  {} fills, volume {:.4}, fees {:.6}",
+            d.day,
+            d.fills,
+            d.volume,
+            d.fees
+        )?;
+    }
+    outln!("runs:")?;
+    let mut total_net = rust_decimal::Decimal::ZERO;
+    for (id, started, strategy, net, before_gas, fills) in crate::history::runs(&db, since_ms)? {
+        let started = crate::journal::show::utc(started);
+        if let Ok(n) = net.parse::<rust_decimal::Decimal>() {
+            total_net += n;
+        }
+        let net = if net.is_empty() {
+            "(running or cut short)".into()
+        } else {
+            net
+        };
+        outln!(
+            "  run {id}  {started}  {strategy}  {fills} fills  net {net}  before gas {before_gas}"
+        )?;
+    }
+    outln!("  all runs: net {}", total_net.round_dp(6))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -92,6 +92,7 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
         None => None,
     };
     let session = connect_venue(&config, clock).await?;
+    let markets = session.markets.clone();
     info!(
         venue = ?config.venue.kind,
         markets = ?config.markets,
@@ -139,6 +140,24 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
             let _ = tx.send(Control::Shutdown).await;
         });
     }
+    let history = match config.history_database() {
+        Some(path) => {
+            let started_ms = clock.now().0 / 1_000_000;
+            let history = crate::history::History::start(
+                &path,
+                &config.strategy.name,
+                config.venue.kind.name(),
+                markets.clone(),
+                started_ms,
+                engine.watch_status(),
+                Duration::from_secs(config.history.sample_secs.max(1)),
+            )
+            .with_context(|| format!("history database {}", path.display()))?;
+            engine.watch_fills(history.fills());
+            Some(history)
+        }
+        None => None,
+    };
     let alerts = match &config.alerts {
         Some(a) => {
             let url = a
@@ -149,7 +168,11 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
         }
         None => None,
     };
-    let summary = engine.run(control_rx).await.summary;
+    let finished = engine.run(control_rx).await;
+    if let Some(history) = history {
+        history.finish(&finished, &markets, Clock::system().now().0 / 1_000_000);
+    }
+    let summary = finished.summary;
     if let Some((handle, task)) = alerts {
         if let Some(alert) = crate::alerts::shutdown_alert(&summary, Clock::system().now()) {
             handle.send(alert);

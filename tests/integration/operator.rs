@@ -709,3 +709,95 @@ fn the_systemd_unit_waits_longer_than_the_bot_cancels_and_does_not_restart_a_hal
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
     assert!(docker.contains("STOPSIGNAL SIGTERM") && docker.contains("USER perpbot"));
 }
+
+#[test]
+fn every_run_lands_in_the_history_and_the_runs_add_up() {
+    let dir = TempDir::new("history");
+    let config = dir.0.join("bot.toml");
+    let base =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}\n[history]\ndatabase = \"history.sqlite\"\nsample_secs = 1\n"),
+    )
+    .unwrap();
+    let perpbot = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_perpbot"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let cfg = config.to_str().unwrap();
+    for _ in 0..2 {
+        let out = perpbot(&["run", "--config", cfg, "--duration", "5s"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        dir.0.join("history.sqlite").exists(),
+        "relative to the config's folder"
+    );
+    let out = perpbot(&["history", "--config", cfg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("run "))
+        .collect();
+    assert_eq!(runs.len(), 2, "{text}");
+    // The total is the sum of the runs' net PnL.
+    let net = |line: &str| -> f64 {
+        line.split("net ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let total: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("all runs: net "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (total - runs.iter().map(|l| net(l)).sum::<f64>()).abs() < 1e-6,
+        "{text}"
+    );
+    // The fills as CSV, one per fill the runs reported.
+    let out = perpbot(&["history", "--config", cfg, "--csv", "--market", "APT-USD"]);
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        csv.starts_with("ts_ms,market,side,price,size,fee,liquidity,run\n"),
+        "{csv}"
+    );
+    let fills_reported: usize = runs
+        .iter()
+        .map(|l| {
+            l.split("  ")
+                .find(|p| p.ends_with("fills"))
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(csv.lines().count() - 1, fills_reported, "{csv}\n{text}");
+    // A market with no fills is empty, not an error.
+    let out = perpbot(&["history", "--config", cfg, "--csv", "--market", "NOPE"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}

@@ -152,6 +152,13 @@ impl State {
         self.by_venue_id.get(&venue_id).copied()
     }
 
+    /// Every order the state still holds (live, and finished ones not yet pruned), by client id.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        let mut ids: Vec<&ClientOrderId> = self.orders.keys().collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| self.orders.get(id))
+    }
+
     /// Orders that may be resting (not terminal), in one market or all, by ascending client id.
     pub fn live_orders(&self, market: Option<MarketId>) -> impl Iterator<Item = &Order> {
         self.live

@@ -123,6 +123,8 @@ pub struct Engine {
     latencies: VecDeque<Duration>,
     /// Latencies not yet taken by a metrics scrape ([`Engine::latency_samples`]).
     latency_sink: Option<Arc<Mutex<Vec<f64>>>>,
+    /// Where a copy of every fill goes ([`Engine::watch_fills`]).
+    fill_tap: Option<mpsc::Sender<perpbot_model::Fill>>,
 }
 
 /// How many recent latencies the status's percentiles are taken over.
@@ -163,6 +165,21 @@ impl Engine {
             sent_at: HashMap::new(),
             latencies: VecDeque::with_capacity(LATENCY_WINDOW),
             latency_sink: None,
+            fill_tap: None,
+        }
+    }
+
+    /// Send a copy of every fill the venue reports to `tx` (a history database). A full queue
+    /// drops the copy, never holds up the engine.
+    pub fn watch_fills(&mut self, tx: mpsc::Sender<perpbot_model::Fill>) {
+        self.fill_tap = Some(tx);
+    }
+
+    fn tap(&self, event: &Event) {
+        if let (Some(tx), Event::Fill(f)) = (&self.fill_tap, event)
+            && tx.try_send(f.clone()).is_err()
+        {
+            warn!("fill copy dropped: its receiver is slow or gone");
         }
     }
 
@@ -322,7 +339,10 @@ impl Engine {
                     self.core.on_report(report, self.clock.now());
                 }
                 event = self.events.recv() => match event {
-                    Some(event) => self.core.on_venue_event(event, self.clock.now()),
+                    Some(event) => {
+                        self.tap(&event);
+                        self.core.on_venue_event(event, self.clock.now());
+                    }
                     None => {
                         error!("venue stream ended; shutting down");
                         break;
@@ -398,6 +418,7 @@ impl Engine {
                     self.core.on_report_in_shutdown(report, self.clock.now());
                 }
                 Some(event) = self.events.recv() => {
+                    self.tap(&event);
                     self.core.on_venue_event_in_shutdown(event, self.clock.now());
                 }
                 _ = sleep_opt(pump_wait) => {}
