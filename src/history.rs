@@ -339,26 +339,39 @@ pub fn fills(db: &Path, since_ms: u64, market: Option<&str>) -> rusqlite::Result
     rows.collect()
 }
 
-/// PnL per run (net, before gas), for every run since `since_ms`: what several runs and
-/// restarts add up to.
-pub fn runs(
-    db: &Path,
-    since_ms: u64,
-) -> rusqlite::Result<Vec<(i64, u64, String, String, String, i64)>> {
+/// One run of `perpbot history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    /// Its id.
+    pub id: i64,
+    /// When it started (ms since the epoch).
+    pub started_ms: u64,
+    /// The strategy.
+    pub strategy: String,
+    /// Net PnL as written at its end; empty while running or when it was cut short.
+    pub net_pnl: String,
+    /// PnL before gas, likewise.
+    pub pnl_before_gas: String,
+    /// Fills.
+    pub fills: i64,
+}
+
+/// Every run since `since_ms`: what several runs and restarts add up to.
+pub fn runs(db: &Path, since_ms: u64) -> rusqlite::Result<Vec<RunRow>> {
     let db = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut q = db.prepare(
         "SELECT id, started_ms, strategy, COALESCE(net_pnl, ''), COALESCE(pnl_before_gas, ''), COALESCE(fills, 0)
          FROM runs WHERE started_ms >= ?1 ORDER BY id",
     )?;
     let rows = q.query_map(params![since_ms as i64], |r| {
-        Ok((
-            r.get(0)?,
-            r.get::<_, i64>(1)? as u64,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
+        Ok(RunRow {
+            id: r.get(0)?,
+            started_ms: r.get::<_, i64>(1)? as u64,
+            strategy: r.get(2)?,
+            net_pnl: r.get(3)?,
+            pnl_before_gas: r.get(4)?,
+            fills: r.get(5)?,
+        })
     })?;
     rows.collect()
 }

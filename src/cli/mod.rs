@@ -1103,18 +1103,22 @@ fn history(
     }
     outln!("runs:")?;
     let mut total_net = rust_decimal::Decimal::ZERO;
-    for (id, started, strategy, net, before_gas, fills) in crate::history::runs(&db, since_ms)? {
-        let started = crate::journal::show::utc(started);
-        if let Ok(n) = net.parse::<rust_decimal::Decimal>() {
+    for run in crate::history::runs(&db, since_ms)? {
+        let started = crate::journal::show::utc(run.started_ms);
+        if let Ok(n) = run.net_pnl.parse::<rust_decimal::Decimal>() {
             total_net += n;
         }
-        let net = if net.is_empty() {
-            "(running or cut short)".into()
+        let net = if run.net_pnl.is_empty() {
+            "(running or cut short)".to_string()
         } else {
-            net
+            run.net_pnl
         };
         outln!(
-            "  run {id}  {started}  {strategy}  {fills} fills  net {net}  before gas {before_gas}"
+            "  run {}  {started}  {}  {} fills  net {net}  before gas {}",
+            run.id,
+            run.strategy,
+            run.fills,
+            run.pnl_before_gas
         )?;
     }
     outln!("  all runs: net {}", total_net.round_dp(6))?;
