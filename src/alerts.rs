@@ -330,6 +330,8 @@ mod tests {
             trading_state: TradingState::Active,
             trading_reason: None,
             disconnected_since: None,
+            last_reconnect: None,
+            recent_fills: Vec::new(),
             unexplained_mismatches: 0,
             ts: Timestamp::from_secs(1_750_000_000 + secs),
             markets: Vec::new(),

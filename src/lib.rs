@@ -55,6 +55,7 @@ pub mod config;
 pub mod control;
 pub mod history;
 pub mod soak;
+pub mod tui;
 
 /// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), and Kana
 /// ([`perpbot_kana`]).

@@ -329,6 +329,20 @@ pub struct RunArgs {
     /// `[control] listen`; `127.0.0.1:9187`).
     #[arg(long)]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Show the live dashboard (the default when standard output is a terminal); logs then go
+    /// to `--log-file`, or `perpbot.log` in the current folder.
+    #[arg(long, conflicts_with = "no_tui")]
+    pub tui: bool,
+    /// Plain log lines instead of the dashboard, even on a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+impl RunArgs {
+    /// Whether the dashboard owns the terminal.
+    pub fn dashboard(&self) -> bool {
+        self.tui || (!self.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+    }
 }
 
 /// Parse the command line and run it with the given strategies. Returns the process exit code
@@ -336,8 +350,15 @@ pub struct RunArgs {
 /// 5 halted by a risk limit or the kill switch).
 pub fn main_with(registry: StrategyRegistry) -> ExitCode {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
+    // The dashboard owns the terminal: the logs go to a file then.
+    let log_file = match (&cli.log_file, &command) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Command::Run(args)) if args.dashboard() => Some(PathBuf::from("perpbot.log")),
+        _ => None,
+    };
     // Held until the process ends: dropping it flushes the log file's last lines.
-    let _log_guard = match init_logging(cli.log_format, &cli.log_level, cli.log_file.as_deref()) {
+    let _log_guard = match init_logging(cli.log_format, &cli.log_level, log_file.as_deref()) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
@@ -354,7 +375,6 @@ pub fn main_with(registry: StrategyRegistry) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
     let code = match runtime.block_on(execute(command, registry)) {
         Ok(code) => code,
         Err(e) => exit::report(&e),

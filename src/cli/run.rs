@@ -168,7 +168,15 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
         }
         None => None,
     };
+    let dashboard = args
+        .dashboard()
+        .then(|| tokio::spawn(crate::tui::run(engine.watch_status(), control_tx.clone())));
     let finished = engine.run(control_rx).await;
+    if let Some(task) = dashboard {
+        // The engine is gone, so its status channel closed: the dashboard restores the
+        // terminal and ends; the report is printed after it.
+        let _ = task.await;
+    }
     if let Some(history) = history {
         history.finish(&finished, &markets, Clock::system().now().0 / 1_000_000);
     }

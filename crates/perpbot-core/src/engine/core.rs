@@ -85,6 +85,8 @@ pub struct EngineCore {
     last_prune: Timestamp,
     /// Since when the venue's stream has been reconnecting (none while up).
     pub(super) disconnected_since: Option<Timestamp>,
+    /// When the venue's stream last started reconnecting.
+    pub(super) last_reconnect: Option<Timestamp>,
 }
 
 impl EngineCore {
@@ -125,6 +127,7 @@ impl EngineCore {
             journal: None,
             last_prune: Timestamp(0),
             disconnected_since: None,
+            last_reconnect: None,
         };
         core.set_now(now);
         core
@@ -460,6 +463,7 @@ impl EngineCore {
                 ConnectionState::Reconnecting => {
                     warn!(stream = %c.stream, "venue stream reconnecting; book data may be stale");
                     self.disconnected_since.get_or_insert(now);
+                    self.last_reconnect = Some(now);
                 }
                 ConnectionState::Disconnected => {
                     self.disconnected_since.get_or_insert(now);

@@ -125,7 +125,12 @@ pub struct Engine {
     latency_sink: Option<Arc<Mutex<Vec<f64>>>>,
     /// Where a copy of every fill goes ([`Engine::watch_fills`]).
     fill_tap: Option<mpsc::Sender<perpbot_model::Fill>>,
+    /// The latest fills, for the status.
+    recent_fills: VecDeque<status::FillLine>,
 }
+
+/// How many fills the status shows.
+const RECENT_FILLS: usize = 8;
 
 /// How many recent latencies the status's percentiles are taken over.
 const LATENCY_WINDOW: usize = 1024;
@@ -166,6 +171,7 @@ impl Engine {
             latencies: VecDeque::with_capacity(LATENCY_WINDOW),
             latency_sink: None,
             fill_tap: None,
+            recent_fills: VecDeque::with_capacity(RECENT_FILLS),
         }
     }
 
@@ -175,11 +181,27 @@ impl Engine {
         self.fill_tap = Some(tx);
     }
 
-    fn tap(&self, event: &Event) {
-        if let (Some(tx), Event::Fill(f)) = (&self.fill_tap, event)
+    fn tap(&mut self, event: &Event) {
+        let Event::Fill(f) = event else {
+            return;
+        };
+        if let Some(tx) = &self.fill_tap
             && tx.try_send(f.clone()).is_err()
         {
             warn!("fill copy dropped: its receiver is slow or gone");
+        }
+        if let Some(spec) = self.core.state().spec(f.market) {
+            if self.recent_fills.len() == RECENT_FILLS {
+                self.recent_fills.pop_front();
+            }
+            self.recent_fills.push_back(status::FillLine {
+                ts: self.clock.now(),
+                market: spec.name.clone(),
+                side: f.side,
+                price: spec.ticks_to_price(f.price),
+                size: spec.lots_to_size(f.lots),
+                liquidity: f.liquidity,
+            });
         }
     }
 
@@ -207,6 +229,7 @@ impl Engine {
 
     fn status_now(&self) -> Status {
         let mut status = self.core.status();
+        status.recent_fills = self.recent_fills.iter().cloned().collect();
         if !self.latencies.is_empty() {
             let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
             sorted.sort_unstable();

@@ -18,6 +18,10 @@ pub struct Status {
     pub trading_reason: Option<String>,
     /// Since when the venue's stream has been reconnecting; none while it is up.
     pub disconnected_since: Option<Timestamp>,
+    /// When the venue's stream last started reconnecting.
+    pub last_reconnect: Option<Timestamp>,
+    /// The bot's latest fills, newest last (set by the runner).
+    pub recent_fills: Vec<FillLine>,
     /// Position differences reconciliation could not explain, over the run.
     pub unexplained_mismatches: u64,
     /// When this was taken (engine time).
@@ -49,6 +53,39 @@ pub struct MarketStatus {
     pub notional: Decimal,
     /// The bot's live orders.
     pub orders: Vec<OrderStatusLine>,
+    /// The book's best bids, best first (at most [`BOOK_LEVELS`]).
+    pub bids: Vec<LevelLine>,
+    /// The book's best asks, best first.
+    pub asks: Vec<LevelLine>,
+}
+
+/// How many levels a side the status shows.
+pub const BOOK_LEVELS: usize = 5;
+
+/// One book level in human units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LevelLine {
+    /// Price (quote per coin).
+    pub price: Decimal,
+    /// Size (coins).
+    pub size: Decimal,
+}
+
+/// One of the bot's fills in human units.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FillLine {
+    /// When the bot learnt of it.
+    pub ts: Timestamp,
+    /// The market's name.
+    pub market: String,
+    /// Buy or sell.
+    pub side: Side,
+    /// Price (quote per coin).
+    pub price: Decimal,
+    /// Size (coins).
+    pub size: Decimal,
+    /// Maker or taker.
+    pub liquidity: perpbot_model::Liquidity,
 }
 
 /// One live order.
@@ -140,6 +177,24 @@ impl EngineCore {
             .markets()
             .map(|spec| {
                 let mid = s.mid_price(spec.id);
+                let book = s.book(spec.id);
+                let side_levels = |levels: Vec<&perpbot_model::Level>| {
+                    levels
+                        .into_iter()
+                        .map(|l| LevelLine {
+                            price: spec.ticks_to_price(l.price),
+                            size: spec.lots_to_size(l.lots),
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let bids = side_levels(
+                    book.map(|b| b.bids().take(BOOK_LEVELS).collect())
+                        .unwrap_or_default(),
+                );
+                let asks = side_levels(
+                    book.map(|b| b.asks().take(BOOK_LEVELS).collect())
+                        .unwrap_or_default(),
+                );
                 let position = spec.signed_size(s.net_lots(spec.id));
                 MarketStatus {
                     market: spec.id.0,
@@ -157,6 +212,8 @@ impl EngineCore {
                             status: o.status,
                         })
                         .collect(),
+                    bids,
+                    asks,
                 }
             })
             .collect();
@@ -171,6 +228,8 @@ impl EngineCore {
             trading_state: self.risk.trading_state(),
             trading_reason: self.risk.last_change().map(|c| c.reason.clone()),
             disconnected_since: self.disconnected_since,
+            last_reconnect: self.last_reconnect,
+            recent_fills: Vec::new(),
             unexplained_mismatches: self.reconciliation.unexplained,
             ts: s.now(),
             markets,
