@@ -362,6 +362,10 @@ mod tests {
                 strategy_errors: 0,
             },
             latency: None,
+            venue_rejections_by_kind: Default::default(),
+            risk_rejections_by_check: Default::default(),
+            stream: None,
+            journal: None,
         }
     }
 

@@ -85,7 +85,7 @@ pub async fn serve(
         status,
         control,
         token,
-        recorder: PrometheusBuilder::new().build_recorder(),
+        recorder: recorder(),
         latencies,
     });
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -97,6 +97,24 @@ pub async fn serve(
         }
     });
     Ok(bound)
+}
+
+/// The recorder: request latency as a histogram with buckets from 10 ms to 60 s (a Kana
+/// request waits for its transaction to commit).
+fn recorder() -> PrometheusRecorder {
+    const BUCKETS: &[f64] = &[
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    ];
+    match PrometheusBuilder::new().set_buckets_for_metric(
+        metrics_exporter_prometheus::Matcher::Full("perpbot_request_latency_seconds".into()),
+        BUCKETS,
+    ) {
+        Ok(builder) => builder.build_recorder(),
+        Err(e) => {
+            warn!(error = %e, "latency buckets refused; latency is a summary");
+            PrometheusBuilder::new().build_recorder()
+        }
+    }
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> Response {
@@ -151,8 +169,26 @@ fn record(s: &Status, latencies: &[f64]) {
         TradingState::Halted => 2.0,
     };
     gauge!("perpbot_trading_state").set(state);
+    for (kind, n) in &s.venue_rejections_by_kind {
+        counter!("perpbot_venue_rejections_by_kind_total", "kind" => kind.clone()).absolute(*n);
+    }
+    for (check, n) in &s.risk_rejections_by_check {
+        counter!("perpbot_risk_rejections_by_check_total", "check" => check.clone()).absolute(*n);
+    }
+    if let Some(stream) = &s.stream {
+        counter!("perpbot_stream_frames_total").absolute(stream.frames);
+        counter!("perpbot_stream_decode_skips_total").absolute(stream.decode_skips);
+        counter!("perpbot_stream_reconnects_total").absolute(stream.reconnects);
+        counter!("perpbot_stream_resyncs_total").absolute(stream.resyncs);
+    }
+    if let Some(j) = &s.journal {
+        counter!("perpbot_journal_records_total").absolute(j.records);
+        counter!("perpbot_journal_fsyncs_total").absolute(j.fsyncs);
+        counter!("perpbot_journal_write_errors_total").absolute(j.write_errors);
+    }
     for m in &s.markets {
         let labels = [("market", m.name.clone())];
+        gauge!("perpbot_volume_coins", &labels).set(f(m.volume));
         gauge!("perpbot_position_coins", &labels).set(f(m.position));
         gauge!("perpbot_position_notional_quote", &labels).set(f(m.notional));
         gauge!("perpbot_open_orders", &labels).set(m.orders.len() as f64);

@@ -430,6 +430,7 @@ mod tests {
                 mid: Some(dec("5.5")),
                 position: dec("-1.5"),
                 notional: dec("8.25"),
+                volume: dec("3"),
                 orders: vec![OrderStatusLine {
                     client_id: ClientOrderId(7),
                     side: Side::Buy,
@@ -471,6 +472,10 @@ mod tests {
                 p50_ms: 310.0,
                 p99_ms: 780.0,
             }),
+            venue_rejections_by_kind: Default::default(),
+            risk_rejections_by_check: Default::default(),
+            stream: None,
+            journal: None,
         }
     }
 

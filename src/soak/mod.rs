@@ -1075,6 +1075,7 @@ pub async fn run(
         markets: session.markets,
         events,
         writer: spy,
+        stream_stats: session.stream_stats,
     };
     let engine = Engine::new(
         session,

@@ -93,6 +93,11 @@ async fn metrics_status_and_authenticated_controls_of_a_running_bot() {
         "perpbot_position_coins{market=\"APT-USD\"}",
         "perpbot_open_orders{market=\"APT-USD\"}",
         "perpbot_request_latency_seconds_count",
+        "perpbot_request_latency_seconds_bucket{le=\"0.5\"}",
+        "perpbot_volume_coins{market=\"APT-USD\"}",
+        "perpbot_stream_frames_total",
+        "perpbot_stream_decode_skips_total",
+        "perpbot_stream_reconnects_total",
     ] {
         assert!(samples.contains_key(name), "{name} missing from:\n{body}");
     }
@@ -116,6 +121,14 @@ async fn metrics_status_and_authenticated_controls_of_a_running_bot() {
         );
     }
     assert!(samples["perpbot_requests_total"] > 0.0);
+    assert!(samples["perpbot_stream_frames_total"] > 0.0);
+    // Refusals by kind add up to the refusals.
+    let by_kind: f64 = samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("perpbot_venue_rejections_by_kind_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(by_kind, samples["perpbot_venue_rejections_total"], "{body}");
     assert_eq!(samples["perpbot_trading_state"], 0.0, "active");
     assert!(samples["perpbot_request_latency_seconds_count"] > 0.0);
 

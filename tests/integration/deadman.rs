@@ -130,6 +130,7 @@ fn setup(then: Then, risk: RiskConfig, config: EngineConfig) -> Setup {
         markets: vec![MarketSpec::kana_apt_testnet()],
         events: rx,
         writer: Arc::clone(&writer) as Arc<dyn VenueWriter>,
+        stream_stats: None,
     };
     let engine = Engine::new(
         session,

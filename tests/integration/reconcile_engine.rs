@@ -100,6 +100,7 @@ async fn an_unexplained_position_goes_reduce_only_with_an_alert_and_no_trade() {
             markets: vec![MarketSpec::kana_apt_testnet()],
             events,
             writer: Arc::clone(&writer) as Arc<dyn VenueWriter>,
+            stream_stats: None,
         },
         Box::new(Watcher(Arc::clone(&seen))),
         RiskConfig::default(),

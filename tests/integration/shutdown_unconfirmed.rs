@@ -75,6 +75,7 @@ async fn unconfirmed_cancels_are_reported_after_a_bounded_wait() {
         markets: vec![MarketSpec::kana_apt_testnet()],
         events,
         writer: Arc::new(SilentOnCancel),
+        stream_stats: None,
     };
     let config = EngineConfig {
         shutdown_timeout_ms: 2_000,

@@ -251,7 +251,7 @@ impl Venue for KanaVenue {
         let resync = RestResync::new(Arc::clone(&access.rest), access.wallet, Vec::new())
             .with_missed_fills(self.clock);
         let (tx, events) = mpsc::channel(4096);
-        let (_task, _stats) = ws::spawn(
+        let (_task, ws_stats) = ws::spawn(
             self.ws.clone(),
             subs,
             decoder,
@@ -276,6 +276,15 @@ impl Venue for KanaVenue {
             markets: specs,
             events,
             writer: Arc::new(writer),
+            stream_stats: Some(Arc::new(move || {
+                let c = ws_stats.snapshot();
+                perpbot_core::venue::StreamCounters {
+                    frames: c.frames,
+                    decode_skips: c.decode_errors,
+                    reconnects: c.reconnects,
+                    resyncs: c.resyncs,
+                }
+            })),
         })
     }
 }

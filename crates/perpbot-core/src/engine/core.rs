@@ -61,6 +61,8 @@ pub struct EngineCore {
     timer_seq: u64,
     config: EngineConfig,
     pub(super) risk_rejections: u64,
+    /// Of those, by the check that refused.
+    pub(super) rejections_by_check: std::collections::HashMap<perpbot_model::RejectReason, u64>,
     pub(super) strategy_errors: u64,
     pub(super) tracker: PerformanceTracker,
     /// Set when the strategy panicked: it gets no more calls and trading is halted.
@@ -113,6 +115,7 @@ impl EngineCore {
             timer_seq: 0,
             config,
             risk_rejections: 0,
+            rejections_by_check: std::collections::HashMap::new(),
             strategy_errors: 0,
             tracker: PerformanceTracker::new(),
             strategy_failure: None,
@@ -155,6 +158,11 @@ impl EngineCore {
         self.executor
             .set_journal(journal.clone(), report.max_request_id);
         self.journal = Some(journal);
+    }
+
+    /// The journal's counters, when one is kept.
+    pub fn journal_stats(&self) -> Option<crate::journal::JournalStats> {
+        self.journal.as_ref().map(crate::journal::Journal::stats)
     }
 
     /// After each step: let the journal record what changed.
@@ -257,6 +265,7 @@ impl EngineCore {
         for e in &events {
             if let Event::RiskRejected(r) = e {
                 self.risk_rejections += 1;
+                *self.rejections_by_check.entry(r.reason).or_default() += 1;
                 info!(reason = ?r.reason, detail = %r.detail, "order refused by the rate limiter");
             }
         }
@@ -704,6 +713,7 @@ impl EngineCore {
             let decision = self.risk.check(intent, &self.state);
             for refusal in decision.refused {
                 self.risk_rejections += 1;
+                *self.rejections_by_check.entry(refusal.reason).or_default() += 1;
                 info!(intent = refusal.intent.name(), reason = ?refusal.reason, detail = %refusal.detail, "intent refused");
                 self.pending.push_back(Event::RiskRejected(refusal));
             }

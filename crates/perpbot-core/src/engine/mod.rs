@@ -127,6 +127,8 @@ pub struct Engine {
     fill_tap: Option<mpsc::Sender<perpbot_model::Fill>>,
     /// The latest fills, for the status.
     recent_fills: VecDeque<status::FillLine>,
+    /// The venue stream's counters, where it keeps them.
+    stream_stats: Option<crate::venue::StreamStats>,
 }
 
 /// How many fills the status shows.
@@ -159,6 +161,7 @@ impl Engine {
         );
         Engine {
             core,
+            stream_stats: session.stream_stats,
             writer: session.writer,
             events: session.events,
             reports_tx,
@@ -230,6 +233,7 @@ impl Engine {
     fn status_now(&self) -> Status {
         let mut status = self.core.status();
         status.recent_fills = self.recent_fills.iter().cloned().collect();
+        status.stream = self.stream_stats.as_ref().map(|read| read());
         if !self.latencies.is_empty() {
             let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
             sorted.sort_unstable();

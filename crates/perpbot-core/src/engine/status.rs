@@ -1,6 +1,8 @@
 //! A running bot at a glance: what `GET /status`, `/metrics` and a dashboard show. Built by the
 //! engine core on demand, in human units, and published by the runner on its tick.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -36,6 +38,33 @@ pub struct Status {
     pub counts: Counts,
     /// Request latency, decision to outcome (set by the runner).
     pub latency: Option<Latency>,
+    /// Requests the venue refused, by kind of refusal.
+    pub venue_rejections_by_kind: BTreeMap<String, u64>,
+    /// Intents refused before leaving, by the check that refused them.
+    pub risk_rejections_by_check: BTreeMap<String, u64>,
+    /// The venue stream's counters (set by the runner, where the venue keeps them).
+    pub stream: Option<crate::venue::StreamCounters>,
+    /// Journal records written and write errors, when a journal is kept.
+    pub journal: Option<JournalCounts>,
+}
+
+/// What the journal wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JournalCounts {
+    /// Records written.
+    pub records: u64,
+    /// fsyncs done.
+    pub fsyncs: u64,
+    /// Records that could not be written.
+    pub write_errors: u64,
+}
+
+/// A snake_case name of an enum that serialises as one (for labels).
+fn name_of<T: Serialize + std::fmt::Debug>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{v:?}"),
+    }
 }
 
 /// One market.
@@ -51,6 +80,8 @@ pub struct MarketStatus {
     pub position: Decimal,
     /// |position| × mid (quote).
     pub notional: Decimal,
+    /// The bot's traded volume (coins).
+    pub volume: Decimal,
     /// The bot's live orders.
     pub orders: Vec<OrderStatusLine>,
     /// The book's best bids, best first (at most [`BOOK_LEVELS`]).
@@ -173,6 +204,7 @@ impl EngineCore {
     /// The bot now (see [`Status`]).
     pub fn status(&self) -> Status {
         let s = self.state();
+        let perf = self.tracker.performance();
         let markets = s
             .markets()
             .map(|spec| {
@@ -202,6 +234,11 @@ impl EngineCore {
                     mid,
                     position,
                     notional: position.abs() * mid.unwrap_or_default(),
+                    volume: perf
+                        .markets
+                        .iter()
+                        .find(|m| m.market == spec.id)
+                        .map_or(Decimal::ZERO, |m| m.volume),
                     orders: s
                         .live_orders(Some(spec.id))
                         .map(|o| OrderStatusLine {
@@ -217,7 +254,6 @@ impl EngineCore {
                 }
             })
             .collect();
-        let perf = self.tracker.performance();
         let gas = self.risk.gas_in_quote();
         let (window_pnl, drawdown) = self.risk.window_pnl_and_drawdown();
         let config = self.risk.config();
@@ -260,6 +296,22 @@ impl EngineCore {
                 strategy_errors: self.strategy_errors,
             },
             latency: None,
+            venue_rejections_by_kind: stats
+                .rejected_by_kind
+                .iter()
+                .map(|(k, n)| (name_of(k), *n))
+                .collect(),
+            risk_rejections_by_check: self
+                .rejections_by_check
+                .iter()
+                .map(|(k, n)| (name_of(k), *n))
+                .collect(),
+            stream: None,
+            journal: self.journal_stats().map(|j| JournalCounts {
+                records: j.records,
+                fsyncs: j.fsyncs,
+                write_errors: j.write_errors,
+            }),
         }
     }
 }

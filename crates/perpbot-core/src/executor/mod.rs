@@ -280,6 +280,8 @@ pub struct ExecStats {
     pub queued_cancel_requests: u64,
     /// Requests refused by the venue.
     pub rejected_requests: u64,
+    /// Of those, by the kind of refusal.
+    pub rejected_by_kind: BTreeMap<RefusalKind, u64>,
     /// Requests whose outcome was ambiguous at first.
     pub ambiguous_requests: u64,
     /// Ambiguous requests later resolved by query.
@@ -777,6 +779,7 @@ impl Executor {
                     self.stats.resolved_requests += 1;
                 }
                 self.stats.rejected_requests += 1;
+                *self.stats.rejected_by_kind.entry(kind).or_default() += 1;
                 let unknown_order = !cancel.is_empty() && kind == RefusalKind::UnknownOrder;
                 if unknown_order {
                     // The normal race of a market maker: a quote filled while its replacement
@@ -892,8 +895,9 @@ impl Executor {
                 self.schedule_resolve(report.id, token.clone());
                 return Vec::new();
             }
-            RequestOutcome::Rejected { reason, .. } => {
+            RequestOutcome::Rejected { reason, kind } => {
                 self.stats.rejected_requests += 1;
+                *self.stats.rejected_by_kind.entry(*kind).or_default() += 1;
                 warn!(request_id = report.id.0, %reason, "position request rejected by the venue");
             }
             _ => {}

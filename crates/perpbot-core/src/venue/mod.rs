@@ -166,7 +166,17 @@ pub enum RequestOutcome {
 /// Why a venue refused a request, as far as the executor and a strategy act on it. Each venue maps
 /// its own errors (Kana: Move aborts; Kyan: error codes) to these.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalKind {
@@ -319,6 +329,22 @@ pub trait VenueWriter: Send + Sync {
     }
 }
 
+/// What a venue's stream has seen, for metrics: frames, the ones it skipped, reconnects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StreamCounters {
+    /// Frames received.
+    pub frames: u64,
+    /// Frames that could not be decoded (logged and skipped).
+    pub decode_skips: u64,
+    /// Reconnections after a lost connection.
+    pub reconnects: u64,
+    /// Resynchronisations completed (after each connect).
+    pub resyncs: u64,
+}
+
+/// Reads a venue's stream counters (cheap: atomics).
+pub type StreamStats = Arc<dyn Fn() -> StreamCounters + Send + Sync>;
+
 /// A connected venue: its markets, its event stream and its writer.
 pub struct VenueSession {
     /// Specs of the markets subscribed, as the venue describes them.
@@ -327,6 +353,8 @@ pub struct VenueSession {
     pub events: mpsc::Receiver<Event>,
     /// Where requests go.
     pub writer: Arc<dyn VenueWriter>,
+    /// The stream's counters, where the venue keeps them.
+    pub stream_stats: Option<StreamStats>,
 }
 
 /// A venue that can be connected to.

@@ -185,6 +185,8 @@ impl Venue for PaperVenue {
             writer: Arc::new(PaperWriter {
                 requests: request_tx,
             }),
+            // The paper exchange's stream is in-process: nothing to skip or reconnect.
+            stream_stats: None,
         })
     }
 }
