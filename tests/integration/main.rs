@@ -1,6 +1,6 @@
-//! Every integration test in one binary: one link instead of eighteen, so `cargo test` builds
-//! faster and writes a fraction of the bytes. Each module is one concern; run one with
-//! `cargo test --test integration <module>::`.
+//! The integration tests in one binary (the chaos soaks have the second, `tests/soak`): one link
+//! instead of eighteen, so `cargo test` builds faster and writes a fraction of the bytes. Each
+//! module is one concern; run one with `cargo test --test integration <module>::`.
 
 mod common;
 
@@ -25,4 +25,3 @@ mod prop_units;
 mod reconcile_engine;
 mod shutdown_unconfirmed;
 mod sim_e2e;
-mod soak;

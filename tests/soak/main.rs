@@ -25,6 +25,12 @@
 //! hash of an accepted request that signed the same bytes as an earlier refused one (the spy
 //! now files every signed hash).
 //!
+//! These run in a test binary of their own, not in `tests/integration`: they are timed on the
+//! wall clock, and beside the other simulator tests in one process (two threads over two
+//! cores) a forced fault could miss its window (seen once: `tx_expired` never met a
+//! transaction). Cargo runs test binaries one after another, so here they only share the
+//! machine with each other, as they were written to.
+//!
 //! The fault stream is seeded; which request meets which fault also depends on the timing of
 //! real loopback sockets, so the invariants are asserted for every interleaving and coverage is
 //! made certain by forcing rather than by the dice.
