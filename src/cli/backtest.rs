@@ -357,10 +357,10 @@ fn run_one(
         paper: config.venue.paper.clone(),
         models: config.backtest.clone(),
     };
-    let reader = RecordingReader::open(&args.data, args.from, args.to)?;
-    let stats = reader.stats().clone();
-    let frames: Vec<_> = reader.collect();
-    let outcome = crate::backtest::run(setup, frames, || stats.clone())?;
+    let mut reader = RecordingReader::open(&args.data, args.from, args.to)?;
+    let mut outcome = crate::backtest::run(setup, reader.by_ref())?;
+    // Counted by the reader as the run drained it (it was zero before: read too early).
+    outcome.report.torn_files = reader.stats().torn_files;
     Ok(outcome)
 }
 

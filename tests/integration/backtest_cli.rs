@@ -60,6 +60,36 @@ fn record_backtest_series_and_sweep_from_the_command_line() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert!(json["frames"].as_u64().unwrap() > 0);
     assert_eq!(json["summary"]["strategy"], "market_maker");
+    assert_eq!(json["torn_files"], 0);
+    // A crash while recording leaves a torn tail: the report counts it, the rest still replays.
+    let file = std::fs::read_dir(&rec)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".pbrec.gz"))
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"\x1f\x8b torn");
+    std::fs::write(&file, bytes).unwrap();
+    let torn_report = dir.0.join("torn.json");
+    let out = perpbot(&[
+        "backtest",
+        "--data",
+        rec_arg,
+        "--report",
+        torn_report.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let torn: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&torn_report).unwrap()).unwrap();
+    assert_eq!(torn["torn_files"], 1);
+    assert_eq!(
+        torn["frames"], json["frames"],
+        "every whole frame still replays"
+    );
     let page = std::fs::read_to_string(dir.0.join("charts/index.html")).unwrap();
     assert_eq!(page.matches("<svg").count(), 3);
 

@@ -128,7 +128,7 @@ async fn a_backtest_of_a_recorded_live_run_agrees_with_it() {
         let frames: Vec<_> = RecordingReader::open(&recording, None, None)
             .unwrap()
             .collect();
-        perpbot::backtest::run(setup, frames, Default::default).unwrap()
+        perpbot::backtest::run(setup, frames).unwrap()
     };
     let first = backtest();
     let again = backtest();

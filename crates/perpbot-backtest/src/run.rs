@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::models::Models;
-use crate::recording::{Frame, Manifest, ReplayStats};
+use crate::recording::{Frame, Manifest};
 use crate::series::{Markouts, Series};
 use perpbot_core::engine::{EngineConfig, EngineCore, RunSummary};
 use perpbot_core::executor::{ExecReport, Job, RateLimitConfig};
@@ -60,7 +60,8 @@ pub struct Report {
     pub frames: u64,
     /// Frames the decoder refused (named in the log, skipped).
     pub decode_errors: u64,
-    /// Recording files that ended in a torn tail.
+    /// Recording files that ended in a torn tail (the reader knows: whoever read the recording
+    /// fills this in from `RecordingReader::stats` once the run has drained it).
     pub torn_files: u64,
     /// Public trades without an aggressor side (inferred from the book's mid).
     pub inferred_aggressors: u64,
@@ -115,9 +116,35 @@ enum Item {
     ToBot(Event),
 }
 
+/// An item and when it is due; ordered by (time, scheduling order) alone.
+struct Due {
+    at: Timestamp,
+    seq: u64,
+    item: Item,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Due) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Due) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Due) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 struct Timeline {
-    heap: BinaryHeap<Reverse<(Timestamp, u64)>>,
-    items: std::collections::HashMap<u64, Item>,
+    heap: BinaryHeap<Reverse<Due>>,
     seq: u64,
 }
 
@@ -125,24 +152,25 @@ impl Timeline {
     fn new() -> Timeline {
         Timeline {
             heap: BinaryHeap::new(),
-            items: std::collections::HashMap::new(),
             seq: 0,
         }
     }
 
     fn push(&mut self, at: Timestamp, item: Item) {
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq)));
-        self.items.insert(self.seq, item);
+        self.heap.push(Reverse(Due {
+            at,
+            seq: self.seq,
+            item,
+        }));
     }
 
     fn next_at(&self) -> Option<Timestamp> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.heap.peek().map(|Reverse(d)| d.at)
     }
 
     fn pop(&mut self) -> Option<(Timestamp, Item)> {
-        let Reverse((t, seq)) = self.heap.pop()?;
-        self.items.remove(&seq).map(|item| (t, item))
+        self.heap.pop().map(|Reverse(d)| (d.at, d.item))
     }
 }
 
@@ -159,17 +187,18 @@ struct Sim {
     gas_per_tx: Decimal,
     series: Series,
     scratch: Vec<Event>,
+    /// The market data of one decoded event, as the paper exchange takes it (reused).
+    sources: Vec<SourceEvent>,
     decode_errors: u64,
     inferred_aggressors: u64,
     engine_events: u64,
     shutting_down: bool,
 }
 
-/// Run `setup` over `frames` (in receive-time order).
+/// Run `setup` over `frames` (in receive-time order), reading them as it goes.
 pub fn run(
     setup: Setup,
     frames: impl IntoIterator<Item = Frame>,
-    replay: impl Fn() -> ReplayStats,
 ) -> Result<Outcome, BacktestError> {
     if setup.manifest.venue != "kana" {
         return Err(BacktestError::Venue(setup.manifest.venue.clone()));
@@ -212,6 +241,7 @@ pub fn run(
         series: Series::new(markets, Duration::from_millis(setup.models.series_ms)),
         models: setup.models,
         scratch: Vec::new(),
+        sources: Vec::new(),
         decode_errors: 0,
         inferred_aggressors: 0,
         engine_events: 0,
@@ -299,14 +329,13 @@ pub fn run(
     sim.series.sample_until(now, sim.core.state());
     let finished = sim.core.finish(now, sim.costs);
     let markouts = Markouts::of(&sim.series);
-    let stats = replay();
     Ok(Outcome {
         report: Report {
             summary: finished.summary,
             markouts,
             frames: frame_count,
             decode_errors: sim.decode_errors,
-            torn_files: stats.torn_files,
+            torn_files: 0,
             inferred_aggressors: sim.inferred_aggressors,
             simulated_seconds: last_frame.since(start).as_secs_f64(),
             engine_events: sim.engine_events,
@@ -391,8 +420,9 @@ impl Sim {
         }
         let at = now.plus(self.feed);
         let events = std::mem::take(&mut self.scratch);
+        let mut sources = std::mem::take(&mut self.sources);
         for event in &events {
-            let mut sources = Vec::new();
+            sources.clear();
             match event {
                 Event::Book(b) => match b.kind {
                     BookUpdateKind::Snapshot => sources.push(SourceEvent::Snapshot {
@@ -441,12 +471,13 @@ impl Sim {
                 // A recording holds market data only; anything else is not the exchange's to say.
                 _ => {}
             }
-            for source in sources {
-                for out in self.exchange.on_source(&source, now) {
+            for source in &sources {
+                for out in self.exchange.on_source(source, now) {
                     self.timeline.push(at, Item::ToBot(out));
                 }
             }
         }
+        self.sources = sources;
         self.scratch = events;
     }
 }

@@ -83,7 +83,7 @@ fn frames(secs: u64) -> Vec<Frame> {
 }
 
 fn backtest(models: Models, secs: u64) -> Outcome {
-    run(setup(models), frames(secs), ReplayStats::default).unwrap()
+    run(setup(models), frames(secs)).unwrap()
 }
 
 #[test]
@@ -166,13 +166,13 @@ fn latency_changes_what_fills() {
 fn a_recording_of_another_venue_or_units_is_refused_by_name() {
     let mut s = setup(Models::default());
     s.manifest.venue = "kyan".into();
-    let err = run(s, frames(1), ReplayStats::default).unwrap_err();
+    let err = run(s, frames(1)).unwrap_err();
     assert!(err.to_string().contains("kyan"), "{err}");
     let mut s = setup(Models::default());
     s.manifest.units = "lots".into();
-    let err = run(s, frames(1), ReplayStats::default).unwrap_err();
+    let err = run(s, frames(1)).unwrap_err();
     assert!(err.to_string().contains("lots"), "{err}");
-    let err = run(setup(Models::default()), Vec::new(), ReplayStats::default).unwrap_err();
+    let err = run(setup(Models::default()), Vec::new()).unwrap_err();
     assert!(err.to_string().contains("no frames"), "{err}");
 }
 
@@ -180,7 +180,7 @@ fn a_recording_of_another_venue_or_units_is_refused_by_name() {
 fn a_frame_the_decoder_refuses_is_counted_and_skipped() {
     let mut data = frames(10);
     data[5].text = "{not json".into();
-    let out = run(setup(Models::default()), data, ReplayStats::default).unwrap();
+    let out = run(setup(Models::default()), data).unwrap();
     assert_eq!(out.report.decode_errors, 1);
     assert_eq!(out.report.frames, 40);
 }
