@@ -25,7 +25,7 @@ use perpbot_core::risk::RiskConfig;
 use perpbot_core::strategy::Strategy;
 use perpbot_core::venue::paper::{PaperConfig, PaperExchange, SourceEvent};
 use perpbot_core::venue::{RequestOutcome, TxCosts, VenueCapabilities, VenueRequest};
-use perpbot_kana::decode::{KanaDecoder, KanaUnits};
+use perpbot_kana::decode::KanaDecoder;
 use perpbot_model::{BookUpdateKind, Event, Level, Side, Timestamp};
 
 #[cfg(test)]
@@ -83,15 +83,9 @@ pub struct Outcome {
 /// Errors that stop a backtest before it runs.
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
-    /// The manifest names a venue this backtest cannot decode.
-    #[error("recording of venue {0:?}: only kana recordings can be replayed")]
-    Venue(String),
-    /// The manifest's units are not one of human, raw, auto.
-    #[error("recording manifest: units {0:?} is not human, raw or auto")]
-    Units(String),
-    /// The decoder refused the manifest's markets.
+    /// The manifest cannot be decoded: another venue, unknown units, an invalid market.
     #[error("recording manifest: {0}")]
-    Markets(String),
+    Manifest(String),
     /// A model setting is out of range.
     #[error("{0}")]
     Config(String),
@@ -200,20 +194,10 @@ pub fn run(
     setup: Setup,
     frames: impl IntoIterator<Item = Frame>,
 ) -> Result<Outcome, BacktestError> {
-    if setup.manifest.venue != "kana" {
-        return Err(BacktestError::Venue(setup.manifest.venue.clone()));
-    }
     setup.models.validate().map_err(BacktestError::Config)?;
     setup.paper.validate().map_err(BacktestError::Config)?;
-    let units = match setup.manifest.units.as_str() {
-        "human" => KanaUnits::Human,
-        "raw" => KanaUnits::Raw,
-        "auto" => KanaUnits::Auto,
-        other => return Err(BacktestError::Units(other.to_string())),
-    };
+    let decoder = setup.manifest.decoder().map_err(BacktestError::Manifest)?;
     let markets = setup.manifest.markets.clone();
-    let decoder = KanaDecoder::new(markets.clone(), units)
-        .map_err(|e| BacktestError::Markets(e.to_string()))?;
     let mut frames = frames.into_iter().peekable();
     let Some(start) = frames.peek().map(|f| f.received) else {
         return Err(BacktestError::Config(

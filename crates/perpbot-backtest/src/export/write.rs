@@ -11,7 +11,6 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::{ExportError, ExportStats};
 use crate::recording::{Manifest, RecordingReader};
-use perpbot_kana::decode::{KanaDecoder, KanaUnits};
 use perpbot_model::{BookUpdateKind, Event, MarketSpec, Side, Timestamp};
 
 /// Rows per record batch written.
@@ -142,15 +141,8 @@ pub(super) fn to_parquet(
     to: Option<Timestamp>,
 ) -> Result<ExportStats, ExportError> {
     let manifest = Manifest::load(data)?;
-    let units = match manifest.units.as_str() {
-        "human" => KanaUnits::Human,
-        "raw" => KanaUnits::Raw,
-        "auto" => KanaUnits::Auto,
-        other => return Err(ExportError::Manifest(format!("units {other:?}"))),
-    };
+    let mut decoder = manifest.decoder().map_err(ExportError::Manifest)?;
     let specs: Vec<MarketSpec> = manifest.markets.clone();
-    let mut decoder =
-        KanaDecoder::new(specs.clone(), units).map_err(|e| ExportError::Manifest(e.to_string()))?;
     std::fs::create_dir_all(out).map_err(|e| ExportError::Write {
         path: out.to_path_buf(),
         detail: e.to_string(),

@@ -60,6 +60,25 @@ impl Manifest {
         })
     }
 
+    /// The decoder for this recording's frames: its markets, in its units. The message names
+    /// what is wrong (a venue other than Kana, unknown units, an invalid market).
+    pub fn decoder(&self) -> Result<perpbot_kana::decode::KanaDecoder, String> {
+        use perpbot_kana::decode::{KanaDecoder, KanaUnits};
+        if self.venue != "kana" {
+            return Err(format!(
+                "recording of venue {:?}: only kana recordings can be replayed",
+                self.venue
+            ));
+        }
+        let units = match self.units.as_str() {
+            "human" => KanaUnits::Human,
+            "raw" => KanaUnits::Raw,
+            "auto" => KanaUnits::Auto,
+            other => return Err(format!("units {other:?} is not human, raw or auto")),
+        };
+        KanaDecoder::new(self.markets.clone(), units).map_err(|e| e.to_string())
+    }
+
     /// Write `DIR/manifest.json` (creating the folder).
     pub fn save(&self, dir: &Path) -> Result<(), RecordingError> {
         std::fs::create_dir_all(dir).map_err(|e| RecordingError::io(dir, e))?;
