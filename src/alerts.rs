@@ -311,7 +311,6 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perpbot_core::engine::status::{Counts, LimitsStatus, PnlStatus};
     use rust_decimal::Decimal;
 
     fn config() -> AlertsConfig {
@@ -324,49 +323,16 @@ mod tests {
         }
     }
 
+    /// The sample status at `secs` past its time, active, with a loss window over its limit.
     fn status(secs: u64) -> Status {
-        Status {
-            strategy: "mm".into(),
-            trading_state: TradingState::Active,
-            trading_reason: None,
-            disconnected_since: None,
-            last_reconnect: None,
-            recent_fills: Vec::new(),
-            unexplained_mismatches: 0,
-            ts: Timestamp::from_secs(1_750_000_000 + secs),
-            markets: Vec::new(),
-            pnl: PnlStatus {
-                net: Decimal::ZERO,
-                before_gas: Decimal::ZERO,
-                spread_capture: Decimal::ZERO,
-                inventory: Decimal::ZERO,
-                fees: Decimal::ZERO,
-                gas: Decimal::ZERO,
-                funding: Decimal::ZERO,
-            },
-            limits: LimitsStatus {
-                window_pnl: Decimal::from(-51),
-                drawdown: Decimal::from(51),
-                max_loss: Some(Decimal::from(50)),
-                loss_headroom: Some(Decimal::from(-1)),
-                max_drawdown: None,
-                drawdown_headroom: None,
-            },
-            counts: Counts {
-                fills: 0,
-                maker_fills: 0,
-                requests_sent: 0,
-                orders_sent: 0,
-                venue_rejections: 0,
-                risk_rejections: 0,
-                strategy_errors: 0,
-            },
-            latency: None,
-            venue_rejections_by_kind: Default::default(),
-            risk_rejections_by_check: Default::default(),
-            stream: None,
-            journal: None,
-        }
+        let mut s = crate::status_fixture::status();
+        s.strategy = "mm".into();
+        s.ts = Timestamp::from_secs(1_750_000_000 + secs);
+        s.limits.window_pnl = Decimal::from(-51);
+        s.limits.drawdown = Decimal::from(51);
+        s.limits.max_loss = Some(Decimal::from(50));
+        s.limits.loss_headroom = Some(Decimal::from(-1));
+        s
     }
 
     #[test]

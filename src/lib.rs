@@ -55,6 +55,8 @@ pub mod config;
 pub mod control;
 pub mod history;
 pub mod soak;
+#[cfg(test)]
+mod status_fixture;
 pub mod tui;
 
 /// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), and Kana
