@@ -210,11 +210,10 @@ impl Engine {
 
     /// A view of the running bot, renewed on every engine tick (250 ms) and at the end.
     pub fn watch_status(&mut self) -> watch::Receiver<Arc<Status>> {
-        let first = Arc::new(self.status_now());
         match &self.status {
             Some(tx) => tx.subscribe(),
             None => {
-                let (tx, rx) = watch::channel(first);
+                let (tx, rx) = watch::channel(Arc::new(self.status_now()));
                 self.status = Some(tx);
                 rx
             }
