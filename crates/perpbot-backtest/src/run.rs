@@ -1,5 +1,7 @@
 //! One backtest: recorded frames → the Kana decoder → the paper exchange, and the exchange's
-//! events → the engine core, all on one simulated clock.
+//! events → the engine core, all on one simulated clock. [`run`] replays recorded venue frames;
+//! [`run_market_data`] replays the exchange's own market-data events (a stream built in memory,
+//! data from elsewhere, a benchmark), skipping the decoder.
 //!
 //! Everything that happens is an item on a timeline ordered by (time, sequence): the next
 //! recorded frame, a request arriving at the exchange, an outcome or an event reaching the bot,
@@ -56,7 +58,7 @@ pub struct Report {
     pub summary: RunSummary,
     /// Markouts of the bot's fills: the mid some time after each fill against its price.
     pub markouts: Markouts,
-    /// Recorded frames replayed.
+    /// Recorded frames (or, in [`run_market_data`], market-data items) replayed.
     pub frames: u64,
     /// Frames the decoder refused (named in the log, skipped).
     pub decode_errors: u64,
@@ -172,7 +174,6 @@ impl Timeline {
 struct Sim {
     core: EngineCore,
     exchange: PaperExchange,
-    decoder: KanaDecoder,
     timeline: Timeline,
     models: Models,
     rng: ChaCha8Rng,
@@ -180,26 +181,106 @@ struct Sim {
     costs: TxCosts,
     gas_per_tx: Decimal,
     series: Series,
-    scratch: Vec<Event>,
-    /// The market data of one decoded event, as the paper exchange takes it (reused).
-    sources: Vec<SourceEvent>,
-    decode_errors: u64,
     inferred_aggressors: u64,
     engine_events: u64,
     shutting_down: bool,
 }
 
-/// Run `setup` over `frames` (in receive-time order), reading them as it goes.
+/// Run `setup` over recorded `frames` (in receive-time order), reading them as it goes.
 pub fn run(
     setup: Setup,
     frames: impl IntoIterator<Item = Frame>,
 ) -> Result<Outcome, BacktestError> {
+    let decoder = setup.manifest.decoder().map_err(BacktestError::Manifest)?;
+    drive(
+        setup,
+        FrameFeed {
+            frames: frames.into_iter().peekable(),
+            decoder,
+            scratch: Vec::new(),
+            sources: Vec::new(),
+            decode_errors: 0,
+        },
+    )
+}
+
+/// Run `setup` over market data the paper exchange takes directly, each item at its time (in
+/// time order): book snapshots and deltas and public trades (with their aggressor), for the
+/// markets of `setup.manifest` (its venue and units are not used: nothing is decoded).
+pub fn run_market_data(
+    setup: Setup,
+    data: impl IntoIterator<Item = (Timestamp, SourceEvent)>,
+) -> Result<Outcome, BacktestError> {
+    drive(
+        setup,
+        SourceFeed {
+            items: data.into_iter().peekable(),
+        },
+    )
+}
+
+/// Market data the backtest replays, in time order.
+trait Feed {
+    /// When the next item is due, or `None` when the data is exhausted.
+    fn next_at(&mut self) -> Option<Timestamp>;
+    /// Apply the next item at `now` (the market data reaches the exchange).
+    fn apply_next(&mut self, sim: &mut Sim, now: Timestamp);
+    /// Items the decoder refused (named in the log, skipped).
+    fn decode_errors(&self) -> u64 {
+        0
+    }
+}
+
+/// Recorded venue frames, through the Kana decoder.
+struct FrameFeed<I: Iterator<Item = Frame>> {
+    frames: std::iter::Peekable<I>,
+    decoder: KanaDecoder,
+    /// One frame's decoded events (reused).
+    scratch: Vec<Event>,
+    /// The market data of one decoded event, as the paper exchange takes it (reused).
+    sources: Vec<SourceEvent>,
+    decode_errors: u64,
+}
+
+impl<I: Iterator<Item = Frame>> Feed for FrameFeed<I> {
+    fn next_at(&mut self) -> Option<Timestamp> {
+        self.frames.peek().map(|f| f.received)
+    }
+
+    fn apply_next(&mut self, sim: &mut Sim, now: Timestamp) {
+        if let Some(frame) = self.frames.next() {
+            self.on_frame(&frame, sim, now);
+        }
+    }
+
+    fn decode_errors(&self) -> u64 {
+        self.decode_errors
+    }
+}
+
+/// Market-data events as the paper exchange takes them.
+struct SourceFeed<I: Iterator<Item = (Timestamp, SourceEvent)>> {
+    items: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator<Item = (Timestamp, SourceEvent)>> Feed for SourceFeed<I> {
+    fn next_at(&mut self) -> Option<Timestamp> {
+        self.items.peek().map(|(at, _)| *at)
+    }
+
+    fn apply_next(&mut self, sim: &mut Sim, now: Timestamp) {
+        if let Some((_, source)) = self.items.next() {
+            sim.on_source(&source, now);
+        }
+    }
+}
+
+/// The backtest loop over any feed.
+fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
     setup.models.validate().map_err(BacktestError::Config)?;
     setup.paper.validate().map_err(BacktestError::Config)?;
-    let decoder = setup.manifest.decoder().map_err(BacktestError::Manifest)?;
     let markets = setup.manifest.markets.clone();
-    let mut frames = frames.into_iter().peekable();
-    let Some(start) = frames.peek().map(|f| f.received) else {
+    let Some(start) = feed.next_at() else {
         return Err(BacktestError::Config(
             "the recording holds no frames in the time range".into(),
         ));
@@ -216,7 +297,6 @@ pub fn run(
     let mut sim = Sim {
         core,
         exchange: PaperExchange::new(&setup.paper, markets.clone()),
-        decoder,
         timeline: Timeline::new(),
         rng: ChaCha8Rng::seed_from_u64(setup.models.seed),
         feed: setup.models.feed_latency.delay(),
@@ -224,9 +304,6 @@ pub fn run(
         gas_per_tx: setup.models.gas_per_transaction,
         series: Series::new(markets, Duration::from_millis(setup.models.series_ms)),
         models: setup.models,
-        scratch: Vec::new(),
-        sources: Vec::new(),
-        decode_errors: 0,
         inferred_aggressors: 0,
         engine_events: 0,
         shutting_down: false,
@@ -244,7 +321,7 @@ pub fn run(
     let mut last_frame = start;
     // A strategy that failed to start goes straight to shutdown, as live.
     while started && !sim.shutting_down {
-        let frame_at = frames.peek().map(|f| f.received);
+        let frame_at = feed.next_at();
         let Some(data_at) = [frame_at, sim.timeline.next_at()]
             .into_iter()
             .flatten()
@@ -269,11 +346,9 @@ pub fn run(
                 sim.deliver(item, now);
             }
         } else if frame_at == Some(due) {
-            if let Some(frame) = frames.next() {
-                frame_count += 1;
-                last_frame = frame.received;
-                sim.on_frame(&frame, now);
-            }
+            frame_count += 1;
+            last_frame = due;
+            feed.apply_next(&mut sim, now);
         } else if sim.core.next_timer() == Some(due) {
             sim.core.fire_timers(now);
             sim.engine_events += 1;
@@ -318,7 +393,7 @@ pub fn run(
             summary: finished.summary,
             markouts,
             frames: frame_count,
-            decode_errors: sim.decode_errors,
+            decode_errors: feed.decode_errors(),
             torn_files: 0,
             inferred_aggressors: sim.inferred_aggressors,
             simulated_seconds: last_frame.since(start).as_secs_f64(),
@@ -392,17 +467,29 @@ impl Sim {
         }
     }
 
+    /// One piece of market data reaches the exchange; what the exchange emits (the book and
+    /// trades as the bot sees them, fills of resting orders) reaches the bot after the feed
+    /// latency.
+    fn on_source(&mut self, source: &SourceEvent, now: Timestamp) {
+        let at = now.plus(self.feed);
+        for out in self.exchange.on_source(source, now) {
+            self.timeline.push(at, Item::ToBot(out));
+        }
+    }
+}
+
+impl<I: Iterator<Item = Frame>> FrameFeed<I> {
     /// Decode a recorded frame and apply its market data to the exchange; what the exchange
     /// emits (the book and trades as the bot sees them, fills of resting orders) goes to the bot
     /// after the feed latency. Funding goes to the bot as recorded.
-    fn on_frame(&mut self, frame: &Frame, now: Timestamp) {
+    fn on_frame(&mut self, frame: &Frame, sim: &mut Sim, now: Timestamp) {
         self.scratch.clear();
         if let Err(e) = self.decoder.decode(&frame.text, now, &mut self.scratch) {
             self.decode_errors += 1;
             tracing::warn!(error = %e, "recorded frame not decoded; skipped");
             return;
         }
-        let at = now.plus(self.feed);
+        let at = now.plus(sim.feed);
         let events = std::mem::take(&mut self.scratch);
         let mut sources = std::mem::take(&mut self.sources);
         for event in &events {
@@ -434,8 +521,8 @@ impl Sim {
                     let aggressor = t.aggressor.unwrap_or_else(|| {
                         // Kana's trade records name no aggressor [INF]: a trade at or above the
                         // mid lifted an ask.
-                        self.inferred_aggressors += 1;
-                        let mid2 = self.exchange.book(t.market).and_then(|b| b.mid_x2());
+                        sim.inferred_aggressors += 1;
+                        let mid2 = sim.exchange.book(t.market).and_then(|b| b.mid_x2());
                         if mid2.is_some_and(|m| u128::from(t.price.0) * 2 >= u128::from(m)) {
                             Side::Buy
                         } else {
@@ -450,15 +537,13 @@ impl Sim {
                     });
                 }
                 Event::Funding(_) | Event::BestPrice(_) => {
-                    self.timeline.push(at, Item::ToBot(event.clone()));
+                    sim.timeline.push(at, Item::ToBot(event.clone()));
                 }
                 // A recording holds market data only; anything else is not the exchange's to say.
                 _ => {}
             }
             for source in &sources {
-                for out in self.exchange.on_source(source, now) {
-                    self.timeline.push(at, Item::ToBot(out));
-                }
+                sim.on_source(source, now);
             }
         }
         self.sources = sources;

@@ -210,3 +210,49 @@ fn charts_and_a_page_that_shows_them_are_written() {
     assert_eq!(page.matches("<svg").count(), 3, "self-contained");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same books as [`frames`], as the paper exchange's own market data (decoded once here).
+fn market_data(secs: u64) -> Vec<(Timestamp, SourceEvent)> {
+    let mut decoder = setup(Models::default()).manifest.decoder().unwrap();
+    let mut events = Vec::new();
+    frames(secs)
+        .into_iter()
+        .flat_map(|f| {
+            events.clear();
+            decoder.decode(&f.text, f.received, &mut events).unwrap();
+            events
+                .drain(..)
+                .filter_map(|e| match e {
+                    Event::Book(b) => Some((
+                        f.received,
+                        SourceEvent::Snapshot {
+                            market: b.market,
+                            bids: b.bids,
+                            asks: b.asks,
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn market_data_replays_like_the_recorded_frames_it_came_from() {
+    let models = Models {
+        order_latency: OrderLatency::UniformMs {
+            min_ms: 50,
+            max_ms: 400,
+        },
+        ..Models::default()
+    };
+    let framed = backtest(models.clone(), 60);
+    let direct = run_market_data(setup(models), market_data(60)).unwrap();
+    assert!(framed.report.summary.fills > 0);
+    let json = |o: &Outcome| serde_json::to_string(&o.report).unwrap();
+    assert_eq!(json(&framed), json(&direct));
+    assert_eq!(framed.series.rows, direct.series.rows);
+    let err = run_market_data(setup(Models::default()), Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("no frames"), "{err}");
+}
