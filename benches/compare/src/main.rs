@@ -9,7 +9,10 @@
 //! * SBS-1 ([`sbs1`]): L2 delta apply + top-of-book read, 1,000,000 deltas over 500 levels, with
 //!   a correctness gate (best bid/ask equal across all books every 10,000 deltas).
 //! * SBS-2 ([`sbs2`]): JSON decode of 100,000 Binance futures `depthUpdate` frames.
-//! * SBS-3 ([`sbs3`]): a quoting backtest over 2,000,000 events with queue-aware fills.
+//! * SBS-3 ([`sbs3`]): a quoting backtest over 2,000,000 events with queue-aware fills: through
+//!   perpbot's real backtest (engine core, strategy, risk, executor, paper exchange:
+//!   [`sbs3_engine`]), through a hand-written replay on perpbot's `OrderBook`, and through
+//!   hftbacktest.
 //!
 //! An optional argument (`sbs1`, `sbs2`, `sbs3`) runs one benchmark alone, for profiling.
 //!
@@ -21,6 +24,7 @@ mod input;
 mod sbs1;
 mod sbs2;
 mod sbs3;
+mod sbs3_engine;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -192,16 +196,26 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
     eprintln!("SBS-3: generating {} events (seed 7)…", sbs3::EVENTS);
     let (snap, events) = input::events(input::SEED_BACKTEST, sbs3::EVENTS);
     let hbt_rows = sbs3::hbt_rows(&events);
-    let mut perp = Vec::new();
+    let mut engine = Vec::new();
+    let mut replay = Vec::new();
     let mut hbt = Vec::new();
     for run in 0..RUNS {
-        perp.push(sbs3::PerpbotReplay::new(&snap).run(&events));
+        engine.push(sbs3_engine::run(sbs3_engine::market_data(&snap, &events)));
+        replay.push(sbs3::PerpbotReplay::new(&snap).run(&events));
         let bt = sbs3::hbt_build(&snap, &hbt_rows);
         hbt.push(sbs3::run_hbt(bt, events.len()));
         eprintln!("SBS-3: run {} of {RUNS} done", run + 1);
     }
+    eprintln!(
+        "SBS-3: {:.0} s of simulated time",
+        sbs3_engine::simulated(events.len()).as_secs_f64()
+    );
     for (name, runs) in [
-        ("perpbot `OrderBook` + prob. queue/latency model", perp),
+        (
+            "perpbot real backtest (engine core + risk + executor + paper exchange)",
+            engine,
+        ),
+        ("perpbot `OrderBook` + prob. queue/latency model", replay),
         ("hftbacktest `Backtest<HashMapMarketDepth>`", hbt),
     ] {
         let r = runs[0];
@@ -225,7 +239,9 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
 
 fn main() -> ExitCode {
     // Optional filter for profiling: `sbs1`, `sbs2` or `sbs3` runs that benchmark alone;
-    // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind.
+    // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind;
+    // `sbs3:engine[:N]` runs SBS-3 (its first N events) once through the real backtest, for a
+    // profiler.
     let only = std::env::args().nth(1);
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
         let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
@@ -242,6 +258,14 @@ fn main() -> ExitCode {
         };
         let r = f(&p);
         eprintln!("checksum {}", r.checksum);
+        return ExitCode::SUCCESS;
+    }
+    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:engine")) {
+        // `sbs3:engine` runs all events; `sbs3:engine:N` the first N.
+        let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
+        let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
+        let r = sbs3_engine::run(sbs3_engine::market_data(&snap, &events));
+        eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);

@@ -12,4 +12,5 @@ pub mod run;
 pub mod series;
 
 pub use models::{FeedLatency, Models, OrderLatency};
-pub use run::{BacktestError, Outcome, Report, Setup, run};
+pub use recording::Manifest;
+pub use run::{BacktestError, Outcome, Report, Setup, run, run_market_data};

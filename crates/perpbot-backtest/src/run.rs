@@ -181,6 +181,8 @@ struct Sim {
     costs: TxCosts,
     gas_per_tx: Decimal,
     series: Series,
+    /// What the exchange emitted for one piece of market data (reused).
+    exchange_out: Vec<Event>,
     inferred_aggressors: u64,
     engine_events: u64,
     shutting_down: bool,
@@ -304,6 +306,7 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
         gas_per_tx: setup.models.gas_per_transaction,
         series: Series::new(markets, Duration::from_millis(setup.models.series_ms)),
         models: setup.models,
+        exchange_out: Vec::new(),
         inferred_aggressors: 0,
         engine_events: 0,
         shutting_down: false,
@@ -453,15 +456,25 @@ impl Sim {
             }
             Item::ToBot(event) => {
                 self.engine_events += 1;
-                // Only books and fills matter to the series: clone those alone.
-                let noted = matches!(event, Event::Book(_) | Event::Fill(_)).then(|| event.clone());
+                // Only books (their market) and fills matter to the series.
+                let book = match &event {
+                    Event::Book(b) => Some(b.market),
+                    _ => None,
+                };
+                let fill = match &event {
+                    Event::Fill(f) => Some(f.clone()),
+                    _ => None,
+                };
                 if self.shutting_down {
                     self.core.on_venue_event_in_shutdown(event, now);
                 } else {
                     self.core.on_venue_event(event, now);
                 }
-                if let Some(event) = noted {
-                    self.series.observe(&event, now, self.core.state());
+                if let Some(market) = book {
+                    self.series.observe_book(market, now, self.core.state());
+                }
+                if let Some(f) = fill {
+                    self.series.observe_fill(&f, now);
                 }
             }
         }
@@ -472,9 +485,12 @@ impl Sim {
     /// latency.
     fn on_source(&mut self, source: &SourceEvent, now: Timestamp) {
         let at = now.plus(self.feed);
-        for out in self.exchange.on_source(source, now) {
-            self.timeline.push(at, Item::ToBot(out));
+        let mut out = std::mem::take(&mut self.exchange_out);
+        self.exchange.on_source_into(source, now, &mut out);
+        for event in out.drain(..) {
+            self.timeline.push(at, Item::ToBot(event));
         }
+        self.exchange_out = out;
     }
 }
 

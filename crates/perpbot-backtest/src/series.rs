@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use perpbot_core::state::State;
-use perpbot_model::{Event, MarketId, MarketSpec, Side, Timestamp};
+use perpbot_model::{Event, Fill, MarketId, MarketSpec, Side, Timestamp};
 
 /// One row of the time series.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +46,13 @@ pub struct FillRow {
     pub size: Decimal,
 }
 
+/// The mids of one market: each change, and when the last book was seen.
+#[derive(Debug, Clone, Default)]
+struct MidTrack {
+    changes: Vec<(Timestamp, Decimal)>,
+    seen_until: Timestamp,
+}
+
 /// The series of a run.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -56,8 +63,8 @@ pub struct Series {
     pub rows: Vec<Row>,
     /// The bot's fills, in time order.
     pub fills: Vec<FillRow>,
-    /// Every mid the bot saw, per market (for markouts).
-    mids: BTreeMap<MarketId, Vec<(Timestamp, Decimal)>>,
+    /// The mids the bot saw, per market (for markouts).
+    mids: BTreeMap<MarketId, MidTrack>,
 }
 
 impl Series {
@@ -114,31 +121,46 @@ impl Series {
     /// one of the bot's fills.
     pub fn observe(&mut self, event: &Event, now: Timestamp, state: &State) {
         match event {
-            Event::Book(b) => {
-                if let Some(mid) = state.mid_price(b.market) {
-                    self.mids.entry(b.market).or_default().push((now, mid));
-                }
-            }
-            Event::Fill(f) => {
-                if let Some(spec) = self.specs.iter().find(|s| s.id == f.market) {
-                    self.fills.push(FillRow {
-                        ts: now,
-                        market: f.market,
-                        side: f.side,
-                        price: spec.ticks_to_price(f.price),
-                        size: spec.lots_to_size(f.lots),
-                    });
-                }
-            }
+            Event::Book(b) => self.observe_book(b.market, now, state),
+            Event::Fill(f) => self.observe_fill(f, now),
             _ => {}
         }
     }
 
-    /// The first mid of `market` at or after `t`.
+    /// The book of `market` changed (the state has applied it).
+    pub fn observe_book(&mut self, market: MarketId, now: Timestamp, state: &State) {
+        if let Some(mid) = state.mid_price(market) {
+            let track = self.mids.entry(market).or_default();
+            track.seen_until = now;
+            // Only changes are kept: a long replay would otherwise hold one entry per update.
+            if track.changes.last().map(|(_, m)| *m) != Some(mid) {
+                track.changes.push((now, mid));
+            }
+        }
+    }
+
+    /// The bot learnt of one of its fills.
+    pub fn observe_fill(&mut self, f: &Fill, now: Timestamp) {
+        if let Some(spec) = self.specs.iter().find(|s| s.id == f.market) {
+            self.fills.push(FillRow {
+                ts: now,
+                market: f.market,
+                side: f.side,
+                price: spec.ticks_to_price(f.price),
+                size: spec.lots_to_size(f.lots),
+            });
+        }
+    }
+
+    /// The mid of `market` standing at `t` (the first one seen, for a `t` before it); `None`
+    /// past the last book the bot saw, where the data says nothing.
     fn mid_at(&self, market: MarketId, t: Timestamp) -> Option<Decimal> {
-        let mids = self.mids.get(&market)?;
-        let i = mids.partition_point(|(ts, _)| *ts < t);
-        mids.get(i).map(|(_, m)| *m)
+        let track = self.mids.get(&market)?;
+        if t > track.seen_until {
+            return None;
+        }
+        let i = track.changes.partition_point(|(ts, _)| *ts <= t);
+        track.changes.get(i.saturating_sub(1)).map(|(_, m)| *m)
     }
 
     /// Write the rows as CSV (`ts_ms,market,mid,bid,ask,position,pnl`).

@@ -101,7 +101,8 @@ struct Ledger {
     perf: MarketPerformance,
     position: Decimal,
     since: Option<Timestamp>,
-    abs_inventory_seconds: Decimal,
+    /// Σ |position| · dt with dt in nanoseconds (divided once, in the report).
+    abs_inventory_nanos: Decimal,
     seen_funding: Option<Timestamp>,
 }
 
@@ -126,7 +127,7 @@ impl Ledger {
             },
             position: Decimal::ZERO,
             since: None,
-            abs_inventory_seconds: Decimal::ZERO,
+            abs_inventory_nanos: Decimal::ZERO,
             seen_funding: None,
         }
     }
@@ -135,9 +136,9 @@ impl Ledger {
     fn advance(&mut self, now: Timestamp) {
         if let Some(since) = self.since
             && now > since
+            && !self.position.is_zero()
         {
-            let dt = Decimal::from(now.0 - since.0) / Decimal::from(1_000_000_000u64);
-            self.abs_inventory_seconds += self.position.abs() * dt;
+            self.abs_inventory_nanos += self.position.abs() * Decimal::from(now.0 - since.0);
         }
         self.since = Some(now);
     }
@@ -184,11 +185,11 @@ impl PerformanceTracker {
             .or_insert_with(|| Ledger::new(market, spec.name.clone()));
         ledger.advance(now);
         match event {
-            Event::Book(_) | Event::BestPrice(_) => {
-                if let Some(mid) = state.mid_price(market) {
-                    ledger.mark(mid);
-                }
-            }
+            Event::Book(_) | Event::BestPrice(_) => match state.mid_price(market) {
+                // Most book updates leave the mid where it was: nothing to mark or total.
+                Some(mid) if ledger.perf.last_mid != Some(mid) => ledger.mark(mid),
+                _ => return,
+            },
             Event::Fill(f) => {
                 let size = spec.lots_to_size(f.lots);
                 let price = spec.ticks_to_price(f.price);
@@ -241,14 +242,11 @@ impl PerformanceTracker {
         for ledger in self.ledgers.values() {
             let mut m = ledger.perf.clone();
             m.final_position = ledger.position;
-            let span = match (self.first, self.last) {
-                (Some(a), Some(b)) if b > a => {
-                    Decimal::from(b.0 - a.0) / Decimal::from(1_000_000_000u64)
-                }
-                _ => Decimal::ZERO,
-            };
-            if !span.is_zero() {
-                m.avg_abs_inventory = (ledger.abs_inventory_seconds / span).round_dp(8);
+            if let (Some(a), Some(b)) = (self.first, self.last)
+                && b > a
+            {
+                let span = Decimal::from(b.0 - a.0);
+                m.avg_abs_inventory = (ledger.abs_inventory_nanos / span).round_dp(8);
             }
             out.spread_capture += m.spread_capture;
             out.inventory_pnl += m.inventory_pnl;

@@ -2,7 +2,9 @@
 //! clock. One task (the engine) owns it and changes it **only** by applying events, so it can be
 //! replayed and audited. Strategies and the risk check read it; nobody else writes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use foldhash::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
 use tracing::{debug, error, info, warn};
@@ -54,7 +56,7 @@ pub struct State {
     total_balance: Decimal,
     realized_pnl: Decimal,
     fees_paid: Decimal,
-    seen_trades: std::collections::HashSet<TradeId>,
+    seen_trades: HashSet<TradeId>,
     fills: u64,
     maker_fills: u64,
     now: Timestamp,
@@ -70,6 +72,10 @@ pub struct State {
     last_open_orders: Option<crate::reconcile::ReceivedOpenOrders>,
     /// Orders adopted from the venue so far (their client ids come from a reserved range).
     adopted: u64,
+    /// Counts changes to what PnL is computed from (a mid, a position, a fill's PnL or fee), so
+    /// the PnL limits are re-checked after an event only when it could have moved PnL: most
+    /// book updates leave the top of the book, and so the mid, as it was.
+    pnl_version: u64,
 }
 
 /// Client ids of adopted orders start here, far above any id a strategy's outbox reaches.
@@ -228,6 +234,12 @@ impl State {
                 Some(p.unrealized_pnl(spec, mid))
             })
             .sum()
+    }
+
+    /// Changes whenever an input of [`State::total_pnl`] may have changed (equal versions mean
+    /// equal PnL).
+    pub fn pnl_version(&self) -> u64 {
+        self.pnl_version
     }
 
     /// Realised − fees + unrealised: the PnL the loss limits watch.
@@ -397,6 +409,7 @@ impl State {
         match event {
             Event::Book(u) => {
                 if let Some(book) = self.books.get_mut(&u.market) {
+                    let top = (book.best_bid(), book.best_ask());
                     match u.kind {
                         BookUpdateKind::Snapshot => book.replace(&u.bids, &u.asks, u.ts),
                         BookUpdateKind::Delta => {
@@ -408,15 +421,22 @@ impl State {
                             }
                         }
                     }
-                    match self.compute_mid(u.market) {
-                        Some(mid) => self.mids.insert(u.market, mid),
-                        None => self.mids.remove(&u.market),
-                    };
+                    // The mid moves only with the best prices (a first update has no mid yet).
+                    let moved = (book.best_bid(), book.best_ask()) != top
+                        || !self.mids.contains_key(&u.market);
+                    if moved {
+                        match self.compute_mid(u.market) {
+                            Some(mid) => self.mids.insert(u.market, mid),
+                            None => self.mids.remove(&u.market),
+                        };
+                        self.pnl_version += 1;
+                    }
                 }
                 true
             }
             Event::Fill(f) => self.apply_fill(f),
             Event::Position(u) => {
+                self.pnl_version += 1;
                 if u.snapshot {
                     for p in self.positions.values_mut() {
                         p.lots = Lots::ZERO;
@@ -459,6 +479,7 @@ impl State {
         }
         self.realized_pnl += f.realized_pnl;
         self.fees_paid += f.fee;
+        self.pnl_version += 1;
         match self.resolve_id(f.client_id, f.venue_id) {
             Some(id) => {
                 let ev = OrderEvent::Fill {

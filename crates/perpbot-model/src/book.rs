@@ -159,9 +159,17 @@ impl OrderBook {
 
     /// Size resting at exactly `price` on `side` (zero when there is no such level).
     pub fn lots_at(&self, side: Side, price: Ticks) -> Lots {
-        self.levels(side)
-            .find(|l| l.price == price)
-            .map_or(Lots::ZERO, |l| l.lots)
+        let levels = match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        };
+        // The level, if any, sits just before the first better one; a walk from the best would
+        // cross the whole side for a price that has no level.
+        let idx = better_from(levels, side, price);
+        match idx.checked_sub(1).and_then(|i| levels.get(i)) {
+            Some(l) if l.price == price => l.lots,
+            _ => Lots::ZERO,
+        }
     }
 
     /// Twice the mid price in ticks (exact; the mid itself may fall between two ticks). `None`

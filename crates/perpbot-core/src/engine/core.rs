@@ -9,7 +9,9 @@
 //! here.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,7 +64,7 @@ pub struct EngineCore {
     config: EngineConfig,
     pub(super) risk_rejections: u64,
     /// Of those, by the check that refused.
-    pub(super) rejections_by_check: std::collections::HashMap<perpbot_model::RejectReason, u64>,
+    pub(super) rejections_by_check: HashMap<perpbot_model::RejectReason, u64>,
     pub(super) strategy_errors: u64,
     pub(super) tracker: PerformanceTracker,
     /// Set when the strategy panicked: it gets no more calls and trading is halted.
@@ -79,6 +81,8 @@ pub struct EngineCore {
     limits_file: Option<PathBuf>,
     /// When the limits were last saved.
     limits_saved: Option<Timestamp>,
+    /// The state's PnL version when the PnL limits were last evaluated.
+    limits_checked_at: Option<u64>,
     /// Set when a second stop request ended the shutdown's wait for cancels.
     shutdown_interrupted: bool,
     /// The write-ahead journal, when one is configured.
@@ -115,7 +119,7 @@ impl EngineCore {
             timer_seq: 0,
             config,
             risk_rejections: 0,
-            rejections_by_check: std::collections::HashMap::new(),
+            rejections_by_check: HashMap::new(),
             strategy_errors: 0,
             tracker: PerformanceTracker::new(),
             strategy_failure: None,
@@ -126,6 +130,7 @@ impl EngineCore {
             tx_costs: TxCosts::default(),
             limits_file: None,
             limits_saved: None,
+            limits_checked_at: None,
             shutdown_interrupted: false,
             journal: None,
             last_prune: Timestamp(0),
@@ -337,6 +342,7 @@ impl EngineCore {
 
     /// Re-check the PnL limits; on a trip, tighten trading and save the trip at once.
     fn evaluate_limits(&mut self) {
+        self.limits_checked_at = Some(self.state.pnl_version());
         if let Some(change) = self.risk.evaluate(&self.state) {
             warn!(from = ?change.from, to = ?change.to, reason = %change.reason, "trading state changed");
             let to = change.to;
@@ -362,9 +368,9 @@ impl EngineCore {
         // Gas the venue's transactions have paid since the last tick: the budgets, and PnL.
         self.tx_costs = costs;
         let gas = costs.native_fee;
-        if self.gas.update(gas, &self.state, &mut self.risk, now) {
-            self.evaluate_limits();
-        }
+        self.gas.update(gas, &self.state, &mut self.risk, now);
+        // Gas moves PnL, and the loss window slides with time even when PnL stands still.
+        self.evaluate_limits();
         if self
             .limits_saved
             .is_none_or(|at| now.since(at) >= LIMITS_SAVE_EVERY)
@@ -516,7 +522,10 @@ impl EngineCore {
         if ids_may_have_arrived {
             self.executor.release_cancels_after_ack(&self.state);
         }
-        self.evaluate_limits();
+        // PnL limits move only with PnL (the tick re-checks them as time passes the window).
+        if self.limits_checked_at != Some(self.state.pnl_version()) {
+            self.evaluate_limits();
+        }
         self.drain_pending();
     }
 

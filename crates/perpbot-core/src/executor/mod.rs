@@ -22,7 +22,9 @@
 //! - **Write-ahead.** With a journal ([`Executor::set_journal`]) every request is recorded before
 //!   it leaves; a placing request that cannot be recorded is refused, never sent unrecorded.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -290,3 +290,26 @@ fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
     let want: Vec<(u64, u64)> = maps[1].iter().map(|(p, q)| (*p, *q)).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn size_at_a_price_is_found_on_either_side_and_zero_where_there_is_no_level() {
+    let mut book = OrderBook::new();
+    let bids: Vec<Level> = (0..500).map(|i| Level::new(10_000 - 2 * i, 1 + i)).collect();
+    let asks: Vec<Level> = (0..500).map(|i| Level::new(10_002 + 2 * i, 7 + i)).collect();
+    book.replace(&bids, &asks, Timestamp(1));
+    for l in bids.iter() {
+        assert_eq!(book.lots_at(Side::Buy, l.price), l.lots);
+        // Between two levels, below the worst and above the best: nothing.
+        assert_eq!(book.lots_at(Side::Buy, Ticks(l.price.0 - 1)), Lots::ZERO);
+        assert_eq!(book.lots_at(Side::Sell, l.price), Lots::ZERO);
+    }
+    for l in asks.iter() {
+        assert_eq!(book.lots_at(Side::Sell, l.price), l.lots);
+        assert_eq!(book.lots_at(Side::Sell, Ticks(l.price.0 + 1)), Lots::ZERO);
+    }
+    assert_eq!(book.lots_at(Side::Buy, Ticks(10_001)), Lots::ZERO);
+    assert_eq!(book.lots_at(Side::Sell, Ticks(10_001)), Lots::ZERO);
+    assert_eq!(book.lots_at(Side::Buy, Ticks(u64::MAX)), Lots::ZERO);
+    assert_eq!(book.lots_at(Side::Sell, Ticks(0)), Lots::ZERO);
+    assert_eq!(OrderBook::new().lots_at(Side::Buy, Ticks(5)), Lots::ZERO);
+}

@@ -151,10 +151,17 @@ impl PaperExchange {
     /// Apply one step of market data: update the book, fill resting orders it trades or crosses
     /// through, fire TP/SL. Events for markets this exchange does not know are ignored.
     pub fn on_source(&mut self, event: &SourceEvent, now: Timestamp) -> Vec<Event> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(1);
+        self.on_source_into(event, now, &mut out);
+        out
+    }
+
+    /// [`PaperExchange::on_source`], appending to `out` (a backtest reuses one vector).
+    pub fn on_source_into(&mut self, event: &SourceEvent, now: Timestamp, out: &mut Vec<Event>) {
+        let first = out.len();
         let market = event.market();
         let Some(book) = self.books.get_mut(&market) else {
-            return out;
+            return;
         };
         match event {
             SourceEvent::Snapshot { bids, asks, .. } => {
@@ -167,7 +174,7 @@ impl PaperExchange {
                     asks,
                     ts: now,
                 }));
-                self.after_book_change(market, now, &mut out);
+                self.after_book_change(market, None, now, out);
             }
             SourceEvent::Delta {
                 side, price, lots, ..
@@ -182,7 +189,7 @@ impl PaperExchange {
                     }],
                     now,
                 ));
-                self.after_book_change(market, now, &mut out);
+                self.after_book_change(market, Some((*side, *price)), now, out);
             }
             SourceEvent::Trade {
                 price,
@@ -198,11 +205,16 @@ impl PaperExchange {
                     aggressor: Some(*aggressor),
                     ts: now,
                 }));
-                self.match_trade(market, price, lots, *aggressor, now, &mut out);
+                self.match_trade(market, price, lots, *aggressor, now, out);
             }
         }
-        self.finish(now, &mut out);
-        out
+        // The echo of the market data is the first event. Anything after it is a fill or an
+        // order update (triggers too close positions through fills): only then can positions,
+        // balance or close orders have changed, so only then are they compared (building the
+        // snapshots costs more than the rest of a book update).
+        if out.len() > first + 1 {
+            self.finish(now, out);
+        }
     }
 
     /// The paper book of a market.
@@ -249,9 +261,19 @@ impl PaperExchange {
         id
     }
 
-    /// After the book moved: lower queue estimates, fill orders the book crossed, fire TP/SL.
-    fn after_book_change(&mut self, market: MarketId, now: Timestamp, out: &mut Vec<Event>) {
-        self.refresh_queues(market);
+    /// After the book moved (at one level, or everywhere for `None`): lower queue estimates,
+    /// fill orders the book crossed, fire TP/SL.
+    fn after_book_change(
+        &mut self,
+        market: MarketId,
+        level: Option<(Side, Ticks)>,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        match level {
+            Some((side, price)) => self.refresh_queue_at(market, side, price),
+            None => self.refresh_queues(market),
+        }
         let Some(book) = self.books.get(&market) else {
             return;
         };
@@ -283,6 +305,26 @@ impl PaperExchange {
         };
         for o in self.orders.values_mut().filter(|o| o.market == market) {
             let now_shown = book.lots_at(o.side, o.price);
+            o.queue_ahead = self
+                .queue
+                .after_level_change(o.queue_ahead, o.level_seen, now_shown);
+            o.level_seen = now_shown;
+        }
+    }
+
+    /// [`PaperExchange::refresh_queues`] for the orders at one level, the only ones a delta
+    /// there can move. (Refreshing the others would also undo the lowered `level_seen` a trade
+    /// at their price left until the book's own update for that price arrives.)
+    fn refresh_queue_at(&mut self, market: MarketId, side: Side, price: Ticks) {
+        let Some(book) = self.books.get(&market) else {
+            return;
+        };
+        let now_shown = book.lots_at(side, price);
+        for o in self
+            .orders
+            .values_mut()
+            .filter(|o| o.market == market && o.side == side && o.price == price)
+        {
             o.queue_ahead = self
                 .queue
                 .after_level_change(o.queue_ahead, o.level_seen, now_shown);
