@@ -18,6 +18,12 @@
 //! Criterion's throughput is source events per second; `cargo bench` also prints one run's
 //! totals: every event the strategy received (source events plus order updates, fills,
 //! positions, balances and timers), fills and requests.
+//!
+//! A second function runs the same script through the backtest
+//! (`perpbot::backtest::run_market_data`): the same strategy, config and paper exchange, driven
+//! by the synchronous engine core on the backtest's simulated clock instead of tasks and
+//! channels (300 ms order latency, the backtest's default). Timed: the whole `run_market_data`
+//! call. Its line in the printout gives the events the engine core handled per second.
 
 mod common;
 
@@ -189,8 +195,49 @@ fn run_once(steps: Vec<SourceStep>) -> RunResult {
     })
 }
 
+/// The script as a backtest's market data: each step at its simulated time.
+fn market_data(steps: &[SourceStep]) -> Vec<(Timestamp, SourceEvent)> {
+    let mut at = Timestamp::from_secs(T0_SECS);
+    steps
+        .iter()
+        .map(|s| {
+            at = at.plus(s.after);
+            (at, s.event.clone())
+        })
+        .collect()
+}
+
+/// One backtest of the script; the outcome and the wall time of the run.
+fn backtest_once(data: Vec<(Timestamp, SourceEvent)>) -> (Duration, perpbot::backtest::Outcome) {
+    let config = common::paper_config();
+    let setup = perpbot::backtest::Setup {
+        manifest: perpbot::backtest::Manifest {
+            venue: "kana".into(),
+            markets: vec![MarketSpec::kana_apt_testnet()],
+            units: "human".into(),
+            source: "benches/engine.rs".into(),
+        },
+        strategy: Box::new(
+            MarketMaker::from_params(&config.strategy.params).expect("sim.toml params"),
+        ),
+        risk: config.risk.clone(),
+        rate_limits: config.rate_limits.clone(),
+        engine: EngineConfig {
+            status_interval_ms: 0,
+            kill_switch_file: None,
+            ..config.engine.clone()
+        },
+        paper: PaperConfig::default(),
+        models: perpbot::backtest::Models::default(),
+    };
+    let start = Instant::now();
+    let outcome = perpbot::backtest::run_market_data(setup, data).expect("backtest runs");
+    (start.elapsed(), outcome)
+}
+
 fn engine(c: &mut Criterion) {
     let steps = script(SOURCE_EVENTS);
+    let data = market_data(&steps);
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(SOURCE_EVENTS));
     group.sample_size(10);
@@ -199,6 +246,13 @@ fn engine(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| run_once(steps.clone()).wall)
+                .sum::<Duration>()
+        })
+    });
+    group.bench_function("backtest_market_maker_20k_source_events", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| backtest_once(data.clone()).0)
                 .sum::<Duration>()
         })
     });
@@ -230,6 +284,19 @@ fn report() {
         s.venue_rejections,
         s.strategy_errors,
         s.left_open.len()
+    );
+    let (wall, outcome) = backtest_once(market_data(&script(SOURCE_EVENTS)));
+    let r = &outcome.report;
+    let secs = wall.as_secs_f64();
+    println!(
+        "backtest: {SOURCE_EVENTS} source events in {:.1} ms: {:.0} source events/s; \
+         {} events handled by the engine core: {:.0} events/s; fills {}, requests sent {}",
+        secs * 1e3,
+        SOURCE_EVENTS as f64 / secs,
+        r.engine_events,
+        r.engine_events as f64 / secs,
+        r.summary.fills,
+        r.summary.requests_sent
     );
     println!();
 }

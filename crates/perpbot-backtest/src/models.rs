@@ -79,6 +79,12 @@ pub struct Models {
     pub feed_latency: FeedLatency,
     /// When its requests take effect.
     pub order_latency: OrderLatency,
+    /// How much later the bot learns what happened to its own orders than the exchange did
+    /// (ms): request outcomes, and on top of the feed latency, order updates and fills.
+    /// Default 0: on Kana the writer learns an outcome at commit and fills stream with the book
+    /// \[INF\]. A venue that answers over a slower private channel (and hftbacktest's
+    /// `ConstantLatency` response leg) sets it.
+    pub response_latency_ms: u64,
     /// Gas per transaction in the chain's coin (each request is one Kana transaction, charged
     /// whether it executes or aborts). Default 0.0005 APT \[INF\]: about what the simulator
     /// charges a batch at its default gas price; set it from a live run's report.
@@ -95,6 +101,7 @@ impl Default for Models {
             seed: 7,
             feed_latency: FeedLatency::Recorded,
             order_latency: OrderLatency::default(),
+            response_latency_ms: 0,
             gas_per_transaction: Decimal::new(5, 4),
             tick_ms: 250,
             series_ms: 1_000,

@@ -178,6 +178,8 @@ struct Sim {
     models: Models,
     rng: ChaCha8Rng,
     feed: Duration,
+    /// Delay of what the bot learns about its own orders (`response_latency_ms`).
+    response: Duration,
     costs: TxCosts,
     gas_per_tx: Decimal,
     series: Series,
@@ -302,6 +304,7 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
         timeline: Timeline::new(),
         rng: ChaCha8Rng::seed_from_u64(setup.models.seed),
         feed: setup.models.feed_latency.delay(),
+        response: Duration::from_millis(setup.models.response_latency_ms),
         costs: TxCosts::default(),
         gas_per_tx: setup.models.gas_per_transaction,
         series: Series::new(markets, Duration::from_millis(setup.models.series_ms)),
@@ -440,8 +443,9 @@ impl Sim {
                 }
                 self.costs.native_fee += self.gas_per_tx;
                 self.timeline
-                    .push(now, Item::Report(ExecReport { id, outcome }));
-                let at = now.plus(self.feed);
+                    .push(now.plus(self.response), Item::Report(ExecReport { id, outcome }));
+                // Order updates and fills of the request come over the stream, as its own do.
+                let at = now.plus(self.feed).plus(self.response);
                 for event in events {
                     self.timeline.push(at, Item::ToBot(event));
                 }
@@ -480,14 +484,17 @@ impl Sim {
         }
     }
 
-    /// One piece of market data reaches the exchange; what the exchange emits (the book and
-    /// trades as the bot sees them, fills of resting orders) reaches the bot after the feed
-    /// latency.
+    /// One piece of market data reaches the exchange; what the exchange emits reaches the bot
+    /// after the feed latency (the book and trades as the bot sees them) and the response
+    /// latency on top (fills of resting orders, order updates).
     fn on_source(&mut self, source: &SourceEvent, now: Timestamp) {
-        let at = now.plus(self.feed);
         let mut out = std::mem::take(&mut self.exchange_out);
         self.exchange.on_source_into(source, now, &mut out);
-        for event in out.drain(..) {
+        // The first event is the market data itself; the rest concern our orders.
+        let public = now.plus(self.feed);
+        let private = public.plus(self.response);
+        for (i, event) in out.drain(..).enumerate() {
+            let at = if i == 0 { public } else { private };
             self.timeline.push(at, Item::ToBot(event));
         }
         self.exchange_out = out;
