@@ -134,13 +134,18 @@ impl Ledger {
 
     /// Accumulate |position|·dt up to `now`.
     fn advance(&mut self, now: Timestamp) {
-        if let Some(since) = self.since
-            && now > since
-            && !self.position.is_zero()
-        {
-            self.abs_inventory_nanos += self.position.abs() * Decimal::from(now.0 - since.0);
-        }
+        self.abs_inventory_nanos = self.abs_inventory_until(now);
         self.since = Some(now);
+    }
+
+    /// Σ |position|·dt (ns) up to `now`, counting the position held since the last fill.
+    fn abs_inventory_until(&self, now: Timestamp) -> Decimal {
+        match self.since {
+            Some(since) if now > since && !self.position.is_zero() => {
+                self.abs_inventory_nanos + self.position.abs() * Decimal::from(now.0 - since.0)
+            }
+            _ => self.abs_inventory_nanos,
+        }
     }
 
     fn mark(&mut self, mid: Decimal) {
@@ -183,7 +188,6 @@ impl PerformanceTracker {
             .ledgers
             .entry(market)
             .or_insert_with(|| Ledger::new(market, spec.name.clone()));
-        ledger.advance(now);
         match event {
             Event::Book(_) | Event::BestPrice(_) => match state.mid_price(market) {
                 // Most book updates leave the mid where it was: nothing to mark or total.
@@ -191,6 +195,8 @@ impl PerformanceTracker {
                 _ => return,
             },
             Event::Fill(f) => {
+                // The position held so far counts up to now; from here on, the new one.
+                ledger.advance(now);
                 let size = spec.lots_to_size(f.lots);
                 let price = spec.ticks_to_price(f.price);
                 let signed = match f.side {
@@ -246,7 +252,7 @@ impl PerformanceTracker {
                 && b > a
             {
                 let span = Decimal::from(b.0 - a.0);
-                m.avg_abs_inventory = (ledger.abs_inventory_nanos / span).round_dp(8);
+                m.avg_abs_inventory = (ledger.abs_inventory_until(b) / span).round_dp(8);
             }
             out.spread_capture += m.spread_capture;
             out.inventory_pnl += m.inventory_pnl;

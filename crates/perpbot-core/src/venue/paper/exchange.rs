@@ -179,7 +179,9 @@ impl PaperExchange {
             SourceEvent::Delta {
                 side, price, lots, ..
             } => {
+                let top = (book.best_bid(), book.best_ask());
                 book.apply_delta(*side, *price, *lots, now);
+                let top_moved = (book.best_bid(), book.best_ask()) != top;
                 out.push(book_delta(
                     market,
                     *side,
@@ -189,7 +191,13 @@ impl PaperExchange {
                     }],
                     now,
                 ));
-                self.after_book_change(market, Some((*side, *price)), now, out);
+                if top_moved {
+                    self.after_book_change(market, Some((*side, *price)), now, out);
+                } else {
+                    // Below the top: nothing can have crossed and the mid (the triggers'
+                    // price) stands; only the queue at that level moves.
+                    self.refresh_queue_at(market, *side, *price);
+                }
             }
             SourceEvent::Trade {
                 price,
