@@ -89,9 +89,9 @@ impl Strategy for QuoterStrategy {
             match status {
                 None => OrderState::Done,
                 Some(s) if s.is_terminal() => OrderState::Done,
-                Some(OrderStatus::Open | OrderStatus::PartiallyFilled) => OrderState::Working {
-                    cancellable: true,
-                },
+                Some(OrderStatus::Open | OrderStatus::PartiallyFilled) => {
+                    OrderState::Working { cancellable: true }
+                }
                 Some(_) => OrderState::Working { cancellable: false },
             }
         });
@@ -104,8 +104,7 @@ impl Strategy for QuoterStrategy {
                 }
                 Action::Place { is_bid, price, .. } => {
                     let side = if is_bid { Side::Buy } else { Side::Sell };
-                    let mut order =
-                        NewOrder::limit(MARKET, side, Lots(QUOTE_LOTS), Ticks(price));
+                    let mut order = NewOrder::limit(MARKET, side, Lots(QUOTE_LOTS), Ticks(price));
                     order.restriction = Restriction::PostOnly;
                     self.ids.push(ctx.place(order));
                 }

@@ -464,8 +464,10 @@ impl Sim {
                     self.costs.failed_transactions += 1;
                 }
                 self.costs.native_fee += self.gas_per_tx;
-                self.timeline
-                    .push(now.plus(self.response), Item::Report(ExecReport { id, outcome }));
+                self.timeline.push(
+                    now.plus(self.response),
+                    Item::Report(ExecReport { id, outcome }),
+                );
                 // Order updates and fills of the request come over the stream, as its own do.
                 let at = now.plus(self.feed).plus(self.response);
                 for event in events {

@@ -171,8 +171,10 @@ fn average_inventory_weighs_each_position_by_how_long_it_was_held_up_to_the_last
     let size = MarketSpec::kana_apt_testnet().lots_to_size(Lots(10));
     let mut r = Run::new();
     r.at(100).book(5_000, 5_002);
-    r.at(110).fill(Side::Buy, 10, 5_001, Decimal::ZERO, Liquidity::Maker);
-    r.at(120).fill(Side::Sell, 10, 5_001, Decimal::ZERO, Liquidity::Maker);
+    r.at(110)
+        .fill(Side::Buy, 10, 5_001, Decimal::ZERO, Liquidity::Maker);
+    r.at(120)
+        .fill(Side::Sell, 10, 5_001, Decimal::ZERO, Liquidity::Maker);
     // Later books at the same mid change nothing but the span.
     r.at(140).book(5_000, 5_002);
     let m = &r.tracker.performance().markets[0];
@@ -181,7 +183,8 @@ fn average_inventory_weighs_each_position_by_how_long_it_was_held_up_to_the_last
     // A position still held at the end counts up to the last event.
     let mut r = Run::new();
     r.at(100).book(5_000, 5_002);
-    r.at(120).fill(Side::Sell, 10, 5_001, Decimal::ZERO, Liquidity::Maker);
+    r.at(120)
+        .fill(Side::Sell, 10, 5_001, Decimal::ZERO, Liquidity::Maker);
     r.at(140).book(5_000, 5_002);
     let m = &r.tracker.performance().markets[0];
     assert_eq!(m.avg_abs_inventory, (size / dec!(2)).round_dp(8));

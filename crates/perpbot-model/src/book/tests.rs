@@ -294,8 +294,12 @@ fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
 #[test]
 fn size_at_a_price_is_found_on_either_side_and_zero_where_there_is_no_level() {
     let mut book = OrderBook::new();
-    let bids: Vec<Level> = (0..500).map(|i| Level::new(10_000 - 2 * i, 1 + i)).collect();
-    let asks: Vec<Level> = (0..500).map(|i| Level::new(10_002 + 2 * i, 7 + i)).collect();
+    let bids: Vec<Level> = (0..500)
+        .map(|i| Level::new(10_000 - 2 * i, 1 + i))
+        .collect();
+    let asks: Vec<Level> = (0..500)
+        .map(|i| Level::new(10_002 + 2 * i, 7 + i))
+        .collect();
     book.replace(&bids, &asks, Timestamp(1));
     for l in bids.iter() {
         assert_eq!(book.lots_at(Side::Buy, l.price), l.lots);
