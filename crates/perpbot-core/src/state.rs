@@ -25,6 +25,9 @@ pub struct Anomalies {
     pub unknown_order_fills: u64,
     /// Fills seen twice (same trade id).
     pub duplicate_fills: u64,
+    /// Fills that named no order, matched to one by market, side, price, size and time
+    /// ([`State::apply`]).
+    pub attributed_fills: u64,
     /// Events for markets that are not configured.
     pub unknown_market_events: u64,
     /// Venue ids an open-orders match gave to the wrong order, found when the right order's
@@ -80,6 +83,10 @@ pub struct State {
 
 /// Client ids of adopted orders start here, far above any id a strategy's outbox reaches.
 pub const EXTERNAL_CLIENT_IDS: u64 = 1 << 62;
+
+/// How far an order's local creation time may be after a fill's venue time and still own it:
+/// venue timestamps are whole seconds and the clocks differ a little \[INF\].
+const ATTRIBUTION_CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most fills kept while waiting for their order's id.
 const MAX_UNMATCHED_FILLS: usize = 1_024;
@@ -480,7 +487,16 @@ impl State {
         self.realized_pnl += f.realized_pnl;
         self.fees_paid += f.fee;
         self.pnl_version += 1;
-        match self.resolve_id(f.client_id, f.venue_id) {
+        let attributed = if f.client_id.is_none() && f.venue_id.is_none() {
+            let found = self.attribute(f);
+            if found.is_some() {
+                self.anomalies.attributed_fills += 1;
+            }
+            found
+        } else {
+            None
+        };
+        match attributed.or_else(|| self.resolve_id(f.client_id, f.venue_id)) {
             Some(id) => {
                 let ev = OrderEvent::Fill {
                     trade_id: f.trade_id,
@@ -508,6 +524,46 @@ impl State {
         true
     }
 
+    /// The order a fill that names none belongs to (Kana's documented fill records carry no
+    /// order id): an order of ours in the fill's market and side that can take its size and
+    /// would trade at its price — a resting order at exactly that price (a maker fill), or one
+    /// whose limit the price does not pass (a taker fill; any price for a market order) — and
+    /// that existed by the fill's time. Orders the venue has closed (filled or cancelled) still
+    /// count while they have room, since the records closing them may come before their fills.
+    /// Among several, the venue's own priority decides \[INF\]: an order at exactly the fill
+    /// price before one that crossed, then the oldest first (price-time priority at one level).
+    /// `None` leaves the fill unattributed: counted, and its position change left to the
+    /// venue's position events and to reconciliation.
+    fn attribute(&self, f: &Fill) -> Option<ClientOrderId> {
+        self.orders
+            .values()
+            .filter(|o| {
+                let req = &o.request.order;
+                req.market == f.market
+                    && req.side == f.side
+                    && o.remaining() >= f.lots
+                    && !o.external
+                    && o.created_at <= f.ts.plus(ATTRIBUTION_CLOCK_SLACK)
+                    && matches!(
+                        o.status,
+                        OrderStatus::PendingNew
+                            | OrderStatus::Open
+                            | OrderStatus::PartiallyFilled
+                            | OrderStatus::PendingCancel
+                            | OrderStatus::Unknown
+                            | OrderStatus::Filled
+                            | OrderStatus::Cancelled
+                    )
+                    && match (req.price, f.side) {
+                        (None, _) => true,
+                        (Some(limit), Side::Buy) => f.price <= limit,
+                        (Some(limit), Side::Sell) => f.price >= limit,
+                    }
+            })
+            .min_by_key(|o| (o.request.order.price != Some(f.price), o.created_at, o.client_id()))
+            .map(Order::client_id)
+    }
+
     fn apply_order_update(&mut self, u: &OrderUpdate) -> bool {
         let Some(id) = self.resolve_id(u.client_id, u.venue_id) else {
             debug!(market = %u.market, "order update for an unknown order");
@@ -522,6 +578,7 @@ impl State {
             OrderUpdateKind::Rejected { .. } => OrderEvent::Rejected,
             OrderUpdateKind::Expired => OrderEvent::Expired,
             OrderUpdateKind::Ambiguous { .. } => OrderEvent::Ambiguous,
+            OrderUpdateKind::Filled => OrderEvent::FilledAtVenue,
         };
         matches!(
             self.apply_order_event(id, &ev),

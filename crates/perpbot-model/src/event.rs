@@ -210,6 +210,9 @@ pub enum OrderUpdateKind {
         /// Why it is ambiguous.
         reason: String,
     },
+    /// Completely filled, by the venue's account (an order-history record); the fills with
+    /// their amounts are separate events.
+    Filled,
 }
 
 /// A change of one order's status.

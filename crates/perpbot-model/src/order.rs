@@ -324,6 +324,10 @@ pub enum OrderEvent {
     Expired,
     /// The submit's outcome is unknown.
     Ambiguous,
+    /// The venue reports the order completely filled (Kana's order-history `Filled` record).
+    /// It carries no amounts: the fills themselves come on their own, before or after it, and
+    /// an order closed this way still takes the fills it has not yet seen.
+    FilledAtVenue,
 }
 
 impl OrderEvent {
@@ -338,6 +342,7 @@ impl OrderEvent {
             OrderEvent::Rejected => "rejected",
             OrderEvent::Expired => "expired",
             OrderEvent::Ambiguous => "ambiguous",
+            OrderEvent::FilledAtVenue => "filled_at_venue",
         }
     }
 
@@ -352,6 +357,7 @@ impl OrderEvent {
             OrderEvent::Rejected => EventKind::Rejected,
             OrderEvent::Expired => EventKind::Expired,
             OrderEvent::Ambiguous => EventKind::Ambiguous,
+            OrderEvent::FilledAtVenue => EventKind::FilledAtVenue,
         }
     }
 }
@@ -376,6 +382,8 @@ enum EventKind {
     Expired,
     /// [`OrderEvent::Ambiguous`].
     Ambiguous,
+    /// [`OrderEvent::FilledAtVenue`].
+    FilledAtVenue,
 }
 
 /// What applying an [`OrderEvent`] did.
@@ -467,6 +475,20 @@ fn next_status(from: OrderStatus, event: EventKind, seen_by_venue: bool) -> Opti
         (S::PartiallyFilled, E::Fill) => N::FilledOrResting,
         (S::PendingCancel, E::Fill) => N::FilledOrStay,
         (S::Cancelled, E::Fill) => N::FilledOrStay,
+        // A fill after the venue said "filled" completes the amounts it did not carry (the
+        // overfill check still refuses one too many).
+        (S::Filled, E::Fill) => N::FilledOrStay,
+
+        // The venue says the order filled completely: it no longer rests, whatever the bot
+        // knew, and a cancel that seemed to win lost the race. An order that never reached the
+        // book (refused, expired) cannot have filled.
+        (S::PendingNew, E::FilledAtVenue) => N::To(S::Filled),
+        (S::Unknown, E::FilledAtVenue) => N::To(S::Filled),
+        (S::Open, E::FilledAtVenue) => N::To(S::Filled),
+        (S::PartiallyFilled, E::FilledAtVenue) => N::To(S::Filled),
+        (S::PendingCancel, E::FilledAtVenue) => N::To(S::Filled),
+        (S::Cancelled, E::FilledAtVenue) => N::To(S::Filled),
+        (S::Filled, E::FilledAtVenue) => N::Stay,
 
         // Cancels. A refused cancel puts a pending one back to resting; refused for an order
         // already finished, it lost a race with a fill or a venue-side cancel: nothing to do.

@@ -321,3 +321,110 @@ fn events_for_unknown_markets_are_counted_and_ignored() {
     assert!(!s.apply(&ev));
     assert_eq!(s.anomalies().unknown_market_events, 1);
 }
+
+/// A fill as Kana documents it: no order id, no client id.
+fn anonymous_fill(trade: u128, side: Side, lots: u64, price: u64, ts: u64) -> Event {
+    Event::Fill(Fill {
+        market: apt().id,
+        client_id: None,
+        venue_id: None,
+        trade_id: TradeId(trade),
+        side,
+        direction: Direction::Open,
+        lots: Lots(lots),
+        price: Ticks(price),
+        fee: dec!(0.02),
+        realized_pnl: dec!(0.5),
+        liquidity: Liquidity::Maker,
+        ts: Timestamp::from_secs(ts),
+    })
+}
+
+fn track(s: &mut State, id: u64, side: Side, lots: u64, price: u64, at_secs: u64) {
+    s.set_now(Timestamp::from_secs(at_secs));
+    s.track_new_order(OrderRequest {
+        client_id: ClientOrderId(id),
+        order: NewOrder::limit(apt().id, side, Lots(lots), Ticks(price)),
+    });
+    s.apply_order_event(
+        ClientOrderId(id),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(u128::from(id) + 100)),
+        },
+    );
+}
+
+#[test]
+fn a_fill_without_order_id_is_attributed_by_market_side_price_size_and_time() {
+    let mut s = State::new(&[apt()]);
+    track(&mut s, 1, Side::Buy, 1000, 5500, 10);
+    track(&mut s, 2, Side::Buy, 1000, 5500, 11);
+    track(&mut s, 3, Side::Sell, 1000, 5510, 11);
+    track(&mut s, 4, Side::Buy, 1000, 5498, 12);
+    s.set_now(Timestamp::from_secs(20));
+    // At 5500 two bids could have filled: the older one is first in the venue's queue.
+    assert!(s.apply(&anonymous_fill(1, Side::Buy, 400, 5500, 20)));
+    assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(400));
+    assert_eq!(s.order(ClientOrderId(2)).unwrap().filled, Lots::ZERO);
+    // The rest of it, then a fill at 5500 again: the first is full, so the second order.
+    assert!(s.apply(&anonymous_fill(2, Side::Buy, 600, 5500, 21)));
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Filled));
+    assert!(s.apply(&anonymous_fill(3, Side::Buy, 300, 5500, 22)));
+    assert_eq!(s.order(ClientOrderId(2)).unwrap().filled, Lots(300));
+    // A taker fill below a bid's limit is that bid's (the one at the price first, else the
+    // oldest that allows it); a sell fill goes to the ask.
+    assert!(s.apply(&anonymous_fill(4, Side::Sell, 1000, 5512, 23)));
+    assert_eq!(s.order_status(ClientOrderId(3)), Some(OrderStatus::Filled));
+    assert!(s.apply(&anonymous_fill(5, Side::Buy, 100, 5497, 24)));
+    assert_eq!(s.order(ClientOrderId(2)).unwrap().filled, Lots(400));
+    assert_eq!(s.order(ClientOrderId(4)).unwrap().filled, Lots::ZERO);
+    assert_eq!(s.anomalies().attributed_fills, 5);
+    assert_eq!(s.anomalies().unknown_order_fills, 0);
+    assert_eq!(s.fees_paid(), dec!(0.10));
+}
+
+#[test]
+fn a_fill_no_order_can_own_is_kept_and_counted_not_dropped() {
+    let mut s = State::new(&[apt()]);
+    track(&mut s, 1, Side::Buy, 1000, 5500, 10);
+    s.set_now(Timestamp::from_secs(20));
+    // Above the bid's limit, too big, the wrong side, or before the order existed: none is
+    // this order's.
+    for (trade, side, lots, price, ts) in [
+        (1, Side::Buy, 100, 5501, 20),
+        (2, Side::Buy, 1001, 5500, 20),
+        (3, Side::Sell, 100, 5500, 20),
+        (4, Side::Buy, 100, 5500, 1),
+    ] {
+        assert!(
+            s.apply(&anonymous_fill(trade, side, lots, price, ts)),
+            "the fill still reaches the strategy"
+        );
+    }
+    assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots::ZERO);
+    assert_eq!(s.anomalies().unknown_order_fills, 4);
+    assert_eq!(s.anomalies().attributed_fills, 0);
+    // Their fees and PnL count.
+    assert_eq!(s.fees_paid(), dec!(0.08));
+    assert_eq!(s.realized_pnl(), dec!(2.0));
+    assert_eq!(s.fill_counts().0, 4);
+}
+
+#[test]
+fn the_venue_saying_filled_closes_the_order_and_its_late_fill_is_still_attributed() {
+    let mut s = State::new(&[apt()]);
+    track(&mut s, 1, Side::Buy, 1000, 5500, 10);
+    s.set_now(Timestamp::from_secs(20));
+    assert!(s.apply(&Event::Order(perpbot_model::OrderUpdate {
+        market: apt().id,
+        client_id: None,
+        venue_id: Some(VenueOrderId(101)),
+        kind: OrderUpdateKind::Filled,
+        ts: Timestamp::from_secs(20),
+    })));
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Filled));
+    assert_eq!(s.live_order_count(None), 0, "no longer counted as resting");
+    assert!(s.apply(&anonymous_fill(1, Side::Buy, 1000, 5500, 20)));
+    assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(1000));
+    assert_eq!(s.anomalies().attributed_fills, 1);
+}

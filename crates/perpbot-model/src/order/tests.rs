@@ -272,7 +272,7 @@ const ALL_STATUSES: [OrderStatus; 9] = [
 
 /// One event of each kind, with data that is legal wherever its kind is: a fresh trade id, a
 /// fill too small to overfill, an acknowledgement carrying a new venue id.
-fn one_of_each_kind() -> [OrderEvent; 8] {
+fn one_of_each_kind() -> [OrderEvent; 9] {
     [
         ack(),
         fill(100, 1),
@@ -282,6 +282,7 @@ fn one_of_each_kind() -> [OrderEvent; 8] {
         OrderEvent::Rejected,
         OrderEvent::Expired,
         OrderEvent::Ambiguous,
+        OrderEvent::FilledAtVenue,
     ]
 }
 
@@ -312,7 +313,7 @@ fn the_status_table_is_exactly_these_rows() {
     use Next as N;
     // Whether the venue has shown the order exists: either, or only this answer.
     const ANY: Option<bool> = None;
-    let rows: [(OrderStatus, EventKind, Option<bool>, Next); 46] = [
+    let rows: [(OrderStatus, EventKind, Option<bool>, Next); 54] = [
         (S::PendingNew, E::Accepted, ANY, N::Resting),
         (S::Unknown, E::Accepted, ANY, N::Resting),
         (S::Open, E::Accepted, ANY, N::Stay),
@@ -326,6 +327,14 @@ fn the_status_table_is_exactly_these_rows() {
         (S::PartiallyFilled, E::Fill, ANY, N::FilledOrResting),
         (S::PendingCancel, E::Fill, ANY, N::FilledOrStay),
         (S::Cancelled, E::Fill, ANY, N::FilledOrStay),
+        (S::Filled, E::Fill, ANY, N::FilledOrStay),
+        (S::PendingNew, E::FilledAtVenue, ANY, N::To(S::Filled)),
+        (S::Unknown, E::FilledAtVenue, ANY, N::To(S::Filled)),
+        (S::Open, E::FilledAtVenue, ANY, N::To(S::Filled)),
+        (S::PartiallyFilled, E::FilledAtVenue, ANY, N::To(S::Filled)),
+        (S::PendingCancel, E::FilledAtVenue, ANY, N::To(S::Filled)),
+        (S::Cancelled, E::FilledAtVenue, ANY, N::To(S::Filled)),
+        (S::Filled, E::FilledAtVenue, ANY, N::Stay),
         (
             S::PendingNew,
             E::CancelRequested,
@@ -396,14 +405,14 @@ fn the_status_table_is_exactly_these_rows() {
             }
         }
     }
-    // 45 of the 72 (status, event) pairs are legal, PendingCancel + Rejected only while the
+    // 53 of the 81 (status, event) pairs are legal, PendingCancel + Rejected only while the
     // venue has not shown the order exists.
     let legal_pairs = ALL_STATUSES
         .iter()
         .flat_map(|&from| kinds.map(|kind| (from, kind)))
         .filter(|&(from, kind)| next_status(from, kind, false).is_some())
         .count();
-    assert_eq!(legal_pairs, 45);
+    assert_eq!(legal_pairs, 53);
 }
 
 /// `apply` follows the table: a pair the table refuses is refused with the order untouched,
@@ -556,4 +565,25 @@ fn position_side_follows_side_and_direction() {
     );
     assert_eq!(Restriction::PostOnly.code(), 3);
     assert_eq!(Restriction::FillOrAbort.code(), 1);
+}
+
+#[test]
+fn the_venue_saying_filled_closes_the_order_and_its_fills_still_count_after() {
+    let mut o = order(1000);
+    o.apply(&ack(), Timestamp(1)).unwrap();
+    o.apply(&fill(1, 400), Timestamp(2)).unwrap();
+    assert_eq!(
+        o.apply(&OrderEvent::FilledAtVenue, Timestamp(3)),
+        Ok(Transition::Applied {
+            from: S::PartiallyFilled,
+            to: S::Filled
+        })
+    );
+    assert!(!o.status.is_live());
+    // The rest of the fill arrives after the record that closed the order: it counts.
+    assert!(o.apply(&fill(2, 600), Timestamp(4)).is_ok());
+    assert_eq!((o.status, o.filled), (S::Filled, Lots(1000)));
+    // One more would be an overfill.
+    assert!(o.apply(&fill(3, 1), Timestamp(5)).is_err());
+    assert_eq!(o.filled, Lots(1000));
 }
