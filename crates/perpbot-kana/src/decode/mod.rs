@@ -492,6 +492,8 @@ pub struct KanaDecoder {
     issues: Vec<RecordIssue>,
     issues_seen: Seen<u64>,
     pending_issues: HashSet<u64>,
+    /// The side of each position by its `trade_id`, as the `positions` topic last showed it.
+    position_sides: PositionSides,
     /// Whether the fast path is tried (always, except in tests that compare it with the serde
     /// path).
     fast_path: bool,
@@ -517,6 +519,7 @@ struct FrameDecoding<'d> {
     issues: &'d mut Vec<RecordIssue>,
     issues_seen: &'d Seen<u64>,
     pending_issues: &'d mut HashSet<u64>,
+    position_sides: &'d mut PositionSides,
     skipped: u64,
 }
 
@@ -541,6 +544,7 @@ impl KanaDecoder {
             issues: Vec::new(),
             issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
             pending_issues: HashSet::new(),
+            position_sides: PositionSides::default(),
             fast_path: true,
         })
     }
@@ -699,6 +703,7 @@ impl KanaDecoder {
             issues: &mut self.issues,
             issues_seen: &self.issues_seen,
             pending_issues: &mut self.pending_issues,
+            position_sides: &mut self.position_sides,
             skipped: 0,
         }
     }
@@ -885,6 +890,11 @@ impl<'d> FrameDecoding<'d> {
                     ));
                 }
             };
+            // Only to name the side of a later close; a position without a readable key is
+            // still a position.
+            if let Some(id) = p.trade_id.and_then(|n| u128_of(topic, "trade_id", n).ok()) {
+                self.position_sides.remember(id, side);
+            }
             let optional =
                 |field: &str, n: Option<Num<'_>>| -> Result<Option<Decimal>, DecodeError> {
                     match n {
@@ -950,8 +960,22 @@ impl<'d> FrameDecoding<'d> {
             None => ts_of(topic, "last_updated", t.last_updated)?.unwrap_or(self.now),
         };
         let code = conv.num("order_type", t.order_type, t.order_type.u64())?;
-        let (side, direction) = side_and_direction(code, t.is_long())
-            .ok_or_else(|| unknown_side(topic, t.order_type))?;
+        let trade_id = u128_of(topic, "trade_id", t.trade_id)?;
+        // A code outside the known ones with no side flag (documented fill records carry none):
+        // a venue-made close — take-profit, stop-loss, liquidation \[INF\] — of the position
+        // the record's `trade_id` names, whose side the `positions` topic showed. Unknown
+        // position too: the record is refused and reported, and the position itself still
+        // follows the `positions` topic.
+        let (side, direction) = match side_and_direction(code, t.is_long()) {
+            Some(sd) => sd,
+            None => {
+                let position = self
+                    .position_sides
+                    .side_of(trade_id)
+                    .ok_or_else(|| unknown_side(topic, t.order_type))?;
+                (close_side(position), Direction::Close)
+            }
+        };
         let lots = conv.lots("size", t.size)?;
         let (price, rounded) = fill_price(conv, side, t.price)?;
         let fee = match t.fee {
@@ -962,7 +986,6 @@ impl<'d> FrameDecoding<'d> {
             Some(n) => conv.quote("pnl", n)?,
             None => Decimal::ZERO,
         };
-        let trade_id = u128_of(topic, "trade_id", t.trade_id)?;
         let venue_id = match t.order_id {
             Some(n) => Some(VenueOrderId(u128_of(topic, "order_id", n)?)),
             None => None,
@@ -1072,9 +1095,10 @@ impl<'d> FrameDecoding<'d> {
         Ok(())
     }
 
-    /// `order_history` / `live_order_history`: `Open` → accepted, `Cancelled` → cancelled, each
-    /// once per (order id, status). `Filled` / `Partially Filled` emit nothing (fills come from
-    /// `trade_history`); other statuses are skipped and counted. `live_order_history`'s record
+    /// `order_history` / `live_order_history`: `Open` → accepted, `Cancelled` → cancelled,
+    /// `Filled` → filled (the order is closed; its amounts come with its fills from
+    /// `trade_history`), each once per (order id, status). `Partially Filled` emits nothing (its
+    /// fills say it); other statuses are skipped and counted. `live_order_history`'s record
     /// shape is \[UNK\]; it is assumed equal to `order_history`'s. A record the decoder refuses
     /// is left out and reported.
     fn order_history(&mut self, data: &str) -> Result<(), DecodeError> {
@@ -1098,12 +1122,13 @@ impl<'d> FrameDecoding<'d> {
             Some(ts) => ts,
             None => ts_of(topic, "timestamp", o.timestamp)?.unwrap_or(self.now),
         };
-        let (kind, is_open) = match o.status {
-            WireOrderStatus::Open => (OrderUpdateKind::Accepted, true),
-            WireOrderStatus::Cancelled => (OrderUpdateKind::Cancelled, false),
-            WireOrderStatus::Filled
-            | WireOrderStatus::PartiallyFilled
-            | WireOrderStatus::Other(_) => {
+        // The status is part of the dedupe key: 0 open, 1 cancelled, 2 filled.
+        let (kind, status) = match o.status {
+            WireOrderStatus::Open => (OrderUpdateKind::Accepted, 0u8),
+            WireOrderStatus::Cancelled => (OrderUpdateKind::Cancelled, 1),
+            WireOrderStatus::Filled => (OrderUpdateKind::Filled, 2),
+            // Its fills say how much: nothing to add until the order ends.
+            WireOrderStatus::PartiallyFilled | WireOrderStatus::Other(_) => {
                 self.skipped += 1;
                 return Ok(());
             }
@@ -1111,7 +1136,7 @@ impl<'d> FrameDecoding<'d> {
         if self.too_old(ts) {
             return Ok(());
         }
-        let key = (order_id, is_open);
+        let key = (order_id, status);
         if self.orders_seen.contains(&key) || !self.pending_orders.insert(key) {
             self.skipped += 1;
             return Ok(());

@@ -368,11 +368,23 @@ const ORDER_HISTORY_REC: &str = r#"{ "address": "0x…", "market_id": "396", "le
 fn rest_order_history_record_and_status_changes() {
     let mut d = decoder();
     let filled = format!(r#"{{"data":[{ORDER_HISTORY_REC}],"message":"order_history"}}"#);
-    assert!(
-        decode_ok(&mut d, &filled).is_empty(),
-        "fills come from trade_history"
+    // The order is closed; its amounts come with its fills from trade_history.
+    assert_eq!(
+        decode_ok(&mut d, &filled),
+        vec![Event::Order(OrderUpdate {
+            market: MarketId(396),
+            client_id: None,
+            venue_id: Some(VenueOrderId(12906965467445688751095808)),
+            kind: OrderUpdateKind::Filled,
+            ts: secs(1_739_790_700),
+        })]
     );
+    // Once per order and status; a partly filled record adds nothing to what its fills say.
+    assert!(decode_ok(&mut d, &filled).is_empty());
     assert_eq!(d.stats().topic(Topic::OrderHistory).skipped, 1);
+    let partly = filled.replace("\"Filled\"", "\"Partially Filled\"");
+    assert!(decode_ok(&mut d, &partly).is_empty());
+    assert_eq!(d.stats().topic(Topic::OrderHistory).skipped, 2);
 
     let open = ORDER_HISTORY_REC.replace("\"Filled\"", "\"Open\"");
     let cancelled = ORDER_HISTORY_REC
@@ -1312,4 +1324,31 @@ fn decode_lines_reports_counts_and_bad_lines() {
     let err = String::from_utf8(err).unwrap();
     assert!(err.starts_with("line 3: unknown: field `frame`:"), "{err}");
     assert_eq!(err.lines().count(), 1);
+}
+
+/// A venue-made close (take-profit, stop-loss, liquidation) in the documented fill shape: an
+/// order type outside 1-8 and no side flag. The position it closes names its side.
+#[test]
+fn a_fill_whose_code_says_nothing_closes_the_position_its_trade_id_names() {
+    let mut d = decoder();
+    let close = G2_TRADE_HISTORY
+        .replace("\"order_type\":2", "\"order_type\":11")
+        .replace("\"pnl\":\"0\"", "\"pnl\":\"-1500\"");
+    // Before any position is known: refused, reported, never silently dropped.
+    assert!(decode_ok(&mut d, &close).is_empty());
+    let issues: Vec<String> = d.last_record_issues().iter().map(|i| i.to_string()).collect();
+    assert!(
+        issues.iter().any(|i| i.contains("order_type")),
+        "{issues:?}"
+    );
+    // The short position of the G2 sample carries that trade id.
+    decode_ok(&mut d, G2_POSITIONS);
+    let events = decode_ok(&mut d, &close.replace("1739788459", "1739788460"));
+    let [Event::Fill(f)] = events.as_slice() else {
+        panic!("one fill: {events:?}")
+    };
+    assert_eq!((f.side, f.direction), (Side::Buy, Direction::Close));
+    assert_eq!(f.lots, Lots(1000));
+    assert_eq!(f.realized_pnl, dec!(-0.0015));
+    assert_eq!(f.fee, dec!(0.003025));
 }

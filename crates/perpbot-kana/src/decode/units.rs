@@ -111,8 +111,45 @@ impl FillKey {
     }
 }
 
+/// The book side of the order that closes a position of `side`.
+pub(super) fn close_side(side: PositionSide) -> Side {
+    match side {
+        PositionSide::Long => Side::Sell,
+        PositionSide::Short => Side::Buy,
+    }
+}
+
+/// Positions' sides by Kana `trade_id` (the position key, §4.4.2), bounded: the oldest is
+/// forgotten first. Kept after a position closes, because the fill that closed it may be read
+/// after the `positions` push that no longer lists it.
+#[derive(Debug, Default)]
+pub(super) struct PositionSides {
+    sides: HashMap<u128, PositionSide>,
+    order: std::collections::VecDeque<u128>,
+}
+
+impl PositionSides {
+    /// Most positions remembered.
+    const CAPACITY: usize = 4_096;
+
+    pub(super) fn remember(&mut self, trade_id: u128, side: PositionSide) {
+        if self.sides.insert(trade_id, side).is_none() {
+            self.order.push_back(trade_id);
+            if self.order.len() > Self::CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.sides.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn side_of(&self, trade_id: u128) -> Option<PositionSide> {
+        self.sides.get(&trade_id).copied()
+    }
+}
+
 /// An order-status change's identity.
-pub(super) type OrderKey = (u128, bool);
+pub(super) type OrderKey = (u128, u8);
 
 /// A set that remembers at most `cap` keys, forgetting the oldest first.
 #[derive(Debug)]
