@@ -709,15 +709,15 @@ fn decode(args: &DecodeArgs) -> Result<ExitCode> {
         DecodeUnits::Human => KanaUnits::Human,
         DecodeUnits::Raw => KanaUnits::Raw,
     };
-    let mut decoder = KanaDecoder::new(specs, units)?;
+    let mut decoder = KanaDecoder::new(specs, units)?.with_funding_for_any_market();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let summary = decode_lines(stdin.lock(), stdout.lock(), stderr.lock(), &mut decoder)
         .context("reading stdin")?;
     eprintln!(
-        "decoded {} frames: {} events, {} undecodable",
-        summary.frames, summary.events, summary.errors
+        "decoded {} frames: {} events, {} records skipped (reasons above), {} undecodable",
+        summary.frames, summary.events, summary.skipped, summary.errors
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -103,15 +103,20 @@ fn every_reference_sample_becomes_a_typed_event() {
         stderr.contains("orderbook") && stderr.contains("price") && stderr.contains("60x6"),
         "{stderr}"
     );
+    // Every frame is accounted for: recent_trades lists both counterparties of a match, so
+    // the second record is a reasoned skip, not a second trade.
     let reports: Vec<&str> = stderr.lines().filter(|l| l.starts_with("line ")).collect();
     assert_eq!(
         reports,
-        ["line 7: orderbook: field `price`: \"60x6\" is not an unsigned integer"],
+        [
+            "line 5: skipped 1 record(s): the other side of a match already emitted",
+            "line 7: orderbook: field `price`: \"60x6\" is not an unsigned integer"
+        ],
         "{stderr}"
     );
     assert_eq!(
         stderr.lines().last(),
-        Some("decoded 8 frames: 8 events, 1 undecodable"),
+        Some("decoded 8 frames: 8 events, 1 records skipped (reasons above), 1 undecodable"),
         "{stderr}"
     );
 }
@@ -121,16 +126,21 @@ fn garbage_input_is_reported_not_fatal() {
     let (events, stderr, ok) = decode("not json\n\n{\"data\": 5}\n");
     assert!(ok);
     assert!(events.is_empty());
-    // Line 1 is not JSON; line 3 is a frame of no known topic (counted, not an error).
+    // Line 1 is not JSON; line 3 is a frame of no known topic (a counted, reasoned skip, not
+    // an error).
     let reports: Vec<&str> = stderr.lines().filter(|l| l.starts_with("line ")).collect();
-    assert_eq!(reports.len(), 1, "{stderr}");
+    assert_eq!(reports.len(), 2, "{stderr}");
     assert!(
         reports[0].starts_with("line 1: unknown: field `frame`: \"not json\" is not a valid frame"),
         "{stderr}"
     );
     assert_eq!(
+        reports[1],
+        "line 3: skipped 1 record(s): its topic has no event"
+    );
+    assert_eq!(
         stderr.lines().last(),
-        Some("decoded 2 frames: 0 events, 1 undecodable"),
+        Some("decoded 2 frames: 0 events, 1 records skipped (reasons above), 1 undecodable"),
         "{stderr}"
     );
 }

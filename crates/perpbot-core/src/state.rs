@@ -560,7 +560,13 @@ impl State {
                         (Some(limit), Side::Sell) => f.price >= limit,
                     }
             })
-            .min_by_key(|o| (o.request.order.price != Some(f.price), o.created_at, o.client_id()))
+            .min_by_key(|o| {
+                (
+                    o.request.order.price != Some(f.price),
+                    o.created_at,
+                    o.client_id(),
+                )
+            })
             .map(Order::client_id)
     }
 

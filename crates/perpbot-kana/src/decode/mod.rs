@@ -217,6 +217,92 @@ impl fmt::Display for Topic {
     }
 }
 
+/// Why a record (or a whole frame) produced no event. Every skip has one, and is counted:
+/// nothing the venue sends disappears without a reason `perpbot decode` can print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its market is not one of the decoder's.
+    UnconfiguredMarket,
+    /// Older than the decoder's start (`with_since`): history the topic replays.
+    BeforeStart,
+    /// Decoded before: history topics replay their records on every push.
+    Repeat,
+    /// A repeat of a record already refused and reported.
+    RepeatOfRefused,
+    /// The other side of a public match already emitted (both counterparties are listed).
+    CounterpartyLeg,
+    /// An order-history status that changes nothing the fills do not say (`Partially Filled`)
+    /// or has no meaning here.
+    StatusWithoutEvent,
+    /// The record names no market.
+    NoMarket,
+    /// A frame of a topic that has no event (deposits and withdrawals, an unknown `message`).
+    TopicWithoutEvent,
+    /// An order-book push with no levels names no market.
+    EmptyBook,
+}
+
+impl SkipReason {
+    const ALL: [SkipReason; 9] = [
+        SkipReason::UnconfiguredMarket,
+        SkipReason::BeforeStart,
+        SkipReason::Repeat,
+        SkipReason::RepeatOfRefused,
+        SkipReason::CounterpartyLeg,
+        SkipReason::StatusWithoutEvent,
+        SkipReason::NoMarket,
+        SkipReason::TopicWithoutEvent,
+        SkipReason::EmptyBook,
+    ];
+
+    fn index(self) -> usize {
+        SkipReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SkipReason::UnconfiguredMarket => {
+                "its market is not configured (no grid known: pass --market-info)"
+            }
+            SkipReason::BeforeStart => "older than the decoder's start (replayed history)",
+            SkipReason::Repeat => "already decoded (replayed history)",
+            SkipReason::RepeatOfRefused => "a repeat of a record already refused",
+            SkipReason::CounterpartyLeg => "the other side of a match already emitted",
+            SkipReason::StatusWithoutEvent => "an order status that adds nothing to the fills",
+            SkipReason::NoMarket => "it names no market",
+            SkipReason::TopicWithoutEvent => "its topic has no event",
+            SkipReason::EmptyBook => "an empty book push names no market",
+        })
+    }
+}
+
+/// Skips by reason, for one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skips([u64; SkipReason::ALL.len()]);
+
+impl Skips {
+    fn add(&mut self, reason: SkipReason) {
+        if let Some(n) = self.0.get_mut(reason.index()) {
+            *n += 1;
+        }
+    }
+
+    /// All skips.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Each reason that occurred, with its count.
+    pub fn reasons(&self) -> impl Iterator<Item = (SkipReason, u64)> + '_ {
+        SkipReason::ALL
+            .into_iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
 /// Counters for one topic.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TopicStats {
@@ -494,6 +580,10 @@ pub struct KanaDecoder {
     pending_issues: HashSet<u64>,
     /// The side of each position by its `trade_id`, as the `positions` topic last showed it.
     position_sides: PositionSides,
+    /// What the last frame skipped, by reason.
+    last_skips: Skips,
+    /// Funding rates of markets without a spec are read too (`perpbot decode`).
+    any_market_funding: bool,
     /// Whether the fast path is tried (always, except in tests that compare it with the serde
     /// path).
     fast_path: bool,
@@ -520,7 +610,8 @@ struct FrameDecoding<'d> {
     issues_seen: &'d Seen<u64>,
     pending_issues: &'d mut HashSet<u64>,
     position_sides: &'d mut PositionSides,
-    skipped: u64,
+    any_market_funding: bool,
+    skips: Skips,
 }
 
 impl KanaDecoder {
@@ -545,8 +636,18 @@ impl KanaDecoder {
             issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
             pending_issues: HashSet::new(),
             position_sides: PositionSides::default(),
+            last_skips: Skips::default(),
+            any_market_funding: false,
             fast_path: true,
         })
+    }
+
+    /// Read funding rates of every market, not only the decoder's (a rate needs no grid): for
+    /// tools that show what a stream carries. A bot's decoder leaves them out (counted), since
+    /// its state has no place for markets it does not trade.
+    pub fn with_funding_for_any_market(mut self) -> KanaDecoder {
+        self.any_market_funding = true;
+        self
     }
 
     /// Ignore fill and order-history records older than `since` (history topics replay the
@@ -587,6 +688,12 @@ impl KanaDecoder {
         &self.issues
     }
 
+    /// What the last frame [`KanaDecoder::decode`] read skipped, by reason (nothing after an
+    /// error: the whole frame was refused).
+    pub fn last_skips(&self) -> &Skips {
+        &self.last_skips
+    }
+
     /// Decode one text frame, appending its events to `out` and returning how many were
     /// appended. `now` is the receive time, used only where a record carries no venue time.
     /// On error nothing is appended and no deduplication memory changes.
@@ -602,6 +709,7 @@ impl KanaDecoder {
         self.pending_trades.clear();
         self.issues.clear();
         self.pending_issues.clear();
+        self.last_skips = Skips::default();
 
         let (topic, result) = self.decode_frame(frame, now);
         let Some(stats) = self.stats.topic_mut(topic) else {
@@ -609,10 +717,11 @@ impl KanaDecoder {
         };
         stats.frames += 1;
         match result {
-            Ok(skipped) => {
+            Ok(skips) => {
                 let n = self.scratch.len();
                 stats.events += n as u64;
-                stats.skipped += skipped;
+                stats.skipped += skips.total();
+                self.last_skips = skips;
                 for issue in &self.issues {
                     match issue {
                         RecordIssue::Skipped(_) => stats.bad_records += 1,
@@ -643,12 +752,12 @@ impl KanaDecoder {
         }
     }
 
-    /// Route and decode into `self.scratch`; returns the topic and the count of skipped records.
-    fn decode_frame(&mut self, frame: &str, now: Timestamp) -> (Topic, Result<u64, DecodeError>) {
+    /// Route and decode into `self.scratch`; returns the topic and the records skipped.
+    fn decode_frame(&mut self, frame: &str, now: Timestamp) -> (Topic, Result<Skips, DecodeError>) {
         if self.fast_path
-            && let Some(skipped) = self.fast_orderbook(frame, now)
+            && let Some(skips) = self.fast_orderbook(frame, now)
         {
-            return (Topic::Orderbook, Ok(skipped));
+            return (Topic::Orderbook, Ok(skips));
         }
         let env: WsEnvelope = match serde_json::from_str(frame) {
             Ok(env) => env,
@@ -675,13 +784,15 @@ impl KanaDecoder {
             Topic::RecentTrades => fr.recent_trades(data),
             Topic::LiveFundingRate => fr.funding(data),
             Topic::BestPrice => fr.best_price(data),
-            // No event is defined for deposits/withdrawals; the shape is [UNK] anyway.
-            Topic::DepositWithdrawHistory => Ok(()),
-            // Not an error: see the module docs.
-            Topic::Unknown => Ok(()),
+            // No event is defined for deposits/withdrawals; the shape is [UNK] anyway. An
+            // unknown topic is not an error (see the module docs). Either is a counted skip.
+            Topic::DepositWithdrawHistory | Topic::Unknown => {
+                fr.skips.add(SkipReason::TopicWithoutEvent);
+                Ok(())
+            }
         };
-        let skipped = fr.skipped;
-        (topic, result.map(|()| skipped))
+        let skips = fr.skips;
+        (topic, result.map(|()| skips))
     }
 }
 
@@ -704,7 +815,8 @@ impl KanaDecoder {
             issues_seen: &self.issues_seen,
             pending_issues: &mut self.pending_issues,
             position_sides: &mut self.position_sides,
-            skipped: 0,
+            any_market_funding: self.any_market_funding,
+            skips: Skips::default(),
         }
     }
 
@@ -712,14 +824,14 @@ impl KanaDecoder {
     /// converted on the way. `None` — with nothing left behind — when the frame is not of the
     /// common shape or a value needs the exact decimal path; the serde path then decodes it (or
     /// words its error) as it always did.
-    fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<u64> {
+    fn fast_orderbook(&mut self, frame: &str, now: Timestamp) -> Option<Skips> {
         let mut fr = self.frame(Topic::Orderbook, now);
         if scan_orderbook(frame, &mut fr).is_none() {
             self.scratch.clear();
             return None;
         }
         fr.orderbook_done();
-        Some(fr.skipped)
+        Some(fr.skips)
     }
 }
 
@@ -736,7 +848,7 @@ impl<'d> FrameDecoding<'d> {
                 raw: markets.units.is_raw(spec.id),
             })),
             None => {
-                self.skipped += 1;
+                self.skips.add(SkipReason::UnconfiguredMarket);
                 Ok(None)
             }
         }
@@ -745,7 +857,7 @@ impl<'d> FrameDecoding<'d> {
     fn too_old(&mut self, ts: Timestamp) -> bool {
         let old = self.since.is_some_and(|since| ts < since);
         if old {
-            self.skipped += 1;
+            self.skips.add(SkipReason::BeforeStart);
         }
         old
     }
@@ -801,7 +913,7 @@ impl<'d> FrameDecoding<'d> {
             }
         };
         let Some(conv) = conv else {
-            self.skipped += 1;
+            self.skips.add(SkipReason::UnconfiguredMarket);
             return Some(());
         };
         let units = |span: Span, num: fn(&Grid) -> (u128, u128)| -> Option<u64> {
@@ -860,6 +972,9 @@ impl<'d> FrameDecoding<'d> {
 
     /// After the last level: snapshots whose levels carried no time get the receive time.
     fn orderbook_done(&mut self) {
+        if self.out.is_empty() && self.skips.total() == 0 {
+            self.skips.add(SkipReason::EmptyBook);
+        }
         for e in self.out.iter_mut() {
             match e {
                 Event::Book(b) if b.ts == Timestamp(0) => b.ts = self.now,
@@ -928,7 +1043,7 @@ impl<'d> FrameDecoding<'d> {
     fn skip_record(&mut self, e: DecodeError) {
         let key = issue_key(&e);
         if self.issues_seen.contains(&key) || !self.pending_issues.insert(key) {
-            self.skipped += 1;
+            self.skips.add(SkipReason::RepeatOfRefused);
             return;
         }
         self.issues.push(RecordIssue::Skipped(e));
@@ -1016,7 +1131,7 @@ impl<'d> FrameDecoding<'d> {
             seen(&key) || seen(&without_version)
         };
         if duplicate {
-            self.skipped += 1;
+            self.skips.add(SkipReason::Repeat);
             return Ok(());
         }
         self.pending_fills.insert(key);
@@ -1129,7 +1244,7 @@ impl<'d> FrameDecoding<'d> {
             WireOrderStatus::Filled => (OrderUpdateKind::Filled, 2),
             // Its fills say how much: nothing to add until the order ends.
             WireOrderStatus::PartiallyFilled | WireOrderStatus::Other(_) => {
-                self.skipped += 1;
+                self.skips.add(SkipReason::StatusWithoutEvent);
                 return Ok(());
             }
         };
@@ -1138,7 +1253,7 @@ impl<'d> FrameDecoding<'d> {
         }
         let key = (order_id, status);
         if self.orders_seen.contains(&key) || !self.pending_orders.insert(key) {
-            self.skipped += 1;
+            self.skips.add(SkipReason::Repeat);
             return Ok(());
         }
         self.out.push(Event::Order(OrderUpdate {
@@ -1200,12 +1315,12 @@ impl<'d> FrameDecoding<'d> {
             lots: lots.0,
         };
         if self.trades_seen.contains(&key) {
-            self.skipped += 1;
+            self.skips.add(SkipReason::Repeat);
             return Ok(());
         }
         if let Some(&idx) = self.pending_trades.get(&key) {
             // The other side of a pair already emitted in this frame.
-            self.skipped += 1;
+            self.skips.add(SkipReason::CounterpartyLeg);
             if let Some(Event::Trade(trade)) = self.out.get_mut(idx) {
                 trade.aggressor = trade.aggressor.or(aggressor);
             }
@@ -1229,19 +1344,24 @@ impl<'d> FrameDecoding<'d> {
     fn funding(&mut self, data: &str) -> Result<(), DecodeError> {
         let topic = self.topic;
         for_each_record::<WireFunding, _>(topic, data, |f| {
-            let Some(conv) = self.market(f.market_id)? else {
-                return Ok(());
+            // A rate is a plain fraction: no grid is needed to read it, so a decoder that
+            // reports every market (`perpbot decode`) reads it for markets it has no spec of.
+            let market = if self.any_market_funding {
+                let id = u64_of(topic, "market_id", f.market_id)?;
+                MarketId(id)
+            } else {
+                match self.market(f.market_id)? {
+                    Some(conv) => conv.spec.id,
+                    None => return Ok(()),
+                }
             };
-            let rate = conv.decimal("funding_rate", f.funding_rate)?;
+            let rate = decimal_of(topic, "funding_rate", f.funding_rate)?;
             let ts = match ts_of(topic, "transaction_timestamp", f.transaction_timestamp)? {
                 Some(ts) if ts != Timestamp(0) => ts,
                 _ => ts_of(topic, "last_updated", f.last_updated)?.unwrap_or(self.now),
             };
-            self.out.push(Event::Funding(FundingRate {
-                market: conv.spec.id,
-                rate,
-                ts,
-            }));
+            self.out
+                .push(Event::Funding(FundingRate { market, rate, ts }));
             Ok(())
         })
     }
@@ -1251,7 +1371,7 @@ impl<'d> FrameDecoding<'d> {
         let topic = self.topic;
         for_each_record::<WireBestPrice, _>(topic, data, |b| {
             let Some(id) = b.market_id else {
-                self.skipped += 1;
+                self.skips.add(SkipReason::NoMarket);
                 return Ok(());
             };
             let Some(conv) = self.market(id)? else {
@@ -1288,10 +1408,13 @@ pub struct DecodeSummary {
     pub events: u64,
     /// Frames that could not be decoded.
     pub errors: u64,
+    /// Records (or frames of topics without events) skipped, each with a reason on `err`.
+    pub skipped: u64,
 }
 
-/// Decode one frame per input line: each event as one JSON line on `out`, each undecodable frame
-/// as `line N: <reason>` on `err`; blank lines are skipped. Nothing else is printed. Frames are
+/// Decode one frame per input line: each event as one JSON line on `out`; on `err`, each
+/// undecodable frame, refused record and skip as `line N: <reason>`; blank lines are ignored.
+/// Nothing else is printed. Frames are
 /// decoded with receive time `Timestamp(0)` (a file carries none), so events whose records have
 /// no venue time get `ts` 0 and the output is reproducible.
 pub fn decode_lines(
@@ -1331,7 +1454,11 @@ pub fn decode_lines(
                 for issue in decoder.last_record_issues() {
                     writeln!(err, "line {line_no}: {issue}")?;
                 }
+                for (reason, count) in decoder.last_skips().reasons() {
+                    writeln!(err, "line {line_no}: skipped {count} record(s): {reason}")?;
+                }
                 summary.events += n as u64;
+                summary.skipped += decoder.last_skips().total();
             }
             Err(e) => {
                 summary.errors += 1;

@@ -931,7 +931,8 @@ fn decode_lines_prints_odd_records_without_failing_the_frame() {
         DecodeSummary {
             frames: 1,
             events: 1,
-            errors: 0
+            errors: 0,
+            skipped: 0
         }
     );
     assert_eq!(
@@ -1309,7 +1310,8 @@ fn decode_lines_reports_counts_and_bad_lines() {
         DecodeSummary {
             frames: 3,
             events: 2,
-            errors: 1
+            errors: 1,
+            skipped: 0
         }
     );
     let out = String::from_utf8(out).unwrap();
@@ -1336,7 +1338,11 @@ fn a_fill_whose_code_says_nothing_closes_the_position_its_trade_id_names() {
         .replace("\"pnl\":\"0\"", "\"pnl\":\"-1500\"");
     // Before any position is known: refused, reported, never silently dropped.
     assert!(decode_ok(&mut d, &close).is_empty());
-    let issues: Vec<String> = d.last_record_issues().iter().map(|i| i.to_string()).collect();
+    let issues: Vec<String> = d
+        .last_record_issues()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
     assert!(
         issues.iter().any(|i| i.contains("order_type")),
         "{issues:?}"
@@ -1351,4 +1357,55 @@ fn a_fill_whose_code_says_nothing_closes_the_position_its_trade_id_names() {
     assert_eq!(f.lots, Lots(1000));
     assert_eq!(f.realized_pnl, dec!(-0.0015));
     assert_eq!(f.fee, dec!(0.003025));
+}
+
+/// `perpbot decode`'s promise: every frame yields events, a refused record, or a counted skip
+/// with its reason — never nothing.
+#[test]
+fn every_frame_yields_events_or_reasoned_skips() {
+    let frames = [
+        // Funding of a market with no spec: a rate needs no grid.
+        r#"{"data":[{"funding_rate":"0.0001","funding_timestamp":0,"last_updated":1747382402,"market_id":"14","transaction_timestamp":1747382400}],"message":"live_funding_rate"}"#.to_string(),
+        r#"{"data":[],"message":"deposit_withdraw_history"}"#.to_string(),
+        r#"{"data":[],"message":"orderbook"}"#.to_string(),
+        r#"{"data":[{"is_ask":true,"last_updated":"1739790988","market_id":"777","price":"6036","size":"169320"}],"message":"orderbook"}"#.to_string(),
+        // The same fill twice: the second is a repeat.
+        G2_TRADE_HISTORY.to_string(),
+        G2_TRADE_HISTORY.to_string(),
+        r#"{"data":[],"message":"pong"}"#.to_string(),
+    ];
+    let input = frames.join("\n");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut d = decoder().with_funding_for_any_market();
+    let summary = decode_lines(input.as_bytes(), &mut out, &mut err, &mut d).unwrap();
+    assert_eq!(
+        summary,
+        DecodeSummary {
+            frames: 7,
+            events: 2,
+            errors: 0,
+            skipped: 5
+        }
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.starts_with(r#"{"type":"funding","market":14,"rate":"0.0001""#),
+        "{out}"
+    );
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(
+        err,
+        "line 2: skipped 1 record(s): its topic has no event\n\
+         line 3: skipped 1 record(s): an empty book push names no market\n\
+         line 4: skipped 1 record(s): its market is not configured (no grid known: pass --market-info)\n\
+         line 6: skipped 1 record(s): already decoded (replayed history)\n\
+         line 7: skipped 1 record(s): its topic has no event\n"
+    );
+    // A bot's decoder leaves other markets' funding out, counted.
+    let mut bot = decoder();
+    assert!(decode_ok(&mut bot, &frames[0]).is_empty());
+    assert_eq!(
+        bot.last_skips().reasons().collect::<Vec<_>>(),
+        [(SkipReason::UnconfiguredMarket, 1)]
+    );
 }

@@ -495,6 +495,11 @@ pub(super) fn u128_of(topic: Topic, field: &str, n: Num<'_>) -> Result<u128, Dec
     n.u128().map_err(|e| error(topic, field, n.text(), e))
 }
 
+/// A plain decimal field (a rate), named in the error.
+pub(super) fn decimal_of(topic: Topic, field: &str, n: Num<'_>) -> Result<Decimal, DecodeError> {
+    n.decimal().map_err(|e| error(topic, field, n.text(), e))
+}
+
 pub(super) fn u64_of(topic: Topic, field: &str, n: Num<'_>) -> Result<u64, DecodeError> {
     if let Some(v) = plain_u64(n.text()) {
         return Ok(v);
