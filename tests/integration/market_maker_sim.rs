@@ -1,7 +1,11 @@
 //! The built-in `market_maker` against the built-in simulator, through the real Kana client, with
 //! the shipped default config (seeded market): it quotes both sides, gets filled, keeps its
 //! position within its limit, never sends a post-only order that would cross the book it saw,
-//! and ends with a report whose PnL parts add up to the total.
+//! and ends with a report whose PnL parts add up to the total. It runs once per documented
+//! shape of Kana's records the simulator can speak (`[venue.sim.wire]`): the simulator's own,
+//! the G4 hosts' (numeric timestamps, fills without order ids) and the G2 samples' (string
+//! timestamps, `is_long`, fills without order ids), where every fill must be attributed to its
+//! order by the bot itself.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +13,7 @@ use std::time::Duration;
 use perpbot::clock::Clock;
 use perpbot::engine::{Control, Engine};
 use perpbot::model::{Event, Intent, MarketId, NewOrder, Restriction, Side};
+use perpbot::sim::server::wire_shape::{PositionSideField, TimestampForm, WireShape};
 use perpbot::strategy::{Context, Strategy, StrategyError};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
@@ -21,6 +26,8 @@ struct Observed {
     asks: usize,
     crossing: Vec<String>,
     max_abs_net_lots: u128,
+    /// The state's anomalies at the strategy's stop: (attributed fills, unknown-order fills).
+    attribution: Option<(u64, u64)>,
 }
 
 /// Wraps the real strategy and checks every order it asks for against the book it saw.
@@ -80,15 +87,41 @@ impl Strategy for Spy {
     }
 
     fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
+        let a = ctx.state().anomalies();
+        self.seen.lock().unwrap().attribution = Some((a.attributed_fills, a.unknown_order_fills));
         self.inner.on_stop(ctx)
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_maker_quotes_fills_and_reports_against_the_simulator() {
+    market_maker_against(WireShape::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_maker_on_the_g4_documented_shape_attributes_every_fill() {
+    market_maker_against(WireShape {
+        fill_order_ids: false,
+        ..WireShape::default()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_maker_on_the_g2_documented_shape_attributes_every_fill() {
+    market_maker_against(WireShape {
+        timestamps: TimestampForm::String,
+        position_side: PositionSideField::IsLong,
+        fill_order_ids: false,
+    })
+    .await;
+}
+
+async fn market_maker_against(wire: WireShape) {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml")).unwrap();
     let mut config = perpbot::config::Config::from_toml_str(&text).unwrap();
+    config.venue.sim.wire = wire;
     config.engine.kill_switch_file = None;
     config.engine.status_interval_ms = 0;
     // A faster chain and market than the demo's, so a short run sees plenty of flow.
@@ -160,4 +193,13 @@ async fn market_maker_quotes_fills_and_reports_against_the_simulator() {
     );
     assert!(s.orders_sent > 0 && s.fill_ratio > 0.0);
     assert!(s.clean(), "nothing left open: {:?}", s.left_open);
+    // Every fill found its order: by its id, or (documented shapes) by market, side, price,
+    // size and time.
+    let (attributed, unknown) = seen.attribution.expect("the strategy was stopped");
+    assert_eq!(unknown, 0, "fills no order owned");
+    if wire.fill_order_ids {
+        assert_eq!(attributed, 0, "fills with ids need no matching");
+    } else {
+        assert_eq!(attributed, s.fills, "every id-less fill attributed: {s:#?}");
+    }
 }

@@ -337,6 +337,8 @@ pub struct SimConfig {
     pub synthetic: SyntheticConfig,
     /// Fault injection.
     pub faults: FaultConfig,
+    /// Which documented shape records take where Kana's docs disagree.
+    pub wire: super::wire_shape::WireShape,
 }
 
 impl Default for SimConfig {
@@ -352,6 +354,7 @@ impl Default for SimConfig {
             gas: GasModel::default(),
             synthetic: SyntheticConfig::default(),
             faults: FaultConfig::default(),
+            wire: super::wire_shape::WireShape::default(),
         }
     }
 }

@@ -307,6 +307,9 @@ pub fn funding_json(ex: &Exchange, market: MarketId, now: Timestamp) -> Value {
         "last_updated": secs(now),
         "market_id": market.0.to_string(),
         "transaction_timestamp": last,
+        // The simulator has no ledger versions of its own for funding: the settlement's time
+        // stands in, so the field is present as in the G4 sample (§7.4).
+        "transaction_version": last,
     })
 }
 
@@ -867,7 +870,11 @@ fn build(
     let now = shared.clock.now();
     let mut core = shared.core();
     faults_changed.borrow_and_update();
-    let frames = f(conn, &core.exchange, now);
+    let wire = core.config.wire;
+    let frames = f(conn, &core.exchange, now)
+        .into_iter()
+        .map(|frame| wire.reshape_frame(frame))
+        .collect();
     plan(&mut core, frames)
 }
 

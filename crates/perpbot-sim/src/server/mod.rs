@@ -28,6 +28,7 @@ pub mod indexer;
 pub mod node;
 pub mod rest;
 pub mod synthetic;
+pub mod wire_shape;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;

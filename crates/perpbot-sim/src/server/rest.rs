@@ -33,6 +33,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::driver::auto_fund;
+use super::wire_shape::{Record, WireShape};
 use super::{Shared, SimCore};
 use crate::exchange::{OrderRecord, PositionRecord, TradeRecord};
 use crate::profile_address;
@@ -451,6 +452,12 @@ fn secs(t: Timestamp) -> u64 {
     t.as_secs()
 }
 
+/// A record in the configured documented shape (the WebSocket pushes take the same).
+fn shaped(wire: WireShape, record: Record, mut v: Value) -> Value {
+    wire.reshape(record, &mut v);
+    v
+}
+
 fn open_order_record(spec: &MarketSpec, r: &OrderRecord) -> Value {
     let price = r.price.map_or(Decimal::ZERO, |p| spec.ticks_to_price(p));
     json!({
@@ -733,11 +740,12 @@ fn dispatch_get(
         "/getAllTrades" => {
             let spec = q.market(core)?;
             let all: Vec<&TradeRecord> = core.exchange.market_trades(spec.id).collect();
+            let wire = core.config.wire;
             let trades: Vec<Value> = all
                 .iter()
                 .rev()
                 .take(100)
-                .map(|t| trade_record(&spec, t))
+                .map(|t| shaped(wire, Record::Fill, trade_record(&spec, t)))
                 .collect();
             Ok(("all trades", Value::Array(trades)))
         }
@@ -808,6 +816,7 @@ fn dispatch_get(
                 .open_orders(profile, market)
                 .iter()
                 .filter_map(|r| specs.get(&r.market).map(|sp| open_order_record(sp, r)))
+                .map(|v| shaped(core.config.wire, Record::Other, v))
                 .collect();
             Ok(("open orders", Value::Array(out)))
         }
@@ -821,6 +830,7 @@ fn dispatch_get(
                 .iter()
                 .filter(|p| market.is_none_or(|m| m == p.market))
                 .filter_map(|p| specs.get(&p.market).map(|sp| position_record(sp, p)))
+                .map(|v| shaped(core.config.wire, Record::Position, v))
                 .collect();
             Ok(("positions", Value::Array(out)))
         }
@@ -834,6 +844,7 @@ fn dispatch_get(
                 .into_iter()
                 .filter(|r| market.is_none_or(|m| m == r.market))
                 .filter_map(|r| specs.get(&r.market).map(|sp| order_history_record(sp, r)))
+                .map(|v| shaped(core.config.wire, Record::Other, v))
                 .collect();
             Ok(("order history", Value::Array(out)))
         }
@@ -854,6 +865,7 @@ fn dispatch_get(
                     range.is_none_or(|(from, to)| (from..=to).contains(&t.timestamp.as_secs()))
                 })
                 .filter_map(|t| specs.get(&t.market).map(|sp| trade_record(sp, t)))
+                .map(|v| shaped(core.config.wire, Record::Fill, v))
                 .collect();
             Ok(("trade history", Value::Array(out)))
         }
@@ -881,7 +893,11 @@ fn dispatch_get(
                 {
                     r.remaining_size = live;
                 }
-                order_history_record(&spec, &r)
+                shaped(
+                    core.config.wire,
+                    Record::Other,
+                    order_history_record(&spec, &r),
+                )
             });
             Ok((
                 "order status",
