@@ -57,6 +57,7 @@ pub struct State {
     funding: HashMap<MarketId, FundingRate>,
     available: Decimal,
     total_balance: Decimal,
+    balance_at: Option<Timestamp>,
     realized_pnl: Decimal,
     fees_paid: Decimal,
     seen_trades: HashSet<TradeId>,
@@ -218,6 +219,12 @@ impl State {
     /// Collateral including margin in use.
     pub fn total_balance(&self) -> Decimal {
         self.total_balance
+    }
+
+    /// When the venue last reported the balance (`None`: never, so nothing is known of the
+    /// collateral and margin cannot be checked). Orders created after it are not in its figures.
+    pub fn balance_at(&self) -> Option<Timestamp> {
+        self.balance_at
     }
 
     /// PnL realised by fills since start (before fees).
@@ -457,6 +464,9 @@ impl State {
             Event::Balance(b) => {
                 self.available = b.available;
                 self.total_balance = b.total;
+                // Never later than now: a report dated ahead would make orders placed since
+                // look as if the venue had counted them.
+                self.balance_at = Some(b.ts.min(self.now));
                 true
             }
             Event::Funding(f) => {

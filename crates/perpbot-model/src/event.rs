@@ -317,6 +317,9 @@ pub enum RejectReason {
     ReduceOnly,
     /// Trading is halted (loss limit, kill switch).
     Halted,
+    /// The order's margin (notional / leverage), with what the bot's orders the venue has not
+    /// yet counted reserve, exceeds the available collateral.
+    InsufficientMargin,
     /// The rate limiter has no budget for new orders right now.
     RateLimited,
 }

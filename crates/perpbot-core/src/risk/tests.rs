@@ -432,3 +432,87 @@ fn config_validation_names_the_key() {
     let cfg: RiskConfig = toml::from_str("max_leverage = 3").unwrap();
     assert!(cfg.validate(&[M]).is_ok());
 }
+
+fn balance(s: &mut State, available: Decimal, at_ms: u64) {
+    s.apply(&Event::Balance(perpbot_model::Balance {
+        available,
+        total: available,
+        ts: Timestamp(at_ms * 1_000_000),
+    }));
+}
+
+fn replace(cancel: &[u64], place: OrderRequest) -> Intent {
+    Intent::ReplaceQuotes {
+        market: M,
+        cancel: cancel.iter().map(|&c| ClientOrderId(c)).collect(),
+        place: vec![place],
+    }
+}
+
+fn refused(r: &mut RiskEngine, s: &State, intent: Intent) -> Option<RejectReason> {
+    r.check(intent, s).refused.first().map(|rej| rej.reason)
+}
+
+#[test]
+fn an_order_whose_margin_exceeds_the_collateral_is_refused_with_its_own_reason() {
+    let (mut r, mut s) = (engine(), state());
+    // Nothing known of the collateral yet: nothing to check against.
+    assert_eq!(check_place(&mut r, &s, bid(1, 2000, 5518)), Ok(()));
+    s.set_now(Timestamp::from_secs(2));
+    balance(&mut s, dec!(10), 2_000);
+    // 1 APT at 5.518, leverage 1: 5.518 of margin fits in 10; 2 APT (11.036) does not, unless
+    // at leverage 2.
+    assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Ok(()));
+    let d = r.check(Intent::Place(bid(2, 2000, 5518)), &s);
+    let rej = d.refused.first().expect("refused");
+    assert_eq!(rej.reason, RejectReason::InsufficientMargin);
+    assert!(
+        rej.detail.contains("11.036") && rej.detail.contains("10"),
+        "{}",
+        rej.detail
+    );
+    let mut levered = bid(3, 2000, 5518);
+    levered.order.leverage = 2;
+    assert_eq!(check_place(&mut r, &s, levered), Ok(()));
+    // A close needs no margin.
+    let mut close = bid(4, 5000, 5518);
+    close.order.direction = Direction::Close;
+    assert_ne!(
+        check_place(&mut r, &s, close),
+        Err(RejectReason::InsufficientMargin)
+    );
+}
+
+#[test]
+fn orders_the_venue_has_not_counted_yet_reserve_margin_and_cancels_free_it() {
+    let (mut r, mut s) = (engine(), state());
+    // Order 1 rests before the balance report: the venue's 6 available already excludes it.
+    s.track_new_order(bid(1, 1000, 5518));
+    s.set_now(Timestamp::from_secs(2));
+    balance(&mut s, dec!(6), 2_000);
+    assert_eq!(check_place(&mut r, &s, bid(2, 1000, 5518)), Ok(()));
+    // Order 2 is placed after it: its 5.518 is not in the figure yet, so one more does not fit.
+    s.set_now(Timestamp::from_secs(3));
+    s.track_new_order(bid(2, 1000, 5518));
+    assert_eq!(
+        check_place(&mut r, &s, bid(3, 1000, 5518)),
+        Err(RejectReason::InsufficientMargin)
+    );
+    // Replacing order 2 frees what it reserved.
+    assert_eq!(refused(&mut r, &s, replace(&[2], bid(3, 1000, 5518))), None);
+    // Replacing order 1 frees its margin in the venue's own figure: 2 APT fit only then.
+    assert_eq!(
+        refused(&mut r, &s, replace(&[], bid(4, 1000, 5518))),
+        Some(RejectReason::InsufficientMargin)
+    );
+    assert_eq!(
+        refused(&mut r, &s, replace(&[1, 2], bid(4, 2000, 5518))),
+        None
+    );
+    // A fresh report that counts everything resets the reckoning.
+    balance(&mut s, dec!(0.5), 3_000);
+    assert_eq!(
+        check_place(&mut r, &s, bid(5, 1000, 5518)),
+        Err(RejectReason::InsufficientMargin)
+    );
+}
