@@ -296,6 +296,9 @@ impl Config {
                         }
                     ));
                 }
+                // Hosts and market ids of the other network, and a package that is no address.
+                kana.check_network_identity(&self.markets)?;
+                kana.package_address()?;
             }
         }
         self.risk.validate(&self.market_ids())?;

@@ -35,9 +35,18 @@ pub fn check_config(args: &CheckArgs, registry: &StrategyRegistry) -> Result<Exi
     if args.effective {
         outln!("{config:#?}")?;
     }
+    // The Kana package whose payloads the writer will sign (`venue.kana.package`, or the
+    // network's default), so an operator sees which contract the key may be used with.
+    let package = match (&config.venue.kind, &config.venue.kana) {
+        (crate::config::VenueKind::Kana, Some(kana)) => kana
+            .package_address()
+            .map(|p| format!(", Kana package {p}"))
+            .map_err(exit::invalid_config)?,
+        _ => String::new(),
+    };
     if problems.is_empty() {
         outln!(
-            "{}: ok — venue {:?}, markets {:?}, strategy `{}`{}",
+            "{}: ok — venue {:?}, markets {:?}, strategy `{}`{package}{}",
             args.file.display(),
             config.venue.kind,
             config.markets,
@@ -50,7 +59,10 @@ pub fn check_config(args: &CheckArgs, registry: &StrategyRegistry) -> Result<Exi
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("{}: valid, but not ready to trade:", args.file.display())?;
+    outln!(
+        "{}: valid{package}, but not ready to trade:",
+        args.file.display()
+    )?;
     for p in &problems {
         outln!("  - {p}")?;
     }

@@ -15,7 +15,9 @@
 
 pub mod backtest;
 pub mod check;
+pub mod emergency;
 pub mod exit;
+pub mod keygen;
 pub mod kill;
 pub mod run;
 
@@ -81,6 +83,14 @@ pub enum Command {
     /// Re-arm the risk limits after a loss or drawdown limit stopped the bot: clears the trip
     /// saved next to the journal and counts loss and drawdown afresh from here.
     Rearm(kill::RearmArgs),
+    /// Emergency, no bot needed: cancel every open order of the config's Kana account (or of
+    /// --market), print each with its transaction, then what remains. Exit 4 if anything does.
+    CancelAll(emergency::EmergencyArgs),
+    /// Emergency, no bot needed: cancel the resting orders, then close every position at market
+    /// (or those of --market); print each with its transaction, then what remains.
+    Flatten(emergency::EmergencyArgs),
+    /// Generate a fresh Ed25519 key into an owner-only key file and print its account address.
+    Keygen(keygen::KeygenArgs),
     /// Aptos transaction tools (offline).
     #[command(subcommand)]
     Tx(TxCommand),
@@ -441,6 +451,9 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         Command::CheckConfig(args) => check::check_config(&args, &registry),
         Command::Kill(args) => kill::kill(&args).await,
         Command::Rearm(args) => kill::rearm(&args),
+        Command::CancelAll(args) => emergency::run(&args, emergency::Action::CancelAll).await,
+        Command::Flatten(args) => emergency::run(&args, emergency::Action::Flatten).await,
+        Command::Keygen(args) => keygen::keygen(&args),
         Command::Tx(TxCommand::Sign(args)) => {
             let report = tx_sign(&args)?;
             outln!("{}", serde_json::to_string_pretty(&report)?)?;
@@ -760,7 +773,9 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
         .map_err(exit::invalid_config)?;
     let access = KanaAccess::open(&kana).await?;
     let wallet = access.wallet;
-    let writer = KanaWriter::new(access.rest, access.submitter, Vec::new(), access.writer);
+    let package = kana.package_address().map_err(exit::invalid_config)?;
+    let writer = KanaWriter::new(access.rest, access.submitter, Vec::new(), access.writer)
+        .with_package(package);
     let outcome = match action {
         FundsAction::Deposit { amount } => writer.deposit(wallet, amount).await,
         FundsAction::Withdraw { market, amount } => {

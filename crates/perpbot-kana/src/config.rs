@@ -174,3 +174,155 @@ mod kana_defaults {
         10
     }
 }
+
+impl KanaConfig {
+    /// The Kana package whose payloads may be signed: `venue.kana.package` when set, otherwise
+    /// today's address for the network ([`crate::writer::default_package`] of the chain id:
+    /// Kana's published package on mainnet and testnet, the simulator's on a local network).
+    /// The error names the key.
+    pub fn package_address(&self) -> Result<perpbot_aptos::AccountAddress, String> {
+        match &self.package {
+            Some(text) => perpbot_aptos::AccountAddress::from_hex(text.trim())
+                .map_err(|e| format!("venue.kana.package: {e}")),
+            None => Ok(crate::writer::default_package(self.chain_id)),
+        }
+    }
+
+    /// Refuse settings that belong to the other network: a host of Kana's or Aptos's other
+    /// network in `rest_url`, `ws_url` or `node_url`, or a market id of the other network in
+    /// `markets`. The error names the key and why. (The chain id is checked by the app's
+    /// config validation.) Unknown hosts (a proxy, a private fullnode) and unknown market ids
+    /// pass: only what is known to be the other network's is refused.
+    pub fn check_network_identity(&self, markets: &[u64]) -> Result<(), String> {
+        for (key, url) in [
+            ("rest_url", &self.rest_url),
+            ("ws_url", &self.ws_url),
+            ("node_url", &self.node_url),
+        ] {
+            let host = url_host(url);
+            let Some(owner) = host_network(&host) else {
+                continue;
+            };
+            if owner != self.network {
+                return Err(format!(
+                    "venue.kana.{key}: {host} is a {} host, but venue.kana.network is {}",
+                    network_name(owner),
+                    network_name(self.network)
+                ));
+            }
+        }
+        let other = match self.network {
+            Network::Testnet => Some((Network::Mainnet, MAINNET_MARKETS, TESTNET_MARKETS)),
+            Network::Mainnet => Some((Network::Testnet, TESTNET_MARKETS, MAINNET_MARKETS)),
+            // The simulator and a local network number their markets as they like.
+            Network::Local => None,
+        };
+        if let Some((other, theirs, ours)) = other {
+            for m in markets {
+                if let Some((_, asset)) = theirs.iter().find(|(id, _)| id == m) {
+                    let ours: Vec<String> =
+                        ours.iter().map(|(id, a)| format!("{id} {a}")).collect();
+                    return Err(format!(
+                        "markets: {m} is Kana's {} {asset} market, but venue.kana.network is {} \
+                         (its markets: {})",
+                        network_name(other),
+                        network_name(self.network),
+                        ours.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Kana's current mainnet market ids (reference §3.1, \[DOC G4/G5\]).
+const MAINNET_MARKETS: &[(u64, &str)] = &[(14, "APT"), (15, "BTC"), (16, "ETH"), (31, "SOL")];
+/// Kana's current testnet market ids (reference §3.1, \[DOC G4/G5\]).
+const TESTNET_MARKETS: &[(u64, &str)] =
+    &[(1338, "APT"), (1339, "BTC"), (1340, "ETH"), (2387, "SOL")];
+
+/// How a config spells a network.
+fn network_name(network: Network) -> &'static str {
+    match network {
+        Network::Testnet => "testnet",
+        Network::Mainnet => "mainnet",
+        Network::Local => "local",
+    }
+}
+
+/// The host of a URL (`wss://user@host:443/ws/` → `host`), lowercased; the whole text when it
+/// has no scheme.
+fn url_host(url: &str) -> String {
+    let rest = url.trim().split_once("://").map_or(url.trim(), |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        // An IPv6 literal keeps its colons.
+        host_port
+            .split(']')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('[')
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Which network a host is known to serve, if any.
+///
+/// * Kana's hosts (reference §1.1, \[DOC G4/G5\]): mainnet `perps-tradeapi.kana.trade` and
+///   `perpetuals-indexer-ws.kana.trade`, testnet `perps-tradeapi.kanalabs.io` and
+///   `perpetuals-indexer-ws-develop.kanalabs.io`. \[INF\]: every other `kana.trade` host is
+///   mainnet too (that domain serves only the mainnet deployment today); other `kanalabs.io`
+///   hosts (the legacy G2/G3 ones) are not classified.
+/// * Aptos Labs' fullnodes: `*.mainnet.aptoslabs.com` / `mainnet.aptoslabs.com` and the testnet
+///   twins (Aptos's own naming, reference §1.1 \[DOC\]/\[COMM\]).
+fn host_network(host: &str) -> Option<Network> {
+    const TESTNET_KANA: [&str; 2] = [
+        "perps-tradeapi.kanalabs.io",
+        "perpetuals-indexer-ws-develop.kanalabs.io",
+    ];
+    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+    if under("kana.trade") || under("mainnet.aptoslabs.com") {
+        Some(Network::Mainnet)
+    } else if TESTNET_KANA.contains(&host) || under("testnet.aptoslabs.com") {
+        Some(Network::Testnet)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_read_from_urls_and_classified() {
+        assert_eq!(
+            url_host("wss://perpetuals-indexer-ws.kana.trade/ws/"),
+            "perpetuals-indexer-ws.kana.trade"
+        );
+        assert_eq!(url_host("http://127.0.0.1:8787/v1"), "127.0.0.1");
+        assert_eq!(
+            url_host("https://u@API.Mainnet.aptoslabs.com:443"),
+            "api.mainnet.aptoslabs.com"
+        );
+        assert_eq!(url_host("http://[::1]:80/"), "::1");
+        assert_eq!(
+            host_network("perps-tradeapi.kana.trade"),
+            Some(Network::Mainnet)
+        );
+        assert_eq!(
+            host_network("api.testnet.aptoslabs.com"),
+            Some(Network::Testnet)
+        );
+        assert_eq!(
+            host_network("perps-tradeapi.kanalabs.io"),
+            Some(Network::Testnet)
+        );
+        assert_eq!(host_network("notkana.trade"), None);
+        assert_eq!(host_network("127.0.0.1"), None);
+    }
+}
