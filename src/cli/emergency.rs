@@ -36,6 +36,7 @@ use crate::aptos::AccountAddress;
 use crate::clock::parse_duration;
 use crate::model::{Direction, MarketId, MarketSpec, PositionSide, Rounding, Side};
 use crate::outln;
+use crate::venue::kana::decode::{book_side, order_type_meaning};
 use crate::venue::kana::rest::KanaRest;
 use crate::venue::kana::venue::KanaAccess;
 use crate::venue::kana::wire::{WireOpenOrder, WirePosition};
@@ -307,13 +308,7 @@ fn position_name(side: PositionSide) -> &'static str {
 /// unknown code still cancels (the direction is then shown as `open`, which does not matter to
 /// the cancel).
 fn order_meaning(code: Option<u64>, is_long: Option<bool>) -> Option<(PositionSide, Direction)> {
-    let from_code = match code {
-        Some(1 | 3) => Some((PositionSide::Long, Direction::Open)),
-        Some(2 | 4) => Some((PositionSide::Short, Direction::Open)),
-        Some(5 | 7) => Some((PositionSide::Long, Direction::Close)),
-        Some(6 | 8) => Some((PositionSide::Short, Direction::Close)),
-        _ => None,
-    };
+    let from_code = code.and_then(order_type_meaning);
     let flag = is_long.map(|l| {
         if l {
             PositionSide::Long
@@ -325,16 +320,6 @@ fn order_meaning(code: Option<u64>, is_long: Option<bool>) -> Option<(PositionSi
         (Some((parity, direction)), flag) => Some((flag.unwrap_or(parity), direction)),
         (None, Some(side)) => Some((side, Direction::Open)),
         (None, None) => None,
-    }
-}
-
-/// Book side of an order acting on `position` in `direction`: buy opens a long or closes a short.
-fn book_side(position: PositionSide, direction: Direction) -> Side {
-    match (position, direction) {
-        (PositionSide::Long, Direction::Open) | (PositionSide::Short, Direction::Close) => {
-            Side::Buy
-        }
-        _ => Side::Sell,
     }
 }
 
@@ -700,13 +685,5 @@ mod tests {
         );
         assert_eq!(order_meaning(Some(42), None), None);
         assert_eq!(order_meaning(None, None), None);
-    }
-
-    #[test]
-    fn book_sides_follow_position_and_direction() {
-        assert_eq!(book_side(PositionSide::Long, Direction::Open), Side::Buy);
-        assert_eq!(book_side(PositionSide::Long, Direction::Close), Side::Sell);
-        assert_eq!(book_side(PositionSide::Short, Direction::Open), Side::Sell);
-        assert_eq!(book_side(PositionSide::Short, Direction::Close), Side::Buy);
     }
 }

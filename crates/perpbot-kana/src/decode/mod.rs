@@ -90,6 +90,7 @@ use perpbot_model::{
 
 mod scan;
 mod units;
+pub use units::{book_side, order_type_meaning};
 
 use scan::*;
 use units::*;

@@ -1409,3 +1409,16 @@ fn every_frame_yields_events_or_reasoned_skips() {
         [(SkipReason::UnconfiguredMarket, 1)]
     );
 }
+
+#[test]
+fn book_sides_follow_position_and_direction() {
+    assert_eq!(book_side(PositionSide::Long, Direction::Open), Side::Buy);
+    assert_eq!(book_side(PositionSide::Long, Direction::Close), Side::Sell);
+    assert_eq!(book_side(PositionSide::Short, Direction::Open), Side::Sell);
+    assert_eq!(book_side(PositionSide::Short, Direction::Close), Side::Buy);
+    assert_eq!(
+        order_type_meaning(7),
+        Some((PositionSide::Long, Direction::Close))
+    );
+    assert_eq!(order_type_meaning(9), None);
+}

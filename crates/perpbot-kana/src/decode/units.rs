@@ -7,7 +7,7 @@ use super::*;
 /// The hypothesis of reference §8.1 \[INF\]: odd codes act on the long side, even on the short
 /// side; 1–4 open or increase, 5–8 decrease or close. Only parity and codes 1/2/4/7 have direct
 /// support. Codes 0 and ≥ 9 are unknown.
-pub(super) fn order_type_meaning(code: u64) -> Option<(PositionSide, Direction)> {
+pub fn order_type_meaning(code: u64) -> Option<(PositionSide, Direction)> {
     match code {
         1 | 3 => Some((PositionSide::Long, Direction::Open)),
         2 | 4 => Some((PositionSide::Short, Direction::Open)),
@@ -18,7 +18,7 @@ pub(super) fn order_type_meaning(code: u64) -> Option<(PositionSide, Direction)>
 }
 
 /// Book side of an order acting on `position` in `direction`: buy to open a long or close a short.
-pub(super) fn book_side(position: PositionSide, direction: Direction) -> Side {
+pub fn book_side(position: PositionSide, direction: Direction) -> Side {
     match (position, direction) {
         (PositionSide::Long, Direction::Open) | (PositionSide::Short, Direction::Close) => {
             Side::Buy
