@@ -1,6 +1,6 @@
 //! `perpbot keygen`: a fresh Ed25519 key in an owner-only key file, and its account address.
 //!
-//! The key is 32 bytes from the operating system's CSPRNG (`/dev/urandom`), written as one AIP-80
+//! The key is 32 bytes from the operating system's CSPRNG (`OsRng`), written as one AIP-80
 //! line (`ed25519-priv-0x…`), the first form the key loaders read (`private_key = { file = … }`
 //! in a config, [`super::read_key_file`] for `tx sign`). The file is created with mode 0600 and
 //! is never overwritten unless `--force` is given; then the new key replaces the old file
@@ -44,22 +44,17 @@ pub fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
 
 /// 32 bytes from the OS's CSPRNG, wiped when dropped.
 fn random_seed() -> Result<Zeroizing<[u8; 32]>> {
-    #[cfg(unix)]
-    {
-        use std::io::Read;
-        let mut seed = Zeroizing::new([0u8; 32]);
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(seed.as_mut_slice()))
-            .context("reading /dev/urandom")?;
-        if seed.iter().all(|b| *b == 0) {
-            bail!("/dev/urandom returned only zeros; refusing to make a key from it");
-        }
-        Ok(seed)
+    use rand::TryRngCore;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng
+        .try_fill_bytes(seed.as_mut_slice())
+        .map_err(|e| anyhow::anyhow!("the operating system's random generator failed: {e}"))?;
+    if seed.iter().all(|b| *b == 0) {
+        bail!(
+            "the operating system's random generator returned only zeros; refusing to make a key from it"
+        );
     }
-    #[cfg(not(unix))]
-    {
-        bail!("keygen needs /dev/urandom (Unix)")
-    }
+    Ok(seed)
 }
 
 /// Write `key` as one AIP-80 line to `path`, owner-only. Without `force` an existing file is an
