@@ -951,6 +951,7 @@ pub async fn start_embedded_sim(
         delegate_for: None,
         // The app knows both sides: the client signs only the simulator's package.
         package: Some(sim.package.clone()),
+        balance_poll_ms: 5_000,
     };
     let credentials = Credentials {
         api_key: crate::config::Secret::new(sim.api_key.clone()),

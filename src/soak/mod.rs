@@ -1003,6 +1003,7 @@ fn kana_for(handle: &SimHandle, chain_id: u8, t: ClientTimings) -> KanaConfig {
         max_batch: 10,
         delegate_for: None,
         package: None,
+        balance_poll_ms: 10_000,
     }
 }
 

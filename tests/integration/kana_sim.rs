@@ -1,6 +1,7 @@
 //! The real Kana client against the simulator, for the failure paths: a lost transaction must
 //! not stall the ones after it, an Econia abort surfaces by name, and every reconnect resyncs
-//! open orders and positions over REST before it reports `Resynced`.
+//! open orders and positions over REST before it reports `Resynced`; the session reports the
+//! collateral at the start and again soon after a fill.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -252,6 +253,7 @@ async fn every_reconnect_resyncs_open_orders_and_positions_before_resynced() {
         max_batch: 10,
         delegate_for: None,
         package: None,
+        balance_poll_ms: 10_000,
     };
     let ws = WsConfig {
         url: h.ws_url.clone(),
@@ -311,4 +313,76 @@ async fn every_reconnect_resyncs_open_orders_and_positions_before_resynced() {
     assert!(connected >= 3, "{connected}");
     assert!(resting_in_resync, "the resting order was in the snapshots");
     h.stop();
+}
+
+/// The Kana venue reports the profile's collateral when the session starts, and reads it again
+/// soon after the stream shows a fill (long before its timer would), so risk checks margin
+/// against a current figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_reports_collateral_at_start_and_after_a_fill() {
+    let h = sim(config()).await;
+    let key = PrivateKey::from_seed_bytes([11; 32]);
+    let kana = KanaConfig {
+        network: Network::Testnet,
+        rest_url: h.rest_url.clone(),
+        ws_url: h.ws_url.clone(),
+        node_url: h.node_url.clone(),
+        chain_id: SimConfig::default().chain_id,
+        api_key: SecretSource::default(),
+        private_key: SecretSource::default(),
+        i_understand_this_is_mainnet: false,
+        max_gas_amount: 10_000,
+        gas_unit_price: Some(100),
+        expiration_secs: 30,
+        confirm_timeout_ms: 5_000,
+        request_timeout_ms: 5_000,
+        max_batch: 10,
+        delegate_for: None,
+        package: None,
+        // Far longer than the test: every reading after the first is the fill's.
+        balance_poll_ms: 600_000,
+    };
+    let credentials = Credentials {
+        api_key: Secret::new("sim".into()),
+        key: key.clone(),
+    };
+    let venue = Box::new(KanaVenue::new(kana, Clock::system()).with_credentials(credentials));
+    let mut session = venue.connect(&[APT]).await.expect("connects");
+    let first = next_balance(&mut session.events).await;
+    // The simulator credits a new wallet's profile 10,000 (its auto_fund).
+    assert_eq!(first.available, rust_decimal::Decimal::from(10_000));
+
+    // A market buy fills at once: margin moves into a position and a fee is paid.
+    let (w, spec) = writer(&h, key, 30, Duration::from_secs(5)).await;
+    wait_book(&h, &spec).await;
+    let mut buy = NewOrder::market(APT, Side::Buy, Lots(1000)).with_leverage(2);
+    buy.direction = perpbot::model::Direction::Open;
+    let outcome = w
+        .execute(place(buy), &perpbot::venue::RequestContext::none())
+        .await;
+    assert!(
+        matches!(outcome, RequestOutcome::Accepted { .. }),
+        "{outcome:?}"
+    );
+    let after = next_balance(&mut session.events).await;
+    assert!(
+        after.available < first.available,
+        "the fill's margin and fee leave less available: {} then {}",
+        first.available,
+        after.available
+    );
+    h.stop();
+}
+
+/// The next balance event (other events are passed over), within 10 s.
+async fn next_balance(events: &mut tokio::sync::mpsc::Receiver<Event>) -> perpbot::model::Balance {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, events.recv()).await {
+            Ok(Some(Event::Balance(b))) => return b,
+            Ok(Some(_)) => {}
+            other => panic!("no balance event: {other:?}"),
+        }
+    }
 }

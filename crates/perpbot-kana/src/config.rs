@@ -155,9 +155,17 @@ pub struct KanaConfig {
     /// §1.4): set this if Kana ever publishes testnet elsewhere.
     #[serde(default)]
     pub package: Option<String>,
+    /// How often the profile's collateral is read when nothing moves it (ms; it is also read
+    /// at the start and half a second after each fill or transfer). `0` never reads it: risk
+    /// then cannot check margin.
+    #[serde(default = "kana_defaults::balance_poll_ms")]
+    pub balance_poll_ms: u64,
 }
 
 mod kana_defaults {
+    pub fn balance_poll_ms() -> u64 {
+        10_000
+    }
     pub fn max_gas_amount() -> u64 {
         10_000
     }

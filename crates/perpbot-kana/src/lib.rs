@@ -2,6 +2,7 @@
 //! decoder, the REST client, the WebSocket client (reconnect, resubscribe, resync) and the
 //! transaction writer (REST payload → BCS → Ed25519 → Aptos fullnode).
 
+pub mod balance;
 pub mod config;
 pub mod decode;
 pub mod market_data;

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tracing::info;
+
+use crate::balance::{self, BalancePolling};
 
 use crate::config::KanaConfig;
 use perpbot_aptos::node::ensure_crypto_provider;
@@ -25,7 +27,7 @@ use perpbot_model::{MarketId, MarketSpec};
 use super::decode::{KanaDecoder, KanaUnits};
 use super::rest::{KanaRest, RetryPolicy};
 use super::writer::{KanaWriter, WriterConfig};
-use super::ws::{self, RestResync, Subscriptions, WsConfig};
+use super::ws::{self, FrameTap, RestResync, Subscriptions, WsConfig};
 
 const NAME: &str = "kana";
 
@@ -251,13 +253,42 @@ impl Venue for KanaVenue {
         let resync = RestResync::new(Arc::clone(&access.rest), access.wallet, Vec::new())
             .with_missed_fills(self.clock);
         let (tx, events) = mpsc::channel(4096);
-        let (_task, ws_stats) = ws::spawn(
+        // The collateral: read now, on a timer, and soon after the stream shows a fill or a
+        // transfer (the tap sees every live frame).
+        let balance = (self.config.balance_poll_ms > 0).then(|| {
+            let wake = Arc::new(Notify::new());
+            let polling = BalancePolling {
+                interval: Duration::from_millis(self.config.balance_poll_ms),
+                ..BalancePolling::default()
+            };
+            (wake, polling)
+        });
+        let tap: Option<FrameTap> = balance.as_ref().map(|(wake, _)| {
+            let wake = Arc::clone(wake);
+            Arc::new(move |_: perpbot_model::Timestamp, frame: &str| {
+                if balance::moves_collateral(frame) {
+                    wake.notify_one();
+                }
+            }) as FrameTap
+        });
+        if let Some((wake, polling)) = balance {
+            balance::spawn(
+                Arc::clone(&access.rest),
+                access.wallet,
+                self.clock,
+                polling,
+                wake,
+                tx.clone(),
+            );
+        }
+        let (_task, ws_stats) = ws::spawn_tapped(
             self.ws.clone(),
             subs,
             decoder,
             Some(Arc::new(resync)),
             tx,
             self.clock,
+            tap,
         );
         let mut writer =
             KanaWriter::new(access.rest, access.submitter, specs.clone(), access.writer);
