@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, mpsc};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::balance::{self, BalancePolling};
 
@@ -200,14 +200,22 @@ impl KanaVenue {
     }
 }
 
-/// Fetch the specs of the markets to trade; a market Kana does not know fails the connect.
+/// Kana's `market_status` of an active market (\[COMM\]/\[INF\], reference §3.2).
+const MARKET_ACTIVE: u64 = 1;
+
+/// Fetch the specs of the markets to trade; a market Kana does not know fails the connect. A
+/// market whose status is not active (paused, delisted) is left out of the session, with a
+/// warning naming it: the engine then knows no such market and risk refuses every order for it.
+/// With no active market left the connect fails. A record without a status (older generations)
+/// counts as active \[INF\].
 async fn market_specs(
     rest: &KanaRest,
     markets: &[MarketId],
 ) -> Result<Vec<MarketSpec>, VenueError> {
     let mut specs = Vec::with_capacity(markets.len());
+    let mut inactive = Vec::new();
     for &market in markets {
-        let spec = rest.market_spec(market).await.map_err(|e| {
+        let (spec, status) = rest.market_spec_and_status(market).await.map_err(|e| {
             if e.status() == Some(404) {
                 VenueError::UnknownMarket {
                     venue: NAME,
@@ -217,7 +225,19 @@ async fn market_specs(
                 connection_error(format!("getMarketInfo {market}: {e}"))
             }
         })?;
-        specs.push(spec);
+        match status {
+            Some(s) if s != MARKET_ACTIVE => {
+                warn!(%market, market_status = s, "market is not active on Kana: not traded");
+                inactive.push(format!("{market} (market_status {s})"));
+            }
+            _ => specs.push(spec),
+        }
+    }
+    if specs.is_empty() && !inactive.is_empty() {
+        return Err(config_error(format!(
+            "no market to trade: not active on Kana: {}",
+            inactive.join(", ")
+        )));
     }
     Ok(specs)
 }
@@ -235,6 +255,9 @@ impl Venue for KanaVenue {
         };
         let access = KanaAccess::open_with(&self.config, credentials).await?;
         let specs = market_specs(&access.rest, markets).await?;
+        // Only the active markets are subscribed and traded.
+        let markets: Vec<MarketId> = specs.iter().map(|s| s.id).collect();
+        let markets = markets.as_slice();
         let profile = access
             .rest
             .profile_address(access.wallet)

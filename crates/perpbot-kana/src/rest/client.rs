@@ -333,6 +333,30 @@ impl KanaRest {
         Ok(spec)
     }
 
+    /// [`KanaRest::market_spec`] and the market's `market_status` (`1` = active \[COMM\]/\[INF\];
+    /// `None` when the record carries none, as older generations' do not).
+    pub async fn market_spec_and_status(
+        &self,
+        market: MarketId,
+    ) -> Result<(MarketSpec, Option<u64>), KanaRestError> {
+        let record = self.market_info(market).await?;
+        let info = record.parse()?;
+        let status = match info.market_status {
+            Some(n) => Some(
+                n.u64()
+                    .map_err(|e| record.inner.error(format!("market_status: {e}")))?,
+            ),
+            None => None,
+        };
+        let spec = to_spec(&record.inner, info)?;
+        if spec.id != market {
+            return Err(record
+                .inner
+                .error(format!("asked for market {market}, got {}", spec.id)));
+        }
+        Ok((spec, status))
+    }
+
     /// `GET /getPerpetualAssetsInfo/allMarkets` (§4.2.2): every market.
     pub async fn all_markets(&self) -> Result<Markets, KanaRestError> {
         let call = Call::get("/getPerpetualAssetsInfo/allMarkets", Query::default());

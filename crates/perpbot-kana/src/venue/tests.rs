@@ -240,3 +240,41 @@ async fn connect_resolves_the_account_streams_resyncs_and_trades() {
     );
     let _ = fast_poll;
 }
+
+/// `getMarketInfo` for 1338 (active) and 1339 (status 2), on loopback.
+async fn markets_with_status() -> KanaRest {
+    let info = |Query(q): Query<HashMap<String, String>>| async move {
+        let id = q.get("marketId").cloned().unwrap_or_default();
+        let mut v = market_info();
+        v["data"][0]["market_id"] = json!(id);
+        v["data"][0]["market_status"] = json!(if id == "1339" { 2 } else { 1 });
+        Json(v)
+    };
+    let app = axum::Router::new().route("/getMarketInfo", get(info));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    KanaRest::new(
+        &format!("http://{addr}"),
+        None,
+        Duration::from_secs(2),
+        RetryPolicy::none(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_market_that_is_not_active_is_left_out_and_alone_it_fails_the_connect() {
+    let rest = markets_with_status().await;
+    let specs = market_specs(&rest, &[MarketId(1338), MarketId(1339)])
+        .await
+        .unwrap();
+    let ids: Vec<MarketId> = specs.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [MarketId(1338)], "the paused market is not traded");
+    let err = market_specs(&rest, &[MarketId(1339)]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("1339") && text.contains("market_status 2"),
+        "{text}"
+    );
+}
