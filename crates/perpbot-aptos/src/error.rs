@@ -108,9 +108,10 @@ pub enum AptosError {
     #[error("signature verification failed: {0}")]
     SignatureInvalid(String),
 
-    /// The transaction uses an authenticator this layer cannot verify.
-    #[error("unsupported authenticator: {0}")]
-    UnsupportedAuthenticator(&'static str),
+    /// The transaction uses an authenticator kind this layer cannot verify (keyless, passkey,
+    /// account abstraction, or a variant newer than this code); the text names it.
+    #[error("unsupported authenticator: {0} is not supported")]
+    UnsupportedAuthenticator(String),
 }
 
 /// Truncate user-supplied text for inclusion in an error message (UTF-8 safe).

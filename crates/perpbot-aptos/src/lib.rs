@@ -11,6 +11,9 @@
 //! * [`abi`] — module-ABI model and [`encode_entry_function`], which types the JSON arguments of a
 //!   REST payload using the on-chain ABI and BCS-encodes them;
 //! * [`keys`] — [`PrivateKey`] (redacted, zeroized), public keys, address derivation;
+//! * [`secp256k1`] — secp256k1 ECDSA keys of single-key accounts;
+//! * [`authenticator`] — every transaction/account authenticator kind (single-key, multi-key,
+//!   fee payer, …), their authentication keys, verification and node JSON;
 //! * [`signing`] — signing message, [`sign_transaction`], transaction hash, and
 //!   [`verify_signed_transaction`] for the simulated venue;
 //! * [`vm_status`] — parsing committed failures (`Move abort in …`) into Kana / Econia abort
@@ -63,9 +66,11 @@
 
 pub mod abi;
 pub mod address;
+pub mod authenticator;
 pub mod error;
 pub mod keys;
 pub mod node;
+pub mod secp256k1;
 pub mod sequence;
 pub mod signing;
 pub mod submit;
@@ -77,14 +82,17 @@ pub use abi::{
     encode_argument, encode_entry_function,
 };
 pub use address::AccountAddress;
+pub use authenticator::{AnyPublicKey, AnySignature};
 pub use error::AptosError;
 pub use keys::{Ed25519PublicKey, Ed25519Signature, PrivateKey};
 pub use node::{NodeClient, NodeClientError, SubmitError, TxnLookup, TxnOutcome};
+pub use secp256k1::{Secp256k1PrivateKey, Secp256k1PublicKey, Secp256k1Signature};
 pub use sequence::SequenceManager;
 pub use signing::{
-    SignedTxnReport, TransactionHash, VerifiedTransaction, multi_agent_signing_message,
-    raw_transaction_prefix, sign_multi_agent_transaction, sign_to_report, sign_transaction,
-    signing_message, transaction_hash, verify_signed_transaction,
+    AccountSigner, SignedTxnReport, SingleKeyEd25519, TransactionHash, VerifiedTransaction,
+    fee_payer_signing_message, multi_agent_signing_message, raw_transaction_prefix,
+    sign_fee_payer_transaction, sign_multi_agent_transaction, sign_single_sender, sign_to_report,
+    sign_transaction, signing_message, transaction_hash, verify_signed_transaction,
 };
 pub use submit::{BeforeSend, GasConfig, Submitted, Submitter};
 pub use types::{

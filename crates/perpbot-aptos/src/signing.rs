@@ -15,8 +15,11 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use super::address::AccountAddress;
+use super::authenticator::verify::verify_transaction_authenticator;
+use super::authenticator::{AnyPublicKey, AnySignature, from_bcs_error};
 use super::error::{AptosError, clip};
 use super::keys::{Ed25519PublicKey, Ed25519Signature, PrivateKey, sha3_256};
+use super::secp256k1::Secp256k1PrivateKey;
 use super::types::{
     AccountAuthenticator, RawTransaction, RawTransactionWithData, SignedTransaction,
     TransactionAuthenticator,
@@ -73,6 +76,132 @@ pub fn multi_agent_signing_message(
     let mut msg = raw_transaction_with_data_prefix().to_vec();
     bcs::serialize_into(&mut msg, &with_data)?;
     Ok(msg)
+}
+
+/// The bytes a signer of a fee-payer (sponsored) transaction signs:
+/// `prefix("APTOS::RawTransactionWithData") ‖ bcs(MultiAgentWithFeePayer { raw, secondary_addresses,
+/// fee_payer_address })`. The fee payer signs with its own address; the TS SDK has the sender
+/// and secondary signers sign with `fee_payer_address = 0x0` (both are accepted, §4.5).
+pub fn fee_payer_signing_message(
+    raw: &RawTransaction,
+    secondary_signer_addresses: &[AccountAddress],
+    fee_payer_address: AccountAddress,
+) -> Result<Vec<u8>, AptosError> {
+    let with_data = RawTransactionWithData::MultiAgentWithFeePayer {
+        raw_txn: raw.clone(),
+        secondary_signer_addresses: secondary_signer_addresses.to_vec(),
+        fee_payer_address,
+    };
+    let mut msg = raw_transaction_with_data_prefix().to_vec();
+    bcs::serialize_into(&mut msg, &with_data)?;
+    Ok(msg)
+}
+
+/// An account that can sign a message and say which address it signs for: the legacy Ed25519
+/// [`PrivateKey`], a [`SingleKeyEd25519`] account or a [`Secp256k1PrivateKey`] (always
+/// single-key). Lets [`sign_single_sender`] and [`sign_fee_payer_transaction`] build every
+/// authenticator kind a wallet produces.
+pub trait AccountSigner {
+    /// The address of the account (derived from the key; no rotation).
+    fn account_address(&self) -> Result<AccountAddress, AptosError>;
+    /// This account's authenticator over `message` (the full signing message).
+    fn authenticate(&self, message: &[u8]) -> Result<AccountAuthenticator, AptosError>;
+}
+
+impl AccountSigner for PrivateKey {
+    fn account_address(&self) -> Result<AccountAddress, AptosError> {
+        Ok(self.address())
+    }
+    fn authenticate(&self, message: &[u8]) -> Result<AccountAuthenticator, AptosError> {
+        Ok(AccountAuthenticator::Ed25519 {
+            public_key: self.public_key(),
+            signature: self.sign_message(message),
+        })
+    }
+}
+
+/// An Ed25519 key used as a *single-key* account (the TS SDK's newer `Ed25519` kind): its
+/// address is `sha3_256(00 20 ‖ pubkey ‖ 0x02)`, not the legacy one.
+#[derive(Clone, Copy, Debug)]
+pub struct SingleKeyEd25519<'a>(pub &'a PrivateKey);
+
+impl AccountSigner for SingleKeyEd25519<'_> {
+    fn account_address(&self) -> Result<AccountAddress, AptosError> {
+        Ok(self.0.public_key().single_key_address())
+    }
+    fn authenticate(&self, message: &[u8]) -> Result<AccountAuthenticator, AptosError> {
+        Ok(AccountAuthenticator::SingleKey {
+            public_key: AnyPublicKey::Ed25519 {
+                public_key: self.0.public_key(),
+            },
+            signature: AnySignature::Ed25519 {
+                signature: self.0.sign_message(message),
+            },
+        })
+    }
+}
+
+impl AccountSigner for Secp256k1PrivateKey {
+    fn account_address(&self) -> Result<AccountAddress, AptosError> {
+        let key = AnyPublicKey::Secp256k1Ecdsa {
+            public_key: self.public_key(),
+        };
+        Ok(AccountAddress::new(key.single_key_authentication_key()?))
+    }
+    fn authenticate(&self, message: &[u8]) -> Result<AccountAuthenticator, AptosError> {
+        Ok(AccountAuthenticator::SingleKey {
+            public_key: AnyPublicKey::Secp256k1Ecdsa {
+                public_key: self.public_key(),
+            },
+            signature: AnySignature::Secp256k1Ecdsa {
+                signature: self.sign_message(message)?,
+            },
+        })
+    }
+}
+
+/// Sign `raw` as a single sender with any account kind
+/// (`TransactionAuthenticator::SingleSender`, the plain `RawTransaction` signing message), as
+/// the TS SDK does for single-key accounts.
+pub fn sign_single_sender(
+    raw: RawTransaction,
+    signer: &dyn AccountSigner,
+) -> Result<SignedTransaction, AptosError> {
+    let sender = signer.authenticate(&signing_message(&raw)?)?;
+    Ok(SignedTransaction {
+        raw_txn: raw,
+        authenticator: TransactionAuthenticator::SingleSender { sender },
+    })
+}
+
+/// Sign a sponsored transaction: `sender` and `secondary` sign with `fee_payer_address = 0x0`
+/// (as the TS SDK does), `fee_payer` with its own address, which pays the gas.
+pub fn sign_fee_payer_transaction(
+    raw: RawTransaction,
+    sender: &dyn AccountSigner,
+    secondary: &[&dyn AccountSigner],
+    fee_payer: &dyn AccountSigner,
+) -> Result<SignedTransaction, AptosError> {
+    let addresses = secondary
+        .iter()
+        .map(|s| s.account_address())
+        .collect::<Result<Vec<_>, _>>()?;
+    let fee_payer_address = fee_payer.account_address()?;
+    let zero = fee_payer_signing_message(&raw, &addresses, AccountAddress::ZERO)?;
+    let real = fee_payer_signing_message(&raw, &addresses, fee_payer_address)?;
+    Ok(SignedTransaction {
+        authenticator: TransactionAuthenticator::FeePayer {
+            sender: sender.authenticate(&zero)?,
+            secondary_signers: secondary
+                .iter()
+                .map(|s| s.authenticate(&zero))
+                .collect::<Result<_, _>>()?,
+            secondary_signer_addresses: addresses,
+            fee_payer_address,
+            fee_payer_signer: fee_payer.authenticate(&real)?,
+        },
+        raw_txn: raw,
+    })
 }
 
 /// Sign `raw` with `key` (legacy Ed25519 authenticator).
@@ -136,8 +265,10 @@ impl SignedTransaction {
 
     /// Decode BCS bytes (no signature check; see [`verify_signed_transaction`]). Trailing bytes,
     /// unknown variants and malformed fields are errors.
+    /// A variant this layer cannot verify (keyless, account abstraction, …) is
+    /// [`AptosError::UnsupportedAuthenticator`] naming it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, AptosError> {
-        Ok(bcs::from_bytes_with_limit(bytes, DECODE_DEPTH_LIMIT)?)
+        bcs::from_bytes_with_limit(bytes, DECODE_DEPTH_LIMIT).map_err(from_bcs_error)
     }
 
     /// The transaction hash the node will report for this transaction.
@@ -205,58 +336,29 @@ pub struct VerifiedTransaction {
     pub signed: SignedTransaction,
     /// Its hash (over the submitted bytes).
     pub hash: TransactionHash,
-    /// True if every signer's public key derives (legacy Ed25519 scheme) to the address it signs
-    /// for: `raw.sender` for the sender, and each secondary signer address. A simulator with no
-    /// key rotation should reject `false` as the node's `INVALID_AUTH_KEY` (vm_error_code 2).
+    /// True if every signer's key(s) derive, under the scheme of its authenticator (legacy
+    /// Ed25519, MultiEd25519, single key, multi key), to the address it signs for: `raw.sender`
+    /// for the sender, each secondary signer address, and the fee payer address. A simulator
+    /// with no key rotation should reject `false` as the node's `INVALID_AUTH_KEY`
+    /// (vm_error_code 2).
     pub sender_matches_key: bool,
 }
 
 /// Decode submitted BCS bytes and verify them like a node's prologue would (for the simulator).
 ///
+/// Every authenticator kind is checked with its own signing message
+/// ([`crate::authenticator::verify`]):
+///
 /// * malformed bytes → [`AptosError::Bcs`];
+/// * a kind this layer cannot verify (keyless, passkey, account abstraction) →
+///   [`AptosError::UnsupportedAuthenticator`] naming it;
 /// * any signature that does not verify → [`AptosError::SignatureInvalid`] (node:
 ///   `INVALID_SIGNATURE`, vm_error_code 1);
 /// * key/address mismatch is *reported* in [`VerifiedTransaction::sender_matches_key`].
 pub fn verify_signed_transaction(bytes: &[u8]) -> Result<VerifiedTransaction, AptosError> {
     let signed = SignedTransaction::from_bytes(bytes)?;
-    let raw = &signed.raw_txn;
-    let sender_matches_key = match &signed.authenticator {
-        TransactionAuthenticator::Ed25519 {
-            public_key,
-            signature,
-        } => {
-            public_key.verify(&signing_message(raw)?, signature)?;
-            public_key.to_address() == raw.sender
-        }
-        TransactionAuthenticator::MultiAgent {
-            sender,
-            secondary_signer_addresses,
-            secondary_signers,
-        } => {
-            if secondary_signer_addresses.len() != secondary_signers.len() {
-                return Err(AptosError::SignatureInvalid(
-                    "secondary signer count does not match address count".into(),
-                ));
-            }
-            let msg = multi_agent_signing_message(raw, secondary_signer_addresses)?;
-            let mut all_match = true;
-            let signers = std::iter::once((&raw.sender, sender))
-                .chain(secondary_signer_addresses.iter().zip(secondary_signers));
-            for (addr, auth) in signers {
-                match auth {
-                    AccountAuthenticator::Ed25519 {
-                        public_key,
-                        signature,
-                    } => {
-                        public_key.verify(&msg, signature)?;
-                        all_match &= public_key.to_address() == *addr;
-                    }
-                }
-            }
-            all_match
-        }
-        TransactionAuthenticator::MultiEd25519(never) => match *never {},
-    };
+    let sender_matches_key =
+        verify_transaction_authenticator(&signed.raw_txn, &signed.authenticator)?;
     Ok(VerifiedTransaction {
         hash: transaction_hash(bytes),
         signed,

@@ -3,8 +3,8 @@
 //! Field and variant order *is* the wire format (aptos-transactions.md §2): do not reorder fields
 //! or variants. Enum variants that this layer never builds are declared with the uninhabited
 //! [`Unsupported`] payload so that the variants we do use get the right index (`EntryFunction` is
-//! payload variant 2, `MultiAgent` authenticator variant 2); decoding bytes that use such a
-//! variant fails cleanly with a BCS error.
+//! payload variant 2); decoding bytes that use such a variant fails cleanly with a BCS error.
+//! The authenticators live in [`crate::authenticator`] and are re-exported here.
 //!
 //! The module also contains a parser for Move type strings as they appear in module ABIs and in
 //! `type_arguments` (`u8`, `vector<u8>`, `0x1::option::Option<u64>`, `T0`, `&signer`, …). No
@@ -19,8 +19,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::address::AccountAddress;
+pub use super::authenticator::{AccountAuthenticator, TransactionAuthenticator};
 use super::error::{AptosError, clip};
-use super::keys::{Ed25519PublicKey, Ed25519Signature};
 
 /// Deepest type nesting accepted by the type-string parser (`vector<vector<…>>`). Bounds recursion
 /// on untrusted input. \[INF\] chosen well above anything a real entry function uses.
@@ -700,49 +700,27 @@ impl RawTransaction {
     }
 }
 
-/// The single-signer authentication of one account inside multi-agent authenticators.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AccountAuthenticator {
-    /// Variant 0: legacy Ed25519 (`00 20 pubkey 40 signature`).
-    Ed25519 {
-        /// Signer's public key.
-        public_key: Ed25519PublicKey,
-        /// Signature over the signing message.
-        signature: Ed25519Signature,
-    },
-}
-
-/// How a transaction is authenticated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TransactionAuthenticator {
-    /// Variant 0: single legacy Ed25519 signer — 99 bytes: `00 ‖ 20 pubkey ‖ 40 signature`.
-    Ed25519 {
-        /// Sender's public key.
-        public_key: Ed25519PublicKey,
-        /// Signature over `sha3("APTOS::RawTransaction") ‖ bcs(raw)`.
-        signature: Ed25519Signature,
-    },
-    /// Variant 1 (`MultiEd25519`) — placeholder, never constructed.
-    MultiEd25519(Unsupported),
-    /// Variant 2: sender plus secondary signers, all signing `RawTransactionWithData::MultiAgent`.
-    MultiAgent {
-        /// The sender's authenticator.
-        sender: AccountAuthenticator,
-        /// Addresses of the secondary signers, in order.
-        secondary_signer_addresses: Vec<AccountAddress>,
-        /// Their authenticators, same order.
-        secondary_signers: Vec<AccountAuthenticator>,
-    },
-}
-
-/// What multi-agent signers sign (after the `APTOS::RawTransactionWithData` prefix).
+/// What multi-agent and fee-payer signers sign (after the `APTOS::RawTransactionWithData`
+/// prefix).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RawTransactionWithData {
     /// Variant 0: multi-agent.
     MultiAgent {
         /// The raw transaction.
         raw_txn: RawTransaction,
+        /// The secondary signers' addresses, in order.
         secondary_signer_addresses: Vec<AccountAddress>,
+    },
+    /// Variant 1: multi-agent with a fee payer (sponsored transactions, with or without
+    /// secondary signers).
+    MultiAgentWithFeePayer {
+        /// The raw transaction.
+        raw_txn: RawTransaction,
+        /// The secondary signers' addresses, in order.
+        secondary_signer_addresses: Vec<AccountAddress>,
+        /// The fee payer (`0x0` in what the sender signs with the TS SDK; see
+        /// [`crate::authenticator::verify`]).
+        fee_payer_address: AccountAddress,
     },
 }
 

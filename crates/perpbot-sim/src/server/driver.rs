@@ -141,8 +141,9 @@ pub fn gas_units(core: &SimCore, call: &EntryFunction) -> u64 {
 }
 
 /// Commit every due mempool entry (in sequence order per sender), drop the expired ones.
-/// A committed transaction (success or abort) consumes its sequence number and charges
-/// `gas_used × gas_unit_price` octas to the sender. Returns the updates to publish.
+/// A committed transaction (success or abort) consumes its sender's sequence number and charges
+/// `gas_used × gas_unit_price` octas to the sender, or to the fee payer of a sponsored
+/// transaction. Returns the updates to publish.
 pub fn commit_due(core: &mut SimCore, now: Timestamp) -> Vec<Update> {
     let mut out = Vec::new();
     let now_us = usecs(now);
@@ -201,7 +202,13 @@ pub fn commit_due(core: &mut SimCore, now: Timestamp) -> Vec<Update> {
             };
             core.sequence
                 .insert(meta.sender, meta.sequence_number.saturating_add(1));
-            core.charge_gas(meta.sender, gas_used.saturating_mul(meta.gas_unit_price));
+            // A sponsored (fee-payer) transaction's gas is its fee payer's to pay.
+            let payer = core
+                .txn_extra
+                .get(&hash)
+                .and_then(|x| x.fee_payer)
+                .unwrap_or(meta.sender);
+            core.charge_gas(payer, gas_used.saturating_mul(meta.gas_unit_price));
             core.version = core.version.saturating_add(1);
             let (success, vm_status, events) = match result {
                 Ok(fx) => {

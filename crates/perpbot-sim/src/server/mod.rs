@@ -161,6 +161,9 @@ pub struct SimCore {
     /// Sender, sequence number and gas of every accepted transaction, by hash (a committed
     /// transaction's JSON carries them).
     pub txn_meta: HashMap<String, TxnMeta>,
+    /// The payload and signature JSON and the fee payer of every accepted transaction, by hash
+    /// ([`node::TxnExtra`]); the driver charges a sponsored transaction's gas to its fee payer.
+    pub txn_extra: HashMap<String, node::TxnExtra>,
     /// APT (gas token) balance of every wallet seen, in octas; an unseen wallet holds
     /// [`GasModel::apt_balance`].
     pub apt: BTreeMap<AccountAddress, u64>,
@@ -287,6 +290,7 @@ pub fn build(config: SimConfig, clock: Clock) -> Result<Arc<Shared>, String> {
         txns: HashMap::new(),
         mempool: Vec::new(),
         txn_meta: HashMap::new(),
+        txn_extra: HashMap::new(),
         apt: BTreeMap::new(),
         version: 0,
         funded: BTreeSet::new(),

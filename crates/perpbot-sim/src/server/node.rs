@@ -6,11 +6,22 @@
 //! node's `{message, error_code, vm_error_code}`. Submissions are stored as
 //! [`TxnState::Pending`] and committed by the [driver](super::driver).
 //!
-//! Decisions: an account is "known" (200 on `GET /accounts/{addr}`) once it submitted a
-//! transaction or was auto-funded; simulation executes the call on a **clone** of the exchange
+//! Decisions: every account reads as existing (200 on `GET /accounts/{addr}`): one the node has
+//! never seen is sequence 0 with its own address as authentication key, as on current networks
+//! (feature `DEFAULT_ACCOUNT_RESOURCE`, aptos-transactions.md §6.2), so an SDK can build a
+//! wallet's first transaction; simulation executes the call on a **clone** of the exchange
 //! (nothing persists) and reports the gas the call would be charged ([`super::GasModel`]).
-//! The prologue also refuses a sender whose APT balance cannot cover
-//! `max_gas_amount × gas_unit_price` (`INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE`, 5).
+//! The prologue also refuses a sender (or the fee payer of a sponsored transaction) whose APT
+//! balance cannot cover `max_gas_amount × gas_unit_price`
+//! (`INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE`, 5).
+//!
+//! Authenticators: every kind the official SDKs send is verified with its own signing message
+//! ([`perpbot_aptos::authenticator`]): legacy Ed25519, single-key Ed25519 and secp256k1,
+//! MultiEd25519, multi-key, multi-agent and fee-payer. A bad signature is 400 `vm_error`
+//! `INVALID_SIGNATURE` (1); keys that do not derive to the signer addresses are
+//! `INVALID_AUTH_KEY` (2); a kind the simulator cannot verify (keyless, passkey, account
+//! abstraction) is 400 `invalid_input` naming it. Transaction JSON carries `payload` and
+//! `signature` ([`txn_json`]).
 //!
 //! Faults ([`super::FaultConfig`]): `node_429_probability` / `node_5xx_probability` answer a
 //! submission or a transaction lookup (`by_hash`, `wait_by_hash`) with 429 + `Retry-After` or
@@ -34,6 +45,9 @@ use super::{MempoolEntry, Shared, SimCore, TxnMeta, TxnState};
 use perpbot_aptos::node::{BCS_SIGNED_TXN_CONTENT_TYPE, LEDGER_TIMESTAMP_HEADER};
 use perpbot_aptos::{AccountAddress, AptosError, SignedTransaction, TransactionHash};
 use perpbot_aptos::{transaction_hash, verify_signed_transaction};
+pub use txn_json::{TxnExtra, ZERO_HASH};
+
+mod txn_json;
 
 /// `vm_error_code` of `INVALID_SIGNATURE`.
 pub const VM_INVALID_SIGNATURE: u64 = 1;
@@ -153,19 +167,16 @@ async fn index(State(shared): State<Arc<Shared>>) -> Response {
     reply(&shared, chain, StatusCode::OK, body)
 }
 
-/// The sequence number reported for `addr`, with the skew fault applied.
-fn reported_sequence(core: &mut SimCore, addr: AccountAddress) -> Option<u64> {
-    let known = core.sequence.contains_key(&addr) || core.funded.contains(&addr);
-    if !known {
-        return None;
-    }
+/// The sequence number reported for `addr`, with the skew fault applied. An account the node
+/// has never seen is at 0 (it can send its first transaction with sequence number 0).
+fn reported_sequence(core: &mut SimCore, addr: AccountAddress) -> u64 {
     let n = core.sequence.get(&addr).copied().unwrap_or(0);
     let p = core.config.faults.sequence_skew_probability;
     if n > 0 && core.draw(p) {
         core.injected.sequence_skews += 1;
-        return Some(n - 1);
+        return n - 1;
     }
-    Some(n)
+    n
 }
 
 async fn account(State(shared): State<Arc<Shared>>, Path(addr): Path<String>) -> Response {
@@ -173,7 +184,7 @@ async fn account(State(shared): State<Arc<Shared>>, Path(addr): Path<String>) ->
         let mut core = shared.core();
         let chain = core.config.chain_id;
         match AccountAddress::from_hex(&addr) {
-            Ok(a) => (chain, Ok(reported_sequence(&mut core, a))),
+            Ok(a) => (chain, Ok((a, reported_sequence(&mut core, a)))),
             Err(e) => (chain, Err(e.to_string())),
         }
     };
@@ -186,19 +197,10 @@ async fn account(State(shared): State<Arc<Shared>>, Path(addr): Path<String>) ->
             &format!("invalid address {addr:?}: {e}"),
             None,
         ),
-        Ok(None) => error(
-            &shared,
-            chain,
-            StatusCode::NOT_FOUND,
-            "account_not_found",
-            &format!("Account not found by Address({addr}) and Ledger version"),
-            None,
-        ),
-        Ok(Some(n)) => {
-            let key = AccountAddress::from_hex(&addr)
-                .map(|a| a.to_string())
-                .unwrap_or(addr);
-            let body = json!({"sequence_number": n.to_string(), "authentication_key": key});
+        Ok((a, n)) => {
+            // No key rotation in the simulator: the authentication key is the address.
+            let body =
+                json!({"sequence_number": n.to_string(), "authentication_key": a.to_string()});
             reply(&shared, chain, StatusCode::OK, body)
         }
     }
@@ -298,6 +300,7 @@ fn accept(
         ));
     }
     let hash = v.hash.to_string();
+    let extra = TxnExtra::of(core.package, &v.signed);
     let pending = json!({
         "type": "pending_transaction",
         "hash": hash,
@@ -306,13 +309,16 @@ fn accept(
         "max_gas_amount": raw.max_gas_amount.to_string(),
         "gas_unit_price": raw.gas_unit_price.to_string(),
         "expiration_timestamp_secs": raw.expiration_timestamp_secs.to_string(),
+        "payload": extra.payload,
+        "signature": extra.signature,
     });
     if core.txns.contains_key(&hash) {
         // The same bytes again: already known, answer as a node does for a resubmission.
         return Ok(pending);
     }
     let max_fee = raw.max_gas_amount.saturating_mul(raw.gas_unit_price);
-    if core.apt_octas(sender) < max_fee {
+    let gas_payer = extra.fee_payer.unwrap_or(sender);
+    if core.apt_octas(gas_payer) < max_fee {
         return Err(vm_error(
             VM_INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE,
             "INSUFFICIENT_BALANCE_FOR_TRANSACTION_FEE",
@@ -328,6 +334,7 @@ fn accept(
         expiration_secs: raw.expiration_timestamp_secs,
     };
     core.txn_meta.insert(hash.clone(), meta);
+    core.txn_extra.insert(hash.clone(), extra);
     let lose = core.config.faults.tx_lose_probability;
     if core.draw(lose) {
         // Accepted, never committed: the mempool forgets it.
@@ -373,6 +380,17 @@ async fn submit(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
                     "Invalid transaction: Type: Validation Code: INVALID_SIGNATURE ({reason})"
                 ),
                 Some(VM_INVALID_SIGNATURE),
+            );
+        }
+        Err(e @ AptosError::UnsupportedAuthenticator(_)) => {
+            // A real node would verify these; the simulator cannot, and says which.
+            return error(
+                &shared,
+                chain,
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                &format!("The simulator cannot verify this transaction: {e}"),
+                None,
             );
         }
         Err(e) => {
@@ -488,7 +506,8 @@ async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) ->
         let core = shared.core();
         let state = core.txns.get(&key).cloned();
         let entry = core.txn_meta.get(&key).copied();
-        state.map(|s| (s, entry))
+        let extra = core.txn_extra.get(&key).cloned();
+        state.map(|s| (s, entry, extra))
     };
     let not_found = || {
         error(
@@ -501,11 +520,11 @@ async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) ->
         )
     };
     match found {
-        None | Some((TxnState::Dropped, _)) => not_found(),
-        Some((TxnState::Pending { .. }, entry)) => {
+        None | Some((TxnState::Dropped, _, _)) => not_found(),
+        Some((TxnState::Pending { .. }, entry, extra)) => {
             let mut body = json!({"type": "pending_transaction", "hash": key});
-            if let (Some(meta), Some(obj)) = (entry, body.as_object_mut()) {
-                obj.extend(meta_json(&meta));
+            if let Some(obj) = body.as_object_mut() {
+                obj.extend(meta_json(entry.as_ref(), extra.as_ref()));
             }
             reply(&shared, chain, StatusCode::OK, body)
         }
@@ -519,6 +538,7 @@ async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) ->
                 events,
             },
             entry,
+            extra,
         )) => {
             let mut body = json!({
                 "type": "user_transaction",
@@ -530,18 +550,31 @@ async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) ->
                 "timestamp": timestamp_usecs.to_string(),
                 "events": events,
                 "changes": [],
+                // No Merkle trees in the simulator: zero hashes (see `ZERO_HASH`).
+                "state_change_hash": ZERO_HASH,
+                "event_root_hash": ZERO_HASH,
+                "accumulator_root_hash": ZERO_HASH,
+                "state_checkpoint_hash": null,
             });
-            if let (Some(meta), Some(obj)) = (entry, body.as_object_mut()) {
-                obj.extend(meta_json(&meta));
+            if let Some(obj) = body.as_object_mut() {
+                obj.extend(meta_json(entry.as_ref(), extra.as_ref()));
             }
             reply(&shared, chain, StatusCode::OK, body)
         }
     }
 }
 
-/// The sender, sequence number, gas and expiration fields of a transaction's JSON.
-fn meta_json(meta: &TxnMeta) -> serde_json::Map<String, Value> {
+/// The sender, sequence number, gas, expiration, payload and signature fields of a
+/// transaction's JSON (those the node has).
+fn meta_json(meta: Option<&TxnMeta>, extra: Option<&TxnExtra>) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
+    if let Some(x) = extra {
+        m.insert("payload".into(), x.payload.clone());
+        m.insert("signature".into(), x.signature.clone());
+    }
+    let Some(meta) = meta else {
+        return m;
+    };
     m.insert("sender".into(), Value::String(meta.sender.to_string()));
     m.insert(
         "sequence_number".into(),
@@ -561,3 +594,6 @@ fn meta_json(meta: &TxnMeta) -> serde_json::Map<String, Value> {
     );
     m
 }
+
+#[cfg(test)]
+mod tests;
