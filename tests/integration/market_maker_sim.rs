@@ -26,8 +26,6 @@ struct Observed {
     asks: usize,
     crossing: Vec<String>,
     max_abs_net_lots: u128,
-    /// The state's anomalies at the strategy's stop: (attributed fills, unknown-order fills).
-    attribution: Option<(u64, u64)>,
 }
 
 /// Wraps the real strategy and checks every order it asks for against the book it saw.
@@ -87,8 +85,6 @@ impl Strategy for Spy {
     }
 
     fn on_stop(&mut self, ctx: &mut Context<'_>) -> Result<(), StrategyError> {
-        let a = ctx.state().anomalies();
-        self.seen.lock().unwrap().attribution = Some((a.attributed_fills, a.unknown_order_fills));
         self.inner.on_stop(ctx)
     }
 }
@@ -195,7 +191,8 @@ async fn market_maker_against(wire: WireShape) {
     assert!(s.clean(), "nothing left open: {:?}", s.left_open);
     // Every fill found its order: by its id, or (documented shapes) by market, side, price,
     // size and time.
-    let (attributed, unknown) = seen.attribution.expect("the strategy was stopped");
+    let a = finished.state.anomalies();
+    let (attributed, unknown) = (a.attributed_fills, a.unknown_order_fills);
     assert_eq!(unknown, 0, "fills no order owned");
     if wire.fill_order_ids {
         assert_eq!(attributed, 0, "fills with ids need no matching");
