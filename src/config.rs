@@ -59,16 +59,32 @@ pub enum VenueKind {
     /// The built-in exchange simulator, started in-process on loopback and traded through the
     /// real Kana client with a generated key: no keys, no network.
     Sim,
+    /// Paper trading on Kana's live public book (`[venue.kana]`'s hosts): orders fill in the
+    /// paper exchange against the real book and trades; no key, no transaction.
+    PaperKana,
+    /// The same against the embedded simulator's public topics (`[venue.sim]`): the live-paper
+    /// path with no network, for trying and testing it.
+    PaperSim,
 }
 
 impl VenueKind {
-    /// The name a config file uses for it (`paper`, `kana`, `sim`).
+    /// The name a config file uses for it (`paper`, `kana`, `sim`, `paper_kana`, `paper_sim`).
     pub fn name(self) -> &'static str {
         match self {
             VenueKind::Paper => "paper",
             VenueKind::Kana => "kana",
             VenueKind::Sim => "sim",
+            VenueKind::PaperKana => "paper_kana",
+            VenueKind::PaperSim => "paper_sim",
         }
+    }
+
+    /// Whether orders are filled by the in-process paper exchange (nothing is ever sent).
+    pub fn is_paper(self) -> bool {
+        matches!(
+            self,
+            VenueKind::Paper | VenueKind::PaperKana | VenueKind::PaperSim
+        )
     }
 }
 
@@ -254,7 +270,19 @@ impl Config {
                 }
                 self.venue.paper.validate()?;
             }
-            VenueKind::Sim => {
+            VenueKind::PaperKana => {
+                let kana = self
+                    .venue
+                    .kana
+                    .as_ref()
+                    .ok_or("venue.kana: missing (kind = \"paper_kana\" reads its hosts)")?;
+                kana.check_network_identity(&self.markets)?;
+                self.venue.paper.validate()?;
+            }
+            VenueKind::Sim | VenueKind::PaperSim => {
+                if self.venue.kind == VenueKind::PaperSim {
+                    self.venue.paper.validate()?;
+                }
                 self.venue
                     .sim
                     .validate()

@@ -122,11 +122,11 @@ pub async fn record(args: &RecordArgs) -> Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let clock = Clock::system();
     let (kana, api_key) = match config.venue.kind {
-        VenueKind::Sim => {
+        VenueKind::Sim | VenueKind::PaperSim => {
             let (kana, credentials) = start_embedded_sim(&config, clock).await?;
             (kana, Some(credentials.api_key))
         }
-        VenueKind::Kana => {
+        VenueKind::Kana | VenueKind::PaperKana => {
             let kana = config
                 .venue
                 .kana

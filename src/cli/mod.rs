@@ -591,7 +591,7 @@ fn open_journal(config: &Config, path: &Path) -> Result<crate::journal::Opened> 
     use crate::journal::record::SessionRecord;
     use crate::journal::{Journal, JournalOptions};
     let chain_id = match config.venue.kind {
-        VenueKind::Paper => None,
+        VenueKind::Paper | VenueKind::PaperKana | VenueKind::PaperSim => None,
         VenueKind::Sim => Some(config.venue.sim.chain_id),
         VenueKind::Kana => config.venue.kana.as_ref().map(|k| k.chain_id),
     };
@@ -977,6 +977,27 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
             ))
         }
         VenueKind::Sim => Box::new(embedded_sim(config, clock).await?),
+        VenueKind::PaperSim => {
+            let (kana, credentials) = start_embedded_sim(config, clock).await?;
+            Box::new(paper_on_live_book(config, &kana, Some(credentials.api_key), clock).await?)
+        }
+        VenueKind::PaperKana => {
+            let kana = config
+                .venue
+                .kana
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("venue.kana is missing"))?;
+            // \[INF\] The public topics need no key; one is sent to REST only when configured.
+            let api_key = match (&kana.api_key.env, &kana.api_key.file) {
+                (None, None) => None,
+                _ => Some(
+                    kana.api_key
+                        .load("venue.kana.api_key")
+                        .map_err(anyhow::Error::msg)?,
+                ),
+            };
+            Box::new(paper_on_live_book(config, &kana, api_key, clock).await?)
+        }
         VenueKind::Kana => {
             let kana = config
                 .venue
@@ -991,6 +1012,34 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
         .connect(&config.market_ids())
         .await
         .with_context(|| format!("connecting to {name}"))
+}
+
+/// The paper venue on a Kana-shaped live stream (Kana's or the embedded simulator's): the
+/// public topics of the configured markets feed the paper exchange, which fills the strategy's
+/// orders with `[venue.paper]`'s queue model. No key; no transaction is ever sent.
+async fn paper_on_live_book(
+    config: &Config,
+    kana: &crate::config::KanaConfig,
+    api_key: Option<crate::config::Secret>,
+    clock: Clock,
+) -> Result<PaperVenue> {
+    let data = crate::venue::kana::market_data::subscribe(
+        kana,
+        api_key,
+        &config.market_ids(),
+        clock,
+        None,
+    )
+    .await
+    .context("subscribing to the live book")?;
+    info!(ws = %kana.ws_url, "paper trading on the live book: fills are simulated, nothing is sent");
+    let (feed, _converter) = crate::venue::kana::market_data::paper_feed(data.events);
+    Ok(PaperVenue::live(
+        config.venue.paper.clone(),
+        data.markets,
+        feed,
+        clock,
+    ))
 }
 
 /// `perpbot status`.

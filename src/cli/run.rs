@@ -211,9 +211,9 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
                 .filter(|_| config.venue.kind == VenueKind::Kana)
                 .map(|k| format!("{:?}", k.network).to_lowercase()),
             seed: match config.venue.kind {
-                VenueKind::Sim => Some(config.venue.sim.synthetic.seed),
+                VenueKind::Sim | VenueKind::PaperSim => Some(config.venue.sim.synthetic.seed),
                 VenueKind::Paper => Some(config.venue.paper.source.seed),
-                VenueKind::Kana => None,
+                VenueKind::Kana | VenueKind::PaperKana => None,
             },
             started_at: rfc3339(started),
             ended_at: rfc3339(SystemTime::now()),

@@ -25,10 +25,10 @@ use perpbot_core::engine::{EngineConfig, EngineCore, RunSummary};
 use perpbot_core::executor::{ExecReport, Job, RateLimitConfig};
 use perpbot_core::risk::RiskConfig;
 use perpbot_core::strategy::Strategy;
-use perpbot_core::venue::paper::{PaperConfig, PaperExchange, SourceEvent};
+use perpbot_core::venue::paper::{PaperConfig, PaperExchange, SourceEvent, market_data_of};
 use perpbot_core::venue::{RequestOutcome, TxCosts, VenueCapabilities, VenueRequest};
 use perpbot_kana::decode::KanaDecoder;
-use perpbot_model::{BookUpdateKind, Event, Level, Side, Timestamp};
+use perpbot_model::{Event, Timestamp};
 
 #[cfg(test)]
 mod tests;
@@ -541,53 +541,14 @@ impl<I: Iterator<Item = Frame>> FrameFeed<I> {
         let mut sources = std::mem::take(&mut self.sources);
         for event in &events {
             sources.clear();
-            match event {
-                Event::Book(b) => match b.kind {
-                    BookUpdateKind::Snapshot => sources.push(SourceEvent::Snapshot {
-                        market: b.market,
-                        bids: b.bids.clone(),
-                        asks: b.asks.clone(),
-                    }),
-                    BookUpdateKind::Delta => {
-                        let levels = |side: Side, levels: &[Level]| {
-                            levels
-                                .iter()
-                                .map(move |l| SourceEvent::Delta {
-                                    market: b.market,
-                                    side,
-                                    price: l.price,
-                                    lots: l.lots,
-                                })
-                                .collect::<Vec<_>>()
-                        };
-                        sources.extend(levels(Side::Buy, &b.bids));
-                        sources.extend(levels(Side::Sell, &b.asks));
-                    }
-                },
-                Event::Trade(t) => {
-                    let aggressor = t.aggressor.unwrap_or_else(|| {
-                        // Kana's trade records name no aggressor [INF]: a trade at or above the
-                        // mid lifted an ask.
-                        sim.inferred_aggressors += 1;
-                        let mid2 = sim.exchange.book(t.market).and_then(|b| b.mid_x2());
-                        if mid2.is_some_and(|m| u128::from(t.price.0) * 2 >= u128::from(m)) {
-                            Side::Buy
-                        } else {
-                            Side::Sell
-                        }
-                    });
-                    sources.push(SourceEvent::Trade {
-                        market: t.market,
-                        price: t.price,
-                        lots: t.lots,
-                        aggressor,
-                    });
-                }
-                Event::Funding(_) | Event::BestPrice(_) => {
-                    sim.timeline.push(at, Item::ToBot(event.clone()));
-                }
-                // A recording holds market data only; anything else is not the exchange's to say.
-                _ => {}
+            if let Event::Funding(_) | Event::BestPrice(_) = event {
+                sim.timeline.push(at, Item::ToBot(event.clone()));
+                continue;
+            }
+            // A recording holds market data only; anything else is not the exchange's to say.
+            let exchange = &sim.exchange;
+            if market_data_of(event, |m| exchange.book(m)?.mid_x2(), &mut sources) {
+                sim.inferred_aggressors += 1;
             }
             for source in &sources {
                 sim.on_source(source, now);

@@ -120,9 +120,12 @@ pub struct KanaConfig {
     pub node_url: String,
     /// Aptos chain id (1 mainnet, 2 testnet).
     pub chain_id: u8,
-    /// Where the REST API key comes from.
+    /// Where the REST API key comes from (required to trade; paper trading on the live book
+    /// sends it only when set).
+    #[serde(default)]
     pub api_key: SecretSource,
-    /// Where the Ed25519 private key comes from.
+    /// Where the Ed25519 private key comes from (required to trade; paper trading needs none).
+    #[serde(default)]
     pub private_key: SecretSource,
     /// Confirms that real money may be traded (required on mainnet, or the CLI flag).
     #[serde(default)]

@@ -12,8 +12,9 @@ use crate::rest::{KanaRest, RetryPolicy};
 use crate::ws::{self, FrameTap, Subscriptions, WsConfig};
 use perpbot_aptos::node::ensure_crypto_provider;
 use perpbot_core::venue::VenueError;
+use perpbot_core::venue::paper::{LiveFeed, market_data_of};
 use perpbot_model::clock::Clock;
-use perpbot_model::{Event, MarketId, MarketSpec};
+use perpbot_model::{BookUpdateKind, Event, MarketId, MarketSpec, OrderBook, Side};
 
 const NAME: &str = "kana";
 
@@ -88,3 +89,52 @@ pub async fn subscribe(
 
 /// The units the decoder is told for a recording's manifest (Kana's are detected per market).
 pub const UNITS: &str = "auto";
+
+/// Kana's public market data as a live feed for the paper venue (paper trading on the real
+/// book): books and trades go to the paper exchange, funding and the stream's connection state
+/// to the bot as they are. Nothing here needs a key. The task ends when either side is gone.
+pub fn paper_feed(
+    mut events: mpsc::Receiver<Event>,
+) -> (mpsc::Receiver<LiveFeed>, JoinHandle<()>) {
+    let (tx, feed) = mpsc::channel(4096);
+    let task = tokio::spawn(async move {
+        // The feed's own copy of each book, for the mid a trade without a side is read against.
+        let mut books: std::collections::HashMap<MarketId, OrderBook> =
+            std::collections::HashMap::new();
+        let mut sources = Vec::new();
+        while let Some(event) = events.recv().await {
+            if let Event::Book(b) = &event {
+                let book = books.entry(b.market).or_default();
+                match b.kind {
+                    BookUpdateKind::Snapshot => book.replace(&b.bids, &b.asks, b.ts),
+                    BookUpdateKind::Delta => {
+                        for l in &b.bids {
+                            book.apply_delta(Side::Buy, l.price, l.lots, b.ts);
+                        }
+                        for l in &b.asks {
+                            book.apply_delta(Side::Sell, l.price, l.lots, b.ts);
+                        }
+                    }
+                }
+            }
+            sources.clear();
+            market_data_of(&event, |m| books.get(&m)?.mid_x2(), &mut sources);
+            let items: Vec<LiveFeed> = if sources.is_empty() {
+                match event {
+                    Event::Funding(_) | Event::Connection(_) | Event::BestPrice(_) => {
+                        vec![LiveFeed::Bot(event)]
+                    }
+                    _ => Vec::new(),
+                }
+            } else {
+                sources.drain(..).map(LiveFeed::Market).collect()
+            };
+            for item in items {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (feed, task)
+}

@@ -58,6 +58,7 @@ pub use orders::MAX_BATCH;
 pub use queue::QueueModel;
 pub use source::{
     BookSource, RandomWalkConfig, RandomWalkSource, ScriptedSource, SourceEvent, SourceStep,
+    market_data_of,
 };
 
 /// The venue's name in logs and errors.
@@ -119,11 +120,28 @@ impl PaperConfig {
     }
 }
 
+/// One item of a live feed for the paper venue ([`PaperVenue::live`]).
+#[derive(Debug, Clone)]
+pub enum LiveFeed {
+    /// Market data for the paper exchange: the book moves, trades print, resting orders fill.
+    Market(SourceEvent),
+    /// An event the bot sees as it is (funding, the feed's connection state).
+    Bot(Event),
+}
+
+/// Where the paper exchange's market data comes from.
+enum Feed {
+    /// A source on its own schedule (synthetic, scripted).
+    Scheduled(Box<dyn BookSource>),
+    /// Data as it arrives (a venue's live public stream).
+    Live(mpsc::Receiver<LiveFeed>),
+}
+
 /// The paper venue, before connecting.
 pub struct PaperVenue {
     config: PaperConfig,
     markets: Vec<MarketSpec>,
-    source: Box<dyn BookSource>,
+    source: Feed,
     clock: Clock,
 }
 
@@ -138,7 +156,24 @@ impl PaperVenue {
         PaperVenue {
             config,
             markets,
-            source,
+            source: Feed::Scheduled(source),
+            clock,
+        }
+    }
+
+    /// A paper venue fed by a live stream (paper trading on a real book): each item is applied
+    /// when it arrives, the strategy's orders fill against it with the queue model, and nothing
+    /// is sent anywhere. The venue ends its stream when the feed does.
+    pub fn live(
+        config: PaperConfig,
+        markets: Vec<MarketSpec>,
+        feed: mpsc::Receiver<LiveFeed>,
+        clock: Clock,
+    ) -> PaperVenue {
+        PaperVenue {
+            config,
+            markets,
+            source: Feed::Live(feed),
             clock,
         }
     }
@@ -178,7 +213,14 @@ impl Venue for PaperVenue {
         let (event_tx, event_rx) = mpsc::channel(config.event_buffer.max(1));
         let (request_tx, request_rx) = mpsc::channel(REQUEST_BUFFER);
         let exchange = PaperExchange::new(&config, chosen.clone());
-        tokio::spawn(run(exchange, source, clock, event_tx, request_rx));
+        match source {
+            Feed::Scheduled(source) => {
+                tokio::spawn(run(exchange, source, clock, event_tx, request_rx));
+            }
+            Feed::Live(feed) => {
+                tokio::spawn(run_live(exchange, feed, clock, event_tx, request_rx));
+            }
+        }
         Ok(VenueSession {
             markets: chosen,
             events: event_rx,
@@ -284,6 +326,53 @@ async fn run(
             () = tokio::time::sleep_until(due), if pending.is_some() => match pending.take() {
                 Some(event) => exchange.on_source(&event, clock.now()),
                 None => Vec::new(),
+            },
+        };
+        if !send_all(&events, produced).await {
+            return;
+        }
+    }
+}
+
+/// The exchange task on a live feed: applies each item as it arrives and serves requests, until
+/// the event receiver is dropped, or the feed has ended and every writer is gone (after the feed
+/// ends it still answers, so a shutdown can cancel what rests).
+async fn run_live(
+    mut exchange: PaperExchange,
+    mut feed: mpsc::Receiver<LiveFeed>,
+    clock: Clock,
+    events: mpsc::Sender<Event>,
+    mut requests: mpsc::Receiver<Command>,
+) {
+    if !send_all(&events, exchange.start(clock.now())).await {
+        return;
+    }
+    let (mut writers, mut feeding) = (true, true);
+    loop {
+        if !writers && !feeding {
+            return;
+        }
+        let produced = tokio::select! {
+            biased;
+            () = events.closed() => return,
+            command = requests.recv(), if writers => match command {
+                Some((request, reply)) => {
+                    let (outcome, produced) = exchange.execute(&request, clock.now());
+                    let _ = reply.send(outcome);
+                    produced
+                }
+                None => {
+                    writers = false;
+                    Vec::new()
+                }
+            },
+            item = feed.recv(), if feeding => match item {
+                Some(LiveFeed::Market(source)) => exchange.on_source(&source, clock.now()),
+                Some(LiveFeed::Bot(event)) => vec![event],
+                None => {
+                    feeding = false;
+                    Vec::new()
+                }
             },
         };
         if !send_all(&events, produced).await {

@@ -94,6 +94,59 @@ impl SourceEvent {
     }
 }
 
+/// The market data a venue event carries, as the paper exchange takes it, appended to `out`: a
+/// book snapshot as one snapshot, a delta as one step per level, a public trade as a trade.
+/// Anything else carries none. A trade without an aggressor side (Kana's records name none
+/// \[INF\]) gets one from the mid: at or above it, a buyer lifted an ask. `mid_x2` gives twice a
+/// market's mid; returns `true` when a side was inferred.
+pub fn market_data_of(
+    event: &perpbot_model::Event,
+    mid_x2: impl Fn(MarketId) -> Option<u64>,
+    out: &mut Vec<SourceEvent>,
+) -> bool {
+    use perpbot_model::{BookUpdateKind, Event};
+    match event {
+        Event::Book(b) => {
+            match b.kind {
+                BookUpdateKind::Snapshot => out.push(SourceEvent::Snapshot {
+                    market: b.market,
+                    bids: b.bids.clone(),
+                    asks: b.asks.clone(),
+                }),
+                BookUpdateKind::Delta => {
+                    for (side, levels) in [(Side::Buy, &b.bids), (Side::Sell, &b.asks)] {
+                        out.extend(levels.iter().map(|l| SourceEvent::Delta {
+                            market: b.market,
+                            side,
+                            price: l.price,
+                            lots: l.lots,
+                        }));
+                    }
+                }
+            }
+            false
+        }
+        Event::Trade(t) => {
+            let (aggressor, inferred) = match t.aggressor {
+                Some(side) => (side, false),
+                None => {
+                    let above = mid_x2(t.market)
+                        .is_some_and(|m| u128::from(t.price.0) * 2 >= u128::from(m));
+                    (if above { Side::Buy } else { Side::Sell }, true)
+                }
+            };
+            out.push(SourceEvent::Trade {
+                market: t.market,
+                price: t.price,
+                lots: t.lots,
+                aggressor,
+            });
+            inferred
+        }
+        _ => false,
+    }
+}
+
 /// A fixed list of steps, played once: for tests and replays.
 #[derive(Debug, Clone, Default)]
 pub struct ScriptedSource {
