@@ -595,7 +595,11 @@ fn wallet(core: &mut SimCore, q: &Params, now: Timestamp) -> Res<(AccountAddress
 }
 
 /// A wallet, auto-funded the first time it is seen; and its profile.
-fn funded(core: &mut SimCore, w: AccountAddress, now: Timestamp) -> (AccountAddress, AccountAddress) {
+fn funded(
+    core: &mut SimCore,
+    w: AccountAddress,
+    now: Timestamp,
+) -> (AccountAddress, AccountAddress) {
     auto_fund(core, w, now);
     (w, profile_address(&w))
 }
@@ -894,7 +898,10 @@ fn dispatch_get(
                 .exchange
                 .open_orders(profile, market)
                 .iter()
-                .filter_map(|r| specs.get(&r.market).map(|sp| open_order_record(sp, r)))
+                .filter_map(|r| {
+                    let v = open_order_record(specs.get(&r.market)?, r);
+                    Some(super::indexer::with_trade_id(&core.exchange, r, v))
+                })
                 .map(|v| shaped(core.config.wire, Record::Order, v))
                 .collect();
             Ok(("open orders", Value::Array(out)))
@@ -932,7 +939,10 @@ fn dispatch_get(
                 .collect();
             let out: Vec<Value> = page_orders(mine, q, g2.then_some(10))?
                 .into_iter()
-                .filter_map(|r| specs.get(&r.market).map(|sp| order_history_record(sp, r)))
+                .filter_map(|r| {
+                    let v = order_history_record(specs.get(&r.market)?, r);
+                    Some(super::indexer::with_trade_id(&core.exchange, r, v))
+                })
                 .map(|v| shaped(core.config.wire, Record::Order, v))
                 .collect();
             Ok(("order history", Value::Array(out)))
@@ -1021,10 +1031,11 @@ fn dispatch_get(
                 {
                     r.remaining_size = live;
                 }
+                let v = order_history_record(&spec, &r);
                 shaped(
                     core.config.wire,
                     Record::Order,
-                    order_history_record(&spec, &r),
+                    super::indexer::with_trade_id(&core.exchange, &r, v),
                 )
             });
             Ok((

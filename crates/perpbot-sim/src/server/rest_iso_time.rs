@@ -38,8 +38,7 @@ fn digits(text: &str, what: &str) -> Result<i64, String> {
 }
 
 fn field<'a>(text: &'a str, from: usize, to: usize, what: &str) -> Result<&'a str, String> {
-    text.get(from..to)
-        .ok_or_else(|| format!("{what}: missing"))
+    text.get(from..to).ok_or_else(|| format!("{what}: missing"))
 }
 
 /// Days from 1970-01-01 to a `YYYY-MM-DD` date (proleptic Gregorian; Howard Hinnant's
