@@ -16,6 +16,7 @@ mod emergency;
 mod engine_paper;
 mod fuzz_corpus;
 mod kana_config;
+mod kana_conformance;
 mod kana_sim;
 mod key_hygiene;
 mod market_maker_sim;

@@ -391,7 +391,7 @@ pub fn open_orders_frame(ex: &Exchange, profile: AccountAddress) -> String {
     let records: Vec<Value> = ex
         .open_orders(profile, None)
         .iter()
-        .filter_map(|o| Some(open_order_json(ex.spec(o.market)?, o)))
+        .filter_map(|o| Some(with_trade_id(ex, o, open_order_json(ex.spec(o.market)?, o))))
         .collect();
     frame("open_orders", &records)
 }
@@ -406,8 +406,37 @@ fn trades_json<'a>(ex: &Exchange, trades: impl IntoIterator<Item = &'a TradeReco
 fn orders_json<'a>(ex: &Exchange, orders: impl IntoIterator<Item = &'a OrderRecord>) -> Vec<Value> {
     orders
         .into_iter()
-        .filter_map(|o| Some(order_history_json(ex.spec(o.market)?, o)))
+        .filter_map(|o| {
+            Some(with_trade_id(
+                ex,
+                o,
+                order_history_json(ex.spec(o.market)?, o),
+            ))
+        })
         .collect()
+}
+
+/// The `trade_id` of an order: the position's it acted on at placement, else the one its fills
+/// opened (an order that opened a position from flat). Kana names one on every order record —
+/// the G2 `open_orders` / `order_history` samples (§7.4) show it on an order that opens a side
+/// without a position — while the exchange learns it only at the first fill; an order that
+/// opened from flat and has not filled stays without (\[INF\]: Kana's id is not derivable).
+pub(crate) fn order_trade_id(ex: &Exchange, o: &OrderRecord) -> Option<u128> {
+    o.trade_id.or_else(|| {
+        ex.trades(o.address)
+            .find(|t| t.market == o.market && t.order_id == o.order_id)
+            .map(|t| t.trade_id)
+    })
+}
+
+/// An order record with its `trade_id` completed by [`order_trade_id`].
+pub(crate) fn with_trade_id(ex: &Exchange, o: &OrderRecord, mut record: Value) -> Value {
+    if let (Some(slot), Some(id)) = (record.get_mut("trade_id"), order_trade_id(ex, o))
+        && slot.is_null()
+    {
+        *slot = Value::String(id.to_string());
+    }
+    record
 }
 
 /// The newest `n` items of a list, oldest first.

@@ -40,6 +40,9 @@ use crate::profile_address;
 use perpbot_aptos::AccountAddress;
 use perpbot_model::{MarketId, MarketSpec, PositionSide, Rounding, Timestamp, VenueOrderId};
 
+#[path = "rest_iso_time.rs"]
+mod iso_time;
+
 /// How long a `rest_timeout` fault stalls a call.
 pub const STALL: Duration = Duration::from_secs(600);
 
@@ -78,6 +81,11 @@ const GETS: &[&str] = &[
     "/getDepositAndWithdrawHistory",
     "/withdrawMultipleMarkets",
     "/settlePnl",
+    // The G2 spellings (reference §4.1.3, §4.4; the Python REST page), served beside their
+    // G4/G5 twins with the same records.
+    "/getTradingAccountBalance",
+    "/getOpenOrderIds",
+    "/getFills",
 ];
 
 const POSTS: &[&str] = &[
@@ -86,7 +94,8 @@ const POSTS: &[&str] = &[
     "/cancelAndPlaceMultipleOrders",
 ];
 
-/// The REST routes.
+/// The REST routes, and the answer to every path no route serves: 404 in the envelope
+/// (reference §2.1: errors carry `success: false` and a `message`), not a bare status.
 pub fn routes() -> Router<Arc<Shared>> {
     let mut r = Router::new();
     for p in GETS {
@@ -95,7 +104,16 @@ pub fn routes() -> Router<Arc<Shared>> {
     for p in POSTS {
         r = r.route(p, post(post_endpoint));
     }
-    r
+    r.fallback(unknown_path)
+}
+
+/// Any path no route serves (the Aptos node's `/v1/…` paths included: the whole app has this
+/// one fallback).
+async fn unknown_path(uri: Uri) -> Response {
+    refused(Refused(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint {}", uri.path()),
+    ))
 }
 
 /// A refused request: status and message.
@@ -234,9 +252,22 @@ impl Params {
     }
 
     fn address(&self) -> Res<AccountAddress> {
-        let text = self.opt("userAddress").or_else(|| self.opt("address"));
-        let text = text.ok_or_else(|| bad("missing parameter userAddress"))?;
-        AccountAddress::from_hex(text).map_err(|e| bad(format!("userAddress {text:?}: {e}")))
+        self.address_named("userAddress", "address")
+    }
+
+    /// The wallet under its G2 name `address` (G1/G2 endpoints, reference §4.4); `userAddress`
+    /// is read too, but a missing one is reported as `address`.
+    fn g2_address(&self) -> Res<AccountAddress> {
+        self.address_named("address", "userAddress")
+    }
+
+    fn address_named(&self, name: &str, alias: &str) -> Res<AccountAddress> {
+        let (used, text) = match (self.opt(name), self.opt(alias)) {
+            (Some(t), _) => (name, t),
+            (None, Some(t)) => (alias, t),
+            (None, None) => return Err(bad(format!("missing parameter {name}"))),
+        };
+        AccountAddress::from_hex(text).map_err(|e| bad(format!("{used} {text:?}: {e}")))
     }
 
     fn decimal(&self, name: &str) -> Res<Decimal> {
@@ -443,7 +474,10 @@ fn market_record(core: &SimCore, spec: &MarketSpec) -> Value {
         "maintenance_margin": s(spec.maintenance_margin_bps),
         "market_status": 1,
         "market_address": core.package.to_string(),
+        // §3.2: the creator is `creator` from G3 on and `creator_address` in G2 (the
+        // getMarketInfo sample of the Python REST page): both names are sent.
         "creator": core.package.to_string(),
+        "creator_address": core.package.to_string(),
         "counter": "0",
     })
 }
@@ -557,9 +591,50 @@ fn payload(core: &SimCore, function: &str, args: Vec<Value>) -> Value {
 
 /// The wallet of a query, auto-funded the first time it is seen; and its profile.
 fn wallet(core: &mut SimCore, q: &Params, now: Timestamp) -> Res<(AccountAddress, AccountAddress)> {
-    let w = q.address()?;
+    Ok(funded(core, q.address()?, now))
+}
+
+/// A wallet, auto-funded the first time it is seen; and its profile.
+fn funded(
+    core: &mut SimCore,
+    w: AccountAddress,
+    now: Timestamp,
+) -> (AccountAddress, AccountAddress) {
     auto_fund(core, w, now);
-    Ok((w, profile_address(&w)))
+    (w, profile_address(&w))
+}
+
+/// An ISO-8601 time parameter (G2 `getFills`) as Unix seconds.
+fn iso_param(q: &Params, name: &str) -> Res<u64> {
+    let text = q.req(name)?;
+    iso_time::unix_seconds(text).map_err(|e| {
+        bad(format!(
+            "{name}: expected an ISO-8601 time such as 2024-11-21T00:00:00Z, got {text:?} ({e})"
+        ))
+    })
+}
+
+/// The order-history records of a profile after the G2 paging parameters (reference §4.4, the
+/// Python REST page): `order` = `asc` (oldest first) / `desc` (newest first) by placement time
+/// (absent: the exchange's own order, oldest first), then `offset` records skipped, then at most
+/// `limit`. `default_limit` is the G2 default (10) when the query used the G2 spelling.
+fn page_orders<'a>(
+    mut records: Vec<&'a OrderRecord>,
+    q: &Params,
+    default_limit: Option<u64>,
+) -> Res<Vec<&'a OrderRecord>> {
+    if q.opt("order").is_some() {
+        let desc = newest_first(q)?;
+        records.sort_by_key(|r| (r.timestamp, r.order_id.0));
+        if desc {
+            records.reverse();
+        }
+    }
+    let offset = opt_u64(q, "offset")?.unwrap_or(0);
+    let limit = opt_u64(q, "limit")?.or(default_limit);
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+    let take = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    Ok(records.into_iter().skip(skip).take(take).collect())
 }
 
 /// `order=asc|desc` of a history query (default `desc`); `true` for newest first.
@@ -616,8 +691,16 @@ fn dispatch_get(
             );
             Ok(("wallet balance", human(held)))
         }
-        "/getProfileBalanceSnapshot" | "/getNetProfileBalance" => {
-            let (_, profile) = wallet(core, q, now)?;
+        "/getProfileBalanceSnapshot" | "/getNetProfileBalance" | "/getTradingAccountBalance" => {
+            let (_, profile) = if path == "/getTradingAccountBalance" {
+                // G2 (§4.1.3): `address` and `marketId`. The simulator's collateral is one per
+                // profile, so the market is only checked to exist [INF].
+                let w = q.g2_address()?;
+                q.market(core)?;
+                funded(core, w, now)
+            } else {
+                wallet(core, q, now)?
+            };
             let available = core
                 .exchange
                 .balance(profile)
@@ -815,8 +898,11 @@ fn dispatch_get(
                 .exchange
                 .open_orders(profile, market)
                 .iter()
-                .filter_map(|r| specs.get(&r.market).map(|sp| open_order_record(sp, r)))
-                .map(|v| shaped(core.config.wire, Record::Other, v))
+                .filter_map(|r| {
+                    let v = open_order_record(specs.get(&r.market)?, r);
+                    Some(super::indexer::with_trade_id(&core.exchange, r, v))
+                })
+                .map(|v| shaped(core.config.wire, Record::Order, v))
                 .collect();
             Ok(("open orders", Value::Array(out)))
         }
@@ -835,16 +921,29 @@ fn dispatch_get(
             Ok(("positions", Value::Array(out)))
         }
         "/getOrderHistory" => {
+            // G5: `userAddress`, `marketId?`; G2: `address`, `marketId` (required), `offset`
+            // (0), `limit` (10), `order` (asc/desc) — the G2 defaults apply to the G2 spelling.
+            let g2 = q.opt("userAddress").is_none() && q.opt("address").is_some();
             let (_, profile) = wallet(core, q, now)?;
-            let market = q.opt_market(core)?.map(|m| m.id);
+            let market = if g2 {
+                Some(q.market(core)?.id)
+            } else {
+                q.opt_market(core)?.map(|m| m.id)
+            };
             let specs = specs_by_id(core);
-            let out: Vec<Value> = core
+            let mine: Vec<&OrderRecord> = core
                 .exchange
                 .order_history(profile)
                 .into_iter()
                 .filter(|r| market.is_none_or(|m| m == r.market))
-                .filter_map(|r| specs.get(&r.market).map(|sp| order_history_record(sp, r)))
-                .map(|v| shaped(core.config.wire, Record::Other, v))
+                .collect();
+            let out: Vec<Value> = page_orders(mine, q, g2.then_some(10))?
+                .into_iter()
+                .filter_map(|r| {
+                    let v = order_history_record(specs.get(&r.market)?, r);
+                    Some(super::indexer::with_trade_id(&core.exchange, r, v))
+                })
+                .map(|v| shaped(core.config.wire, Record::Order, v))
                 .collect();
             Ok(("order history", Value::Array(out)))
         }
@@ -869,8 +968,47 @@ fn dispatch_get(
                 .collect();
             Ok(("trade history", Value::Array(out)))
         }
-        "/getAllOpenOrderIds" => {
-            let (_, profile) = wallet(core, q, now)?;
+        "/getFills" => {
+            // G2 (§4.4, the Python REST page): `marketId`, `from` / `to` as ISO-8601 times
+            // (inclusive, like `getFillsForGivenTimestamp`), optional `address` (the wallet, as
+            // in G2's `getOrderHistory`; absent: every party's fills of the market) and
+            // `orderId`. The page marks `orderId` required but describes it with another
+            // endpoint's words ("the order to retrieve its status"): optional here [INF].
+            let spec = q.market(core)?;
+            let from = iso_param(q, "from")?;
+            let to = iso_param(q, "to")?;
+            if from > to {
+                return Err(bad(format!("from: {from} is after to ({to})")));
+            }
+            let order = match q.opt("orderId") {
+                Some(_) => Some(q.u128("orderId")?),
+                None => None,
+            };
+            let profile = match q.opt("address") {
+                Some(_) => Some(funded(core, q.g2_address()?, now).1),
+                None => None,
+            };
+            let fills: Vec<&TradeRecord> = match profile {
+                Some(p) => core.exchange.trades(p).collect(),
+                None => core.exchange.market_trades(spec.id).collect(),
+            };
+            let out: Vec<Value> = fills
+                .into_iter()
+                .filter(|t| t.market == spec.id)
+                .filter(|t| (from..=to).contains(&t.timestamp.as_secs()))
+                .filter(|t| order.is_none_or(|o| o == t.order_id.0))
+                .map(|t| shaped(core.config.wire, Record::Fill, trade_record(&spec, t)))
+                .collect();
+            Ok(("fills", Value::Array(out)))
+        }
+        "/getAllOpenOrderIds" | "/getOpenOrderIds" => {
+            let (_, profile) = if path == "/getOpenOrderIds" {
+                // G2 (§4.4): `address`, `marketId`.
+                let w = q.g2_address()?;
+                funded(core, w, now)
+            } else {
+                wallet(core, q, now)?
+            };
             let spec = q.market(core)?;
             let ids: Vec<Value> = core
                 .exchange
@@ -893,10 +1031,11 @@ fn dispatch_get(
                 {
                     r.remaining_size = live;
                 }
+                let v = order_history_record(&spec, &r);
                 shaped(
                     core.config.wire,
-                    Record::Other,
-                    order_history_record(&spec, &r),
+                    Record::Order,
+                    super::indexer::with_trade_id(&core.exchange, &r, v),
                 )
             });
             Ok((

@@ -1,8 +1,9 @@
 //! Which of Kana's documented shapes the simulator speaks where the docs' generations disagree
 //! (reference §0, §4.4, §7.4, §7.6): timestamps as numbers (G4 hosts) or strings (the G2
 //! samples), a position's side as `trade_side` (REST, and presumably the G4 WebSocket) or
-//! `is_long` (the old WebSocket), and fill records with or without `order_id` / `trade_side`
-//! (no documented fill sample has either; the simulator's records add them by default).
+//! `is_long` (the old WebSocket), fill records with or without `order_id` / `trade_side`
+//! (no documented fill sample has either; the simulator's records add them by default), and
+//! order records with or without `trade_side` (no documented order sample has it either).
 //!
 //! The records are built in one shape and reshaped on the way out, in one place, so the
 //! WebSocket pushes and the REST answers always agree: a client that reads a fill from both must
@@ -43,6 +44,11 @@ pub struct WireShape {
     pub position_side: PositionSideField,
     /// Fill records carry `order_id` and `trade_side`. Every documented fill sample lacks both,
     /// and a client must attribute such fills by themselves; `false` sends that shape.
+    ///
+    /// The same holds for `trade_side` on open-order and order-history records (reference
+    /// §4.4.1, §4.4.3, §7.4: no documented order sample has it; the side follows from
+    /// `order_type`), so `false` leaves it out of those too: `false` is the documented
+    /// samples' shape of every record, `true` the simulator's richer one.
     pub fill_order_ids: bool,
 }
 
@@ -63,7 +69,9 @@ pub enum Record {
     Fill,
     /// A position.
     Position,
-    /// Anything else with timestamps (orders, order history, book levels, funding).
+    /// An order: `open_orders`, `order_history`, `live_order_history`, REST order queries.
+    Order,
+    /// Anything else with timestamps (book levels, funding, transfers).
     Other,
 }
 
@@ -73,6 +81,7 @@ impl Record {
         match topic {
             "trade_history" | "live_trade_history" | "recent_trades" => Record::Fill,
             "positions" => Record::Position,
+            "open_orders" | "order_history" | "live_order_history" => Record::Order,
             _ => Record::Other,
         }
     }
@@ -101,6 +110,9 @@ impl WireShape {
         match record {
             Record::Fill if !self.fill_order_ids => {
                 obj.remove("order_id");
+                obj.remove("trade_side");
+            }
+            Record::Order if !self.fill_order_ids => {
                 obj.remove("trade_side");
             }
             Record::Position if self.position_side == PositionSideField::IsLong => {
@@ -173,8 +185,9 @@ mod tests {
         let live = r#"{"data":{"order_id":"5","timestamp":3},"message":"live_trade_history"}"#;
         let v: Value = serde_json::from_str(&shape.reshape_frame(live.into())).unwrap();
         assert_eq!(v["data"], json!({"timestamp": "3"}));
-        let orders = r#"{"data":[{"order_id":"5","last_updated":4}],"message":"open_orders"}"#;
+        let orders = r#"{"data":[{"order_id":"5","last_updated":4,"trade_side":true}],"message":"open_orders"}"#;
         let v: Value = serde_json::from_str(&shape.reshape_frame(orders.into())).unwrap();
+        // Order records lose the side flag no documented order sample has.
         assert_eq!(v["data"][0], json!({"order_id": "5", "last_updated": "4"}));
     }
 
