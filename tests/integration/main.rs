@@ -22,6 +22,7 @@ mod key_hygiene;
 mod market_maker_sim;
 mod operator;
 mod ops_config;
+mod paper_live;
 mod prop_book;
 mod prop_order;
 mod prop_units;

@@ -93,9 +93,7 @@ pub const UNITS: &str = "auto";
 /// Kana's public market data as a live feed for the paper venue (paper trading on the real
 /// book): books and trades go to the paper exchange, funding and the stream's connection state
 /// to the bot as they are. Nothing here needs a key. The task ends when either side is gone.
-pub fn paper_feed(
-    mut events: mpsc::Receiver<Event>,
-) -> (mpsc::Receiver<LiveFeed>, JoinHandle<()>) {
+pub fn paper_feed(mut events: mpsc::Receiver<Event>) -> (mpsc::Receiver<LiveFeed>, JoinHandle<()>) {
     let (tx, feed) = mpsc::channel(4096);
     let task = tokio::spawn(async move {
         // The feed's own copy of each book, for the mid a trade without a side is read against.

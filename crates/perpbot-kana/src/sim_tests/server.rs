@@ -367,7 +367,10 @@ async fn wrong_key_is_invalid_auth_key() {
     assert!(h.shared.core().mempool.is_empty());
     // A refused transaction changes nothing: the account still reads as a fresh one.
     let account = node(&h).account(owner.address()).await.unwrap();
-    assert_eq!(account.sequence_number, 0, "a refused transaction creates nothing");
+    assert_eq!(
+        account.sequence_number, 0,
+        "a refused transaction creates nothing"
+    );
     h.stop();
 }
 
