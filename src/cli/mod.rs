@@ -103,6 +103,11 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
         bind: std::net::SocketAddr,
+        /// Credit every new wallet (APT for gas and test USDT in its profile) instead of
+        /// starting it empty. Without a config the simulator starts wallets empty, as a real
+        /// network does: fund them through its faucets.
+        #[arg(long)]
+        fund_new_wallets: bool,
         /// Instead of serving, write a synthetic recording of the simulated market into this
         /// folder (for `perpbot backtest`), in simulated time: no sockets, no waiting.
         #[arg(long, requires = "length")]
@@ -227,6 +232,13 @@ pub enum FundsAction {
         #[arg(long)]
         market: u64,
         /// Amount in collateral units.
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
+    },
+    /// Mint test USDT into the wallet from the testnet faucet module (`usdt::faucet`), before a
+    /// deposit. Testnet and local networks only.
+    Faucet {
+        /// Amount in collateral units (e.g. 1000 = 1,000 test USDT).
         #[arg(long)]
         amount: rust_decimal::Decimal,
     },
@@ -463,6 +475,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         Command::Sim {
             config,
             bind,
+            fund_new_wallets,
             record,
             length,
             seed,
@@ -473,8 +486,20 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
                     let c = Config::load(&path)?;
                     (c.venue.sim, c.markets)
                 }
-                None => (crate::sim::server::SimConfig::default(), vec![1338]),
+                None => {
+                    // Empty wallets: the path from nothing (faucets, deposit) is the one a
+                    // client takes on a real network.
+                    let mut sim = crate::sim::server::SimConfig::default();
+                    sim.auto_fund = rust_decimal::Decimal::ZERO;
+                    sim.gas.apt_balance = rust_decimal::Decimal::ZERO;
+                    (sim, vec![1338])
+                }
             };
+            if fund_new_wallets {
+                let funded = crate::sim::server::SimConfig::default();
+                sim.auto_fund = funded.auto_fund;
+                sim.gas.apt_balance = funded.gas.apt_balance;
+            }
             if let Some(seed) = seed {
                 sim.synthetic.seed = seed;
             }
@@ -488,12 +513,23 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             }
             let api_key = sim.api_key.clone();
             let chain_id = sim.chain_id;
+            let usdt = sim.faucet_package.clone();
+            let empty = sim.auto_fund.is_zero() && sim.gas.apt_balance.is_zero();
             let handle = crate::sim::server::start(sim, bind, Clock::system())
                 .await
                 .map_err(anyhow::Error::msg)?;
             outln!("Kana REST   {}   (x-api-key: {api_key})", handle.rest_url)?;
             outln!("WebSocket   {}", handle.ws_url)?;
             outln!("Aptos node  {}   (chain id {chain_id})", handle.node_url)?;
+            outln!(
+                "Faucet      {}   (Aptos faucet API for gas: POST /fund {{\"address\", \"amount\"}}; test USDT: {usdt}::usdt::faucet)",
+                handle.faucet_url
+            )?;
+            if empty {
+                outln!(
+                    "Wallets start empty: gas from the faucet, test USDT from usdt::faucet, then deposit (docs/testnet.md)."
+                )?;
+            }
             outln!("Ctrl-C or SIGTERM stops the simulator.")?;
             wait_for_stop_signal().await?;
             handle.stop();
@@ -773,6 +809,9 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
         .map_err(exit::invalid_config)?;
     let access = KanaAccess::open(&kana).await?;
     let wallet = access.wallet;
+    if let FundsAction::Faucet { amount } = action {
+        return faucet(&kana, &access, amount).await;
+    }
     let package = kana.package_address().map_err(exit::invalid_config)?;
     let writer = KanaWriter::new(access.rest, access.submitter, Vec::new(), access.writer)
         .with_package(package);
@@ -783,6 +822,7 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
                 .withdraw(wallet, crate::model::MarketId(market), amount)
                 .await
         }
+        FundsAction::Faucet { .. } => unreachable!("handled above"),
         FundsAction::AddMargin {
             market,
             side,
@@ -812,6 +852,57 @@ async fn funds(path: &Path, action: FundsAction, mainnet_flag: bool) -> Result<E
         }
         RequestOutcome::Rejected { reason, .. } => bail!("refused: {reason}"),
         RequestOutcome::Partial { .. } => bail!("unexpected partial outcome"),
+    }
+}
+
+/// `funds faucet`: call the test-USDT module's `usdt::faucet(amount)` (reference §1.4 \[DOC\]) with
+/// the trading key, and wait for the commit. The amount is in collateral units, converted to
+/// 6-decimal sub-units exactly (a finer amount is refused, never rounded).
+async fn faucet(
+    kana: &crate::config::KanaConfig,
+    access: &crate::venue::kana::venue::KanaAccess,
+    amount: rust_decimal::Decimal,
+) -> Result<ExitCode> {
+    use crate::aptos::{EntryFunction, EntryFunctionId};
+    use std::str::FromStr;
+    if kana.network == crate::config::Network::Mainnet {
+        bail!("there is no test-USDT faucet on mainnet");
+    }
+    let faucet = kana.faucet_address().map_err(exit::invalid_config)?;
+    let sub_units = (amount * rust_decimal::Decimal::from(1_000_000u64)).normalize();
+    let units = if sub_units.fract().is_zero() && sub_units > rust_decimal::Decimal::ZERO {
+        rust_decimal::prelude::ToPrimitive::to_u64(&sub_units)
+    } else {
+        None
+    }
+    .ok_or_else(|| {
+        exit::invalid_config(format!(
+            "--amount {amount}: a positive amount of test USDT with at most 6 decimals"
+        ))
+    })?;
+    let id = EntryFunctionId::from_str(&format!("{faucet}::usdt::faucet"))?;
+    let payload = EntryFunction {
+        module: id.module,
+        function: id.function,
+        ty_args: Vec::new(),
+        // BCS of a u64: eight little-endian bytes.
+        args: vec![units.to_le_bytes().to_vec()],
+    };
+    let wait = Duration::from_millis(kana.confirm_timeout_ms);
+    let (submitted, outcome) = access.submitter.submit_and_confirm(payload, wait).await?;
+    match outcome {
+        crate::aptos::node::TxnOutcome::Committed { .. } => {
+            outln!(
+                "minted {amount} test USDT to {} (transaction {})",
+                access.wallet,
+                submitted.hash
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!(
+            "the faucet transaction {} did not execute: {other:?}",
+            submitted.hash
+        ),
     }
 }
 
@@ -952,6 +1043,7 @@ pub async fn start_embedded_sim(
         // The app knows both sides: the client signs only the simulator's package.
         package: Some(sim.package.clone()),
         balance_poll_ms: 5_000,
+        faucet_package: None,
     };
     let credentials = Credentials {
         api_key: crate::config::Secret::new(sim.api_key.clone()),

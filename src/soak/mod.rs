@@ -1004,6 +1004,7 @@ fn kana_for(handle: &SimHandle, chain_id: u8, t: ClientTimings) -> KanaConfig {
         delegate_for: None,
         package: None,
         balance_poll_ms: 10_000,
+        faucet_package: None,
     }
 }
 

@@ -254,6 +254,7 @@ async fn every_reconnect_resyncs_open_orders_and_positions_before_resynced() {
         delegate_for: None,
         package: None,
         balance_poll_ms: 10_000,
+        faucet_package: None,
     };
     let ws = WsConfig {
         url: h.ws_url.clone(),
@@ -341,6 +342,7 @@ async fn the_session_reports_collateral_at_start_and_after_a_fill() {
         package: None,
         // Far longer than the test: every reading after the first is the fill's.
         balance_poll_ms: 600_000,
+        faucet_package: None,
     };
     let credentials = Credentials {
         api_key: Secret::new("sim".into()),

@@ -14,6 +14,7 @@ mod crash_restart;
 mod deadman;
 mod emergency;
 mod engine_paper;
+mod from_empty_wallet;
 mod fuzz_corpus;
 mod kana_config;
 mod kana_conformance;

@@ -59,6 +59,7 @@ async fn the_market_maker_paper_trades_the_live_book_and_sends_nothing() {
         delegate_for: None,
         package: None,
         balance_poll_ms: 0,
+        faucet_package: None,
     });
     config.engine.kill_switch_file = None;
     config.engine.status_interval_ms = 0;

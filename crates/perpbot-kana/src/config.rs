@@ -163,7 +163,15 @@ pub struct KanaConfig {
     /// then cannot check margin.
     #[serde(default = "kana_defaults::balance_poll_ms")]
     pub balance_poll_ms: u64,
+    /// The test-USDT faucet package (`usdt::faucet`, `perpbot funds faucet`). Default: Kana
+    /// testnet's (reference §1.4 \[DOC\]).
+    #[serde(default)]
+    pub faucet_package: Option<String>,
 }
+
+/// Kana testnet's test-USDT faucet package (reference §1.4 \[DOC\]).
+pub const TESTNET_USDT_FAUCET: &str =
+    "0x24246c14448a5994d9f23e3b978da2a354e64b6dfe54220debb8850586c448cc";
 
 mod kana_defaults {
     pub fn balance_poll_ms() -> u64 {
@@ -197,6 +205,17 @@ impl KanaConfig {
                 .map_err(|e| format!("venue.kana.package: {e}")),
             None => Ok(crate::writer::default_package(self.chain_id)),
         }
+    }
+
+    /// The test-USDT faucet package: `venue.kana.faucet_package`, else Kana testnet's. The error
+    /// names the key.
+    pub fn faucet_address(&self) -> Result<perpbot_aptos::AccountAddress, String> {
+        let text = self
+            .faucet_package
+            .as_deref()
+            .unwrap_or(TESTNET_USDT_FAUCET);
+        perpbot_aptos::AccountAddress::from_hex(text.trim())
+            .map_err(|e| format!("venue.kana.faucet_package: {e}"))
     }
 
     /// Refuse settings that belong to the other network: a host of Kana's or Aptos's other

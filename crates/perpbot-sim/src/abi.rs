@@ -598,6 +598,78 @@ impl Args<'_> {
     }
 }
 
+/// Name of the test-USDT faucet module (reference §1.4 \[DOC\]).
+pub const FAUCET_MODULE: &str = "usdt";
+
+/// Entry functions of the test-USDT faucet: `faucet(amount)` \[DOC\] and
+/// `faucet_to_address(to, amount)` (named by the docs; parameters \[INF\]).
+const FAUCET: &[(&str, &[&str])] = &[
+    ("faucet", &["u64"]),
+    ("faucet_to_address", &["address", "u64"]),
+];
+
+/// The faucet module's ABI as the node serves it (`GET /v1/accounts/{faucet}/module/usdt`).
+pub fn faucet_module_json(faucet: AccountAddress) -> Option<Value> {
+    let body = MoveModuleBytecode {
+        bytecode: "0x".to_string(),
+        abi: Some(MoveModule {
+            address: faucet,
+            name: FAUCET_MODULE.to_string(),
+            friends: Vec::new(),
+            exposed_functions: FAUCET.iter().map(|(n, p)| entry(n, p)).collect(),
+            structs: Vec::new(),
+        }),
+    };
+    serde_json::to_value(body).ok()
+}
+
+/// A call of the faucet module: the recipient (`None`: the signer) and the amount in collateral
+/// sub-units.
+pub fn decode_faucet_call(
+    call: &EntryFunction,
+) -> Result<(Option<AccountAddress>, u64), InvalidCall> {
+    let module_id = format!(
+        "{}::{}",
+        call.module.address.to_hex_short(),
+        call.module.name.as_str()
+    );
+    if call.module.name.as_str() != FAUCET_MODULE {
+        return Err(InvalidCall::UnknownModule(module_id));
+    }
+    let name = call.function.as_str();
+    let full = format!("{module_id}::{name}");
+    let params = FAUCET
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+        .ok_or_else(|| InvalidCall::UnknownFunction(full.clone()))?;
+    if !call.ty_args.is_empty() {
+        return Err(InvalidCall::TypeArgumentCount {
+            function: full,
+            got: call.ty_args.len(),
+        });
+    }
+    if params.len() != call.args.len() {
+        return Err(InvalidCall::ArgumentCount {
+            function: full,
+            expected: params.len(),
+            got: call.args.len(),
+        });
+    }
+    let mut args = Args {
+        function: full,
+        params: params.to_vec(),
+        args: &call.args,
+        next: 0,
+    };
+    let to = if params.len() == 2 {
+        Some(args.read()?)
+    } else {
+        None
+    };
+    Ok((to, args.read()?))
+}
+
 /// Decode a submitted entry function against the simulated package at `package`.
 pub fn decode_call(
     package: AccountAddress,

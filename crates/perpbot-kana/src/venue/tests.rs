@@ -148,6 +148,7 @@ async fn connect_resolves_the_account_streams_resyncs_and_trades() {
         delegate_for: None,
         package: None,
         balance_poll_ms: 0,
+        faucet_package: None,
     };
     let clock = Clock::starting_at(Timestamp::from_secs(1_746_177_751));
     let ws = WsConfig {

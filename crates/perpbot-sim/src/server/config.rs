@@ -339,7 +339,14 @@ pub struct SimConfig {
     pub faults: FaultConfig,
     /// Which documented shape records take where Kana's docs disagree.
     pub wire: super::wire_shape::WireShape,
+    /// Address of the test-USDT faucet module (`usdt::faucet`), default Kana testnet's
+    /// (reference §1.4 \[DOC\]).
+    pub faucet_package: String,
 }
+
+/// Kana testnet's test-USDT faucet package (reference §1.4 \[DOC\]).
+pub const TESTNET_USDT_FAUCET: &str =
+    "0x24246c14448a5994d9f23e3b978da2a354e64b6dfe54220debb8850586c448cc";
 
 impl Default for SimConfig {
     fn default() -> SimConfig {
@@ -355,6 +362,7 @@ impl Default for SimConfig {
             synthetic: SyntheticConfig::default(),
             faults: FaultConfig::default(),
             wire: super::wire_shape::WireShape::default(),
+            faucet_package: TESTNET_USDT_FAUCET.to_string(),
         }
     }
 }
@@ -363,6 +371,8 @@ impl SimConfig {
     /// Check the settings; messages name the key.
     pub fn validate(&self) -> Result<(), String> {
         AccountAddress::from_hex(&self.package).map_err(|e| format!("sim.package: {e}"))?;
+        AccountAddress::from_hex(&self.faucet_package)
+            .map_err(|e| format!("sim.faucet_package: {e}"))?;
         if self.markets.is_empty() {
             return Err("sim.markets: at least one market".into());
         }
@@ -379,6 +389,7 @@ impl SimConfig {
     pub fn exchange_config(&self, package: AccountAddress) -> ExchangeConfig {
         self.exchange.apply(ExchangeConfig {
             package,
+            faucet_package: AccountAddress::from_hex(&self.faucet_package).ok(),
             ..ExchangeConfig::default()
         })
     }

@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod config;
 pub mod driver;
+pub mod faucet;
 pub mod indexer;
 pub mod node;
 pub mod rest;
@@ -316,6 +317,8 @@ pub struct SimHandle {
     pub ws_url: String,
     /// Aptos node base URL (ending in `/v1`).
     pub node_url: String,
+    /// Aptos faucet API base URL (`POST {faucet_url}/fund`), as a localnet's.
+    pub faucet_url: String,
     /// The shared state (tests inspect it).
     pub shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
@@ -338,6 +341,7 @@ pub async fn start(config: SimConfig, bind: SocketAddr, clock: Clock) -> Result<
         .merge(rest::routes())
         .merge(indexer::routes())
         .merge(admin::routes())
+        .merge(faucet::routes())
         .with_state(Arc::clone(&shared));
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -353,6 +357,7 @@ pub async fn start(config: SimConfig, bind: SocketAddr, clock: Clock) -> Result<
         rest_url: format!("http://{addr}"),
         ws_url: format!("ws://{addr}/ws/"),
         node_url: format!("http://{addr}/v1"),
+        faucet_url: format!("http://{addr}/faucet"),
         shared,
         server,
         driver,

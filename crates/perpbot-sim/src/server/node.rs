@@ -210,14 +210,23 @@ async fn module(
     State(shared): State<Arc<Shared>>,
     Path((addr, name)): Path<(String, String)>,
 ) -> Response {
-    let (chain, package) = {
+    let (chain, package, faucet) = {
         let core = shared.core();
-        (core.config.chain_id, core.package)
+        (
+            core.config.chain_id,
+            core.package,
+            AccountAddress::from_hex(&core.config.faucet_package).ok(),
+        )
     };
-    let body = AccountAddress::from_hex(&addr)
-        .ok()
-        .filter(|a| *a == package)
-        .and_then(|a| crate::abi::module_json(a, &name));
+    let body = AccountAddress::from_hex(&addr).ok().and_then(|a| {
+        if a == package {
+            crate::abi::module_json(a, &name)
+        } else if Some(a) == faucet && name == crate::abi::FAUCET_MODULE {
+            crate::abi::faucet_module_json(a)
+        } else {
+            None
+        }
+    });
     match body {
         Some(b) => reply(&shared, chain, StatusCode::OK, b),
         None => error(
