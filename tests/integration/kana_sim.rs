@@ -317,8 +317,8 @@ async fn every_reconnect_resyncs_open_orders_and_positions_before_resynced() {
 }
 
 /// The Kana venue reports the profile's collateral when the session starts, and reads it again
-/// soon after the stream shows a fill (long before its timer would), so risk checks margin
-/// against a current figure.
+/// soon after the stream shows a fill or a deposit (long before its timer would), so risk checks
+/// margin against a current figure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_reports_collateral_at_start_and_after_a_fill() {
     let h = sim(config()).await;
@@ -344,6 +344,7 @@ async fn the_session_reports_collateral_at_start_and_after_a_fill() {
         balance_poll_ms: 600_000,
         faucet_package: None,
     };
+    let key_wallet = key.address();
     let credentials = Credentials {
         api_key: Secret::new("sim".into()),
         key: key.clone(),
@@ -372,6 +373,21 @@ async fn the_session_reports_collateral_at_start_and_after_a_fill() {
         "the fill's margin and fee leave less available: {} then {}",
         first.available,
         after.available
+    );
+    // A deposit (the wallet holds the auto-funded tokens too) is read as soon as it shows.
+    let deposited = w
+        .deposit(key_wallet, rust_decimal::Decimal::from(250))
+        .await;
+    assert!(
+        matches!(deposited, RequestOutcome::Accepted { .. }),
+        "{deposited:?}"
+    );
+    let later = next_balance(&mut session.events).await;
+    assert!(
+        later.available >= after.available + rust_decimal::Decimal::from(249),
+        "the deposit shows: {} then {}",
+        after.available,
+        later.available
     );
     h.stop();
 }

@@ -269,6 +269,8 @@ impl Venue for KanaVenue {
         let subs = Subscriptions {
             markets: markets.to_vec(),
             funding: true,
+            // Deposits and withdrawals wake the balance reader.
+            transfers: self.config.balance_poll_ms > 0,
             ..Subscriptions::default()
         }
         .with_profile(&profile)

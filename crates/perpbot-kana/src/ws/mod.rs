@@ -143,6 +143,9 @@ pub struct Subscriptions {
     /// Also subscribe to `live_order_history` and `live_trade_history` (see the type's docs for
     /// why this is off by default).
     pub live_history: bool,
+    /// Also subscribe to the profile's `deposit_withdraw_history`: it carries no event, but a
+    /// push means the collateral moved (the venue's balance reader wakes on it).
+    pub transfers: bool,
 }
 
 impl Subscriptions {
@@ -181,6 +184,9 @@ impl Subscriptions {
                         vec!["positions", "open_orders", "order_history", "trade_history"];
                     if self.live_history {
                         topics.extend(["live_order_history", "live_trade_history"]);
+                    }
+                    if self.transfers {
+                        topics.push("deposit_withdraw_history");
                     }
                     for topic in topics {
                         out.push(format!(r#"{{"topic":"{topic}","address":"{address}"}}"#));
