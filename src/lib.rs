@@ -59,9 +59,10 @@ pub mod soak;
 mod status_fixture;
 pub mod tui;
 
-/// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), and Kana
-/// ([`perpbot_kana`]).
+/// Venues: the neutral trait and the paper venue ([`perpbot_core::venue`]), Kana
+/// ([`perpbot_kana`]) and Kyan's request signing ([`perpbot_kyan`]).
 pub mod venue {
     pub use perpbot_core::venue::*;
     pub use perpbot_kana as kana;
+    pub use perpbot_kyan as kyan;
 }

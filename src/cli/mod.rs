@@ -19,6 +19,7 @@ pub mod emergency;
 pub mod exit;
 pub mod keygen;
 pub mod kill;
+pub mod kyan;
 pub mod run;
 
 use std::path::{Path, PathBuf};
@@ -94,6 +95,9 @@ pub enum Command {
     /// Aptos transaction tools (offline).
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Kyan tools (offline): sign an EIP-712 typed message.
+    #[command(subcommand)]
+    Kyan(kyan::KyanCommand),
     /// Run the exchange simulator standalone (Kana REST + WebSocket + Aptos node on loopback)
     /// and print its URLs; Ctrl-C or SIGTERM stops it.
     Sim {
@@ -471,6 +475,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             outln!("{}", serde_json::to_string_pretty(&report)?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Kyan(command) => kyan::run(command),
         Command::Decode(args) => decode(&args),
         Command::Sim {
             config,

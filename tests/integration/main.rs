@@ -8,6 +8,7 @@ mod alerts_webhook;
 mod backtest_cli;
 mod backtest_validation;
 mod cli_decode;
+mod cli_kyan_sign;
 mod cli_tx_sign;
 mod control_endpoint;
 mod crash_restart;

@@ -1,0 +1,5 @@
+//! Kyan (an options and perpetuals exchange on Arbitrum: off-chain matching, EIP-712-signed
+//! REST orders) for perpbot. This first part is the signing every Kyan request needs; the REST
+//! client, the streams, the venue and the simulator build on it (`docs/reference/kyan-api.md`).
+
+pub mod signing;

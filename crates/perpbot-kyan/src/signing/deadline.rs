@@ -1,0 +1,91 @@
+//! Signature deadlines. Kyan has no nonces: a signature is replay-safe because its deadline must
+//! be at most ~30 s ahead and strictly greater than the last one accepted for that maker (§3.6).
+//! So every maker gets `max(now + lead, last + 1)`, and the clock is corrected by the skew a
+//! `SIGNATURE_DEADLINE_INVALID` error reveals through its `serverTime` \[S\].
+
+use std::collections::HashMap;
+
+use alloy_primitives::Address;
+
+/// Hands out strictly increasing deadlines per maker.
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    /// Seconds ahead of (corrected) now.
+    lead_secs: u64,
+    /// The server's clock minus ours, in seconds, from the last error that told it.
+    skew_secs: i64,
+    last: HashMap<Address, u64>,
+}
+
+impl Deadlines {
+    /// Deadlines `lead_secs` ahead (Kyan accepts up to about 30 s \[D\]).
+    pub fn new(lead_secs: u64) -> Deadlines {
+        Deadlines {
+            lead_secs,
+            skew_secs: 0,
+            last: HashMap::new(),
+        }
+    }
+
+    /// The next deadline of `maker` at local Unix time `now_secs`.
+    pub fn next(&mut self, maker: Address, now_secs: u64) -> u64 {
+        let server_now = now_secs.saturating_add_signed(self.skew_secs);
+        let candidate = server_now.saturating_add(self.lead_secs);
+        let last = self.last.entry(maker).or_insert(0);
+        let deadline = candidate.max(last.saturating_add(1));
+        *last = deadline;
+        deadline
+    }
+
+    /// Learn the server's clock from a `SIGNATURE_DEADLINE_INVALID` error's `serverTime`
+    /// (Unix seconds, or milliseconds: a value above 10^12 is taken as ms \[INF\]), received
+    /// at local time `now_secs`.
+    pub fn observe_server_time(&mut self, server_time: u64, now_secs: u64) {
+        let server_secs = if server_time > 1_000_000_000_000 {
+            server_time / 1_000
+        } else {
+            server_time
+        };
+        let skew = i128::from(server_secs) - i128::from(now_secs);
+        self.skew_secs = i64::try_from(skew).unwrap_or(0);
+    }
+
+    /// The clock correction in use (seconds the server is ahead).
+    pub fn skew_secs(&self) -> i64 {
+        self.skew_secs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Address = Address::repeat_byte(1);
+    const B: Address = Address::repeat_byte(2);
+
+    #[test]
+    fn deadlines_increase_per_maker_even_within_one_second() {
+        let mut d = Deadlines::new(20);
+        assert_eq!(d.next(A, 1_000), 1_020);
+        assert_eq!(d.next(A, 1_000), 1_021);
+        assert_eq!(d.next(A, 1_000), 1_022);
+        // Another maker has its own sequence.
+        assert_eq!(d.next(B, 1_000), 1_020);
+        // Time moving on overtakes the counter.
+        assert_eq!(d.next(A, 1_010), 1_030);
+    }
+
+    #[test]
+    fn the_server_clock_from_an_error_corrects_later_deadlines() {
+        let mut d = Deadlines::new(20);
+        d.observe_server_time(1_050, 1_000);
+        assert_eq!(d.skew_secs(), 50);
+        assert_eq!(d.next(A, 1_000), 1_070);
+        // Milliseconds are recognised; a server behind us moves deadlines back, but never
+        // below what was already handed out.
+        d.observe_server_time(1_700_000_000_000, 1_700_000_010);
+        assert_eq!(d.skew_secs(), -10);
+        assert_eq!(d.next(B, 1_700_000_010), 1_700_000_020);
+        assert_eq!(d.next(A, 1_000), 1_071);
+    }
+}
