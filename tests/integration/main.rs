@@ -12,6 +12,7 @@ mod cli_tx_sign;
 mod control_endpoint;
 mod crash_restart;
 mod deadman;
+mod delegate;
 mod emergency;
 mod engine_paper;
 mod fuzz_corpus;
