@@ -8,8 +8,9 @@
 //!
 //! \[INF\] The function names (`perpetual_scripts::add_delegate(delegate, expires_at_secs)`,
 //! `remove_delegate()`) are perpbot's simulator's; Kana does not document them. They live in one
-//! place (`DelegationFunctions`), and `--delegation-module` overrides the module. Expiry is in
-//! Unix seconds, 0 = none.
+//! place (`DelegationFunctions`); `--delegation-module`, `--add-function`, `--remove-function` and
+//! `--view-function` override them. If the package has no such function, the ABI lookup fails
+//! and nothing is signed. Expiry is in Unix seconds, 0 = none.
 //!
 //! `list` reads the delegate through the Aptos view function `…::get_delegate(owner)`: \[UNK\] on
 //! Kana, which documents no way to read a delegate; perpbot's simulator serves it.
@@ -42,6 +43,15 @@ pub struct DelegateArgs {
     /// Module of the delegation functions (\[INF\] default `perpetual_scripts`).
     #[arg(long, global = true, default_value = "perpetual_scripts")]
     pub delegation_module: String,
+    /// Entry function registering a delegate (\[INF\] default `add_delegate`).
+    #[arg(long, global = true, default_value = "add_delegate")]
+    pub add_function: String,
+    /// Entry function removing the delegate (\[INF\] default `remove_delegate`).
+    #[arg(long, global = true, default_value = "remove_delegate")]
+    pub remove_function: String,
+    /// View function reading the delegate (\[UNK\] on Kana; default `get_delegate`).
+    #[arg(long, global = true, default_value = "get_delegate")]
+    pub view_function: String,
     /// What to do.
     #[command(subcommand)]
     pub action: DelegateAction,
@@ -77,11 +87,15 @@ pub enum DelegateAction {
 pub async fn run(args: DelegateArgs) -> Result<ExitCode> {
     let functions = DelegationFunctions {
         module: args.delegation_module.clone(),
-        ..DelegationFunctions::default()
+        add: args.add_function.clone(),
+        remove: args.remove_function.clone(),
+        view: args.view_function.clone(),
     };
-    functions
-        .validate()
-        .map_err(|e| anyhow::anyhow!("--delegation-module: {e}"))?;
+    functions.validate().map_err(|e| {
+        exit::invalid_config(format!(
+            "{e} (--delegation-module / --add-function / --remove-function / --view-function)"
+        ))
+    })?;
     match &args.action {
         DelegateAction::List { owner } => list(&args.config, &functions, owner.as_deref()).await,
         DelegateAction::Add {
