@@ -15,6 +15,7 @@
 
 pub mod backtest;
 pub mod check;
+pub mod delegate;
 pub mod emergency;
 pub mod exit;
 pub mod keygen;
@@ -135,6 +136,9 @@ pub enum Command {
         #[arg(long, default_value = "config/testnet.toml")]
         config: PathBuf,
     },
+    /// Register, remove or show the owner wallet's delegate: a trading key that cannot withdraw
+    /// (run with the owner's key; see docs/mainnet.md).
+    Delegate(delegate::DelegateArgs),
     /// Move collateral on Kana: deposit, withdraw, add margin (signed transactions).
     Funds {
         /// Config naming the venue and the key.
@@ -568,6 +572,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             market,
             csv,
         } => history(config.as_deref(), since, market.as_deref(), csv),
+        Command::Delegate(args) => delegate::run(args).await,
         Command::Funds {
             config,
             action,

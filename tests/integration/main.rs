@@ -13,6 +13,7 @@ mod cli_tx_sign;
 mod control_endpoint;
 mod crash_restart;
 mod deadman;
+mod delegate;
 mod emergency;
 mod engine_paper;
 mod from_empty_wallet;

@@ -1,6 +1,9 @@
 //! Kana's writing half: every [`VenueRequest`] becomes one REST call that returns an unsigned
 //! entry-function payload, which is ABI-encoded, signed, submitted to an Aptos fullnode and
 //! confirmed — one transaction per request (a requote is one `cancelAndPlaceMultipleOrders`).
+//! A delegate session (`delegate_for`) calls `delegated_scripts`, which has a batch cancel but
+//! no batch place or cancel-and-place: there a request may become several transactions
+//! ([`delegate_split`]), and the capabilities say it is not atomic.
 //!
 //! Outcomes are mapped so that nothing can be sent twice by accident:
 //!
@@ -52,9 +55,13 @@ use perpbot_model::{
 };
 
 use super::payload::EntryFunctionPayload;
+
+pub mod delegate_split;
+pub mod delegation;
 use super::rest::{
     BatchOrder, CancelAndPlace, KanaRest, LimitOrderParams, MarketOrderParams, MultipleOrders,
 };
+pub use delegation::{DelegateInfo, DelegationFunctions, DelegationReceipt, parse_view};
 
 /// How the writer submits.
 #[derive(Debug, Clone)]
@@ -796,6 +803,7 @@ fn delegated_function(request: &VenueRequest) -> Result<&'static str, String> {
                 Ok("place_delegated_limit_order")
             }
             (true, [_]) => Ok("place_delegated_market_order"),
+            // The writer splits such requests before they get here (`delegate_split`).
             _ => Err("a delegate places one order per transaction and cancels apart".into()),
         },
         VenueRequest::SetTakeProfit { .. } => Ok("update_delegated_take_profit"),
@@ -938,8 +946,11 @@ fn placed_ids(
 impl VenueWriter for KanaWriter {
     fn capabilities(&self) -> VenueCapabilities {
         match self.config.delegate_for {
-            // delegated_scripts has no batch-place or cancel-and-place twin ([UNK] beyond the ABI
-            // dump of reference §6.2): one order per transaction, cancels apart.
+            // delegated_scripts (reference §6.2, [CHAIN] ABI dump) has a vector cancel
+            // (`cancel_delegated_orders`: address, u64, vector<u128>, vector<bool>), so the
+            // executor's cancel-only requests stay one transaction each, but only single-order
+            // places and no cancel-and-place: one order per placing request, cancels apart, no
+            // atomic requote (a request with more is split, see `delegate_split`).
             Some(_) => VenueCapabilities {
                 atomic_replace: false,
                 max_batch: 1,
@@ -956,6 +967,9 @@ impl VenueWriter for KanaWriter {
     }
 
     async fn execute(&self, request: VenueRequest, ctx: &RequestContext) -> RequestOutcome {
+        if self.config.delegate_for.is_some() && delegate_split::needs_split(&request) {
+            return self.run_split(&request, ctx).await;
+        }
         self.run(&request, ctx).await
     }
 
@@ -1000,7 +1014,12 @@ impl VenueWriter for KanaWriter {
                 outcome
             }
         };
-        self.map_outcome(request, outcome, text)
+        let mapped = self.map_outcome(request, outcome, text);
+        if self.config.delegate_for.is_some() && delegate_split::needs_split(request) {
+            // Only a split request's first transaction can have been left ambiguous.
+            return delegate_split::resolve_split(request, mapped);
+        }
+        mapped
     }
 
     /// A transaction from an earlier process's journal joins the open ones, so

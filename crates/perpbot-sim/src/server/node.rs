@@ -47,6 +47,7 @@ use perpbot_aptos::{AccountAddress, AptosError, SignedTransaction, TransactionHa
 use perpbot_aptos::{transaction_hash, verify_signed_transaction};
 pub use txn_json::{TxnExtra, ZERO_HASH};
 
+mod delegate_view;
 mod txn_json;
 
 /// `vm_error_code` of `INVALID_SIGNATURE`.
@@ -74,6 +75,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/transactions/simulate", post(simulate))
         .route("/v1/transactions/by_hash/{hash}", get(by_hash))
         .route("/v1/transactions/wait_by_hash/{hash}", get(by_hash))
+        .merge(delegate_view::routes())
 }
 
 /// A response with the node's headers.
