@@ -327,6 +327,11 @@ impl Config {
                 // Hosts and market ids of the other network, and a package that is no address.
                 kana.check_network_identity(&self.markets)?;
                 kana.package_address()?;
+                kana.faucet_address()?;
+                if let Some(owner) = &kana.delegate_for {
+                    crate::aptos::AccountAddress::from_hex(owner.trim())
+                        .map_err(|e| format!("venue.kana.delegate_for: {e}"))?;
+                }
             }
         }
         self.risk.validate(&self.market_ids())?;

@@ -133,6 +133,24 @@ fn check_config_refuses_hosts_chain_ids_and_markets_of_the_other_network() {
     let (code, out) = check(dir.0.as_path(), "ok.toml", &testnet);
     assert_eq!(code, Some(0), "the shipped testnet config passes: {out}");
 
+    // A delegate owner or a faucet that is no address fails at start-up, naming the key.
+    for (key, line) in [
+        (
+            "venue.kana.delegate_for",
+            "delegate_for = \"0xnot-an-address\"",
+        ),
+        ("venue.kana.faucet_package", "faucet_package = \"nope\""),
+    ] {
+        let bad = replaced(
+            &testnet,
+            "max_batch = 10",
+            &format!("max_batch = 10\n{line}"),
+        );
+        let (code, out) = check(&dir.0, "bad-address.toml", &bad);
+        assert_eq!(code, Some(3), "{out}");
+        assert!(out.contains(key), "{key}: {out}");
+    }
+
     // Hosts.
     let bad = replaced(
         &testnet,
