@@ -498,8 +498,10 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
                 None => {
                     // Empty wallets: the path from nothing (faucets, deposit) is the one a
                     // client takes on a real network.
-                    let mut sim = crate::sim::server::SimConfig::default();
-                    sim.auto_fund = rust_decimal::Decimal::ZERO;
+                    let mut sim = crate::sim::server::SimConfig {
+                        auto_fund: rust_decimal::Decimal::ZERO,
+                        ..crate::sim::server::SimConfig::default()
+                    };
                     sim.gas.apt_balance = rust_decimal::Decimal::ZERO;
                     (sim, vec![1338])
                 }
