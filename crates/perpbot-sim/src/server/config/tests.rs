@@ -13,8 +13,10 @@ fn defaults_are_the_previous_behaviour() {
     assert_eq!(c, SimConfig::default());
     let pkg = AccountAddress::new([5; 32]);
     let ex = c.exchange_config(pkg);
+    // Besides the package, the config adds the test-USDT faucet (Kana testnet's address).
     let old = ExchangeConfig {
         package: pkg,
+        faucet_package: AccountAddress::from_hex(TESTNET_USDT_FAUCET).ok(),
         ..ExchangeConfig::default()
     };
     assert_eq!(ex, old);
