@@ -389,6 +389,13 @@ pub fn print_summary(s: &RunSummary) -> Result<()> {
         s.orders_sent,
         s.venue_rejections
     )?;
+    if s.attributed_fills + s.unattributed_fills > 0 {
+        outln!(
+            "  fills by match    {} matched to their order by market, side, price, size and time; {} owned by no order (TP/SL, liquidation or placed elsewhere)",
+            s.attributed_fills,
+            s.unattributed_fills
+        )?;
+    }
     let rc = &s.reconciliation;
     if rc.runs > 0 {
         outln!(

@@ -193,6 +193,11 @@ async fn market_maker_against(wire: WireShape) {
     // size and time.
     let a = finished.state.anomalies();
     let (attributed, unknown) = (a.attributed_fills, a.unknown_order_fills);
+    // The run report says the same.
+    assert_eq!(
+        (s.attributed_fills, s.unattributed_fills),
+        (attributed, unknown)
+    );
     assert_eq!(unknown, 0, "fills no order owned");
     if wire.fill_order_ids {
         assert_eq!(attributed, 0, "fills with ids need no matching");

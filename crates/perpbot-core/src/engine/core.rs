@@ -955,6 +955,8 @@ impl EngineCore {
             performance: self.tracker.performance(),
             tx_costs: self.tx_costs,
             reconciliation: self.reconciliation,
+            attributed_fills: s.anomalies().attributed_fills,
+            unattributed_fills: s.anomalies().unknown_order_fills,
         }
     }
 }

@@ -56,6 +56,13 @@ pub struct RunSummary {
     pub tx_costs: crate::venue::TxCosts,
     /// What reconciliation with the venue found over the run.
     pub reconciliation: ReconciliationStats,
+    /// Fills that named no order and were matched to one by market, side, price, size and time
+    /// (Kana's documented fill records carry no order id).
+    pub attributed_fills: u64,
+    /// Fills no order of this bot owned: venue-made closes (TP/SL, liquidation), orders placed
+    /// elsewhere, or ones that could not be matched. Counted in PnL and fees; the position
+    /// follows the venue.
+    pub unattributed_fills: u64,
     /// Where the PnL came from, inventory and drawdown.
     pub performance: Performance,
 }
