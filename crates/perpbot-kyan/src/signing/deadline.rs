@@ -50,6 +50,18 @@ impl Deadlines {
         self.skew_secs = i64::try_from(skew).unwrap_or(0);
     }
 
+    /// Learn from an error answer: a `SIGNATURE_DEADLINE_INVALID` carrying `serverTime`
+    /// corrects the clock (true); anything else changes nothing (false).
+    pub fn observe_error(&mut self, error: &crate::errors::KyanError, now_secs: u64) -> bool {
+        match error.server_time {
+            Some(t) if error.code == "SIGNATURE_DEADLINE_INVALID" => {
+                self.observe_server_time(t, now_secs);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The clock correction in use (seconds the server is ahead).
     pub fn skew_secs(&self) -> i64 {
         self.skew_secs
@@ -87,5 +99,19 @@ mod tests {
         assert_eq!(d.skew_secs(), -10);
         assert_eq!(d.next(B, 1_700_000_010), 1_700_000_020);
         assert_eq!(d.next(A, 1_000), 1_071);
+    }
+
+    #[test]
+    fn a_deadline_error_from_the_server_sets_the_skew() {
+        let mut d = Deadlines::new(20);
+        let e = crate::errors::KyanError::parse(
+            400,
+            r#"{"error":"SIGNATURE_DEADLINE_INVALID","serverTime":2030,"givenTimestamp":2000}"#,
+        );
+        assert!(d.observe_error(&e, 2_000));
+        assert_eq!(d.next(A, 2_000), 2_050);
+        let other = crate::errors::KyanError::parse(400, r#"{"error":"INVALID_PRICE"}"#);
+        assert!(!d.observe_error(&other, 2_000));
+        assert_eq!(d.skew_secs(), 30);
     }
 }
