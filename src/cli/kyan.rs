@@ -41,7 +41,8 @@ pub struct SignArgs {
     /// Chain id of the signing domain (421614: Arbitrum Sepolia, Kyan's staging).
     #[arg(long, default_value_t = TESTNET_CHAIN_ID)]
     pub chain_id: u64,
-    /// Verifying contract of the signing domain (default: Kyan's staging proxy).
+    /// Verifying contract of the signing domain (default on chain 421614: Kyan's staging proxy;
+    /// required on any other chain).
     #[arg(long)]
     pub verifying_contract: Option<String>,
 }
@@ -59,7 +60,15 @@ fn sign(args: &SignArgs) -> Result<ExitCode> {
         Some(text) => text
             .parse()
             .map_err(|_| anyhow!("--verifying-contract: {text:?} is not an address"))?,
-        None => TESTNET_VERIFYING_CONTRACT,
+        None if args.chain_id == TESTNET_CHAIN_ID => TESTNET_VERIFYING_CONTRACT,
+        // Kyan's mainnet contract is not documented (reference §14): no default is guessed.
+        None => {
+            return Err(anyhow!(
+                "--verifying-contract: required for chain id {} (only staging's, {}, has a default)",
+                args.chain_id,
+                TESTNET_CHAIN_ID
+            ));
+        }
     };
     let source = match &args.key_file {
         Some(path) => SecretSource {

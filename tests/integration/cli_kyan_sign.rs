@@ -69,11 +69,26 @@ fn the_signature_recovers_the_signer_and_the_digest_is_the_reference_vector() {
     );
     assert!(ok, "{stderr}");
     assert_eq!(from_file, stdout);
-    let (ok, mainnet, _) = sign(
+    // Another chain needs its contract named (mainnet's is not documented), and signs another
+    // digest.
+    let (ok, _, stderr) = sign(
         &["UserLimitOrder", "--message", ORDER, "--chain-id", "42161"],
         Some(KEY),
     );
-    assert!(ok);
+    assert!(!ok && stderr.contains("--verifying-contract"), "{stderr}");
+    let (ok, mainnet, stderr) = sign(
+        &[
+            "UserLimitOrder",
+            "--message",
+            ORDER,
+            "--chain-id",
+            "42161",
+            "--verifying-contract",
+            "0x1111111111111111111111111111111111111111",
+        ],
+        Some(KEY),
+    );
+    assert!(ok, "{stderr}");
     assert_ne!(mainnet, stdout);
 }
 
