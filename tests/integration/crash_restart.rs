@@ -469,6 +469,7 @@ async fn kana_writer(sim: &SimHandle, key: PrivateKey) -> (KanaWriter, MarketSpe
         backoff_percent: 150,
         max_interval: Duration::from_millis(50),
         expiry_margin: Duration::ZERO,
+        long_poll: true,
     };
     let node = NodeClient::new(&sim.node_url, Duration::from_secs(5))
         .unwrap()

@@ -106,6 +106,7 @@ fn node(h: &SimHandle) -> NodeClient {
         backoff_percent: 150,
         max_interval: Duration::from_millis(50),
         expiry_margin: Duration::ZERO,
+        long_poll: true,
     };
     NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()

@@ -117,6 +117,7 @@ async fn writer(h: &SimHandle, package: Option<&str>) -> (KanaWriter, MarketSpec
         backoff_percent: 150,
         max_interval: Duration::from_millis(50),
         expiry_margin: Duration::ZERO,
+        long_poll: true,
     };
     let node = NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()

@@ -413,6 +413,10 @@ pub struct PollConfig {
     /// only one used). Every second of margin is a second more that a dead transaction's
     /// number blocks all later ones (the sequence-gap cascade), hence small.
     pub expiry_margin: Duration,
+    /// Ask the node's long-poll `transactions/wait_by_hash`, which answers a pending transaction
+    /// only when it commits (or after about a second), so the commit is known at once rather
+    /// than at the next poll. A node without the route falls back to polling `by_hash`.
+    pub long_poll: bool,
 }
 
 impl Default for PollConfig {
@@ -423,6 +427,7 @@ impl Default for PollConfig {
             backoff_percent: 150,
             max_interval: Duration::from_secs(2),
             expiry_margin: Duration::from_secs(1),
+            long_poll: true,
         }
     }
 }
@@ -693,7 +698,7 @@ impl NodeClient {
         &self,
         hash: TransactionHash,
     ) -> Result<TxnLookup, NodeClientError> {
-        self.lookup(hash).await.map(|(l, _)| l)
+        self.lookup(hash, false).await.map(|(l, _)| l)
     }
 
     /// Poll `by_hash` until the transaction is committed, provably expired, or `max_wait` has
@@ -715,9 +720,24 @@ impl NodeClient {
             .saturating_add(u64::try_from(self.poll.expiry_margin.as_micros()).unwrap_or(u64::MAX));
         let mut delay = self.poll.initial_interval;
         let mut polls = 0u32;
+        let mut long_poll = self.poll.long_poll;
         loop {
             polls = polls.saturating_add(1);
-            let state = match self.lookup(hash).await {
+            let asked = Instant::now();
+            let looked = if long_poll {
+                match self.lookup(hash, true).await {
+                    // A node without the route (404 that is not "transaction not found"): poll.
+                    Err(NodeClientError::Http { status: 404, .. }) => {
+                        debug!(%hash, "the node has no wait_by_hash; polling by_hash");
+                        long_poll = false;
+                        self.lookup(hash, false).await
+                    }
+                    other => other,
+                }
+            } else {
+                self.lookup(hash, false).await
+            };
+            let state = match looked {
                 Ok((TxnLookup::Committed(txn), _)) => {
                     // The caller logs the outcome (once, with what it meant).
                     return if txn.success {
@@ -743,6 +763,15 @@ impl NodeClient {
                         return TxnOutcome::Expired {
                             ledger_timestamp_usecs: t,
                         };
+                    }
+                    // The node held a pending transaction's request as long as it would: ask
+                    // again at once (an answer faster than a poll interval was no long poll).
+                    if long_poll
+                        && lookup == TxnLookup::Pending
+                        && asked.elapsed() >= self.poll.initial_interval
+                        && start.elapsed() < max_wait
+                    {
+                        continue;
                     }
                     match lookup {
                         TxnLookup::Pending => "pending".to_owned(),
@@ -775,12 +804,15 @@ impl NodeClient {
         }
     }
 
-    /// One `by_hash` poll, with the ledger timestamp header of the response.
+    /// One `by_hash` poll (or `wait_by_hash` long poll), with the ledger timestamp header of the
+    /// response.
     async fn lookup(
         &self,
         hash: TransactionHash,
+        wait: bool,
     ) -> Result<(TxnLookup, Option<u64>), NodeClientError> {
-        let path = format!("/transactions/by_hash/{hash}");
+        let route = if wait { "wait_by_hash" } else { "by_hash" };
+        let path = format!("/transactions/{route}/{hash}");
         let endpoint = format!("GET {path}");
         let resp = self.get(&path).await?;
         let ledger = resp.ledger_timestamp_usecs;
@@ -1068,6 +1100,8 @@ pub mod fake_node {
             backoff_percent: 150,
             max_interval: Duration::from_millis(10),
             expiry_margin: Duration::from_secs(2),
+            // The fake node serves `by_hash` only; its tests count those polls.
+            long_poll: false,
         }
     }
 

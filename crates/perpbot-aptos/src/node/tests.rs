@@ -438,3 +438,119 @@ fn base_url_must_be_http() {
     let c = NodeClient::new("http://127.0.0.1:8080/v1/", Duration::from_secs(1)).unwrap();
     assert_eq!(c.base_url(), "http://127.0.0.1:8080/v1");
 }
+
+/// A node whose `by_hash` always says pending and whose `wait_by_hash` (when served) holds the
+/// request until the transaction "commits" (a flag another task sets): the long poll learns the
+/// commit as it happens, and a node without the route falls back to polling.
+mod long_poll {
+    use super::*;
+    use axum::routing::get;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    #[derive(Default)]
+    struct Counts {
+        committed: AtomicBool,
+        by_hash: AtomicU32,
+        waits: AtomicU32,
+    }
+
+    fn committed_json() -> serde_json::Value {
+        json!({"type": "user_transaction", "version": "5", "success": true,
+               "vm_status": "Executed successfully", "gas_used": "7", "events": [],
+               "sequence_number": "3", "hash": "0x00"})
+    }
+
+    async fn node(serve_wait: bool, by_hash_commits: bool) -> (String, Arc<Counts>) {
+        let counts = Arc::new(Counts::default());
+        let c1 = Arc::clone(&counts);
+        let mut app = axum::Router::new().route(
+            "/v1/transactions/by_hash/{h}",
+            get(move || {
+                let c = Arc::clone(&c1);
+                async move {
+                    c.by_hash.fetch_add(1, Ordering::SeqCst);
+                    if by_hash_commits {
+                        axum::Json(committed_json())
+                    } else {
+                        axum::Json(json!({"type": "pending_transaction", "hash": "0x00"}))
+                    }
+                }
+            }),
+        );
+        if serve_wait {
+            let c2 = Arc::clone(&counts);
+            app = app.route(
+                "/v1/transactions/wait_by_hash/{h}",
+                get(move || {
+                    let c = Arc::clone(&c2);
+                    async move {
+                        c.waits.fetch_add(1, Ordering::SeqCst);
+                        while !c.committed.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        axum::Json(committed_json())
+                    }
+                }),
+            );
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/v1"), counts)
+    }
+
+    fn client(base: &str, long_poll: bool) -> NodeClient {
+        NodeClient::new(base, Duration::from_secs(5))
+            .unwrap()
+            .with_poll_config(PollConfig {
+                // Polls far apart: only a long poll can learn the commit within max_wait.
+                initial_interval: Duration::from_secs(30),
+                backoff_percent: 100,
+                max_interval: Duration::from_secs(30),
+                expiry_margin: Duration::from_secs(1),
+                long_poll,
+            })
+    }
+
+    fn hash() -> TransactionHash {
+        TransactionHash([7u8; 32])
+    }
+
+    #[tokio::test]
+    async fn the_long_poll_learns_the_commit_when_it_happens() {
+        let (base, counts) = node(true, false).await;
+        let c = Arc::clone(&counts);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c.committed.store(true, Ordering::SeqCst);
+        });
+        let out = client(&base, true)
+            .wait_for_transaction(hash(), FAR_EXPIRY, Duration::from_secs(3))
+            .await;
+        assert!(matches!(out, TxnOutcome::Committed { .. }), "{out:?}");
+        assert_eq!(counts.waits.load(Ordering::SeqCst), 1, "one held request");
+        assert_eq!(counts.by_hash.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn polling_alone_misses_it_until_its_next_poll() {
+        let (base, counts) = node(true, false).await;
+        counts.committed.store(true, Ordering::SeqCst);
+        let out = client(&base, false)
+            .wait_for_transaction(hash(), FAR_EXPIRY, Duration::from_millis(200))
+            .await;
+        assert!(matches!(out, TxnOutcome::Unknown { .. }), "{out:?}");
+        assert_eq!(counts.waits.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_node_without_the_route_is_polled_instead() {
+        let (base, counts) = node(false, true).await;
+        let out = client(&base, true)
+            .wait_for_transaction(hash(), FAR_EXPIRY, Duration::from_secs(3))
+            .await;
+        assert!(matches!(out, TxnOutcome::Committed { .. }), "{out:?}");
+        assert_eq!(counts.by_hash.load(Ordering::SeqCst), 1);
+    }
+}

@@ -42,6 +42,7 @@ pub(super) fn poll() -> PollConfig {
         backoff_percent: 150,
         max_interval: Duration::from_millis(50),
         expiry_margin: Duration::ZERO,
+        long_poll: true,
     }
 }
 

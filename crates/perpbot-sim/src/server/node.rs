@@ -31,6 +31,7 @@
 //! transaction and forgets it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -74,7 +75,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/simulate", post(simulate))
         .route("/v1/transactions/by_hash/{hash}", get(by_hash))
-        .route("/v1/transactions/wait_by_hash/{hash}", get(by_hash))
+        .route("/v1/transactions/wait_by_hash/{hash}", get(wait_by_hash))
         .merge(delegate_view::routes())
 }
 
@@ -495,6 +496,27 @@ async fn simulate(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         "changes": [],
     }]);
     reply(&shared, chain, StatusCode::OK, body)
+}
+
+/// How long `wait_by_hash` holds a request for a pending transaction (an Aptos fullnode's
+/// default `wait_by_hash_timeout_ms` is 1,000).
+const WAIT_BY_HASH: Duration = Duration::from_millis(1_000);
+
+/// `GET /v1/transactions/wait_by_hash/{hash}`: as `by_hash`, but a pending transaction is
+/// answered only once it commits or is dropped, or after [`WAIT_BY_HASH`] (then as pending), as
+/// a fullnode long-polls. A client confirms as soon as the block is in, not at its next poll. The
+/// simulator looks every 5 ms while it holds the request.
+async fn wait_by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Response {
+    if let Ok(h) = hash.parse::<TransactionHash>() {
+        let key = h.to_string();
+        let until = tokio::time::Instant::now() + WAIT_BY_HASH;
+        while matches!(shared.core().txns.get(&key), Some(TxnState::Pending { .. }))
+            && tokio::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    by_hash(State(shared), Path(hash)).await
 }
 
 async fn by_hash(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> Response {
