@@ -9,8 +9,9 @@
 //! Timed (wall clock): `ORDERS` place requests, each one post-only bid of 0.5 APT 3 % below the
 //! book (so it rests and never fills), sent through `VenueWriter::execute` with at most `window`
 //! requests in flight — each is the writer's whole path: REST `placeLimitOrder` → payload check →
-//! ABI encode → BCS → Ed25519 → `POST /v1/transactions` → polling until committed (the node
-//! client's default poll: first look at once, then after 200 ms, × 1.5 up to 2 s). The Submitter
+//! ABI encode → BCS → Ed25519 → `POST /v1/transactions` → waiting for the commit (the node
+//! client long-polls `wait_by_hash`, which the simulator holds until the block is in, like a
+//! fullnode; before that it polled `by_hash` at once, then after 200 ms, × 1.5 up to 2 s). The Submitter
 //! hands out sequence numbers without waiting for earlier ones to commit. The run ends when every
 //! request has its outcome; every outcome must be a commit (an expired, lost or refused
 //! transaction — what a sequence-number stall produces — is counted and reported).
