@@ -63,6 +63,7 @@ pub mod exchange;
 pub mod exchange_records;
 pub mod fills;
 pub mod funding;
+pub mod kyan;
 pub mod liquidation;
 pub mod market;
 pub mod matching;
