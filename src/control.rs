@@ -153,6 +153,8 @@ fn record(s: &Status, latencies: &[f64]) {
     counter!("perpbot_venue_rejections_total").absolute(c.venue_rejections);
     counter!("perpbot_risk_rejections_total").absolute(c.risk_rejections);
     counter!("perpbot_strategy_errors_total").absolute(c.strategy_errors);
+    counter!("perpbot_fills_attributed_total").absolute(c.attributed_fills);
+    counter!("perpbot_fills_unattributed_total").absolute(c.unattributed_fills);
     let p = &s.pnl;
     gauge!("perpbot_pnl_net_quote").set(f(p.net));
     gauge!("perpbot_pnl_before_gas_quote").set(f(p.before_gas));

@@ -78,6 +78,8 @@ pub fn status() -> Status {
             venue_rejections: 2,
             risk_rejections: 0,
             strategy_errors: 0,
+            attributed_fills: 4,
+            unattributed_fills: 1,
         },
         latency: Some(Latency {
             samples: 12,

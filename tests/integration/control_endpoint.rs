@@ -98,6 +98,8 @@ async fn metrics_status_and_authenticated_controls_of_a_running_bot() {
         "perpbot_stream_frames_total",
         "perpbot_stream_decode_skips_total",
         "perpbot_stream_reconnects_total",
+        "perpbot_fills_attributed_total",
+        "perpbot_fills_unattributed_total",
     ] {
         assert!(samples.contains_key(name), "{name} missing from:\n{body}");
     }

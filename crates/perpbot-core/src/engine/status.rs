@@ -187,6 +187,10 @@ pub struct Counts {
     pub risk_rejections: u64,
     /// Strategy callbacks that returned an error.
     pub strategy_errors: u64,
+    /// Fills that named no order, matched to one by market, side, price, size and time.
+    pub attributed_fills: u64,
+    /// Fills no order of the bot owned (TP/SL, liquidation, orders placed elsewhere).
+    pub unattributed_fills: u64,
 }
 
 /// Request latency over the recent requests.
@@ -294,6 +298,8 @@ impl EngineCore {
                 venue_rejections: stats.rejected_requests,
                 risk_rejections: self.risk_rejections,
                 strategy_errors: self.strategy_errors,
+                attributed_fills: self.state().anomalies().attributed_fills,
+                unattributed_fills: self.state().anomalies().unknown_order_fills,
             },
             latency: None,
             venue_rejections_by_kind: stats
