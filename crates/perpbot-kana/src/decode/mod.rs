@@ -69,7 +69,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::Hash;
-use std::io::{self, BufRead, Write};
 use std::marker::PhantomData;
 
 use rust_decimal::Decimal;
@@ -77,9 +76,8 @@ use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
 use super::wire::{
-    MarketInfo, Num, NumError, RestEnvelope, WireBestPrice, WireError, WireFunding, WireLevel,
-    WireOpenOrder, WireOrderHistory, WireOrderStatus, WirePosition, WireShape, WireTrade,
-    WsEnvelope,
+    Num, NumError, WireBestPrice, WireError, WireFunding, WireLevel, WireOpenOrder,
+    WireOrderHistory, WireOrderStatus, WirePosition, WireShape, WireTrade, WsEnvelope,
 };
 use perpbot_model::{
     BestPrice, BookUpdate, BookUpdateKind, Direction, Event, Fill, FundingRate, Level, Liquidity,
@@ -88,8 +86,12 @@ use perpbot_model::{
     UnitError, VenueOrderId,
 };
 
+mod lines;
 mod scan;
+mod stats;
 mod units;
+pub use lines::{DecodeSummary, builtin_specs, decode_lines, specs_from_market_info_json};
+pub use stats::{DecodeStats, SkipReason, Skips, TopicStats};
 pub use units::{book_side, order_type_meaning};
 
 use scan::*;
@@ -217,158 +219,6 @@ impl fmt::Display for Topic {
         f.write_str(self.as_str())
     }
 }
-
-/// Why a record (or a whole frame) produced no event. Every skip has one, and is counted:
-/// nothing the venue sends disappears without a reason `perpbot decode` can print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// Its market is not one of the decoder's.
-    UnconfiguredMarket,
-    /// Older than the decoder's start (`with_since`): history the topic replays.
-    BeforeStart,
-    /// Decoded before: history topics replay their records on every push.
-    Repeat,
-    /// A repeat of a record already refused and reported.
-    RepeatOfRefused,
-    /// The other side of a public match already emitted (both counterparties are listed).
-    CounterpartyLeg,
-    /// An order-history status that changes nothing the fills do not say (`Partially Filled`)
-    /// or has no meaning here.
-    StatusWithoutEvent,
-    /// The record names no market.
-    NoMarket,
-    /// A frame of a topic that has no event (deposits and withdrawals, an unknown `message`).
-    TopicWithoutEvent,
-    /// An order-book push with no levels names no market.
-    EmptyBook,
-}
-
-impl SkipReason {
-    const ALL: [SkipReason; 9] = [
-        SkipReason::UnconfiguredMarket,
-        SkipReason::BeforeStart,
-        SkipReason::Repeat,
-        SkipReason::RepeatOfRefused,
-        SkipReason::CounterpartyLeg,
-        SkipReason::StatusWithoutEvent,
-        SkipReason::NoMarket,
-        SkipReason::TopicWithoutEvent,
-        SkipReason::EmptyBook,
-    ];
-
-    fn index(self) -> usize {
-        SkipReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SkipReason::UnconfiguredMarket => {
-                "its market is not configured (no grid known: pass --market-info)"
-            }
-            SkipReason::BeforeStart => "older than the decoder's start (replayed history)",
-            SkipReason::Repeat => "already decoded (replayed history)",
-            SkipReason::RepeatOfRefused => "a repeat of a record already refused",
-            SkipReason::CounterpartyLeg => "the other side of a match already emitted",
-            SkipReason::StatusWithoutEvent => "an order status that adds nothing to the fills",
-            SkipReason::NoMarket => "it names no market",
-            SkipReason::TopicWithoutEvent => "its topic has no event",
-            SkipReason::EmptyBook => "an empty book push names no market",
-        })
-    }
-}
-
-/// Skips by reason, for one frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Skips([u64; SkipReason::ALL.len()]);
-
-impl Skips {
-    fn add(&mut self, reason: SkipReason) {
-        if let Some(n) = self.0.get_mut(reason.index()) {
-            *n += 1;
-        }
-    }
-
-    /// All skips.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// Each reason that occurred, with its count.
-    pub fn reasons(&self) -> impl Iterator<Item = (SkipReason, u64)> + '_ {
-        SkipReason::ALL
-            .into_iter()
-            .zip(self.0)
-            .filter(|(_, n)| *n > 0)
-    }
-}
-
-/// Counters for one topic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TopicStats {
-    /// Frames routed to the topic (including ones that failed).
-    pub frames: u64,
-    /// Events emitted.
-    pub events: u64,
-    /// Frames that failed to decode (nothing was emitted for them).
-    pub errors: u64,
-    /// Records skipped without error: unknown markets, repeats, records older than `since`,
-    /// statuses that produce no event.
-    pub skipped: u64,
-    /// Records refused and left out of a frame that otherwise decoded (each reported as a
-    /// [`RecordIssue::Skipped`]).
-    pub bad_records: u64,
-    /// Fills kept with their price rounded onto the grid ([`RecordIssue::Rounded`]).
-    pub rounded: u64,
-}
-
-impl TopicStats {
-    fn add(&mut self, other: &TopicStats) {
-        self.frames += other.frames;
-        self.events += other.events;
-        self.errors += other.errors;
-        self.skipped += other.skipped;
-        self.bad_records += other.bad_records;
-        self.rounded += other.rounded;
-    }
-}
-
-/// Per-topic counters of a [`KanaDecoder`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DecodeStats {
-    topics: [TopicStats; Topic::ALL.len()],
-}
-
-impl DecodeStats {
-    /// The counters of one topic.
-    pub fn topic(&self, topic: Topic) -> &TopicStats {
-        // `index` is always in range; `get` keeps this free of panics all the same.
-        self.topics.get(topic.index()).unwrap_or(&EMPTY_STATS)
-    }
-
-    /// All topics added up.
-    pub fn total(&self) -> TopicStats {
-        let mut t = TopicStats::default();
-        for s in &self.topics {
-            t.add(s);
-        }
-        t
-    }
-
-    fn topic_mut(&mut self, topic: Topic) -> Option<&mut TopicStats> {
-        self.topics.get_mut(topic.index())
-    }
-}
-
-static EMPTY_STATS: TopicStats = TopicStats {
-    frames: 0,
-    events: 0,
-    errors: 0,
-    skipped: 0,
-    bad_records: 0,
-    rounded: 0,
-};
 
 /// Why a frame could not be decoded: the topic, the field, the value as sent and the reason.
 /// Displays as ``positions: field `size`: "abc" is not a decimal``.
@@ -1394,125 +1244,6 @@ impl<'d> FrameDecoding<'d> {
             Ok(())
         })
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stream helper and market specs (backing `perpbot decode --venue kana`)
-// ---------------------------------------------------------------------------------------------
-
-/// What [`decode_lines`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DecodeSummary {
-    /// Non-blank input lines (frames).
-    pub frames: u64,
-    /// Events written.
-    pub events: u64,
-    /// Frames that could not be decoded.
-    pub errors: u64,
-    /// Records (or frames of topics without events) skipped, each with a reason on `err`.
-    pub skipped: u64,
-}
-
-/// Decode one frame per input line: each event as one JSON line on `out`; on `err`, each
-/// undecodable frame, refused record and skip as `line N: <reason>`; blank lines are ignored.
-/// Nothing else is printed. Frames are
-/// decoded with receive time `Timestamp(0)` (a file carries none), so events whose records have
-/// no venue time get `ts` 0 and the output is reproducible.
-pub fn decode_lines(
-    mut input: impl BufRead,
-    mut out: impl Write,
-    mut err: impl Write,
-    decoder: &mut KanaDecoder,
-) -> io::Result<DecodeSummary> {
-    let mut summary = DecodeSummary::default();
-    let mut buf = Vec::new();
-    let mut events = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        line_no += 1;
-        let Ok(line) = std::str::from_utf8(&buf) else {
-            summary.frames += 1;
-            summary.errors += 1;
-            writeln!(err, "line {line_no}: frame is not valid UTF-8")?;
-            continue;
-        };
-        let frame = line.trim();
-        if frame.is_empty() {
-            continue;
-        }
-        summary.frames += 1;
-        events.clear();
-        match decoder.decode(frame, Timestamp(0), &mut events) {
-            Ok(n) => {
-                for event in &events {
-                    serde_json::to_writer(&mut out, event)?;
-                    out.write_all(b"\n")?;
-                }
-                for issue in decoder.last_record_issues() {
-                    writeln!(err, "line {line_no}: {issue}")?;
-                }
-                for (reason, count) in decoder.last_skips().reasons() {
-                    writeln!(err, "line {line_no}: skipped {count} record(s): {reason}")?;
-                }
-                summary.events += n as u64;
-                summary.skipped += decoder.last_skips().total();
-            }
-            Err(e) => {
-                summary.errors += 1;
-                writeln!(err, "line {line_no}: {e}")?;
-            }
-        }
-    }
-    out.flush()?;
-    err.flush()?;
-    Ok(summary)
-}
-
-/// Market specs from `getMarketInfo` / `getPerpetualAssetsInfo/allMarkets` output: the REST
-/// envelope `{success|status, message, data}` (with `data` a list or one object), a bare list, or
-/// a single market object. An envelope whose flag is `false` is an error carrying its message;
-/// an empty list gives an empty vector.
-pub fn specs_from_market_info_json(text: &str) -> Result<Vec<MarketSpec>, WireError> {
-    fn from_records(text: &str) -> Result<Vec<MarketSpec>, WireError> {
-        match text.trim_start().as_bytes().first() {
-            Some(b'[') => serde_json::from_str::<Vec<MarketInfo>>(text)?
-                .iter()
-                .map(MarketInfo::to_spec)
-                .collect(),
-            Some(b'{') => Ok(vec![serde_json::from_str::<MarketInfo>(text)?.to_spec()?]),
-            _ => Err(WireError::Json(
-                "expected a list or an object of market records".into(),
-            )),
-        }
-    }
-    if text.trim_start().starts_with('{') {
-        let env: RestEnvelope = serde_json::from_str(text)?;
-        if !env.succeeded() {
-            let msg = env.message.as_ref().map_or("(no message)", |m| m.as_str());
-            return Err(WireError::Rest(msg.to_owned()));
-        }
-        if let Some(data) = env.data {
-            return from_records(data.get());
-        }
-    }
-    from_records(text)
-}
-
-/// Built-in market specs: the one grid the reference documents exactly (testnet APT, market
-/// 1338, §3.3) and — \[INF\] — the same grid under the dead G2 id 396, so that the reference's
-/// raw-unit samples decode (their values fit it: 1000 lots × 6050 ticks = 6.05 USDT, §3.3).
-pub fn builtin_specs() -> Vec<MarketSpec> {
-    let apt = MarketSpec::kana_apt_testnet();
-    let g2 = MarketSpec {
-        id: MarketId(396),
-        name: "APT/USDC (G2)".to_owned(),
-        ..apt.clone()
-    };
-    vec![apt, g2]
 }
 
 #[cfg(test)]
