@@ -40,3 +40,64 @@ pub fn owner_only(path: &Path, text: &str) {
         .unwrap();
     writeln!(f, "{text}").unwrap();
 }
+
+/// Node polling for a simulator on loopback: 10 ms, ×1.5 up to 50 ms, no expiry margin, the
+/// long poll on.
+pub fn loopback_poll() -> perpbot::aptos::node::PollConfig {
+    perpbot::aptos::node::PollConfig {
+        initial_interval: std::time::Duration::from_millis(10),
+        backoff_percent: 150,
+        max_interval: std::time::Duration::from_millis(50),
+        expiry_margin: std::time::Duration::ZERO,
+        long_poll: true,
+    }
+}
+
+/// A Kana bot config in `dir` for the simulator at `h` (local network, chain 4, its API key in an
+/// owner-only file), signing with the key file `key_file` (relative to `dir`) and running the
+/// market maker on 1338. `kana_extra` is appended to `[venue.kana]`, `tail` to the file. Written
+/// as `name`; its path.
+pub fn sim_bot_config(
+    dir: &Path,
+    h: &perpbot::sim::server::SimHandle,
+    name: &str,
+    key_file: &str,
+    kana_extra: &str,
+    tail: &str,
+) -> PathBuf {
+    owner_only(&dir.join("api_key"), "sim");
+    let text = format!(
+        r#"markets = [1338]
+
+[venue]
+kind = "kana"
+
+[venue.kana]
+network = "local"
+rest_url = "{rest}"
+ws_url = "{ws}"
+node_url = "{node}"
+chain_id = 4
+api_key = {{ file = "api_key" }}
+private_key = {{ file = "{key_file}" }}
+gas_unit_price = 100
+expiration_secs = 10
+confirm_timeout_ms = 5000
+{kana_extra}
+
+[strategy]
+name = "market_maker"
+
+[strategy.params]
+market = 1338
+order_size = "1"
+max_inventory = "5"
+{tail}"#,
+        rest = h.rest_url,
+        ws = h.ws_url,
+        node = h.node_url,
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

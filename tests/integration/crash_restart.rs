@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use std::sync::{Arc, Mutex};
 
 use crate::common::{TempDir, owner_only};
-use perpbot::aptos::node::PollConfig;
 use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitter};
 use perpbot::clock::Clock;
 use perpbot::config::Secret;
@@ -464,13 +463,7 @@ async fn kana_writer(sim: &SimHandle, key: PrivateKey) -> (KanaWriter, MarketSpe
         .unwrap(),
     );
     let spec = rest.market_spec(MarketId(1338)).await.unwrap();
-    let poll = PollConfig {
-        initial_interval: Duration::from_millis(10),
-        backoff_percent: 150,
-        max_interval: Duration::from_millis(50),
-        expiry_margin: Duration::ZERO,
-        long_poll: true,
-    };
+    let poll = crate::common::loopback_poll();
     let node = NodeClient::new(&sim.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll);

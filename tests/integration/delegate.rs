@@ -10,8 +10,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{TempDir, owner_only};
-use perpbot::aptos::node::PollConfig;
+use crate::common::{TempDir, loopback_poll, owner_only, sim_bot_config};
 use perpbot::aptos::types::{Identifier, ModuleId};
 use perpbot::aptos::{
     AccountAddress, EntryFunction, GasConfig, NodeClient, PrivateKey, Submitter, TxnOutcome,
@@ -62,52 +61,13 @@ fn rest(h: &SimHandle) -> KanaRest {
 
 /// A config in `dir` named `name` signing with `key`; `extra` goes into `[venue.kana]`.
 fn config(dir: &Path, h: &SimHandle, name: &str, key: &str, extra: &str) -> PathBuf {
-    owner_only(&dir.join("api_key"), "sim");
-    owner_only(&dir.join(format!("{name}.key")), key);
-    let text = format!(
-        r#"markets = [1338]
-
-[venue]
-kind = "kana"
-
-[venue.kana]
-network = "local"
-rest_url = "{rest}"
-ws_url = "{ws}"
-node_url = "{node}"
-chain_id = 4
-api_key = {{ file = "api_key" }}
-private_key = {{ file = "{name}.key" }}
-gas_unit_price = 100
-expiration_secs = 10
-confirm_timeout_ms = 5000
-{extra}
-
-[strategy]
-name = "market_maker"
-
-[strategy.params]
-market = 1338
-order_size = "1"
-max_inventory = "5"
-"#,
-        rest = h.rest_url,
-        ws = h.ws_url,
-        node = h.node_url,
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    let key_file = format!("{name}.key");
+    owner_only(&dir.join(&key_file), key);
+    sim_bot_config(dir, h, &format!("{name}.toml"), &key_file, extra, "")
 }
 
 fn node(h: &SimHandle) -> NodeClient {
-    let poll = PollConfig {
-        initial_interval: Duration::from_millis(10),
-        backoff_percent: 150,
-        max_interval: Duration::from_millis(50),
-        expiry_margin: Duration::ZERO,
-        long_poll: true,
-    };
+    let poll = loopback_poll();
     NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll)

@@ -10,8 +10,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{TempDir, owner_only};
-use perpbot::aptos::node::PollConfig;
+use crate::common::{TempDir, loopback_poll, owner_only, sim_bot_config};
 use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitter};
 use perpbot::clock::Clock;
 use perpbot::config::Secret;
@@ -69,56 +68,22 @@ fn rest(h: &SimHandle) -> KanaRest {
 
 /// A config for the simulator in `dir`, with the key and API key in owner-only files.
 fn config(dir: &Path, h: &SimHandle, extra_kana: &str) -> PathBuf {
-    owner_only(&dir.join("api_key"), "sim");
     owner_only(&dir.join("key"), KEY);
-    let text = format!(
-        r#"markets = [1338]
-
-[venue]
-kind = "kana"
-
-[venue.kana]
-network = "local"
-rest_url = "{rest}"
-ws_url = "{ws}"
-node_url = "{node}"
-chain_id = 4
-api_key = {{ file = "api_key" }}
-private_key = {{ file = "key" }}
-gas_unit_price = 100
-expiration_secs = 10
-confirm_timeout_ms = 5000
-max_batch = 2
-{extra_kana}
-
-[strategy]
-name = "market_maker"
-
-[strategy.params]
-market = 1338
-order_size = "1"
-max_inventory = "5"
-"#,
-        rest = h.rest_url,
-        ws = h.ws_url,
-        node = h.node_url,
-    );
-    let path = dir.join("bot.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    sim_bot_config(
+        dir,
+        h,
+        "bot.toml",
+        "key",
+        &format!("max_batch = 2\n{extra_kana}"),
+        "",
+    )
 }
 
 /// The Kana client the orders are placed with (same key as the config's).
 async fn writer(h: &SimHandle, package: Option<&str>) -> (KanaWriter, MarketSpec) {
     let rest = Arc::new(rest(h));
     let spec = rest.market_spec(APT).await.unwrap();
-    let poll = PollConfig {
-        initial_interval: Duration::from_millis(10),
-        backoff_percent: 150,
-        max_interval: Duration::from_millis(50),
-        expiry_margin: Duration::ZERO,
-        long_poll: true,
-    };
+    let poll = loopback_poll();
     let node = NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll);

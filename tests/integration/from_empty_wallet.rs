@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{TempDir, owner_only};
+use crate::common::{TempDir, sim_bot_config};
 use perpbot::aptos::AccountAddress;
 use perpbot::clock::Clock;
 use perpbot::sim::server::{SimConfig, SimHandle, start};
@@ -40,44 +40,14 @@ fn ok(out: &Output, what: &str) -> String {
 }
 
 fn config(dir: &Path, h: &SimHandle) -> PathBuf {
-    owner_only(&dir.join("api_key"), "sim");
-    let text = format!(
-        r#"markets = [1338]
-
-[venue]
-kind = "kana"
-
-[venue.kana]
-network = "local"
-rest_url = "{rest}"
-ws_url = "{ws}"
-node_url = "{node}"
-chain_id = 4
-api_key = {{ file = "api_key" }}
-private_key = {{ file = "key.txt" }}
-gas_unit_price = 100
-expiration_secs = 10
-confirm_timeout_ms = 5000
-
-[strategy]
-name = "market_maker"
-
-[strategy.params]
-market = 1338
-order_size = "1"
-max_inventory = "5"
-leverage = 2
-
-[engine]
-shutdown_timeout_ms = 5000
-"#,
-        rest = h.rest_url,
-        ws = h.ws_url,
-        node = h.node_url,
-    );
-    let path = dir.join("bot.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    sim_bot_config(
+        dir,
+        h,
+        "bot.toml",
+        "key.txt",
+        "",
+        "leverage = 2\n\n[engine]\nshutdown_timeout_ms = 5000\n",
+    )
 }
 
 /// Collateral tokens in the wallet and available collateral in its profile.

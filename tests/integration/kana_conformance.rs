@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use perpbot::aptos::node::PollConfig;
 use perpbot::aptos::{AccountAddress, GasConfig, NodeClient, PrivateKey, Submitter};
 use perpbot::clock::Clock;
 use perpbot::config::Secret;
@@ -459,13 +458,7 @@ fn sim_config() -> SimConfig {
 async fn writer(h: &SimHandle, key: PrivateKey) -> (KanaWriter, MarketSpec) {
     let rest = Arc::new(client(&h.rest_url));
     let spec = rest.market_spec(APT).await.unwrap();
-    let poll = PollConfig {
-        initial_interval: Duration::from_millis(10),
-        backoff_percent: 150,
-        max_interval: Duration::from_millis(50),
-        expiry_margin: Duration::ZERO,
-        long_poll: true,
-    };
+    let poll = crate::common::loopback_poll();
     let node = NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll);

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use perpbot::aptos::node::PollConfig;
 use perpbot::aptos::{GasConfig, NodeClient, PrivateKey, Submitter};
 use perpbot::clock::Clock;
 use perpbot::config::{KanaConfig, Network, Secret, SecretSource};
@@ -60,13 +59,7 @@ async fn writer(
 ) -> (KanaWriter, MarketSpec) {
     let rest = Arc::new(rest(h));
     let spec = rest.market_spec(APT).await.unwrap();
-    let poll = PollConfig {
-        initial_interval: Duration::from_millis(10),
-        backoff_percent: 150,
-        max_interval: Duration::from_millis(50),
-        expiry_margin: Duration::ZERO,
-        long_poll: true,
-    };
+    let poll = crate::common::loopback_poll();
     let node = NodeClient::new(&h.node_url, Duration::from_secs(5))
         .unwrap()
         .with_poll_config(poll);
