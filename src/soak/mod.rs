@@ -499,6 +499,10 @@ impl VenueWriter for SpyWriter {
         self.inner.capabilities()
     }
 
+    fn engine_alive(&self) {
+        self.inner.engine_alive();
+    }
+
     async fn execute(
         &self,
         request: VenueRequest,

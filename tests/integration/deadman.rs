@@ -45,6 +45,8 @@ impl VenueWriter for Recorder {
             max_batch: 8,
             client_order_ids: true,
             one_restriction_per_batch: false,
+            position_triggers: true,
+            closing_orders: true,
         }
     }
     async fn execute(

@@ -30,6 +30,8 @@ impl VenueWriter for SilentOnCancel {
             max_batch: 8,
             client_order_ids: true,
             one_restriction_per_batch: false,
+            position_triggers: true,
+            closing_orders: true,
         }
     }
     async fn execute(

@@ -99,6 +99,8 @@ const CAPS: VenueCapabilities = VenueCapabilities {
     max_batch: perpbot_core::venue::paper::MAX_BATCH,
     client_order_ids: true,
     one_restriction_per_batch: true,
+    position_triggers: true,
+    closing_orders: true,
 };
 
 /// Something due on the timeline.

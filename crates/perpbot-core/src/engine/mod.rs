@@ -382,6 +382,7 @@ impl Engine {
                 _ = status.tick(), if config.status_interval_ms > 0 => self.core.log_status(),
                 _ = tick.tick() => {
                     self.heart.beat(self.core.live_cancels());
+                    self.writer.engine_alive();
                     self.core.on_tick(self.clock.now(), self.writer.tx_costs());
                     self.publish_status();
                 }

@@ -83,6 +83,8 @@ const CAPS: VenueCapabilities = VenueCapabilities {
     max_batch: 8,
     client_order_ids: true,
     one_restriction_per_batch: false,
+    position_triggers: true,
+    closing_orders: true,
 };
 
 struct Rig {

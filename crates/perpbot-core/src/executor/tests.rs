@@ -25,6 +25,8 @@ impl Scripted {
                 max_batch: 8,
                 client_order_ids: client_ids,
                 one_restriction_per_batch: true,
+                position_triggers: true,
+                closing_orders: true,
             },
             executed: Mutex::new(Vec::new()),
             resolved: Mutex::new(Vec::new()),

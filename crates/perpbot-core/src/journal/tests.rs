@@ -661,6 +661,8 @@ impl VenueWriter for FakeWriter {
             max_batch: 8,
             client_order_ids: true,
             one_restriction_per_batch: true,
+            position_triggers: true,
+            closing_orders: true,
         }
     }
 

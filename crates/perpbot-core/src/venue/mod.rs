@@ -218,6 +218,14 @@ pub struct VenueCapabilities {
     /// All orders of one placing request must share one restriction (Kana's batch endpoints
     /// take a single `restriction`), so the executor groups places by restriction.
     pub one_restriction_per_batch: bool,
+    /// The venue keeps take-profit / stop-loss triggers on positions
+    /// ([`VenueRequest::SetTakeProfit`] / [`VenueRequest::SetStopLoss`]). Kyan has none: the
+    /// executor refuses those intents before they leave, naming the venue's limit.
+    pub position_triggers: bool,
+    /// Orders can be marked as closing a position, so they never open the other side (Kana's
+    /// `Direction::Close`). Without it (Kyan: no reduce-only) a closing order is a plain order
+    /// and may open the opposite side if the position shrank before it filled.
+    pub closing_orders: bool,
 }
 
 /// What a venue's own transactions have cost, for run reports: on Kana every transaction pays
@@ -321,6 +329,13 @@ pub trait VenueWriter: Send + Sync {
     /// (Kana: with its expiry, so a transaction the chain never saw ends *expired* rather than
     /// staying unknown). Venues that write no tokens ignore it.
     fn adopt(&self, _token: &ResumeToken) {}
+
+    /// The engine's loop is making progress: called on every engine tick
+    /// ([`crate::watchdog::TICK`]). A venue with its own cancel-all-after switch (Kyan's
+    /// `POST /heartbeat`) keeps it armed only while these calls keep coming, so a stalled or
+    /// dead engine has its orders cancelled by the venue itself. Must be cheap and must not
+    /// block.
+    fn engine_alive(&self) {}
 
     /// What the venue's own transactions have cost so far, for reports and the gas budget (on
     /// Kana, chain fees; zero where a venue charges none).

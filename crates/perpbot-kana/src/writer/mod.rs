@@ -956,12 +956,16 @@ impl VenueWriter for KanaWriter {
                 max_batch: 1,
                 client_order_ids: false,
                 one_restriction_per_batch: true,
+                position_triggers: true,
+                closing_orders: true,
             },
             None => VenueCapabilities {
                 atomic_replace: true,
                 max_batch: self.config.max_batch,
                 client_order_ids: false,
                 one_restriction_per_batch: true,
+                position_triggers: true,
+                closing_orders: true,
             },
         }
     }

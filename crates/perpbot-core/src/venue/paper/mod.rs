@@ -254,6 +254,8 @@ impl VenueWriter for PaperWriter {
             max_batch: MAX_BATCH,
             client_order_ids: true,
             one_restriction_per_batch: false,
+            position_triggers: true,
+            closing_orders: true,
         }
     }
 
