@@ -20,6 +20,7 @@ pub mod limits;
 pub mod reconcile;
 pub mod report;
 pub mod risk;
+pub mod secret;
 pub mod state;
 pub mod strategy;
 pub mod venue;

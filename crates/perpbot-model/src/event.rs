@@ -353,6 +353,11 @@ pub enum TradingState {
 pub enum AlertKind {
     /// Reconciliation found a difference with the venue that nothing explains.
     ReconciliationMismatch,
+    /// The venue's market-maker protection froze quoting (Kyan's `mmp_triggered`): its
+    /// protected orders were cancelled and new ones are refused until the freeze ends.
+    MarketMakerProtection,
+    /// The venue is liquidating the account, or reported a bankruptcy loss on it.
+    Liquidation,
 }
 
 /// Something an operator must look at, raised by the bot itself (not by the venue).
