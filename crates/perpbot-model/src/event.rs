@@ -322,6 +322,8 @@ pub enum RejectReason {
     InsufficientMargin,
     /// The rate limiter has no budget for new orders right now.
     RateLimited,
+    /// The venue cannot do what the intent asks (Kyan keeps no take-profit or stop-loss).
+    Unsupported,
 }
 
 /// An intent refused before it left the process, with the reason.

@@ -445,6 +445,22 @@ impl Executor {
             self.send_market(market, cancel, place, &mut events);
         }
         for (intent, request) in others {
+            let trigger = matches!(
+                request,
+                VenueRequest::SetTakeProfit { .. } | VenueRequest::SetStopLoss { .. }
+            );
+            if trigger && !self.caps.position_triggers {
+                // The venue keeps no triggers on positions (Kyan): refused here, before it is
+                // sent, so the strategy learns at once that it must manage the exit itself.
+                events.push(Derived::Event(Event::RiskRejected(RiskRejection {
+                    detail: "this venue keeps no take-profit or stop-loss on positions; the \
+                             strategy must close the position itself"
+                        .into(),
+                    intent,
+                    reason: RejectReason::Unsupported,
+                })));
+                continue;
+            }
             if self.place_budget.check().is_ok() {
                 self.send(request);
             } else {

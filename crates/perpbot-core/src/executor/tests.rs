@@ -231,7 +231,9 @@ fn approve(intent: Intent) -> Approved {
         let d = RiskEngine::new(RiskConfig::default()).check(Intent::Place(r.clone()), &state);
         return d.approved.expect("test order must pass risk");
     }
-    if let Intent::UpdateStopLoss { position, .. } = &intent {
+    if let Intent::UpdateStopLoss { position, .. } | Intent::UpdateTakeProfit { position, .. } =
+        &intent
+    {
         let mut held = perpbot_model::Position::flat(M, *position, perpbot_model::Timestamp(1));
         held.lots = Lots(1000);
         held.entry_price = rust_decimal::Decimal::new(552, 2);
@@ -571,4 +573,40 @@ async fn venue_rejection_reaches_the_strategy_with_its_reason() {
         panic!("{events:?}")
     };
     assert!(reason.contains("POST_OR_ABORT"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn take_profit_and_stop_loss_on_a_venue_without_triggers_are_refused_before_sending() {
+    let writer = Arc::new(Scripted {
+        caps: VenueCapabilities {
+            position_triggers: false,
+            closing_orders: false,
+            ..Scripted::new(false, vec![]).caps
+        },
+        executed: Mutex::new(Vec::new()),
+        resolved: Mutex::new(Vec::new()),
+        outcomes: Mutex::new(VecDeque::new()),
+    });
+    let mut h = Harness::new(writer.clone(), RateLimitConfig::default());
+    let take = Intent::UpdateTakeProfit {
+        market: M,
+        position: PositionSide::Long,
+        price: Some(Ticks(6000)),
+    };
+    let stop = Intent::UpdateStopLoss {
+        market: M,
+        position: PositionSide::Long,
+        price: Some(Ticks(5000)),
+    };
+    let events = h.dispatch(vec![approve(take.clone()), approve(stop.clone())]);
+    let refused: Vec<&Intent> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RiskRejected(r) if r.reason == RejectReason::Unsupported => Some(&r.intent),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, vec![&take, &stop], "{events:?}");
+    h.settle().await;
+    assert!(writer.executed().is_empty(), "{:?}", writer.executed());
 }
