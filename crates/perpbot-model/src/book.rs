@@ -1,11 +1,11 @@
 //! The L2 order book of one market, keyed by integer ticks.
 //!
-//! Each side is a sorted `Vec<Level>` with the **best level at the end**, so the updates that
-//! dominate real traffic (near the top of the book) insert or remove close to the end and move few
-//! elements, and the best price is one indexed read. Finding a price searches only the last
-//! `|best − price| + 1` levels (no more levels than ticks can lie between them), so an update
-//! near the top costs a few comparisons whatever the depth of the book. Replacing from a full snapshot (what Kana
-//! sends) reuses the vectors' memory.
+//! Each side is a [`ladder`]: the sizes of the ticks in a window around the best price, indexed
+//! directly, with a bitset of occupied ticks, and the deeper levels in a sorted overflow. An
+//! update near the top of the book (what dominates real traffic) is an indexed write and a bit
+//! flip; the best level is kept, and found again from the bitset with a few `leading_zeros` when
+//! it is removed. Levels come out as sorted iterators, best first. Replacing from a full snapshot
+//! (what Kana sends) reuses the memory.
 //!
 //! ```
 //! use perpbot_model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
@@ -24,9 +24,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod ladder;
+
 use super::Timestamp;
 use super::order::Side;
 use super::units::{Lots, Ticks, ratio};
+use ladder::{Ladder, Levels};
 
 /// One price level: the total resting size at a price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,17 +70,79 @@ impl DepthWalk {
     }
 }
 
-/// L2 book of one market. Bids are stored ascending and asks descending, so the best level of
-/// each side is the last element.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// L2 book of one market: each side a [`ladder`] — a dense tick-indexed window around the best
+/// price with a bitset of occupied ticks, plus a sorted overflow for deeper levels — so an update
+/// near the top is an indexed write and the best level is always one read away.
+#[derive(Clone, Default)]
 pub struct OrderBook {
-    bids: Vec<Level>,
-    asks: Vec<Level>,
+    bids: Ladder<true>,
+    asks: Ladder<false>,
     updated_at: Option<Timestamp>,
 }
 
+/// The levels of one side of an [`OrderBook`], best first; `.rev()` gives them worst first.
+pub enum SideLevels<'a> {
+    /// Bids.
+    Bids(Levels<'a, true>),
+    /// Asks.
+    Asks(Levels<'a, false>),
+}
+
+impl Iterator for SideLevels<'_> {
+    type Item = Level;
+
+    #[inline]
+    fn next(&mut self) -> Option<Level> {
+        match self {
+            SideLevels::Bids(l) => l.next(),
+            SideLevels::Asks(l) => l.next(),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            SideLevels::Bids(l) => l.size_hint(),
+            SideLevels::Asks(l) => l.size_hint(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for SideLevels<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Level> {
+        match self {
+            SideLevels::Bids(l) => l.next_back(),
+            SideLevels::Asks(l) => l.next_back(),
+        }
+    }
+}
+
+impl ExactSizeIterator for SideLevels<'_> {}
+
+impl PartialEq for OrderBook {
+    /// Equal levels on both sides and the same update time (however the windows are placed).
+    fn eq(&self, other: &OrderBook) -> bool {
+        self.updated_at == other.updated_at
+            && self.bids().eq(other.bids())
+            && self.asks().eq(other.asks())
+    }
+}
+
+impl Eq for OrderBook {}
+
+impl std::fmt::Debug for OrderBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderBook")
+            .field("bids", &self.bids().collect::<Vec<_>>())
+            .field("asks", &self.asks().collect::<Vec<_>>())
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
 impl OrderBook {
-    /// An empty book that has never been updated.
+    /// An empty book that has never been updated (allocates nothing until a level arrives).
     pub fn new() -> OrderBook {
         OrderBook::default()
     }
@@ -85,28 +150,25 @@ impl OrderBook {
     /// Replace the whole book from a snapshot. Levels may come in any order; zero-size levels are
     /// dropped and a price listed twice keeps its last size.
     pub fn replace(&mut self, bids: &[Level], asks: &[Level], now: Timestamp) {
-        fill_side(&mut self.bids, bids, |a, b| a.cmp(&b));
-        fill_side(&mut self.asks, asks, |a, b| b.cmp(&a));
+        self.bids.clear();
+        self.asks.clear();
+        // Zero-size levels are skipped (not applied as removals), so an earlier entry for the
+        // same price survives them; a later non-zero entry overwrites an earlier one.
+        for l in bids.iter().filter(|l| !l.lots.is_zero()) {
+            self.bids.set(l.price.0, l.lots.0);
+        }
+        for l in asks.iter().filter(|l| !l.lots.is_zero()) {
+            self.asks.set(l.price.0, l.lots.0);
+        }
         self.updated_at = Some(now);
     }
 
     /// Set the size at one price (`lots == 0` removes the level).
+    #[inline]
     pub fn apply_delta(&mut self, side: Side, price: Ticks, lots: Lots, now: Timestamp) {
-        let levels = match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        // Index of the first level that is better than `price` (everything from there is better).
-        let idx = better_from(levels, side, price);
-        // Walking back one more step tells whether the level exists.
-        if idx > 0 && levels[idx - 1].price == price {
-            if lots.is_zero() {
-                levels.remove(idx - 1);
-            } else {
-                levels[idx - 1].lots = lots;
-            }
-        } else if !lots.is_zero() {
-            levels.insert(idx, Level { price, lots });
+        match side {
+            Side::Buy => self.bids.set(price.0, lots.0),
+            Side::Sell => self.asks.set(price.0, lots.0),
         }
         self.updated_at = Some(now);
     }
@@ -119,13 +181,15 @@ impl OrderBook {
     }
 
     /// Best bid.
+    #[inline]
     pub fn best_bid(&self) -> Option<Level> {
-        self.bids.last().copied()
+        self.bids.best()
     }
 
     /// Best ask.
+    #[inline]
     pub fn best_ask(&self) -> Option<Level> {
-        self.asks.last().copied()
+        self.asks.best()
     }
 
     /// Best level on a side.
@@ -137,39 +201,29 @@ impl OrderBook {
     }
 
     /// Bids, best first.
-    pub fn bids(&self) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
-        self.bids.iter().rev()
+    pub fn bids(&self) -> SideLevels<'_> {
+        SideLevels::Bids(self.bids.iter())
     }
 
     /// Asks, best first.
-    pub fn asks(&self) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
-        self.asks.iter().rev()
+    pub fn asks(&self) -> SideLevels<'_> {
+        SideLevels::Asks(self.asks.iter())
     }
 
     /// Levels of one side, best first.
-    pub fn levels(
-        &self,
-        side: Side,
-    ) -> impl ExactSizeIterator<Item = &Level> + DoubleEndedIterator {
+    pub fn levels(&self, side: Side) -> SideLevels<'_> {
         match side {
-            Side::Buy => self.bids.iter().rev(),
-            Side::Sell => self.asks.iter().rev(),
+            Side::Buy => self.bids(),
+            Side::Sell => self.asks(),
         }
     }
 
     /// Size resting at exactly `price` on `side` (zero when there is no such level).
     pub fn lots_at(&self, side: Side, price: Ticks) -> Lots {
-        let levels = match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
-        };
-        // The level, if any, sits just before the first better one; a walk from the best would
-        // cross the whole side for a price that has no level.
-        let idx = better_from(levels, side, price);
-        match idx.checked_sub(1).and_then(|i| levels.get(i)) {
-            Some(l) if l.price == price => l.lots,
-            _ => Lots::ZERO,
-        }
+        Lots(match side {
+            Side::Buy => self.bids.lots_at(price.0),
+            Side::Sell => self.asks.lots_at(price.0),
+        })
     }
 
     /// Twice the mid price in ticks (exact; the mid itself may fall between two ticks). `None`
@@ -246,91 +300,8 @@ impl OrderBook {
 
     /// True when neither side has a level.
     pub fn is_empty(&self) -> bool {
-        self.bids.is_empty() && self.asks.is_empty()
+        self.bids.len() == 0 && self.asks.len() == 0
     }
-}
-
-/// Index of the first level of `levels` (sorted worst → best, best last) that is strictly better
-/// than `price` for `side`: everything from there to the end is better, everything before is not.
-///
-/// Prices are distinct integers, so at most `|best − price|` levels can be better than `price`:
-/// the answer lies in the last `|best − price| + 1` slots. Updates cluster near the top of the
-/// book, so that window is small (a few levels) and a binary search in it takes a handful of
-/// steps, where a walk from the back would compare every level on the way.
-#[inline]
-fn better_from(levels: &[Level], side: Side, price: Ticks) -> usize {
-    // One search per side, so the comparison is fixed inside the loop.
-    match side {
-        Side::Buy => better_from_side::<true>(levels, price.0),
-        Side::Sell => better_from_side::<false>(levels, price.0),
-    }
-}
-
-#[inline(always)]
-fn better_from_side<const BID: bool>(levels: &[Level], price: u64) -> usize {
-    let Some(best) = levels.last() else {
-        return 0;
-    };
-    let distance = if BID {
-        best.price.0.checked_sub(price)
-    } else {
-        price.checked_sub(best.price.0)
-    };
-    // `price` is better than the best level: nothing is better than it.
-    let Some(distance) = distance else {
-        return levels.len();
-    };
-    let window = usize::try_from(distance)
-        .map_or(levels.len(), |d| d.saturating_add(1))
-        .min(levels.len());
-    let lo = levels.len() - window;
-    lo + levels[lo..].partition_point(|l| {
-        if BID {
-            l.price.0 <= price
-        } else {
-            l.price.0 >= price
-        }
-    })
-}
-
-/// Refill one side from unsorted input, reusing its allocation. `order` sorts worst → best.
-fn fill_side(
-    dst: &mut Vec<Level>,
-    src: &[Level],
-    order: impl Fn(Ticks, Ticks) -> std::cmp::Ordering,
-) {
-    dst.clear();
-    // A snapshot listed best first (as venues send it) or worst first, with no empty level and
-    // no price twice, is already in order: copy it. This is what the general path below would
-    // produce for it, without the sort.
-    if src.iter().all(|l| !l.lots.is_zero()) {
-        let before = |a: &Level, b: &Level| order(a.price, b.price).is_lt();
-        if src.windows(2).all(|w| before(&w[1], &w[0])) {
-            dst.extend(src.iter().rev());
-            return;
-        }
-        if src.windows(2).all(|w| before(&w[0], &w[1])) {
-            dst.extend_from_slice(src);
-            return;
-        }
-    }
-    dst.extend(src.iter().filter(|l| !l.lots.is_zero()));
-    // Stable sort keeps input order within a price, so dedup below keeps the last one listed.
-    dst.sort_by(|a, b| order(a.price, b.price));
-    dedup_keep_last(dst);
-}
-
-fn dedup_keep_last(levels: &mut Vec<Level>) {
-    let mut write = 0usize;
-    for read in 0..levels.len() {
-        if write > 0 && levels[write - 1].price == levels[read].price {
-            levels[write - 1] = levels[read];
-        } else {
-            levels[write] = levels[read];
-            write += 1;
-        }
-    }
-    levels.truncate(write);
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ pub mod order;
 pub mod position;
 pub mod units;
 
-pub use book::{DepthWalk, Level, OrderBook};
+pub use book::{DepthWalk, Level, OrderBook, SideLevels};
 pub use event::{
     Alert, AlertKind, Balance, BestPrice, BookUpdate, BookUpdateKind, ConnectionEvent,
     ConnectionState, Event, Fill, FundingRate, Liquidity, OpenOrderInfo, OpenOrdersSnapshot,

@@ -214,7 +214,7 @@ impl EngineCore {
             .map(|spec| {
                 let mid = s.mid_price(spec.id);
                 let book = s.book(spec.id);
-                let side_levels = |levels: Vec<&perpbot_model::Level>| {
+                let side_levels = |levels: Vec<perpbot_model::Level>| {
                     levels
                         .into_iter()
                         .map(|l| LevelLine {

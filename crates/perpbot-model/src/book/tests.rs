@@ -67,14 +67,8 @@ fn snapshots_in_any_order_give_the_sorted_deduplicated_book() {
             _ => {}
         }
         book.replace(&levels, &levels, Timestamp(1));
-        assert_eq!(
-            book.bids().copied().collect::<Vec<_>>(),
-            expected(&levels, true)
-        );
-        assert_eq!(
-            book.asks().copied().collect::<Vec<_>>(),
-            expected(&levels, false)
-        );
+        assert_eq!(book.bids().collect::<Vec<_>>(), expected(&levels, true));
+        assert_eq!(book.asks().collect::<Vec<_>>(), expected(&levels, false));
     }
 }
 
@@ -316,4 +310,176 @@ fn size_at_a_price_is_found_on_either_side_and_zero_where_there_is_no_level() {
     assert_eq!(book.lots_at(Side::Buy, Ticks(u64::MAX)), Lots::ZERO);
     assert_eq!(book.lots_at(Side::Sell, Ticks(0)), Lots::ZERO);
     assert_eq!(OrderBook::new().lots_at(Side::Buy, Ticks(5)), Lots::ZERO);
+}
+
+/// The dense window, its overflow and every re-centring against a `BTreeMap`: prices spread over
+/// thousands of ticks around a drifting centre (so levels move in and out of the window), jumps
+/// far above and below, the ends of the `u64` range, snapshots in between, and both ends of the
+/// iterators at once.
+#[test]
+fn wide_and_drifting_deltas_match_a_reference_map_through_every_recentring() {
+    use std::collections::BTreeMap;
+    let mut x: u64 = 7;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut b = OrderBook::new();
+    let mut maps: [BTreeMap<u64, u64>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let mut centre: u64 = 1_000_000;
+    for i in 0..60_000u64 {
+        let r = next();
+        if r % 97 == 0 {
+            centre = centre
+                .saturating_add(next() % 2000)
+                .saturating_sub(next() % 2000);
+        }
+        let side = if next() % 2 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let spread = match next() % 10 {
+            0 => 5_000,
+            1 | 2 => 600,
+            _ => 60,
+        };
+        let offset = next() % spread;
+        let price = match next() % 500 {
+            0 => next() % 3,            // the bottom of the range
+            1 => u64::MAX - next() % 3, // the top
+            _ => match side {
+                Side::Buy => centre.saturating_sub(offset),
+                Side::Sell => centre.saturating_add(offset),
+            },
+        };
+        let lots = if next() % 4 == 0 { 0 } else { 1 + next() % 50 };
+        if i % 5_000 == 4_999 {
+            // A snapshot of whatever the maps hold, worst first, with a duplicate and a zero.
+            let level = |(p, q): (&u64, &u64)| Level::new(*p, *q);
+            let mut bids: Vec<Level> = maps[0].iter().map(level).collect();
+            let asks: Vec<Level> = maps[1].iter().rev().map(level).collect();
+            if let Some(first) = bids.first().copied() {
+                bids.push(Level::new(first.price.0, 0));
+            }
+            b.replace(&bids, &asks, Timestamp(i));
+        }
+        b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
+        let map = &mut maps[usize::from(side == Side::Sell)];
+        if lots == 0 {
+            map.remove(&price);
+        } else {
+            map.insert(price, lots);
+        }
+        let [bids, asks] = &maps;
+        assert_eq!(
+            b.best_bid().map(|l| (l.price.0, l.lots.0)),
+            bids.iter().next_back().map(|(p, q)| (*p, *q)),
+            "step {i}"
+        );
+        assert_eq!(
+            b.best_ask().map(|l| (l.price.0, l.lots.0)),
+            asks.iter().next().map(|(p, q)| (*p, *q)),
+            "step {i}"
+        );
+        assert_eq!(b.depth(), (bids.len(), asks.len()), "step {i}");
+        let probe = price.wrapping_add(next() % 3).wrapping_sub(1);
+        assert_eq!(
+            b.lots_at(Side::Buy, Ticks(probe)).0,
+            bids.get(&probe).copied().unwrap_or(0)
+        );
+        assert_eq!(
+            b.lots_at(Side::Sell, Ticks(probe)).0,
+            asks.get(&probe).copied().unwrap_or(0)
+        );
+        if i % 1_000 == 0 {
+            let want_b: Vec<(u64, u64)> = bids.iter().rev().map(|(p, q)| (*p, *q)).collect();
+            let want_a: Vec<(u64, u64)> = asks.iter().map(|(p, q)| (*p, *q)).collect();
+            let got_b: Vec<(u64, u64)> = b.bids().map(|l| (l.price.0, l.lots.0)).collect();
+            let got_a: Vec<(u64, u64)> = b.asks().map(|l| (l.price.0, l.lots.0)).collect();
+            assert_eq!(got_b, want_b, "step {i}");
+            assert_eq!(got_a, want_a, "step {i}");
+            let rev_b: Vec<u64> = b.bids().rev().map(|l| l.price.0).collect();
+            assert_eq!(rev_b, bids.keys().copied().collect::<Vec<_>>(), "step {i}");
+            // Both ends at once meet in the middle without a gap or a repeat.
+            let mut it = b.asks();
+            let (mut front, mut back) = (Vec::new(), Vec::new());
+            assert_eq!(it.len(), asks.len());
+            loop {
+                match (next() % 2, it.len()) {
+                    (_, 0) => break,
+                    (0, _) => front.extend(it.next().map(|l| l.price.0)),
+                    _ => back.extend(it.next_back().map(|l| l.price.0)),
+                }
+            }
+            assert_eq!(it.next(), None);
+            front.extend(back.into_iter().rev());
+            assert_eq!(front, asks.keys().copied().collect::<Vec<_>>(), "step {i}");
+        }
+    }
+}
+
+/// Contiguous levels wider than the window, so every re-centring has a level exactly at each of
+/// its edges: climbing above the window, then removing the best one by one down through the
+/// overflow, on both sides, checked against a `BTreeMap` at every step.
+#[test]
+fn contiguous_levels_survive_recentring_at_the_window_edges() {
+    use std::collections::BTreeMap;
+    for side in [Side::Buy, Side::Sell] {
+        let mut b = OrderBook::new();
+        let mut map = BTreeMap::new();
+        let check = |b: &OrderBook, map: &BTreeMap<u64, u64>, step: &str| {
+            let got: Vec<(u64, u64)> = b.levels(side).map(|l| (l.price.0, l.lots.0)).collect();
+            let mut want: Vec<(u64, u64)> = map.iter().map(|(p, q)| (*p, *q)).collect();
+            if side == Side::Buy {
+                want.reverse();
+            }
+            assert_eq!(got, want, "{side:?} {step}");
+            assert_eq!(b.levels(side).len(), map.len(), "{side:?} {step}");
+        };
+        let set = |b: &mut OrderBook, map: &mut BTreeMap<u64, u64>, p: u64, q: u64| {
+            b.apply_delta(side, Ticks(p), Lots(q), Timestamp(p));
+            if q == 0 {
+                map.remove(&p);
+            } else {
+                map.insert(p, q);
+            }
+        };
+        // Worst to best, then best to worst: both directions of growth.
+        for p in (10_000..10_700).step_by(1) {
+            set(&mut b, &mut map, p, p % 7 + 1);
+        }
+        check(&b, &map, "filled upwards");
+        for p in (9_300..10_000).rev() {
+            set(&mut b, &mut map, p, p % 5 + 1);
+        }
+        check(&b, &map, "filled downwards");
+        // Far above and far below, then back.
+        for p in [11_500, 8_000, 10_350, 12_900, 7_100] {
+            set(&mut b, &mut map, p, 9);
+            check(&b, &map, &format!("jump to {p}"));
+            // Touch every level again: one misplaced across a window edge would now show twice.
+            let prices: Vec<u64> = map.keys().copied().collect();
+            for q in prices {
+                set(&mut b, &mut map, q, q % 3 + 1);
+            }
+            check(&b, &map, &format!("rewritten after the jump to {p}"));
+        }
+        // Remove the best level one at a time until the side is empty.
+        while let Some(best) = b.best(side) {
+            set(&mut b, &mut map, best.price.0, 0);
+            if map.len() % 37 == 0 {
+                check(&b, &map, &format!("after removing {}", best.price.0));
+            }
+            let want_best = match side {
+                Side::Buy => map.keys().next_back(),
+                Side::Sell => map.keys().next(),
+            };
+            assert_eq!(b.best(side).map(|l| l.price.0), want_best.copied());
+        }
+        assert!(map.is_empty());
+        assert_eq!(b.depth(), (0, 0));
+    }
 }
