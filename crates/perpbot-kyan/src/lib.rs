@@ -6,7 +6,12 @@
 pub mod config;
 pub mod decode;
 pub mod errors;
+pub mod rest;
 pub mod signing;
 pub mod state;
+pub mod writer;
+
+#[cfg(test)]
+mod testutil;
 
 pub use config::KyanConfig;
