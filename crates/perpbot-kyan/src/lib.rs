@@ -10,6 +10,7 @@ pub mod rest;
 pub mod signing;
 pub mod state;
 pub mod writer;
+pub mod ws;
 
 #[cfg(test)]
 mod testutil;
