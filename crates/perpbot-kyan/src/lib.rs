@@ -9,6 +9,7 @@ pub mod errors;
 pub mod rest;
 pub mod signing;
 pub mod state;
+pub mod stream;
 pub mod writer;
 pub mod ws;
 
