@@ -10,10 +10,13 @@ pub mod rest;
 pub mod signing;
 pub mod state;
 pub mod stream;
+pub mod venue;
 pub mod writer;
 pub mod ws;
 
 #[cfg(test)]
 mod testutil;
 
-pub use config::KyanConfig;
+pub use config::{FeeFields, KyanConfig, KyanMarket, SizeField};
+pub use venue::{KyanCredentials, KyanVenue};
+pub use writer::KyanWriter;
