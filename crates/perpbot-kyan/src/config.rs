@@ -257,17 +257,16 @@ impl KyanConfig {
         if self.request_timeout_ms == 0 {
             return Err(format!("{}: must be positive", key("request_timeout_ms")));
         }
-        if self.heartbeat_timeout_secs > 0 {
-            if self.heartbeat_interval_ms == 0
-                || self.heartbeat_interval_ms >= self.heartbeat_timeout_secs.saturating_mul(1000)
-            {
-                return Err(format!(
-                    "{}: {} ms must be positive and shorter than heartbeat_timeout_secs ({} s)",
-                    key("heartbeat_interval_ms"),
-                    self.heartbeat_interval_ms,
-                    self.heartbeat_timeout_secs
-                ));
-            }
+        if self.heartbeat_timeout_secs > 0
+            && (self.heartbeat_interval_ms == 0
+                || self.heartbeat_interval_ms >= self.heartbeat_timeout_secs.saturating_mul(1000))
+        {
+            return Err(format!(
+                "{}: {} ms must be positive and shorter than heartbeat_timeout_secs ({} s)",
+                key("heartbeat_interval_ms"),
+                self.heartbeat_interval_ms,
+                self.heartbeat_timeout_secs
+            ));
         }
         if self.ws_session_max_secs < 60 {
             return Err(format!(
