@@ -86,6 +86,8 @@ pub struct KyanDecoder {
     fee_fields: FeeFields,
     shared: Arc<SharedState>,
     nets: HashMap<MarketId, NetPosition>,
+    /// A pushed position that disagreed with the tracker once (see [`KyanDecoder::reseed`]).
+    disagreed: HashMap<MarketId, NetPosition>,
     fills: BoundedSet<(u128, u128)>,
     /// Pair account (pair name or account id) → (equity, initial margin).
     accounts: HashMap<String, (Decimal, Decimal)>,
@@ -134,6 +136,7 @@ impl KyanDecoder {
             fee_fields,
             shared,
             nets: HashMap::new(),
+            disagreed: HashMap::new(),
             fills: BoundedSet::new(FILLS_REMEMBERED),
             accounts: HashMap::new(),
             stats: DecodeStats::default(),
@@ -466,13 +469,11 @@ impl KyanDecoder {
                 .lots_down(size, &mut inexact)
                 .ok_or_else(|| err(channel, "size", format!("{size} does not fit the grid")))?;
             let signed = i128::from(lots.0) * if size < Decimal::ZERO { -1 } else { 1 };
-            self.nets.insert(
-                market,
-                NetPosition {
-                    lots: signed,
-                    entry: if signed == 0 { Decimal::ZERO } else { avg },
-                },
-            );
+            let listed = NetPosition {
+                lots: signed,
+                entry: if signed == 0 { Decimal::ZERO } else { avg },
+            };
+            self.reseed(market, listed, snapshot);
             let (held, flat) = if signed < 0 {
                 (PositionSide::Short, PositionSide::Long)
             } else {
@@ -491,6 +492,31 @@ impl KyanDecoder {
             positions,
             snapshot,
         })])
+    }
+
+    /// Seed the tracker from a listed position. A REST snapshot is taken at once. A pushed
+    /// `position` event (every second) may have been computed just before or after a fill
+    /// whose `trade` event is still on its way, so it replaces the tracker only when two pushes
+    /// in a row disagree with it the same way: a transient race does not misclassify the next
+    /// fill, a real difference (a fill the stream missed) is corrected within two seconds.
+    fn reseed(&mut self, market: MarketId, listed: NetPosition, snapshot: bool) {
+        let tracked = self.nets.get(&market).copied().unwrap_or_default();
+        if snapshot || tracked.lots == listed.lots {
+            self.disagreed.remove(&market);
+            // Same size: the venue's average entry is the reference.
+            self.nets.insert(market, listed);
+            return;
+        }
+        if self
+            .disagreed
+            .get(&market)
+            .is_some_and(|d| d.lots == listed.lots)
+        {
+            self.disagreed.remove(&market);
+            self.nets.insert(market, listed);
+        } else {
+            self.disagreed.insert(market, listed);
+        }
     }
 
     // ---- balance -----------------------------------------------------------------------------

@@ -287,6 +287,34 @@ fn a_position_snapshot_becomes_hedge_positions_and_seeds_the_tracker() {
     assert_eq!(u.positions.len(), 2);
     assert_eq!(u.positions[0].side, PositionSide::Long);
     assert_eq!(u.positions[0].lots, Lots(100));
+    // One push that disagrees may race a fill still on its way: the tracker waits…
+    assert_eq!(d.net(MarketId(1)).lots, -250);
+    // …and follows when the next push says the same.
+    d.private_event("position", "position", &ws, T0).unwrap();
+    assert_eq!(d.net(MarketId(1)).lots, 100);
+}
+
+#[test]
+fn a_position_push_ahead_of_its_trade_does_not_count_the_fill_twice() {
+    let mut d = decoder();
+    let ws = |size: f64| json!({"margin_account":"a","market":"BTC","positions":[{"instrument_name":"BTC_USDC-PERPETUAL","size":size,"average_price":65000,"instrument_type":"perp"}]});
+    // The push already includes a buy of 0.01 whose trade event comes after it.
+    d.private_event("position", "position", &ws(0.01), T0)
+        .unwrap();
+    let t = trade(
+        "000000000000000000000000000000f1",
+        MAKER_ORDER,
+        "buy",
+        json!(0.01),
+        json!(65000),
+        json!(0),
+        json!(0),
+    );
+    let ev = d.private_event("trade", "trade", &t, T0).unwrap();
+    assert_eq!(fills(&ev)[0].direction, Direction::Open);
+    assert_eq!(d.net(MarketId(1)).lots, 100);
+    d.private_event("position", "position", &ws(0.01), T0)
+        .unwrap();
     assert_eq!(d.net(MarketId(1)).lots, 100);
 }
 
