@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 use crate::config::Secret;
 use crate::errors::KyanError;
 
-pub use signed::{KyanApi, LimitOrder, MarketOrder};
+pub use signed::{KyanApi, LimitOrder, MarketOrder, MmpConfig};
 
 /// Install rustls' ring provider once (reqwest is built without a default provider).
 pub fn ensure_crypto_provider() {

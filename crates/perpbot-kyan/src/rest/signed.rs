@@ -29,6 +29,45 @@ use crate::signing::types::{
 };
 use crate::signing::{Deadlines, KyanSigner, units};
 
+alloy_sol_types::sol! {
+    /// The MMP config update as \[D\] signs it (9 fields; \[S\] claims the limits are not
+    /// signed: CONFLICT, \[ASSUMED\] \[D\]).
+    #[derive(Debug, PartialEq, Eq)]
+    struct MMPConfigUpdate {
+        address smartAccountAddress;
+        string pairSymbol;
+        string status;
+        uint256 interval;
+        uint256 frozenTime;
+        uint256 quantityLimit;
+        uint256 deltaLimit;
+        uint256 vegaLimit;
+        uint256 deadline;
+    }
+}
+
+/// A market-maker-protection config for one pair (reference §10; for perps only
+/// `delta_limit` applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MmpConfig {
+    /// The smart account (\[ASSUMED\] = the EOA until Kyan says otherwise).
+    pub smart_account: Address,
+    /// `BTC_USDC`.
+    pub pair: String,
+    /// Active or not (inactive removes the config and cancels mmp orders).
+    pub active: bool,
+    /// Window, seconds.
+    pub interval_secs: u64,
+    /// Freeze after a breach, seconds (0: until the config is posted again).
+    pub frozen_secs: u64,
+    /// Options only.
+    pub quantity_limit: Decimal,
+    /// Absolute net delta.
+    pub delta_limit: Decimal,
+    /// Options only.
+    pub vega_limit: Decimal,
+}
+
 /// A limit order to place (sizes in base units, prices in USDC; exact decimals).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitOrder {
@@ -418,6 +457,45 @@ impl KyanApi {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Set the MMP config of a pair (`POST {path}`, signed as \[D\]'s `MMPConfigUpdate`; limits
+    /// × 10^6 \[ASSUMED\], like every signed amount).
+    pub async fn set_mmp_config(&self, path: &str, c: &MmpConfig) -> Result<Value, RestError> {
+        self.signed_write(Method::POST, path, false, |next| {
+            let deadline = next.map(|n| n()).unwrap_or_default();
+            let status = if c.active { "active" } else { "inactive" };
+            let msg = MMPConfigUpdate {
+                smartAccountAddress: c.smart_account,
+                pairSymbol: c.pair.clone(),
+                status: status.to_string(),
+                interval: U256::from(c.interval_secs),
+                frozenTime: U256::from(c.frozen_secs),
+                quantityLimit: units("quantity_limit", c.quantity_limit)
+                    .map_err(|e| e.to_string())?,
+                deltaLimit: units("delta_limit", c.delta_limit).map_err(|e| e.to_string())?,
+                vegaLimit: units("vega_limit", c.vega_limit).map_err(|e| e.to_string())?,
+                deadline: U256::from(deadline),
+            };
+            Ok(Obj::new()
+                .str("smart_account_address", &format!("{:#x}", c.smart_account))
+                .str("pair_symbol", &c.pair)
+                .str("status", status)
+                .int("interval", c.interval_secs)
+                .int("frozen_time", c.frozen_secs)
+                .num("quantity_limit", c.quantity_limit)
+                .num("delta_limit", c.delta_limit)
+                .num("vega_limit", c.vega_limit)
+                .str("signature", &self.sign(&msg))
+                .int("signature_deadline", deadline)
+                .finish())
+        })
+        .await
+    }
+
+    /// Which size field orders carry.
+    pub fn size_field(&self) -> SizeField {
+        self.size_field
     }
 
     /// Whether a one-click session is in use.

@@ -191,3 +191,85 @@ async fn server_errors_and_timeouts_on_writes_are_ambiguous() {
     let e = dead.heartbeat(15).await.unwrap_err();
     assert!(!e.is_ambiguous(), "{e}");
 }
+
+#[tokio::test]
+async fn a_one_click_session_replaces_signatures_where_kyan_accepts_it() {
+    let mock = Mock::start().await;
+    let api = api(&mock.url);
+    mock.reply(
+        "POST /session",
+        200,
+        r#"{"hash":"sess-1","expires_at_ms":1}"#,
+    );
+    api.open_session().await.unwrap();
+    let body = mock.requests("POST /session")[0].json();
+    assert_eq!(body["bind_to_ip"], false);
+    assert!(body["signature"].as_str().is_some());
+    api.post_limit(&[order(Side::Buy, dec!(64000))])
+        .await
+        .unwrap();
+    let seen = &mock.requests("POST /limit")[0];
+    assert_eq!(seen.headers.get("x-one-click").unwrap(), "sess-1");
+    assert!(seen.json()[0].get("signature").is_none());
+    // A market order is always signed.
+    api.post_market(&MarketOrder {
+        instrument: "BTC_USDC-PERPETUAL".into(),
+        side: Side::Sell,
+        contracts: dec!(0.001),
+        limit_price: dec!(60000),
+    })
+    .await
+    .unwrap();
+    let m = &mock.requests("POST /market")[0];
+    assert!(m.headers.get("x-one-click").is_none());
+    assert!(m.json()["signature"].as_str().is_some());
+    api.close_session().await.unwrap();
+    assert_eq!(
+        mock.requests("DELETE /session")[0]
+            .headers
+            .get("x-one-click")
+            .unwrap(),
+        "sess-1"
+    );
+}
+
+#[tokio::test]
+async fn the_mmp_config_is_signed_over_all_nine_fields() {
+    let mock = Mock::start().await;
+    let api = api(&mock.url);
+    let c = MmpConfig {
+        smart_account: api.maker(),
+        pair: "BTC_USDC".into(),
+        active: true,
+        interval_secs: 10,
+        frozen_secs: 30,
+        quantity_limit: dec!(0),
+        delta_limit: dec!(0.5),
+        vega_limit: dec!(0),
+    };
+    api.set_mmp_config("/mmp_config", &c).await.unwrap();
+    let body = mock.requests("POST /mmp_config")[0].json();
+    assert_eq!(body["delta_limit"], serde_json::json!(0.5));
+    let msg = signed::MMPConfigUpdate {
+        smartAccountAddress: api.maker(),
+        pairSymbol: "BTC_USDC".into(),
+        status: "active".into(),
+        interval: U256::from(10u64),
+        frozenTime: U256::from(30u64),
+        quantityLimit: U256::ZERO,
+        deltaLimit: U256::from(500_000u64),
+        vegaLimit: U256::ZERO,
+        deadline: U256::from(body["signature_deadline"].as_u64().unwrap()),
+    };
+    let digest = msg.eip712_signing_hash(&domain(TESTNET_CHAIN_ID, TESTNET_VERIFYING_CONTRACT));
+    let sig = hex::decode(body["signature"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    assert_eq!(recover(digest, &sig).unwrap(), api.maker());
+    // [C] type hash of the reference.
+    assert_eq!(
+        format!(
+            "{:#x}",
+            <signed::MMPConfigUpdate as SolStruct>::eip712_type_hash(&msg)
+        ),
+        "0x274bac0d63ad2fce9a78130ddc233fa1e4480a51c4fb35a89c0f76d3f279dc8f"
+    );
+}

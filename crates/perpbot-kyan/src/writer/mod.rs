@@ -218,11 +218,20 @@ impl KyanWriter {
                 entry.pair
             ));
         }
+        let (contracts, price) = (entry.size(o.lots), entry.price(price));
+        if self.api.size_field() == crate::config::SizeField::Amount
+            && !(contracts * price).fract().is_zero()
+        {
+            return Err(format!(
+                "notional {} (= {contracts} × {price}) is off Kyan's $1 amount grid",
+                contracts * price
+            ));
+        }
         Ok(LimitOrder {
             instrument: entry.instrument.clone(),
             side: o.side,
-            contracts: entry.size(o.lots),
-            price: entry.price(price),
+            contracts,
+            price,
             post_only: o.restriction == Restriction::PostOnly,
             mmp: self.config.mmp,
         })
