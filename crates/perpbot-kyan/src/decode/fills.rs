@@ -180,7 +180,23 @@ impl KyanDecoder {
                 ts,
             })
         };
-        let mut out = Vec::with_capacity(2);
+        let mut out = Vec::with_capacity(3);
+        if t.get("liquidation").and_then(Value::as_bool) == Some(true) {
+            out.push(Event::Alert(perpbot_model::Alert {
+                kind: perpbot_model::AlertKind::Liquidation,
+                detail: format!(
+                    "Kyan liquidation fill on {}: {} {} at {price}",
+                    entry.instrument,
+                    if side == perpbot_model::Side::Buy {
+                        "bought"
+                    } else {
+                        "sold"
+                    },
+                    entry.size(lots)
+                ),
+                ts,
+            }));
+        }
         match (closing > 0, opening > 0) {
             (true, true) => {
                 // Fee shared by size, the close part rounded to USDC's 6 decimals, the rest on

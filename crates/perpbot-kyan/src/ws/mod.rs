@@ -68,6 +68,8 @@ pub struct WsConfig {
     pub connect_timeout: Duration,
     /// Bound on one resync.
     pub resync_timeout: Duration,
+    /// Wait before retrying a failed resync.
+    pub resync_retry: Duration,
     /// Use session recovery.
     pub recovery: bool,
 }
@@ -93,6 +95,7 @@ impl WsConfig {
             backoff_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             resync_timeout: Duration::from_secs(30),
+            resync_retry: Duration::from_secs(5),
             recovery: true,
         }
     }
@@ -454,8 +457,9 @@ impl Client {
         for text in stash {
             gap |= self.handle(&mut conn.seq, &text).await?;
         }
-        self.run_resync().await?;
-        self.follow_account(&mut conn).await;
+        // A failed resync is retried on a timer until one succeeds: `Resynced` is what tells
+        // the engine its view of the account is whole again.
+        let mut retry_at = self.resync_then_follow(&mut conn).await?;
         let mut rotate_at = Instant::now() + self.config.session_max;
         loop {
             if gap {
@@ -464,10 +468,12 @@ impl Client {
                     stream = STREAM,
                     "Kyan seq_id gap: resynchronising over REST"
                 );
-                self.run_resync().await?;
-                self.follow_account(&mut conn).await;
+                retry_at = self.resync_then_follow(&mut conn).await?;
             }
             tokio::select! {
+                _ = tokio::time::sleep_until(retry_at.unwrap_or(rotate_at)), if retry_at.is_some() => {
+                    retry_at = self.resync_then_follow(&mut conn).await?;
+                }
                 frame = conn.socket.next() => match self.frame(&mut conn, frame).await? {
                     Some(g) => gap |= g,
                     None => return Ok(started.elapsed() >= Duration::from_secs(30)),
@@ -603,8 +609,20 @@ impl Client {
             .and_then(uint)
             .map(Timestamp::from_millis)
             .unwrap_or_else(|| self.clock.now());
-        let data = v.get("data").unwrap_or(&Value::Null);
-        match self.decoder.private_event(ty, channel, data, ts) {
+        // `index_price` ({value, timestamp} [D]) and `funding` may name their pair or instrument
+        // only in the subscription's query: it is added to the data where the data lacks it.
+        let mut data = v.get("data").cloned().unwrap_or(Value::Null);
+        if let (Some(obj), Some(query)) = (
+            data.as_object_mut(),
+            v.pointer("/subscription/query").and_then(Value::as_object),
+        ) {
+            for key in ["pair", "instrument_name"] {
+                if let Some(q) = query.get(key).filter(|_| !obj.contains_key(key)) {
+                    obj.insert(key.to_string(), q.clone());
+                }
+            }
+        }
+        match self.decoder.private_event(ty, channel, &data, ts) {
             Ok(events) => {
                 for e in events {
                     self.emit(e).await?;
@@ -618,19 +636,27 @@ impl Client {
         Ok(gap)
     }
 
-    /// Resynchronise over REST; `Resynced` on success. A failure is logged; the next gap or
-    /// reconnect tries again (the streams keep flowing meanwhile).
-    async fn run_resync(&mut self) -> Result<(), Closed> {
+    /// Resync, then follow a newly learned smart account; when the resync failed, the time to
+    /// try again.
+    async fn resync_then_follow(&mut self, conn: &mut Conn) -> Result<Option<Instant>, Closed> {
+        let ok = self.run_resync().await?;
+        self.follow_account(conn).await;
+        Ok((!ok).then(|| Instant::now() + self.config.resync_retry))
+    }
+
+    /// Resynchronise over REST; `Resynced` on success (`Ok(true)`). A failure is logged and
+    /// retried by the caller (the streams keep flowing meanwhile).
+    async fn run_resync(&mut self) -> Result<bool, Closed> {
         let fetched = timeout(self.config.resync_timeout, self.resync.fetch()).await;
         let (orders, positions, state) = match fetched {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 warn!(stream = STREAM, error = %e, "Kyan resync failed");
-                return Ok(());
+                return Ok(false);
             }
             Err(_) => {
                 warn!(stream = STREAM, "Kyan resync timed out");
-                return Ok(());
+                return Ok(false);
             }
         };
         let now = self.clock.now();
@@ -655,7 +681,7 @@ impl Client {
                 Ok(e) => events.extend(e),
                 Err(e) => {
                     warn!(stream = STREAM, what, channel = %e.channel, field = %e.field, error = %e.detail, "Kyan resync answer not decoded");
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
@@ -664,7 +690,7 @@ impl Client {
         }
         bump(&self.stats.resyncs);
         self.connection(ConnectionState::Resynced).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// The smart account may have been learned from a response: the account channels follow

@@ -21,12 +21,17 @@ use crate::decode::{KyanDecoder, MarketEntry};
 
 type Server = WebSocketStream<TcpStream>;
 
-struct FakeResync(AtomicU64);
+/// Counts calls (`.0`); the first `.1` calls fail.
+struct FakeResync(AtomicU64, AtomicU64);
 
 #[async_trait::async_trait]
 impl Resync for FakeResync {
     async fn fetch(&self) -> Result<(Value, Value, Value), String> {
         self.0.fetch_add(1, Ordering::Relaxed);
+        if self.1.load(Ordering::Relaxed) > 0 {
+            self.1.fetch_sub(1, Ordering::Relaxed);
+            return Err("REST down".into());
+        }
         Ok((
             json!({"orders":[]}),
             json!({"margin_accounts":[]}),
@@ -79,7 +84,7 @@ async fn start(tune: impl FnOnce(&mut WsConfig)) -> Harness {
         instruments: vec!["BTC_USDC-PERPETUAL".into()],
         pairs: vec!["BTC_USDC".into()],
     };
-    let resync = Arc::new(FakeResync(AtomicU64::new(0)));
+    let resync = Arc::new(FakeResync(AtomicU64::new(0), AtomicU64::new(0)));
     let (tx, events) = mpsc::channel(256);
     let (_task, stats) = spawn(config, subs, decoder, resync.clone(), tx, Clock::system());
     Harness {
@@ -318,4 +323,26 @@ async fn a_reconnect_recovers_the_session_and_falls_back_when_recovery_fails() {
     until(&mut h.events, is_state(ConnectionState::Resynced)).await;
     assert_eq!(h.stats.recovery_failures.load(Ordering::Relaxed), 1);
     assert_eq!(h.resync.0.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn a_failed_resync_is_retried_until_resynced_and_query_fields_reach_the_decoder() {
+    let mut h = start(|c| c.resync_retry = Duration::from_millis(50)).await;
+    h.resync.1.store(2, Ordering::Relaxed);
+    let mut ws = h.conns.recv().await.unwrap();
+    handshake(&mut ws, "tok1").await;
+    until(&mut h.events, is_state(ConnectionState::Resynced)).await;
+    assert_eq!(h.resync.0.load(Ordering::Relaxed), 3);
+    // `funding` naming its instrument only in the subscription query.
+    send(
+        &mut ws,
+        json!({"kind":"event","type":"funding","timestamp_ms":1,"message_id":"f1","seq_id":1,
+        "subscription":{"channel":"funding","query":{"instrument_name":"BTC_USDC-PERPETUAL"}},
+        "data":{"funding_rate":0.0001,"timestamp":1}}),
+    )
+    .await;
+    let seen = until(&mut h.events, |e| matches!(e, Event::Funding(_))).await;
+    assert!(
+        matches!(seen.last(), Some(Event::Funding(f)) if f.market == perpbot_model::MarketId(1))
+    );
 }
