@@ -43,6 +43,12 @@ use crate::errors::KyanError;
 use crate::rest::{KyanApi, LimitOrder, MarketOrder, RestError};
 use crate::state::SharedState;
 
+/// Ambiguity tokens: which step of an `Orders` request was left unknown. After an ambiguous
+/// cancel the places were not sent; after an ambiguous place the cancels had been done.
+const TOKEN_CANCEL: &str = "orders";
+const TOKEN_PLACE: &str = "limit";
+const TOKEN_MARKET: &str = "market";
+
 /// Writer settings (from [`crate::KyanConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterConfig {
@@ -237,41 +243,45 @@ impl KyanWriter {
         })
     }
 
-    async fn cancel(&self, ids: &[u128]) -> Result<(), RequestOutcome> {
+    /// `DELETE /orders`. `Ok(gone)`: the orders no longer rest, `gone` when some were not
+    /// found (filled or cancelled before: the replacement they were part of is stale).
+    async fn cancel(&self, ids: &[u128]) -> Result<bool, RequestOutcome> {
         match self.api.cancel_orders(ids).await {
             Ok(v) => {
-                // An order not found is gone already (filled or cancelled): the cancel did its
-                // job. Other refusals leave the order resting.
-                let refused: Vec<String> = v
-                    .get("rejected_cancellations")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter(|r| str_at(r, "reason").is_none_or(|s| s != "ORDER_NOT_FOUND"))
-                            .map(|r| {
-                                format!(
-                                    "{}: {}",
-                                    str_at(r, "order_id").unwrap_or("?"),
-                                    str_at(r, "reason").unwrap_or("refused")
-                                )
-                            })
-                            .collect()
+                let not_found_reason = |r: &&Value| str_at(r, "reason") == Some("ORDER_NOT_FOUND");
+                let list = v.get("rejected_cancellations").and_then(Value::as_array);
+                let refused: Vec<String> = list
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| !not_found_reason(r))
+                    .map(|r| {
+                        format!(
+                            "{}: {}",
+                            str_at(r, "order_id").unwrap_or("?"),
+                            str_at(r, "reason").unwrap_or("refused")
+                        )
                     })
-                    .unwrap_or_default();
-                if refused.is_empty() {
-                    Ok(())
-                } else {
-                    Err(RequestOutcome::rejected(format!(
+                    .collect();
+                if !refused.is_empty() {
+                    return Err(RequestOutcome::rejected(format!(
                         "Kyan refused cancels: {}",
                         refused.join(", ")
-                    )))
+                    )));
                 }
+                // [S] `orders_not_found`: a list of ids or a count.
+                let not_found = match v.get("orders_not_found") {
+                    Some(Value::Array(a)) => !a.is_empty(),
+                    Some(n) => crate::decode::num::uint(n).is_some_and(|n| n > 0),
+                    None => false,
+                };
+                Ok(not_found || list.into_iter().flatten().any(|r| not_found_reason(&r)))
             }
             Err(e) if e.is_ambiguous() => Err(RequestOutcome::Ambiguous {
                 reason: format!("DELETE /orders: {e}"),
-                token: Some("orders".into()),
+                token: Some(TOKEN_CANCEL.into()),
             }),
-            Err(RestError::Http(k)) if k.code == "ORDER_NOT_FOUND" => Ok(()),
+            // The whole cancel refused as unknown: the executor's race handling takes it (the
+            // order filled or was gone; nothing is placed on a stale view).
             Err(e) => Err(refusal(&e)),
         }
     }
@@ -295,7 +305,7 @@ impl KyanWriter {
                     let (p, r) =
                         pair_answer(chunk, &v).map_err(|reason| RequestOutcome::Ambiguous {
                             reason,
-                            token: Some("limit".into()),
+                            token: Some(TOKEN_PLACE.into()),
                         })?;
                     placed.extend(p);
                     rejected.extend(r);
@@ -303,7 +313,7 @@ impl KyanWriter {
                 Err(e) if e.is_ambiguous() => {
                     return Err(RequestOutcome::Ambiguous {
                         reason: format!("POST /limit: {e}"),
-                        token: Some("limit".into()),
+                        token: Some(TOKEN_PLACE.into()),
                     });
                 }
                 Err(e) if placed.is_empty() && rejected.is_empty() => return Err(refusal(&e)),
@@ -328,7 +338,7 @@ impl KyanWriter {
             }
             Err(e) if e.is_ambiguous() => Err(RequestOutcome::Ambiguous {
                 reason: format!("POST /market: {e}"),
-                token: Some("market".into()),
+                token: Some(TOKEN_MARKET.into()),
             }),
             Err(e) => Err(refusal(&e)),
         }
@@ -391,8 +401,22 @@ impl KyanWriter {
                     }
                 }
             }
-            if let Err(outcome) = self.cancel(&ids).await {
-                return outcome;
+            match self.cancel(&ids).await {
+                Err(outcome) => return outcome,
+                // An order this request replaced was gone (filled, most likely): the places
+                // were decided on a stale view and are not sent; the cancels did their job.
+                Ok(true) if !place.is_empty() => {
+                    let why = "not sent: an order this request replaced was no longer on Kyan (filled or cancelled)";
+                    return outcome_of(
+                        Vec::new(),
+                        place
+                            .iter()
+                            .map(|r| (r.client_id, why.to_string()))
+                            .collect(),
+                        true,
+                    );
+                }
+                Ok(_) => {}
             }
         }
         let mut placed = Vec::new();
@@ -430,7 +454,7 @@ impl KyanWriter {
                 Err(other) => return other,
             }
         }
-        outcome_of(placed, rejected, place.is_empty())
+        outcome_of(placed, rejected, !cancel.is_empty())
     }
 
     async fn close(
@@ -466,28 +490,29 @@ impl KyanWriter {
     }
 }
 
-/// Outcome from what was placed and refused.
+/// Outcome from what was placed and refused. With cancels done, a request whose places were
+/// all refused is `Partial` (the cancels took effect), not `Rejected`.
 fn outcome_of(
     placed: Vec<(ClientOrderId, Option<VenueOrderId>)>,
     rejected: Vec<(ClientOrderId, String)>,
-    cancel_only: bool,
+    cancelled: bool,
 ) -> RequestOutcome {
-    match (placed.is_empty(), rejected.is_empty()) {
-        (_, true) => RequestOutcome::Accepted { placed },
-        (true, false) if !cancel_only => {
-            let reason = rejected
-                .iter()
-                .map(|(c, r)| format!("{c}: {r}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let kind = rejected
-                .first()
-                .map(|(_, r)| kind_of_code(r.split(':').next().unwrap_or("").trim()))
-                .unwrap_or_default();
-            RequestOutcome::Rejected { reason, kind }
-        }
-        _ => RequestOutcome::Partial { placed, rejected },
+    if rejected.is_empty() {
+        return RequestOutcome::Accepted { placed };
     }
+    if placed.is_empty() && !cancelled {
+        let reason = rejected
+            .iter()
+            .map(|(c, r)| format!("{c}: {r}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let kind = rejected
+            .first()
+            .map(|(_, r)| kind_of_code(r.split(':').next().unwrap_or("").trim()))
+            .unwrap_or_default();
+        return RequestOutcome::Rejected { reason, kind };
+    }
+    RequestOutcome::Partial { placed, rejected }
 }
 
 /// Does a Kyan order record (`posted` / `rejected` entry) describe this request?
@@ -621,19 +646,23 @@ impl VenueWriter for KyanWriter {
         }
     }
 
-    async fn resolve(&self, request: &VenueRequest, _token: Option<&str>) -> RequestOutcome {
+    async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome {
+        let market_order = RequestOutcome::Ambiguous {
+            reason: "a market order never rests: its fills and the positions tell how it ended"
+                .into(),
+            token: token.map(str::to_string),
+        };
         let VenueRequest::Orders {
             market,
             cancel,
             place,
         } = request
         else {
-            return RequestOutcome::Ambiguous {
-                reason: "a market order never rests: its fills and the positions tell how it ended"
-                    .into(),
-                token: None,
-            };
+            return market_order;
         };
+        if token == Some(TOKEN_MARKET) {
+            return market_order;
+        }
         let Some(entry) = self.entry(*market).cloned() else {
             return RequestOutcome::rejected("market not configured");
         };
@@ -643,7 +672,7 @@ impl VenueWriter for KyanWriter {
             Err(e) => {
                 return RequestOutcome::Ambiguous {
                     reason: format!("GET /orders: {e}"),
-                    token: Some("orders".into()),
+                    token: token.map(str::to_string),
                 };
             }
         };
@@ -656,30 +685,46 @@ impl VenueWriter for KyanWriter {
             .iter()
             .filter(|o| str_at(o, "order_state").is_none_or(|s| s == "open"))
             .collect();
-        let still_there: Vec<String> = cancel
-            .iter()
-            .filter_map(|c| c.venue_id)
-            .filter(|id| {
-                resting
-                    .iter()
-                    .any(|o| str_at(o, "order_id").and_then(hex_id) == Some(id.0))
-            })
-            .map(|id| format!("{:032x}", id.0))
-            .collect();
-        if place.is_empty() {
-            return if still_there.is_empty() {
-                RequestOutcome::Accepted { placed: Vec::new() }
-            } else {
-                RequestOutcome::rejected(format!(
-                    "cancel did not take effect: still resting {}",
+        // The ambiguous step was the cancel: the places were never sent.
+        if token == Some(TOKEN_CANCEL) {
+            let still_there: Vec<String> = cancel
+                .iter()
+                .filter_map(|c| c.venue_id)
+                .filter(|id| {
+                    resting
+                        .iter()
+                        .any(|o| str_at(o, "order_id").and_then(hex_id) == Some(id.0))
+                })
+                .map(|id| format!("{:032x}", id.0))
+                .collect();
+            if !still_there.is_empty() {
+                return RequestOutcome::rejected(format!(
+                    "cancel did not take effect: still resting {}; nothing was placed",
                     still_there.join(", ")
-                ))
-            };
+                ));
+            }
+            let why = "not sent: the cancel before it was ambiguous";
+            return outcome_of(
+                Vec::new(),
+                place
+                    .iter()
+                    .map(|r| (r.client_id, why.to_string()))
+                    .collect(),
+                true,
+            );
         }
+        // The ambiguous step was the limit batch (the cancels before it were done).
         let mut used = vec![false; resting.len()];
         let mut placed = Vec::new();
         let mut rejected = Vec::new();
         for r in place {
+            if r.order.kind == OrderKind::Market {
+                rejected.push((
+                    r.client_id,
+                    "not sent: market orders go after the limit batch".to_string(),
+                ));
+                continue;
+            }
             let Ok(order) = self.limit_of(&entry, r) else {
                 rejected.push((r.client_id, "not a limit order Kyan takes".to_string()));
                 continue;
@@ -706,7 +751,7 @@ impl VenueWriter for KyanWriter {
                 )),
             }
         }
-        outcome_of(placed, rejected, false)
+        outcome_of(placed, rejected, !cancel.is_empty())
     }
 
     fn engine_alive(&self) {

@@ -315,3 +315,83 @@ async fn heartbeats_flow_only_while_the_engine_keeps_calling() {
     // Dropping the writer ends the task.
     drop(w);
 }
+
+#[tokio::test]
+async fn a_replaced_order_already_gone_stops_the_places_and_cancels_count_as_done() {
+    let mock = Mock::start().await;
+    let (w, _) = writer(&mock, WriterConfig::default());
+    let cancel = CancelOrder {
+        client_id: ClientOrderId(9),
+        venue_id: Some(VenueOrderId(0xa1)),
+        market: MarketId(1),
+        side: Side::Sell,
+        direction: Direction::Open,
+    };
+    mock.reply("DELETE /orders", 200, r#"{"orders_cancelled":[],"orders_pending_cancel":[],"rejected_cancellations":[],"orders_not_found":["000000000000000000000000000000a1"]}"#);
+    let out = w
+        .execute(
+            orders(vec![cancel.clone()], vec![place(1, Side::Sell, 20, 67000)]),
+            &RequestContext::none(),
+        )
+        .await;
+    let RequestOutcome::Partial { placed, rejected } = out else {
+        panic!("{out:?}")
+    };
+    assert!(placed.is_empty());
+    assert_eq!(rejected[0].0, ClientOrderId(1));
+    assert!(mock.requests("POST /limit").is_empty());
+
+    // The cancel went through but every place was refused: Partial, so the executor closes the
+    // cancelled order instead of believing it still rests.
+    mock.reply("DELETE /orders", 200, r#"{"orders_cancelled":["000000000000000000000000000000a1"],"orders_pending_cancel":[],"rejected_cancellations":[],"orders_not_found":[]}"#);
+    mock.reply("POST /limit", 200, r#"{"posted":[],"rejected":[{"reason":"INSUFFICIENT_MARGIN","message":"no","instrument_name":"BTC_USDC-PERPETUAL","direction":"sell","price":67000,"contracts":0.002}]}"#);
+    let out = w
+        .execute(
+            orders(vec![cancel], vec![place(1, Side::Sell, 20, 67000)]),
+            &RequestContext::none(),
+        )
+        .await;
+    assert!(
+        matches!(&out, RequestOutcome::Partial { placed, .. } if placed.is_empty()),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_cancel_resolves_without_claiming_places_that_were_never_sent() {
+    let mock = Mock::start().await;
+    let (w, _) = writer(&mock, WriterConfig::default());
+    let cancel = CancelOrder {
+        client_id: ClientOrderId(9),
+        venue_id: Some(VenueOrderId(0xa1)),
+        market: MarketId(1),
+        side: Side::Sell,
+        direction: Direction::Open,
+    };
+    mock.reply("DELETE /orders", 504, "gateway timeout");
+    // The replacement has the same price and size as the order being cancelled.
+    let req = orders(vec![cancel], vec![place(1, Side::Sell, 20, 67000)]);
+    let out = w.execute(req.clone(), &RequestContext::none()).await;
+    let RequestOutcome::Ambiguous { token, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert!(mock.requests("POST /limit").is_empty());
+    // The old order still rests: the cancel did not happen and nothing was placed.
+    mock.reply(
+        "GET /orders",
+        200,
+        &format!(r#"{{"orders":[{}]}}"#, posted(67000, "0.002", ID_A, "sell")),
+    );
+    let out = w.resolve(&req, token.as_deref()).await;
+    assert!(
+        matches!(&out, RequestOutcome::Rejected { reason, .. } if reason.contains("still resting")),
+        "{out:?}"
+    );
+    // It is gone: cancels done, the place reported as not sent.
+    mock.reply("GET /orders", 200, r#"{"orders":[]}"#);
+    let out = w.resolve(&req, token.as_deref()).await;
+    assert!(
+        matches!(&out, RequestOutcome::Partial { placed, rejected } if placed.is_empty() && rejected[0].1.contains("not sent")),
+        "{out:?}"
+    );
+}
