@@ -1,0 +1,1 @@
+//! Exchange-core tests (no I/O).
