@@ -129,11 +129,13 @@ impl Core {
         extra_notional: Decimal,
         freed_notional: Decimal,
     ) -> Result<(), super::core::Reject> {
+        let added = extra_notional - freed_notional;
+        if added <= Decimal::ZERO {
+            // An order that frees margin is never refused for margin.
+            return Ok(());
+        }
         let v = self.margin(maker, pair);
-        let im = usdc(
-            v.im + (extra_notional - freed_notional).max(Decimal::ZERO - v.im)
-                * self.cfg.margin.im_rate,
-        );
+        let im = v.im + usdc(added * self.cfg.margin.im_rate);
         if im > v.equity {
             return Err(super::core::Reject::new(
                 "INSUFFICIENT_MARGIN",

@@ -511,6 +511,7 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
         recovery: None,
         first: true,
     };
+    let mut unsent: Option<Arc<Event>> = None;
     loop {
         let flow = tokio::select! {
             msg = socket.recv() => match msg {
@@ -522,7 +523,14 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
                 Ok(e) => {
                     let sub = conn.subs.iter().find(|s| s.matches(&e)).cloned();
                     match sub {
-                        Some(sub) if conn.authed => conn.send_event(&mut socket, &sub, e.kind, &e.data, &e.message_id, e.at_ms).await,
+                        Some(sub) if conn.authed => {
+                            let flow = conn.send_event(&mut socket, &sub, e.kind, &e.data, &e.message_id, e.at_ms).await;
+                            if let Flow::Close = flow {
+                                // Not delivered: the first event a recovery replays.
+                                unsent = Some(e);
+                            }
+                            flow
+                        }
                         _ => Flow::Go,
                     }
                 }
@@ -545,7 +553,7 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
     // A drop: park the session for recovery when it was enabled.
     let _ = socket.send(Message::Close(None)).await;
     if let Some(token) = conn.recovery.take() {
-        park(&shared, token, conn.subs, events);
+        park(&shared, token, conn.subs, events, unsent);
     }
 }
 
@@ -555,8 +563,9 @@ fn park(
     token: String,
     subs: Vec<Sub>,
     mut events: broadcast::Receiver<Arc<Event>>,
+    unsent: Option<Arc<Event>>,
 ) {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let buffer = Arc::new(Mutex::new(unsent.into_iter().collect::<Vec<_>>()));
     let (b, s, sh, t) = (
         Arc::clone(&buffer),
         subs.clone(),
