@@ -275,7 +275,7 @@ pub async fn start(
     let (public, _) = broadcast::channel(8_192);
     let shared = Arc::new(Shared {
         core: Mutex::new(core),
-        clock: clock.clone(),
+        clock,
         api_key: config.api_key.clone(),
         session_cap_secs: config.session_cap_secs,
         ping_secs: config.ping_secs,
