@@ -105,6 +105,8 @@ pub struct Shared {
     pub recoveries: Mutex<HashMap<String, ws::Parked>>,
     /// Bumped when faults change (ends a stall).
     pub faults_changed: tokio::sync::watch::Sender<u64>,
+    /// Set by [`KyanSimHandle::stop`]: open WebSockets close.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -242,8 +244,9 @@ impl KyanSimHandle {
         self.shared.core.lock().map(|c| c.orders.len()).unwrap_or(0)
     }
 
-    /// Stop serving (the server and the driver).
+    /// Stop serving: the server, the driver, and every open WebSocket.
     pub fn stop(self) {
+        self.shared.shutdown.send_replace(true);
         for t in self.tasks {
             t.abort();
         }
@@ -286,6 +289,7 @@ pub async fn start(
         faults: Mutex::new(FaultState::new(config.faults.clone())),
         recoveries: Mutex::new(HashMap::new()),
         faults_changed: tokio::sync::watch::channel(0).0,
+        shutdown: tokio::sync::watch::channel(false).0,
     });
     let mmp = || get(rest_account::get_mmp).post(rest_account::post_mmp);
     let app = Router::new()

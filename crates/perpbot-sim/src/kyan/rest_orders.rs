@@ -209,8 +209,11 @@ fn place(
         }
         orders.push(o);
     }
-    let maker = orders[0].order.maker;
-    let pair = core.instruments[orders[0].inst].cfg.pair().to_string();
+    let Some(first) = orders.first() else {
+        return Err(bad("an empty array of orders"));
+    };
+    let maker = first.order.maker;
+    let pair = core.instruments[first.inst].cfg.pair().to_string();
     for (i, o) in orders.iter().enumerate() {
         if o.order.maker != maker {
             return Err(bad(format!("orders[{i}].maker: one maker per batch")));

@@ -133,8 +133,13 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut unanswered = 0u32;
+    let mut stop = shared.shutdown.subscribe();
     loop {
         let flow = tokio::select! {
+            _ = stop.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     let mut flow = Flow::Go;

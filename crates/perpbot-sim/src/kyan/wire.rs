@@ -161,33 +161,18 @@ impl Core {
             return (Vec::new(), Vec::new());
         };
         let (bids, asks) = book.depth(levels);
-        let render = |side: Vec<perpbot_model::Level>, s: perpbot_model::Side| -> Vec<Value> {
+        // [ASSUMED] count 1 per level: the shared book does not expose per-level order counts.
+        let render = |side: Vec<perpbot_model::Level>| -> Vec<Value> {
             side.into_iter()
                 .map(|l| {
-                    let count = book_count(book, s, l.price);
                     json!([
                         i.spec.ticks_to_price(l.price).to_string(),
                         i.spec.notional(l.lots, l.price).to_string(),
-                        count.to_string()
+                        "1"
                     ])
                 })
                 .collect()
         };
-        (
-            render(bids, perpbot_model::Side::Buy),
-            render(asks, perpbot_model::Side::Sell),
-        )
+        (render(bids), render(asks))
     }
-}
-
-/// Orders resting at one price (by walking: the book keeps no per-level count publicly).
-fn book_count(
-    book: &crate::matching::MatchingBook,
-    _side: perpbot_model::Side,
-    _price: perpbot_model::Ticks,
-) -> usize {
-    // The matching book does not expose per-level order counts; \[ASSUMED\] 1 per level is
-    // enough for a client that reads only price and amount.
-    let _ = book;
-    1
 }

@@ -167,6 +167,13 @@ impl Conn {
     /// Send a frame through the fault stream: drop, stall, malformed or (for events) a gap.
     async fn send(&mut self, socket: &mut WebSocket, text: String, event: bool) -> Flow {
         let s = Arc::clone(&self.shared);
+        if !event {
+            // Faults hit events only: responses keep the handshake deterministic.
+            return match socket.send(Message::Text(text.into())).await {
+                Ok(()) => Flow::Go,
+                Err(_) => Flow::Close,
+            };
+        }
         if s.draw(|f| f.ws_drop_probability, |t| t.ws_drops += 1) {
             return Flow::Close;
         }
@@ -188,7 +195,7 @@ impl Conn {
             }
             return Flow::Go;
         }
-        if event && s.draw(|f| f.ws_seq_gap_probability, |t| t.ws_seq_gaps += 1) {
+        if s.draw(|f| f.ws_seq_gap_probability, |t| t.ws_seq_gaps += 1) {
             return Flow::Go;
         }
         match socket.send(Message::Text(text.into())).await {
@@ -512,8 +519,13 @@ async fn serve(mut socket: WebSocket, shared: Arc<Shared>) {
         first: true,
     };
     let mut unsent: Option<Arc<Event>> = None;
+    let mut stop = shared.shutdown.subscribe();
     loop {
         let flow = tokio::select! {
+            _ = stop.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => conn.command(&mut socket, t.as_str()).await,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Flow::Close,
