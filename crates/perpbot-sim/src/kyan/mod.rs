@@ -43,6 +43,8 @@ mod tests;
 #[cfg(test)]
 mod tests_core;
 #[cfg(test)]
+mod tests_extra;
+#[cfg(test)]
 mod tests_rest;
 #[cfg(test)]
 mod tests_ws;
