@@ -62,7 +62,10 @@ enum RestFault {
 
 /// REST faults around every call but the admin routes.
 pub async fn rest_faults(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    if req.uri().path().starts_with("/admin") {
+    let path = req.uri().path();
+    // REST faults only: the admin routes and the WebSocket upgrades are left alone (their own
+    // faults act on frames).
+    if path.starts_with("/admin") || path == "/ws" || path.starts_with("/stream") {
         return next.run(req).await;
     }
     let fault = match shared.faults.lock() {

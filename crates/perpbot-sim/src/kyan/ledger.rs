@@ -170,6 +170,9 @@ impl Core {
         let (mut t_lots, mut t_notional, mut t_fee, mut t_sys) =
             (0u64, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         let mut touched: Vec<Address> = Vec::new();
+        // MMP is judged after the whole taker order is booked, so its cancels never race a
+        // fill of the same batch.
+        let mut mmp_hits: Vec<(Address, Decimal)> = Vec::new();
         for f in fills {
             let price = spec.ticks_to_price(f.price);
             let contracts = spec.lots_to_size(f.lots);
@@ -232,7 +235,7 @@ impl Core {
                 self.trade_event(m, &pair, if taker_buy { "sell" } else { "buy" }, data);
                 if mmp {
                     let d = if taker_buy { -contracts } else { contracts };
-                    self.mmp_fill(m, &pair, d);
+                    mmp_hits.push((m, d));
                 }
                 if !touched.contains(&m) {
                     touched.push(m);
@@ -289,6 +292,9 @@ impl Core {
             if !touched.contains(&t) {
                 touched.push(t);
             }
+        }
+        for (m, d) in mmp_hits {
+            self.mmp_fill(m, &pair, d);
         }
         for m in touched {
             self.account_state_event(m, &pair);

@@ -108,7 +108,7 @@ impl Core {
             "equity": num(v.equity),
             "collateral": num(v.collateral),
             "portfolio_greeks": {"delta": num(v.delta), "gamma": 0, "vega": 0, "theta": 0, "rho": 0},
-            "liquidation": acct.liquidated && v.equity < v.mm,
+            "liquidation": !acct.positions.is_empty() && v.equity < v.mm,
             "positions": positions,
         }))
     }
