@@ -369,7 +369,7 @@ impl Core {
     }
 
     /// A book event (`post_order`, `cancel_order`, `update_order`) for `orderbook_maker` and
-    /// `orderbook_perps`; `data` is one order object, sent as a one-element array [D].
+    /// `orderbook_perps`; `data` is one order object, sent as a one-element array \[D\].
     pub fn book_event(
         &mut self,
         kind: &'static str,

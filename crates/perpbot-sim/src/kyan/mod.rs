@@ -22,6 +22,37 @@
 //! agreeing with itself. The driver task steps the synthetic traders (the Kana simulator's
 //! [`SyntheticMarket`], seeded), runs heartbeats, liquidation and funding, and publishes the
 //! public stream, all on the [`Clock`] it is given (tokio time: tests can pause it).
+//!
+//! ## Decisions beyond `kyan-wire.md` (each also noted where it is implemented)
+//!
+//! * Maker `Address` → book `AccountAddress`: 12 zero bytes then the 20 address bytes
+//!   ([`core::account_of`]); smart account = EOA.
+//! * Ids: the book's order id XOR `(instrument index + 1) << 120`, 32 hex digits; taker orders
+//!   get one too (their `trade_id`). Margin-account UUIDs, `message_id`s, recovery tokens and
+//!   session hashes come from an RNG seeded with the synthetic seed.
+//! * Self-trade: a taker that would meet its own resting order is rejected `SELF_TRADE`.
+//! * Market orders: IOC by default (`market_fok = true` for FOK → `INSUFFICIENT_LIQUIDITY`); a
+//!   market `amount` converts at `limit_price`. A fill shortfall is `order_state: "cancelled"`.
+//! * `amount` (USD) sizes: `amount / price` must land exactly on the contracts grid.
+//! * Business refusals (`POST_ONLY_WOULD_CROSS`, `INSUFFICIENT_MARGIN`, `MMP_FROZEN`,
+//!   `SELF_TRADE`) go to `rejected`; malformed, off-grid, unsigned or stale requests are 400s and
+//!   record nothing. One-click also accepted on `DELETE /orders`, `/orders_all`, `/market`,
+//!   `/heartbeat`; per-order signature fields under one-click are ignored.
+//! * Session signatures may be up to 3600 s ahead and do not advance the deadline counter;
+//!   `bind_to_ip` is accepted, not enforced; sessions last 24 h.
+//! * Margin: mark = index; IM counts open orders at their limit price; an order that frees
+//!   margin is never refused; liquidation closes at the book then the mark, bankruptcy resets
+//!   collateral to zero.
+//! * Fees, funding and realised PnL are USDC amounts rounded to 6 decimals (half away from
+//!   zero); average prices to 12 decimals.
+//! * Funding: the configured interval is "the hour"; premium sampled every driver step;
+//!   `funding_rate` / `rate_hourly` is the hourly rate; synthetic traders pay no funding.
+//! * MMP triggers when |net delta| ≥ `delta_limit`; `frozen_time: 0` freezes until reconfigured.
+//! * Private WS: faults act on events only; `orderbook_perps` carries client orders only, with
+//!   no snapshot; `resend` is not served (an error); a capped session is not parked for
+//!   recovery; a subscriber lagging 8,192 events is dropped.
+//! * Public stream: L2 order count is 1 per level; snapshots every `step_ms`.
+//! * `GET /account_state/…` and `/positions/…` of an unseen address create and auto-fund it.
 
 pub mod auth;
 pub mod config;

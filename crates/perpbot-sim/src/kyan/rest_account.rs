@@ -150,7 +150,7 @@ fn address(text: &str) -> Result<Address, Refusal> {
         .map_err(|_| bad(format!("{text:?} is not an address")))
 }
 
-/// `GET /account_state/{address}` → `{margin_accounts:[…]}` [S]. A new address is auto-funded.
+/// `GET /account_state/{address}` → `{margin_accounts:[…]}` \[S\]. A new address is auto-funded.
 pub async fn get_account_state(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -169,7 +169,7 @@ pub async fn get_account_state(
     Ok(axum::Json(json!({"margin_accounts": accounts})))
 }
 
-/// `GET /positions/{address}` [D getpositions].
+/// `GET /positions/{address}` \[D getpositions\].
 pub async fn get_positions(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -221,7 +221,7 @@ pub async fn exchange_info(
     })))
 }
 
-/// `GET /instruments?market=BTC` → `{timestamp, instruments}` [D 1.11].
+/// `GET /instruments?market=BTC` → `{timestamp, instruments}` \[D 1.11\].
 pub async fn get_instruments(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

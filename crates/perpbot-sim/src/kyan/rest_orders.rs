@@ -277,7 +277,7 @@ fn place(
     Ok(json!({"posted": posted, "rejected": rejected}))
 }
 
-/// `PATCH /limit`: edits, each signed as `UserEditOrder`; no one-click [D].
+/// `PATCH /limit`: edits, each signed as `UserEditOrder`; no one-click \[D\].
 pub async fn patch_limit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

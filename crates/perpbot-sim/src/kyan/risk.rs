@@ -88,7 +88,7 @@ impl Core {
     }
 
     /// Set (or with `active: false` remove) the MMP config of (maker, pair); returns the ids of
-    /// the `mmp:true` orders cancelled (on deactivation) [D].
+    /// the `mmp:true` orders cancelled (on deactivation) \[D\].
     pub fn mmp_configure(&mut self, maker: Address, pair: &str, cfg: MmpConfig) -> Vec<u128> {
         self.maker(maker);
         let active = cfg.active;
@@ -151,7 +151,7 @@ impl Core {
         }
     }
 
-    /// The perp price for funding [D]: book mid; the index when the book is empty or the spread
+    /// The perp price for funding \[D\]: book mid; the index when the book is empty or the spread
     /// exceeds 1 % of the index; one-sided: the bid above the index, the ask below it, else the
     /// index.
     pub fn perp_price(&self, inst: usize) -> Decimal {
@@ -188,7 +188,7 @@ impl Core {
         }
     }
 
-    /// The hourly rate of an average premium [D newest]: dead zone, clamp, divide.
+    /// The hourly rate of an average premium \[D newest\]: dead zone, clamp, divide.
     pub fn funding_rate(&self, premium: Decimal) -> Decimal {
         let f = &self.cfg.funding;
         let shrunk = if premium.abs() <= f.dead_zone {

@@ -1,5 +1,5 @@
 //! The public market-data stream `/stream/websocket`: Centrifugo's JSON protocol, no key
-//! [D pub-*]. `connect`, `subscribe` (with `recover`/`since`: the cached last publication is
+//! \[D pub-*\]. `connect`, `subscribe` (with `recover`/`since`: the cached last publication is
 //! returned), `unsubscribe`, pushes `{push:{channel, pub:{data, offset}}}`, and the server ping
 //! `{}` every `ping_secs` that the client answers `{}`; a client that leaves
 //! [`MISSED_PINGS`] pings unanswered is closed.

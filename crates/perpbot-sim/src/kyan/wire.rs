@@ -31,7 +31,7 @@ pub fn num(d: Decimal) -> Value {
 }
 
 impl Core {
-    /// An order object [D ws-orderbook-events, newer version].
+    /// An order object \[D ws-orderbook-events, newer version\].
     pub fn order_json(&self, o: &OrderInfo, state: &str) -> Value {
         let Some(i) = self.instruments.get(o.inst) else {
             return Value::Null;
@@ -85,8 +85,8 @@ impl Core {
         })
     }
 
-    /// `account_state` data of one pair account [D ws-account-state], with `collateral` and
-    /// `positions` [S].
+    /// `account_state` data of one pair account \[D ws-account-state\], with `collateral` and
+    /// `positions` \[S\].
     pub fn account_state_json(&self, maker: Address, pair: &str) -> Option<Value> {
         let acct = self.makers.get(&maker)?.accounts.get(pair)?;
         let v = self.margin(maker, pair);
@@ -113,7 +113,7 @@ impl Core {
         }))
     }
 
-    /// `position` data of one pair account [D ws-position]; `None` without positions.
+    /// `position` data of one pair account \[D ws-position\]; `None` without positions.
     pub fn position_json(&self, maker: Address, pair: &str) -> Option<Value> {
         let acct = self.makers.get(&maker)?.accounts.get(pair)?;
         let base = pair.split('_').next().unwrap_or(pair);
@@ -125,7 +125,7 @@ impl Core {
         Some(json!({"margin_account": acct.uuid, "market": base, "positions": positions}))
     }
 
-    /// `GET /positions/{address}` margin accounts [D getpositions].
+    /// `GET /positions/{address}` margin accounts \[D getpositions\].
     pub fn positions_rest(&self, maker: Address) -> Value {
         let Some(m) = self.makers.get(&maker) else {
             return json!({"margin_accounts": []});
@@ -155,7 +155,7 @@ impl Core {
         json!({"margin_accounts": accounts})
     }
 
-    /// L2 levels `[price, amount_usd, count]` as strings, best first (public stream) [D].
+    /// L2 levels `[price, amount_usd, count]` as strings, best first (public stream) \[D\].
     pub fn l2_levels(&self, inst: usize, levels: usize) -> (Vec<Value>, Vec<Value>) {
         let (Some(i), Some(book)) = (self.instruments.get(inst), self.book(inst)) else {
             return (Vec::new(), Vec::new());

@@ -1,10 +1,10 @@
-//! The private WebSocket `/ws` [D ws-*]: `auth`, `subscribe` (\[D\] `subscriptions` array or
+//! The private WebSocket `/ws` \[D ws-*\]: `auth`, `subscribe` (\[D\] `subscriptions` array or
 //! \[S\] single `channel`/`query`), `unsubscribe`, `unsubscribe_all`, `get_subscriptions`,
 //! `get_instruments`, `enable_session_recovery` / `recover_session`, and the event envelope
 //! `{kind, type, timestamp_ms, message_id, seq_id, data, subscription}` with `seq_id` from 1 per
 //! connection.
 //!
-//! * `position` and `account_state` are snapshots every second [D]; `account_state` also follows
+//! * `position` and `account_state` are snapshots every second \[D\]; `account_state` also follows
 //!   every fill. `orderbook_maker` starts with `ob_maker_orders` `{maker, orders}`
 //!   **\[ASSUMED\]**; `instruments` and `index_price` start with the current value.
 //! * Session recovery: after a drop of a connection that enabled it, the server keeps its
