@@ -79,6 +79,7 @@ use perpbot_aptos::{EconiaAbort, KanaAbort, KnownAbort};
 
 pub use accounting::{Ledger, LedgerConfig};
 pub use funding::{FundingModel, MarkSource};
+pub use kyan::{KyanFaultTally, KyanFaults, KyanSimConfig, KyanSimHandle, KyanTruth, start};
 pub use matching::{MatchingBook, MatchingConfig, PlaceOrder, PlaceResult};
 
 /// Why the simulated contracts refused a transaction: the same abort codes the real ones use.
