@@ -36,6 +36,7 @@ use crate::executor::RateLimitConfig;
 use crate::model::{MarketId, MarketSpec};
 use crate::risk::RiskConfig;
 pub use crate::venue::kana::config::{KanaConfig, Network, Secret, SecretSource};
+pub use crate::venue::kyan::KyanConfig;
 use crate::venue::paper::PaperConfig;
 
 /// A configuration problem, naming the file and the key.
@@ -65,10 +66,16 @@ pub enum VenueKind {
     /// The same against the embedded simulator's public topics (`[venue.sim]`): the live-paper
     /// path with no network, for trying and testing it.
     PaperSim,
+    /// Kyan (`[venue.kyan]`): EIP-712-signed REST orders, its private WebSocket and public stream.
+    Kyan,
+    /// The built-in Kyan simulator (`[venue.kyan_sim]`), started in-process on loopback and
+    /// traded through the real Kyan client with a generated key: no keys, no network.
+    KyanSim,
 }
 
 impl VenueKind {
-    /// The name a config file uses for it (`paper`, `kana`, `sim`, `paper_kana`, `paper_sim`).
+    /// The name a config file uses for it (`paper`, `kana`, `sim`, `paper_kana`, `paper_sim`,
+    /// `kyan`, `kyan_sim`).
     pub fn name(self) -> &'static str {
         match self {
             VenueKind::Paper => "paper",
@@ -76,6 +83,8 @@ impl VenueKind {
             VenueKind::Sim => "sim",
             VenueKind::PaperKana => "paper_kana",
             VenueKind::PaperSim => "paper_sim",
+            VenueKind::Kyan => "kyan",
+            VenueKind::KyanSim => "kyan_sim",
         }
     }
 
@@ -102,6 +111,11 @@ pub struct VenueConfig {
     /// Simulator settings (`[venue.sim]`).
     #[serde(default)]
     pub sim: crate::sim::server::SimConfig,
+    /// Kyan settings (`[venue.kyan]`).
+    pub kyan: Option<KyanConfig>,
+    /// Kyan simulator settings (`[venue.kyan_sim]`).
+    #[serde(default)]
+    pub kyan_sim: crate::sim::kyan::KyanSimConfig,
     /// Market specs for venues that do not describe their markets themselves (paper).
     #[serde(default)]
     pub markets: Vec<MarketSpec>,
@@ -186,6 +200,13 @@ impl Config {
         }
         if let Some(kana) = &mut self.venue.kana {
             for source in [&mut kana.api_key, &mut kana.private_key] {
+                if let Some(p) = &mut source.file {
+                    resolve(p);
+                }
+            }
+        }
+        if let Some(kyan) = &mut self.venue.kyan {
+            for source in [&mut kyan.api_key, &mut kyan.private_key] {
                 if let Some(p) = &mut source.file {
                     resolve(p);
                 }
@@ -333,6 +354,34 @@ impl Config {
                         .map_err(|e| format!("venue.kana.delegate_for: {e}"))?;
                 }
             }
+            VenueKind::Kyan => {
+                let kyan = self
+                    .venue
+                    .kyan
+                    .as_ref()
+                    .ok_or("venue.kyan: missing (kind = \"kyan\")")?;
+                kyan.validate("venue.kyan")?;
+                for m in &self.markets {
+                    if !kyan.markets.iter().any(|k| k.id == *m) {
+                        return Err(format!(
+                            "markets: market {m} has no instrument in [[venue.kyan.markets]]"
+                        ));
+                    }
+                }
+            }
+            VenueKind::KyanSim => {
+                self.venue.kyan_sim.validate().map_err(|e| {
+                    // The simulator names its keys `kyan.…`; here they sit in `[venue.kyan_sim]`.
+                    format!("venue.kyan_sim.{}", e.strip_prefix("kyan.").unwrap_or(&e))
+                })?;
+                for m in &self.markets {
+                    if !self.venue.kyan_sim.instruments.iter().any(|i| i.id == *m) {
+                        return Err(format!(
+                            "markets: market {m} is not one of the Kyan simulator's instruments"
+                        ));
+                    }
+                }
+            }
         }
         self.risk.validate(&self.market_ids())?;
         self.rate_limits.validate()?;
@@ -351,25 +400,37 @@ impl Config {
     /// a missing or unsafe key file, a malformed key), each naming its key. Empty for venues
     /// that need none (the simulator, paper).
     pub fn missing_secrets(&self) -> Vec<String> {
-        let Some(kana) = self
-            .venue
-            .kana
-            .as_ref()
-            .filter(|_| self.venue.kind == VenueKind::Kana)
-        else {
-            return Vec::new();
-        };
         let mut missing = Vec::new();
-        if let Err(e) = kana.api_key.load("venue.kana.api_key") {
-            missing.push(e);
-        }
-        match kana.private_key.load("venue.kana.private_key") {
-            Err(e) => missing.push(e),
-            Ok(secret) => {
-                if let Err(e) = secret.expose().parse::<crate::aptos::PrivateKey>() {
-                    missing.push(format!("venue.kana.private_key: {e}"));
+        match (self.venue.kind, &self.venue.kana, &self.venue.kyan) {
+            (VenueKind::Kana, Some(kana), _) => {
+                if let Err(e) = kana.api_key.load("venue.kana.api_key") {
+                    missing.push(e);
+                }
+                match kana.private_key.load("venue.kana.private_key") {
+                    Err(e) => missing.push(e),
+                    Ok(secret) => {
+                        if let Err(e) = secret.expose().parse::<crate::aptos::PrivateKey>() {
+                            missing.push(format!("venue.kana.private_key: {e}"));
+                        }
+                    }
                 }
             }
+            (VenueKind::Kyan, _, Some(kyan)) => {
+                if let Err(e) = kyan.api_key.load("venue.kyan.api_key") {
+                    missing.push(e);
+                }
+                match kyan.private_key.load("venue.kyan.private_key") {
+                    Err(e) => missing.push(e),
+                    Ok(secret) => {
+                        if let Err(e) =
+                            crate::venue::kyan::signing::KyanSigner::from_hex(secret.expose())
+                        {
+                            missing.push(format!("venue.kyan.private_key: {e}"));
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
         missing
     }
@@ -394,27 +455,44 @@ impl Config {
 
     /// True when this config trades real money.
     pub fn is_mainnet(&self) -> bool {
-        self.venue.kind == VenueKind::Kana
-            && self
+        match self.venue.kind {
+            VenueKind::Kana => self
                 .venue
                 .kana
                 .as_ref()
-                .is_some_and(|k| k.network == Network::Mainnet)
+                .is_some_and(|k| k.network == Network::Mainnet),
+            VenueKind::Kyan => self
+                .venue
+                .kyan
+                .as_ref()
+                .is_some_and(|k| k.network == Network::Mainnet),
+            _ => false,
+        }
     }
 
     /// Refuse mainnet unless confirmed in the file or by the CLI flag.
     pub fn check_mainnet_confirmation(&self, cli_flag: bool) -> Result<(), String> {
-        let confirmed = self
-            .venue
-            .kana
-            .as_ref()
-            .is_some_and(|k| k.i_understand_this_is_mainnet);
+        let (confirmed, key) = match self.venue.kind {
+            VenueKind::Kyan => (
+                self.venue
+                    .kyan
+                    .as_ref()
+                    .is_some_and(|k| k.i_understand_this_is_mainnet),
+                "venue.kyan.i_understand_this_is_mainnet",
+            ),
+            _ => (
+                self.venue
+                    .kana
+                    .as_ref()
+                    .is_some_and(|k| k.i_understand_this_is_mainnet),
+                "venue.kana.i_understand_this_is_mainnet",
+            ),
+        };
         if self.is_mainnet() && !(cli_flag || confirmed) {
-            return Err(
+            return Err(format!(
                 "this config trades real money on mainnet: pass --i-understand-this-is-mainnet \
-                        or set venue.kana.i_understand_this_is_mainnet = true"
-                    .into(),
-            );
+                 or set {key} = true"
+            ));
         }
         Ok(())
     }

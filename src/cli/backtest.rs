@@ -144,6 +144,9 @@ pub async fn record(args: &RecordArgs) -> Result<ExitCode> {
         VenueKind::Paper => {
             bail!("venue.kind = \"paper\" has no live stream to record; record `kana` or `sim`")
         }
+        VenueKind::Kyan | VenueKind::KyanSim => {
+            bail!("recording Kyan's streams is not built yet; record `kana` or `sim`")
+        }
     };
     let recorder = Arc::new(Mutex::new(Recorder::new(
         out,

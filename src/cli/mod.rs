@@ -21,6 +21,7 @@ pub mod exit;
 pub mod keygen;
 pub mod kill;
 pub mod kyan;
+pub mod kyan_venue;
 pub mod run;
 
 use std::path::{Path, PathBuf};
@@ -99,10 +100,15 @@ pub enum Command {
     /// Kyan tools (offline): sign an EIP-712 typed message.
     #[command(subcommand)]
     Kyan(kyan::KyanCommand),
-    /// Run the exchange simulator standalone (Kana REST + WebSocket + Aptos node on loopback)
-    /// and print its URLs; Ctrl-C or SIGTERM stops it.
+    /// Run an exchange simulator standalone and print its URLs; Ctrl-C or SIGTERM stops it. Kana
+    /// (the default: REST + WebSocket + Aptos node on loopback) or Kyan (`--venue kyan`: REST,
+    /// private WebSocket and public Centrifugo stream, and the API key it accepts).
     Sim {
-        /// Config whose `[venue.sim]` table configures the simulator (default: built-in defaults).
+        /// Which venue to simulate: `kana` or `kyan`.
+        #[arg(long, default_value = "kana", value_parser = ["kana", "kyan"])]
+        venue: String,
+        /// Config whose `[venue.sim]` (Kana) or `[venue.kyan_sim]` (Kyan) table configures the
+        /// simulator (default: built-in defaults).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Address to listen on.
@@ -481,6 +487,9 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         }
         Command::Kyan(command) => kyan::run(command),
         Command::Decode(args) => decode(&args),
+        Command::Sim { venue, config, bind, .. } if venue == "kyan" => {
+            kyan_venue::serve(config.as_deref(), bind).await
+        }
         Command::Sim {
             config,
             bind,
@@ -489,6 +498,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             length,
             seed,
             markets,
+            ..
         } => {
             let (mut sim, configured) = match config {
                 Some(path) => {
@@ -584,7 +594,7 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
 }
 
 /// Wait for Ctrl-C or, on Unix, SIGTERM (how Docker and systemd stop a process).
-async fn wait_for_stop_signal() -> Result<()> {
+pub(crate) async fn wait_for_stop_signal() -> Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -642,6 +652,8 @@ fn open_journal(config: &Config, path: &Path) -> Result<crate::journal::Opened> 
         VenueKind::Paper | VenueKind::PaperKana | VenueKind::PaperSim => None,
         VenueKind::Sim => Some(config.venue.sim.chain_id),
         VenueKind::Kana => config.venue.kana.as_ref().map(|k| k.chain_id),
+        // The journal's chain id is Aptos's (a byte); Kyan's chains are Arbitrum's.
+        VenueKind::Kyan | VenueKind::KyanSim => None,
     };
     let session = SessionRecord {
         venue: config.venue.kind.name().into(),
@@ -649,7 +661,7 @@ fn open_journal(config: &Config, path: &Path) -> Result<crate::journal::Opened> 
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").into(),
         // The embedded simulator and the paper venue start afresh with the process.
-        carries_over: config.venue.kind == VenueKind::Kana,
+        carries_over: matches!(config.venue.kind, VenueKind::Kana | VenueKind::Kyan),
         // Kana transactions go through the journal's hook between signing and sending.
         signs_before_send: matches!(config.venue.kind, VenueKind::Kana | VenueKind::Sim),
     };
@@ -1110,6 +1122,8 @@ pub async fn connect_venue(config: &Config, clock: Clock) -> Result<VenueSession
                 .ok_or_else(|| anyhow::anyhow!("venue.kana is missing"))?;
             Box::new(crate::venue::kana::venue::KanaVenue::new(kana, clock))
         }
+        VenueKind::Kyan => Box::new(kyan_venue::live(config, clock)?),
+        VenueKind::KyanSim => Box::new(kyan_venue::embedded(config, clock).await?),
     };
     let name = venue.name();
     venue

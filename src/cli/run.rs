@@ -204,16 +204,17 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
             version: env!("CARGO_PKG_VERSION"),
             config_file: args.config.clone(),
             venue: config.venue.kind.name(),
-            network: config
-                .venue
-                .kana
-                .as_ref()
-                .filter(|_| config.venue.kind == VenueKind::Kana)
-                .map(|k| format!("{:?}", k.network).to_lowercase()),
+            network: match config.venue.kind {
+                VenueKind::Kana => config.venue.kana.as_ref().map(|k| k.network),
+                VenueKind::Kyan => config.venue.kyan.as_ref().map(|k| k.network),
+                _ => None,
+            }
+            .map(|n| format!("{n:?}").to_lowercase()),
             seed: match config.venue.kind {
                 VenueKind::Sim | VenueKind::PaperSim => Some(config.venue.sim.synthetic.seed),
                 VenueKind::Paper => Some(config.venue.paper.source.seed),
-                VenueKind::Kana | VenueKind::PaperKana => None,
+                VenueKind::KyanSim => Some(crate::cli::kyan_venue::sim_seed(&config.venue.kyan_sim)),
+                VenueKind::Kana | VenueKind::PaperKana | VenueKind::Kyan => None,
             },
             started_at: rfc3339(started),
             ended_at: rfc3339(SystemTime::now()),
