@@ -555,32 +555,19 @@ impl Client {
                 return Ok(false);
             }
         };
-        let now = self.clock.now();
-        let mut events = Vec::new();
-        for (what, r) in [
-            (
-                "resync:orders",
-                self.decoder.open_orders("resync:orders", &orders, now),
-            ),
-            (
-                "resync:positions",
-                self.decoder
-                    .positions("resync:positions", &positions, true, now),
-            ),
-            (
-                "resync:account_state",
-                self.decoder
-                    .account_state("resync:account_state", &state, now),
-            ),
-        ] {
-            match r {
-                Ok(e) => events.extend(e),
-                Err(e) => {
-                    warn!(stream = STREAM, what, channel = %e.channel, field = %e.field, error = %e.detail, "Kyan resync answer not decoded");
-                    return Ok(false);
-                }
+        let events = match resync_events(
+            &mut self.decoder,
+            &orders,
+            &positions,
+            &state,
+            self.clock.now(),
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(stream = STREAM, channel = %e.channel, field = %e.field, error = %e.detail, "Kyan resync answer not decoded");
+                return Ok(false);
             }
-        }
+        };
         for e in events {
             self.emit(e).await?;
         }
@@ -608,6 +595,21 @@ impl Client {
             warn!(stream = STREAM, error = %e, "subscribe for the smart account failed");
         }
     }
+}
+
+/// The events of a resync's three REST answers (open orders, positions, account state): a
+/// complete open-orders list, a position snapshot, the balance.
+pub fn resync_events(
+    decoder: &mut KyanDecoder,
+    orders: &Value,
+    positions: &Value,
+    state: &Value,
+    now: Timestamp,
+) -> Result<Vec<Event>, crate::decode::DecodeError> {
+    let mut events = decoder.open_orders("resync:orders", orders, now)?;
+    events.extend(decoder.positions("resync:positions", positions, true, now)?);
+    events.extend(decoder.account_state("resync:account_state", state, now)?);
+    Ok(events)
 }
 
 async fn send(socket: &mut Socket, msg: &Value) -> Result<(), String> {
