@@ -302,3 +302,18 @@ async fn concurrent_signed_writes_reach_kyan_in_deadline_order() {
     assert_eq!(deadlines.len(), 6);
     assert!(deadlines.windows(2).all(|w| w[1] > w[0]), "{deadlines:?}");
 }
+
+#[tokio::test]
+async fn a_write_that_times_out_is_ambiguous_and_not_resent() {
+    let mock = Mock::start().await;
+    let api = api(&mock.url); // 1 s timeout
+    mock.stall("POST /limit", std::time::Duration::from_millis(1_500));
+    let e = api
+        .post_limit(&[order(Side::Buy, dec!(64000))])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RestError::Timeout(_)), "{e}");
+    assert!(e.is_ambiguous());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(mock.requests("POST /limit").len(), 1);
+}
