@@ -15,6 +15,8 @@ pub mod writer;
 pub mod ws;
 
 #[cfg(test)]
+mod e2e_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use config::{FeeFields, KyanConfig, KyanMarket, SizeField};

@@ -37,12 +37,16 @@ impl Seen {
 
 type Reply = (u16, Vec<(String, String)>, String);
 
+/// Keys whose next answer waits this long first (a stalled server).
+type Delays = Arc<Mutex<HashMap<String, VecDeque<Duration>>>>;
+
 /// The mock server.
 #[derive(Clone, Default)]
 pub struct Mock {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     script: Arc<Mutex<HashMap<String, VecDeque<Reply>>>>,
     defaults: Arc<Mutex<HashMap<String, Reply>>>,
+    delays: Delays,
     pub url: String,
 }
 
@@ -56,7 +60,20 @@ impl Mock {
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let m = m.clone();
-                async move { m.handle(method, uri, headers, body) }
+                async move {
+                    let key = format!("{} {}", method, uri.path());
+                    m.record(&method, &uri, headers, &body);
+                    let delay = m
+                        .delays
+                        .lock()
+                        .unwrap()
+                        .get_mut(&key)
+                        .and_then(VecDeque::pop_front);
+                    if let Some(d) = delay {
+                        tokio::time::sleep(d).await;
+                    }
+                    m.answer(&key)
+                }
             },
         );
         tokio::spawn(async move {
@@ -65,28 +82,24 @@ impl Mock {
         mock
     }
 
-    fn handle(
-        &self,
-        method: Method,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> axum::response::Response {
-        let key = format!("{} {}", method, uri.path());
+    fn record(&self, method: &Method, uri: &Uri, headers: HeaderMap, body: &Bytes) {
         self.seen.lock().unwrap().push(Seen {
             method: method.to_string(),
             path: uri.path().to_string(),
             query: uri.query().unwrap_or("").to_string(),
             headers,
-            body: String::from_utf8_lossy(&body).to_string(),
+            body: String::from_utf8_lossy(body).to_string(),
         });
+    }
+
+    fn answer(&self, key: &str) -> axum::response::Response {
         let reply = self
             .script
             .lock()
             .unwrap()
-            .get_mut(&key)
+            .get_mut(key)
             .and_then(VecDeque::pop_front)
-            .or_else(|| self.defaults.lock().unwrap().get(&key).cloned())
+            .or_else(|| self.defaults.lock().unwrap().get(key).cloned())
             .unwrap_or((200, vec![], "{}".to_string()));
         let (status, hdrs, body) = reply;
         let mut resp = (StatusCode::from_u16(status).unwrap(), body).into_response();
@@ -123,6 +136,16 @@ impl Mock {
                     .collect(),
                 body.to_string(),
             ));
+    }
+
+    /// The next answer to `"METHOD /path"` waits `delay` first.
+    pub fn stall(&self, key: &str, delay: Duration) {
+        self.delays
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_default()
+            .push_back(delay);
     }
 
     /// The answer when nothing is queued.

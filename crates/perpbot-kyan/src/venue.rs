@@ -30,7 +30,7 @@ use crate::signing::{KyanSigner, domain};
 use crate::state::SharedState;
 use crate::stream::{self, StreamConfig};
 use crate::writer::{KyanWriter, WriterConfig};
-use crate::ws::{self, RestResync, Subscriptions, WsConfig};
+use crate::ws::{self, RestResync, Resync, Subscriptions, WsConfig};
 
 const NAME: &str = "kyan";
 const PREFIX: &str = "venue.kyan";
@@ -289,7 +289,7 @@ impl Venue for KyanVenue {
                 pairs.push(e.pair.clone());
             }
         }
-        let private = KyanDecoder::new(entries.clone(), config.fee_fields, Arc::clone(&shared));
+        let mut private = KyanDecoder::new(entries.clone(), config.fee_fields, Arc::clone(&shared));
         let public = KyanDecoder::new(entries.clone(), config.fee_fields, Arc::clone(&shared));
         let mut ws_config = WsConfig::new(&config.ws_url, api_key);
         ws_config.session_max = Duration::from_secs(config.ws_session_max_secs);
@@ -304,6 +304,17 @@ impl Venue for KyanVenue {
             maker: maker.clone(),
             shared: Arc::clone(&shared),
         });
+        // The account as it is before anything streams: a venue that cannot be read is not
+        // traded blind.
+        let (orders, positions, state) = resync.fetch().await.map_err(connection_error)?;
+        let initial =
+            ws::resync_events(&mut private, &orders, &positions, &state, self.clock.now())
+                .map_err(|e| connection_error(format!("initial resync: {e}")))?;
+        for e in initial {
+            tx.send(e)
+                .await
+                .map_err(|_| connection_error("event channel closed"))?;
+        }
         let (_ws, ws_stats) = ws::spawn(ws_config, subs, private, resync, tx.clone(), self.clock);
         let (_stream, stream_stats) = stream::spawn(
             StreamConfig::new(&config.stream_url),
@@ -381,7 +392,33 @@ mod tests {
         let venue =
             Box::new(KyanVenue::new(config(&mock.url), Clock::system()).with_credentials(creds()));
         assert_eq!(venue.name(), "kyan");
-        let session = venue.connect(&[MarketId(1), MarketId(2)]).await.unwrap();
+        mock.default_reply("GET /orders", 200, r#"{"orders":[]}"#);
+        mock.default_reply(&format!("GET /positions/{}", KyanSigner::from_hex(KEY).unwrap().address().to_string().to_lowercase()), 200,
+            r#"{"margin_accounts":[{"id":"a","pair_id":"BTC_USDC","smart_account_address":"0x1111111111111111111111111111111111111111","positions":[{"id":"p","instrument":"BTC_USDC-PERPETUAL","instrument_type":"perp","size":0.002,"average_price":65000,"entry_fees":0}]}]}"#);
+        let mut session = venue.connect(&[MarketId(1), MarketId(2)]).await.unwrap();
+        // The initial resync is in the stream before connect returns.
+        let first = session.events.try_recv().unwrap();
+        assert!(
+            matches!(first, perpbot_model::Event::OpenOrders(_)),
+            "{first:?}"
+        );
+        let Ok(perpbot_model::Event::Position(p)) = session.events.try_recv() else {
+            panic!("positions")
+        };
+        assert!(p.snapshot);
+        assert_eq!(
+            p.positions
+                .iter()
+                .find(|p| p.market == MarketId(1) && p.side == perpbot_model::PositionSide::Long)
+                .unwrap()
+                .lots
+                .0,
+            20
+        );
+        assert!(matches!(
+            session.events.try_recv(),
+            Ok(perpbot_model::Event::Balance(_))
+        ));
         let btc = &session.markets[0];
         assert_eq!(
             (btc.lot_size, btc.tick_size, btc.base_decimals),

@@ -531,7 +531,12 @@ impl KyanDecoder {
         data: &Value,
         ts: Timestamp,
     ) -> Result<Vec<Event>, DecodeError> {
-        for a in records(data, &["margin_accounts"]) {
+        // An account with no margin account yet may answer `{}` or `null`.
+        let empty = data.is_null() || data.as_object().is_some_and(|o| o.is_empty());
+        for a in records(data, &["margin_accounts"])
+            .into_iter()
+            .filter(|_| !empty)
+        {
             let key = str_at(a, "pair")
                 .map(str::to_string)
                 .or_else(|| a.get("margin_account").map(|v| v.to_string()))

@@ -119,6 +119,11 @@ pub struct KyanApi {
     clock: Clock,
     session: Mutex<Option<Secret>>,
     size_field: SizeField,
+    /// Held from signing to the answer of a signed write: Kyan accepts a deadline only above
+    /// the last one it accepted for the maker, so two signed writes in flight together could
+    /// arrive out of order and the later-signed one be refused. One-click writes carry no
+    /// deadline and do not wait.
+    in_order: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KyanApi {
@@ -151,6 +156,7 @@ impl KyanApi {
             clock,
             session: Mutex::new(None),
             size_field,
+            in_order: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -206,6 +212,10 @@ impl KyanApi {
                 lock(&self.session).clone()
             } else {
                 None
+            };
+            let _in_order = match session {
+                Some(_) => None,
+                None => Some(self.in_order.lock().await),
             };
             let body = match &session {
                 Some(_) => build(None),

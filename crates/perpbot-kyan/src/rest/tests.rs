@@ -273,3 +273,47 @@ async fn the_mmp_config_is_signed_over_all_nine_fields() {
         "0x274bac0d63ad2fce9a78130ddc233fa1e4480a51c4fb35a89c0f76d3f279dc8f"
     );
 }
+
+#[tokio::test]
+async fn concurrent_signed_writes_reach_kyan_in_deadline_order() {
+    let mock = Mock::start().await;
+    let api = api(&mock.url);
+    let mut tasks = Vec::new();
+    for i in 0..6u64 {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                api.heartbeat(15).await.map(|_| ())
+            } else {
+                api.cancel_orders(&[u128::from(i)]).await.map(|_| ())
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let deadlines: Vec<u64> = mock
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.json()["signature_deadline"].as_u64().unwrap())
+        .collect();
+    assert_eq!(deadlines.len(), 6);
+    assert!(deadlines.windows(2).all(|w| w[1] > w[0]), "{deadlines:?}");
+}
+
+#[tokio::test]
+async fn a_write_that_times_out_is_ambiguous_and_not_resent() {
+    let mock = Mock::start().await;
+    let api = api(&mock.url); // 1 s timeout
+    mock.stall("POST /limit", std::time::Duration::from_millis(1_500));
+    let e = api
+        .post_limit(&[order(Side::Buy, dec!(64000))])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RestError::Timeout(_)), "{e}");
+    assert!(e.is_ambiguous());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(mock.requests("POST /limit").len(), 1);
+}

@@ -160,12 +160,17 @@ impl State {
         let mut attempt = 0u32;
         let mut first = true;
         loop {
+            let started = Instant::now();
             match self.session(first).await {
                 Err(Closed) => return,
-                Ok(healthy) => {
-                    if healthy {
+                Ok(established) => {
+                    if established {
                         first = false;
-                        attempt = 0;
+                        // Only a connection that stayed up a while resets the back-off: a
+                        // server that accepts and drops at once is not hammered.
+                        if started.elapsed() >= Duration::from_secs(30) {
+                            attempt = 0;
+                        }
                         bump(&self.stats.reconnects);
                         if self.state(ConnectionState::Reconnecting).await.is_err() {
                             return;

@@ -51,6 +51,19 @@ const TOKEN_CANCEL: &str = "orders";
 const TOKEN_PLACE: &str = "limit";
 const TOKEN_MARKET: &str = "market";
 
+/// The step of a token (`limit@1700000000` → `limit`) and the Unix second it was sent.
+fn token_parts(token: Option<&str>) -> (Option<&str>, Option<u64>) {
+    match token.map(|t| t.split_once('@')) {
+        Some(Some((step, secs))) => (Some(step), secs.parse().ok()),
+        Some(None) => (token, None),
+        None => (None, None),
+    }
+}
+
+/// Resting orders created this long before an ambiguous place was sent still count as
+/// possibly its own (clock differences, second resolution).
+const CREATED_SLACK_SECS: u64 = 5;
+
 /// Writer settings (from [`crate::KyanConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterConfig {
@@ -307,7 +320,7 @@ impl KyanWriter {
                     let (p, r) =
                         pair_answer(chunk, &v).map_err(|reason| RequestOutcome::Ambiguous {
                             reason,
-                            token: Some(TOKEN_PLACE.into()),
+                            token: Some(format!("{TOKEN_PLACE}@{}", self.clock.now().as_secs())),
                         })?;
                     placed.extend(p);
                     rejected.extend(r);
@@ -315,7 +328,7 @@ impl KyanWriter {
                 Err(e) if e.is_ambiguous() => {
                     return Err(RequestOutcome::Ambiguous {
                         reason: format!("POST /limit: {e}"),
-                        token: Some(TOKEN_PLACE.into()),
+                        token: Some(format!("{TOKEN_PLACE}@{}", self.clock.now().as_secs())),
                     });
                 }
                 Err(e) if placed.is_empty() && rejected.is_empty() => return Err(refusal(&e)),
@@ -563,7 +576,8 @@ impl VenueWriter for KyanWriter {
         else {
             return market_order;
         };
-        if token == Some(TOKEN_MARKET) {
+        let (step, sent_secs) = token_parts(token);
+        if step == Some(TOKEN_MARKET) {
             return market_order;
         }
         let Some(entry) = self.entry(*market).cloned() else {
@@ -589,7 +603,7 @@ impl VenueWriter for KyanWriter {
             .filter(|o| str_at(o, "order_state").is_none_or(|s| s == "open"))
             .collect();
         // The ambiguous step was the cancel: the places were never sent.
-        if token == Some(TOKEN_CANCEL) {
+        if step == Some(TOKEN_CANCEL) {
             let still_there: Vec<String> = cancel
                 .iter()
                 .filter_map(|c| c.venue_id)
@@ -617,7 +631,22 @@ impl VenueWriter for KyanWriter {
             );
         }
         // The ambiguous step was the limit batch (the cancels before it were done).
-        let mut used = vec![false; resting.len()];
+        // An order created well before the place was sent is an older one with the same
+        // price and size, not this request's.
+        let mut unclaimed: Vec<Option<&Value>> = resting
+            .iter()
+            .copied()
+            .filter(|o| {
+                let created = o
+                    .get("creation_timestamp")
+                    .and_then(crate::decode::num::uint);
+                match (created, sent_secs) {
+                    (Some(c), Some(sent)) => c.saturating_add(CREATED_SLACK_SECS) >= sent,
+                    _ => true,
+                }
+            })
+            .map(Some)
+            .collect();
         let mut placed = Vec::new();
         let mut rejected = Vec::new();
         for r in place {
@@ -632,20 +661,15 @@ impl VenueWriter for KyanWriter {
                 rejected.push((r.client_id, "not a limit order Kyan takes".to_string()));
                 continue;
             };
-            let found = (0..resting.len())
-                .find(|j| !used[*j] && resting.get(*j).is_some_and(|o| same_order(&order, o)));
+            let found = unclaimed
+                .iter_mut()
+                .find(|o| o.is_some_and(|o| same_order(&order, o)))
+                .and_then(Option::take);
             match found {
-                Some(j) => {
-                    used[j] = true;
-                    placed.push((
-                        r.client_id,
-                        resting
-                            .get(j)
-                            .and_then(|o| str_at(o, "order_id"))
-                            .and_then(hex_id)
-                            .map(VenueOrderId),
-                    ));
-                }
+                Some(o) => placed.push((
+                    r.client_id,
+                    str_at(o, "order_id").and_then(hex_id).map(VenueOrderId),
+                )),
                 // Not resting: never placed, or filled/cancelled since (its fills still arrive).
                 None => rejected.push((
                     r.client_id,

@@ -41,15 +41,24 @@ pub(super) fn pair_answer(
     ),
     String,
 > {
-    let empty = Vec::new();
-    let posted = v.get("posted").and_then(Value::as_array).unwrap_or(&empty);
-    let refused = v
-        .get("rejected")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
-    let mut used_p = vec![false; posted.len()];
-    let mut used_r = vec![false; refused.len()];
-    let mut slots: Vec<Option<Result<Option<VenueOrderId>, String>>> = vec![None; reqs.len()];
+    let list = |k: &str| -> Vec<Option<&Value>> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(Some).collect())
+            .unwrap_or_default()
+    };
+    let (mut posted, mut refused) = (list("posted"), list("rejected"));
+    let (n_posted, n_refused) = (posted.len(), refused.len());
+    // Take the first record still unclaimed that `pred` accepts.
+    fn take<'a>(
+        records: &mut [Option<&'a Value>],
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<&'a Value> {
+        records
+            .iter_mut()
+            .find(|r| r.is_some_and(&pred))
+            .and_then(Option::take)
+    }
     let reason = |r: &Value| {
         let code = str_at(r, "reason")
             .or_else(|| str_at(r, "error"))
@@ -59,36 +68,21 @@ pub(super) fn pair_answer(
             None => code.to_string(),
         }
     };
-    for (i, req) in reqs.iter().enumerate() {
-        if let Some(j) = (0..posted.len())
-            .find(|j| !used_p[*j] && posted.get(*j).is_some_and(|p| same_order(&req.order, p)))
-        {
-            used_p[j] = true;
-            let id = posted
-                .get(j)
-                .and_then(|p| str_at(p, "order_id"))
-                .and_then(hex_id)
-                .map(VenueOrderId);
-            slots[i] = Some(Ok(id));
-        } else if let Some(j) = (0..refused.len())
-            .find(|j| !used_r[*j] && refused.get(*j).is_some_and(|r| same_order(&req.order, r)))
-        {
-            used_r[j] = true;
-            slots[i] = refused.get(j).map(|r| Err(reason(r)));
-        }
-    }
-    let mut left_p = (0..posted.len()).filter(|j| !used_p[*j]);
-    let mut left_r = (0..refused.len()).filter(|j| !used_r[*j]);
+    let id_of = |p: &Value| str_at(p, "order_id").and_then(hex_id).map(VenueOrderId);
+    let mut slots: Vec<Option<Result<Option<VenueOrderId>, String>>> = reqs
+        .iter()
+        .map(|req| {
+            if let Some(p) = take(&mut posted, |p| same_order(&req.order, p)) {
+                Some(Ok(id_of(p)))
+            } else {
+                take(&mut refused, |r| same_order(&req.order, r)).map(|r| Err(reason(r)))
+            }
+        })
+        .collect();
     for slot in slots.iter_mut().filter(|s| s.is_none()) {
-        if let Some(j) = left_p.next() {
-            *slot = Some(Ok(posted
-                .get(j)
-                .and_then(|p| str_at(p, "order_id"))
-                .and_then(hex_id)
-                .map(VenueOrderId)));
-        } else if let Some(j) = left_r.next() {
-            *slot = refused.get(j).map(|r| Err(reason(r)));
-        }
+        *slot = take(&mut posted, |_| true)
+            .map(|p| Ok(id_of(p)))
+            .or_else(|| take(&mut refused, |_| true).map(|r| Err(reason(r))));
     }
     let mut placed = Vec::new();
     let mut rejected = Vec::new();
@@ -99,7 +93,7 @@ pub(super) fn pair_answer(
             None => {
                 return Err(format!(
                     "POST /limit answer accounts for {} of {} orders",
-                    posted.len() + refused.len(),
+                    n_posted + n_refused,
                     reqs.len()
                 ));
             }

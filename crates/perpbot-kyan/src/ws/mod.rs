@@ -13,7 +13,10 @@
 //! - malformed frames are logged with channel and field, counted and skipped; the connection
 //!   stays up. Reconnects back off exponentially (jittered, capped).
 
+mod account;
 pub mod session;
+
+pub use account::{RestResync, Resync, Subscriptions};
 
 #[cfg(test)]
 mod tests;
@@ -22,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -40,8 +42,6 @@ use perpbot_model::{ConnectionEvent, ConnectionState, Event, Timestamp};
 use crate::config::Secret;
 use crate::decode::num::uint;
 use crate::decode::{KyanDecoder, SkipReason};
-use crate::rest::KyanRest;
-use crate::state::SharedState;
 use session::{MessageIds, SeqTracker, Verdict};
 
 /// The `stream` name of this client's connection events.
@@ -110,110 +110,6 @@ impl WsConfig {
             return base;
         }
         Duration::from_nanos(rand::rng().random_range(nanos / 2..=nanos))
-    }
-}
-
-/// What the account subscribes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscriptions {
-    /// Our EOA (`orderbook_maker`'s maker), lower case.
-    pub maker: String,
-    /// The account of account channels: the smart account once learned, else the EOA
-    /// \[ASSUMED\].
-    pub account: String,
-    /// Instruments (funding).
-    pub instruments: Vec<String>,
-    /// Pairs (index price).
-    pub pairs: Vec<String>,
-}
-
-impl Subscriptions {
-    /// The subscriptions, each `{channel, query}`.
-    pub fn list(&self) -> Vec<Value> {
-        let acct = &self.account;
-        let mut out = vec![
-            json!({"channel":"orderbook_maker","query":{"maker":self.maker}}),
-            json!({"channel":"trade","query":{"account":acct}}),
-            json!({"channel":"position","query":{"account":acct}}),
-            json!({"channel":"account_state","query":{"account":acct}}),
-            json!({"channel":"transfer","query":{"account":acct}}),
-            json!({"channel":"mmp","query":{"smart_account_address":acct}}),
-            // [ASSUMED] queried by account like the other account channels.
-            json!({"channel":"bankruptcy","query":{"account":acct}}),
-            json!({"channel":"account_liquidation","query":{"account":acct}}),
-        ];
-        for i in &self.instruments {
-            out.push(json!({"channel":"funding","query":{"instrument_name":i}}));
-        }
-        let mut bases: Vec<&str> = Vec::new();
-        for p in &self.pairs {
-            out.push(json!({"channel":"index_price","query":{"pair":p}}));
-            let base = p.split('_').next().unwrap_or(p);
-            if !bases.contains(&base) {
-                bases.push(base);
-            }
-        }
-        for b in bases {
-            out.push(json!({"channel":"instruments","query":{"market":b}}));
-        }
-        out
-    }
-
-    /// The account channels again, for a smart account learned later.
-    fn account_list(&self) -> Vec<Value> {
-        self.list()
-            .into_iter()
-            .filter(|s| {
-                matches!(
-                    s.get("channel").and_then(Value::as_str),
-                    Some("trade" | "position" | "account_state" | "mmp")
-                )
-            })
-            .collect()
-    }
-}
-
-/// Fetches the account over REST after a (re)connect or a gap.
-#[async_trait]
-pub trait Resync: Send + Sync {
-    /// `(open orders, positions, account state)` answers, as REST gives them.
-    async fn fetch(&self) -> Result<(Value, Value, Value), String>;
-}
-
-/// The resync over [`KyanRest`]: `GET /orders?maker=`, `GET /positions/{account}`,
-/// `GET /account_state/{account}`.
-pub struct RestResync {
-    /// The REST client.
-    pub rest: KyanRest,
-    /// Our EOA.
-    pub maker: String,
-    /// Where the smart account is learned.
-    pub shared: Arc<SharedState>,
-}
-
-#[async_trait]
-impl Resync for RestResync {
-    async fn fetch(&self) -> Result<(Value, Value, Value), String> {
-        let account = self
-            .shared
-            .smart_account()
-            .unwrap_or_else(|| self.maker.clone());
-        let orders = self
-            .rest
-            .orders(&self.maker, None)
-            .await
-            .map_err(|e| format!("GET /orders: {e}"))?;
-        let positions = self
-            .rest
-            .positions(&account)
-            .await
-            .map_err(|e| format!("GET /positions: {e}"))?;
-        let state = self
-            .rest
-            .account_state(&account)
-            .await
-            .map_err(|e| format!("GET /account_state: {e}"))?;
-        Ok((orders, positions, state))
     }
 }
 
@@ -659,32 +555,19 @@ impl Client {
                 return Ok(false);
             }
         };
-        let now = self.clock.now();
-        let mut events = Vec::new();
-        for (what, r) in [
-            (
-                "resync:orders",
-                self.decoder.open_orders("resync:orders", &orders, now),
-            ),
-            (
-                "resync:positions",
-                self.decoder
-                    .positions("resync:positions", &positions, true, now),
-            ),
-            (
-                "resync:account_state",
-                self.decoder
-                    .account_state("resync:account_state", &state, now),
-            ),
-        ] {
-            match r {
-                Ok(e) => events.extend(e),
-                Err(e) => {
-                    warn!(stream = STREAM, what, channel = %e.channel, field = %e.field, error = %e.detail, "Kyan resync answer not decoded");
-                    return Ok(false);
-                }
+        let events = match resync_events(
+            &mut self.decoder,
+            &orders,
+            &positions,
+            &state,
+            self.clock.now(),
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(stream = STREAM, channel = %e.channel, field = %e.field, error = %e.detail, "Kyan resync answer not decoded");
+                return Ok(false);
             }
-        }
+        };
         for e in events {
             self.emit(e).await?;
         }
@@ -712,6 +595,21 @@ impl Client {
             warn!(stream = STREAM, error = %e, "subscribe for the smart account failed");
         }
     }
+}
+
+/// The events of a resync's three REST answers (open orders, positions, account state): a
+/// complete open-orders list, a position snapshot, the balance.
+pub fn resync_events(
+    decoder: &mut KyanDecoder,
+    orders: &Value,
+    positions: &Value,
+    state: &Value,
+    now: Timestamp,
+) -> Result<Vec<Event>, crate::decode::DecodeError> {
+    let mut events = decoder.open_orders("resync:orders", orders, now)?;
+    events.extend(decoder.positions("resync:positions", positions, true, now)?);
+    events.extend(decoder.account_state("resync:account_state", state, now)?);
+    Ok(events)
 }
 
 async fn send(socket: &mut Socket, msg: &Value) -> Result<(), String> {

@@ -18,6 +18,7 @@ use perpbot_model::{ConnectionState, Event, Fill};
 use super::*;
 use crate::config::{FeeFields, Secret};
 use crate::decode::{KyanDecoder, MarketEntry};
+use crate::state::SharedState;
 
 type Server = WebSocketStream<TcpStream>;
 
