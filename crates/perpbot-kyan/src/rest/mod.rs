@@ -57,6 +57,10 @@ pub enum RestError {
     /// signed).
     #[error("not sent: {0}")]
     Refused(String),
+    /// Not sent because Kyan would refuse it for its rate (no signature deadline left inside
+    /// the window); a later request may go.
+    #[error("not sent: {0}")]
+    Throttled(String),
 }
 
 impl RestError {
@@ -67,7 +71,7 @@ impl RestError {
             RestError::Http(e) => e.is_ambiguous(),
             RestError::Timeout(_) | RestError::Decode(_) => true,
             RestError::Transport { sent, .. } => *sent,
-            RestError::Refused(_) => false,
+            RestError::Refused(_) | RestError::Throttled(_) => false,
         }
     }
 

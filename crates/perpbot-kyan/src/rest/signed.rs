@@ -27,6 +27,7 @@ use crate::signing::types::{
     CancelAllOrdersType, CancelOrdersType, HeartbeatType, OneClickSignature, OrderTyped,
     UserEditOrder, UserLimitOrder, UserMarketOrder,
 };
+use crate::signing::deadline::MAX_AHEAD_SECS;
 use crate::signing::{Deadlines, KyanSigner, units};
 
 alloy_sol_types::sol! {
@@ -223,8 +224,24 @@ impl KyanApi {
                     let now = self.now_secs();
                     let maker = self.maker();
                     let mut d = lock(&self.deadlines);
-                    let mut next = || d.next(maker, now);
-                    build(Some(&mut next))
+                    let before = d.last(maker);
+                    let body = {
+                        let mut next = || d.next(maker, now);
+                        build(Some(&mut next))
+                    };
+                    if body.is_ok() && !d.within_window(maker, now) {
+                        d.restore(maker, before);
+                        return Err(RestError::Throttled(format!(
+                            "{path}: no signature deadline left within Kyan's {MAX_AHEAD_SECS} s \
+                             window (deadlines are strictly increasing seconds, so signed \
+                             requests are limited to about one a second per maker; a one-click \
+                             session, `one_click = true`, has no such limit)"
+                        )));
+                    }
+                    if body.is_err() {
+                        d.restore(maker, before);
+                    }
+                    body
                 }
             }
             .map_err(RestError::Refused)?;

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use alloy_primitives::Address;
 
+/// How far ahead of the server's clock Kyan accepts a deadline (\[D\]: about 30 s).
+pub const MAX_AHEAD_SECS: u64 = 30;
+
 /// Hands out strictly increasing deadlines per maker.
 #[derive(Debug, Clone)]
 pub struct Deadlines {
@@ -35,6 +38,27 @@ impl Deadlines {
         let deadline = candidate.max(last.saturating_add(1));
         *last = deadline;
         deadline
+    }
+
+    /// The last deadline handed to `maker` (0 before the first).
+    pub fn last(&self, maker: Address) -> u64 {
+        self.last.get(&maker).copied().unwrap_or(0)
+    }
+
+    /// Put `maker`'s counter back to `last` (deadlines drawn for a request that is not sent
+    /// are given back, so they do not push later ones further ahead).
+    pub fn restore(&mut self, maker: Address, last: u64) {
+        self.last.insert(maker, last);
+    }
+
+    /// Whether `maker`'s last deadline is still inside the window Kyan accepts at local time
+    /// `now_secs` ([`MAX_AHEAD_SECS`] past the corrected clock). Deadlines are whole seconds and
+    /// strictly increasing, so a maker that signs more than one request a second runs ahead of
+    /// the clock and, after [`MAX_AHEAD_SECS`] of it, out of the window: such a request would
+    /// only be refused.
+    pub fn within_window(&self, maker: Address, now_secs: u64) -> bool {
+        let server_now = now_secs.saturating_add_signed(self.skew_secs);
+        self.last(maker) <= server_now.saturating_add(MAX_AHEAD_SECS)
     }
 
     /// Learn the server's clock from a `SIGNATURE_DEADLINE_INVALID` error's `serverTime`
@@ -74,6 +98,26 @@ mod tests {
 
     const A: Address = Address::repeat_byte(1);
     const B: Address = Address::repeat_byte(2);
+
+    #[test]
+    fn signing_faster_than_one_a_second_runs_out_of_the_window_and_gets_drawn_deadlines_back() {
+        let mut d = Deadlines::new(20);
+        let now = 1_000;
+        // 20 s of lead plus 10 more signatures in the same second: still inside 30 s.
+        for _ in 0..11 {
+            d.next(A, now);
+        }
+        assert!(d.within_window(A, now));
+        let before = d.last(A);
+        d.next(A, now);
+        assert!(!d.within_window(A, now), "31 s ahead is outside Kyan's window");
+        d.restore(A, before);
+        assert!(d.within_window(A, now));
+        // A second later there is room for one more.
+        d.next(A, now + 1);
+        assert!(d.within_window(A, now + 1));
+        assert!(d.within_window(B, now), "makers have their own counters");
+    }
 
     #[test]
     fn deadlines_increase_per_maker_even_within_one_second() {

@@ -120,6 +120,10 @@ fn refusal(e: &RestError) -> RequestOutcome {
             reason: k.to_string(),
             kind: k.kind(),
         },
+        RestError::Throttled(why) => RequestOutcome::Rejected {
+            reason: why.clone(),
+            kind: RefusalKind::RateLimited,
+        },
         other => RequestOutcome::rejected(other.to_string()),
     }
 }

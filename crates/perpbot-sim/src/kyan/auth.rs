@@ -115,10 +115,19 @@ pub fn check_deadline(
 ) -> Result<u64, Refusal> {
     let now = core.now.as_secs();
     let deadline = u64::try_from(deadline).unwrap_or(u64::MAX);
-    let last = pending
-        .or_else(|| core.last_deadline.get(&signer).copied())
-        .unwrap_or(0);
-    let min = now.max(last.saturating_add(1));
+    // **[ASSUMED]** Within one request (a `POST /limit` batch) an order's deadline may equal the
+    // previous order's: whether Kyan wants them strictly increasing there too is not
+    // documented, so both are accepted. Across requests it must pass the last one accepted.
+    let floor = match pending {
+        Some(previous) => previous,
+        None => core
+            .last_deadline
+            .get(&signer)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(1),
+    };
+    let min = now.max(floor);
     let max = now.saturating_add(ahead);
     if deadline < min || deadline > max {
         return Err(Refusal(
