@@ -348,6 +348,13 @@ pub async fn start(
             "/account_state/{address}",
             get(rest_account::get_account_state),
         )
+        // [S]'s kebab-case spellings, for Kyan's own TypeScript client.
+        .route(
+            "/account-state/{address}",
+            get(rest_account::get_account_state),
+        )
+        .route("/index-price", get(rest_account::get_index_price))
+        .route("/exchange-info", get(rest_account::exchange_info))
         .route("/positions/{address}", get(rest_account::get_positions))
         .route("/api/v1/exchange_info", get(rest_account::exchange_info))
         .route("/instruments", get(rest_account::get_instruments))

@@ -355,7 +355,7 @@ async fn the_public_stream_recovers_the_cached_book_with_exact_notionals_and_kee
         None,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let mut ws = connect(&h.stream_url).await;
     send(&mut ws, json!({"id": 1, "connect": {}})).await;
     let r = next(&mut ws).await.unwrap();
