@@ -40,8 +40,8 @@
 //!   `/heartbeat`; per-order signature fields under one-click are ignored.
 //! * Session signatures may be up to 3600 s ahead and do not advance the deadline counter;
 //!   `bind_to_ip` is accepted, not enforced; sessions last 24 h.
-//! * Margin: mark = index; IM counts open orders at their limit price; an order that frees
-//!   margin is never refused; liquidation closes at the book then the mark, bankruptcy resets
+//! * Margin: mark = index; IM counts open orders at their limit price; only the part of a new
+//!   order that grows the absolute position is checked, so closing is never refused; liquidation closes at the book then the mark, bankruptcy resets
 //!   collateral to zero.
 //! * Fees, funding and realised PnL are USDC amounts rounded to 6 decimals (half away from
 //!   zero); average prices to 12 decimals.

@@ -240,3 +240,27 @@ fn the_mmp_config_type_hash_is_the_reference_vector() {
         "0x274bac0d63ad2fce9a78130ddc233fa1e4480a51c4fb35a89c0f76d3f279dc8f"
     );
 }
+
+#[test]
+fn an_account_over_its_initial_margin_can_still_close() {
+    let mut c = core(dec!(1000));
+    c.maker(B);
+    if let Some(a) = c
+        .makers
+        .get_mut(&B)
+        .and_then(|m| m.accounts.get_mut("BTC_USDC"))
+    {
+        a.collateral = dec!(1000000);
+    }
+    // A uses all its margin (IM 1,000 = equity), then the taker fee leaves it below IM.
+    c.place_limit(order(B, false, 100_000, dec!(0.1), true, false))
+        .unwrap();
+    c.place_limit(order(A, true, 100_000, dec!(0.1), false, false))
+        .unwrap();
+    assert!(c.margin(A, "BTC_USDC").im > c.margin(A, "BTC_USDC").equity);
+    // Flipping to a larger short grows the position: refused. Closing it: accepted.
+    let r = c.place_limit(order(A, false, 100_500, dec!(0.3), true, false));
+    assert_eq!(r.unwrap_err().code, "INSUFFICIENT_MARGIN");
+    c.place_limit(order(A, false, 100_500, dec!(0.1), true, false))
+        .unwrap();
+}
