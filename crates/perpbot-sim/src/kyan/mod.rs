@@ -41,8 +41,8 @@
 //! * Session signatures may be up to 3600 s ahead and do not advance the deadline counter;
 //!   `bind_to_ip` is accepted, not enforced; sessions last 24 h.
 //! * Margin: mark = index; IM counts open orders at their limit price; only the part of a new
-//!   order that grows the absolute position is checked, so closing is never refused; liquidation closes at the book then the mark, bankruptcy resets
-//!   collateral to zero.
+//!   order that grows the absolute position is checked, so closing is never refused;
+//!   liquidation closes at the book then the mark; bankruptcy resets collateral to zero.
 //! * Fees, funding and realised PnL are USDC amounts rounded to 6 decimals (half away from
 //!   zero); average prices to 12 decimals.
 //! * Funding: the configured interval is "the hour"; premium sampled every driver step;
