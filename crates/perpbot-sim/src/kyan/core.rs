@@ -255,6 +255,8 @@ pub struct Core {
     pub events: Vec<Event>,
     /// Public-stream publications not yet published: `(channel, data)`.
     pub public: Vec<(String, Value)>,
+    /// Original size (lots) of each synthetic order resting, by Kyan id (`orderbook_perps`).
+    pub synthetic_orders: HashMap<u128, u64>,
     rng: ChaCha8Rng,
     next_account: u64,
     /// Time of the last call that changed state.
@@ -293,6 +295,7 @@ impl Core {
             sessions: HashMap::new(),
             events: Vec::new(),
             public: Vec::new(),
+            synthetic_orders: HashMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x4b59_414e),
             next_account: 1,
             now: Timestamp(0),

@@ -8,7 +8,8 @@
 //! | [`core`] | the exchange state: books, client orders, makers, margin accounts, events |
 //! | [`trading`] | limit / market / edit / cancel |
 //! | [`ledger`] | fills → positions, fees, margin (IM/MM/equity) |
-//! | [`risk`] | MMP, heartbeat, funding, liquidation, the synthetic traders' book access |
+//! | [`risk`] | MMP, heartbeat, funding, liquidation |
+//! | [`synthetic`] | the synthetic traders' book access and their `orderbook_perps` events |
 //! | [`truth`] | [`KyanTruth`]: the simulator's own view of a maker |
 //! | [`wire`] | JSON shapes and exact number encoding |
 //! | [`auth`], [`parse`] | key, sessions, EIP-712 signatures, deadlines; body reading |
@@ -48,8 +49,8 @@
 //! * Funding: the configured interval is "the hour"; premium sampled every driver step;
 //!   `funding_rate` / `rate_hourly` is the hourly rate; synthetic traders pay no funding.
 //! * MMP triggers when |net delta| ≥ `delta_limit`; `frozen_time: 0` freezes until reconfigured.
-//! * Private WS: faults act on events only; `orderbook_perps` carries client orders only, with
-//!   no snapshot; `resend` is not served (an error); a capped session is not parked for
+//! * Private WS: faults act on events only; `orderbook_perps` carries every order (synthetic
+//!   makers as the last 20 bytes of their account), with no snapshot; `resend` is not served (an error); a capped session is not parked for
 //!   recovery; a subscriber lagging 8,192 events is dropped.
 //! * Public stream: L2 order count is 1 per level; snapshots every `step_ms`.
 //! * `GET /account_state/…` and `/positions/…` of an unseen address create and auto-fund it.
@@ -64,6 +65,7 @@ pub mod rest_account;
 pub mod rest_orders;
 pub mod risk;
 pub mod stream;
+pub mod synthetic;
 pub mod trading;
 pub mod truth;
 pub mod wire;
@@ -415,7 +417,7 @@ async fn drive(
         };
         let now = core.now;
         if let Some(market) = synthetic.as_mut() {
-            let report = market.step(now, &mut risk::SyntheticAccess(&mut core));
+            let report = market.step(now, &mut synthetic::SyntheticAccess(&mut core));
             for (id, _) in report.fair_mids {
                 if let (Some(mid), Some(i)) = (
                     market.fair_mid_price(id),

@@ -294,3 +294,27 @@ fn the_config_reads_from_toml_and_refusals_name_the_key() {
             .contains("kyan.faults.ws_drop_probability")
     );
 }
+
+#[tokio::test]
+async fn orderbook_perps_carries_the_synthetic_traders_orders() {
+    let (h, _) = sim_with(KyanSimConfig::default()).await;
+    let mut ws = subscribed(
+        &h,
+        json!([{"channel": "orderbook_perps", "query": {"instrument_name": BTC}}]),
+    )
+    .await;
+    let mut kinds = std::collections::BTreeSet::new();
+    while kinds.len() < 2 {
+        let v = next(&mut ws).await.expect("book events");
+        if v["kind"] != "event" {
+            continue;
+        }
+        let o = &v["data"][0];
+        assert_eq!(o["instrument_name"], BTC, "{v}");
+        assert_eq!(o["order_id"].as_str().map(str::len), Some(32));
+        assert!(o["maker"].as_str().is_some_and(|m| m.len() == 42));
+        kinds.insert(v["type"].as_str().unwrap().to_string());
+    }
+    assert!(kinds.contains("post_order"), "{kinds:?}");
+    h.stop();
+}
