@@ -255,8 +255,9 @@ pub struct Core {
     pub events: Vec<Event>,
     /// Public-stream publications not yet published: `(channel, data)`.
     pub public: Vec<(String, Value)>,
-    /// Original size (lots) of each synthetic order resting, by Kyan id (`orderbook_perps`).
-    pub synthetic_orders: HashMap<u128, u64>,
+    /// Each synthetic order resting, by Kyan id: (original lots, buy, price) — for
+    /// `orderbook_perps` and the public L2 order counts.
+    pub synthetic_orders: HashMap<u128, (u64, bool, Ticks)>,
     rng: ChaCha8Rng,
     next_account: u64,
     /// Time of the last call that changed state.

@@ -52,7 +52,7 @@
 //! * Private WS: faults act on events only; `orderbook_perps` carries every order (synthetic
 //!   makers as the last 20 bytes of their account), with no snapshot; `resend` is not served (an error); a capped session is not parked for
 //!   recovery; a subscriber lagging 8,192 events is dropped.
-//! * Public stream: L2 order count is 1 per level; snapshots every `step_ms`.
+//! * Public stream: L2 snapshots every `step_ms`, BBO and index on change.
 //! * `GET /account_state/…` and `/positions/…` of an unseen address create and auto-fund it.
 
 pub mod auth;

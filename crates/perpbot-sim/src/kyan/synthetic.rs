@@ -2,6 +2,9 @@
 //! the same books, their trades with clients are settled like any other, and their orders show
 //! on `orderbook_perps` like clients' (`post_order`, `update_order`, `cancel_order`).
 //!
+//! It also keeps where each synthetic order rests, so the public L2 levels carry true order
+//! counts.
+//!
 //! **\[ASSUMED\]** a synthetic order's `maker` is the last 20 bytes of its 32-byte account, with
 //! no signature; it is never a client address (clients are left-padded, synthetic accounts are
 //! hashes).
@@ -84,8 +87,7 @@ impl Core {
         let original = self
             .synthetic_orders
             .get(&kid)
-            .copied()
-            .unwrap_or(remaining + f.lots.0);
+            .map_or(remaining + f.lots.0, |o| o.0);
         if remaining == 0 {
             self.synthetic_orders.remove(&kid);
         }
@@ -120,7 +122,9 @@ impl MarketAccess for SyntheticAccess<'_> {
         let result = self.0.books.place(market, order)?;
         let kid = kyan_id(inst, result.order_id);
         if let (Some(rested), Some(price)) = (result.rested, order.price) {
-            self.0.synthetic_orders.insert(kid, order.lots.0);
+            self.0
+                .synthetic_orders
+                .insert(kid, (order.lots.0, order.side == Side::Buy, price));
             let o = BookOrder {
                 inst,
                 kid,
