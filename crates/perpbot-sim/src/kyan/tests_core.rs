@@ -264,3 +264,29 @@ fn an_account_over_its_initial_margin_can_still_close() {
     c.place_limit(order(A, false, 100_500, dec!(0.1), true, false))
         .unwrap();
 }
+
+#[test]
+fn market_orders_are_ioc_by_default_and_fok_by_config() {
+    let mut c = core(dec!(1000000));
+    c.place_limit(order(A, false, 100_000, dec!(0.1), true, false))
+        .unwrap();
+    c.place_limit(order(A, false, 100_200, dec!(0.1), true, false))
+        .unwrap();
+    // IOC within 100,100: 0.1 fills, the other 0.2 is dropped (nothing rests for B).
+    let out = c.place_market(B, BTC, true, 3_000, Ticks(100_100)).unwrap();
+    assert_eq!(out.filled, 1_000);
+    assert!(c.truth(B).open_orders.is_empty());
+    assert_eq!(c.truth(B).position("BTC_USDC-PERPETUAL"), dec!(0.1));
+    // FOK: all or nothing.
+    c.cfg.market_fok = true;
+    let r = c.place_market(B, BTC, true, 2_000, Ticks(100_300));
+    assert_eq!(r.unwrap_err().code, "INSUFFICIENT_LIQUIDITY");
+    assert_eq!(c.truth(B).position("BTC_USDC-PERPETUAL"), dec!(0.1));
+    assert_eq!(
+        c.truth(A).open_orders.len(),
+        1,
+        "the refused FOK took nothing"
+    );
+    c.place_market(B, BTC, true, 1_000, Ticks(100_300)).unwrap();
+    assert_eq!(c.truth(B).position("BTC_USDC-PERPETUAL"), dec!(0.2));
+}
