@@ -49,12 +49,12 @@ impl Trader {
         format!("{:#x}", self.addr())
     }
 
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.deadline += 1;
         self.deadline
     }
 
-    fn sign(&self, m: TypedMessage) -> String {
+    pub fn sign(&self, m: TypedMessage) -> String {
         let d = domain(
             perpbot_kyan::signing::TESTNET_CHAIN_ID,
             perpbot_kyan::signing::TESTNET_VERIFYING_CONTRACT,
