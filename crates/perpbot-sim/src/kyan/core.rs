@@ -255,6 +255,9 @@ pub struct Core {
     pub events: Vec<Event>,
     /// Public-stream publications not yet published: `(channel, data)`.
     pub public: Vec<(String, Value)>,
+    /// Each synthetic order resting, by Kyan id: (original lots, buy, price) — for
+    /// `orderbook_perps` and the public L2 order counts.
+    pub synthetic_orders: HashMap<u128, (u64, bool, Ticks)>,
     rng: ChaCha8Rng,
     next_account: u64,
     /// Time of the last call that changed state.
@@ -293,6 +296,7 @@ impl Core {
             sessions: HashMap::new(),
             events: Vec::new(),
             public: Vec::new(),
+            synthetic_orders: HashMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x4b59_414e),
             next_account: 1,
             now: Timestamp(0),

@@ -240,6 +240,8 @@ impl Core {
                 if !touched.contains(&m) {
                     touched.push(m);
                 }
+            } else {
+                self.synthetic_fill_event(inst, f);
             }
             // The taker side, position per fill, one record at the end.
             if let Some(t) = taker_eoa {

@@ -8,7 +8,8 @@
 //! | [`core`] | the exchange state: books, client orders, makers, margin accounts, events |
 //! | [`trading`] | limit / market / edit / cancel |
 //! | [`ledger`] | fills → positions, fees, margin (IM/MM/equity) |
-//! | [`risk`] | MMP, heartbeat, funding, liquidation, the synthetic traders' book access |
+//! | [`risk`] | MMP, heartbeat, funding, liquidation |
+//! | [`synthetic`] | the synthetic traders' book access and their `orderbook_perps` events |
 //! | [`truth`] | [`KyanTruth`]: the simulator's own view of a maker |
 //! | [`wire`] | JSON shapes and exact number encoding |
 //! | [`auth`], [`parse`] | key, sessions, EIP-712 signatures, deadlines; body reading |
@@ -40,18 +41,18 @@
 //!   `/heartbeat`; per-order signature fields under one-click are ignored.
 //! * Session signatures may be up to 3600 s ahead and do not advance the deadline counter;
 //!   `bind_to_ip` is accepted, not enforced; sessions last 24 h.
-//! * Margin: mark = index; IM counts open orders at their limit price; an order that frees
-//!   margin is never refused; liquidation closes at the book then the mark, bankruptcy resets
-//!   collateral to zero.
+//! * Margin: mark = index; IM counts open orders at their limit price; only the part of a new
+//!   order that grows the absolute position is checked, so closing is never refused;
+//!   liquidation closes at the book then the mark; bankruptcy resets collateral to zero.
 //! * Fees, funding and realised PnL are USDC amounts rounded to 6 decimals (half away from
 //!   zero); average prices to 12 decimals.
 //! * Funding: the configured interval is "the hour"; premium sampled every driver step;
 //!   `funding_rate` / `rate_hourly` is the hourly rate; synthetic traders pay no funding.
 //! * MMP triggers when |net delta| ≥ `delta_limit`; `frozen_time: 0` freezes until reconfigured.
-//! * Private WS: faults act on events only; `orderbook_perps` carries client orders only, with
-//!   no snapshot; `resend` is not served (an error); a capped session is not parked for
+//! * Private WS: faults act on events only; `orderbook_perps` carries every order (synthetic
+//!   makers as the last 20 bytes of their account), with no snapshot; `resend` is not served (an error); a capped session is not parked for
 //!   recovery; a subscriber lagging 8,192 events is dropped.
-//! * Public stream: L2 order count is 1 per level; snapshots every `step_ms`.
+//! * Public stream: L2 snapshots every `step_ms`, BBO and index on change.
 //! * `GET /account_state/…` and `/positions/…` of an unseen address create and auto-fund it.
 
 pub mod auth;
@@ -64,6 +65,7 @@ pub mod rest_account;
 pub mod rest_orders;
 pub mod risk;
 pub mod stream;
+pub mod synthetic;
 pub mod trading;
 pub mod truth;
 pub mod wire;
@@ -348,6 +350,13 @@ pub async fn start(
             "/account_state/{address}",
             get(rest_account::get_account_state),
         )
+        // [S]'s kebab-case spellings, for Kyan's own TypeScript client.
+        .route(
+            "/account-state/{address}",
+            get(rest_account::get_account_state),
+        )
+        .route("/index-price", get(rest_account::get_index_price))
+        .route("/exchange-info", get(rest_account::exchange_info))
         .route("/positions/{address}", get(rest_account::get_positions))
         .route("/api/v1/exchange_info", get(rest_account::exchange_info))
         .route("/instruments", get(rest_account::get_instruments))
@@ -408,7 +417,7 @@ async fn drive(
         };
         let now = core.now;
         if let Some(market) = synthetic.as_mut() {
-            let report = market.step(now, &mut risk::SyntheticAccess(&mut core));
+            let report = market.step(now, &mut synthetic::SyntheticAccess(&mut core));
             for (id, _) in report.fair_mids {
                 if let (Some(mid), Some(i)) = (
                     market.fair_mid_price(id),

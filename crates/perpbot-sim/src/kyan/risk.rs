@@ -1,6 +1,5 @@
 //! The venue's protections and periodic work: market-maker protection, the heartbeat
-//! dead-man's switch, hourly funding and liquidation, and the synthetic traders' access to the
-//! books.
+//! dead-man's switch, hourly funding and liquidation.
 //!
 //! Decisions (Kyan leaves them open):
 //! * MMP triggers when |net delta of `mmp:true` fills within `interval`| **reaches**
@@ -18,17 +17,14 @@
 //!   is reset to zero collateral: the insurance fund pays).
 
 use alloy_primitives::Address;
-use perpbot_aptos::AccountAddress;
-use perpbot_model::{Level, Lots, MarketId, Ticks, Timestamp, VenueOrderId};
+use perpbot_model::{Level, Lots, Ticks, Timestamp};
 use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::core::{Core, MmpConfig, MmpState, kyan_id};
 use super::ledger::{Taker, usdc};
 use super::wire::num;
-use crate::Abort;
-use crate::market::MarketAccess;
-use crate::matching::{CancelledOrder, PlaceOrder, PlaceResult};
+use crate::matching::PlaceOrder;
 
 impl Core {
     /// Count a fill of an `mmp:true` order; trigger when the window's net delta reaches the
@@ -369,57 +365,5 @@ impl Core {
             self.emit("bankruptcy", "bankruptcy", data, attrs);
         }
         self.account_state_event(maker, pair);
-    }
-}
-
-/// The synthetic traders' view of the exchange: their orders go through the books, and their
-/// trades with clients are settled like any other.
-pub struct SyntheticAccess<'a>(pub &'a mut Core);
-
-impl SyntheticAccess<'_> {
-    fn inst(&self, market: MarketId) -> Option<usize> {
-        self.0.instruments.iter().position(|i| i.spec.id == market)
-    }
-}
-
-impl MarketAccess for SyntheticAccess<'_> {
-    fn place(&mut self, market: MarketId, order: &PlaceOrder) -> Result<PlaceResult, Abort> {
-        let inst = self
-            .inst(market)
-            .ok_or(Abort::Kana(perpbot_aptos::KanaAbort::MarketNotFound))?;
-        let result = self.0.books.place(market, order)?;
-        let t = Taker {
-            account: order.account,
-            kid: kyan_id(inst, result.order_id),
-            limit: order.price.map(|p| self.0.price(inst, p)),
-            liquidation: false,
-        };
-        self.0.settle_fills(inst, &t, &result.fills);
-        Ok(result)
-    }
-
-    fn cancel(
-        &mut self,
-        market: MarketId,
-        account: AccountAddress,
-        order_id: VenueOrderId,
-    ) -> Result<CancelledOrder, Abort> {
-        self.0.books.cancel(market, account, order_id)
-    }
-
-    fn best_bid(&self, market: MarketId) -> Option<Level> {
-        self.0.books.best_bid(market)
-    }
-
-    fn best_ask(&self, market: MarketId) -> Option<Level> {
-        self.0.books.best_ask(market)
-    }
-
-    fn depth(&self, market: MarketId, max_levels: usize) -> (Vec<Level>, Vec<Level>) {
-        self.0.books.depth(market, max_levels)
-    }
-
-    fn resting_orders(&self, market: MarketId, account: AccountAddress) -> Vec<VenueOrderId> {
-        self.0.books.resting_orders(market, account)
     }
 }

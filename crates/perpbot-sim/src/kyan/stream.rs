@@ -5,8 +5,8 @@
 //! [`MISSED_PINGS`] pings unanswered is closed.
 //!
 //! Channels: `l2:perps:{instrument}` (20-level full snapshot every driver step; levels
-//! `[price, amount_usd, count]` as strings, `amount_usd = price × contracts` exactly; count
-//! **\[ASSUMED\]** 1 per level — the book does not expose order counts), `l2:bbo:{instrument}`
+//! `[price, amount_usd, count]` as strings, `amount_usd = price × contracts` exactly),
+//! `l2:bbo:{instrument}`
 //! (on change), `trades_perp:{instrument}`, `market:funding:current:{instrument}` (at each
 //! settlement), `market:index_price:{pair}` (on change).
 

@@ -240,3 +240,53 @@ fn the_mmp_config_type_hash_is_the_reference_vector() {
         "0x274bac0d63ad2fce9a78130ddc233fa1e4480a51c4fb35a89c0f76d3f279dc8f"
     );
 }
+
+#[test]
+fn an_account_over_its_initial_margin_can_still_close() {
+    let mut c = core(dec!(1000));
+    c.maker(B);
+    if let Some(a) = c
+        .makers
+        .get_mut(&B)
+        .and_then(|m| m.accounts.get_mut("BTC_USDC"))
+    {
+        a.collateral = dec!(1000000);
+    }
+    // A uses all its margin (IM 1,000 = equity), then the taker fee leaves it below IM.
+    c.place_limit(order(B, false, 100_000, dec!(0.1), true, false))
+        .unwrap();
+    c.place_limit(order(A, true, 100_000, dec!(0.1), false, false))
+        .unwrap();
+    assert!(c.margin(A, "BTC_USDC").im > c.margin(A, "BTC_USDC").equity);
+    // Flipping to a larger short grows the position: refused. Closing it: accepted.
+    let r = c.place_limit(order(A, false, 100_500, dec!(0.3), true, false));
+    assert_eq!(r.unwrap_err().code, "INSUFFICIENT_MARGIN");
+    c.place_limit(order(A, false, 100_500, dec!(0.1), true, false))
+        .unwrap();
+}
+
+#[test]
+fn market_orders_are_ioc_by_default_and_fok_by_config() {
+    let mut c = core(dec!(1000000));
+    c.place_limit(order(A, false, 100_000, dec!(0.1), true, false))
+        .unwrap();
+    c.place_limit(order(A, false, 100_200, dec!(0.1), true, false))
+        .unwrap();
+    // IOC within 100,100: 0.1 fills, the other 0.2 is dropped (nothing rests for B).
+    let out = c.place_market(B, BTC, true, 3_000, Ticks(100_100)).unwrap();
+    assert_eq!(out.filled, 1_000);
+    assert!(c.truth(B).open_orders.is_empty());
+    assert_eq!(c.truth(B).position("BTC_USDC-PERPETUAL"), dec!(0.1));
+    // FOK: all or nothing.
+    c.cfg.market_fok = true;
+    let r = c.place_market(B, BTC, true, 2_000, Ticks(100_300));
+    assert_eq!(r.unwrap_err().code, "INSUFFICIENT_LIQUIDITY");
+    assert_eq!(c.truth(B).position("BTC_USDC-PERPETUAL"), dec!(0.1));
+    assert_eq!(
+        c.truth(A).open_orders.len(),
+        1,
+        "the refused FOK took nothing"
+    );
+    c.place_market(B, BTC, true, 1_000, Ticks(100_300)).unwrap();
+    assert_eq!(c.truth(B).position("BTC_USDC-PERPETUAL"), dec!(0.2));
+}

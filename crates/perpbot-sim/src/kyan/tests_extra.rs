@@ -294,3 +294,90 @@ fn the_config_reads_from_toml_and_refusals_name_the_key() {
             .contains("kyan.faults.ws_drop_probability")
     );
 }
+
+#[tokio::test]
+async fn orderbook_perps_carries_the_synthetic_traders_orders() {
+    let (h, _) = sim_with(KyanSimConfig::default()).await;
+    let mut ws = subscribed(
+        &h,
+        json!([{"channel": "orderbook_perps", "query": {"instrument_name": BTC}}]),
+    )
+    .await;
+    let mut kinds = std::collections::BTreeSet::new();
+    while kinds.len() < 2 {
+        let v = next(&mut ws).await.expect("book events");
+        if v["kind"] != "event" {
+            continue;
+        }
+        let o = &v["data"][0];
+        assert_eq!(o["instrument_name"], BTC, "{v}");
+        assert_eq!(o["order_id"].as_str().map(str::len), Some(32));
+        assert!(o["maker"].as_str().is_some_and(|m| m.len() == 42));
+        kinds.insert(v["type"].as_str().unwrap().to_string());
+    }
+    assert!(kinds.contains("post_order"), "{kinds:?}");
+    h.stop();
+}
+
+#[tokio::test]
+async fn cancels_by_id_and_cancel_all_are_signed_and_sort_their_answers() {
+    use alloy_primitives::U256;
+    use perpbot_kyan::signing::TypedMessage;
+    use perpbot_kyan::signing::types::{CancelAllOrdersType, CancelOrdersType};
+
+    let (h, now) = sim_with(quiet(KyanSimConfig::default())).await;
+    let (mut a, b) = (Trader::new(0, now), Trader::new(1, now));
+    let (_, body) = call(
+        &h,
+        "POST",
+        "/limit",
+        Some(json!([
+            a.limit(true, "90000", "0.1", true, false),
+            a.limit(true, "89000", "0.1", true, false),
+            a.limit(true, "88000", "0.1", true, false)
+        ])),
+        None,
+    )
+    .await;
+    let ids: Vec<String> = body["posted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap().to_string())
+        .collect();
+    let missing = "0".repeat(32);
+    let order_ids = vec![ids[0].clone(), missing.clone()];
+    let deadline = a.next();
+    let m = CancelOrdersType {
+        deadline: U256::from(deadline),
+        maker: a.addr(),
+        orderIds: order_ids.clone(),
+    };
+    // Signed by someone else: refused, nothing cancelled.
+    let forged = b.sign(TypedMessage::CancelOrders(m.clone()));
+    let (s, _) = call(&h, "DELETE", "/orders", Some(json!({"maker": a.hex(), "order_ids": order_ids, "signature": forged, "signature_deadline": deadline})), None).await;
+    assert_eq!(s, 400);
+    assert_eq!(h.truth(a.addr()).open_orders.len(), 3);
+    let sig = a.sign(TypedMessage::CancelOrders(m));
+    let (s, r) = call(&h, "DELETE", "/orders", Some(json!({"maker": a.hex(), "order_ids": order_ids, "signature": sig, "signature_deadline": deadline})), None).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["orders_cancelled"], json!([ids[0]]));
+    assert_eq!(r["orders_not_found"], json!([missing]));
+    let deadline = a.next();
+    let sig = a.sign(TypedMessage::CancelAllOrders(CancelAllOrdersType {
+        deadline: U256::from(deadline),
+        maker: a.addr(),
+    }));
+    let (s, r) = call(
+        &h,
+        "DELETE",
+        "/orders_all",
+        Some(json!({"maker": a.hex(), "signature": sig, "signature_deadline": deadline})),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["orders_cancelled"].as_array().map(Vec::len), Some(2));
+    assert!(h.truth(a.addr()).open_orders.is_empty());
+    h.stop();
+}

@@ -49,12 +49,12 @@ impl Trader {
         format!("{:#x}", self.addr())
     }
 
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.deadline += 1;
         self.deadline
     }
 
-    fn sign(&self, m: TypedMessage) -> String {
+    pub fn sign(&self, m: TypedMessage) -> String {
         let d = domain(
             perpbot_kyan::signing::TESTNET_CHAIN_ID,
             perpbot_kyan::signing::TESTNET_VERIFYING_CONTRACT,
@@ -423,7 +423,7 @@ async fn an_unrefreshed_heartbeat_cancels_all_orders() {
     let (s, body) = call(&h, "POST", "/heartbeat", Some(a.heartbeat(1)), None).await;
     assert_eq!((s, &body["success"]), (200, &json!(true)), "{body}");
     assert_eq!(orders_of(&h, &a).await.len(), 2);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
     assert!(orders_of(&h, &a).await.is_empty(), "the switch fired");
     h.stop();
 }

@@ -343,7 +343,7 @@ async fn the_public_stream_recovers_the_cached_book_with_exact_notionals_and_kee
         ..quiet(KyanSimConfig::default())
     };
     let (h, now) = sim_with(cfg).await;
-    let mut a = Trader::new(0, now);
+    let (mut a, mut b) = (Trader::new(0, now), Trader::new(1, now));
     call(
         &h,
         "POST",
@@ -355,7 +355,9 @@ async fn the_public_stream_recovers_the_cached_book_with_exact_notionals_and_kee
         None,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = json!([b.limit(false, "100010", "0.1", true, false)]);
+    call(&h, "POST", "/limit", Some(second), None).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let mut ws = connect(&h.stream_url).await;
     send(&mut ws, json!({"id": 1, "connect": {}})).await;
     let r = next(&mut ws).await.unwrap();
@@ -373,8 +375,8 @@ async fn the_public_stream_recovers_the_cached_book_with_exact_notionals_and_kee
     let book = &r["subscribe"]["publications"][0]["data"];
     assert_eq!(
         book["asks"][0],
-        json!(["100010", "30003", "1"]),
-        "amount_usd = price × contracts: {r}"
+        json!(["100010", "40004", "2"]),
+        "amount_usd = price × contracts, two orders: {r}"
     );
     assert_eq!(book["bids"][0], json!(["99990", "69.993", "1"]));
     // A silent client is closed after a few pings; an answering one stays.

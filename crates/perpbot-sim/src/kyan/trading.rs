@@ -67,6 +67,32 @@ fn book_reject(e: Abort) -> Reject {
 }
 
 impl Core {
+    /// The notional of an order that counts against initial margin: only the part that would
+    /// grow the absolute position (\[D\]: at IMr ≥ 100 % an account can still reduce risk), so
+    /// a closing order is never refused for margin.
+    pub fn adding_notional(
+        &self,
+        maker: Address,
+        inst: usize,
+        buy: bool,
+        lots: u64,
+        price: Ticks,
+    ) -> Decimal {
+        let Some(i) = self.instruments.get(inst) else {
+            return Decimal::ZERO;
+        };
+        let pos = self
+            .makers
+            .get(&maker)
+            .and_then(|m| m.accounts.get(i.cfg.pair()))
+            .and_then(|a| a.positions.get(&inst))
+            .map_or(0, |p| p.lots);
+        let q = if buy { lots as i128 } else { -(lots as i128) };
+        let grows = (pos + q).unsigned_abs().saturating_sub(pos.unsigned_abs());
+        let grows = u64::try_from(grows.min(u128::from(lots))).unwrap_or(lots);
+        i.spec.notional(Lots(grows), price)
+    }
+
     fn check_mmp_frozen(&mut self, maker: Address, pair: &str, mmp: bool) -> Result<(), Reject> {
         let now = self.now;
         if !mmp {
@@ -98,7 +124,7 @@ impl Core {
         let pair = inst.cfg.pair().to_string();
         self.maker(o.maker);
         self.check_mmp_frozen(o.maker, &pair, o.mmp)?;
-        let notional = spec.notional(Lots(o.lots), o.price);
+        let notional = self.adding_notional(o.maker, o.inst, o.buy, o.lots, o.price);
         self.check_margin(o.maker, &pair, notional, Decimal::ZERO)?;
         let restriction = if o.post_only {
             Restriction::PostOnly
@@ -171,7 +197,7 @@ impl Core {
         let spec = i.spec.clone();
         let pair = i.cfg.pair().to_string();
         self.maker(taker);
-        let notional = spec.notional(Lots(lots), limit);
+        let notional = self.adding_notional(taker, inst, buy, lots, limit);
         self.check_margin(taker, &pair, notional, Decimal::ZERO)?;
         let restriction = if self.cfg.market_fok {
             Restriction::FillOrAbort
@@ -322,7 +348,8 @@ impl Core {
             self.check_mmp_frozen(maker, &pair, true)?;
         }
         let freed = spec.notional(Lots(old.remaining()), old.price);
-        self.check_margin(maker, &pair, spec.notional(Lots(lots), price), freed)?;
+        let adding = self.adding_notional(maker, old.inst, old.buy, lots, price);
+        self.check_margin(maker, &pair, adding, freed)?;
         self.cancel_one(maker, kid)?;
         let mut v = self.place_limit(NewOrder {
             maker,

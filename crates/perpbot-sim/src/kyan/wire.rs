@@ -161,18 +161,28 @@ impl Core {
             return (Vec::new(), Vec::new());
         };
         let (bids, asks) = book.depth(levels);
-        // [ASSUMED] count 1 per level: the shared book does not expose per-level order counts.
-        let render = |side: Vec<perpbot_model::Level>| -> Vec<Value> {
+        // Orders per level: the clients' and the synthetic traders' resting orders.
+        let mut counts: std::collections::HashMap<(bool, u64), u32> = Default::default();
+        for o in self.orders.values().filter(|o| o.inst == inst) {
+            *counts.entry((o.buy, o.price.0)).or_default() += 1;
+        }
+        for (kid, (_, buy, price)) in &self.synthetic_orders {
+            if super::core::book_id(*kid).is_some_and(|(x, _)| x == inst) {
+                *counts.entry((*buy, price.0)).or_default() += 1;
+            }
+        }
+        let render = |side: Vec<perpbot_model::Level>, buy: bool| -> Vec<Value> {
             side.into_iter()
                 .map(|l| {
+                    let n = counts.get(&(buy, l.price.0)).copied().unwrap_or(1).max(1);
                     json!([
                         i.spec.ticks_to_price(l.price).to_string(),
                         i.spec.notional(l.lots, l.price).to_string(),
-                        "1"
+                        n.to_string()
                     ])
                 })
                 .collect()
         };
-        (render(bids), render(asks))
+        (render(bids, true), render(asks, false))
     }
 }
