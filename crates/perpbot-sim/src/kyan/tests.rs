@@ -129,15 +129,23 @@ async fn deadlines_must_rise_per_maker_and_the_error_tells_the_server_clock() {
     let fresh = deadlines.next(signer.address(), local_now);
     let (status, body) = post(&h, Some("sim"), &json!([order(&signer, fresh, "85000")])).await;
     assert_eq!(status, 200, "{body}");
-    // Two orders in one request need two rising deadlines; a refused batch records nothing.
+    // Within one request deadlines may not fall (equal is accepted, [ASSUMED]); a refused batch
+    // records nothing.
     let before = h.open_order_count();
-    let batch = json!([
+    let falling = json!([
+        order(&signer, fresh + 2, "85000"),
+        order(&signer, fresh + 1, "85001")
+    ]);
+    let (_, body) = post(&h, Some("sim"), &falling).await;
+    assert_eq!(body["error"], "SIGNATURE_DEADLINE_INVALID", "{body}");
+    assert_eq!(h.open_order_count(), before);
+    let shared = json!([
         order(&signer, fresh + 1, "85000"),
         order(&signer, fresh + 1, "85001")
     ]);
-    let (_, body) = post(&h, Some("sim"), &batch).await;
-    assert_eq!(body["error"], "SIGNATURE_DEADLINE_INVALID", "{body}");
-    assert_eq!(h.open_order_count(), before);
+    let (status, body) = post(&h, Some("sim"), &shared).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(h.open_order_count(), before + 2);
     h.stop();
 }
 
