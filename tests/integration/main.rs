@@ -22,6 +22,7 @@ mod kana_config;
 mod kana_conformance;
 mod kana_sim;
 mod key_hygiene;
+mod kyan_e2e;
 mod market_maker_sim;
 mod operator;
 mod ops_config;
