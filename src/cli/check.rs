@@ -42,6 +42,19 @@ pub fn check_config(args: &CheckArgs, registry: &StrategyRegistry) -> Result<Exi
             .package_address()
             .map(|p| format!(", Kana package {p}"))
             .map_err(exit::invalid_config)?,
+        // Kyan: the EIP-712 domain every order is signed for.
+        (crate::config::VenueKind::Kyan, _) => match &config.venue.kyan {
+            Some(kyan) => kyan
+                .verifying_contract("venue.kyan")
+                .map(|c| {
+                    format!(
+                        ", EIP-712 domain Premia/1 chain {} contract {c}",
+                        kyan.chain_id
+                    )
+                })
+                .map_err(exit::invalid_config)?,
+            None => String::new(),
+        },
         _ => String::new(),
     };
     if problems.is_empty() {

@@ -116,7 +116,10 @@ pub async fn embedded(config: &Config, clock: Clock) -> Result<KyanVenue> {
 
 /// `perpbot sim --venue kyan`: serve the Kyan simulator (the config's `[venue.kyan_sim]`, or
 /// the defaults) on `bind` until a stop signal, after printing where to reach it.
-pub async fn serve(config: Option<&std::path::Path>, bind: std::net::SocketAddr) -> Result<ExitCode> {
+pub async fn serve(
+    config: Option<&std::path::Path>,
+    bind: std::net::SocketAddr,
+) -> Result<ExitCode> {
     let sim = match config {
         Some(path) => Config::load(path)?.venue.kyan_sim,
         None => KyanSimConfig::default(),
@@ -138,10 +141,15 @@ pub async fn serve(config: Option<&std::path::Path>, bind: std::net::SocketAddr)
         handle.api_key()
     )?;
     outln!("Private WebSocket  {}", handle.ws_url)?;
-    outln!("Public stream      {}   (Centrifugo JSON, no key)", handle.stream_url)?;
+    outln!(
+        "Public stream      {}   (Centrifugo JSON, no key)",
+        handle.stream_url
+    )?;
     outln!("EIP-712 domain     Premia / 1 / chain {chain_id} / {contract}")?;
     outln!("Instruments        {}", instruments.join(", "))?;
-    outln!("New makers are credited with collateral on first sight. Ctrl-C or SIGTERM stops the simulator.")?;
+    outln!(
+        "New makers are credited with collateral on first sight. Ctrl-C or SIGTERM stops the simulator."
+    )?;
     super::wait_for_stop_signal().await?;
     handle.stop();
     Ok(ExitCode::SUCCESS)

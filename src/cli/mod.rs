@@ -487,9 +487,12 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
         }
         Command::Kyan(command) => kyan::run(command),
         Command::Decode(args) => decode(&args),
-        Command::Sim { venue, config, bind, .. } if venue == "kyan" => {
-            kyan_venue::serve(config.as_deref(), bind).await
-        }
+        Command::Sim {
+            venue,
+            config,
+            bind,
+            ..
+        } if venue == "kyan" => kyan_venue::serve(config.as_deref(), bind).await,
         Command::Sim {
             config,
             bind,
@@ -555,6 +558,22 @@ async fn execute(command: Command, registry: StrategyRegistry) -> Result<ExitCod
             wait_for_stop_signal().await?;
             handle.stop();
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Soak(args) if soaks_kyan(&args)? => {
+            let config = load_config(args.config.as_deref())?;
+            let settings = args.kyan_settings(&config);
+            let report = crate::soak::kyan::run(&config, &registry, &settings).await?;
+            outln!("{}", report.table().trim_end_matches('\n'))?;
+            if let Some(path) = &args.report {
+                let json = serde_json::to_string_pretty(&report)?;
+                std::fs::write(path, json + "\n")
+                    .with_context(|| format!("writing the soak report to {}", path.display()))?;
+            }
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Soak(args) => {
             let config = load_config(args.config.as_deref())?;
@@ -1076,6 +1095,11 @@ pub async fn start_embedded_sim(
     // The simulator keeps running in its tasks for the life of the process.
     std::mem::forget(handle);
     Ok((kana, credentials))
+}
+
+/// Whether `perpbot soak` runs the Kyan soak: its config is the Kyan simulator's.
+fn soaks_kyan(args: &crate::soak::SoakArgs) -> Result<bool> {
+    Ok(load_config(args.config.as_deref())?.venue.kind == VenueKind::KyanSim)
 }
 
 /// Connect the venue a config names.

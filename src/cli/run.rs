@@ -213,7 +213,9 @@ pub async fn run(args: RunArgs, registry: StrategyRegistry) -> Result<ExitCode> 
             seed: match config.venue.kind {
                 VenueKind::Sim | VenueKind::PaperSim => Some(config.venue.sim.synthetic.seed),
                 VenueKind::Paper => Some(config.venue.paper.source.seed),
-                VenueKind::KyanSim => Some(crate::cli::kyan_venue::sim_seed(&config.venue.kyan_sim)),
+                VenueKind::KyanSim => {
+                    Some(crate::cli::kyan_venue::sim_seed(&config.venue.kyan_sim))
+                }
                 VenueKind::Kana | VenueKind::PaperKana | VenueKind::Kyan => None,
             },
             started_at: rfc3339(started),

@@ -32,6 +32,8 @@ fn shipped_configs_load() {
         "config/testnet.toml",
         "config/mainnet.toml",
         "config/grid.toml",
+        "config/kyan-sim.toml",
+        "config/kyan-testnet.toml",
         "examples/plugin/plugin.toml",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -212,4 +214,81 @@ fn a_bot_config_sets_the_rules_and_names_bad_keys() {
         "{}",
         err.message
     );
+}
+
+/// A Kyan config as `config/kyan-testnet.toml` writes it, with `edit` applied to its text.
+fn kyan(edit: impl Fn(String) -> String) -> Result<Config, ConfigError> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kyan-testnet.toml");
+    Config::from_toml_str(&edit(std::fs::read_to_string(path).unwrap()))
+}
+
+#[test]
+fn kyan_configs_fail_naming_the_key() {
+    let err = |edit: &dyn Fn(String) -> String| kyan(edit).unwrap_err().to_string();
+    // Mainnet without the (unknown) mainnet contract.
+    let e = err(&|t| {
+        t.replace("network = \"testnet\"", "network = \"mainnet\"")
+            .replace("chain_id = 421614", "chain_id = 42161")
+    });
+    assert!(e.contains("venue.kyan.verifying_contract"), "{e}");
+    // Testnet on mainnet's chain.
+    let e = err(&|t| t.replace("chain_id = 421614", "chain_id = 42161"));
+    assert!(e.contains("venue.kyan.chain_id"), "{e}");
+    // A market the instrument table does not map.
+    let e = err(&|t| t.replace("markets = [2]", "markets = [2, 3]"));
+    assert!(e.contains("markets: market 3"), "{e}");
+    // An instrument that is not a perpetual.
+    let e = err(&|t| t.replace("\"ETH_USDC-PERPETUAL\"", "\"ETH_USDC-31OCT25-4700-P\""));
+    assert!(e.contains("venue.kyan.markets"), "{e}");
+    // A secret written into the file.
+    let e = err(&|t| t.replace("api_key = { env = \"KYAN_API_KEY\" }", "api_key = \"abc\""));
+    assert!(
+        e.contains("venue.kyan.api_key: secrets are never read"),
+        "{e}"
+    );
+    // An unknown key of the simulator's table names the table.
+    let e = Config::from_toml_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kyan-sim.toml"),
+        )
+        .unwrap()
+        .replace("auto_fund_usdc = \"100000\"", "auto_fund_usdc = \"-1\""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("venue.kyan_sim.auto_fund_usdc"), "{e}");
+}
+
+#[test]
+fn kyan_mainnet_needs_confirmation_and_its_secrets() {
+    let config = kyan(|t| {
+        t.replace("network = \"testnet\"", "network = \"mainnet\"")
+            .replace("chain_id = 421614", "chain_id = 42161")
+            .replace(
+                "# verifying_contract = \"0x746EE6b2689D56d9D593BC1bB733b48BfD4908D0\"",
+                "verifying_contract = \"0x1111111111111111111111111111111111111111\"",
+            )
+            .replace("KYAN_API_KEY", "PERPBOT_TEST_UNSET_KYAN_KEY")
+            .replace("PERPBOT_KYAN_PRIVATE_KEY", "PERPBOT_TEST_UNSET_KYAN_PK")
+    })
+    .unwrap();
+    assert!(config.is_mainnet());
+    let problems = config.not_ready(false);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("venue.kyan.i_understand_this_is_mainnet")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("venue.kyan.api_key")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("venue.kyan.private_key")),
+        "{problems:?}"
+    );
+    assert!(!config.not_ready(true).iter().any(|p| p.contains("mainnet")));
 }

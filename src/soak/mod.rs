@@ -382,6 +382,7 @@ async fn force_pass(
 pub use crate::clock::parse_duration;
 
 mod compare;
+pub mod kyan;
 mod report;
 
 use compare::*;
@@ -426,6 +427,24 @@ impl SoakArgs {
             ..config.venue.sim.faults.clone()
         };
         if self.fault_rate.is_none() && configured != FaultConfig::default() {
+            settings.faults = configured;
+        }
+        settings
+    }
+
+    /// The Kyan soak's settings (a config of `kind = "kyan_sim"`), with the config's
+    /// `[venue.kyan_sim.faults]` as the storm where no rate is given and it switches one on.
+    pub fn kyan_settings(&self, config: &Config) -> kyan::KyanSoakSettings {
+        let mut settings = kyan::KyanSoakSettings::new(
+            self.duration,
+            self.seed,
+            self.fault_rate.unwrap_or(DEFAULT_FAULT_RATE),
+        );
+        let configured = crate::sim::kyan::KyanFaults {
+            seed: crate::sim::kyan::KyanFaults::default().seed,
+            ..config.venue.kyan_sim.faults.clone()
+        };
+        if self.fault_rate.is_none() && configured != crate::sim::kyan::KyanFaults::default() {
             settings.faults = configured;
         }
         settings

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use perpbot::clock::Clock;
 use perpbot::cli::kyan_venue::{client_config, generated_key, sim_seed};
+use perpbot::clock::Clock;
 use perpbot::config::{Config, Secret};
 use perpbot::engine::{Control, Engine};
 use perpbot::model::{MarketId, PositionSide};
@@ -40,7 +40,10 @@ async fn the_market_maker_trades_on_the_kyan_simulator_and_leaves_nothing_restin
     let key = generated_key(sim_seed(&sim)).unwrap();
     let maker = key.address();
     let kyan = client_config(&handle, &sim, None).unwrap();
-    assert!(kyan.one_click, "a market maker trades on a one-click session");
+    assert!(
+        kyan.one_click,
+        "a market maker trades on a one-click session"
+    );
     let venue = KyanVenue::new(kyan, clock).with_credentials(KyanCredentials {
         api_key: Secret::new(handle.api_key()),
         key,
@@ -77,7 +80,10 @@ async fn the_market_maker_trades_on_the_kyan_simulator_and_leaves_nothing_restin
     assert!(s.orders_sent > 0, "{s:#?}");
     assert!(s.fills >= 1, "gets filled: {s:#?}");
     assert_eq!(s.fills, s.maker_fills, "post-only quotes only ever make");
-    assert_eq!(truth.fills, s.fills, "every fill the simulator made reached the bot");
+    assert_eq!(
+        truth.fills, s.fills,
+        "every fill the simulator made reached the bot"
+    );
     assert!(s.clean(), "nothing left open: {:?}", s.left_open);
     assert!(
         truth.open_orders.is_empty(),
@@ -92,7 +98,11 @@ async fn the_market_maker_trades_on_the_kyan_simulator_and_leaves_nothing_restin
         .cloned()
         .unwrap();
     let net = spec.signed_size(finished.state.net_lots(ETH));
-    assert_eq!(net, truth.position("ETH_USDC-PERPETUAL"), "bot vs simulator position");
+    assert_eq!(
+        net,
+        truth.position("ETH_USDC-PERPETUAL"),
+        "bot vs simulator position"
+    );
     let open_sides = [PositionSide::Long, PositionSide::Short]
         .iter()
         .filter(|side| {

@@ -306,16 +306,24 @@ impl Venue for KyanVenue {
         });
         // The account as it is before anything streams: a venue that cannot be read is not
         // traded blind.
-        let (orders, positions, state) = resync.fetch().await.map_err(connection_error)?;
-        let initial =
-            ws::resync_events(&mut private, &orders, &positions, &state, self.clock.now())
-                .map_err(|e| connection_error(format!("initial resync: {e}")))?;
+        let since = self.clock.now();
+        let fetched = resync.fetch().await.map_err(connection_error)?;
+        let initial = ws::resync_events(&mut private, &fetched, since, self.clock.now())
+            .map_err(|e| connection_error(format!("initial resync: {e}")))?;
         for e in initial {
             tx.send(e)
                 .await
                 .map_err(|_| connection_error("event channel closed"))?;
         }
-        let (_ws, ws_stats) = ws::spawn(ws_config, subs, private, resync, tx.clone(), self.clock);
+        let (_ws, ws_stats) = ws::spawn(
+            ws_config,
+            subs,
+            private,
+            resync,
+            tx.clone(),
+            self.clock,
+            since,
+        );
         let (_stream, stream_stats) = stream::spawn(
             StreamConfig::new(&config.stream_url),
             stream::all_channels(&instruments, &pairs),

@@ -37,7 +37,12 @@ impl<K: Eq + Hash + Clone> BoundedSet<K> {
         true
     }
 
-    /// Keys held.
+    /// Whether `key` is held.
+    pub fn contains(&self, key: &K) -> bool {
+        self.set.contains(key)
+    }
+
+    /// How many keys it holds.
     pub fn len(&self) -> usize {
         self.order.len()
     }

@@ -41,6 +41,48 @@ impl KyanDecoder {
         Ok(out)
     }
 
+    /// Own trades read back over REST (`GET /v2/account_history`), for fills the streams lost:
+    /// the records of this session (`timestamp` at or after `since`), oldest first, through the
+    /// same path as pushed `trade` events, so one seen before is skipped as a repeat. The page
+    /// may be `{data: […]}` **\[ASSUMED\]**, `{history|items|trades: […]}` or a bare array;
+    /// records with an `event_type` other than `trade` and unreadable ones are counted and
+    /// skipped (a resync does not fail on one bad record), timestamps in s or ms.
+    pub fn history_trades(&mut self, channel: &str, page: &Value, since: Timestamp) -> Vec<Event> {
+        let list = ["data", "history", "items", "trades"]
+            .iter()
+            .find_map(|k| page.get(*k).and_then(Value::as_array))
+            .or_else(|| page.as_array());
+        let Some(list) = list else {
+            self.stats.skip(channel, SkipReason::HistoryRecord);
+            return Vec::new();
+        };
+        let mut trades: Vec<(u64, &Value)> = Vec::with_capacity(list.len());
+        for r in list {
+            let kind = r.get("event_type").and_then(Value::as_str);
+            let at = r.get("timestamp").and_then(timestamp_nanos);
+            match (kind, at) {
+                (Some(k), _) if k != "trade" => self.stats.skip(channel, SkipReason::HistoryRecord),
+                (_, None) => self.stats.skip(channel, SkipReason::HistoryRecord),
+                (_, Some(at)) if at < since.0 => {
+                    self.stats.skip(channel, SkipReason::BeforeSession)
+                }
+                (_, Some(at)) => trades.push((at, r)),
+            }
+        }
+        trades.sort_by_key(|(at, _)| *at);
+        let mut out = Vec::new();
+        for (at, t) in trades {
+            match self.trade(channel, t, Timestamp(at)) {
+                Ok(events) => out.extend(events),
+                Err(e) => {
+                    tracing::warn!(channel = %e.channel, field = %e.field, error = %e.detail, "Kyan history record not decoded: skipped");
+                    self.stats.skip(channel, SkipReason::HistoryRecord);
+                }
+            }
+        }
+        out
+    }
+
     /// One `trade` record → one fill, or two when it crosses zero (Close then Open).
     fn trade(
         &mut self,

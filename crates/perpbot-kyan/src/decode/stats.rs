@@ -22,6 +22,10 @@ pub enum SkipReason {
     IndexPriceKept,
     /// A book level smaller than one lot once converted from USD notional.
     LevelBelowOneLot,
+    /// A history record from before this session (its fill is in the positions already).
+    BeforeSession,
+    /// A history record that is not a trade, or one that cannot be read.
+    HistoryRecord,
 }
 
 impl fmt::Display for SkipReason {
@@ -34,6 +38,8 @@ impl fmt::Display for SkipReason {
             SkipReason::ChannelWithoutEvent => "its channel has no perpbot event",
             SkipReason::IndexPriceKept => "index price kept for market-order limits",
             SkipReason::LevelBelowOneLot => "a book level below one lot",
+            SkipReason::BeforeSession => "a history record from before this session",
+            SkipReason::HistoryRecord => "a history record that is no readable trade",
         })
     }
 }

@@ -503,3 +503,109 @@ fn public_l2_converts_notional_to_lots_rounding_down_and_counts_inexact() {
     );
     assert_eq!(d.shared().index("BTC_USDC"), Some(dec!(65001.5)));
 }
+
+#[test]
+fn history_read_back_over_rest_restores_lost_fills_once_and_only_this_sessions() {
+    let mut d = decoder();
+    let at = |mut t: Value, ms: u64| {
+        t["timestamp"] = json!(ms);
+        t
+    };
+    // Seen on the WebSocket already.
+    let seen = at(
+        trade(
+            "000000000000000000000000000000f1",
+            MAKER_ORDER,
+            "buy",
+            json!(0.01),
+            json!(65000),
+            json!(0),
+            json!(0),
+        ),
+        1_700_000_001_000,
+    );
+    assert_eq!(
+        fills(&d.private_event("trade", "trade", &seen, T0).unwrap()).len(),
+        1
+    );
+    // Lost on the WebSocket: two newer fills, listed newest first as the endpoint answers.
+    let lost_1 = at(
+        trade(
+            "000000000000000000000000000000f2",
+            MAKER_ORDER,
+            "buy",
+            json!(0.02),
+            json!(64990),
+            json!(0),
+            json!(0),
+        ),
+        1_700_000_002_000,
+    );
+    let lost_2 = at(
+        trade(
+            "000000000000000000000000000000f3",
+            MAKER_ORDER,
+            "sell",
+            json!(0.005),
+            json!(65010),
+            json!(0),
+            json!(0),
+        ),
+        1_700_000_003_000,
+    );
+    // From before the session, a transfer, and a broken record.
+    let old = at(
+        trade(
+            "000000000000000000000000000000f0",
+            MAKER_ORDER,
+            "buy",
+            json!(1),
+            json!(1),
+            json!(0),
+            json!(0),
+        ),
+        1_699_999_999_000,
+    );
+    let mut transfer = lost_1.clone();
+    transfer["event_type"] = json!("transfer");
+    let mut broken = lost_1.clone();
+    broken["trade_id"] = json!("nope");
+    broken["timestamp"] = json!(1_700_000_002_500u64);
+    let page = json!({"data": [lost_2, broken, transfer, lost_1, seen, old], "has_more": false});
+    let since = Timestamp::from_millis(1_700_000_000_000);
+    let ev = d.history_trades("resync:history", &page, since);
+    let f = fills(&ev);
+    // Oldest first, each once; the one already seen is a repeat.
+    assert_eq!(f.len(), 2, "{ev:?}");
+    assert_eq!(
+        (f[0].side, f[0].lots, f[0].direction),
+        (Side::Buy, Lots(200), Direction::Open)
+    );
+    assert_eq!(
+        (f[1].side, f[1].lots, f[1].direction),
+        (Side::Sell, Lots(50), Direction::Close)
+    );
+    assert_eq!(d.net(MarketId(1)).lots, 100 + 200 - 50);
+    let skipped = &d.stats().channel("resync:history").skipped;
+    assert_eq!(skipped.get(&SkipReason::RepeatFill), Some(&1));
+    assert_eq!(skipped.get(&SkipReason::BeforeSession), Some(&1));
+    assert_eq!(skipped.get(&SkipReason::HistoryRecord), Some(&2));
+    // Read again (the next resync): nothing new.
+    assert!(fills(&d.history_trades("resync:history", &page, since)).is_empty());
+    // A bare array and timestamps in seconds ([S]) read the same way.
+    let mut d = decoder();
+    let mut secs = trade(
+        "000000000000000000000000000000f4",
+        MAKER_ORDER,
+        "buy",
+        json!(0.01),
+        json!(65000),
+        json!(0),
+        json!(0),
+    );
+    secs["timestamp"] = json!(1_700_000_005u64);
+    assert_eq!(
+        fills(&d.history_trades("h", &json!([secs]), since)).len(),
+        1
+    );
+}

@@ -311,6 +311,24 @@ impl KyanRest {
             .await
     }
 
+    /// `GET /v2/account_history?address=…&event_types=trade&sort=desc&limit=…` (\[D\]
+    /// changelog 1.15): the newest own trades, for a resync to read back fills its streams
+    /// lost.
+    pub async fn trade_history(&self, address: &str, limit: u32) -> Result<Value, RestError> {
+        let limit = limit.to_string();
+        self.get(
+            "/v2/account_history",
+            &[
+                ("address", address),
+                ("event_types", "trade"),
+                ("sort", "desc"),
+                ("limit", limit.as_str()),
+            ],
+            true,
+        )
+        .await
+    }
+
     /// `GET /instruments?market=…`.
     pub async fn instruments(&self, market: &str) -> Result<Value, RestError> {
         self.get("/instruments", &[("market", market)], true).await

@@ -23,11 +23,11 @@ use super::{KyanRest, RestError};
 use crate::config::{Secret, SizeField};
 use crate::decode::num::hex_text;
 use crate::errors::KyanError;
+use crate::signing::deadline::MAX_AHEAD_SECS;
 use crate::signing::types::{
     CancelAllOrdersType, CancelOrdersType, HeartbeatType, OneClickSignature, OrderTyped,
     UserEditOrder, UserLimitOrder, UserMarketOrder,
 };
-use crate::signing::deadline::MAX_AHEAD_SECS;
 use crate::signing::{Deadlines, KyanSigner, units};
 
 alloy_sol_types::sol! {

@@ -110,7 +110,10 @@ mod tests {
         assert!(d.within_window(A, now));
         let before = d.last(A);
         d.next(A, now);
-        assert!(!d.within_window(A, now), "31 s ahead is outside Kyan's window");
+        assert!(
+            !d.within_window(A, now),
+            "31 s ahead is outside Kyan's window"
+        );
         d.restore(A, before);
         assert!(d.within_window(A, now));
         // A second later there is room for one more.

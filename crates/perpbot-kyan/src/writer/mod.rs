@@ -104,7 +104,14 @@ pub struct KyanWriter {
     /// Last `engine_alive`, clock nanoseconds (0 = never).
     alive: Arc<AtomicU64>,
     heartbeat: Option<JoinHandle<()>>,
+    /// Venue ids this writer has reported as placed (the latest [`CLAIMED_KEPT`]): resolving
+    /// an ambiguous place never hands one of them to another order. Kyan has no client order
+    /// ids, so a requote at the same price and size is otherwise indistinguishable.
+    claimed: std::sync::Mutex<crate::decode::dedupe::BoundedSet<u128>>,
 }
+
+/// Venue ids remembered as claimed (far more than a bot ever has resting).
+const CLAIMED_KEPT: usize = 50_000;
 
 impl Drop for KyanWriter {
     fn drop(&mut self) {
@@ -163,6 +170,7 @@ impl KyanWriter {
             clock,
             alive: Arc::new(AtomicU64::new(0)),
             heartbeat: None,
+            claimed: std::sync::Mutex::new(crate::decode::dedupe::BoundedSet::new(CLAIMED_KEPT)),
         }
     }
 
@@ -548,7 +556,7 @@ impl VenueWriter for KyanWriter {
     }
 
     async fn execute(&self, request: VenueRequest, _ctx: &RequestContext) -> RequestOutcome {
-        match request {
+        let outcome = match request {
             VenueRequest::Orders {
                 market,
                 cancel,
@@ -563,10 +571,49 @@ impl VenueWriter for KyanWriter {
                 lots,
                 ..
             } => self.close(market, position, lots).await,
-        }
+        };
+        self.remember(&outcome);
+        outcome
     }
 
     async fn resolve(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome {
+        let outcome = self.resolve_orders(request, token).await;
+        self.remember(&outcome);
+        outcome
+    }
+
+    fn engine_alive(&self) {
+        self.alive
+            .store(self.clock.now().0.max(1), Ordering::Relaxed);
+    }
+}
+
+impl KyanWriter {
+    /// Note the venue ids an outcome reports as placed.
+    fn remember(&self, outcome: &RequestOutcome) {
+        let placed = match outcome {
+            RequestOutcome::Accepted { placed } | RequestOutcome::Partial { placed, .. } => placed,
+            _ => return,
+        };
+        let mut claimed = self
+            .claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in placed.iter().filter_map(|(_, v)| *v) {
+            claimed.insert(id.0);
+        }
+    }
+
+    /// Whether a venue id was already reported as placed.
+    fn is_claimed(&self, id: u128) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&id)
+    }
+
+    /// How an ambiguous request ended, read from the open orders (see [`VenueWriter::resolve`]).
+    async fn resolve_orders(&self, request: &VenueRequest, token: Option<&str>) -> RequestOutcome {
         let market_order = RequestOutcome::Ambiguous {
             reason: "a market order never rests: its fills and the positions tell how it ended"
                 .into(),
@@ -635,11 +682,16 @@ impl VenueWriter for KyanWriter {
             );
         }
         // The ambiguous step was the limit batch (the cancels before it were done).
-        // An order created well before the place was sent is an older one with the same
-        // price and size, not this request's.
+        // An order already reported placed for another request, or created well before this
+        // place was sent, is an older one with the same price and size, not this request's.
         let mut unclaimed: Vec<Option<&Value>> = resting
             .iter()
             .copied()
+            .filter(|o| {
+                !str_at(o, "order_id")
+                    .and_then(hex_id)
+                    .is_some_and(|id| self.is_claimed(id))
+            })
             .filter(|o| {
                 let created = o
                     .get("creation_timestamp")
@@ -683,10 +735,5 @@ impl VenueWriter for KyanWriter {
             }
         }
         outcome_of(placed, rejected, !cancel.is_empty())
-    }
-
-    fn engine_alive(&self) {
-        self.alive
-            .store(self.clock.now().0.max(1), Ordering::Relaxed);
     }
 }

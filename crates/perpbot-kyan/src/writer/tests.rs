@@ -395,3 +395,47 @@ async fn an_ambiguous_cancel_resolves_without_claiming_places_that_were_never_se
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn an_ambiguous_requote_at_the_same_price_and_size_never_claims_the_order_it_repeats() {
+    let mock = Mock::start().await;
+    let (w, _) = writer(&mock, WriterConfig::default());
+    // The first quote is placed and reported with its id.
+    mock.reply(
+        "POST /limit",
+        200,
+        &format!(
+            r#"{{"posted":[{}],"rejected":[]}}"#,
+            posted(67000, "0.002", ID_A, "sell")
+        ),
+    );
+    let first = w
+        .execute(
+            orders(vec![], vec![place(1, Side::Sell, 20, 67000)]),
+            &RequestContext::none(),
+        )
+        .await;
+    assert!(
+        matches!(first, RequestOutcome::Accepted { .. }),
+        "{first:?}"
+    );
+    // The same quote again (another level of the ladder, same second): ambiguous.
+    mock.reply("POST /limit", 503, "unavailable");
+    let again = orders(vec![], vec![place(2, Side::Sell, 20, 67000)]);
+    let RequestOutcome::Ambiguous { token, .. } =
+        w.execute(again.clone(), &RequestContext::none()).await
+    else {
+        panic!("not ambiguous")
+    };
+    // Only the first one rests: the second never took effect, and must not take its id.
+    mock.reply(
+        "GET /orders",
+        200,
+        &format!(r#"{{"orders":[{}]}}"#, posted(67000, "0.002", ID_A, "sell")),
+    );
+    let resolved = w.resolve(&again, token.as_deref()).await;
+    assert!(
+        matches!(&resolved, RequestOutcome::Rejected { .. }),
+        "the order {ID_A} belongs to the first quote: {resolved:?}"
+    );
+}

@@ -69,15 +69,32 @@ impl Subscriptions {
     }
 }
 
+/// What a resync reads over REST: each answer as Kyan gives it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    /// `GET /orders` (open orders).
+    pub orders: Value,
+    /// `GET /positions/{account}`.
+    pub positions: Value,
+    /// `GET /account_state/{account}`.
+    pub state: Value,
+    /// `GET /v2/account_history` (own trades, newest first), when the venue serves it.
+    pub trades: Option<Value>,
+}
+
 /// Fetches the account over REST after a (re)connect or a gap.
 #[async_trait]
 pub trait Resync: Send + Sync {
-    /// `(open orders, positions, account state)` answers, as REST gives them.
-    async fn fetch(&self) -> Result<(Value, Value, Value), String>;
+    /// The account's orders, positions, margin and recent trades.
+    async fn fetch(&self) -> Result<Fetched, String>;
 }
 
+/// Trades read back per resync (the newest; older ones a gap of that length cannot hide).
+const HISTORY_PAGE: u32 = 200;
+
 /// The resync over [`KyanRest`]: `GET /orders?maker=`, `GET /positions/{account}`,
-/// `GET /account_state/{account}`.
+/// `GET /account_state/{account}` and `GET /v2/account_history` (a 404 there, a venue without
+/// the endpoint, leaves the trades out: positions still settle what a lost fill changed).
 pub struct RestResync {
     /// The REST client.
     pub rest: KyanRest,
@@ -89,7 +106,7 @@ pub struct RestResync {
 
 #[async_trait]
 impl Resync for RestResync {
-    async fn fetch(&self) -> Result<(Value, Value, Value), String> {
+    async fn fetch(&self) -> Result<Fetched, String> {
         let account = self
             .shared
             .smart_account()
@@ -109,6 +126,16 @@ impl Resync for RestResync {
             .account_state(&account)
             .await
             .map_err(|e| format!("GET /account_state: {e}"))?;
-        Ok((orders, positions, state))
+        let trades = match self.rest.trade_history(&account, HISTORY_PAGE).await {
+            Ok(v) => Some(v),
+            Err(crate::rest::RestError::Http(e)) if e.status == 404 => None,
+            Err(e) => return Err(format!("GET /v2/account_history: {e}")),
+        };
+        Ok(Fetched {
+            orders,
+            positions,
+            state,
+            trades,
+        })
     }
 }

@@ -16,7 +16,7 @@
 mod account;
 pub mod session;
 
-pub use account::{RestResync, Resync, Subscriptions};
+pub use account::{Fetched, RestResync, Resync, Subscriptions};
 
 #[cfg(test)]
 mod tests;
@@ -141,6 +141,8 @@ fn bump(a: &AtomicU64) {
 }
 
 /// Start the client. It runs until `events`' receiver is dropped or the handle is aborted.
+/// `since` is when the session began: fills read back over REST from before it are not this
+/// session's.
 pub fn spawn(
     config: WsConfig,
     subs: Subscriptions,
@@ -148,6 +150,7 @@ pub fn spawn(
     resync: Arc<dyn Resync>,
     events: mpsc::Sender<Event>,
     clock: Clock,
+    since: Timestamp,
 ) -> (JoinHandle<()>, Arc<WsStats>) {
     let stats = Arc::new(WsStats::default());
     let client = Client {
@@ -157,6 +160,7 @@ pub fn spawn(
         resync,
         events,
         clock,
+        since,
         stats: Arc::clone(&stats),
         ids: MessageIds::default(),
         token: None,
@@ -172,6 +176,8 @@ struct Client {
     resync: Arc<dyn Resync>,
     events: mpsc::Sender<Event>,
     clock: Clock,
+    /// When the session began (history from before it is not read back as fills).
+    since: Timestamp,
     stats: Arc<WsStats>,
     ids: MessageIds,
     /// The session-recovery token of the last connection.
@@ -544,7 +550,7 @@ impl Client {
     /// retried by the caller (the streams keep flowing meanwhile).
     async fn run_resync(&mut self) -> Result<bool, Closed> {
         let fetched = timeout(self.config.resync_timeout, self.resync.fetch()).await;
-        let (orders, positions, state) = match fetched {
+        let fetched = match fetched {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 warn!(stream = STREAM, error = %e, "Kyan resync failed");
@@ -555,13 +561,8 @@ impl Client {
                 return Ok(false);
             }
         };
-        let events = match resync_events(
-            &mut self.decoder,
-            &orders,
-            &positions,
-            &state,
-            self.clock.now(),
-        ) {
+        let events = match resync_events(&mut self.decoder, &fetched, self.since, self.clock.now())
+        {
             Ok(e) => e,
             Err(e) => {
                 warn!(stream = STREAM, channel = %e.channel, field = %e.field, error = %e.detail, "Kyan resync answer not decoded");
@@ -597,18 +598,23 @@ impl Client {
     }
 }
 
-/// The events of a resync's three REST answers (open orders, positions, account state): a
-/// complete open-orders list, a position snapshot, the balance.
+/// The events of a resync's REST answers: the fills the streams lost (trades of this session
+/// not seen before, oldest first), a complete open-orders list, a position snapshot, the
+/// balance.
 pub fn resync_events(
     decoder: &mut KyanDecoder,
-    orders: &Value,
-    positions: &Value,
-    state: &Value,
+    fetched: &Fetched,
+    since: Timestamp,
     now: Timestamp,
 ) -> Result<Vec<Event>, crate::decode::DecodeError> {
-    let mut events = decoder.open_orders("resync:orders", orders, now)?;
-    events.extend(decoder.positions("resync:positions", positions, true, now)?);
-    events.extend(decoder.account_state("resync:account_state", state, now)?);
+    // Lost fills first, so that the positions that follow are explained by them.
+    let mut events = match &fetched.trades {
+        Some(page) => decoder.history_trades("resync:history", page, since),
+        None => Vec::new(),
+    };
+    events.extend(decoder.open_orders("resync:orders", &fetched.orders, now)?);
+    events.extend(decoder.positions("resync:positions", &fetched.positions, true, now)?);
+    events.extend(decoder.account_state("resync:account_state", &fetched.state, now)?);
     Ok(events)
 }
 

@@ -27,17 +27,18 @@ struct FakeResync(AtomicU64, AtomicU64);
 
 #[async_trait::async_trait]
 impl Resync for FakeResync {
-    async fn fetch(&self) -> Result<(Value, Value, Value), String> {
+    async fn fetch(&self) -> Result<Fetched, String> {
         self.0.fetch_add(1, Ordering::Relaxed);
         if self.1.load(Ordering::Relaxed) > 0 {
             self.1.fetch_sub(1, Ordering::Relaxed);
             return Err("REST down".into());
         }
-        Ok((
-            json!({"orders":[]}),
-            json!({"margin_accounts":[]}),
-            json!([]),
-        ))
+        Ok(Fetched {
+            orders: json!({"orders":[]}),
+            positions: json!({"margin_accounts":[]}),
+            state: json!([]),
+            trades: None,
+        })
     }
 }
 
@@ -87,7 +88,15 @@ async fn start(tune: impl FnOnce(&mut WsConfig)) -> Harness {
     };
     let resync = Arc::new(FakeResync(AtomicU64::new(0), AtomicU64::new(0)));
     let (tx, events) = mpsc::channel(256);
-    let (_task, stats) = spawn(config, subs, decoder, resync.clone(), tx, Clock::system());
+    let (_task, stats) = spawn(
+        config,
+        subs,
+        decoder,
+        resync.clone(),
+        tx,
+        Clock::system(),
+        perpbot_model::Timestamp(0),
+    );
     Harness {
         conns,
         events,

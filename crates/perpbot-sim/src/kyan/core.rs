@@ -207,7 +207,12 @@ pub struct Maker {
     pub fees_paid: Decimal,
     /// Funding paid (USDC; negative: received).
     pub funding_paid: Decimal,
+    /// The last [`HISTORY_LIMIT`] own `trade` records, oldest first (`GET /v2/account_history`).
+    pub history: std::collections::VecDeque<serde_json::Value>,
 }
+
+/// Trade records kept per maker for `GET /v2/account_history`.
+pub const HISTORY_LIMIT: usize = 1_000;
 
 /// A one-click session.
 #[derive(Debug, Clone, PartialEq, Eq)]

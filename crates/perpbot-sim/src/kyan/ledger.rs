@@ -343,6 +343,11 @@ impl Core {
         direction: &str,
         data: serde_json::Value,
     ) {
+        let history = &mut self.maker(maker).history;
+        if history.len() == super::core::HISTORY_LIMIT {
+            history.pop_front();
+        }
+        history.push_back(data.clone());
         self.emit(
             "trade",
             "trade",

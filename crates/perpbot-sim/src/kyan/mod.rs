@@ -13,7 +13,7 @@
 //! | [`truth`] | [`KyanTruth`]: the simulator's own view of a maker |
 //! | [`wire`] | JSON shapes and exact number encoding |
 //! | [`auth`], [`parse`] | key, sessions, EIP-712 signatures, deadlines; body reading |
-//! | [`rest_orders`], [`rest_account`] | the REST routes |
+//! | [`rest_orders`], [`rest_account`], [`rest_history`] | the REST routes |
 //! | [`ws`] | private WebSocket `/ws` (channels, session recovery, session cap) |
 //! | [`stream`] | public Centrifugo stream `/stream/websocket` |
 //! | [`faults`] | fault injection and `/admin/faults` |
@@ -62,6 +62,7 @@ pub mod faults;
 pub mod ledger;
 pub mod parse;
 pub mod rest_account;
+pub mod rest_history;
 pub mod rest_orders;
 pub mod risk;
 pub mod stream;
@@ -187,6 +188,11 @@ impl Shared {
         }
     }
 
+    /// The simulator's own state for `maker` (empty for a maker it has not seen).
+    pub fn truth(&self, maker: Address) -> KyanTruth {
+        self.core.lock().map(|c| c.truth(maker)).unwrap_or_default()
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> KyanFaults {
         self.faults
@@ -267,11 +273,12 @@ impl KyanSimHandle {
 
     /// The simulator's own state for `maker`.
     pub fn truth(&self, maker: Address) -> KyanTruth {
-        self.shared
-            .core
-            .lock()
-            .map(|c| c.truth(maker))
-            .unwrap_or_default()
+        self.shared.truth(maker)
+    }
+
+    /// The shared state, for observers that outlive a borrow of the handle (a soak's sampler).
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     /// Open client orders across every maker.
@@ -358,6 +365,14 @@ pub async fn start(
         .route("/index-price", get(rest_account::get_index_price))
         .route("/exchange-info", get(rest_account::exchange_info))
         .route("/positions/{address}", get(rest_account::get_positions))
+        .route(
+            "/v2/account_history",
+            get(rest_history::get_account_history),
+        )
+        .route(
+            "/v2/account-history",
+            get(rest_history::get_account_history),
+        )
         .route("/api/v1/exchange_info", get(rest_account::exchange_info))
         .route("/instruments", get(rest_account::get_instruments))
         .route("/index_price", get(rest_account::get_index_price))

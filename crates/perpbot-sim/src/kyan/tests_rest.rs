@@ -274,6 +274,50 @@ async fn price_time_priority_and_partial_fills_across_two_makers() {
     );
     assert_eq!(h.truth(c.addr()).open_orders[0].remaining, dec!(0.3));
     assert!(orders_of(&h, &b).await.is_empty());
+    // The trades read back over REST, newest first, one page at a time.
+    let c_addr = format!("{:#x}", c.addr());
+    let (s, page) = call(
+        &h,
+        "GET",
+        &format!("/v2/account_history?address={c_addr}&event_types=trade&limit=1"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["has_more"], true, "{page}");
+    assert_eq!(page["data"][0]["event_type"], "trade");
+    assert_eq!(
+        dec_of(&page["data"][0]["size"]),
+        dec!(0.2),
+        "the newest: the crossing limit"
+    );
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, page) = call(
+        &h,
+        "GET",
+        &format!("/v2/account_history?address={c_addr}&limit=10&cursor={cursor}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(page["has_more"], false, "{page}");
+    assert_eq!(
+        dec_of(&page["data"][0]["size"]),
+        dec!(0.4),
+        "then the market order"
+    );
+    let (s, _) = call(&h, "GET", "/v2/account_history?address=0x12", None, None).await;
+    assert_eq!(s, 400, "a malformed address is refused");
+    let (s, _) = call(
+        &h,
+        "GET",
+        &format!("/v2/account_history?address={c_addr}&sort=up"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400, "an unknown sort is refused");
     h.stop();
 }
 
