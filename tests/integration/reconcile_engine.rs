@@ -35,6 +35,7 @@ impl VenueWriter for Recorder {
             one_restriction_per_batch: false,
             position_triggers: true,
             closing_orders: true,
+            net_positions: false,
         }
     }
     async fn execute(

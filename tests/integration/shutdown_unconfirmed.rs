@@ -32,6 +32,7 @@ impl VenueWriter for SilentOnCancel {
             one_restriction_per_batch: false,
             position_triggers: true,
             closing_orders: true,
+            net_positions: false,
         }
     }
     async fn execute(

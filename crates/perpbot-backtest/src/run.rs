@@ -101,6 +101,7 @@ const CAPS: VenueCapabilities = VenueCapabilities {
     one_restriction_per_batch: true,
     position_triggers: true,
     closing_orders: true,
+    net_positions: false,
 };
 
 /// Something due on the timeline.

@@ -87,12 +87,25 @@ pub struct Reconciler {
     absorbed: BTreeMap<(MarketId, PositionSide), i128>,
     baseline: bool,
     reconciliations: u64,
+    /// Compare net positions (a venue that nets, [`Reconciler::netting`]); the maps are then
+    /// keyed by the market with [`PositionSide::Long`] and hold signed net lots.
+    net: bool,
 }
 
 impl Reconciler {
     /// A reconciler that takes the venue's positions as they are at the first reconciliation.
     pub fn new() -> Reconciler {
         Reconciler::default()
+    }
+
+    /// A reconciler for a venue that keeps one net position per market (Kyan): fills count by
+    /// their book side (a buy adds, a sell takes away) whatever direction the venue client
+    /// inferred for them, and the venue's net (long minus short) is compared with that.
+    pub fn netting() -> Reconciler {
+        Reconciler {
+            net: true,
+            ..Reconciler::default()
+        }
     }
 
     /// Reconciliations done.
@@ -102,11 +115,22 @@ impl Reconciler {
 
     /// Account for a fill the state applied.
     pub fn on_fill(&mut self, fill: &Fill) {
-        let key = (fill.market, position_side(fill.side, fill.direction));
         let lots = i128::from(fill.lots.0);
-        let mut change = match fill.direction {
-            Direction::Open => lots,
-            Direction::Close => -lots,
+        let (key, mut change) = if self.net {
+            let signed = match fill.side {
+                Side::Buy => lots,
+                Side::Sell => -lots,
+            };
+            ((fill.market, PositionSide::Long), signed)
+        } else {
+            let change = match fill.direction {
+                Direction::Open => lots,
+                Direction::Close => -lots,
+            };
+            (
+                (fill.market, position_side(fill.side, fill.direction)),
+                change,
+            )
         };
         // A late copy of a fill already taken from the venue's position: consume the credit.
         if let Some(credit) = self.absorbed.get_mut(&key)
@@ -184,6 +208,9 @@ impl Reconciler {
     }
 
     fn reconcile_positions(&mut self, state: &State, findings: &mut Findings) {
+        if self.net {
+            return self.reconcile_net_positions(state, findings);
+        }
         let mut keys: Vec<(MarketId, PositionSide)> = self.expected.keys().copied().collect();
         keys.extend(state.positions().map(|p| (p.market, p.side)));
         keys.sort();
@@ -242,6 +269,76 @@ impl Reconciler {
             }
             // From here on the venue's figure is the reference.
             self.expected.insert((market, side), i128::from(venue));
+        }
+    }
+}
+
+impl Reconciler {
+    /// [`Reconciler::reconcile_positions`] for a netting venue: per market, the venue's net
+    /// (long minus short lots) against the last reconciled net plus every fill since.
+    fn reconcile_net_positions(&mut self, state: &State, findings: &mut Findings) {
+        let mut markets: Vec<MarketId> = self.expected.keys().map(|(m, _)| *m).collect();
+        markets.extend(state.positions().map(|p| p.market));
+        markets.sort();
+        markets.dedup();
+        for market in markets {
+            let lots = |side| {
+                state
+                    .position(market, side)
+                    .map_or(0, |p| i128::from(p.lots.0))
+            };
+            let venue = lots(PositionSide::Long) - lots(PositionSide::Short);
+            let key = (market, PositionSide::Long);
+            let expected = self.expected.get(&key).copied().unwrap_or(0);
+            let held = |net: i128| {
+                if net < 0 {
+                    PositionSide::Short
+                } else {
+                    PositionSide::Long
+                }
+            };
+            let diff = |explanation: String| PositionDiff {
+                market,
+                side: held(if venue == 0 { expected } else { venue }),
+                expected: u64::try_from(expected.unsigned_abs()).unwrap_or(u64::MAX),
+                venue: u64::try_from(venue.unsigned_abs()).unwrap_or(u64::MAX),
+                explanation,
+            };
+            if !self.baseline {
+                if venue != 0 {
+                    findings.inherited.push(diff(format!(
+                        "net {venue:+} lots held when the bot started"
+                    )));
+                }
+            } else if venue != expected {
+                let delta = venue - expected;
+                let book_side = if delta > 0 { Side::Buy } else { Side::Sell };
+                let available: u64 = [PositionSide::Long, PositionSide::Short]
+                    .iter()
+                    .map(|p| {
+                        self.could_fill
+                            .get(&(market, *p, book_side))
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .sum();
+                let magnitude = delta.unsigned_abs();
+                if magnitude <= u128::from(available) {
+                    self.absorbed.insert(key, delta);
+                    findings.explained.push(diff(format!(
+                        "net {expected:+} → {venue:+} lots: missed fills of {magnitude} lots on the {book_side:?} side, within the {available} lots our orders could fill"
+                    )));
+                } else if venue == 0 {
+                    findings.explained.push(diff(format!(
+                        "net {expected:+} → 0 lots: closed by the venue (a liquidation)"
+                    )));
+                } else {
+                    findings.unexplained.push(diff(format!(
+                        "net {expected:+} → {venue:+} lots: changed by {delta:+} lots; our orders could account for {available} at most"
+                    )));
+                }
+            }
+            self.expected.insert(key, venue);
         }
     }
 }

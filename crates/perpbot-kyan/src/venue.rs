@@ -105,6 +105,29 @@ impl KyanVenue {
     }
 }
 
+/// Pass the public stream's events on, but not its `Resynced`: on a reconnect the engine must
+/// hear `Resynced` only after the **account** was read again (it reconciles positions and orders
+/// on it, and the market maker resumes quoting on it). So a public stream back after a drop
+/// asks the private stream for a REST resync, whose `Resynced` then speaks for both. Its
+/// `Reconnecting` goes through at once: the book is stale until it is back.
+async fn public_gate(
+    mut public: mpsc::Receiver<perpbot_model::Event>,
+    events: mpsc::Sender<perpbot_model::Event>,
+    resync_requests: Arc<tokio::sync::Notify>,
+) {
+    while let Some(event) = public.recv().await {
+        if let perpbot_model::Event::Connection(c) = &event
+            && c.state == perpbot_model::ConnectionState::Resynced
+        {
+            resync_requests.notify_one();
+            continue;
+        }
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A value of an increments map (`{BTC_USDC: 1}` or keyed by instrument), number or string.
 fn increment(map: Option<&Value>, m: &KyanMarket) -> Option<Decimal> {
     let map = map?;
@@ -315,6 +338,7 @@ impl Venue for KyanVenue {
                 .await
                 .map_err(|_| connection_error("event channel closed"))?;
         }
+        let resync_requests = Arc::new(tokio::sync::Notify::new());
         let (_ws, ws_stats) = ws::spawn(
             ws_config,
             subs,
@@ -323,14 +347,18 @@ impl Venue for KyanVenue {
             tx.clone(),
             self.clock,
             since,
+            Arc::clone(&resync_requests),
         );
+        // The public stream's events reach the engine through one gate (see `public_gate`).
+        let (public_tx, public_rx) = mpsc::channel(4096);
         let (_stream, stream_stats) = stream::spawn(
             StreamConfig::new(&config.stream_url),
             stream::all_channels(&instruments, &pairs),
             public,
-            tx,
+            public_tx,
             self.clock,
         );
+        tokio::spawn(public_gate(public_rx, tx, resync_requests));
 
         let mut writer = KyanWriter::new(
             api,
@@ -495,5 +523,47 @@ mod tests {
         );
         // Secrets never show.
         assert_eq!(format!("{:?}", creds()), "KyanCredentials(<redacted>)");
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+    use perpbot_model::{ConnectionEvent, ConnectionState, Event, Timestamp};
+
+    fn state(state: ConnectionState) -> Event {
+        Event::Connection(ConnectionEvent {
+            stream: "kyan-stream".into(),
+            state,
+            ts: Timestamp(1),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_public_stream_back_asks_for_an_account_resync_instead_of_saying_resynced() {
+        let (public_tx, public_rx) = mpsc::channel(8);
+        let (tx, mut rx) = mpsc::channel(8);
+        let requests = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(public_gate(public_rx, tx, Arc::clone(&requests)));
+        for s in [
+            ConnectionState::Connected,
+            ConnectionState::Reconnecting,
+            ConnectionState::Resynced,
+        ] {
+            public_tx.send(state(s)).await.unwrap();
+        }
+        drop(public_tx);
+        let mut passed = Vec::new();
+        while let Some(Event::Connection(c)) = rx.recv().await {
+            passed.push(c.state);
+        }
+        assert_eq!(
+            passed,
+            vec![ConnectionState::Connected, ConnectionState::Reconnecting]
+        );
+        // The private stream's resync was requested (the permit is waiting for it).
+        tokio::time::timeout(std::time::Duration::from_secs(1), requests.notified())
+            .await
+            .expect("a resync was requested");
     }
 }

@@ -124,7 +124,11 @@ impl EngineCore {
             tracker: PerformanceTracker::new(),
             strategy_failure: None,
             stale_pulled: HashSet::new(),
-            reconciler: Reconciler::new(),
+            reconciler: if caps.net_positions {
+                Reconciler::netting()
+            } else {
+                Reconciler::new()
+            },
             reconciliation: ReconciliationStats::default(),
             gas,
             tx_costs: TxCosts::default(),

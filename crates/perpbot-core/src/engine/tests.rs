@@ -85,6 +85,7 @@ const CAPS: VenueCapabilities = VenueCapabilities {
     one_restriction_per_batch: false,
     position_triggers: true,
     closing_orders: true,
+    net_positions: false,
 };
 
 struct Rig {

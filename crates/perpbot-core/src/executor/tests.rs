@@ -27,6 +27,7 @@ impl Scripted {
                 one_restriction_per_batch: true,
                 position_triggers: true,
                 closing_orders: true,
+                net_positions: false,
             },
             executed: Mutex::new(Vec::new()),
             resolved: Mutex::new(Vec::new()),
@@ -581,6 +582,7 @@ async fn take_profit_and_stop_loss_on_a_venue_without_triggers_are_refused_befor
         caps: VenueCapabilities {
             position_triggers: false,
             closing_orders: false,
+            net_positions: false,
             ..Scripted::new(false, vec![]).caps
         },
         executed: Mutex::new(Vec::new()),

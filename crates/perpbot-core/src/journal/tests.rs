@@ -663,6 +663,7 @@ impl VenueWriter for FakeWriter {
             one_restriction_per_batch: true,
             position_triggers: true,
             closing_orders: true,
+            net_positions: false,
         }
     }
 

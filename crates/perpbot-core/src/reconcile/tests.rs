@@ -197,3 +197,60 @@ fn a_position_closed_by_a_trigger_or_liquidation_is_explained() {
     assert!(f.unexplained.is_empty(), "{f:?}");
     assert!(f.explained[0].explanation.contains("take-profit/stop-loss"));
 }
+
+/// A fill on a netting venue with the direction its client inferred.
+fn net_fill(r: &mut Reconciler, trade: u128, side: Side, direction: Direction, lots: u64) {
+    r.on_fill(&Fill {
+        market: M,
+        client_id: None,
+        venue_id: None,
+        trade_id: TradeId(trade),
+        side,
+        direction,
+        lots: Lots(lots),
+        price: Ticks(5500),
+        fee: Decimal::ZERO,
+        realized_pnl: Decimal::ZERO,
+        liquidity: Liquidity::Maker,
+        ts: Timestamp::from_secs(100),
+    });
+}
+
+#[test]
+fn on_a_netting_venue_net_positions_are_compared_whatever_side_a_fill_was_booked_to() {
+    let mut s = state();
+    let mut r = Reconciler::netting();
+    positions(&mut s, vec![(PositionSide::Long, 10)]);
+    assert!(r.reconcile(&mut s).unexplained.is_empty());
+    // The client booked a sell of 15 as a 15-lot short open (its tracker lagged): hedge-mode
+    // sides would now expect long 10 and short 15; the venue nets to short 5.
+    net_fill(&mut r, 1, Side::Sell, Direction::Open, 15);
+    positions(
+        &mut s,
+        vec![(PositionSide::Short, 5), (PositionSide::Long, 0)],
+    );
+    let f = r.reconcile(&mut s);
+    assert!(f.is_clean(), "{f:?}");
+    // A change no fill and no order explains is still unexplained.
+    positions(
+        &mut s,
+        vec![(PositionSide::Short, 12), (PositionSide::Long, 0)],
+    );
+    let f = r.reconcile(&mut s);
+    assert_eq!(f.unexplained.len(), 1, "{f:?}");
+    assert!(f.unexplained[0].explanation.contains("-5 → -12"), "{f:?}");
+    // A missed buy within what a resting bid could fill is explained, and its late copy is not
+    // counted twice.
+    rest(&mut s, 7, 70, Side::Buy, 20);
+    r.reconcile(&mut s);
+    positions(
+        &mut s,
+        vec![(PositionSide::Short, 4), (PositionSide::Long, 0)],
+    );
+    let f = r.reconcile(&mut s);
+    assert_eq!(f.explained.len(), 1, "{f:?}");
+    assert!(f.unexplained.is_empty(), "{f:?}");
+    net_fill(&mut r, 2, Side::Buy, Direction::Close, 8);
+    let f = r.reconcile(&mut s);
+    assert!(f.unexplained.is_empty() && f.explained.is_empty(), "{f:?}");
+}

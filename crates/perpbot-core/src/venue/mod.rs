@@ -226,6 +226,11 @@ pub struct VenueCapabilities {
     /// `Direction::Close`). Without it (Kyan: no reduce-only) a closing order is a plain order
     /// and may open the opposite side if the position shrank before it filled.
     pub closing_orders: bool,
+    /// The venue keeps one net position per market (Kyan), not a long and a short side (Kana's
+    /// hedge mode). Its positions still reach the bot as hedge-mode sides (the held side and a
+    /// flat other), but which side a fill opened or closed is only the venue client's inference,
+    /// so reconciliation compares net positions.
+    pub net_positions: bool,
 }
 
 /// What a venue's own transactions have cost, for run reports: on Kana every transaction pays

@@ -958,6 +958,7 @@ impl VenueWriter for KanaWriter {
                 one_restriction_per_batch: true,
                 position_triggers: true,
                 closing_orders: true,
+                net_positions: false,
             },
             None => VenueCapabilities {
                 atomic_replace: true,
@@ -966,6 +967,7 @@ impl VenueWriter for KanaWriter {
                 one_restriction_per_batch: true,
                 position_triggers: true,
                 closing_orders: true,
+                net_positions: false,
             },
         }
     }

@@ -552,6 +552,7 @@ impl VenueWriter for KyanWriter {
             one_restriction_per_batch: false,
             position_triggers: false,
             closing_orders: false,
+            net_positions: true,
         }
     }
 

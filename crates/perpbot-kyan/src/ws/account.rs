@@ -92,9 +92,9 @@ pub trait Resync: Send + Sync {
 /// Trades read back per resync (the newest; older ones a gap of that length cannot hide).
 const HISTORY_PAGE: u32 = 200;
 
-/// The resync over [`KyanRest`]: `GET /orders?maker=`, `GET /positions/{account}`,
-/// `GET /account_state/{account}` and `GET /v2/account_history` (a 404 there, a venue without
-/// the endpoint, leaves the trades out: positions still settle what a lost fill changed).
+/// The resync over [`KyanRest`]: `GET /v2/account_history` (a 404 there, a venue without the
+/// endpoint, leaves the trades out: positions still settle what a lost fill changed), then
+/// `GET /orders?maker=`, `GET /positions/{account}` and `GET /account_state/{account}`.
 pub struct RestResync {
     /// The REST client.
     pub rest: KyanRest,
@@ -111,6 +111,16 @@ impl Resync for RestResync {
             .shared
             .smart_account()
             .unwrap_or_else(|| self.maker.clone());
+        // The trades first: every trade they list happened before the positions are read, so
+        // the positions include them all. (Read the other way round, a trade between the two
+        // reads would be in the fills but not yet in the positions: a position the venue never
+        // had.) A trade between the reads is in the positions only; its fill arrives on the
+        // stream and the reconciliation counts it once.
+        let trades = match self.rest.trade_history(&account, HISTORY_PAGE).await {
+            Ok(v) => Some(v),
+            Err(crate::rest::RestError::Http(e)) if e.status == 404 => None,
+            Err(e) => return Err(format!("GET /v2/account_history: {e}")),
+        };
         let orders = self
             .rest
             .orders(&self.maker, None)
@@ -126,11 +136,6 @@ impl Resync for RestResync {
             .account_state(&account)
             .await
             .map_err(|e| format!("GET /account_state: {e}"))?;
-        let trades = match self.rest.trade_history(&account, HISTORY_PAGE).await {
-            Ok(v) => Some(v),
-            Err(crate::rest::RestError::Http(e)) if e.status == 404 => None,
-            Err(e) => return Err(format!("GET /v2/account_history: {e}")),
-        };
         Ok(Fetched {
             orders,
             positions,

@@ -151,6 +151,7 @@ pub fn spawn(
     events: mpsc::Sender<Event>,
     clock: Clock,
     since: Timestamp,
+    resync_requests: Arc<tokio::sync::Notify>,
 ) -> (JoinHandle<()>, Arc<WsStats>) {
     let stats = Arc::new(WsStats::default());
     let client = Client {
@@ -161,6 +162,7 @@ pub fn spawn(
         events,
         clock,
         since,
+        resync_requests,
         stats: Arc::clone(&stats),
         ids: MessageIds::default(),
         token: None,
@@ -178,6 +180,9 @@ struct Client {
     clock: Clock,
     /// When the session began (history from before it is not read back as fills).
     since: Timestamp,
+    /// Asks for a REST resync from outside (the public stream came back: the venue's
+    /// `Resynced` then follows a fresh read of the account, see [`crate::venue`]).
+    resync_requests: Arc<tokio::sync::Notify>,
     stats: Arc<WsStats>,
     ids: MessageIds,
     /// The session-recovery token of the last connection.
@@ -372,8 +377,12 @@ impl Client {
                 );
                 retry_at = self.resync_then_follow(&mut conn).await?;
             }
+            let requests = Arc::clone(&self.resync_requests);
             tokio::select! {
                 _ = tokio::time::sleep_until(retry_at.unwrap_or(rotate_at)), if retry_at.is_some() => {
+                    retry_at = self.resync_then_follow(&mut conn).await?;
+                }
+                _ = requests.notified() => {
                     retry_at = self.resync_then_follow(&mut conn).await?;
                 }
                 frame = conn.socket.next() => match self.frame(&mut conn, frame).await? {

@@ -96,6 +96,7 @@ async fn start(tune: impl FnOnce(&mut WsConfig)) -> Harness {
         tx,
         Clock::system(),
         perpbot_model::Timestamp(0),
+        Arc::new(tokio::sync::Notify::new()),
     );
     Harness {
         conns,

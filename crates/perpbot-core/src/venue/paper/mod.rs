@@ -256,6 +256,7 @@ impl VenueWriter for PaperWriter {
             one_restriction_per_batch: false,
             position_triggers: true,
             closing_orders: true,
+            net_positions: false,
         }
     }
 
