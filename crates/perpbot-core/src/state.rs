@@ -349,6 +349,21 @@ impl State {
         if holder == id {
             return;
         }
+        // An order adopted from the venue's list (reconciliation met it before its own
+        // request's outcome was known: an ambiguous place) is this very order: it is folded
+        // into `id`, which tracks it from now on, instead of being left as an unknown order.
+        if let Some(other) = self.orders.get_mut(&holder)
+            && other.external
+            && other.venue_id == Some(v)
+        {
+            info!(adopted = %holder, client_id = %id, venue_id = %v, "the order adopted from the venue's list is this request's own: tracked under its own id");
+            other.venue_id = None;
+            other.status = OrderStatus::Cancelled;
+            other.updated_at = self.now;
+            self.set_live(holder, false);
+            self.by_venue_id.insert(v, id);
+            return;
+        }
         self.anomalies.misattributed_venue_ids += 1;
         if let Some(other) = self.orders.get_mut(&holder)
             && other.venue_id == Some(v)

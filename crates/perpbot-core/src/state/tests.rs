@@ -428,3 +428,34 @@ fn the_venue_saying_filled_closes_the_order_and_its_late_fill_is_still_attribute
     assert_eq!(s.order(ClientOrderId(1)).unwrap().filled, Lots(1000));
     assert_eq!(s.anomalies().attributed_fills, 1);
 }
+
+#[test]
+fn an_order_adopted_before_its_ambiguous_place_was_resolved_folds_into_its_own_order() {
+    // Kyan: the place was ambiguous; a resync listed the order before the resolution named it,
+    // so reconciliation adopted it. The resolution then claims the same venue id.
+    let mut s = state_with_order();
+    let info = perpbot_model::OpenOrderInfo {
+        market: apt().id,
+        venue_id: VenueOrderId(77),
+        side: Side::Buy,
+        direction: Direction::Open,
+        price: Ticks(5500),
+        total: Lots(1000),
+        remaining: Lots(1000),
+        leverage: 1,
+        updated_at: Timestamp(3),
+    };
+    let adopted = s.adopt_external(&info);
+    assert_eq!(s.live_order_count(None), 2);
+    s.apply_order_event(
+        ClientOrderId(1),
+        &OrderEvent::Accepted {
+            venue_id: Some(VenueOrderId(77)),
+        },
+    );
+    assert_eq!(s.client_id_for(VenueOrderId(77)), Some(ClientOrderId(1)));
+    assert_eq!(s.order_status(ClientOrderId(1)), Some(OrderStatus::Open));
+    assert_eq!(s.live_order_count(None), 1, "one order, tracked once");
+    assert!(!s.order(adopted).unwrap().status.is_live());
+    assert_eq!(s.anomalies().misattributed_venue_ids, 0);
+}
