@@ -134,7 +134,11 @@ pub fn check_deadline(
             StatusCode::BAD_REQUEST,
             json!({
                 "error": "SIGNATURE_DEADLINE_INVALID",
-                "message": format!("{what}: signature_deadline {deadline} is outside [{min}, {max}]"),
+                "message": if min > max {
+                    format!("{what}: signature_deadline {deadline}: no deadline is left: it must be above the last one accepted ({}) and at most now + {ahead} s ({max}); sign fewer requests a second, or use a one-click session", min.saturating_sub(1))
+                } else {
+                    format!("{what}: signature_deadline {deadline} is outside [{min}, {max}]")
+                },
                 "serverTime": now,
                 "minTimestamp": min,
                 "maxTimestamp": max,

@@ -13,7 +13,7 @@
 //! | [`truth`] | [`KyanTruth`]: the simulator's own view of a maker |
 //! | [`wire`] | JSON shapes and exact number encoding |
 //! | [`auth`], [`parse`] | key, sessions, EIP-712 signatures, deadlines; body reading |
-//! | [`rest_orders`], [`rest_account`], [`rest_history`] | the REST routes |
+//! | [`rest_orders`], [`rest_account`], [`rest_history`], [`rest_key`] | the REST routes |
 //! | [`ws`] | private WebSocket `/ws` (channels, session recovery, session cap) |
 //! | [`stream`] | public Centrifugo stream `/stream/websocket` |
 //! | [`faults`] | fault injection and `/admin/faults` |
@@ -63,6 +63,7 @@ pub mod ledger;
 pub mod parse;
 pub mod rest_account;
 pub mod rest_history;
+pub mod rest_key;
 pub mod rest_orders;
 pub mod risk;
 pub mod stream;
@@ -365,6 +366,10 @@ pub async fn start(
         .route("/index-price", get(rest_account::get_index_price))
         .route("/exchange-info", get(rest_account::exchange_info))
         .route("/positions/{address}", get(rest_account::get_positions))
+        // [S]: the account as a query parameter, or none (the API key is the identity).
+        .route("/account_state", get(rest_key::get_account_state))
+        .route("/account-state", get(rest_key::get_account_state))
+        .route("/positions", get(rest_key::get_positions))
         .route(
             "/v2/account_history",
             get(rest_history::get_account_history),
@@ -383,6 +388,16 @@ pub async fn start(
         .route("/ws", get(ws::upgrade))
         .route("/stream/websocket", get(stream::upgrade))
         .merge(faults::routes())
+        // An unknown path answers in Kyan's error body (clients parse every answer as JSON).
+        .fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                parse::refuse(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("no route {method} {}", uri.path()),
+                )
+            },
+        )
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             faults::rest_faults,

@@ -396,11 +396,21 @@ pub async fn get_mmp(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>, Refusal> {
     check_key(&headers, &shared.api_key)?;
-    let maker = address(q.get("smart_account_address").map_or("", String::as_str))?;
+    // [S]'s client asks `?pair=` with no address (the API key as the identity): the first
+    // account with a config for the pair then.
     let pair = q
         .get("pair_symbol")
+        .or_else(|| q.get("pair"))
         .ok_or_else(|| bad("pair_symbol: missing"))?;
     let core = shared.lock()?;
+    let maker = match q.get("smart_account_address") {
+        Some(a) => address(a)?,
+        None => core
+            .makers
+            .iter()
+            .find(|(_, m)| m.mmp.contains_key(pair))
+            .map_or(Address::ZERO, |(a, _)| *a),
+    };
     let st = core.makers.get(&maker).and_then(|m| m.mmp.get(pair));
     Ok(axum::Json(match st {
         None => {

@@ -626,11 +626,11 @@ pub async fn get_orders(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Value>, Refusal> {
     check_key(&headers, &shared.api_key)?;
-    let maker: Address = q
-        .get("maker")
-        .ok_or_else(|| bad("maker: missing"))?
-        .parse()
-        .map_err(|_| bad("maker: not an address"))?;
+    // [S]'s client asks without a maker (the API key as the identity): every maker's then.
+    let maker: Option<Address> = match q.get("maker") {
+        Some(m) => Some(m.parse().map_err(|_| bad("maker: not an address"))?),
+        None => None,
+    };
     let core = shared.lock()?;
     let inst = match q.get("instrument_name") {
         Some(name) => Some(core.instrument(name).ok_or_else(|| {
@@ -642,9 +642,13 @@ pub async fn get_orders(
         })?),
         None => None,
     };
-    let orders: Vec<Value> = core
-        .open_orders(maker, inst)
+    let makers: Vec<Address> = match maker {
+        Some(m) => vec![m],
+        None => core.makers.keys().copied().collect(),
+    };
+    let orders: Vec<Value> = makers
         .into_iter()
+        .flat_map(|m| core.open_orders(m, inst))
         .map(|o| core.order_json(o, "open"))
         .collect();
     Ok(axum::Json(json!({"orders": orders})))

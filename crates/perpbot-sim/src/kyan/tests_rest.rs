@@ -720,3 +720,60 @@ async fn the_admin_routes_read_merge_and_tally_faults() {
     );
     h.stop();
 }
+
+/// Kyan's TypeScript client reads with the API key as the identity ([S]): no maker on
+/// `GET /orders`, the account as a query, `GET /positions` bare, `?pair=` on the MMP config;
+/// an unknown path answers in Kyan's JSON error body.
+#[tokio::test]
+async fn reads_without_an_address_in_the_path_answer_as_kyans_client_expects() {
+    let (h, now) = sim_with(quiet(KyanSimConfig::default())).await;
+    let mut a = Trader::new(0, now);
+    let (s, body) = call(
+        &h,
+        "POST",
+        "/limit",
+        Some(json!([a.limit(true, "90000", "0.01", true, false)])),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = call(&h, "GET", "/orders", None, None).await;
+    assert_eq!(
+        (s, body["orders"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{body}"
+    );
+    let (s, body) = call(
+        &h,
+        "GET",
+        &format!("/account-state?account={}", a.hex()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body["margin_accounts"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|m| m["pair"] == "BTC_USDC")),
+        "{body}"
+    );
+    let (s, body) = call(&h, "GET", "/positions", None, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body["margin_accounts"].is_array(), "{body}");
+    let (s, body) = call(&h, "GET", "/mmp-config?pair=BTC_USDC", None, None).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("inactive")),
+        "{body}"
+    );
+    let (s, body) = call(&h, "GET", "/no-such-path", None, None).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{body}"
+    );
+    let (s, body) = call(&h, "GET", "/account-state?account=0x12", None, None).await;
+    assert_eq!(s, 400, "{body}");
+    h.stop();
+}
