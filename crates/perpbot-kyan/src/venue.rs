@@ -343,11 +343,13 @@ impl Venue for KyanVenue {
             ws_config,
             subs,
             private,
-            resync,
+            ws::AccountSync {
+                resync,
+                since,
+                requests: Arc::clone(&resync_requests),
+            },
             tx.clone(),
             self.clock,
-            since,
-            Arc::clone(&resync_requests),
         );
         // The public stream's events reach the engine through one gate (see `public_gate`).
         let (public_tx, public_rx) = mpsc::channel(4096);

@@ -140,29 +140,35 @@ fn bump(a: &AtomicU64) {
     a.fetch_add(1, Ordering::Relaxed);
 }
 
+/// How the private stream re-reads the account over REST.
+pub struct AccountSync {
+    /// The REST reads.
+    pub resync: Arc<dyn Resync>,
+    /// When the session began: fills read back over REST from before it are not this session's.
+    pub since: Timestamp,
+    /// Asks for a resync from outside the stream (the public stream came back).
+    pub requests: Arc<tokio::sync::Notify>,
+}
+
 /// Start the client. It runs until `events`' receiver is dropped or the handle is aborted.
-/// `since` is when the session began: fills read back over REST from before it are not this
-/// session's.
 pub fn spawn(
     config: WsConfig,
     subs: Subscriptions,
     decoder: KyanDecoder,
-    resync: Arc<dyn Resync>,
+    sync: AccountSync,
     events: mpsc::Sender<Event>,
     clock: Clock,
-    since: Timestamp,
-    resync_requests: Arc<tokio::sync::Notify>,
 ) -> (JoinHandle<()>, Arc<WsStats>) {
     let stats = Arc::new(WsStats::default());
     let client = Client {
         config,
         subs,
         decoder,
-        resync,
+        resync: sync.resync,
         events,
         clock,
-        since,
-        resync_requests,
+        since: sync.since,
+        resync_requests: sync.requests,
         stats: Arc::clone(&stats),
         ids: MessageIds::default(),
         token: None,

@@ -92,11 +92,13 @@ async fn start(tune: impl FnOnce(&mut WsConfig)) -> Harness {
         config,
         subs,
         decoder,
-        resync.clone(),
+        AccountSync {
+            resync: resync.clone(),
+            since: perpbot_model::Timestamp(0),
+            requests: Arc::new(tokio::sync::Notify::new()),
+        },
         tx,
         Clock::system(),
-        perpbot_model::Timestamp(0),
-        Arc::new(tokio::sync::Notify::new()),
     );
     Harness {
         conns,
