@@ -105,24 +105,59 @@ impl KyanVenue {
     }
 }
 
-/// Pass the public stream's events on, but not its `Resynced`: on a reconnect the engine must
-/// hear `Resynced` only after the **account** was read again (it reconciles positions and orders
-/// on it, and the market maker resumes quoting on it). So a public stream back after a drop
-/// asks the private stream for a REST resync, whose `Resynced` then speaks for both. Its
-/// `Reconnecting` goes through at once: the book is stale until it is back.
-async fn public_gate(
+/// Merge the private and the public stream into one event stream whose connection states mean
+/// what the engine takes them to mean. The engine reconciles the account on `Resynced` and the
+/// market maker resumes quoting on it, so `Resynced` must follow a fresh REST read of the account
+/// **and** find the book live:
+/// - the public stream's own `Resynced` (it came back after a drop) is not passed on; it asks the
+///   private stream for a REST resync instead, whose `Resynced` then speaks for both;
+/// - a private `Resynced` while the public stream is down is held back, and the resync is asked
+///   for again once the public stream is back;
+/// - every `Reconnecting` and `Disconnected` goes through at once (quotes are pulled), and
+///   everything that is not a connection state passes unchanged.
+async fn connection_gate(
+    mut private: mpsc::Receiver<perpbot_model::Event>,
     mut public: mpsc::Receiver<perpbot_model::Event>,
     events: mpsc::Sender<perpbot_model::Event>,
     resync_requests: Arc<tokio::sync::Notify>,
 ) {
-    while let Some(event) = public.recv().await {
-        if let perpbot_model::Event::Connection(c) = &event
-            && c.state == perpbot_model::ConnectionState::Resynced
-        {
-            resync_requests.notify_one();
-            continue;
-        }
-        if events.send(event).await.is_err() {
+    use perpbot_model::{ConnectionState, Event};
+    let mut public_up = false;
+    let mut owed = false;
+    let (mut private_open, mut public_open) = (true, true);
+    while private_open || public_open {
+        let (event, from_public) = tokio::select! {
+            e = private.recv(), if private_open => match e {
+                Some(e) => (e, false),
+                None => { private_open = false; continue; }
+            },
+            e = public.recv(), if public_open => match e {
+                Some(e) => (e, true),
+                None => { public_open = false; continue; }
+            },
+        };
+        let pass = match (&event, from_public) {
+            (Event::Connection(c), true) => match c.state {
+                ConnectionState::Connected | ConnectionState::Resynced => {
+                    public_up = true;
+                    if c.state == ConnectionState::Resynced || owed {
+                        owed = false;
+                        resync_requests.notify_one();
+                    }
+                    c.state == ConnectionState::Connected
+                }
+                ConnectionState::Reconnecting | ConnectionState::Disconnected => {
+                    public_up = false;
+                    true
+                }
+            },
+            (Event::Connection(c), false) if c.state == ConnectionState::Resynced && !public_up => {
+                owed = true;
+                false
+            }
+            _ => true,
+        };
+        if pass && events.send(event).await.is_err() {
             return;
         }
     }
@@ -339,6 +374,7 @@ impl Venue for KyanVenue {
                 .map_err(|_| connection_error("event channel closed"))?;
         }
         let resync_requests = Arc::new(tokio::sync::Notify::new());
+        let (private_tx, private_rx) = mpsc::channel(4096);
         let (_ws, ws_stats) = ws::spawn(
             ws_config,
             subs,
@@ -348,10 +384,10 @@ impl Venue for KyanVenue {
                 since,
                 requests: Arc::clone(&resync_requests),
             },
-            tx.clone(),
+            private_tx,
             self.clock,
         );
-        // The public stream's events reach the engine through one gate (see `public_gate`).
+        // Both streams' events reach the engine through one gate (see `connection_gate`).
         let (public_tx, public_rx) = mpsc::channel(4096);
         let (_stream, stream_stats) = stream::spawn(
             StreamConfig::new(&config.stream_url),
@@ -360,7 +396,7 @@ impl Venue for KyanVenue {
             public_tx,
             self.clock,
         );
-        tokio::spawn(public_gate(public_rx, tx, resync_requests));
+        tokio::spawn(connection_gate(private_rx, public_rx, tx, resync_requests));
 
         let mut writer = KyanWriter::new(
             api,
@@ -533,39 +569,94 @@ mod gate_tests {
     use super::*;
     use perpbot_model::{ConnectionEvent, ConnectionState, Event, Timestamp};
 
-    fn state(state: ConnectionState) -> Event {
+    fn state(stream: &str, state: ConnectionState) -> Event {
         Event::Connection(ConnectionEvent {
-            stream: "kyan-stream".into(),
+            stream: stream.into(),
             state,
             ts: Timestamp(1),
         })
     }
 
     #[tokio::test]
-    async fn the_public_stream_back_asks_for_an_account_resync_instead_of_saying_resynced() {
-        let (public_tx, public_rx) = mpsc::channel(8);
-        let (tx, mut rx) = mpsc::channel(8);
+    async fn resynced_reaches_the_engine_only_after_an_account_read_with_the_book_live() {
+        let (private_tx, private_rx) = mpsc::channel(16);
+        let (public_tx, public_rx) = mpsc::channel(16);
+        let (tx, mut rx) = mpsc::channel(16);
         let requests = Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(public_gate(public_rx, tx, Arc::clone(&requests)));
-        for s in [
-            ConnectionState::Connected,
-            ConnectionState::Reconnecting,
-            ConnectionState::Resynced,
-        ] {
-            public_tx.send(state(s)).await.unwrap();
-        }
-        drop(public_tx);
-        let mut passed = Vec::new();
-        while let Some(Event::Connection(c)) = rx.recv().await {
-            passed.push(c.state);
-        }
-        assert_eq!(
-            passed,
-            vec![ConnectionState::Connected, ConnectionState::Reconnecting]
-        );
-        // The private stream's resync was requested (the permit is waiting for it).
-        tokio::time::timeout(std::time::Duration::from_secs(1), requests.notified())
+        tokio::spawn(connection_gate(
+            private_rx,
+            public_rx,
+            tx,
+            Arc::clone(&requests),
+        ));
+        let requested = || async {
+            tokio::time::timeout(std::time::Duration::from_secs(1), requests.notified())
+                .await
+                .is_ok()
+        };
+        let next = |rx: &mut mpsc::Receiver<Event>| {
+            let got = rx.try_recv().ok();
+            got.map(|e| match e {
+                Event::Connection(c) => (c.stream, c.state),
+                _ => ("other".into(), ConnectionState::Disconnected),
+            })
+        };
+        let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
+        // Start: both up.
+        private_tx
+            .send(state("kyan-ws", ConnectionState::Connected))
             .await
-            .expect("a resync was requested");
+            .unwrap();
+        public_tx
+            .send(state("kyan-stream", ConnectionState::Connected))
+            .await
+            .unwrap();
+        settle().await;
+        assert_eq!(next(&mut rx).map(|e| e.1), Some(ConnectionState::Connected));
+        assert_eq!(next(&mut rx).map(|e| e.1), Some(ConnectionState::Connected));
+        // The public stream drops and comes back: its Resynced becomes a resync request.
+        public_tx
+            .send(state("kyan-stream", ConnectionState::Reconnecting))
+            .await
+            .unwrap();
+        public_tx
+            .send(state("kyan-stream", ConnectionState::Resynced))
+            .await
+            .unwrap();
+        settle().await;
+        assert_eq!(
+            next(&mut rx).map(|e| e.1),
+            Some(ConnectionState::Reconnecting)
+        );
+        assert_eq!(next(&mut rx), None, "no Resynced from the public stream");
+        assert!(requested().await, "an account resync was asked for");
+        // The private resync's Resynced goes through (the book is live).
+        private_tx
+            .send(state("kyan-ws", ConnectionState::Resynced))
+            .await
+            .unwrap();
+        settle().await;
+        assert_eq!(next(&mut rx).map(|e| e.1), Some(ConnectionState::Resynced));
+        // A private Resynced while the public stream is down is held back, and owed.
+        public_tx
+            .send(state("kyan-stream", ConnectionState::Reconnecting))
+            .await
+            .unwrap();
+        settle().await;
+        private_tx
+            .send(state("kyan-ws", ConnectionState::Resynced))
+            .await
+            .unwrap();
+        settle().await;
+        assert_eq!(
+            next(&mut rx).map(|e| e.1),
+            Some(ConnectionState::Reconnecting)
+        );
+        assert_eq!(next(&mut rx), None, "held while the book is down");
+        public_tx
+            .send(state("kyan-stream", ConnectionState::Resynced))
+            .await
+            .unwrap();
+        assert!(requested().await, "asked again once the book is back");
     }
 }
