@@ -204,6 +204,9 @@ impl KyanDecoder {
             lots: after_lots,
             entry: entry_after,
         };
+        // The position as this fill leaves it, at once: Kyan pushes positions only once a
+        // second, and risk limits and PnL must not run a second behind the fills.
+        let position = net_position_event(entry.market, *net, ts);
 
         let venue_id = Some(VenueOrderId(order_id));
         let fill = |trade_id, direction, lots, fee, realized_pnl| {
@@ -279,6 +282,28 @@ impl KyanDecoder {
                 Decimal::ZERO,
             )),
         }
+        out.push(position);
         Ok(out)
     }
+}
+
+/// A net position as perpbot's hedge-mode pair: the held side and a flat other.
+fn net_position_event(market: perpbot_model::MarketId, net: NetPosition, ts: Timestamp) -> Event {
+    use perpbot_model::{Position, PositionSide, PositionUpdate};
+    let (held, flat) = if net.lots < 0 {
+        (PositionSide::Short, PositionSide::Long)
+    } else {
+        (PositionSide::Long, PositionSide::Short)
+    };
+    let mut p = Position::flat(market, held, ts);
+    p.lots = Lots(u64::try_from(net.lots.unsigned_abs()).unwrap_or(u64::MAX));
+    p.entry_price = if net.lots == 0 {
+        Decimal::ZERO
+    } else {
+        net.entry
+    };
+    Event::Position(PositionUpdate {
+        positions: vec![p, Position::flat(market, flat, ts)],
+        snapshot: false,
+    })
 }

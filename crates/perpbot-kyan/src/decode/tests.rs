@@ -229,7 +229,22 @@ fn a_malformed_frame_is_an_error_naming_channel_and_field_and_is_counted() {
     assert_eq!(d.stats().channel("trade").errors, 1);
     // The same fill, repaired, is still decoded (the broken one was not remembered).
     t["size"] = json!(0.01);
-    assert_eq!(d.private_event("trade", "trade", &t, T0).unwrap().len(), 1);
+    let ev = d.private_event("trade", "trade", &t, T0).unwrap();
+    assert_eq!(fills(&ev).len(), 1);
+    // The position as the fill leaves it comes with it (Kyan pushes positions once a second).
+    let Some(Event::Position(p)) = ev.last() else {
+        panic!("{ev:?}")
+    };
+    assert!(!p.snapshot);
+    assert_eq!(
+        (
+            p.positions[0].side,
+            p.positions[0].lots,
+            p.positions[1].lots
+        ),
+        (PositionSide::Long, Lots(100), Lots::ZERO)
+    );
+    assert_eq!(p.positions[0].entry_price, dec!(65000));
 }
 
 #[test]
