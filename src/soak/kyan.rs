@@ -29,7 +29,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::{Breach, Invariant, Limits, RiskSeen, SoakError, lock, tap};
+use super::common::{Limits, lock, tap};
+use super::{Breach, Invariant, RiskSeen, SoakError};
 use crate::clock::Clock;
 use crate::config::{Config, Secret, VenueKind};
 use crate::engine::{Control, Engine, RunSummary};

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,10 +35,9 @@ use crate::clock::Clock;
 use crate::config::{Config, KanaConfig, Network, Secret, SecretSource, VenueKind};
 use crate::engine::{Control, Engine, RunSummary};
 use crate::model::{
-    ClientOrderId, ConnectionState, Direction, Event, Lots, MarketId, OrderKind, OrderRequest,
-    PositionSide, Ticks, VenueOrderId,
+    ClientOrderId, Direction, Lots, MarketId, OrderKind, OrderRequest, PositionSide, Ticks,
+    VenueOrderId,
 };
-use crate::risk::RiskConfig;
 use crate::sim::server::{FaultConfig, FaultTally, Shared, SimHandle, TxnState};
 use crate::state::{Anomalies, State};
 use crate::strategy::{StrategyError, StrategyRegistry};
@@ -381,10 +380,12 @@ async fn force_pass(
 
 pub use crate::clock::parse_duration;
 
+mod common;
 mod compare;
 pub mod kyan;
 mod report;
 
+use common::{Limits, Tap, lock, tap};
 use compare::*;
 pub use report::*;
 
@@ -474,10 +475,6 @@ struct Sent {
 struct WriteLog {
     sent: Vec<Sent>,
     by_token: HashMap<String, usize>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The hash a rejection names (`transaction 0x… expired before it committed`).
@@ -606,104 +603,8 @@ fn spy_sent_hook(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The tap on the venue stream
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Default)]
-struct Tap {
-    events: u64,
-    reconnects: u64,
-    resyncs: u64,
-    disconnects: u64,
-    ended: bool,
-    /// Events that arrived after the engine stopped reading (bounded).
-    leftovers: Vec<Event>,
-}
-
-/// Most events kept after the engine stopped.
-const MAX_LEFTOVERS: usize = 100_000;
-
-/// Forward `events` to a new channel, counting connection changes; once the receiving end is
-/// gone, keep what still arrives for the final state.
-fn tap(
-    mut events: mpsc::Receiver<Event>,
-) -> (
-    mpsc::Receiver<Event>,
-    Arc<Mutex<Tap>>,
-    tokio::task::JoinHandle<()>,
-) {
-    // One slot: at most one event can be lost between the engine's last read and its exit.
-    let (tx, rx) = mpsc::channel(1);
-    let seen = Arc::new(Mutex::new(Tap::default()));
-    let shared = Arc::clone(&seen);
-    let task = tokio::spawn(async move {
-        let mut engine_open = true;
-        while let Some(event) = events.recv().await {
-            {
-                let mut t = lock(&shared);
-                t.events += 1;
-                if let Event::Connection(c) = &event {
-                    match c.state {
-                        ConnectionState::Reconnecting => t.reconnects += 1,
-                        ConnectionState::Resynced => t.resyncs += 1,
-                        ConnectionState::Disconnected => t.disconnects += 1,
-                        ConnectionState::Connected => {}
-                    }
-                }
-            }
-            let left = if engine_open {
-                match tx.send(event).await {
-                    Ok(()) => None,
-                    Err(mpsc::error::SendError(event)) => {
-                        engine_open = false;
-                        Some(event)
-                    }
-                }
-            } else {
-                Some(event)
-            };
-            if let Some(event) = left {
-                let mut t = lock(&shared);
-                if t.leftovers.len() < MAX_LEFTOVERS {
-                    t.leftovers.push(event);
-                }
-            }
-        }
-        lock(&shared).ended = true;
-    });
-    (rx, seen, task)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The risk sampler
 // ---------------------------------------------------------------------------------------------
-
-/// The limits the sampler checks, resolved per market.
-#[derive(Debug, Clone)]
-struct Limits {
-    size: BTreeMap<MarketId, Decimal>,
-    notional: Decimal,
-    total: Decimal,
-    leverage: u32,
-    open_orders: usize,
-}
-
-impl Limits {
-    fn of(risk: &RiskConfig) -> Limits {
-        let size = risk
-            .markets
-            .iter()
-            .filter_map(|(k, l)| Some((MarketId(k.parse().ok()?), l.max_position_size?)))
-            .collect();
-        Limits {
-            size,
-            notional: risk.max_position_notional,
-            total: risk.max_total_notional,
-            leverage: risk.max_leverage,
-            open_orders: risk.max_open_orders,
-        }
-    }
-}
 
 fn side_name(side: PositionSide) -> &'static str {
     if side.is_long() { "long" } else { "short" }
