@@ -509,6 +509,9 @@ async fn force_missing(
     forced
 }
 
+/// Longest reconnect back-off of the soak's client (ms), see [`run`].
+const SOAK_BACKOFF_MAX_MS: u64 = 4_000;
+
 /// Run the Kyan soak: start the Kyan simulator, connect the real Kyan client, trade through the
 /// storm and the settle, shut down gracefully and compare. Needs a multi-threaded runtime.
 pub async fn run(
@@ -550,8 +553,12 @@ pub async fn run(
     let key = crate::cli::kyan_venue::generated_key(settings.seed)
         .map_err(|e| SoakError::Config(e.to_string()))?;
     let maker = key.address();
-    let kyan = crate::cli::kyan_venue::client_config(&handle, &sim, config.venue.kyan.as_ref())
+    let mut kyan = crate::cli::kyan_venue::client_config(&handle, &sim, config.venue.kyan.as_ref())
         .map_err(|e| SoakError::Config(e.to_string()))?;
+    // The soak compresses hours into seconds (sessions capped at seconds, a settle of 15 s in
+    // CI): a reconnect back-off grown to production's 30 s would outlast the settle itself, so
+    // it is capped in proportion. The growth (1 s, 2 s, 4 s) is still exercised.
+    kyan.reconnect_backoff_max_ms = kyan.reconnect_backoff_max_ms.min(SOAK_BACKOFF_MAX_MS);
     let markets: Vec<(u64, String)> = kyan
         .markets
         .iter()

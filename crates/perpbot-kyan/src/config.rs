@@ -127,6 +127,10 @@ pub struct KyanConfig {
     /// Reconnect the private WebSocket after this long (Kyan caps a session at one hour).
     #[serde(default = "defaults::ws_session_max_secs")]
     pub ws_session_max_secs: u64,
+    /// Longest wait before reconnecting either WebSocket (ms). The wait starts at 1 s and
+    /// doubles per connection that ends within 30 s of opening, up to this.
+    #[serde(default = "defaults::reconnect_backoff_max_ms")]
+    pub reconnect_backoff_max_ms: u64,
     /// A market order without a price is limited to the index ± this many basis points.
     #[serde(default = "defaults::close_slippage_bps")]
     pub close_slippage_bps: u32,
@@ -154,6 +158,9 @@ mod defaults {
     }
     pub fn ws_session_max_secs() -> u64 {
         3_300
+    }
+    pub fn reconnect_backoff_max_ms() -> u64 {
+        30_000
     }
     pub fn close_slippage_bps() -> u32 {
         100
@@ -274,6 +281,12 @@ impl KyanConfig {
                 key("ws_session_max_secs")
             ));
         }
+        if self.reconnect_backoff_max_ms < 1_000 {
+            return Err(format!(
+                "{}: must be at least 1000 (the first reconnect waits up to 1 s)",
+                key("reconnect_backoff_max_ms")
+            ));
+        }
         if self.close_slippage_bps == 0 || self.close_slippage_bps >= 10_000 {
             return Err(format!(
                 "{}: must be within 1..10000",
@@ -331,6 +344,7 @@ mod tests {
         assert_eq!(c.heartbeat_timeout_secs, 15);
         assert_eq!(c.deadline_secs, 20);
         assert_eq!(c.ws_session_max_secs, 3_300);
+        assert_eq!(c.reconnect_backoff_max_ms, 30_000);
         assert_eq!(
             c.verifying_contract("v").unwrap(),
             TESTNET_VERIFYING_CONTRACT
@@ -361,6 +375,13 @@ mod tests {
         let mut c = sample();
         c.deadline_secs = 31;
         assert!(c.validate("k").unwrap_err().contains("k.deadline_secs"));
+        let mut c = sample();
+        c.reconnect_backoff_max_ms = 999;
+        assert!(
+            c.validate("k")
+                .unwrap_err()
+                .contains("k.reconnect_backoff_max_ms")
+        );
         let e = serde_json::from_str::<KyanConfig>(r#"{"network":"testnet","bogus":1}"#);
         assert!(e.is_err());
     }

@@ -351,6 +351,7 @@ impl Venue for KyanVenue {
         let public = KyanDecoder::new(entries.clone(), config.fee_fields, Arc::clone(&shared));
         let mut ws_config = WsConfig::new(&config.ws_url, api_key);
         ws_config.session_max = Duration::from_secs(config.ws_session_max_secs);
+        ws_config.backoff_max = Duration::from_millis(config.reconnect_backoff_max_ms);
         let subs = Subscriptions {
             maker: maker.clone(),
             account: maker.clone(),
@@ -389,8 +390,10 @@ impl Venue for KyanVenue {
         );
         // Both streams' events reach the engine through one gate (see `connection_gate`).
         let (public_tx, public_rx) = mpsc::channel(4096);
+        let mut stream_config = StreamConfig::new(&config.stream_url);
+        stream_config.backoff_max = Duration::from_millis(config.reconnect_backoff_max_ms);
         let (_stream, stream_stats) = stream::spawn(
-            StreamConfig::new(&config.stream_url),
+            stream_config,
             stream::all_channels(&instruments, &pairs),
             public,
             public_tx,

@@ -172,6 +172,7 @@ pub fn spawn(
         stats: Arc::clone(&stats),
         ids: MessageIds::default(),
         token: None,
+        cap_closed: false,
         next_id: 0,
     };
     (tokio::spawn(client.run()), stats)
@@ -193,7 +194,37 @@ struct Client {
     ids: MessageIds,
     /// The session-recovery token of the last connection.
     token: Option<String>,
+    /// The last connection ended with Kyan's session-cap close (see [`is_session_cap_close`]).
+    cap_closed: bool,
     next_id: u64,
+}
+
+/// How a served connection ended, for the reconnect back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Closed by the venue's one-hour session cap: a planned end, reconnect at once.
+    SessionCap,
+    /// Up for [`HEALTHY_AFTER`] or more: the back-off starts over.
+    Healthy,
+    /// Up for less: the back-off keeps growing.
+    Early,
+}
+
+/// A connection that stayed up this long counts as healthy: the back-off starts over.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// A session-cap close only counts as planned after this much uptime (a server that closes every
+/// connection at once with that code must not be reconnected to in a tight loop).
+const CAP_CLOSE_MIN_UPTIME: Duration = Duration::from_secs(1);
+
+/// Whether a close frame is Kyan ending a session at its one-hour cap. The reference does not
+/// give the close code (UNKNOWN, kyan-api.md open question 7): code 4000 or a reason that says the
+/// session expired is taken as the cap [ASSUMED; the simulator sends 4000 "session expired"].
+fn is_session_cap_close(
+    frame: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> bool {
+    frame.is_some_and(|f| {
+        u16::from(f.code) == 4000 || f.reason.as_str().to_ascii_lowercase().contains("expire")
+    })
 }
 
 /// The receiver is gone: stop.
@@ -250,8 +281,8 @@ impl Client {
             first = false;
             match self.serve(conn, stash).await {
                 Err(Closed) => return,
-                Ok(healthy) => {
-                    if healthy {
+                Ok(ended) => {
+                    if ended != Ended::Early {
                         attempt = 0;
                     }
                     bump(&self.stats.reconnects);
@@ -262,8 +293,12 @@ impl Client {
                     {
                         return;
                     }
-                    tokio::time::sleep(self.config.backoff(attempt)).await;
-                    attempt = attempt.saturating_add(1);
+                    // The cap is the venue's planned end of a session (normally pre-empted by the
+                    // rotation): reconnect at once, the book and the account are going stale.
+                    if ended != Ended::SessionCap {
+                        tokio::time::sleep(self.config.backoff(attempt)).await;
+                        attempt = attempt.saturating_add(1);
+                    }
                 }
             }
         }
@@ -362,10 +397,10 @@ impl Client {
         Ok((conn, stash))
     }
 
-    /// Serve one connection until it is lost; `Ok(healthy)` when it lasted long enough to
-    /// count as healthy.
-    async fn serve(&mut self, mut conn: Conn, stash: Vec<String>) -> Result<bool, Closed> {
+    /// Serve one connection until it is lost, and say how it ended.
+    async fn serve(&mut self, mut conn: Conn, stash: Vec<String>) -> Result<Ended, Closed> {
         let started = Instant::now();
+        self.cap_closed = false;
         let mut gap = false;
         for text in stash {
             gap |= self.handle(&mut conn.seq, &text).await?;
@@ -393,7 +428,16 @@ impl Client {
                 }
                 frame = conn.socket.next() => match self.frame(&mut conn, frame).await? {
                     Some(g) => gap |= g,
-                    None => return Ok(started.elapsed() >= Duration::from_secs(30)),
+                    None => {
+                        let up = started.elapsed();
+                        return Ok(if self.cap_closed && up >= CAP_CLOSE_MIN_UPTIME {
+                            Ended::SessionCap
+                        } else if up >= HEALTHY_AFTER {
+                            Ended::Healthy
+                        } else {
+                            Ended::Early
+                        });
+                    }
                 },
                 _ = tokio::time::sleep_until(rotate_at) => {
                     // The new connection is opened and subscribed before the old one goes. Its
@@ -406,6 +450,8 @@ impl Client {
                                 gap |= self.handle(&mut fresh.seq, &text).await?;
                             }
                             gap |= self.overlap(&mut conn, &mut fresh).await?;
+                            // The old connection's close says nothing about the new one.
+                            self.cap_closed = false;
                             let _ = conn.socket.close(None).await;
                             conn = fresh;
                             bump(&self.stats.rotations);
@@ -465,6 +511,7 @@ impl Client {
             }
             Some(Ok(Message::Close(c))) => {
                 info!(stream = STREAM, close = ?c, "Kyan closed the WebSocket");
+                self.cap_closed = is_session_cap_close(c.as_ref());
                 Ok(None)
             }
             Some(Ok(_)) => Ok(Some(false)),

@@ -359,3 +359,95 @@ async fn a_failed_resync_is_retried_until_resynced_and_query_fields_reach_the_de
         matches!(seen.last(), Some(Event::Funding(f)) if f.market == perpbot_model::MarketId(1))
     );
 }
+
+/// The next connection the client opens within `within`, if any.
+async fn next_within(conns: &mut mpsc::Receiver<Server>, within: Duration) -> Option<Server> {
+    tokio::time::timeout(within, conns.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Answer a reconnect: refuse its session recovery, then the full handshake.
+async fn rehandshake(ws: &mut Server) {
+    let first = recv_json(ws).await;
+    assert_eq!(first["type"], "recover_session");
+    send(
+        ws,
+        json!({"kind":"response","type":"recover_session","success":false,"error":"expired"}),
+    )
+    .await;
+    handshake(ws, "tok").await;
+}
+
+/// Kyan's session cap is a planned end: the client reconnects at once. Any other close (and a
+/// cap close straight after connecting) waits out the back-off.
+#[tokio::test]
+async fn a_session_cap_close_reconnects_at_once_and_other_closes_back_off() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let mut h = start(|c| {
+        c.backoff_initial = Duration::from_secs(2);
+        c.backoff_max = Duration::from_secs(2);
+    })
+    .await;
+    let close = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        }))
+    };
+
+    let mut ws = h.conns.recv().await.unwrap();
+    handshake(&mut ws, "tok1").await;
+    tokio::time::sleep(CAP_CLOSE_MIN_UPTIME + Duration::from_millis(100)).await;
+    ws.send(close(4000, "session expired")).await.unwrap();
+    let mut ws = next_within(&mut h.conns, Duration::from_millis(500))
+        .await
+        .expect("a cap close reconnects without the 1-2 s back-off");
+    rehandshake(&mut ws).await;
+
+    // A normal close after the same uptime is not the cap: the back-off (1-2 s) applies.
+    tokio::time::sleep(CAP_CLOSE_MIN_UPTIME + Duration::from_millis(100)).await;
+    ws.send(close(1000, "bye")).await.unwrap();
+    assert!(
+        next_within(&mut h.conns, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "an early normal close backs off"
+    );
+    let mut ws = next_within(&mut h.conns, Duration::from_secs(3))
+        .await
+        .expect("the reconnect after the back-off");
+    rehandshake(&mut ws).await;
+
+    // A cap close straight after connecting is a misbehaving server: back off.
+    ws.send(close(4000, "session expired")).await.unwrap();
+    assert!(
+        next_within(&mut h.conns, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a cap close without uptime backs off"
+    );
+    assert!(
+        next_within(&mut h.conns, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    assert_eq!(h.stats.reconnects.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn a_close_is_the_session_cap_by_code_4000_or_an_expiry_reason() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let frame = |code: u16, reason: &'static str| CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    assert!(is_session_cap_close(Some(&frame(4000, ""))));
+    assert!(is_session_cap_close(Some(&frame(1000, "Session Expired"))));
+    assert!(!is_session_cap_close(Some(&frame(1000, "bye"))));
+    assert!(!is_session_cap_close(Some(&frame(1011, "internal error"))));
+    assert!(!is_session_cap_close(None));
+}
