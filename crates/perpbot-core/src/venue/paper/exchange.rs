@@ -99,8 +99,8 @@ pub struct PaperExchange {
     /// Resting orders by venue id (ascending = time priority).
     pub(super) orders: BTreeMap<VenueOrderId, RestingOrder>,
     pub(super) account: Account,
-    next_order_id: u128,
-    next_trade_id: u128,
+    pub(super) next_order_id: u128,
+    pub(super) next_trade_id: u128,
     reported_positions: Option<Vec<Position>>,
     reported_balance: Option<(Decimal, Decimal)>,
 }

@@ -1,10 +1,14 @@
 //! Requests against the paper exchange. Each request is atomic like a Kana transaction: it runs
-//! on a copy of the exchange, step by step (cancels, then places in order, each seeing the effects
-//! of the ones before), and the copy replaces the exchange only if every step passed. A refusal
-//! names the order's client id and the rule, using Kana's and Econia's abort names.
+//! step by step (cancels, then places in order, each seeing the effects of the ones before) on
+//! the exchange itself, after a [`Checkpoint`] of what it can change; if a step fails, the
+//! checkpoint is put back. A refusal names the order's client id and the rule, using Kana's and
+//! Econia's abort names.
+
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::account::Account;
 use super::exchange::{OrderRef, PaperExchange, RestingOrder};
 use crate::venue::{CancelOrder, RequestOutcome, VenueRequest};
 use perpbot_model::{
@@ -20,6 +24,47 @@ pub const MAX_BATCH: usize = 32;
 enum Trigger {
     TakeProfit,
     StopLoss,
+}
+
+/// What a request can change, saved before it runs so that a refused request leaves the
+/// exchange as it was. Cheaper than copying the exchange (the books are its largest part): a
+/// book is saved only when the request can take from it, which a post-only place never does.
+struct Checkpoint {
+    orders: BTreeMap<VenueOrderId, RestingOrder>,
+    account: Account,
+    next_order_id: u128,
+    next_trade_id: u128,
+    book: Option<(MarketId, OrderBook)>,
+}
+
+impl Checkpoint {
+    fn before(ex: &PaperExchange, request: &VenueRequest) -> Checkpoint {
+        let takes_from = match request {
+            VenueRequest::Orders { market, place, .. } => place
+                .iter()
+                .any(|r| r.order.restriction != Restriction::PostOnly)
+                .then_some(*market),
+            VenueRequest::ClosePosition { market, .. } => Some(*market),
+            VenueRequest::SetTakeProfit { .. } | VenueRequest::SetStopLoss { .. } => None,
+        };
+        Checkpoint {
+            orders: ex.orders.clone(),
+            account: ex.account.clone(),
+            next_order_id: ex.next_order_id,
+            next_trade_id: ex.next_trade_id,
+            book: takes_from.and_then(|m| Some((m, ex.books.get(&m)?.clone()))),
+        }
+    }
+
+    fn restore(self, ex: &mut PaperExchange) {
+        ex.orders = self.orders;
+        ex.account = self.account;
+        ex.next_order_id = self.next_order_id;
+        ex.next_trade_id = self.next_trade_id;
+        if let Some((market, book)) = self.book {
+            ex.books.insert(market, book);
+        }
+    }
 }
 
 /// How a validated order will execute.
@@ -39,7 +84,8 @@ impl PaperExchange {
         request: &VenueRequest,
         now: Timestamp,
     ) -> (RequestOutcome, Vec<Event>) {
-        let mut draft = self.clone();
+        let checkpoint = Checkpoint::before(self, request);
+        let draft = &mut *self;
         let mut out = Vec::new();
         let result = match request {
             VenueRequest::Orders {
@@ -70,10 +116,12 @@ impl PaperExchange {
         match result {
             Ok(placed) => {
                 draft.finish(now, &mut out);
-                *self = draft;
                 (RequestOutcome::Accepted { placed }, out)
             }
-            Err(reason) => (RequestOutcome::rejected(reason), Vec::new()),
+            Err(reason) => {
+                checkpoint.restore(self);
+                (RequestOutcome::rejected(reason), Vec::new())
+            }
         }
     }
 

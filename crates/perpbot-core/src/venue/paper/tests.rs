@@ -788,3 +788,67 @@ async fn a_full_event_channel_holds_the_simulation_back() {
         matches!(recv(&mut s).await, Event::Book(b) if b.ts == T0.plus(Duration::from_secs(10)))
     );
 }
+
+/// A refused request leaves every part of the exchange as it was (orders, account, ids, books),
+/// whatever its steps had done before the one that failed.
+#[test]
+fn a_refused_request_leaves_the_whole_exchange_unchanged() {
+    let mut ex = exchange();
+    place(
+        &mut ex,
+        vec![req(1, buy(500, 4998)), req(2, sell(500, 5003))],
+    );
+    // A fill on the books, so the account holds a position too.
+    place(&mut ex, vec![req(3, buy(500, 5001))]);
+    let cancel = |id: u64, side: Side| CancelOrder {
+        client_id: ClientOrderId(id),
+        venue_id: None,
+        market: M,
+        side,
+        direction: perpbot_model::Direction::Open,
+    };
+    let requests = [
+        // Takes liquidity and fills, then a place with a client id that already rests.
+        (
+            vec![cancel(1, Side::Buy)],
+            vec![req(4, buy(500, 5002)), req(2, buy(500, 4990))],
+        ),
+        // Post-only only: a cancel and a resting place, then one that would cross.
+        (
+            vec![cancel(2, Side::Sell)],
+            vec![
+                req(5, buy(500, 4997).post_only()),
+                req(6, buy(500, 5002).post_only()),
+            ],
+        ),
+        // A cancel of an order that does not rest, after one that does.
+        (vec![cancel(1, Side::Buy), cancel(99, Side::Buy)], vec![]),
+    ];
+    for (cancels, places) in requests {
+        let before = format!("{ex:?}");
+        let (outcome, events) = orders(&mut ex, cancels, places);
+        rejected(outcome);
+        assert!(events.is_empty());
+        assert_eq!(format!("{ex:?}"), before);
+    }
+    let before = format!("{ex:?}");
+    let (outcome, _) = ex.execute(
+        &VenueRequest::ClosePosition {
+            market: M,
+            position: PositionSide::Short,
+            lots: Lots(500),
+            leverage: 1,
+        },
+        T0,
+    );
+    rejected(outcome);
+    assert_eq!(format!("{ex:?}"), before, "a close of no position");
+    // The exchange still works after the refusals: the next ids follow the last accepted ones.
+    let (outcome, _) = orders(&mut ex, Vec::new(), vec![req(7, buy(500, 4996))]);
+    assert_eq!(
+        outcome,
+        RequestOutcome::Accepted {
+            placed: vec![(ClientOrderId(7), Some(VenueOrderId(4)))],
+        }
+    );
+}
