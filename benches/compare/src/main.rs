@@ -23,6 +23,7 @@
 mod input;
 mod sbs1;
 mod sbs2;
+mod sbs2_fast;
 mod sbs3;
 mod sbs3_engine;
 
@@ -151,18 +152,30 @@ fn sbs2_rows(rows: &mut Vec<Row>) {
     let frames = sbs2::frames(sbs2::FRAMES);
     let bytes: usize = frames.iter().map(String::len).sum();
     type RunFn = fn(&[String]) -> sbs2::Run;
-    let contenders: [(&'static str, RunFn); 3] = [
+    let contenders: [(&'static str, RunFn); 6] = [
         (
-            "perpbot-style decoder, serde (Kana's technique)",
-            sbs2::run_perpbot,
+            "perpbot decoder, one pass into a reused `BookUpdate` (careful path as fallback)",
+            sbs2::run_perpbot_fast,
         ),
         (
             "barter-data `BinanceFuturesOrderBookL2Update`",
             sbs2::run_barter,
         ),
         (
+            "perpbot-style decoder, serde (Kana's technique)",
+            sbs2::run_perpbot,
+        ),
+        (
             "perpbot-style decoder, borrowed scanner + serde fallback",
             sbs2::run_perpbot_scan,
+        ),
+        (
+            "perpbot-style decoder, serde record through sonic-rs (SIMD)",
+            sbs2::run_sonic,
+        ),
+        (
+            "perpbot-style decoder, serde record through simd-json (SIMD)",
+            sbs2::run_simd_json,
         ),
     ];
     let mut times = vec![Vec::new(); contenders.len()];
@@ -259,6 +272,18 @@ fn main() -> ExitCode {
         let r = f(&p);
         eprintln!("checksum {}", r.checksum);
         return ExitCode::SUCCESS;
+    }
+    // `sbs2:fuzz[:N]` runs the SBS-2 differential fuzzer over N inputs (default 10,000,000).
+    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs2:fuzz")) {
+        let n = n.trim_start_matches(':').parse().unwrap_or(10_000_000);
+        let start = std::time::Instant::now();
+        let r = sbs2_fast::fuzz(n, 0x5B52);
+        println!("{r:?} in {:.1} s", start.elapsed().as_secs_f64());
+        return if r.mismatches == 0 && r.panics == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:engine")) {
         // `sbs3:engine` runs all events; `sbs3:engine:N` the first N.

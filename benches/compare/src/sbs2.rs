@@ -271,6 +271,16 @@ impl DepthDecoder {
         }
     }
 
+    /// The symbol this decoder accepts.
+    pub fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// The market its events are for.
+    pub fn market(&self) -> MarketId {
+        self.market
+    }
+
     /// Decode one frame: the borrowed scanner for the canonical shape, serde for anything else
     /// (escapes, unknown keys, missing fields), so every valid frame decodes and every invalid
     /// one gets serde's error.
@@ -286,6 +296,30 @@ impl DepthDecoder {
     pub fn decode_serde(&self, frame: &str) -> Result<(UpdateIds, BookUpdate), DecodeError> {
         let w: WireDepthUpdate<'_> =
             serde_json::from_str(frame).map_err(|e| DecodeError(format!("depthUpdate: {e}")))?;
+        self.finish(w)
+    }
+
+    /// Decode one frame with the same borrowed record as [`DepthDecoder::decode_serde`], but
+    /// sonic-rs's SIMD tokenizer in place of serde_json's.
+    pub fn decode_sonic(&self, frame: &str) -> Result<(UpdateIds, BookUpdate), DecodeError> {
+        let w: WireDepthUpdate<'_> =
+            sonic_rs::from_str(frame).map_err(|e| DecodeError(format!("depthUpdate: {e}")))?;
+        self.finish(w)
+    }
+
+    /// Decode one frame with the same borrowed record, through simd-json's SIMD tokenizer. simd-json
+    /// rewrites its input in place, so the frame is copied into `scratch` first (part of its cost);
+    /// its tape buffers are reused.
+    pub fn decode_simd_json(
+        &self,
+        frame: &str,
+        scratch: &mut Vec<u8>,
+        buffers: &mut simd_json::Buffers,
+    ) -> Result<(UpdateIds, BookUpdate), DecodeError> {
+        scratch.clear();
+        scratch.extend_from_slice(frame.as_bytes());
+        let w: WireDepthUpdate<'_> = simd_json::serde::from_slice_with_buffers(scratch, buffers)
+            .map_err(|e| DecodeError(format!("depthUpdate: {e}")))?;
         self.finish(w)
     }
 
@@ -509,6 +543,54 @@ pub fn run_perpbot_scan(frames: &[String]) -> Run {
     run_decoder(frames, DepthDecoder::decode)
 }
 
+/// The borrowed serde record through sonic-rs.
+pub fn run_sonic(frames: &[String]) -> Run {
+    run_decoder(frames, DepthDecoder::decode_sonic)
+}
+
+/// The borrowed serde record through simd-json (a frame copy and reused tape buffers).
+pub fn run_simd_json(frames: &[String]) -> Run {
+    let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
+    let mut scratch = Vec::with_capacity(512);
+    let mut buffers = simd_json::Buffers::default();
+    let mut levels = 0;
+    let start = Instant::now();
+    for f in frames {
+        match dec.decode_simd_json(black_box(f), &mut scratch, &mut buffers) {
+            Ok((_, u)) => {
+                levels += u.bids.len() + u.asks.len();
+                black_box(u);
+            }
+            Err(e) => panic!("simd-json refused a generated frame: {e}"),
+        }
+    }
+    Run {
+        elapsed: start.elapsed(),
+        levels,
+    }
+}
+
+/// perpbot's one-pass decoder into one reused [`BookUpdate`] (see [`crate::sbs2_fast`]).
+pub fn run_perpbot_fast(frames: &[String]) -> Run {
+    let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
+    let mut out = crate::sbs2_fast::empty_update(MarketId(1));
+    let mut levels = 0;
+    let start = Instant::now();
+    for f in frames {
+        match dec.decode_into(black_box(f), &mut out) {
+            Ok(ids) => {
+                levels += out.bids.len() + out.asks.len();
+                black_box((ids, &out));
+            }
+            Err(e) => panic!("perpbot decoder refused a generated frame: {e}"),
+        }
+    }
+    Run {
+        elapsed: start.elapsed(),
+        levels,
+    }
+}
+
 type DecodeFn = fn(&DepthDecoder, &str) -> Result<(UpdateIds, BookUpdate), DecodeError>;
 
 fn run_decoder(frames: &[String], decode: DecodeFn) -> Run {
@@ -594,6 +676,17 @@ mod tests {
                 dec.decode_serde(f).unwrap(),
                 (ids, ours.clone()),
                 "scan == serde"
+            );
+            assert_eq!(
+                dec.decode_sonic(f).unwrap(),
+                (ids, ours.clone()),
+                "sonic-rs"
+            );
+            let (mut scratch, mut buffers) = (Vec::new(), simd_json::Buffers::default());
+            assert_eq!(
+                dec.decode_simd_json(f, &mut scratch, &mut buffers).unwrap(),
+                (ids, ours.clone()),
+                "simd-json"
             );
             let theirs: BinanceFuturesOrderBookL2Update = serde_json::from_str(f).unwrap();
             assert_eq!(ids.last, theirs.last_update_id);
