@@ -366,7 +366,14 @@ fn mutate(s: &mut String, next: &mut impl FnMut() -> u64, significant: &[u8]) {
             s.insert_str(at, &piece);
         }
         5 => s.truncate(at),
-        _ => s.insert_str(at, if next() % 2 == 0 { "é" } else { r"\u0041" }),
+        _ => s.insert_str(
+            at,
+            if next().is_multiple_of(2) {
+                "é"
+            } else {
+                r"\u0041"
+            },
+        ),
     }
 }
 
@@ -375,13 +382,10 @@ mod tests {
     use super::*;
     use crate::sbs2::frames;
 
-    fn both(
-        dec: &DepthDecoder,
-        f: &str,
-    ) -> (
-        Result<(UpdateIds, BookUpdate), DecodeError>,
-        Result<(UpdateIds, BookUpdate), DecodeError>,
-    ) {
+    type Decoded = Result<(UpdateIds, BookUpdate), DecodeError>;
+
+    /// The fast path's answer (into a reused update) and the careful path's.
+    fn both(dec: &DepthDecoder, f: &str) -> (Decoded, Decoded) {
         let mut out = empty_update(MarketId(9));
         let fast = dec.decode_into(f, &mut out).map(|ids| (ids, out.clone()));
         (fast, dec.decode(f))
