@@ -29,8 +29,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::common::{Limits, lock, tap};
-use super::{Breach, Invariant, RiskSeen, SoakError};
+use super::common::{Held, Limits, check_sample, lock, tap};
+use super::{Invariant, RiskSeen, SoakError};
 use crate::clock::Clock;
 use crate::config::{Config, Secret, VenueKind};
 use crate::engine::{Control, Engine, RunSummary};
@@ -368,70 +368,23 @@ fn sample(
     settling: bool,
     seen: &mut RiskSeen,
 ) {
-    let open = truth.open_orders.len();
-    seen.samples += 1;
-    seen.max_open_orders = seen.max_open_orders.max(open);
-    if settling {
-        seen.max_open_orders_in_settle = seen.max_open_orders_in_settle.max(open);
-    }
-    let mut breaches = Vec::new();
-    let mut total = Decimal::ZERO;
-    for p in &truth.positions {
-        let Some((id, _)) = markets.iter().find(|(_, name)| *name == p.instrument) else {
-            continue;
-        };
-        let size = p.contracts.abs();
-        let notional = size * p.average_price;
-        total += notional;
-        let key = p.instrument.clone();
-        let max_size = seen.max_size.entry(key.clone()).or_default();
-        *max_size = (*max_size).max(size);
-        let max_notional = seen.max_notional.entry(key.clone()).or_default();
-        *max_notional = (*max_notional).max(notional);
-        if let Some(limit) = limits.size.get(&crate::model::MarketId(*id))
-            && size > *limit
-        {
-            breaches.push(Breach {
-                at_secs: at,
-                limit: format!("risk.markets.{id}.max_position_size ({key})"),
-                value: size.to_string(),
-                max: limit.to_string(),
-            });
-        }
-        if notional > limits.notional {
-            breaches.push(Breach {
-                at_secs: at,
-                limit: format!("risk.max_position_notional ({key})"),
-                value: notional.round_dp(6).to_string(),
-                max: limits.notional.to_string(),
-            });
-        }
-    }
-    seen.max_total_notional = seen.max_total_notional.max(total);
-    if total > limits.total {
-        breaches.push(Breach {
-            at_secs: at,
-            limit: "risk.max_total_notional".into(),
-            value: total.round_dp(6).to_string(),
-            max: limits.total.to_string(),
-        });
-    }
-    if open > limits.open_orders {
-        breaches.push(Breach {
-            at_secs: at,
-            limit: "risk.max_open_orders".into(),
-            value: open.to_string(),
-            max: limits.open_orders.to_string(),
-        });
-    }
-    if !breaches.is_empty() {
-        seen.breached_samples += 1;
-        for b in breaches {
-            if seen.breaches.len() < 20 {
-                seen.breaches.push(b);
-            }
-        }
-    }
+    let held: Vec<Held> = truth
+        .positions
+        .iter()
+        .filter_map(|p| {
+            let (id, _) = markets.iter().find(|(_, name)| *name == p.instrument)?;
+            let size = p.contracts.abs();
+            Some(Held {
+                key: p.instrument.clone(),
+                market: crate::model::MarketId(*id),
+                size,
+                notional: size * p.average_price,
+                // Kyan has no per-position leverage.
+                leverage: None,
+            })
+        })
+        .collect();
+    check_sample(&held, truth.open_orders.len(), limits, at, settling, seen);
 }
 
 /// The fault kinds switched on in `faults` that `tally` never counted.

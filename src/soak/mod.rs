@@ -385,7 +385,7 @@ mod compare;
 pub mod kyan;
 mod report;
 
-use common::{Limits, Tap, lock, tap};
+use common::{Held, Limits, Tap, check_sample, lock, tap};
 use compare::*;
 pub use report::*;
 
@@ -619,86 +619,25 @@ fn sample(
     settling: bool,
     seen: &mut RiskSeen,
 ) {
-    let (positions, open_orders, sizes) = {
+    let (held, open_orders) = {
         let core = shared.core();
         let ex = &core.exchange;
-        let positions = ex.positions(profile);
-        let sizes: Vec<Decimal> = positions
+        let held: Vec<Held> = ex
+            .positions(profile)
             .iter()
-            .map(|p| {
-                ex.spec(p.market)
-                    .map_or(Decimal::ZERO, |s| s.lots_to_size(p.size))
+            .map(|p| Held {
+                key: format!("{}/{}", p.market, side_name(p.trade_side)),
+                market: p.market,
+                size: ex
+                    .spec(p.market)
+                    .map_or(Decimal::ZERO, |s| s.lots_to_size(p.size)),
+                notional: p.value.abs(),
+                leverage: Some(p.leverage),
             })
             .collect();
-        (positions, ex.open_orders(profile, None).len(), sizes)
+        (held, ex.open_orders(profile, None).len())
     };
-    seen.samples += 1;
-    seen.max_open_orders = seen.max_open_orders.max(open_orders);
-    if settling {
-        seen.max_open_orders_in_settle = seen.max_open_orders_in_settle.max(open_orders);
-    }
-    let mut breaches = Vec::new();
-    let mut total = Decimal::ZERO;
-    for (p, size) in positions.iter().zip(sizes) {
-        let key = format!("{}/{}", p.market, side_name(p.trade_side));
-        let notional = p.value.abs();
-        total += notional;
-        let max_size = seen.max_size.entry(key.clone()).or_default();
-        *max_size = (*max_size).max(size);
-        let max_notional = seen.max_notional.entry(key.clone()).or_default();
-        *max_notional = (*max_notional).max(notional);
-        if let Some(limit) = limits.size.get(&p.market)
-            && size > *limit
-        {
-            breaches.push(Breach {
-                at_secs: at,
-                limit: format!("risk.markets.{}.max_position_size ({key})", p.market),
-                value: size.to_string(),
-                max: limit.to_string(),
-            });
-        }
-        if notional > limits.notional {
-            breaches.push(Breach {
-                at_secs: at,
-                limit: format!("risk.max_position_notional ({key})"),
-                value: notional.round_dp(6).to_string(),
-                max: limits.notional.to_string(),
-            });
-        }
-        if p.leverage > limits.leverage {
-            breaches.push(Breach {
-                at_secs: at,
-                limit: format!("risk.max_leverage ({key})"),
-                value: p.leverage.to_string(),
-                max: limits.leverage.to_string(),
-            });
-        }
-    }
-    seen.max_total_notional = seen.max_total_notional.max(total);
-    if total > limits.total {
-        breaches.push(Breach {
-            at_secs: at,
-            limit: "risk.max_total_notional".into(),
-            value: total.round_dp(6).to_string(),
-            max: limits.total.to_string(),
-        });
-    }
-    if open_orders > limits.open_orders {
-        breaches.push(Breach {
-            at_secs: at,
-            limit: "risk.max_open_orders".into(),
-            value: open_orders.to_string(),
-            max: limits.open_orders.to_string(),
-        });
-    }
-    if !breaches.is_empty() {
-        seen.breached_samples += 1;
-        for b in breaches {
-            if seen.breaches.len() < 20 {
-                seen.breaches.push(b);
-            }
-        }
-    }
+    check_sample(&held, open_orders, limits, at, settling, seen);
 }
 
 // ---------------------------------------------------------------------------------------------
