@@ -103,6 +103,30 @@ pub fn check_signature(
     Ok(())
 }
 
+/// Accept a request signed once (heartbeat, cancels, market order, MMP config): the signature
+/// must recover to `signer` and the deadline must lie in the window above the last one
+/// accepted, which it then becomes.
+pub fn accept_signed(
+    core: &mut Core,
+    digest: B256,
+    signature: &[u8],
+    signer: Address,
+    deadline: u64,
+    what: &str,
+) -> Result<(), Refusal> {
+    check_signature(digest, signature, signer, what)?;
+    let accepted = check_deadline(
+        core,
+        signer,
+        U256::from(deadline),
+        None,
+        MAX_DEADLINE_AHEAD_SECS,
+        what,
+    )?;
+    core.last_deadline.insert(signer, accepted);
+    Ok(())
+}
+
 /// Check `deadline` for `signer` given the deadlines already accepted in this request
 /// (`pending`, the last one). `ahead` is the window's upper bound.
 pub fn check_deadline(

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::{
-    MAX_DEADLINE_AHEAD_SECS, MMPConfigUpdate, SESSION_DEADLINE_AHEAD_SECS, SESSION_TTL_MS,
-    check_deadline, check_key, check_session, check_signature, mmp_signing_hash, one_click_header,
+    MMPConfigUpdate, SESSION_DEADLINE_AHEAD_SECS, SESSION_TTL_MS, accept_signed, check_deadline,
+    check_key, check_session, check_signature, mmp_signing_hash, one_click_header,
 };
 use super::core::{MmpConfig, Session, hex_id};
 use super::parse::{Fields, Refusal, bad, body_json, refuse};
@@ -50,21 +50,8 @@ pub async fn post_heartbeat(
                 timeout: U256::from(timeout),
             };
             let (c, v) = shared.chain();
-            check_signature(
-                TypedMessage::Heartbeat(m).signing_hash(&domain(c, v)),
-                &bytes,
-                maker,
-                "heartbeat",
-            )?;
-            let dl = check_deadline(
-                &core,
-                maker,
-                U256::from(deadline),
-                None,
-                MAX_DEADLINE_AHEAD_SECS,
-                "heartbeat",
-            )?;
-            core.last_deadline.insert(maker, dl);
+            let digest = TypedMessage::Heartbeat(m).signing_hash(&domain(c, v));
+            accept_signed(&mut core, digest, &bytes, maker, deadline, "heartbeat")?;
         }
         (None, None) => return Err(bad("signature: missing")),
     }
@@ -360,16 +347,8 @@ pub async fn post_mmp(
         deadline: U256::from(deadline),
     };
     let (c, v) = shared.chain();
-    check_signature(mmp_signing_hash(&m, c, v), &bytes, maker, "mmp config")?;
-    let dl = check_deadline(
-        &core,
-        maker,
-        U256::from(deadline),
-        None,
-        MAX_DEADLINE_AHEAD_SECS,
-        "mmp config",
-    )?;
-    core.last_deadline.insert(maker, dl);
+    let digest = mmp_signing_hash(&m, c, v);
+    accept_signed(&mut core, digest, &bytes, maker, deadline, "mmp config")?;
     let cancelled = core.mmp_configure(
         maker,
         &pair,

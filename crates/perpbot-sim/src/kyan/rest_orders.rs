@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::{
-    MAX_DEADLINE_AHEAD_SECS, check_deadline, check_key, check_session, check_signature,
-    one_click_header,
+    MAX_DEADLINE_AHEAD_SECS, accept_signed, check_deadline, check_key, check_session,
+    check_signature, one_click_header,
 };
 use super::core::{Core, hex_id};
 use super::parse::{Fields, Refusal, bad, body_json, direction, lots, refuse};
@@ -472,16 +472,14 @@ pub async fn post_market(
             };
             let digest = TypedMessage::MarketOrder(message)
                 .signing_hash(&domain(shared.chain().0, shared.chain().1));
-            check_signature(digest, &s.bytes, taker, "market order")?;
-            let dl = check_deadline(
-                &core,
+            accept_signed(
+                &mut core,
+                digest,
+                &s.bytes,
                 taker,
-                U256::from(s.deadline),
-                None,
-                MAX_DEADLINE_AHEAD_SECS,
+                s.deadline,
                 "market order",
             )?;
-            core.last_deadline.insert(taker, dl);
         }
         (None, None) => return Err(bad("signature: missing")),
     }
@@ -544,16 +542,7 @@ pub async fn delete_orders(
         };
         let digest = TypedMessage::CancelOrders(message)
             .signing_hash(&domain(shared.chain().0, shared.chain().1));
-        check_signature(digest, &s.bytes, maker, "cancel")?;
-        let dl = check_deadline(
-            &core,
-            maker,
-            U256::from(s.deadline),
-            None,
-            MAX_DEADLINE_AHEAD_SECS,
-            "cancel",
-        )?;
-        core.last_deadline.insert(maker, dl);
+        accept_signed(&mut core, digest, &s.bytes, maker, s.deadline, "cancel")?;
     }
     let mut not_found: Vec<String> = Vec::new();
     let mut kids = Vec::new();
@@ -600,16 +589,7 @@ pub async fn delete_orders_all(
         };
         let digest = TypedMessage::CancelAllOrders(message)
             .signing_hash(&domain(shared.chain().0, shared.chain().1));
-        check_signature(digest, &s.bytes, maker, "cancel all")?;
-        let dl = check_deadline(
-            &core,
-            maker,
-            U256::from(s.deadline),
-            None,
-            MAX_DEADLINE_AHEAD_SECS,
-            "cancel all",
-        )?;
-        core.last_deadline.insert(maker, dl);
+        accept_signed(&mut core, digest, &s.bytes, maker, s.deadline, "cancel all")?;
     }
     let done = core.cancel_where(maker, |_| true);
     shared.publish(&mut core);
