@@ -12,7 +12,7 @@
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::{SolStruct, sol};
 use axum::http::{HeaderMap, StatusCode};
-use perpbot_kyan::signing::{domain, recover};
+use perpbot_kyan::signing::{TypedMessage, domain, recover};
 use serde_json::json;
 
 use super::core::Core;
@@ -125,6 +125,38 @@ pub fn accept_signed(
     )?;
     core.last_deadline.insert(signer, accepted);
     Ok(())
+}
+
+/// How a single-signature request proves its signer: the one-click session named in its
+/// `x-one-click` header, or its own signature and deadline.
+pub enum Proof {
+    Session(String),
+    Signed { signature: Vec<u8>, deadline: u64 },
+}
+
+impl Proof {
+    /// Check the proof for `signer`: the session must be theirs and alive, or the signature of
+    /// `message(deadline)` must be theirs with the deadline in the window ([`accept_signed`]).
+    pub fn check(
+        &self,
+        core: &mut Core,
+        chain: (u64, Address),
+        signer: Address,
+        what: &str,
+        message: impl FnOnce(U256) -> Result<TypedMessage, Refusal>,
+    ) -> Result<(), Refusal> {
+        match self {
+            Proof::Session(hash) => check_session(core, hash, signer),
+            Proof::Signed {
+                signature,
+                deadline,
+            } => {
+                let digest =
+                    message(U256::from(*deadline))?.signing_hash(&domain(chain.0, chain.1));
+                accept_signed(core, digest, signature, signer, *deadline, what)
+            }
+        }
+    }
 }
 
 /// Check `deadline` for `signer` given the deadlines already accepted in this request

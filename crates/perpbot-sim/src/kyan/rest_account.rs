@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::{
-    MMPConfigUpdate, SESSION_DEADLINE_AHEAD_SECS, SESSION_TTL_MS, accept_signed, check_deadline,
-    check_key, check_session, check_signature, mmp_signing_hash, one_click_header,
+    MMPConfigUpdate, Proof, SESSION_DEADLINE_AHEAD_SECS, SESSION_TTL_MS, accept_signed,
+    check_deadline, check_key, check_signature, mmp_signing_hash, one_click_header,
 };
 use super::core::{MmpConfig, Session, hex_id};
 use super::parse::{Fields, Refusal, bad, body_json, refuse};
@@ -33,28 +33,26 @@ pub async fn post_heartbeat(
     let mut f = Fields::of(body_json(&body)?, "")?;
     let maker = f.address("maker")?;
     let timeout = f.uint("timeout")?;
-    let signed = if session.is_none() {
-        let (bytes, _) = f.signature("signature")?;
-        Some((bytes, f.uint("signature_deadline")?))
-    } else {
-        None
+    let proof = match session {
+        Some(hash) => Proof::Session(hash),
+        None => {
+            let (signature, _) = f.signature("signature")?;
+            let deadline = f.uint("signature_deadline")?;
+            Proof::Signed {
+                signature,
+                deadline,
+            }
+        }
     };
     f.done()?;
     let mut core = shared.lock()?;
-    match (&session, signed) {
-        (Some(hash), _) => check_session(&core, hash, maker)?,
-        (None, Some((bytes, deadline))) => {
-            let m = HeartbeatType {
-                deadline: U256::from(deadline),
-                maker,
-                timeout: U256::from(timeout),
-            };
-            let (c, v) = shared.chain();
-            let digest = TypedMessage::Heartbeat(m).signing_hash(&domain(c, v));
-            accept_signed(&mut core, digest, &bytes, maker, deadline, "heartbeat")?;
-        }
-        (None, None) => return Err(bad("signature: missing")),
-    }
+    proof.check(&mut core, shared.chain(), maker, "heartbeat", |deadline| {
+        Ok(TypedMessage::Heartbeat(HeartbeatType {
+            deadline,
+            maker,
+            timeout: U256::from(timeout),
+        }))
+    })?;
     let expires = core.heartbeat(maker, timeout);
     shared.publish(&mut core);
     Ok(axum::Json(

@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::auth::{
-    MAX_DEADLINE_AHEAD_SECS, accept_signed, check_deadline, check_key, check_session,
-    check_signature, one_click_header,
+    MAX_DEADLINE_AHEAD_SECS, Proof, check_deadline, check_key, check_session, check_signature,
+    one_click_header,
 };
 use super::core::{Core, hex_id};
 use super::parse::{Fields, Refusal, bad, body_json, direction, lots, refuse};
@@ -47,6 +47,20 @@ fn read_signed(f: &mut Fields) -> Result<Signed, Refusal> {
         bytes,
         text,
         deadline,
+    })
+}
+
+/// The request's `x-one-click` session, else its `signature` and `signature_deadline`.
+fn read_proof(headers: &HeaderMap, f: &mut Fields) -> Result<Proof, Refusal> {
+    Ok(match one_click_header(headers) {
+        Some(hash) => Proof::Session(hash),
+        None => {
+            let s = read_signed(f)?;
+            Proof::Signed {
+                signature: s.bytes,
+                deadline: s.deadline,
+            }
+        }
     })
 }
 
@@ -421,7 +435,6 @@ pub async fn post_market(
     body: String,
 ) -> Result<axum::Json<Value>, Refusal> {
     check_key(&headers, &shared.api_key)?;
-    let session = one_click_header(&headers);
     let mut f = Fields::of(body_json(&body)?, "")?;
     let mut mo = Fields::of(f.need("market_order")?, "market_order")?;
     let instrument = mo.text("instrument_name")?;
@@ -434,11 +447,7 @@ pub async fn post_market(
     mo.done()?;
     let limit_price = f.decimal("limit_price")?;
     let taker = f.address("taker")?;
-    let signed = if session.is_none() {
-        Some(read_signed(&mut f)?)
-    } else {
-        None
-    };
+    let proof = read_proof(&headers, &mut f)?;
     f.done()?;
     let mut core = shared.lock()?;
     let inst = core.instrument(&instrument).ok_or_else(|| {
@@ -457,11 +466,14 @@ pub async fn post_market(
         is_amount,
         limit_price,
     )?;
-    match (&session, &signed) {
-        (Some(hash), _) => check_session(&core, hash, taker)?,
-        (None, Some(s)) => {
-            let message = UserMarketOrder {
-                deadline: U256::from(s.deadline),
+    proof.check(
+        &mut core,
+        shared.chain(),
+        taker,
+        "market order",
+        |deadline| {
+            Ok(TypedMessage::MarketOrder(UserMarketOrder {
+                deadline,
                 marketOrder: OrderTyped {
                     instrumentName: instrument.clone(),
                     size: scaled("market_order", "size", size)?,
@@ -469,20 +481,9 @@ pub async fn post_market(
                 },
                 limitPrice: scaled("", "limit_price", limit_price)?,
                 taker,
-            };
-            let digest = TypedMessage::MarketOrder(message)
-                .signing_hash(&domain(shared.chain().0, shared.chain().1));
-            accept_signed(
-                &mut core,
-                digest,
-                &s.bytes,
-                taker,
-                s.deadline,
-                "market order",
-            )?;
-        }
-        (None, None) => return Err(bad("signature: missing")),
-    }
+            }))
+        },
+    )?;
     let out = core.place_market(taker, inst, buy, lots, ticks)?;
     let i = &core.instruments[inst];
     let contracts = i.spec.lots_to_size(perpbot_model::Lots(out.filled));
@@ -512,7 +513,6 @@ pub async fn delete_orders(
     body: String,
 ) -> Result<axum::Json<Value>, Refusal> {
     check_key(&headers, &shared.api_key)?;
-    let session = one_click_header(&headers);
     let mut f = Fields::of(body_json(&body)?, "")?;
     let maker = f.address("maker")?;
     let Value::Array(ids) = f.need("order_ids")? else {
@@ -525,25 +525,16 @@ pub async fn delete_orders(
             other => Err(bad(format!("order_ids: {other} is not a string"))),
         })
         .collect::<Result<_, _>>()?;
-    let signed = if session.is_none() {
-        Some(read_signed(&mut f)?)
-    } else {
-        None
-    };
+    let proof = read_proof(&headers, &mut f)?;
     f.done()?;
     let mut core = shared.lock()?;
-    if let Some(hash) = &session {
-        check_session(&core, hash, maker)?;
-    } else if let Some(s) = &signed {
-        let message = CancelOrdersType {
-            deadline: U256::from(s.deadline),
+    proof.check(&mut core, shared.chain(), maker, "cancel", |deadline| {
+        Ok(TypedMessage::CancelOrders(CancelOrdersType {
+            deadline,
             maker,
             orderIds: ids.clone(),
-        };
-        let digest = TypedMessage::CancelOrders(message)
-            .signing_hash(&domain(shared.chain().0, shared.chain().1));
-        accept_signed(&mut core, digest, &s.bytes, maker, s.deadline, "cancel")?;
-    }
+        }))
+    })?;
     let mut not_found: Vec<String> = Vec::new();
     let mut kids = Vec::new();
     for id in &ids {
@@ -570,27 +561,17 @@ pub async fn delete_orders_all(
     body: String,
 ) -> Result<axum::Json<Value>, Refusal> {
     check_key(&headers, &shared.api_key)?;
-    let session = one_click_header(&headers);
     let mut f = Fields::of(body_json(&body)?, "")?;
     let maker = f.address("maker")?;
-    let signed = if session.is_none() {
-        Some(read_signed(&mut f)?)
-    } else {
-        None
-    };
+    let proof = read_proof(&headers, &mut f)?;
     f.done()?;
     let mut core = shared.lock()?;
-    if let Some(hash) = &session {
-        check_session(&core, hash, maker)?;
-    } else if let Some(s) = &signed {
-        let message = CancelAllOrdersType {
-            deadline: U256::from(s.deadline),
+    proof.check(&mut core, shared.chain(), maker, "cancel all", |deadline| {
+        Ok(TypedMessage::CancelAllOrders(CancelAllOrdersType {
+            deadline,
             maker,
-        };
-        let digest = TypedMessage::CancelAllOrders(message)
-            .signing_hash(&domain(shared.chain().0, shared.chain().1));
-        accept_signed(&mut core, digest, &s.bytes, maker, s.deadline, "cancel all")?;
-    }
+        }))
+    })?;
     let done = core.cancel_where(maker, |_| true);
     shared.publish(&mut core);
     Ok(axum::Json(json!({
