@@ -172,6 +172,25 @@ impl KyanDecoder {
         self.markets.iter().find(|m| m.instrument == instrument)
     }
 
+    /// The market a record names by the first of `keys` it has (an instrument name); `None`,
+    /// counted as skipped, for an instrument not configured; an error when it names none.
+    fn record_market(
+        &mut self,
+        channel: &str,
+        record: &Value,
+        keys: &[&str],
+    ) -> Result<Option<MarketId>, DecodeError> {
+        let instrument = keys
+            .iter()
+            .find_map(|k| str_at(record, k))
+            .ok_or_else(|| err(channel, "instrument_name", "missing"))?;
+        let market = self.entry(instrument).map(|e| e.market);
+        if market.is_none() {
+            self.stats.skip(channel, SkipReason::UnconfiguredMarket);
+        }
+        Ok(market)
+    }
+
     fn entry_by_pair(&self, pair: &str) -> Vec<&MarketEntry> {
         let pair = pair.trim();
         self.markets
@@ -360,10 +379,7 @@ impl KyanDecoder {
     ) -> Result<Vec<Event>, DecodeError> {
         let mut out = Vec::new();
         for o in records(data, &["orders"]) {
-            let instrument = str_at(o, "instrument_name")
-                .ok_or_else(|| err(channel, "instrument_name", "missing"))?;
-            let Some(market) = self.entry(instrument).map(|e| e.market) else {
-                self.stats.skip(channel, SkipReason::UnconfiguredMarket);
+            let Some(market) = self.record_market(channel, o, &["instrument_name"])? else {
                 continue;
             };
             let id = str_at(o, "order_id")
@@ -433,11 +449,9 @@ impl KyanDecoder {
                 self.stats.skip(channel, SkipReason::ChannelWithoutEvent);
                 continue;
             }
-            let instrument = str_at(p, "instrument_name")
-                .or_else(|| str_at(p, "instrument"))
-                .ok_or_else(|| err(channel, "instrument_name", "missing"))?;
-            let Some(market) = self.entry(instrument).map(|e| e.market) else {
-                self.stats.skip(channel, SkipReason::UnconfiguredMarket);
+            let Some(market) =
+                self.record_market(channel, p, &["instrument_name", "instrument"])?
+            else {
                 continue;
             };
             let size =
@@ -565,10 +579,7 @@ impl KyanDecoder {
     ) -> Result<Vec<Event>, DecodeError> {
         let mut out = Vec::new();
         for f in records(data, &["funding"]) {
-            let instrument = str_at(f, "instrument_name")
-                .ok_or_else(|| err(channel, "instrument_name", "missing"))?;
-            let Some(market) = self.entry(instrument).map(|e| e.market) else {
-                self.stats.skip(channel, SkipReason::UnconfiguredMarket);
+            let Some(market) = self.record_market(channel, f, &["instrument_name"])? else {
                 continue;
             };
             // [ASSUMED] the hourly rate, as market:funding's `rate_hourly`.
