@@ -172,7 +172,6 @@ pub fn spawn(
         stats: Arc::clone(&stats),
         ids: MessageIds::default(),
         token: None,
-        cap_closed: false,
         next_id: 0,
     };
     (tokio::spawn(client.run()), stats)
@@ -194,9 +193,16 @@ struct Client {
     ids: MessageIds,
     /// The session-recovery token of the last connection.
     token: Option<String>,
-    /// The last connection ended with Kyan's session-cap close (see [`is_session_cap_close`]).
-    cap_closed: bool,
     next_id: u64,
+}
+
+/// What reading one frame found.
+enum Read {
+    /// The connection goes on; `gap` when the frame revealed a `seq_id` gap.
+    Frame { gap: bool },
+    /// The connection is over; `cap_close` when Kyan ended it at its session cap
+    /// ([`is_session_cap_close`]).
+    Over { cap_close: bool },
 }
 
 /// How a served connection ended, for the reconnect back-off.
@@ -400,7 +406,6 @@ impl Client {
     /// Serve one connection until it is lost, and say how it ended.
     async fn serve(&mut self, mut conn: Conn, stash: Vec<String>) -> Result<Ended, Closed> {
         let started = Instant::now();
-        self.cap_closed = false;
         let mut gap = false;
         for text in stash {
             gap |= self.handle(&mut conn.seq, &text).await?;
@@ -427,10 +432,10 @@ impl Client {
                     retry_at = self.resync_then_follow(&mut conn).await?;
                 }
                 frame = conn.socket.next() => match self.frame(&mut conn, frame).await? {
-                    Some(g) => gap |= g,
-                    None => {
+                    Read::Frame { gap: g } => gap |= g,
+                    Read::Over { cap_close } => {
                         let up = started.elapsed();
-                        return Ok(if self.cap_closed && up >= CAP_CLOSE_MIN_UPTIME {
+                        return Ok(if cap_close && up >= CAP_CLOSE_MIN_UPTIME {
                             Ended::SessionCap
                         } else if up >= HEALTHY_AFTER {
                             Ended::Healthy
@@ -450,8 +455,6 @@ impl Client {
                                 gap |= self.handle(&mut fresh.seq, &text).await?;
                             }
                             gap |= self.overlap(&mut conn, &mut fresh).await?;
-                            // The old connection's close says nothing about the new one.
-                            self.cap_closed = false;
                             let _ = conn.socket.close(None).await;
                             conn = fresh;
                             bump(&self.stats.rotations);
@@ -480,12 +483,12 @@ impl Client {
         loop {
             tokio::select! {
                 frame = old.socket.next(), if old_open => match self.frame(old, frame).await? {
-                    Some(g) => gap |= g,
-                    None => old_open = false,
+                    Read::Frame { gap: g } => gap |= g,
+                    Read::Over { .. } => old_open = false,
                 },
                 frame = fresh.socket.next() => match self.frame(fresh, frame).await? {
-                    Some(g) => gap |= g,
-                    None => return Ok(gap),
+                    Read::Frame { gap: g } => gap |= g,
+                    Read::Over { .. } => return Ok(gap),
                 },
                 _ = tokio::time::sleep_until(end) => return Ok(gap),
             }
@@ -495,31 +498,31 @@ impl Client {
         }
     }
 
-    /// One frame; `None` when the connection is over.
+    /// One frame read from a connection.
     async fn frame(
         &mut self,
         conn: &mut Conn,
         frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-    ) -> Result<Option<bool>, Closed> {
+    ) -> Result<Read, Closed> {
+        let over = |cap_close| Ok(Read::Over { cap_close });
         match frame {
-            Some(Ok(Message::Text(text))) => {
-                Ok(Some(self.handle(&mut conn.seq, text.as_str()).await?))
-            }
+            Some(Ok(Message::Text(text))) => Ok(Read::Frame {
+                gap: self.handle(&mut conn.seq, text.as_str()).await?,
+            }),
             Some(Ok(Message::Ping(p))) => {
                 let _ = conn.socket.send(Message::Pong(p)).await;
-                Ok(Some(false))
+                Ok(Read::Frame { gap: false })
             }
             Some(Ok(Message::Close(c))) => {
                 info!(stream = STREAM, close = ?c, "Kyan closed the WebSocket");
-                self.cap_closed = is_session_cap_close(c.as_ref());
-                Ok(None)
+                over(is_session_cap_close(c.as_ref()))
             }
-            Some(Ok(_)) => Ok(Some(false)),
+            Some(Ok(_)) => Ok(Read::Frame { gap: false }),
             Some(Err(e)) => {
                 warn!(stream = STREAM, error = %e, "Kyan WebSocket error");
-                Ok(None)
+                over(false)
             }
-            None => Ok(None),
+            None => over(false),
         }
     }
 
