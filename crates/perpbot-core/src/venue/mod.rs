@@ -14,6 +14,7 @@
 //! transaction; the outcome is known when it commits; a lost one is *ambiguous* until queried by
 //! its handle), Kyan's are signed REST orders (batch place, no atomic cancel-and-place). [`VenueCapabilities`] says which the executor may rely on.
 
+pub mod backoff;
 pub mod paper;
 
 use std::sync::Arc;

@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -99,17 +98,11 @@ impl WsConfig {
     /// at `backoff_max`, then jittered uniformly into its upper half so that many clients
     /// dropped together do not reconnect in lock-step.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.min(20);
-        let base = self
-            .backoff_initial
-            .saturating_mul(factor)
-            .min(self.backoff_max);
-        let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
-        if nanos == 0 {
-            return Duration::ZERO;
-        }
-        let jittered = rand::rng().random_range(nanos / 2..=nanos);
-        Duration::from_nanos(jittered)
+        perpbot_core::venue::backoff::reconnect_delay(
+            self.backoff_initial,
+            self.backoff_max,
+            attempt,
+        )
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
+use perpbot_core::venue::backoff::reconnect_delay;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -133,16 +133,11 @@ struct Closed;
 
 impl State {
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .config
-            .backoff_initial
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.config.backoff_max);
-        let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
-        if nanos < 2 {
-            return base;
-        }
-        Duration::from_nanos(rand::rng().random_range(nanos / 2..=nanos))
+        reconnect_delay(
+            self.config.backoff_initial,
+            self.config.backoff_max,
+            attempt,
+        )
     }
 
     async fn state(&self, state: ConnectionState) -> Result<(), Closed> {

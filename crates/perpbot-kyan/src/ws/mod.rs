@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
+use perpbot_core::venue::backoff::reconnect_delay;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -101,15 +101,7 @@ impl WsConfig {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .backoff_initial
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.backoff_max);
-        let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
-        if nanos < 2 {
-            return base;
-        }
-        Duration::from_nanos(rand::rng().random_range(nanos / 2..=nanos))
+        reconnect_delay(self.backoff_initial, self.backoff_max, attempt)
     }
 }
 

@@ -1,0 +1,34 @@
+//! The delay before reconnecting a venue stream, shared by every venue client.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// The delay before retry number `attempt` (0-based): `initial · 2^attempt`, capped at `max`,
+/// then jittered uniformly into its upper half so that many clients dropped together do not
+/// reconnect in lock-step.
+pub fn reconnect_delay(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let factor = 1u32 << attempt.min(20);
+    let base = initial.saturating_mul(factor).min(max);
+    let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(rand::rng().random_range(nanos / 2..=nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_doubles_into_its_upper_half_and_stops_at_the_cap() {
+        let (one, thirty) = (Duration::from_secs(1), Duration::from_secs(30));
+        for attempt in 0..40 {
+            let base = Duration::from_secs(1u64 << attempt.min(5)).min(thirty);
+            let d = reconnect_delay(one, thirty, attempt);
+            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?}");
+        }
+        assert_eq!(reconnect_delay(Duration::ZERO, thirty, 3), Duration::ZERO);
+    }
+}
