@@ -4,6 +4,11 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// A connection that stayed up this long counts as healthy: the back-off starts over. Only
+/// uptime proves it: a server that accepts, sends a frame and drops must not be reconnected to
+/// at the shortest delay forever.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+
 /// The delay before retry number `attempt` (0-based): `initial · 2^attempt`, capped at `max`,
 /// then jittered uniformly into its upper half so that many clients dropped together do not
 /// reconnect in lock-step.

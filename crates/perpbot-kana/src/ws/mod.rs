@@ -51,8 +51,6 @@ pub const MAINNET_WS_URL: &str = "wss://perpetuals-indexer-ws.kana.trade/ws/";
 /// The `stream` name of this client's [`ConnectionEvent`]s.
 pub const STREAM: &str = "kana-ws";
 
-/// A connection that stayed up this long counts as healthy: the back-off starts over.
-const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 /// Longest error text kept in a log line.
 const MAX_LOG_CHARS: usize = 300;
 
@@ -545,7 +543,7 @@ impl Client {
                     }
                     // Only uptime proves a connection healthy: a server that sends a frame and
                     // drops the socket again must not reset the back-off.
-                    if started.elapsed() >= HEALTHY_AFTER {
+                    if started.elapsed() >= perpbot_core::venue::backoff::HEALTHY_AFTER {
                         attempt = 0;
                     }
                 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use perpbot_core::venue::backoff::reconnect_delay;
+use perpbot_core::venue::backoff::{HEALTHY_AFTER, reconnect_delay};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -163,7 +163,7 @@ impl State {
                         first = false;
                         // Only a connection that stayed up a while resets the back-off: a
                         // server that accepts and drops at once is not hammered.
-                        if started.elapsed() >= Duration::from_secs(30) {
+                        if started.elapsed() >= HEALTHY_AFTER {
                             attempt = 0;
                         }
                         bump(&self.stats.reconnects);

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use perpbot_core::venue::backoff::reconnect_delay;
+use perpbot_core::venue::backoff::{HEALTHY_AFTER, reconnect_delay};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -208,8 +208,6 @@ enum Ended {
     Early,
 }
 
-/// A connection that stayed up this long counts as healthy: the back-off starts over.
-const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 /// A session-cap close only counts as planned after this much uptime (a server that closes every
 /// connection at once with that code must not be reconnected to in a tight loop).
 const CAP_CLOSE_MIN_UPTIME: Duration = Duration::from_secs(1);
