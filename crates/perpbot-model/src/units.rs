@@ -200,6 +200,47 @@ fn pow10(exp: u32) -> Option<i128> {
     10i128.checked_pow(exp)
 }
 
+/// `units / 10^scale` as a normalised `Decimal` (no trailing zeros, as `normalize()` leaves
+/// it), or `None` when it does not fit exactly. Trailing zeros come off the integer first, in
+/// `u64` arithmetic when it fits, which is several times cheaper than `normalize()` dividing
+/// the 96-bit mantissa digit by digit; the result is the same value with the same scale.
+fn scaled(units: u128, scale: u32) -> Option<Decimal> {
+    if units == 0 {
+        return Some(Decimal::ZERO);
+    }
+    let (mut units, mut scale) = (units, scale);
+    if let Ok(mut small) = u64::try_from(units) {
+        while scale > 0 && small % 10 == 0 {
+            small /= 10;
+            scale -= 1;
+        }
+        units = u128::from(small);
+    } else {
+        while scale > 0 && units % 10 == 0 {
+            units /= 10;
+            scale -= 1;
+        }
+    }
+    Decimal::try_from_i128_with_scale(i128::try_from(units).ok()?, scale).ok()
+}
+
+/// `num / den` normalised: by [`scaled`] when `den` is a power of ten (every Kana grid), else
+/// by [`ratio`].
+fn ratio_normalized(num: u128, den: u128) -> Option<Decimal> {
+    let mut exp = 0;
+    let mut d = den;
+    while d > 1 && d % 10 == 0 {
+        d /= 10;
+        exp += 1;
+    }
+    if d == 1
+        && let Some(v) = scaled(num, exp)
+    {
+        return Some(v);
+    }
+    ratio(num, den).map(|v| v.normalize())
+}
+
 /// `num / den` as a `Decimal`: exact wherever the quotient is a decimal of at most 28
 /// significant digits, otherwise correct to 28 significant digits. `None` when the quotient does
 /// not fit `Decimal` (above ~7.9·10^28) or `den` is zero; never panics.
@@ -371,12 +412,11 @@ impl MarketSpec {
     pub fn lots_to_size(&self, lots: Lots) -> Decimal {
         // u64 · u64 always fits u128 (not i128).
         let sub_units = u128::from(lots.0) * u128::from(self.lot_size);
-        i128::try_from(sub_units)
-            .ok()
-            .and_then(|s| Decimal::try_from_i128_with_scale(s, self.base_decimals).ok())
-            .or_else(|| ratio(sub_units, pow10(self.base_decimals)?.try_into().ok()?))
-            .unwrap_or(Decimal::MAX)
-            .normalize()
+        scaled(sub_units, self.base_decimals)
+            .or_else(|| {
+                ratio(sub_units, pow10(self.base_decimals)?.try_into().ok()?).map(|v| v.normalize())
+            })
+            .unwrap_or(Decimal::MAX.normalize())
     }
 
     /// Ticks → human price in quote per coin (exact for every grid whose lot size divides a power
@@ -392,16 +432,18 @@ impl MarketSpec {
             let shift = pow10(self.base_decimals - self.quote_decimals)
                 .and_then(|p| u128::try_from(p).ok());
             match shift.and_then(|p| n.checked_mul(p)) {
-                Some(num) => ratio(num, lot),
+                Some(num) => ratio_normalized(num, lot),
                 // n · 10^k overflows u128: divide first (then the result is huge anyway).
-                None => shift.and_then(|p| ratio(n, lot)?.checked_mul(ratio(p, 1)?)),
+                None => shift
+                    .and_then(|p| ratio(n, lot)?.checked_mul(ratio(p, 1)?))
+                    .map(|v| v.normalize()),
             }
         } else {
             pow10(self.quote_decimals - self.base_decimals)
                 .and_then(|p| u128::try_from(p).ok()?.checked_mul(lot))
-                .and_then(|den| ratio(n, den))
+                .and_then(|den| ratio_normalized(n, den))
         };
-        price.unwrap_or(Decimal::MAX).normalize()
+        price.unwrap_or(Decimal::MAX.normalize())
     }
 
     /// Notional of `lots` at `ticks` in quote sub-units (`lots · ticks · tick_size`), exact;
@@ -418,10 +460,8 @@ impl MarketSpec {
     /// Quote sub-units → human quote amount. Saturates at `i128::MAX` sub-units (unreachable
     /// with u64 lots and ticks).
     pub fn sub_units_to_quote(&self, sub_units: u128) -> Decimal {
-        let v = i128::try_from(sub_units).unwrap_or(i128::MAX);
-        Decimal::try_from_i128_with_scale(v, self.quote_decimals)
-            .unwrap_or(Decimal::MAX)
-            .normalize()
+        let v = sub_units.min(i128::MAX as u128);
+        scaled(v, self.quote_decimals).unwrap_or(Decimal::MAX.normalize())
     }
 
     /// Notional of `lots` at a human price (e.g. a mark or average entry that is off the grid).
