@@ -49,13 +49,16 @@ pub(super) struct AccountFill {
     pub fee: Decimal,
 }
 
+/// Open positions by market and side.
+pub(super) type Holdings = BTreeMap<(MarketId, PositionSide), Holding>;
+
 /// Collateral and positions.
 #[derive(Debug, Clone)]
 pub(super) struct Account {
     starting: Decimal,
     realized: Decimal,
     fees: Decimal,
-    positions: BTreeMap<(MarketId, PositionSide), Holding>,
+    positions: Holdings,
 }
 
 impl Account {
@@ -67,6 +70,11 @@ impl Account {
             fees: Decimal::ZERO,
             positions: BTreeMap::new(),
         }
+    }
+
+    /// Every open position ([`Account::snapshot`] is a function of these alone).
+    pub fn holdings(&self) -> &Holdings {
+        &self.positions
     }
 
     /// The open position on one side of a market.

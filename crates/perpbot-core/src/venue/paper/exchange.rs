@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::PaperConfig;
-use super::account::{Account, AccountFill};
+use super::account::{Account, AccountFill, Holdings};
 use super::source::SourceEvent;
 use perpbot_model::{
     Balance, BookUpdate, BookUpdateKind, ClientOrderId, ConnectionEvent, ConnectionState,
@@ -103,6 +103,25 @@ pub struct PaperExchange {
     pub(super) next_trade_id: u128,
     reported_positions: Option<Vec<Position>>,
     reported_balance: Option<(Decimal, Decimal)>,
+    /// The holdings `reported_positions` was last compared for.
+    snapshot_of: Option<Holdings>,
+    /// Level buffers of book events handed back with [`PaperExchange::recycle`], reused by the
+    /// next delta echo so replaying market data allocates nothing per delta.
+    spare_levels: SpareLevels,
+}
+
+/// Spare level buffers kept at most: more would only hold memory.
+const SPARE_LEVELS: usize = 16;
+
+/// Empty level buffers for reuse. Not part of the exchange's state: its `Debug` shows none of
+/// them, so two exchanges in the same state print the same.
+#[derive(Clone, Default)]
+struct SpareLevels(Vec<Vec<Level>>);
+
+impl std::fmt::Debug for SpareLevels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpareLevels")
+    }
 }
 
 impl PaperExchange {
@@ -121,7 +140,45 @@ impl PaperExchange {
             next_trade_id: 1,
             reported_positions: None,
             reported_balance: None,
+            snapshot_of: None,
+            spare_levels: SpareLevels::default(),
         }
+    }
+
+    /// Take back an event this exchange emitted once the caller is done with it: a book
+    /// event's level buffers are reused by later deltas. Anything else is just dropped.
+    pub fn recycle(&mut self, event: Event) {
+        if let Event::Book(b) = event {
+            for mut levels in [b.bids, b.asks] {
+                if levels.capacity() > 0 && self.spare_levels.0.len() < SPARE_LEVELS {
+                    levels.clear();
+                    self.spare_levels.0.push(levels);
+                }
+            }
+        }
+    }
+
+    /// A book delta event for levels of one side, in a recycled buffer when there is one.
+    fn book_delta(
+        &mut self,
+        market: MarketId,
+        side: Side,
+        levels: &[Level],
+        now: Timestamp,
+    ) -> Event {
+        let mut buffer = self.spare_levels.0.pop().unwrap_or_default();
+        buffer.extend_from_slice(levels);
+        let (bids, asks) = match side {
+            Side::Buy => (buffer, Vec::new()),
+            Side::Sell => (Vec::new(), buffer),
+        };
+        Event::Book(BookUpdate {
+            market,
+            kind: BookUpdateKind::Delta,
+            bids,
+            asks,
+            ts: now,
+        })
     }
 
     /// The first events of a session: connected, the balance, an (empty) positions snapshot.
@@ -182,7 +239,7 @@ impl PaperExchange {
                 let top = (book.best_bid(), book.best_ask());
                 book.apply_delta(*side, *price, *lots, now);
                 let top_moved = (book.best_bid(), book.best_ask()) != top;
-                out.push(book_delta(
+                let echo = self.book_delta(
                     market,
                     *side,
                     &[Level {
@@ -190,7 +247,8 @@ impl PaperExchange {
                         lots: *lots,
                     }],
                     now,
-                ));
+                );
+                out.push(echo);
                 if top_moved {
                     self.after_book_change(market, Some((*side, *price)), now, out);
                 } else {
@@ -511,7 +569,8 @@ impl PaperExchange {
             });
         }
         if !changed.is_empty() {
-            out.push(book_delta(market, book_side, &changed, now));
+            let echo = self.book_delta(market, book_side, &changed, now);
+            out.push(echo);
             self.refresh_queues(market);
         }
         legs
@@ -597,13 +656,18 @@ impl PaperExchange {
     /// positions and balance if they changed.
     pub(super) fn finish(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         self.cancel_uncovered_closes(now, out);
-        let positions = self.account.snapshot(&self.specs);
-        if self.reported_positions.as_ref() != Some(&positions) {
-            out.push(Event::Position(PositionUpdate {
-                positions: positions.clone(),
-                snapshot: true,
-            }));
-            self.reported_positions = Some(positions);
+        // The snapshot is a function of the holdings alone, and building it (liquidation
+        // estimates) costs far more than comparing them: most requests change no position.
+        if self.snapshot_of.as_ref() != Some(self.account.holdings()) {
+            let positions = self.account.snapshot(&self.specs);
+            if self.reported_positions.as_ref() != Some(&positions) {
+                out.push(Event::Position(PositionUpdate {
+                    positions: positions.clone(),
+                    snapshot: true,
+                }));
+                self.reported_positions = Some(positions);
+            }
+            self.snapshot_of = Some(self.account.holdings().clone());
         }
         let balance = (self.available(), self.account.total());
         if self.reported_balance != Some(balance) {
@@ -656,19 +720,4 @@ impl PaperExchange {
             }));
         }
     }
-}
-
-/// A book delta event for levels of one side.
-fn book_delta(market: MarketId, side: Side, levels: &[Level], now: Timestamp) -> Event {
-    let (bids, asks) = match side {
-        Side::Buy => (levels.to_vec(), Vec::new()),
-        Side::Sell => (Vec::new(), levels.to_vec()),
-    };
-    Event::Book(BookUpdate {
-        market,
-        kind: BookUpdateKind::Delta,
-        bids,
-        asks,
-        ts: now,
-    })
 }
