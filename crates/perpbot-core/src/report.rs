@@ -164,6 +164,9 @@ pub struct PerformanceTracker {
     last: Option<Timestamp>,
     peak: Decimal,
     max_drawdown: Decimal,
+    /// The state's PnL version when a book last had its mid compared: a book event at the same
+    /// version moved no mid (the state bumps the version when one moves), so it is skipped.
+    mids_seen_at: Option<u64>,
 }
 
 impl PerformanceTracker {
@@ -178,6 +181,10 @@ impl PerformanceTracker {
         let now = state.now();
         self.first.get_or_insert(now);
         self.last = Some(now);
+        let is_book = matches!(event, Event::Book(_) | Event::BestPrice(_));
+        if is_book && self.mids_seen_at == Some(state.pnl_version()) {
+            return;
+        }
         let Some(market) = event.market() else {
             return;
         };
@@ -189,11 +196,14 @@ impl PerformanceTracker {
             .entry(market)
             .or_insert_with(|| Ledger::new(market, spec.name.clone()));
         match event {
-            Event::Book(_) | Event::BestPrice(_) => match state.mid_price(market) {
-                // Most book updates leave the mid where it was: nothing to mark or total.
-                Some(mid) if ledger.perf.last_mid != Some(mid) => ledger.mark(mid),
-                _ => return,
-            },
+            Event::Book(_) | Event::BestPrice(_) => {
+                self.mids_seen_at = Some(state.pnl_version());
+                match state.mid_price(market) {
+                    // Most book updates leave the mid where it was: nothing to mark or total.
+                    Some(mid) if ledger.perf.last_mid != Some(mid) => ledger.mark(mid),
+                    _ => return,
+                }
+            }
             Event::Fill(f) => {
                 // The position held so far counts up to now; from here on, the new one.
                 ledger.advance(now);

@@ -461,8 +461,24 @@ impl EngineCore {
     /// A venue event: applied to the state, then handed to the strategy, whose intents are
     /// checked and dispatched; fees and fills reach risk and the reconciler on the way.
     pub fn on_venue_event(&mut self, event: Event, now: Timestamp) {
+        let needs_id = matches!(
+            &event,
+            Event::Order(u) if u.client_id.is_none()
+        ) || matches!(&event, Event::Fill(f) if f.client_id.is_none());
+        if needs_id {
+            let event = self.with_client_id(event);
+            self.on_venue_event_ref(&event, now);
+        } else {
+            self.on_venue_event_ref(&event, now);
+        }
+    }
+
+    /// [`EngineCore::on_venue_event`] for an event the caller keeps: market data a backtest or
+    /// a paper venue hands over without giving up its buffers. An order update or fill without
+    /// a client id gets none filled in here (use `on_venue_event` for those).
+    pub fn on_venue_event_ref(&mut self, event: &Event, now: Timestamp) {
         self.set_now(now);
-        if let Event::Fill(f) = &event {
+        if let Event::Fill(f) = event {
             self.risk.record_cost(f.ts, f.fee);
             if let Some(spec) = self.state.spec(f.market) {
                 info!(
@@ -477,7 +493,7 @@ impl EngineCore {
                 );
             }
         }
-        if let Event::Connection(c) = &event {
+        if let Event::Connection(c) = event {
             match c.state {
                 ConnectionState::Reconnecting => {
                     warn!(stream = %c.stream, "venue stream reconnecting; book data may be stale");
@@ -496,18 +512,17 @@ impl EngineCore {
             event,
             Event::OpenOrders(_) | Event::Order(_) | Event::Fill(_)
         );
-        let event = self.with_client_id(event);
         let resynced =
-            matches!(&event, Event::Connection(c) if c.state == ConnectionState::Resynced);
-        if let (Some(journal), Event::Fill(f)) = (&self.journal, &event) {
+            matches!(event, Event::Connection(c) if c.state == ConnectionState::Resynced);
+        if let (Some(journal), Event::Fill(f)) = (&self.journal, event) {
             journal.record_fill(f);
         }
-        if self.state.apply(&event) {
-            self.tracker.observe(&event, &self.state);
-            if let Event::Fill(f) = &event {
+        let accepted = self.state.apply(event);
+        if accepted {
+            self.tracker.observe(event, &self.state);
+            if let Event::Fill(f) = event {
                 self.reconciler.on_fill(f);
             }
-            self.pending.push_back(event);
         }
         if resynced {
             self.reconcile();
@@ -530,7 +545,23 @@ impl EngineCore {
         if self.limits_checked_at != Some(self.state.pnl_version()) {
             self.evaluate_limits();
         }
-        self.drain_pending();
+        // The event goes to the strategy first, then what it caused (acknowledgements, a
+        // trading-state change), as if it had been queued ahead of them; every entry point
+        // drains the queue, so nothing waits there from before. Delivered from here, it is
+        // neither copied into the queue nor out of it.
+        let budget = self.config.max_internal_events;
+        if accepted {
+            if budget == 0 {
+                warn!(
+                    dropped = self.pending.len() + 1,
+                    "strategy reaction limit reached; events dropped"
+                );
+                self.pending.clear();
+                return;
+            }
+            self.deliver(event);
+        }
+        self.drain_pending_within(budget.saturating_sub(usize::from(accepted)));
     }
 
     /// Venues without client ids (Kana) report orders and fills by venue id only; the strategy
@@ -674,7 +705,11 @@ impl EngineCore {
 
     /// Hand queued events to the strategy, processing what it emits, until none are left.
     fn drain_pending(&mut self) {
-        let mut budget = self.config.max_internal_events;
+        self.drain_pending_within(self.config.max_internal_events);
+    }
+
+    /// [`Self::drain_pending`] with `budget` deliveries left of the reaction limit.
+    fn drain_pending_within(&mut self, mut budget: usize) {
         while let Some(event) = self.pending.pop_front() {
             if budget == 0 {
                 warn!(
