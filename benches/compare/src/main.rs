@@ -254,7 +254,7 @@ fn main() -> ExitCode {
     // Optional filter for profiling: `sbs1`, `sbs2` or `sbs3` runs that benchmark alone;
     // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind;
     // `sbs3:engine[:N]` runs SBS-3 (its first N events) once through the real backtest, for a
-    // profiler.
+    // profiler; `sbs3:hbt[:N]` the same through hftbacktest.
     let only = std::env::args().nth(1);
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
         let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
@@ -290,6 +290,15 @@ fn main() -> ExitCode {
         let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
         let r = sbs3_engine::run(sbs3_engine::market_data(&snap, &events));
+        eprintln!("{r:?}");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:hbt")) {
+        // `sbs3:hbt[:N]`: the same through hftbacktest, to profile the two side by side.
+        let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
+        let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
+        let bt = sbs3::hbt_build(&snap, &sbs3::hbt_rows(&events));
+        let r = sbs3::run_hbt(bt, events.len());
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }
