@@ -527,23 +527,22 @@ impl Sim {
             && public == now
             && !self.shutting_down
             && self.timeline.next_at().is_none_or(|t| t > now);
-        let mut events = out.drain(..);
-        let echo = events.next();
-        if !direct && let Some(echo) = echo {
-            self.timeline.push(public, Item::ToBot(echo));
-            for event in events {
-                self.timeline.push(private, Item::ToBot(event));
-            }
-        } else if let Some(echo) = echo {
-            for event in events {
+        if direct {
+            for event in out.drain(1..) {
                 self.timeline.push(private, Item::ToBot(event));
             }
             let _ = self.core.pump(now);
             self.take_jobs(now);
-            self.deliver_public(&echo, now);
-            self.exchange.recycle(echo);
+            if let Some(echo) = out.first_mut() {
+                self.deliver_public(echo, now);
+                self.exchange.recycle(echo);
+            }
+            out.clear();
         } else {
-            drop(events);
+            for (i, event) in out.drain(..).enumerate() {
+                let at = if i == 0 { public } else { private };
+                self.timeline.push(at, Item::ToBot(event));
+            }
         }
         self.exchange_out = out;
     }

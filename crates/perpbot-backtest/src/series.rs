@@ -65,6 +65,10 @@ pub struct Series {
     pub fills: Vec<FillRow>,
     /// The mids the bot saw, per market (for markouts).
     mids: BTreeMap<MarketId, MidTrack>,
+    /// The market whose mid was last recorded and the state's PnL version then: a book of the
+    /// same market at the same version has the same mid (the state bumps the version whenever
+    /// a mid moves), so only its time is updated.
+    unchanged_since: Option<(MarketId, u64)>,
 }
 
 impl Series {
@@ -77,6 +81,7 @@ impl Series {
             rows: Vec::new(),
             fills: Vec::new(),
             mids: BTreeMap::new(),
+            unchanged_since: None,
         }
     }
 
@@ -129,7 +134,16 @@ impl Series {
 
     /// The book of `market` changed (the state has applied it).
     pub fn observe_book(&mut self, market: MarketId, now: Timestamp, state: &State) {
+        let version = state.pnl_version();
+        if self.unchanged_since == Some((market, version))
+            && let Some(track) = self.mids.get_mut(&market)
+        {
+            track.seen_until = now;
+            return;
+        }
+        self.unchanged_since = None;
         if let Some(mid) = state.mid_price(market) {
+            self.unchanged_since = Some((market, version));
             let track = self.mids.entry(market).or_default();
             track.seen_until = now;
             // Only changes are kept: a long replay would otherwise hold one entry per update.

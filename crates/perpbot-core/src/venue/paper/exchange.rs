@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use super::PaperConfig;
 use super::account::{Account, AccountFill, Holdings};
 use super::source::SourceEvent;
+use super::table::OrderTable;
 use perpbot_model::{
     Balance, BookUpdate, BookUpdateKind, ClientOrderId, ConnectionEvent, ConnectionState,
     Direction, Event, Fill, Level, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderUpdate,
@@ -97,7 +98,7 @@ pub struct PaperExchange {
     pub(super) specs: BTreeMap<MarketId, MarketSpec>,
     pub(super) books: BTreeMap<MarketId, OrderBook>,
     /// Resting orders by venue id (ascending = time priority).
-    pub(super) orders: BTreeMap<VenueOrderId, RestingOrder>,
+    pub(super) orders: OrderTable,
     pub(super) account: Account,
     pub(super) next_order_id: u128,
     pub(super) next_trade_id: u128,
@@ -134,7 +135,7 @@ impl PaperExchange {
             taker_fee_rate: config.taker_fee_rate,
             specs: markets.into_iter().map(|m| (m.id, m)).collect(),
             books,
-            orders: BTreeMap::new(),
+            orders: OrderTable::new(),
             account: Account::new(config.starting_balance),
             next_order_id: 1,
             next_trade_id: 1,
@@ -145,14 +146,15 @@ impl PaperExchange {
         }
     }
 
-    /// Take back an event this exchange emitted once the caller is done with it: a book
-    /// event's level buffers are reused by later deltas. Anything else is just dropped.
-    pub fn recycle(&mut self, event: Event) {
+    /// Take back the buffers of an event this exchange emitted, once the caller is done with
+    /// it: a book event's level buffers (left empty in `event`) are reused by later deltas.
+    pub fn recycle(&mut self, event: &mut Event) {
         if let Event::Book(b) = event {
-            for mut levels in [b.bids, b.asks] {
+            for levels in [&mut b.bids, &mut b.asks] {
                 if levels.capacity() > 0 && self.spare_levels.0.len() < SPARE_LEVELS {
-                    levels.clear();
-                    self.spare_levels.0.push(levels);
+                    let mut spare = std::mem::take(levels);
+                    spare.clear();
+                    self.spare_levels.0.push(spare);
                 }
             }
         }
@@ -389,7 +391,9 @@ impl PaperExchange {
         for o in self
             .orders
             .values_mut()
-            .filter(|o| o.market == market && o.side == side && o.price == price)
+            // `&`, not `&&`: one branch on the whole match, which is almost always false and
+            // so predicted, instead of three that follow random sides and prices.
+            .filter(|o| (o.market == market) & (o.side == side) & (o.price == price))
         {
             o.queue_ahead = self
                 .queue
@@ -415,7 +419,7 @@ impl PaperExchange {
         for o in self
             .orders
             .values_mut()
-            .filter(|o| o.market == market && o.side == maker_side)
+            .filter(|o| (o.market == market) & (o.side == maker_side))
         {
             let through = match maker_side {
                 Side::Buy => o.price > price,

@@ -36,6 +36,7 @@ mod exchange;
 mod orders;
 mod queue;
 mod source;
+mod table;
 
 #[cfg(test)]
 mod tests;

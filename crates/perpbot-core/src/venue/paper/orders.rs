@@ -4,12 +4,11 @@
 //! checkpoint is put back. A refusal names the order's client id and the rule, using Kana's and
 //! Econia's abort names.
 
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 
 use super::account::Account;
 use super::exchange::{OrderRef, PaperExchange, RestingOrder};
+use super::table::OrderTable;
 use crate::venue::{CancelOrder, RequestOutcome, VenueRequest};
 use perpbot_model::{
     ClientOrderId, Direction, Event, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderKind,
@@ -30,7 +29,7 @@ enum Trigger {
 /// exchange as it was. Cheaper than copying the exchange (the books are its largest part): a
 /// book is saved only when the request can take from it, which a post-only place never does.
 struct Checkpoint {
-    orders: BTreeMap<VenueOrderId, RestingOrder>,
+    orders: OrderTable,
     account: Account,
     next_order_id: u128,
     next_trade_id: u128,
@@ -237,7 +236,7 @@ impl PaperExchange {
                 take_profit: o.take_profit,
                 stop_loss: o.stop_loss,
             };
-            self.orders.insert(venue_id, resting);
+            self.orders.insert(resting);
         }
         Ok(venue_id)
     }
