@@ -712,7 +712,7 @@ impl RiskEngine {
         let notional = spec.notional(o.lots, perpbot_model::Ticks(order_ticks));
 
         // Order size and notional.
-        let limits = self.config.markets.get(&o.market.0.to_string());
+        let limits = market_limits(&self.config.markets, o.market);
         if let Some(max) = limits.and_then(|l| l.max_order_size) {
             let max_lots = spec
                 .size_to_lots(max, Rounding::Down)
@@ -882,6 +882,30 @@ impl RiskEngine {
             .sum();
         positions + orders
     }
+}
+
+/// The per-market limits of `market`, configured under its id in decimal. Runs for every order,
+/// so the key is formatted on the stack, not in a new `String`.
+fn market_limits(
+    markets: &BTreeMap<String, MarketLimits>,
+    market: MarketId,
+) -> Option<&MarketLimits> {
+    if markets.is_empty() {
+        return None;
+    }
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut n = market.0;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let key = std::str::from_utf8(digits.get(start..)?).ok()?;
+    markets.get(key)
 }
 
 /// An opening order's initial margin: its notional over its leverage.

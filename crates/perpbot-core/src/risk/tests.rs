@@ -516,3 +516,24 @@ fn orders_the_venue_has_not_counted_yet_reserve_margin_and_cancels_free_it() {
         Err(RejectReason::InsufficientMargin)
     );
 }
+
+#[test]
+fn per_market_limits_are_found_by_the_id_in_decimal_and_only_by_it() {
+    let mut markets = BTreeMap::new();
+    for key in ["0", "7", "1338", "18446744073709551615", "007"] {
+        markets.insert(key.to_string(), MarketLimits::default());
+    }
+    for id in [0u64, 7, 1338, u64::MAX] {
+        assert!(
+            super::market_limits(&markets, MarketId(id)).is_some(),
+            "{id}"
+        );
+    }
+    for id in [1u64, 70, 1337, u64::MAX - 1] {
+        assert!(
+            super::market_limits(&markets, MarketId(id)).is_none(),
+            "{id}"
+        );
+    }
+    assert!(super::market_limits(&BTreeMap::new(), MarketId(7)).is_none());
+}
