@@ -210,13 +210,13 @@ fn scaled(units: u128, scale: u32) -> Option<Decimal> {
     }
     let (mut units, mut scale) = (units, scale);
     if let Ok(mut small) = u64::try_from(units) {
-        while scale > 0 && small % 10 == 0 {
+        while scale > 0 && small.is_multiple_of(10) {
             small /= 10;
             scale -= 1;
         }
         units = u128::from(small);
     } else {
-        while scale > 0 && units % 10 == 0 {
+        while scale > 0 && units.is_multiple_of(10) {
             units /= 10;
             scale -= 1;
         }
@@ -229,7 +229,7 @@ fn scaled(units: u128, scale: u32) -> Option<Decimal> {
 fn ratio_normalized(num: u128, den: u128) -> Option<Decimal> {
     let mut exp = 0;
     let mut d = den;
-    while d > 1 && d % 10 == 0 {
+    while d > 1 && d.is_multiple_of(10) {
         d /= 10;
         exp += 1;
     }

@@ -66,7 +66,18 @@
 //! | `deposit_withdraw_history` | nothing (counted) |
 //! | anything else | nothing; counted under [`Topic::Unknown`], **not** an error (the server may add topics or acknowledgements; the connection must not flap over them) |
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::fast::FixedState;
+
+/// Keys a frame adds, committed to the deduplication memory when the frame succeeds. Hashed
+/// with a fixed seed, so they are committed in an order that depends on the keys alone: with a
+/// bounded memory, which key is forgotten first must not depend on a random seed (the same
+/// recording must backtest the same way every run).
+type Pending<K> = std::collections::HashSet<K, FixedState>;
+
+/// [`Pending`] with a count per key.
+type PendingCounts<K> = std::collections::HashMap<K, usize, FixedState>;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -87,6 +98,7 @@ use perpbot_model::{
 };
 
 mod lines;
+mod replay;
 mod scan;
 mod stats;
 mod units;
@@ -94,6 +106,7 @@ pub use lines::{DecodeSummary, builtin_specs, decode_lines, specs_from_market_in
 pub use stats::{DecodeStats, SkipReason, Skips, TopicStats};
 pub use units::{book_side, order_type_meaning};
 
+use replay::ReplayMemo;
 use scan::*;
 use units::*;
 
@@ -423,21 +436,25 @@ pub struct KanaDecoder {
     orders_seen: Seen<OrderKey>,
     trades_seen: Seen<TradeKey>,
     scratch: Vec<Event>,
-    pending_fills: HashSet<FillKey>,
-    pending_orders: HashSet<OrderKey>,
-    pending_trades: HashMap<TradeKey, usize>,
+    pending_fills: Pending<FillKey>,
+    pending_orders: Pending<OrderKey>,
+    pending_trades: PendingCounts<TradeKey>,
     issues: Vec<RecordIssue>,
     issues_seen: Seen<u64>,
-    pending_issues: HashSet<u64>,
+    pending_issues: Pending<u64>,
     /// The side of each position by its `trade_id`, as the `positions` topic last showed it.
     position_sides: PositionSides,
     /// What the last frame skipped, by reason.
     last_skips: Skips,
     /// Funding rates of markets without a spec are read too (`perpbot decode`).
     any_market_funding: bool,
-    /// Whether the fast path is tried (always, except in tests that compare it with the serde
-    /// path).
+    /// Whether the fast paths are tried (always, except in tests and benchmarks that compare
+    /// them with the careful path).
     fast_path: bool,
+    /// Replayed history records recognised by their text ([`ReplayMemo`]).
+    replay: ReplayMemo,
+    /// Where the records of the history push being decoded sit (reused).
+    records: Vec<Span>,
 }
 
 /// The decoding of one WebSocket frame in progress: the frame's topic and arrival time, and the
@@ -453,13 +470,13 @@ struct FrameDecoding<'d> {
     fills_seen: &'d Seen<FillKey>,
     orders_seen: &'d Seen<OrderKey>,
     trades_seen: &'d Seen<TradeKey>,
-    pending_fills: &'d mut HashSet<FillKey>,
-    pending_orders: &'d mut HashSet<OrderKey>,
-    pending_trades: &'d mut HashMap<TradeKey, usize>,
+    pending_fills: &'d mut Pending<FillKey>,
+    pending_orders: &'d mut Pending<OrderKey>,
+    pending_trades: &'d mut PendingCounts<TradeKey>,
     out: &'d mut Vec<Event>,
     issues: &'d mut Vec<RecordIssue>,
     issues_seen: &'d Seen<u64>,
-    pending_issues: &'d mut HashSet<u64>,
+    pending_issues: &'d mut Pending<u64>,
     position_sides: &'d mut PositionSides,
     any_market_funding: bool,
     skips: Skips,
@@ -480,16 +497,18 @@ impl KanaDecoder {
             orders_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
             trades_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
             scratch: Vec::new(),
-            pending_fills: HashSet::new(),
-            pending_orders: HashSet::new(),
-            pending_trades: HashMap::new(),
+            pending_fills: Pending::default(),
+            pending_orders: Pending::default(),
+            pending_trades: PendingCounts::default(),
             issues: Vec::new(),
             issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
-            pending_issues: HashSet::new(),
+            pending_issues: Pending::default(),
             position_sides: PositionSides::default(),
             last_skips: Skips::default(),
             any_market_funding: false,
             fast_path: true,
+            replay: ReplayMemo::default(),
+            records: Vec::new(),
         })
     }
 
@@ -498,6 +517,14 @@ impl KanaDecoder {
     /// its state has no place for markets it does not trade.
     pub fn with_funding_for_any_market(mut self) -> KanaDecoder {
         self.any_market_funding = true;
+        self
+    }
+
+    /// Decode every frame by the careful path alone (serde, then the exact conversions), never
+    /// the fast ones (the one-pass `orderbook` scanner, the replay memo of the history topics).
+    /// Both give the same events; this is for tests and benchmarks that compare them.
+    pub fn careful_only(mut self) -> KanaDecoder {
+        self.fast_path = false;
         self
     }
 
@@ -610,6 +637,11 @@ impl KanaDecoder {
         {
             return (Topic::Orderbook, Ok(skips));
         }
+        if self.fast_path
+            && let Some((topic, skips)) = self.fast_history(frame, now)
+        {
+            return (topic, Ok(skips));
+        }
         let env: WsEnvelope = match serde_json::from_str(frame) {
             Ok(env) => env,
             Err(e) => {
@@ -683,6 +715,31 @@ impl KanaDecoder {
         }
         fr.orderbook_done();
         Some(fr.skips)
+    }
+}
+
+impl KanaDecoder {
+    /// The history fast path: a `trade_history` / `live_trade_history` push of the shape Kana
+    /// sends ([`scan_history`]) has its records read by the byte scanner instead of two serde
+    /// passes, and replayed records recognised by the [`ReplayMemo`]. `None` — with nothing
+    /// left behind — for any other frame; the careful path then decodes it as it always did.
+    fn fast_history(&mut self, frame: &str, now: Timestamp) -> Option<(Topic, Skips)> {
+        let mut records = std::mem::take(&mut self.records);
+        let mut memo = std::mem::take(&mut self.replay);
+        let done = scan_history(frame, &mut records).and_then(|topic| {
+            let mut fr = self.frame(topic, now);
+            fr.fills_replayed(frame, &records, &mut memo)?;
+            Some((topic, fr.skips))
+        });
+        self.replay = memo;
+        self.records = records;
+        if done.is_none() {
+            self.scratch.clear();
+            self.pending_fills.clear();
+            self.issues.clear();
+            self.pending_issues.clear();
+        }
+        done
     }
 }
 
@@ -915,11 +972,55 @@ impl<'d> FrameDecoding<'d> {
         })
     }
 
-    /// One fill record of [`FrameDecoding::fills`]; `Err` leaves it out.
-    fn fill(&mut self, t: &WireTrade<'_>) -> Result<(), DecodeError> {
+    /// [`FrameDecoding::fills`] for the records of a history push as [`scan_history`] found
+    /// them, with the [`ReplayMemo`]: a record the last push held, whose key is still seen, is
+    /// a repeat without being converted. `None` when a record does not read as a fill record
+    /// (the careful path then decides, and words the error).
+    fn fills_replayed(
+        &mut self,
+        frame: &str,
+        records: &[Span],
+        memo: &mut ReplayMemo,
+    ) -> Option<()> {
+        for record in records {
+            let text = frame.get(record.start..record.end)?;
+            if let Some(key) = memo.recall(text)
+                && self.is_repeat(&key)
+            {
+                self.skips.add(SkipReason::Repeat);
+                continue;
+            }
+            let t = serde_json::from_str::<WireTrade>(text).ok()?;
+            match self.fill(&t) {
+                Ok(Some(key)) => memo.remember(text, key),
+                Ok(None) => {}
+                Err(e) => self.skip_record(e),
+            }
+        }
+        memo.push_done();
+        Some(())
+    }
+
+    /// Whether a fill with `key` was emitted before (or earlier in this frame). A fill without
+    /// a version matches one seen with or without a version; one with a version, the same
+    /// version or one seen without any.
+    fn is_repeat(&self, key: &FillKey) -> bool {
+        let seen = |k: &FillKey| self.fills_seen.contains(k) || self.pending_fills.contains(k);
+        if key.version == FillKey::NO_VERSION {
+            seen(&key.with_version(FillKey::NO_VERSION))
+                || seen(&key.with_version(FillKey::SOME_VERSION))
+        } else {
+            seen(key) || seen(&key.with_version(FillKey::NO_VERSION))
+        }
+    }
+
+    /// One fill record of [`FrameDecoding::fills`]; `Err` leaves it out. Returns the record's
+    /// key when it is a function of the record's text alone (emitted or a repeat, its side
+    /// from its own order type): what the [`ReplayMemo`] may remember.
+    fn fill(&mut self, t: &WireTrade<'_>) -> Result<Option<FillKey>, DecodeError> {
         let topic = self.topic;
         let Some(conv) = self.market(t.market_id)? else {
-            return Ok(());
+            return Ok(None);
         };
         let ts = match ts_of(topic, "timestamp", t.timestamp)? {
             Some(ts) => ts,
@@ -932,7 +1033,8 @@ impl<'d> FrameDecoding<'d> {
         // the record's `trade_id` names, whose side the `positions` topic showed. Unknown
         // position too: the record is refused and reported, and the position itself still
         // follows the `positions` topic.
-        let (side, direction) = match side_and_direction(code, t.is_long()) {
+        let own_side = side_and_direction(code, t.is_long());
+        let (side, direction) = match own_side {
             Some(sd) => sd,
             None => {
                 let position = self
@@ -961,7 +1063,7 @@ impl<'d> FrameDecoding<'d> {
             None => 0,
         };
         if self.too_old(ts) {
-            return Ok(());
+            return Ok(None);
         }
         let key = FillKey {
             trade_id,
@@ -973,17 +1075,11 @@ impl<'d> FrameDecoding<'d> {
             // Sources format the price differently; with an order id it is not needed.
             price: if venue_id.is_some() { 0 } else { price.0 },
         };
-        let seen = |k: &FillKey| self.fills_seen.contains(k) || self.pending_fills.contains(k);
-        let without_version = key.with_version(FillKey::NO_VERSION);
         let with_some_version = key.with_version(FillKey::SOME_VERSION);
-        let duplicate = if version == FillKey::NO_VERSION {
-            seen(&without_version) || seen(&with_some_version)
-        } else {
-            seen(&key) || seen(&without_version)
-        };
-        if duplicate {
+        let memorable = own_side.map(|_| key);
+        if self.is_repeat(&key) {
             self.skips.add(SkipReason::Repeat);
-            return Ok(());
+            return Ok(memorable);
         }
         self.pending_fills.insert(key);
         if version != FillKey::NO_VERSION {
@@ -1011,7 +1107,7 @@ impl<'d> FrameDecoding<'d> {
             },
             ts,
         }));
-        Ok(())
+        Ok(memorable)
     }
 
     /// `open_orders`: the full list of resting orders. `market` is `Some` only when every listed

@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 /// The hypothesis of reference §8.1 \[INF\]: odd codes act on the long side, even on the short
 /// side; 1–4 open or increase, 5–8 decrease or close. Only parity and codes 1/2/4/7 have direct
