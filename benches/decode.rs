@@ -73,7 +73,13 @@ fn bench_stateless(c: &mut Criterion, name: &str, frames: &[String], events_per_
 }
 
 /// Decode a replaying history stream in steady state (see the module docs).
-fn bench_history(c: &mut Criterion, name: &str, frames: &[String], new_per_frame: usize) {
+fn bench_history(
+    c: &mut Criterion,
+    name: &str,
+    frames: &[String],
+    new_per_frame: usize,
+    decoder: fn() -> KanaDecoder,
+) {
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Bytes(average_len(&frames[1..])));
     {
@@ -147,9 +153,13 @@ fn funding(c: &mut Criterion) {
 fn history(c: &mut Criterion) {
     let mut rng = Lcg(42);
     let frames = common::trade_history_frames(&apt(), &mut rng, 20, 1024);
-    bench_history(c, "trade_history_20_replayed", &frames, 1);
+    bench_history(c, "trade_history_20_replayed", &frames, 1, decoder);
+    // The same through the careful path alone (what every push cost before the replay memo),
+    // for the ratio in one run.
+    let careful = || decoder().careful_only();
+    bench_history(c, "trade_history_20_replayed_careful", &frames, 1, careful);
     let frames = common::recent_trades_frames(&apt(), &mut rng, 10, 1024);
-    bench_history(c, "recent_trades_10_pairs", &frames, 1);
+    bench_history(c, "recent_trades_10_pairs", &frames, 1, decoder);
 }
 
 criterion_group!(benches, orderbook, positions, history, funding);

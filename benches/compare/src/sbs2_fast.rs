@@ -331,7 +331,7 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
 
 /// One mutation of an ASCII frame (positions are char boundaries until a multi-byte character
 /// is inserted; after that, positions are moved back to the nearest boundary).
-fn mutate(s: &mut String, next: &mut impl FnMut() -> u64, significant: &[u8]) {
+pub(crate) fn mutate(s: &mut String, next: &mut impl FnMut() -> u64, significant: &[u8]) {
     let boundary = |s: &String, mut i: usize| {
         i = i.min(s.len());
         while !s.is_char_boundary(i) {
