@@ -21,7 +21,7 @@
 //! of them, and the median of five is reported.
 
 mod input;
-mod kana_fuzz;
+mod kana;
 mod sbs1;
 mod sbs2;
 mod sbs2_fast;
@@ -289,10 +289,10 @@ fn main() -> ExitCode {
     // `kana:history[:careful]`: 4,096 replayed trade_history pushes through the Kana decoder,
     // timed, fast paths and careful path alternately (median of 5 each, one process).
     if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("kana:history")) {
-        let frames = kana_fuzz::history_frames(4_096);
+        let frames = kana::history_frames(4_096);
         if !rest.is_empty() {
             // One pass only (for a profiler): `kana:history:fast` or `kana:history:careful`.
-            let n = kana_fuzz::decode_history(&frames, rest == ":careful");
+            let n = kana::decode_history(&frames, rest == ":careful");
             eprintln!("{n} events");
             return ExitCode::SUCCESS;
         }
@@ -300,7 +300,7 @@ fn main() -> ExitCode {
         for _ in 0..5 {
             for (careful_only, times) in [(false, &mut fast), (true, &mut careful)] {
                 let start = std::time::Instant::now();
-                let n = kana_fuzz::decode_history(&frames, careful_only);
+                let n = kana::decode_history(&frames, careful_only);
                 times.push(start.elapsed());
                 assert_eq!(n, 4_096 + 19, "events");
             }
@@ -310,11 +310,33 @@ fn main() -> ExitCode {
         println!("trade_history, 20 records per push, 1 new: fast {f:.2} µs/push, careful {c:.2} µs/push, {:.2}×", c / f);
         return ExitCode::SUCCESS;
     }
+    // `kana:book[:fast|:careful]`: the same for 4,096 orderbook pushes of 20 levels.
+    if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("kana:book")) {
+        let frames = kana::book_frames(4_096);
+        if !rest.is_empty() {
+            let n = kana::decode_books(&frames, rest == ":careful");
+            eprintln!("{n} levels");
+            return ExitCode::SUCCESS;
+        }
+        let (mut fast, mut careful) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            for (careful_only, times) in [(false, &mut fast), (true, &mut careful)] {
+                let start = std::time::Instant::now();
+                let n = kana::decode_books(&frames, careful_only);
+                times.push(start.elapsed());
+                assert_eq!(n, 4_096 * 20, "levels");
+            }
+        }
+        let per = |v: Vec<std::time::Duration>| median(v).as_secs_f64() * 1e9 / 4_096.0;
+        let (f, c) = (per(fast), per(careful));
+        println!("orderbook, 20 levels: fast {f:.0} ns/push, careful {c:.0} ns/push, {:.2}×", c / f);
+        return ExitCode::SUCCESS;
+    }
     // `kana:fuzz[:N]` runs the Kana replay-memo differential fuzzer over N pushes.
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("kana:fuzz")) {
         let n = n.trim_start_matches(':').parse().unwrap_or(10_000_000);
         let start = std::time::Instant::now();
-        let r = kana_fuzz::fuzz(n, 0x4B41);
+        let r = kana::fuzz(n, 0x4B41);
         println!("{r:?} in {:.1} s", start.elapsed().as_secs_f64());
         return if r.mismatches == 0 && r.panics == 0 {
             ExitCode::SUCCESS

@@ -846,6 +846,48 @@ impl<'d> FrameDecoding<'d> {
     }
 
     /// Add a converted level to its market's snapshot (made on the market's first level).
+    /// A level [`Scanner::level_sent`] read, converted as [`FrameDecoding::orderbook_level_fast`]
+    /// converts the same text (`last`: the market of the level before, and its conversions).
+    /// `None` for a value the exact conversions do not take: the caller falls back.
+    fn orderbook_level_sent(
+        &mut self,
+        lv: SentLevel,
+        last: &mut Option<(u64, Option<Conv<'d>>)>,
+    ) -> Option<()> {
+        let conv = match *last {
+            Some((id, conv)) if id == lv.market_id => conv,
+            _ => {
+                let markets = self.markets;
+                let conv = markets.get(lv.market_id).map(|(spec, grid)| Conv {
+                    topic: self.topic,
+                    spec,
+                    grid,
+                    raw: markets.units.is_raw(spec.id),
+                });
+                *last = Some((lv.market_id, conv));
+                conv
+            }
+        };
+        let Some(conv) = conv else {
+            self.skips.add(SkipReason::UnconfiguredMarket);
+            return Some(());
+        };
+        let units = |d: PlainDecimal, num: fn(&Grid) -> (u128, u128)| -> Option<u64> {
+            if conv.raw {
+                return (!d.point).then_some(d.mantissa);
+            }
+            let (n, den) = num(conv.grid?);
+            exact_units(d.mantissa, d.scale, n, den)
+        };
+        let level = Level {
+            price: Ticks(units(lv.price, |g| (g.tick_num, g.tick_den))?),
+            lots: Lots(units(lv.size, |g| (g.lot_num, g.lot_den))?),
+        };
+        let ts = lv.last_updated.map(Timestamp::from_secs);
+        self.push_level(conv.spec.id, lv.is_ask, level, ts);
+        Some(())
+    }
+
     fn push_level(&mut self, market: MarketId, is_ask: bool, level: Level, ts: Option<Timestamp>) {
         let existing = self
             .out

@@ -13,6 +13,25 @@ pub(super) struct Span {
     pub(super) string: bool,
 }
 
+/// A plain decimal read by [`Scanner::plain_quoted`]: `mantissa / 10^scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PlainDecimal {
+    pub(super) mantissa: u64,
+    pub(super) scale: u32,
+    /// Written with a decimal point (an integer in raw units must not be).
+    pub(super) point: bool,
+}
+
+/// One orderbook level read and converted by [`Scanner::level_sent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SentLevel {
+    pub(super) is_ask: bool,
+    pub(super) last_updated: Option<u64>,
+    pub(super) market_id: u64,
+    pub(super) price: PlainDecimal,
+    pub(super) size: PlainDecimal,
+}
+
 /// One orderbook level as located by [`Scanner::level`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RawLevel {
@@ -235,6 +254,91 @@ impl Scanner<'_> {
         }
     }
 
+    /// The digits of a plain decimal up to and including the closing quote of its string
+    /// (`5.523"`), converted as they are read: digits with at most one point, at least one
+    /// digit before it and one after, at most 28 after, and a mantissa that fits `u64` — what
+    /// [`plain_decimal`] accepts, to the same value. `None` for anything else.
+    fn plain_quoted(&mut self) -> Option<PlainDecimal> {
+        let (mut m, mut int_digits, mut scale, mut dot) = (0u64, 0u32, 0u32, false);
+        loop {
+            let c = *self.b.get(self.i)?;
+            self.i += 1;
+            match c {
+                b'0'..=b'9' => {
+                    m = m.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+                    if dot {
+                        scale += 1;
+                    } else {
+                        int_digits += 1;
+                    }
+                }
+                b'.' if !dot => dot = true,
+                b'"' => break,
+                _ => return None,
+            }
+        }
+        (int_digits > 0 && (!dot || scale > 0) && scale <= 28).then_some(PlainDecimal {
+            mantissa: m,
+            scale,
+            point: dot,
+        })
+    }
+
+    /// A JSON number that is a plain unsigned integer fitting `u64` (no sign, fraction or
+    /// exponent; no leading zero), read and converted at once; `None` for anything else.
+    fn bare_u64(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut v = 0u64;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        let leading_zero = digits > 1 && self.b.get(start) == Some(&b'0');
+        let continues = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        (digits > 0 && !leading_zero && !continues).then_some(v)
+    }
+
+    /// The rest of a level (after `{`) exactly as Kana sends it — [`Scanner::level_as_sent`]'s
+    /// layout with the market id, price and size as strings and the time as a number or `null`
+    /// — read and converted in the same pass, with no text kept. `None` for anything else (the
+    /// caller rewinds and reads the level by [`Scanner::level`]).
+    pub(super) fn level_sent(&mut self) -> Option<SentLevel> {
+        self.exact(br#""is_ask":"#)?;
+        let is_ask = if self.exact(b"true").is_some() {
+            true
+        } else {
+            self.exact(b"false")?;
+            false
+        };
+        self.exact(br#","last_updated":"#)?;
+        let last_updated = if self.exact(b"null").is_some() {
+            None
+        } else {
+            Some(self.bare_u64()?)
+        };
+        self.exact(br#","market_id":""#)?;
+        let market = self.plain_quoted()?;
+        if market.point {
+            return None;
+        }
+        self.exact(br#","price":""#)?;
+        let price = self.plain_quoted()?;
+        self.exact(br#","size":""#)?;
+        let size = self.plain_quoted()?;
+        self.exact(b"}")?;
+        Some(SentLevel {
+            is_ask,
+            last_updated,
+            market_id: market.mantissa,
+            price,
+            size,
+        })
+    }
+
     /// One level record: the fields [`WireLevel`] reads, each once, in any order; other keys
     /// only with scalar values.
     pub(super) fn level(&mut self, frame: &str) -> Option<RawLevel> {
@@ -304,6 +408,7 @@ pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut FrameDecoding<'d>) -> Opt
     sc.eat(b'{')?;
     let (mut data, mut message) = (false, false);
     let mut market = None;
+    let mut sent_market = None;
     loop {
         let key = sc.string()?;
         sc.eat(b':')?;
@@ -316,8 +421,16 @@ pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut FrameDecoding<'d>) -> Opt
                     sc.i += 1;
                 } else {
                     loop {
-                        let level = sc.level(frame)?;
-                        fr.orderbook_level_fast(frame, level, &mut market)?;
+                        sc.ws();
+                        let at = sc.i;
+                        let sent = sc.eat(b'{').and_then(|()| sc.level_sent());
+                        if let Some(level) = sent {
+                            fr.orderbook_level_sent(level, &mut sent_market)?;
+                        } else {
+                            sc.i = at;
+                            let level = sc.level(frame)?;
+                            fr.orderbook_level_fast(frame, level, &mut market)?;
+                        }
                         if !sc.next_member(b']')? {
                             break;
                         }

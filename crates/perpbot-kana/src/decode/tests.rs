@@ -1256,6 +1256,40 @@ fn orderbook_fast_path_takes_the_common_shape_and_matches_the_serde_path() {
         assert!(d.fast_orderbook(frame, Timestamp(0)).is_none(), "{frame}");
         same_as_serde(frame);
     }
+    // The one-pass reader of levels as sent, at the edges of what it takes.
+    let sent = |last: &str, market: &str, price: &str, size: &str| {
+        format!(
+            r#"{{"data":[{{"is_ask":false,"last_updated":{last},"market_id":{market},"price":{price},"size":{size}}}],"message":"orderbook"}}"#
+        )
+    };
+    for (last, market, price, size) in [
+        ("1746177751", r#""1338""#, r#""5.523""#, r#""169.320""#),
+        ("null", r#""1338""#, r#""5""#, r#""1""#),
+        ("0", r#""01338""#, r#""05.5""#, r#""0.001""#),
+        ("01", r#""1338""#, r#""5.5""#, r#""1""#),
+        ("1.0", r#""1338""#, r#""5.5""#, r#""1""#),
+        ("1e3", r#""1338""#, r#""5.5""#, r#""1""#),
+        ("18446744073709551616", r#""1338""#, r#""5.5""#, r#""1""#),
+        ("1", r#""13.38""#, r#""5.5""#, r#""1""#),
+        ("1", r#""""#, r#""5.5""#, r#""1""#),
+        ("1", "1338", r#""5.5""#, r#""1""#),
+        ("1", r#""1338""#, r#""5.""#, r#""1""#),
+        ("1", r#""1338""#, r#"".5""#, r#""1""#),
+        ("1", r#""1338""#, r#""-5.5""#, r#""1""#),
+        ("1", r#""1338""#, r#""5.5.5""#, r#""1""#),
+        ("1", r#""1338""#, r#""5.5""#, r#""18446744073709551616""#),
+        (
+            "1",
+            r#""1338""#,
+            r#""5.5""#,
+            r#""1.0000000000000000000000000001""#,
+        ),
+        ("1", r#""1338""#, r#""5.5""#, r#""1\u0030""#),
+        ("1", r#""396""#, r#""6036""#, r#""1000""#),
+        ("1", r#""7""#, r#""5.5""#, r#""1""#),
+    ] {
+        same_as_serde(&sent(last, market, price, size));
+    }
     // A level that does not convert (off the grid): the serde path words the error.
     same_as_serde(
         r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"},{"is_ask":true,"market_id":"1338","price":"5.5005","size":"1"}],"message":"orderbook"}"#,

@@ -1,4 +1,7 @@
-//! Differential fuzzer of the Kana decoder's replay memo (issue 18, item 2): `trade_history`
+//! The Kana decoder's fast paths (issue 18, item 2), timed and fuzzed against its careful path.
+//!
+//! Differential fuzzer of both fast paths: `orderbook` pushes (every other input, half of them
+//! damaged) and `trade_history`
 //! pushes — most as the topic sends them, replaying the last fills, some mutated byte by byte —
 //! go through two long-lived decoders, one with the fast paths and one with the careful path
 //! alone (`KanaDecoder::careful_only`). Every push must give both the same result, the same
@@ -61,6 +64,7 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
         rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
     };
     let records: Vec<String> = (0..4_096).map(|n| record(&spec, n, &mut next)).collect();
+    let books = book_frames(1_024);
     let mut report = FuzzReport::default();
     let mut input = String::with_capacity(16 * 1024);
     let mut pair = decoders(8);
@@ -72,7 +76,15 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
         }
         let push = (i % 4_096) as usize;
         input.clear();
-        if next() % 29 == 0 {
+        if i % 2 == 1 {
+            // Every other input an orderbook push (the one-pass level reader), often damaged.
+            input.push_str(&books[(next() % books.len() as u64) as usize]);
+            if next() % 2 == 0 {
+                for _ in 0..1 + next() % 3 {
+                    mutate(&mut input, &mut next, SIGNIFICANT);
+                }
+            }
+        } else if next() % 29 == 0 {
             let long = next() % 2 == 0;
             input.push_str(&format!(
                 r#"{{"data":[{{"address":"0x7","entry_price":"5.5","is_long":{long},"last_updated":"1","leverage":2,"market_id":"{}","size":"10","trade_id":"{}"}}],"message":"positions"}}"#,
@@ -173,4 +185,60 @@ pub fn decode_history(frames: &[String], careful: bool) -> usize {
         out.clear();
     }
     events
+}
+
+/// `count` `orderbook` pushes of 10 asks and 10 bids around a walking mid, as Kana sends them
+/// (the reference sample's record layout, human decimals on the APT testnet grid).
+pub fn book_frames(count: usize) -> Vec<String> {
+    let spec = MarketSpec::kana_apt_testnet();
+    let mut rng = 0x2545_F491_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut mid = 5_500u64;
+    (0..count as u64)
+        .map(|k| {
+            mid = (mid + next() % 3).saturating_sub(1);
+            let mut levels = Vec::with_capacity(20);
+            for (is_ask, ticks) in (1..=10)
+                .map(|i| (true, mid + i))
+                .chain((1..=10).map(|i| (false, mid - i)))
+            {
+                levels.push(format!(
+                    r#"{{"is_ask":{is_ask},"last_updated":{},"market_id":"{}","price":"{}","size":"{}"}}"#,
+                    1_746_177_750 + k,
+                    spec.id.0,
+                    spec.ticks_to_price(Ticks(ticks)),
+                    spec.lots_to_size(Lots(1 + next() % 5_000)),
+                ));
+            }
+            format!(r#"{{"data":[{}],"message":"orderbook"}}"#, levels.join(","))
+        })
+        .collect()
+}
+
+/// Decode `frames` with one decoder (the fast paths, or the careful path alone); returns the
+/// levels emitted. Not inlined, so a profiler can collect this call alone.
+#[inline(never)]
+pub fn decode_books(frames: &[String], careful: bool) -> usize {
+    let mut d = KanaDecoder::new(testnet_markets(), KanaUnits::Auto).expect("valid specs");
+    if careful {
+        d = d.careful_only();
+    }
+    let mut out = Vec::with_capacity(4);
+    let mut levels = 0;
+    for f in frames {
+        if d.decode(f, Timestamp::from_secs(42), &mut out).is_ok() {
+            for e in &out {
+                if let perpbot::model::Event::Book(b) = e {
+                    levels += b.bids.len() + b.asks.len();
+                }
+            }
+        }
+        out.clear();
+    }
+    levels
 }
