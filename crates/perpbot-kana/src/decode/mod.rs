@@ -824,18 +824,17 @@ impl<'d> FrameDecoding<'d> {
             self.skips.add(SkipReason::UnconfiguredMarket);
             return Some(());
         };
-        let units = |span: Span, num: fn(&Grid) -> (u128, u128)| -> Option<u64> {
+        let units = |span: Span, convert: fn(&Grid, u64, u32) -> Option<u64>| -> Option<u64> {
             let t = text(span)?;
             if conv.raw {
                 return plain_u64(t);
             }
-            let (n, d) = num(conv.grid?);
             let (m, scale) = plain_decimal(t)?;
-            exact_units(m, scale, n, d)
+            convert(conv.grid?, m, scale)
         };
         let level = Level {
-            price: Ticks(units(lv.price, |g| (g.tick_num, g.tick_den))?),
-            lots: Lots(units(lv.size, |g| (g.lot_num, g.lot_den))?),
+            price: Ticks(units(lv.price, Grid::ticks)?),
+            lots: Lots(units(lv.size, Grid::lots)?),
         };
         let ts = match lv.last_updated {
             Some(span) => Some(Timestamp::from_secs(plain_u64(text(span)?)?)),
@@ -872,16 +871,15 @@ impl<'d> FrameDecoding<'d> {
             self.skips.add(SkipReason::UnconfiguredMarket);
             return Some(());
         };
-        let units = |d: PlainDecimal, num: fn(&Grid) -> (u128, u128)| -> Option<u64> {
+        let units = |d: PlainDecimal, convert: fn(&Grid, u64, u32) -> Option<u64>| -> Option<u64> {
             if conv.raw {
                 return (!d.point).then_some(d.mantissa);
             }
-            let (n, den) = num(conv.grid?);
-            exact_units(d.mantissa, d.scale, n, den)
+            convert(conv.grid?, d.mantissa, d.scale)
         };
         let level = Level {
-            price: Ticks(units(lv.price, |g| (g.tick_num, g.tick_den))?),
-            lots: Lots(units(lv.size, |g| (g.lot_num, g.lot_den))?),
+            price: Ticks(units(lv.price, Grid::ticks)?),
+            lots: Lots(units(lv.size, Grid::lots)?),
         };
         let ts = lv.last_updated.map(Timestamp::from_secs);
         self.push_level(conv.spec.id, lv.is_ask, level, ts);

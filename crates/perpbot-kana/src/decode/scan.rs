@@ -256,50 +256,61 @@ impl Scanner<'_> {
 
     /// The digits of a plain decimal up to and including the closing quote of its string
     /// (`5.523"`), converted as they are read: digits with at most one point, at least one
-    /// digit before it and one after, at most 28 after, and a mantissa that fits `u64` — what
-    /// [`plain_decimal`] accepts, to the same value. `None` for anything else.
+    /// digit before it and one after, at most 19 digits in all — a subset of what
+    /// [`plain_decimal`] accepts, read to the same value. `None` for anything else.
     fn plain_quoted(&mut self) -> Option<PlainDecimal> {
-        let (mut m, mut int_digits, mut scale, mut dot) = (0u64, 0u32, 0u32, false);
+        let start = self.i;
+        let mut m = 0u64;
+        let mut point = None;
         loop {
             let c = *self.b.get(self.i)?;
-            self.i += 1;
-            match c {
-                b'0'..=b'9' => {
-                    m = m.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-                    if dot {
-                        scale += 1;
-                    } else {
-                        int_digits += 1;
-                    }
-                }
-                b'.' if !dot => dot = true,
-                b'"' => break,
-                _ => return None,
+            let digit = c.wrapping_sub(b'0');
+            if digit < 10 {
+                // Cannot wrap: more than 19 digits are refused below.
+                m = m.wrapping_mul(10).wrapping_add(u64::from(digit));
+            } else if c == b'.' && point.is_none() {
+                point = Some(self.i);
+            } else if c == b'"' {
+                break;
+            } else {
+                return None;
             }
+            self.i += 1;
         }
-        (int_digits > 0 && (!dot || scale > 0) && scale <= 28).then_some(PlainDecimal {
+        let end = self.i;
+        self.i += 1;
+        let (int_digits, scale) = match point {
+            Some(p) => (p - start, end - p - 1),
+            None => (end - start, 0),
+        };
+        // Up to 19 digits always fit `u64`; longer numbers go to the careful readers, which
+        // take those that fit.
+        let fits = int_digits + scale <= 19;
+        (fits && int_digits > 0 && (point.is_none() || scale > 0)).then_some(PlainDecimal {
             mantissa: m,
-            scale,
-            point: dot,
+            scale: scale as u32,
+            point: point.is_some(),
         })
     }
 
-    /// A JSON number that is a plain unsigned integer fitting `u64` (no sign, fraction or
-    /// exponent; no leading zero), read and converted at once; `None` for anything else.
+    /// A JSON number that is a plain unsigned integer of at most 19 digits (no sign, fraction
+    /// or exponent; no leading zero), read and converted at once; `None` for anything else.
     fn bare_u64(&mut self) -> Option<u64> {
         let start = self.i;
         let mut v = 0u64;
         while let Some(&c) = self.b.get(self.i) {
-            if !c.is_ascii_digit() {
+            let digit = c.wrapping_sub(b'0');
+            if digit >= 10 {
                 break;
             }
-            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            // Cannot wrap: more than 19 digits are refused below.
+            v = v.wrapping_mul(10).wrapping_add(u64::from(digit));
             self.i += 1;
         }
         let digits = self.i - start;
         let leading_zero = digits > 1 && self.b.get(start) == Some(&b'0');
         let continues = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
-        (digits > 0 && !leading_zero && !continues).then_some(v)
+        (digits > 0 && digits <= 19 && !leading_zero && !continues).then_some(v)
     }
 
     /// The rest of a level (after `{`) exactly as Kana sends it — [`Scanner::level_as_sent`]'s

@@ -1621,3 +1621,45 @@ fn same_as_careful(frame: &str) {
         "frame {frame}"
     );
 }
+
+/// The per-scale factor tables give what the general conversion gives, for every scale, on
+/// grids of powers of ten and others, at the edges of `u64`.
+#[test]
+fn grid_tables_convert_as_exact_units_does() {
+    let mut specs = builtin_specs();
+    let mut odd = MarketSpec::kana_apt_testnet();
+    odd.tick_size = 3;
+    odd.lot_size = 7;
+    specs.push(odd);
+    let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for spec in &specs {
+        let Some(g) = Grid::of(spec) else { continue };
+        for i in 0..20_000u64 {
+            let m = match i % 4 {
+                0 => next(),
+                1 => next() % 1_000_000,
+                2 => (next() % 1000) * 10u64.pow((next() % 16) as u32),
+                _ => u64::MAX - next() % 3,
+            };
+            let scale = (next() % 22) as u32;
+            assert_eq!(
+                g.ticks(m, scale),
+                exact_units(m, scale, g.tick_num, g.tick_den),
+                "{} ticks {m}e-{scale}",
+                spec.name
+            );
+            assert_eq!(
+                g.lots(m, scale),
+                exact_units(m, scale, g.lot_num, g.lot_den),
+                "{} lots {m}e-{scale}",
+                spec.name
+            );
+        }
+    }
+}

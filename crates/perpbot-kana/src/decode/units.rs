@@ -228,6 +228,12 @@ pub(super) struct Grid {
     pub(super) tick_den: u128,
     pub(super) lot_num: u128,
     pub(super) lot_den: u128,
+    /// For each number of digits after the point, the price factor `tick_num / (10^s ·
+    /// tick_den)` in lowest terms when both parts fit `u64`: on a power-of-ten grid most are
+    /// `(10^k, 1)`, so a price converts with one multiplication and no division.
+    ticks_by_scale: [Option<(u64, u64)>; 20],
+    /// The same for sizes (`lot_num / (10^s · lot_den)`).
+    lots_by_scale: [Option<(u64, u64)>; 20],
 }
 
 impl Grid {
@@ -244,8 +250,44 @@ impl Grid {
             tick_den,
             lot_num,
             lot_den,
+            ticks_by_scale: by_scale(tick_num, tick_den),
+            lots_by_scale: by_scale(lot_num, lot_den),
         })
     }
+
+    /// `m / 10^scale` coins as exact ticks ([`exact_units`] with the tick factor).
+    pub(super) fn ticks(&self, m: u64, scale: u32) -> Option<u64> {
+        scaled_units(&self.ticks_by_scale, m, scale)
+            .unwrap_or_else(|| exact_units(m, scale, self.tick_num, self.tick_den))
+    }
+
+    /// `m / 10^scale` coins as exact lots ([`exact_units`] with the lot factor).
+    pub(super) fn lots(&self, m: u64, scale: u32) -> Option<u64> {
+        scaled_units(&self.lots_by_scale, m, scale)
+            .unwrap_or_else(|| exact_units(m, scale, self.lot_num, self.lot_den))
+    }
+}
+
+/// `num / (10^s · den)` in lowest terms for each `s`, where both parts fit `u64`.
+fn by_scale(num: u128, den: u128) -> [Option<(u64, u64)>; 20] {
+    std::array::from_fn(|s| {
+        let den = 10u128.checked_pow(u32::try_from(s).ok()?)?.checked_mul(den)?;
+        let (n, d) = reduce(num, den)?;
+        Some((u64::try_from(n).ok()?, u64::try_from(d).ok()?))
+    })
+}
+
+/// `m · mul / div` from the table, when `m · mul` fits `u64`: `Some(None)` when not whole (a
+/// reduced factor divides exactly when `div` divides the product), `None` when the table has no
+/// answer and [`exact_units`] must decide.
+fn scaled_units(table: &[Option<(u64, u64)>; 20], m: u64, scale: u32) -> Option<Option<u64>> {
+    let (mul, div) = (*table.get(scale as usize)?)?;
+    let n = m.checked_mul(mul)?;
+    Some(if div == 1 {
+        Some(n)
+    } else {
+        n.is_multiple_of(div).then_some(n / div)
+    })
 }
 
 /// `num / den` in lowest terms; `None` for a zero denominator.
@@ -366,7 +408,7 @@ impl Conv<'_> {
             return u64_of(self.topic, field, n).map(Lots);
         }
         if let (Some(g), Some((m, scale))) = (self.grid, plain_decimal(n.text()))
-            && let Some(lots) = exact_units(m, scale, g.lot_num, g.lot_den)
+            && let Some(lots) = g.lots(m, scale)
         {
             return Ok(Lots(lots));
         }
@@ -382,7 +424,7 @@ impl Conv<'_> {
             return u64_of(self.topic, field, n).map(Ticks);
         }
         if let (Some(g), Some((m, scale))) = (self.grid, plain_decimal(n.text()))
-            && let Some(ticks) = exact_units(m, scale, g.tick_num, g.tick_den)
+            && let Some(ticks) = g.ticks(m, scale)
         {
             return Ok(Ticks(ticks));
         }
@@ -448,7 +490,7 @@ pub(super) fn fill_price(
         return conv.ticks("price", n).map(|t| (t, None));
     }
     if let (Some(g), Some((m, scale))) = (conv.grid, plain_decimal(n.text()))
-        && let Some(ticks) = exact_units(m, scale, g.tick_num, g.tick_den)
+        && let Some(ticks) = g.ticks(m, scale)
     {
         return Ok((Ticks(ticks), None));
     }
