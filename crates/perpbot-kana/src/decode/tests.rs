@@ -1663,3 +1663,36 @@ fn grid_tables_convert_as_exact_units_does() {
         }
     }
 }
+
+/// Eight digits at once give what digit-by-digit reading gives, and anything else is refused.
+#[test]
+fn eight_digits_at_once_read_as_one_by_one() {
+    let mut x: u64 = 0x0DDB_A115_EED0;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bytes: Vec<u8> = (0..9)
+            .map(|k| {
+                let r = (x >> (k * 7)) as u8;
+                // Mostly digits, sometimes their neighbours and others.
+                match r % 16 {
+                    0 => b'/',
+                    1 => b':',
+                    2 => r,
+                    _ => b'0' + r % 10,
+                }
+            })
+            .collect();
+        let want = bytes.get(..8).and_then(|b| {
+            b.iter().try_fold(0u64, |v, &c| {
+                c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+            })
+        });
+        assert_eq!(eight_digits(&bytes), want, "{bytes:?}");
+    }
+    assert_eq!(eight_digits(b"1746177"), None);
+    assert_eq!(eight_digits(b"17461777"), Some(17_461_777));
+    assert_eq!(eight_digits(b"00000000"), Some(0));
+    assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
+}

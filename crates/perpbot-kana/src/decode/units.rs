@@ -271,7 +271,9 @@ impl Grid {
 /// `num / (10^s · den)` in lowest terms for each `s`, where both parts fit `u64`.
 fn by_scale(num: u128, den: u128) -> [Option<(u64, u64)>; 20] {
     std::array::from_fn(|s| {
-        let den = 10u128.checked_pow(u32::try_from(s).ok()?)?.checked_mul(den)?;
+        let den = 10u128
+            .checked_pow(u32::try_from(s).ok()?)?
+            .checked_mul(den)?;
         let (n, d) = reduce(num, den)?;
         Some((u64::try_from(n).ok()?, u64::try_from(d).ok()?))
     })
