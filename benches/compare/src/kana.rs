@@ -32,15 +32,18 @@ fn record(spec: &MarketSpec, n: u64, next: &mut impl FnMut() -> u64) -> String {
     let order_type = 1 + next() % 9;
     let lots = spec.min_lots + next() % 5_000;
     let ticks = 5_450 + next() % 100;
-    let version = if next() % 8 == 0 {
+    let version = if next().is_multiple_of(8) {
         String::new()
     } else {
         format!(r#","transaction_version":{}"#, 6_704_413_443 + n)
     };
-    let order_id = if next() % 8 == 0 {
+    let order_id = if next().is_multiple_of(8) {
         String::new()
     } else {
-        format!(r#","order_id":"{}""#, 12_907_057_702_855_018_828_273_522u128 + u128::from(n))
+        format!(
+            r#","order_id":"{}""#,
+            12_907_057_702_855_018_828_273_522u128 + u128::from(n)
+        )
     };
     format!(
         r#"{{"address":"0x7","leverage":2,"market_id":"{}","timestamp":{},"size":"{}","order_type":{order_type},"price":"{}","pnl":"0","fee":"0.0326969090000000006806411505","trade_id":"{}","last_updated":1746177751{version}{order_id}}}"#,
@@ -136,16 +139,6 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
     report
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_replay_memo_agrees_with_the_careful_path_on_20_000_pushes() {
-        let r = super::fuzz(20_000, 0xCAFE);
-        assert_eq!((r.mismatches, r.panics), (0, 0), "{r:?}");
-        assert!(r.accepted > 10_000 && r.refused > 100, "{r:?}");
-    }
-}
-
 /// `count` `trade_history` pushes as the topic sends them: push k replays fills k .. k + 20,
 /// newest first (one new fill per push), every record with an order type of its own.
 pub fn history_frames(count: usize) -> Vec<String> {
@@ -163,7 +156,10 @@ pub fn history_frames(count: usize) -> Vec<String> {
     (0..count)
         .map(|k| {
             let recs: Vec<&str> = (0..20).map(|i| records[k + 19 - i].as_str()).collect();
-            format!(r#"{{"data":[{}],"message":"trade_history"}}"#, recs.join(","))
+            format!(
+                r#"{{"data":[{}],"message":"trade_history"}}"#,
+                recs.join(",")
+            )
         })
         .collect()
 }
@@ -241,4 +237,14 @@ pub fn decode_books(frames: &[String], careful: bool) -> usize {
         out.clear();
     }
     levels
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_replay_memo_agrees_with_the_careful_path_on_20_000_pushes() {
+        let r = super::fuzz(20_000, 0xCAFE);
+        assert_eq!((r.mismatches, r.panics), (0, 0), "{r:?}");
+        assert!(r.accepted > 10_000 && r.refused > 100, "{r:?}");
+    }
 }

@@ -307,7 +307,10 @@ fn main() -> ExitCode {
         }
         let per = |v: Vec<std::time::Duration>| median(v).as_secs_f64() * 1e6 / 4_096.0;
         let (f, c) = (per(fast), per(careful));
-        println!("trade_history, 20 records per push, 1 new: fast {f:.2} µs/push, careful {c:.2} µs/push, {:.2}×", c / f);
+        println!(
+            "trade_history, 20 records per push, 1 new: fast {f:.2} µs/push, careful {c:.2} µs/push, {:.2}×",
+            c / f
+        );
         return ExitCode::SUCCESS;
     }
     // `kana:book[:fast|:careful]`: the same for 4,096 orderbook pushes of 20 levels.
@@ -329,7 +332,10 @@ fn main() -> ExitCode {
         }
         let per = |v: Vec<std::time::Duration>| median(v).as_secs_f64() * 1e9 / 4_096.0;
         let (f, c) = (per(fast), per(careful));
-        println!("orderbook, 20 levels: fast {f:.0} ns/push, careful {c:.0} ns/push, {:.2}×", c / f);
+        println!(
+            "orderbook, 20 levels: fast {f:.0} ns/push, careful {c:.0} ns/push, {:.2}×",
+            c / f
+        );
         return ExitCode::SUCCESS;
     }
     // `kana:fuzz[:N]` runs the Kana replay-memo differential fuzzer over N pushes.
