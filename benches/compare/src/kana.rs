@@ -59,13 +59,7 @@ fn record(spec: &MarketSpec, n: u64, next: &mut impl FnMut() -> u64) -> String {
 /// mismatches and panics.
 pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
     let spec = MarketSpec::kana_apt_testnet();
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut next = crate::sbs2_fast::xorshift(seed);
     let records: Vec<String> = (0..4_096).map(|n| record(&spec, n, &mut next)).collect();
     let books = book_frames(1_024);
     let mut report = FuzzReport::default();
@@ -82,13 +76,13 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
         if i % 2 == 1 {
             // Every other input an orderbook push (the one-pass level reader), often damaged.
             input.push_str(&books[(next() % books.len() as u64) as usize]);
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 for _ in 0..1 + next() % 3 {
                     mutate(&mut input, &mut next, SIGNIFICANT);
                 }
             }
-        } else if next() % 29 == 0 {
-            let long = next() % 2 == 0;
+        } else if next().is_multiple_of(29) {
+            let long = next().is_multiple_of(2);
             input.push_str(&format!(
                 r#"{{"data":[{{"address":"0x7","entry_price":"5.5","is_long":{long},"last_updated":"1","leverage":2,"market_id":"{}","size":"10","trade_id":"{}"}}],"message":"positions"}}"#,
                 spec.id.0,
@@ -105,7 +99,7 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
             }
             input.push_str(r#"],"message":"trade_history"}"#);
             // Most pushes arrive intact (so replays are recognised); some are damaged.
-            if next() % 4 == 0 {
+            if next().is_multiple_of(4) {
                 for _ in 0..1 + next() % 3 {
                     mutate(&mut input, &mut next, SIGNIFICANT);
                 }
@@ -143,13 +137,7 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
 /// newest first (one new fill per push), every record with an order type of its own.
 pub fn history_frames(count: usize) -> Vec<String> {
     let spec = MarketSpec::kana_apt_testnet();
-    let mut rng = 0x9E37_79B9_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = crate::sbs2_fast::xorshift(0x9E37_79B9_u64);
     let records: Vec<String> = (0..count as u64 + 20)
         .map(|n| record(&spec, n, &mut next).replace(r#""order_type":9"#, r#""order_type":1"#))
         .collect();
@@ -187,13 +175,7 @@ pub fn decode_history(frames: &[String], careful: bool) -> usize {
 /// (the reference sample's record layout, human decimals on the APT testnet grid).
 pub fn book_frames(count: usize) -> Vec<String> {
     let spec = MarketSpec::kana_apt_testnet();
-    let mut rng = 0x2545_F491_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = crate::sbs2_fast::xorshift(0x2545_F491_u64);
     let mut mid = 5_500u64;
     (0..count as u64)
         .map(|k| {

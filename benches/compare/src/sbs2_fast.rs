@@ -290,14 +290,7 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
     const SIGNIFICANT: &[u8] = b"\"\\,:[]{}.-+eE0123456789 \tnul";
     let dec = DepthDecoder::new("BTCUSDT", MarketId(1));
     let corpus = crate::sbs2::frames(1_000);
-    let mut rng = seed | 1;
-    let mut next = move || {
-        // xorshift64*
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut next = xorshift(seed);
     let mut report = FuzzReport::default();
     let mut out = empty_update(MarketId(1));
     let mut input = String::with_capacity(1024);
@@ -327,6 +320,18 @@ pub fn fuzz(executions: u64, seed: u64) -> FuzzReport {
         }
     }
     report
+}
+
+/// A seeded xorshift64* generator (the fuzzers' and generators' randomness; not for anything
+/// that needs real randomness).
+pub(crate) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut rng = seed | 1;
+    move || {
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
 }
 
 /// One mutation of an ASCII frame (positions are char boundaries until a multi-byte character

@@ -809,13 +809,7 @@ impl<'d> FrameDecoding<'d> {
         let conv = match *last {
             Some((t, conv)) if t == id_text => conv,
             _ => {
-                let markets = self.markets;
-                let conv = markets.get(plain_u64(id_text)?).map(|(spec, grid)| Conv {
-                    topic: self.topic,
-                    spec,
-                    grid,
-                    raw: markets.units.is_raw(spec.id),
-                });
+                let conv = self.market_conv(plain_u64(id_text)?);
                 *last = Some((id_text, conv));
                 conv
             }
@@ -844,7 +838,17 @@ impl<'d> FrameDecoding<'d> {
         Some(())
     }
 
-    /// Add a converted level to its market's snapshot (made on the market's first level).
+    /// The conversions of market `id` (`None`: not configured), for the orderbook fast paths.
+    fn market_conv(&self, id: u64) -> Option<Conv<'d>> {
+        let markets = self.markets;
+        markets.get(id).map(|(spec, grid)| Conv {
+            topic: self.topic,
+            spec,
+            grid,
+            raw: markets.units.is_raw(spec.id),
+        })
+    }
+
     /// A level [`Scanner::level_sent`] read, converted as [`FrameDecoding::orderbook_level_fast`]
     /// converts the same text (`last`: the market of the level before, and its conversions).
     /// `None` for a value the exact conversions do not take: the caller falls back.
@@ -856,13 +860,7 @@ impl<'d> FrameDecoding<'d> {
         let conv = match *last {
             Some((id, conv)) if id == lv.market_id => conv,
             _ => {
-                let markets = self.markets;
-                let conv = markets.get(lv.market_id).map(|(spec, grid)| Conv {
-                    topic: self.topic,
-                    spec,
-                    grid,
-                    raw: markets.units.is_raw(spec.id),
-                });
+                let conv = self.market_conv(lv.market_id);
                 *last = Some((lv.market_id, conv));
                 conv
             }
@@ -886,6 +884,7 @@ impl<'d> FrameDecoding<'d> {
         Some(())
     }
 
+    /// Add a converted level to its market's snapshot (made on the market's first level).
     fn push_level(&mut self, market: MarketId, is_ask: bool, level: Level, ts: Option<Timestamp>) {
         let existing = self
             .out
