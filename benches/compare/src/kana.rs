@@ -224,7 +224,7 @@ pub fn decode_books(frames: &[String], careful: bool) -> usize {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_replay_memo_agrees_with_the_careful_path_on_20_000_pushes() {
+    fn the_fast_paths_agree_with_the_careful_path_on_20_000_inputs() {
         let r = super::fuzz(20_000, 0xCAFE);
         assert_eq!((r.mismatches, r.panics), (0, 0), "{r:?}");
         assert!(r.accepted > 10_000 && r.refused > 100, "{r:?}");
