@@ -38,6 +38,11 @@ pub struct PnlWindow {
     /// Cumulative PnL when the window starts (the last minute that fell out of it).
     baseline: Decimal,
     minutes: VecDeque<PnlMinute>,
+    /// The minutes that can still be the window's highest, as (minute, high) with highs
+    /// strictly falling from front to back: the front is the peak. Kept as minutes come and go
+    /// (each enters and leaves once), so [`PnlWindow::peak`], checked on every PnL change, does
+    /// not walk up to a day of minutes.
+    peaks: VecDeque<(u64, Decimal)>,
 }
 
 impl PnlWindow {
@@ -47,6 +52,7 @@ impl PnlWindow {
             window,
             baseline: Decimal::ZERO,
             minutes: VecDeque::new(),
+            peaks: VecDeque::new(),
         }
     }
 
@@ -56,15 +62,31 @@ impl PnlWindow {
         match self.minutes.back_mut() {
             Some(m) if m.minute >= minute => {
                 m.last = cumulative;
-                m.high = m.high.max(cumulative);
+                if cumulative > m.high {
+                    m.high = cumulative;
+                    let entry = (m.minute, cumulative);
+                    self.add_peak(entry);
+                }
             }
-            _ => self.minutes.push_back(PnlMinute {
-                minute,
-                last: cumulative,
-                high: cumulative,
-            }),
+            _ => {
+                self.minutes.push_back(PnlMinute {
+                    minute,
+                    last: cumulative,
+                    high: cumulative,
+                });
+                self.add_peak((minute, cumulative));
+            }
         }
         self.prune(now);
+    }
+
+    /// A minute's (new) high, as the newest candidate for the peak: older candidates no higher
+    /// can never be the peak again (this one outlives them).
+    fn add_peak(&mut self, entry: (u64, Decimal)) {
+        while self.peaks.back().is_some_and(|p| p.1 <= entry.1) {
+            self.peaks.pop_back();
+        }
+        self.peaks.push_back(entry);
     }
 
     /// Drop minutes older than the window; the last one dropped becomes the baseline.
@@ -77,6 +99,9 @@ impl PnlWindow {
             }
             self.baseline = m.last;
             self.minutes.pop_front();
+            while self.peaks.front().is_some_and(|p| p.0 <= m.minute) {
+                self.peaks.pop_front();
+            }
         }
     }
 
@@ -87,16 +112,16 @@ impl PnlWindow {
 
     /// The highest PnL within the window (never below zero: the window's start counts).
     pub fn peak(&self) -> Decimal {
-        self.minutes
-            .iter()
-            .map(|m| m.high - self.baseline)
-            .fold(Decimal::ZERO, Decimal::max)
+        self.peaks
+            .front()
+            .map_or(Decimal::ZERO, |p| (p.1 - self.baseline).max(Decimal::ZERO))
     }
 
     /// Start counting afresh from `cumulative` (after an operator re-armed the limits).
     pub fn restart_from(&mut self, cumulative: Decimal) {
         self.baseline = cumulative;
         self.minutes.clear();
+        self.peaks.clear();
     }
 
     /// The window's history, to save.
@@ -106,11 +131,18 @@ impl PnlWindow {
 
     /// A window from saved history.
     pub fn from_saved(window: Duration, baseline: Decimal, minutes: Vec<PnlMinute>) -> PnlWindow {
-        PnlWindow {
+        let mut w = PnlWindow {
             window,
             baseline,
             minutes: minutes.into(),
+            peaks: VecDeque::new(),
+        };
+        for i in 0..w.minutes.len() {
+            if let Some(m) = w.minutes.get(i).copied() {
+                w.add_peak((m.minute, m.high));
+            }
         }
+        w
     }
 }
 
@@ -243,6 +275,48 @@ mod tests {
 
     fn at_min(m: u64) -> Timestamp {
         Timestamp(m * MINUTE_NANOS)
+    }
+
+    /// The peak kept as minutes come and go equals the highest minute in the window, over
+    /// seeded walks with rises, falls, repeats, gaps longer than the window and clocks that step
+    /// back, and after a save and restore.
+    #[test]
+    fn the_kept_peak_is_the_highest_minute_in_the_window() {
+        let naive = |w: &PnlWindow| {
+            w.minutes
+                .iter()
+                .map(|m| m.high - w.baseline)
+                .fold(Decimal::ZERO, Decimal::max)
+        };
+        let mut x: u64 = 0x5EED_0F0A_11BE_EF00;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for window_min in [1u64, 5, 60] {
+            let mut w = PnlWindow::new(Duration::from_secs(60 * window_min));
+            let mut now = 1_000 * MINUTE_NANOS;
+            let mut pnl = Decimal::ZERO;
+            for step in 0..20_000 {
+                now = match next() % 100 {
+                    0 => now + 3 * window_min * MINUTE_NANOS,
+                    1 => now.saturating_sub(MINUTE_NANOS / 2),
+                    2..=40 => now + MINUTE_NANOS / 3,
+                    _ => now + 1_000_000_000,
+                };
+                pnl += Decimal::new(i64::try_from(next() % 2001).unwrap_or(0) - 1000, 2);
+                w.observe(Timestamp(now), pnl);
+                assert_eq!(w.peak(), naive(&w), "step {step}, window {window_min} min");
+                if step % 997 == 0 {
+                    let (baseline, minutes) = w.saved();
+                    let restored = PnlWindow::from_saved(w.window, baseline, minutes);
+                    assert_eq!(restored.peak(), w.peak());
+                    assert_eq!(restored, w);
+                }
+            }
+        }
     }
 
     #[test]
