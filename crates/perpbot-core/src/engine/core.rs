@@ -461,16 +461,8 @@ impl EngineCore {
     /// A venue event: applied to the state, then handed to the strategy, whose intents are
     /// checked and dispatched; fees and fills reach risk and the reconciler on the way.
     pub fn on_venue_event(&mut self, event: Event, now: Timestamp) {
-        let needs_id = matches!(
-            &event,
-            Event::Order(u) if u.client_id.is_none()
-        ) || matches!(&event, Event::Fill(f) if f.client_id.is_none());
-        if needs_id {
-            let event = self.with_client_id(event);
-            self.on_venue_event_ref(&event, now);
-        } else {
-            self.on_venue_event_ref(&event, now);
-        }
+        let event = self.with_client_id(event);
+        self.on_venue_event_ref(&event, now);
     }
 
     /// [`EngineCore::on_venue_event`] for an event the caller keeps: market data a backtest or
@@ -550,15 +542,11 @@ impl EngineCore {
         // drains the queue, so nothing waits there from before. Delivered from here, it is
         // neither copied into the queue nor out of it.
         let budget = self.config.max_internal_events;
+        if accepted && budget == 0 {
+            self.drop_pending(1);
+            return;
+        }
         if accepted {
-            if budget == 0 {
-                warn!(
-                    dropped = self.pending.len() + 1,
-                    "strategy reaction limit reached; events dropped"
-                );
-                self.pending.clear();
-                return;
-            }
             self.deliver(event);
         }
         self.drain_pending_within(budget.saturating_sub(usize::from(accepted)));
@@ -712,16 +700,22 @@ impl EngineCore {
     fn drain_pending_within(&mut self, mut budget: usize) {
         while let Some(event) = self.pending.pop_front() {
             if budget == 0 {
-                warn!(
-                    dropped = self.pending.len() + 1,
-                    "strategy reaction limit reached; events dropped"
-                );
-                self.pending.clear();
+                self.drop_pending(1);
                 break;
             }
             budget -= 1;
             self.deliver(&event);
         }
+    }
+
+    /// The reaction limit is reached: the queued events and `more` taken out of it already
+    /// are dropped, with a warning.
+    fn drop_pending(&mut self, more: usize) {
+        warn!(
+            dropped = self.pending.len() + more,
+            "strategy reaction limit reached; events dropped"
+        );
+        self.pending.clear();
     }
 
     /// Apply the strategy's timer commands and risk-check and dispatch its intents.
