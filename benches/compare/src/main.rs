@@ -274,11 +274,22 @@ fn main() -> ExitCode {
         eprintln!("checksum {}", r.checksum);
         return ExitCode::SUCCESS;
     }
-    // `sbs2:fuzz[:N]` runs the SBS-2 differential fuzzer over N inputs (default 10,000,000).
-    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs2:fuzz")) {
+    // `sbs2:fuzz[:N]` runs the SBS-2 differential fuzzer, `kana:fuzz[:N]` the Kana decoder's
+    // (fast paths against the careful path), over N inputs (default 10,000,000).
+    for (mode, fuzz, seed) in [
+        (
+            "sbs2:fuzz",
+            sbs2_fast::fuzz as fn(u64, u64) -> sbs2_fast::FuzzReport,
+            0x5B52,
+        ),
+        ("kana:fuzz", kana::fuzz, 0x4B41),
+    ] {
+        let Some(n) = only.as_deref().and_then(|o| o.strip_prefix(mode)) else {
+            continue;
+        };
         let n = n.trim_start_matches(':').parse().unwrap_or(10_000_000);
         let start = std::time::Instant::now();
-        let r = sbs2_fast::fuzz(n, 0x5B52);
+        let r = fuzz(n, seed);
         println!("{r:?} in {:.1} s", start.elapsed().as_secs_f64());
         return if r.mismatches == 0 && r.panics == 0 {
             ExitCode::SUCCESS
@@ -330,18 +341,6 @@ fn main() -> ExitCode {
             c / f
         );
         return if same {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
-    }
-    // `kana:fuzz[:N]` runs the Kana replay-memo differential fuzzer over N pushes.
-    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("kana:fuzz")) {
-        let n = n.trim_start_matches(':').parse().unwrap_or(10_000_000);
-        let start = std::time::Instant::now();
-        let r = kana::fuzz(n, 0x4B41);
-        println!("{r:?} in {:.1} s", start.elapsed().as_secs_f64());
-        return if r.mismatches == 0 && r.panics == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
