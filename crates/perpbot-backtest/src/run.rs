@@ -108,7 +108,10 @@ const CAPS: VenueCapabilities = VenueCapabilities {
 #[derive(Debug)]
 enum Item {
     /// A request arrives at the exchange.
-    AtExchange(perpbot_core::executor::RequestId, VenueRequest),
+    AtExchange(
+        perpbot_core::executor::RequestId,
+        std::sync::Arc<VenueRequest>,
+    ),
     /// A request's outcome reaches the bot.
     Report(ExecReport),
     /// An event from the exchange reaches the bot.
@@ -438,8 +441,10 @@ impl Sim {
     /// Hand the core's venue work to the timeline: requests reach the exchange after the order
     /// latency; an answer the executor made itself comes back at once.
     fn take_jobs(&mut self, now: Timestamp) {
-        let jobs: Vec<Job> = self.core.take_jobs().collect();
-        for job in jobs {
+        if !self.core.has_jobs() {
+            return;
+        }
+        for job in self.core.take_jobs() {
             match job {
                 Job::Execute { id, request, .. } => {
                     let at = now.plus(self.models.order_latency.draw(&mut self.rng));

@@ -93,6 +93,11 @@ pub struct EngineCore {
     pub(super) disconnected_since: Option<Timestamp>,
     /// When the venue's stream last started reconnecting.
     pub(super) last_reconnect: Option<Timestamp>,
+    /// Buffers for one event's approved intents and the executor's conclusions, kept empty
+    /// between calls so that a request costs no allocation for the engine's bookkeeping.
+    scratch_approved: Vec<Approved>,
+    scratch_derived: Vec<Derived>,
+    scratch_events: Vec<Event>,
 }
 
 impl EngineCore {
@@ -114,6 +119,9 @@ impl EngineCore {
             executor: Executor::new(caps, rate_limits),
             outbox: Outbox::new(0),
             pending: VecDeque::new(),
+            scratch_approved: Vec::new(),
+            scratch_derived: Vec::new(),
+            scratch_events: Vec::new(),
             timers: BinaryHeap::new(),
             cancelled_timers: HashSet::new(),
             timer_seq: 0,
@@ -206,6 +214,12 @@ impl EngineCore {
         self.executor.take_jobs()
     }
 
+    /// Whether [`EngineCore::take_jobs`] has anything to give (checked on every event by a
+    /// backtest, which decides something on few of them).
+    pub fn has_jobs(&self) -> bool {
+        self.executor.has_jobs()
+    }
+
     /// When the next strategy timer is due.
     pub fn next_timer(&self) -> Option<Timestamp> {
         self.timers.peek().map(|Reverse(t)| t.due)
@@ -259,35 +273,49 @@ impl EngineCore {
     /// A request's outcome: applied to its orders, and the strategy hears of it.
     pub fn on_report(&mut self, report: ExecReport, now: Timestamp) {
         self.set_now(now);
-        let derived = self.executor.on_report(report, &self.state);
-        let events = self.apply_derived(derived);
-        self.pending.extend(events);
+        let mut derived = std::mem::take(&mut self.scratch_derived);
+        self.executor
+            .on_report_into(report, &self.state, &mut derived);
+        let mut events = std::mem::take(&mut self.scratch_events);
+        self.apply_derived(&mut derived, &mut events);
+        self.scratch_derived = derived;
+        self.pending.extend(events.drain(..));
+        self.scratch_events = events;
         self.executor.release_cancels_after_ack(&self.state);
         self.drain_pending();
     }
 
     /// Hand approved intents to the executor and apply what it concludes; the events it
     /// derives (order updates, rate-limit refusals) are returned for the caller to queue.
-    fn dispatch(&mut self, approved: Vec<Approved>) -> Vec<Event> {
-        let derived = self.executor.dispatch(approved, &self.state);
-        let events = self.apply_derived(derived);
-        for e in &events {
+    fn dispatch(&mut self, mut approved: Vec<Approved>) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.dispatch_into(&mut approved, &mut events);
+        events
+    }
+
+    /// [`EngineCore::dispatch`], draining `approved` and appending to `events`.
+    fn dispatch_into(&mut self, approved: &mut Vec<Approved>, events: &mut Vec<Event>) {
+        let mut derived = std::mem::take(&mut self.scratch_derived);
+        self.executor
+            .dispatch_into(approved, &self.state, &mut derived);
+        let from = events.len();
+        self.apply_derived(&mut derived, events);
+        self.scratch_derived = derived;
+        for e in events.iter().skip(from) {
             if let Event::RiskRejected(r) = e {
                 self.risk_rejections += 1;
                 *self.rejections_by_check.entry(r.reason).or_default() += 1;
                 info!(reason = ?r.reason, detail = %r.detail, "order refused by the rate limiter");
             }
         }
-        events
     }
 
-    /// Apply the executor's conclusions to the state (the core is its one writer).
-    fn apply_derived(&mut self, derived: Vec<Derived>) -> Vec<Event> {
-        let mut events = Vec::new();
-        for d in derived {
-            d.apply(&mut self.state, &mut events);
+    /// Apply the executor's conclusions to the state (the core is its one writer), draining
+    /// `derived` and appending what the strategy hears of to `events`.
+    fn apply_derived(&mut self, derived: &mut Vec<Derived>, events: &mut Vec<Event>) {
+        for d in derived.drain(..) {
+            d.apply(&mut self.state, events);
         }
-        events
     }
 
     /// The state (for inspection in tests and tools).
@@ -749,9 +777,10 @@ impl EngineCore {
         if self.outbox.intents.is_empty() {
             return;
         }
-        let intents: Vec<Intent> = self.outbox.intents.drain(..).collect();
-        let mut approved = Vec::with_capacity(intents.len());
-        for intent in intents {
+        // The outbox's and the approved list's buffers are kept for the next event.
+        let mut intents = std::mem::take(&mut self.outbox.intents);
+        let mut approved = std::mem::take(&mut self.scratch_approved);
+        for intent in intents.drain(..) {
             let decision = self.risk.check(intent, &self.state);
             for refusal in decision.refused {
                 self.risk_rejections += 1;
@@ -772,8 +801,12 @@ impl EngineCore {
                 approved.push(a);
             }
         }
-        let events = self.dispatch(approved);
-        self.pending.extend(events);
+        self.outbox.intents = intents;
+        let mut events = std::mem::take(&mut self.scratch_events);
+        self.dispatch_into(&mut approved, &mut events);
+        self.scratch_approved = approved;
+        self.pending.extend(events.drain(..));
+        self.scratch_events = events;
     }
 
     /// Fire the strategy's timers due by `now`, in order.
@@ -886,8 +919,8 @@ impl EngineCore {
     /// refused). The strategy hears nothing more.
     pub fn on_report_in_shutdown(&mut self, report: ExecReport, now: Timestamp) {
         self.set_now(now);
-        let derived = self.executor.on_report(report, &self.state);
-        drop(self.apply_derived(derived));
+        let mut derived = self.executor.on_report(report, &self.state);
+        self.apply_derived(&mut derived, &mut Vec::new());
         self.executor.release_cancels_after_ack(&self.state);
         self.cancel_what_rests();
     }

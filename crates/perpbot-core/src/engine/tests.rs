@@ -145,7 +145,7 @@ impl Rig {
             let Job::Execute { id, request, .. } = job else {
                 panic!("not an execute: {job:?}")
             };
-            let placed = match &request {
+            let placed = match &*request {
                 VenueRequest::Orders { place, .. } => place
                     .iter()
                     .map(|r| {
@@ -165,11 +165,11 @@ impl Rig {
 fn shapes(jobs: &[Job]) -> Vec<(usize, usize)> {
     jobs.iter()
         .map(|j| match j {
-            Job::Execute {
-                request: VenueRequest::Orders { cancel, place, .. },
-                ..
-            } => (cancel.len(), place.len()),
-            other => panic!("not an order request: {other:?}"),
+            Job::Execute { request, .. } => match &**request {
+                VenueRequest::Orders { cancel, place, .. } => (cancel.len(), place.len()),
+                other => panic!("not an order request: {other:?}"),
+            },
+            other => panic!("not an execute: {other:?}"),
         })
         .collect()
 }

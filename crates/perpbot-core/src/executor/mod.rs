@@ -148,8 +148,8 @@ pub enum Job {
     Execute {
         /// The request's id.
         id: RequestId,
-        /// What to send.
-        request: VenueRequest,
+        /// What to send (shared with the executor's in-flight record, so sending copies nothing).
+        request: Arc<VenueRequest>,
         /// The id and kind the journal files the request's tokens under.
         scope: RequestScope,
     },
@@ -158,7 +158,7 @@ pub enum Job {
         /// The request's id.
         id: RequestId,
         /// The request as sent.
-        request: VenueRequest,
+        request: Arc<VenueRequest>,
         /// The venue's handle from the ambiguous outcome (Kana: transaction hash).
         token: Option<String>,
         /// Back-off before asking.
@@ -178,7 +178,9 @@ impl Job {
                     scope: Some(scope),
                     on_sent,
                 };
-                let outcome = writer.execute(request, &ctx).await;
+                // The in-flight record usually still holds the request, so this copies it once,
+                // here, off the engine's path.
+                let outcome = writer.execute(Arc::unwrap_or_clone(request), &ctx).await;
                 ExecReport { id, outcome }
             }
             Job::Resolve {
@@ -263,7 +265,7 @@ impl Derived {
 
 #[derive(Debug)]
 struct InFlight {
-    request: VenueRequest,
+    request: Arc<VenueRequest>,
     resolve_attempts: u32,
 }
 
@@ -302,6 +304,8 @@ pub struct Executor {
     /// Venue work decided and not yet taken by the runner ([`Executor::take_jobs`]).
     jobs: Vec<Job>,
     in_flight: HashMap<RequestId, InFlight>,
+    /// [`Executor::dispatch_into`]'s per-market groups, kept empty between calls.
+    groups: Vec<MarketGroup>,
     cancel_queue: VecDeque<VenueRequest>,
     /// Cancels waiting for the venue to acknowledge the order (and give it an id).
     cancel_after_ack: HashSet<ClientOrderId>,
@@ -328,6 +332,7 @@ impl Executor {
             config,
             jobs: Vec::new(),
             in_flight: HashMap::new(),
+            groups: Vec::new(),
             cancel_queue: VecDeque::new(),
             cancel_after_ack: HashSet::new(),
             cancel_alone: HashSet::new(),
@@ -354,6 +359,11 @@ impl Executor {
         self.jobs.drain(..)
     }
 
+    /// Whether there is venue work to take.
+    pub fn has_jobs(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &ExecStats {
         &self.stats
@@ -372,24 +382,39 @@ impl Executor {
     /// Send the approved intents of one event. Places of approved intents must already be
     /// tracked in `state` (the engine does that as it approves them). Returns what the engine
     /// applies: orders marked pending-cancel, orders and requests refused by the rate limiter.
-    pub fn dispatch(&mut self, approved: Vec<Approved>, state: &State) -> Vec<Derived> {
+    pub fn dispatch(&mut self, mut approved: Vec<Approved>, state: &State) -> Vec<Derived> {
+        let mut derived = Vec::new();
+        self.dispatch_into(&mut approved, state, &mut derived);
+        derived
+    }
+
+    /// [`Executor::dispatch`] into buffers the caller keeps: `approved` is drained and what
+    /// the engine applies is appended to `derived`, so an engine that reuses both allocates
+    /// nothing here for its own bookkeeping.
+    pub fn dispatch_into(
+        &mut self,
+        approved: &mut Vec<Approved>,
+        state: &State,
+        derived: &mut Vec<Derived>,
+    ) {
         if let Some(journal) = &self.journal {
-            for a in &approved {
+            for a in approved.iter() {
                 journal.record_intent(a.intent());
             }
         }
-        let mut groups: BTreeMap<MarketId, (Vec<ClientOrderId>, Vec<OrderRequest>)> =
-            BTreeMap::new();
+        // Per market, in market order: the cancels and places of this event. Kept between
+        // calls (emptied), since a market maker sends a request on most of its events.
+        let mut groups = std::mem::take(&mut self.groups);
         let mut others = Vec::new();
-        for a in approved {
+        for a in approved.drain(..) {
             match a.into_intent() {
-                Intent::Place(req) => groups.entry(req.order.market).or_default().1.push(req),
+                Intent::Place(req) => group(&mut groups, req.order.market).2.push(req),
                 Intent::Cancel { market, client_id } => {
-                    groups.entry(market).or_default().0.push(client_id)
+                    group(&mut groups, market).1.push(client_id)
                 }
                 Intent::CancelAll { market } => {
                     for o in state.live_orders(market) {
-                        groups.entry(o.market()).or_default().0.push(o.client_id());
+                        group(&mut groups, o.market()).1.push(o.client_id());
                     }
                 }
                 Intent::ReplaceQuotes {
@@ -397,9 +422,9 @@ impl Executor {
                     cancel,
                     place,
                 } => {
-                    let g = groups.entry(market).or_default();
-                    g.0.extend(cancel);
-                    g.1.extend(place);
+                    let g = group(&mut groups, market);
+                    g.1.extend(cancel);
+                    g.2.extend(place);
                 }
                 intent @ Intent::UpdateTakeProfit {
                     market,
@@ -439,11 +464,13 @@ impl Executor {
                 }
             }
         }
-        let mut events = Vec::new();
-        for (market, (cancel, place)) in groups {
-            let cancel = self.prepare_cancels(&cancel, state, &mut events);
-            self.send_market(market, cancel, place, &mut events);
+        let events = derived;
+        groups.sort_unstable_by_key(|g| g.0);
+        for (market, cancel, place) in groups.drain(..) {
+            let cancel = self.prepare_cancels(&cancel, state, events);
+            self.send_market(market, cancel, place, events);
         }
+        self.groups = groups;
         for (intent, request) in others {
             let trigger = matches!(
                 request,
@@ -477,7 +504,6 @@ impl Executor {
                 })));
             }
         }
-        events
     }
 
     /// Turn cancel ids into venue cancels, marking each order pending-cancel. Orders the venue
@@ -489,9 +515,15 @@ impl Executor {
         derived: &mut Vec<Derived>,
     ) -> Vec<CancelOrder> {
         let mut out = Vec::with_capacity(ids.len());
-        let mut seen = HashSet::with_capacity(ids.len());
-        for &id in ids {
-            if !seen.insert(id) {
+        // Duplicates are dropped: by a look back over a short list (a quote's one or two
+        // cancels, without a set to allocate), by a set over a long one (cancel-all).
+        let mut seen = (ids.len() > 16).then(|| HashSet::with_capacity(ids.len()));
+        for (i, &id) in ids.iter().enumerate() {
+            let repeated = match &mut seen {
+                Some(seen) => !seen.insert(id),
+                None => ids.get(..i).is_some_and(|before| before.contains(&id)),
+            };
+            if repeated {
                 continue;
             }
             let Some(order) = state.order(id) else {
@@ -554,31 +586,9 @@ impl Executor {
                 self.refuse_rate_limited(req, events);
             }
         }
-        let max_batch = self.caps.max_batch.max(1);
-        // Places grouped by restriction where the venue needs that (first group first, order
-        // kept within a group), then cut to the venue's batch size.
-        let groups: Vec<Vec<OrderRequest>> = if self.caps.one_restriction_per_batch {
-            let mut groups: Vec<Vec<OrderRequest>> = Vec::new();
-            for req in place {
-                match groups.iter_mut().find(|g| {
-                    g.first()
-                        .is_some_and(|f| f.order.restriction == req.order.restriction)
-                }) {
-                    Some(g) => g.push(req),
-                    None => groups.push(vec![req]),
-                }
-            }
-            groups
-        } else {
-            vec![place]
-        };
-        let mut chunks = groups
-            .iter()
-            .flat_map(|g| g.chunks(max_batch).map(<[OrderRequest]>::to_vec))
-            .filter(|c| !c.is_empty())
-            .collect::<VecDeque<_>>();
+        let mut chunks = self.batches(place);
         if self.caps.atomic_replace {
-            if let Some(first) = chunks.pop_front() {
+            if let Some(first) = chunks.next() {
                 self.send(VenueRequest::Orders {
                     market,
                     cancel,
@@ -600,7 +610,7 @@ impl Executor {
         }
         // Further chunks (or all places on a venue without atomic replace) each need budget.
         if !self.caps.atomic_replace
-            && let Some(first) = chunks.pop_front()
+            && let Some(first) = chunks.next()
         {
             self.send(VenueRequest::Orders {
                 market,
@@ -608,7 +618,7 @@ impl Executor {
                 place: first,
             });
         }
-        while let Some(chunk) = chunks.pop_front() {
+        for chunk in chunks {
             if self.place_budget.check().is_ok() {
                 self.send(VenueRequest::Orders {
                     market,
@@ -621,6 +631,42 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// The requests `place` goes out in: grouped by restriction where the venue needs that
+    /// (first group first, order kept within a group), then cut to the venue's batch size. One
+    /// batch, the usual case, is moved as it is rather than copied.
+    fn batches(&self, place: Vec<OrderRequest>) -> Batches {
+        let max_batch = self.caps.max_batch.max(1);
+        let one_restriction = place.first().is_none_or(|f| {
+            place
+                .iter()
+                .all(|r| r.order.restriction == f.order.restriction)
+        });
+        if place.len() <= max_batch && (one_restriction || !self.caps.one_restriction_per_batch) {
+            return Batches::One((!place.is_empty()).then_some(place));
+        }
+        let groups: Vec<Vec<OrderRequest>> = if self.caps.one_restriction_per_batch {
+            let mut groups: Vec<Vec<OrderRequest>> = Vec::new();
+            for req in place {
+                match groups.iter_mut().find(|g| {
+                    g.first()
+                        .is_some_and(|f| f.order.restriction == req.order.restriction)
+                }) {
+                    Some(g) => g.push(req),
+                    None => groups.push(vec![req]),
+                }
+            }
+            groups
+        } else {
+            vec![place]
+        };
+        let chunks: Vec<Vec<OrderRequest>> = groups
+            .iter()
+            .flat_map(|g| g.chunks(max_batch).map(<[OrderRequest]>::to_vec))
+            .filter(|c| !c.is_empty())
+            .collect();
+        Batches::Many(chunks.into_iter())
     }
 
     fn refuse_rate_limited(&mut self, req: OrderRequest, derived: &mut Vec<Derived>) {
@@ -654,12 +700,12 @@ impl Executor {
     /// Send queued cancels the budget now allows. Returns how long until the next one can go
     /// (the engine sleeps at most that long), or `None` when nothing waits.
     pub fn pump(&mut self) -> Option<Duration> {
-        while let Some(request) = self.cancel_queue.front() {
+        while !self.cancel_queue.is_empty() {
             match self.cancel_budget.check() {
                 Ok(()) => {
-                    let request = request.clone();
-                    self.cancel_queue.pop_front();
-                    self.send(request);
+                    if let Some(request) = self.cancel_queue.pop_front() {
+                        self.send(request);
+                    }
                 }
                 Err(not_until) => return Some(not_until.wait_time_from(self.clock.now())),
             }
@@ -680,7 +726,7 @@ impl Executor {
             self.in_flight.insert(
                 id,
                 InFlight {
-                    request,
+                    request: Arc::new(request),
                     resolve_attempts: 0,
                 },
             );
@@ -703,9 +749,10 @@ impl Executor {
             request: id.0,
             cancel_only: request.is_cancel_only(),
         };
+        let request = Arc::new(request);
         self.jobs.push(Job::Execute {
             id,
-            request: request.clone(),
+            request: Arc::clone(&request),
             scope,
         });
         self.in_flight.insert(
@@ -728,7 +775,7 @@ impl Executor {
             Duration::from_millis(self.config.resolve_delay_ms) * (1u32 << (attempt - 1).min(5));
         self.jobs.push(Job::Resolve {
             id,
-            request: flight.request.clone(),
+            request: Arc::clone(&flight.request),
             token,
             after: delay,
         });
@@ -739,26 +786,39 @@ impl Executor {
     /// venue ids a waiting cancel needs. (Costs reach the risk engine by one path: fees with
     /// fills, gas from the venue's running total; an outcome carries none.)
     pub fn on_report(&mut self, report: ExecReport, state: &State) -> Vec<Derived> {
+        let mut derived = Vec::new();
+        self.on_report_into(report, state, &mut derived);
+        derived
+    }
+
+    /// [`Executor::on_report`], appending to a buffer the caller keeps.
+    pub fn on_report_into(
+        &mut self,
+        report: ExecReport,
+        state: &State,
+        derived: &mut Vec<Derived>,
+    ) {
         let Some(flight) = self.in_flight.get(&report.id) else {
             warn!(
                 request_id = report.id.0,
                 "report for an unknown request ignored"
             );
-            return Vec::new();
+            return;
         };
         let resolving = flight.resolve_attempts > 0;
         if let Some(journal) = &self.journal {
             journal.record_outcome(report.id.0, &report.outcome);
         }
+        let request = Arc::clone(&flight.request);
         let VenueRequest::Orders {
             market,
             cancel,
             place,
-        } = flight.request.clone()
+        } = &*request
         else {
             return self.on_position_report(report);
         };
-        let mut derived = Vec::new();
+        let market = *market;
         let mut push = |id: ClientOrderId, event: OrderEvent, kind: OrderUpdateKind| {
             derived.push(Derived::Order {
                 market,
@@ -772,7 +832,7 @@ impl Executor {
                 if resolving {
                     self.stats.resolved_requests += 1;
                 }
-                for req in &place {
+                for req in place {
                     let venue_id = placed
                         .iter()
                         .find(|(c, _)| *c == req.client_id)
@@ -783,7 +843,7 @@ impl Executor {
                         OrderUpdateKind::Accepted,
                     );
                 }
-                for c in &cancel {
+                for c in cancel {
                     push(
                         c.client_id,
                         OrderEvent::Cancelled,
@@ -810,7 +870,7 @@ impl Executor {
                 } else {
                     info!(request_id = report.id.0, %reason, "request refused by the venue");
                 }
-                for req in &place {
+                for req in place {
                     push(
                         req.client_id,
                         OrderEvent::Rejected,
@@ -838,7 +898,7 @@ impl Executor {
                         }
                     }
                     _ => {
-                        for c in &cancel {
+                        for c in cancel {
                             let kind = OrderUpdateKind::CancelRejected {
                                 reason: reason.clone(),
                             };
@@ -866,7 +926,7 @@ impl Executor {
                         OrderUpdateKind::Rejected { reason },
                     );
                 }
-                for c in &cancel {
+                for c in cancel {
                     push(
                         c.client_id,
                         OrderEvent::Cancelled,
@@ -879,7 +939,7 @@ impl Executor {
                 if !resolving {
                     self.stats.ambiguous_requests += 1;
                 }
-                for req in &place {
+                for req in place {
                     let kind = OrderUpdateKind::Ambiguous {
                         reason: reason.clone(),
                     };
@@ -899,10 +959,9 @@ impl Executor {
                 }
             }
         }
-        derived
     }
 
-    fn on_position_report(&mut self, report: ExecReport) -> Vec<Derived> {
+    fn on_position_report(&mut self, report: ExecReport) {
         match &report.outcome {
             RequestOutcome::Ambiguous { token, .. }
                 if self
@@ -911,7 +970,7 @@ impl Executor {
                     .is_some_and(|f| f.resolve_attempts < self.config.resolve_attempts) =>
             {
                 self.schedule_resolve(report.id, token.clone());
-                return Vec::new();
+                return;
             }
             RequestOutcome::Rejected { reason, kind } => {
                 self.stats.rejected_requests += 1;
@@ -921,7 +980,6 @@ impl Executor {
             _ => {}
         }
         self.in_flight.remove(&report.id);
-        Vec::new()
     }
 
     /// Orders whose cancel waited for an acknowledgement: send the cancel once the venue id is
@@ -960,6 +1018,41 @@ impl Executor {
                 cancel,
                 place: Vec::new(),
             });
+        }
+    }
+}
+
+/// The cancels and places of one market within one dispatch.
+type MarketGroup = (MarketId, Vec<ClientOrderId>, Vec<OrderRequest>);
+
+/// `market`'s group, added at the end when it has none yet (a handful of markets at most, so a
+/// scan beats a map).
+fn group(groups: &mut Vec<MarketGroup>, market: MarketId) -> &mut MarketGroup {
+    let at = match groups.iter().position(|g| g.0 == market) {
+        Some(at) => at,
+        None => {
+            groups.push((market, Vec::new(), Vec::new()));
+            groups.len() - 1
+        }
+    };
+    &mut groups[at]
+}
+
+/// The requests a market's places go out in ([`Executor::batches`]).
+enum Batches {
+    /// All in one request (or none).
+    One(Option<Vec<OrderRequest>>),
+    /// Cut by restriction or batch size.
+    Many(std::vec::IntoIter<Vec<OrderRequest>>),
+}
+
+impl Iterator for Batches {
+    type Item = Vec<OrderRequest>;
+
+    fn next(&mut self) -> Option<Vec<OrderRequest>> {
+        match self {
+            Batches::One(one) => one.take(),
+            Batches::Many(many) => many.next(),
         }
     }
 }
