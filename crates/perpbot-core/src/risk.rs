@@ -17,8 +17,9 @@ use serde::Deserialize;
 use crate::limits::{PnlWindow, SavedLimits, Tripped};
 use crate::state::State;
 use perpbot_model::{
-    ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide,
-    RejectReason, RiskRejection, Rounding, Side, Timestamp, TradingState, TradingStateChange,
+    ClientOrderId, Direction, Intent, Lots, MarketId, MarketSpec, OrderKind, OrderRequest,
+    PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp, TradingState,
+    TradingStateChange,
 };
 
 /// What to do when a loss or drawdown limit is hit.
@@ -864,23 +865,67 @@ impl RiskEngine {
 
     /// Notional of all positions (at mid) plus all resting opening orders (at their price).
     fn total_exposure(&self, state: &State, scope: &Scope<'_>) -> Decimal {
-        let positions: Decimal = state
-            .positions()
-            .filter_map(|p| {
-                let spec = state.spec(p.market)?;
-                let mid = state.mid_price(p.market).unwrap_or(p.entry_price);
-                Some(spec.notional_at(p.lots, mid))
-            })
-            .sum();
-        let orders: Decimal = state
+        // Runs for every order, so it sums exact integers and converts once per market rather
+        // than once per position and order: quote sub-units, doubled because a mid may fall on
+        // a half tick. A position of a market without a mid counts at its entry price.
+        let mut sum = DoubledSum::default();
+        for p in state.positions() {
+            let Some(spec) = state.spec(p.market) else {
+                continue;
+            };
+            match state.book(p.market).and_then(|b| b.mid_x2()) {
+                Some(mid_x2) => sum.add(spec, spec.notional_sub_units(p.lots, Ticks(mid_x2))),
+                None => sum.add_decimal(spec.notional_at(p.lots, p.entry_price)),
+            }
+        }
+        let orders = state
             .live_orders(None)
             .filter(|o| !scope.cancelled.contains(&o.client_id()))
             .map(|o| (&o.request.order, o.remaining()))
             .chain(scope.added.iter().map(|r| (&r.order, r.order.lots)))
-            .filter(|(o, _)| o.direction == Direction::Open)
-            .filter_map(|(o, lots)| Some(state.spec(o.market)?.notional(lots, o.price?)))
-            .sum();
-        positions + orders
+            .filter(|(o, _)| o.direction == Direction::Open);
+        for (o, lots) in orders {
+            if let (Some(spec), Some(price)) = (state.spec(o.market), o.price) {
+                sum.add(spec, spec.notional_sub_units(lots, price).saturating_mul(2));
+            }
+        }
+        sum.total()
+    }
+}
+
+/// A sum of notionals given as doubled quote sub-units, kept as one integer while consecutive
+/// terms are of one market and converted to a decimal when the market changes: exact, and one
+/// conversion for the usual single market instead of one per term.
+#[derive(Default)]
+struct DoubledSum<'a> {
+    total: Decimal,
+    run: Option<(&'a MarketSpec, u128)>,
+}
+
+impl<'a> DoubledSum<'a> {
+    fn add(&mut self, spec: &'a MarketSpec, doubled: u128) {
+        match &mut self.run {
+            Some((s, acc)) if s.id == spec.id => *acc = acc.saturating_add(doubled),
+            _ => {
+                self.flush();
+                self.run = Some((spec, doubled));
+            }
+        }
+    }
+
+    fn add_decimal(&mut self, amount: Decimal) {
+        self.total = self.total.checked_add(amount).unwrap_or(Decimal::MAX);
+    }
+
+    fn flush(&mut self) {
+        if let Some((spec, doubled)) = self.run.take() {
+            self.add_decimal(spec.sub_units_to_quote(doubled) / Decimal::TWO);
+        }
+    }
+
+    fn total(mut self) -> Decimal {
+        self.flush();
+        self.total
     }
 }
 

@@ -537,3 +537,120 @@ fn per_market_limits_are_found_by_the_id_in_decimal_and_only_by_it() {
     }
     assert!(super::market_limits(&BTreeMap::new(), MarketId(7)).is_none());
 }
+
+/// The total exposure summed in integers equals the sum of each position's and order's own
+/// decimal notional (the way it was computed before), over seeded states: two markets of
+/// different grids, mids on half ticks, a market without a book (positions at entry), closing
+/// orders (not counted), and a replace's cancels and additions.
+#[test]
+fn total_exposure_in_integers_equals_the_decimal_sum() {
+    let apt = MarketSpec::kana_apt_testnet();
+    let other = MarketSpec {
+        id: MarketId(7),
+        name: "OTHER".into(),
+        base_decimals: 8,
+        quote_decimals: 6,
+        lot_size: 100_000,
+        tick_size: 100,
+        ..apt.clone()
+    };
+    let bookless = MarketSpec {
+        id: MarketId(9),
+        name: "NOBOOK".into(),
+        ..apt.clone()
+    };
+    let specs = [apt, other, bookless];
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for _ in 0..300 {
+        let mut s = State::new(&specs);
+        s.set_now(Timestamp::from_secs(1));
+        for spec in specs.iter().take(2) {
+            let bid = 1_000 + next(5_000);
+            s.apply(&Event::Book(BookUpdate {
+                market: spec.id,
+                kind: BookUpdateKind::Snapshot,
+                bids: vec![Level::new(bid, 10_000)],
+                asks: vec![Level::new(bid + 1 + next(3), 10_000)],
+                ts: Timestamp::from_secs(1),
+            }));
+        }
+        let mut positions = Vec::new();
+        for spec in &specs {
+            for side in [PositionSide::Long, PositionSide::Short] {
+                if next(2) == 0 {
+                    let mut p = Position::flat(spec.id, side, Timestamp(1));
+                    p.lots = Lots(1 + next(1_000_000));
+                    p.entry_price = Decimal::new(1 + next(10_000_000) as i64, 4);
+                    positions.push(p);
+                }
+            }
+        }
+        s.apply(&Event::Position(PositionUpdate {
+            positions,
+            snapshot: true,
+        }));
+        let mut ids = Vec::new();
+        for i in 0..next(6) {
+            let spec = &specs[next(3) as usize];
+            let side = if next(2) == 0 { Side::Buy } else { Side::Sell };
+            let mut order = NewOrder::limit(
+                spec.id,
+                side,
+                Lots(1 + next(100_000)),
+                Ticks(1 + next(9_000)),
+            );
+            if next(4) == 0 {
+                order = order.closing();
+            }
+            let id = ClientOrderId(100 + i);
+            s.track_new_order(OrderRequest {
+                client_id: id,
+                order,
+            });
+            ids.push(id);
+        }
+        let cancelled: Vec<ClientOrderId> = ids.iter().copied().filter(|_| next(3) == 0).collect();
+        let added: Vec<OrderRequest> = (0..next(3))
+            .map(|i| OrderRequest {
+                client_id: ClientOrderId(500 + i),
+                order: NewOrder::limit(
+                    specs[next(2) as usize].id,
+                    Side::Sell,
+                    Lots(1 + next(5_000)),
+                    Ticks(1 + next(9_000)),
+                ),
+            })
+            .collect();
+        let scope = Scope {
+            cancelled: &cancelled,
+            added: &added,
+        };
+        let positions: Decimal = s
+            .positions()
+            .map(|p| {
+                let spec = s.spec(p.market).expect("configured");
+                let mid = s.mid_price(p.market).unwrap_or(p.entry_price);
+                spec.notional_at(p.lots, mid)
+            })
+            .sum();
+        let orders: Decimal = s
+            .live_orders(None)
+            .filter(|o| !cancelled.contains(&o.client_id()))
+            .map(|o| (&o.request.order, o.remaining()))
+            .chain(added.iter().map(|r| (&r.order, r.order.lots)))
+            .filter(|(o, _)| o.direction == Direction::Open)
+            .map(|(o, lots)| {
+                s.spec(o.market)
+                    .expect("configured")
+                    .notional(lots, o.price.expect("limit"))
+            })
+            .sum();
+        assert_eq!(engine().total_exposure(&s, &scope), positions + orders);
+    }
+}
