@@ -977,7 +977,7 @@ fn check_margin(
     };
     let order_margin = |o: &perpbot_model::NewOrder, lots: Lots| -> Decimal {
         match (o.direction, o.price, state.spec(o.market)) {
-            (Direction::Open, Some(p), Some(spec)) => margin(spec.notional(lots, p), o.leverage),
+            (Direction::Open, Some(p), Some(spec)) => spec.initial_margin(lots, p, o.leverage),
             _ => Decimal::ZERO,
         }
     };

@@ -317,3 +317,28 @@ fn fast_normalised_conversions_equal_decimal_normalize() {
         );
     }
 }
+
+/// The initial margin equals the notional divided by the leverage, over seeded sizes, prices
+/// and leverages (ones that divide the notional and ones that do not, and 0, which counts as 1).
+#[test]
+fn initial_margin_equals_notional_over_leverage() {
+    let spec = apt();
+    let mut x: u64 = 0xD1B5_4A32_D192_ED03;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..20_000 {
+        let lots = Lots(next() % 10_000_000);
+        let ticks = Ticks(next() % 100_000_000);
+        let leverage = [0u32, 1, 2, 3, 5, 7, 10, 20, 50, 100][(next() % 10) as usize];
+        let want = spec.notional(lots, ticks) / Decimal::from(leverage.max(1));
+        assert_eq!(
+            spec.initial_margin(lots, ticks, leverage),
+            want,
+            "{lots:?} at {ticks:?}, leverage {leverage}"
+        );
+    }
+}

@@ -136,8 +136,7 @@ impl Account {
         let key = (fill.market, fill.position);
         match fill.direction {
             Direction::Open => {
-                let margin =
-                    spec.notional(fill.lots, fill.price) / Decimal::from(fill.leverage.max(1));
+                let margin = spec.initial_margin(fill.lots, fill.price, fill.leverage);
                 let h = self.positions.entry(key).or_insert_with(|| Holding {
                     lots: Lots::ZERO,
                     entry_price: Decimal::ZERO,

@@ -317,7 +317,7 @@ impl PaperExchange {
             .filter(|o| o.direction == Direction::Open)
             .filter_map(|o| {
                 let spec = self.specs.get(&o.market)?;
-                Some(spec.notional(o.remaining, o.price) / Decimal::from(o.leverage.max(1)))
+                Some(spec.initial_margin(o.remaining, o.price, o.leverage))
             })
             .sum()
     }
