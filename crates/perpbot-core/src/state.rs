@@ -134,7 +134,7 @@ impl State {
     fn compute_mid(&self, market: MarketId) -> Option<Decimal> {
         let spec = self.specs.get(&market)?;
         let mid_x2 = self.books.get(&market)?.mid_x2()?;
-        Some(spec.ticks_to_price(perpbot_model::Ticks(mid_x2)) / Decimal::TWO)
+        Some(spec.mid_price(perpbot_model::Ticks(mid_x2)))
     }
 
     /// A position (flat positions may be absent).
@@ -438,7 +438,7 @@ impl State {
         match event {
             Event::Book(u) => {
                 if let Some(book) = self.books.get_mut(&u.market) {
-                    let top = (book.best_bid(), book.best_ask());
+                    let mid_before = book.mid_x2();
                     match u.kind {
                         BookUpdateKind::Snapshot => book.replace(&u.bids, &u.asks, u.ts),
                         BookUpdateKind::Delta => {
@@ -450,9 +450,10 @@ impl State {
                             }
                         }
                     }
-                    // The mid moves only with the best prices (a first update has no mid yet).
-                    let moved = (book.best_bid(), book.best_ask()) != top
-                        || !self.mids.contains_key(&u.market);
+                    // The mid moves only with the best prices, and not when both move by the
+                    // same amount in opposite directions; a size change at the top leaves the
+                    // PnL (and so its version) as it was. A first update has no mid yet.
+                    let moved = book.mid_x2() != mid_before || !self.mids.contains_key(&u.market);
                     if moved {
                         match self.compute_mid(u.market) {
                             Some(mid) => self.mids.insert(u.market, mid),

@@ -424,10 +424,22 @@ impl MarketSpec {
     /// at `Decimal::MAX` for prices beyond `Decimal`'s range (~7.9·10^28), far above what any
     /// order book accepts ([`MAX_PRICE_TICKS`]).
     pub fn ticks_to_price(&self, ticks: Ticks) -> Decimal {
+        self.price_of_ticks_over(ticks, 1)
+    }
+
+    /// The price of half of `ticks_x2` ticks — a mid, from `OrderBook::mid_x2`, which may fall
+    /// on a half tick: `ticks_to_price(ticks_x2) / 2` in value, as one ratio rather than a
+    /// conversion and a decimal division (it runs whenever a best price moves).
+    pub fn mid_price(&self, ticks_x2: Ticks) -> Decimal {
+        self.price_of_ticks_over(ticks_x2, 2)
+    }
+
+    /// `ticks_to_price(ticks) / divisor` (divisor 1 or 2), normalised.
+    fn price_of_ticks_over(&self, ticks: Ticks, divisor: u128) -> Decimal {
         // price = ticks · tick_size · 10^(base_decimals − quote_decimals) / lot_size, as one
         // integer ratio (u64 · u64 always fits u128).
         let n = u128::from(ticks.0) * u128::from(self.tick_size);
-        let lot = u128::from(self.lot_size);
+        let lot = u128::from(self.lot_size) * divisor;
         let price = if self.base_decimals >= self.quote_decimals {
             let shift = pow10(self.base_decimals - self.quote_decimals)
                 .and_then(|p| u128::try_from(p).ok());

@@ -459,3 +459,50 @@ fn an_order_adopted_before_its_ambiguous_place_was_resolved_folds_into_its_own_o
     assert!(!s.order(adopted).unwrap().status.is_live());
     assert_eq!(s.anomalies().misattributed_venue_ids, 0);
 }
+
+/// The PnL version (and the mid) moves when the mid does, not when only the size at the top
+/// changes or both best prices move the same distance apart: limits, ledger and series skip
+/// those updates.
+#[test]
+fn the_pnl_version_follows_the_mid_not_the_size_at_the_top() {
+    let m = apt().id;
+    let mut s = State::new(&[apt()]);
+    let book = |kind, bids: Vec<Level>, asks: Vec<Level>| {
+        Event::Book(BookUpdate {
+            market: m,
+            kind,
+            bids,
+            asks,
+            ts: Timestamp(1),
+        })
+    };
+    s.apply(&book(
+        BookUpdateKind::Snapshot,
+        vec![Level::new(5518, 1000), Level::new(5517, 1000)],
+        vec![Level::new(5522, 1000), Level::new(5523, 1000)],
+    ));
+    let (v, mid) = (s.pnl_version(), s.mid_price(m));
+    assert_eq!(mid, Some(dec!(5.52)));
+    // Size at the top changes: same mid, same version.
+    s.apply(&book(
+        BookUpdateKind::Delta,
+        vec![Level::new(5518, 7000)],
+        vec![],
+    ));
+    assert_eq!((s.pnl_version(), s.mid_price(m)), (v, mid));
+    // Best bid up one tick and best ask down one (5519/5521): same mid, same version.
+    s.apply(&book(
+        BookUpdateKind::Delta,
+        vec![Level::new(5519, 10)],
+        vec![Level::new(5521, 10)],
+    ));
+    assert_eq!((s.pnl_version(), s.mid_price(m)), (v, mid));
+    // The best ask leaves: the mid moves to half way to 5.522, and the version with it.
+    s.apply(&book(
+        BookUpdateKind::Delta,
+        vec![],
+        vec![Level::new(5521, 0)],
+    ));
+    assert!(s.pnl_version() > v);
+    assert_eq!(s.mid_price(m), Some(dec!(5.5205)));
+}
