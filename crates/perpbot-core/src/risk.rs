@@ -17,8 +17,8 @@ use serde::Deserialize;
 use crate::limits::{PnlWindow, SavedLimits, Tripped};
 use crate::state::State;
 use perpbot_model::{
-    ClientOrderId, Direction, Intent, Lots, MarketId, MarketSpec, OrderKind, OrderRequest,
-    PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp, TradingState,
+    ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide,
+    QuoteSum, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp, TradingState,
     TradingStateChange,
 };
 
@@ -865,16 +865,24 @@ impl RiskEngine {
 
     /// Notional of all positions (at mid) plus all resting opening orders (at their price).
     fn total_exposure(&self, state: &State, scope: &Scope<'_>) -> Decimal {
-        // Runs for every order, so it sums exact integers and converts once per market rather
-        // than once per position and order: quote sub-units, doubled because a mid may fall on
-        // a half tick. A position of a market without a mid counts at its entry price.
-        let mut sum = DoubledSum::default();
+        // Runs for every order, so it sums exact integer sub-units per market and converts
+        // once ([`QuoteSum`]). A position is valued at the mid, which may fall on a half tick
+        // (an odd doubled notional then adds as a decimal), or at its entry price while its
+        // market has no mid.
+        let mut sum = QuoteSum::new();
         for p in state.positions() {
             let Some(spec) = state.spec(p.market) else {
                 continue;
             };
             match state.book(p.market).and_then(|b| b.mid_x2()) {
-                Some(mid_x2) => sum.add(spec, spec.notional_sub_units(p.lots, Ticks(mid_x2))),
+                Some(mid_x2) => {
+                    let doubled = spec.notional_sub_units(p.lots, Ticks(mid_x2));
+                    if doubled.is_multiple_of(2) {
+                        sum.add_sub_units(spec, doubled / 2);
+                    } else {
+                        sum.add_decimal(spec.sub_units_to_quote(doubled) / Decimal::TWO);
+                    }
+                }
                 None => sum.add_decimal(spec.notional_at(p.lots, p.entry_price)),
             }
         }
@@ -886,46 +894,10 @@ impl RiskEngine {
             .filter(|(o, _)| o.direction == Direction::Open);
         for (o, lots) in orders {
             if let (Some(spec), Some(price)) = (state.spec(o.market), o.price) {
-                sum.add(spec, spec.notional_sub_units(lots, price).saturating_mul(2));
+                sum.add_sub_units(spec, spec.notional_sub_units(lots, price));
             }
         }
         sum.total()
-    }
-}
-
-/// A sum of notionals given as doubled quote sub-units, kept as one integer while consecutive
-/// terms are of one market and converted to a decimal when the market changes: exact, and one
-/// conversion for the usual single market instead of one per term.
-#[derive(Default)]
-struct DoubledSum<'a> {
-    total: Decimal,
-    run: Option<(&'a MarketSpec, u128)>,
-}
-
-impl<'a> DoubledSum<'a> {
-    fn add(&mut self, spec: &'a MarketSpec, doubled: u128) {
-        match &mut self.run {
-            Some((s, acc)) if s.id == spec.id => *acc = acc.saturating_add(doubled),
-            _ => {
-                self.flush();
-                self.run = Some((spec, doubled));
-            }
-        }
-    }
-
-    fn add_decimal(&mut self, amount: Decimal) {
-        self.total = self.total.checked_add(amount).unwrap_or(Decimal::MAX);
-    }
-
-    fn flush(&mut self) {
-        if let Some((spec, doubled)) = self.run.take() {
-            self.add_decimal(spec.sub_units_to_quote(doubled) / Decimal::TWO);
-        }
-    }
-
-    fn total(mut self) -> Decimal {
-        self.flush();
-        self.total
     }
 }
 

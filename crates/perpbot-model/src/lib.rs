@@ -8,6 +8,7 @@ pub mod event;
 pub mod intent;
 pub mod order;
 pub mod position;
+pub mod quote_sum;
 pub mod units;
 
 pub use book::{DepthWalk, Level, OrderBook, SideLevels};
@@ -24,6 +25,7 @@ pub use order::{
     position_side,
 };
 pub use position::Position;
+pub use quote_sum::{QuoteAmount, QuoteSum};
 pub use units::{Lots, MAX_PRICE_TICKS, MarketId, MarketSpec, Rounding, Ticks, UnitError};
 
 use serde::{Deserialize, Serialize};

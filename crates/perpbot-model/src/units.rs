@@ -22,6 +22,8 @@
 use std::fmt;
 
 use rust_decimal::Decimal;
+
+use crate::quote_sum::QuoteAmount;
 use serde::{Deserialize, Serialize};
 
 /// A market's numeric id, as the venue names it (Kana: `1338` for testnet APT).
@@ -472,15 +474,24 @@ impl MarketSpec {
     /// Initial margin of `lots` at `ticks` and `leverage` (0 counts as 1): the notional over the
     /// leverage. Equal in value to `notional(lots, ticks) / leverage`, but when the division
     /// of the integer sub-units is exact (the usual case: leverage divides the notional) it
-    /// costs one conversion, not a decimal division; risk and the paper venue's reserve run it
-    /// for every resting order on every request.
+    /// costs one conversion, not a decimal division.
     pub fn initial_margin(&self, lots: Lots, ticks: Ticks, leverage: u32) -> Decimal {
+        match self.initial_margin_amount(lots, ticks, leverage) {
+            QuoteAmount::SubUnits(units) => self.sub_units_to_quote(units),
+            QuoteAmount::Decimal(value) => value,
+        }
+    }
+
+    /// [`MarketSpec::initial_margin`] as whole quote sub-units when it is one, for a
+    /// [`QuoteSum`](crate::QuoteSum) over many orders (risk and the paper venue's reserve sum
+    /// every resting order on every request).
+    pub fn initial_margin_amount(&self, lots: Lots, ticks: Ticks, leverage: u32) -> QuoteAmount {
         let sub_units = self.notional_sub_units(lots, ticks);
         let leverage = u128::from(leverage.max(1));
         if sub_units.is_multiple_of(leverage) {
-            self.sub_units_to_quote(sub_units / leverage)
+            QuoteAmount::SubUnits(sub_units / leverage)
         } else {
-            self.sub_units_to_quote(sub_units) / Decimal::from(leverage)
+            QuoteAmount::Decimal(self.sub_units_to_quote(sub_units) / Decimal::from(leverage))
         }
     }
 

@@ -5,6 +5,7 @@
 //! `available = starting + realised − fees − position margins − reserved order margins` and
 //! `total = available + position margins + reserved order margins`.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -59,6 +60,11 @@ pub(super) struct Account {
     realized: Decimal,
     fees: Decimal,
     positions: Holdings,
+    /// [`Account::total`] and the collateral not posted in positions, kept from one change of
+    /// the account to the next: the paper venue asks for the balance after every request and
+    /// fill, and summing decimals each time cost more than the request's matching. Emptied by
+    /// every method that can change a term (`apply_fill`, `holding_mut`).
+    balances: Cell<Option<(Decimal, Decimal)>>,
 }
 
 impl Account {
@@ -69,6 +75,7 @@ impl Account {
             realized: Decimal::ZERO,
             fees: Decimal::ZERO,
             positions: BTreeMap::new(),
+            balances: Cell::new(None),
         }
     }
 
@@ -84,6 +91,7 @@ impl Account {
 
     /// The open position on one side of a market, mutably.
     pub fn holding_mut(&mut self, market: MarketId, side: PositionSide) -> Option<&mut Holding> {
+        self.balances.set(None);
         self.positions.get_mut(&(market, side))
     }
 
@@ -107,12 +115,23 @@ impl Account {
 
     /// Free collateral, given the margin reserved by resting opening orders.
     pub fn available(&self, reserved: Decimal) -> Decimal {
-        self.starting + self.realized - self.fees - self.position_margin() - reserved
+        self.balances().1 - reserved
     }
 
     /// Available plus all margins.
     pub fn total(&self) -> Decimal {
-        self.starting + self.realized - self.fees
+        self.balances().0
+    }
+
+    /// Total collateral, and what of it no position holds as margin.
+    fn balances(&self) -> (Decimal, Decimal) {
+        if let Some(kept) = self.balances.get() {
+            return kept;
+        }
+        let total = self.starting + self.realized - self.fees;
+        let balances = (total, total - self.position_margin());
+        self.balances.set(Some(balances));
+        balances
     }
 
     /// Realised PnL so far.
@@ -131,6 +150,7 @@ impl Account {
     /// closing fill realises PnL, releases margin pro rata and shrinks the position (clamped to
     /// its size). Returns the realised PnL.
     pub fn apply_fill(&mut self, spec: &MarketSpec, fill: AccountFill, now: Timestamp) -> Decimal {
+        self.balances.set(None);
         self.fees += fill.fee;
         let price = spec.ticks_to_price(fill.price);
         let key = (fill.market, fill.position);

@@ -16,8 +16,8 @@ use super::table::OrderTable;
 use perpbot_model::{
     Balance, BookUpdate, BookUpdateKind, ClientOrderId, ConnectionEvent, ConnectionState,
     Direction, Event, Fill, Level, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderUpdate,
-    OrderUpdateKind, Position, PositionSide, PositionUpdate, PublicTrade, Side, Ticks, Timestamp,
-    TradeId, VenueOrderId, position_side,
+    OrderUpdateKind, Position, PositionSide, PositionUpdate, PublicTrade, QuoteSum, Side, Ticks,
+    Timestamp, TradeId, VenueOrderId, position_side,
 };
 
 /// One of our orders resting on the paper book.
@@ -312,14 +312,20 @@ impl PaperExchange {
 
     /// Margin reserved by resting opening orders (`notional / leverage` at their price).
     pub(super) fn reserved_margin(&self) -> Decimal {
-        self.orders
+        let mut sum = QuoteSum::new();
+        for o in self
+            .orders
             .values()
             .filter(|o| o.direction == Direction::Open)
-            .filter_map(|o| {
-                let spec = self.specs.get(&o.market)?;
-                Some(spec.initial_margin(o.remaining, o.price, o.leverage))
-            })
-            .sum()
+        {
+            if let Some(spec) = self.specs.get(&o.market) {
+                sum.add(
+                    spec,
+                    spec.initial_margin_amount(o.remaining, o.price, o.leverage),
+                );
+            }
+        }
+        sum.total()
     }
 
     /// A fresh venue order id.
