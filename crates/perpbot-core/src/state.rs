@@ -452,8 +452,10 @@ impl State {
                     }
                     // The mid moves only with the best prices, and not when both move by the
                     // same amount in opposite directions; a size change at the top leaves the
-                    // PnL (and so its version) as it was. A first update has no mid yet.
-                    let moved = book.mid_x2() != mid_before || !self.mids.contains_key(&u.market);
+                    // PnL (and so its version) as it was. `mids` holds a market exactly while
+                    // its book has a mid (books change only here), so an unmoved mid needs no
+                    // look at it.
+                    let moved = book.mid_x2() != mid_before;
                     if moved {
                         match self.compute_mid(u.market) {
                             Some(mid) => self.mids.insert(u.market, mid),
