@@ -441,6 +441,11 @@ impl RiskEngine {
         self.last_pnl = self.net_pnl(state);
         let cumulative = self.carried + self.last_pnl;
         self.window.observe(state.now(), cumulative);
+        if self.config.max_loss.is_none() && self.config.max_drawdown.is_none() {
+            // The window still keeps the history (saved, shown, and there if a limit is set
+            // at the next start); there is nothing to compare it with.
+            return None;
+        }
         let (pnl, dd) = self.window_pnl_and_drawdown();
         let action = self.config.on_loss_limit.state();
         let reason = if let Some(max_loss) = self.config.max_loss

@@ -654,3 +654,26 @@ fn total_exposure_in_integers_equals_the_decimal_sum() {
         assert_eq!(engine().total_exposure(&s, &scope), positions + orders);
     }
 }
+
+/// With no loss or drawdown limit nothing trips, but the window still keeps the PnL's history
+/// (the status shows it, the limits file saves it), as it does with limits.
+#[test]
+fn without_pnl_limits_the_window_still_keeps_the_history() {
+    let mut r = engine();
+    let mut s = state();
+    let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    for (entry, want_pnl, want_drawdown) in [
+        (dec!(5.0), dec!(0.52), dec!(0)),
+        (dec!(5.6), dec!(-0.08), dec!(0.60)),
+        (dec!(5.3), dec!(0.22), dec!(0.30)),
+    ] {
+        long.entry_price = entry;
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![long.clone()],
+            snapshot: true,
+        }));
+        assert_eq!(r.evaluate(&s), None);
+        assert_eq!(r.window_pnl_and_drawdown(), (want_pnl, want_drawdown));
+    }
+}
