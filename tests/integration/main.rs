@@ -23,7 +23,6 @@ mod kana_conformance;
 mod kana_sim;
 mod key_hygiene;
 mod kyan_e2e;
-mod kyan_soak;
 mod market_maker_sim;
 mod operator;
 mod ops_config;
