@@ -886,6 +886,16 @@ impl<'d> FrameDecoding<'d> {
 
     /// Add a converted level to its market's snapshot (made on the market's first level).
     fn push_level(&mut self, market: MarketId, is_ask: bool, level: Level, ts: Option<Timestamp>) {
+        // A push names one market, so its snapshot is nearly always the last event: found
+        // without a search, and the level goes straight in.
+        let book = match self.out.last_mut() {
+            Some(Event::Book(book)) if book.market == market => Some(book),
+            _ => None,
+        };
+        if let Some(book) = book {
+            add_level(book, is_ask, level, ts);
+            return;
+        }
         let existing = self
             .out
             .iter()
@@ -906,14 +916,7 @@ impl<'d> FrameDecoding<'d> {
             }
         };
         if let Some(Event::Book(book)) = self.out.get_mut(idx) {
-            if let Some(ts) = ts {
-                book.ts = book.ts.max(ts);
-            }
-            if is_ask {
-                book.asks.push(level);
-            } else {
-                book.bids.push(level);
-            }
+            add_level(book, is_ask, level, ts);
         }
     }
 
@@ -1378,6 +1381,18 @@ impl<'d> FrameDecoding<'d> {
             }));
             Ok(())
         })
+    }
+}
+
+/// Add a level to a snapshot; the snapshot's time is the latest of its levels'.
+fn add_level(book: &mut BookUpdate, is_ask: bool, level: Level, ts: Option<Timestamp>) {
+    if let Some(ts) = ts {
+        book.ts = book.ts.max(ts);
+    }
+    if is_ask {
+        book.asks.push(level);
+    } else {
+        book.bids.push(level);
     }
 }
 
