@@ -815,7 +815,8 @@ impl RiskEngine {
                 ),
             ));
         }
-        check_margin(state, notional, o.leverage, scope)?;
+        let margin = spec.initial_margin(o.lots, perpbot_model::Ticks(order_ticks), o.leverage);
+        check_margin(state, margin, scope)?;
         self.check_fee_budget(now)
     }
 
@@ -930,12 +931,7 @@ fn market_limits(
     markets.get(key)
 }
 
-/// An opening order's initial margin: its notional over its leverage.
-fn margin(notional: Decimal, leverage: u32) -> Decimal {
-    notional / Decimal::from(leverage.max(1))
-}
-
-/// The new opening order's margin, plus what the bot's opening orders the venue had not yet
+/// The new opening order's `margin`, plus what the bot's opening orders the venue had not yet
 /// counted when it last reported the balance reserve (placed since, or added within this
 /// replace), less what this replace's cancels of orders it had counted free, must fit in the
 /// available collateral. Nothing is checked until the venue has reported a balance.
@@ -945,8 +941,7 @@ fn margin(notional: Decimal, leverage: u32) -> Decimal {
 /// orders): counting those again would refuse orders the venue accepts.
 fn check_margin(
     state: &State,
-    notional: Decimal,
-    leverage: u32,
+    margin: Decimal,
     scope: &Scope<'_>,
 ) -> Result<(), (RejectReason, String)> {
     let Some(at) = state.balance_at() else {
@@ -976,7 +971,7 @@ fn check_margin(
         .filter(|o| o.created_at <= at && o.status.is_live())
         .map(|o| order_margin(&o.request.order, o.remaining()))
         .sum();
-    let needed = margin(notional, leverage) + unseen - freed;
+    let needed = margin + unseen - freed;
     let available = state.available_balance();
     if needed > available {
         return Err((
@@ -984,7 +979,7 @@ fn check_margin(
             format!(
                 "margin {needed} (this order {}, orders the venue has not counted yet {unseen}, \
                  freed by cancels {freed}) exceeds the available collateral {available}",
-                margin(notional, leverage)
+                margin
             ),
         ));
     }
