@@ -156,19 +156,29 @@ pub fn history_frames(count: usize) -> Vec<String> {
 /// returns the events emitted. Not inlined, so a profiler can collect this call alone.
 #[inline(never)]
 pub fn decode_history(frames: &[String], careful: bool) -> usize {
+    decode_counting(frames, careful, |out| out.len())
+}
+
+/// Decode `frames` in order with one long-lived decoder and add up `count` of each frame's
+/// events (frames it refuses count nothing).
+fn decode_counting(
+    frames: &[String],
+    careful: bool,
+    count: impl Fn(&[perpbot::model::Event]) -> usize,
+) -> usize {
     let mut d = KanaDecoder::new(testnet_markets(), KanaUnits::Auto).expect("valid specs");
     if careful {
         d = d.careful_only();
     }
     let mut out = Vec::with_capacity(32);
-    let mut events = 0;
+    let mut total = 0;
     for f in frames {
         if d.decode(f, Timestamp::from_secs(42), &mut out).is_ok() {
-            events += out.len();
+            total += count(&out);
         }
         out.clear();
     }
-    events
+    total
 }
 
 /// `count` `orderbook` pushes of 10 asks and 10 bids around a walking mid, as Kana sends them
@@ -202,23 +212,14 @@ pub fn book_frames(count: usize) -> Vec<String> {
 /// levels emitted. Not inlined, so a profiler can collect this call alone.
 #[inline(never)]
 pub fn decode_books(frames: &[String], careful: bool) -> usize {
-    let mut d = KanaDecoder::new(testnet_markets(), KanaUnits::Auto).expect("valid specs");
-    if careful {
-        d = d.careful_only();
-    }
-    let mut out = Vec::with_capacity(4);
-    let mut levels = 0;
-    for f in frames {
-        if d.decode(f, Timestamp::from_secs(42), &mut out).is_ok() {
-            for e in &out {
-                if let perpbot::model::Event::Book(b) = e {
-                    levels += b.bids.len() + b.asks.len();
-                }
-            }
-        }
-        out.clear();
-    }
-    levels
+    decode_counting(frames, careful, |out| {
+        out.iter()
+            .map(|e| match e {
+                perpbot::model::Event::Book(b) => b.bids.len() + b.asks.len(),
+                _ => 0,
+            })
+            .sum()
+    })
 }
 
 #[cfg(test)]
