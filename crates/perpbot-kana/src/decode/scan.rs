@@ -51,6 +51,15 @@ pub(super) struct SentLevel {
     pub(super) size: PlainDecimal,
 }
 
+/// Where [`Scanner::market_quoted`] last read a market id (its digits and closing quote) and
+/// the id they spell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct QuotedId {
+    start: usize,
+    len: usize,
+    id: u64,
+}
+
 /// One orderbook level as located by [`Scanner::level`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RawLevel {
@@ -86,6 +95,40 @@ pub(super) fn string_len(rest: &[u8]) -> Option<usize> {
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
         .map(|n| i + n)
+}
+
+/// The number of ASCII digits at the start of `bytes`, each appended to `m` (`m · 10 + d`).
+/// Wraps past 19 digits; callers refuse such runs by their length. Digits only in the loop:
+/// the point and the closing quote are looked at once each, after it.
+fn digit_run(bytes: &[u8], m: &mut u64) -> usize {
+    let mut n = 0;
+    for &c in bytes {
+        let digit = c.wrapping_sub(b'0');
+        if digit >= 10 {
+            break;
+        }
+        *m = m.wrapping_mul(10).wrapping_add(u64::from(digit));
+        n += 1;
+    }
+    n
+}
+
+/// Whether `bytes[a..a + len]` and `bytes[b..b + len]` exist and are equal. Short texts (a
+/// market id) are compared as one masked word when eight bytes can be read at both places,
+/// instead of a call to `memcmp`.
+fn same_text(bytes: &[u8], a: usize, b: usize, len: usize) -> bool {
+    let word = |at: usize| -> Option<u64> {
+        let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(chunk))
+    };
+    if (1..=8).contains(&len)
+        && let (Some(x), Some(y)) = (word(a), word(b))
+    {
+        let mask = u64::MAX >> (64 - 8 * len as u32);
+        return (x ^ y) & mask == 0;
+    }
+    let text = |at: usize| bytes.get(at..at + len);
+    text(a).is_some() && text(a) == text(b)
 }
 
 /// A byte cursor over a frame for [`scan_orderbook`]. Every method returns `None` (or `false`)
@@ -276,37 +319,26 @@ impl Scanner<'_> {
     /// digit before it and one after, at most 19 digits in all — a subset of what
     /// [`plain_decimal`] accepts, read to the same value. `None` for anything else.
     fn plain_quoted(&mut self) -> Option<PlainDecimal> {
-        let start = self.i;
+        let rest = self.b.get(self.i..)?;
         let mut m = 0u64;
-        let mut point = None;
-        loop {
-            let c = *self.b.get(self.i)?;
-            let digit = c.wrapping_sub(b'0');
-            if digit < 10 {
-                // Cannot wrap: more than 19 digits are refused below.
-                m = m.wrapping_mul(10).wrapping_add(u64::from(digit));
-            } else if c == b'.' && point.is_none() {
-                point = Some(self.i);
-            } else if c == b'"' {
-                break;
-            } else {
-                return None;
-            }
-            self.i += 1;
-        }
-        let end = self.i;
-        self.i += 1;
-        let (int_digits, scale) = match point {
-            Some(p) => (p - start, end - p - 1),
-            None => (end - start, 0),
+        let int_digits = digit_run(rest, &mut m);
+        let (point, scale) = if rest.get(int_digits) == Some(&b'.') {
+            (true, digit_run(rest.get(int_digits + 1..)?, &mut m))
+        } else {
+            (false, 0)
         };
+        let end = int_digits + usize::from(point) + scale;
+        if rest.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.i += end + 1;
         // Up to 19 digits always fit `u64`; longer numbers go to the careful readers, which
         // take those that fit.
         let fits = int_digits + scale <= 19;
-        (fits && int_digits > 0 && (point.is_none() || scale > 0)).then_some(PlainDecimal {
+        (fits && int_digits > 0 && (!point || scale > 0)).then_some(PlainDecimal {
             mantissa: m,
             scale: scale as u32,
-            point: point.is_some(),
+            point,
         })
     }
 
@@ -335,11 +367,34 @@ impl Scanner<'_> {
         (digits > 0 && digits <= 19 && !leading_zero && !continues).then_some(v)
     }
 
+    /// A market id's digits and closing quote (`1338"`), as [`Scanner::plain_quoted`] reads them
+    /// with no point. A push names one market, so the text is first compared with the previous
+    /// level's (`last`) and converted only when it differs; equal text is the same id.
+    fn market_quoted(&mut self, last: &mut Option<QuotedId>) -> Option<u64> {
+        if let Some(prev) = *last
+            && same_text(self.b, prev.start, self.i, prev.len)
+        {
+            self.i += prev.len;
+            return Some(prev.id);
+        }
+        let start = self.i;
+        let market = self.plain_quoted()?;
+        if market.point {
+            return None;
+        }
+        *last = Some(QuotedId {
+            start,
+            len: self.i - start,
+            id: market.mantissa,
+        });
+        Some(market.mantissa)
+    }
+
     /// The rest of a level (after `{`) exactly as Kana sends it — [`Scanner::level_as_sent`]'s
     /// layout with the market id, price and size as strings and the time as a number or `null`
     /// — read and converted in the same pass, with no text kept. `None` for anything else (the
     /// caller rewinds and reads the level by [`Scanner::level`]).
-    pub(super) fn level_sent(&mut self) -> Option<SentLevel> {
+    pub(super) fn level_sent(&mut self, last_market: &mut Option<QuotedId>) -> Option<SentLevel> {
         self.exact(br#""is_ask":"#)?;
         let is_ask = if self.exact(b"true").is_some() {
             true
@@ -354,10 +409,7 @@ impl Scanner<'_> {
             Some(self.bare_u64()?)
         };
         self.exact(br#","market_id":""#)?;
-        let market = self.plain_quoted()?;
-        if market.point {
-            return None;
-        }
+        let market_id = self.market_quoted(last_market)?;
         self.exact(br#","price":""#)?;
         let price = self.plain_quoted()?;
         self.exact(br#","size":""#)?;
@@ -366,7 +418,7 @@ impl Scanner<'_> {
         Some(SentLevel {
             is_ask,
             last_updated,
-            market_id: market.mantissa,
+            market_id,
             price,
             size,
         })
@@ -442,6 +494,7 @@ pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut FrameDecoding<'d>) -> Opt
     let (mut data, mut message) = (false, false);
     let mut market = None;
     let mut sent_market = None;
+    let mut quoted_market = None;
     loop {
         let key = sc.string()?;
         sc.eat(b':')?;
@@ -456,7 +509,9 @@ pub(super) fn scan_orderbook<'d>(frame: &str, fr: &mut FrameDecoding<'d>) -> Opt
                     loop {
                         sc.ws();
                         let at = sc.i;
-                        let sent = sc.eat(b'{').and_then(|()| sc.level_sent());
+                        let sent = sc
+                            .eat(b'{')
+                            .and_then(|()| sc.level_sent(&mut quoted_market));
                         if let Some(level) = sent {
                             fr.orderbook_level_sent(level, &mut sent_market)?;
                         } else {

@@ -285,6 +285,45 @@ fn orderbook_fast_path_takes_the_common_shape_and_matches_the_serde_path() {
     ] {
         same_as_serde(&sent(last, market, price, size));
     }
+    // Several levels as sent: each market id is read again only when its text differs from
+    // the previous level's, so ids that share a prefix, come back, or stop being plain must
+    // still give what the serde path gives.
+    let levels = |markets: &[&str]| {
+        let levels: Vec<String> = markets
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                format!(
+                    r#"{{"is_ask":{},"last_updated":1746177751,"market_id":{m},"price":"{}","size":"1"}}"#,
+                    i % 2 == 0,
+                    if m.contains("396") { "6036" } else { "5.5" },
+                )
+            })
+            .collect();
+        format!(r#"{{"data":[{}],"message":"orderbook"}}"#, levels.join(","))
+    };
+    for (markets, fast) in [
+        (&[r#""1338""#, r#""1338""#, r#""1338""#][..], true),
+        (
+            &[r#""1338""#, r#""396""#, r#""1338""#, r#""396""#][..],
+            true,
+        ),
+        (&[r#""1338""#, r#""7""#, r#""1338""#][..], true),
+        (&[r#""1338""#, r#""13389""#][..], true),
+        (&[r#""1338""#, r#""133""#][..], true),
+        (&[r#""1338""#, r#""1338.0""#][..], false),
+        (&[r#""1338""#, "1338"][..], true),
+        (&[r#""1338""#, r#""1338 ""#][..], false),
+    ] {
+        let frame = levels(markets);
+        let mut d = decoder();
+        assert_eq!(
+            d.fast_orderbook(&frame, Timestamp(0)).is_some(),
+            fast,
+            "{frame}"
+        );
+        same_as_serde(&frame);
+    }
     // A level that does not convert (off the grid): the serde path words the error.
     same_as_serde(
         r#"{"data":[{"is_ask":true,"market_id":"1338","price":"5.5","size":"1"},{"is_ask":true,"market_id":"1338","price":"5.5005","size":"1"}],"message":"orderbook"}"#,
