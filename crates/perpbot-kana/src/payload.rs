@@ -31,7 +31,6 @@
 //! assert_eq!(p.function_arguments[1][0], "161668980614256490457451450");
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -89,8 +88,11 @@ impl EntryFunctionPayload {
             return Err(PayloadError::EmptyTypeArgument(i));
         }
         for (index, arg) in self.function_arguments.iter().enumerate() {
-            let mut path = String::new();
-            if find_null(arg, &mut path) {
+            // The path is built only for the error: written for every element, it cost more
+            // than all the other checks of a payload.
+            if has_null(arg) {
+                let mut path = String::new();
+                find_null(arg, &mut path);
                 return Err(PayloadError::NullArgument { index, path });
             }
         }
@@ -104,6 +106,16 @@ impl EntryFunctionPayload {
             return Err(bad());
         }
         EntryFunctionId::from_str(&self.function).map_err(|_| bad())
+    }
+}
+
+/// Whether `v` is or holds a `null` at any depth.
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(has_null),
+        Value::Object(map) => map.values().any(has_null),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
     }
 }
 
@@ -195,29 +207,206 @@ impl<'de> Deserialize<'de> for EntryFunctionPayload {
 }
 
 /// Convert raw JSON to a [`Value`] without ever routing a number through `f64` (see the module
-/// docs). Depth is bounded by serde_json's recursion limit, which already applied when the outer
-/// document was parsed.
+/// docs), in one pass over the text. Depth is bounded by serde_json's recursion limit, which
+/// already applied when the outer document was parsed (and again here, as a guard).
+///
+/// Hand-written: serde_json keeps a number's text only with its crate-wide
+/// `arbitrary_precision` feature, which would change every `Value` in the workspace. Reading each
+/// array as raw elements and each element again (the way this was done before) scanned a
+/// payload's bytes three or four times and allocated for every element; it was the largest part
+/// of turning a REST payload into a signed transaction after the signature itself. Strings with
+/// escapes are still unescaped by serde_json.
 pub(crate) fn exact_value(raw: &RawValue) -> Result<Value, serde_json::Error> {
-    let text = raw.get().trim();
-    match text.as_bytes().first() {
-        Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(text)?;
-            items
-                .into_iter()
-                .map(exact_value)
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
+    let mut reader = ExactReader {
+        b: raw.get().as_bytes(),
+        i: 0,
+    };
+    let value = reader.value(0)?;
+    reader.ws();
+    if reader.i != reader.b.len() {
+        return Err(reader.error("trailing characters"));
+    }
+    Ok(value)
+}
+
+/// serde_json's own limit on nesting.
+const MAX_DEPTH: usize = 128;
+
+/// A cursor over JSON text for [`exact_value`].
+struct ExactReader<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl ExactReader<'_> {
+    fn error(&self, what: &str) -> serde_json::Error {
+        <serde_json::Error as de::Error>::custom(format_args!("{what} at byte {}", self.i))
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
         }
-        Some(b'{') => {
-            let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
-            let mut map = serde_json::Map::new();
-            for (k, v) in fields {
-                map.insert(k, exact_value(v)?);
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, serde_json::Error> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.close(b']') {
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    if self.separator(b']')? {
+                        return Ok(Value::Array(items));
+                    }
+                }
             }
-            Ok(Value::Object(map))
+            Some(b'{') => {
+                self.i += 1;
+                let mut map = serde_json::Map::new();
+                if self.close(b'}') {
+                    return Ok(Value::Object(map));
+                }
+                loop {
+                    self.ws();
+                    let key = self.string()?;
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b':') {
+                        return Err(self.error("expected `:`"));
+                    }
+                    self.i += 1;
+                    map.insert(key, self.value(depth + 1)?);
+                    if self.separator(b'}')? {
+                        return Ok(Value::Object(map));
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(Value::String),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true", Value::Bool(true)),
+            Some(b'f') => self.literal(b"false", Value::Bool(false)),
+            Some(b'n') => self.literal(b"null", Value::Null),
+            _ => Err(self.error("expected a JSON value")),
         }
-        Some(b'-' | b'0'..=b'9') => Ok(exact_number(text)),
-        _ => serde_json::from_str(text),
+    }
+
+    /// Consume `close` if it comes next (an empty array or object).
+    fn close(&mut self, close: u8) -> bool {
+        self.ws();
+        let found = self.b.get(self.i) == Some(&close);
+        if found {
+            self.i += 1;
+        }
+        found
+    }
+
+    /// After an element: `,` (`false`, more follow) or `close` (`true`, done).
+    fn separator(&mut self, close: u8) -> Result<bool, serde_json::Error> {
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(&c) if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(self.error("expected `,` or the end of the array or object")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Result<Value, serde_json::Error> {
+        if self.b.get(self.i..self.i + word.len()) != Some(word) {
+            return Err(self.error("expected true, false or null"));
+        }
+        self.i += word.len();
+        Ok(value)
+    }
+
+    /// A string at the cursor (on its opening quote). Without escapes it is copied as it is;
+    /// with them serde_json unescapes the quoted text.
+    fn string(&mut self) -> Result<String, serde_json::Error> {
+        let start = self.i;
+        if self.b.get(start) != Some(&b'"') {
+            return Err(self.error("expected a string"));
+        }
+        let mut escaped = false;
+        let mut at = start + 1;
+        loop {
+            match self.b.get(at) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    at += 2;
+                }
+                Some(&c) if c < 0x20 => return Err(self.error("control character in a string")),
+                Some(_) => at += 1,
+                None => return Err(self.error("unterminated string")),
+            }
+        }
+        self.i = at + 1;
+        let quoted = self
+            .b
+            .get(start..self.i)
+            .and_then(|q| std::str::from_utf8(q).ok())
+            .ok_or_else(|| self.error("string is not UTF-8"))?;
+        if escaped {
+            serde_json::from_str(quoted)
+        } else {
+            Ok(quoted
+                .get(1..quoted.len() - 1)
+                .unwrap_or_default()
+                .to_owned())
+        }
+    }
+
+    /// A number literal (JSON's grammar: `-? int frac? exp?`), kept exact by [`exact_number`].
+    fn number(&mut self) -> Result<Value, serde_json::Error> {
+        let start = self.i;
+        let digits = |r: &mut Self| {
+            let from = r.i;
+            while r.b.get(r.i).is_some_and(u8::is_ascii_digit) {
+                r.i += 1;
+            }
+            r.i > from
+        };
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let leading_zero = self.b.get(self.i) == Some(&b'0');
+        let int_start = self.i;
+        if !digits(self) || (leading_zero && self.i - int_start > 1) {
+            return Err(self.error("invalid number"));
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if !digits(self) {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            if !digits(self) {
+                return Err(self.error("invalid number"));
+            }
+        }
+        let literal = self
+            .b
+            .get(start..self.i)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .ok_or_else(|| self.error("invalid number"))?;
+        Ok(exact_number(literal))
     }
 }
 
@@ -297,6 +486,108 @@ mod tests {
         );
     }
 
+    /// The reader this module used before the one-pass [`exact_value`]: each array read as raw
+    /// elements, each element read again. Kept as the oracle.
+    fn exact_value_by_raw_elements(raw: &RawValue) -> Result<Value, serde_json::Error> {
+        let text = raw.get().trim();
+        match text.as_bytes().first() {
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text)?;
+                items
+                    .into_iter()
+                    .map(exact_value_by_raw_elements)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array)
+            }
+            Some(b'{') => {
+                let fields: std::collections::BTreeMap<String, &RawValue> =
+                    serde_json::from_str(text)?;
+                let mut map = serde_json::Map::new();
+                for (k, v) in fields {
+                    map.insert(k, exact_value_by_raw_elements(v)?);
+                }
+                Ok(Value::Object(map))
+            }
+            Some(b'-' | b'0'..=b'9') => Ok(exact_number(text)),
+            _ => serde_json::from_str(text),
+        }
+    }
+
+    #[test]
+    fn one_pass_reader_reads_what_the_element_by_element_reader_read() {
+        let fixed = [
+            r#"["1338",["12907057702855018828273522","12907057702855018828273523"],[true,false],3,["0","0"]]"#,
+            r#" [ 15 , -3 , [161668980614256490457451450, 18446744073709551615, 18446744073709551616], 0.0001, 1e3, -1.5E-7, 0, -0 ] "#,
+            r#"[{"v": 340282366920938463463374607431768211455, "w": [], "x": {}}, [], {}, [[[]]]]"#,
+            r#"["a\"b", "\u00e9\ud83d\ude00", "tab\there", "", "é", "\\"]"#,
+            r#"[null, true, false, [null], {"a": null, "a": 1}]"#,
+            r#"{"k": [1, "2", 3.0]}"#,
+            r#""just a string""#,
+            r#"-12345678901234567890123"#,
+        ];
+        for text in fixed {
+            let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                exact_value(&raw).unwrap(),
+                exact_value_by_raw_elements(&raw).unwrap(),
+                "{text}"
+            );
+        }
+        // Random nested documents (seeded), built from the same pieces.
+        let pieces = [
+            "0",
+            "7",
+            "-1",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1.25",
+            "2e10",
+            "1E-3",
+            "true",
+            "false",
+            "null",
+            r#""x""#,
+            r#""12907057702855018828273522""#,
+            r#""q\"\n""#,
+            r#""\u0041""#,
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        fn build(next: &mut dyn FnMut(usize) -> usize, pieces: &[&str], depth: u32) -> String {
+            match next(if depth > 3 { 1 } else { 4 }) {
+                0 => pieces[next(pieces.len())].to_owned(),
+                1 | 2 => {
+                    let n = next(4);
+                    let items: Vec<String> =
+                        (0..n).map(|_| build(next, pieces, depth + 1)).collect();
+                    format!("[{}]", items.join(if next(2) == 0 { "," } else { " , " }))
+                }
+                _ => {
+                    let n = next(3);
+                    let items: Vec<String> = (0..n)
+                        .map(|_| format!(r#""k{}": {}"#, next(3), build(next, pieces, depth + 1)))
+                        .collect();
+                    format!("{{{}}}", items.join(","))
+                }
+            }
+        }
+        for _ in 0..2_000 {
+            let text = build(&mut next, &pieces, 0);
+            let raw: Box<RawValue> = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                exact_value(&raw).unwrap(),
+                exact_value_by_raw_elements(&raw).unwrap(),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn null_arguments_are_rejected_by_index() {
         let p = parse(&format!(
@@ -317,6 +608,13 @@ mod tests {
         assert_eq!(
             p.validate().unwrap_err().to_string(),
             "argument 1[1] is null"
+        );
+        let p = parse(&format!(
+            r#"{{"function":"{FN}","functionArguments":["15",[true],[{{"a":1,"b":[2,null]}}]]}}"#
+        ));
+        assert_eq!(
+            p.validate().unwrap_err().to_string(),
+            "argument 2[0].b[1] is null"
         );
     }
 
