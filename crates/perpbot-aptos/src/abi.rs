@@ -252,7 +252,7 @@ fn param_type(p: &str) -> Result<MoveType, AptosError> {
 ///
 /// `index` is only used in error messages.
 pub fn encode_argument(index: usize, ty: &TypeTag, value: &Value) -> Result<Vec<u8>, AptosError> {
-    let mv = to_move_value(ty, value, 0).map_err(|e| match e {
+    let named = |e| match e {
         Conv::Invalid(reason) => AptosError::InvalidArgument {
             index,
             move_type: ty.to_string(),
@@ -262,7 +262,13 @@ pub fn encode_argument(index: usize, ty: &TypeTag, value: &Value) -> Result<Vec<
             index,
             move_type: ty.to_string(),
         },
-    })?;
+    };
+    if direct::is_direct(ty) {
+        let mut out = Vec::new();
+        direct::write_value(ty, value, 0, &mut out).map_err(named)?;
+        return Ok(out);
+    }
+    let mv = to_move_value(ty, value, 0).map_err(named)?;
     Ok(bcs::to_bytes(&mv)?)
 }
 
@@ -316,12 +322,7 @@ fn to_move_value(ty: &TypeTag, v: &Value, depth: usize) -> Result<MoveValue, Con
         ));
     }
     Ok(match ty {
-        TypeTag::Bool => MoveValue::Bool(match v {
-            Value::Bool(b) => *b,
-            Value::String(s) if s == "true" => true,
-            Value::String(s) if s == "false" => false,
-            _ => return Err(invalid(v, "is not a bool")),
-        }),
+        TypeTag::Bool => MoveValue::Bool(bool_of(v)?),
         TypeTag::U8 => MoveValue::U8(unsigned_in_range(v, "u8")?),
         TypeTag::U16 => MoveValue::U16(unsigned_in_range(v, "u16")?),
         TypeTag::U32 => MoveValue::U32(unsigned_in_range(v, "u32")?),
@@ -352,6 +353,16 @@ fn to_move_value(ty: &TypeTag, v: &Value, depth: usize) -> Result<MoveValue, Con
         }
         TypeTag::Struct(tag) => struct_value(tag, v, depth)?,
     })
+}
+
+/// A bool from JSON `true`/`false` or the strings `"true"`/`"false"`.
+fn bool_of(v: &Value) -> Result<bool, Conv> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s == "true" => Ok(true),
+        Value::String(s) if s == "false" => Ok(false),
+        _ => Err(invalid(v, "is not a bool")),
+    }
 }
 
 fn is_option(ty: &TypeTag) -> bool {
@@ -583,6 +594,8 @@ fn i256_le(v: &Value) -> Result<[u8; 32], Conv> {
     }
     Ok(out)
 }
+
+mod direct;
 
 #[cfg(test)]
 mod tests;
