@@ -18,14 +18,15 @@
 //!    hash, as `NodeClient::submit_bcs` computes them.
 //!
 //! `end_to_end` runs the same path as the writer in one go: 1 → 2 → `RawTransaction` (with
-//! `PrivateKey::address`) → `sign_transaction` → bytes → hash.
+//! `PrivateKey::address`) → `seal_transaction` (the signature, the submit body and the hash with
+//! the raw transaction serialised once, as `Submitter` sends it).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use perpbot::aptos::{
     AccountAddress, EntryFunction, MoveModule, PrivateKey, RawTransaction, SignedTransaction,
-    encode_entry_function, sign_transaction, signing_message, transaction_hash,
+    encode_entry_function, seal_transaction, sign_transaction, signing_message, transaction_hash,
 };
 use perpbot::sim::abi::{PERPETUAL_SCRIPTS, module_abi};
 use perpbot::sim::server::config::SIM_PACKAGE;
@@ -101,10 +102,8 @@ impl Inputs {
         let payload = self.parse();
         let call = self.encode(&payload);
         let raw = self.raw(&call, self.key.address());
-        let signed = sign_transaction(raw, &self.key).expect("signs");
-        let bytes = signed.to_bytes().expect("serialises");
-        let hash = transaction_hash(&bytes);
-        (bytes, hash.0)
+        let sealed = seal_transaction(raw, &self.key).expect("signs");
+        (sealed.bytes, sealed.hash.0)
     }
 }
 

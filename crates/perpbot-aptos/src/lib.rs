@@ -89,10 +89,11 @@ pub use node::{NodeClient, NodeClientError, SubmitError, TxnLookup, TxnOutcome};
 pub use secp256k1::{Secp256k1PrivateKey, Secp256k1PublicKey, Secp256k1Signature};
 pub use sequence::SequenceManager;
 pub use signing::{
-    AccountSigner, SignedTxnReport, SingleKeyEd25519, TransactionHash, VerifiedTransaction,
-    fee_payer_signing_message, multi_agent_signing_message, raw_transaction_prefix,
-    sign_fee_payer_transaction, sign_multi_agent_transaction, sign_single_sender, sign_to_report,
-    sign_transaction, signing_message, transaction_hash, verify_signed_transaction,
+    AccountSigner, SealedTransaction, SignedTxnReport, SingleKeyEd25519, TransactionHash,
+    VerifiedTransaction, fee_payer_signing_message, multi_agent_signing_message,
+    raw_transaction_prefix, seal_transaction, sign_fee_payer_transaction,
+    sign_multi_agent_transaction, sign_single_sender, sign_to_report, sign_transaction,
+    signing_message, transaction_hash, verify_signed_transaction,
 };
 pub use submit::{BeforeSend, GasConfig, Submitted, Submitter};
 pub use types::{

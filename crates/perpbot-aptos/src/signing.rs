@@ -222,6 +222,66 @@ pub fn sign_transaction(
     })
 }
 
+/// A signed transaction together with its submit body (BCS) and its hash, each computed once.
+///
+/// The submitter needs the hash before it sends (for the resume token) and the node client needs
+/// the bytes; each used to serialise and hash the transaction again (three serialisations and two
+/// SHA3s of the same transaction per order).
+#[derive(Clone, Debug)]
+pub struct SealedTransaction {
+    /// The transaction, as [`sign_transaction`] returns it.
+    pub signed: SignedTransaction,
+    /// `BCS(signed)`: the body of a BCS submission.
+    pub bytes: Vec<u8>,
+    /// The hash the node will report (of `bytes`).
+    pub hash: TransactionHash,
+}
+
+impl SealedTransaction {
+    /// Seal an already signed transaction (serialise and hash it).
+    pub fn new(signed: SignedTransaction) -> Result<Self, AptosError> {
+        let bytes = signed.to_bytes()?;
+        let hash = transaction_hash(&bytes);
+        Ok(Self {
+            signed,
+            bytes,
+            hash,
+        })
+    }
+}
+
+/// [`sign_transaction`] and [`SealedTransaction::new`] with the raw transaction serialised once:
+/// BCS of a signed transaction is BCS of its raw transaction followed by BCS of its
+/// authenticator, and the signing message is the prefix followed by the same raw bytes. The
+/// same signature, bytes and hash (tested).
+pub fn seal_transaction(
+    raw: RawTransaction,
+    key: &PrivateKey,
+) -> Result<SealedTransaction, AptosError> {
+    let message = signing_message(&raw)?;
+    let signature = key.sign_message(&message);
+    let authenticator = TransactionAuthenticator::Ed25519 {
+        public_key: key.public_key(),
+        signature,
+    };
+    let raw_bytes = message
+        .get(RAW_TRANSACTION_PREFIX.len()..)
+        .unwrap_or_default();
+    // An Ed25519 authenticator is 99 bytes: variant, two length bytes, key and signature.
+    let mut bytes = Vec::with_capacity(raw_bytes.len() + 128);
+    bytes.extend_from_slice(raw_bytes);
+    bcs::serialize_into(&mut bytes, &authenticator)?;
+    let hash = transaction_hash(&bytes);
+    Ok(SealedTransaction {
+        signed: SignedTransaction {
+            raw_txn: raw,
+            authenticator,
+        },
+        bytes,
+        hash,
+    })
+}
+
 /// Sign a multi-agent transaction: `sender` signs for `raw.sender`, each secondary key signs for
 /// its own (legacy) address, which becomes the secondary signer address list.
 pub fn sign_multi_agent_transaction(

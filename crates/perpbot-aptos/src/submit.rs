@@ -40,7 +40,7 @@ use super::address::AccountAddress;
 use super::keys::PrivateKey;
 use super::node::{NodeClient, NodeClientError, SubmitError, TxnOutcome};
 use super::sequence::{GapReport, ResyncReport, SequenceManager};
-use super::signing::{TransactionHash, sign_transaction};
+use super::signing::{TransactionHash, seal_transaction};
 use super::types::{EntryFunction, RawTransaction};
 use super::vm_status::NodeErrorCode;
 
@@ -493,9 +493,9 @@ impl Submitter {
             expiration_timestamp_secs,
             chain_id: self.chain_id,
         };
-        let signed = sign_transaction(raw, &self.key)?;
+        let sealed = seal_transaction(raw, &self.key)?;
         let about = Submitted {
-            hash: signed.hash()?,
+            hash: sealed.hash,
             sequence_number,
             expiration_timestamp_secs,
             gas_unit_price,
@@ -506,7 +506,7 @@ impl Submitter {
                 about.hash
             )))
         })?;
-        let mut result = self.node.submit_bcs(&signed).await;
+        let mut result = self.node.submit_sealed(&sealed).await;
         // Rule 2: an ambiguous answer (5xx, timeout) is followed by re-posting the *same signed
         // bytes*. They have the same hash, so the node either accepts them (once: a mempool
         // holds a transaction once, and a chain executes a hash at most once) or refuses them;
@@ -520,7 +520,7 @@ impl Submitter {
         {
             reposts += 1;
             tokio::time::sleep(self.repost_delay.saturating_mul(reposts)).await;
-            match self.node.submit_bcs(&signed).await {
+            match self.node.submit_sealed(&sealed).await {
                 Ok(p) => {
                     info!(hash = %p.hash, sequence_number, reposts, "re-posted the same transaction after an ambiguous answer; accepted");
                     result = Ok(p);

@@ -53,7 +53,7 @@ use tracing::{debug, info, warn};
 use super::abi::{MoveModule, MoveModuleBytecode};
 use super::address::AccountAddress;
 use super::error::{AptosError, clip};
-use super::signing::{TransactionHash, transaction_hash};
+use super::signing::{SealedTransaction, TransactionHash, transaction_hash};
 use super::types::{Identifier, SignedTransaction};
 use super::vm_status::{NodeError, NodeErrorCode, VmStatus, VmValidationCode};
 
@@ -593,6 +593,25 @@ impl NodeClient {
     ) -> Result<PendingSubmission, SubmitError> {
         let bytes = signed.to_bytes()?;
         let hash = transaction_hash(&bytes);
+        self.submit_signed_bytes(signed, bytes, hash).await
+    }
+
+    /// [`NodeClient::submit_bcs`] for a transaction already serialised and hashed (no second
+    /// serialisation or SHA3 of the same transaction).
+    pub async fn submit_sealed(
+        &self,
+        sealed: &SealedTransaction,
+    ) -> Result<PendingSubmission, SubmitError> {
+        self.submit_signed_bytes(&sealed.signed, sealed.bytes.clone(), sealed.hash)
+            .await
+    }
+
+    async fn submit_signed_bytes(
+        &self,
+        signed: &SignedTransaction,
+        bytes: Vec<u8>,
+        hash: TransactionHash,
+    ) -> Result<PendingSubmission, SubmitError> {
         let sequence_number = signed.raw_txn.sequence_number;
         let expiration_timestamp_secs = signed.raw_txn.expiration_timestamp_secs;
         let gas_unit_price = signed.raw_txn.gas_unit_price;

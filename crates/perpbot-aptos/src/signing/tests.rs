@@ -142,6 +142,12 @@ fn vector_a_end_to_end() {
     assert_eq!(hex::encode(&signed_bytes), A_SIGNED);
     assert_eq!(signed.hash().unwrap().to_string(), A_HASH);
 
+    // Sealed in one go: the vector's bytes and hash, and the same transaction.
+    let sealed = seal_transaction(raw.clone(), &key(K1)).unwrap();
+    assert_eq!(hex::encode(&sealed.bytes), A_SIGNED);
+    assert_eq!(sealed.hash.to_string(), A_HASH);
+    assert_eq!(sealed.signed, signed);
+
     // Report.
     let report = sign_to_report(raw, &key(K1)).unwrap();
     assert_eq!(report.raw_txn_hex, format!("0x{A_RAW}"));
@@ -286,4 +292,35 @@ fn hash_parse_round_trip() {
     assert_eq!(h.to_string(), A_HASH);
     assert_eq!(serde_json::to_string(&h).unwrap(), format!("\"{A_HASH}\""));
     assert!("0x12".parse::<TransactionHash>().is_err());
+}
+
+/// Sealing serialises the raw transaction once; it must give what signing, serialising and
+/// hashing separately give, for any key and any payload length (the length prefixes change
+/// size past 127 bytes).
+#[test]
+fn sealed_transactions_match_sign_then_serialise() {
+    for n in 0..12u64 {
+        let k = PrivateKey::from_test_seed(n);
+        let args: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; (i * 37) as usize]).collect();
+        let raw = RawTransaction {
+            sender: k.address(),
+            sequence_number: n * 1_000_003,
+            payload: entry(AccountAddress::ONE, "m", "f", vec![], args),
+            max_gas_amount: 10_000 + n,
+            gas_unit_price: 100,
+            expiration_timestamp_secs: 1_746_177_781 + n,
+            chain_id: 4,
+        };
+        let signed = sign_transaction(raw.clone(), &k).unwrap();
+        let sealed = seal_transaction(raw, &k).unwrap();
+        assert_eq!(sealed.signed, signed, "{n}");
+        assert_eq!(sealed.bytes, signed.to_bytes().unwrap(), "{n}");
+        assert_eq!(sealed.hash, signed.hash().unwrap(), "{n}");
+        let again = SealedTransaction::new(signed).unwrap();
+        assert_eq!(
+            (again.bytes, again.hash),
+            (sealed.bytes, sealed.hash),
+            "{n}"
+        );
+    }
 }
