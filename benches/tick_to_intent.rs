@@ -5,7 +5,8 @@
 //! `process_outbox`):
 //! 1. `KanaDecoder::decode` of the frame (20 levels: 10 bids, 10 asks, human units);
 //! 2. `State::set_now` and `State::apply` (the book is replaced), the run report's
-//!    `PerformanceTracker::observe`, `State::take_acknowledged`, `RiskEngine::evaluate`;
+//!    `PerformanceTracker::observe`, `State::take_acknowledged`, and `RiskEngine::evaluate` when
+//!    the PnL version moved (as the engine runs it; the bench ran it on every tick before);
 //! 3. the built-in `market_maker` (`MarketMaker::from_params` with `config/sim.toml`'s
 //!    `[strategy.params]`) deciding in `on_event` through a `Context`, inside `catch_unwind`, as
 //!    the engine does;
@@ -14,7 +15,7 @@
 //!    executor.
 //!
 //! The account starts long 2 APT at 5.500 (an inventory the quotes lean against, and PnL that
-//! the risk and drawdown checks recompute on every tick) with a funding rate set.
+//! the risk and drawdown checks recompute whenever the mid moves) with a funding rate set.
 //!
 //! Not timed: building the frame (a mid walk, one tick of 100 ms each) and what the executor and
 //! the venue would do afterwards (cancels confirmed, new orders acknowledged with venue ids), so
@@ -64,6 +65,8 @@ struct Pipeline {
     outbox: Outbox,
     events: Vec<Event>,
     approved: Vec<Approved>,
+    /// The PnL version the limits were last evaluated at (the engine's `limits_checked_at`).
+    limits_checked_at: Option<u64>,
     now: Timestamp,
     next_venue_id: u128,
     /// Frame input: the mid walk and its generator.
@@ -97,6 +100,7 @@ impl Pipeline {
             outbox,
             events: Vec::with_capacity(4),
             approved: Vec::with_capacity(4),
+            limits_checked_at: None,
             now,
             next_venue_id: 12_907_057_702_855_018_828_273_522,
             rng: Lcg(42),
@@ -158,7 +162,11 @@ impl Pipeline {
             }
             self.tracker.observe(&event, &self.state);
             debug_assert!(self.state.take_acknowledged().is_empty());
-            let _ = self.risk.evaluate(&self.state);
+            // As the engine does: the PnL limits move only with PnL.
+            if self.limits_checked_at != Some(self.state.pnl_version()) {
+                self.limits_checked_at = Some(self.state.pnl_version());
+                let _ = self.risk.evaluate(&self.state);
+            }
             // `deliver`: the strategy, a panic caught.
             let outcome = {
                 let mut ctx =
