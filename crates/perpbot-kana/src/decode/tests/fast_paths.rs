@@ -314,6 +314,20 @@ fn orderbook_fast_path_takes_the_common_shape_and_matches_the_serde_path() {
         (&[r#""1338""#, r#""1338.0""#][..], false),
         (&[r#""1338""#, "1338"][..], true),
         (&[r#""1338""#, r#""1338 ""#][..], false),
+        // Ids of eight digits or more are compared byte by byte, not as one word.
+        (&[r#""12345678""#, r#""12345678""#, r#""1338""#][..], true),
+        (
+            &[
+                r#""123456789012""#,
+                r#""123456789012""#,
+                r#""123456789013""#,
+            ][..],
+            true,
+        ),
+        (
+            &[r#""123456789012""#, r#""1234567890123""#, r#""1338""#][..],
+            true,
+        ),
     ] {
         let frame = levels(markets);
         let mut d = decoder();
