@@ -263,38 +263,9 @@ pub fn encode_argument(index: usize, ty: &TypeTag, value: &Value) -> Result<Vec<
             move_type: ty.to_string(),
         },
     };
-    if direct::is_direct(ty) {
-        let mut out = Vec::new();
-        direct::write_value(ty, value, 0, &mut out).map_err(named)?;
-        return Ok(out);
-    }
-    let mv = to_move_value(ty, value, 0).map_err(named)?;
-    Ok(bcs::to_bytes(&mv)?)
-}
-
-/// A typed Move value ready for BCS. `untagged` makes serde emit only the inner value, so the
-/// derived `Serialize` produces exactly the Move BCS layout (no variant tag).
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum MoveValue {
-    Bool(bool),
-    U8(u8),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    U128(u128),
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    I128(i128),
-    /// 256-bit integers as 32 little-endian bytes (serialised as a fixed tuple: no length).
-    Word256([u8; 32]),
-    Address(AccountAddress),
-    Bytes(Vec<u8>),
-    String(String),
-    Vector(Vec<MoveValue>),
-    Option(Option<Box<MoveValue>>),
+    let mut out = Vec::new();
+    bcs_writer::write_value(ty, value, 0, &mut out).map_err(named)?;
+    Ok(out)
 }
 
 /// Conversion failure before the argument index and type are attached.
@@ -311,50 +282,6 @@ fn invalid(v: &Value, what: &str) -> Conv {
     Conv::Invalid(format!("{} {what}", show(v)))
 }
 
-fn to_move_value(ty: &TypeTag, v: &Value, depth: usize) -> Result<MoveValue, Conv> {
-    // Type depth is bounded by the type parser; this is a second guard for hand-built TypeTags.
-    if depth > super::types::MAX_TYPE_DEPTH {
-        return Err(Conv::Invalid("value nested too deeply".into()));
-    }
-    if v.is_null() && !is_option(ty) {
-        return Err(Conv::Invalid(
-            "null is not allowed (only Option<T> parameters accept null)".into(),
-        ));
-    }
-    Ok(match ty {
-        TypeTag::Bool => MoveValue::Bool(bool_of(v)?),
-        TypeTag::U8 => MoveValue::U8(unsigned_in_range(v, "u8")?),
-        TypeTag::U16 => MoveValue::U16(unsigned_in_range(v, "u16")?),
-        TypeTag::U32 => MoveValue::U32(unsigned_in_range(v, "u32")?),
-        TypeTag::U64 => MoveValue::U64(unsigned_in_range(v, "u64")?),
-        TypeTag::U128 => MoveValue::U128(unsigned(v)?),
-        TypeTag::U256 => MoveValue::Word256(u256_le(v)?),
-        TypeTag::I8 => MoveValue::I8(signed_in_range(v, "i8")?),
-        TypeTag::I16 => MoveValue::I16(signed_in_range(v, "i16")?),
-        TypeTag::I32 => MoveValue::I32(signed_in_range(v, "i32")?),
-        TypeTag::I64 => MoveValue::I64(signed_in_range(v, "i64")?),
-        TypeTag::I128 => MoveValue::I128(signed(v)?),
-        TypeTag::I256 => MoveValue::Word256(i256_le(v)?),
-        TypeTag::Address => MoveValue::Address(address(v)?),
-        TypeTag::Signer => return Err(Conv::Unsupported),
-        TypeTag::Vector(inner) if **inner == TypeTag::U8 => MoveValue::Bytes(bytes(v)?),
-        TypeTag::Vector(inner) => {
-            let Value::Array(items) = v else {
-                return Err(invalid(v, "is not a JSON array"));
-            };
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                out.push(to_move_value(inner, item, depth + 1).map_err(|e| match e {
-                    Conv::Invalid(r) => Conv::Invalid(format!("element {i}: {r}")),
-                    other => other,
-                })?);
-            }
-            MoveValue::Vector(out)
-        }
-        TypeTag::Struct(tag) => struct_value(tag, v, depth)?,
-    })
-}
-
 /// A bool from JSON `true`/`false` or the strings `"true"`/`"false"`.
 fn bool_of(v: &Value) -> Result<bool, Conv> {
     match v {
@@ -367,55 +294,6 @@ fn bool_of(v: &Value) -> Result<bool, Conv> {
 
 fn is_option(ty: &TypeTag) -> bool {
     matches!(ty, TypeTag::Struct(s) if s.is_std("option", "Option"))
-}
-
-fn struct_value(tag: &StructTag, v: &Value, depth: usize) -> Result<MoveValue, Conv> {
-    if tag.is_std("string", "String") {
-        return match v {
-            Value::String(s) => Ok(MoveValue::String(s.clone())),
-            _ => Err(invalid(v, "is not a JSON string")),
-        };
-    }
-    if tag.is_std("option", "Option") {
-        let [inner] = tag.type_params.as_slice() else {
-            return Err(Conv::Unsupported);
-        };
-        let some = |x: &Value| -> Result<MoveValue, Conv> {
-            let mv = to_move_value(inner, x, depth + 1).map_err(|e| match e {
-                Conv::Invalid(r) => Conv::Invalid(format!("option value: {r}")),
-                other => other,
-            })?;
-            Ok(MoveValue::Option(Some(Box::new(mv))))
-        };
-        return match v {
-            Value::Null => Ok(MoveValue::Option(None)),
-            Value::Object(map) if map.len() == 1 && map.contains_key("vec") => {
-                match map.get("vec") {
-                    Some(Value::Array(items)) => match items.as_slice() {
-                        [] => Ok(MoveValue::Option(None)),
-                        [x] => some(x),
-                        _ => Err(invalid(v, "has more than one element in \"vec\"")),
-                    },
-                    _ => Err(invalid(v, "has a non-array \"vec\"")),
-                }
-            }
-            other => some(other),
-        };
-    }
-    if tag.is_std("object", "Object") {
-        let inner = match v {
-            Value::Object(map) if map.len() == 1 => map.get("inner").unwrap_or(v),
-            _ => v,
-        };
-        return address(inner).map(MoveValue::Address);
-    }
-    if tag.is_std("fixed_point32", "FixedPoint32") {
-        return unsigned_in_range(raw_value_field(v), "u64").map(MoveValue::U64);
-    }
-    if tag.is_std("fixed_point64", "FixedPoint64") {
-        return unsigned(raw_value_field(v)).map(MoveValue::U128);
-    }
-    Err(Conv::Unsupported)
 }
 
 /// `{"value": n}` → `n`, anything else unchanged.
@@ -595,7 +473,7 @@ fn i256_le(v: &Value) -> Result<[u8; 32], Conv> {
     Ok(out)
 }
 
-mod direct;
+mod bcs_writer;
 
 #[cfg(test)]
 mod tests;
