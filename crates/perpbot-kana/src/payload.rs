@@ -88,11 +88,7 @@ impl EntryFunctionPayload {
             return Err(PayloadError::EmptyTypeArgument(i));
         }
         for (index, arg) in self.function_arguments.iter().enumerate() {
-            // The path is built only for the error: written for every element, it cost more
-            // than all the other checks of a payload.
-            if has_null(arg) {
-                let mut path = String::new();
-                find_null(arg, &mut path);
+            if let Some(path) = null_path(arg) {
                 return Err(PayloadError::NullArgument { index, path });
             }
         }
@@ -109,44 +105,21 @@ impl EntryFunctionPayload {
     }
 }
 
-/// Whether `v` is or holds a `null` at any depth.
-fn has_null(v: &Value) -> bool {
+/// Where the first `null` in `v` is (depth first), below the argument: `""` for the value
+/// itself, `"[0]"`, `".key"`, …; `None` when there is none. The path is written only on the way
+/// back from a `null` found: written for every element, it cost more than all the other checks
+/// of a payload.
+fn null_path(v: &Value) -> Option<String> {
     match v {
-        Value::Null => true,
-        Value::Array(items) => items.iter().any(has_null),
-        Value::Object(map) => map.values().any(has_null),
-        Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
-    }
-}
-
-/// Depth-first search for a `null`; on success `path` holds its location below the argument.
-fn find_null(v: &Value, path: &mut String) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                if find_null(item, path) {
-                    return true;
-                }
-                path.truncate(len);
-            }
-            false
-        }
-        Value::Object(map) => {
-            for (k, item) in map {
-                let len = path.len();
-                path.push('.');
-                path.push_str(k);
-                if find_null(item, path) {
-                    return true;
-                }
-                path.truncate(len);
-            }
-            false
-        }
-        Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
+        Value::Null => Some(String::new()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| null_path(item).map(|below| format!("[{i}]{below}"))),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, item)| null_path(item).map(|below| format!(".{k}{below}"))),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => None,
     }
 }
 
