@@ -237,23 +237,10 @@ pub struct SealedTransaction {
     pub hash: TransactionHash,
 }
 
-impl SealedTransaction {
-    /// Seal an already signed transaction (serialise and hash it).
-    pub fn new(signed: SignedTransaction) -> Result<Self, AptosError> {
-        let bytes = signed.to_bytes()?;
-        let hash = transaction_hash(&bytes);
-        Ok(Self {
-            signed,
-            bytes,
-            hash,
-        })
-    }
-}
-
-/// [`sign_transaction`] and [`SealedTransaction::new`] with the raw transaction serialised once:
-/// BCS of a signed transaction is BCS of its raw transaction followed by BCS of its
+/// [`sign_transaction`], then the submit body and the hash, with the raw transaction serialised
+/// once: BCS of a signed transaction is BCS of its raw transaction followed by BCS of its
 /// authenticator, and the signing message is the prefix followed by the same raw bytes. The
-/// same signature, bytes and hash (tested).
+/// same signature, bytes and hash as signing, serialising and hashing separately (tested).
 pub fn seal_transaction(
     raw: RawTransaction,
     key: &PrivateKey,
