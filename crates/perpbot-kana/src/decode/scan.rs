@@ -98,8 +98,8 @@ pub(super) fn string_len(rest: &[u8]) -> Option<usize> {
 }
 
 /// The number of ASCII digits at the start of `bytes`, each appended to `m` (`m · 10 + d`).
-/// Wraps past 19 digits; callers refuse such runs by their length. Digits only in the loop:
-/// the point and the closing quote are looked at once each, after it.
+/// Wraps past 19 digits; callers refuse such runs by their length. Only digits are tested in
+/// the loop: what ended the run (a point, a quote) is the caller's to look at, once.
 fn digit_run(bytes: &[u8], m: &mut u64) -> usize {
     let mut n = 0;
     for &c in bytes {
@@ -352,15 +352,8 @@ impl Scanner<'_> {
             v = eight;
             self.i += 8;
         }
-        while let Some(&c) = self.b.get(self.i) {
-            let digit = c.wrapping_sub(b'0');
-            if digit >= 10 {
-                break;
-            }
-            // Cannot wrap: more than 19 digits are refused below.
-            v = v.wrapping_mul(10).wrapping_add(u64::from(digit));
-            self.i += 1;
-        }
+        // Wraps only past 19 digits, which are refused below.
+        self.i += digit_run(self.b.get(self.i..)?, &mut v);
         let digits = self.i - start;
         let leading_zero = digits > 1 && self.b.get(start) == Some(&b'0');
         let continues = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
