@@ -65,6 +65,13 @@ pub(super) struct Account {
     /// fill, and summing decimals each time cost more than the request's matching. Emptied by
     /// every method that can change a term (`apply_fill`, `holding_mut`).
     balances: Cell<Option<(Decimal, Decimal)>>,
+    /// Moves with every change that may touch the holdings (the same methods that empty
+    /// `balances`): equal versions mean equal holdings, so the exchange compares a number
+    /// instead of every position (and keeps no copy of them). A refused request's rollback
+    /// puts back an earlier copy, version included, and the next change issues again a version
+    /// the refused request had used; the exchange never saw that one, since it reads the
+    /// version only after a request that succeeded (`PaperExchange::finish`).
+    holdings_version: u64,
 }
 
 impl Account {
@@ -76,12 +83,13 @@ impl Account {
             fees: Decimal::ZERO,
             positions: BTreeMap::new(),
             balances: Cell::new(None),
+            holdings_version: 0,
         }
     }
 
-    /// Every open position ([`Account::snapshot`] is a function of these alone).
-    pub fn holdings(&self) -> &Holdings {
-        &self.positions
+    /// See the field: equal versions mean the holdings are as they were.
+    pub fn holdings_version(&self) -> u64 {
+        self.holdings_version
     }
 
     /// The open position on one side of a market.
@@ -92,6 +100,7 @@ impl Account {
     /// The open position on one side of a market, mutably.
     pub fn holding_mut(&mut self, market: MarketId, side: PositionSide) -> Option<&mut Holding> {
         self.balances.set(None);
+        self.holdings_version += 1;
         self.positions.get_mut(&(market, side))
     }
 
@@ -151,6 +160,7 @@ impl Account {
     /// its size). Returns the realised PnL.
     pub fn apply_fill(&mut self, spec: &MarketSpec, fill: AccountFill, now: Timestamp) -> Decimal {
         self.balances.set(None);
+        self.holdings_version += 1;
         self.fees += fill.fee;
         let price = spec.ticks_to_price(fill.price);
         let key = (fill.market, fill.position);
@@ -244,6 +254,27 @@ mod tests {
             leverage: 2,
             fee: Decimal::ZERO,
         }
+    }
+
+    #[test]
+    fn the_holdings_version_moves_with_every_change_and_not_when_read() {
+        let spec = MarketSpec::kana_apt_testnet();
+        let mut a = Account::new(dec!(100));
+        let mut seen = vec![a.holdings_version()];
+        a.apply_fill(&spec, fill(Direction::Open, 1000, 5000), Timestamp(1));
+        assert!(!seen.contains(&a.holdings_version()));
+        seen.push(a.holdings_version());
+        a.apply_fill(&spec, fill(Direction::Close, 500, 6000), Timestamp(2));
+        assert!(!seen.contains(&a.holdings_version()));
+        seen.push(a.holdings_version());
+        // Touching a position mutably (a TP/SL change) counts as a change.
+        assert!(a.holding_mut(MarketId(1338), PositionSide::Long).is_some());
+        assert!(!seen.contains(&a.holdings_version()));
+        // Reading does not.
+        let v = a.holdings_version();
+        let _ = a.snapshot(&BTreeMap::from([(spec.id, spec.clone())]));
+        let _ = (a.total(), a.lots(MarketId(1338), PositionSide::Long));
+        assert_eq!(a.holdings_version(), v);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::PaperConfig;
-use super::account::{Account, AccountFill, Holdings};
+use super::account::{Account, AccountFill};
 use super::source::SourceEvent;
 use super::table::OrderTable;
 use perpbot_model::{
@@ -104,8 +104,9 @@ pub struct PaperExchange {
     pub(super) next_trade_id: u128,
     reported_positions: Option<Vec<Position>>,
     reported_balance: Option<(Decimal, Decimal)>,
-    /// The holdings `reported_positions` was last compared for.
-    snapshot_of: Option<Holdings>,
+    /// The holdings version (`Account::holdings_version`) `reported_positions` was last
+    /// compared for.
+    snapshot_of: Option<u64>,
     /// Level buffers of book events handed back with [`PaperExchange::recycle`], reused by the
     /// next delta echo so replaying market data allocates nothing per delta.
     spare_levels: SpareLevels,
@@ -668,7 +669,8 @@ impl PaperExchange {
         self.cancel_uncovered_closes(now, out);
         // The snapshot is a function of the holdings alone, and building it (liquidation
         // estimates) costs far more than comparing them: most requests change no position.
-        if self.snapshot_of.as_ref() != Some(self.account.holdings()) {
+        let version = self.account.holdings_version();
+        if self.snapshot_of != Some(version) {
             let positions = self.account.snapshot(&self.specs);
             if self.reported_positions.as_ref() != Some(&positions) {
                 out.push(Event::Position(PositionUpdate {
@@ -677,7 +679,7 @@ impl PaperExchange {
                 }));
                 self.reported_positions = Some(positions);
             }
-            self.snapshot_of = Some(self.account.holdings().clone());
+            self.snapshot_of = Some(version);
         }
         let balance = (self.available(), self.account.total());
         if self.reported_balance != Some(balance) {

@@ -27,10 +27,12 @@ enum Trigger {
 
 /// What a request can change, saved before it runs so that a refused request leaves the
 /// exchange as it was. Cheaper than copying the exchange (the books are its largest part): a
-/// book is saved only when the request can take from it, which a post-only place never does.
+/// book is saved only when the request can take from it, which a post-only place never does,
+/// and the account only when the request can fill or touch a position — a market maker's
+/// usual request (cancels and post-only places) changes only the resting orders.
 struct Checkpoint {
     orders: OrderTable,
-    account: Account,
+    account: Option<Account>,
     next_order_id: u128,
     next_trade_id: u128,
     book: Option<(MarketId, OrderBook)>,
@@ -46,9 +48,12 @@ impl Checkpoint {
             VenueRequest::ClosePosition { market, .. } => Some(*market),
             VenueRequest::SetTakeProfit { .. } | VenueRequest::SetStopLoss { .. } => None,
         };
+        // Only fills (taking from the book) and position requests change the account.
+        let changes_account =
+            takes_from.is_some() || !matches!(request, VenueRequest::Orders { .. });
         Checkpoint {
             orders: ex.orders.clone(),
-            account: ex.account.clone(),
+            account: changes_account.then(|| ex.account.clone()),
             next_order_id: ex.next_order_id,
             next_trade_id: ex.next_trade_id,
             book: takes_from.and_then(|m| Some((m, ex.books.get(&m)?.clone()))),
@@ -57,7 +62,9 @@ impl Checkpoint {
 
     fn restore(self, ex: &mut PaperExchange) {
         ex.orders = self.orders;
-        ex.account = self.account;
+        if let Some(account) = self.account {
+            ex.account = account;
+        }
         ex.next_order_id = self.next_order_id;
         ex.next_trade_id = self.next_trade_id;
         if let Some((market, book)) = self.book {
