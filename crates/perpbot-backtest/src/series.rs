@@ -1,7 +1,7 @@
 //! What a backtest shows over time: rows of mid, own quotes, position and PnL at a fixed
 //! interval of simulated time, the bot's fills, and markouts of those fills.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -64,7 +64,7 @@ pub struct Series {
     /// The bot's fills, in time order.
     pub fills: Vec<FillRow>,
     /// The mids the bot saw, per market (for markouts).
-    mids: BTreeMap<MarketId, MidTrack>,
+    mids: LiteMap<MarketId, MidTrack>,
     /// The market whose mid was last recorded and the state's PnL version then: a book of the
     /// same market at the same version has the same mid (the state bumps the version whenever
     /// a mid moves), so only its time is updated.
@@ -80,7 +80,7 @@ impl Series {
             next: None,
             rows: Vec::new(),
             fills: Vec::new(),
-            mids: BTreeMap::new(),
+            mids: LiteMap::new(),
             unchanged_since: None,
         }
     }

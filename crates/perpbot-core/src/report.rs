@@ -17,7 +17,7 @@
 //! `live_funding_rate` record after the first one of a market is taken as one settlement of that
 //! rate on the position at the mid (positive rate: longs pay).
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -159,7 +159,8 @@ impl Ledger {
 /// Keeps [`Performance`] from the events the engine applies.
 #[derive(Debug, Clone, Default)]
 pub struct PerformanceTracker {
-    ledgers: BTreeMap<MarketId, Ledger>,
+    /// By market (a sorted vector: a few markets, looked up on every event).
+    ledgers: LiteMap<MarketId, Ledger>,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     peak: Decimal,

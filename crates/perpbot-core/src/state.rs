@@ -2,7 +2,9 @@
 //! clock. One task (the engine) owns it and changes it **only** by applying events, so it can be
 //! replayed and audited. Strategies and the risk check read it; nobody else writes it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 
 use foldhash::{HashMap, HashSet};
 
@@ -46,13 +48,17 @@ pub struct State {
     /// every event values positions at it; computing it there (two decimal divisions) cost
     /// more than the rest of their work.
     mids: HashMap<MarketId, Decimal>,
-    positions: BTreeMap<(MarketId, PositionSide), Position>,
+    /// By market and side, in that order (a sorted vector: a bot holds a few positions, and
+    /// every PnL and exposure check walks them).
+    positions: LiteMap<(MarketId, PositionSide), Position>,
     orders: HashMap<ClientOrderId, Order>,
     /// Ids of the orders that are not terminal. Every read of "the live orders" (the strategy's
     /// quotes, every risk check's exposure and open-order count) walks this set instead of all
     /// orders: terminal orders stay in `orders` until pruned, and a market maker leaves two
     /// behind per requote, so walking them made each tick slower the longer the bot ran.
-    live: BTreeSet<ClientOrderId>,
+    /// In id order, like the B-tree set it was (a sorted vector: a handful of ids for a
+    /// market maker, changed on every order's acknowledgement and end).
+    live: LiteMap<ClientOrderId, ()>,
     by_venue_id: HashMap<VenueOrderId, ClientOrderId>,
     funding: HashMap<MarketId, FundingRate>,
     available: Decimal,
@@ -176,7 +182,7 @@ impl State {
     /// Orders that may be resting (not terminal), in one market or all, by ascending client id.
     pub fn live_orders(&self, market: Option<MarketId>) -> impl Iterator<Item = &Order> {
         self.live
-            .iter()
+            .keys()
             .filter_map(|id| self.orders.get(id))
             .filter(move |o| o.status.is_live() && market.is_none_or(|m| o.market() == m))
     }
@@ -289,7 +295,7 @@ impl State {
     /// Keep the live index in step with an order's status.
     fn set_live(&mut self, id: ClientOrderId, live: bool) {
         if live {
-            self.live.insert(id);
+            self.live.insert(id, ());
         } else {
             self.live.remove(&id);
         }
@@ -470,7 +476,7 @@ impl State {
             Event::Position(u) => {
                 self.pnl_version += 1;
                 if u.snapshot {
-                    for p in self.positions.values_mut() {
+                    for (_, p) in self.positions.iter_mut() {
                         p.lots = Lots::ZERO;
                     }
                 }

@@ -5,8 +5,8 @@
 //! `available = starting + realised − fees − position margins − reserved order margins` and
 //! `total = available + position margins + reserved order margins`.
 
+use litemap::LiteMap;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
@@ -51,7 +51,9 @@ pub(super) struct AccountFill {
 }
 
 /// Open positions by market and side.
-pub(super) type Holdings = BTreeMap<(MarketId, PositionSide), Holding>;
+/// By market and side, in that order: a sorted vector (a few positions, walked by every
+/// balance, snapshot and margin check).
+pub(super) type Holdings = LiteMap<(MarketId, PositionSide), Holding>;
 
 /// Collateral and positions.
 #[derive(Debug, Clone)]
@@ -81,7 +83,7 @@ impl Account {
             starting,
             realized: Decimal::ZERO,
             fees: Decimal::ZERO,
-            positions: BTreeMap::new(),
+            positions: LiteMap::new(),
             balances: Cell::new(None),
             holdings_version: 0,
         }
@@ -215,7 +217,7 @@ impl Account {
     }
 
     /// Every open position as the venue reports it.
-    pub fn snapshot(&self, specs: &BTreeMap<MarketId, MarketSpec>) -> Vec<Position> {
+    pub fn snapshot(&self, specs: &LiteMap<MarketId, MarketSpec>) -> Vec<Position> {
         self.positions
             .iter()
             .filter_map(|((market, side), h)| {
@@ -272,7 +274,7 @@ mod tests {
         assert!(!seen.contains(&a.holdings_version()));
         // Reading does not.
         let v = a.holdings_version();
-        let _ = a.snapshot(&BTreeMap::from([(spec.id, spec.clone())]));
+        let _ = a.snapshot(&LiteMap::from_iter([(spec.id, spec.clone())]));
         let _ = (a.total(), a.lots(MarketId(1338), PositionSide::Long));
         assert_eq!(a.holdings_version(), v);
     }

@@ -5,7 +5,7 @@
 //! Every operation returns the [`Event`]s it caused, in order, stamped with the `now` it was
 //! given, so the whole exchange is testable without tokio and replays identically.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use rust_decimal::Decimal;
 
@@ -95,8 +95,8 @@ pub struct PaperExchange {
     pub(super) queue: super::QueueModel,
     pub(super) maker_fee_rate: Decimal,
     pub(super) taker_fee_rate: Decimal,
-    pub(super) specs: BTreeMap<MarketId, MarketSpec>,
-    pub(super) books: BTreeMap<MarketId, OrderBook>,
+    pub(super) specs: LiteMap<MarketId, MarketSpec>,
+    pub(super) books: LiteMap<MarketId, OrderBook>,
     /// Resting orders by venue id (ascending = time priority).
     pub(super) orders: OrderTable,
     pub(super) account: Account,
@@ -695,7 +695,7 @@ impl PaperExchange {
     /// Resting close orders beyond what their position still holds (after a ClosePosition or a
     /// TP/SL close) are cancelled, newest first.
     fn cancel_uncovered_closes(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        let mut used: BTreeMap<(MarketId, PositionSide), u64> = BTreeMap::new();
+        let mut used: LiteMap<(MarketId, PositionSide), u64> = LiteMap::new();
         let mut uncovered = Vec::new();
         for o in self
             .orders
