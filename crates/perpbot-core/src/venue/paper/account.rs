@@ -25,6 +25,11 @@ pub(super) struct Holding {
     pub margin: Decimal,
     /// Leverage fixed by the first opening fill.
     pub leverage: u32,
+    /// Kana's liquidation estimate (`Position::estimate_liquidation_price`) at `entry_price`
+    /// and `leverage`, set by [`Account::apply_fill`] whenever the entry moves (only opening
+    /// fills move it; nothing else writes either field). Kept here rather than computed for
+    /// every position on every fill's snapshot: two decimal divisions each.
+    pub liquidation_estimate: Option<Decimal>,
     /// Take-profit trigger.
     pub take_profit: Option<Ticks>,
     /// Stop-loss trigger.
@@ -174,6 +179,7 @@ impl Account {
                     entry_price: Decimal::ZERO,
                     margin: Decimal::ZERO,
                     leverage: fill.leverage.max(1),
+                    liquidation_estimate: None,
                     take_profit: None,
                     stop_loss: None,
                     updated_at: now,
@@ -187,6 +193,8 @@ impl Account {
                 h.lots = new_lots;
                 h.margin += margin;
                 h.updated_at = now;
+                h.liquidation_estimate = position_of(fill.market, fill.position, h, spec)
+                    .estimate_liquidation_price(spec);
                 Decimal::ZERO
             }
             Direction::Close => {
@@ -222,22 +230,27 @@ impl Account {
             .iter()
             .filter_map(|((market, side), h)| {
                 let spec = specs.get(market)?;
-                let mut p = Position {
-                    market: *market,
-                    side: *side,
-                    lots: h.lots,
-                    entry_price: h.entry_price,
-                    margin: h.margin,
-                    leverage: h.leverage,
-                    liquidation_price: None,
-                    take_profit: h.take_profit.map(|t| spec.ticks_to_price(t)),
-                    stop_loss: h.stop_loss.map(|t| spec.ticks_to_price(t)),
-                    updated_at: h.updated_at,
-                };
-                p.liquidation_price = p.estimate_liquidation_price(spec);
+                let mut p = position_of(*market, *side, h, spec);
+                p.liquidation_price = h.liquidation_estimate;
                 Some(p)
             })
             .collect()
+    }
+}
+
+/// A holding as the venue reports it, without the liquidation estimate.
+fn position_of(market: MarketId, side: PositionSide, h: &Holding, spec: &MarketSpec) -> Position {
+    Position {
+        market,
+        side,
+        lots: h.lots,
+        entry_price: h.entry_price,
+        margin: h.margin,
+        leverage: h.leverage,
+        liquidation_price: None,
+        take_profit: h.take_profit.map(|t| spec.ticks_to_price(t)),
+        stop_loss: h.stop_loss.map(|t| spec.ticks_to_price(t)),
+        updated_at: h.updated_at,
     }
 }
 
@@ -277,6 +290,45 @@ mod tests {
         let _ = a.snapshot(&LiteMap::from_iter([(spec.id, spec.clone())]));
         let _ = (a.total(), a.lots(MarketId(1338), PositionSide::Long));
         assert_eq!(a.holdings_version(), v);
+    }
+
+    #[test]
+    fn the_snapshot_reports_the_liquidation_estimate_of_the_current_entry() {
+        let spec = MarketSpec::kana_apt_testnet();
+        let specs = LiteMap::from_iter([(spec.id, spec.clone())]);
+        let mut a = Account::new(dec!(1000));
+        let short = |direction, lots, price| AccountFill {
+            position: PositionSide::Short,
+            leverage: 5,
+            ..fill(direction, lots, price)
+        };
+        let steps = [
+            fill(Direction::Open, 1000, 5000),
+            short(Direction::Open, 300, 5100),
+            fill(Direction::Open, 700, 5300),
+            fill(Direction::Close, 400, 5200),
+            short(Direction::Open, 200, 4900),
+            short(Direction::Close, 100, 5000),
+        ];
+        for (i, step) in steps.into_iter().enumerate() {
+            a.apply_fill(&spec, step, Timestamp(i as u64));
+            // A trigger change after the fill moves nothing the estimate depends on.
+            if let Some(h) = a.holding_mut(MarketId(1338), PositionSide::Long) {
+                h.take_profit = Some(Ticks(6000 + i as u64));
+            }
+            let snapshot = a.snapshot(&specs);
+            assert_eq!(snapshot.len(), if i == 0 { 1 } else { 2 });
+            for p in &snapshot {
+                // Computed afresh from what the venue reports, as the snapshot once did.
+                let fresh = Position {
+                    liquidation_price: None,
+                    ..p.clone()
+                }
+                .estimate_liquidation_price(&spec);
+                assert!(fresh.is_some());
+                assert_eq!(p.liquidation_price, fresh, "step {i}, {:?}", p.side);
+            }
+        }
     }
 
     #[test]
