@@ -41,7 +41,8 @@ use perpbot::model::{
 };
 use perpbot::strategies::market_maker::MarketMaker;
 use perpbot::venue::kana::decode::{KanaDecoder, KanaUnits};
-use perpbot::venue::{RequestOutcome, VenueCapabilities, VenueRequest};
+use perpbot::venue::kana::writer::WriterConfig;
+use perpbot::venue::{RequestOutcome, VenueRequest};
 use rust_decimal::Decimal;
 
 use common::{APT, APT_MID_TICKS, Lcg, T0_SECS};
@@ -51,18 +52,6 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Ticks timed one by one for the distribution.
 const DISTRIBUTION_TICKS: usize = 200_000;
-
-/// What Kana's writer can do without a delegate (`KanaWriter::capabilities`): atomic
-/// cancel-and-place, no client order ids.
-const KANA: VenueCapabilities = VenueCapabilities {
-    atomic_replace: true,
-    max_batch: 10,
-    client_order_ids: false,
-    one_restriction_per_batch: true,
-    position_triggers: true,
-    closing_orders: true,
-    net_positions: false,
-};
 
 /// The decoder and the engine core as the live bot wires them, plus the untimed stand-in for
 /// the venue writer.
@@ -88,7 +77,7 @@ impl Pipeline {
         let strategy = MarketMaker::from_params(&config.strategy.params).expect("sim.toml params");
         let mut core = EngineCore::new(
             std::slice::from_ref(&spec),
-            KANA,
+            WriterConfig::default().capabilities(),
             Box::new(strategy),
             config.risk.clone(),
             config.rate_limits.clone(),

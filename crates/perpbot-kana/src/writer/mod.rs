@@ -76,6 +76,38 @@ pub struct WriterConfig {
     pub delegate_for: Option<AccountAddress>,
 }
 
+impl WriterConfig {
+    /// What a writer with this configuration can do, for the executor (a function of the
+    /// configuration alone, so a bench or a backtest can ask without a writer).
+    pub fn capabilities(&self) -> VenueCapabilities {
+        match self.delegate_for {
+            // delegated_scripts (reference §6.2, [CHAIN] ABI dump) has a vector cancel
+            // (`cancel_delegated_orders`: address, u64, vector<u128>, vector<bool>), so the
+            // executor's cancel-only requests stay one transaction each, but only single-order
+            // places and no cancel-and-place: one order per placing request, cancels apart, no
+            // atomic requote (a request with more is split, see `delegate_split`).
+            Some(_) => VenueCapabilities {
+                atomic_replace: false,
+                max_batch: 1,
+                client_order_ids: false,
+                one_restriction_per_batch: true,
+                position_triggers: true,
+                closing_orders: true,
+                net_positions: false,
+            },
+            None => VenueCapabilities {
+                atomic_replace: true,
+                max_batch: self.max_batch,
+                client_order_ids: false,
+                one_restriction_per_batch: true,
+                position_triggers: true,
+                closing_orders: true,
+                net_positions: false,
+            },
+        }
+    }
+}
+
 impl Default for WriterConfig {
     fn default() -> WriterConfig {
         WriterConfig {
@@ -945,31 +977,7 @@ fn placed_ids(
 #[async_trait]
 impl VenueWriter for KanaWriter {
     fn capabilities(&self) -> VenueCapabilities {
-        match self.config.delegate_for {
-            // delegated_scripts (reference §6.2, [CHAIN] ABI dump) has a vector cancel
-            // (`cancel_delegated_orders`: address, u64, vector<u128>, vector<bool>), so the
-            // executor's cancel-only requests stay one transaction each, but only single-order
-            // places and no cancel-and-place: one order per placing request, cancels apart, no
-            // atomic requote (a request with more is split, see `delegate_split`).
-            Some(_) => VenueCapabilities {
-                atomic_replace: false,
-                max_batch: 1,
-                client_order_ids: false,
-                one_restriction_per_batch: true,
-                position_triggers: true,
-                closing_orders: true,
-                net_positions: false,
-            },
-            None => VenueCapabilities {
-                atomic_replace: true,
-                max_batch: self.config.max_batch,
-                client_order_ids: false,
-                one_restriction_per_batch: true,
-                position_triggers: true,
-                closing_orders: true,
-                net_positions: false,
-            },
-        }
+        self.config.capabilities()
     }
 
     async fn execute(&self, request: VenueRequest, ctx: &RequestContext) -> RequestOutcome {
