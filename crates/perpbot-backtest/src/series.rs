@@ -1,11 +1,11 @@
 //! What a backtest shows over time: rows of mid, own quotes, position and PnL at a fixed
 //! interval of simulated time, the bot's fills, and markouts of those fills.
 
-use litemap::LiteMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use litemap::LiteMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 

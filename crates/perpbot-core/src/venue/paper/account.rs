@@ -5,9 +5,9 @@
 //! `available = starting + realised − fees − position margins − reserved order margins` and
 //! `total = available + position margins + reserved order margins`.
 
-use litemap::LiteMap;
 use std::cell::Cell;
 
+use litemap::LiteMap;
 use rust_decimal::Decimal;
 
 use perpbot_model::{
@@ -55,9 +55,8 @@ pub(super) struct AccountFill {
     pub fee: Decimal,
 }
 
-/// Open positions by market and side.
-/// By market and side, in that order: a sorted vector (a few positions, walked by every
-/// balance, snapshot and margin check).
+/// Open positions by market and side, in that order: a sorted vector (a few positions, walked
+/// by every balance, snapshot and margin check).
 pub(super) type Holdings = LiteMap<(MarketId, PositionSide), Holding>;
 
 /// Collateral and positions.
