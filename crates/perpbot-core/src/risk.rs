@@ -15,10 +15,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::limits::{PnlWindow, SavedLimits, Tripped};
+use atto::Round;
 use crate::state::State;
 use perpbot_model::{
-    ClientOrderId, Direction, Intent, Lots, MarketId, OrderKind, OrderRequest, PositionSide,
-    QuoteSum, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp, TradingState,
+    ClientOrderId, Direction, Intent, Lots, MarketId, MarketSpec, NewOrder, OrderKind,
+    OrderRequest, PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp, TradingState,
     TradingStateChange,
 };
 
@@ -275,6 +276,27 @@ pub struct RiskEngine {
     tripped: Option<Tripped>,
     costs: TrailingHourSum,
     gas: TrailingHourSum,
+    /// The notional limits in [`atto`] units, rounded down (an integer notional is above a
+    /// limit exactly when it is above the limit rounded down).
+    notional_limits: NotionalLimits,
+}
+
+/// `max_order_notional`, `max_position_notional` and `max_total_notional` in [`atto`] units.
+#[derive(Debug, Clone, Copy)]
+struct NotionalLimits {
+    order: i128,
+    position: i128,
+    total: i128,
+}
+
+impl NotionalLimits {
+    fn of(config: &RiskConfig) -> NotionalLimits {
+        NotionalLimits {
+            order: atto::from_decimal(config.max_order_notional, Round::Down),
+            position: atto::from_decimal(config.max_position_notional, Round::Down),
+            total: atto::from_decimal(config.max_total_notional, Round::Down),
+        }
+    }
 }
 
 /// A refusal with its reason and detail.
@@ -298,6 +320,7 @@ impl RiskEngine {
             last_pnl: Decimal::ZERO,
             gas_in_quote: Decimal::ZERO,
             tripped: None,
+            notional_limits: NotionalLimits::of(&config),
             config,
             costs: TrailingHourSum::default(),
             gas: TrailingHourSum::default(),
@@ -715,7 +738,7 @@ impl RiskEngine {
                 u64::try_from(edge).unwrap_or(u64::MAX)
             }
         };
-        let notional = spec.notional(o.lots, perpbot_model::Ticks(order_ticks));
+        let notional = notional_atto(spec, o.lots, Ticks(order_ticks));
 
         // Order size and notional.
         let limits = market_limits(&self.config.markets, o.market);
@@ -733,11 +756,12 @@ impl RiskEngine {
                 ));
             }
         }
-        if notional > self.config.max_order_notional {
+        if notional > self.notional_limits.order {
             return Err((
                 RejectReason::OrderSize,
                 format!(
-                    "notional {notional} is above risk.max_order_notional {}",
+                    "notional {} is above risk.max_order_notional {}",
+                    spec.notional(o.lots, Ticks(order_ticks)),
                     self.config.max_order_notional
                 ),
             ));
@@ -795,28 +819,30 @@ impl RiskEngine {
                 ));
             }
         }
-        let worst_notional = spec.notional(Lots(worst_lots), perpbot_model::Ticks(order_ticks));
-        if worst_notional > self.config.max_position_notional {
+        if notional_atto(spec, Lots(worst_lots), Ticks(order_ticks))
+            > self.notional_limits.position
+        {
             return Err((
                 RejectReason::PositionLimit,
                 format!(
-                    "worst-case {pos_side:?} notional {worst_notional} would exceed risk.max_position_notional {}",
+                    "worst-case {pos_side:?} notional {} would exceed risk.max_position_notional {}",
+                    spec.notional(Lots(worst_lots), Ticks(order_ticks)),
                     self.config.max_position_notional
                 ),
             ));
         }
-        let total = self.total_exposure(state, scope) + notional;
-        if total > self.config.max_total_notional {
+        let total = self.total_exposure(state, scope).saturating_add(notional);
+        if total > self.notional_limits.total {
             return Err((
                 RejectReason::PositionLimit,
                 format!(
-                    "total notional {total} would exceed risk.max_total_notional {}",
+                    "total notional {} would exceed risk.max_total_notional {}",
+                    atto::to_decimal(total),
                     self.config.max_total_notional
                 ),
             ));
         }
-        let margin = spec.initial_margin(o.lots, perpbot_model::Ticks(order_ticks), o.leverage);
-        check_margin(state, margin, scope)?;
+        check_margin(state, spec, o, Ticks(order_ticks), scope)?;
         self.check_fee_budget(now)
     }
 
@@ -869,28 +895,21 @@ impl RiskEngine {
         e
     }
 
-    /// Notional of all positions (at mid) plus all resting opening orders (at their price).
-    fn total_exposure(&self, state: &State, scope: &Scope<'_>) -> Decimal {
-        // Runs for every order, so it sums exact integer sub-units per market and converts
-        // once ([`QuoteSum`]). A position is valued at the mid, which may fall on a half tick
-        // (an odd doubled notional then adds as a decimal), or at its entry price while its
-        // market has no mid.
-        let mut sum = QuoteSum::new();
+    /// Notional of all positions (at mid) plus all resting opening orders (at their price), in
+    /// [`atto`] units. A position is valued at the mid (on a half tick, its doubled notional
+    /// halves exactly at this scale), or at its entry price while its market has no mid (rounded
+    /// up: exposure errs high).
+    fn total_exposure(&self, state: &State, scope: &Scope<'_>) -> i128 {
+        let mut sum = 0i128;
         for p in state.positions() {
             let Some(spec) = state.spec(p.market) else {
                 continue;
             };
-            match state.book(p.market).and_then(|b| b.mid_x2()) {
-                Some(mid_x2) => {
-                    let doubled = spec.notional_sub_units(p.lots, Ticks(mid_x2));
-                    if doubled.is_multiple_of(2) {
-                        sum.add_sub_units(spec, doubled / 2);
-                    } else {
-                        sum.add_decimal(spec.sub_units_to_quote(doubled) / Decimal::TWO);
-                    }
-                }
-                None => sum.add_decimal(spec.notional_at(p.lots, p.entry_price)),
-            }
+            let value = match state.book(p.market).and_then(|b| b.mid_x2()) {
+                Some(mid_x2) => atto::div(notional_atto(spec, p.lots, Ticks(mid_x2)), 2, Round::Up),
+                None => atto::from_decimal(spec.notional_at(p.lots, p.entry_price), Round::Up),
+            };
+            sum = sum.saturating_add(value);
         }
         let orders = state
             .live_orders(None)
@@ -900,11 +919,28 @@ impl RiskEngine {
             .filter(|(o, _)| o.direction == Direction::Open);
         for (o, lots) in orders {
             if let (Some(spec), Some(price)) = (state.spec(o.market), o.price) {
-                sum.add_sub_units(spec, spec.notional_sub_units(lots, price));
+                sum = sum.saturating_add(notional_atto(spec, lots, price));
             }
         }
-        sum.total()
+        sum
     }
+}
+
+/// Notional of `lots` at `ticks` in [`atto`] units (exact for every quote currency of up to 18
+/// decimals; rounded up beyond).
+fn notional_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks) -> i128 {
+    atto::from_sub_units(
+        spec.notional_sub_units(lots, ticks),
+        spec.quote_decimals,
+        Round::Up,
+    )
+}
+
+/// Initial margin (`notional / leverage`, leverage 0 counting as 1) in [`atto`] units, rounded
+/// as asked.
+fn margin_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks, leverage: u32, round: Round) -> i128 {
+    let notional = atto::from_sub_units(spec.notional_sub_units(lots, ticks), spec.quote_decimals, round);
+    atto::div(notional, i128::from(leverage.max(1)), round)
 }
 
 /// The per-market limits of `market`, configured under its id in decimal. Runs for every order,
@@ -931,55 +967,62 @@ fn market_limits(
     markets.get(key)
 }
 
-/// The new opening order's `margin`, plus what the bot's opening orders the venue had not yet
+/// The new opening order's margin, plus what the bot's opening orders the venue had not yet
 /// counted when it last reported the balance reserve (placed since, or added within this
 /// replace), less what this replace's cancels of orders it had counted free, must fit in the
-/// available collateral. Nothing is checked until the venue has reported a balance.
+/// available collateral. Nothing is checked until the venue has reported a balance. Summed in
+/// [`atto`] units: margins needed round up, margins freed and the collateral round down.
 ///
 /// \[INF\] The venue's available balance already holds back the margin of the resting orders it
 /// knows (the simulator's and the paper exchange's do; Kana reserves collateral for resting
 /// orders): counting those again would refuse orders the venue accepts.
 fn check_margin(
     state: &State,
-    margin: Decimal,
+    spec: &MarketSpec,
+    order: &NewOrder,
+    ticks: Ticks,
     scope: &Scope<'_>,
 ) -> Result<(), (RejectReason, String)> {
     let Some(at) = state.balance_at() else {
         return Ok(());
     };
-    let order_margin = |o: &perpbot_model::NewOrder, lots: Lots| -> Decimal {
+    let order_margin = |o: &NewOrder, lots: Lots, round: Round| -> i128 {
         match (o.direction, o.price, state.spec(o.market)) {
-            (Direction::Open, Some(p), Some(spec)) => spec.initial_margin(lots, p, o.leverage),
-            _ => Decimal::ZERO,
+            (Direction::Open, Some(p), Some(spec)) => margin_atto(spec, lots, p, o.leverage, round),
+            _ => 0,
         }
     };
-    let unseen: Decimal = state
+    let margin = margin_atto(spec, order.lots, ticks, order.leverage, Round::Up);
+    let unseen = state
         .live_orders(None)
         .filter(|o| o.created_at > at && !scope.cancelled.contains(&o.client_id()))
-        .map(|o| order_margin(&o.request.order, o.remaining()))
+        .map(|o| order_margin(&o.request.order, o.remaining(), Round::Up))
         .chain(
             scope
                 .added
                 .iter()
-                .map(|r| order_margin(&r.order, r.order.lots)),
+                .map(|r| order_margin(&r.order, r.order.lots, Round::Up)),
         )
-        .sum();
-    let freed: Decimal = scope
+        .fold(0i128, i128::saturating_add);
+    let freed = scope
         .cancelled
         .iter()
         .filter_map(|id| state.order(*id))
         .filter(|o| o.created_at <= at && o.status.is_live())
-        .map(|o| order_margin(&o.request.order, o.remaining()))
-        .sum();
-    let needed = margin + unseen - freed;
+        .map(|o| order_margin(&o.request.order, o.remaining(), Round::Down))
+        .fold(0i128, i128::saturating_add);
+    let needed = margin.saturating_add(unseen).saturating_sub(freed);
     let available = state.available_balance();
-    if needed > available {
+    if needed > atto::from_decimal(available, Round::Down) {
         return Err((
             RejectReason::InsufficientMargin,
             format!(
-                "margin {needed} (this order {}, orders the venue has not counted yet {unseen}, \
-                 freed by cancels {freed}) exceeds the available collateral {available}",
-                margin
+                "margin {} (this order {}, orders the venue has not counted yet {}, freed by \
+                 cancels {}) exceeds the available collateral {available}",
+                atto::to_decimal(needed),
+                atto::to_decimal(margin),
+                atto::to_decimal(unseen),
+                atto::to_decimal(freed),
             ),
         ));
     }
@@ -999,6 +1042,8 @@ struct Scope<'a> {
     cancelled: &'a [ClientOrderId],
     added: &'a [OrderRequest],
 }
+
+mod atto;
 
 #[cfg(test)]
 mod tests;

@@ -538,7 +538,7 @@ fn per_market_limits_are_found_by_the_id_in_decimal_and_only_by_it() {
     assert!(super::market_limits(&BTreeMap::new(), MarketId(7)).is_none());
 }
 
-/// The total exposure summed in integers equals the sum of each position's and order's own
+/// The total exposure summed in integers (10⁻¹⁸ units) equals the sum of each position's and order's own
 /// decimal notional (the way it was computed before), over seeded states: two markets of
 /// different grids, mids on half ticks, a market without a book (positions at entry), closing
 /// orders (not counted), and a replace's cancels and additions.
@@ -651,7 +651,10 @@ fn total_exposure_in_integers_equals_the_decimal_sum() {
                     .notional(lots, o.price.expect("limit"))
             })
             .sum();
-        assert_eq!(engine().total_exposure(&s, &scope), positions + orders);
+        let want = positions + orders;
+        let got = engine().total_exposure(&s, &scope);
+        assert_eq!(super::atto::to_decimal(got), want.normalize());
+        assert_eq!(got, super::atto::from_decimal(want, super::atto::Round::Down));
     }
 }
 
@@ -676,4 +679,51 @@ fn without_pnl_limits_the_window_still_keeps_the_history() {
         assert_eq!(r.evaluate(&s), None);
         assert_eq!(r.window_pnl_and_drawdown(), (want_pnl, want_drawdown));
     }
+}
+
+/// The integer comparisons are exact at the limits: an order whose notional or margin equals
+/// the limit or the collateral passes, one tick more is refused; a margin that does not divide
+/// by the leverage rounds up (refusing rather than under-counting).
+#[test]
+fn limits_and_margin_are_exact_at_the_boundary() {
+    // 1 APT at 5.518 = 5.518 notional.
+    let mut r = RiskEngine::new(RiskConfig {
+        max_order_notional: dec!(5.518),
+        ..RiskConfig::default()
+    });
+    let mut s = state();
+    assert_eq!(check_place(&mut r, &s, bid(1, 1000, 5518)), Ok(()));
+    assert_eq!(
+        check_place(&mut r, &s, bid(2, 1000, 5519)),
+        Err(RejectReason::OrderSize)
+    );
+    // A limit finer than the quote's sub-units: 5.5179999 is below 5.518.
+    let mut r = RiskEngine::new(RiskConfig {
+        max_order_notional: dec!(5.5179999),
+        ..RiskConfig::default()
+    });
+    assert_eq!(
+        check_place(&mut r, &s, bid(3, 1000, 5518)),
+        Err(RejectReason::OrderSize)
+    );
+
+    let mut r = engine();
+    s.set_now(Timestamp::from_secs(2));
+    balance(&mut s, dec!(5.518), 2_000);
+    assert_eq!(check_place(&mut r, &s, bid(4, 1000, 5518)), Ok(()));
+    assert_eq!(
+        check_place(&mut r, &s, bid(5, 1000, 5519)),
+        Err(RejectReason::InsufficientMargin)
+    );
+    // 5.519 / 3 = 1.8396666…: rounded up it exceeds 1.839666666666666666 by a hair, and fits
+    // 1.839666666666666667.
+    let mut levered = bid(6, 1000, 5519);
+    levered.order.leverage = 3;
+    balance(&mut s, dec!(1.839666666666666666), 2_000);
+    assert_eq!(
+        check_place(&mut r, &s, levered.clone()),
+        Err(RejectReason::InsufficientMargin)
+    );
+    balance(&mut s, dec!(1.839666666666666667), 2_000);
+    assert_eq!(check_place(&mut r, &s, levered), Ok(()));
 }

@@ -1,0 +1,136 @@
+//! Quote amounts as whole 10⁻¹⁸ units in an `i128`, for the checks every order runs.
+//!
+//! The pre-trade check compares notionals, exposures and margins with configured limits and the
+//! venue's collateral on every order. Done in `Decimal`, each comparison is a rescale, a 96-bit
+//! multiply or a division, and those code paths alone were a fifth of the instruction-cache
+//! misses of a backtest's order path. Here every amount is an integer at one scale: a notional
+//! is exact (quote sub-units times a power of ten), a limit read from the config is rounded
+//! down and the venue's collateral down, margins of new orders up and margins a cancel frees
+//! down — so every comparison is exact or errs towards refusing.
+//!
+//! Written by hand: the arithmetic is a handful of integer operations with a rounding mode per
+//! call site; the fixed-point crates round one way for all (or not at all), and `Decimal` is
+//! what this replaces on the hot path. `Decimal` stays at the edges: configs, venue figures and
+//! the refusal messages, which are rebuilt from the inputs and never from these integers.
+
+use rust_decimal::Decimal;
+
+/// Decimal places of one unit: 10⁻¹⁸ quote. Every venue's quote currency has fewer (Kana's
+/// USDT has 6), so sub-units convert exactly; an amount beyond ±1.7·10²⁰ quote saturates.
+pub(crate) const SCALE: u32 = 18;
+
+/// Which way to round an amount that does not fall on a whole unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// Towards −∞.
+    Down,
+    /// Towards +∞.
+    Up,
+}
+
+/// `10^n` for `n ≤ 38`.
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+/// `v / d` for `d > 0`, rounded as asked (saturating; `d ≤ 0` gives `v`).
+pub(crate) fn div(v: i128, d: i128, round: Round) -> i128 {
+    if d <= 0 {
+        return v;
+    }
+    let q = v.div_euclid(d);
+    if round == Round::Up && v.rem_euclid(d) != 0 {
+        q.saturating_add(1)
+    } else {
+        q
+    }
+}
+
+/// Whole quote sub-units of a market with `quote_decimals` decimals.
+pub(crate) fn from_sub_units(units: u128, quote_decimals: u32, round: Round) -> i128 {
+    let units = i128::try_from(units).unwrap_or(i128::MAX);
+    if quote_decimals <= SCALE {
+        pow10(SCALE - quote_decimals).map_or(i128::MAX, |p| units.saturating_mul(p))
+    } else {
+        pow10(quote_decimals - SCALE).map_or(0, |p| div(units, p, round))
+    }
+}
+
+/// A decimal amount (a limit, a balance, a notional at an off-grid price).
+pub(crate) fn from_decimal(d: Decimal, round: Round) -> i128 {
+    let mantissa = d.mantissa();
+    let scale = d.scale();
+    if scale <= SCALE {
+        let Some(p) = pow10(SCALE - scale) else {
+            return mantissa.signum().saturating_mul(i128::MAX);
+        };
+        match mantissa.checked_mul(p) {
+            Some(v) => v,
+            None if mantissa < 0 => i128::MIN,
+            None => i128::MAX,
+        }
+    } else {
+        pow10(scale - SCALE).map_or(0, |p| div(mantissa, p, round))
+    }
+}
+
+/// Back to a decimal, for a message or a report (exact while it fits `Decimal`'s 96 bits;
+/// otherwise the last digits are dropped).
+pub(crate) fn to_decimal(mut v: i128) -> Decimal {
+    let mut scale = SCALE;
+    loop {
+        if let Ok(d) = Decimal::try_from_i128_with_scale(v, scale) {
+            return d.normalize();
+        }
+        if scale == 0 {
+            return if v < 0 { Decimal::MIN } else { Decimal::MAX };
+        }
+        v /= 10;
+        scale -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn sub_units_convert_exactly_and_decimals_round_as_asked() {
+        // 1.5 USDT in 6-decimal sub-units.
+        assert_eq!(from_sub_units(1_500_000, 6, Round::Down), 1_500_000_000_000_000_000);
+        // A market with more decimals than the scale rounds as told.
+        assert_eq!(from_sub_units(15, 19, Round::Down), 1);
+        assert_eq!(from_sub_units(15, 19, Round::Up), 2);
+        assert_eq!(from_sub_units(u128::MAX, 6, Round::Down), i128::MAX);
+
+        assert_eq!(from_decimal(dec!(2.5), Round::Down), 2_500_000_000_000_000_000);
+        assert_eq!(from_decimal(dec!(-2.5), Round::Up), -2_500_000_000_000_000_000);
+        // 20 decimals: below one unit, rounded either way, negatives towards −∞ for Down.
+        let tiny = Decimal::new(15, 20);
+        assert_eq!(from_decimal(tiny, Round::Down), 0);
+        assert_eq!(from_decimal(tiny, Round::Up), 1);
+        assert_eq!(from_decimal(-tiny, Round::Down), -1);
+        assert_eq!(from_decimal(-tiny, Round::Up), 0);
+        // Beyond the range: saturates with the sign.
+        assert_eq!(from_decimal(Decimal::MAX, Round::Down), i128::MAX);
+        assert_eq!(from_decimal(Decimal::MIN, Round::Down), i128::MIN);
+    }
+
+    #[test]
+    fn division_rounds_as_asked_and_back_to_decimal_is_exact() {
+        assert_eq!(div(10, 4, Round::Down), 2);
+        assert_eq!(div(10, 4, Round::Up), 3);
+        assert_eq!(div(12, 4, Round::Up), 3);
+        assert_eq!(div(-10, 4, Round::Down), -3);
+        assert_eq!(div(-10, 4, Round::Up), -2);
+        assert_eq!(div(7, 0, Round::Up), 7);
+
+        for d in [dec!(0), dec!(11.036), dec!(-0.000001), dec!(123456789.123456789)] {
+            assert_eq!(to_decimal(from_decimal(d, Round::Down)), d.normalize());
+        }
+        // Too many digits for Decimal: the last are dropped, the magnitude kept.
+        let big = to_decimal(i128::MAX);
+        assert!(big > dec!(1.7e20) && big < dec!(1.8e20), "{big}");
+    }
+}
