@@ -226,8 +226,8 @@ fn scaled(units: u128, scale: u32) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(i128::try_from(units).ok()?, scale).ok()
 }
 
-/// `num / den` normalised: by [`scaled`] when `den` is a power of ten (every Kana grid), else
-/// by [`ratio`].
+/// `num / den` normalised: by [`scaled`] when `den` divides a power of ten (every Kana grid,
+/// and a mid's half tick on it), else by [`ratio`].
 fn ratio_normalized(num: u128, den: u128) -> Option<Decimal> {
     let mut exp = 0;
     let mut d = den;
@@ -235,10 +235,30 @@ fn ratio_normalized(num: u128, den: u128) -> Option<Decimal> {
         d /= 10;
         exp += 1;
     }
-    if d == 1
-        && let Some(v) = scaled(num, exp)
-    {
-        return Some(v);
+    // What is left, if made of twos and fives only (2 for a mid, 2·5^k or 2^k for some lot
+    // sizes), divides 10^e: multiplying `num` by 10^e / d makes the quotient exact with no
+    // division, which is the costly part of a `Decimal` conversion.
+    let (mut rest, mut twos, mut fives) = (d, 0u32, 0u32);
+    while rest > 1 && rest.is_multiple_of(2) {
+        rest /= 2;
+        twos += 1;
+    }
+    while rest > 1 && rest.is_multiple_of(5) {
+        rest /= 5;
+        fives += 1;
+    }
+    if rest == 1 {
+        let e = twos.max(fives);
+        let factor = 2u128
+            .checked_pow(e - twos)
+            .zip(5u128.checked_pow(e - fives))
+            .and_then(|(a, b)| a.checked_mul(b));
+        if let Some(v) = factor
+            .and_then(|f| num.checked_mul(f))
+            .and_then(|n| scaled(n, exp + e))
+        {
+            return Some(v);
+        }
     }
     ratio(num, den).map(|v| v.normalize())
 }

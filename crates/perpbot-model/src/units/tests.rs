@@ -301,7 +301,24 @@ fn fast_normalised_conversions_equal_decimal_normalize() {
             assert_eq!(got.to_string(), want.to_string(), "{units} / 10^{scale}");
             assert_eq!(got.scale(), want.scale());
         }
-        let den = [1u128, 10, 1000, 100_000, 3, 7, 250, 10u128.pow(18)][i as usize % 8];
+        // Powers of ten, twos and fives (a mid's half tick, lots of 2·10^k, 2^40 whose
+        // multiplier overflows), and dens with other factors.
+        let den = [
+            1u128,
+            10,
+            1000,
+            100_000,
+            3,
+            7,
+            250,
+            10u128.pow(18),
+            2,
+            200_000,
+            64,
+            1u128 << 40,
+            5u128.pow(7) * 3,
+            2 * 5u128.pow(20),
+        ][i as usize % 14];
         let want = ratio(units, den).map(|d| d.normalize());
         let got = ratio_normalized(units, den);
         assert_eq!(
