@@ -15,12 +15,12 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::limits::{PnlWindow, SavedLimits, Tripped};
-use atto::Round;
 use crate::state::State;
+use atto::Round;
 use perpbot_model::{
     ClientOrderId, Direction, Intent, Lots, MarketId, MarketSpec, NewOrder, OrderKind,
-    OrderRequest, PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp, TradingState,
-    TradingStateChange,
+    OrderRequest, PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp,
+    TradingState, TradingStateChange,
 };
 
 /// What to do when a loss or drawdown limit is hit.
@@ -819,8 +819,7 @@ impl RiskEngine {
                 ));
             }
         }
-        if notional_atto(spec, Lots(worst_lots), Ticks(order_ticks))
-            > self.notional_limits.position
+        if notional_atto(spec, Lots(worst_lots), Ticks(order_ticks)) > self.notional_limits.position
         {
             return Err((
                 RejectReason::PositionLimit,
@@ -939,7 +938,11 @@ fn notional_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks) -> i128 {
 /// Initial margin (`notional / leverage`, leverage 0 counting as 1) in [`atto`] units, rounded
 /// as asked.
 fn margin_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks, leverage: u32, round: Round) -> i128 {
-    let notional = atto::from_sub_units(spec.notional_sub_units(lots, ticks), spec.quote_decimals, round);
+    let notional = atto::from_sub_units(
+        spec.notional_sub_units(lots, ticks),
+        spec.quote_decimals,
+        round,
+    );
     atto::div(notional, i128::from(leverage.max(1)), round)
 }
 

@@ -98,14 +98,23 @@ mod tests {
     #[test]
     fn sub_units_convert_exactly_and_decimals_round_as_asked() {
         // 1.5 USDT in 6-decimal sub-units.
-        assert_eq!(from_sub_units(1_500_000, 6, Round::Down), 1_500_000_000_000_000_000);
+        assert_eq!(
+            from_sub_units(1_500_000, 6, Round::Down),
+            1_500_000_000_000_000_000
+        );
         // A market with more decimals than the scale rounds as told.
         assert_eq!(from_sub_units(15, 19, Round::Down), 1);
         assert_eq!(from_sub_units(15, 19, Round::Up), 2);
         assert_eq!(from_sub_units(u128::MAX, 6, Round::Down), i128::MAX);
 
-        assert_eq!(from_decimal(dec!(2.5), Round::Down), 2_500_000_000_000_000_000);
-        assert_eq!(from_decimal(dec!(-2.5), Round::Up), -2_500_000_000_000_000_000);
+        assert_eq!(
+            from_decimal(dec!(2.5), Round::Down),
+            2_500_000_000_000_000_000
+        );
+        assert_eq!(
+            from_decimal(dec!(-2.5), Round::Up),
+            -2_500_000_000_000_000_000
+        );
         // 20 decimals: below one unit, rounded either way, negatives towards −∞ for Down.
         let tiny = Decimal::new(15, 20);
         assert_eq!(from_decimal(tiny, Round::Down), 0);
@@ -126,7 +135,12 @@ mod tests {
         assert_eq!(div(-10, 4, Round::Up), -2);
         assert_eq!(div(7, 0, Round::Up), 7);
 
-        for d in [dec!(0), dec!(11.036), dec!(-0.000001), dec!(123456789.123456789)] {
+        for d in [
+            dec!(0),
+            dec!(11.036),
+            dec!(-0.000001),
+            dec!(123456789.123456789),
+        ] {
             assert_eq!(to_decimal(from_decimal(d, Round::Down)), d.normalize());
         }
         // Too many digits for Decimal: the last are dropped, the magnitude kept.
