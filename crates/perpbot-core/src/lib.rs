@@ -12,6 +12,7 @@
 //!        venue writer ◄─ Jobs ◄─ Executor ◄─ Approved ◄─ RiskEngine.check
 //! ```
 
+pub(crate) mod atto;
 pub mod engine;
 pub mod executor;
 pub mod gas;

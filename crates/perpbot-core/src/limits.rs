@@ -126,7 +126,18 @@ impl PnlWindow {
 
     /// The window's history, to save.
     pub fn saved(&self) -> (Decimal, Vec<PnlMinute>) {
-        (self.baseline, self.minutes.iter().copied().collect())
+        // Normalised: PnL arrives at 18 decimal places (`RiskEngine::evaluate`), and the file is
+        // read by people too.
+        let minutes = self
+            .minutes
+            .iter()
+            .map(|m| PnlMinute {
+                last: m.last.normalize(),
+                high: m.high.normalize(),
+                ..*m
+            })
+            .collect();
+        (self.baseline.normalize(), minutes)
     }
 
     /// A window from saved history.

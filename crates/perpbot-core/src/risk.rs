@@ -14,9 +14,9 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::atto::{self, Round};
 use crate::limits::{PnlWindow, SavedLimits, Tripped};
 use crate::state::State;
-use atto::Round;
 use perpbot_model::{
     ClientOrderId, Direction, Intent, Lots, MarketId, MarketSpec, NewOrder, OrderKind,
     OrderRequest, PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp,
@@ -354,7 +354,7 @@ impl RiskEngine {
         let (window_baseline, window) = self.window.saved();
         SavedLimits {
             saved_at_ms: wall_ms,
-            cumulative_pnl: self.carried + self.last_pnl,
+            cumulative_pnl: (self.carried + self.last_pnl).normalize(),
             window_baseline,
             window,
             costs: self.costs.saved(now),
@@ -376,7 +376,10 @@ impl RiskEngine {
     /// PnL and drawdown as the limits count them: over the loss window, across restarts.
     pub fn window_pnl_and_drawdown(&self) -> (Decimal, Decimal) {
         let pnl = self.window.pnl(self.carried + self.last_pnl);
-        (pnl, self.window.peak().max(pnl) - pnl)
+        (
+            pnl.normalize(),
+            (self.window.peak().max(pnl) - pnl).normalize(),
+        )
     }
 
     /// The limits in force.
@@ -461,7 +464,9 @@ impl RiskEngine {
     /// (earlier runs included). Returns a change when a limit trips; the trip is remembered
     /// across restarts ([`RiskEngine::saved`]).
     pub fn evaluate(&mut self, state: &State) -> Option<TradingStateChange> {
-        self.last_pnl = self.net_pnl(state);
+        // Runs whenever a mid or a position moves: the PnL comes from integers and stays at one
+        // scale, rounded towards a loss (see `State::total_pnl_atto`).
+        self.last_pnl = atto::to_decimal_at_scale(state.total_pnl_atto()) - self.gas_in_quote;
         let cumulative = self.carried + self.last_pnl;
         self.window.observe(state.now(), cumulative);
         if self.config.max_loss.is_none() && self.config.max_drawdown.is_none() {
@@ -1045,8 +1050,6 @@ struct Scope<'a> {
     cancelled: &'a [ClientOrderId],
     added: &'a [OrderRequest],
 }
-
-mod atto;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,8 @@ use foldhash::{HashMap, HashSet};
 use rust_decimal::Decimal;
 use tracing::{debug, error, info, warn};
 
+use crate::atto::{self, Round};
+
 use perpbot_model::{
     BookUpdateKind, ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order,
     OrderBook, OrderEvent, OrderRequest, OrderStatus, OrderUpdate, OrderUpdateKind, Position,
@@ -51,6 +53,12 @@ pub struct State {
     /// By market and side, in that order (a sorted vector: a bot holds a few positions, and
     /// every PnL and exposure check walks them).
     positions: LiteMap<(MarketId, PositionSide), Position>,
+    /// Each position's cost (entry × size) in [`atto`] units, rounded so its unrealised PnL
+    /// errs low (up for a long, down for a short); set wherever `positions` is.
+    basis_atto: LiteMap<(MarketId, PositionSide), i128>,
+    /// Realised PnL less fees in [`atto`] units, each fill's rounded down (the figure the loss
+    /// limits watch errs towards a loss).
+    realized_net_atto: i128,
     orders: HashMap<ClientOrderId, Order>,
     /// Ids of the orders that are not terminal. Every read of "the live orders" (the strategy's
     /// quotes, every risk check's exposure and open-order count) walks this set instead of all
@@ -262,9 +270,41 @@ impl State {
         self.pnl_version
     }
 
-    /// Realised − fees + unrealised: the PnL the loss limits watch.
+    /// Realised − fees + unrealised, exactly (the run report's figure).
     pub fn total_pnl(&self) -> Decimal {
         self.realized_pnl - self.fees_paid + self.unrealized_pnl()
+    }
+
+    /// [`State::total_pnl`] in [`atto`] units, for the loss limits that re-check it whenever a
+    /// mid or a position moves: integers throughout, each term rounded towards a loss (it is
+    /// exact wherever the venue's figures have at most 18 decimals).
+    pub(crate) fn total_pnl_atto(&self) -> i128 {
+        let mut sum = self.realized_net_atto;
+        for (key, p) in self.positions.iter() {
+            if p.lots.is_zero() {
+                continue;
+            }
+            let (Some(spec), Some(mid_x2)) = (
+                self.specs.get(&p.market),
+                self.books.get(&p.market).and_then(OrderBook::mid_x2),
+            ) else {
+                continue;
+            };
+            let basis = self.basis_atto.get(key).copied().unwrap_or_default();
+            let doubled = spec.notional_sub_units(p.lots, perpbot_model::Ticks(mid_x2));
+            let value = match p.side {
+                PositionSide::Long => {
+                    let mark = atto::from_sub_units(doubled, spec.quote_decimals, Round::Down);
+                    atto::div(mark, 2, Round::Down).saturating_sub(basis)
+                }
+                PositionSide::Short => {
+                    let mark = atto::from_sub_units(doubled, spec.quote_decimals, Round::Up);
+                    basis.saturating_sub(atto::div(mark, 2, Round::Up))
+                }
+            };
+            sum = sum.saturating_add(value);
+        }
+        sum
     }
 
     /// Fills seen and how many of them were maker fills.
@@ -479,8 +519,19 @@ impl State {
                     for (_, p) in self.positions.iter_mut() {
                         p.lots = Lots::ZERO;
                     }
+                    for (_, b) in self.basis_atto.iter_mut() {
+                        *b = 0;
+                    }
                 }
                 for p in &u.positions {
+                    let basis = self.specs.get(&p.market).map_or(0, |spec| {
+                        let round = match p.side {
+                            PositionSide::Long => Round::Up,
+                            PositionSide::Short => Round::Down,
+                        };
+                        atto::from_decimal(spec.notional_at(p.lots, p.entry_price), round)
+                    });
+                    self.basis_atto.insert((p.market, p.side), basis);
                     self.positions.insert((p.market, p.side), p.clone());
                 }
                 true
@@ -520,6 +571,10 @@ impl State {
         }
         self.realized_pnl += f.realized_pnl;
         self.fees_paid += f.fee;
+        self.realized_net_atto = self
+            .realized_net_atto
+            .saturating_add(atto::from_decimal(f.realized_pnl, Round::Down))
+            .saturating_sub(atto::from_decimal(f.fee, Round::Up));
         self.pnl_version += 1;
         let attributed = if f.client_id.is_none() && f.venue_id.is_none() {
             let found = self.attribute(f);

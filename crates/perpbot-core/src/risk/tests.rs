@@ -653,10 +653,10 @@ fn total_exposure_in_integers_equals_the_decimal_sum() {
             .sum();
         let want = positions + orders;
         let got = engine().total_exposure(&s, &scope);
-        assert_eq!(super::atto::to_decimal(got), want.normalize());
+        assert_eq!(crate::atto::to_decimal(got), want.normalize());
         assert_eq!(
             got,
-            super::atto::from_decimal(want, super::atto::Round::Down)
+            crate::atto::from_decimal(want, crate::atto::Round::Down)
         );
     }
 }

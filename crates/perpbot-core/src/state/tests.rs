@@ -506,3 +506,96 @@ fn the_pnl_version_follows_the_mid_not_the_size_at_the_top() {
     assert!(s.pnl_version() > v);
     assert_eq!(s.mid_price(m), Some(dec!(5.5205)));
 }
+
+/// The loss limits' integer PnL equals the exact decimal PnL over seeded states (two grids,
+/// mids on half ticks, longs and shorts, snapshots that flatten, fills with realised PnL and
+/// fees), and rounds towards a loss when a venue figure has more than 18 decimals.
+#[test]
+fn the_integer_pnl_equals_the_decimal_pnl_and_errs_towards_a_loss() {
+    let other = MarketSpec {
+        id: MarketId(7),
+        name: "OTHER".into(),
+        base_decimals: 8,
+        quote_decimals: 6,
+        lot_size: 100_000,
+        tick_size: 100,
+        ..apt()
+    };
+    let specs = [apt(), other];
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut s = State::new(&specs);
+    s.set_now(Timestamp::from_secs(1));
+    for round in 0..400u64 {
+        let spec = &specs[next(2) as usize];
+        match next(3) {
+            0 => {
+                let bid = 1_000 + next(5_000);
+                s.apply(&Event::Book(BookUpdate {
+                    market: spec.id,
+                    kind: BookUpdateKind::Snapshot,
+                    bids: vec![Level::new(bid, 10_000)],
+                    asks: vec![Level::new(bid + 1 + next(3), 10_000)],
+                    ts: Timestamp::from_secs(1),
+                }));
+            }
+            1 => {
+                let side = if next(2) == 0 {
+                    PositionSide::Long
+                } else {
+                    PositionSide::Short
+                };
+                let mut p = Position::flat(spec.id, side, Timestamp(1));
+                p.lots = Lots(next(1_000_000));
+                p.entry_price = Decimal::new(1 + next(10_000_000) as i64, 4);
+                s.apply(&Event::Position(PositionUpdate {
+                    positions: vec![p],
+                    snapshot: next(4) == 0,
+                }));
+            }
+            _ => {
+                let Event::Fill(mut f) = fill(u128::from(round), 1) else {
+                    unreachable!()
+                };
+                f.market = spec.id;
+                f.realized_pnl = Decimal::new(next(2_000_000) as i64 - 1_000_000, 6);
+                f.fee = Decimal::new(next(1_000) as i64, 6);
+                s.apply(&Event::Fill(f));
+            }
+        }
+        assert_eq!(
+            crate::atto::to_decimal(s.total_pnl_atto()),
+            s.total_pnl().normalize(),
+            "round {round}"
+        );
+    }
+
+    // An entry price of 24 decimals: a long's cost rounds up, so its PnL is a hair lower.
+    let mut long = Position::flat(apt().id, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    long.entry_price = Decimal::from_i128_with_scale(5_000_000_000_000_000_000_000_001, 24);
+    let mut s = State::new(&[apt()]);
+    s.apply(&Event::Book(BookUpdate {
+        market: apt().id,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(5500, 10)],
+        asks: vec![Level::new(5501, 10)],
+        ts: Timestamp(1),
+    }));
+    s.apply(&Event::Position(PositionUpdate {
+        positions: vec![long],
+        snapshot: true,
+    }));
+    let exact = s.total_pnl();
+    let integer = crate::atto::to_decimal(s.total_pnl_atto());
+    assert!(integer < exact, "{integer} vs {exact}");
+    assert!(
+        exact - integer < Decimal::new(1, 18),
+        "{integer} vs {exact}"
+    );
+}

@@ -1,4 +1,5 @@
-//! Quote amounts as whole 10⁻¹⁸ units in an `i128`, for the checks every order runs.
+//! Quote amounts as whole 10⁻¹⁸ units in an `i128`, for the checks every order and every PnL
+//! change run.
 //!
 //! The pre-trade check compares notionals, exposures and margins with configured limits and the
 //! venue's collateral on every order. Done in `Decimal`, each comparison is a rescale, a 96-bit
@@ -74,13 +75,20 @@ pub(crate) fn from_decimal(d: Decimal, round: Round) -> i128 {
     }
 }
 
-/// Back to a decimal, for a message or a report (exact while it fits `Decimal`'s 96 bits;
-/// otherwise the last digits are dropped).
-pub(crate) fn to_decimal(mut v: i128) -> Decimal {
+/// Back to a decimal, normalised, for a message or a report (exact while it fits `Decimal`'s
+/// 96 bits; otherwise the last digits are dropped).
+pub(crate) fn to_decimal(v: i128) -> Decimal {
+    to_decimal_at_scale(v).normalize()
+}
+
+/// Back to a decimal of scale 18 (fewer only when the value needs the room), without the cost
+/// of normalising: for arithmetic that goes on in `Decimal`. Shown to a person, it should be
+/// normalised first.
+pub(crate) fn to_decimal_at_scale(mut v: i128) -> Decimal {
     let mut scale = SCALE;
     loop {
         if let Ok(d) = Decimal::try_from_i128_with_scale(v, scale) {
-            return d.normalize();
+            return d;
         }
         if scale == 0 {
             return if v < 0 { Decimal::MIN } else { Decimal::MAX };
