@@ -22,8 +22,9 @@ use litemap::LiteMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::atto::{self, Round};
 use crate::state::State;
-use perpbot_model::{Event, Liquidity, MarketId, Side, Timestamp};
+use perpbot_model::{Event, Liquidity, Lots, MarketId, MarketSpec, Side, Ticks, Timestamp};
 
 /// One market's share of the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,64 +97,171 @@ impl Performance {
     }
 }
 
+/// One market's running books, in integers: sizes in lots, prices in half ticks (a mid may fall
+/// on one), money in lot·half-tick units (`lh`: a lot's value moved by half a tick), so a mid
+/// move or a fill costs a few integer operations. Fees and funding arrive as decimals and stay
+/// so; everything converts to decimals, exactly, when the report is taken.
 #[derive(Debug, Clone)]
 struct Ledger {
-    perf: MarketPerformance,
-    position: Decimal,
+    spec: MarketSpec,
+    /// Signed position in lots.
+    lots: i128,
+    /// Twice the last mid, in ticks.
+    mid_x2: Option<u64>,
+    /// Σ (mid·2 − price·2) · signed lots over fills (lh).
+    spread_lh: i128,
+    /// Σ lots · (mid·2 change) (lh).
+    inventory_lh: i128,
+    /// Σ −price·2 · signed lots (lh).
+    cash_lh: i128,
+    volume_lots: u128,
+    max_abs_lots: u128,
+    fees: Decimal,
+    funding: Decimal,
+    /// Funding less fees in [`atto`] units, for the running total's peak and drawdown.
+    funding_less_fees_atto: i128,
+    maker_fills: u64,
+    taker_fills: u64,
     since: Option<Timestamp>,
-    /// Σ |position| · dt with dt in nanoseconds (divided once, in the report).
-    abs_inventory_nanos: Decimal,
+    /// Σ |lots| · dt with dt in nanoseconds (divided once, in the report).
+    abs_lot_nanos: u128,
     seen_funding: Option<Timestamp>,
 }
 
 impl Ledger {
-    fn new(market: MarketId, name: String) -> Ledger {
+    fn new(spec: &MarketSpec) -> Ledger {
         Ledger {
-            perf: MarketPerformance {
-                market,
-                name,
-                spread_capture: Decimal::ZERO,
-                inventory_pnl: Decimal::ZERO,
-                fees: Decimal::ZERO,
-                funding: Decimal::ZERO,
-                maker_fills: 0,
-                taker_fills: 0,
-                volume: Decimal::ZERO,
-                avg_abs_inventory: Decimal::ZERO,
-                max_abs_inventory: Decimal::ZERO,
-                final_position: Decimal::ZERO,
-                last_mid: None,
-                cash: Decimal::ZERO,
-            },
-            position: Decimal::ZERO,
+            spec: spec.clone(),
+            lots: 0,
+            mid_x2: None,
+            spread_lh: 0,
+            inventory_lh: 0,
+            cash_lh: 0,
+            volume_lots: 0,
+            max_abs_lots: 0,
+            fees: Decimal::ZERO,
+            funding: Decimal::ZERO,
+            funding_less_fees_atto: 0,
+            maker_fills: 0,
+            taker_fills: 0,
             since: None,
-            abs_inventory_nanos: Decimal::ZERO,
+            abs_lot_nanos: 0,
             seen_funding: None,
         }
     }
 
     /// Accumulate |position|·dt up to `now`.
     fn advance(&mut self, now: Timestamp) {
-        self.abs_inventory_nanos = self.abs_inventory_until(now);
+        self.abs_lot_nanos = self.abs_lot_nanos_until(now);
         self.since = Some(now);
     }
 
-    /// Σ |position|·dt (ns) up to `now`, counting the position held since the last fill.
-    fn abs_inventory_until(&self, now: Timestamp) -> Decimal {
+    /// Σ |lots|·dt (ns) up to `now`, counting the position held since the last fill.
+    fn abs_lot_nanos_until(&self, now: Timestamp) -> u128 {
         match self.since {
-            Some(since) if now > since && !self.position.is_zero() => {
-                self.abs_inventory_nanos + self.position.abs() * Decimal::from(now.0 - since.0)
-            }
-            _ => self.abs_inventory_nanos,
+            Some(since) if now > since && self.lots != 0 => self
+                .abs_lot_nanos
+                .saturating_add(self.lots.unsigned_abs() * u128::from(now.0 - since.0)),
+            _ => self.abs_lot_nanos,
         }
     }
 
-    fn mark(&mut self, mid: Decimal) {
-        if let Some(old) = self.perf.last_mid {
-            self.perf.inventory_pnl += self.position * (mid - old);
+    fn mark(&mut self, mid_x2: u64) {
+        if let Some(old) = self.mid_x2 {
+            let moved = i128::from(mid_x2) - i128::from(old);
+            self.inventory_lh = self
+                .inventory_lh
+                .saturating_add(self.lots.saturating_mul(moved));
         }
-        self.perf.last_mid = Some(mid);
+        self.mid_x2 = Some(mid_x2);
     }
+
+    /// Quote value of `lh` lot·half-tick units: `lh · tick_size / 2` sub-units, exactly.
+    fn quote(&self, lh: i128) -> Decimal {
+        // Halving a decimal is multiplying by 5 at one more decimal place.
+        lh.checked_mul(i128::from(self.spec.tick_size))
+            .and_then(|v| v.checked_mul(5))
+            .and_then(|v| Decimal::try_from_i128_with_scale(v, self.spec.quote_decimals + 1).ok())
+            .map(|d| d.normalize())
+            .unwrap_or_else(|| {
+                // Beyond 96 bits at this scale: the nearest decimal, saturating.
+                let edge = if lh < 0 { Decimal::MIN } else { Decimal::MAX };
+                Decimal::try_from_i128_with_scale(lh, 0)
+                    .ok()
+                    .and_then(|v| v.checked_mul(Decimal::from(self.spec.tick_size)))
+                    .and_then(|v| v.checked_div(Decimal::TWO))
+                    .and_then(|v| v.checked_div(decimal_pow10(self.spec.quote_decimals)))
+                    .map_or(edge, |v| v.normalize())
+            })
+    }
+
+    /// [`Ledger::quote`] in [`atto`] units (rounded down where it is not whole: only for quote
+    /// currencies of 18 decimals or more).
+    fn atto(&self, lh: i128) -> i128 {
+        let sub_units_x2 = lh.saturating_mul(i128::from(self.spec.tick_size));
+        let qd = self.spec.quote_decimals;
+        if qd < atto::SCALE {
+            // 10^(18 − qd) / 2 = 5 · 10^(17 − qd): exact.
+            let half = 10i128.pow(atto::SCALE - qd - 1).saturating_mul(5);
+            sub_units_x2.saturating_mul(half)
+        } else {
+            let p = 10i128.checked_pow(qd - atto::SCALE).unwrap_or(i128::MAX);
+            atto::div(sub_units_x2, p.saturating_mul(2), Round::Down)
+        }
+    }
+
+    /// This market's PnL in [`atto`] units: spread + inventory − fees + funding.
+    fn total_atto(&self) -> i128 {
+        self.atto(self.spread_lh.saturating_add(self.inventory_lh))
+            .saturating_add(self.funding_less_fees_atto)
+    }
+
+    /// The market's share of the report, as of `now` (`span`: the run's duration in ns).
+    fn performance(&self, span: Option<u64>, now: Option<Timestamp>) -> MarketPerformance {
+        let spec = &self.spec;
+        let size = |lots: u128| {
+            u64::try_from(lots)
+                .map(|l| spec.lots_to_size(Lots(l)))
+                .unwrap_or(Decimal::MAX)
+        };
+        let avg_abs_inventory = match (span, now) {
+            (Some(span), Some(now)) if span > 0 => {
+                let nanos = self.abs_lot_nanos_until(now);
+                nanos
+                    .checked_mul(u128::from(spec.lot_size))
+                    .and_then(|v| i128::try_from(v).ok())
+                    .and_then(|v| Decimal::try_from_i128_with_scale(v, spec.base_decimals).ok())
+                    .map_or(Decimal::MAX, |total| {
+                        (total / Decimal::from(span)).round_dp(8)
+                    })
+            }
+            _ => Decimal::ZERO,
+        };
+        MarketPerformance {
+            market: spec.id,
+            name: spec.name.clone(),
+            spread_capture: self.quote(self.spread_lh),
+            inventory_pnl: self.quote(self.inventory_lh),
+            fees: self.fees,
+            funding: self.funding,
+            maker_fills: self.maker_fills,
+            taker_fills: self.taker_fills,
+            volume: size(self.volume_lots),
+            avg_abs_inventory,
+            max_abs_inventory: size(self.max_abs_lots),
+            final_position: spec.signed_size(self.lots),
+            last_mid: self.mid_x2.map(|m| spec.mid_price(Ticks(m))),
+            cash: self.quote(self.cash_lh),
+        }
+    }
+}
+
+/// `10^n` as a decimal (saturating).
+fn decimal_pow10(n: u32) -> Decimal {
+    10i128
+        .checked_pow(n)
+        .and_then(|p| Decimal::try_from_i128_with_scale(p, 0).ok())
+        .unwrap_or(Decimal::MAX)
 }
 
 /// Keeps [`Performance`] from the events the engine applies.
@@ -163,8 +271,9 @@ pub struct PerformanceTracker {
     ledgers: LiteMap<MarketId, Ledger>,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
-    peak: Decimal,
-    max_drawdown: Decimal,
+    /// Highest total PnL so far and the largest fall from a peak, in [`atto`] units.
+    peak_atto: i128,
+    max_drawdown_atto: i128,
     /// The state's PnL version when a book last had its mid compared: a book event at the same
     /// version moved no mid (the state bumps the version when one moves), so it is skipped.
     mids_seen_at: Option<u64>,
@@ -195,76 +304,90 @@ impl PerformanceTracker {
         let ledger = self
             .ledgers
             .entry(market)
-            .or_insert_with(|| Ledger::new(market, spec.name.clone()));
+            .or_insert_with(|| Ledger::new(spec));
         match event {
             Event::Book(_) | Event::BestPrice(_) => {
                 self.mids_seen_at = Some(state.pnl_version());
-                match state.mid_price(market) {
+                match state.book(market).and_then(|b| b.mid_x2()) {
                     // Most book updates leave the mid where it was: nothing to mark or total.
-                    Some(mid) if ledger.perf.last_mid != Some(mid) => ledger.mark(mid),
+                    Some(mid_x2) if ledger.mid_x2 != Some(mid_x2) => ledger.mark(mid_x2),
                     _ => return,
                 }
             }
             Event::Fill(f) => {
                 // The position held so far counts up to now; from here on, the new one.
                 ledger.advance(now);
-                let size = spec.lots_to_size(f.lots);
-                let price = spec.ticks_to_price(f.price);
+                let lots = i128::from(f.lots.0);
                 let signed = match f.side {
-                    Side::Buy => size,
-                    Side::Sell => -size,
+                    Side::Buy => lots,
+                    Side::Sell => -lots,
                 };
-                let mid = ledger.perf.last_mid.unwrap_or(price);
-                let p = &mut ledger.perf;
-                p.spread_capture += (mid - price) * signed;
-                p.cash -= price * signed;
-                p.fees += f.fee;
-                p.volume += size;
+                let price_x2 = i128::from(f.price.0).saturating_mul(2);
+                let mid_x2 = ledger.mid_x2.map_or(price_x2, i128::from);
+                ledger.spread_lh = ledger
+                    .spread_lh
+                    .saturating_add((mid_x2 - price_x2).saturating_mul(signed));
+                ledger.cash_lh = ledger
+                    .cash_lh
+                    .saturating_sub(price_x2.saturating_mul(signed));
+                ledger.fees += f.fee;
+                ledger.funding_less_fees_atto = ledger
+                    .funding_less_fees_atto
+                    .saturating_sub(atto::from_decimal(f.fee, Round::Up));
+                ledger.volume_lots = ledger.volume_lots.saturating_add(u128::from(f.lots.0));
                 match f.liquidity {
-                    Liquidity::Maker => p.maker_fills += 1,
-                    Liquidity::Taker => p.taker_fills += 1,
+                    Liquidity::Maker => ledger.maker_fills += 1,
+                    Liquidity::Taker => ledger.taker_fills += 1,
                 }
-                if p.last_mid.is_none() {
-                    p.last_mid = Some(price);
+                if ledger.mid_x2.is_none() {
+                    ledger.mid_x2 = u64::try_from(price_x2).ok();
                 }
-                ledger.position += signed;
-                p.max_abs_inventory = p.max_abs_inventory.max(ledger.position.abs());
+                ledger.lots = ledger.lots.saturating_add(signed);
+                ledger.max_abs_lots = ledger.max_abs_lots.max(ledger.lots.unsigned_abs());
             }
             Event::Funding(f) => {
                 let settles = ledger.seen_funding.is_some_and(|t| f.ts > t);
                 if ledger.seen_funding.is_none_or(|t| f.ts > t) {
                     ledger.seen_funding = Some(f.ts);
                 }
-                if settles && let Some(mid) = ledger.perf.last_mid {
-                    ledger.perf.funding -= f.rate * ledger.position * mid;
+                if settles && let Some(mid_x2) = ledger.mid_x2 {
+                    let position = ledger.spec.signed_size(ledger.lots);
+                    let mid = ledger.spec.mid_price(Ticks(mid_x2));
+                    let paid = f.rate * position * mid;
+                    ledger.funding -= paid;
+                    ledger.funding_less_fees_atto = ledger
+                        .funding_less_fees_atto
+                        .saturating_sub(atto::from_decimal(paid, Round::Up));
                 }
             }
             _ => return,
         }
-        let total: Decimal = self.ledgers.values().map(|l| l.perf.total()).sum();
-        self.peak = self.peak.max(total);
-        self.max_drawdown = self.max_drawdown.max(self.peak - total);
+        let total = self
+            .ledgers
+            .values()
+            .fold(0i128, |sum, l| sum.saturating_add(l.total_atto()));
+        self.peak_atto = self.peak_atto.max(total);
+        self.max_drawdown_atto = self
+            .max_drawdown_atto
+            .max(self.peak_atto.saturating_sub(total));
     }
 
     /// The report so far.
     pub fn performance(&self) -> Performance {
         let mut out = Performance {
-            max_drawdown: self.max_drawdown,
+            max_drawdown: atto::to_decimal(self.max_drawdown_atto),
             duration_secs: match (self.first, self.last) {
                 (Some(a), Some(b)) => b.since(a).as_secs_f64(),
                 _ => 0.0,
             },
             ..Performance::default()
         };
+        let span = match (self.first, self.last) {
+            (Some(a), Some(b)) if b > a => Some(b.0 - a.0),
+            _ => None,
+        };
         for ledger in self.ledgers.values() {
-            let mut m = ledger.perf.clone();
-            m.final_position = ledger.position;
-            if let (Some(a), Some(b)) = (self.first, self.last)
-                && b > a
-            {
-                let span = Decimal::from(b.0 - a.0);
-                m.avg_abs_inventory = (ledger.abs_inventory_until(b) / span).round_dp(8);
-            }
+            let m = ledger.performance(span, self.last);
             out.spread_capture += m.spread_capture;
             out.inventory_pnl += m.inventory_pnl;
             out.fees += m.fees;

@@ -190,3 +190,94 @@ fn average_inventory_weighs_each_position_by_how_long_it_was_held_up_to_the_last
     assert_eq!(m.avg_abs_inventory, (size / dec!(2)).round_dp(8));
     assert_eq!(m.max_abs_inventory, size);
 }
+
+/// The integer ledger reports what the plain decimal books give, over seeded runs of mid moves
+/// (half ticks included), fills both ways (before any mid, too), fees and funding: the
+/// decimal books are written out here as the tracker kept them before it counted in integers.
+#[test]
+fn the_integer_ledger_equals_plain_decimal_books() {
+    let spec = MarketSpec::kana_apt_testnet();
+    let mut seed = 0xA076_1D64_78BD_642Fu64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for _ in 0..40 {
+        let mut r = Run::new();
+        // The decimal books.
+        let (mut spread, mut inventory, mut cash, mut fees, mut funding) = (
+            Decimal::ZERO,
+            Decimal::ZERO,
+            Decimal::ZERO,
+            Decimal::ZERO,
+            Decimal::ZERO,
+        );
+        let (mut position, mut volume, mut max_abs) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        let (mut peak, mut drawdown) = (Decimal::ZERO, Decimal::ZERO);
+        let mut last_mid: Option<Decimal> = None;
+        let mut seen_funding = false;
+        let mut secs = 100;
+        for _ in 0..200 {
+            secs += 1;
+            r.at(secs);
+            match next(4) {
+                0 | 1 => {
+                    let bid = 5_000 + next(1_000);
+                    r.book(bid, bid + 1 + next(4));
+                    let mid = r.state.mid_price(M).expect("a mid");
+                    if let Some(old) = last_mid {
+                        inventory += position * (mid - old);
+                    }
+                    last_mid = Some(mid);
+                }
+                2 => {
+                    let side = if next(2) == 0 { Side::Buy } else { Side::Sell };
+                    let (lots, price) = (1 + next(3_000), 5_000 + next(1_000));
+                    let fee = Decimal::new(next(5_000) as i64, 6);
+                    r.fill(side, lots, price, fee, Liquidity::Maker);
+                    let size = spec.lots_to_size(Lots(lots));
+                    let px = spec.ticks_to_price(Ticks(price));
+                    let signed = if side == Side::Buy { size } else { -size };
+                    let mid = last_mid.unwrap_or(px);
+                    spread += (mid - px) * signed;
+                    cash -= px * signed;
+                    fees += fee;
+                    volume += size;
+                    last_mid.get_or_insert(px);
+                    position += signed;
+                    max_abs = max_abs.max(position.abs());
+                }
+                _ => {
+                    let rate = Decimal::new(next(2_000) as i64 - 1_000, 7);
+                    r.feed(Event::Funding(FundingRate {
+                        market: M,
+                        rate,
+                        ts: Timestamp::from_secs(secs),
+                    }));
+                    if seen_funding && let Some(mid) = last_mid {
+                        funding -= rate * position * mid;
+                    }
+                    seen_funding = true;
+                }
+            }
+            let total = spread + inventory - fees + funding;
+            peak = peak.max(total);
+            drawdown = drawdown.max(peak - total);
+        }
+        let p = r.tracker.performance();
+        let m = &p.markets[0];
+        assert_eq!(m.spread_capture, spread);
+        assert_eq!(m.inventory_pnl, inventory);
+        assert_eq!(m.cash, cash);
+        assert_eq!(m.fees, fees);
+        assert_eq!(m.funding, funding);
+        assert_eq!(m.volume, volume);
+        assert_eq!(m.max_abs_inventory, max_abs);
+        assert_eq!(m.final_position, position);
+        assert_eq!(m.last_mid, last_mid);
+        assert_eq!(p.max_drawdown, drawdown);
+        assert_eq!(p.total_pnl, p.marked_to_mid());
+    }
+}
