@@ -29,12 +29,25 @@ pub(crate) enum Round {
     Up,
 }
 
-/// `10^n` for `n ≤ 38`.
-fn pow10(n: u32) -> Option<i128> {
-    10i128.checked_pow(n)
+/// `10^0 ..= 10^38`, every power of ten an `i128` holds (a table: these run per order).
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `10^n`, or `None` above `10^38`.
+#[inline]
+pub(crate) fn pow10(n: u32) -> Option<i128> {
+    POW10.get(n as usize).copied()
 }
 
 /// `v / d` for `d > 0`, rounded as asked (saturating; `d ≤ 0` gives `v`).
+#[inline]
 pub(crate) fn div(v: i128, d: i128, round: Round) -> i128 {
     if d <= 0 {
         return v;
@@ -48,7 +61,15 @@ pub(crate) fn div(v: i128, d: i128, round: Round) -> i128 {
 }
 
 /// Whole quote sub-units of a market with `quote_decimals` decimals.
+#[inline]
 pub(crate) fn from_sub_units(units: u128, quote_decimals: u32, round: Round) -> i128 {
+    // The usual case in one widening multiply: sub-units that fit 64 bits, times 10^k ≤ 10^18.
+    if quote_decimals <= SCALE
+        && let (Ok(u), Some(p)) = (u64::try_from(units), pow10(SCALE - quote_decimals))
+    {
+        let p = p as u128; // ≤ 10^18: fits 64 bits, so the product fits 128.
+        return i128::try_from(u128::from(u) * p).unwrap_or(i128::MAX);
+    }
     let units = i128::try_from(units).unwrap_or(i128::MAX);
     if quote_decimals <= SCALE {
         pow10(SCALE - quote_decimals).map_or(i128::MAX, |p| units.saturating_mul(p))
@@ -61,6 +82,12 @@ pub(crate) fn from_sub_units(units: u128, quote_decimals: u32, round: Round) -> 
 pub(crate) fn from_decimal(d: Decimal, round: Round) -> i128 {
     let mantissa = d.mantissa();
     let scale = d.scale();
+    // The usual case: a mantissa of 64 bits times 10^k ≤ 10^18 cannot overflow 128.
+    if scale <= SCALE
+        && let (Ok(m), Some(p)) = (i64::try_from(mantissa), pow10(SCALE - scale))
+    {
+        return i128::from(m) * p;
+    }
     if scale <= SCALE {
         let Some(p) = pow10(SCALE - scale) else {
             return mantissa.signum().saturating_mul(i128::MAX);

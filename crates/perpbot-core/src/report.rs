@@ -198,16 +198,23 @@ impl Ledger {
     /// [`Ledger::quote`] in [`atto`] units (rounded down where it is not whole: only for quote
     /// currencies of 18 decimals or more).
     fn atto(&self, lh: i128) -> i128 {
-        let sub_units_x2 = lh.saturating_mul(i128::from(self.spec.tick_size));
         let qd = self.spec.quote_decimals;
-        if qd < atto::SCALE {
-            // 10^(18 − qd) / 2 = 5 · 10^(17 − qd): exact.
-            let half = 10i128.pow(atto::SCALE - qd - 1).saturating_mul(5);
-            sub_units_x2.saturating_mul(half)
-        } else {
-            let p = 10i128.checked_pow(qd - atto::SCALE).unwrap_or(i128::MAX);
-            atto::div(sub_units_x2, p.saturating_mul(2), Round::Down)
+        let tick = i128::from(self.spec.tick_size);
+        if qd < atto::SCALE
+            && let Some(p) = atto::pow10(atto::SCALE - qd - 1)
+        {
+            // 10^(18 − qd) / 2 = 5 · 10^(17 − qd): exact, and below 2^59.
+            let half = p * 5;
+            // The usual case without overflow checks: |lh · tick| below 2^63, times half.
+            if let (Ok(l), Ok(t)) = (i64::try_from(lh), i64::try_from(tick))
+                && let Ok(x) = i64::try_from(i128::from(l) * i128::from(t))
+            {
+                return i128::from(x) * half;
+            }
+            return lh.saturating_mul(tick).saturating_mul(half);
         }
+        let p = atto::pow10(qd - atto::SCALE).unwrap_or(i128::MAX);
+        atto::div(lh.saturating_mul(tick), p.saturating_mul(2), Round::Down)
     }
 
     /// This market's PnL in [`atto`] units: spread + inventory − fees + funding.

@@ -941,14 +941,32 @@ fn notional_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks) -> i128 {
 }
 
 /// Initial margin (`notional / leverage`, leverage 0 counting as 1) in [`atto`] units, rounded
-/// as asked.
+/// as asked. The sub-units divide first (in 64 bits when they fit) and only a remainder is
+/// divided at the fine scale.
 fn margin_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks, leverage: u32, round: Round) -> i128 {
-    let notional = atto::from_sub_units(
-        spec.notional_sub_units(lots, ticks),
-        spec.quote_decimals,
+    let sub_units = spec.notional_sub_units(lots, ticks);
+    let leverage = leverage.max(1);
+    let (whole, rest) = match u64::try_from(sub_units) {
+        Ok(s) => {
+            let l = u64::from(leverage);
+            (u128::from(s / l), u128::from(s % l))
+        }
+        Err(_) => (
+            sub_units / u128::from(leverage),
+            sub_units % u128::from(leverage),
+        ),
+    };
+    let qd = spec.quote_decimals;
+    let margin = atto::from_sub_units(whole, qd, round);
+    if rest == 0 {
+        return margin;
+    }
+    let fraction = atto::div(
+        atto::from_sub_units(rest, qd, round),
+        i128::from(leverage),
         round,
     );
-    atto::div(notional, i128::from(leverage.max(1)), round)
+    margin.saturating_add(fraction)
 }
 
 /// The per-market limits of `market`, configured under its id in decimal. Runs for every order,
