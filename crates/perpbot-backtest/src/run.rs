@@ -356,26 +356,19 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
     // A strategy that failed to start goes straight to shutdown, as live.
     while started && !sim.shutting_down {
         let frame_at = feed.next_at();
-        let Some(data_at) = [frame_at, sim.timeline.next_at()]
-            .into_iter()
-            .flatten()
-            .min()
-        else {
+        let item_at = sim.timeline.next_at();
+        let Some(data_at) = earliest(frame_at, item_at) else {
             break;
         };
-        let due = [
-            Some(data_at),
-            sim.core.next_timer(),
-            Some(next_tick),
-            pump_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let timer_at = sim.core.next_timer();
+        let due = earliest(
+            earliest(Some(data_at), timer_at),
+            earliest(Some(next_tick), pump_at),
+        )
         .unwrap_or(data_at);
         now = now.max(due);
         sim.series.sample_until(now, sim.core.state());
-        if sim.timeline.next_at() == Some(due) {
+        if item_at == Some(due) {
             if let Some((_, item)) = sim.timeline.pop() {
                 sim.deliver(item, now);
             }
@@ -383,7 +376,7 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
             frame_count += 1;
             last_frame = due;
             feed.apply_next(&mut sim, now);
-        } else if sim.core.next_timer() == Some(due) {
+        } else if timer_at == Some(due) {
             sim.core.fire_timers(now);
             sim.engine_events += 1;
         } else if next_tick == due {
@@ -435,6 +428,17 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
         },
         series: sim.series,
     })
+}
+
+/// The earlier of two optional times (runs once per item replayed: plain comparisons, not an
+/// iterator over an array).
+#[inline]
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
 }
 
 impl Sim {

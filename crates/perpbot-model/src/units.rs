@@ -230,24 +230,29 @@ fn scaled(units: u128, scale: u32) -> Option<Decimal> {
 /// and a mid's half tick on it), else by [`ratio`].
 fn ratio_normalized(num: u128, den: u128) -> Option<Decimal> {
     let mut exp = 0;
-    let mut d = den;
-    while d > 1 && d.is_multiple_of(10) {
-        d /= 10;
-        exp += 1;
-    }
+    // Every grid's denominator fits 64 bits, where dividing by a constant is a multiply; in
+    // 128 bits each step is a library call.
+    let d = match u64::try_from(den) {
+        Ok(mut d) => {
+            while d > 1 && d.is_multiple_of(10) {
+                d /= 10;
+                exp += 1;
+            }
+            u128::from(d)
+        }
+        Err(_) => {
+            let mut d = den;
+            while d > 1 && d.is_multiple_of(10) {
+                d /= 10;
+                exp += 1;
+            }
+            d
+        }
+    };
     // What is left, if made of twos and fives only (2 for a mid, 2·5^k or 2^k for some lot
     // sizes), divides 10^e: multiplying `num` by 10^e / d makes the quotient exact with no
     // division, which is the costly part of a `Decimal` conversion.
-    let (mut rest, mut twos, mut fives) = (d, 0u32, 0u32);
-    while rest > 1 && rest.is_multiple_of(2) {
-        rest /= 2;
-        twos += 1;
-    }
-    while rest > 1 && rest.is_multiple_of(5) {
-        rest /= 5;
-        fives += 1;
-    }
-    if rest == 1 {
+    if let Some((twos, fives)) = twos_and_fives(d) {
         let e = twos.max(fives);
         let factor = 2u128
             .checked_pow(e - twos)
@@ -261,6 +266,22 @@ fn ratio_normalized(num: u128, den: u128) -> Option<Decimal> {
         }
     }
     ratio(num, den).map(|v| v.normalize())
+}
+
+/// `(a, b)` when `d = 2^a · 5^b` (`d ≥ 1`).
+fn twos_and_fives(d: u128) -> Option<(u32, u32)> {
+    if d == 0 {
+        return None;
+    }
+    let twos = d.trailing_zeros();
+    // At most 2^128 / 2^twos: in 64 bits for every real grid.
+    let mut rest = u64::try_from(d >> twos).ok()?;
+    let mut fives = 0;
+    while rest > 1 && rest.is_multiple_of(5) {
+        rest /= 5;
+        fives += 1;
+    }
+    (rest == 1).then_some((twos, fives))
 }
 
 /// `num / den` as a `Decimal`: exact wherever the quotient is a decimal of at most 28
@@ -507,7 +528,15 @@ impl MarketSpec {
     /// every resting order on every request).
     pub fn initial_margin_amount(&self, lots: Lots, ticks: Ticks, leverage: u32) -> QuoteAmount {
         let sub_units = self.notional_sub_units(lots, ticks);
-        let leverage = u128::from(leverage.max(1));
+        let leverage = leverage.max(1);
+        // In 64 bits when the notional fits (it runs for every resting order on every request).
+        if let Ok(s) = u64::try_from(sub_units) {
+            let l = u64::from(leverage);
+            if s.is_multiple_of(l) {
+                return QuoteAmount::SubUnits(u128::from(s / l));
+            }
+        }
+        let leverage = u128::from(leverage);
         if sub_units.is_multiple_of(leverage) {
             QuoteAmount::SubUnits(sub_units / leverage)
         } else {
