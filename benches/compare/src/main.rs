@@ -255,7 +255,8 @@ fn main() -> ExitCode {
     // Optional filter for profiling: `sbs1`, `sbs2` or `sbs3` runs that benchmark alone;
     // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind;
     // `sbs3:engine[:N]` runs SBS-3 (its first N events) once through the real backtest, for a
-    // profiler; `sbs3:hbt[:N]` the same through hftbacktest.
+    // profiler; `sbs3:engine-md[:N]` the same with the quoter's orders off (the market-data path
+    // alone); `sbs3:hbt[:N]` the same through hftbacktest.
     let only = std::env::args().nth(1);
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
         let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
@@ -346,11 +347,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:engine")) {
-        // `sbs3:engine` runs all events; `sbs3:engine:N` the first N.
+    if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:engine")) {
+        // `sbs3:engine` runs all events; `sbs3:engine:N` the first N; `-md` without orders.
+        let (quoting, n) = match rest.strip_prefix("-md") {
+            Some(n) => (false, n),
+            None => (true, rest),
+        };
         let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
-        let r = sbs3_engine::run(sbs3_engine::market_data(&snap, &events));
+        let r = sbs3_engine::run_with(sbs3_engine::market_data(&snap, &events), quoting);
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }

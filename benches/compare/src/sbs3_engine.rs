@@ -56,15 +56,19 @@ fn spec() -> MarketSpec {
 /// orders' states as the engine keeps them, and turns the quoter's actions into intents.
 pub struct QuoterStrategy {
     quoter: Quoter,
+    /// Whether the quoter's actions become intents (off: the market-data path alone, to
+    /// separate its cost from the orders').
+    quoting: bool,
     /// Client id of each quoter id (quoter ids count from 1, so index = id − 1).
     ids: Vec<ClientOrderId>,
 }
 
 impl QuoterStrategy {
     /// A strategy with no orders.
-    pub fn new() -> QuoterStrategy {
+    pub fn new(quoting: bool) -> QuoterStrategy {
         QuoterStrategy {
             quoter: Quoter::new(),
+            quoting,
             ids: Vec::with_capacity(1 << 16),
         }
     }
@@ -95,6 +99,9 @@ impl Strategy for QuoterStrategy {
                 Some(_) => OrderState::Working { cancellable: false },
             }
         });
+        if !self.quoting {
+            return Ok(());
+        }
         for action in self.quoter.actions.iter().copied() {
             match action {
                 Action::Cancel(id) => {
@@ -158,7 +165,7 @@ pub fn market_data(snapshot: &Snapshot, events: &[MarketEvent]) -> Vec<(Timestam
 
 /// The backtest's settings: 1 ms order and response latency, no feed delay, no fees or gas, limits and
 /// budgets that never bind (hftbacktest has none), hftbacktest's queue power.
-fn setup() -> Setup {
+fn setup(quoting: bool) -> Setup {
     let huge = Decimal::from(1_000_000_000_000u64);
     Setup {
         manifest: Manifest {
@@ -167,7 +174,7 @@ fn setup() -> Setup {
             units: "raw".into(),
             source: "SBS-3 seed 7".into(),
         },
-        strategy: Box::new(QuoterStrategy::new()),
+        strategy: Box::new(QuoterStrategy::new(quoting)),
         risk: RiskConfig {
             max_order_notional: huge,
             max_position_notional: huge,
@@ -204,9 +211,15 @@ fn setup() -> Setup {
 /// Run SBS-3 through the real backtest; `data` from [`market_data`] (consumed: the backtest
 /// reads its input as it goes, as it reads a recording).
 pub fn run(data: Vec<(Timestamp, SourceEvent)>) -> Run {
+    run_with(data, true)
+}
+
+/// [`run`], with the quoter's orders switched off when `quoting` is false: the market-data path
+/// alone (engine, state, strategy calls, paper book), to tell its cost from the orders'.
+pub fn run_with(data: Vec<(Timestamp, SourceEvent)>, quoting: bool) -> Run {
     let events = data.len() - 1;
     let start = Instant::now();
-    let outcome = run_market_data(setup(), data).expect("SBS-3 backtest");
+    let outcome = run_market_data(setup(quoting), data).expect("SBS-3 backtest");
     let elapsed = start.elapsed();
     let fills = &outcome.series.fills;
     let buys = fills.iter().filter(|f| f.side == Side::Buy).count() as u64;

@@ -104,18 +104,11 @@ pub(crate) fn from_decimal(d: Decimal, round: Round) -> i128 {
 
 /// Back to a decimal, normalised, for a message or a report (exact while it fits `Decimal`'s
 /// 96 bits; otherwise the last digits are dropped).
-pub(crate) fn to_decimal(v: i128) -> Decimal {
-    to_decimal_at_scale(v).normalize()
-}
-
-/// Back to a decimal of scale 18 (fewer only when the value needs the room), without the cost
-/// of normalising: for arithmetic that goes on in `Decimal`. Shown to a person, it should be
-/// normalised first.
-pub(crate) fn to_decimal_at_scale(mut v: i128) -> Decimal {
+pub(crate) fn to_decimal(mut v: i128) -> Decimal {
     let mut scale = SCALE;
     loop {
         if let Ok(d) = Decimal::try_from_i128_with_scale(v, scale) {
-            return d;
+            return d.normalize();
         }
         if scale == 0 {
             return if v < 0 { Decimal::MIN } else { Decimal::MAX };

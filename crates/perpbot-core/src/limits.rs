@@ -15,6 +15,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::atto::{self, Round};
 use perpbot_model::{Timestamp, TradingState};
 
 const MINUTE_NANOS: u64 = 60_000_000_000;
@@ -31,18 +32,27 @@ pub struct PnlMinute {
 }
 
 /// Cumulative PnL (across runs) over a rolling window, at one-minute resolution, so a day of
-/// history is at most 1,440 entries however many events arrive.
+/// history is at most 1,440 entries however many events arrive. Kept in [`atto`] units (the
+/// risk engine observes it on every mid or position move); decimals at the edges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PnlWindow {
     window: Duration,
     /// Cumulative PnL when the window starts (the last minute that fell out of it).
-    baseline: Decimal,
-    minutes: VecDeque<PnlMinute>,
+    baseline: i128,
+    minutes: VecDeque<Minute>,
     /// The minutes that can still be the window's highest, as (minute, high) with highs
     /// strictly falling from front to back: the front is the peak. Kept as minutes come and go
     /// (each enters and leaves once), so [`PnlWindow::peak`], checked on every PnL change, does
     /// not walk up to a day of minutes.
-    peaks: VecDeque<(u64, Decimal)>,
+    peaks: VecDeque<(u64, i128)>,
+}
+
+/// [`PnlMinute`] in [`atto`] units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Minute {
+    minute: u64,
+    last: i128,
+    high: i128,
 }
 
 impl PnlWindow {
@@ -50,7 +60,7 @@ impl PnlWindow {
     pub fn new(window: Duration) -> PnlWindow {
         PnlWindow {
             window,
-            baseline: Decimal::ZERO,
+            baseline: 0,
             minutes: VecDeque::new(),
             peaks: VecDeque::new(),
         }
@@ -58,6 +68,11 @@ impl PnlWindow {
 
     /// Record the cumulative PnL at `now`.
     pub fn observe(&mut self, now: Timestamp, cumulative: Decimal) {
+        self.observe_atto(now, atto::from_decimal(cumulative, Round::Down));
+    }
+
+    /// [`PnlWindow::observe`] in [`atto`] units.
+    pub(crate) fn observe_atto(&mut self, now: Timestamp, cumulative: i128) {
         let minute = now.0 / MINUTE_NANOS;
         match self.minutes.back_mut() {
             Some(m) if m.minute >= minute => {
@@ -69,7 +84,7 @@ impl PnlWindow {
                 }
             }
             _ => {
-                self.minutes.push_back(PnlMinute {
+                self.minutes.push_back(Minute {
                     minute,
                     last: cumulative,
                     high: cumulative,
@@ -82,7 +97,7 @@ impl PnlWindow {
 
     /// A minute's (new) high, as the newest candidate for the peak: older candidates no higher
     /// can never be the peak again (this one outlives them).
-    fn add_peak(&mut self, entry: (u64, Decimal)) {
+    fn add_peak(&mut self, entry: (u64, i128)) {
         while self.peaks.back().is_some_and(|p| p.1 <= entry.1) {
             self.peaks.pop_back();
         }
@@ -107,51 +122,63 @@ impl PnlWindow {
 
     /// PnL within the window for a cumulative value.
     pub fn pnl(&self, cumulative: Decimal) -> Decimal {
-        cumulative - self.baseline
+        atto::to_decimal(self.pnl_atto(atto::from_decimal(cumulative, Round::Down)))
+    }
+
+    /// [`PnlWindow::pnl`] in [`atto`] units.
+    pub(crate) fn pnl_atto(&self, cumulative: i128) -> i128 {
+        cumulative.saturating_sub(self.baseline)
     }
 
     /// The highest PnL within the window (never below zero: the window's start counts).
     pub fn peak(&self) -> Decimal {
+        atto::to_decimal(self.peak_atto())
+    }
+
+    /// [`PnlWindow::peak`] in [`atto`] units.
+    pub(crate) fn peak_atto(&self) -> i128 {
         self.peaks
             .front()
-            .map_or(Decimal::ZERO, |p| (p.1 - self.baseline).max(Decimal::ZERO))
+            .map_or(0, |p| p.1.saturating_sub(self.baseline).max(0))
     }
 
     /// Start counting afresh from `cumulative` (after an operator re-armed the limits).
     pub fn restart_from(&mut self, cumulative: Decimal) {
-        self.baseline = cumulative;
+        self.baseline = atto::from_decimal(cumulative, Round::Down);
         self.minutes.clear();
         self.peaks.clear();
     }
 
-    /// The window's history, to save.
+    /// The window's history, to save (normalised decimals: the file is read by people too).
     pub fn saved(&self) -> (Decimal, Vec<PnlMinute>) {
-        // Normalised: PnL arrives at 18 decimal places (`RiskEngine::evaluate`), and the file is
-        // read by people too.
         let minutes = self
             .minutes
             .iter()
             .map(|m| PnlMinute {
-                last: m.last.normalize(),
-                high: m.high.normalize(),
-                ..*m
+                minute: m.minute,
+                last: atto::to_decimal(m.last),
+                high: atto::to_decimal(m.high),
             })
             .collect();
-        (self.baseline.normalize(), minutes)
+        (atto::to_decimal(self.baseline), minutes)
     }
 
     /// A window from saved history.
     pub fn from_saved(window: Duration, baseline: Decimal, minutes: Vec<PnlMinute>) -> PnlWindow {
         let mut w = PnlWindow {
             window,
-            baseline,
-            minutes: minutes.into(),
+            baseline: atto::from_decimal(baseline, Round::Down),
+            minutes: VecDeque::with_capacity(minutes.len()),
             peaks: VecDeque::new(),
         };
-        for i in 0..w.minutes.len() {
-            if let Some(m) = w.minutes.get(i).copied() {
-                w.add_peak((m.minute, m.high));
-            }
+        for m in minutes {
+            let m = Minute {
+                minute: m.minute,
+                last: atto::from_decimal(m.last, Round::Down),
+                high: atto::from_decimal(m.high, Round::Down),
+            };
+            w.minutes.push_back(m);
+            w.add_peak((m.minute, m.high));
         }
         w
     }
@@ -294,10 +321,12 @@ mod tests {
     #[test]
     fn the_kept_peak_is_the_highest_minute_in_the_window() {
         let naive = |w: &PnlWindow| {
-            w.minutes
-                .iter()
-                .map(|m| m.high - w.baseline)
-                .fold(Decimal::ZERO, Decimal::max)
+            crate::atto::to_decimal(
+                w.minutes
+                    .iter()
+                    .map(|m| m.high - w.baseline)
+                    .fold(0, i128::max),
+            )
         };
         let mut x: u64 = 0x5EED_0F0A_11BE_EF00;
         let mut next = move || {

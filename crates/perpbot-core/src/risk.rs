@@ -266,12 +266,16 @@ pub struct RiskEngine {
     killed: bool,
     /// PnL history for `max_loss` and `max_drawdown`, across restarts.
     window: PnlWindow,
-    /// Cumulative PnL of earlier runs (from the saved limits), added to this run's.
-    carried: Decimal,
-    /// This run's PnL at the last evaluation, net of fees and gas.
-    last_pnl: Decimal,
+    /// Cumulative PnL of earlier runs (from the saved limits), added to this run's ([`atto`]).
+    carried: i128,
+    /// This run's PnL at the last evaluation, net of fees and gas ([`atto`], towards a loss).
+    last_pnl: i128,
     /// Gas paid by this run, in the quote currency.
     gas_in_quote: Decimal,
+    /// The same in [`atto`] units, rounded up (a cost).
+    gas_atto: i128,
+    /// `max_loss` and `max_drawdown` as [`atto`] thresholds.
+    pnl_limits: PnlLimits,
     /// A loss or drawdown limit that tripped (kept across restarts until re-armed).
     tripped: Option<Tripped>,
     costs: TrailingHourSum,
@@ -279,6 +283,25 @@ pub struct RiskEngine {
     /// The notional limits in [`atto`] units, rounded down (an integer notional is above a
     /// limit exactly when it is above the limit rounded down).
     notional_limits: NotionalLimits,
+}
+
+/// `max_loss` and `max_drawdown` as [`atto`] thresholds: an integer PnL is at or below −L
+/// exactly when it is at or below ⌊−L⌋, a drawdown at or above D when at or above ⌈D⌉.
+#[derive(Debug, Clone, Copy)]
+struct PnlLimits {
+    loss_at_or_below: Option<i128>,
+    drawdown_at_or_above: Option<i128>,
+}
+
+impl PnlLimits {
+    fn of(config: &RiskConfig) -> PnlLimits {
+        PnlLimits {
+            loss_at_or_below: config.max_loss.map(|l| atto::from_decimal(-l, Round::Down)),
+            drawdown_at_or_above: config
+                .max_drawdown
+                .map(|d| atto::from_decimal(d, Round::Up)),
+        }
+    }
 }
 
 /// `max_order_notional`, `max_position_notional` and `max_total_notional` in [`atto`] units.
@@ -316,9 +339,11 @@ impl RiskEngine {
             last_change: None,
             killed: false,
             window: PnlWindow::new(config.loss_window),
-            carried: Decimal::ZERO,
-            last_pnl: Decimal::ZERO,
+            carried: 0,
+            last_pnl: 0,
             gas_in_quote: Decimal::ZERO,
+            gas_atto: 0,
+            pnl_limits: PnlLimits::of(&config),
             tripped: None,
             notional_limits: NotionalLimits::of(&config),
             config,
@@ -330,7 +355,7 @@ impl RiskEngine {
     /// Take up where an earlier run left off: its PnL history, its spend in the last hour and a
     /// limit it tripped (which tightens the trading state again). Returns that change, if any.
     pub fn restore(&mut self, saved: &SavedLimits, now: Timestamp) -> Option<TradingStateChange> {
-        self.carried = saved.cumulative_pnl;
+        self.carried = atto::from_decimal(saved.cumulative_pnl, Round::Down);
         self.window = PnlWindow::from_saved(
             self.config.loss_window,
             saved.window_baseline,
@@ -354,7 +379,7 @@ impl RiskEngine {
         let (window_baseline, window) = self.window.saved();
         SavedLimits {
             saved_at_ms: wall_ms,
-            cumulative_pnl: (self.carried + self.last_pnl).normalize(),
+            cumulative_pnl: atto::to_decimal(self.carried.saturating_add(self.last_pnl)),
             window_baseline,
             window,
             costs: self.costs.saved(now),
@@ -375,11 +400,16 @@ impl RiskEngine {
 
     /// PnL and drawdown as the limits count them: over the loss window, across restarts.
     pub fn window_pnl_and_drawdown(&self) -> (Decimal, Decimal) {
-        let pnl = self.window.pnl(self.carried + self.last_pnl);
-        (
-            pnl.normalize(),
-            (self.window.peak().max(pnl) - pnl).normalize(),
-        )
+        let (pnl, drawdown) = self.window_pnl_and_drawdown_atto();
+        (atto::to_decimal(pnl), atto::to_decimal(drawdown))
+    }
+
+    /// [`RiskEngine::window_pnl_and_drawdown`] in [`atto`] units.
+    fn window_pnl_and_drawdown_atto(&self) -> (i128, i128) {
+        let pnl = self
+            .window
+            .pnl_atto(self.carried.saturating_add(self.last_pnl));
+        (pnl, self.window.peak_atto().max(pnl).saturating_sub(pnl))
     }
 
     /// The limits in force.
@@ -412,6 +442,9 @@ impl RiskEngine {
     pub fn record_gas_in_quote(&mut self, at: Timestamp, quote: Decimal) {
         if quote > Decimal::ZERO {
             self.gas_in_quote += quote;
+            self.gas_atto = self
+                .gas_atto
+                .saturating_add(atto::from_decimal(quote, Round::Up));
             self.costs.record(at, quote);
         }
     }
@@ -464,26 +497,35 @@ impl RiskEngine {
     /// (earlier runs included). Returns a change when a limit trips; the trip is remembered
     /// across restarts ([`RiskEngine::saved`]).
     pub fn evaluate(&mut self, state: &State) -> Option<TradingStateChange> {
-        // Runs whenever a mid or a position moves: the PnL comes from integers and stays at one
-        // scale, rounded towards a loss (see `State::total_pnl_atto`).
-        self.last_pnl = atto::to_decimal_at_scale(state.total_pnl_atto()) - self.gas_in_quote;
-        let cumulative = self.carried + self.last_pnl;
-        self.window.observe(state.now(), cumulative);
-        if self.config.max_loss.is_none() && self.config.max_drawdown.is_none() {
+        // Runs whenever a mid or a position moves: integers throughout, rounded towards a loss
+        // (see `State::total_pnl_atto`); decimals only for a trip's reason.
+        self.last_pnl = state.total_pnl_atto().saturating_sub(self.gas_atto);
+        let cumulative = self.carried.saturating_add(self.last_pnl);
+        self.window.observe_atto(state.now(), cumulative);
+        let limits = self.pnl_limits;
+        if limits.loss_at_or_below.is_none() && limits.drawdown_at_or_above.is_none() {
             // The window still keeps the history (saved, shown, and there if a limit is set
             // at the next start); there is nothing to compare it with.
             return None;
         }
-        let (pnl, dd) = self.window_pnl_and_drawdown();
+        let (pnl, dd) = self.window_pnl_and_drawdown_atto();
         let action = self.config.on_loss_limit.state();
-        let reason = if let Some(max_loss) = self.config.max_loss
-            && pnl <= -max_loss
+        let reason = if let (Some(floor), Some(max_loss)) =
+            (limits.loss_at_or_below, self.config.max_loss)
+            && pnl <= floor
         {
-            format!("loss {} reached max_loss {max_loss}", -pnl)
-        } else if let Some(max_dd) = self.config.max_drawdown
-            && dd >= max_dd
+            format!(
+                "loss {} reached max_loss {max_loss}",
+                atto::to_decimal(pnl.saturating_neg())
+            )
+        } else if let (Some(ceil), Some(max_dd)) =
+            (limits.drawdown_at_or_above, self.config.max_drawdown)
+            && dd >= ceil
         {
-            format!("drawdown {dd} reached max_drawdown {max_dd}")
+            format!(
+                "drawdown {} reached max_drawdown {max_dd}",
+                atto::to_decimal(dd)
+            )
         } else {
             return None;
         };

@@ -730,3 +730,44 @@ fn limits_and_margin_are_exact_at_the_boundary() {
     balance(&mut s, dec!(1.839666666666666667), 2_000);
     assert_eq!(check_place(&mut r, &s, levered), Ok(()));
 }
+
+/// The loss and drawdown limits, compared as integers, trip exactly at their values: a loss
+/// of `max_loss` trips and one a hair smaller does not; the same for the drawdown.
+#[test]
+fn loss_and_drawdown_limits_trip_exactly_at_their_values() {
+    let mut long = Position::flat(M, PositionSide::Long, Timestamp(1));
+    long.lots = Lots(1000);
+    let evaluate_at = |r: &mut RiskEngine, entry: Decimal| {
+        let mut s = state();
+        let mut p = long.clone();
+        p.entry_price = entry;
+        s.apply(&Event::Position(PositionUpdate {
+            positions: vec![p],
+            snapshot: true,
+        }));
+        r.evaluate(&s)
+    };
+    // The state's mid is 5.52: an entry of 6.04 is a loss of 0.52.
+    let loss = |max_loss| {
+        RiskEngine::new(RiskConfig {
+            max_loss: Some(max_loss),
+            ..RiskConfig::default()
+        })
+    };
+    assert_eq!(evaluate_at(&mut loss(dec!(0.52)), dec!(6.039999)), None);
+    let change = evaluate_at(&mut loss(dec!(0.52)), dec!(6.04)).expect("trips at the limit");
+    assert!(change.reason.contains("loss 0.52 reached"), "{}", change.reason);
+
+    // A peak of +0.52 (entry 5.00), then a fall of 0.30 to +0.22 (entry 5.30).
+    let drawdown = || {
+        RiskEngine::new(RiskConfig {
+            max_drawdown: Some(dec!(0.30)),
+            ..RiskConfig::default()
+        })
+    };
+    let mut r = drawdown();
+    assert_eq!(evaluate_at(&mut r, dec!(5.00)), None);
+    assert_eq!(evaluate_at(&mut r, dec!(5.299999)), None);
+    let change = evaluate_at(&mut r, dec!(5.30)).expect("trips at the limit");
+    assert!(change.reason.contains("drawdown 0.3 reached"), "{}", change.reason);
+}
