@@ -24,5 +24,7 @@ pub mod risk;
 pub mod secret;
 pub mod state;
 pub mod strategy;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod venue;
 pub mod watchdog;

@@ -197,13 +197,7 @@ fn average_inventory_weighs_each_position_by_how_long_it_was_held_up_to_the_last
 #[test]
 fn the_integer_ledger_equals_plain_decimal_books() {
     let spec = MarketSpec::kana_apt_testnet();
-    let mut seed = 0xA076_1D64_78BD_642Fu64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = crate::test_support::below(0xA076_1D64_78BD_642Fu64);
     for _ in 0..40 {
         let mut r = Run::new();
         // The decimal books.

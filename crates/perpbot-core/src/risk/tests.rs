@@ -545,28 +545,14 @@ fn per_market_limits_are_found_by_the_id_in_decimal_and_only_by_it() {
 #[test]
 fn total_exposure_in_integers_equals_the_decimal_sum() {
     let apt = MarketSpec::kana_apt_testnet();
-    let other = MarketSpec {
-        id: MarketId(7),
-        name: "OTHER".into(),
-        base_decimals: 8,
-        quote_decimals: 6,
-        lot_size: 100_000,
-        tick_size: 100,
-        ..apt.clone()
-    };
+    let other = crate::test_support::btc_like(MarketId(7));
     let bookless = MarketSpec {
         id: MarketId(9),
         name: "NOBOOK".into(),
         ..apt.clone()
     };
     let specs = [apt, other, bookless];
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = crate::test_support::below(0x9E37_79B9_7F4A_7C15u64);
     for _ in 0..300 {
         let mut s = State::new(&specs);
         s.set_now(Timestamp::from_secs(1));
@@ -756,7 +742,11 @@ fn loss_and_drawdown_limits_trip_exactly_at_their_values() {
     };
     assert_eq!(evaluate_at(&mut loss(dec!(0.52)), dec!(6.039999)), None);
     let change = evaluate_at(&mut loss(dec!(0.52)), dec!(6.04)).expect("trips at the limit");
-    assert!(change.reason.contains("loss 0.52 reached"), "{}", change.reason);
+    assert!(
+        change.reason.contains("loss 0.52 reached"),
+        "{}",
+        change.reason
+    );
 
     // A peak of +0.52 (entry 5.00), then a fall of 0.30 to +0.22 (entry 5.30).
     let drawdown = || {
@@ -769,5 +759,9 @@ fn loss_and_drawdown_limits_trip_exactly_at_their_values() {
     assert_eq!(evaluate_at(&mut r, dec!(5.00)), None);
     assert_eq!(evaluate_at(&mut r, dec!(5.299999)), None);
     let change = evaluate_at(&mut r, dec!(5.30)).expect("trips at the limit");
-    assert!(change.reason.contains("drawdown 0.3 reached"), "{}", change.reason);
+    assert!(
+        change.reason.contains("drawdown 0.3 reached"),
+        "{}",
+        change.reason
+    );
 }

@@ -512,23 +512,8 @@ fn the_pnl_version_follows_the_mid_not_the_size_at_the_top() {
 /// fees), and rounds towards a loss when a venue figure has more than 18 decimals.
 #[test]
 fn the_integer_pnl_equals_the_decimal_pnl_and_errs_towards_a_loss() {
-    let other = MarketSpec {
-        id: MarketId(7),
-        name: "OTHER".into(),
-        base_decimals: 8,
-        quote_decimals: 6,
-        lot_size: 100_000,
-        tick_size: 100,
-        ..apt()
-    };
-    let specs = [apt(), other];
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let specs = [apt(), crate::test_support::btc_like(MarketId(7))];
+    let mut next = crate::test_support::below(0x2545_F491_4F6C_DD1Du64);
     let mut s = State::new(&specs);
     s.set_now(Timestamp::from_secs(1));
     for round in 0..400u64 {

@@ -1,0 +1,28 @@
+//! What the unit tests of several modules share: a seeded generator and a second market grid.
+
+use perpbot_model::{MarketId, MarketSpec};
+
+/// A seeded xorshift generator: each call gives a number below its argument (which must not
+/// be 0). The same seed gives the same sequence, so a failing case can be replayed.
+pub(crate) fn below(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    }
+}
+
+/// A BTC-like grid (8 base and 6 quote decimals, lot 0.001, tick 0.1) beside Kana's APT one,
+/// for tests that sum across markets of different grids.
+pub(crate) fn btc_like(id: MarketId) -> MarketSpec {
+    MarketSpec {
+        id,
+        name: "OTHER".into(),
+        base_decimals: 8,
+        quote_decimals: 6,
+        lot_size: 100_000,
+        tick_size: 100,
+        ..MarketSpec::kana_apt_testnet()
+    }
+}
