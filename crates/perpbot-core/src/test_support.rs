@@ -1,6 +1,6 @@
 //! What the unit tests of several modules share: a seeded generator and a second market grid.
 
-use perpbot_model::{MarketId, MarketSpec};
+use perpbot_model::{BookUpdate, BookUpdateKind, Event, Level, MarketId, MarketSpec, Timestamp};
 
 /// A seeded xorshift generator: each call gives a number below its argument (which must not
 /// be 0). The same seed gives the same sequence, so a failing case can be replayed.
@@ -25,4 +25,15 @@ pub(crate) fn btc_like(id: MarketId) -> MarketSpec {
         tick_size: 100,
         ..MarketSpec::kana_apt_testnet()
     }
+}
+
+/// A book snapshot of one level a side (10,000 lots each).
+pub(crate) fn top_of_book(market: MarketId, bid: u64, ask: u64, ts: Timestamp) -> Event {
+    Event::Book(BookUpdate {
+        market,
+        kind: BookUpdateKind::Snapshot,
+        bids: vec![Level::new(bid, 10_000)],
+        asks: vec![Level::new(ask, 10_000)],
+        ts,
+    })
 }

@@ -558,13 +558,13 @@ fn total_exposure_in_integers_equals_the_decimal_sum() {
         s.set_now(Timestamp::from_secs(1));
         for spec in specs.iter().take(2) {
             let bid = 1_000 + next(5_000);
-            s.apply(&Event::Book(BookUpdate {
-                market: spec.id,
-                kind: BookUpdateKind::Snapshot,
-                bids: vec![Level::new(bid, 10_000)],
-                asks: vec![Level::new(bid + 1 + next(3), 10_000)],
-                ts: Timestamp::from_secs(1),
-            }));
+            let ask = bid + 1 + next(3);
+            s.apply(&crate::test_support::top_of_book(
+                spec.id,
+                bid,
+                ask,
+                Timestamp::from_secs(1),
+            ));
         }
         let mut positions = Vec::new();
         for spec in &specs {

@@ -521,13 +521,13 @@ fn the_integer_pnl_equals_the_decimal_pnl_and_errs_towards_a_loss() {
         match next(3) {
             0 => {
                 let bid = 1_000 + next(5_000);
-                s.apply(&Event::Book(BookUpdate {
-                    market: spec.id,
-                    kind: BookUpdateKind::Snapshot,
-                    bids: vec![Level::new(bid, 10_000)],
-                    asks: vec![Level::new(bid + 1 + next(3), 10_000)],
-                    ts: Timestamp::from_secs(1),
-                }));
+                let ask = bid + 1 + next(3);
+                s.apply(&crate::test_support::top_of_book(
+                    spec.id,
+                    bid,
+                    ask,
+                    Timestamp::from_secs(1),
+                ));
             }
             1 => {
                 let side = if next(2) == 0 {
