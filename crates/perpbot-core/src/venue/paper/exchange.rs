@@ -391,10 +391,9 @@ impl PaperExchange {
     /// there can move. (Refreshing the others would also undo the lowered `level_seen` a trade
     /// at their price left until the book's own update for that price arrives.)
     fn refresh_queue_at(&mut self, market: MarketId, side: Side, price: Ticks) {
-        let Some(book) = self.books.get(&market) else {
-            return;
-        };
-        let now_shown = book.lots_at(side, price);
+        // The size shown is looked up only once an order rests at the level: most deltas touch
+        // levels where none does.
+        let mut shown: Option<Option<Lots>> = None;
         for o in self
             .orders
             .values_mut()
@@ -402,6 +401,12 @@ impl PaperExchange {
             // so predicted, instead of three that follow random sides and prices.
             .filter(|o| (o.market == market) & (o.side == side) & (o.price == price))
         {
+            let books = &self.books;
+            let Some(now_shown) =
+                *shown.get_or_insert_with(|| books.get(&market).map(|b| b.lots_at(side, price)))
+            else {
+                return;
+            };
             o.queue_ahead = self
                 .queue
                 .after_level_change(o.queue_ahead, o.level_seen, now_shown);
