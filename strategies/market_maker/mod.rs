@@ -46,8 +46,8 @@ use tracing::{debug, error, info};
 
 use perpbot_core::strategy::{Context, Strategy, StrategyError, parse_params};
 use perpbot_model::{
-    ClientOrderId, ConnectionState, Event, Lots, MarketId, MarketSpec, NewOrder, OrderBook,
-    OrderStatus, PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
+    ConnectionState, Event, Lots, MarketId, MarketSpec, NewOrder, OrderBook, OrderStatus,
+    PositionSide, Rounding, Side, Ticks, Timestamp, TradingState,
 };
 
 use self::estimators::{IntensityEstimator, VolatilityEstimator};
@@ -332,6 +332,10 @@ pub struct MarketMaker {
     /// Set once the strategy's own drawdown limit is hit; it never quotes again.
     halted: bool,
     peak_pnl: Decimal,
+    /// The state's PnL version when the drawdown was last checked (equal versions: equal PnL).
+    pnl_seen_at: Option<u64>,
+    /// The funding rate as a float, with the record it came from (converted once per record).
+    funding_f64: Option<(Timestamp, Decimal, f64)>,
     /// Take-profit / stop-loss last asked for, per position side, so a move is sent once.
     sent_tp: [Option<Ticks>; 2],
     sent_sl: [Option<Ticks>; 2],
@@ -447,6 +451,8 @@ impl MarketMaker {
             paused: false,
             halted: false,
             peak_pnl: Decimal::ZERO,
+            pnl_seen_at: None,
+            funding_f64: None,
             sent_tp: [None; 2],
             sent_sl: [None; 2],
             params,
@@ -648,6 +654,15 @@ impl MarketMaker {
 
     /// Stop for good once the strategy's PnL has fallen `max_drawdown` below its peak.
     fn check_drawdown(&mut self, ctx: &mut Context<'_>) {
+        // Runs on every event: nothing to do without a limit, or when PnL has not moved.
+        if self.params.max_drawdown.is_none() {
+            return;
+        }
+        let version = ctx.state().pnl_version();
+        if self.pnl_seen_at == Some(version) {
+            return;
+        }
+        self.pnl_seen_at = Some(version);
         let pnl = ctx.state().total_pnl();
         self.peak_pnl = self.peak_pnl.max(pnl);
         if let Some(limit) = self.params.max_drawdown
@@ -655,6 +670,21 @@ impl MarketMaker {
         {
             error!(peak = %self.peak_pnl, pnl = %pnl, %limit, "market_maker drawdown limit hit: quotes pulled, quoting stopped");
             self.halted = true;
+        }
+    }
+
+    /// The market's funding rate as a float (0 without one), converted once per record.
+    fn funding_rate(&mut self, ctx: &Context<'_>) -> f64 {
+        let Some(f) = ctx.funding(self.market) else {
+            return 0.0;
+        };
+        match self.funding_f64 {
+            Some((ts, rate, value)) if ts == f.ts && rate == f.rate => value,
+            _ => {
+                let value = f.rate.to_f64().unwrap_or(0.0);
+                self.funding_f64 = Some((f.ts, f.rate, value));
+                value
+            }
         }
     }
 
@@ -703,8 +733,8 @@ impl MarketMaker {
             net: ctx.net_lots(self.market),
             ..Inventory::default()
         };
-        // Our cancellable orders per side (bid, ask).
-        let mut ours: [Vec<ClientOrderId>; 2] = [Vec::new(), Vec::new()];
+        // Our cancellable orders per side are counted here and listed only when a side is
+        // replaced (most events replace nothing).
         let (mut bids, mut asks) = (0u32, 0u32);
         let mut resting = Quotes {
             bid: None,
@@ -724,7 +754,6 @@ impl MarketMaker {
                     }
                 }
                 _ => {
-                    ours[usize::from(side == Side::Sell)].push(o.client_id());
                     let (count, best) = match side {
                         Side::Buy => (&mut bids, &mut resting.bid),
                         Side::Sell => (&mut asks, &mut resting.ask),
@@ -746,10 +775,7 @@ impl MarketMaker {
         if too_soon {
             return;
         }
-        let funding = ctx
-            .funding(self.market)
-            .and_then(|f| f.rate.to_f64())
-            .unwrap_or(0.0);
+        let funding = self.funding_rate(ctx);
         let market = self.market_params();
         let elapsed = self.elapsed_secs(now);
         let Some(ladder) = self.desired_quotes(book, inventory, &market, elapsed, funding) else {
@@ -764,11 +790,18 @@ impl MarketMaker {
             return;
         }
         let spacing = self.params.level_spacing_ticks;
-        let [our_bids, our_asks] = ours;
-        let mut cancel = Vec::with_capacity(our_bids.len() + our_asks.len());
+        // The cancellable orders of one side: every open order but those of unknown state
+        // (none is pending, or this event would have returned above).
+        let market_id = self.market;
+        let ours = |side: Side| {
+            ctx.open_orders(market_id)
+                .filter(move |o| o.request.order.side == side && o.status != OrderStatus::Unknown)
+                .map(|o| o.client_id())
+        };
+        let mut cancel = Vec::with_capacity((bids + asks) as usize);
         let mut place = Vec::with_capacity((ladder.bid_levels + ladder.ask_levels) as usize);
         if replace_bid {
-            cancel.extend(our_bids);
+            cancel.extend(ours(Side::Buy));
             if let Some(Ticks(top)) = ladder.top.bid {
                 for i in 0..u64::from(ladder.bid_levels) {
                     place.push(self.order_for(ctx, Side::Buy, Ticks(top - i * spacing)));
@@ -777,7 +810,7 @@ impl MarketMaker {
             self.side_quoted_at[0] = Some(now);
         }
         if replace_ask {
-            cancel.extend(our_asks);
+            cancel.extend(ours(Side::Sell));
             if let Some(Ticks(top)) = ladder.top.ask {
                 for i in 0..u64::from(ladder.ask_levels) {
                     place.push(self.order_for(ctx, Side::Sell, Ticks(top + i * spacing)));

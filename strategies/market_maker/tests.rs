@@ -7,8 +7,8 @@ use super::*;
 use perpbot_core::state::State;
 use perpbot_core::strategy::Outbox;
 use perpbot_model::{
-    BookUpdate, BookUpdateKind, ConnectionEvent, FundingRate, Intent, Level, OrderRequest,
-    Position, PositionUpdate,
+    BookUpdate, BookUpdateKind, ClientOrderId, ConnectionEvent, FundingRate, Intent, Level,
+    OrderRequest, Position, PositionUpdate,
 };
 
 const M: MarketId = MarketId(1338);
