@@ -27,6 +27,14 @@ pub(crate) fn btc_like(id: MarketId) -> MarketSpec {
     }
 }
 
+/// A one-level snapshot at a seeded bid between 1,000 and 5,999 ticks and an ask 1–3 ticks above
+/// it (so the mid falls on half ticks too), at 1 s.
+pub(crate) fn seeded_top_of_book(market: MarketId, next: &mut impl FnMut(u64) -> u64) -> Event {
+    let bid = 1_000 + next(5_000);
+    let ask = bid + 1 + next(3);
+    top_of_book(market, bid, ask, Timestamp::from_secs(1))
+}
+
 /// A book snapshot of one level a side (10,000 lots each).
 pub(crate) fn top_of_book(market: MarketId, bid: u64, ask: u64, ts: Timestamp) -> Event {
     Event::Book(BookUpdate {

@@ -557,14 +557,7 @@ fn total_exposure_in_integers_equals_the_decimal_sum() {
         let mut s = State::new(&specs);
         s.set_now(Timestamp::from_secs(1));
         for spec in specs.iter().take(2) {
-            let bid = 1_000 + next(5_000);
-            let ask = bid + 1 + next(3);
-            s.apply(&crate::test_support::top_of_book(
-                spec.id,
-                bid,
-                ask,
-                Timestamp::from_secs(1),
-            ));
+            s.apply(&crate::test_support::seeded_top_of_book(spec.id, &mut next));
         }
         let mut positions = Vec::new();
         for spec in &specs {

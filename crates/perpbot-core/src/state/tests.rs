@@ -520,14 +520,7 @@ fn the_integer_pnl_equals_the_decimal_pnl_and_errs_towards_a_loss() {
         let spec = &specs[next(2) as usize];
         match next(3) {
             0 => {
-                let bid = 1_000 + next(5_000);
-                let ask = bid + 1 + next(3);
-                s.apply(&crate::test_support::top_of_book(
-                    spec.id,
-                    bid,
-                    ask,
-                    Timestamp::from_secs(1),
-                ));
+                s.apply(&crate::test_support::seeded_top_of_book(spec.id, &mut next));
             }
             1 => {
                 let side = if next(2) == 0 {
