@@ -14,6 +14,7 @@
 //! what this replaces on the hot path. `Decimal` stays at the edges: configs, venue figures and
 //! the refusal messages, which are rebuilt from the inputs and never from these integers.
 
+use perpbot_model::{Lots, MarketSpec, Ticks};
 use rust_decimal::Decimal;
 
 /// Decimal places of one unit: 10⁻¹⁸ quote. Every venue's quote currency has fewer (Kana's
@@ -76,6 +77,24 @@ pub(crate) fn from_sub_units(units: u128, quote_decimals: u32, round: Round) -> 
     } else {
         pow10(quote_decimals - SCALE).map_or(0, |p| div(units, p, round))
     }
+}
+
+/// Notional of `lots` at `ticks` in `spec`'s market (exact for quote currencies of up to 18
+/// decimals; rounded as asked beyond).
+#[inline]
+pub(crate) fn notional(spec: &MarketSpec, lots: Lots, ticks: Ticks, round: Round) -> i128 {
+    from_sub_units(
+        spec.notional_sub_units(lots, ticks),
+        spec.quote_decimals,
+        round,
+    )
+}
+
+/// Notional of `lots` at a mid given doubled in ticks (`OrderBook::mid_x2`: it may fall on a
+/// half tick), rounded as asked.
+#[inline]
+pub(crate) fn notional_at_mid(spec: &MarketSpec, lots: Lots, mid_x2: u64, round: Round) -> i128 {
+    div(notional(spec, lots, Ticks(mid_x2), round), 2, round)
 }
 
 /// A decimal amount (a limit, a balance, a notional at an off-grid price).

@@ -265,8 +265,7 @@ impl Ledger {
 
 /// `10^n` as a decimal (saturating).
 fn decimal_pow10(n: u32) -> Decimal {
-    10i128
-        .checked_pow(n)
+    atto::pow10(n)
         .and_then(|p| Decimal::try_from_i128_with_scale(p, 0).ok())
         .unwrap_or(Decimal::MAX)
 }

@@ -952,7 +952,7 @@ impl RiskEngine {
                 continue;
             };
             let value = match state.book(p.market).and_then(|b| b.mid_x2()) {
-                Some(mid_x2) => atto::div(notional_atto(spec, p.lots, Ticks(mid_x2)), 2, Round::Up),
+                Some(mid_x2) => atto::notional_at_mid(spec, p.lots, mid_x2, Round::Up),
                 None => atto::from_decimal(spec.notional_at(p.lots, p.entry_price), Round::Up),
             };
             sum = sum.saturating_add(value);
@@ -972,14 +972,9 @@ impl RiskEngine {
     }
 }
 
-/// Notional of `lots` at `ticks` in [`atto`] units (exact for every quote currency of up to 18
-/// decimals; rounded up beyond).
+/// Notional of `lots` at `ticks` in [`atto`] units, rounded up (exposure errs high).
 fn notional_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks) -> i128 {
-    atto::from_sub_units(
-        spec.notional_sub_units(lots, ticks),
-        spec.quote_decimals,
-        Round::Up,
-    )
+    atto::notional(spec, lots, ticks, Round::Up)
 }
 
 /// Initial margin (`notional / leverage`, leverage 0 counting as 1) in [`atto`] units, rounded

@@ -291,15 +291,12 @@ impl State {
                 continue;
             };
             let basis = self.basis_atto.get(key).copied().unwrap_or_default();
-            let doubled = spec.notional_sub_units(p.lots, perpbot_model::Ticks(mid_x2));
             let value = match p.side {
                 PositionSide::Long => {
-                    let mark = atto::from_sub_units(doubled, spec.quote_decimals, Round::Down);
-                    atto::div(mark, 2, Round::Down).saturating_sub(basis)
+                    atto::notional_at_mid(spec, p.lots, mid_x2, Round::Down).saturating_sub(basis)
                 }
                 PositionSide::Short => {
-                    let mark = atto::from_sub_units(doubled, spec.quote_decimals, Round::Up);
-                    basis.saturating_sub(atto::div(mark, 2, Round::Up))
+                    basis.saturating_sub(atto::notional_at_mid(spec, p.lots, mid_x2, Round::Up))
                 }
             };
             sum = sum.saturating_add(value);
