@@ -832,7 +832,8 @@ impl RiskEngine {
         let position_lots = state
             .position(o.market, pos_side)
             .map_or(Lots::ZERO, |p| p.lots);
-        let exposure = self.resting_exposure(state, o.market, o.side, scope);
+        let live = LiveTotals::of(state, o.market, o.side, scope);
+        let exposure = &live.same_side;
         if reducing {
             let committed = exposure.closing;
             if o.lots.0.saturating_add(committed) > position_lots.0 {
@@ -877,7 +878,7 @@ impl RiskEngine {
                 ),
             ));
         }
-        let total = self.total_exposure(state, scope).saturating_add(notional);
+        let total = self.total_exposure(state, &live).saturating_add(notional);
         if total > self.notional_limits.total {
             return Err((
                 RejectReason::PositionLimit,
@@ -888,7 +889,7 @@ impl RiskEngine {
                 ),
             ));
         }
-        check_margin(state, spec, o, Ticks(order_ticks), scope)?;
+        check_margin(state, spec, o, Ticks(order_ticks), &live, scope)?;
         self.check_fee_budget(now)
     }
 
@@ -917,36 +918,12 @@ impl RiskEngine {
         Ok(())
     }
 
-    /// Resting size on one side of a market that could still open (or close) positions, minus
-    /// orders being cancelled and plus orders added within the replace being checked.
-    fn resting_exposure(
-        &self,
-        state: &State,
-        market: MarketId,
-        side: Side,
-        scope: &Scope<'_>,
-    ) -> Exposure {
-        let mut e = Exposure::default();
-        let orders = state
-            .live_orders(Some(market))
-            .filter(|o| !scope.cancelled.contains(&o.client_id()))
-            .map(|o| (&o.request.order, o.remaining().0))
-            .chain(scope.added.iter().map(|r| (&r.order, r.order.lots.0)));
-        for (order, lots) in orders.filter(|(o, _)| o.side == side) {
-            match order.direction {
-                Direction::Open => e.opening += lots,
-                Direction::Close => e.closing += lots,
-            }
-        }
-        e
-    }
-
-    /// Notional of all positions (at mid) plus all resting opening orders (at their price), in
-    /// [`atto`] units. A position is valued at the mid (on a half tick, its doubled notional
-    /// halves exactly at this scale), or at its entry price while its market has no mid (rounded
-    /// up: exposure errs high).
-    fn total_exposure(&self, state: &State, scope: &Scope<'_>) -> i128 {
-        let mut sum = 0i128;
+    /// Notional of all positions (at mid) plus all resting opening orders (at their price,
+    /// `live`), in [`atto`] units. A position is valued at the mid (on a half tick, its doubled
+    /// notional halves exactly at this scale), or at its entry price while its market has no mid
+    /// (rounded up: exposure errs high).
+    fn total_exposure(&self, state: &State, live: &LiveTotals) -> i128 {
+        let mut sum = live.opening_notional;
         for p in state.positions() {
             let Some(spec) = state.spec(p.market) else {
                 continue;
@@ -957,18 +934,65 @@ impl RiskEngine {
             };
             sum = sum.saturating_add(value);
         }
-        let orders = state
-            .live_orders(None)
-            .filter(|o| !scope.cancelled.contains(&o.client_id()))
-            .map(|o| (&o.request.order, o.remaining()))
-            .chain(scope.added.iter().map(|r| (&r.order, r.order.lots)))
-            .filter(|(o, _)| o.direction == Direction::Open);
-        for (o, lots) in orders {
-            if let (Some(spec), Some(price)) = (state.spec(o.market), o.price) {
-                sum = sum.saturating_add(notional_atto(spec, lots, price));
+        sum
+    }
+}
+
+/// What the live orders add up to for one new order's checks — less the orders the replace
+/// being checked cancels, plus the ones it already approved (not in the state yet) — read in one
+/// pass over them instead of one pass per check.
+#[derive(Debug, Default)]
+struct LiveTotals {
+    /// Resting size on the new order's market and side that could still open (or close)
+    /// positions.
+    same_side: Exposure,
+    /// Notional of every opening order at its price, [`atto`] units rounded up.
+    opening_notional: i128,
+    /// Margin of the opening orders the venue's last balance does not count yet (placed after
+    /// it, or added within the replace), [`atto`] units rounded up; zero before any balance.
+    unseen_margin: i128,
+}
+
+impl LiveTotals {
+    fn of(state: &State, market: MarketId, side: Side, scope: &Scope<'_>) -> LiveTotals {
+        let balance_at = state.balance_at();
+        let mut totals = LiveTotals::default();
+        // Orders of one market come in runs: its spec is looked up once per run.
+        let mut spec: Option<&MarketSpec> = None;
+        let mut add = |order: &NewOrder, lots: Lots, unseen: bool| {
+            if order.market == market && order.side == side {
+                let e = &mut totals.same_side;
+                match order.direction {
+                    Direction::Open => e.opening = e.opening.saturating_add(lots.0),
+                    Direction::Close => e.closing = e.closing.saturating_add(lots.0),
+                }
+            }
+            let (Direction::Open, Some(price)) = (order.direction, order.price) else {
+                return;
+            };
+            if spec.is_none_or(|s| s.id != order.market) {
+                spec = state.spec(order.market);
+            }
+            let Some(spec) = spec else {
+                return;
+            };
+            let notional = notional_atto(spec, lots, price);
+            totals.opening_notional = totals.opening_notional.saturating_add(notional);
+            if unseen && balance_at.is_some() {
+                let margin = margin_atto(spec, lots, price, order.leverage, Round::Up);
+                totals.unseen_margin = totals.unseen_margin.saturating_add(margin);
+            }
+        };
+        for o in state.live_orders(None) {
+            if !scope.cancelled.contains(&o.client_id()) {
+                let unseen = balance_at.is_some_and(|at| o.created_at > at);
+                add(&o.request.order, o.remaining(), unseen);
             }
         }
-        sum
+        for r in scope.added {
+            add(&r.order, r.order.lots, true);
+        }
+        totals
     }
 }
 
@@ -1044,6 +1068,7 @@ fn check_margin(
     spec: &MarketSpec,
     order: &NewOrder,
     ticks: Ticks,
+    live: &LiveTotals,
     scope: &Scope<'_>,
 ) -> Result<(), (RejectReason, String)> {
     let Some(at) = state.balance_at() else {
@@ -1056,17 +1081,7 @@ fn check_margin(
         }
     };
     let margin = margin_atto(spec, order.lots, ticks, order.leverage, Round::Up);
-    let unseen = state
-        .live_orders(None)
-        .filter(|o| o.created_at > at && !scope.cancelled.contains(&o.client_id()))
-        .map(|o| order_margin(&o.request.order, o.remaining(), Round::Up))
-        .chain(
-            scope
-                .added
-                .iter()
-                .map(|r| order_margin(&r.order, r.order.lots, Round::Up)),
-        )
-        .fold(0i128, i128::saturating_add);
+    let unseen = live.unseen_margin;
     let freed = scope
         .cancelled
         .iter()

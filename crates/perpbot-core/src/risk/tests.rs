@@ -631,7 +631,27 @@ fn total_exposure_in_integers_equals_the_decimal_sum() {
             })
             .sum();
         let want = positions + orders;
-        let got = engine().total_exposure(&s, &scope);
+        let (market, side) = (specs[next(3) as usize].id, Side::Buy);
+        let live = LiveTotals::of(&s, market, side, &scope);
+        let got = engine().total_exposure(&s, &live);
+        // The same pass sums the resting size on one market and side, by direction.
+        let (mut opening, mut closing) = (0, 0);
+        for (o, lots) in s
+            .live_orders(None)
+            .filter(|o| !cancelled.contains(&o.client_id()))
+            .map(|o| (&o.request.order, o.remaining()))
+            .chain(added.iter().map(|r| (&r.order, r.order.lots)))
+            .filter(|(o, _)| o.market == market && o.side == side)
+        {
+            match o.direction {
+                Direction::Open => opening += lots.0,
+                Direction::Close => closing += lots.0,
+            }
+        }
+        assert_eq!(
+            (live.same_side.opening, live.same_side.closing),
+            (opening, closing)
+        );
         assert_eq!(crate::atto::to_decimal(got), want.normalize());
         assert_eq!(
             got,
