@@ -470,7 +470,8 @@ impl Sim {
     fn deliver(&mut self, item: Item, now: Timestamp) {
         match item {
             Item::AtExchange(id, request) => {
-                let (outcome, events) = self.exchange.execute(&request, now);
+                let mut events = std::mem::take(&mut self.exchange_out);
+                let outcome = self.exchange.execute_into(&request, now, &mut events);
                 self.costs.transactions += 1;
                 if matches!(outcome, RequestOutcome::Rejected { .. }) {
                     self.costs.failed_transactions += 1;
@@ -482,9 +483,10 @@ impl Sim {
                 );
                 // Order updates and fills of the request come over the stream, as its own do.
                 let at = now.plus(self.feed).plus(self.response);
-                for event in events {
+                for event in events.drain(..) {
                     self.timeline.push(at, Item::ToBot(event));
                 }
+                self.exchange_out = events;
             }
             Item::Report(report) => {
                 self.engine_events += 1;

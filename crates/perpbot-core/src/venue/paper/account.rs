@@ -5,6 +5,7 @@
 //! `available = starting + realised − fees − position margins − reserved order margins` and
 //! `total = available + position margins + reserved order margins`.
 
+use std::borrow::Borrow;
 use std::cell::Cell;
 
 use litemap::LiteMap;
@@ -224,11 +225,11 @@ impl Account {
     }
 
     /// Every open position as the venue reports it.
-    pub fn snapshot(&self, specs: &LiteMap<MarketId, MarketSpec>) -> Vec<Position> {
+    pub fn snapshot<S: Borrow<MarketSpec>>(&self, specs: &LiteMap<MarketId, S>) -> Vec<Position> {
         self.positions
             .iter()
             .filter_map(|((market, side), h)| {
-                let spec = specs.get(market)?;
+                let spec = specs.get(market)?.borrow();
                 let mut p = position_of(*market, *side, h, spec);
                 p.liquidation_price = h.liquidation_estimate;
                 Some(p)

@@ -5,6 +5,8 @@
 //! Every operation returns the [`Event`]s it caused, in order, stamped with the `now` it was
 //! given, so the whole exchange is testable without tokio and replays identically.
 
+use std::sync::Arc;
+
 use litemap::LiteMap;
 
 use rust_decimal::Decimal;
@@ -95,7 +97,9 @@ pub struct PaperExchange {
     pub(super) queue: super::QueueModel,
     pub(super) maker_fee_rate: Decimal,
     pub(super) taker_fee_rate: Decimal,
-    pub(super) specs: LiteMap<MarketId, MarketSpec>,
+    /// Shared, so a request holds its market's spec while it changes the exchange without
+    /// copying it (and its name) every time.
+    pub(super) specs: LiteMap<MarketId, Arc<MarketSpec>>,
     pub(super) books: LiteMap<MarketId, OrderBook>,
     /// Resting orders by venue id (ascending = time priority).
     pub(super) orders: OrderTable,
@@ -134,7 +138,7 @@ impl PaperExchange {
             queue: config.queue,
             maker_fee_rate: config.maker_fee_rate,
             taker_fee_rate: config.taker_fee_rate,
-            specs: markets.into_iter().map(|m| (m.id, m)).collect(),
+            specs: markets.into_iter().map(|m| (m.id, Arc::new(m))).collect(),
             books,
             orders: OrderTable::new(),
             account: Account::new(config.starting_balance),
@@ -678,11 +682,14 @@ impl PaperExchange {
         if self.snapshot_of != Some(version) {
             let positions = self.account.snapshot(&self.specs);
             if self.reported_positions.as_ref() != Some(&positions) {
+                // The copy kept for the next comparison reuses the last one's memory.
+                self.reported_positions
+                    .get_or_insert_with(Vec::new)
+                    .clone_from(&positions);
                 out.push(Event::Position(PositionUpdate {
-                    positions: positions.clone(),
+                    positions,
                     snapshot: true,
                 }));
-                self.reported_positions = Some(positions);
             }
             self.snapshot_of = Some(version);
         }

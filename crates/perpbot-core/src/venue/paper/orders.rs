@@ -4,6 +4,8 @@
 //! checkpoint is put back. A refusal names the order's client id and the rule, using Kana's and
 //! Econia's abort names.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 
 use super::account::Account;
@@ -90,15 +92,28 @@ impl PaperExchange {
         request: &VenueRequest,
         now: Timestamp,
     ) -> (RequestOutcome, Vec<Event>) {
+        let mut out = Vec::new();
+        let outcome = self.execute_into(request, now, &mut out);
+        (outcome, out)
+    }
+
+    /// [`PaperExchange::execute`], appending the events to `out` (a buffer the caller reuses):
+    /// on a refusal nothing is appended.
+    pub fn execute_into(
+        &mut self,
+        request: &VenueRequest,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> RequestOutcome {
         let checkpoint = Checkpoint::before(self, request);
         let draft = &mut *self;
-        let mut out = Vec::new();
+        let from = out.len();
         let result = match request {
             VenueRequest::Orders {
                 market,
                 cancel,
                 place,
-            } => draft.orders(*market, cancel, place, now, &mut out),
+            } => draft.orders(*market, cancel, place, now, out),
             VenueRequest::SetTakeProfit {
                 market,
                 position,
@@ -116,22 +131,23 @@ impl PaperExchange {
             VenueRequest::ClosePosition {
                 market, position, ..
             } => draft
-                .close_position(*market, *position, now, &mut out)
+                .close_position(*market, *position, now, out)
                 .map(|()| Vec::new()),
         };
         match result {
             Ok(placed) => {
-                draft.finish(now, &mut out);
-                (RequestOutcome::Accepted { placed }, out)
+                draft.finish(now, out);
+                RequestOutcome::Accepted { placed }
             }
             Err(reason) => {
                 checkpoint.restore(self);
-                (RequestOutcome::rejected(reason), Vec::new())
+                out.truncate(from);
+                RequestOutcome::rejected(reason)
             }
         }
     }
 
-    fn spec(&self, market: MarketId) -> Result<MarketSpec, String> {
+    fn spec(&self, market: MarketId) -> Result<Arc<MarketSpec>, String> {
         self.specs
             .get(&market)
             .cloned()
