@@ -527,7 +527,13 @@ impl MarketSpec {
     /// [`QuoteSum`](crate::QuoteSum) over many orders (risk and the paper venue's reserve sum
     /// every resting order on every request).
     pub fn initial_margin_amount(&self, lots: Lots, ticks: Ticks, leverage: u32) -> QuoteAmount {
-        let sub_units = self.notional_sub_units(lots, ticks);
+        self.margin_of_notional(self.notional_sub_units(lots, ticks), leverage)
+    }
+
+    /// The initial margin of a notional given in quote sub-units (a sum of
+    /// [`MarketSpec::notional_sub_units`]) at `leverage` (0 counts as 1), as
+    /// [`MarketSpec::initial_margin_amount`] gives it.
+    pub fn margin_of_notional(&self, sub_units: u128, leverage: u32) -> QuoteAmount {
         let leverage = leverage.max(1);
         // In 64 bits when the notional fits (it runs for every resting order on every request).
         if let Ok(s) = u64::try_from(sub_units) {

@@ -316,18 +316,15 @@ impl PaperExchange {
     }
 
     /// Margin reserved by resting opening orders (`notional / leverage` at their price).
+    /// Kept by the order table as `Σ lots × ticks` per market and leverage, so this costs one
+    /// conversion per market and leverage in use, not a pass over the orders.
     pub(super) fn reserved_margin(&self) -> Decimal {
+        debug_assert_eq!(self.orders.reserve(), &self.orders.reserve_recounted());
         let mut sum = QuoteSum::new();
-        for o in self
-            .orders
-            .values()
-            .filter(|o| o.direction == Direction::Open)
-        {
-            if let Some(spec) = self.specs.get(&o.market) {
-                sum.add(
-                    spec,
-                    spec.initial_margin_amount(o.remaining, o.price, o.leverage),
-                );
+        for (&(market, leverage), &lots_ticks) in self.orders.reserve().iter() {
+            if let Some(spec) = self.specs.get(&market) {
+                let notional = lots_ticks.saturating_mul(u128::from(spec.tick_size));
+                sum.add(spec, spec.margin_of_notional(notional, leverage));
             }
         }
         sum.total()
@@ -487,12 +484,7 @@ impl PaperExchange {
             now,
             out,
         );
-        if let Some(o) = self.orders.get_mut(&id) {
-            o.remaining = o.remaining.saturating_sub(lots);
-            if o.remaining.is_zero() {
-                self.orders.remove(&id);
-            }
-        }
+        self.orders.reduce(&id, lots);
     }
 
     /// Book one fill: fee, position, realised PnL, TP/SL attached by an opening order, the event.

@@ -5,7 +5,8 @@
 //! vector sorted by id does both several times faster than a `BTreeMap` (one contiguous scan,
 //! one allocation to copy), and ids are issued in ascending order, so inserting is a push.
 
-use perpbot_model::VenueOrderId;
+use litemap::LiteMap;
+use perpbot_model::{Direction, Lots, MarketId, VenueOrderId};
 
 use super::exchange::RestingOrder;
 
@@ -13,6 +14,10 @@ use super::exchange::RestingOrder;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct OrderTable {
     orders: Vec<RestingOrder>,
+    /// `Σ remaining lots × price ticks` of the opening orders, per market and leverage: their
+    /// reserved margin is that times the tick size over the leverage. Kept as orders come, fill
+    /// and go, so the margin reserve is not summed over every order on every request.
+    reserve: LiteMap<(MarketId, u32), u128>,
 }
 
 impl OrderTable {
@@ -31,9 +36,53 @@ impl OrderTable {
         self.orders.iter()
     }
 
-    /// Orders in time priority, to change in place (never their ids: the order depends on them).
+    /// Orders in time priority, to change their queue estimates in place — never their ids (the
+    /// order depends on them) nor what the reserve sums (market, direction, price, size,
+    /// leverage: [`OrderTable::reduce`] changes the size).
     pub fn values_mut(&mut self) -> std::slice::IterMut<'_, RestingOrder> {
         self.orders.iter_mut()
+    }
+
+    /// The reserve sums: `Σ remaining lots × price ticks` of the opening orders by market and
+    /// leverage.
+    pub fn reserve(&self) -> &LiteMap<(MarketId, u32), u128> {
+        &self.reserve
+    }
+
+    /// The reserve sums counted afresh from the orders (what [`OrderTable::reserve`] must equal).
+    pub fn reserve_recounted(&self) -> LiteMap<(MarketId, u32), u128> {
+        let mut t = OrderTable::new();
+        for o in &self.orders {
+            t.reserve_add(o);
+        }
+        t.reserve
+    }
+
+    fn reserve_key(o: &RestingOrder) -> Option<((MarketId, u32), u128)> {
+        (o.direction == Direction::Open).then(|| {
+            let lots_ticks = u128::from(o.remaining.0) * u128::from(o.price.0);
+            ((o.market, o.leverage), lots_ticks)
+        })
+    }
+
+    fn reserve_add(&mut self, o: &RestingOrder) {
+        if let Some((key, v)) = Self::reserve_key(o)
+            && v > 0
+        {
+            let sum = self.reserve.entry(key).or_insert(0);
+            *sum = sum.saturating_add(v);
+        }
+    }
+
+    fn reserve_sub(&mut self, o: &RestingOrder) {
+        if let Some((key, v)) = Self::reserve_key(o)
+            && let Some(sum) = self.reserve.get_mut(&key)
+        {
+            *sum = sum.saturating_sub(v);
+            if *sum == 0 {
+                self.reserve.remove(&key);
+            }
+        }
     }
 
     fn position(&self, id: VenueOrderId) -> Result<usize, usize> {
@@ -45,22 +94,43 @@ impl OrderTable {
         self.orders.get(self.position(*id).ok()?)
     }
 
-    /// One order by id, to change in place.
-    pub fn get_mut(&mut self, id: &VenueOrderId) -> Option<&mut RestingOrder> {
+    /// Fill `lots` of one order: its size shrinks, and an order with nothing left is taken out
+    /// and returned.
+    pub fn reduce(&mut self, id: &VenueOrderId, lots: Lots) -> Option<RestingOrder> {
         let i = self.position(*id).ok()?;
-        self.orders.get_mut(i)
+        let o = self.orders.get(i)?.clone();
+        self.reserve_sub(&o);
+        let remaining = o.remaining.saturating_sub(lots);
+        if remaining.is_zero() {
+            return Some(self.orders.remove(i));
+        }
+        if let Some(kept) = self.orders.get_mut(i) {
+            kept.remaining = remaining;
+            let kept = kept.clone();
+            self.reserve_add(&kept);
+        }
+        None
     }
 
     /// Take one order out.
     pub fn remove(&mut self, id: &VenueOrderId) -> Option<RestingOrder> {
         let i = self.position(*id).ok()?;
-        Some(self.orders.remove(i))
+        let o = self.orders.remove(i);
+        self.reserve_sub(&o);
+        Some(o)
     }
 
     /// Add `order` (its own `venue_id` is the key), replacing and returning one with the same id.
     pub fn insert(&mut self, order: RestingOrder) -> Option<RestingOrder> {
+        self.reserve_add(&order);
         match self.position(order.venue_id) {
-            Ok(i) => self.orders.get_mut(i).map(|o| std::mem::replace(o, order)),
+            Ok(i) => {
+                let old = self.orders.get_mut(i).map(|o| std::mem::replace(o, order));
+                if let Some(old) = &old {
+                    self.reserve_sub(old);
+                }
+                old
+            }
             Err(i) => {
                 self.orders.insert(i, order);
                 None
@@ -72,7 +142,7 @@ impl OrderTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perpbot_model::{ClientOrderId, Direction, Lots, MarketId, Side, Ticks};
+    use perpbot_model::{ClientOrderId, Side, Ticks};
 
     fn order(id: u128) -> RestingOrder {
         RestingOrder {
@@ -106,10 +176,47 @@ mod tests {
         replaced.remaining = Lots(7);
         assert_eq!(t.insert(replaced).map(|o| o.remaining), Some(Lots(1)));
         assert_eq!(t.get(&VenueOrderId(9)).map(|o| o.remaining), Some(Lots(7)));
-        if let Some(o) = t.get_mut(&VenueOrderId(1)) {
-            o.remaining = Lots(2);
+        assert!(t.reduce(&VenueOrderId(9), Lots(5)).is_none());
+        assert_eq!(t.get(&VenueOrderId(9)).map(|o| o.remaining), Some(Lots(2)));
+        assert_eq!(
+            t.reduce(&VenueOrderId(1), Lots(3)).map(|o| o.venue_id.0),
+            Some(1)
+        );
+        assert_eq!(t.len(), 2);
+    }
+
+    /// The reserve sums follow every insert, replacement, fill and removal: equal to a fresh
+    /// count after each of a seeded sequence, and empty once the orders are gone.
+    #[test]
+    fn the_reserve_sums_follow_every_change() {
+        let mut next = crate::test_support::below(0xA5A5_5A5A);
+        let mut t = OrderTable::new();
+        for step in 0..5_000u64 {
+            let id = 1 + next(40);
+            match next(4) {
+                0 | 1 => {
+                    let mut o = order(u128::from(id));
+                    o.market = MarketId(1 + next(2));
+                    o.leverage = 1 + next(3) as u32;
+                    o.price = Ticks(1 + next(1_000));
+                    o.remaining = Lots(1 + next(50));
+                    if next(3) == 0 {
+                        o.direction = Direction::Close;
+                    }
+                    t.insert(o);
+                }
+                2 => {
+                    t.reduce(&VenueOrderId(u128::from(id)), Lots(next(30)));
+                }
+                _ => {
+                    t.remove(&VenueOrderId(u128::from(id)));
+                }
+            }
+            assert_eq!(t.reserve(), &t.reserve_recounted(), "step {step}");
         }
-        assert_eq!(t.get(&VenueOrderId(1)).map(|o| o.remaining), Some(Lots(2)));
-        assert_eq!(t.len(), 3);
+        for id in 1..=40 {
+            t.remove(&VenueOrderId(id));
+        }
+        assert!(t.reserve().is_empty());
     }
 }
