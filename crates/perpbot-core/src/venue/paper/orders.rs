@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::account::Account;
 use super::exchange::{OrderRef, PaperExchange, RestingOrder};
-use super::table::OrderTable;
+use super::table::SavedOrders;
 use crate::venue::{CancelOrder, RequestOutcome, VenueRequest};
 use perpbot_model::{
     ClientOrderId, Direction, Event, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderKind,
@@ -33,7 +33,7 @@ enum Trigger {
 /// and the account only when the request can fill or touch a position — a market maker's
 /// usual request (cancels and post-only places) changes only the resting orders.
 struct Checkpoint {
-    orders: OrderTable,
+    orders: SavedOrders,
     account: Option<Account>,
     next_order_id: u128,
     next_trade_id: u128,
@@ -54,7 +54,7 @@ impl Checkpoint {
         let changes_account =
             takes_from.is_some() || !matches!(request, VenueRequest::Orders { .. });
         Checkpoint {
-            orders: ex.orders.clone(),
+            orders: ex.orders.save(),
             account: changes_account.then(|| ex.account.clone()),
             next_order_id: ex.next_order_id,
             next_trade_id: ex.next_trade_id,
@@ -63,7 +63,7 @@ impl Checkpoint {
     }
 
     fn restore(self, ex: &mut PaperExchange) {
-        ex.orders = self.orders;
+        ex.orders.restore(self.orders);
         if let Some(account) = self.account {
             ex.account = account;
         }

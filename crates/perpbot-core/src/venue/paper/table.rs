@@ -20,7 +20,23 @@ pub(super) struct OrderTable {
     reserve: LiteMap<(MarketId, u32), u128>,
 }
 
+/// The orders of an [`OrderTable`] saved before a request, to put back if it is refused: the
+/// orders alone (one copy), the reserve sums being counted again on the rare restore.
+#[derive(Debug)]
+pub(super) struct SavedOrders(Vec<RestingOrder>);
+
 impl OrderTable {
+    /// The orders as they are now.
+    pub fn save(&self) -> SavedOrders {
+        SavedOrders(self.orders.clone())
+    }
+
+    /// Back to the orders of `saved`.
+    pub fn restore(&mut self, saved: SavedOrders) {
+        self.orders = saved.0;
+        self.reserve = self.reserve_recounted();
+    }
+
     /// No orders.
     pub fn new() -> OrderTable {
         OrderTable::default()
@@ -218,5 +234,14 @@ mod tests {
             t.remove(&VenueOrderId(id));
         }
         assert!(t.reserve().is_empty());
+        // A restore brings the sums back with the orders.
+        t.insert(order(1));
+        let saved = t.save();
+        let before = t.reserve().clone();
+        t.insert(order(2));
+        t.remove(&VenueOrderId(1));
+        t.restore(saved);
+        assert_eq!(t.reserve(), &before);
+        assert_eq!(t.values().map(|o| o.venue_id.0).collect::<Vec<_>>(), [1]);
     }
 }
