@@ -10,6 +10,8 @@ use perpbot::soak::kyan::{KyanSoakSettings, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kyan_soak_passes_with_every_fault_on() {
+    // Alone on the machine: see `MACHINE`.
+    let _alone = super::MACHINE.write().await;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kyan-sim.toml"))
             .unwrap();
