@@ -606,8 +606,18 @@ impl MarketMaker {
         let now = self.elapsed_secs(ctx.now());
         match event {
             Event::Book(b) if b.market == self.market => {
+                // Each mid is sampled at the time of its book (the venue's, or its receipt),
+                // not when the engine gets to it: a bot that falls behind and then works
+                // through a backlog would otherwise pair minutes-old mids with fresh times, see
+                // volatility that is not there, and widen its quotes until nothing fills. A
+                // book without a time falls back to the engine's.
+                let at = if b.ts == Timestamp(0) {
+                    now
+                } else {
+                    self.elapsed_secs(b.ts)
+                };
                 if let Some(mid) = ctx.book(self.market).and_then(OrderBook::mid_x2) {
-                    self.volatility.observe(now, mid as f64 / 2.0);
+                    self.volatility.observe(at, mid as f64 / 2.0);
                 }
             }
             Event::Trade(t) if t.market == self.market => {

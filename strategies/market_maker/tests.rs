@@ -619,6 +619,46 @@ fn estimators_learn_from_books_and_trades() {
     assert!(kappa != 1.0 && kappa > 0.0, "κ = {kappa}");
 }
 
+/// A backlog of books worked through late — the engine stalled for three seconds, then caught
+/// up — is sampled at the books' own times, so the estimate is the one the same books give on
+/// time. Paired with the engine's clock instead, the first late book's move is spread over the
+/// stall, and the next sample sees three seconds of the trend over one: the estimate is off
+/// (here σ read as 1.36 instead of 2; other backlogs read it too high), and the quotes' spread
+/// goes with σ².
+#[test]
+fn a_backlog_of_books_does_not_read_as_volatility() {
+    let params = "min_volatility_samples = 3\nvolatility_sample_ms = 1000";
+    // The mid rises two ticks a second: squared moves of 4 ticks² a second, σ = 2.
+    let book = |h: &Harness, i: u64, at: Timestamp| match h.book_event(5518 + 2 * i, 5522 + 2 * i) {
+        Event::Book(mut b) => {
+            b.ts = at;
+            Event::Book(b)
+        }
+        e => e,
+    };
+    let mut on_time = Harness::new(params);
+    let mut late = Harness::new(params);
+    let start = late.state.now();
+    // When the late engine handles book i: the first on time, the next three after a stall of
+    // three seconds (a millisecond apart), the rest a second apart again.
+    let late_steps_ms = [1_000, 3_000, 1, 1, 1_000, 1_000, 1_000, 1_000, 1_000, 1_000];
+    for (i, step) in (0..).zip(late_steps_ms) {
+        let venue_time = start.plus(Duration::from_secs(i + 1));
+        on_time.advance(1_000);
+        let e = book(&on_time, i, venue_time);
+        on_time.feed(&e, TradingState::Active);
+        late.advance(step);
+        let e = book(&late, i, venue_time);
+        late.feed(&e, TradingState::Active);
+    }
+    let (a, b) = (
+        on_time.mm.market_params().sigma,
+        late.mm.market_params().sigma,
+    );
+    assert!((a - 2.0).abs() < 1e-9, "on time: σ = {a}");
+    assert!((b - 2.0).abs() < 1e-9, "late: σ = {b}");
+}
+
 #[test]
 fn funding_from_state_reaches_the_quotes() {
     let mut h = Harness::new("funding_skew = 10");
