@@ -978,7 +978,7 @@ impl LiveTotals {
             };
             let notional = notional_atto(spec, lots, price);
             totals.opening_notional = totals.opening_notional.saturating_add(notional);
-            if unseen && balance_at.is_some() {
+            if unseen {
                 let margin = margin_atto(spec, lots, price, order.leverage, Round::Up);
                 totals.unseen_margin = totals.unseen_margin.saturating_add(margin);
             }
@@ -989,8 +989,9 @@ impl LiveTotals {
                 add(&o.request.order, o.remaining(), unseen);
             }
         }
+        // Orders the replace added are in no balance yet (once there is one to compare with).
         for r in scope.added {
-            add(&r.order, r.order.lots, true);
+            add(&r.order, r.order.lots, balance_at.is_some());
         }
         totals
     }

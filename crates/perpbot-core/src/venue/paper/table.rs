@@ -69,20 +69,21 @@ impl OrderTable {
     pub fn reserve_recounted(&self) -> LiteMap<(MarketId, u32), u128> {
         let mut t = OrderTable::new();
         for o in &self.orders {
-            t.reserve_add(o);
+            t.reserve_add(Self::reserve_term(o));
         }
         t.reserve
     }
 
-    fn reserve_key(o: &RestingOrder) -> Option<((MarketId, u32), u128)> {
+    /// What an order adds to the reserve sums: its key and `lots × ticks` (`None` for a close).
+    fn reserve_term(o: &RestingOrder) -> Option<((MarketId, u32), u128)> {
         (o.direction == Direction::Open).then(|| {
             let lots_ticks = u128::from(o.remaining.0) * u128::from(o.price.0);
             ((o.market, o.leverage), lots_ticks)
         })
     }
 
-    fn reserve_add(&mut self, o: &RestingOrder) {
-        if let Some((key, v)) = Self::reserve_key(o)
+    fn reserve_add(&mut self, term: Option<((MarketId, u32), u128)>) {
+        if let Some((key, v)) = term
             && v > 0
         {
             let sum = self.reserve.entry(key).or_insert(0);
@@ -90,8 +91,8 @@ impl OrderTable {
         }
     }
 
-    fn reserve_sub(&mut self, o: &RestingOrder) {
-        if let Some((key, v)) = Self::reserve_key(o)
+    fn reserve_sub(&mut self, term: Option<((MarketId, u32), u128)>) {
+        if let Some((key, v)) = term
             && let Some(sum) = self.reserve.get_mut(&key)
         {
             *sum = sum.saturating_sub(v);
@@ -114,17 +115,16 @@ impl OrderTable {
     /// and returned.
     pub fn reduce(&mut self, id: &VenueOrderId, lots: Lots) -> Option<RestingOrder> {
         let i = self.position(*id).ok()?;
-        let o = self.orders.get(i)?.clone();
-        self.reserve_sub(&o);
-        let remaining = o.remaining.saturating_sub(lots);
-        if remaining.is_zero() {
+        let o = self.orders.get_mut(i)?;
+        let before = Self::reserve_term(o);
+        o.remaining = o.remaining.saturating_sub(lots);
+        let after = Self::reserve_term(o);
+        let done = o.remaining.is_zero();
+        self.reserve_sub(before);
+        if done {
             return Some(self.orders.remove(i));
         }
-        if let Some(kept) = self.orders.get_mut(i) {
-            kept.remaining = remaining;
-            let kept = kept.clone();
-            self.reserve_add(&kept);
-        }
+        self.reserve_add(after);
         None
     }
 
@@ -132,19 +132,17 @@ impl OrderTable {
     pub fn remove(&mut self, id: &VenueOrderId) -> Option<RestingOrder> {
         let i = self.position(*id).ok()?;
         let o = self.orders.remove(i);
-        self.reserve_sub(&o);
+        self.reserve_sub(Self::reserve_term(&o));
         Some(o)
     }
 
     /// Add `order` (its own `venue_id` is the key), replacing and returning one with the same id.
     pub fn insert(&mut self, order: RestingOrder) -> Option<RestingOrder> {
-        self.reserve_add(&order);
+        self.reserve_add(Self::reserve_term(&order));
         match self.position(order.venue_id) {
             Ok(i) => {
                 let old = self.orders.get_mut(i).map(|o| std::mem::replace(o, order));
-                if let Some(old) = &old {
-                    self.reserve_sub(old);
-                }
+                self.reserve_sub(old.as_ref().and_then(Self::reserve_term));
                 old
             }
             Err(i) => {
