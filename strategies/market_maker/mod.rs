@@ -763,7 +763,8 @@ impl MarketMaker {
                         Side::Sell => inventory.uncancellable_sells += lots,
                     }
                 }
-                _ => {
+                status => {
+                    debug_assert!(cancellable(status));
                     let (count, best) = match side {
                         Side::Buy => (&mut bids, &mut resting.bid),
                         Side::Sell => (&mut asks, &mut resting.ask),
@@ -800,12 +801,11 @@ impl MarketMaker {
             return;
         }
         let spacing = self.params.level_spacing_ticks;
-        // The cancellable orders of one side: every open order but those of unknown state
-        // (none is pending, or this event would have returned above).
+        // The cancellable orders of one side, the ones the loop above counted.
         let market_id = self.market;
         let ours = |side: Side| {
             ctx.open_orders(market_id)
-                .filter(move |o| o.request.order.side == side && o.status != OrderStatus::Unknown)
+                .filter(move |o| o.request.order.side == side && cancellable(o.status))
                 .map(|o| o.client_id())
         };
         let mut cancel = Vec::with_capacity((bids + asks) as usize);
@@ -894,6 +894,15 @@ impl MarketMaker {
             }
         }
     }
+}
+
+/// Whether an open order of ours can be cancelled by id now: not in flight, not of unknown
+/// state. The quotes counted per side and the orders a replace cancels are these.
+fn cancellable(status: OrderStatus) -> bool {
+    !matches!(
+        status,
+        OrderStatus::PendingNew | OrderStatus::PendingCancel | OrderStatus::Unknown
+    )
 }
 
 /// A model price in fractional ticks → a positive integer tick, `None` when out of range.
