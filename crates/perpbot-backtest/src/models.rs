@@ -68,6 +68,36 @@ impl OrderLatency {
     }
 }
 
+/// When the bot learns its collateral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BalanceReports {
+    /// Read as the live Kana venue reads it (its stream carries no balance): at the start,
+    /// every `interval_ms`, and `after_fill_ms` after a fill reaches the bot (fills close
+    /// together make one read). Between reads risk counts the margin of orders placed since
+    /// the last figure, as live.
+    Polled {
+        /// Between reads when nothing happens (ms).
+        interval_ms: u64,
+        /// From a fill reaching the bot to the read (ms).
+        after_fill_ms: u64,
+    },
+    /// With every change, as a venue that streams its balance: the bot always knows the
+    /// exchange's figure (optimistic for Kana).
+    Streamed,
+}
+
+impl Default for BalanceReports {
+    /// The live Kana venue's polling: `balance_poll_ms` (10 s) and half a second after a fill.
+    fn default() -> BalanceReports {
+        let live = perpbot_kana::balance::BalancePolling::default();
+        BalanceReports::Polled {
+            interval_ms: u64::try_from(live.interval.as_millis()).unwrap_or(u64::MAX),
+            after_fill_ms: u64::try_from(live.after_activity.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
 /// Settings of a backtest (`[backtest]`); every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,6 +109,8 @@ pub struct Models {
     pub feed_latency: FeedLatency,
     /// When its requests take effect.
     pub order_latency: OrderLatency,
+    /// When the bot learns its collateral (default: polled, as the live Kana venue).
+    pub balance_reports: BalanceReports,
     /// How much later the bot learns what happened to its own orders than the exchange did
     /// (ms): request outcomes, and on top of the feed latency, order updates and fills.
     /// Default 0: on Kana the writer learns an outcome at commit and fills stream with the book
@@ -101,6 +133,7 @@ impl Default for Models {
             seed: 7,
             feed_latency: FeedLatency::Recorded,
             order_latency: OrderLatency::default(),
+            balance_reports: BalanceReports::default(),
             response_latency_ms: 0,
             gas_per_transaction: Decimal::new(5, 4),
             tick_ms: 250,
@@ -119,6 +152,9 @@ impl Models {
         }
         if self.gas_per_transaction < Decimal::ZERO {
             return Err("backtest.gas_per_transaction must not be negative".into());
+        }
+        if let BalanceReports::Polled { interval_ms: 0, .. } = self.balance_reports {
+            return Err("backtest.balance_reports.polled.interval_ms must be at least 1".into());
         }
         for (key, v) in [("tick_ms", self.tick_ms), ("series_ms", self.series_ms)] {
             if v == 0 {
@@ -148,6 +184,21 @@ mod tests {
             toml::from_str("order_latency = { uniform_ms = { min_ms = 9, max_ms = 1 } }").unwrap();
         assert!(bad.validate().unwrap_err().contains("min_ms"));
         assert!(toml::from_str::<Models>("seeds = 1").is_err());
+        assert_eq!(
+            m.balance_reports,
+            BalanceReports::Polled {
+                interval_ms: 10_000,
+                after_fill_ms: 500
+            },
+            "polled as the live Kana venue by default"
+        );
+        let streamed: Models = toml::from_str("balance_reports = \"streamed\"").unwrap();
+        assert_eq!(streamed.balance_reports, BalanceReports::Streamed);
+        let never: Models = toml::from_str(
+            "balance_reports = { polled = { interval_ms = 0, after_fill_ms = 500 } }",
+        )
+        .unwrap();
+        assert!(never.validate().unwrap_err().contains("interval_ms"));
     }
 
     #[test]

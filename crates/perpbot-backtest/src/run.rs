@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::models::Models;
+use crate::models::{BalanceReports, Models};
 use crate::recording::{Frame, Manifest};
 use crate::series::{Markouts, Series};
 use perpbot_core::engine::{EngineConfig, EngineCore, RunSummary};
@@ -30,8 +30,11 @@ use perpbot_core::venue::{RequestOutcome, TxCosts, VenueCapabilities, VenueReque
 use perpbot_kana::decode::KanaDecoder;
 use perpbot_model::{Event, Timestamp};
 
+mod balance_reads;
 #[cfg(test)]
 mod tests;
+
+use balance_reads::BalanceReads;
 
 /// Everything a backtest needs besides the data.
 pub struct Setup {
@@ -211,6 +214,8 @@ struct Sim {
     costs: TxCosts,
     gas_per_tx: Decimal,
     series: Series,
+    /// When the bot reads its balance (`None`: the exchange streams it).
+    balance_reads: Option<BalanceReads>,
     /// What the exchange emitted for one piece of market data (reused).
     exchange_out: Vec<Event>,
     inferred_aggressors: u64,
@@ -336,12 +341,15 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
         costs: TxCosts::default(),
         gas_per_tx: setup.models.gas_per_transaction,
         series: Series::new(markets, Duration::from_millis(setup.models.series_ms)),
+        balance_reads: BalanceReads::new(setup.models.balance_reports, start),
         models: setup.models,
         exchange_out: Vec::new(),
         inferred_aggressors: 0,
         engine_events: 0,
         shutting_down: false,
     };
+    sim.exchange
+        .set_balance_stream(sim.models.balance_reports == BalanceReports::Streamed);
     for event in sim.exchange.start(start) {
         sim.timeline.push(start, Item::ToBot(event));
     }
@@ -361,9 +369,10 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
             break;
         };
         let timer_at = sim.core.next_timer();
+        let read_at = sim.balance_reads.as_ref().map(BalanceReads::next_at);
         let due = earliest(
             earliest(Some(data_at), timer_at),
-            earliest(Some(next_tick), pump_at),
+            earliest(earliest(Some(next_tick), pump_at), read_at),
         )
         .unwrap_or(data_at);
         now = now.max(due);
@@ -379,6 +388,8 @@ fn drive(setup: Setup, mut feed: impl Feed) -> Result<Outcome, BacktestError> {
         } else if timer_at == Some(due) {
             sim.core.fire_timers(now);
             sim.engine_events += 1;
+        } else if read_at == Some(due) {
+            sim.read_balance(now);
         } else if next_tick == due {
             sim.core.on_tick(now, sim.costs);
             next_tick = now.plus(tick);
@@ -507,6 +518,9 @@ impl Sim {
                     Event::Fill(f) => Some(f.clone()),
                     _ => None,
                 };
+                if let (Some(reads), Some(_)) = (&mut self.balance_reads, &fill) {
+                    reads.wake(now);
+                }
                 if self.shutting_down {
                     self.core.on_venue_event_in_shutdown(event, now);
                 } else {
@@ -520,6 +534,20 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// The bot reads its balance (polled reports): the exchange's figure now, dated now, reaches
+    /// it after the response latency (the read's round trip).
+    fn read_balance(&mut self, now: Timestamp) {
+        let Some(reads) = &mut self.balance_reads else {
+            return;
+        };
+        reads.read(now);
+        let balance = self.exchange.balance(now);
+        self.timeline.push(
+            now.plus(self.response),
+            Item::ToBot(Event::Balance(balance)),
+        );
     }
 
     /// One piece of market data reaches the exchange; what the exchange emits reaches the bot

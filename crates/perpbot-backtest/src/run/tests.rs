@@ -256,3 +256,98 @@ fn market_data_replays_like_the_recorded_frames_it_came_from() {
     let err = run_market_data(setup(Models::default()), Vec::new()).unwrap_err();
     assert!(err.to_string().contains("no frames"), "{err}");
 }
+
+/// The market maker, with every balance it hears of noted (time heard, figure's date).
+struct BalanceWatch {
+    inner: Box<dyn Strategy>,
+    heard: std::sync::Arc<std::sync::Mutex<Vec<(Timestamp, Timestamp)>>>,
+}
+
+impl Strategy for BalanceWatch {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn on_start(
+        &mut self,
+        ctx: &mut perpbot_core::strategy::Context<'_>,
+    ) -> Result<(), perpbot_core::strategy::StrategyError> {
+        self.inner.on_start(ctx)
+    }
+
+    fn on_event(
+        &mut self,
+        event: &Event,
+        ctx: &mut perpbot_core::strategy::Context<'_>,
+    ) -> Result<(), perpbot_core::strategy::StrategyError> {
+        if let Event::Balance(b) = event {
+            self.heard.lock().unwrap().push((ctx.now(), b.ts));
+        }
+        self.inner.on_event(event, ctx)
+    }
+
+    fn on_stop(
+        &mut self,
+        ctx: &mut perpbot_core::strategy::Context<'_>,
+    ) -> Result<(), perpbot_core::strategy::StrategyError> {
+        self.inner.on_stop(ctx)
+    }
+}
+
+/// Run 120 s of [`frames`] under `reports`; the balances the strategy heard, and the fills.
+fn balances_heard(reports: crate::models::BalanceReports) -> (Vec<(Timestamp, Timestamp)>, u64) {
+    let heard = std::sync::Arc::default();
+    let models = Models {
+        balance_reports: reports,
+        response_latency_ms: 20,
+        ..Models::default()
+    };
+    let mut s = setup(models);
+    s.strategy = Box::new(BalanceWatch {
+        inner: s.strategy,
+        heard: std::sync::Arc::clone(&heard),
+    });
+    let out = run(s, frames(120)).unwrap();
+    let heard = heard.lock().unwrap().clone();
+    (heard, out.report.summary.fills)
+}
+
+#[test]
+fn the_bot_reads_its_balance_as_live_kana_does_unless_told_it_streams() {
+    use crate::models::BalanceReports;
+    let polled = BalanceReports::Polled {
+        interval_ms: 10_000,
+        after_fill_ms: 500,
+    };
+    let (reads, fills) = balances_heard(polled);
+    assert!(fills > 0);
+    // Each read is dated when it starts and heard a response latency later.
+    assert!(
+        reads
+            .iter()
+            .skip(1)
+            .all(|(heard, at)| heard.since(*at) == Duration::from_millis(20)),
+        "{reads:?}"
+    );
+    // Reads come at most every half second (after fills) and at least every 10 s.
+    for pair in reads.windows(2).skip(1) {
+        let gap = pair[1].1.since(pair[0].1);
+        assert!(
+            gap >= Duration::from_millis(500) && gap <= Duration::from_secs(10),
+            "{gap:?} in {reads:?}"
+        );
+    }
+    // Streamed: a figure after every change, far more often than polled.
+    let (streamed, _) = balances_heard(BalanceReports::Streamed);
+    assert!(
+        streamed.len() > 2 * reads.len(),
+        "{} vs {}",
+        streamed.len(),
+        reads.len()
+    );
+    assert!(
+        reads.len() >= 12,
+        "at least one read each 10 s: {}",
+        reads.len()
+    );
+}

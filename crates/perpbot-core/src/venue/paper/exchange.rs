@@ -108,6 +108,10 @@ pub struct PaperExchange {
     pub(super) next_trade_id: u128,
     reported_positions: Option<Vec<Position>>,
     reported_balance: Option<(Decimal, Decimal)>,
+    /// Whether the balance goes out with every change (a venue that streams it); otherwise the
+    /// owner reads it with [`PaperExchange::balance`] when it chooses (Kana: its stream has
+    /// none, so the bot polls).
+    stream_balance: bool,
     /// The holdings version (`Account::holdings_version`) `reported_positions` was last
     /// compared for.
     snapshot_of: Option<u64>,
@@ -146,8 +150,25 @@ impl PaperExchange {
             next_trade_id: 1,
             reported_positions: None,
             reported_balance: None,
+            stream_balance: true,
             snapshot_of: None,
             spare_levels: SpareLevels::default(),
+        }
+    }
+
+    /// Stream the balance with every change (`true`, the default: a venue with a balance stream)
+    /// or only report it when read with [`PaperExchange::balance`] (a venue whose balance is
+    /// polled, as Kana's is). The first events of a session carry it either way.
+    pub fn set_balance_stream(&mut self, on: bool) {
+        self.stream_balance = on;
+    }
+
+    /// The balance as a read of it at `now` would find it.
+    pub fn balance(&self, now: Timestamp) -> Balance {
+        Balance {
+            available: self.available(),
+            total: self.account.total(),
+            ts: now,
         }
     }
 
@@ -684,6 +705,9 @@ impl PaperExchange {
                 }));
             }
             self.snapshot_of = Some(version);
+        }
+        if !self.stream_balance {
+            return;
         }
         let balance = (self.available(), self.account.total());
         if self.reported_balance != Some(balance) {
