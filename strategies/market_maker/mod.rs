@@ -323,6 +323,9 @@ pub struct MarketMaker {
     /// (κ, A) in use: the initial values until the fit is ready.
     arrival: (f64, f64),
     last_refit: Option<Timestamp>,
+    /// The latest venue time of a book or trade seen (s since start): the intensity is fitted
+    /// as of then, so a backlog worked through late reads as the market it was.
+    data_secs: Option<f64>,
     started: Option<Timestamp>,
     last_requote: Option<Timestamp>,
     /// When each side (bid, ask) was last (re)placed, for its max age.
@@ -445,6 +448,7 @@ impl MarketMaker {
             intensity: IntensityEstimator::new(params.intensity_window_secs, 20_000),
             arrival: (params.kappa_initial, params.intensity_initial),
             last_refit: None,
+            data_secs: None,
             started: None,
             last_requote: None,
             side_quoted_at: [None; 2],
@@ -601,6 +605,18 @@ impl MarketMaker {
         self.started.map_or(0.0, |s| now.since(s).as_secs_f64())
     }
 
+    /// The time (s since start) of market data stamped `ts` by the venue or its receipt, or
+    /// `engine_now` for data without a time; it advances the data clock the fit runs on.
+    fn data_time(&mut self, ts: Timestamp, engine_now: f64) -> f64 {
+        let at = if ts == Timestamp(0) {
+            engine_now
+        } else {
+            self.elapsed_secs(ts)
+        };
+        self.data_secs = Some(self.data_secs.map_or(at, |d| d.max(at)));
+        at
+    }
+
     /// Feed the estimators.
     fn observe(&mut self, event: &Event, ctx: &Context<'_>) {
         let now = self.elapsed_secs(ctx.now());
@@ -611,19 +627,18 @@ impl MarketMaker {
                 // through a backlog would otherwise pair minutes-old mids with fresh times, see
                 // volatility that is not there, and widen its quotes until nothing fills. A
                 // book without a time falls back to the engine's.
-                let at = if b.ts == Timestamp(0) {
-                    now
-                } else {
-                    self.elapsed_secs(b.ts)
-                };
+                let at = self.data_time(b.ts, now);
                 if let Some(mid) = ctx.book(self.market).and_then(OrderBook::mid_x2) {
                     self.volatility.observe(at, mid as f64 / 2.0);
                 }
             }
             Event::Trade(t) if t.market == self.market => {
+                // At the trade's own time, as the mids: a backlog of trades stamped with the
+                // engine's clock would crowd the window and read as a busier market.
+                let at = self.data_time(t.ts, now);
                 if let Some(mid) = ctx.book(self.market).and_then(OrderBook::mid_x2) {
                     self.intensity
-                        .record(now, (t.price.0 as f64 - mid as f64 / 2.0).abs());
+                        .record(at, (t.price.0 as f64 - mid as f64 / 2.0).abs());
                 }
             }
             _ => {}
@@ -634,7 +649,8 @@ impl MarketMaker {
         if refit_due {
             self.last_refit = Some(ctx.now());
             let p = &self.params;
-            if let Some(fit) = self.intensity.fit(now, p.min_intensity_trades) {
+            let as_of = self.data_secs.unwrap_or(now);
+            if let Some(fit) = self.intensity.fit(as_of, p.min_intensity_trades) {
                 let kappa = fit.kappa.clamp(p.kappa_floor, p.kappa_cap);
                 let a = if fit.a.is_finite() && fit.a > 0.0 {
                     fit.a

@@ -659,6 +659,67 @@ fn a_backlog_of_books_does_not_read_as_volatility() {
     assert!((b - 2.0).abs() < 1e-9, "late: σ = {b}");
 }
 
+/// The same for trades: a backlog of trades worked through after a stall fits the same
+/// order-arrival intensity as the trades on time. Stamped with the engine's clock, the late
+/// trades would crowd the end of the window and the stall would stretch the span the counts
+/// are divided by.
+#[test]
+fn a_backlog_of_trades_fits_the_intensity_the_trades_had() {
+    let params = "min_intensity_trades = 5\nintensity_refit_ms = 0\nintensity_window_secs = 30";
+    let mut on_time = Harness::new(params);
+    let mut late = Harness::new(params);
+    let start = late.state.now();
+    let book = |h: &Harness, at: Timestamp| match h.book_event(5518, 5522) {
+        Event::Book(mut b) => {
+            b.ts = at;
+            Event::Book(b)
+        }
+        e => e,
+    };
+    let first = book(&on_time, start);
+    on_time.feed(&first, TradingState::Active);
+    late.feed(&first, TradingState::Active);
+    // Trades 1–4 ticks from the mid, half a second apart at the venue; the late engine stalls
+    // for five seconds after the third and takes the rest a millisecond apart.
+    let distances = [1u64, 1, 1, 2, 1, 2, 2, 3, 1, 3, 4, 2];
+    for (i, d) in (0u64..).zip(distances) {
+        let venue_time = start.plus(Duration::from_millis(500 * (i + 1)));
+        let trade = Event::Trade(perpbot_model::PublicTrade {
+            market: M,
+            price: Ticks(5520 + d),
+            lots: Lots(1000),
+            aggressor: Some(Side::Buy),
+            ts: venue_time,
+        });
+        on_time.advance(500);
+        on_time.feed(&trade, TradingState::Active);
+        late.advance(match i {
+            0..=2 => 500,
+            3 => 5_000,
+            _ => 1,
+        });
+        late.feed(&trade, TradingState::Active);
+    }
+    assert!(
+        late.state.now() > on_time.state.now(),
+        "the late engine ends later"
+    );
+    let (a, b) = (on_time.mm.market_params(), late.mm.market_params());
+    assert!(a.kappa != 1.0 && a.kappa > 0.0, "fitted: κ = {}", a.kappa);
+    assert!(
+        (a.kappa - b.kappa).abs() < 1e-12,
+        "κ {} vs {}",
+        a.kappa,
+        b.kappa
+    );
+    assert!(
+        (a.intensity - b.intensity).abs() < 1e-12,
+        "A {} vs {}",
+        a.intensity,
+        b.intensity
+    );
+}
+
 #[test]
 fn funding_from_state_reaches_the_quotes() {
     let mut h = Harness::new("funding_skew = 10");
