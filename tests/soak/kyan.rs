@@ -25,19 +25,8 @@ async fn the_kyan_soak_passes_with_every_fault_on() {
     if let Some(s) = config.venue.kyan_sim.synthetic.as_mut() {
         s.takers.intensity *= 4.0;
     }
-    // And the quotes near the touch, where that flow reaches them. The shipped 300 s session
-    // horizon makes the half-spread γσ²τ-wide: 10–36 ticks on this market depending on the σ the
-    // bot has estimated by then, so across runs the same seed filled 0 to 138 times in 45 s
-    // (every invariant held). A fixed 10 s horizon keeps the model and quotes within a few
-    // ticks of the mid.
-    config
-        .strategy
-        .params
-        .insert("horizon".into(), toml::Value::String("fixed".into()));
-    config
-        .strategy
-        .params
-        .insert("tau_secs".into(), toml::Value::Float(10.0));
+    // The shipped config's fixed 10 s horizon keeps the quotes near the touch, where that flow
+    // reaches them.
     let mut settings = KyanSoakSettings::new(Duration::from_secs(45), 11, 0.1);
     settings.session_cap_secs = 10;
     let report = run(&config, &perpbot::strategies::builtin_registry(), &settings)
