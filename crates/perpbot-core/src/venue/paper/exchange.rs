@@ -115,6 +115,8 @@ pub struct PaperExchange {
     /// The holdings version (`Account::holdings_version`) `reported_positions` was last
     /// compared for.
     snapshot_of: Option<u64>,
+    /// The memory of the last request's checkpoint of the resting orders, reused by the next.
+    pub(super) spare_checkpoint: Vec<RestingOrder>,
     /// Level buffers of book events handed back with [`PaperExchange::recycle`], reused by the
     /// next delta echo so replaying market data allocates nothing per delta.
     spare_levels: SpareLevels,
@@ -152,6 +154,7 @@ impl PaperExchange {
             reported_balance: None,
             stream_balance: true,
             snapshot_of: None,
+            spare_checkpoint: Vec::new(),
             spare_levels: SpareLevels::default(),
         }
     }

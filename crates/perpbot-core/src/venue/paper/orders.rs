@@ -41,7 +41,7 @@ struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn before(ex: &PaperExchange, request: &VenueRequest) -> Checkpoint {
+    fn before(ex: &mut PaperExchange, request: &VenueRequest) -> Checkpoint {
         let takes_from = match request {
             VenueRequest::Orders { market, place, .. } => place
                 .iter()
@@ -54,7 +54,9 @@ impl Checkpoint {
         let changes_account =
             takes_from.is_some() || !matches!(request, VenueRequest::Orders { .. });
         Checkpoint {
-            orders: ex.orders.save(),
+            orders: ex
+                .orders
+                .save_into(std::mem::take(&mut ex.spare_checkpoint)),
             account: changes_account.then(|| ex.account.clone()),
             next_order_id: ex.next_order_id,
             next_trade_id: ex.next_trade_id,
@@ -136,6 +138,7 @@ impl PaperExchange {
         };
         match result {
             Ok(placed) => {
+                draft.spare_checkpoint = checkpoint.orders.into_buffer();
                 draft.finish(now, out);
                 RequestOutcome::Accepted { placed }
             }

@@ -25,10 +25,21 @@ pub(super) struct OrderTable {
 #[derive(Debug)]
 pub(super) struct SavedOrders(Vec<RestingOrder>);
 
+impl SavedOrders {
+    /// The memory of a save no longer needed, for the next [`OrderTable::save_into`].
+    pub fn into_buffer(self) -> Vec<RestingOrder> {
+        let mut buffer = self.0;
+        buffer.clear();
+        buffer
+    }
+}
+
 impl OrderTable {
-    /// The orders as they are now.
-    pub fn save(&self) -> SavedOrders {
-        SavedOrders(self.orders.clone())
+    /// The orders as they are now, copied into `buffer` (a finished save's,
+    /// [`SavedOrders::into_buffer`], so that a request copies them without allocating).
+    pub fn save_into(&self, mut buffer: Vec<RestingOrder>) -> SavedOrders {
+        buffer.clone_from(&self.orders);
+        SavedOrders(buffer)
     }
 
     /// Back to the orders of `saved`.
@@ -234,7 +245,7 @@ mod tests {
         assert!(t.reserve().is_empty());
         // A restore brings the sums back with the orders.
         t.insert(order(1));
-        let saved = t.save();
+        let saved = t.save_into(vec![order(9)]);
         let before = t.reserve().clone();
         t.insert(order(2));
         t.remove(&VenueOrderId(1));
