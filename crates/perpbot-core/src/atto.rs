@@ -97,6 +97,37 @@ pub(crate) fn notional_at_mid(spec: &MarketSpec, lots: Lots, mid_x2: u64, round:
     div(notional(spec, lots, Ticks(mid_x2), round), 2, round)
 }
 
+/// Initial margin (`notional / leverage`, leverage 0 counting as 1) of `lots` at `ticks`,
+/// rounded as asked. The sub-units divide first (in 64 bits when they fit) and only a remainder
+/// is divided at the fine scale.
+pub(crate) fn margin(
+    spec: &MarketSpec,
+    lots: Lots,
+    ticks: Ticks,
+    leverage: u32,
+    round: Round,
+) -> i128 {
+    let sub_units = spec.notional_sub_units(lots, ticks);
+    let leverage = leverage.max(1);
+    let (whole, rest) = match u64::try_from(sub_units) {
+        Ok(s) => {
+            let l = u64::from(leverage);
+            (u128::from(s / l), u128::from(s % l))
+        }
+        Err(_) => (
+            sub_units / u128::from(leverage),
+            sub_units % u128::from(leverage),
+        ),
+    };
+    let qd = spec.quote_decimals;
+    let margin = from_sub_units(whole, qd, round);
+    if rest == 0 {
+        return margin;
+    }
+    let fraction = div(from_sub_units(rest, qd, round), i128::from(leverage), round);
+    margin.saturating_add(fraction)
+}
+
 /// A decimal amount (a limit, a balance, a notional at an off-grid price).
 pub(crate) fn from_decimal(d: Decimal, round: Round) -> i128 {
     let mantissa = d.mantissa();

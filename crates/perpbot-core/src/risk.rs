@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::atto::{self, Round};
 use crate::limits::{PnlWindow, SavedLimits, Tripped};
-use crate::state::State;
+use crate::state::{Contribution, State};
 use perpbot_model::{
     ClientOrderId, Direction, Intent, Lots, MarketId, MarketSpec, NewOrder, OrderKind,
     OrderRequest, PositionSide, RejectReason, RiskRejection, Rounding, Side, Ticks, Timestamp,
@@ -954,81 +954,69 @@ struct LiveTotals {
 }
 
 impl LiveTotals {
+    /// The state's sums over the live orders ([`State::live_sums`], kept as orders change),
+    /// less the live orders the replace cancels, plus the ones it added.
     fn of(state: &State, market: MarketId, side: Side, scope: &Scope<'_>) -> LiveTotals {
-        let balance_at = state.balance_at();
-        let mut totals = LiveTotals::default();
-        // Orders of one market come in runs: its spec is looked up once per run.
-        let mut spec: Option<&MarketSpec> = None;
-        let mut add = |order: &NewOrder, lots: Lots, unseen: bool| {
-            if order.market == market && order.side == side {
-                let e = &mut totals.same_side;
-                match order.direction {
-                    Direction::Open => e.opening = e.opening.saturating_add(lots.0),
-                    Direction::Close => e.closing = e.closing.saturating_add(lots.0),
-                }
-            }
-            let (Direction::Open, Some(price)) = (order.direction, order.price) else {
-                return;
-            };
-            if spec.is_none_or(|s| s.id != order.market) {
-                spec = state.spec(order.market);
-            }
-            let Some(spec) = spec else {
-                return;
-            };
-            let notional = notional_atto(spec, lots, price);
-            totals.opening_notional = totals.opening_notional.saturating_add(notional);
-            if unseen {
-                let margin = margin_atto(spec, lots, price, order.leverage, Round::Up);
-                totals.unseen_margin = totals.unseen_margin.saturating_add(margin);
-            }
+        let sums = state.live_sums();
+        let (opening, closing) = sums.lots(market, side);
+        let mut totals = LiveTotals {
+            same_side: Exposure { opening, closing },
+            opening_notional: sums.opening_notional(),
+            unseen_margin: sums.unseen_margin(),
         };
-        for o in state.live_orders(None) {
-            if !scope.cancelled.contains(&o.client_id()) {
-                let unseen = balance_at.is_some_and(|at| o.created_at > at);
-                add(&o.request.order, o.remaining(), unseen);
+        for (i, id) in scope.cancelled.iter().enumerate() {
+            // An id listed twice is one order, counted out once.
+            if scope
+                .cancelled
+                .get(..i)
+                .is_some_and(|before| before.contains(id))
+            {
+                continue;
+            }
+            if let Some(c) = state.contribution(*id) {
+                totals.count(c, market, side, false);
             }
         }
         // Orders the replace added are in no balance yet (once there is one to compare with).
+        let unseen = state.balance_at().is_some();
         for r in scope.added {
-            add(&r.order, r.order.lots, balance_at.is_some());
+            let o = &r.order;
+            let c = Contribution::of_new(o, o.lots, state.spec(o.market), unseen);
+            totals.count(c, market, side, true);
         }
         totals
+    }
+
+    /// Count an order's contribution in (`add`) or out.
+    fn count(&mut self, c: Contribution, market: MarketId, side: Side, add: bool) {
+        let apply = |v: i128, d: i128| {
+            if add {
+                v.saturating_add(d)
+            } else {
+                v.saturating_sub(d)
+            }
+        };
+        if c.is_on(market, side) {
+            let e = &mut self.same_side;
+            let (lots, direction) = c.lots();
+            let slot = match direction {
+                Direction::Open => &mut e.opening,
+                Direction::Close => &mut e.closing,
+            };
+            *slot = if add {
+                slot.saturating_add(lots)
+            } else {
+                slot.saturating_sub(lots)
+            };
+        }
+        self.opening_notional = apply(self.opening_notional, c.notional());
+        self.unseen_margin = apply(self.unseen_margin, c.unseen_margin());
     }
 }
 
 /// Notional of `lots` at `ticks` in [`atto`] units, rounded up (exposure errs high).
 fn notional_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks) -> i128 {
     atto::notional(spec, lots, ticks, Round::Up)
-}
-
-/// Initial margin (`notional / leverage`, leverage 0 counting as 1) in [`atto`] units, rounded
-/// as asked. The sub-units divide first (in 64 bits when they fit) and only a remainder is
-/// divided at the fine scale.
-fn margin_atto(spec: &MarketSpec, lots: Lots, ticks: Ticks, leverage: u32, round: Round) -> i128 {
-    let sub_units = spec.notional_sub_units(lots, ticks);
-    let leverage = leverage.max(1);
-    let (whole, rest) = match u64::try_from(sub_units) {
-        Ok(s) => {
-            let l = u64::from(leverage);
-            (u128::from(s / l), u128::from(s % l))
-        }
-        Err(_) => (
-            sub_units / u128::from(leverage),
-            sub_units % u128::from(leverage),
-        ),
-    };
-    let qd = spec.quote_decimals;
-    let margin = atto::from_sub_units(whole, qd, round);
-    if rest == 0 {
-        return margin;
-    }
-    let fraction = atto::div(
-        atto::from_sub_units(rest, qd, round),
-        i128::from(leverage),
-        round,
-    );
-    margin.saturating_add(fraction)
 }
 
 /// The per-market limits of `market`, configured under its id in decimal. Runs for every order,
@@ -1077,11 +1065,13 @@ fn check_margin(
     };
     let order_margin = |o: &NewOrder, lots: Lots, round: Round| -> i128 {
         match (o.direction, o.price, state.spec(o.market)) {
-            (Direction::Open, Some(p), Some(spec)) => margin_atto(spec, lots, p, o.leverage, round),
+            (Direction::Open, Some(p), Some(spec)) => {
+                atto::margin(spec, lots, p, o.leverage, round)
+            }
             _ => 0,
         }
     };
-    let margin = margin_atto(spec, order.lots, ticks, order.leverage, Round::Up);
+    let margin = atto::margin(spec, order.lots, ticks, order.leverage, Round::Up);
     let unseen = live.unseen_margin;
     let freed = scope
         .cancelled

@@ -67,6 +67,9 @@ pub struct State {
     /// In id order, like the B-tree set it was (a sorted vector: a handful of ids for a
     /// market maker, changed on every order's acknowledgement and end).
     live: LiteMap<ClientOrderId, ()>,
+    /// Sums over the live orders for the pre-trade checks ([`LiveSums`]), moved whenever an
+    /// order's liveness or remaining size changes.
+    live_sums: LiveSums,
     by_venue_id: HashMap<VenueOrderId, ClientOrderId>,
     funding: HashMap<MarketId, FundingRate>,
     available: Decimal,
@@ -326,7 +329,56 @@ impl State {
         let id = request.client_id;
         let order = Order::new(request, self.now);
         self.set_live(id, order.status.is_live());
-        self.orders.insert(id, order);
+        self.insert_order(id, order);
+    }
+
+    /// Track `order` under `id` (replacing an order of that id), counted in the live sums.
+    fn insert_order(&mut self, id: ClientOrderId, order: Order) {
+        if let Some(old) = self.orders.insert(id, order)
+            && let Some(c) = Contribution::of(&old, self.specs.get(&old.market()), self.balance_at)
+        {
+            self.live_sums.sub(c);
+        }
+        if let Some(c) = self.contribution(id) {
+            self.live_sums.add(c);
+        }
+    }
+
+    /// Order `id` changed from liveness and remaining size `was`: move its contribution in the
+    /// live sums (nothing to do when neither changed, as on an acknowledgement).
+    fn recount_order(&mut self, id: ClientOrderId, was: (bool, Lots)) {
+        let Some(o) = self.orders.get(&id) else {
+            return;
+        };
+        if (o.status.is_live(), o.remaining()) == was {
+            return;
+        }
+        let spec = self.specs.get(&o.market());
+        let before = Contribution::of_as(o, was, spec, self.balance_at);
+        let after = Contribution::of(o, spec, self.balance_at);
+        if let Some(c) = before {
+            self.live_sums.sub(c);
+        }
+        if let Some(c) = after {
+            self.live_sums.add(c);
+        }
+    }
+
+    /// What order `id` adds to the live sums, if it is tracked and live.
+    pub(crate) fn contribution(&self, id: ClientOrderId) -> Option<Contribution> {
+        let o = self.orders.get(&id)?;
+        Contribution::of(o, self.specs.get(&o.market()), self.balance_at)
+    }
+
+    /// The live sums counted afresh.
+    fn recount_live_sums(&self) -> LiveSums {
+        LiveSums::of(self.live.keys().filter_map(|id| self.contribution(*id)))
+    }
+
+    /// Sums over the live orders (see [`LiveSums`]).
+    pub(crate) fn live_sums(&self) -> &LiveSums {
+        debug_assert_eq!(self.live_sums, self.recount_live_sums());
+        &self.live_sums
     }
 
     /// Keep the live index in step with an order's status.
@@ -347,7 +399,7 @@ impl State {
             self.by_venue_id.insert(v, id);
         }
         self.set_live(id, order.status.is_live());
-        self.orders.insert(id, order);
+        self.insert_order(id, order);
     }
 
     /// Apply an order event to one of our orders through its state machine. Illegal transitions
@@ -362,9 +414,12 @@ impl State {
             self.unlink_misattributed(*v, id);
         }
         let order = self.orders.get_mut(&id)?;
-        match order.apply(event, now) {
+        let was = (order.status.is_live(), order.remaining());
+        let applied = order.apply(event, now);
+        let (live, venue_id) = (order.status.is_live(), order.venue_id);
+        self.recount_order(id, was);
+        match applied {
             Ok(t) => {
-                let (live, venue_id) = (order.status.is_live(), order.venue_id);
                 self.set_live(id, live);
                 if let Some(v) = venue_id
                     && self.by_venue_id.insert(v, id).is_none()
@@ -392,6 +447,18 @@ impl State {
         if holder == id {
             return;
         }
+        let was = self
+            .orders
+            .get(&holder)
+            .map(|o| (o.status.is_live(), o.remaining()));
+        self.unlink_from(holder, v, id);
+        if let Some(was) = was {
+            self.recount_order(holder, was);
+        }
+    }
+
+    /// [`State::unlink_misattributed`] once `holder` (not `id`) is known to hold `v`.
+    fn unlink_from(&mut self, holder: ClientOrderId, v: VenueOrderId, id: ClientOrderId) {
         // An order adopted from the venue's list (reconciliation met it before its own
         // request's outcome was known: an ambiguous place) is this very order: it is folded
         // into `id`, which tracks it from now on, instead of being left as an unknown order.
@@ -539,6 +606,8 @@ impl State {
                 // Never later than now: a report dated ahead would make orders placed since
                 // look as if the venue had counted them.
                 self.balance_at = Some(b.ts.min(self.now));
+                // Which orders the venue's figure counts has moved: count the sums afresh.
+                self.live_sums = self.recount_live_sums();
                 true
             }
             Event::Funding(f) => {
@@ -709,7 +778,7 @@ impl State {
         };
         self.by_venue_id.insert(info.venue_id, id);
         self.set_live(id, o.status.is_live());
-        self.orders.insert(id, o);
+        self.insert_order(id, o);
         id
     }
 
@@ -794,5 +863,8 @@ impl State {
     }
 }
 
+mod live_sums;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use live_sums::{Contribution, LiveSums};
