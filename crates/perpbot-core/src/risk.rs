@@ -939,8 +939,8 @@ impl RiskEngine {
 }
 
 /// What the live orders add up to for one new order's checks — less the orders the replace
-/// being checked cancels, plus the ones it already approved (not in the state yet) — read in one
-/// pass over them instead of one pass per check.
+/// being checked cancels, plus the ones it already approved (not in the state yet) — read from
+/// the sums the state keeps, so a check costs the same however many orders rest.
 #[derive(Debug, Default)]
 struct LiveTotals {
     /// Resting size on the new order's market and side that could still open (or close)

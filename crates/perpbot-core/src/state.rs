@@ -209,17 +209,7 @@ impl State {
     /// Remaining size of live orders on one side of a market, split by direction
     /// (`(opening, closing)`): what could still add to or reduce positions.
     pub fn resting_lots(&self, market: MarketId, side: Side) -> (Lots, Lots) {
-        let mut open = 0u64;
-        let mut close = 0u64;
-        for o in self
-            .live_orders(Some(market))
-            .filter(|o| o.request.order.side == side)
-        {
-            match o.request.order.direction {
-                perpbot_model::Direction::Open => open += o.remaining().0,
-                perpbot_model::Direction::Close => close += o.remaining().0,
-            }
-        }
+        let (open, close) = self.live_sums().lots(market, side);
         (Lots(open), Lots(close))
     }
 

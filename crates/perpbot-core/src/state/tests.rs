@@ -682,6 +682,23 @@ fn the_live_sums_follow_every_change_to_an_order() {
         }
         let sums = s.live_sums().clone();
         assert_eq!(sums, s.recount_live_sums(), "step {step}");
+        for side in [Side::Buy, Side::Sell] {
+            let (mut open, mut close) = (0, 0);
+            for o in s
+                .live_orders(Some(spec.id))
+                .filter(|o| o.request.order.side == side)
+            {
+                match o.request.order.direction {
+                    Direction::Open => open += o.remaining().0,
+                    Direction::Close => close += o.remaining().0,
+                }
+            }
+            assert_eq!(
+                s.resting_lots(spec.id, side),
+                (Lots(open), Lots(close)),
+                "step {step}"
+            );
+        }
         if sums.unseen_margin() > 0 {
             nonzero += 1;
         }

@@ -215,20 +215,16 @@ impl PaperExchange {
     /// The first events of a session: connected, the balance, an (empty) positions snapshot.
     pub fn start(&mut self, now: Timestamp) -> Vec<Event> {
         let positions = self.account.snapshot(&self.specs);
-        let balance = (self.available(), self.account.total());
+        let balance = self.balance(now);
         self.reported_positions = Some(positions.clone());
-        self.reported_balance = Some(balance);
+        self.reported_balance = Some((balance.available, balance.total));
         vec![
             Event::Connection(ConnectionEvent {
                 stream: "paper".into(),
                 state: ConnectionState::Connected,
                 ts: now,
             }),
-            Event::Balance(Balance {
-                available: balance.0,
-                total: balance.1,
-                ts: now,
-            }),
+            Event::Balance(balance),
             Event::Position(PositionUpdate {
                 positions,
                 snapshot: true,
@@ -712,14 +708,11 @@ impl PaperExchange {
         if !self.stream_balance {
             return;
         }
-        let balance = (self.available(), self.account.total());
-        if self.reported_balance != Some(balance) {
-            out.push(Event::Balance(Balance {
-                available: balance.0,
-                total: balance.1,
-                ts: now,
-            }));
-            self.reported_balance = Some(balance);
+        let balance = self.balance(now);
+        let figures = (balance.available, balance.total);
+        if self.reported_balance != Some(figures) {
+            self.reported_balance = Some(figures);
+            out.push(Event::Balance(balance));
         }
     }
 
