@@ -33,6 +33,7 @@
 
 mod account;
 mod exchange;
+mod level_filter;
 mod orders;
 mod queue;
 mod source;

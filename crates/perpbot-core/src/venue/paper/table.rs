@@ -6,9 +6,10 @@
 //! one allocation to copy), and ids are issued in ascending order, so inserting is a push.
 
 use litemap::LiteMap;
-use perpbot_model::{Direction, Lots, MarketId, VenueOrderId};
+use perpbot_model::{Direction, Lots, MarketId, Side, Ticks, VenueOrderId};
 
 use super::exchange::RestingOrder;
+use super::level_filter::LevelFilter;
 
 /// Resting orders sorted by venue id, with the parts of a map's interface the exchange uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub(super) struct OrderTable {
     /// reserved margin is that times the tick size over the leverage. Kept as orders come, fill
     /// and go, so the margin reserve is not summed over every order on every request.
     reserve: LiteMap<(MarketId, u32), u128>,
+    /// The levels the orders rest at, for [`OrderTable::may_rest_at`].
+    levels: LevelFilter,
 }
 
 /// The orders of an [`OrderTable`] saved before a request, to put back if it is refused: the
@@ -45,7 +48,7 @@ impl OrderTable {
     /// Back to the orders of `saved`.
     pub fn restore(&mut self, saved: SavedOrders) {
         self.orders = saved.0;
-        self.reserve = self.reserve_recounted();
+        (self.reserve, self.levels) = self.recounted();
     }
 
     /// No orders.
@@ -78,11 +81,36 @@ impl OrderTable {
 
     /// The reserve sums counted afresh from the orders (what [`OrderTable::reserve`] must equal).
     pub fn reserve_recounted(&self) -> LiteMap<(MarketId, u32), u128> {
+        self.recounted().0
+    }
+
+    /// False when no order rests at `price` on `side` of `market`; true when one may (then
+    /// scan [`OrderTable::values`]). A book delta there is the only one that can move an
+    /// order's queue estimate.
+    #[inline]
+    pub fn may_rest_at(&self, market: MarketId, side: Side, price: Ticks) -> bool {
+        self.levels.may_hold(market, side, price)
+    }
+
+    /// The reserve sums and the level filter counted afresh from the orders.
+    fn recounted(&self) -> (LiteMap<(MarketId, u32), u128>, LevelFilter) {
         let mut t = OrderTable::new();
         for o in &self.orders {
-            t.reserve_add(Self::reserve_term(o));
+            t.added(o);
         }
-        t.reserve
+        (t.reserve, t.levels)
+    }
+
+    /// Count a new order in the sums and the filter.
+    fn added(&mut self, o: &RestingOrder) {
+        self.reserve_add(Self::reserve_term(o));
+        self.levels.add(o.market, o.side, o.price);
+    }
+
+    /// Take a departed order out of the sums and the filter.
+    fn removed(&mut self, o: &RestingOrder) {
+        self.reserve_sub(Self::reserve_term(o));
+        self.levels.sub(o.market, o.side, o.price);
     }
 
     /// What an order adds to the reserve sums: its key and `lots × ticks` (`None` for a close).
@@ -133,7 +161,9 @@ impl OrderTable {
         let done = o.remaining.is_zero();
         self.reserve_sub(before);
         if done {
-            return Some(self.orders.remove(i));
+            let o = self.orders.remove(i);
+            self.levels.sub(o.market, o.side, o.price);
+            return Some(o);
         }
         self.reserve_add(after);
         None
@@ -143,17 +173,19 @@ impl OrderTable {
     pub fn remove(&mut self, id: &VenueOrderId) -> Option<RestingOrder> {
         let i = self.position(*id).ok()?;
         let o = self.orders.remove(i);
-        self.reserve_sub(Self::reserve_term(&o));
+        self.removed(&o);
         Some(o)
     }
 
     /// Add `order` (its own `venue_id` is the key), replacing and returning one with the same id.
     pub fn insert(&mut self, order: RestingOrder) -> Option<RestingOrder> {
-        self.reserve_add(Self::reserve_term(&order));
+        self.added(&order);
         match self.position(order.venue_id) {
             Ok(i) => {
                 let old = self.orders.get_mut(i).map(|o| std::mem::replace(o, order));
-                self.reserve_sub(old.as_ref().and_then(Self::reserve_term));
+                if let Some(old) = &old {
+                    self.removed(old);
+                }
                 old
             }
             Err(i) => {
@@ -167,7 +199,7 @@ impl OrderTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perpbot_model::{ClientOrderId, Side, Ticks};
+    use perpbot_model::ClientOrderId;
 
     fn order(id: u128) -> RestingOrder {
         RestingOrder {
@@ -210,10 +242,11 @@ mod tests {
         assert_eq!(t.len(), 2);
     }
 
-    /// The reserve sums follow every insert, replacement, fill and removal: equal to a fresh
-    /// count after each of a seeded sequence, and empty once the orders are gone.
+    /// The reserve sums and the level filter follow every insert, replacement, fill and
+    /// removal: equal to a fresh count after each of a seeded sequence (and every order's level
+    /// held), and empty once the orders are gone.
     #[test]
-    fn the_reserve_sums_follow_every_change() {
+    fn the_reserve_sums_and_the_level_filter_follow_every_change() {
         let mut next = crate::test_support::below(0xA5A5_5A5A);
         let mut t = OrderTable::new();
         for step in 0..5_000u64 {
@@ -224,6 +257,7 @@ mod tests {
                     o.market = MarketId(1 + next(2));
                     o.leverage = 1 + next(3) as u32;
                     o.price = Ticks(1 + next(1_000));
+                    o.side = if next(2) == 0 { Side::Buy } else { Side::Sell };
                     o.remaining = Lots(1 + next(50));
                     if next(3) == 0 {
                         o.direction = Direction::Close;
@@ -238,11 +272,16 @@ mod tests {
                 }
             }
             assert_eq!(t.reserve(), &t.reserve_recounted(), "step {step}");
+            assert_eq!(t.levels, t.recounted().1, "step {step}");
+            for o in t.values() {
+                assert!(t.may_rest_at(o.market, o.side, o.price), "step {step}");
+            }
         }
         for id in 1..=40 {
             t.remove(&VenueOrderId(id));
         }
         assert!(t.reserve().is_empty());
+        assert_eq!(t.levels, LevelFilter::default());
         // A restore brings the sums back with the orders.
         t.insert(order(1));
         let saved = t.save_into(vec![order(9)]);
@@ -251,6 +290,7 @@ mod tests {
         t.remove(&VenueOrderId(1));
         t.restore(saved);
         assert_eq!(t.reserve(), &before);
+        assert_eq!(t.levels, t.recounted().1);
         assert_eq!(t.values().map(|o| o.venue_id.0).collect::<Vec<_>>(), [1]);
     }
 }
