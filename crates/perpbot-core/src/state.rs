@@ -542,11 +542,8 @@ impl State {
                     match u.kind {
                         BookUpdateKind::Snapshot => book.replace(&u.bids, &u.asks, u.ts),
                         BookUpdateKind::Delta => {
-                            for l in &u.bids {
-                                book.apply_delta(Side::Buy, l.price, l.lots, u.ts);
-                            }
-                            for l in &u.asks {
-                                book.apply_delta(Side::Sell, l.price, l.lots, u.ts);
+                            for (side, l) in u.levels() {
+                                book.apply_delta(side, l.price, l.lots, u.ts);
                             }
                         }
                     }

@@ -110,11 +110,11 @@ impl PassedInClock {
     /// Move the clock forward to `t` (never back). Only [`Executor::set_now`] writes it, through
     /// `&mut Executor`, so a load and a store do what `fetch_max` did without a locked
     /// read-modify-write on every event (tens of cycles each, several times per event in a
-    /// backtest).
+    /// backtest). Stored unconditionally (`max` is a conditional move): whether simulated
+    /// time moved since the last event follows the data, and a branch on it is mispredicted.
     fn set(&self, t: Timestamp) {
-        if t.0 > self.nanos.load(Ordering::Relaxed) {
-            self.nanos.store(t.0, Ordering::Relaxed);
-        }
+        let now = self.nanos.load(Ordering::Relaxed);
+        self.nanos.store(now.max(t.0), Ordering::Relaxed);
     }
 }
 
