@@ -12,7 +12,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ed25519_dalek::{Sha512, Signature, SigningKey, VerifyingKey};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha3::{Digest, Sha3_256};
@@ -207,16 +208,29 @@ bytes_serde!(Ed25519Signature, 64);
 /// );
 /// # Ok::<(), perpbot_aptos::AptosError>(())
 /// ```
-#[derive(Clone)]
 pub struct PrivateKey {
     // `SigningKey` zeroizes itself on drop (ed25519-dalek `zeroize` feature).
     key: SigningKey,
+    /// The key's expansion `SHA-512(seed)` (secret scalar and nonce prefix), made once here.
+    /// `SigningKey::sign` hashes the seed again for every signature; signing with the kept
+    /// expansion (`hazmat::raw_sign`) gives the same bytes without that. Derived only from
+    /// `key`, whose verifying key goes with it, which is what `raw_sign` requires (a scalar
+    /// paired with another key's public key would leak the secret). Zeroized on drop.
+    expanded: ExpandedSecretKey,
     /// The account address, hashed once here: the submitter names the sender of every
     /// transaction, and a SHA3 per transaction for a constant was ~2 % of signing one.
     address: AccountAddress,
 }
 
 impl ZeroizeOnDrop for PrivateKey {}
+
+impl Clone for PrivateKey {
+    /// The expansion is not `Clone` (a secret the library keeps from being copied by accident):
+    /// a clone expands its seed again.
+    fn clone(&self) -> Self {
+        Self::from_signing_key(self.key.clone())
+    }
+}
 
 impl PrivateKey {
     /// Build from a 32-byte Ed25519 seed (the "private key" of the Aptos SDKs).
@@ -229,8 +243,17 @@ impl PrivateKey {
 
     fn from_seed_ref(seed: &[u8; 32]) -> Self {
         let key = SigningKey::from_bytes(seed);
+        Self::from_signing_key(key)
+    }
+
+    fn from_signing_key(key: SigningKey) -> Self {
+        let expanded = ExpandedSecretKey::from(key.as_bytes());
         let address = Ed25519PublicKey(key.verifying_key().to_bytes()).to_address();
-        Self { key, address }
+        Self {
+            key,
+            expanded,
+            address,
+        }
     }
 
     /// A deterministic key for tests and the simulator: seed = `sha3_256("perpbot::test-key" ‖ n_le)`.
@@ -305,7 +328,8 @@ impl PrivateKey {
 
     /// Sign arbitrary bytes with plain Ed25519 (deterministic, no pre-hash).
     pub fn sign_message(&self, message: &[u8]) -> Ed25519Signature {
-        Ed25519Signature(self.key.sign(message).to_bytes())
+        let signature = raw_sign::<Sha512>(&self.expanded, message, self.key.as_ref());
+        Ed25519Signature(signature.to_bytes())
     }
 
     /// Export as AIP-80 text (`ed25519-priv-0x…`). The result is secret: it is wiped when dropped,
