@@ -704,3 +704,20 @@ fn bcs_writer_writes_what_the_move_value_tree_writes() {
     // Both outcomes are exercised: many values encode, many are refused.
     assert!(encoded > 100, "{encoded}");
 }
+
+/// The table of ready-made parameter types says what the parser says of each spelling.
+#[test]
+fn simple_types_are_what_the_parser_makes_of_them() {
+    assert_eq!(SIMPLE_TYPES.len(), 16);
+    for (name, ty) in SIMPLE_TYPES.iter() {
+        let parsed = MoveType::parse(name).unwrap().substitute(&[]).unwrap();
+        assert_eq!(&parsed, ty, "{name}");
+        assert_eq!(ty.to_string(), *name);
+        assert!(matches!(Param::of(name).unwrap(), Param::Simple(t) if t == ty));
+    }
+    assert!(Param::of("&signer").unwrap().is_signer());
+    assert!(matches!(
+        Param::of("vector<vector<u8>>").unwrap(),
+        Param::Parsed(_)
+    ));
+}
