@@ -432,7 +432,12 @@ mod tests {
         assert_eq!(sides(&update(&[], &[7])), [(Side::Sell, 7)]);
         assert_eq!(
             sides(&update(&[5, 4], &[7, 8])),
-            [(Side::Buy, 5), (Side::Buy, 4), (Side::Sell, 7), (Side::Sell, 8)]
+            [
+                (Side::Buy, 5),
+                (Side::Buy, 4),
+                (Side::Sell, 7),
+                (Side::Sell, 8)
+            ]
         );
         assert!(sides(&update(&[], &[])).is_empty());
     }
