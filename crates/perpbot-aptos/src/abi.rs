@@ -229,34 +229,19 @@ enum Param {
 /// `TypeTag` allocated two boxes per vector parameter: about a fifth of encoding a Kana
 /// cancel-and-place (`benches/sign.rs`, `2_abi_encode`).
 static SIMPLE_TYPES: LazyLock<Vec<(&'static str, TypeTag)>> = LazyLock::new(|| {
-    let primitives = [
-        ("bool", TypeTag::Bool),
-        ("u8", TypeTag::U8),
-        ("u16", TypeTag::U16),
-        ("u32", TypeTag::U32),
-        ("u64", TypeTag::U64),
-        ("u128", TypeTag::U128),
-        ("u256", TypeTag::U256),
-        ("address", TypeTag::Address),
-    ];
-    let vectors = [
-        ("vector<bool>", TypeTag::Bool),
-        ("vector<u8>", TypeTag::U8),
-        ("vector<u16>", TypeTag::U16),
-        ("vector<u32>", TypeTag::U32),
-        ("vector<u64>", TypeTag::U64),
-        ("vector<u128>", TypeTag::U128),
-        ("vector<u256>", TypeTag::U256),
-        ("vector<address>", TypeTag::Address),
-    ];
-    primitives
-        .into_iter()
-        .chain(
-            vectors
-                .into_iter()
-                .map(|(name, t)| (name, TypeTag::Vector(Box::new(t)))),
-        )
-        .collect()
+    [
+        ("bool", "vector<bool>", TypeTag::Bool),
+        ("u8", "vector<u8>", TypeTag::U8),
+        ("u16", "vector<u16>", TypeTag::U16),
+        ("u32", "vector<u32>", TypeTag::U32),
+        ("u64", "vector<u64>", TypeTag::U64),
+        ("u128", "vector<u128>", TypeTag::U128),
+        ("u256", "vector<u256>", TypeTag::U256),
+        ("address", "vector<address>", TypeTag::Address),
+    ]
+    .into_iter()
+    .flat_map(|(name, vector, t)| [(name, t.clone()), (vector, TypeTag::Vector(Box::new(t)))])
+    .collect()
 });
 
 impl Param {
