@@ -30,6 +30,8 @@ impl Default for LevelFilter {
     }
 }
 
+// Indexing below cannot go out of range: `side_index` is 0 or 1 and `bucket` is below
+// `BUCKETS`, whatever the input.
 fn side_index(side: Side) -> usize {
     match side {
         Side::Buy => 0,
@@ -52,20 +54,18 @@ impl LevelFilter {
     /// One more order at the level.
     pub fn add(&mut self, market: MarketId, side: Side, price: Ticks) {
         let (s, b) = (side_index(side), bucket(market, price));
-        if let Some(c) = self.counts.get_mut(s).and_then(|c| c.get_mut(b)) {
-            *c = c.saturating_add(1);
-            self.mask[s] |= 1 << b;
-        }
+        let c = &mut self.counts[s][b];
+        *c = c.saturating_add(1);
+        self.mask[s] |= 1 << b;
     }
 
     /// One order fewer at the level (one that [`LevelFilter::add`] counted).
     pub fn sub(&mut self, market: MarketId, side: Side, price: Ticks) {
         let (s, b) = (side_index(side), bucket(market, price));
-        if let Some(c) = self.counts.get_mut(s).and_then(|c| c.get_mut(b)) {
-            *c = c.saturating_sub(1);
-            if *c == 0 {
-                self.mask[s] &= !(1 << b);
-            }
+        let c = &mut self.counts[s][b];
+        *c = c.saturating_sub(1);
+        if *c == 0 {
+            self.mask[s] &= !(1 << b);
         }
     }
 
