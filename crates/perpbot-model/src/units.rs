@@ -202,6 +202,15 @@ fn pow10(exp: u32) -> Option<i128> {
     10i128.checked_pow(exp)
 }
 
+/// `(10^num_exp, 10^den_exp)` with their common power of ten cancelled: the ratio is the same,
+/// and a mantissa near `Decimal`'s 28 digits times a market's decimals no longer overflows
+/// `i128` on the way to a result that fits (a price at `u64::MAX` ticks did, found by the
+/// `ticks_round_trip_exactly` property).
+fn cancelled_pow10(num_exp: u32, den_exp: u32) -> Option<(i128, i128)> {
+    let common = num_exp.min(den_exp);
+    Some((pow10(num_exp - common)?, pow10(den_exp - common)?))
+}
+
 /// `units / 10^scale` as a normalised `Decimal` (no trailing zeros, as `normalize()` leaves
 /// it), or `None` when it does not fit exactly. Trailing zeros come off the integer first, in
 /// `u64` arithmetic when it fits, which is several times cheaper than `normalize()` dividing
@@ -385,11 +394,11 @@ impl MarketSpec {
         };
         // Trailing zeros only inflate the mantissa: drop them first.
         let norm = size.normalize();
-        let num = pow10(self.base_decimals)
-            .and_then(|p| norm.mantissa().checked_mul(p))
-            .ok_or_else(overflow)?;
-        let den = pow10(norm.scale())
-            .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
+        let (num_pow, den_pow) =
+            cancelled_pow10(self.base_decimals, norm.scale()).ok_or_else(overflow)?;
+        let num = norm.mantissa().checked_mul(num_pow).ok_or_else(overflow)?;
+        let den = den_pow
+            .checked_mul(i128::from(self.lot_size))
             .ok_or_else(overflow)?;
         let lots = div_round(num, den, rounding).ok_or_else(|| UnitError::OffGrid {
             what: WHAT,
@@ -416,13 +425,17 @@ impl MarketSpec {
         };
         // Trailing zeros only inflate the mantissa: drop them first.
         let norm = price.normalize();
-        let num = pow10(self.quote_decimals)
-            .and_then(|p| p.checked_mul(i128::from(self.lot_size)))
+        let (num_pow, den_pow) = norm
+            .scale()
+            .checked_add(self.base_decimals)
+            .and_then(|den_exp| cancelled_pow10(self.quote_decimals, den_exp))
+            .ok_or_else(overflow)?;
+        let num = num_pow
+            .checked_mul(i128::from(self.lot_size))
             .and_then(|p| p.checked_mul(norm.mantissa()))
             .ok_or_else(overflow)?;
-        let den = pow10(norm.scale())
-            .and_then(|p| p.checked_mul(i128::from(self.tick_size)))
-            .and_then(|p| pow10(self.base_decimals).and_then(|b| p.checked_mul(b)))
+        let den = den_pow
+            .checked_mul(i128::from(self.tick_size))
             .ok_or_else(overflow)?;
         let ticks = div_round(num, den, rounding).ok_or_else(|| UnitError::OffGrid {
             what: WHAT,

@@ -396,3 +396,35 @@ fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
         x
     }
 }
+
+/// A price at `u64::MAX` ticks with a 28-digit mantissa converts back to its ticks: the
+/// conversion cancels the common power of ten before multiplying (it overflowed `i128` on the
+/// way, the case the `ticks_round_trip_exactly` property found).
+#[test]
+fn a_price_at_the_largest_tick_count_converts_back() {
+    let spec = MarketSpec {
+        id: MarketId(7),
+        name: "GEN-USD".into(),
+        base_decimals: 0,
+        quote_decimals: 10,
+        lot_size: 64,
+        tick_size: 931,
+        min_lots: 1,
+        max_lots: 1,
+        max_leverage: 10,
+        maintenance_margin_bps: 250,
+        quote_precision: 3,
+    };
+    let ticks = Ticks(u64::MAX);
+    let price = spec.ticks_to_price(ticks);
+    assert_eq!(price, dec!(26834248019.7243633649453125));
+    for r in [Rounding::Down, Rounding::Up, Rounding::Exact] {
+        assert_eq!(spec.price_to_ticks(price, r), Ok(ticks), "{r:?}");
+    }
+    // One tick's worth more is still refused as an overflow, not wrapped.
+    let beyond = price + spec.ticks_to_price(Ticks(1));
+    assert!(matches!(
+        spec.price_to_ticks(beyond, Rounding::Down),
+        Err(UnitError::Overflow { .. })
+    ));
+}
