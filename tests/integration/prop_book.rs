@@ -19,15 +19,12 @@ use perpbot::model::{Level, Lots, OrderBook, Side, Ticks, Timestamp};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-/// Default cases; `PROPTEST_CASES` overrides.
+/// Default cases; `PROPTEST_CASES` overrides (and `PROPTEST_RNG_SEED` the
+/// fixed seed, [`crate::common::PROPTEST_SEED`]).
 const CASES: u32 = 256;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig::with_cases(cases)
+    crate::common::proptest_config(CASES)
 }
 
 #[derive(Debug, Clone)]

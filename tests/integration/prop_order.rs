@@ -21,15 +21,12 @@ use perpbot::model::{
 };
 use proptest::prelude::*;
 
-/// Default cases; `PROPTEST_CASES` overrides.
+/// Default cases; `PROPTEST_CASES` overrides (and `PROPTEST_RNG_SEED` the
+/// fixed seed, [`crate::common::PROPTEST_SEED`]).
 const CASES: u32 = 512;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig::with_cases(cases)
+    crate::common::proptest_config(CASES)
 }
 
 /// Any event. Trade ids come from a small pool so that repeats are common; fill sizes are

@@ -16,15 +16,12 @@ use perpbot::model::{Lots, MAX_PRICE_TICKS, MarketId, MarketSpec, Rounding, Tick
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-/// Default cases per property; `PROPTEST_CASES` overrides.
+/// Default cases per property; `PROPTEST_CASES` overrides (and `PROPTEST_RNG_SEED` the
+/// fixed seed, [`crate::common::PROPTEST_SEED`]).
 const CASES: u32 = 256;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig::with_cases(cases)
+    crate::common::proptest_config(CASES)
 }
 
 // ---------------------------------------------------------------------------------------------
