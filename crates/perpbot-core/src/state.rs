@@ -14,9 +14,9 @@ use tracing::{debug, error, info, warn};
 use crate::atto::{self, Round};
 
 use perpbot_model::{
-    BookUpdateKind, ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order,
-    OrderBook, OrderEvent, OrderRequest, OrderStatus, OrderUpdate, OrderUpdateKind, Position,
-    PositionSide, Side, Timestamp, TradeId, Transition, VenueOrderId,
+    ClientOrderId, Event, Fill, FundingRate, Lots, MarketId, MarketSpec, Order, OrderBook,
+    OrderEvent, OrderRequest, OrderStatus, OrderUpdate, OrderUpdateKind, Position, PositionSide,
+    Side, Timestamp, TradeId, Transition, VenueOrderId,
 };
 
 /// Counters of things that went wrong but were handled (surfaced in reports and logs).
@@ -539,14 +539,7 @@ impl State {
             Event::Book(u) => {
                 if let Some(book) = self.books.get_mut(&u.market) {
                     let mid_before = book.mid_x2();
-                    match u.kind {
-                        BookUpdateKind::Snapshot => book.replace(&u.bids, &u.asks, u.ts),
-                        BookUpdateKind::Delta => {
-                            for (side, l) in u.levels() {
-                                book.apply_delta(side, l.price, l.lots, u.ts);
-                            }
-                        }
-                    }
+                    book.apply_update(u);
                     // The mid moves only with the best prices, and not when both move by the
                     // same amount in opposite directions; a size change at the top leaves the
                     // PnL (and so its version) as it was. `mids` holds a market exactly while

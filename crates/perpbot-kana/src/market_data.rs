@@ -14,7 +14,7 @@ use perpbot_aptos::node::ensure_crypto_provider;
 use perpbot_core::venue::VenueError;
 use perpbot_core::venue::paper::{LiveFeed, market_data_of};
 use perpbot_model::clock::Clock;
-use perpbot_model::{BookUpdateKind, Event, MarketId, MarketSpec, OrderBook, Side};
+use perpbot_model::{Event, MarketId, MarketSpec, OrderBook};
 
 const NAME: &str = "kana";
 
@@ -102,18 +102,7 @@ pub fn paper_feed(mut events: mpsc::Receiver<Event>) -> (mpsc::Receiver<LiveFeed
         let mut sources = Vec::new();
         while let Some(event) = events.recv().await {
             if let Event::Book(b) = &event {
-                let book = books.entry(b.market).or_default();
-                match b.kind {
-                    BookUpdateKind::Snapshot => book.replace(&b.bids, &b.asks, b.ts),
-                    BookUpdateKind::Delta => {
-                        for l in &b.bids {
-                            book.apply_delta(Side::Buy, l.price, l.lots, b.ts);
-                        }
-                        for l in &b.asks {
-                            book.apply_delta(Side::Sell, l.price, l.lots, b.ts);
-                        }
-                    }
-                }
+                books.entry(b.market).or_default().apply_update(b);
             }
             sources.clear();
             market_data_of(&event, |m| books.get(&m)?.mid_x2(), &mut sources);

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 mod ladder;
 
 use super::Timestamp;
+use super::event::{BookUpdate, BookUpdateKind};
 use super::order::Side;
 use super::units::{Lots, Ticks, ratio};
 use ladder::{Ladder, Levels};
@@ -161,6 +162,21 @@ impl OrderBook {
             self.asks.set(l.price.0, l.lots.0);
         }
         self.updated_at = Some(now);
+    }
+
+    /// Apply a book update from a venue's stream: a snapshot replaces the book, a delta sets
+    /// each level it lists (through [`BookUpdate::levels`], which picks a one-sided update's
+    /// side once).
+    #[inline]
+    pub fn apply_update(&mut self, update: &BookUpdate) {
+        match update.kind {
+            BookUpdateKind::Snapshot => self.replace(&update.bids, &update.asks, update.ts),
+            BookUpdateKind::Delta => {
+                for (side, l) in update.levels() {
+                    self.apply_delta(side, l.price, l.lots, update.ts);
+                }
+            }
+        }
     }
 
     /// Set the size at one price (`lots == 0` removes the level).

@@ -1,5 +1,7 @@
 use super::*;
-use perpbot_model::{BookUpdate, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks};
+use perpbot_model::{
+    BookUpdate, BookUpdateKind, Direction, Level, Liquidity, NewOrder, PositionUpdate, Ticks,
+};
 use rust_decimal_macros::dec;
 
 fn apt() -> MarketSpec {

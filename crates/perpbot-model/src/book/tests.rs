@@ -483,3 +483,28 @@ fn contiguous_levels_survive_recentring_at_the_window_edges() {
         assert_eq!(b.depth(), (0, 0));
     }
 }
+
+/// A stream's update applies as its kind says: a snapshot replaces the book, a delta sets (or,
+/// at zero size, removes) each level it lists, on both sides.
+#[test]
+fn a_book_update_replaces_on_a_snapshot_and_sets_levels_on_a_delta() {
+    use crate::event::{BookUpdate, BookUpdateKind};
+    use crate::{Lots, MarketId};
+    let update = |kind, bids: &[(u64, u64)], asks: &[(u64, u64)], t| BookUpdate {
+        market: MarketId(1),
+        kind,
+        bids: bids.iter().map(|&(p, l)| Level::new(p, l)).collect(),
+        asks: asks.iter().map(|&(p, l)| Level::new(p, l)).collect(),
+        ts: Timestamp(t),
+    };
+    let mut book = OrderBook::new();
+    book.apply_delta(Side::Buy, Ticks(1), Lots(9), Timestamp(0));
+    book.apply_update(&update(BookUpdateKind::Snapshot, &[(99, 5)], &[(101, 6)], 1));
+    assert_eq!(book.best_bid(), Some(Level::new(99, 5)), "the old level is gone");
+    assert_eq!(book.depth(), (1, 1));
+    book.apply_update(&update(BookUpdateKind::Delta, &[(99, 0), (98, 2)], &[(100, 3)], 2));
+    assert_eq!(book.best_bid(), Some(Level::new(98, 2)));
+    assert_eq!(book.best_ask(), Some(Level::new(100, 3)));
+    assert_eq!(book.depth(), (1, 2));
+    assert_eq!(book.updated_at(), Some(Timestamp(2)));
+}
