@@ -227,6 +227,44 @@ mod tests {
         );
     }
 
+    /// Every length of digits, both cases, with a seeded generator: the digits are the
+    /// address's last nibbles (a short form is left-padded with zeros); a non-hex character
+    /// anywhere is refused.
+    #[test]
+    fn every_length_of_digits_fills_the_address_from_the_right() {
+        let mut x: u64 = 0x5eed;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as usize
+        };
+        const DIGITS: &[u8] = b"0123456789abcdefABCDEF";
+        for len in 1..=64 {
+            for _ in 0..20 {
+                let text: String = (0..len)
+                    .map(|_| char::from(DIGITS[next() % DIGITS.len()]))
+                    .collect();
+                // Nibbles placed from the last byte backwards, the low one first.
+                let mut expected = [0u8; 32];
+                for (i, c) in text.chars().rev().enumerate() {
+                    let nibble = c.to_digit(16).unwrap() as u8;
+                    expected[31 - i / 2] |= nibble << (4 * (i % 2));
+                }
+                assert_eq!(
+                    AccountAddress::from_hex(&format!("0x{text}")).unwrap(),
+                    AccountAddress(expected),
+                    "{text}"
+                );
+                let mut bad = text.into_bytes();
+                let at = next() % bad.len();
+                bad[at] = b"gG z-:"[next() % 6];
+                let bad = String::from_utf8(bad).unwrap();
+                assert!(AccountAddress::from_hex(&bad).is_err(), "{bad}");
+            }
+        }
+    }
+
     #[test]
     fn bcs_is_32_raw_bytes() {
         let a = AccountAddress::from_hex(K1_ADDR).unwrap();
