@@ -137,12 +137,13 @@ impl FromStr for EntryFunctionId {
     type Err = AptosError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || AptosError::InvalidFunctionId(clip(s));
-        let mut parts = s.trim().split("::");
-        let (Some(addr), Some(module), Some(function), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Exactly three parts, split left to right as `str::split` would (two `split_once`s
+        // and no third separator: half the cost of the iterator, per payload signed).
+        let (addr, rest) = s.trim().split_once("::").ok_or_else(bad)?;
+        let (module, function) = rest.split_once("::").ok_or_else(bad)?;
+        if function.contains("::") {
             return Err(bad());
-        };
+        }
         let address = AccountAddress::from_hex(addr).map_err(|_| bad())?;
         Ok(Self {
             module: ModuleId::new(address, Identifier::new(module).map_err(|_| bad())?),

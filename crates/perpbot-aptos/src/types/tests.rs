@@ -204,11 +204,20 @@ fn entry_function_ids() {
     let id: EntryFunctionId = "0x1::coin::transfer".parse().unwrap();
     assert_eq!(id.module.address, AccountAddress::ONE);
     assert_eq!(id.to_string(), "0x1::coin::transfer");
+    let padded: EntryFunctionId = " 0x1::coin::transfer\n".parse().unwrap();
+    assert_eq!(padded, id);
     for bad in [
         "0x1::coin",
         "0x1::coin::transfer::x",
         "coin::transfer::x",
         "0x1::c oin::t",
+        "0x1::::transfer",
+        "0x1::coin::",
+        "::coin::transfer",
+        "0x1:::coin::transfer",
+        "0x1::coin:::transfer",
+        "0x1::coin::transfer::",
+        "",
     ] {
         assert!(bad.parse::<EntryFunctionId>().is_err(), "{bad}");
     }
