@@ -256,7 +256,7 @@ fn main() -> ExitCode {
     // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind;
     // `sbs3:engine[:N]` runs SBS-3 (its first N events) once through the real backtest, for a
     // profiler; `sbs3:engine-md[:N]` the same with the quoter's orders off (the market-data path
-    // alone); `sbs3:hbt[:N]` the same through hftbacktest.
+    // alone); `sbs3:hbt[:N]` the same through hftbacktest, `sbs3:hbt-md[:N]` without its orders.
     let only = std::env::args().nth(1);
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
         let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
@@ -359,12 +359,17 @@ fn main() -> ExitCode {
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }
-    if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:hbt")) {
-        // `sbs3:hbt[:N]`: the same through hftbacktest, to profile the two side by side.
+    if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:hbt")) {
+        // `sbs3:hbt[:N]`: the same through hftbacktest, to profile the two side by side;
+        // `-md` without orders.
+        let (quoting, n) = match rest.strip_prefix("-md") {
+            Some(n) => (false, n),
+            None => (true, rest),
+        };
         let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
         let bt = sbs3::hbt_build(&snap, &sbs3::hbt_rows(&events));
-        let r = sbs3::run_hbt(bt, events.len());
+        let r = sbs3::run_hbt_with(bt, events.len(), quoting);
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }

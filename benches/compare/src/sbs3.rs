@@ -245,7 +245,17 @@ pub fn hbt_build(snapshot: &Snapshot, rows: &[Event]) -> Backtest<HashMapMarketD
 }
 
 /// Run the quoter on hftbacktest.
-pub fn run_hbt(mut hbt: Backtest<HashMapMarketDepth>, events: usize) -> Run {
+pub fn run_hbt(hbt: Backtest<HashMapMarketDepth>, events: usize) -> Run {
+    run_hbt_with(hbt, events, true)
+}
+
+/// [`run_hbt`], or with `quoting` off the same loop with the quoter's actions dropped: the
+/// market-data path alone, to set beside the real engine's (`sbs3:engine-md`).
+pub fn run_hbt_with(
+    mut hbt: Backtest<HashMapMarketDepth>,
+    events: usize,
+    quoting: bool,
+) -> Run {
     let mut q = Quoter::new();
     let mut placed = 0u64;
     let mut steps = 0u64;
@@ -272,7 +282,8 @@ pub fn run_hbt(mut hbt: Backtest<HashMapMarketDepth>, events: usize) -> Run {
                 },
             },
         });
-        for act in q.actions.iter().copied() {
+        let actions = if quoting { q.actions.as_slice() } else { &[] };
+        for act in actions.iter().copied() {
             let r = match act {
                 Action::Cancel(id) => hbt.cancel(0, id, false),
                 Action::Place { id, is_bid, price } => {
