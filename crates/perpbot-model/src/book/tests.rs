@@ -499,10 +499,24 @@ fn a_book_update_replaces_on_a_snapshot_and_sets_levels_on_a_delta() {
     };
     let mut book = OrderBook::new();
     book.apply_delta(Side::Buy, Ticks(1), Lots(9), Timestamp(0));
-    book.apply_update(&update(BookUpdateKind::Snapshot, &[(99, 5)], &[(101, 6)], 1));
-    assert_eq!(book.best_bid(), Some(Level::new(99, 5)), "the old level is gone");
+    book.apply_update(&update(
+        BookUpdateKind::Snapshot,
+        &[(99, 5)],
+        &[(101, 6)],
+        1,
+    ));
+    assert_eq!(
+        book.best_bid(),
+        Some(Level::new(99, 5)),
+        "the old level is gone"
+    );
     assert_eq!(book.depth(), (1, 1));
-    book.apply_update(&update(BookUpdateKind::Delta, &[(99, 0), (98, 2)], &[(100, 3)], 2));
+    book.apply_update(&update(
+        BookUpdateKind::Delta,
+        &[(99, 0), (98, 2)],
+        &[(100, 3)],
+        2,
+    ));
     assert_eq!(book.best_bid(), Some(Level::new(98, 2)));
     assert_eq!(book.best_ask(), Some(Level::new(100, 3)));
     assert_eq!(book.depth(), (1, 2));
