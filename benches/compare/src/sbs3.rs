@@ -251,11 +251,7 @@ pub fn run_hbt(hbt: Backtest<HashMapMarketDepth>, events: usize) -> Run {
 
 /// [`run_hbt`], or with `quoting` off the same loop with the quoter's actions dropped: the
 /// market-data path alone, to set beside the real engine's (`sbs3:engine-md`).
-pub fn run_hbt_with(
-    mut hbt: Backtest<HashMapMarketDepth>,
-    events: usize,
-    quoting: bool,
-) -> Run {
+pub fn run_hbt_with(mut hbt: Backtest<HashMapMarketDepth>, events: usize, quoting: bool) -> Run {
     let mut q = Quoter::new();
     let mut placed = 0u64;
     let mut steps = 0u64;
