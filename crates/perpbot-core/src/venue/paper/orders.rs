@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::account::Account;
 use super::exchange::{OrderRef, PaperExchange, RestingOrder};
 use super::table::SavedOrders;
-use crate::venue::{CancelOrder, RequestOutcome, VenueRequest};
+use crate::venue::{CancelOrder, RefusalKind, RequestOutcome, VenueRequest};
 use perpbot_model::{
     ClientOrderId, Direction, Event, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderKind,
     OrderRequest, PositionSide, Restriction, Side, Ticks, Timestamp, UnitError, VenueOrderId,
@@ -145,7 +145,10 @@ impl PaperExchange {
             Err(reason) => {
                 checkpoint.restore(self);
                 out.truncate(from);
-                RequestOutcome::rejected(reason)
+                RequestOutcome::Rejected {
+                    kind: refusal_kind(&reason),
+                    reason,
+                }
             }
         }
     }
@@ -408,7 +411,7 @@ impl PaperExchange {
         let available = self.available();
         if required > available {
             return Err(format!(
-                "insufficient available balance (Kana 1012-style): needs {required} for margin and fees, {available} available"
+                "{INSUFFICIENT_BALANCE} (Kana 1012-style): needs {required} for margin and fees, {available} available"
             ));
         }
         Ok(())
@@ -586,6 +589,28 @@ fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, String> 
         }
     }
 }
+
+/// What kind of refusal `reason` is, read from the venue code every refusal of this exchange
+/// names: the kinds the live Kana writer reads from a failed transaction's VM status
+/// (`E_INVALID_MARKET_ORDER_ID`: a cancelled id does not rest; `E_POST_OR_ABORT_CROSSES_SPREAD`;
+/// too little margin). The executor handles some kinds apart, above all a replace that lost the
+/// race with a fill, so a paper or backtest refusal must carry the kind a live one would, or the
+/// backtest runs a path live trading never takes.
+pub(super) fn refusal_kind(reason: &str) -> RefusalKind {
+    if reason.contains("E_INVALID_MARKET_ORDER_ID") {
+        RefusalKind::UnknownOrder
+    } else if reason.contains("E_POST_OR_ABORT_CROSSES_SPREAD") {
+        RefusalKind::PostOnlyWouldCross
+    } else if reason.contains(INSUFFICIENT_BALANCE) {
+        RefusalKind::InsufficientMargin
+    } else {
+        RefusalKind::Other
+    }
+}
+
+/// How a refusal for too little available balance starts (Kana's own code for it is not known,
+/// reference §8.5).
+const INSUFFICIENT_BALANCE: &str = "insufficient available balance";
 
 fn side_name(side: PositionSide) -> &'static str {
     match side {

@@ -852,3 +852,45 @@ fn a_refused_request_leaves_the_whole_exchange_unchanged() {
         }
     );
 }
+
+/// A refusal carries the kind the live Kana writer reads from the same venue code, so the
+/// executor takes the same path in a backtest as live: above all, a replace whose cancelled
+/// quote has just filled is the market maker's race, not an error.
+#[test]
+fn refusals_carry_the_kind_the_live_writer_would_give() {
+    use crate::venue::RefusalKind;
+    let kind = |outcome: RequestOutcome| match outcome {
+        RequestOutcome::Rejected { kind, .. } => kind,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let mut ex = exchange();
+    place(&mut ex, vec![req(1, buy(500, 4998))]);
+    let gone = CancelOrder {
+        client_id: ClientOrderId(7),
+        venue_id: None,
+        market: M,
+        side: Side::Buy,
+        direction: perpbot_model::Direction::Open,
+    };
+    // A replace whose cancel names an order that does not rest: the whole request is refused.
+    let (outcome, events) = orders(&mut ex, vec![gone], vec![req(2, buy(500, 4997))]);
+    assert!(events.is_empty());
+    assert_eq!(kind(outcome), RefusalKind::UnknownOrder);
+    let single =
+        |ex: &mut PaperExchange, o: NewOrder| kind(orders(ex, Vec::new(), vec![req(9, o)]).0);
+    assert_eq!(
+        single(&mut ex, buy(500, 5001).post_only()),
+        RefusalKind::PostOnlyWouldCross
+    );
+    assert_eq!(
+        single(&mut ex, buy(3_000_000, 4000)),
+        RefusalKind::InsufficientMargin
+    );
+    assert_eq!(single(&mut ex, buy(499, 4990)), RefusalKind::Other);
+    assert_eq!(
+        single(&mut ex, buy(500, 5010).closing()),
+        RefusalKind::Other
+    );
+    // Nothing above changed what rests.
+    assert_eq!(ex.resting_orders(), 1);
+}
