@@ -122,19 +122,22 @@ impl PaperExchange {
                 price,
             } => draft
                 .set_trigger(Trigger::TakeProfit, *market, *position, *price, now)
-                .map(|()| Vec::new()),
+                .map(|()| Vec::new())
+                .map_err(Refusal::from),
             VenueRequest::SetStopLoss {
                 market,
                 position,
                 price,
             } => draft
                 .set_trigger(Trigger::StopLoss, *market, *position, *price, now)
-                .map(|()| Vec::new()),
+                .map(|()| Vec::new())
+                .map_err(Refusal::from),
             VenueRequest::ClosePosition {
                 market, position, ..
             } => draft
                 .close_position(*market, *position, now, out)
-                .map(|()| Vec::new()),
+                .map(|()| Vec::new())
+                .map_err(Refusal::from),
         };
         match result {
             Ok(placed) => {
@@ -142,13 +145,10 @@ impl PaperExchange {
                 draft.finish(now, out);
                 RequestOutcome::Accepted { placed }
             }
-            Err(reason) => {
+            Err(Refusal { kind, reason }) => {
                 checkpoint.restore(self);
                 out.truncate(from);
-                RequestOutcome::Rejected {
-                    kind: refusal_kind(&reason),
-                    reason,
-                }
+                RequestOutcome::Rejected { reason, kind }
             }
         }
     }
@@ -168,22 +168,24 @@ impl PaperExchange {
         place: &[OrderRequest],
         now: Timestamp,
         out: &mut Vec<Event>,
-    ) -> Result<Vec<(ClientOrderId, Option<VenueOrderId>)>, String> {
+    ) -> Result<Vec<(ClientOrderId, Option<VenueOrderId>)>, Refusal> {
         let spec = self.spec(market)?;
         if place.len() > MAX_BATCH {
             return Err(format!(
                 "{} orders in one request; the most is {MAX_BATCH}",
                 place.len()
-            ));
+            )
+            .into());
         }
         for c in cancel {
             self.cancel(market, c, now, out)?;
         }
         let mut placed = Vec::with_capacity(place.len());
         for req in place {
-            let id = self
-                .place(&spec, req, now, out)
-                .map_err(|rule| format!("order {}: {rule}", req.client_id))?;
+            let id = self.place(&spec, req, now, out).map_err(|r| Refusal {
+                reason: format!("order {}: {}", req.client_id, r.reason),
+                ..r
+            })?;
             placed.push((req.client_id, Some(id)));
         }
         Ok(placed)
@@ -196,7 +198,7 @@ impl PaperExchange {
         c: &CancelOrder,
         now: Timestamp,
         out: &mut Vec<Event>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let found = self
             .orders
             .values()
@@ -207,10 +209,13 @@ impl PaperExchange {
             })
             .map(|o| o.venue_id);
         let Some(id) = found else {
-            return Err(format!(
-                "cancel {}: no such order resting in market {market} (E_INVALID_MARKET_ORDER_ID, Econia 22)",
-                c.client_id
-            ));
+            return Err(Refusal {
+                kind: RefusalKind::UnknownOrder,
+                reason: format!(
+                    "cancel {}: no such order resting in market {market} (E_INVALID_MARKET_ORDER_ID, Econia 22)",
+                    c.client_id
+                ),
+            });
         };
         self.cancel_resting(id, now, out);
         Ok(())
@@ -223,7 +228,7 @@ impl PaperExchange {
         req: &OrderRequest,
         now: Timestamp,
         out: &mut Vec<Event>,
-    ) -> Result<VenueOrderId, String> {
+    ) -> Result<VenueOrderId, Refusal> {
         check_shape(spec, req)?;
         let plan = self.plan(spec, req)?;
         let o = &req.order;
@@ -271,13 +276,14 @@ impl PaperExchange {
     }
 
     /// The rules that depend on state, in Kana's order of concern.
-    fn plan(&self, spec: &MarketSpec, req: &OrderRequest) -> Result<Plan, String> {
+    fn plan(&self, spec: &MarketSpec, req: &OrderRequest) -> Result<Plan, Refusal> {
         let o = &req.order;
         if let Some(r) = self.orders.values().find(|r| r.client_id == req.client_id) {
             return Err(format!(
                 "client order id already rests as venue order {}",
                 r.venue_id
-            ));
+            )
+            .into());
         }
         self.check_leverage_matches(spec.id, req)?;
         self.check_close_covered(spec.id, req)?;
@@ -392,7 +398,7 @@ impl PaperExchange {
         req: &OrderRequest,
         book: &OrderBook,
         plan: Plan,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let o = &req.order;
         let leverage = Decimal::from(o.leverage.max(1));
         let walk = book.walk(
@@ -410,9 +416,12 @@ impl PaperExchange {
         let required = (taken + resting) / leverage + taken * self.taker_fee_rate;
         let available = self.available();
         if required > available {
-            return Err(format!(
-                "{INSUFFICIENT_BALANCE} (Kana 1012-style): needs {required} for margin and fees, {available} available"
-            ));
+            return Err(Refusal {
+                kind: RefusalKind::InsufficientMargin,
+                reason: format!(
+                    "insufficient available balance (Kana 1012-style): needs {required} for margin and fees, {available} available"
+                ),
+            });
         }
         Ok(())
     }
@@ -522,7 +531,7 @@ fn price_rule(e: &UnitError) -> String {
 }
 
 /// How much of the order takes and how much rests, or why it cannot execute.
-fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, String> {
+fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, Refusal> {
     let o = &req.order;
     let none = Plan {
         take: Lots::ZERO,
@@ -535,14 +544,14 @@ fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, String> 
                 return Err(format!(
                     "E_INSUFFICIENT_LIQUIDITY_IN_ORDERBOOK (Kana 1007): market order of {} but the book holds {depth}",
                     o.lots
-                ));
+                ).into());
             }
             Ok(Plan {
                 take: o.lots,
                 ..none
             })
         }
-        (OrderKind::Limit, None, _) => Err("limit order without a price".into()),
+        (OrderKind::Limit, None, _) => Err(String::from("limit order without a price").into()),
         (OrderKind::Limit, Some(price), Restriction::PostOnly) => {
             let opposite = book.best(o.side.opposite()).map(|l| l.price);
             let crosses = opposite.is_some_and(|best| match o.side {
@@ -550,12 +559,15 @@ fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, String> 
                 Side::Sell => best >= price,
             });
             if crosses {
-                return Err(format!(
-                    "E_POST_OR_ABORT_CROSSES_SPREAD (Econia 13): post-only {} at {price} crosses the best {} at {}",
-                    side_word(o.side),
-                    if o.side == Side::Buy { "ask" } else { "bid" },
-                    opposite.unwrap_or_default()
-                ));
+                return Err(Refusal {
+                    kind: RefusalKind::PostOnlyWouldCross,
+                    reason: format!(
+                        "E_POST_OR_ABORT_CROSSES_SPREAD (Econia 13): post-only {} at {price} crosses the best {} at {}",
+                        side_word(o.side),
+                        if o.side == Side::Buy { "ask" } else { "bid" },
+                        opposite.unwrap_or_default()
+                    ),
+                });
             }
             Ok(Plan {
                 rest: o.lots,
@@ -567,13 +579,14 @@ fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, String> 
             if filled.is_zero() {
                 return Err(format!(
                     "E_FILL_OR_ABORT_NOT_CROSS_SPREAD (Econia 25): nothing to take at {price}"
-                ));
+                )
+                .into());
             }
             if filled < o.lots {
                 return Err(format!(
                     "E_MIN_BASE_NOT_TRADED (Econia 9): fill-or-abort of {} but only {filled} available at {price} or better",
                     o.lots
-                ));
+                ).into());
             }
             Ok(Plan {
                 take: o.lots,
@@ -590,27 +603,24 @@ fn execution_plan(book: &OrderBook, req: &OrderRequest) -> Result<Plan, String> 
     }
 }
 
-/// What kind of refusal `reason` is, read from the venue code every refusal of this exchange
-/// names: the kinds the live Kana writer reads from a failed transaction's VM status
-/// (`E_INVALID_MARKET_ORDER_ID`: a cancelled id does not rest; `E_POST_OR_ABORT_CROSSES_SPREAD`;
-/// too little margin). The executor handles some kinds apart, above all a replace that lost the
-/// race with a fill, so a paper or backtest refusal must carry the kind a live one would, or the
-/// backtest runs a path live trading never takes.
-pub(super) fn refusal_kind(reason: &str) -> RefusalKind {
-    if reason.contains("E_INVALID_MARKET_ORDER_ID") {
-        RefusalKind::UnknownOrder
-    } else if reason.contains("E_POST_OR_ABORT_CROSSES_SPREAD") {
-        RefusalKind::PostOnlyWouldCross
-    } else if reason.contains(INSUFFICIENT_BALANCE) {
-        RefusalKind::InsufficientMargin
-    } else {
-        RefusalKind::Other
-    }
+/// Why a request is refused, with the kind the live Kana writer would read from the same venue
+/// code in a failed transaction's VM status. The executor handles some kinds apart (above all a
+/// replace that lost the race with a fill), so a paper or backtest refusal carries the kind a
+/// live one would, set where the refusal is raised.
+pub(super) struct Refusal {
+    kind: RefusalKind,
+    reason: String,
 }
 
-/// How a refusal for too little available balance starts (Kana's own code for it is not known,
-/// reference §8.5).
-const INSUFFICIENT_BALANCE: &str = "insufficient available balance";
+/// A refusal the executor handles like any other.
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal {
+            kind: RefusalKind::Other,
+            reason,
+        }
+    }
+}
 
 fn side_name(side: PositionSide) -> &'static str {
     match side {
