@@ -79,8 +79,11 @@ impl Findings {
 pub struct Reconciler {
     /// Lots per position as of the last reconciliation plus every fill seen since.
     expected: BTreeMap<(MarketId, PositionSide), i128>,
-    /// Unfilled lots of orders that were live or closed since the last reconciliation, per
-    /// position and side of the book — what missed fills could have come from.
+    /// Unfilled lots of orders that were live at the last reconciliation, are live now, or were
+    /// live in between (closed since, with what they had left when they closed), per position
+    /// and side of the book — what missed fills could have come from. An order live at the last
+    /// reconciliation and closed since counts twice; the bound errs towards explaining, as it
+    /// must: a false "unexplained" stops the market maker quoting.
     could_fill: std::collections::HashMap<(MarketId, PositionSide, Side), u64>,
     /// Position changes reconciliation already took from the venue as missed fills (signed
     /// lots); the fills themselves may still stream in late and must not count twice.
@@ -156,10 +159,16 @@ impl Reconciler {
         self.absorbed.clear();
         let mut findings = Findings::default();
         self.note_orders_that_could_fill(state);
+        for (key, lots) in state.take_closed_unfilled() {
+            let entry = self.could_fill.entry(key).or_default();
+            *entry = entry.saturating_add(lots);
+        }
         self.reconcile_orders(state, &mut findings);
         self.reconcile_positions(state, &mut findings);
         self.baseline = true;
         self.could_fill.clear();
+        // What closed up to now (the orders found gone included) is in the venue's figure.
+        drop(state.take_closed_unfilled());
         // What is live now could fill before the next reconciliation.
         self.note_orders_that_could_fill(state);
         findings

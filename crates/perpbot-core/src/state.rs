@@ -93,6 +93,11 @@ pub struct State {
     last_open_orders: Option<crate::reconcile::ReceivedOpenOrders>,
     /// Orders adopted from the venue so far (their client ids come from a reserved range).
     adopted: u64,
+    /// Unfilled lots of the orders that stopped being live since the reconciler last took them
+    /// ([`State::take_closed_unfilled`]), by market, position side and book side. A fill the
+    /// stream lost may have come from any of them; without this, an order placed and closed
+    /// between two reconciliations (most of a market maker's quotes) could explain nothing.
+    closed_unfilled: Vec<((MarketId, PositionSide, Side), u64)>,
     /// Counts changes to what PnL is computed from (a mid, a position, a fill's PnL or fee), so
     /// the PnL limits are re-checked after an event only when it could have moved PnL: most
     /// book updates leave the top of the book, and so the mid, as it was.
@@ -371,13 +376,37 @@ impl State {
         &self.live_sums
     }
 
-    /// Keep the live index in step with an order's status.
+    /// Keep the live index in step with an order's status; an order leaving it is noted in
+    /// `closed_unfilled` with what it had left.
     fn set_live(&mut self, id: ClientOrderId, live: bool) {
         if live {
             self.live.insert(id, ());
-        } else {
-            self.live.remove(&id);
+        } else if self.live.remove(&id).is_some() {
+            self.note_closed(id);
         }
+    }
+
+    /// Add what order `id` had left unfilled to `closed_unfilled`.
+    fn note_closed(&mut self, id: ClientOrderId) {
+        let Some(o) = self.orders.get(&id) else {
+            return;
+        };
+        let left = o.remaining().0;
+        if left == 0 {
+            return;
+        }
+        let r = &o.request.order;
+        let key = (r.market, r.position_side(), r.side);
+        match self.closed_unfilled.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, lots)) => *lots = lots.saturating_add(left),
+            None => self.closed_unfilled.push((key, left)),
+        }
+    }
+
+    /// The unfilled lots of every order that stopped being live since the last call, by
+    /// market, position side and book side (for [`crate::reconcile`]); the tally starts again.
+    pub fn take_closed_unfilled(&mut self) -> Vec<((MarketId, PositionSide, Side), u64)> {
+        std::mem::take(&mut self.closed_unfilled)
     }
 
     /// Track an order as it was when an earlier process stopped (status, venue id, fills), under
