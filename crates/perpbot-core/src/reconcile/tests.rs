@@ -199,35 +199,31 @@ fn a_missed_fill_of_an_order_placed_and_closed_between_reconciliations_is_explai
     assert_eq!(f.unexplained.len(), 1, "{f:?}");
 }
 
-#[test]
-fn on_a_netting_venue_an_order_closed_between_reconciliations_explains_its_missed_fill() {
+/// On a netting venue: a 30-lot ask placed after a reconciliation, 10 lots of it filled (seen)
+/// and the rest cancelled; then the venue reports a net short of `short` lots.
+fn netting_after_a_cancelled_ask(short: u64) -> Findings {
     let mut s = state();
     let mut r = Reconciler::netting();
     assert!(r.reconcile(&mut s).is_clean());
-    // A 30-lot ask is placed, partly filled (10 lots, seen), then cancelled; 20 more lots
-    // filled before the cancel and their fill was lost.
     rest(&mut s, 1, 11, Side::Sell, 30);
     order_fill(&mut s, &mut r, 1, Some(11), Side::Sell, 10);
     s.apply_order_event(ClientOrderId(1), &OrderEvent::Cancelled);
     positions(
         &mut s,
-        vec![(PositionSide::Short, 30), (PositionSide::Long, 0)],
+        vec![(PositionSide::Short, short), (PositionSide::Long, 0)],
     );
-    let f = r.reconcile(&mut s);
+    r.reconcile(&mut s)
+}
+
+#[test]
+fn on_a_netting_venue_an_order_closed_between_reconciliations_explains_its_missed_fill() {
+    // 20 more lots filled before the cancel and their fill was lost: within what the ask had left.
+    let f = netting_after_a_cancelled_ask(30);
     assert!(f.unexplained.is_empty(), "{f:?}");
     assert_eq!(f.explained.len(), 1, "{f:?}");
-    // Only the 20 lots the ask had left could have been missed: 21 would not be explained.
-    let mut s = state();
-    let mut r = Reconciler::netting();
-    r.reconcile(&mut s);
-    rest(&mut s, 1, 11, Side::Sell, 30);
-    order_fill(&mut s, &mut r, 1, Some(11), Side::Sell, 10);
-    s.apply_order_event(ClientOrderId(1), &OrderEvent::Cancelled);
-    positions(
-        &mut s,
-        vec![(PositionSide::Short, 31), (PositionSide::Long, 0)],
-    );
-    assert_eq!(r.reconcile(&mut s).unexplained.len(), 1);
+    // Only the 20 lots the ask had left could have been missed: 21 are not explained.
+    let f = netting_after_a_cancelled_ask(31);
+    assert_eq!(f.unexplained.len(), 1, "{f:?}");
 }
 
 #[test]
