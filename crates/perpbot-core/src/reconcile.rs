@@ -160,8 +160,7 @@ impl Reconciler {
         let mut findings = Findings::default();
         self.note_orders_that_could_fill(state);
         for (key, lots) in state.take_closed_unfilled() {
-            let entry = self.could_fill.entry(key).or_default();
-            *entry = entry.saturating_add(lots);
+            self.could_fill_more(key, lots);
         }
         self.reconcile_orders(state, &mut findings);
         self.reconcile_positions(state, &mut findings);
@@ -177,9 +176,14 @@ impl Reconciler {
     fn note_orders_that_could_fill(&mut self, state: &State) {
         for o in state.live_orders(None) {
             let r = &o.request.order;
-            let key = (r.market, r.position_side(), r.side);
-            *self.could_fill.entry(key).or_default() += o.remaining().0;
+            self.could_fill_more((r.market, r.position_side(), r.side), o.remaining().0);
         }
+    }
+
+    /// Add `lots` to what missed fills on `key` could have come from.
+    fn could_fill_more(&mut self, key: (MarketId, PositionSide, Side), lots: u64) {
+        let entry = self.could_fill.entry(key).or_default();
+        *entry = entry.saturating_add(lots);
     }
 
     fn reconcile_orders(&mut self, state: &mut State, findings: &mut Findings) {
