@@ -38,8 +38,8 @@ async fn a_backtest_of_a_recorded_live_run_agrees_with_it() {
     // run filled 3 to 18 times, and counts that small break a factor of three by counting noise
     // alone in 3 to 5 runs of 100 (Poisson counts of mean 10 and 14; a CI run saw live 3,
     // backtest 10). At 10/s the fills are bounded by the strategy's requote cadence instead:
-    // 21 to 36 in either run, ratios 0.8 to 1.4 in the six runs measured for this change, and
-    // fewer than 4 runs in 10,000 outside a factor of three by the same Poisson estimate.
+    // 21 to 42 in either run, ratios 0.8 to 1.4 in the seven runs measured since this change,
+    // and fewer than 4 runs in 10,000 outside a factor of three by the same Poisson estimate.
     config.venue.sim.synthetic.takers.intensity = 10.0;
     let clock = Clock::system();
     let (kana, credentials) = perpbot::cli::start_embedded_sim(&config, clock)
