@@ -36,7 +36,7 @@ from nautilus_trader.model.enums import (
     OrderStatus,
     RecordFlag,
 )
-from nautilus_trader.model.identifiers import TradeId, Venue
+from nautilus_trader.model.identifiers import InstrumentId, TradeId, Venue
 from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
@@ -114,9 +114,7 @@ def nautilus_data(instrument, bids, asks, evs):
     iid = instrument.id
     data = []
     ts = T0
-    data.append(
-        OrderBookDelta.clear(iid, 0, ts, ts)
-    )
+    data.append(OrderBookDelta.clear(iid, 0, ts, ts))
     levels = [(OrderSide.BUY, p, q) for p, q in bids] + [(OrderSide.SELL, p, q) for p, q in asks]
     for i, (side, p, q) in enumerate(levels):
         flags = RecordFlag.F_SNAPSHOT | (RecordFlag.F_LAST if i == len(levels) - 1 else 0)
@@ -164,9 +162,7 @@ class Quoter(Strategy):
         self.fills = [0, 0]
 
     def on_start(self):
-        self.iid = self.cache.instrument(
-            TestInstrumentProvider.btcusdt_perp_binance().id
-        ).id
+        self.iid = InstrumentId.from_str(self.config.instrument_id)
         self.one_lot = qty(1)
         self.subscribe_order_book_deltas(self.iid, BookType.L2_MBP)
         self.subscribe_trade_ticks(self.iid)
