@@ -59,7 +59,9 @@ pub struct State {
     /// Realised PnL less fees in [`atto`] units, each fill's rounded down (the figure the loss
     /// limits watch errs towards a loss).
     realized_net_atto: i128,
-    orders: HashMap<ClientOrderId, Order>,
+    /// Our orders, live and recently finished, with the venue's ids mapped back to them
+    /// ([`OrderStore`]: the finished ones are kept apart so the live ones stay quick to reach).
+    orders: OrderStore,
     /// Ids of the orders that are not terminal. Every read of "the live orders" (the strategy's
     /// quotes, every risk check's exposure and open-order count) walks this set instead of all
     /// orders: terminal orders stay in `orders` until pruned, and a market maker leaves two
@@ -70,7 +72,6 @@ pub struct State {
     /// Sums over the live orders for the pre-trade checks ([`LiveSums`]), moved whenever an
     /// order's liveness or remaining size changes.
     live_sums: LiveSums,
-    by_venue_id: HashMap<VenueOrderId, ClientOrderId>,
     funding: HashMap<MarketId, FundingRate>,
     available: Decimal,
     total_balance: Decimal,
@@ -185,14 +186,12 @@ impl State {
 
     /// Our id for a venue id.
     pub fn client_id_for(&self, venue_id: VenueOrderId) -> Option<ClientOrderId> {
-        self.by_venue_id.get(&venue_id).copied()
+        self.orders.client_id_for(&venue_id)
     }
 
     /// Every order the state still holds (live, and finished ones not yet pruned), by client id.
     pub fn orders(&self) -> impl Iterator<Item = &Order> {
-        let mut ids: Vec<&ClientOrderId> = self.orders.keys().collect();
-        ids.sort_unstable();
-        ids.into_iter().filter_map(|id| self.orders.get(id))
+        self.orders.by_id()
     }
 
     /// Orders that may be resting (not terminal), in one market or all, by ascending client id.
@@ -415,7 +414,7 @@ impl State {
     pub fn restore_order(&mut self, order: Order) {
         let id = order.client_id();
         if let Some(v) = order.venue_id {
-            self.by_venue_id.insert(v, id);
+            self.orders.link_venue_id(v, id);
         }
         self.set_live(id, order.status.is_live());
         self.insert_order(id, order);
@@ -441,7 +440,7 @@ impl State {
             Ok(t) => {
                 self.set_live(id, live);
                 if let Some(v) = venue_id
-                    && self.by_venue_id.insert(v, id).is_none()
+                    && self.orders.link_venue_id(v, id).is_none()
                 {
                     self.apply_unmatched_fills(v, id);
                 }
@@ -460,7 +459,7 @@ impl State {
     /// orders. The acknowledgement wins; the other order loses the id and goes back to
     /// `Unknown`, for its request's resolution or reconciliation to settle.
     fn unlink_misattributed(&mut self, v: VenueOrderId, id: ClientOrderId) {
-        let Some(&holder) = self.by_venue_id.get(&v) else {
+        let Some(holder) = self.orders.client_id_for(&v) else {
             return;
         };
         if holder == id {
@@ -490,7 +489,7 @@ impl State {
             other.status = OrderStatus::Cancelled;
             other.updated_at = self.now;
             self.set_live(holder, false);
-            self.by_venue_id.insert(v, id);
+            self.orders.link_venue_id(v, id);
             return;
         }
         self.anomalies.misattributed_venue_ids += 1;
@@ -504,7 +503,7 @@ impl State {
                 other.updated_at = self.now;
             }
         }
-        self.by_venue_id.insert(v, id);
+        self.orders.link_venue_id(v, id);
     }
 
     /// An order just got its venue id: apply the fills that arrived for that id before it did.
@@ -529,18 +528,15 @@ impl State {
         let now = self.now;
         self.unmatched_fills
             .retain(|(_, _, at)| now.since(*at) < keep);
-        let by_venue = &mut self.by_venue_id;
-        let live = &mut self.live;
-        self.orders.retain(|id, o| {
-            let keep_it = !o.status.is_terminal() || now.since(o.updated_at) < keep;
-            if !keep_it {
-                live.remove(id);
-                if let Some(v) = o.venue_id {
-                    by_venue.remove(&v);
-                }
-            }
-            keep_it
-        });
+        for id in self.orders.prune(now, keep) {
+            self.live.remove(&id);
+        }
+    }
+
+    /// Set the finished orders apart from the live ones ([`OrderStore::retire`]); the engine
+    /// calls this on every tick. Changes nothing a reader sees.
+    pub fn retire_finished_orders(&mut self) {
+        self.orders.retire();
     }
 
     /// Resolve the client id an event refers to (directly or through the venue id).
@@ -550,8 +546,8 @@ impl State {
         venue: Option<VenueOrderId>,
     ) -> Option<ClientOrderId> {
         client
-            .filter(|c| self.orders.contains_key(c))
-            .or_else(|| venue.and_then(|v| self.by_venue_id.get(&v).copied()))
+            .filter(|c| self.orders.contains(c))
+            .or_else(|| venue.and_then(|v| self.orders.client_id_for(&v)))
     }
 
     /// Apply a venue event. Returns `false` when the event was a duplicate or concerned nothing
@@ -785,7 +781,7 @@ impl State {
         } else {
             OrderStatus::PartiallyFilled
         };
-        self.by_venue_id.insert(info.venue_id, id);
+        self.orders.link_venue_id(info.venue_id, id);
         self.set_live(id, o.status.is_live());
         self.insert_order(id, o);
         id
@@ -809,7 +805,7 @@ impl State {
         let unknown: Vec<&perpbot_model::OpenOrderInfo> = snapshot
             .orders
             .iter()
-            .filter(|i| !self.by_venue_id.contains_key(&i.venue_id))
+            .filter(|i| !self.orders.knows_venue_id(&i.venue_id))
             .collect();
         for info in &unknown {
             let shape_of = |o: &Order| {
@@ -873,7 +869,9 @@ impl State {
 }
 
 mod live_sums;
+mod order_store;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use live_sums::{Contribution, LiveSums};
+use order_store::OrderStore;

@@ -34,11 +34,9 @@ use perpbot_model::{
     TimerId, Timestamp, TradingState,
 };
 
-/// How often finished orders are dropped from the state.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// How long a finished order stays in the state after its last change: long enough for a late
-/// fill or acknowledgement to find it and for a strategy to look back at recent orders.
-const KEEP_FINISHED_ORDERS: Duration = Duration::from_secs(600);
+/// Longest time between two passes that drop finished orders from the state (they are made
+/// more often when the retention, [`EngineConfig::finished_order_retention_ms`], is shorter).
+const PRUNE_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 /// How often the risk limits' history is saved (and at every trip and at shutdown).
 const LIMITS_SAVE_EVERY: Duration = Duration::from_secs(5);
 
@@ -391,10 +389,15 @@ impl EngineCore {
         self.set_now(now);
         // Finished orders are kept a while (late fills, the strategy's look back), then dropped,
         // so a bot that runs for weeks does not hold every order it ever placed.
+        // Every tick sets the orders that finished since the last apart from the live ones, so
+        // the map the order path works in holds little more than the live orders.
         let now = self.state.now();
-        if now.since(self.last_prune) >= PRUNE_EVERY {
-            self.state.prune_orders(KEEP_FINISHED_ORDERS);
+        let keep = Duration::from_millis(self.config.finished_order_retention_ms);
+        if now.since(self.last_prune) >= keep.min(PRUNE_AT_MOST_EVERY) {
+            self.state.prune_orders(keep);
             self.last_prune = now;
+        } else {
+            self.state.retire_finished_orders();
         }
 
         // Gas the venue's transactions have paid since the last tick: the budgets, and PnL.

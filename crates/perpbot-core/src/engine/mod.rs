@@ -75,6 +75,14 @@ pub struct EngineConfig {
     /// Longest wait at start-up for the venue to say how journaled requests ended (ms); covers a
     /// Kana transaction's expiry, after which an unseen transaction is known not to execute.
     pub journal_resolve_timeout_ms: u64,
+    /// How long a finished order (filled, cancelled, rejected or expired) stays in the state
+    /// after its last change (ms). Late fills and acknowledgements find it there, and strategies
+    /// can look it up; then it is dropped, so a long run's memory stays bounded. The passes
+    /// that drop them run every retention or every minute, whichever is sooner, so an order may
+    /// stay up to that much longer; 0 drops each one at the first tick after it ends. Only a strategy that looks back at old orders needs
+    /// much: a market maker's backtest that keeps none runs faster (BENCHMARKS.md, SBS-3,
+    /// thirteenth session).
+    pub finished_order_retention_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +97,7 @@ impl Default for EngineConfig {
             journal_sync: crate::journal::JournalSync::WriteAhead,
             journal_snapshot_ms: 10_000,
             journal_resolve_timeout_ms: 90_000,
+            finished_order_retention_ms: 600_000,
         }
     }
 }

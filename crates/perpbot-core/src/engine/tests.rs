@@ -114,6 +114,16 @@ impl Rig {
             status_interval_ms: 0,
             ..EngineConfig::default()
         };
+        Rig::configured(probe, risk, rate_limits, config, heard)
+    }
+
+    fn configured(
+        probe: Probe,
+        risk: RiskConfig,
+        rate_limits: RateLimitConfig,
+        config: EngineConfig,
+        heard: Arc<Mutex<Vec<Event>>>,
+    ) -> Rig {
         let mut core = EngineCore::new(
             &[MarketSpec::kana_apt_testnet()],
             CAPS,
@@ -125,6 +135,28 @@ impl Rig {
         );
         assert!(core.start(T0));
         Rig { core, heard }
+    }
+
+    /// A rig whose engine keeps finished orders for `retention_ms`.
+    fn keeping_finished_orders(react: Reaction, retention_ms: u64) -> Rig {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let probe = Probe {
+            heard: Arc::clone(&heard),
+            on_start: None,
+            react,
+        };
+        let config = EngineConfig {
+            status_interval_ms: 0,
+            finished_order_retention_ms: retention_ms,
+            ..EngineConfig::default()
+        };
+        Rig::configured(
+            probe,
+            RiskConfig::default(),
+            RateLimitConfig::default(),
+            config,
+            heard,
+        )
     }
 
     fn new(react: Reaction) -> Rig {
@@ -485,4 +517,46 @@ fn the_status_shows_orders_pnl_and_limit_headroom_in_human_units() {
     assert_eq!(status.limits.loss_headroom, Some(Decimal::from(50)));
     assert_eq!(status.counts.requests_sent, 1);
     assert_eq!(status.ts, T0);
+}
+
+#[test]
+fn finished_orders_are_kept_for_the_configured_retention_then_dropped() {
+    let mut rig = Rig::keeping_finished_orders(quote_on_book(), 3_000);
+    rig.core.on_venue_event(book(T0), T0);
+    let jobs = rig.jobs();
+    rig.accept(jobs, at(1));
+    let cancelled = Event::Order(perpbot_model::OrderUpdate {
+        market: M,
+        client_id: None,
+        venue_id: Some(VenueOrderId(1001)),
+        kind: OrderUpdateKind::Cancelled,
+        ts: at(2),
+    });
+    rig.core.on_venue_event(cancelled, at(2));
+    let order = ClientOrderId(1);
+    assert_eq!(
+        rig.core.state().order_status(order),
+        Some(OrderStatus::Cancelled)
+    );
+    // Passes that drop finished orders run every retention (3 s here): at 3 s and 6 s.
+    for secs in 3..=5 {
+        rig.core.on_tick(at(secs), TxCosts::default());
+        assert_eq!(
+            rig.core.state().order_status(order),
+            Some(OrderStatus::Cancelled),
+            "{} s after it ended, still kept",
+            secs - 2
+        );
+    }
+    assert_eq!(
+        rig.core.state().client_id_for(VenueOrderId(1001)),
+        Some(order)
+    );
+    rig.core.on_tick(at(6), TxCosts::default());
+    assert_eq!(
+        rig.core.state().order(order),
+        None,
+        "4 s after it ended, dropped"
+    );
+    assert_eq!(rig.core.state().client_id_for(VenueOrderId(1001)), None);
 }

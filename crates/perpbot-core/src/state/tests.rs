@@ -711,3 +711,60 @@ fn the_live_sums_follow_every_change_to_an_order() {
     );
     assert!(s.live_sums().opening_notional() > 0);
 }
+
+/// Order 1, acknowledged as venue order 77 and then cancelled with nothing filled.
+fn cancelled_order() -> State {
+    let mut s = state_with_order();
+    let accepted = OrderEvent::Accepted {
+        venue_id: Some(VenueOrderId(77)),
+    };
+    assert!(s.apply_order_event(ClientOrderId(1), &accepted).is_some());
+    assert!(
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Cancelled)
+            .is_some()
+    );
+    s
+}
+
+#[test]
+fn a_finished_order_set_apart_still_takes_its_late_fills() {
+    let mut s = cancelled_order();
+    s.retire_finished_orders();
+    assert_eq!(
+        s.order_status(ClientOrderId(1)),
+        Some(OrderStatus::Cancelled)
+    );
+    assert_eq!(s.client_id_for(VenueOrderId(77)), Some(ClientOrderId(1)));
+    assert_eq!(s.orders().count(), 1);
+    assert_eq!(s.live_order_count(None), 0);
+    // A fill that names only the venue's id, streamed after the cancel.
+    let Event::Fill(mut by_venue_id) = fill(9, 400) else {
+        unreachable!()
+    };
+    by_venue_id.client_id = None;
+    by_venue_id.venue_id = Some(VenueOrderId(77));
+    assert!(s.apply(&Event::Fill(by_venue_id)));
+    assert_eq!(s.order(ClientOrderId(1)).map(|o| o.filled), Some(Lots(400)));
+    // A fill that names no order (Kana's), after the order was set apart again: attributed.
+    s.retire_finished_orders();
+    let Event::Fill(mut anonymous) = fill(10, 100) else {
+        unreachable!()
+    };
+    anonymous.client_id = None;
+    assert!(s.apply(&Event::Fill(anonymous)));
+    assert_eq!(s.anomalies().attributed_fills, 1);
+    assert_eq!(s.order(ClientOrderId(1)).map(|o| o.filled), Some(Lots(500)));
+    assert_eq!(s.fill_counts(), (2, 2));
+}
+
+#[test]
+fn pruning_drops_a_finished_order_set_apart_once_its_time_is_up() {
+    let mut s = cancelled_order();
+    s.retire_finished_orders();
+    s.set_now(Timestamp(10_000_000_000));
+    s.prune_orders(std::time::Duration::from_secs(20));
+    assert!(s.order(ClientOrderId(1)).is_some(), "10 s old, kept for 20");
+    s.prune_orders(std::time::Duration::from_secs(5));
+    assert!(s.order(ClientOrderId(1)).is_none());
+    assert_eq!(s.client_id_for(VenueOrderId(77)), None);
+}

@@ -1,0 +1,135 @@
+use std::time::Duration;
+
+use perpbot_model::{
+    ClientOrderId, Lots, MarketId, NewOrder, Order, OrderEvent, OrderRequest, Side, Ticks,
+    Timestamp, VenueOrderId,
+};
+
+use super::OrderStore;
+
+fn order(id: u64, at: Timestamp) -> Order {
+    let spec = NewOrder::limit(MarketId(1), Side::Buy, Lots(1), Ticks(10));
+    Order::new(
+        OrderRequest {
+            client_id: ClientOrderId(id),
+            order: spec,
+        },
+        at,
+    )
+}
+
+fn acknowledged(id: u64, venue: u128, at: Timestamp) -> Order {
+    let mut o = order(id, at);
+    let accepted = OrderEvent::Accepted {
+        venue_id: Some(VenueOrderId(venue)),
+    };
+    assert!(o.apply(&accepted, at).is_ok());
+    o
+}
+
+fn cancelled(id: u64, venue: u128, at: Timestamp) -> Order {
+    let mut o = acknowledged(id, venue, at);
+    assert!(o.apply(&OrderEvent::Cancelled, at).is_ok());
+    assert!(o.status.is_terminal());
+    o
+}
+
+fn store(orders: Vec<Order>) -> OrderStore {
+    let mut s = OrderStore::default();
+    for o in orders {
+        if let Some(v) = o.venue_id {
+            s.link_venue_id(v, o.client_id());
+        }
+        s.insert(o.client_id(), o);
+    }
+    s
+}
+
+const T0: Timestamp = Timestamp(1_000_000_000);
+
+#[test]
+fn retiring_moves_only_finished_orders_and_every_read_still_finds_them() {
+    let mut s = store(vec![
+        cancelled(3, 30, T0),
+        acknowledged(1, 10, T0),
+        cancelled(2, 20, T0),
+        order(4, T0),
+    ]);
+    s.retire();
+    assert_eq!(s.hot_len(), 2, "the live orders stay hot");
+    assert_eq!(s.len(), 4);
+    for id in 1..=4 {
+        assert!(s.contains(&ClientOrderId(id)));
+        let found = s.get(&ClientOrderId(id)).map(Order::client_id);
+        assert_eq!(found, Some(ClientOrderId(id)));
+    }
+    assert_eq!(s.client_id_for(&VenueOrderId(20)), Some(ClientOrderId(2)));
+    assert_eq!(s.client_id_for(&VenueOrderId(10)), Some(ClientOrderId(1)));
+    assert!(s.knows_venue_id(&VenueOrderId(30)));
+    assert!(!s.knows_venue_id(&VenueOrderId(40)));
+    let ids: Vec<u64> = s.by_id().map(|o| o.client_id().0).collect();
+    assert_eq!(ids, vec![1, 2, 3, 4], "ascending across both tiers");
+    let mut all: Vec<u64> = s.values().map(|o| o.client_id().0).collect();
+    all.sort_unstable();
+    assert_eq!(all, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_write_to_a_retired_order_brings_it_back_with_its_venue_id() {
+    let mut s = store(vec![cancelled(2, 20, T0), acknowledged(1, 10, T0)]);
+    s.retire();
+    assert_eq!(s.hot_len(), 1);
+    let o = s.get_mut(&ClientOrderId(2)).map(|o| o.client_id());
+    assert_eq!(o, Some(ClientOrderId(2)));
+    assert_eq!(s.hot_len(), 2);
+    assert_eq!(s.client_id_for(&VenueOrderId(20)), Some(ClientOrderId(2)));
+    // Back in the hot tier, it is still pruned (pruning retires first).
+    let dropped = s.prune(T0.plus(Duration::from_secs(5)), Duration::from_secs(1));
+    assert_eq!(dropped, vec![ClientOrderId(2)]);
+    assert!(!s.contains(&ClientOrderId(2)));
+    assert!(!s.knows_venue_id(&VenueOrderId(20)));
+    assert_eq!(s.client_id_for(&VenueOrderId(10)), Some(ClientOrderId(1)));
+    assert!(s.get_mut(&ClientOrderId(9)).is_none());
+}
+
+#[test]
+fn replacing_or_relinking_reports_what_either_tier_held() {
+    let mut s = store(vec![cancelled(2, 20, T0)]);
+    s.retire();
+    // A venue id known in the cold tier is not new, and moves to its new holder.
+    let before = s.link_venue_id(VenueOrderId(20), ClientOrderId(5));
+    assert_eq!(before, Some(ClientOrderId(2)));
+    assert_eq!(s.client_id_for(&VenueOrderId(20)), Some(ClientOrderId(5)));
+    assert_eq!(s.link_venue_id(VenueOrderId(21), ClientOrderId(5)), None);
+    // Re-inserting a retired order replaces it: one copy, and the old one is returned.
+    let old = s.insert(ClientOrderId(2), order(2, T0));
+    assert!(old.is_some_and(|o| o.status.is_terminal()));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.hot_len(), 1);
+}
+
+#[test]
+fn pruning_keeps_recent_finished_orders_and_every_live_one() {
+    let later = T0.plus(Duration::from_secs(100));
+    let mut s = store(vec![
+        cancelled(1, 10, T0),
+        cancelled(2, 20, later),
+        acknowledged(3, 30, T0),
+    ]);
+    let dropped = s.prune(later.plus(Duration::from_secs(10)), Duration::from_secs(60));
+    assert_eq!(dropped, vec![ClientOrderId(1)]);
+    assert!(!s.knows_venue_id(&VenueOrderId(10)));
+    assert!(
+        s.contains(&ClientOrderId(2)),
+        "finished 10 s ago, kept for 60"
+    );
+    assert!(s.contains(&ClientOrderId(3)), "live, however old");
+}
+
+#[test]
+fn pruning_an_order_leaves_its_venue_id_when_another_order_holds_it() {
+    let mut s = store(vec![cancelled(1, 10, T0)]);
+    s.link_venue_id(VenueOrderId(10), ClientOrderId(7));
+    s.prune(T0.plus(Duration::from_secs(10)), Duration::from_secs(1));
+    assert_eq!(s.client_id_for(&VenueOrderId(10)), Some(ClientOrderId(7)));
+}
