@@ -211,10 +211,15 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
     let (snap, events) = input::events(input::SEED_BACKTEST, sbs3::EVENTS);
     let hbt_rows = sbs3::hbt_rows(&events);
     let mut engine = Vec::new();
+    let mut engine_default = Vec::new();
     let mut replay = Vec::new();
     let mut hbt = Vec::new();
     for run in 0..RUNS {
         engine.push(sbs3_engine::run(sbs3_engine::market_data(&snap, &events)));
+        let default_retention =
+            perpbot::engine::EngineConfig::default().finished_order_retention_ms;
+        let data = sbs3_engine::market_data(&snap, &events);
+        engine_default.push(sbs3_engine::run_with(data, true, default_retention));
         replay.push(sbs3::PerpbotReplay::new(&snap).run(&events));
         let bt = sbs3::hbt_build(&snap, &hbt_rows);
         hbt.push(sbs3::run_hbt(bt, events.len()));
@@ -228,6 +233,10 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
         (
             "perpbot real backtest (engine core + risk + executor + paper exchange)",
             engine,
+        ),
+        (
+            "perpbot real backtest, finished orders kept 10 min (the engine's default)",
+            engine_default,
         ),
         ("perpbot `OrderBook` + prob. queue/latency model", replay),
         ("hftbacktest `Backtest<HashMapMarketDepth>`", hbt),
@@ -355,7 +364,8 @@ fn main() -> ExitCode {
         };
         let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
-        let r = sbs3_engine::run_with(sbs3_engine::market_data(&snap, &events), quoting);
+        let data = sbs3_engine::market_data(&snap, &events);
+        let r = sbs3_engine::run_with(data, quoting, sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS);
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }
