@@ -106,50 +106,51 @@ impl OrderStore {
     /// Move the finished orders of the hot tier, and the venue ids that map to them, to the cold
     /// tier. Cheap: the hot tier holds the live orders and one tick's finished ones.
     pub(crate) fn retire(&mut self) {
-        let finished: Vec<ClientOrderId> = self
-            .hot
-            .iter()
-            .filter(|(_, o)| o.status.is_terminal())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in finished {
-            let Some(order) = self.hot.remove(&id) else {
-                continue;
-            };
-            if let Some(v) = order.venue_id
-                && self.hot_by_venue.get(&v) == Some(&id)
-            {
-                self.hot_by_venue.remove(&v);
-                self.cold_by_venue.insert(v, id);
-            }
-            self.cold.insert(id, order);
+        let OrderStore {
+            hot,
+            hot_by_venue,
+            cold,
+            cold_by_venue,
+        } = self;
+        for (id, order) in hot.extract_if(|_, o| o.status.is_terminal()) {
+            move_venue_id(&order, id, hot_by_venue, cold_by_venue);
+            cold.insert(id, order);
         }
     }
 
-    /// Retire the finished orders, then drop those whose last change is at least `keep` before
-    /// `now`, with the venue ids that map to them. Returns the ids dropped.
+    /// Drop the finished orders whose last change is at least `keep` before `now`, with the
+    /// venue ids that map to them, and retire the other finished ones. Returns the ids dropped.
     pub(crate) fn prune(
         &mut self,
         now: Timestamp,
         keep: std::time::Duration,
     ) -> Vec<ClientOrderId> {
-        self.retire();
+        let expired = |o: &Order| now.since(o.updated_at) >= keep;
         let mut dropped = Vec::new();
-        let hot_by_venue = &mut self.hot_by_venue;
-        let cold_by_venue = &mut self.cold_by_venue;
-        self.cold.retain(|id, o| {
-            let keep_it = now.since(o.updated_at) < keep;
-            if !keep_it {
-                dropped.push(*id);
-                if let Some(v) = o.venue_id {
-                    for map in [&mut *hot_by_venue, &mut *cold_by_venue] {
-                        if map.get(&v) == Some(id) {
-                            map.remove(&v);
-                        }
-                    }
-                }
+        let OrderStore {
+            hot,
+            hot_by_venue,
+            cold,
+            cold_by_venue,
+        } = self;
+        // Straight from the hot tier when already expired (with a short retention, most are):
+        // a trip through the cold tier would only move them twice.
+        for (id, order) in hot.extract_if(|_, o| o.status.is_terminal()) {
+            if expired(&order) {
+                forget_venue_id(&order, id, [&mut *hot_by_venue, &mut *cold_by_venue]);
+                dropped.push(id);
+            } else {
+                move_venue_id(&order, id, hot_by_venue, cold_by_venue);
+                cold.insert(id, order);
             }
-            keep_it
+        }
+        cold.retain(|id, o| {
+            if !expired(o) {
+                return true;
+            }
+            forget_venue_id(o, *id, [&mut *hot_by_venue, &mut *cold_by_venue]);
+            dropped.push(*id);
+            false
         });
         dropped
     }
@@ -159,13 +160,40 @@ impl OrderStore {
         let Some(order) = self.cold.remove(&id) else {
             return;
         };
-        if let Some(v) = order.venue_id
-            && self.cold_by_venue.get(&v) == Some(&id)
-        {
-            self.cold_by_venue.remove(&v);
-            self.hot_by_venue.insert(v, id);
-        }
+        move_venue_id(&order, id, &mut self.cold_by_venue, &mut self.hot_by_venue);
         self.hot.insert(id, order);
+    }
+}
+
+/// Move the venue id of `order` (client id `id`) from `from` to `to`, if it maps to `id` there.
+fn move_venue_id(
+    order: &Order,
+    id: ClientOrderId,
+    from: &mut HashMap<VenueOrderId, ClientOrderId>,
+    to: &mut HashMap<VenueOrderId, ClientOrderId>,
+) {
+    if let Some(v) = order.venue_id
+        && from.get(&v) == Some(&id)
+    {
+        from.remove(&v);
+        to.insert(v, id);
+    }
+}
+
+/// Remove the venue id of `order` (client id `id`) from each map in which it maps to `id` (it
+/// may since have gone to another order, which keeps it).
+fn forget_venue_id(
+    order: &Order,
+    id: ClientOrderId,
+    maps: [&mut HashMap<VenueOrderId, ClientOrderId>; 2],
+) {
+    let Some(v) = order.venue_id else {
+        return;
+    };
+    for map in maps {
+        if map.get(&v) == Some(&id) {
+            map.remove(&v);
+        }
     }
 }
 
