@@ -166,17 +166,6 @@ impl Series {
         }
     }
 
-    /// The mid of `market` standing at `t` (the first one seen, for a `t` before it); `None`
-    /// past the last book the bot saw, where the data says nothing.
-    fn mid_at(&self, market: MarketId, t: Timestamp) -> Option<Decimal> {
-        let track = self.mids.get(&market)?;
-        if t > track.seen_until {
-            return None;
-        }
-        let i = track.changes.partition_point(|(ts, _)| *ts <= t);
-        track.changes.get(i.saturating_sub(1)).map(|(_, m)| *m)
-    }
-
     /// Write the rows as CSV (`ts_ms,market,mid,bid,ask,position,pnl`).
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -215,36 +204,82 @@ pub struct Markout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Markouts(pub Vec<Markout>);
 
+/// The markouts' horizons, in seconds.
+const MARKOUT_HORIZONS_S: [u64; 3] = [1, 10, 60];
+
 impl Markouts {
     /// The markouts of `series`' fills against its mids.
     pub fn of(series: &Series) -> Markouts {
-        let horizons = [1u64, 10, 60];
-        Markouts(
-            horizons
-                .iter()
-                .map(|&h| {
-                    let mut fills = 0;
-                    let mut pnl = Decimal::ZERO;
-                    for f in &series.fills {
-                        let Some(mid) = series.mid_at(f.market, f.ts.plus(Duration::from_secs(h)))
-                        else {
-                            continue;
-                        };
-                        let sign = if f.side == Side::Buy {
-                            Decimal::ONE
-                        } else {
-                            -Decimal::ONE
-                        };
-                        fills += 1;
-                        pnl += sign * (mid - f.price) * f.size;
-                    }
-                    Markout {
-                        horizon_s: h,
-                        fills,
-                        pnl,
-                    }
-                })
-                .collect(),
-        )
+        // One pass over the fills, each horizon with its own cursor in each market's mids: the
+        // fills come in time order, so every cursor only moves forward (a search per fill and
+        // horizon was 2.5 % of a 2,000,000-event backtest).
+        let mut cursors: Vec<(MarketId, [MidCursor<'_>; 3])> = series
+            .mids
+            .iter()
+            .map(|(m, track)| (*m, MARKOUT_HORIZONS_S.map(|_| MidCursor::new(track))))
+            .collect();
+        let mut sums = MARKOUT_HORIZONS_S.map(|h| Markout {
+            horizon_s: h,
+            fills: 0,
+            pnl: Decimal::ZERO,
+        });
+        for f in &series.fills {
+            let Some((_, market_cursors)) = cursors.iter_mut().find(|(m, _)| *m == f.market) else {
+                continue;
+            };
+            for (sum, cursor) in sums.iter_mut().zip(market_cursors.iter_mut()) {
+                let at = f.ts.plus(Duration::from_secs(sum.horizon_s));
+                let Some(mid) = cursor.mid_at(at) else {
+                    continue;
+                };
+                let edge = (mid - f.price) * f.size;
+                sum.fills += 1;
+                match f.side {
+                    Side::Buy => sum.pnl += edge,
+                    Side::Sell => sum.pnl -= edge,
+                }
+            }
+        }
+        Markouts(sums.into())
     }
 }
+
+/// Reads one market's mids at times that mostly go forward, stepping instead of searching.
+struct MidCursor<'a> {
+    track: &'a MidTrack,
+    /// How many changes are at or before `last`.
+    passed: usize,
+    last: Timestamp,
+}
+
+impl<'a> MidCursor<'a> {
+    fn new(track: &'a MidTrack) -> MidCursor<'a> {
+        MidCursor {
+            track,
+            passed: 0,
+            last: Timestamp(0),
+        }
+    }
+
+    /// The mid standing at `t` (the first one seen, for a `t` before it); `None` past the last
+    /// book the bot saw, where the data says nothing.
+    fn mid_at(&mut self, t: Timestamp) -> Option<Decimal> {
+        if t > self.track.seen_until {
+            return None;
+        }
+        let changes = &self.track.changes;
+        if t < self.last {
+            // Out of time order (fills are appended in it, but the field is public): search.
+            self.passed = changes.partition_point(|(ts, _)| *ts <= t);
+        } else {
+            while changes.get(self.passed).is_some_and(|(ts, _)| *ts <= t) {
+                self.passed += 1;
+            }
+        }
+        self.last = t;
+        changes.get(self.passed.saturating_sub(1)).map(|(_, m)| *m)
+    }
+}
+
+#[cfg(test)]
+mod tests;
