@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use litemap::LiteMap;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
 
 use rust_decimal::Decimal;
 use tracing::{debug, error, info, warn};
@@ -43,13 +43,15 @@ pub struct Anomalies {
 /// (venue events) and the order-tracking methods the engine calls for its own requests.
 #[derive(Debug, Default)]
 pub struct State {
-    specs: HashMap<MarketId, MarketSpec>,
-    books: HashMap<MarketId, OrderBook>,
+    /// The per-market maps are sorted vectors: a bot trades a few markets, and every event
+    /// looks its market up here (a hash lookup each was ~3 % of a backtest's time).
+    specs: LiteMap<MarketId, MarketSpec>,
+    books: LiteMap<MarketId, OrderBook>,
     /// Each market's mid price in human units, recomputed when its book changes (books change
     /// only in [`State::apply`]). The PnL that risk, the strategy and the run report read on
     /// every event values positions at it; computing it there (two decimal divisions) cost
     /// more than the rest of their work.
-    mids: HashMap<MarketId, Decimal>,
+    mids: LiteMap<MarketId, Decimal>,
     /// By market and side, in that order (a sorted vector: a bot holds a few positions, and
     /// every PnL and exposure check walks them).
     positions: LiteMap<(MarketId, PositionSide), Position>,
@@ -72,7 +74,7 @@ pub struct State {
     /// Sums over the live orders for the pre-trade checks ([`LiveSums`]), moved whenever an
     /// order's liveness or remaining size changes.
     live_sums: LiveSums,
-    funding: HashMap<MarketId, FundingRate>,
+    funding: LiteMap<MarketId, FundingRate>,
     available: Decimal,
     total_balance: Decimal,
     balance_at: Option<Timestamp>,
