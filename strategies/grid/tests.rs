@@ -199,7 +199,7 @@ impl Harness {
 
     fn fill_event(&self, id: ClientOrderId, trade: u128, lots: u64) -> Event {
         let o = &self.state.order(id).unwrap().request.order;
-        Event::Fill(Fill {
+        Event::Fill(Box::new(Fill {
             market: MarketId(1338),
             client_id: Some(id),
             venue_id: None,
@@ -212,7 +212,7 @@ impl Harness {
             realized_pnl: Decimal::ZERO,
             liquidity: Liquidity::Maker,
             ts: self.state.now(),
-        })
+        }))
     }
 
     fn fill(&mut self, id: ClientOrderId, trade: u128, lots: u64) -> Vec<Intent> {

@@ -124,15 +124,7 @@ async fn run(
 }
 
 fn fills(seen: &[Event]) -> Vec<&perpbot::model::Fill> {
-    seen.iter()
-        .filter_map(|e| {
-            if let Event::Fill(f) = e {
-                Some(f)
-            } else {
-                None
-            }
-        })
-        .collect()
+    seen.iter().filter_map(Event::as_fill).collect()
 }
 
 #[tokio::test(start_paused = true)]

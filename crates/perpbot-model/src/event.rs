@@ -22,8 +22,11 @@ pub enum Event {
     Trade(PublicTrade),
     /// Best bid/ask as a venue reports it (may arrive without a full book).
     BestPrice(BestPrice),
-    /// One of our orders filled (partly or fully).
-    Fill(Fill),
+    /// One of our orders filled (partly or fully). Boxed: a fill is the largest event by far
+    /// (144 bytes against at most 112 for the rest), and every event is moved several times on
+    /// its way to the strategy, so an unboxed fill made every book update a 144-byte copy
+    /// through `memmove` (7–9 % of a backtest's time). Fills are rare next to books.
+    Fill(Box<Fill>),
     /// Positions changed.
     Position(PositionUpdate),
     /// Collateral balance changed.
@@ -46,7 +49,20 @@ pub enum Event {
     Alert(Alert),
 }
 
+// Events are moved by value through the engine, the backtest's timeline and the strategy's
+// queue; past 128 bytes each move is a call to `memmove` instead of a few register stores
+// (the Fill variant's doc). A variant that grows past it should be boxed as Fill is.
+const _: () = assert!(std::mem::size_of::<Event>() <= 128);
+
 impl Event {
+    /// The fill, when the event is one (for filtering a stream of events down to fills).
+    pub fn as_fill(&self) -> Option<&Fill> {
+        match self {
+            Event::Fill(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The market the event concerns, if it concerns one.
     pub fn market(&self) -> Option<MarketId> {
         match self {

@@ -198,7 +198,7 @@ impl Engine {
             return;
         };
         if let Some(tx) = &self.fill_tap
-            && tx.try_send(f.clone()).is_err()
+            && tx.try_send((**f).clone()).is_err()
         {
             warn!("fill copy dropped: its receiver is slow or gone");
         }

@@ -94,7 +94,7 @@ fn order_fill(
         liquidity: Liquidity::Maker,
         ts: s.now(),
     };
-    if s.apply(&Event::Fill(f.clone())) {
+    if s.apply(&Event::Fill(Box::new(f.clone()))) {
         r.on_fill(&f);
     }
 }

@@ -62,7 +62,7 @@ impl Run {
     ) {
         self.trade += 1;
         let ts = self.state.now();
-        self.feed(Event::Fill(Fill {
+        self.feed(Event::Fill(Box::new(Fill {
             market: M,
             client_id: None,
             venue_id: None,
@@ -75,7 +75,7 @@ impl Run {
             realized_pnl,
             liquidity: liq,
             ts,
-        }));
+        })));
     }
 }
 

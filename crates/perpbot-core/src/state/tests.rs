@@ -18,7 +18,7 @@ fn state_with_order() -> State {
 }
 
 fn fill(trade: u128, lots: u64) -> Event {
-    Event::Fill(Fill {
+    Event::Fill(Box::new(Fill {
         market: apt().id,
         client_id: Some(ClientOrderId(1)),
         venue_id: None,
@@ -31,7 +31,7 @@ fn fill(trade: u128, lots: u64) -> Event {
         realized_pnl: Decimal::ZERO,
         liquidity: Liquidity::Maker,
         ts: Timestamp(5),
-    })
+    }))
 }
 
 #[test]
@@ -326,7 +326,7 @@ fn events_for_unknown_markets_are_counted_and_ignored() {
 
 /// A fill as Kana documents it: no order id, no client id.
 fn anonymous_fill(trade: u128, side: Side, lots: u64, price: u64, ts: u64) -> Event {
-    Event::Fill(Fill {
+    Event::Fill(Box::new(Fill {
         market: apt().id,
         client_id: None,
         venue_id: None,
@@ -339,7 +339,7 @@ fn anonymous_fill(trade: u128, side: Side, lots: u64, price: u64, ts: u64) -> Ev
         realized_pnl: dec!(0.5),
         liquidity: Liquidity::Maker,
         ts: Timestamp::from_secs(ts),
-    })
+    }))
 }
 
 fn track(s: &mut State, id: u64, side: Side, lots: u64, price: u64, at_secs: u64) {

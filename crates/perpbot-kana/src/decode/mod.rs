@@ -1131,7 +1131,7 @@ impl<'d> FrameDecoding<'d> {
         if let Some(note) = rounded {
             self.issues.push(RecordIssue::Rounded(note));
         }
-        self.out.push(Event::Fill(Fill {
+        self.out.push(Event::Fill(Box::new(Fill {
             market: conv.spec.id,
             client_id: None,
             venue_id,
@@ -1148,7 +1148,7 @@ impl<'d> FrameDecoding<'d> {
                 Liquidity::Taker
             },
             ts,
-        }));
+        })));
         Ok(memorable)
     }
 

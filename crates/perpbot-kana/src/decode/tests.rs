@@ -99,7 +99,7 @@ fn g2_fill() -> Fill {
 #[test]
 fn g2_trade_history_sample() {
     let events = decode_ok(&mut decoder(), G2_TRADE_HISTORY);
-    assert_eq!(events, vec![Event::Fill(g2_fill())]);
+    assert_eq!(events, vec![Event::Fill(Box::new(g2_fill()))]);
 }
 
 #[test]
@@ -458,13 +458,13 @@ fn rest_fill_record() {
     let frame = format!(r#"{{"data":[{FILL_REC}],"message":"trade_history"}}"#);
     assert_eq!(
         decode_ok(&mut decoder(), &frame),
-        vec![Event::Fill(g4_fill())]
+        vec![Event::Fill(Box::new(g4_fill()))]
     );
     // The live topic sends single records; an object instead of a list works too.
     let frame = format!(r#"{{"data":{FILL_REC},"message":"live_trade_history"}}"#);
     assert_eq!(
         decode_ok(&mut decoder(), &frame),
-        vec![Event::Fill(g4_fill())]
+        vec![Event::Fill(Box::new(g4_fill()))]
     );
 }
 
@@ -475,7 +475,10 @@ fn a_fill_read_over_rest_after_its_push_counts_once() {
     // an order still resting on the venue.
     let mut d = decoder();
     let pushed = format!(r#"{{"data":[{FILL_REC}],"message":"trade_history"}}"#);
-    assert_eq!(decode_ok(&mut d, &pushed), vec![Event::Fill(g4_fill())]);
+    assert_eq!(
+        decode_ok(&mut d, &pushed),
+        vec![Event::Fill(Box::new(g4_fill()))]
+    );
     let rest = FILL_REC
         .replace(
             r#""transaction_version": 6704413443"#,
@@ -594,7 +597,7 @@ fn failed_frame_does_not_commit_dedupe_memory() {
     assert!(d.last_record_issues().is_empty());
     assert_eq!(
         decode_ok(&mut d, G2_TRADE_HISTORY),
-        vec![Event::Fill(g2_fill())]
+        vec![Event::Fill(Box::new(g2_fill()))]
     );
 }
 
@@ -625,7 +628,7 @@ fn numbers_and_strings_give_identical_events() {
     let frame = format!(r#"{{"data":[{fill_numbers}],"message":"trade_history"}}"#);
     assert_eq!(
         decode_ok(&mut decoder(), &frame),
-        vec![Event::Fill(g4_fill())]
+        vec![Event::Fill(Box::new(g4_fill()))]
     );
 }
 

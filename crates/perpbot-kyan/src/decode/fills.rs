@@ -210,7 +210,7 @@ impl KyanDecoder {
 
         let venue_id = Some(VenueOrderId(order_id));
         let fill = |trade_id, direction, lots, fee, realized_pnl| {
-            Event::Fill(Fill {
+            Event::Fill(Box::new(Fill {
                 market: entry.market,
                 client_id: None,
                 venue_id,
@@ -223,7 +223,7 @@ impl KyanDecoder {
                 realized_pnl,
                 liquidity,
                 ts,
-            })
+            }))
         };
         let mut out = Vec::with_capacity(3);
         if t.get("liquidation").and_then(Value::as_bool) == Some(true) {

@@ -43,16 +43,7 @@ fn trade(
 }
 
 fn fills(events: &[Event]) -> Vec<&Fill> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let Event::Fill(f) = e {
-                Some(f)
-            } else {
-                None
-            }
-        })
-        .collect()
+    events.iter().filter_map(Event::as_fill).collect()
 }
 
 const T0: Timestamp = Timestamp(0);

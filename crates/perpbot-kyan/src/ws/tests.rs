@@ -172,16 +172,7 @@ fn is_state(s: ConnectionState) -> impl Fn(&Event) -> bool {
 }
 
 fn fills(events: &[Event]) -> Vec<&Fill> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let Event::Fill(f) = e {
-                Some(f)
-            } else {
-                None
-            }
-        })
-        .collect()
+    events.iter().filter_map(Event::as_fill).collect()
 }
 
 #[tokio::test]

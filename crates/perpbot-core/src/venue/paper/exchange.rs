@@ -563,7 +563,7 @@ impl PaperExchange {
         }
         let trade_id = TradeId(self.next_trade_id);
         self.next_trade_id = self.next_trade_id.saturating_add(1);
-        out.push(Event::Fill(Fill {
+        out.push(Event::Fill(Box::new(Fill {
             market: order.market,
             client_id: order.client_id,
             venue_id: Some(order.venue_id),
@@ -576,7 +576,7 @@ impl PaperExchange {
             realized_pnl,
             liquidity,
             ts: now,
-        }));
+        })));
     }
 
     /// Take up to `lots` from the paper book as a taker of `side` (no worse than `limit`): the

@@ -96,16 +96,7 @@ fn rejected(outcome: RequestOutcome) -> String {
 }
 
 fn fills(events: &[Event]) -> Vec<&Fill> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let Event::Fill(f) = e {
-                Some(f)
-            } else {
-                None
-            }
-        })
-        .collect()
+    events.iter().filter_map(Event::as_fill).collect()
 }
 
 fn position(ex: &PaperExchange, side: PositionSide) -> Option<Position> {
