@@ -292,3 +292,16 @@ fn kyan_mainnet_needs_confirmation_and_its_secrets() {
     );
     assert!(!config.not_ready(true).iter().any(|p| p.contains("mainnet")));
 }
+
+#[test]
+fn finished_order_retention_is_read_from_the_engine_section() {
+    let default = with("").map(|c| c.engine.finished_order_retention_ms);
+    assert_eq!(default.ok(), Some(600_000));
+    let set = with("[engine]\nfinished_order_retention_ms = 0")
+        .map(|c| c.engine.finished_order_retention_ms);
+    assert_eq!(set.ok(), Some(0));
+    let err = with("[engine]\nfinished_order_retention_ms = -1")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("finished_order_retention_ms"), "{err}");
+}

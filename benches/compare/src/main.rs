@@ -11,8 +11,9 @@
 //! * SBS-2 ([`sbs2`]): JSON decode of 100,000 Binance futures `depthUpdate` frames.
 //! * SBS-3 ([`sbs3`]): a quoting backtest over 2,000,000 events with queue-aware fills: through
 //!   perpbot's real backtest (engine core, strategy, risk, executor, paper exchange:
-//!   [`sbs3_engine`]), through a hand-written replay on perpbot's `OrderBook`, and through
-//!   hftbacktest.
+//!   [`sbs3_engine`]; once keeping finished orders as briefly as hftbacktest's loop does, once
+//!   with the engine's default ten minutes), through a hand-written replay on perpbot's
+//!   `OrderBook`, and through hftbacktest.
 //!
 //! An optional argument (`sbs1`, `sbs2`, `sbs3`) runs one benchmark alone, for profiling.
 //!
