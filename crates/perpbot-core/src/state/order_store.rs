@@ -106,16 +106,7 @@ impl OrderStore {
     /// Move the finished orders of the hot tier, and the venue ids that map to them, to the cold
     /// tier. Cheap: the hot tier holds the live orders and one tick's finished ones.
     pub(crate) fn retire(&mut self) {
-        let OrderStore {
-            hot,
-            hot_by_venue,
-            cold,
-            cold_by_venue,
-        } = self;
-        for (id, order) in hot.extract_if(|_, o| o.status.is_terminal()) {
-            move_venue_id(&order, id, hot_by_venue, cold_by_venue);
-            cold.insert(id, order);
-        }
+        self.take_finished(|_| false, &mut Vec::new());
     }
 
     /// Drop the finished orders whose last change is at least `keep` before `now`, with the
@@ -127,23 +118,13 @@ impl OrderStore {
     ) -> Vec<ClientOrderId> {
         let expired = |o: &Order| now.since(o.updated_at) >= keep;
         let mut dropped = Vec::new();
+        self.take_finished(expired, &mut dropped);
         let OrderStore {
-            hot,
             hot_by_venue,
             cold,
             cold_by_venue,
+            ..
         } = self;
-        // Straight from the hot tier when already expired (with a short retention, most are):
-        // a trip through the cold tier would only move them twice.
-        for (id, order) in hot.extract_if(|_, o| o.status.is_terminal()) {
-            if expired(&order) {
-                forget_venue_id(&order, id, [&mut *hot_by_venue, &mut *cold_by_venue]);
-                dropped.push(id);
-            } else {
-                move_venue_id(&order, id, hot_by_venue, cold_by_venue);
-                cold.insert(id, order);
-            }
-        }
         cold.retain(|id, o| {
             if !expired(o) {
                 return true;
@@ -153,6 +134,31 @@ impl OrderStore {
             false
         });
         dropped
+    }
+
+    /// Take the finished orders out of the hot tier: those `expired` picks are dropped (their
+    /// ids added to `dropped`), the others retired to the cold tier. Dropping straight from the
+    /// hot tier spares a short retention moving each order twice.
+    fn take_finished(
+        &mut self,
+        expired: impl Fn(&Order) -> bool,
+        dropped: &mut Vec<ClientOrderId>,
+    ) {
+        let OrderStore {
+            hot,
+            hot_by_venue,
+            cold,
+            cold_by_venue,
+        } = self;
+        for (id, order) in hot.extract_if(|_, o| o.status.is_terminal()) {
+            if expired(&order) {
+                forget_venue_id(&order, id, [&mut *hot_by_venue, &mut *cold_by_venue]);
+                dropped.push(id);
+            } else {
+                move_venue_id(&order, id, hot_by_venue, cold_by_venue);
+                cold.insert(id, order);
+            }
+        }
     }
 
     /// Bring cold order `id`, and the venue id that maps to it, back to the hot tier.
