@@ -13,6 +13,7 @@
 //! ```
 
 pub(crate) mod atto;
+pub mod dedupe;
 pub mod engine;
 pub mod executor;
 pub mod gas;

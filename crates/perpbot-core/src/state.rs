@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use litemap::LiteMap;
 
-use foldhash::HashSet;
+use crate::dedupe::BoundedSet;
 
 use rust_decimal::Decimal;
 use tracing::{debug, error, info, warn};
@@ -80,7 +80,9 @@ pub struct State {
     balance_at: Option<Timestamp>,
     realized_pnl: Decimal,
     fees_paid: Decimal,
-    seen_trades: HashSet<TradeId>,
+    /// Trade ids of the fills applied, the newest [`TRADE_IDS_REMEMBERED`] of them (a repeat
+    /// is counted and ignored).
+    seen_trades: SeenTrades,
     fills: u64,
     maker_fills: u64,
     now: Timestamp,
@@ -113,6 +115,21 @@ pub const EXTERNAL_CLIENT_IDS: u64 = 1 << 62;
 /// How far an order's local creation time may be after a fill's venue time and still own it:
 /// venue timestamps are whole seconds and the clocks differ a little \[INF\].
 const ATTRIBUTION_CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Trade ids remembered to refuse a fill applied twice. A bot that runs for months would
+/// otherwise keep every id it ever saw; the venue decoders refuse replays with windows of
+/// their own (Kana's 100,000), so this is the second line, as wide as the first.
+const TRADE_IDS_REMEMBERED: usize = 100_000;
+
+/// [`TRADE_IDS_REMEMBERED`] trade ids (its `Default` remembers that many, not none).
+#[derive(Debug)]
+struct SeenTrades(BoundedSet<TradeId>);
+
+impl Default for SeenTrades {
+    fn default() -> SeenTrades {
+        SeenTrades(BoundedSet::new(TRADE_IDS_REMEMBERED))
+    }
+}
 
 /// Most fills kept while waiting for their order's id.
 const MAX_UNMATCHED_FILLS: usize = 1_024;
@@ -634,7 +651,7 @@ impl State {
     }
 
     fn apply_fill(&mut self, f: &Fill) -> bool {
-        if !self.seen_trades.insert(f.trade_id) {
+        if !self.seen_trades.0.insert(f.trade_id) {
             self.anomalies.duplicate_fills += 1;
             return false;
         }

@@ -66,8 +66,6 @@
 //! | `deposit_withdraw_history` | nothing (counted) |
 //! | anything else | nothing; counted under [`Topic::Unknown`], **not** an error (the server may add topics or acknowledgements; the connection must not flap over them) |
 
-use std::collections::VecDeque;
-
 use foldhash::fast::FixedState;
 
 /// Keys a frame adds, committed to the deduplication memory when the frame succeeds. Hashed
@@ -106,6 +104,7 @@ pub use lines::{DecodeSummary, builtin_specs, decode_lines, specs_from_market_in
 pub use stats::{DecodeStats, SkipReason, Skips, TopicStats};
 pub use units::{book_side, order_type_meaning};
 
+use perpbot_core::dedupe::BoundedSet;
 use replay::ReplayMemo;
 use scan::*;
 use units::*;
@@ -432,15 +431,15 @@ pub struct KanaDecoder {
     markets: Markets,
     since: Option<Timestamp>,
     stats: DecodeStats,
-    fills_seen: Seen<FillKey>,
-    orders_seen: Seen<OrderKey>,
-    trades_seen: Seen<TradeKey>,
+    fills_seen: BoundedSet<FillKey>,
+    orders_seen: BoundedSet<OrderKey>,
+    trades_seen: BoundedSet<TradeKey>,
     scratch: Vec<Event>,
     pending_fills: Pending<FillKey>,
     pending_orders: Pending<OrderKey>,
     pending_trades: PendingCounts<TradeKey>,
     issues: Vec<RecordIssue>,
-    issues_seen: Seen<u64>,
+    issues_seen: BoundedSet<u64>,
     pending_issues: Pending<u64>,
     /// The side of each position by its `trade_id`, as the `positions` topic last showed it.
     position_sides: PositionSides,
@@ -467,15 +466,15 @@ struct FrameDecoding<'d> {
     now: Timestamp,
     since: Option<Timestamp>,
     markets: &'d Markets,
-    fills_seen: &'d Seen<FillKey>,
-    orders_seen: &'d Seen<OrderKey>,
-    trades_seen: &'d Seen<TradeKey>,
+    fills_seen: &'d BoundedSet<FillKey>,
+    orders_seen: &'d BoundedSet<OrderKey>,
+    trades_seen: &'d BoundedSet<TradeKey>,
     pending_fills: &'d mut Pending<FillKey>,
     pending_orders: &'d mut Pending<OrderKey>,
     pending_trades: &'d mut PendingCounts<TradeKey>,
     out: &'d mut Vec<Event>,
     issues: &'d mut Vec<RecordIssue>,
-    issues_seen: &'d Seen<u64>,
+    issues_seen: &'d BoundedSet<u64>,
     pending_issues: &'d mut Pending<u64>,
     position_sides: &'d mut PositionSides,
     any_market_funding: bool,
@@ -493,15 +492,15 @@ impl KanaDecoder {
             markets: Markets::new(specs, units),
             since: None,
             stats: DecodeStats::default(),
-            fills_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
-            orders_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
-            trades_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            fills_seen: BoundedSet::new(DEFAULT_DEDUPE_CAPACITY),
+            orders_seen: BoundedSet::new(DEFAULT_DEDUPE_CAPACITY),
+            trades_seen: BoundedSet::new(DEFAULT_DEDUPE_CAPACITY),
             scratch: Vec::new(),
             pending_fills: Pending::default(),
             pending_orders: Pending::default(),
             pending_trades: PendingCounts::default(),
             issues: Vec::new(),
-            issues_seen: Seen::new(DEFAULT_DEDUPE_CAPACITY),
+            issues_seen: BoundedSet::new(DEFAULT_DEDUPE_CAPACITY),
             pending_issues: Pending::default(),
             position_sides: PositionSides::default(),
             last_skips: Skips::default(),
@@ -538,10 +537,10 @@ impl KanaDecoder {
     /// Remember at most `capacity` keys per deduplication set (default
     /// [`DEFAULT_DEDUPE_CAPACITY`]); `0` turns deduplication off.
     pub fn with_dedupe_capacity(mut self, capacity: usize) -> KanaDecoder {
-        self.fills_seen = Seen::new(capacity);
-        self.orders_seen = Seen::new(capacity);
-        self.trades_seen = Seen::new(capacity);
-        self.issues_seen = Seen::new(capacity);
+        self.fills_seen = BoundedSet::new(capacity);
+        self.orders_seen = BoundedSet::new(capacity);
+        self.trades_seen = BoundedSet::new(capacity);
+        self.issues_seen = BoundedSet::new(capacity);
         self
     }
 

@@ -973,7 +973,7 @@ fn dedupe_memory_is_bounded() {
     assert_eq!(decode_ok(&mut d, &other).len(), 1);
     // The first was forgotten.
     assert_eq!(decode_ok(&mut d, G2_TRADE_HISTORY).len(), 1);
-    assert_eq!(d.fills_seen.set.len(), 1);
+    assert_eq!(d.fills_seen.len(), 1);
 }
 
 #[test]

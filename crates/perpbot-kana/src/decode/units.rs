@@ -3,7 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
-use foldhash::{HashMap, HashSet, HashSetExt};
+use foldhash::HashMap;
 
 /// The hypothesis of reference §8.1 \[INF\]: odd codes act on the long side, even on the short
 /// side; 1–4 open or increase, 5–8 decrease or close. Only parity and codes 1/2/4/7 have direct
@@ -151,40 +151,6 @@ impl PositionSides {
 
 /// An order-status change's identity.
 pub(super) type OrderKey = (u128, u8);
-
-/// A set that remembers at most `cap` keys, forgetting the oldest first.
-#[derive(Debug)]
-pub(super) struct Seen<K> {
-    pub(super) set: HashSet<K>,
-    pub(super) order: VecDeque<K>,
-    pub(super) cap: usize,
-}
-
-impl<K: Copy + Eq + Hash> Seen<K> {
-    pub(super) fn new(cap: usize) -> Seen<K> {
-        Seen {
-            set: HashSet::new(),
-            order: VecDeque::new(),
-            cap,
-        }
-    }
-
-    pub(super) fn contains(&self, k: &K) -> bool {
-        self.set.contains(k)
-    }
-
-    pub(super) fn insert(&mut self, k: K) {
-        if self.cap == 0 || !self.set.insert(k) {
-            return;
-        }
-        self.order.push_back(k);
-        while self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-    }
-}
 
 /// The configured markets and the units mode: everything a record conversion needs.
 #[derive(Debug)]
