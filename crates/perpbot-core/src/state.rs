@@ -708,7 +708,10 @@ impl State {
     /// would trade at its price — a resting order at exactly that price (a maker fill), or one
     /// whose limit the price does not pass (a taker fill; any price for a market order) — and
     /// that existed by the fill's time. Orders the venue has closed (filled or cancelled) still
-    /// count while they have room, since the records closing them may come before their fills.
+    /// count while they have room, since the records closing them may come before their fills,
+    /// but only for fills from before they closed (within the clocks' slack): otherwise a quote
+    /// cancelled minutes ago, older and so first in line, took the fills of the quote that
+    /// replaced it at the same price.
     /// Among several, the venue's own priority decides \[INF\]: an order at exactly the fill
     /// price before one that crossed, then the oldest first (price-time priority at one level).
     /// `None` leaves the fill unattributed: counted, and its position change left to the
@@ -723,6 +726,7 @@ impl State {
                     && o.remaining() >= f.lots
                     && !o.external
                     && o.created_at <= f.ts.plus(ATTRIBUTION_CLOCK_SLACK)
+                    && (o.status.is_live() || f.ts <= o.updated_at.plus(ATTRIBUTION_CLOCK_SLACK))
                     && matches!(
                         o.status,
                         OrderStatus::PendingNew

@@ -413,6 +413,33 @@ fn a_fill_no_order_can_own_is_kept_and_counted_not_dropped() {
 }
 
 #[test]
+fn a_quote_cancelled_long_before_a_fill_does_not_take_it_from_its_replacement() {
+    // A market maker requotes to the same price: order 1 is cancelled at 12 s, order 2 placed
+    // at the same price at 13 s. A fill at 30 s can only be order 2's; being older, order 1
+    // (which still had room) used to take it.
+    let mut s = State::new(&[apt()]);
+    track(&mut s, 1, Side::Buy, 1000, 5500, 10);
+    s.set_now(Timestamp::from_secs(12));
+    assert!(
+        s.apply_order_event(ClientOrderId(1), &OrderEvent::Cancelled)
+            .is_some()
+    );
+    track(&mut s, 2, Side::Buy, 1000, 5500, 13);
+    s.set_now(Timestamp::from_secs(30));
+    assert!(s.apply(&anonymous_fill(1, Side::Buy, 400, 5500, 30)));
+    assert_eq!(s.order(ClientOrderId(2)).map(|o| o.filled), Some(Lots(400)));
+    assert_eq!(
+        s.order(ClientOrderId(1)).map(|o| o.filled),
+        Some(Lots::ZERO)
+    );
+    // A fill from before the cancel, whose record came after it, is still the cancelled one's
+    // (its time is within the clocks' slack of the cancel).
+    assert!(s.apply(&anonymous_fill(2, Side::Buy, 300, 5500, 11)));
+    assert_eq!(s.order(ClientOrderId(1)).map(|o| o.filled), Some(Lots(300)));
+    assert_eq!(s.anomalies().attributed_fills, 2);
+}
+
+#[test]
 fn the_venue_saying_filled_closes_the_order_and_its_late_fill_is_still_attributed() {
     let mut s = State::new(&[apt()]);
     track(&mut s, 1, Side::Buy, 1000, 5500, 10);
