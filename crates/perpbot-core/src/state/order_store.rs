@@ -63,9 +63,9 @@ impl OrderStore {
 
     /// Every order, by ascending client id.
     pub(crate) fn by_id(&self) -> impl Iterator<Item = &Order> {
-        let mut hot: Vec<&Order> = self.hot.values().collect();
-        hot.sort_unstable_by_key(|o| o.client_id());
-        merge_by_id(hot.into_iter(), self.cold.values())
+        let mut all: Vec<&Order> = self.values().collect();
+        all.sort_unstable_by_key(|o| o.client_id());
+        all.into_iter()
     }
 
     /// Number of orders held (both tiers).
@@ -201,22 +201,6 @@ fn forget_venue_id(
             map.remove(&v);
         }
     }
-}
-
-/// Two iterators of orders, each in ascending client id, merged into one. Written out: the
-/// merge of two sorted sequences is all itertools would add here.
-fn merge_by_id<'a>(
-    a: impl Iterator<Item = &'a Order>,
-    b: impl Iterator<Item = &'a Order>,
-) -> impl Iterator<Item = &'a Order> {
-    let mut a = a.peekable();
-    let mut b = b.peekable();
-    std::iter::from_fn(move || match (a.peek(), b.peek()) {
-        (Some(x), Some(y)) if x.client_id() <= y.client_id() => a.next(),
-        (Some(_), Some(_)) => b.next(),
-        (Some(_), None) => a.next(),
-        (None, _) => b.next(),
-    })
 }
 
 #[cfg(test)]
