@@ -215,10 +215,9 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
     let mut engine_default = Vec::new();
     let mut replay = Vec::new();
     let mut hbt = Vec::new();
+    let default_retention = perpbot::engine::EngineConfig::default().finished_order_retention_ms;
     for run in 0..RUNS {
         engine.push(sbs3_engine::run(sbs3_engine::market_data(&snap, &events)));
-        let default_retention =
-            perpbot::engine::EngineConfig::default().finished_order_retention_ms;
         let data = sbs3_engine::market_data(&snap, &events);
         engine_default.push(sbs3_engine::run_with(data, true, default_retention));
         replay.push(sbs3::PerpbotReplay::new(&snap).run(&events));

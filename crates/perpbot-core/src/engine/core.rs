@@ -388,9 +388,8 @@ impl EngineCore {
     pub fn on_tick(&mut self, now: Timestamp, costs: TxCosts) {
         self.set_now(now);
         // Finished orders are kept a while (late fills, the strategy's look back), then dropped,
-        // so a bot that runs for weeks does not hold every order it ever placed.
-        // Every tick sets the orders that finished since the last apart from the live ones, so
-        // the map the order path works in holds little more than the live orders.
+        // so a bot that runs for weeks does not hold every order it ever placed; between prunes,
+        // every tick sets them apart from the live ones, which the order path works in.
         let now = self.state.now();
         let keep = Duration::from_millis(self.config.finished_order_retention_ms);
         if now.since(self.last_prune) >= keep.min(PRUNE_AT_MOST_EVERY) {

@@ -79,9 +79,9 @@ pub struct EngineConfig {
     /// after its last change (ms). Late fills and acknowledgements find it there, and strategies
     /// can look it up; then it is dropped, so a long run's memory stays bounded. The passes
     /// that drop them run every retention or every minute, whichever is sooner, so an order may
-    /// stay up to that much longer; 0 drops each one at the first tick after it ends. Only a strategy that looks back at old orders needs
-    /// much: a market maker's backtest that keeps none runs faster (BENCHMARKS.md, SBS-3,
-    /// thirteenth session).
+    /// stay up to that much longer; 0 drops each one at the first tick after it ends. Only a
+    /// strategy that looks back at old orders needs much: a market maker's backtest that keeps
+    /// none runs faster (BENCHMARKS.md, SBS-3, thirteenth session).
     pub finished_order_retention_ms: u64,
 }
 
