@@ -93,15 +93,32 @@ struct Rig {
     heard: Arc<Mutex<Vec<Event>>>,
 }
 
+/// The engine settings every rig starts from: no status lines.
+fn quiet() -> EngineConfig {
+    EngineConfig {
+        status_interval_ms: 0,
+        ..EngineConfig::default()
+    }
+}
+
 impl Rig {
     fn with(react: Reaction, risk: RiskConfig, rate_limits: RateLimitConfig) -> Rig {
+        Rig::with_config(react, risk, rate_limits, quiet())
+    }
+
+    fn with_config(
+        react: Reaction,
+        risk: RiskConfig,
+        rate_limits: RateLimitConfig,
+        config: EngineConfig,
+    ) -> Rig {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let probe = Probe {
             heard: Arc::clone(&heard),
             on_start: None,
             react,
         };
-        Rig::from_probe(probe, risk, rate_limits, heard)
+        Rig::configured(probe, risk, rate_limits, config, heard)
     }
 
     fn from_probe(
@@ -110,11 +127,7 @@ impl Rig {
         rate_limits: RateLimitConfig,
         heard: Arc<Mutex<Vec<Event>>>,
     ) -> Rig {
-        let config = EngineConfig {
-            status_interval_ms: 0,
-            ..EngineConfig::default()
-        };
-        Rig::configured(probe, risk, rate_limits, config, heard)
+        Rig::configured(probe, risk, rate_limits, quiet(), heard)
     }
 
     fn configured(
@@ -135,28 +148,6 @@ impl Rig {
         );
         assert!(core.start(T0));
         Rig { core, heard }
-    }
-
-    /// A rig whose engine keeps finished orders for `retention_ms`.
-    fn keeping_finished_orders(react: Reaction, retention_ms: u64) -> Rig {
-        let heard = Arc::new(Mutex::new(Vec::new()));
-        let probe = Probe {
-            heard: Arc::clone(&heard),
-            on_start: None,
-            react,
-        };
-        let config = EngineConfig {
-            status_interval_ms: 0,
-            finished_order_retention_ms: retention_ms,
-            ..EngineConfig::default()
-        };
-        Rig::configured(
-            probe,
-            RiskConfig::default(),
-            RateLimitConfig::default(),
-            config,
-            heard,
-        )
     }
 
     fn new(react: Reaction) -> Rig {
@@ -521,7 +512,12 @@ fn the_status_shows_orders_pnl_and_limit_headroom_in_human_units() {
 
 #[test]
 fn finished_orders_are_kept_for_the_configured_retention_then_dropped() {
-    let mut rig = Rig::keeping_finished_orders(quote_on_book(), 3_000);
+    let config = EngineConfig {
+        finished_order_retention_ms: 3_000,
+        ..quiet()
+    };
+    let (risk, limits) = (RiskConfig::default(), RateLimitConfig::default());
+    let mut rig = Rig::with_config(quote_on_book(), risk, limits, config);
     rig.core.on_venue_event(book(T0), T0);
     let jobs = rig.jobs();
     rig.accept(jobs, at(1));
