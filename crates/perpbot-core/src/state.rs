@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use litemap::LiteMap;
 
-use crate::dedupe::BoundedSet;
+use crate::dedupe::BoundedOrdSet;
 
 use rust_decimal::Decimal;
 use tracing::{debug, error, info, warn};
@@ -123,11 +123,11 @@ const TRADE_IDS_REMEMBERED: usize = 100_000;
 
 /// [`TRADE_IDS_REMEMBERED`] trade ids (its `Default` remembers that many, not none).
 #[derive(Debug)]
-struct SeenTrades(BoundedSet<TradeId>);
+struct SeenTrades(BoundedOrdSet<TradeId>);
 
 impl Default for SeenTrades {
     fn default() -> SeenTrades {
-        SeenTrades(BoundedSet::new(TRADE_IDS_REMEMBERED))
+        SeenTrades(BoundedOrdSet::new(TRADE_IDS_REMEMBERED))
     }
 }
 
