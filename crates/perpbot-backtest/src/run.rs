@@ -509,17 +509,17 @@ impl Sim {
             }
             Item::ToBot(event) => {
                 self.engine_events += 1;
-                // Only books (their market) and fills matter to the series.
+                // Only books (their market) and fills matter to the series. A fill's row needs
+                // nothing the engine changes, so it is taken before the event moves there.
                 let book = match &event {
                     Event::Book(b) => Some(b.market),
                     _ => None,
                 };
-                let fill = match &event {
-                    Event::Fill(f) => Some(f.clone()),
-                    _ => None,
-                };
-                if let (Some(reads), Some(_)) = (&mut self.balance_reads, &fill) {
-                    reads.wake(now);
+                if let Event::Fill(f) = &event {
+                    if let Some(reads) = &mut self.balance_reads {
+                        reads.wake(now);
+                    }
+                    self.series.observe_fill(f, now);
                 }
                 if self.shutting_down {
                     self.core.on_venue_event_in_shutdown(event, now);
@@ -528,9 +528,6 @@ impl Sim {
                 }
                 if let Some(market) = book {
                     self.series.observe_book(market, now, self.core.state());
-                }
-                if let Some(f) = fill {
-                    self.series.observe_fill(&f, now);
                 }
             }
         }
