@@ -265,7 +265,8 @@ fn main() -> ExitCode {
     // `sbs1:N` runs SBS-1's contender N (0 = perpbot) once, untimed, for callgrind;
     // `sbs3:engine[:N]` runs SBS-3 (its first N events) once through the real backtest, for a
     // profiler; `sbs3:engine-md[:N]` the same with the quoter's orders off (the market-data path
-    // alone); `sbs3:hbt[:N]` the same through hftbacktest, `sbs3:hbt-md[:N]` without its orders.
+    // alone); `sbs3:hbt[:N]` the same through hftbacktest, `sbs3:hbt-md[:N]` without its orders;
+    // `sbs3:ratio[:ROUNDS]` the two in turn, for their ratio.
     let only = std::env::args().nth(1);
     if let Some(n) = only.as_deref().and_then(|o| o.strip_prefix("sbs1:")) {
         let (snap, deltas) = input::deltas(input::SEED_BOOK, sbs1::DELTAS);
@@ -367,6 +368,44 @@ fn main() -> ExitCode {
         let data = sbs3_engine::market_data(&snap, &events);
         let r = sbs3_engine::run_with(data, quoting, sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS);
         eprintln!("{r:?}");
+        return ExitCode::SUCCESS;
+    }
+    if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:ratio")) {
+        // `sbs3:ratio[:ROUNDS]`: the real engine and hftbacktest in turn (which goes first
+        // alternates), ROUNDS times (default 11) on one generated stream, printing each round's
+        // ratio and their median. Adjacent runs share the host's state, so the ratio of a pair
+        // moves far less than either time: the way to tell a change of a few per cent.
+        let rounds = rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(11usize);
+        let (snap, events) = input::events(input::SEED_BACKTEST, sbs3::EVENTS);
+        let rows = sbs3::hbt_rows(&events);
+        let mut ratios = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let engine = || {
+                let data = sbs3_engine::market_data(&snap, &events);
+                sbs3_engine::run(data).elapsed
+            };
+            let hbt = || sbs3::run_hbt(sbs3::hbt_build(&snap, &rows), events.len()).elapsed;
+            let (e, h) = if round % 2 == 0 {
+                let e = engine();
+                (e, hbt())
+            } else {
+                let h = hbt();
+                (engine(), h)
+            };
+            let ratio = e.as_secs_f64() / h.as_secs_f64();
+            println!(
+                "round {round}: engine {:.1} ms, hftbacktest {:.1} ms, {ratio:.3}×",
+                e.as_secs_f64() * 1e3,
+                h.as_secs_f64() * 1e3
+            );
+            ratios.push(ratio);
+        }
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+        println!("median engine/hftbacktest over {rounds} rounds: {median:.3}×");
         return ExitCode::SUCCESS;
     }
     if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:hbt")) {
