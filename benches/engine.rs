@@ -117,11 +117,11 @@ fn script(n: u64) -> Vec<SourceStep> {
                 }
             } else {
                 mid = mid + rng.next() % 3 - 1;
-                SourceEvent::Snapshot {
-                    market: APT,
-                    bids: common::levels(&mut rng, mid, 10, true),
-                    asks: common::levels(&mut rng, mid, 10, false),
-                }
+                SourceEvent::snapshot(
+                    APT,
+                    common::levels(&mut rng, mid, 10, true),
+                    common::levels(&mut rng, mid, 10, false),
+                )
             };
             SourceStep { after: STEP, event }
         })

@@ -62,11 +62,11 @@ fn step(after_ms: u64, event: SourceEvent) -> SourceStep {
 
 /// Bid 5.518 / ask 5.522, 10 APT on each level.
 fn snapshot() -> SourceEvent {
-    SourceEvent::Snapshot {
-        market: M,
-        bids: vec![Level::new(5518, 10_000), Level::new(5517, 10_000)],
-        asks: vec![Level::new(5522, 10_000), Level::new(5523, 10_000)],
-    }
+    SourceEvent::snapshot(
+        M,
+        vec![Level::new(5518, 10_000), Level::new(5517, 10_000)],
+        vec![Level::new(5522, 10_000), Level::new(5523, 10_000)],
+    )
 }
 
 struct Run {
@@ -336,11 +336,11 @@ async fn loss_limit_switches_to_reduce_only_and_pulls_opening_quotes() {
         step(10, snapshot()),
         step(
             100,
-            SourceEvent::Snapshot {
-                market: M,
-                bids: vec![Level::new(4998, 10_000)],
-                asks: vec![Level::new(5002, 10_000)],
-            },
+            SourceEvent::snapshot(
+                M,
+                vec![Level::new(4998, 10_000)],
+                vec![Level::new(5002, 10_000)],
+            ),
         ),
     ];
     let actions: Vec<Action> = vec![

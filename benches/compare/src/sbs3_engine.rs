@@ -132,11 +132,7 @@ pub fn market_data(snapshot: &Snapshot, events: &[MarketEvent]) -> Vec<(Timestam
     let mut out = Vec::with_capacity(events.len() + 1);
     out.push((
         Timestamp(T0 as u64),
-        SourceEvent::Snapshot {
-            market: MARKET,
-            bids: levels(&snapshot.bids),
-            asks: levels(&snapshot.asks),
-        },
+        SourceEvent::snapshot(MARKET, levels(&snapshot.bids), levels(&snapshot.asks)),
     ));
     out.extend(events.iter().enumerate().map(|(i, e)| {
         let at = Timestamp((T0 + i as i64 * EVENT_SPACING_NS) as u64);

@@ -223,14 +223,9 @@ fn market_data(secs: u64) -> Vec<(Timestamp, SourceEvent)> {
             events
                 .drain(..)
                 .filter_map(|e| match e {
-                    Event::Book(b) => Some((
-                        f.received,
-                        SourceEvent::Snapshot {
-                            market: b.market,
-                            bids: b.bids,
-                            asks: b.asks,
-                        },
-                    )),
+                    Event::Book(b) => {
+                        Some((f.received, SourceEvent::snapshot(b.market, b.bids, b.asks)))
+                    }
                     _ => None,
                 })
                 .collect::<Vec<_>>()

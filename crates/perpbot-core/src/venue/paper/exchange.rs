@@ -270,9 +270,9 @@ impl PaperExchange {
             return;
         };
         match event {
-            SourceEvent::Snapshot { bids, asks, .. } => {
-                book.replace(bids, asks, now);
-                let (bids, asks) = (bids.clone(), asks.clone());
+            SourceEvent::Snapshot(snapshot) => {
+                book.replace(&snapshot.bids, &snapshot.asks, now);
+                let (bids, asks) = (snapshot.bids.clone(), snapshot.asks.clone());
                 out.push(Event::Book(BookUpdate {
                     market,
                     kind: BookUpdateKind::Snapshot,

@@ -59,8 +59,8 @@ pub use exchange::PaperExchange;
 pub use orders::MAX_BATCH;
 pub use queue::QueueModel;
 pub use source::{
-    BookSource, RandomWalkConfig, RandomWalkSource, ScriptedSource, SourceEvent, SourceStep,
-    market_data_of,
+    BookSource, RandomWalkConfig, RandomWalkSource, ScriptedSource, SourceEvent, SourceSnapshot,
+    SourceStep, market_data_of,
 };
 
 /// The venue's name in logs and errors.

@@ -22,11 +22,7 @@ fn spec() -> MarketSpec {
 
 fn snapshot(bids: &[(u64, u64)], asks: &[(u64, u64)]) -> SourceEvent {
     let levels = |v: &[(u64, u64)]| v.iter().map(|&(p, l)| Level::new(p, l)).collect();
-    SourceEvent::Snapshot {
-        market: M,
-        bids: levels(bids),
-        asks: levels(asks),
-    }
+    SourceEvent::snapshot(M, levels(bids), levels(asks))
 }
 
 fn trade(price: u64, lots: u64, aggressor: Side) -> SourceEvent {
