@@ -183,37 +183,30 @@ mod tests {
 
     #[test]
     fn the_ordered_set_answers_as_the_hash_set_on_any_mix_of_ascending_and_repeated_keys() {
-        // A seeded xorshift: mostly ascending ids, with repeats of recent and old ones and
-        // stragglers below the newest, over capacities that evict often.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        // Mostly ascending ids, with repeats of recent and old ones and stragglers below the
+        // newest, over capacities that evict often.
+        let mut next = crate::test_support::below(0x9e37_79b9_7f4a_7c15);
         for capacity in [1usize, 2, 3, 7, 64] {
             let mut plain = BoundedSet::new(capacity);
             let mut ordered = BoundedOrdSet::new(capacity);
             let mut counter = 0u128;
             let (mut repeats, mut stragglers) = (0, 0);
             for _ in 0..20_000 {
-                let r = next();
-                let key = match r % 10 {
+                let key = match next(10) {
                     0..=5 => {
-                        counter += 1 + u128::from(r >> 60);
+                        counter += 1 + u128::from(next(16));
                         counter
                     }
-                    6 | 7 => counter.saturating_sub(u128::from((r >> 8) % 8)),
-                    8 => counter.saturating_sub(u128::from((r >> 8) % 200)),
-                    _ => u128::from((r >> 8) % 1_000),
+                    6 | 7 => counter.saturating_sub(u128::from(next(8))),
+                    8 => counter.saturating_sub(u128::from(next(200))),
+                    _ => u128::from(next(1_000)),
                 };
                 let (a, b) = (plain.insert(key), ordered.insert(key));
                 assert_eq!(a, b, "capacity {capacity}, key {key}");
                 repeats += usize::from(!a);
                 stragglers += usize::from(a && key < counter);
                 assert_eq!(plain.len(), ordered.len());
-                let probe = counter.saturating_sub(u128::from(next() % 100));
+                let probe = counter.saturating_sub(u128::from(next(100)));
                 assert_eq!(plain.contains(&probe), ordered.contains(&probe));
             }
             // The mix exercised both halves and the refusals.
