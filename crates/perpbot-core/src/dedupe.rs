@@ -36,10 +36,8 @@ impl<K: Eq + Hash + Clone> BoundedSet<K> {
             return false;
         }
         self.order.push_back(key);
-        if self.order.len() > self.capacity
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
+        if self.order.len() > self.capacity {
+            self.forget_oldest();
         }
         true
     }
@@ -47,6 +45,13 @@ impl<K: Eq + Hash + Clone> BoundedSet<K> {
     /// Whether `key` is remembered.
     pub fn contains(&self, key: &K) -> bool {
         self.set.contains(key)
+    }
+
+    /// Forget the oldest key remembered.
+    fn forget_oldest(&mut self) {
+        if let Some(old) = self.order.pop_front() {
+            self.set.remove(&old);
+        }
     }
 
     /// How many keys it remembers.
@@ -73,9 +78,8 @@ impl<K: Eq + Hash + Clone> BoundedSet<K> {
 pub struct BoundedOrdSet<K: Ord + Hash + Copy> {
     /// Keys that were above every remembered key when inserted: ascending, oldest first.
     ascending: VecDeque<K>,
-    /// The other keys, oldest first, and as a set.
-    others: VecDeque<K>,
-    others_set: HashSet<K>,
+    /// The other keys, evicted only by this set (its own capacity is never reached).
+    others: BoundedSet<K>,
     /// For each remembered key, oldest first: whether it is in `ascending` (else `others`).
     /// Eviction pops it to know which of the two holds the oldest key.
     arrivals: VecDeque<bool>,
@@ -89,8 +93,7 @@ impl<K: Ord + Hash + Copy> BoundedOrdSet<K> {
     pub fn new(capacity: usize) -> BoundedOrdSet<K> {
         BoundedOrdSet {
             ascending: VecDeque::new(),
-            others: VecDeque::new(),
-            others_set: HashSet::default(),
+            others: BoundedSet::new(usize::MAX),
             arrivals: VecDeque::new(),
             max: None,
             capacity,
@@ -108,11 +111,9 @@ impl<K: Ord + Hash + Copy> BoundedOrdSet<K> {
             self.ascending.push_back(key);
             self.max = Some(key);
         } else {
-            if self.contains(&key) {
+            if self.ascending.binary_search(&key).is_ok() || !self.others.insert(key) {
                 return false;
             }
-            self.others.push_back(key);
-            self.others_set.insert(key);
         }
         self.arrivals.push_back(above_all);
         if self.arrivals.len() > self.capacity {
@@ -126,7 +127,7 @@ impl<K: Ord + Hash + Copy> BoundedOrdSet<K> {
         if self.max.is_none_or(|m| *key > m) {
             return false;
         }
-        self.ascending.binary_search(key).is_ok() || self.others_set.contains(key)
+        self.ascending.binary_search(key).is_ok() || self.others.contains(key)
     }
 
     /// How many keys it remembers.
@@ -144,11 +145,7 @@ impl<K: Ord + Hash + Copy> BoundedOrdSet<K> {
             Some(true) => {
                 self.ascending.pop_front();
             }
-            Some(false) => {
-                if let Some(old) = self.others.pop_front() {
-                    self.others_set.remove(&old);
-                }
-            }
+            Some(false) => self.others.forget_oldest(),
             None => {}
         }
     }
