@@ -930,7 +930,7 @@ impl RiskEngine {
             };
             let value = match state.book(p.market).and_then(|b| b.mid_x2()) {
                 Some(mid_x2) => atto::notional_at_mid(spec, p.lots, mid_x2, Round::Up),
-                None => atto::from_decimal(spec.notional_at(p.lots, p.entry_price), Round::Up),
+                None => atto::notional_at_price(spec, p.lots, p.entry_price, Round::Up),
             };
             sum = sum.saturating_add(value);
         }

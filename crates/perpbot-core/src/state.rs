@@ -617,7 +617,7 @@ impl State {
                             PositionSide::Long => Round::Up,
                             PositionSide::Short => Round::Down,
                         };
-                        atto::from_decimal(spec.notional_at(p.lots, p.entry_price), round)
+                        atto::notional_at_price(spec, p.lots, p.entry_price, round)
                     });
                     self.basis_atto.insert((p.market, p.side), basis);
                     self.positions.insert((p.market, p.side), p.clone());
