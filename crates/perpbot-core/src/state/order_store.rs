@@ -16,8 +16,12 @@
 //!
 //! The split changes no answer: every read looks in both tiers, and a write to a cold order
 //! (a late fill, a late cancel confirmation) first brings it back to the hot tier.
+//!
+//! The cold tier also keeps the order in which orders were retired, so that a reader that
+//! wants only orders changed since some time (attributing a Kana fill, which names no order)
+//! reads the recent end of it instead of every order of the retention window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use foldhash::HashMap;
 use perpbot_model::{ClientOrderId, Order, Timestamp, VenueOrderId};
@@ -29,6 +33,12 @@ pub(crate) struct OrderStore {
     hot_by_venue: HashMap<VenueOrderId, ClientOrderId>,
     cold: BTreeMap<ClientOrderId, Order>,
     cold_by_venue: HashMap<VenueOrderId, ClientOrderId>,
+    /// The cold tier's ids in the order they were retired, each keyed by the latest
+    /// `updated_at` among it and every order retired before it. The keys never decrease, so a
+    /// reader of the orders changed since `t` walks back from the newest and stops at the first
+    /// key before `t`, whatever the clocks did. Ids that have since left the cold tier (warmed
+    /// or dropped) are skipped when read and trimmed from the front when the tier is pruned.
+    retired: VecDeque<(Timestamp, ClientOrderId)>,
 }
 
 impl OrderStore {
@@ -59,6 +69,20 @@ impl OrderStore {
     /// Every order, in no particular order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &Order> {
         self.hot.values().chain(self.cold.values())
+    }
+
+    /// Every order that may have changed at or after `since`: the whole hot tier (it holds the
+    /// live orders), then the cold orders whose last change is not before `since`, newest
+    /// retired first. It may name an order twice (one warmed and retired again); it never
+    /// leaves out an order of [`OrderStore::values`] that is hot or changed since `since`.
+    pub(crate) fn changed_since(&self, since: Timestamp) -> impl Iterator<Item = &Order> {
+        let cold = self
+            .retired
+            .iter()
+            .rev()
+            .take_while(move |(key, _)| *key >= since)
+            .filter_map(|(_, id)| self.cold.get(id));
+        self.hot.values().chain(cold)
     }
 
     /// Every order, by ascending client id.
@@ -133,6 +157,7 @@ impl OrderStore {
             dropped.push(*id);
             false
         });
+        self.trim_retired();
         dropped
     }
 
@@ -149,6 +174,7 @@ impl OrderStore {
             hot_by_venue,
             cold,
             cold_by_venue,
+            retired,
         } = self;
         for (id, order) in hot.extract_if(|_, o| o.status.is_terminal()) {
             if expired(&order) {
@@ -156,8 +182,23 @@ impl OrderStore {
                 dropped.push(id);
             } else {
                 move_venue_id(&order, id, hot_by_venue, cold_by_venue);
+                let key = retired
+                    .back()
+                    .map_or(order.updated_at, |(last, _)| (*last).max(order.updated_at));
+                retired.push_back((key, id));
                 cold.insert(id, order);
             }
+        }
+    }
+
+    /// Drop the retirement log's oldest entries while they name no cold order. Entries of
+    /// warmed orders further in wait until they reach the front; each warm adds at most one.
+    fn trim_retired(&mut self) {
+        while let Some((_, id)) = self.retired.front() {
+            if self.cold.contains_key(id) {
+                break;
+            }
+            self.retired.pop_front();
         }
     }
 

@@ -133,3 +133,65 @@ fn pruning_an_order_leaves_its_venue_id_when_another_order_holds_it() {
     s.prune(T0.plus(Duration::from_secs(10)), Duration::from_secs(1));
     assert_eq!(s.client_id_for(&VenueOrderId(10)), Some(ClientOrderId(7)));
 }
+
+/// Against every order the store holds: `changed_since` names each hot order and each order
+/// changed at or after `since`, over a seeded run of placements, cancels (with clocks that
+/// go back now and then), retirements, late writes to retired orders and prunes. And it reads
+/// only the recent end of the cold tier.
+#[test]
+fn the_orders_changed_since_a_time_include_every_one_a_full_pass_finds() {
+    let mut below = crate::test_support::below(0xa77b_1b07);
+    let mut s = OrderStore::default();
+    let mut now = T0;
+    let mut next_id = 1u64;
+    for step in 0..4_000 {
+        now = now.plus(Duration::from_millis(below(300)));
+        match below(10) {
+            0..=3 => {
+                s.insert(
+                    ClientOrderId(next_id),
+                    acknowledged(next_id, next_id.into(), now),
+                );
+                next_id += 1;
+            }
+            4..=6 => {
+                // Cancel an order, dated up to two seconds before or after now (venue clocks).
+                let id = ClientOrderId(1 + below(next_id));
+                let at = Timestamp((now.0 + below(4_000_000_000)).saturating_sub(2_000_000_000));
+                if let Some(o) = s.get_mut(&id) {
+                    let _ = o.apply(&OrderEvent::Cancelled, at);
+                }
+            }
+            7 | 8 => s.retire(),
+            _ => {
+                s.prune(now, Duration::from_secs(300));
+            }
+        }
+        if step % 50 != 0 {
+            continue;
+        }
+        for back in [0, 1, 5, 20, 60] {
+            let since = Timestamp(now.0.saturating_sub(back * 1_000_000_000));
+            let named: std::collections::HashSet<ClientOrderId> =
+                s.changed_since(since).map(|o| o.client_id()).collect();
+            for o in s.values() {
+                let hot = s.hot.contains_key(&o.client_id());
+                if hot || o.updated_at >= since {
+                    assert!(
+                        named.contains(&o.client_id()),
+                        "step {step}: order {} (updated {:?}, hot {hot}) missing since {since:?}",
+                        o.client_id(),
+                        o.updated_at
+                    );
+                }
+            }
+        }
+    }
+    // The recent end only: a second back reads far fewer cold orders than the tier holds.
+    let cold = s.cold.len();
+    let read = s.changed_since(Timestamp(now.0 - 1_000_000_000)).count() - s.hot.len();
+    assert!(
+        cold > 100 && read * 10 < cold,
+        "read {read} of {cold} cold orders"
+    );
+}
