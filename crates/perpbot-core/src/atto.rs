@@ -138,6 +138,12 @@ pub(crate) fn from_decimal(d: Decimal, round: Round) -> i128 {
     {
         return i128::from(m) * p;
     }
+    from_scaled(mantissa, scale, round)
+}
+
+/// `mantissa · 10^−scale` in units, rounded as asked below one unit and saturating beyond the
+/// range.
+fn from_scaled(mantissa: i128, scale: u32, round: Round) -> i128 {
     if scale <= SCALE {
         let Some(p) = pow10(SCALE - scale) else {
             return mantissa.signum().saturating_mul(i128::MAX);
@@ -177,19 +183,7 @@ pub(crate) fn notional_at_price(
         return from_decimal(spec.notional_at(lots, price), round);
     };
     // ≤ 2^96: fits an i128 with its sign.
-    let product = (product as i128) * mantissa.signum();
-    if scale <= SCALE {
-        let Some(p) = pow10(SCALE - scale) else {
-            return product.signum().saturating_mul(i128::MAX);
-        };
-        match product.checked_mul(p) {
-            Some(v) => v,
-            None if product < 0 => i128::MIN,
-            None => i128::MAX,
-        }
-    } else {
-        pow10(scale - SCALE).map_or(0, |p| div(product, p, round))
-    }
+    from_scaled((product as i128) * mantissa.signum(), scale, round)
 }
 
 /// Back to a decimal, normalised, for a message or a report (exact while it fits `Decimal`'s
