@@ -409,7 +409,8 @@ impl Executor {
             }
         }
         // Per market, in market order: the cancels and places of this event. Kept between
-        // calls (emptied), since a market maker sends a request on most of its events.
+        // calls (emptied, with their cancel lists' memory), since a market maker sends a
+        // request on most of its events.
         let mut groups = std::mem::take(&mut self.groups);
         let mut others = Vec::new();
         for a in approved.drain(..) {
@@ -472,9 +473,13 @@ impl Executor {
         }
         let events = derived;
         groups.sort_unstable_by_key(|g| g.0);
-        for (market, cancel, place) in groups.drain(..) {
-            let cancel = self.prepare_cancels(&cancel, state, events);
-            self.send_market(market, cancel, place, events);
+        for (market, cancel_ids, place) in groups.iter_mut() {
+            if cancel_ids.is_empty() && place.is_empty() {
+                continue;
+            }
+            let cancel = self.prepare_cancels(cancel_ids, state, events);
+            cancel_ids.clear();
+            self.send_market(*market, cancel, std::mem::take(place), events);
         }
         self.groups = groups;
         for (intent, request) in others {

@@ -139,6 +139,9 @@ pub struct PaperExchange {
     snapshot_of: Option<u64>,
     /// The memory of the last request's checkpoint of the resting orders, reused by the next.
     pub(super) spare_checkpoint: Vec<RestingOrder>,
+    /// The fills a public trade causes, gathered before they are applied (a buffer kept between
+    /// trades: one in ten public trades fills a quote, and each took an allocation).
+    spare_fills: Vec<(VenueOrderId, Lots)>,
     /// Level buffers of book events handed back with [`PaperExchange::recycle`], reused by the
     /// next delta echo so replaying market data allocates nothing per delta.
     spare_levels: SpareLevels,
@@ -177,6 +180,7 @@ impl PaperExchange {
             stream_balance: true,
             snapshot_of: None,
             spare_checkpoint: Vec::new(),
+            spare_fills: Vec::new(),
             spare_levels: SpareLevels::default(),
         }
     }
@@ -467,7 +471,7 @@ impl PaperExchange {
     ) {
         let maker_side = aggressor.opposite();
         let mut taken_at_price = 0u64;
-        let mut fills = Vec::new();
+        let mut fills = std::mem::take(&mut self.spare_fills);
         for o in self
             .orders
             .values_mut()
@@ -498,9 +502,10 @@ impl PaperExchange {
                 }
             }
         }
-        for (id, lots) in fills {
+        for (id, lots) in fills.drain(..) {
             self.fill_resting(id, lots, now, out);
         }
+        self.spare_fills = fills;
     }
 
     /// Fill a resting order as maker at its own price (close orders clamped to the position).

@@ -65,7 +65,7 @@ impl Checkpoint {
     }
 
     fn restore(self, ex: &mut PaperExchange) {
-        ex.orders.restore(self.orders);
+        ex.spare_checkpoint = ex.orders.restore(self.orders);
         if let Some(account) = self.account {
             ex.account = account;
         }

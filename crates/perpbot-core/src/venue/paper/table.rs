@@ -45,10 +45,13 @@ impl OrderTable {
         SavedOrders(buffer)
     }
 
-    /// Back to the orders of `saved`.
-    pub fn restore(&mut self, saved: SavedOrders) {
-        self.orders = saved.0;
+    /// Back to the orders of `saved`. Returns the memory of the orders it replaces, emptied,
+    /// for the next [`OrderTable::save_into`].
+    pub fn restore(&mut self, saved: SavedOrders) -> Vec<RestingOrder> {
+        let mut replaced = std::mem::replace(&mut self.orders, saved.0);
         (self.reserve, self.levels) = self.recounted();
+        replaced.clear();
+        replaced
     }
 
     /// No orders.
@@ -288,7 +291,8 @@ mod tests {
         let before = t.reserve().clone();
         t.insert(order(2));
         t.remove(&VenueOrderId(1));
-        t.restore(saved);
+        // The orders it replaces come back as an empty buffer for the next save.
+        assert!(t.restore(saved).is_empty());
         assert_eq!(t.reserve(), &before);
         assert_eq!(t.levels, t.recounted().1);
         assert_eq!(t.values().map(|o| o.venue_id.0).collect::<Vec<_>>(), [1]);
