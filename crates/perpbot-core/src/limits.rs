@@ -328,25 +328,19 @@ mod tests {
                     .fold(0, i128::max),
             )
         };
-        let mut x: u64 = 0x5EED_0F0A_11BE_EF00;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_support::below(0x5EED_0F0A_11BE_EF00);
         for window_min in [1u64, 5, 60] {
             let mut w = PnlWindow::new(Duration::from_secs(60 * window_min));
             let mut now = 1_000 * MINUTE_NANOS;
             let mut pnl = Decimal::ZERO;
             for step in 0..20_000 {
-                now = match next() % 100 {
+                now = match next(100) {
                     0 => now + 3 * window_min * MINUTE_NANOS,
                     1 => now.saturating_sub(MINUTE_NANOS / 2),
                     2..=40 => now + MINUTE_NANOS / 3,
                     _ => now + 1_000_000_000,
                 };
-                pnl += Decimal::new(i64::try_from(next() % 2001).unwrap_or(0) - 1000, 2);
+                pnl += Decimal::new(i64::try_from(next(2001)).unwrap_or(0) - 1000, 2);
                 w.observe(Timestamp(now), pnl);
                 assert_eq!(w.peak(), naive(&w), "step {step}, window {window_min} min");
                 if step % 997 == 0 {

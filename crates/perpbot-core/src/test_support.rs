@@ -1,16 +1,15 @@
 //! What the unit tests of several modules share: a seeded generator and a second market grid.
 
 use perpbot_model::{BookUpdate, BookUpdateKind, Event, Level, MarketId, MarketSpec, Timestamp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-/// A seeded xorshift generator: each call gives a number below its argument (which must not
-/// be 0). The same seed gives the same sequence, so a failing case can be replayed.
-pub(crate) fn below(mut seed: u64) -> impl FnMut(u64) -> u64 {
-    move |n| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    }
+/// A seeded generator (`rand_chacha`'s ChaCha8): each call gives a number below its argument
+/// (which must not be 0). The same seed gives the same sequence, so a failing case can be
+/// replayed.
+pub(crate) fn below(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    move |n| rng.random_range(0..n)
 }
 
 /// A BTC-like grid (8 base and 6 quote decimals, lot 0.001, tick 0.1) beside Kana's APT one,

@@ -525,13 +525,11 @@ mod tests {
             r#""q\"\n""#,
             r#""\u0041""#,
         ];
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: usize| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % n as u64) as usize
+        let mut rng = {
+            use rand::SeedableRng;
+            rand_chacha::ChaCha8Rng::seed_from_u64(0x2545_f491_4f6c_dd1d)
         };
+        let mut next = move |n: usize| rand::Rng::random_range(&mut rng, 0..n);
         fn build(next: &mut dyn FnMut(usize) -> usize, pieces: &[&str], depth: u32) -> String {
             match next(if depth > 3 { 1 } else { 4 }) {
                 0 => pieces[next(pieces.len())].to_owned(),

@@ -11,6 +11,9 @@ pub mod position;
 pub mod quote_sum;
 pub mod units;
 
+#[cfg(test)]
+mod test_rng;
+
 pub use book::{DepthWalk, Level, OrderBook, SideLevels};
 pub use event::{
     Alert, AlertKind, Balance, BestPrice, BookUpdate, BookUpdateKind, ConnectionEvent,

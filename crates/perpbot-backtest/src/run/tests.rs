@@ -39,17 +39,13 @@ fn setup(models: Models) -> Setup {
     }
 }
 
-/// Ten levels a side around a mid that walks (a seeded LCG), a snapshot every 250 ms for
-/// `secs` seconds; now and then it jumps three ticks, through resting quotes.
+/// Ten levels a side around a mid that walks (seeded), a snapshot every 250 ms for `secs`
+/// seconds; now and then it jumps three ticks, through resting quotes.
 fn frames(secs: u64) -> Vec<Frame> {
+    use rand::{Rng, SeedableRng};
     let spec = MarketSpec::kana_apt_testnet();
-    let mut state: u64 = 42;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        state >> 33
-    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let mut next = move || rng.random::<u64>();
     let mut mid: u64 = 5_500;
     (0..secs * 4)
         .map(|i| {

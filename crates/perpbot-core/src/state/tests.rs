@@ -613,13 +613,7 @@ fn the_integer_pnl_equals_the_decimal_pnl_and_errs_towards_a_loss() {
 /// the line between margin the venue counts and margin it does not.
 #[test]
 fn the_live_sums_follow_every_change_to_an_order() {
-    let mut seed: u64 = 0x11fe;
-    let mut next = |n: u64| {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (seed >> 33) % n
-    };
+    let mut next = crate::test_support::below(0x11fe);
     let spec = apt();
     let mut s = State::new(std::slice::from_ref(&spec));
     let mut ids = Vec::new();

@@ -48,13 +48,8 @@ fn snapshots_in_any_order_give_the_sorted_deduplicated_book() {
         out.reverse();
         out
     }
-    let mut rng = 11u64;
-    let mut next = |n: u64| {
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (rng >> 33) % n
-    };
+    let mut draw = crate::test_rng::seeded(11);
+    let mut next = move |n: u64| (draw() >> 33) % n;
     let mut book = OrderBook::new();
     for _ in 0..2_000 {
         let len = next(12) as usize;
@@ -199,15 +194,10 @@ fn age_is_measured_from_the_last_update() {
 
 #[test]
 fn random_deltas_match_a_reference_map() {
-    // Deterministic LCG; compare against BTreeMap as the obviously-correct model.
+    // Seeded; compare against BTreeMap as the obviously-correct model.
     use std::collections::BTreeMap;
-    let mut x: u64 = 42;
-    let mut next = || {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        x >> 33
-    };
+    let mut draw = crate::test_rng::seeded(42);
+    let mut next = move || draw() >> 33;
     let mut b = OrderBook::new();
     let mut bids = BTreeMap::new();
     let mut asks = BTreeMap::new();
@@ -249,13 +239,8 @@ fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
     // Wide, sparse and overlapping price ranges: updates far below the best, beyond the
     // best, on an empty side, and at prices of the other side (a crossed book).
     use std::collections::BTreeMap;
-    let mut x: u64 = 7;
-    let mut next = || {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        x >> 33
-    };
+    let mut draw = crate::test_rng::seeded(7);
+    let mut next = move || draw() >> 33;
     let mut b = OrderBook::new();
     let mut maps = [BTreeMap::new(), BTreeMap::new()];
     for i in 0..20_000u64 {
@@ -319,13 +304,8 @@ fn size_at_a_price_is_found_on_either_side_and_zero_where_there_is_no_level() {
 #[test]
 fn wide_and_drifting_deltas_match_a_reference_map_through_every_recentring() {
     use std::collections::BTreeMap;
-    let mut x: u64 = 7;
-    let mut next = || {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        x >> 33
-    };
+    let mut draw = crate::test_rng::seeded(7);
+    let mut next = move || draw() >> 33;
     let mut b = OrderBook::new();
     let mut maps: [BTreeMap<u64, u64>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let mut centre: u64 = 1_000_000;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_rng::seeded;
 use rust_decimal_macros::dec;
 
 fn apt() -> MarketSpec {
@@ -280,7 +281,7 @@ fn validate_names_the_field() {
 /// ten and other grids.
 #[test]
 fn fast_normalised_conversions_equal_decimal_normalize() {
-    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut next = seeded(0x9E37_79B9_7F4A_7C15);
     for i in 0..20_000u32 {
         let r = next();
         // Values with many trailing zeros, small values and values near u64::MAX.
@@ -334,7 +335,7 @@ fn fast_normalised_conversions_equal_decimal_normalize() {
 #[test]
 fn initial_margin_equals_notional_over_leverage() {
     let spec = apt();
-    let mut next = xorshift(0xD1B5_4A32_D192_ED03);
+    let mut next = seeded(0xD1B5_4A32_D192_ED03);
     for _ in 0..20_000 {
         let lots = Lots(next() % 10_000_000);
         let ticks = Ticks(next() % 100_000_000);
@@ -353,7 +354,7 @@ fn initial_margin_equals_notional_over_leverage() {
 #[test]
 fn mid_price_is_half_the_price_of_the_doubled_ticks() {
     let mut exact = 0;
-    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
+    let mut next = seeded(0x2545_F491_4F6C_DD1D);
     for i in 0..20_000u32 {
         let mut spec = apt();
         spec.lot_size = [1, 10, 25, 100_000, 1 << 20, 5u64.pow(9), 10u64.pow(12)][i as usize % 7];
@@ -385,16 +386,6 @@ fn mid_price_is_half_the_price_of_the_doubled_ticks() {
         }
     }
     assert!(exact > 15_000, "{exact}");
-}
-
-/// A seeded xorshift64 generator for the property-style tests above.
-fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
 }
 
 /// A price at `u64::MAX` ticks with a 28-digit mantissa converts back to its ticks: the
