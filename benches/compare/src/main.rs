@@ -359,11 +359,7 @@ fn main() -> ExitCode {
     }
     if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:engine")) {
         // `sbs3:engine` runs all events; `sbs3:engine:N` the first N; `-md` without orders.
-        let (quoting, n) = match rest.strip_prefix("-md") {
-            Some(n) => (false, n),
-            None => (true, rest),
-        };
-        let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
+        let (quoting, n) = quoting_and_count(rest);
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
         let data = sbs3_engine::market_data(&snap, &events);
         let r = sbs3_engine::run_with(data, quoting, sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS);
@@ -411,11 +407,7 @@ fn main() -> ExitCode {
     if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:hbt")) {
         // `sbs3:hbt[:N]`: the same through hftbacktest, to profile the two side by side;
         // `-md` without orders.
-        let (quoting, n) = match rest.strip_prefix("-md") {
-            Some(n) => (false, n),
-            None => (true, rest),
-        };
-        let n = n.strip_prefix(':').and_then(|n| n.parse().ok());
+        let (quoting, n) = quoting_and_count(rest);
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
         let bt = sbs3::hbt_build(&snap, &sbs3::hbt_rows(&events));
         let r = sbs3::run_hbt_with(bt, events.len(), quoting);
@@ -440,4 +432,17 @@ fn main() -> ExitCode {
     println!();
     print_table(&rows);
     ExitCode::SUCCESS
+}
+
+/// What follows `sbs3:engine` or `sbs3:hbt` in a one-path mode: whether the quoter's orders are
+/// on (off after `-md`) and how many events to run (after `:`; all when absent or unreadable).
+fn quoting_and_count(rest: &str) -> (bool, Option<usize>) {
+    let (quoting, count) = match rest.strip_prefix("-md") {
+        Some(count) => (false, count),
+        None => (true, rest),
+    };
+    (
+        quoting,
+        count.strip_prefix(':').and_then(|n| n.parse().ok()),
+    )
 }
