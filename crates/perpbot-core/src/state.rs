@@ -719,12 +719,8 @@ impl State {
     fn attribute(&self, f: &Fill) -> Option<ClientOrderId> {
         // A finished order qualifies only if it changed within the slack of the fill, so the
         // orders finished before that (most of the retention window) are not read at all.
-        let since =
-            Timestamp(f.ts.0.saturating_sub(
-                u64::try_from(ATTRIBUTION_CLOCK_SLACK.as_nanos()).unwrap_or(u64::MAX),
-            ));
         self.orders
-            .changed_since(since)
+            .changed_since(f.ts.minus(ATTRIBUTION_CLOCK_SLACK))
             .filter(|o| {
                 let req = &o.request.order;
                 req.market == f.market

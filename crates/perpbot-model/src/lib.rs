@@ -64,14 +64,21 @@ impl Timestamp {
 
     /// This time plus a duration (saturating).
     pub fn plus(self, d: std::time::Duration) -> Timestamp {
-        Timestamp(
-            self.0
-                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        )
+        Timestamp(self.0.saturating_add(nanos(d)))
+    }
+
+    /// This time minus a duration (saturating at zero).
+    pub fn minus(self, d: std::time::Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(nanos(d)))
     }
 
     /// Time elapsed since `earlier` (zero if `earlier` is later).
     pub fn since(self, earlier: Timestamp) -> std::time::Duration {
         std::time::Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
+}
+
+/// A duration in whole nanoseconds, saturating at `u64::MAX` (585 years).
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -171,7 +171,7 @@ fn the_orders_changed_since_a_time_include_every_one_a_full_pass_finds() {
             continue;
         }
         for back in [0, 1, 5, 20, 60] {
-            let since = Timestamp(now.0.saturating_sub(back * 1_000_000_000));
+            let since = now.minus(Duration::from_secs(back));
             let named: std::collections::HashSet<ClientOrderId> =
                 s.changed_since(since).map(|o| o.client_id()).collect();
             for o in s.values() {
