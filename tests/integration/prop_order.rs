@@ -95,7 +95,7 @@ fn check_state(o: &Order, ledger: &Ledger) -> Result<(), TestCaseError> {
     );
     prop_assert_eq!(o.filled_notional_ticks, ledger.notional());
     prop_assert_eq!(o.remaining().0, size - o.filled.0);
-    let mut ids = o.trade_ids.clone();
+    let mut ids = o.trade_ids.as_slice().to_vec();
     ids.sort();
     ids.dedup();
     prop_assert_eq!(ids.len(), o.trade_ids.len(), "a trade id is recorded once");

@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use super::Timestamp;
 use super::units::{Lots, MarketId, Ticks, ratio};
 
+mod trade_ids;
+
+pub use trade_ids::TradeIds;
+
 /// The side of the book an order sits on: a buy rests as a bid, a sell as an ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -553,7 +557,7 @@ pub struct Order {
     /// Sum of `lots · ticks` over fills, for the average fill price.
     pub filled_notional_ticks: u128,
     /// Trade ids already applied (deduplication).
-    pub trade_ids: Vec<TradeId>,
+    pub trade_ids: TradeIds,
     /// True for orders the venue knows that this bot did not place (adopted on reconciliation).
     pub external: bool,
     /// When the order was created locally.
@@ -571,7 +575,7 @@ impl Order {
             status: OrderStatus::PendingNew,
             filled: Lots::ZERO,
             filled_notional_ticks: 0,
-            trade_ids: Vec::new(),
+            trade_ids: TradeIds::default(),
             external: false,
             created_at: now,
             updated_at: now,
@@ -663,7 +667,7 @@ impl Order {
                 lots,
                 price,
             } => {
-                self.trade_ids.push(trade_id);
+                self.trade_ids.insert(trade_id);
                 // Checked against the order's size (a u64) in `apply`; the notional of fills
                 // totalling at most u64::MAX lots at u64 ticks fits in a u128.
                 self.filled = Lots(self.filled.0 + lots.0);

@@ -299,7 +299,7 @@ fn in_status(status: OrderStatus) -> Order {
     if filled > 0 {
         o.filled = Lots(filled);
         o.filled_notional_ticks = u128::from(filled) * 5518;
-        o.trade_ids.push(TradeId(1));
+        o.trade_ids.insert(TradeId(1));
     }
     o
 }
@@ -533,7 +533,7 @@ fn data_dependent_rows_pick_their_status_from_the_order() {
 fn repeated_fills_are_duplicates_everywhere_and_overfill_is_checked_after_the_table() {
     for from in ALL_STATUSES {
         let mut o = in_status(from);
-        o.trade_ids.push(TradeId(50));
+        o.trade_ids.insert(TradeId(50));
         let before = o.clone();
         assert_eq!(
             o.apply(&fill(50, 1), Timestamp(5)),
