@@ -14,11 +14,13 @@ pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 /// reconnect in lock-step.
 pub fn reconnect_delay(initial: Duration, max: Duration, attempt: u32) -> Duration {
     let factor = 1u32 << attempt.min(20);
-    let base = initial.saturating_mul(factor).min(max);
-    let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
+    equal_jitter(initial.saturating_mul(factor).min(max))
+}
+
+/// A delay drawn uniformly from `[d/2, d]` ("equal jitter"): at least half the back-off is kept,
+/// and clients that failed together spread out. Durations past 585 years are taken as that.
+pub fn equal_jitter(d: Duration) -> Duration {
+    let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(rand::rng().random_range(nanos / 2..=nanos))
 }
 
@@ -35,5 +37,15 @@ mod tests {
             assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?}");
         }
         assert_eq!(reconnect_delay(Duration::ZERO, thirty, 3), Duration::ZERO);
+    }
+
+    #[test]
+    fn equal_jitter_keeps_at_least_half_and_saturates() {
+        let d = Duration::from_millis(10);
+        let draws: Vec<Duration> = (0..200).map(|_| equal_jitter(d)).collect();
+        assert!(draws.iter().all(|j| *j >= d / 2 && *j <= d));
+        assert!(draws.iter().any(|j| *j < d * 3 / 4) && draws.iter().any(|j| *j > d * 3 / 4));
+        assert!(equal_jitter(Duration::MAX) >= Duration::from_nanos(u64::MAX / 2));
+        assert_eq!(equal_jitter(Duration::ZERO), Duration::ZERO);
     }
 }

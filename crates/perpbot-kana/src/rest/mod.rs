@@ -123,10 +123,7 @@ impl RetryPolicy {
         if let Some(after) = retry_after {
             return after.min(self.max_retry_after);
         }
-        let d = self.backoff(retry);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let half = nanos / 2;
-        Duration::from_nanos(half + rand::random_range(0..=nanos - half))
+        perpbot_core::venue::backoff::equal_jitter(self.backoff(retry))
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, warn};
 
+use perpbot_model::Timestamp;
 use perpbot_model::clock::Clock;
 
 use super::WriterConfig;
@@ -25,13 +26,11 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(config.heartbeat_interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let window = u64::try_from(config.alive_window.as_nanos()).unwrap_or(u64::MAX);
         let mut stalled = false;
         loop {
             tick.tick().await;
             let last = alive.load(Ordering::Relaxed);
-            let now = clock.now().0;
-            if last == 0 || now.saturating_sub(last) > window {
+            if last == 0 || clock.now().since(Timestamp(last)) > config.alive_window {
                 if !stalled && last != 0 {
                     warn!("engine silent: Kyan heartbeats stop, its cancel-all-after will fire");
                 }
