@@ -146,16 +146,17 @@ async fn a_backtest_of_a_recorded_live_run_agrees_with_it() {
         "deterministic"
     );
     let bt = &first.report.summary;
+    // PnL is exact (28 places); a reader compares it at the quote's 6 decimals.
     eprintln!(
         "live: fills {} maker {} pnl {} final {:?} requests {}\nbacktest: fills {} maker {} pnl {} final {:?} requests {}",
         live.fills,
         live.maker_fills,
-        live.total_pnl,
+        live.total_pnl.round_dp(6),
         live.performance.markets.first().map(|m| m.final_position),
         live.requests_sent,
         bt.fills,
         bt.maker_fills,
-        bt.total_pnl,
+        bt.total_pnl.round_dp(6),
         bt.performance.markets.first().map(|m| m.final_position),
         bt.requests_sent
     );
