@@ -48,8 +48,7 @@ fn snapshots_in_any_order_give_the_sorted_deduplicated_book() {
         out.reverse();
         out
     }
-    let mut draw = crate::test_rng::seeded(11);
-    let mut next = move |n: u64| (draw() >> 33) % n;
+    let mut next = crate::test_rng::below(11);
     let mut book = OrderBook::new();
     for _ in 0..2_000 {
         let len = next(12) as usize;
@@ -196,13 +195,12 @@ fn age_is_measured_from_the_last_update() {
 fn random_deltas_match_a_reference_map() {
     // Seeded; compare against BTreeMap as the obviously-correct model.
     use std::collections::BTreeMap;
-    let mut draw = crate::test_rng::seeded(42);
-    let mut next = move || draw() >> 33;
+    let mut next = crate::test_rng::seeded(42);
     let mut b = OrderBook::new();
     let mut bids = BTreeMap::new();
     let mut asks = BTreeMap::new();
     for i in 0..20_000u64 {
-        let side = if next() % 2 == 0 {
+        let side = if next().is_multiple_of(2) {
             Side::Buy
         } else {
             Side::Sell
@@ -211,7 +209,11 @@ fn random_deltas_match_a_reference_map() {
             Side::Buy => 900 + next() % 100,
             Side::Sell => 1000 + next() % 100,
         };
-        let lots = if next() % 5 == 0 { 0 } else { 1 + next() % 50 };
+        let lots = if next().is_multiple_of(5) {
+            0
+        } else {
+            1 + next() % 50
+        };
         b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
         let map = if side == Side::Buy {
             &mut bids
@@ -239,12 +241,11 @@ fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
     // Wide, sparse and overlapping price ranges: updates far below the best, beyond the
     // best, on an empty side, and at prices of the other side (a crossed book).
     use std::collections::BTreeMap;
-    let mut draw = crate::test_rng::seeded(7);
-    let mut next = move || draw() >> 33;
+    let mut next = crate::test_rng::seeded(7);
     let mut b = OrderBook::new();
     let mut maps = [BTreeMap::new(), BTreeMap::new()];
     for i in 0..20_000u64 {
-        let (side, map) = if next() % 2 == 0 {
+        let (side, map) = if next().is_multiple_of(2) {
             (Side::Buy, 0)
         } else {
             (Side::Sell, 1)
@@ -254,7 +255,11 @@ fn sparse_deep_and_crossing_deltas_match_a_reference_map() {
             1 => 4_990 + next() % 20,
             _ => u64::MAX - next() % 3,
         };
-        let lots = if next() % 3 == 0 { 0 } else { 1 + next() % 9 };
+        let lots = if next().is_multiple_of(3) {
+            0
+        } else {
+            1 + next() % 9
+        };
         b.apply_delta(side, Ticks(price), Lots(lots), Timestamp(i));
         if lots == 0 {
             maps[map].remove(&price);
@@ -304,19 +309,18 @@ fn size_at_a_price_is_found_on_either_side_and_zero_where_there_is_no_level() {
 #[test]
 fn wide_and_drifting_deltas_match_a_reference_map_through_every_recentring() {
     use std::collections::BTreeMap;
-    let mut draw = crate::test_rng::seeded(7);
-    let mut next = move || draw() >> 33;
+    let mut next = crate::test_rng::seeded(7);
     let mut b = OrderBook::new();
     let mut maps: [BTreeMap<u64, u64>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let mut centre: u64 = 1_000_000;
     for i in 0..60_000u64 {
         let r = next();
-        if r % 97 == 0 {
+        if r.is_multiple_of(97) {
             centre = centre
                 .saturating_add(next() % 2000)
                 .saturating_sub(next() % 2000);
         }
-        let side = if next() % 2 == 0 {
+        let side = if next().is_multiple_of(2) {
             Side::Buy
         } else {
             Side::Sell
@@ -335,7 +339,11 @@ fn wide_and_drifting_deltas_match_a_reference_map_through_every_recentring() {
                 Side::Sell => centre.saturating_add(offset),
             },
         };
-        let lots = if next() % 4 == 0 { 0 } else { 1 + next() % 50 };
+        let lots = if next().is_multiple_of(4) {
+            0
+        } else {
+            1 + next() % 50
+        };
         if i % 5_000 == 4_999 {
             // A snapshot of whatever the maps hold, worst first, with a duplicate and a zero.
             let level = |(p, q): (&u64, &u64)| Level::new(*p, *q);

@@ -93,25 +93,24 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::{TradeId, TradeIds};
-    use crate::test_rng::seeded;
+    use crate::test_rng::below;
 
     /// Against a `BTreeSet` over random ids: mostly ascending (as venues send them) with some
     /// out of order and some repeats, the answers and the stored order agree at every step.
     #[test]
     fn behaves_as_a_sorted_set() {
-        let mut word = seeded(147);
-        let mut below = |n: u64| word() % n;
+        let mut next = below(147);
         let mut ids = TradeIds::default();
         let mut model = BTreeSet::new();
-        let mut next = 1_000u128;
+        let mut next_id = 1_000u128;
         for step in 0..5_000 {
-            let id = match below(10) {
+            let id = match next(10) {
                 0..=5 => {
-                    next += u128::from(below(3) + 1);
-                    TradeId(next)
+                    next_id += u128::from(next(3) + 1);
+                    TradeId(next_id)
                 }
-                6..=7 => TradeId(900 + u128::from(below(u64::try_from(next - 899).unwrap()))),
-                _ => TradeId(next),
+                6..=7 => TradeId(900 + u128::from(next(u64::try_from(next_id - 899).unwrap()))),
+                _ => TradeId(next_id),
             };
             assert_eq!(ids.contains(&id), model.contains(&id), "contains at {step}");
             assert_eq!(ids.insert(id), model.insert(id), "insert at {step}");

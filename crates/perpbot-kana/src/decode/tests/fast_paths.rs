@@ -341,7 +341,7 @@ fn orderbook_fast_path_takes_the_common_shape_and_matches_the_serde_path() {
     // Random damage to a valid frame: whatever it becomes, both paths agree.
     let alphabet = br#"{}[]",:0123456789.-+eE tfnaulrs_x\"#;
     let mut draw = seeded(0x9e37_79b9_7f4a_7c15);
-    let mut next = move || (draw() >> 33) as usize;
+    let mut next = move || draw() as usize;
     for _ in 0..5_000 {
         let mut bytes = canonical.clone().into_bytes();
         for _ in 0..1 + next() % 3 {
