@@ -217,9 +217,11 @@ fn sbs3_rows(rows: &mut Vec<Row>) {
     let mut hbt = Vec::new();
     let default_retention = perpbot::engine::EngineConfig::default().finished_order_retention_ms;
     for run in 0..RUNS {
-        engine.push(sbs3_engine::run(sbs3_engine::market_data(&snap, &events)));
-        let data = sbs3_engine::market_data(&snap, &events);
-        engine_default.push(sbs3_engine::run_with(data, true, default_retention));
+        engine.push(sbs3_engine::run(&mut sbs3_engine::market_data(
+            &snap, &events,
+        )));
+        let mut data = sbs3_engine::market_data(&snap, &events);
+        engine_default.push(sbs3_engine::run_with(&mut data, true, default_retention));
         replay.push(sbs3::PerpbotReplay::new(&snap).run(&events));
         let bt = sbs3::hbt_build(&snap, &hbt_rows);
         hbt.push(sbs3::run_hbt(bt, events.len()));
@@ -361,8 +363,12 @@ fn main() -> ExitCode {
         // `sbs3:engine` runs all events; `sbs3:engine:N` the first N; `-md` without orders.
         let (quoting, n) = quoting_and_count(rest);
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
-        let data = sbs3_engine::market_data(&snap, &events);
-        let r = sbs3_engine::run_with(data, quoting, sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS);
+        let mut data = sbs3_engine::market_data(&snap, &events);
+        let r = sbs3_engine::run_with(
+            &mut data,
+            quoting,
+            sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS,
+        );
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }
@@ -379,10 +385,7 @@ fn main() -> ExitCode {
         let rows = sbs3::hbt_rows(&events);
         let mut ratios = Vec::with_capacity(rounds);
         for round in 0..rounds {
-            let engine = || {
-                let data = sbs3_engine::market_data(&snap, &events);
-                sbs3_engine::run(data).elapsed
-            };
+            let engine = || sbs3_engine::run(&mut sbs3_engine::market_data(&snap, &events)).elapsed;
             let hbt = || sbs3::run_hbt(sbs3::hbt_build(&snap, &rows), events.len()).elapsed;
             let (e, h) = if round % 2 == 0 {
                 let e = engine();

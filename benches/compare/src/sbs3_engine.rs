@@ -122,7 +122,7 @@ impl Strategy for QuoterStrategy {
 }
 
 /// The stream as the paper exchange takes it (not timed: hftbacktest's rows are built outside
-/// its timing too). The snapshot comes first, at [`T0`].
+/// its timing too, and both are freed after it). The snapshot comes first, at [`T0`].
 pub fn market_data(snapshot: &Snapshot, events: &[MarketEvent]) -> Vec<(Timestamp, SourceEvent)> {
     let levels = |v: &[(u64, u64)]| {
         v.iter()
@@ -214,19 +214,24 @@ fn setup(quoting: bool, retention_ms: u64) -> Setup {
     }
 }
 
-/// Run SBS-3 through the real backtest; `data` from [`market_data`] (consumed: the backtest
-/// reads its input as it goes, as it reads a recording).
-pub fn run(data: Vec<(Timestamp, SourceEvent)>) -> Run {
+/// Run SBS-3 through the real backtest; `data` from [`market_data`], whose items the backtest
+/// takes as it goes, as it reads a recording (`data` is left empty).
+///
+/// The buffer stays the caller's, so its 80 MB are freed after the timing, as hftbacktest's
+/// input is (its `Backtest` owns it and is dropped after its loop is timed). Handed over by
+/// value, the backtest freed it inside the timing: 4 ms of page frees, 1 % of the row.
+pub fn run(data: &mut Vec<(Timestamp, SourceEvent)>) -> Run {
     run_with(data, true, RETENTION_LIKE_HFTBACKTEST_MS)
 }
 
 /// [`run`], with the quoter's orders switched off when `quoting` is false (the market-data path
 /// alone: engine, state, strategy calls, paper book, to tell its cost from the orders'), and
 /// finished orders kept for `retention_ms`.
-pub fn run_with(data: Vec<(Timestamp, SourceEvent)>, quoting: bool, retention_ms: u64) -> Run {
+pub fn run_with(data: &mut Vec<(Timestamp, SourceEvent)>, quoting: bool, retention_ms: u64) -> Run {
     let events = data.len() - 1;
     let start = Instant::now();
-    let outcome = run_market_data(setup(quoting, retention_ms), data).expect("SBS-3 backtest");
+    let outcome =
+        run_market_data(setup(quoting, retention_ms), data.drain(..)).expect("SBS-3 backtest");
     let elapsed = start.elapsed();
     let fills = &outcome.series.fills;
     let buys = fills.iter().filter(|f| f.side == Side::Buy).count() as u64;
@@ -255,7 +260,7 @@ mod tests {
     fn the_real_engine_fills_within_a_tenth_of_hftbacktest_on_the_same_latencies() {
         let (snap, ev) = events(SEED_BACKTEST, 100_000);
         let hbt = run_hbt(hbt_build(&snap, &hbt_rows(&ev)), ev.len());
-        let ours = run(market_data(&snap, &ev));
+        let ours = run(&mut market_data(&snap, &ev));
         let (h, p) = (hbt.fills.0 + hbt.fills.1, ours.fills.0 + ours.fills.1);
         assert!(h > 100, "hftbacktest filled {h}");
         assert!(p > 100, "perpbot filled {p}");
