@@ -555,7 +555,7 @@ impl State {
     /// Set the finished orders apart from the live ones ([`OrderStore::retire`]); the engine
     /// calls this on every tick. Changes nothing a reader sees.
     pub fn retire_finished_orders(&mut self) {
-        self.orders.retire();
+        self.orders.retire(self.now);
     }
 
     /// Resolve the client id an event refers to (directly or through the venue id).
