@@ -360,15 +360,21 @@ fn main() -> ExitCode {
         };
     }
     if let Some(rest) = only.as_deref().and_then(|o| o.strip_prefix("sbs3:engine")) {
-        // `sbs3:engine` runs all events; `sbs3:engine:N` the first N; `-md` without orders.
+        // `sbs3:engine` runs all events; `sbs3:engine:N` the first N; `-md` without orders;
+        // `-kept` (before the count) keeps finished orders as long as the engine's default.
+        let (kept, rest) = match rest.strip_prefix("-kept") {
+            Some(rest) => (true, rest),
+            None => (false, rest),
+        };
+        let retention = if kept {
+            perpbot::engine::EngineConfig::default().finished_order_retention_ms
+        } else {
+            sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS
+        };
         let (quoting, n) = quoting_and_count(rest);
         let (snap, events) = input::events(input::SEED_BACKTEST, n.unwrap_or(sbs3::EVENTS));
         let mut data = sbs3_engine::market_data(&snap, &events);
-        let r = sbs3_engine::run_with(
-            &mut data,
-            quoting,
-            sbs3_engine::RETENTION_LIKE_HFTBACKTEST_MS,
-        );
+        let r = sbs3_engine::run_with(&mut data, quoting, retention);
         eprintln!("{r:?}");
         return ExitCode::SUCCESS;
     }
