@@ -65,10 +65,20 @@ pub struct Series {
     pub fills: Vec<FillRow>,
     /// The mids the bot saw, per market (for markouts).
     mids: LiteMap<MarketId, MidTrack>,
-    /// The market whose mid was last recorded and the state's PnL version then: a book of the
-    /// same market at the same version has the same mid (the state bumps the version whenever
-    /// a mid moves), so only its time is updated.
-    unchanged_since: Option<(MarketId, u64)>,
+    /// The market whose mid was last recorded, the state's PnL version then, and when a book
+    /// of it was last seen: a book of the same market at the same version has the same mid
+    /// (the state bumps the version whenever a mid moves), so only that time moves, here,
+    /// and reaches the market's track when another book changes something. Most books change
+    /// no mid, and finding the track for each was 3 % of a quoting backtest's time.
+    unchanged_since: Option<Unchanged>,
+}
+
+/// See [`Series::unchanged_since`].
+#[derive(Debug, Clone, Copy)]
+struct Unchanged {
+    market: MarketId,
+    version: u64,
+    seen: Timestamp,
 }
 
 impl Series {
@@ -135,15 +145,24 @@ impl Series {
     /// The book of `market` changed (the state has applied it).
     pub fn observe_book(&mut self, market: MarketId, now: Timestamp, state: &State) {
         let version = state.pnl_version();
-        if self.unchanged_since == Some((market, version))
-            && let Some(track) = self.mids.get_mut(&market)
+        if let Some(u) = &mut self.unchanged_since
+            && u.market == market
+            && u.version == version
         {
-            track.seen_until = now;
+            u.seen = now;
             return;
         }
-        self.unchanged_since = None;
+        if let Some(u) = self.unchanged_since.take()
+            && let Some(track) = self.mids.get_mut(&u.market)
+        {
+            track.seen_until = track.seen_until.max(u.seen);
+        }
         if let Some(mid) = state.mid_price(market) {
-            self.unchanged_since = Some((market, version));
+            self.unchanged_since = Some(Unchanged {
+                market,
+                version,
+                seen: now,
+            });
             let track = self.mids.entry(market).or_default();
             track.seen_until = now;
             // Only changes are kept: a long replay would otherwise hold one entry per update.
@@ -216,7 +235,13 @@ impl Markouts {
         let mut cursors: Vec<(MarketId, [MidCursor<'_>; 3])> = series
             .mids
             .iter()
-            .map(|(m, track)| (*m, MARKOUT_HORIZONS_S.map(|_| MidCursor::new(track))))
+            .map(|(m, track)| {
+                let seen_until = series.seen_until(*m, track);
+                (
+                    *m,
+                    MARKOUT_HORIZONS_S.map(|_| MidCursor::new(track, seen_until)),
+                )
+            })
             .collect();
         let mut sums = MARKOUT_HORIZONS_S.map(|h| Markout {
             horizon_s: h,
@@ -244,18 +269,31 @@ impl Markouts {
     }
 }
 
+impl Series {
+    /// When the bot last saw a book of `market` (whose mids are `track`).
+    fn seen_until(&self, market: MarketId, track: &MidTrack) -> Timestamp {
+        match self.unchanged_since {
+            Some(u) if u.market == market => track.seen_until.max(u.seen),
+            _ => track.seen_until,
+        }
+    }
+}
+
 /// Reads one market's mids at times that mostly go forward, stepping instead of searching.
 struct MidCursor<'a> {
     track: &'a MidTrack,
+    /// When the last book of the market was seen (no mid is known past it).
+    seen_until: Timestamp,
     /// How many changes are at or before `last`.
     passed: usize,
     last: Timestamp,
 }
 
 impl<'a> MidCursor<'a> {
-    fn new(track: &'a MidTrack) -> MidCursor<'a> {
+    fn new(track: &'a MidTrack, seen_until: Timestamp) -> MidCursor<'a> {
         MidCursor {
             track,
+            seen_until,
             passed: 0,
             last: Timestamp(0),
         }
@@ -264,7 +302,7 @@ impl<'a> MidCursor<'a> {
     /// The mid standing at `t` (the first one seen, for a `t` before it); `None` past the last
     /// book the bot saw, where the data says nothing.
     fn mid_at(&mut self, t: Timestamp) -> Option<Decimal> {
-        if t > self.track.seen_until {
+        if t > self.seen_until {
             return None;
         }
         let changes = &self.track.changes;

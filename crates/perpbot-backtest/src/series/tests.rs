@@ -95,3 +95,53 @@ fn before_the_first_mid_the_first_one_seen_stands() {
     let s = series(vec![fill(0, B, Side::Buy, dec!(49), dec!(1))]);
     assert_eq!(markouts(&s)[0], (1, 1, dec!(1)));
 }
+
+/// Books that move no mid only move the time the mids are known until; a markout due after
+/// the last mid change but before the last book still counts.
+#[test]
+fn books_that_move_no_mid_still_extend_what_the_mids_cover() {
+    use perpbot_core::state::State;
+    use perpbot_model::{BookUpdate, BookUpdateKind, Event, Level};
+
+    let spec = MarketSpec::kana_apt_testnet();
+    let mut state = State::new(std::slice::from_ref(&spec));
+    let mut s = Series::new(vec![spec.clone()], Duration::from_secs(60));
+    let book = |bids: Vec<Level>, asks: Vec<Level>, at| {
+        Event::Book(BookUpdate {
+            market: spec.id,
+            kind: BookUpdateKind::Snapshot,
+            bids,
+            asks,
+            ts: secs(at),
+        })
+    };
+    // Mid 5.0 (ticks 4,990 and 5,010 at 0.001) from 0 s.
+    state.set_now(secs(0));
+    assert!(state.apply(&book(
+        vec![Level::new(4_990, 10)],
+        vec![Level::new(5_010, 10)],
+        0
+    )));
+    s.observe_book(spec.id, secs(0), &state);
+    s.fills
+        .push(fill(0, spec.id, Side::Buy, dec!(4.99), dec!(1)));
+    // Sizes change for 20 s; the mid does not.
+    for at in 1..=20 {
+        state.set_now(secs(at));
+        let size = 10 + at;
+        assert!(state.apply(&book(
+            vec![Level::new(4_990, size)],
+            vec![Level::new(5_010, size)],
+            at
+        )));
+        s.observe_book(spec.id, secs(at), &state);
+    }
+    // 1 s and 10 s are covered (books until 20 s), 60 s is not.
+    let m = markouts(&s);
+    assert_eq!(m[0], (1, 1, dec!(0.01)));
+    assert_eq!(m[1], (10, 1, dec!(0.01)));
+    assert_eq!(m[2], (60, 0, dec!(0)));
+    // A book of another market flushes the time into the first market's track.
+    s.observe_book(MarketId(77), secs(21), &state);
+    assert_eq!(markouts(&s)[1], (10, 1, dec!(0.01)));
+}
