@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use super::account::Account;
 use super::exchange::{OrderRef, PaperExchange, RestingOrder};
 use super::table::SavedOrders;
+use crate::atto::{self, Round};
 use crate::venue::{CancelOrder, RefusalKind, RequestOutcome, VenueRequest};
 use perpbot_model::{
     ClientOrderId, Direction, Event, Liquidity, Lots, MarketId, MarketSpec, OrderBook, OrderKind,
@@ -400,22 +401,36 @@ impl PaperExchange {
         plan: Plan,
     ) -> Result<(), Refusal> {
         let o = &req.order;
-        let leverage = Decimal::from(o.leverage.max(1));
         let walk = book.walk(
             o.side,
             plan.take,
             o.price.filter(|_| o.kind == OrderKind::Limit),
         );
-        let taken = spec.sub_units_to_quote(
-            walk.notional_ticks
-                .saturating_mul(u128::from(spec.tick_size)),
+        let taken_sub_units = walk
+            .notional_ticks
+            .saturating_mul(u128::from(spec.tick_size));
+        let resting_sub_units = o.price.map_or(0, |p| spec.notional_sub_units(plan.rest, p));
+        // In atto units, each part rounded up, so that the check errs towards refusing: on
+        // every order, where the decimal division and products were a per-order cost the
+        // matching itself did not have. Decimals only for the refusal's message.
+        let notional = atto::from_sub_units(
+            taken_sub_units.saturating_add(resting_sub_units),
+            spec.quote_decimals,
+            Round::Up,
         );
-        let resting = o
-            .price
-            .map_or(Decimal::ZERO, |p| spec.notional(plan.rest, p));
-        let required = (taken + resting) / leverage + taken * self.taker_fee_rate;
+        let margin = atto::div(notional, i128::from(o.leverage.max(1)), Round::Up);
+        let taker_fee = if taken_sub_units == 0 || self.taker_fee_rate.is_zero() {
+            0
+        } else {
+            let taken = spec.sub_units_to_quote(taken_sub_units);
+            atto::from_decimal(taken * self.taker_fee_rate, Round::Up)
+        };
         let available = self.available();
-        if required > available {
+        if margin.saturating_add(taker_fee) > atto::from_decimal(available, Round::Down) {
+            let leverage = Decimal::from(o.leverage.max(1));
+            let taken = spec.sub_units_to_quote(taken_sub_units);
+            let resting = spec.sub_units_to_quote(resting_sub_units);
+            let required = (taken + resting) / leverage + taken * self.taker_fee_rate;
             return Err(Refusal {
                 kind: RefusalKind::InsufficientMargin,
                 reason: format!(

@@ -881,3 +881,47 @@ fn refusals_carry_the_kind_the_live_writer_would_give() {
     // Nothing above changed what rests.
     assert_eq!(ex.resting_orders(), 1);
 }
+
+/// The margin check at its edge: a balance of exactly the margin (and, for the part that
+/// takes, the taker fee) passes, one quote sub-unit less is refused; a margin that is not a
+/// whole number of sub-units (leverage 3) needs the sub-unit above it.
+#[test]
+fn the_margin_check_passes_exactly_enough_and_refuses_one_sub_unit_less() {
+    let rate = PaperConfig::default().taker_fee_rate;
+    // 500 lots at 4,990 rest: 2.495 USDT. 500 at 5,001 take from the best ask: 2.5005 USDT,
+    // plus its fee.
+    let taking = dec!(2.5005) + dec!(2.5005) * rate;
+    let cases = [
+        (dec!(2.495), buy(500, 4990), true),
+        (dec!(2.494999), buy(500, 4990), false),
+        (dec!(0.831667), buy(500, 4990).with_leverage(3), true),
+        (dec!(0.831666), buy(500, 4990).with_leverage(3), false),
+        (taking, buy(500, 5001), true),
+        (taking - dec!(0.000001), buy(500, 5001), false),
+    ];
+    for (balance, order, passes) in cases {
+        let config = PaperConfig {
+            starting_balance: balance,
+            ..PaperConfig::default()
+        };
+        let mut ex = PaperExchange::new(&config, vec![spec()]);
+        ex.start(T0);
+        ex.on_source(
+            &snapshot(&[(5000, 1000), (4999, 2000)], &[(5001, 1000), (5002, 1000)]),
+            T0,
+        );
+        let (outcome, _) = orders(&mut ex, Vec::new(), vec![req(1, order.clone())]);
+        if passes {
+            assert!(
+                matches!(outcome, RequestOutcome::Accepted { .. }),
+                "{balance} for {order:?}: {outcome:?}"
+            );
+        } else {
+            let reason = rejected(outcome);
+            assert!(
+                reason.contains("insufficient available balance"),
+                "{reason}"
+            );
+        }
+    }
+}
