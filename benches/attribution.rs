@@ -33,19 +33,31 @@ const PRICE: Ticks = Ticks(10_000);
 /// One tick above the bids: no bid would buy there.
 const ABOVE: Ticks = Ticks(10_001);
 
+/// At `at`, a one-lot bid at `PRICE` as order `id`, accepted by the venue (as `venue_id`) and
+/// cancelled.
+fn cancelled_bid(
+    state: &mut State,
+    spec: &MarketSpec,
+    id: u64,
+    venue_id: Option<VenueOrderId>,
+    at: Timestamp,
+) {
+    state.set_now(at);
+    let id = ClientOrderId(id);
+    state.track_new_order(OrderRequest {
+        client_id: id,
+        order: NewOrder::limit(spec.id, Side::Buy, Lots(1), PRICE),
+    });
+    state.apply_order_event(id, &OrderEvent::Accepted { venue_id });
+    state.apply_order_event(id, &OrderEvent::Cancelled);
+}
+
 fn state_with_history(spec: &MarketSpec) -> State {
     let mut state = State::new(std::slice::from_ref(spec));
     let start = Timestamp(1_000_000_000_000);
     for i in 0..HISTORY {
-        state.set_now(start.plus(Duration::from_millis(100 * i)));
-        let id = ClientOrderId(i + 1);
-        let order = NewOrder::limit(spec.id, Side::Buy, Lots(1), PRICE);
-        state.track_new_order(OrderRequest {
-            client_id: id,
-            order,
-        });
-        state.apply_order_event(id, &OrderEvent::Accepted { venue_id: None });
-        state.apply_order_event(id, &OrderEvent::Cancelled);
+        let at = start.plus(Duration::from_millis(100 * i));
+        cancelled_bid(&mut state, spec, i + 1, None, at);
         state.retire_finished_orders();
     }
     let live = ClientOrderId(HISTORY + 1);
@@ -98,21 +110,14 @@ const PRUNE_HISTORY: u64 = 60_000;
 /// The engine's default retention.
 const RETENTION: Duration = Duration::from_secs(600);
 
-/// `PRUNE_HISTORY` cancelled orders, one finishing every 10 ms from `start`, each retired as
-/// it finishes (the engine retires on every tick).
+/// `PRUNE_HISTORY` cancelled orders with venue ids, one finishing every 10 ms from `start`,
+/// retired every 250 ms as the engine's tick retires them.
 fn state_with_finished_orders(spec: &MarketSpec, start: Timestamp) -> State {
     let mut state = State::new(std::slice::from_ref(spec));
     for i in 0..PRUNE_HISTORY {
-        state.set_now(start.plus(Duration::from_millis(10 * i)));
-        let id = ClientOrderId(i + 1);
-        let order = NewOrder::limit(spec.id, Side::Buy, Lots(1), PRICE);
-        state.track_new_order(OrderRequest {
-            client_id: id,
-            order,
-        });
+        let at = start.plus(Duration::from_millis(10 * i));
         let venue_id = Some(VenueOrderId(u128::from(i) + 1));
-        state.apply_order_event(id, &OrderEvent::Accepted { venue_id });
-        state.apply_order_event(id, &OrderEvent::Cancelled);
+        cancelled_bid(&mut state, spec, i + 1, venue_id, at);
         if i % 25 == 0 {
             state.retire_finished_orders();
         }

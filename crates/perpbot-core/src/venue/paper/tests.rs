@@ -36,13 +36,7 @@ fn trade(price: u64, lots: u64, aggressor: Side) -> SourceEvent {
 
 /// Bids 5000×1000, 4999×2000; asks 5001×1000, 5002×1000 (1 lot = 0.001 APT, 1 tick = 0.001 USDT).
 fn exchange() -> PaperExchange {
-    let mut ex = PaperExchange::new(&PaperConfig::default(), vec![spec()]);
-    ex.start(T0);
-    ex.on_source(
-        &snapshot(&[(5000, 1000), (4999, 2000)], &[(5001, 1000), (5002, 1000)]),
-        T0,
-    );
-    ex
+    exchange_configured(&PaperConfig::default())
 }
 
 fn req(id: u64, order: NewOrder) -> OrderRequest {
@@ -230,11 +224,15 @@ fn resting_bid_fills_only_after_the_queue_ahead_has_traded() {
 
 /// The standard book on an exchange with queue model `queue`.
 fn exchange_with(queue: super::QueueModel) -> PaperExchange {
-    let config = PaperConfig {
+    exchange_configured(&PaperConfig {
         queue,
         ..PaperConfig::default()
-    };
-    let mut ex = PaperExchange::new(&config, vec![spec()]);
+    })
+}
+
+/// An exchange with `config`, started, with a book of two levels a side around 5,000.
+fn exchange_configured(config: &PaperConfig) -> PaperExchange {
+    let mut ex = PaperExchange::new(config, vec![spec()]);
     ex.start(T0);
     ex.on_source(
         &snapshot(&[(5000, 1000), (4999, 2000)], &[(5001, 1000), (5002, 1000)]),
@@ -900,16 +898,10 @@ fn the_margin_check_passes_exactly_enough_and_refuses_one_sub_unit_less() {
         (taking - dec!(0.000001), buy(500, 5001), false),
     ];
     for (balance, order, passes) in cases {
-        let config = PaperConfig {
+        let mut ex = exchange_configured(&PaperConfig {
             starting_balance: balance,
             ..PaperConfig::default()
-        };
-        let mut ex = PaperExchange::new(&config, vec![spec()]);
-        ex.start(T0);
-        ex.on_source(
-            &snapshot(&[(5000, 1000), (4999, 2000)], &[(5001, 1000), (5002, 1000)]),
-            T0,
-        );
+        });
         let (outcome, _) = orders(&mut ex, Vec::new(), vec![req(1, order.clone())]);
         if passes {
             assert!(
