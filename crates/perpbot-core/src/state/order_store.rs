@@ -157,9 +157,10 @@ impl OrderStore {
     /// Cold orders are dropped oldest retired first, and the first one still within `keep`
     /// stops the pass: an order retired after it waits for the next prune even if its own last
     /// change is older. Orders retire on the tick after they finish, so that wait is at most
-    /// about a tick. A last change the venue dated after the retirement (a clock ahead of ours)
-    /// counts from the retirement instead, so no clock can hold the tier back longer than
-    /// `keep` past each order's retirement.
+    /// about a tick. A last change the venue dated after the order's retirement (a clock ahead
+    /// of ours) counts from that retirement instead (the first since the change, while the
+    /// order is cold), so no clock can hold the tier back longer than `keep` past an order's
+    /// retirement. An order read back to the hot tier is judged there by its last change alone.
     pub(crate) fn prune(
         &mut self,
         now: Timestamp,

@@ -275,7 +275,7 @@ fn a_prune_drops_no_order_early_and_none_a_retention_past_its_retirement() {
                     let retired = retired_at.get(&id).copied();
                     if now.since(o.updated_at.min(retired.unwrap_or(now))) < keep {
                         must_keep.push(id);
-                    } else if retired.is_some_and(|r| now.since(r) >= keep)
+                    } else if (!hot && retired.is_some_and(|r| now.since(r) >= keep))
                         || (hot && now.since(o.updated_at) >= keep)
                     {
                         must_drop.push(id);
