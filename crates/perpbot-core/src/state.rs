@@ -604,15 +604,13 @@ impl State {
             Event::Position(u) => {
                 self.pnl_version += 1;
                 if u.snapshot {
-                    // A position the snapshot leaves out is flat.
+                    // A position the snapshot leaves out is flat, and so costs nothing.
                     for (key, p) in self.positions.iter_mut() {
                         if !u.positions.iter().any(|q| (q.market, q.side) == *key) {
                             p.lots = Lots::ZERO;
-                        }
-                    }
-                    for (key, b) in self.basis_atto.iter_mut() {
-                        if !u.positions.iter().any(|q| (q.market, q.side) == *key) {
-                            *b = 0;
+                            if let Some(b) = self.basis_atto.get_mut(key) {
+                                *b = 0;
+                            }
                         }
                     }
                 }
@@ -654,10 +652,11 @@ impl State {
     /// position snapshots took (measured by switching it off).
     fn hold_position(&mut self, p: &Position) {
         let key = (p.market, p.side);
+        // `basis_atto` holds a key exactly when `positions` does: both are written only here and
+        // by the flattening of a snapshot in `State::apply`.
         if let Some(held) = self.positions.get_mut(&key)
             && held.lots == p.lots
             && held.entry_price == p.entry_price
-            && self.basis_atto.contains_key(&key)
         {
             held.clone_from(p);
             return;
