@@ -548,7 +548,7 @@ impl PaperExchange {
             Liquidity::Maker => self.maker_fee_rate,
             Liquidity::Taker => self.taker_fee_rate,
         };
-        let fee = spec.notional(lots, price) * rate;
+        let fee = fee_of(spec.notional(lots, price), rate);
         let position = position_side(order.side, order.direction);
         let fill = AccountFill {
             market: order.market,
@@ -780,4 +780,25 @@ impl PaperExchange {
             }));
         }
     }
+}
+
+/// `notional × rate` as `Decimal`'s product is, to the digit and the scale: the two mantissas'
+/// product at the sum of their scales whenever that is exact (a fee always is, at any real
+/// notional and rate), and the general product only beyond (saturating where it overflows). The general path (a 96-bit multiply
+/// and a rescale) cost about 90 ns on every fill, 1.6 % of SBS-3's time-profile samples.
+pub(super) fn fee_of(notional: Decimal, rate: Decimal) -> Decimal {
+    if rate.is_zero() || notional.is_zero() {
+        return Decimal::ZERO;
+    }
+    notional
+        .mantissa()
+        .checked_mul(rate.mantissa())
+        .and_then(|m| Decimal::try_from_i128_with_scale(m, notional.scale() + rate.scale()).ok())
+        .or_else(|| notional.checked_mul(rate))
+        // Past `Decimal`'s range (no real notional and rate come near): saturated, not a panic.
+        .unwrap_or(if notional.is_sign_negative() != rate.is_sign_negative() {
+            Decimal::MIN
+        } else {
+            Decimal::MAX
+        })
 }

@@ -917,3 +917,43 @@ fn the_margin_check_passes_exactly_enough_and_refuses_one_sub_unit_less() {
         }
     }
 }
+
+/// A fill's fee is `Decimal`'s own product, to the digit and the scale (reports print it), on
+/// the integer path and past it: real notionals and rates, a rebate, a zero, products too long
+/// for 28 places or 96 bits, and some past `Decimal`'s range.
+#[test]
+fn the_fee_is_the_decimal_product_to_the_digit_and_the_scale() {
+    let spec = MarketSpec::kana_apt_testnet();
+    let mut notionals: Vec<Decimal> = [(1, 1), (500, 5518), (2500, 5518), (150_000_000, 99_999)]
+        .into_iter()
+        .map(|(lots, ticks)| spec.notional(Lots(lots), Ticks(ticks)))
+        .collect();
+    notionals.extend([
+        Decimal::ZERO,
+        dec!(-13.795),
+        Decimal::MAX,
+        Decimal::new(1, 28),
+        dec!(12345678901234567890.123456),
+    ]);
+    let rates = [
+        Decimal::ZERO,
+        dec!(0.0005),
+        dec!(-0.0002),
+        dec!(0.000123456789),
+        Decimal::new(7, 28),
+        dec!(79228162514264.337593543950),
+    ];
+    for n in notionals {
+        for r in rates {
+            let ours = super::exchange::fee_of(n, r);
+            let Some(theirs) = n.checked_mul(r) else {
+                // Past `Decimal`'s range: saturated with the product's sign, not a panic.
+                let negative = n.is_sign_negative() != r.is_sign_negative();
+                assert_eq!(ours, if negative { Decimal::MIN } else { Decimal::MAX });
+                continue;
+            };
+            assert_eq!(ours, theirs, "{n} × {r}");
+            assert_eq!(ours.to_string(), theirs.to_string(), "{n} × {r}");
+        }
+    }
+}
