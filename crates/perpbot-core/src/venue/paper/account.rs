@@ -248,9 +248,9 @@ const ENTRY_EXTRA_PLACES: u32 = 6;
 /// the engine's basis). In integers, because the decimal average (two products, a sum and a
 /// division) ran on every opening fill. Together about 2 % of SBS-3, whose quoter's positions
 /// only grow, so every fill averages. Each average moves the entry by less than a millionth of
-/// a tick. A venue reports its entry at its own
-/// precision too (Kana's `entry_price`; how Kana rounds it is not known), and
-/// `docs/backtesting.md` lists this among the paper exchange's assumptions.
+/// a tick. A venue reports its entry at its own precision too (Kana's `entry_price`; how Kana
+/// rounds it is not known), and `docs/backtesting.md` lists this among the paper exchange's
+/// assumptions.
 ///
 /// In integers at that scale; the decimal average only where they would overflow (absurd
 /// prices and sizes).
@@ -276,7 +276,7 @@ fn average_entry(
         let sum = entry
             .checked_mul(i128::from(held.lots.0))?
             .checked_add(price.checked_mul(i128::from(added.0))?)?;
-        let average = divide(sum, total, round);
+        let average = atto::div(sum, i128::from(total), round);
         Decimal::try_from_i128_with_scale(average, places)
             .ok()
             .map(|d| d.normalize())
@@ -285,19 +285,6 @@ fn average_entry(
         (held.entry_price * Decimal::from(held.lots.0) + price * Decimal::from(added.0))
             / Decimal::from(total)
     })
-}
-
-/// `sum / count`, rounded as asked: in 64 bits when the sum fits (a 128-bit division is a
-/// library call, the longest step of an average).
-fn divide(sum: i128, count: u64, round: Round) -> i128 {
-    match u64::try_from(sum) {
-        Ok(s) if count > 0 => {
-            let q = s / count;
-            let up = round == Round::Up && s % count != 0;
-            i128::from(q) + i128::from(up)
-        }
-        _ => atto::div(sum, i128::from(count), round),
-    }
 }
 
 /// `d`'s mantissa at `places` decimal places (rounded as asked when `d` has more), or `None`
